@@ -1,0 +1,179 @@
+#pragma once
+// The parsed, validated configuration as plain data. The loader (config/loader.*) produces it
+// from YAML; the snapshot builder compiles it into routers, clusters and filter chains.
+// Durations are milliseconds. Every field has the default documented in docs/config.md.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace gatehouse::config {
+
+using Millis = std::chrono::milliseconds;
+
+struct Timeouts {
+  Millis client_header{10000};      // whole request head must arrive within this
+  Millis client_body{60000};        // max gap between body reads from the client
+  Millis keepalive_idle{60000};     // idle keep-alive downstream connection
+  Millis upstream_connect{5000};
+  Millis upstream_response{30000};  // from request sent to response head received
+  Millis upstream_idle{60000};      // max gap between upstream body reads; pooled idle time
+  Millis request_total{0};          // 0 = unlimited; whole exchange
+  Millis drain{15000};              // graceful shutdown deadline
+};
+
+struct HttpLimits {
+  size_t max_request_line = 8192;
+  size_t max_header_bytes = 65536;
+  size_t max_headers = 100;
+  uint64_t max_body_bytes = 0;  // 0 = unlimited
+};
+
+struct PathNormalization {
+  bool merge_slashes = true;
+  bool decode_unreserved = true;
+  bool reject_encoded_slash = true;  // %2F, %5C
+};
+
+struct ForwardedHeaders {
+  // CIDRs whose X-Forwarded-* headers are trusted and extended; others are replaced.
+  std::vector<std::string> trusted_proxies;
+  bool request_id = true;
+  std::string request_id_header = "x-request-id";
+};
+
+struct Endpoint {
+  std::string host;  // IP literal or name (resolved at load time)
+  uint16_t port = 0;
+  uint32_t weight = 1;
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<Endpoint> endpoints;
+  std::string lb = "round_robin";
+  size_t pool_max_per_endpoint = 1024;  // per worker
+  size_t pool_max_idle_per_endpoint = 256;
+  std::optional<Millis> connect_timeout;
+  std::optional<Millis> response_timeout;
+  std::optional<Millis> idle_timeout;
+  int line = 0;
+};
+
+// A policy entry as written: the name selects the registered factory; `config` is the raw
+// YAML node the factory validates and compiles.
+struct PolicySpec {
+  std::string name;
+  YAML::Node config;
+  std::string yaml_path;  // e.g. routes[2].policies[0]
+  std::string file;
+  int line = 0;
+};
+
+struct HeaderMatch {
+  std::string name;
+  std::optional<std::string> exact;
+  std::optional<std::string> regex;
+  std::optional<bool> present;  // true: must exist; false: must be absent
+};
+
+struct QueryMatch {
+  std::string name;
+  std::optional<std::string> exact;
+  std::optional<std::string> regex;
+  std::optional<bool> present;
+};
+
+struct RouteMatch {
+  std::optional<std::string> path_exact;
+  std::optional<std::string> path_prefix;
+  std::optional<std::string> path_regex;
+  std::optional<std::string> path_template;  // /users/{id}/orders/{order}
+  std::vector<std::string> methods;          // empty = any
+  std::vector<HeaderMatch> headers;
+  std::vector<QueryMatch> query;
+};
+
+struct Rewrite {
+  std::optional<std::string> strip_prefix;
+  std::optional<std::string> regex;        // with regex_replace
+  std::optional<std::string> regex_replace;
+  std::optional<std::string> host;         // Host sent upstream
+};
+
+struct DirectResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "text/plain";
+};
+
+struct Redirect {
+  int status = 302;
+  std::optional<std::string> location;  // full URL; or built from the parts below
+  std::optional<std::string> scheme;
+  std::optional<std::string> host;
+  std::optional<std::string> path;
+  bool strip_query = false;
+};
+
+struct Route {
+  std::string name;  // defaults to "<vhost>/<index>"
+  RouteMatch match;
+  // Exactly one action:
+  std::optional<std::string> cluster;
+  std::optional<DirectResponse> direct_response;
+  std::optional<Redirect> redirect;
+  Rewrite rewrite;
+  std::vector<PolicySpec> policies;
+  std::optional<Millis> timeout;  // overrides upstream_response for this route
+  std::string yaml_path;
+  int line = 0;
+};
+
+struct VirtualHost {
+  std::string name;
+  std::vector<std::string> domains;  // "example.com", "*.example.com", "*"
+  std::vector<Route> routes;
+  std::vector<PolicySpec> policies;  // run before route policies
+};
+
+struct Listener {
+  std::string name;
+  std::string address = "0.0.0.0";
+  uint16_t port = 8080;
+  std::vector<std::string> virtual_hosts;  // names; empty = all
+};
+
+struct AccessLog {
+  bool enabled = true;
+  std::string path = "stdout";  // "stdout", "off" or a file path
+  std::vector<std::string> fields;  // empty = default field list
+};
+
+struct Admin {
+  bool enabled = true;
+  std::string address = "127.0.0.1";
+  uint16_t port = 9901;
+};
+
+struct Config {
+  std::string source_file;
+  int workers = 0;  // 0 = one per core
+  std::vector<Listener> listeners;
+  std::vector<VirtualHost> virtual_hosts;
+  std::vector<Cluster> clusters;
+  Timeouts timeouts;
+  HttpLimits limits;
+  PathNormalization path_normalization;
+  ForwardedHeaders forwarded;
+  AccessLog access_log;
+  Admin admin;
+  bool watch = true;  // reload when the file changes
+};
+
+}  // namespace gatehouse::config

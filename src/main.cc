@@ -1,0 +1,6 @@
+#include <cstdio>
+
+int main() {
+  std::puts("gatehouse " GATEHOUSE_VERSION);
+  return 0;
+}
