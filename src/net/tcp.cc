@@ -1,0 +1,325 @@
+#include "net/tcp.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace gatehouse::net {
+
+using runtime::EventLoop;
+using runtime::IoWaiter;
+using runtime::kNoDeadline;
+
+namespace {
+Error ioError(int err, ErrorSource src) {
+  ErrorCode code = ErrorCode::kIo;
+  if (err == ECONNRESET || err == EPIPE || err == ENOTCONN) code = ErrorCode::kReset;
+  return Error::make(code, src, std::strerror(err));
+}
+}  // namespace
+
+TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) { loop_.add(fd_, io_); }
+
+TcpStream::~TcpStream() {
+  loop_.remove(fd_, io_);
+  ::close(fd_);
+}
+
+void TcpStream::setNoDelay() {
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void TcpStream::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
+bool TcpStream::idleCheckUsable() {
+  if (io_.hup) return false;
+  char c;
+  ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return false;                      // peer closed
+  if (n > 0) return false;                       // unsolicited bytes: framing is lost
+  return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+void TcpStream::cancel() {
+  cancelled_ = true;
+  // Defer completion through the ready queue so cancel() never re-enters a coroutine.
+  if (io_.reader) {
+    auto* r = static_cast<ReadAwaiter*>(std::exchange(io_.reader, nullptr));
+    r->timer.cancel();
+    r->err = ECANCELED;
+    loop_.schedule(r->coro);
+  }
+  if (io_.writer) {
+    auto* w = static_cast<WriteAwaiter*>(std::exchange(io_.writer, nullptr));
+    w->timer.cancel();
+    w->err = ECANCELED;
+    loop_.schedule(w->coro);
+  }
+}
+
+// ---- read ----
+
+bool TcpStream::ReadAwaiter::tryRead() {
+  if (s.cancelled_) {
+    err = ECANCELED;
+    return true;
+  }
+  for (;;) {
+    ssize_t n = ::read(s.fd_, buf, len);
+    if (n >= 0) {
+      result = n;
+      // A short read means the kernel buffer is drained: wait for the next edge.
+      if (static_cast<size_t>(n) < len && n > 0) s.io_.read_ready = false;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      s.io_.read_ready = false;
+      return false;
+    }
+    err = errno;
+    return true;
+  }
+}
+
+void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
+  coro = h;
+  on_ready = [](IoWaiter* self) {
+    auto* a = static_cast<ReadAwaiter*>(self);
+    if (a->tryRead()) {
+      a->timer.cancel();
+      a->coro.resume();
+    } else {
+      a->s.io_.reader = a;
+    }
+  };
+  s.io_.reader = this;
+  if (deadline != kNoDeadline) timer.arm(s.loop_, deadline, &TcpStream::onReadTimeout, this);
+}
+
+void TcpStream::onReadTimeout(void* p) {
+  auto* a = static_cast<ReadAwaiter*>(p);
+  a->s.io_.reader = nullptr;
+  a->timed_out = true;
+  a->coro.resume();
+}
+
+Result<size_t> TcpStream::ReadAwaiter::await_resume() {
+  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "read timeout");
+  if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  if (err != 0) return ioError(err, ErrorSource::kInternal);
+  return static_cast<size_t>(result);
+}
+
+// ---- write ----
+
+bool TcpStream::WriteAwaiter::tryWrite() {
+  if (s.cancelled_) {
+    err = ECANCELED;
+    return true;
+  }
+  while (iovcnt > 0) {
+    ssize_t n = ::writev(s.fd_, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        s.io_.write_ready = false;
+        return false;
+      }
+      err = errno;
+      return true;
+    }
+    auto left = static_cast<size_t>(n);
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --iovcnt;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+      // Kernel buffer full: the next edge will tell us when there is room.
+      s.io_.write_ready = false;
+      return false;
+    }
+  }
+  return true;
+}
+
+void TcpStream::WriteAwaiter::await_suspend(std::coroutine_handle<> h) {
+  coro = h;
+  on_ready = [](IoWaiter* self) {
+    auto* a = static_cast<WriteAwaiter*>(self);
+    if (a->tryWrite()) {
+      a->timer.cancel();
+      a->coro.resume();
+    } else {
+      a->s.io_.writer = a;
+    }
+  };
+  s.io_.writer = this;
+  if (deadline != kNoDeadline) timer.arm(s.loop_, deadline, &TcpStream::onWriteTimeout, this);
+}
+
+void TcpStream::onWriteTimeout(void* p) {
+  auto* a = static_cast<WriteAwaiter*>(p);
+  a->s.io_.writer = nullptr;
+  a->timed_out = true;
+  a->coro.resume();
+}
+
+Status TcpStream::WriteAwaiter::await_resume() {
+  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "write timeout");
+  if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  if (err != 0) return ioError(err, ErrorSource::kInternal);
+  return {};
+}
+
+// ---- connect ----
+
+runtime::Task<Result<std::unique_ptr<TcpStream>>> TcpStream::connect(EventLoop& loop,
+                                                                     const SocketAddress& addr,
+                                                                     TimePoint deadline) {
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream,
+                          std::string("socket: ") + std::strerror(errno), true);
+  }
+  int rc = ::connect(fd, addr.sa(), addr.len);
+  if (rc != 0 && errno != EINPROGRESS) {
+    int e = errno;
+    ::close(fd);
+    co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream,
+                          std::string("connect: ") + std::strerror(e), true);
+  }
+  auto stream = std::make_unique<TcpStream>(loop, fd);
+  stream->setNoDelay();
+  if (rc != 0) {
+    // Wait for writability with a zero-length write; then read SO_ERROR.
+    stream->io_.write_ready = false;
+    iovec none{nullptr, 0};
+    Status st = co_await stream->writeAll(&none, 1, deadline);
+    if (!st.ok()) {
+      if (st.error().code == ErrorCode::kTimeout) {
+        co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream, "connect timeout",
+                              true);
+      }
+      co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream,
+                            st.error().message, true);
+    }
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    if (soerr != 0) {
+      co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream,
+                            std::string("connect: ") + std::strerror(soerr), true);
+    }
+    stream->io_.hup = false;
+  }
+  co_return std::move(stream);
+}
+
+// ---- listener ----
+
+Result<std::unique_ptr<TcpListener>> TcpListener::bind(EventLoop& loop, const SocketAddress& addr,
+                                                       int backlog, bool reuse_port) {
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return Error::make(ErrorCode::kIo, ErrorSource::kInternal,
+                       std::string("socket: ") + std::strerror(errno));
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, addr.sa(), addr.len) != 0 || ::listen(fd, backlog) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Error::make(ErrorCode::kIo, ErrorSource::kInternal,
+                       "cannot listen on " + addr.toString() + ": " + std::strerror(e));
+  }
+  std::unique_ptr<TcpListener> l(new TcpListener(loop, fd));  // private ctor
+  loop.add(fd, l->io_);
+  return l;
+}
+
+TcpListener::~TcpListener() {
+  if (io_.reader) {
+    // Never leave a coroutine suspended on a destroyed listener.
+    auto* a = static_cast<AcceptAwaiter*>(std::exchange(io_.reader, nullptr));
+    a->err = ECANCELED;
+    loop_.schedule(a->coro);
+  }
+  if (fd_ >= 0) {
+    loop_.remove(fd_, io_);
+    ::close(fd_);
+  }
+}
+
+void TcpListener::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (io_.reader) {
+    auto* a = static_cast<AcceptAwaiter*>(std::exchange(io_.reader, nullptr));
+    a->err = ECANCELED;
+    loop_.schedule(a->coro);
+  }
+  loop_.remove(fd_, io_);
+  ::close(fd_);
+  fd_ = -1;
+}
+
+SocketAddress TcpListener::localAddress() const {
+  SocketAddress a;
+  a.len = sizeof a.storage;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a.storage), &a.len);
+  return a;
+}
+
+bool TcpListener::AcceptAwaiter::tryAccept() {
+  for (;;) {
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    int fd = ::accept4(l.fd_, reinterpret_cast<sockaddr*>(&ss), &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      out.fd = fd;
+      out.peer = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), sl);
+      return true;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      l.io_.read_ready = false;
+      return false;
+    }
+    err = errno;  // EMFILE etc.: reported; the accept loop backs off
+    return true;
+  }
+}
+
+void TcpListener::AcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
+  coro = h;
+  on_ready = [](IoWaiter* self) {
+    auto* a = static_cast<AcceptAwaiter*>(self);
+    if (a->tryAccept()) {
+      a->coro.resume();
+    } else {
+      a->l.io_.reader = a;
+    }
+  };
+  l.io_.reader = this;
+}
+
+Result<TcpListener::Accepted> TcpListener::AcceptAwaiter::await_resume() {
+  if (l.closed_ && out.fd < 0) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  if (err != 0) return ioError(err, ErrorSource::kDownstream);
+  return out;
+}
+
+}  // namespace gatehouse::net

@@ -1,0 +1,138 @@
+#pragma once
+// Non-blocking TCP sockets on an EventLoop. Each fd is registered once (edge-triggered) for its
+// whole life; reads and writes try the syscall first and wait only on EAGAIN, and a short read
+// marks the socket drained so the next read waits without a wasted syscall.
+// A TcpStream belongs to the thread of its loop.
+#include <sys/uio.h>
+
+#include <coroutine>
+#include <cstddef>
+#include <memory>
+#include <span>
+
+#include "core/result.h"
+#include "net/address.h"
+#include "runtime/event_loop.h"
+#include "runtime/task.h"
+
+namespace gatehouse::net {
+
+using runtime::TimePoint;
+
+class TcpStream {
+ public:
+  TcpStream(runtime::EventLoop& loop, int fd);
+  ~TcpStream();
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+
+  // Connects to `addr`; fails with kConnectFailed/kTimeout.
+  static runtime::Task<Result<std::unique_ptr<TcpStream>>> connect(runtime::EventLoop& loop,
+                                                                   const SocketAddress& addr,
+                                                                   TimePoint deadline);
+
+  struct ReadAwaiter : runtime::IoWaiter {
+    TcpStream& s;
+    char* buf;
+    size_t len;
+    TimePoint deadline;
+    ssize_t result = 0;
+    int err = 0;
+    bool timed_out = false;
+    std::coroutine_handle<> coro;
+    runtime::Timer timer;
+
+    ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d) : s(st), buf(b), len(l), deadline(d) {}
+    bool tryRead();
+    bool await_ready() { return s.io_.read_ready && tryRead(); }
+    void await_suspend(std::coroutine_handle<> h);
+    // Bytes read (0 = orderly EOF) or an error (kTimeout, kReset, kCancelled, kIo).
+    Result<size_t> await_resume();
+  };
+
+  struct WriteAwaiter : runtime::IoWaiter {
+    TcpStream& s;
+    iovec* iov;
+    int iovcnt;
+    TimePoint deadline;
+    int err = 0;
+    bool timed_out = false;
+    std::coroutine_handle<> coro;
+    runtime::Timer timer;
+
+    WriteAwaiter(TcpStream& st, iovec* v, int n, TimePoint d) : s(st), iov(v), iovcnt(n), deadline(d) {}
+    bool tryWrite();
+    bool await_ready() { return s.io_.write_ready && tryWrite(); }
+    void await_suspend(std::coroutine_handle<> h);
+    Status await_resume();
+  };
+
+  // Reads at most `len` bytes.
+  ReadAwaiter read(char* buf, size_t len, TimePoint deadline) {
+    return ReadAwaiter(*this, buf, len, deadline);
+  }
+  // Writes every byte of iov[0..n) (the iovec array is modified as it is consumed).
+  WriteAwaiter writeAll(iovec* iov, int n, TimePoint deadline) {
+    return WriteAwaiter(*this, iov, n, deadline);
+  }
+
+  // Wakes any pending read/write with kCancelled (used by shutdown and tunnels).
+  void cancel();
+  void shutdownWrite();
+  // Best-effort, non-blocking: has the peer closed or sent bytes while the socket sat idle?
+  // Used before reusing a pooled connection.
+  bool idleCheckUsable();
+  int fd() const { return fd_; }
+  runtime::EventLoop& loop() { return loop_; }
+  bool peerHungUp() const { return io_.hup; }
+  void setNoDelay();
+
+ private:
+  static void onReadTimeout(void* a);
+  static void onWriteTimeout(void* a);
+  runtime::EventLoop& loop_;
+  int fd_;
+  bool cancelled_ = false;
+  runtime::IoHandle io_;
+};
+
+class TcpListener {
+ public:
+  // Binds with SO_REUSEPORT so each worker owns its own listening socket.
+  static Result<std::unique_ptr<TcpListener>> bind(runtime::EventLoop& loop,
+                                                   const SocketAddress& addr, int backlog,
+                                                   bool reuse_port);
+  ~TcpListener();
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+
+  struct Accepted {
+    int fd = -1;
+    SocketAddress peer;
+  };
+  struct AcceptAwaiter : runtime::IoWaiter {
+    TcpListener& l;
+    Accepted out;
+    int err = 0;
+    std::coroutine_handle<> coro;
+    explicit AcceptAwaiter(TcpListener& ls) : l(ls) {}
+    bool tryAccept();
+    bool await_ready() { return l.closed_ || (l.io_.read_ready && tryAccept()); }
+    void await_suspend(std::coroutine_handle<> h);
+    Result<Accepted> await_resume();
+  };
+  AcceptAwaiter accept() { return AcceptAwaiter(*this); }
+  // Stops accepting: a pending accept() completes with kCancelled.
+  void close();
+  SocketAddress localAddress() const;
+  int fd() const { return fd_; }
+
+ private:
+  TcpListener(runtime::EventLoop& loop, int fd) : loop_(loop), fd_(fd) {}
+  runtime::EventLoop& loop_;
+  int fd_;
+  bool closed_ = false;
+  runtime::IoHandle io_;
+};
+
+}  // namespace gatehouse::net

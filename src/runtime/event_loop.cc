@@ -1,0 +1,308 @@
+#include "runtime/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "core/log.h"
+
+namespace gatehouse::runtime {
+
+namespace {
+thread_local EventLoop* t_current = nullptr;
+constexpr uint64_t kWakeData = UINT64_MAX;
+
+// Coroutine frame free lists: 64-byte classes up to 4 KiB, capped so a burst does not pin
+// memory forever.
+constexpr std::size_t kClassSize = 64;
+constexpr std::size_t kClasses = 64;
+constexpr std::size_t kMaxFreePerClass = 4096;
+struct FrameCache {
+  std::array<std::vector<void*>, kClasses> free;
+  ~FrameCache() {
+    for (auto& v : free) {
+      for (void* p : v) std::free(p);
+    }
+  }
+};
+thread_local FrameCache t_frames;
+}  // namespace
+
+void* allocateFrame(std::size_t size) {
+  std::size_t cls = (size + kClassSize - 1) / kClassSize;
+  if (cls < kClasses) {
+    auto& list = t_frames.free[cls];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
+      return p;
+    }
+    void* p = std::malloc(cls * kClassSize);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void* p = std::malloc(size);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void freeFrame(void* p, std::size_t size) noexcept {
+  std::size_t cls = (size + kClassSize - 1) / kClassSize;
+  if (cls < kClasses) {
+    auto& list = t_frames.free[cls];
+    if (list.size() < kMaxFreePerClass) {
+      list.push_back(p);
+      return;
+    }
+  }
+  std::free(p);
+}
+
+// ---- Timer ----
+
+void Timer::arm(EventLoop& loop, TimePoint deadline, Callback cb, void* arg) {
+  if (armed() && loop_ == &loop) {
+    cb_ = cb;
+    arg_ = arg;
+    TimePoint old = deadline_;
+    deadline_ = deadline;
+    if (deadline < old) {
+      loop.timerSiftUp(index_);
+    } else {
+      loop.timerSiftDown(index_);
+    }
+    return;
+  }
+  cancel();
+  loop_ = &loop;
+  deadline_ = deadline;
+  cb_ = cb;
+  arg_ = arg;
+  loop.timerPush(this);
+}
+
+void Timer::cancel() {
+  if (armed()) loop_->timerRemove(this);
+}
+
+// ---- EventLoop ----
+
+EventLoop::EventLoop() : now_(Clock::now()) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ < 0 || wakefd_ < 0) {
+    log::error("event loop: cannot create epoll/eventfd: ", std::strerror(errno));
+    std::abort();
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeData;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+}
+
+EventLoop::~EventLoop() {
+  // Posted closures may own resources; run nothing, just destroy them here.
+  posted_.clear();
+  if (wakefd_ >= 0) ::close(wakefd_);
+  if (epfd_ >= 0) ::close(epfd_);
+  if (t_current == this) t_current = nullptr;
+}
+
+EventLoop* EventLoop::current() { return t_current; }
+
+bool EventLoop::add(int fd, IoHandle& h) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(nullptr);
+    generations_.push_back(0);
+  }
+  slots_[slot] = &h;
+  h.slot = slot;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = (static_cast<uint64_t>(generations_[slot]) << 32) | slot;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    slots_[slot] = nullptr;
+    free_slots_.push_back(slot);
+    h.slot = UINT32_MAX;
+    return false;
+  }
+  return true;
+}
+
+void EventLoop::remove(int fd, IoHandle& h) {
+  if (h.slot == UINT32_MAX) return;
+  // Closing the fd removes it from epoll; the explicit DEL covers dup'ed fds.
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  slots_[h.slot] = nullptr;
+  ++generations_[h.slot];
+  free_slots_.push_back(h.slot);
+  h.slot = UINT32_MAX;
+}
+
+void EventLoop::dispatch(uint64_t data, uint32_t events) {
+  uint32_t slot = static_cast<uint32_t>(data);
+  uint32_t gen = static_cast<uint32_t>(data >> 32);
+  auto live = [&]() -> IoHandle* {
+    if (slot >= slots_.size() || generations_[slot] != gen) return nullptr;
+    return slots_[slot];
+  };
+  IoHandle* h = live();
+  if (!h) return;
+  bool err = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  if (err) h->hup = true;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+    h->read_ready = true;
+    if (h->reader) {
+      IoWaiter* r = std::exchange(h->reader, nullptr);
+      r->on_ready(r);
+      h = live();  // the resumed coroutine may have closed the socket
+      if (!h) return;
+    }
+  }
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+    h->write_ready = true;
+    if (h->writer) {
+      IoWaiter* w = std::exchange(h->writer, nullptr);
+      w->on_ready(w);
+    }
+  }
+}
+
+void EventLoop::run() {
+  t_current = this;
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  while (!stopping_) {
+    int timeout_ms = -1;
+    if (!ready_.empty()) {
+      timeout_ms = 0;
+    } else if (!timers_.empty()) {
+      auto wait = timers_.front()->deadline_ - Clock::now();
+      if (wait <= Duration::zero()) {
+        timeout_ms = 0;
+      } else {
+        // Round up so a timer never fires early.
+        auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+        timeout_ms = ms > 60000 ? 60000 : static_cast<int>(ms);
+      }
+    }
+    int n = ::epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+    now_ = Clock::now();
+    if (n < 0 && errno != EINTR) {
+      log::error("epoll_wait: ", std::strerror(errno));
+    }
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 == kWakeData) {
+        uint64_t v;
+        while (::read(wakefd_, &v, sizeof v) > 0) {
+        }
+        runPosted();
+        continue;
+      }
+      dispatch(events[i].data.u64, events[i].events);
+    }
+    runTimers();
+    // Resume scheduled coroutines; new ones scheduled meanwhile wait for the next turn.
+    if (!ready_.empty()) {
+      std::vector<std::coroutine_handle<>> batch;
+      batch.swap(ready_);
+      for (auto h : batch) h.resume();
+    }
+    if (stop_requested_.load(std::memory_order_acquire)) stopping_ = true;
+  }
+  runPosted();
+}
+
+void EventLoop::stop() {
+  stop_requested_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  ssize_t r = ::write(wakefd_, &one, sizeof one);
+  (void)r;
+}
+
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(post_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  ssize_t r = ::write(wakefd_, &one, sizeof one);
+  (void)r;
+}
+
+void EventLoop::runPosted() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(post_mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+void EventLoop::runTimers() {
+  while (!timers_.empty() && timers_.front()->deadline_ <= now_) {
+    Timer* t = timers_.front();
+    timerRemove(t);
+    t->cb_(t->arg_);  // may destroy t or arm other timers
+  }
+}
+
+void EventLoop::timerPush(Timer* t) {
+  t->index_ = timers_.size();
+  timers_.push_back(t);
+  timerSiftUp(t->index_);
+}
+
+void EventLoop::timerRemove(Timer* t) {
+  size_t i = t->index_;
+  size_t last = timers_.size() - 1;
+  t->index_ = Timer::kNotArmed;
+  if (i != last) {
+    timers_[i] = timers_[last];
+    timers_[i]->index_ = i;
+    timers_.pop_back();
+    timerSiftDown(i);
+    timerSiftUp(i);
+  } else {
+    timers_.pop_back();
+  }
+}
+
+void EventLoop::timerSiftUp(size_t i) {
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (timers_[p]->deadline_ <= timers_[i]->deadline_) break;
+    std::swap(timers_[p], timers_[i]);
+    timers_[p]->index_ = p;
+    timers_[i]->index_ = i;
+    i = p;
+  }
+}
+
+void EventLoop::timerSiftDown(size_t i) {
+  size_t n = timers_.size();
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < n && timers_[l]->deadline_ < timers_[m]->deadline_) m = l;
+    if (r < n && timers_[r]->deadline_ < timers_[m]->deadline_) m = r;
+    if (m == i) break;
+    std::swap(timers_[m], timers_[i]);
+    timers_[m]->index_ = m;
+    timers_[i]->index_ = i;
+    i = m;
+  }
+}
+
+}  // namespace gatehouse::runtime

@@ -1,0 +1,134 @@
+#pragma once
+// One EventLoop per thread: edge-triggered epoll, a timer heap and a cross-thread post queue.
+// Everything registered with a loop (sockets, timers) belongs to the loop's thread; the only
+// cross-thread entry point is post().
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+namespace gatehouse::runtime {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = Clock::duration;
+inline constexpr TimePoint kNoDeadline = TimePoint::max();
+
+class EventLoop;
+
+// Readiness state of one registered fd. Owned by the socket that registered it; the loop keeps
+// a slot index + generation so events for a closed fd are dropped, never dereferenced.
+struct IoWaiter {
+  // Called by the loop when the fd may be ready; the waiter retries its syscall and either
+  // completes (resuming its coroutine) or re-registers itself.
+  void (*on_ready)(IoWaiter* self) = nullptr;
+};
+
+struct IoHandle {
+  IoWaiter* reader = nullptr;
+  IoWaiter* writer = nullptr;
+  bool read_ready = true;   // false after EAGAIN / short read, true after an EPOLLIN edge
+  bool write_ready = true;  // false after EAGAIN / short write, true after an EPOLLOUT edge
+  bool hup = false;         // peer hung up or socket error seen
+  uint32_t slot = UINT32_MAX;
+};
+
+// A one-shot timer owned by its creator (RAII: destroying it cancels it).
+class Timer {
+ public:
+  using Callback = void (*)(void* arg);
+  Timer() = default;
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  ~Timer() { cancel(); }
+
+  // Arms (or re-arms) the timer on `loop`, which must be the calling thread's loop.
+  void arm(EventLoop& loop, TimePoint deadline, Callback cb, void* arg);
+  void cancel();
+  bool armed() const { return index_ != kNotArmed; }
+  TimePoint deadline() const { return deadline_; }
+
+ private:
+  friend class EventLoop;
+  static constexpr size_t kNotArmed = SIZE_MAX;
+  EventLoop* loop_ = nullptr;
+  TimePoint deadline_{};
+  Callback cb_ = nullptr;
+  void* arg_ = nullptr;
+  size_t index_ = kNotArmed;
+};
+
+class EventLoop {
+ public:
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Runs until stop(). Must be called on the owning thread.
+  void run();
+  // Thread-safe.
+  void stop();
+  // Thread-safe: runs fn on the loop's thread.
+  void post(std::function<void()> fn);
+  // Same thread: resumes h on the next loop iteration (never re-enters the caller).
+  void schedule(std::coroutine_handle<> h) { ready_.push_back(h); }
+
+  // Registers fd for EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge-triggered, once for its lifetime.
+  bool add(int fd, IoHandle& h);
+  void remove(int fd, IoHandle& h);
+
+  // Cached at each iteration; cheap.
+  TimePoint now() const { return now_; }
+  void updateNow() { now_ = Clock::now(); }
+
+  // The loop running on this thread, or nullptr.
+  static EventLoop* current();
+
+  // Awaitable sleep.
+  auto sleepUntil(TimePoint deadline) {
+    struct Awaiter {
+      EventLoop& loop;
+      TimePoint deadline;
+      Timer timer;
+      bool await_ready() const noexcept { return deadline <= loop.now(); }
+      void await_suspend(std::coroutine_handle<> h) {
+        timer.arm(loop, deadline, [](void* a) { std::coroutine_handle<>::from_address(a).resume(); },
+                  h.address());
+      }
+      void await_resume() const noexcept {}
+    };
+    return Awaiter{*this, deadline, {}};
+  }
+  auto sleepFor(Duration d) { return sleepUntil(now_ + d); }
+
+  size_t timerCount() const { return timers_.size(); }
+
+ private:
+  friend class Timer;
+  void timerPush(Timer* t);
+  void timerRemove(Timer* t);
+  void timerSiftUp(size_t i);
+  void timerSiftDown(size_t i);
+  void runTimers();
+  void runPosted();
+  void dispatch(uint64_t data, uint32_t events);
+
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  bool stopping_ = false;
+  TimePoint now_;
+  std::vector<Timer*> timers_;  // binary min-heap by deadline
+  std::vector<IoHandle*> slots_;
+  std::vector<uint32_t> generations_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<std::coroutine_handle<>> ready_;
+  std::mutex post_mu_;
+  std::vector<std::function<void()>> posted_;
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace gatehouse::runtime
