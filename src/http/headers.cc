@@ -17,8 +17,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string_view HeaderMap::store(std::string_view s) {
-  arena_.emplace_back(s);
-  return arena_.back();
+  arena_.emplace_front(s);
+  return arena_.front();
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {

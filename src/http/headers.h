@@ -2,7 +2,7 @@
 // An ordered header list. Names and values are views: into the request's own head buffer for
 // parsed headers, or into the HeaderMap's arena for headers a filter added. Lookups are
 // case-insensitive; order and duplicates are preserved.
-#include <deque>
+#include <forward_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,7 +47,7 @@ class HeaderMap {
 
  private:
   std::vector<HeaderField> fields_;
-  std::deque<std::string> arena_;  // deque: stable addresses
+  std::forward_list<std::string> arena_;  // node-based: stable addresses, no alloc when empty
 };
 
 }  // namespace gatehouse::http

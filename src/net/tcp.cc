@@ -39,11 +39,15 @@ void TcpStream::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
 
 bool TcpStream::idleCheckUsable() {
   if (io_.hup) return false;
+  // Drained when parked and no edge since: nothing arrived, no syscall needed.
+  if (!io_.read_ready) return true;
   char c;
   ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return false;                      // peer closed
   if (n > 0) return false;                       // unsolicited bytes: framing is lost
-  return errno == EAGAIN || errno == EWOULDBLOCK;
+  if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+  io_.read_ready = false;
+  return true;
 }
 
 void TcpStream::cancel() {
@@ -227,8 +231,7 @@ runtime::Task<Result<std::unique_ptr<TcpStream>>> TcpStream::connect(EventLoop& 
 
 // ---- listener ----
 
-Result<std::unique_ptr<TcpListener>> TcpListener::bind(EventLoop& loop, const SocketAddress& addr,
-                                                       int backlog, bool reuse_port) {
+Result<int> bindListenSocket(const SocketAddress& addr, int backlog, bool reuse_port) {
   int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return Error::make(ErrorCode::kIo, ErrorSource::kInternal,
@@ -244,9 +247,20 @@ Result<std::unique_ptr<TcpListener>> TcpListener::bind(EventLoop& loop, const So
     return Error::make(ErrorCode::kIo, ErrorSource::kInternal,
                        "cannot listen on " + addr.toString() + ": " + std::strerror(e));
   }
-  std::unique_ptr<TcpListener> l(new TcpListener(loop, fd));  // private ctor
+  return fd;
+}
+
+std::unique_ptr<TcpListener> TcpListener::adopt(EventLoop& loop, int fd) {
+  std::unique_ptr<TcpListener> l(new TcpListener(loop, fd));  // private constructor
   loop.add(fd, l->io_);
   return l;
+}
+
+Result<std::unique_ptr<TcpListener>> TcpListener::bind(EventLoop& loop, const SocketAddress& addr,
+                                                       int backlog, bool reuse_port) {
+  auto fd = bindListenSocket(addr, backlog, reuse_port);
+  if (!fd.ok()) return fd.error();
+  return adopt(loop, *fd);
 }
 
 TcpListener::~TcpListener() {

@@ -96,8 +96,13 @@ class TcpStream {
   runtime::IoHandle io_;
 };
 
+// Creates a bound, listening, non-blocking socket (on any thread; adopt it on a loop later).
+Result<int> bindListenSocket(const SocketAddress& addr, int backlog, bool reuse_port);
+
 class TcpListener {
  public:
+  // Takes ownership of a listening fd made by bindListenSocket().
+  static std::unique_ptr<TcpListener> adopt(runtime::EventLoop& loop, int fd);
   // Binds with SO_REUSEPORT so each worker owns its own listening socket.
   static Result<std::unique_ptr<TcpListener>> bind(runtime::EventLoop& loop,
                                                    const SocketAddress& addr, int backlog,

@@ -1,4 +1,5 @@
 #include "runtime/event_loop.h"
+#include "runtime/task.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -305,4 +306,27 @@ void EventLoop::timerSiftDown(size_t i) {
   }
 }
 
+}  // namespace gatehouse::runtime
+
+namespace gatehouse::runtime {
+namespace detail {
+Task<void> joinOne(Task<void> t, JoinState* js, EventLoop* loop) {
+  co_await std::move(t);
+  // Resume the joiner from the loop, never from inside this finishing frame.
+  if (--js->pending == 0 && js->waiter) loop->schedule(js->waiter);
+}
+}  // namespace detail
+
+Task<void> whenBoth(EventLoop& loop, Task<void> a, Task<void> b) {
+  detail::JoinState js;
+  spawn(detail::joinOne(std::move(a), &js, &loop));
+  spawn(detail::joinOne(std::move(b), &js, &loop));
+  struct Wait {
+    detail::JoinState* js;
+    bool await_ready() const noexcept { return js->pending == 0; }
+    void await_suspend(std::coroutine_handle<> h) noexcept { js->waiter = h; }
+    void await_resume() const noexcept {}
+  };
+  co_await Wait{&js};
+}
 }  // namespace gatehouse::runtime

@@ -132,3 +132,20 @@ inline Detached runDetached(Task<void> t) { co_await std::move(t); }
 inline void spawn(Task<void> t) { detail::runDetached(std::move(t)); }
 
 }  // namespace gatehouse::runtime
+
+namespace gatehouse::runtime {
+
+class EventLoop;
+
+namespace detail {
+struct JoinState {
+  int pending = 2;
+  std::coroutine_handle<> waiter;
+};
+Task<void> joinOne(Task<void> t, JoinState* js, EventLoop* loop);
+}  // namespace detail
+
+// Runs a and b concurrently on this thread's loop; completes when both have completed.
+Task<void> whenBoth(EventLoop& loop, Task<void> a, Task<void> b);
+
+}  // namespace gatehouse::runtime

@@ -1,0 +1,168 @@
+#include "config/snapshot.h"
+
+#include <netdb.h>
+
+#include <yaml-cpp/yaml.h>
+
+#include "policies/direct_response/direct_response.h"
+#include "policies/redirect/redirect.h"
+#include "policies/rewrite/rewrite.h"
+#include "proxy/router.h"
+#include "runtime/stats.h"
+
+namespace gatehouse::config {
+namespace {
+
+std::string where(const std::string& file, int line, const std::string& path) {
+  std::string s = file.empty() ? "<config>" : file;
+  if (line > 0) s += ":" + std::to_string(line);
+  s += ": ";
+  if (!path.empty()) s += path + ": ";
+  return s;
+}
+
+// Resolves an endpoint host (IP literal, or a name via the system resolver, first address).
+Result<net::SocketAddress> resolve(const std::string& host, uint16_t port) {
+  auto lit = net::SocketAddress::parse(host, port);
+  if (lit.ok()) return lit;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || !res) {
+    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
+                       "cannot resolve '" + host + "': " + ::gai_strerror(rc));
+  }
+  auto addr = net::SocketAddress::fromSockaddr(res->ai_addr, res->ai_addrlen);
+  ::freeaddrinfo(res);
+  if (addr.family() == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&addr.storage)->sin_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in6*>(&addr.storage)->sin6_port = htons(port);
+  }
+  return addr;
+}
+
+void addPolicies(const std::vector<PolicySpec>& specs, CompiledRoute& route,
+                 std::vector<std::string>& errors) {
+  for (const auto& spec : specs) {
+    const http::PolicyRegistration* reg = http::findPolicy(spec.name);
+    if (!reg) {
+      std::string known;
+      for (const auto& r : http::policyRegistry()) known += (known.empty() ? "" : ", ") + std::string(r.name);
+      errors.push_back(where(spec.file, spec.line, spec.yaml_path) + "unknown policy '" +
+                       spec.name + "'; known policies: " + known);
+      continue;
+    }
+    YAML::Node cfg = spec.config ? spec.config : YAML::Node(YAML::NodeType::Map);
+    Result<http::FilterFactoryPtr> f = [&]() -> Result<http::FilterFactoryPtr> {
+      try {
+        return reg->build(cfg);
+      } catch (const std::exception& e) {  // yaml-cpp conversions inside a builder
+        return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, e.what());
+      }
+    }();
+    if (!f.ok()) {
+      errors.push_back(where(spec.file, spec.line, spec.yaml_path + ".config") +
+                       f.error().message);
+      continue;
+    }
+    route.wants_request_body = route.wants_request_body || (*f)->wantsRequestBody();
+    route.wants_response_body = route.wants_response_body || (*f)->wantsResponseBody();
+    route.filters.push_back(std::move(*f));
+  }
+}
+
+}  // namespace
+
+SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
+                             uint64_t generation) {
+  SnapshotResult out;
+  auto snap = std::make_shared<Snapshot>();
+  snap->generation = generation;
+  snap->config = cfg;
+  const std::string& file = cfg->source_file;
+
+  for (const auto& c : cfg->clusters) {
+    CompiledCluster cc;
+    cc.name = c.name;
+    cc.stats_slot = stats ? stats->clusterSlot(c.name) : 0;
+    cc.connect_timeout = c.connect_timeout.value_or(cfg->timeouts.upstream_connect);
+    cc.response_timeout = c.response_timeout.value_or(cfg->timeouts.upstream_response);
+    cc.idle_timeout = c.idle_timeout.value_or(cfg->timeouts.upstream_idle);
+    cc.pool_max_per_endpoint = c.pool_max_per_endpoint;
+    cc.pool_max_idle_per_endpoint = c.pool_max_idle_per_endpoint;
+    auto lbf = lb::makeLoadBalancerFactory(c.lb);
+    if (!lbf.ok()) {
+      out.errors.push_back(where(file, c.line, "clusters." + c.name + ".lb") + lbf.error().message);
+    } else {
+      cc.lb = *lbf;
+    }
+    for (const auto& ep : c.endpoints) {
+      auto addr = resolve(ep.host, ep.port);
+      if (!addr.ok()) {
+        out.errors.push_back(where(file, c.line, "clusters." + c.name + ".endpoints") +
+                             addr.error().message);
+        continue;
+      }
+      lb::Host h;
+      h.address = *addr;
+      h.name = addr->toString();
+      h.weight = ep.weight;
+      cc.hosts.hosts.push_back(std::move(h));
+    }
+    snap->clusters.push_back(std::move(cc));
+  }
+
+  for (const auto& cidr : cfg->forwarded.trusted_proxies) {
+    auto c = net::Cidr::parse(cidr);
+    if (!c.ok()) {
+      out.errors.push_back(where(file, 0, "forwarded.trusted_proxies") + c.error().message);
+    } else {
+      snap->trusted_proxies.add(*c);
+    }
+  }
+
+  auto router = proxy::Router::build(*cfg);
+  if (!router.ok()) {
+    out.errors.push_back(where(file, 0, "") + router.error().message);
+    return out;
+  }
+  snap->router = *router;
+
+  for (const auto& vh : cfg->virtual_hosts) {
+    for (const auto& r : vh.routes) {
+      CompiledRoute cr;
+      cr.name = r.name;
+      cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
+      cr.response_timeout = r.timeout.value_or(cfg->timeouts.upstream_response);
+      addPolicies(vh.policies, cr, out.errors);
+      addPolicies(r.policies, cr, out.errors);
+      if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {
+        auto rw = policies::rewrite::fromModel(r.rewrite);
+        if (!rw.ok()) {
+          out.errors.push_back(where(file, r.line, r.yaml_path + ".rewrite") + rw.error().message);
+        } else {
+          cr.filters.push_back(*rw);
+        }
+      }
+      if (r.direct_response) cr.filters.push_back(policies::direct_response::fromModel(*r.direct_response));
+      if (r.redirect) cr.filters.push_back(policies::redirect::fromModel(*r.redirect));
+      if (r.cluster) {
+        for (size_t i = 0; i < cfg->clusters.size(); ++i) {
+          if (cfg->clusters[i].name == *r.cluster) cr.cluster = static_cast<int>(i);
+        }
+        if (cr.cluster < 0) {
+          out.errors.push_back(where(file, r.line, r.yaml_path + ".cluster") +
+                               "unknown cluster '" + *r.cluster + "'");
+        }
+      }
+      snap->routes.push_back(std::move(cr));
+    }
+  }
+  if (out.errors.empty()) out.snapshot = std::move(snap);
+  return out;
+}
+
+}  // namespace gatehouse::config

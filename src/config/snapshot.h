@@ -1,0 +1,65 @@
+#pragma once
+// The immutable, compiled form of one configuration: routers, clusters with their host sets and
+// load-balancer factories, and each route's filter-chain factories. Built and validated on the
+// control thread; workers only read it. In-flight requests keep the snapshot they started with.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/model.h"
+#include "http/filter.h"
+#include "lb/load_balancer.h"
+#include "net/cidr.h"
+
+namespace gatehouse::proxy {
+class Router;
+}
+namespace gatehouse::runtime {
+class Stats;
+}
+
+namespace gatehouse::config {
+
+struct CompiledCluster {
+  std::string name;
+  uint32_t stats_slot = 0;
+  lb::HostSet hosts;
+  std::shared_ptr<const lb::LoadBalancerFactory> lb;
+  Millis connect_timeout{};
+  Millis response_timeout{};
+  Millis idle_timeout{};
+  size_t pool_max_per_endpoint = 0;
+  size_t pool_max_idle_per_endpoint = 0;
+};
+
+struct CompiledRoute {
+  std::string name;
+  uint32_t stats_slot = 0;
+  int cluster = -1;  // index into Snapshot::clusters; -1 when a filter answers
+  std::vector<http::FilterFactoryPtr> filters;  // vhost policies, route policies, action
+  bool wants_request_body = false;
+  bool wants_response_body = false;
+  Millis response_timeout{};
+};
+
+struct Snapshot {
+  uint64_t generation = 0;
+  std::shared_ptr<const Config> config;
+  std::shared_ptr<const proxy::Router> router;
+  std::vector<CompiledRoute> routes;  // index = Router route_id
+  std::vector<CompiledCluster> clusters;
+  net::CidrSet trusted_proxies;
+};
+
+struct SnapshotResult {
+  std::shared_ptr<const Snapshot> snapshot;
+  std::vector<std::string> errors;  // "file:line: yaml.path: message"
+};
+
+// Control thread. Compiles `cfg`; on any error returns no snapshot and every error found.
+SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
+                             uint64_t generation);
+
+}  // namespace gatehouse::config

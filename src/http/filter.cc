@@ -1,0 +1,65 @@
+#include "http/filter.h"
+
+#include <nlohmann/json.hpp>
+
+namespace gatehouse::http {
+
+void RequestContext::reset() {
+  request.method.clear();
+  request.path.clear();
+  request.query.clear();
+  request.authority.clear();
+  request.scheme = "http";
+  request.protocol = Protocol::kHttp11;
+  request.headers.clear();
+  request.has_body = false;
+  request.chunked = false;
+  request.content_length = 0;
+  request.expect_continue = false;
+  request.upgrade = false;
+  request.head_bytes.clear();
+  response.status = 0;
+  response.reason.clear();
+  response.headers.clear();
+  response.has_body = true;
+  response.chunked = false;
+  response.content_length = 0;
+  response.until_close = false;
+  response.head_bytes.clear();
+  response_started = false;
+  local_reply.status = 200;
+  local_reply.headers.clear();
+  local_reply.body.clear();
+  has_local_reply = false;
+  pending = {};
+  request_id.clear();
+  client_ip.clear();
+  route_name.clear();
+  path_params.clear();
+}
+
+Verdict RequestContext::respond(int status, std::string body, std::string_view content_type) {
+  local_reply.status = status;
+  local_reply.headers.clear();
+  if (!body.empty() || status >= 200) local_reply.headers.add("content-type", content_type);
+  local_reply.body = std::move(body);
+  has_local_reply = true;
+  return Verdict::kRespond;
+}
+
+Verdict RequestContext::respondError(int status, std::string_view message) {
+  nlohmann::json j;
+  j["error"] = message;
+  j["status"] = status;
+  j["request_id"] = request_id;
+  return respond(status, j.dump() + "\n", "application/json");
+}
+
+const PolicyRegistration* findPolicy(std::string_view name) {
+  for (const auto& r : policyRegistry()) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace gatehouse::http

@@ -1,0 +1,120 @@
+#pragma once
+// The per-route policy chain. A policy is two halves:
+//  - FilterFactory: the config half, built and validated once per config snapshot on the
+//    control thread, then immutable and shared by every worker;
+//  - Filter: the per-request half, created on a worker for each request, reading only its
+//    factory's config.
+// Phases run in a fixed order: request headers -> request body -> (router/upstream) ->
+// response headers -> response body -> complete (always, for logging). A phase returns a
+// verdict at once; it pauses with an awaitable only when it truly needs I/O.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+#include "http/message.h"
+#include "runtime/task.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace gatehouse::http {
+
+enum class Verdict {
+  kContinue,  // run the next filter / phase
+  kRespond,   // the filter filled ctx.local_reply: stop the chain, skip the upstream
+  kPause,     // the filter set ctx.pending: the core awaits it, then acts on its verdict
+};
+
+struct LocalReply {
+  int status = 200;
+  HeaderMap headers;
+  std::string body;
+};
+
+struct PathParam {
+  std::string_view name;
+  std::string_view value;
+};
+
+// What a filter may see and change for one request. Lives on the worker for the request's
+// lifetime; references are valid for every phase.
+class RequestContext {
+ public:
+  Request request;
+  Response response;               // valid from the response-headers phase on
+  bool response_started = false;   // response headers have been received or generated
+  LocalReply local_reply;
+  bool has_local_reply = false;
+  runtime::Task<Verdict> pending;  // set together with Verdict::kPause
+
+  std::string request_id;
+  std::string client_ip;
+  std::string route_name;
+  std::vector<PathParam> path_params;
+
+  // Clears everything for the next request on the connection, keeping buffer capacity.
+  void reset();
+
+  // Helpers for filters that answer the request themselves.
+  Verdict respond(int status, std::string body, std::string_view content_type = "text/plain");
+  // JSON error body carrying the request id: {"error": "...", "status": N, "request_id": "..."}
+  Verdict respondError(int status, std::string_view message);
+};
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  virtual Verdict onRequestHeaders(RequestContext&) { return Verdict::kContinue; }
+  // Called only when the factory wants the request body; `chunk` may be rewritten in place.
+  virtual Verdict onRequestBody(RequestContext&, std::string& /*chunk*/, bool /*end*/) {
+    return Verdict::kContinue;
+  }
+  virtual Verdict onResponseHeaders(RequestContext&) { return Verdict::kContinue; }
+  virtual Verdict onResponseBody(RequestContext&, std::string& /*chunk*/, bool /*end*/) {
+    return Verdict::kContinue;
+  }
+  // Always called once per request that reached the filter, whatever happened.
+  virtual void onComplete(RequestContext&) {}
+};
+
+// A filter instance for one request: either owned (stateful) or a shared stateless instance
+// whose phases must not mutate it (they run concurrently on several workers).
+struct FilterRef {
+  Filter* filter = nullptr;
+  std::unique_ptr<Filter> owned;
+  static FilterRef shared(const Filter& f) { return {const_cast<Filter*>(&f), nullptr}; }
+  static FilterRef own(std::unique_ptr<Filter> f) {
+    Filter* raw = f.get();
+    return {raw, std::move(f)};
+  }
+};
+
+class FilterFactory {
+ public:
+  virtual ~FilterFactory() = default;
+  virtual FilterRef create() const = 0;
+  virtual bool wantsRequestBody() const { return false; }
+  virtual bool wantsResponseBody() const { return false; }
+};
+
+using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;
+
+// Policy registration: name -> builder. The builder validates `config` and returns the
+// immutable factory, or an error whose message names the bad option (the caller prefixes
+// file, line and YAML path).
+using PolicyBuilder = Result<FilterFactoryPtr> (*)(const YAML::Node& config);
+
+struct PolicyRegistration {
+  std::string_view name;
+  PolicyBuilder build;
+};
+
+// Every built-in policy, defined in policies/registry.cc (one line per policy).
+const std::vector<PolicyRegistration>& policyRegistry();
+const PolicyRegistration* findPolicy(std::string_view name);
+
+}  // namespace gatehouse::http

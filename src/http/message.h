@@ -1,0 +1,48 @@
+#pragma once
+// The protocol-neutral request/response model. HTTP/1 (and later HTTP/2) codecs fill it;
+// filters and the router only ever see these types.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/headers.h"
+
+namespace gatehouse::http {
+
+enum class Protocol { kHttp10, kHttp11, kHttp2 };
+
+struct Request {
+  std::string method;
+  std::string path;       // normalised; what routing, policies and the upstream see
+  std::string query;      // without '?'
+  std::string authority;  // Host header (or :authority)
+  std::string scheme = "http";
+  Protocol protocol = Protocol::kHttp11;
+  HeaderMap headers;      // hop-by-hop headers already removed
+  bool has_body = false;
+  bool chunked = false;             // body length unknown up front
+  uint64_t content_length = 0;      // valid when has_body && !chunked
+  bool expect_continue = false;
+  bool upgrade = false;
+  std::string head_bytes;           // owns the bytes parsed header views point into
+
+  bool isIdempotent() const {
+    return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+           method == "DELETE" || method == "TRACE";
+  }
+};
+
+struct Response {
+  int status = 0;
+  std::string reason;
+  HeaderMap headers;
+  bool has_body = true;
+  bool chunked = false;
+  uint64_t content_length = 0;
+  bool until_close = false;
+  std::string head_bytes;
+};
+
+std::string_view reasonPhrase(int status);
+
+}  // namespace gatehouse::http

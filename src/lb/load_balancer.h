@@ -1,0 +1,52 @@
+#pragma once
+// Load-balancer interface. A factory is part of the immutable config snapshot; each worker
+// creates its own LoadBalancer from it, so pick() needs no locks. Algorithms live one per file
+// and register in lb/registry.cc.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "net/address.h"
+
+namespace gatehouse::http {
+struct Request;
+}
+
+namespace gatehouse::lb {
+
+struct Host {
+  net::SocketAddress address;
+  std::string name;  // "127.0.0.1:9001": the pool key, metrics label and log field
+  uint32_t weight = 1;
+};
+
+// Immutable once built; shared by all workers.
+struct HostSet {
+  std::vector<Host> hosts;
+};
+
+struct PickContext {
+  const http::Request* request = nullptr;
+  std::string_view client_ip;
+};
+
+class LoadBalancer {
+ public:
+  virtual ~LoadBalancer() = default;
+  // Index into the host set, or -1 when no host can be chosen. Runs on the owning worker.
+  virtual int pick(const PickContext& ctx) = 0;
+};
+
+class LoadBalancerFactory {
+ public:
+  virtual ~LoadBalancerFactory() = default;
+  virtual std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const = 0;
+};
+
+// Looks up an algorithm by its config name ("round_robin", ...).
+Result<std::shared_ptr<const LoadBalancerFactory>> makeLoadBalancerFactory(std::string_view name);
+
+}  // namespace gatehouse::lb

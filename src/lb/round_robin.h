@@ -1,0 +1,31 @@
+#pragma once
+// Smooth weighted round robin (NGINX's algorithm): with equal weights it is plain round robin;
+// with weights it interleaves instead of sending bursts to the heaviest host.
+#include "lb/load_balancer.h"
+
+namespace gatehouse::lb {
+
+class RoundRobin final : public LoadBalancer {
+ public:
+  explicit RoundRobin(const HostSet& hosts);
+  int pick(const PickContext& ctx) override;
+
+ private:
+  struct Entry {
+    int64_t weight;
+    int64_t current = 0;
+  };
+  std::vector<Entry> entries_;
+  int64_t total_ = 0;
+  bool uniform_ = true;
+  size_t next_ = 0;
+};
+
+class RoundRobinFactory final : public LoadBalancerFactory {
+ public:
+  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
+    return std::make_unique<RoundRobin>(hosts);
+  }
+};
+
+}  // namespace gatehouse::lb

@@ -1,0 +1,72 @@
+#include "policies/redirect/redirect.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "policies/policy_yaml.h"
+
+namespace gatehouse::policies::redirect {
+namespace {
+
+class RedirectFilter final : public http::Filter, public http::FilterFactory {
+ public:
+  explicit RedirectFilter(config::Redirect spec) : spec_(std::move(spec)) {}
+  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+    std::string location;
+    if (spec_.location) {
+      location = *spec_.location;
+    } else {
+      const auto& req = ctx.request;
+      location = spec_.scheme.value_or(req.scheme) + "://" + spec_.host.value_or(req.authority) +
+                 spec_.path.value_or(req.path);
+      if (!spec_.strip_query && !req.query.empty()) location += "?" + req.query;
+    }
+    ctx.respond(spec_.status, {}, "text/plain");
+    ctx.local_reply.headers.add("location", location);
+    return http::Verdict::kRespond;
+  }
+
+ private:
+  const config::Redirect spec_;
+};
+
+}  // namespace
+
+http::FilterFactoryPtr fromModel(const config::Redirect& spec) {
+  return std::make_shared<RedirectFilter>(spec);
+}
+
+Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+  if (auto st = checkKeys(config, {"status", "location", "scheme", "host", "path", "strip_query"});
+      !st.ok()) {
+    return st.error();
+  }
+  config::Redirect spec;
+  if (config["status"]) {
+    auto s = readInt(config["status"], "status", 300, 399);
+    if (!s.ok()) return s.error();
+    if (*s != 301 && *s != 302 && *s != 303 && *s != 307 && *s != 308) {
+      return configError("status: must be one of 301, 302, 303, 307, 308");
+    }
+    spec.status = *s;
+  }
+  auto opt = [&](const char* key, std::optional<std::string>& out) -> Status {
+    if (!config[key]) return {};
+    auto v = readString(config[key], key);
+    if (!v.ok()) return v.error();
+    if (!isHeaderValue(*v)) return configError(std::string(key) + ": contains control characters");
+    out = std::move(*v);
+    return {};
+  };
+  for (auto [key, field] : {std::pair{"location", &spec.location}, std::pair{"scheme", &spec.scheme},
+                            std::pair{"host", &spec.host}, std::pair{"path", &spec.path}}) {
+    if (auto st = opt(key, *field); !st.ok()) return st.error();
+  }
+  if (config["strip_query"]) spec.strip_query = config["strip_query"].as<bool>(false);
+  if (!spec.location && !spec.scheme && !spec.host && !spec.path) {
+    return configError("give 'location' or at least one of scheme, host, path");
+  }
+  return fromModel(spec);
+}
+
+}  // namespace gatehouse::policies::redirect

@@ -1,0 +1,98 @@
+#pragma once
+// One downstream HTTP/1.1 connection: reads request heads (keep-alive, pipelining in order),
+// runs each request through routing, its filter chain and the upstream exchange, and writes
+// the response. Lives on one worker for life. See docs/life-of-a-request.md.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/buffer.h"
+#include "http/filter.h"
+#include "http/http1_parser.h"
+#include "net/tcp.h"
+#include "proxy/access_log.h"
+#include "proxy/body.h"
+#include "runtime/task.h"
+#include "runtime/worker.h"
+
+namespace gatehouse::proxy {
+
+runtime::Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
+                           std::string listener_key);
+
+class Session {
+ public:
+  Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer, std::string listener_key);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  runtime::Task<> run();
+  // Drain: an idle keep-alive connection closes now; a busy one after its response.
+  void onDrain();
+  // Drain deadline: cancel all I/O.
+  void abort();
+
+ private:
+  enum class HeadResult { kOk, kClose };
+  // Per-request state, reset for every request on the connection.
+  struct Exchange {
+    std::shared_ptr<runtime::WorkerSnapshot> snap;
+    const config::CompiledRoute* route = nullptr;
+    std::vector<http::FilterRef> filters;
+    size_t filters_run = 0;  // how many got onRequestHeaders (they get onComplete)
+    runtime::TimePoint start{};
+    BodyReader request_body;
+    bool request_body_started = false;  // bytes of the body were consumed from the client
+    LogRecord log;
+    std::string upstream_name;
+    std::string error;
+    bool sent_continue = false;
+  };
+
+  runtime::Task<HeadResult> readHead(bool first);
+  runtime::Task<> handleRequest();
+  bool buildRequest();
+  runtime::Task<bool> runRequestFilters();
+  runtime::Task<bool> runResponseFilters();
+  runtime::Task<> sendLocalReply();
+  runtime::Task<> sendError(int status, std::string_view message);
+  runtime::Task<> proxyToUpstream();
+  enum class SendResult { kOk, kClientFailed, kUpstreamFailed };
+  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad };
+  void serializeUpstreamHead(bool expect_continue);
+  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up, bool head_pending);
+  runtime::Task<HeadRead> readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
+                                           bool stop_at_continue);
+  runtime::Task<bool> relayResponse(net::TcpStream& up);
+  runtime::Task<> tunnel(net::TcpStream& up);
+  void finishRequest(int status);
+  runtime::Task<Status> writeClient(iovec* iov, int n);
+  runtime::Task<> lingeringClose();
+  // Response head for the client, from ctx_.response; framing decided by the caller.
+  void serializeResponseHead(std::string& out, bool chunked, bool has_length, uint64_t length,
+                             bool body_allowed);
+
+  runtime::Worker& w_;
+  net::TcpStream client_;
+  net::SocketAddress peer_;
+  std::string peer_ip_;
+  std::string listener_key_;
+  Buffer in_;
+  Buffer up_{16384};
+  std::string out_;  // reused scratch for serialized heads
+  http1::RequestHead head_;
+  http1::ResponseHead resp_head_;
+  std::string up_head_;  // serialized upstream request head, kept for retries
+  http::RequestContext ctx_;
+  Exchange ex_;
+  bool keep_alive_ = true;
+  bool idle_ = false;
+  bool aborted_ = false;
+  bool must_linger_ = false;  // unread request bytes may follow: close gracefully
+  net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abort()
+
+  friend class UpstreamExchange;
+};
+
+}  // namespace gatehouse::proxy

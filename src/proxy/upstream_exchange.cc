@@ -1,0 +1,443 @@
+// The upstream half of a request: choose a host, take a pooled connection (or connect), send
+// the request head and body, read the response head, relay the response, and give the
+// connection back to the pool when the exchange left it clean.
+#include <cstdio>
+
+#include "core/log.h"
+#include "proxy/forwarding.h"
+#include "proxy/session.h"
+
+namespace gatehouse::proxy {
+
+using runtime::Task;
+
+namespace {
+double msSince(runtime::TimePoint t0) {
+  return std::chrono::duration<double, std::milli>(runtime::Clock::now() - t0).count();
+}
+}  // namespace
+
+void Session::serializeUpstreamHead(bool expect_continue) {
+  const auto& req = ctx_.request;
+  std::string& out = up_head_;
+  out.clear();
+  out.append(req.method).append(" ").append(req.path);
+  if (!req.query.empty()) out.append("?").append(req.query);
+  out.append(" HTTP/1.1\r\nhost: ").append(req.authority).append("\r\n");
+  for (const auto& f : req.headers.fields()) {
+    out.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  if (req.chunked) {
+    out.append("transfer-encoding: chunked\r\n");
+  } else if (req.has_body || head_.body == http1::BodyKind::kContentLength) {
+    out.append("content-length: ").append(std::to_string(req.content_length)).append("\r\n");
+  }
+  if (req.upgrade) {
+    out.append("connection: upgrade\r\n");
+  }
+  if (expect_continue) out.append("expect: 100-continue\r\n");
+  out.append("\r\n");
+}
+
+Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up, bool head_pending) {
+  const auto& t = ex_.snap->snap->config->timeouts;
+  auto& reader = ex_.request_body;
+  auto deadline = [&] { return w_.loop().now() + t.upstream_idle; };
+  if (head_pending) {
+    // One writev for the head and whatever body bytes already arrived with it.
+    std::string_view first;
+    if (reader.framing() == Framing::kContentLength && !in_.empty() && !reader.done()) {
+      auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
+      if (sp.ok() && !sp->end) first = sp->data;
+    }
+    iovec v[2] = {{up_head_.data(), up_head_.size()},
+                  {const_cast<char*>(first.data()), first.size()}};
+    auto st = co_await up.writeAll(v, 2, deadline());
+    if (!first.empty()) {
+      ex_.request_body_started = true;
+      reader.consume(in_);
+    }
+    if (!st.ok()) co_return SendResult::kUpstreamFailed;
+  }
+  if (reader.done()) co_return SendResult::kOk;
+  BodyWriter writer;
+  writer.reset(reader.framing() == Framing::kChunked);
+  std::string chunk;
+  for (;;) {
+    auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
+    if (!sp.ok()) {
+      ex_.error = "client body: " + sp.error().message;
+      if (sp.error().code == ErrorCode::kTimeout) w_.stats().timeouts_client.inc();
+      co_return SendResult::kClientFailed;
+    }
+    ex_.request_body_started = true;
+    std::string_view data = sp->data;
+    if (ex_.route->wants_request_body) {
+      chunk.assign(data);
+      for (size_t i = 0; i < ex_.filters_run; ++i) {
+        ex_.filters[i].filter->onRequestBody(ctx_, chunk, sp->end);
+      }
+      data = chunk;
+    }
+    if (sp->end) break;
+    auto st = co_await writer.write(up, data, deadline());
+    reader.consume(in_);
+    if (!st.ok()) co_return SendResult::kUpstreamFailed;
+  }
+  if (reader.framing() == Framing::kChunked) {
+    auto st = co_await writer.finish(up, &reader.trailers(), deadline());
+    if (!st.ok()) co_return SendResult::kUpstreamFailed;
+  }
+  co_return SendResult::kOk;
+}
+
+Task<Session::HeadRead> Session::readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
+                                                  bool stop_at_continue) {
+  const auto& lim = ex_.snap->snap->config->limits;
+  http1::ParseLimits limits{lim.max_header_bytes, lim.max_header_bytes, lim.max_headers};
+  bool is_head = ctx_.request.method == "HEAD";
+  bool any_bytes = !up_.empty();
+  for (;;) {
+    if (!up_.empty()) {
+      http1::ParseError err;
+      auto st = http1::parseResponseHead(up_.readable(), limits, is_head, resp_head_, err);
+      if (st == http1::ParseStatus::kComplete) {
+        if (resp_head_.status >= 100 && resp_head_.status < 200 && resp_head_.status != 101) {
+          up_.consume(resp_head_.head_size);
+          if (resp_head_.status == 100 && stop_at_continue) co_return HeadRead::kContinue;
+          continue;  // other interim responses are not relayed
+        }
+        co_return HeadRead::kFinal;
+      }
+      if (st == http1::ParseStatus::kError) {
+        ex_.error = std::string("bad upstream response: ") + std::string(err.reason);
+        co_return HeadRead::kBad;
+      }
+    }
+    up_.reserve(4096);
+    auto n = co_await up.read(up_.writePtr(), up_.writable(), deadline);
+    if (!n.ok()) {
+      if (n.error().code == ErrorCode::kTimeout) co_return HeadRead::kTimeout;
+      ex_.error = "upstream read: " + n.error().message;
+      co_return any_bytes ? HeadRead::kBad : HeadRead::kIoError;
+    }
+    if (*n == 0) {
+      ex_.error = "upstream closed before responding";
+      co_return any_bytes ? HeadRead::kBad : HeadRead::kEmptyClose;
+    }
+    any_bytes = true;
+    up_.commit(*n);
+  }
+}
+
+Task<> Session::proxyToUpstream() {
+  const auto& snap = *ex_.snap->snap;
+  const auto ci = static_cast<size_t>(ex_.route->cluster);
+  const auto& cc = snap.clusters[ci];
+  auto& wc = ex_.snap->clusters[ci];
+  auto& cs = w_.stats().cluster(cc.stats_slot);
+  const auto& t = snap.config->timeouts;
+  auto& req = ctx_.request;
+  cs.requests.inc();
+
+  // Ask the upstream whether it wants the body only if the client asked us and sent none yet.
+  const bool wait_continue = req.expect_continue && req.has_body && in_.empty() &&
+                             req.protocol == http::Protocol::kHttp11;
+  serializeUpstreamHead(wait_continue);
+
+  std::unique_ptr<upstream::PooledConnection> conn;
+  upstream::EndpointPool* pool = nullptr;
+  int attempts = 0;
+  for (;;) {
+    upstream_ = nullptr;
+    conn.reset();
+    int hi = wc.lb->pick({&req, ctx_.client_ip});
+    if (hi < 0) {
+      cs.no_host.inc();
+      ex_.error = "no upstream host available";
+      co_await sendError(503, "no upstream host available");
+      co_return;
+    }
+    const auto& host = cc.hosts.hosts[static_cast<size_t>(hi)];
+    pool = wc.pools[static_cast<size_t>(hi)];
+    ex_.upstream_name = host.name;
+    conn = pool->acquire(w_.loop().now());
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      auto t0 = runtime::Clock::now();
+      auto c = co_await net::TcpStream::connect(w_.loop(), host.address,
+                                                w_.loop().now() + cc.connect_timeout);
+      ex_.log.upstream_connect_ms = msSince(t0);
+      if (!c.ok()) {
+        bool timeout = c.error().code == ErrorCode::kTimeout;
+        (timeout ? cs.timeouts : cs.connect_failures).inc();
+        // Nothing reached any upstream: trying another host is always safe.
+        if (attempts == 0 && cc.hosts.hosts.size() > 1 && !ex_.request_body_started) {
+          ++attempts;
+          cs.retries.inc();
+          continue;
+        }
+        ex_.error = "upstream connect: " + c.error().message;
+        co_await sendError(timeout ? 504 : 502, timeout ? "upstream connect timeout"
+                                                        : "upstream connect failed");
+        co_return;
+      }
+      conn = std::make_unique<upstream::PooledConnection>();
+      conn->stream = std::move(*c);
+      cs.pool_new.inc();
+    } else {
+      cs.pool_reused.inc();
+    }
+    ++conn->requests;
+    upstream_ = conn->stream.get();
+    up_.clear();
+    auto sent_at = runtime::Clock::now();
+
+    bool body_sent = !req.has_body;
+    SendResult sr = SendResult::kOk;
+    HeadRead hr;
+    if (wait_continue) {
+      iovec v{up_head_.data(), up_head_.size()};
+      auto st = co_await upstream_->writeAll(&v, 1, w_.loop().now() + t.upstream_idle);
+      sr = st.ok() ? SendResult::kOk : SendResult::kUpstreamFailed;
+      hr = HeadRead::kTimeout;
+      if (sr == SendResult::kOk) {
+        // Wait briefly for 100 or a final answer; silence means "send it" (RFC 9110 §10.1.1).
+        hr = co_await readResponseHead(*upstream_, w_.loop().now() + std::chrono::seconds(1), true);
+      }
+      if (hr == HeadRead::kContinue || hr == HeadRead::kTimeout) {
+        if (!ex_.sent_continue) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          iovec cv{const_cast<char*>(kContinue.data()), kContinue.size()};
+          ex_.sent_continue = true;
+          (void)co_await writeClient(&cv, 1);
+        }
+        sr = co_await sendRequestBody(*upstream_, false);
+        body_sent = sr == SendResult::kOk;
+        hr = HeadRead::kTimeout;  // not read yet
+      }
+    } else {
+      sr = co_await sendRequestBody(*upstream_, true);
+      body_sent = sr == SendResult::kOk;
+      hr = HeadRead::kTimeout;
+    }
+    if (sr == SendResult::kClientFailed) {
+      keep_alive_ = false;
+      co_await sendError(400, "request body incomplete");
+      co_return;
+    }
+    // An upstream write failure may still come with an early response: try to read it.
+    if (hr != HeadRead::kFinal) {
+      auto deadline = w_.loop().now() + ex_.route->response_timeout;
+      hr = co_await readResponseHead(*upstream_, deadline, false);
+    }
+    if (hr == HeadRead::kFinal) {
+      ex_.log.upstream_response_ms = msSince(sent_at);
+      cs.upstream_latency.observeUs(static_cast<uint64_t>(ex_.log.upstream_response_ms * 1000));
+      bool reusable = co_await relayResponse(*upstream_);
+      upstream_ = nullptr;
+      if (reusable && body_sent && ex_.request_body.done()) {
+        pool->release(std::move(conn), w_.loop().now());
+      }
+      co_return;
+    }
+    // No usable response. A reused connection that the upstream closed under us is the
+    // keep-alive race: safe to retry once when nothing can have been processed twice.
+    bool race = reused && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
+    if (race && attempts == 0 && !ex_.request_body_started && req.isIdempotent()) {
+      ++attempts;
+      cs.retries.inc();
+      continue;
+    }
+    upstream_ = nullptr;
+    if (hr == HeadRead::kTimeout) {
+      cs.timeouts.inc();
+      ex_.error = "upstream response timeout";
+      co_await sendError(504, "upstream response timeout");
+    } else {
+      cs.bad_responses.inc();
+      if (ex_.error.empty()) ex_.error = "bad upstream response";
+      co_await sendError(502, "bad response from upstream");
+    }
+    co_return;
+  }
+}
+
+Task<bool> Session::relayResponse(net::TcpStream& up) {
+  auto& resp = ctx_.response;
+  const auto& t = ex_.snap->snap->config->timeouts;
+  const auto& cc = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)];
+  ex_.log.upstream_status = resp_head_.status;
+
+  // Own the head bytes, re-point the parsed views, then drop the head from the buffer.
+  std::string_view raw = up_.readable().substr(0, resp_head_.head_size);
+  resp.head_bytes.assign(raw);
+  const char* old_base = raw.data();
+  const char* new_base = resp.head_bytes.data();
+  auto rebase = [&](std::string_view v) {
+    return std::string_view(new_base + (v.data() - old_base), v.size());
+  };
+  resp.headers.clear();
+  for (const auto& f : resp_head_.headers.fields()) resp.headers.addView(rebase(f.name), rebase(f.value));
+  resp.status = resp_head_.status;
+  resp.reason.assign(resp_head_.reason);
+  up_.consume(resp_head_.head_size);
+  const bool upgraded = resp.status == 101 && ctx_.request.upgrade;
+  if (resp.status == 101 && !upgraded) {
+    ex_.error = "101 without an upgrade request";
+    w_.stats().cluster(cc.stats_slot).bad_responses.inc();
+    co_await sendError(502, "bad response from upstream");
+    co_return false;
+  }
+  // HEAD and 304 keep the upstream's Content-Length as information about the entity.
+  std::string info_length;
+  bool body_allowed = ctx_.request.method != "HEAD" && resp.status >= 200 && resp.status != 204 &&
+                      resp.status != 304;
+  if (!body_allowed) info_length.assign(resp.headers.get("content-length"));
+  stripHopByHop(resp.headers, upgraded);
+  ctx_.response_started = true;
+
+  if (!(co_await runResponseFilters())) {
+    if (ctx_.has_local_reply) {
+      co_await sendLocalReply();
+      co_return false;
+    }
+  }
+
+  bool reusable = resp_head_.keep_alive && !upgraded;
+  Framing up_framing = Framing::kNone;
+  switch (resp_head_.body) {
+    case http1::BodyKind::kContentLength: up_framing = Framing::kContentLength; break;
+    case http1::BodyKind::kChunked: up_framing = Framing::kChunked; break;
+    case http1::BodyKind::kUntilClose: up_framing = Framing::kUntilClose; reusable = false; break;
+    case http1::BodyKind::kNone: break;
+  }
+  if (!body_allowed) up_framing = Framing::kNone;
+  const bool client_http11 = ctx_.request.protocol == http::Protocol::kHttp11;
+  const bool transform = ex_.route->wants_response_body && up_framing != Framing::kNone;
+  bool client_chunked = false;
+  bool has_length = false;
+  uint64_t length = 0;
+  if (up_framing == Framing::kContentLength && !transform) {
+    has_length = true;
+    length = resp_head_.content_length;
+  } else if (up_framing != Framing::kNone) {
+    if (client_http11) {
+      client_chunked = true;
+    } else {
+      keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
+    }
+  } else if (body_allowed) {
+    has_length = true;  // explicit empty body
+  }
+  if (!ex_.request_body.done()) {
+    // Early response: the rest of the request body is still on the wire.
+    keep_alive_ = false;
+    must_linger_ = true;
+  }
+  if (w_.draining()) keep_alive_ = false;
+  if (!info_length.empty()) resp.headers.add("content-length", info_length);
+  if (upgraded) {
+    resp.headers.add("connection", "upgrade");
+  }
+  serializeResponseHead(out_, client_chunked, has_length, length, body_allowed);
+
+  BodyReader reader;
+  reader.reset(up_framing, resp_head_.content_length);
+  std::string_view first;
+  if (up_framing == Framing::kContentLength && !transform && !up_.empty()) {
+    auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
+    if (sp.ok() && !sp->end) first = sp->data;
+  }
+  iovec v[2] = {{out_.data(), out_.size()}, {const_cast<char*>(first.data()), first.size()}};
+  auto st = co_await writeClient(v, 2);
+  reader.consume(up_);
+  uint64_t bytes_out = out_.size() + first.size();
+  if (!st.ok()) {
+    keep_alive_ = false;
+    ex_.error = "client write: " + st.error().message;
+    ex_.log.bytes_out = bytes_out;
+    finishRequest(resp.status);
+    co_return false;
+  }
+  if (upgraded) {
+    ex_.log.bytes_out = bytes_out;
+    co_await tunnel(up);
+    keep_alive_ = false;
+    finishRequest(resp.status);
+    co_return false;
+  }
+
+  BodyWriter writer;
+  writer.reset(client_chunked);
+  std::string chunk;
+  bool ok = true;
+  while (!reader.done()) {
+    auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
+    if (!sp.ok()) {
+      // Headers are out: all we can do is cut the connection so the client sees truncation.
+      ex_.error = "upstream body: " + sp.error().message;
+      keep_alive_ = false;
+      ok = false;
+      break;
+    }
+    std::string_view data = sp->data;
+    if (transform) {
+      chunk.assign(data);
+      for (size_t i = ex_.filters_run; i-- > 0;) {
+        ex_.filters[i].filter->onResponseBody(ctx_, chunk, sp->end);
+      }
+      data = chunk;
+    }
+    auto wst = co_await writer.write(client_, data, w_.loop().now() + t.client_body);
+    reader.consume(up_);
+    if (!wst.ok()) {
+      ex_.error = "client write: " + wst.error().message;
+      keep_alive_ = false;
+      ok = false;
+      break;
+    }
+    if (sp->end) break;
+  }
+  if (ok && client_chunked) {
+    auto fst = co_await writer.finish(client_, &reader.trailers(), w_.loop().now() + t.client_body);
+    if (!fst.ok()) {
+      keep_alive_ = false;
+      ok = false;
+    }
+  }
+  ex_.log.bytes_out = bytes_out + writer.bytesWritten();
+  finishRequest(resp.status);
+  co_return ok && reusable && reader.done() && up_.empty();
+}
+
+Task<> Session::tunnel(net::TcpStream& up) {
+  const auto idle = ex_.snap->snap->config->timeouts.upstream_idle;
+  auto& loop = w_.loop();
+  // Bytes already buffered on either side go first, then each direction copies until EOF.
+  auto pump = [&loop, idle](net::TcpStream& from, Buffer& buf, net::TcpStream& to,
+                            net::TcpStream& other) -> Task<> {
+    for (;;) {
+      if (!buf.empty()) {
+        iovec v{const_cast<char*>(buf.readable().data()), buf.size()};
+        auto st = co_await to.writeAll(&v, 1, loop.now() + idle);
+        buf.clear();
+        if (!st.ok()) break;
+      }
+      buf.reserve(4096);
+      auto n = co_await from.read(buf.writePtr(), buf.writable(), loop.now() + idle);
+      if (!n.ok()) break;
+      if (*n == 0) {
+        to.shutdownWrite();  // half-close: the other direction may still be talking
+        co_return;
+      }
+      buf.commit(*n);
+    }
+    // An error or idle timeout ends the whole tunnel.
+    from.cancel();
+    other.cancel();
+  };
+  co_await runtime::whenBoth(loop, pump(client_, in_, up, up), pump(up, up_, client_, client_));
+}
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,95 @@
+#pragma once
+// Metrics without locks or shared cache lines on the request path: every worker owns its own
+// counters (single writer, relaxed atomics so the admin thread can read them), and the admin
+// endpoint sums them. Route and cluster series are addressed by slots that stay stable across
+// reloads, so counters survive a config change.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gatehouse::runtime {
+
+struct Counter {
+  std::atomic<uint64_t> v{0};
+  // Single writer: a plain load + store is enough and avoids a locked instruction.
+  void inc(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void dec(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+struct Histogram {
+  // Upper bounds in milliseconds; the last bucket is +Inf.
+  static constexpr std::array<double, 14> kBoundsMs = {0.5, 1,   2.5,  5,    10,   25,   50,
+                                                      100, 250, 500, 1000, 2500, 5000, 10000};
+  std::array<Counter, kBoundsMs.size() + 1> buckets;
+  Counter sum_us;
+  Counter count;
+  void observeUs(uint64_t us);
+};
+
+struct RouteStats {
+  std::array<Counter, 6> by_class;  // 1xx..5xx, [0] = no response (connection aborted)
+};
+
+struct ClusterStats {
+  Counter requests;
+  Counter connect_failures;
+  Counter timeouts;
+  Counter bad_responses;
+  Counter no_host;
+  Counter pool_reused;
+  Counter pool_new;
+  Counter retries;
+  Histogram upstream_latency;  // request sent -> response head received
+};
+
+struct WorkerStats {
+  static constexpr size_t kChunk = 64;
+  static constexpr size_t kMaxChunks = 1024;
+
+  Counter connections_accepted;
+  Counter connections_active;  // gauge, inc/dec by the owning worker
+  Counter requests;
+  Counter bad_requests;        // malformed client input (4xx before routing)
+  Counter no_route;
+  Counter timeouts_client;
+  std::array<std::unique_ptr<RouteStats[]>, kMaxChunks> route_chunks;
+  std::array<std::unique_ptr<ClusterStats[]>, kMaxChunks> cluster_chunks;
+
+  RouteStats& route(uint32_t slot) { return route_chunks[slot / kChunk][slot % kChunk]; }
+  ClusterStats& cluster(uint32_t slot) { return cluster_chunks[slot / kChunk][slot % kChunk]; }
+};
+
+class Stats {
+ public:
+  explicit Stats(int workers);
+
+  // Control thread only. Allocates storage for the slot in every worker before returning, so
+  // the snapshot that uses the slot can be published afterwards.
+  uint32_t routeSlot(const std::string& name);
+  uint32_t clusterSlot(const std::string& name);
+
+  WorkerStats& worker(int i) { return *workers_[static_cast<size_t>(i)]; }
+  int workerCount() const { return static_cast<int>(workers_.size()); }
+
+  Counter reloads_ok;
+  Counter reloads_failed;
+  std::atomic<int64_t> config_loaded_at{0};
+
+  std::string renderPrometheus() const;
+
+ private:
+  mutable std::mutex mu_;  // guards the name maps (admin reads them)
+  std::vector<std::unique_ptr<WorkerStats>> workers_;
+  std::unordered_map<std::string, uint32_t> route_slots_;
+  std::unordered_map<std::string, uint32_t> cluster_slots_;
+  std::vector<std::string> route_names_;
+  std::vector<std::string> cluster_names_;
+};
+
+}  // namespace gatehouse::runtime

@@ -1,0 +1,185 @@
+#include "runtime/worker.h"
+
+#include <unistd.h>
+
+#include <random>
+
+#include "core/log.h"
+#include "proxy/session.h"
+
+namespace gatehouse::runtime {
+
+Worker::Worker(int id, Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink)
+    : id_(id), stats_(stats), log_sink_(std::move(log_sink)) {
+  std::random_device rd;
+  rng_state_[0] = (static_cast<uint64_t>(rd()) << 32) | rd();
+  rng_state_[1] = (static_cast<uint64_t>(rd()) << 32) | rd() | 1;
+}
+
+Worker::~Worker() { join(); }
+
+uint64_t Worker::nextRandom() {
+  // xorshift128+: fast and good enough for request ids and jitter (not for secrets).
+  uint64_t s1 = rng_state_[0];
+  const uint64_t s0 = rng_state_[1];
+  rng_state_[0] = s0;
+  s1 ^= s1 << 23;
+  rng_state_[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+  return rng_state_[1] + s0;
+}
+
+void Worker::start(std::shared_ptr<const config::Snapshot> snap,
+                   std::vector<ListenerSocket> listeners) {
+  thread_ = std::thread([this, snap = std::move(snap), listeners = std::move(listeners)]() mutable {
+    install(std::move(snap), std::move(listeners), log_sink_);
+    sweep_timer_.arm(loop_, loop_.now() + std::chrono::seconds(1), &Worker::onSweep, this);
+    loop_.run();
+    // Sessions still alive here were cut at the drain deadline; their frames are destroyed
+    // with the loop's remaining state.
+    access_log_.flush();
+    finished_.store(true);
+  });
+}
+
+void Worker::applySnapshot(std::shared_ptr<const config::Snapshot> snap,
+                           std::vector<ListenerSocket> listeners,
+                           std::shared_ptr<proxy::AccessLogSink> log_sink) {
+  loop_.post([this, snap = std::move(snap), listeners = std::move(listeners),
+              log_sink = std::move(log_sink)]() mutable {
+    install(std::move(snap), std::move(listeners), std::move(log_sink));
+  });
+}
+
+void Worker::install(std::shared_ptr<const config::Snapshot> snap,
+                     std::vector<ListenerSocket> listeners,
+                     std::shared_ptr<proxy::AccessLogSink> log_sink) {
+  auto ws = std::make_shared<WorkerSnapshot>();
+  ws->snap = snap;
+  for (const auto& c : snap->clusters) {
+    WorkerCluster wc;
+    wc.cluster = &c;
+    wc.lb = c.lb->create(c.hosts);
+    for (const auto& h : c.hosts.hosts) {
+      std::string key = c.name + "|" + h.name;
+      auto& pool = pools_[key];
+      auto idle = std::chrono::duration_cast<Duration>(c.idle_timeout);
+      if (!pool) {
+        pool = std::make_unique<upstream::EndpointPool>(c.pool_max_idle_per_endpoint, idle);
+      } else {
+        pool->setLimits(c.pool_max_idle_per_endpoint, idle);
+      }
+      wc.pools.push_back(pool.get());
+    }
+    ws->clusters.push_back(std::move(wc));
+  }
+  current_ = std::move(ws);
+
+  const auto& al = snap->config->access_log;
+  log_sink_ = std::move(log_sink);
+  std::vector<proxy::LogField> fields;
+  for (const auto& f : al.fields) {
+    proxy::LogField lf;
+    if (proxy::parseLogField(f, lf)) fields.push_back(lf);
+  }
+  if (fields.empty()) fields = proxy::defaultLogFields();
+  access_log_.configure(loop_, al.enabled ? log_sink_ : nullptr, std::move(fields));
+
+  // Listeners: keep the ones still configured, adopt new sockets, close removed ones.
+  std::map<std::string, size_t> keep;
+  for (const auto& l : listeners) keep[l.key] = l.listener_index;
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    if (!keep.count(it->first)) {
+      it->second->close();
+      it = listeners_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& l : listeners) {
+    if (l.fd < 0) continue;
+    if (draining_ || listeners_.count(l.key)) {
+      ::close(l.fd);
+      continue;
+    }
+    std::shared_ptr<net::TcpListener> lis = net::TcpListener::adopt(loop_, l.fd);
+    listeners_[l.key] = lis;
+    spawn(acceptLoop(lis, l.key));
+  }
+  listener_indexes_ = std::move(keep);
+}
+
+size_t Worker::listenerIndex(const std::string& key) const {
+  auto it = listener_indexes_.find(key);
+  return it == listener_indexes_.end() ? 0 : it->second;
+}
+
+Task<> Worker::acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key) {
+  for (;;) {
+    auto acc = co_await listener->accept();
+    if (!acc.ok()) {
+      if (acc.error().code == ErrorCode::kCancelled) co_return;
+      // EMFILE and friends: back off instead of spinning on a full fd table.
+      log::warn("worker ", id_, ": accept on ", key, " failed: ", acc.error().message);
+      co_await loop_.sleepFor(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (draining_) {
+      ::close(acc->fd);
+      continue;
+    }
+    spawn(proxy::runSession(*this, acc->fd, acc->peer, key));
+  }
+}
+
+void Worker::onSweep(void* self) {
+  auto* w = static_cast<Worker*>(self);
+  auto now = w->loop_.now();
+  for (auto& [k, p] : w->pools_) p->sweep(now);
+  w->sweep_timer_.arm(w->loop_, now + std::chrono::seconds(1), &Worker::onSweep, w);
+}
+
+void Worker::drain(TimePoint deadline) {
+  loop_.post([this, deadline] { startDrain(deadline); });
+}
+
+void Worker::startDrain(TimePoint deadline) {
+  if (draining_) return;
+  draining_ = true;
+  for (auto& [k, l] : listeners_) l->close();
+  listeners_.clear();
+  // Idle keep-alive sessions close now; busy ones finish their request and then close.
+  std::vector<proxy::Session*> snapshot(sessions_.begin(), sessions_.end());
+  for (auto* s : snapshot) s->onDrain();
+  drain_timer_.arm(loop_, deadline, &Worker::onDrainDeadline, this);
+  maybeFinish();
+}
+
+void Worker::onDrainDeadline(void* self) {
+  auto* w = static_cast<Worker*>(self);
+  log::warn("worker ", w->id_, ": drain deadline reached with ", w->sessions_.size(),
+            " connections open; closing them");
+  std::vector<proxy::Session*> snapshot(w->sessions_.begin(), w->sessions_.end());
+  for (auto* s : snapshot) s->abort();
+  // Aborted sessions unwind on the next turns; stop regardless after a short grace.
+  w->drain_timer_.arm(w->loop_, w->loop_.now() + std::chrono::seconds(1),
+                      [](void* p) { static_cast<Worker*>(p)->loop_.stop(); }, w);
+}
+
+void Worker::sessionEnded(proxy::Session* s) {
+  sessions_.erase(s);
+  if (draining_) maybeFinish();
+}
+
+void Worker::maybeFinish() {
+  if (draining_ && sessions_.empty()) {
+    sweep_timer_.cancel();
+    drain_timer_.cancel();
+    loop_.stop();
+  }
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace gatehouse::runtime

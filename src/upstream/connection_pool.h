@@ -1,0 +1,45 @@
+#pragma once
+// Per-worker pool of idle keep-alive connections to one upstream endpoint (one pool per
+// cluster x host). No locks: a pool belongs to one worker. Idle connections are checked without
+// a syscall: any readiness edge while idle (bytes or FIN from the upstream) makes them unusable.
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "net/tcp.h"
+#include "runtime/event_loop.h"
+
+namespace gatehouse::upstream {
+
+struct PooledConnection {
+  std::unique_ptr<net::TcpStream> stream;
+  runtime::TimePoint idle_since{};
+  uint64_t requests = 0;
+};
+
+class EndpointPool {
+ public:
+  EndpointPool(size_t max_idle, runtime::Duration idle_timeout)
+      : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
+
+  // An idle connection that is still usable, or nullptr.
+  std::unique_ptr<PooledConnection> acquire(runtime::TimePoint now);
+  // Returns a connection after a complete exchange; it is closed if the pool is full.
+  void release(std::unique_ptr<PooledConnection> conn, runtime::TimePoint now);
+  // Closes connections idle past the timeout or closed by the upstream.
+  void sweep(runtime::TimePoint now);
+  void setLimits(size_t max_idle, runtime::Duration idle_timeout) {
+    max_idle_ = max_idle;
+    idle_timeout_ = idle_timeout;
+  }
+  size_t idleCount() const { return idle_.size(); }
+  size_t active = 0;  // connections checked out (in use by requests)
+
+ private:
+  bool usable(PooledConnection& c, runtime::TimePoint now) const;
+  std::vector<std::unique_ptr<PooledConnection>> idle_;  // LIFO: the warmest first
+  size_t max_idle_;
+  runtime::Duration idle_timeout_;
+};
+
+}  // namespace gatehouse::upstream
