@@ -331,21 +331,23 @@ ParseStatus setupHead(std::string_view in, const ParseLimits& limits, HeadSetup&
   if (avail > kPrescanThreshold && !endsWithEmptyLine(in, s.start)) {
     const Prescan pre = prescanHeadEnd(in.data(), s.start, cap, limits.max_headers + 2);
     if (!pre.may_be_complete) {
-      const size_t line_seen =
-          pre.first_lf == std::string_view::npos ? avail : pre.first_lf - s.start;
-      if (line_seen > limits.max_request_line + 1) return fail(err, 414, "start line too long");
+      // Line length seen so far; a CR right before the LF or at the end is not part of it.
+      const size_t line_seen = pre.first_lf == std::string_view::npos
+                                   ? avail - (in.back() == '\r' ? 1 : 0)
+                                   : pre.first_lf - s.start - 1;
+      if (line_seen > limits.max_request_line) return fail(err, 414, "start line too long");
       return needMoreHead(s.window, err);
     }
   }
   return ParseStatus::kComplete;
 }
 
-// Out of bytes inside the start line.
+// Out of bytes inside the start line: refuse as soon as the bytes seen cannot be a line within
+// the limit (a final CR may still be the start of the CRLF).
 ParseStatus needMoreLine(std::string_view in, const HeadSetup& s, const ParseLimits& limits,
                          ParseError& err) {
-  if (in.size() - s.start > limits.max_request_line + 1) {
-    return fail(err, 414, "start line too long");
-  }
+  const size_t seen = in.size() - s.start - (in.back() == '\r' ? 1 : 0);
+  if (seen > limits.max_request_line) return fail(err, 414, "start line too long");
   return needMoreHead(s.window, err);
 }
 
