@@ -5,7 +5,9 @@
 namespace gatehouse::http {
 
 namespace {
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+inline char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -47,7 +49,8 @@ const HeaderField* HeaderMap::find(std::string_view name) const {
 
 size_t HeaderMap::count(std::string_view name) const {
   size_t n = 0;
-  for (const auto& f : fields_) n += iequals(f.name, name) ? 1 : 0;
+  for (const auto& f : fields_)
+    n += iequals(f.name, name) ? 1 : 0;
   return n;
 }
 

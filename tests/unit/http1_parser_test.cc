@@ -1,0 +1,899 @@
+#include "http/http1_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gatehouse::http1 {
+namespace {
+
+using namespace std::string_literals;
+using namespace std::string_view_literals;
+
+constexpr std::string_view kBrowserGet =
+    "GET /api/v1/items?page=2&sort=desc HTTP/1.1\r\n"
+    "Host: shop.example.com\r\n"
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    "Accept-Language: en-US,en;q=0.5\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Connection: keep-alive\r\n"
+    "Cookie: session=abc123def456; theme=dark\r\n"
+    "Upgrade-Insecure-Requests: 1\r\n"
+    "\r\n";
+
+struct ReqResult {
+  ParseStatus status;
+  RequestHead head;
+  ParseError err;
+};
+
+ReqResult parseReq(std::string_view in, const ParseLimits& limits = {}) {
+  ReqResult r;
+  r.status = parseRequestHead(in, limits, r.head, r.err);
+  return r;
+}
+
+struct RespResult {
+  ParseStatus status;
+  ResponseHead head;
+  ParseError err;
+};
+
+RespResult parseResp(std::string_view in, bool head_request = false,
+                     const ParseLimits& limits = {}) {
+  RespResult r;
+  r.status = parseResponseHead(in, limits, head_request, r.head, r.err);
+  return r;
+}
+
+bool within(std::string_view view, std::string_view buf) {
+  return view.data() >= buf.data() && view.data() + view.size() <= buf.data() + buf.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid requests
+
+TEST(Http1Request, BrowserGet) {
+  const ReqResult r = parseReq(kBrowserGet);
+  ASSERT_EQ(r.status, ParseStatus::kComplete) << r.err.reason;
+  EXPECT_EQ(r.head.method, "GET");
+  EXPECT_EQ(r.head.target, "/api/v1/items?page=2&sort=desc");
+  EXPECT_EQ(r.head.version_minor, 1);
+  EXPECT_EQ(r.head.host, "shop.example.com");
+  EXPECT_EQ(r.head.headers.size(), 8u);
+  EXPECT_EQ(r.head.headers.get("accept-encoding"), "gzip, deflate, br");
+  EXPECT_EQ(r.head.body, BodyKind::kNone);
+  EXPECT_TRUE(r.head.keep_alive);
+  EXPECT_FALSE(r.head.upgrade);
+  EXPECT_FALSE(r.head.expect_continue);
+  EXPECT_EQ(r.head.head_size, kBrowserGet.size());
+  // Zero-copy: every view points into the input buffer.
+  EXPECT_TRUE(within(r.head.method, kBrowserGet));
+  EXPECT_TRUE(within(r.head.target, kBrowserGet));
+  EXPECT_TRUE(within(r.head.host, kBrowserGet));
+  for (const auto& f : r.head.headers.fields()) {
+    EXPECT_TRUE(within(f.name, kBrowserGet));
+    EXPECT_TRUE(within(f.value, kBrowserGet));
+  }
+}
+
+TEST(Http1Request, PostWithContentLength) {
+  const std::string in = "POST /submit HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+  const ReqResult r = parseReq(in);
+  ASSERT_EQ(r.status, ParseStatus::kComplete) << r.err.reason;
+  EXPECT_EQ(r.head.body, BodyKind::kContentLength);
+  EXPECT_EQ(r.head.content_length, 5u);
+  EXPECT_EQ(in.substr(r.head.head_size), "hello");
+}
+
+TEST(Http1Request, ContentLengthZeroAndMax) {
+  ReqResult r = parseReq("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.body, BodyKind::kContentLength);
+  EXPECT_EQ(r.head.content_length, 0u);
+  r = parseReq("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.content_length, 18446744073709551615ULL);
+}
+
+TEST(Http1Request, IdenticalContentLengthsAreOne) {
+  for (std::string_view cl :
+       {"Content-Length: 7, 7\r\n"sv, "Content-Length: 7\r\ncontent-length: 7\r\n"sv,
+        "Content-Length: 7 ,7 , 7\r\n"sv, "Content-Length: 007\r\n"sv}) {
+    const std::string in = "POST / HTTP/1.1\r\nHost: a\r\n"s + std::string(cl) + "\r\n";
+    const ReqResult r = parseReq(in);
+    ASSERT_EQ(r.status, ParseStatus::kComplete) << cl << r.err.reason;
+    EXPECT_EQ(r.head.body, BodyKind::kContentLength);
+    EXPECT_EQ(r.head.content_length, 7u);
+  }
+}
+
+TEST(Http1Request, Chunked) {
+  for (std::string_view te : {"chunked"sv, "Chunked"sv, "CHUNKED"sv, " chunked \t"sv}) {
+    const std::string in = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:" + std::string(te) +
+                           "\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    const ReqResult r = parseReq(in);
+    ASSERT_EQ(r.status, ParseStatus::kComplete) << te << r.err.reason;
+    EXPECT_EQ(r.head.body, BodyKind::kChunked);
+    EXPECT_EQ(r.head.content_length, 0u);
+  }
+}
+
+TEST(Http1Request, PipelinedRequests) {
+  const std::string first = "GET /one HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string second = "POST /two HTTP/1.1\r\nHost: b\r\nContent-Length: 2\r\n\r\nhi";
+  const std::string buf = first + second;
+  ReqResult r = parseReq(buf);
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.target, "/one");
+  ASSERT_EQ(r.head.head_size, first.size());
+  r = parseReq(std::string_view(buf).substr(first.size()));
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.target, "/two");
+  EXPECT_EQ(r.head.host, "b");
+  EXPECT_EQ(r.head.content_length, 2u);
+}
+
+TEST(Http1Request, LeadingEmptyLinesSkipped) {
+  const std::string in = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  const ReqResult r = parseReq(in);
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.method, "GET");
+  EXPECT_EQ(r.head.head_size, in.size());
+  EXPECT_EQ(parseReq("\r\n").status, ParseStatus::kIncomplete);
+  EXPECT_EQ(parseReq("\r").status, ParseStatus::kIncomplete);
+  EXPECT_EQ(parseReq("").status, ParseStatus::kIncomplete);
+}
+
+TEST(Http1Request, OtherForms) {
+  ReqResult r = parseReq("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.target, "*");
+  r = parseReq("CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.target, "db.internal:5432");
+  r = parseReq("GET http://Example.com:8080/x?y HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete) << r.err.reason;
+  EXPECT_EQ(r.head.host, "Example.com:8080");  // the target's authority wins (RFC 9112 §3.2.2)
+  r = parseReq("GET https://example.com HTTP/1.0\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete) << r.err.reason;
+  EXPECT_EQ(r.head.host, "example.com");
+}
+
+TEST(Http1Request, Http10Defaults) {
+  ReqResult r = parseReq("GET / HTTP/1.0\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.version_minor, 0);
+  EXPECT_FALSE(r.head.keep_alive);
+  EXPECT_EQ(r.head.host, "");
+  r = parseReq("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_TRUE(r.head.keep_alive);
+  EXPECT_EQ(r.head.host, "a");
+  // Upgrade and Expect are HTTP/1.1 features.
+  r = parseReq(
+      "GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\nExpect: "
+      "100-continue\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_FALSE(r.head.upgrade);
+  EXPECT_FALSE(r.head.expect_continue);
+}
+
+TEST(Http1Request, ConnectionTokens) {
+  struct Case {
+    std::string_view fields;
+    bool keep_alive;
+    bool upgrade;
+  };
+  const Case cases[] = {
+      {"", true, false},
+      {"Connection: close\r\n", false, false},
+      {"Connection: CLOSE\r\n", false, false},
+      {"Connection: keep-alive, close\r\n", false, false},
+      {"Connection: foo\r\nConnection: close\r\n", false, false},
+      {"Connection: Upgrade\r\nUpgrade: websocket\r\n", true, true},
+      {"Connection: keep-alive,  upgrade ,\r\nUpgrade: h2c\r\n", true, true},
+      {"Connection: upgrade\r\n", true, false},
+      {"Upgrade: websocket\r\n", true, false},
+      {"Connection: upgraded\r\nUpgrade: websocket\r\n", true, false},
+  };
+  for (const Case& c : cases) {
+    const std::string in = "GET / HTTP/1.1\r\nHost: a\r\n" + std::string(c.fields) + "\r\n";
+    const ReqResult r = parseReq(in);
+    ASSERT_EQ(r.status, ParseStatus::kComplete) << c.fields;
+    EXPECT_EQ(r.head.keep_alive, c.keep_alive) << c.fields;
+    EXPECT_EQ(r.head.upgrade, c.upgrade) << c.fields;
+  }
+}
+
+TEST(Http1Request, ExpectContinue) {
+  ReqResult r =
+      parseReq("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_TRUE(r.head.expect_continue);
+  r = parseReq("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_FALSE(r.head.expect_continue);
+}
+
+TEST(Http1Request, FieldValuesTrimmedAndObsTextAllowed) {
+  const std::string in =
+      "GET / HTTP/1.1\r\nHost:a\r\nX-A: \t v a l \t \r\nX-Empty:\r\nX-Sp:   \r\nX-Utf8: "
+      "caf\xc3\xa9\r\n\r\n";
+  const ReqResult r = parseReq(in);
+  ASSERT_EQ(r.status, ParseStatus::kComplete) << r.err.reason;
+  EXPECT_EQ(r.head.host, "a");
+  EXPECT_EQ(r.head.headers.get("x-a"), "v a l");
+  EXPECT_TRUE(r.head.headers.has("X-Empty"));
+  EXPECT_EQ(r.head.headers.get("x-empty"), "");
+  EXPECT_EQ(r.head.headers.get("x-sp"), "");
+  EXPECT_EQ(r.head.headers.get("x-utf8"), "caf\xc3\xa9");
+}
+
+TEST(Http1Request, ValidHosts) {
+  for (std::string_view host :
+       {"example.com"sv, "example.com:8080"sv, "127.0.0.1:1"sv, "[::1]"sv, "[2001:db8::1]:443"sv,
+        "xn--bcher-kva.example"sv, "a-b_c~d"sv, "caf%C3%A9.example"sv, ""sv, "h:65535"sv}) {
+    const std::string in = "GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n";
+    const ReqResult r = parseReq(in);
+    ASSERT_EQ(r.status, ParseStatus::kComplete) << host << ": " << r.err.reason;
+    EXPECT_EQ(r.head.host, host);
+  }
+}
+
+TEST(Http1Request, HeadReusedAcrossCalls) {
+  RequestHead head;
+  ParseError err;
+  ASSERT_EQ(parseRequestHead(
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\n", {},
+                head, err),
+            ParseStatus::kComplete);
+  ASSERT_EQ(parseRequestHead("GET / HTTP/1.1\r\nHost: b\r\n\r\n", {}, head, err),
+            ParseStatus::kComplete);
+  EXPECT_EQ(head.headers.size(), 1u);
+  EXPECT_EQ(head.body, BodyKind::kNone);
+  EXPECT_EQ(head.content_length, 0u);
+  EXPECT_TRUE(head.keep_alive);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rejections: every case with its exact status.
+
+struct Reject {
+  std::string in;
+  int status;
+};
+
+void expectRejects(const std::vector<Reject>& cases) {
+  for (const Reject& c : cases) {
+    const ReqResult r = parseReq(c.in);
+    EXPECT_EQ(r.status, ParseStatus::kError) << testing::PrintToString(c.in);
+    EXPECT_EQ(r.err.status, c.status) << testing::PrintToString(c.in) << " " << r.err.reason;
+    EXPECT_FALSE(r.err.reason.empty());
+  }
+}
+
+std::string withHost(std::string_view line, std::string_view fields = "") {
+  return std::string(line) + "\r\nHost: a\r\n" + std::string(fields) + "\r\n";
+}
+
+TEST(Http1Request, RejectsBadRequestLine) {
+  expectRejects({
+      {withHost("GET  / HTTP/1.1"), 400},
+      {withHost("GET /  HTTP/1.1"), 400},
+      {withHost("GET / HTTP/1.1 "), 400},
+      {withHost(" GET / HTTP/1.1"), 400},
+      {withHost("GET\t/ HTTP/1.1"), 400},
+      {withHost("GET /\tx HTTP/1.1"), 400},
+      {withHost("G(T / HTTP/1.1"), 400},
+      {withHost("G\xc3\x89T / HTTP/1.1"), 400},
+      {withHost("GET  HTTP/1.1"), 400},
+      {withHost("GET /a\x01 HTTP/1.1"), 400},
+      {withHost("GET /a\x7f HTTP/1.1"), 400},
+      {withHost("GET /caf\xc3\xa9 HTTP/1.1"), 400},
+      {withHost("GET /a#frag HTTP/1.1"), 400},
+      {withHost("GE\0T / HTTP/1.1"s), 400},
+      {withHost("GET /\0 HTTP/1.1"s), 400},
+      {withHost("GET / HTTP/1.1\0"s), 400},
+      {withHost("GET /"), 400},
+      {withHost("GET / HTTP/1.1/"), 400},
+      {withHost("GET / http/1.1"), 400},
+      {withHost("GET / HTTP/11"), 400},
+      {withHost("GET / HTTP/1.10"), 400},
+      {withHost("GET / HTTP/1."), 400},
+      {withHost("GET / HTTP/a.b"), 400},
+      {withHost("GET / HTTPS/1.1"), 400},
+      {withHost("GET / HTTP/2.0"), 505},
+      {withHost("GET / HTTP/1.2"), 505},
+      {withHost("GET / HTTP/0.9"), 505},
+      {withHost("GET / HTTP/3.0"), 505},
+      {withHost("GET * HTTP/1.1"), 400},
+      {withHost("GET example.com HTTP/1.1"), 400},
+      {withHost("GET http://user@example.com/ HTTP/1.1"), 400},
+      {withHost("GET http:///x HTTP/1.1"), 400},
+      {withHost("GET 1http://a/ HTTP/1.1"), 400},
+      {withHost("CONNECT /x HTTP/1.1"), 400},
+      {withHost("CONNECT example.com HTTP/1.1"), 400},
+      {"GET http://b/ HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+  });
+}
+
+TEST(Http1Request, RejectsBadLineEndings) {
+  expectRejects({
+      {"GET / HTTP/1.1\nHost: a\r\n\r\n", 400},
+      {"GET / HTTP/1.1\rHost: a\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\n\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\n\rX", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nX: 1\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nX\n: 1\r\n\r\n", 400},
+      {"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+      {"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+      {"\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+      {"GET / HTTP/1.1\n\n", 400},
+  });
+}
+
+TEST(Http1Request, RejectsBadFields) {
+  expectRejects({
+      {withHost("GET / HTTP/1.1", "X-A : 1\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X-A\t: 1\r\n"), 400},
+      {withHost("GET / HTTP/1.1", ": 1\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X A: 1\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X@A: 1\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X\xc3\xa9: 1\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "NoColon\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X-A: 1\r\n folded\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X-A: 1\r\n\tfolded\r\n"), 400},
+      {"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400},
+      {withHost("GET / HTTP/1.1", "X-A: a\0b\r\n"s), 400},
+      {withHost("GET / HTTP/1.1", "X-A: a\x01\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X-A: a\x1f\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X-A: a\x7f\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X-A: 0123456789abcdef\x0b long value\r\n"), 400},
+      {withHost("GET / HTTP/1.1", "X\0A: 1\r\n"s), 400},
+  });
+}
+
+TEST(Http1Request, RejectsAmbiguousFraming) {
+  const std::string post = "POST / HTTP/1.1";
+  expectRejects({
+      {withHost(post, "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked\r\nContent-Length: x\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: gzip\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: identity\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked, gzip\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked, chunked\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked,\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: ,chunked\r\n"), 400},
+      {withHost(post, "Transfer-Encoding:\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked;q=1\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: \"chunked\"\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: chunked x\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: xchunked\r\n"), 400},
+      {withHost(post, "Transfer-Encoding: gzip, chunked\r\n"), 501},
+      {withHost(post, "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"), 501},
+      {withHost(post, "Transfer-Encoding: x-custom;a=b, chunked\r\n"), 501},
+      {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {withHost(post, "Content-Length: 5, 6\r\n"), 400},
+      {withHost(post, "Content-Length: 5\r\nContent-Length: 6\r\n"), 400},
+      {withHost(post, "Content-Length: 5\r\nContent-Length: 5, 6\r\n"), 400},
+      {withHost(post, "Content-Length:\r\n"), 400},
+      {withHost(post, "Content-Length: 5,\r\n"), 400},
+      {withHost(post, "Content-Length: ,5\r\n"), 400},
+      {withHost(post, "Content-Length: -1\r\n"), 400},
+      {withHost(post, "Content-Length: +1\r\n"), 400},
+      {withHost(post, "Content-Length: 0x10\r\n"), 400},
+      {withHost(post, "Content-Length: 1.0\r\n"), 400},
+      {withHost(post, "Content-Length: 1 0\r\n"), 400},
+      {withHost(post, "Content-Length: abc\r\n"), 400},
+      {withHost(post, "Content-Length: 18446744073709551616\r\n"), 400},
+      {withHost(post, "Content-Length: 99999999999999999999999\r\n"), 400},
+      {withHost(post, "Content-Length: \"5\"\r\n"), 400},
+  });
+}
+
+TEST(Http1Request, RejectsBadHost) {
+  expectRejects({
+      {"GET / HTTP/1.1\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nX-Host: a\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400},
+      {"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a,b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a?b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a#b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a:\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: []\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n", 400},
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incremental input and limits
+
+// Every strict prefix is kIncomplete and the whole head is kComplete with the same result.
+void expectIncompleteUntilEnd(std::string_view msg, const ParseLimits& limits = {}) {
+  const ReqResult full = parseReq(msg, limits);
+  ASSERT_EQ(full.status, ParseStatus::kComplete) << full.err.reason;
+  for (size_t k = 0; k < full.head.head_size; ++k) {
+    const std::string prefix(msg.substr(0, k));  // a copy, so reads past k would be caught by ASan
+    const ReqResult r = parseReq(prefix, limits);
+    ASSERT_EQ(r.status, ParseStatus::kIncomplete) << "prefix " << k << ": " << r.err.reason;
+  }
+  const std::string exact(msg.substr(0, full.head.head_size));
+  const ReqResult r = parseReq(exact, limits);
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.headers.size(), full.head.headers.size());
+  EXPECT_EQ(r.head.body, full.head.body);
+}
+
+TEST(Http1Request, IncompleteAtEverySplit) {
+  expectIncompleteUntilEnd(kBrowserGet);
+  expectIncompleteUntilEnd("\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+  expectIncompleteUntilEnd("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc");
+  expectIncompleteUntilEnd(
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  // Large enough to take the pre-scan path on partial input.
+  const std::string big = "GET / HTTP/1.1\r\nHost: a\r\nCookie: " + std::string(5000, 'c') +
+                          "\r\nX-B: " + std::string(100, 'b') + "\r\n\r\nNEXT";
+  expectIncompleteUntilEnd(big);
+}
+
+TEST(Http1Request, RequestLineTooLong) {
+  ParseLimits limits;
+  limits.max_request_line = 64;
+  const std::string at_limit = "GET /" + std::string(64 - 14, 'a') + " HTTP/1.1";
+  ASSERT_EQ(at_limit.size(), 64u);
+  EXPECT_EQ(parseReq(at_limit + "\r\nHost: a\r\n\r\n", limits).status, ParseStatus::kComplete);
+  expectIncompleteUntilEnd(at_limit + "\r\nHost: a\r\n\r\n", limits);
+
+  const std::string over = "GET /" + std::string(65 - 14, 'a') + " HTTP/1.1";
+  ReqResult r = parseReq(over + "\r\nHost: a\r\n\r\n", limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 414);
+  // Incomplete input is refused as soon as it cannot be a line within the limit.
+  r = parseReq(std::string_view(over).substr(0, 66), limits);
+  EXPECT_EQ(r.err.status, 414);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  r = parseReq("GET /" + std::string(100000, 'a'), limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 414);
+  // Default limit, buffer big enough for the pre-scan path.
+  r = parseReq("GET /" + std::string(9000, 'a'));
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 414);
+  r = parseReq("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.err.status, 414);
+}
+
+TEST(Http1Request, HeaderSectionTooLarge) {
+  ParseLimits limits;
+  limits.max_header_bytes = 256;
+  std::string head = "GET / HTTP/1.1\r\nHost: a\r\nX: ";
+  head += std::string(256 - head.size() - 4, 'x') + "\r\n\r\n";
+  ASSERT_EQ(head.size(), 256u);
+  EXPECT_EQ(parseReq(head, limits).status, ParseStatus::kComplete);
+  expectIncompleteUntilEnd(head, limits);
+  head.insert(30, "y");
+  ReqResult r = parseReq(head, limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 431);
+  // An unfinished head that already exceeds the limit.
+  r = parseReq("GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'x'), limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 431);
+  // Default limits through the pre-scan path.
+  r = parseReq("GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(70000, 'x'));
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 431);
+  std::string many_lines = "GET / HTTP/1.1\r\nHost: a\r\n";
+  while (many_lines.size() < 70000)
+    many_lines += "X-Abcdefgh: 0123456789\r\n";
+  r = parseReq(many_lines);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 431);
+}
+
+TEST(Http1Request, TooManyHeaders) {
+  ParseLimits limits;
+  limits.max_headers = 10;
+  std::string head = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 9; ++i)
+    head += "X-" + std::to_string(i) + ": v\r\n";
+  EXPECT_EQ(parseReq(head + "\r\n", limits).status, ParseStatus::kComplete);
+  head += "X-Last: v\r\n";
+  const ReqResult r = parseReq(head + "\r\n", limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 431);
+}
+
+TEST(Http1Request, IsTokenChar) {
+  std::string tokens;
+  for (int c = 0; c < 256; ++c) {
+    if (isTokenChar(static_cast<unsigned char>(c))) tokens += static_cast<char>(c);
+  }
+  EXPECT_EQ(tokens,
+            "!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz|~");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+TEST(Http1Response, ContentLength) {
+  const std::string in = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: x\r\n\r\nhi";
+  const RespResult r = parseResp(in);
+  ASSERT_EQ(r.status, ParseStatus::kComplete) << r.err.reason;
+  EXPECT_EQ(r.head.status, 200);
+  EXPECT_EQ(r.head.reason, "OK");
+  EXPECT_EQ(r.head.version_minor, 1);
+  EXPECT_EQ(r.head.body, BodyKind::kContentLength);
+  EXPECT_EQ(r.head.content_length, 2u);
+  EXPECT_TRUE(r.head.keep_alive);
+  EXPECT_EQ(in.substr(r.head.head_size), "hi");
+  EXPECT_EQ(r.head.headers.get("server"), "x");
+}
+
+TEST(Http1Response, ReasonForms) {
+  RespResult r = parseResp("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.reason, "");
+  r = parseResp("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.reason, "");
+  r = parseResp("HTTP/1.1 404 Not \tFound \xc3\xa9\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.status, 404);
+  EXPECT_EQ(r.head.reason, "Not \tFound \xc3\xa9");
+  r = parseResp("HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(r.head.status, 999);
+}
+
+TEST(Http1Response, NoBodyStatusesIgnoreFraming) {
+  struct Case {
+    std::string_view in;
+    bool head_request;
+    int status;
+  };
+  const Case cases[] = {
+      {"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n", false, 204},
+      {"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false, 304},
+      {"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false, 304},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", true, 200},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, 200},
+      {"HTTP/1.1 100 Continue\r\n\r\n", false, 100},
+      {"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", false, 103},
+      {"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+       false, 101},
+  };
+  for (const Case& c : cases) {
+    const RespResult r = parseResp(c.in, c.head_request);
+    ASSERT_EQ(r.status, ParseStatus::kComplete) << c.in << r.err.reason;
+    EXPECT_EQ(r.head.status, c.status);
+    EXPECT_EQ(r.head.body, BodyKind::kNone) << c.in;
+    EXPECT_EQ(r.head.content_length, 0u);
+    EXPECT_TRUE(r.head.keep_alive) << c.in;
+  }
+}
+
+TEST(Http1Response, Framing) {
+  struct Case {
+    std::string_view in;
+    BodyKind body;
+    bool keep_alive;
+  };
+  const Case cases[] = {
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", BodyKind::kChunked, true},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", BodyKind::kChunked, true},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", BodyKind::kUntilClose, false},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", BodyKind::kUntilClose, false},
+      {"HTTP/1.1 200 OK\r\n\r\n", BodyKind::kUntilClose, false},
+      {"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n",
+       BodyKind::kContentLength, false},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n", BodyKind::kContentLength, true},
+      {"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n", BodyKind::kContentLength, false},
+      {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n",
+       BodyKind::kContentLength, true},
+      {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", BodyKind::kUntilClose, false},
+  };
+  for (const Case& c : cases) {
+    const RespResult r = parseResp(c.in);
+    ASSERT_EQ(r.status, ParseStatus::kComplete) << c.in << r.err.reason;
+    EXPECT_EQ(r.head.body, c.body) << c.in;
+    EXPECT_EQ(r.head.keep_alive, c.keep_alive) << c.in;
+  }
+}
+
+TEST(Http1Response, Rejections) {
+  const std::string_view cases[] = {
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n",
+      "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "HTTP/1.1 099 Low\r\n\r\n",
+      "HTTP/1.1 000 Zero\r\n\r\n",
+      "HTTP/1.1 20 OK\r\n\r\n",
+      "HTTP/1.1 2000 OK\r\n\r\n",
+      "HTTP/1.1 2x0 OK\r\n\r\n",
+      "HTTP/1.1  200 OK\r\n\r\n",
+      "HTTP/2.0 200 OK\r\n\r\n",
+      "HTTP/1.2 200 OK\r\n\r\n",
+      "http/1.1 200 OK\r\n\r\n",
+      "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\n\r\n",
+      "HTTP/1.1 200 O\rK\r\n\r\n",
+      "HTTP/1.1 200 O\x01K\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX : y\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX: y\r\n z\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX: \0\r\n\r\n"sv,
+      "HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\n\r\n",
+      "\nHTTP/1.1 200 OK\r\n\r\n",
+  };
+  for (std::string_view in : cases) {
+    const RespResult r = parseResp(in);
+    EXPECT_EQ(r.status, ParseStatus::kError) << testing::PrintToString(std::string(in));
+    EXPECT_EQ(r.err.status, 502) << testing::PrintToString(std::string(in)) << r.err.reason;
+  }
+}
+
+TEST(Http1Response, LimitsAre502) {
+  ParseLimits limits;
+  limits.max_header_bytes = 128;
+  limits.max_request_line = 32;
+  limits.max_headers = 2;
+  RespResult r = parseResp("HTTP/1.1 200 " + std::string(40, 'r') + "\r\n\r\n", false, limits);
+  EXPECT_EQ(r.err.status, 502);
+  r = parseResp("HTTP/1.1 200 OK\r\nX: " + std::string(200, 'x'), false, limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 502);
+  r = parseResp("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", false, limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 502);
+}
+
+TEST(Http1Response, IncompleteAtEverySplit) {
+  const std::string_view msgs[] = {
+      "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 5\r\n\r\nhello",
+      "HTTP/1.1 204\r\n\r\n",
+      "HTTP/1.0 301 Moved\r\nLocation: /x\r\n\r\n",
+  };
+  for (std::string_view msg : msgs) {
+    const RespResult full = parseResp(msg);
+    ASSERT_EQ(full.status, ParseStatus::kComplete) << full.err.reason;
+    for (size_t k = 0; k < full.head.head_size; ++k) {
+      const std::string prefix(msg.substr(0, k));
+      const RespResult r = parseResp(prefix);
+      ASSERT_EQ(r.status, ParseStatus::kIncomplete) << msg << " prefix " << k << r.err.reason;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chunked bodies
+
+struct Decoded {
+  ParseStatus status = ParseStatus::kIncomplete;
+  std::string data;
+  size_t consumed = 0;  // raw bytes consumed in total
+  ParseError err;
+  std::vector<std::pair<std::string, std::string>> trailers;
+};
+
+// Feeds `msg` in pieces ending at the given cut points, the way a connection would: bytes the
+// decoder did not consume are kept and offered again with the next piece.
+Decoded decodePieces(std::string_view msg, const std::vector<size_t>& cuts,
+                     size_t max_trailer_bytes = 8192) {
+  ChunkedDecoder dec(max_trailer_bytes);
+  Decoded out;
+  std::string pending;
+  size_t from = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(msg.size());
+  for (size_t end : ends) {
+    pending.append(msg.substr(from, end - from));
+    from = end;
+    for (;;) {
+      const ChunkedDecoder::Step s = dec.feed(pending, out.err);
+      out.status = s.status;
+      if (s.status == ParseStatus::kError) return out;
+      EXPECT_LE(s.consumed, pending.size());
+      if (!s.data.empty()) {
+        EXPECT_TRUE(within(s.data, pending));
+        out.data.append(s.data);
+      }
+      out.consumed += s.consumed;
+      pending.erase(0, s.consumed);
+      if (s.status == ParseStatus::kComplete) {
+        EXPECT_TRUE(dec.done());
+        for (const auto& f : dec.trailers().fields()) {
+          out.trailers.emplace_back(std::string(f.name), std::string(f.value));
+        }
+        return out;
+      }
+      if (s.consumed == 0) break;
+    }
+  }
+  return out;
+}
+
+Decoded decodeWhole(std::string_view msg) {
+  return decodePieces(msg, {});
+}
+
+const std::string_view kChunkedMessages[] = {
+    "5\r\nhello\r\n0\r\n\r\n",
+    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    "A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n",
+    "3;name=value\r\nabc\r\n2;a;b=\"q;\\\"x\"\r\nde\r\n0;last\r\n\r\n",
+    "4 \r\nwiki\r\n5 ;x=1\r\npedia\r\n0\r\n\r\n",
+    "1\r\nx\r\n0\r\nExpires: never\r\nX-Checksum:  abc \r\n\r\n",
+    "0000000000000001\r\nz\r\n0\r\n\r\n",
+    "0\r\n\r\n",
+};
+
+TEST(Http1Chunked, DecodesMessages) {
+  const std::string_view expected[] = {
+      "hello", "hello world", "0123456789abcdefghij", "abcde", "wikipedia", "x", "z", ""};
+  for (size_t m = 0; m < std::size(kChunkedMessages); ++m) {
+    const Decoded d = decodeWhole(kChunkedMessages[m]);
+    ASSERT_EQ(d.status, ParseStatus::kComplete) << kChunkedMessages[m] << d.err.reason;
+    EXPECT_EQ(d.data, expected[m]);
+    EXPECT_EQ(d.consumed, kChunkedMessages[m].size());
+  }
+}
+
+TEST(Http1Chunked, Trailers) {
+  const Decoded d = decodeWhole(kChunkedMessages[5]);
+  ASSERT_EQ(d.status, ParseStatus::kComplete);
+  ASSERT_EQ(d.trailers.size(), 2u);
+  EXPECT_EQ(d.trailers[0].first, "Expires");
+  EXPECT_EQ(d.trailers[0].second, "never");
+  EXPECT_EQ(d.trailers[1].first, "X-Checksum");
+  EXPECT_EQ(d.trailers[1].second, "abc");
+}
+
+TEST(Http1Chunked, EverySplitPoint) {
+  for (std::string_view msg : kChunkedMessages) {
+    const Decoded whole = decodeWhole(msg);
+    ASSERT_EQ(whole.status, ParseStatus::kComplete);
+    // One byte at a time.
+    std::vector<size_t> cuts;
+    for (size_t k = 1; k < msg.size(); ++k)
+      cuts.push_back(k);
+    Decoded d = decodePieces(msg, cuts);
+    ASSERT_EQ(d.status, ParseStatus::kComplete) << msg;
+    EXPECT_EQ(d.data, whole.data);
+    EXPECT_EQ(d.trailers, whole.trailers);
+    // Every pair of cut points (covers every single split too).
+    for (size_t a = 0; a <= msg.size(); ++a) {
+      for (size_t b = a; b <= msg.size(); ++b) {
+        d = decodePieces(msg, {a, b});
+        ASSERT_EQ(d.status, ParseStatus::kComplete) << msg << " cuts " << a << "," << b;
+        ASSERT_EQ(d.data, whole.data);
+        ASSERT_EQ(d.consumed, msg.size());
+        ASSERT_EQ(d.trailers, whole.trailers);
+      }
+    }
+  }
+}
+
+TEST(Http1Chunked, StopsAtEndOfMessage) {
+  const std::string msg = "3\r\nabc\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\n";
+  const Decoded d = decodeWhole(msg);
+  ASSERT_EQ(d.status, ParseStatus::kComplete);
+  EXPECT_EQ(d.data, "abc");
+  EXPECT_EQ(msg.substr(d.consumed), "GET / HTTP/1.1\r\n");
+}
+
+TEST(Http1Chunked, LargeSizeWithinLimit) {
+  ChunkedDecoder dec;
+  ParseError err;
+  const ChunkedDecoder::Step s = dec.feed("ffffffffffffffff\r\nabc", err);
+  EXPECT_EQ(s.status, ParseStatus::kIncomplete);
+  EXPECT_EQ(s.data, "abc");
+  EXPECT_EQ(s.consumed, 21u);
+}
+
+TEST(Http1Chunked, Rejections) {
+  struct Case {
+    std::string in;
+    int status;
+  };
+  const Case cases[] = {
+      {"\r\n", 400},
+      {"x\r\n", 400},
+      {"-1\r\n", 400},
+      {"+1\r\n", 400},
+      {" 1\r\nx\r\n0\r\n\r\n", 400},
+      {"0x5\r\nhello\r\n0\r\n\r\n", 400},
+      {"10000000000000000\r\n", 400},
+      {"00000000000000000\r\n", 400},
+      {"5\nhello\r\n0\r\n\r\n", 400},
+      {"5\rhello\r\n0\r\n\r\n", 400},
+      {"5\r\nhello\n0\r\n\r\n", 400},
+      {"5\r\nhelloX\r\n0\r\n\r\n", 400},
+      {"5\r\nhello\r0\r\n\r\n", 400},
+      {"5\r\nhello0\r\n\r\n", 400},
+      {"5 x\r\nhello\r\n0\r\n\r\n", 400},
+      {"5;a\nhello\r\n0\r\n\r\n", 400},
+      {"5;a\x01\r\nhello\r\n0\r\n\r\n", 400},
+      {"5;a\0\r\nhello\r\n0\r\n\r\n"s, 400},
+      {"5;a\rb\r\nhello\r\n0\r\n\r\n", 400},
+      {"5;" + std::string(5000, 'e') + "\r\nhello\r\n0\r\n\r\n", 400},
+      {"5" + std::string(5000, ' ') + "\r\nhello\r\n0\r\n\r\n", 400},
+      {"0\r\nX: 1\n\r\n", 400},
+      {"0\r\n\n", 400},
+      {"0\r\nX : 1\r\n\r\n", 400},
+      {"0\r\n: 1\r\n\r\n", 400},
+      {"0\r\nX: 1\r\n folded\r\n\r\n", 400},
+      {"0\r\n Leading: 1\r\n\r\n", 400},
+      {"0\r\nNoColon\r\n\r\n", 400},
+      {"0\r\nX: a\x01\r\n\r\n", 400},
+      {"0\r\nX: a\rb\r\n\r\n", 400},
+      {"0\r\nX: " + std::string(9000, 'v') + "\r\n\r\n", 431},
+  };
+  for (const Case& c : cases) {
+    const Decoded d = decodeWhole(c.in);
+    EXPECT_EQ(d.status, ParseStatus::kError) << testing::PrintToString(c.in);
+    EXPECT_EQ(d.err.status, c.status) << testing::PrintToString(c.in) << d.err.reason;
+    // Same verdict when the bytes trickle in.
+    std::vector<size_t> cuts;
+    for (size_t k = 1; k < c.in.size(); ++k)
+      cuts.push_back(k);
+    const Decoded slow = decodePieces(c.in, cuts);
+    EXPECT_EQ(slow.status, ParseStatus::kError) << testing::PrintToString(c.in);
+    EXPECT_EQ(slow.err.status, c.status) << testing::PrintToString(c.in);
+  }
+}
+
+TEST(Http1Chunked, TrailerLimitCountsWholeSection) {
+  std::string msg = "0\r\n";
+  for (int i = 0; i < 20; ++i)
+    msg += "X-" + std::to_string(i) + ": 0123456789\r\n";
+  msg += "\r\n";
+  const size_t section = msg.size() - 3;  // everything after "0\r\n"
+  const Decoded over = decodePieces(msg, {}, section - 1);
+  EXPECT_EQ(over.status, ParseStatus::kError);
+  EXPECT_EQ(over.err.status, 431);
+  EXPECT_EQ(decodePieces(msg, {}, section).status, ParseStatus::kComplete);
+}
+
+TEST(Http1Chunked, ErrorIsStickyUntilReset) {
+  ChunkedDecoder dec;
+  ParseError err;
+  EXPECT_EQ(dec.feed("z", err).status, ParseStatus::kError);
+  ParseError again;
+  EXPECT_EQ(dec.feed("5\r\n", again).status, ParseStatus::kError);
+  EXPECT_EQ(again.reason, err.reason);
+  dec.reset();
+  const ChunkedDecoder::Step s = dec.feed("0\r\n\r\n", err);
+  EXPECT_EQ(s.status, ParseStatus::kComplete);
+  EXPECT_EQ(s.consumed, 5u);
+  EXPECT_EQ(dec.feed("more", err).status, ParseStatus::kComplete);
+  EXPECT_EQ(dec.feed("more", err).consumed, 0u);
+}
+
+}  // namespace
+}  // namespace gatehouse::http1
