@@ -1,6 +1,161 @@
+// gatehouse: API gateway and load balancer. Subcommands: run (default), validate, demo, version.
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
-int main() {
-  std::puts("gatehouse " GATEHOUSE_VERSION);
+#include "config/loader.h"
+#include "config/snapshot.h"
+#include "core/log.h"
+#include "demo/echo_server.h"
+#include "runtime/server.h"
+
+namespace {
+
+using namespace gatehouse;
+
+constexpr const char* kUsage =
+    "usage: gatehouse [run] -c FILE [--workers N] [--log-level debug|info|warn|error]\n"
+    "       gatehouse validate FILE\n"
+    "       gatehouse demo [--port PORT] [--admin-port PORT] [--workers N]\n"
+    "       gatehouse version\n";
+
+int usage(int code) {
+  std::fputs(kUsage, code == 0 ? stdout : stderr);
+  return code;
+}
+
+int validate(const std::string& path) {
+  auto lr = config::loadConfigFile(path);
+  if (!lr.ok()) {
+    for (const auto& e : lr.errors) std::fprintf(stderr, "%s\n", e.format().c_str());
+    std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), lr.errors.size());
+    return 1;
+  }
+  // Policies, regexes and endpoints are checked by building the snapshot.
+  auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
+  auto sr = config::buildSnapshot(cfg, nullptr, 1);
+  if (!sr.snapshot) {
+    for (const auto& e : sr.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), sr.errors.size());
+    return 1;
+  }
+  std::printf("%s: ok (%zu routes, %zu clusters)\n", path.c_str(), sr.snapshot->routes.size(),
+              sr.snapshot->clusters.size());
   return 0;
+}
+
+config::Config demoConfig(uint16_t port, uint16_t admin_port, const std::vector<uint16_t>& ups) {
+  config::Config c;
+  c.source_file = "<demo>";
+  c.watch = false;
+  config::Listener l;
+  l.name = "demo";
+  l.address = "127.0.0.1";
+  l.port = port;
+  c.listeners.push_back(l);
+  c.admin.port = admin_port;
+  config::Cluster cl;
+  cl.name = "echo";
+  for (auto p : ups) cl.endpoints.push_back({"127.0.0.1", p, 1});
+  c.clusters.push_back(cl);
+  config::VirtualHost vh;
+  vh.name = "demo";
+  vh.domains = {"*"};
+  config::Route hello;
+  hello.name = "hello";
+  hello.match.path_exact = "/hello";
+  hello.direct_response = config::DirectResponse{200, "hello from gatehouse\n", "text/plain"};
+  vh.routes.push_back(hello);
+  config::Route old;
+  old.name = "old-docs";
+  old.match.path_prefix = "/old";
+  old.redirect = config::Redirect{};
+  old.redirect->status = 301;
+  old.redirect->path = "/hello";
+  vh.routes.push_back(old);
+  config::Route echo;
+  echo.name = "echo";
+  echo.match.path_prefix = "/";
+  echo.cluster = "echo";
+  vh.routes.push_back(echo);
+  c.virtual_hosts.push_back(vh);
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string cmd = "run";
+  if (!args.empty() && args[0].rfind("-", 0) != 0) {
+    cmd = args[0];
+    args.erase(args.begin());
+  }
+  std::string config_path;
+  int workers = 0;
+  int port = 8080;
+  int admin_port = 9901;
+  std::string positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string { return i + 1 < args.size() ? args[++i] : std::string(); };
+    if (a == "-c" || a == "--config") {
+      config_path = value();
+    } else if (a == "--workers") {
+      workers = std::atoi(value().c_str());
+    } else if (a == "--port") {
+      port = std::atoi(value().c_str());
+    } else if (a == "--admin-port") {
+      admin_port = std::atoi(value().c_str());
+    } else if (a == "--log-level") {
+      log::Level lvl;
+      if (!log::parseLevel(value(), lvl)) return usage(2);
+      log::setLevel(lvl);
+    } else if (a == "-h" || a == "--help") {
+      return usage(0);
+    } else if (positional.empty() && a.rfind("-", 0) != 0) {
+      positional = a;
+    } else {
+      std::fprintf(stderr, "unknown argument '%s'\n", a.c_str());
+      return usage(2);
+    }
+  }
+
+  if (cmd == "version") {
+    std::printf("gatehouse %s\n", GATEHOUSE_VERSION);
+    return 0;
+  }
+  if (cmd == "validate") {
+    std::string path = !positional.empty() ? positional : config_path;
+    if (path.empty()) return usage(2);
+    return validate(path);
+  }
+  if (cmd == "demo") {
+    auto echo = demo::EchoServers::start(2);
+    if (!echo.ok()) {
+      log::error("demo: ", echo.error().message);
+      return 1;
+    }
+    runtime::ServerOptions opts;
+    opts.preset = demoConfig(static_cast<uint16_t>(port), static_cast<uint16_t>(admin_port),
+                             (*echo)->ports());
+    opts.workers_override = workers;
+    log::info("demo: echo upstreams on 127.0.0.1:", (*echo)->ports()[0], " and 127.0.0.1:",
+              (*echo)->ports()[1]);
+    log::info("demo: try  curl -s http://127.0.0.1:", port, "/anything   (twice: see 'upstream')");
+    runtime::Server server(std::move(opts));
+    return server.run();
+  }
+  if (cmd == "run") {
+    if (config_path.empty()) config_path = positional;
+    if (config_path.empty()) return usage(2);
+    runtime::ServerOptions opts;
+    opts.config_path = config_path;
+    opts.workers_override = workers;
+    runtime::Server server(std::move(opts));
+    return server.run();
+  }
+  return usage(2);
 }

@@ -50,6 +50,7 @@ class Timer {
   void cancel();
   bool armed() const { return index_ != kNotArmed; }
   TimePoint deadline() const { return deadline_; }
+  Callback callback() const { return cb_; }
 
  private:
   friend class EventLoop;

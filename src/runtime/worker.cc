@@ -82,7 +82,8 @@ void Worker::install(std::shared_ptr<const config::Snapshot> snap,
     if (proxy::parseLogField(f, lf)) fields.push_back(lf);
   }
   if (fields.empty()) fields = proxy::defaultLogFields();
-  access_log_.configure(loop_, al.enabled ? log_sink_ : nullptr, std::move(fields));
+  access_log_.configure(loop_, al.enabled && al.path != "off" ? log_sink_ : nullptr,
+                       std::move(fields));
 
   // Listeners: keep the ones still configured, adopt new sockets, close removed ones.
   std::map<std::string, size_t> keep;

@@ -1,0 +1,74 @@
+#include "admin/admin_server.h"
+
+#include "core/buffer.h"
+#include "core/log.h"
+#include "http/http1_parser.h"
+#include "http/message.h"
+
+namespace gatehouse::admin {
+
+Status AdminServer::listen(const net::SocketAddress& addr) {
+  auto l = net::TcpListener::bind(loop_, addr, 64, false);
+  if (!l.ok()) return l.error();
+  listener_ = std::move(*l);
+  runtime::spawn(acceptLoop());
+  return {};
+}
+
+void AdminServer::close() {
+  if (listener_) listener_->close();
+}
+
+runtime::Task<> AdminServer::acceptLoop() {
+  for (;;) {
+    auto acc = co_await listener_->accept();
+    if (!acc.ok()) {
+      if (acc.error().code == ErrorCode::kCancelled) co_return;
+      co_await loop_.sleepFor(std::chrono::milliseconds(100));
+      continue;
+    }
+    runtime::spawn(serve(acc->fd));
+  }
+}
+
+runtime::Task<> AdminServer::serve(int fd) {
+  net::TcpStream s(loop_, fd);
+  Buffer in(4096);
+  http1::RequestHead head;
+  http1::ParseLimits limits{4096, 16384, 50};
+  for (;;) {
+    http1::ParseError err;
+    auto st = in.empty() ? http1::ParseStatus::kIncomplete
+                         : http1::parseRequestHead(in.readable(), limits, head, err);
+    if (st == http1::ParseStatus::kError) co_return;
+    if (st == http1::ParseStatus::kIncomplete) {
+      in.reserve(1024);
+      auto n = co_await s.read(in.writePtr(), in.writable(),
+                               loop_.now() + std::chrono::seconds(30));
+      if (!n.ok() || *n == 0) co_return;
+      in.commit(*n);
+      continue;
+    }
+    // The admin API takes no request bodies.
+    if (head.body != http1::BodyKind::kNone && !(head.body == http1::BodyKind::kContentLength &&
+                                                 head.content_length == 0)) {
+      co_return;
+    }
+    std::string_view target = head.target;
+    std::string_view path = target.substr(0, target.find('?'));
+    AdminResponse r = handler_(head.method, path);
+    bool keep = head.keep_alive;
+    in.consume(head.head_size);
+    std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                      std::string(http::reasonPhrase(r.status)) + "\r\ncontent-type: " +
+                      r.content_type + "\r\ncontent-length: " + std::to_string(r.body.size()) +
+                      "\r\ncache-control: no-store\r\n" + (keep ? "" : "connection: close\r\n") +
+                      "\r\n";
+    if (head.method != "HEAD") out += r.body;
+    iovec v{out.data(), out.size()};
+    auto wst = co_await s.writeAll(&v, 1, loop_.now() + std::chrono::seconds(30));
+    if (!wst.ok() || !keep) co_return;
+  }
+}
+
+}  // namespace gatehouse::admin

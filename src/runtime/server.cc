@@ -1,0 +1,322 @@
+#include "runtime/server.h"
+
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "config/loader.h"
+#include "core/log.h"
+
+namespace gatehouse::runtime {
+
+namespace {
+std::string listenerKey(const config::Listener& l) {
+  return l.address + ":" + std::to_string(l.port);
+}
+
+std::string fileHash(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return std::to_string(std::hash<std::string>{}(ss.str())) + ":" + std::to_string(ss.str().size());
+}
+}  // namespace
+
+Server::Server(ServerOptions opts) : opts_(std::move(opts)) {}
+
+Server::~Server() {
+  for (auto& w : workers_) w->join();
+}
+
+Result<Server::Built> Server::load() {
+  config::LoadResult lr;
+  if (opts_.preset) {
+    lr.config = *opts_.preset;
+  } else {
+    lr = config::loadConfigFile(opts_.config_path);
+  }
+  if (!lr.ok()) {
+    std::string msg;
+    for (const auto& e : lr.errors) msg += "\n  " + e.format();
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
+  }
+  auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
+  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1);
+  if (!sr.snapshot) {
+    std::string msg;
+    for (const auto& e : sr.errors) msg += "\n  " + e;
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
+  }
+  return Built{cfg, sr.snapshot};
+}
+
+Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const config::Config& cfg) {
+  std::vector<std::vector<ListenerSocket>> per_worker(workers_.size());
+  std::vector<int> opened;
+  auto fail = [&](Error e) {
+    for (int fd : opened) ::close(fd);
+    return e;
+  };
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const auto& l = cfg.listeners[i];
+    std::string key = listenerKey(l);
+    bool exists = open_listeners_.count(key) > 0;
+    auto addr = net::SocketAddress::parse(l.address, l.port);
+    if (!addr.ok()) return fail(addr.error());
+    for (auto& pw : per_worker) {
+      ListenerSocket ls{key, i, -1};
+      if (!exists) {
+        auto fd = net::bindListenSocket(*addr, 4096, true);
+        if (!fd.ok()) return fail(fd.error());
+        opened.push_back(*fd);
+        ls.fd = *fd;
+      }
+      pw.push_back(ls);
+    }
+  }
+  return per_worker;
+}
+
+int Server::run() {
+  // Signals are taken synchronously through a signalfd on the control loop.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, s);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // inherited by worker threads
+  ::signal(SIGPIPE, SIG_IGN);
+  int sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+  // Worker count is fixed for the process; it is read before the first snapshot.
+  int nworkers = opts_.workers_override;
+  if (nworkers <= 0) {
+    config::LoadResult probe =
+        opts_.preset ? config::LoadResult{} : config::loadConfigFile(opts_.config_path);
+    const config::Config* c = opts_.preset ? &*opts_.preset : (probe.ok() ? &*probe.config : nullptr);
+    nworkers = c && c->workers > 0 ? c->workers : 0;
+  }
+  if (nworkers <= 0) nworkers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  stats_ = std::make_unique<Stats>(nworkers);
+
+  auto built = load();
+  if (!built.ok()) {
+    log::error(built.error().message);
+    return 1;
+  }
+  if (!opts_.preset) config_hash_ = fileHash(opts_.config_path);
+  const auto& cfg = *built->config;
+  auto sink = proxy::AccessLogSink::open(cfg.access_log.path == "off" ? "stdout" : cfg.access_log.path);
+  if (!sink.ok()) {
+    log::error(sink.error().message);
+    return 1;
+  }
+  log_sink_ = *sink;
+
+  for (int i = 0; i < nworkers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, *stats_, log_sink_));
+  }
+  auto sockets = bindListeners(cfg);
+  if (!sockets.ok()) {
+    log::error(sockets.error().message);
+    workers_.clear();
+    return 1;
+  }
+  for (const auto& l : cfg.listeners) open_listeners_.insert(listenerKey(l));
+  current_ = built->snapshot;
+  generation_ = current_->generation;
+  stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
+  for (int i = 0; i < nworkers; ++i) {
+    workers_[static_cast<size_t>(i)]->start(current_, (*sockets)[static_cast<size_t>(i)]);
+  }
+
+  if (cfg.admin.enabled) {
+    admin_ = std::make_unique<admin::AdminServer>(
+        loop_, [this](std::string_view m, std::string_view p) { return handleAdmin(m, p); });
+    auto addr = net::SocketAddress::parse(cfg.admin.address, cfg.admin.port);
+    Status st = addr.ok() ? admin_->listen(*addr) : Status(addr.error());
+    if (!st.ok()) {
+      log::error("admin: ", st.error().message);
+      beginShutdown();
+    }
+  }
+  for (const auto& l : cfg.listeners) {
+    log::info("listening on ", listenerKey(l), " (", nworkers, " workers)");
+  }
+  if (admin_) log::info("admin API on ", cfg.admin.address, ":", cfg.admin.port);
+
+  if (sigfd >= 0) spawn(signalLoop(sigfd));
+  if (!opts_.preset && cfg.watch) {
+    int ifd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    std::string dir = std::filesystem::path(opts_.config_path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (ifd >= 0 &&
+        ::inotify_add_watch(ifd, dir.c_str(),
+                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY) >= 0) {
+      spawn(watchLoop(ifd));
+    } else if (ifd >= 0) {
+      ::close(ifd);
+    }
+  }
+  loop_.run();
+  for (auto& w : workers_) w->join();
+  log::info("shut down");
+  return exit_code_;
+}
+
+void Server::reload(const char* why) {
+  if (shutting_down_) return;
+  log::info("reloading config (", why, ")");
+  auto built = load();
+  if (!built.ok()) {
+    stats_->reloads_failed.inc();
+    log::error("reload rejected, still serving generation ", generation_, ": ",
+               built.error().message);
+    return;
+  }
+  const auto& cfg = *built->config;
+  if (cfg.workers > 0 && static_cast<size_t>(cfg.workers) != workers_.size()) {
+    log::warn("workers: changing the worker count needs a restart; keeping ", workers_.size());
+  }
+  auto sockets = bindListeners(cfg);
+  if (!sockets.ok()) {
+    stats_->reloads_failed.inc();
+    log::error("reload rejected: ", sockets.error().message);
+    return;
+  }
+  std::shared_ptr<proxy::AccessLogSink> sink = log_sink_;
+  std::string want = cfg.access_log.path == "off" ? "stdout" : cfg.access_log.path;
+  if (want != log_sink_->path()) {
+    auto s = proxy::AccessLogSink::open(want);
+    if (!s.ok()) {
+      stats_->reloads_failed.inc();
+      log::error("reload rejected: ", s.error().message);
+      for (auto& pw : *sockets) {
+        for (auto& ls : pw) {
+          if (ls.fd >= 0) ::close(ls.fd);
+        }
+      }
+      return;
+    }
+    sink = *s;
+  }
+  log_sink_ = sink;
+  open_listeners_.clear();
+  for (const auto& l : cfg.listeners) open_listeners_.insert(listenerKey(l));
+  current_ = built->snapshot;
+  generation_ = current_->generation;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
+  }
+  stats_->reloads_ok.inc();
+  stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
+  log::info("config generation ", generation_, " active");
+}
+
+void Server::beginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  auto drain = current_ ? current_->config->timeouts.drain : std::chrono::milliseconds(15000);
+  log::info("draining (deadline ", drain.count(), " ms)");
+  if (admin_) admin_->close();
+  auto deadline = Clock::now() + drain;
+  for (auto& w : workers_) w->drain(deadline);
+  // Poll for the workers to finish; the control loop then stops.
+  shutdown_poll_.arm(
+      loop_, loop_.now() + std::chrono::milliseconds(20),
+      [](void* p) {
+        auto* s = static_cast<Server*>(p);
+        bool all = true;
+        for (auto& w : s->workers_) all = all && w->finished();
+        if (all) {
+          s->loop_.stop();
+        } else {
+          s->shutdown_poll_.arm(s->loop_, s->loop_.now() + std::chrono::milliseconds(20),
+                                s->shutdown_poll_.callback(), p);
+        }
+      },
+      this);
+}
+
+Task<> Server::signalLoop(int sigfd) {
+  net::TcpStream s(loop_, sigfd);  // any readable fd works; signalfd supports epoll
+  for (;;) {
+    signalfd_siginfo info{};
+    auto n = co_await s.read(reinterpret_cast<char*>(&info), sizeof info, kNoDeadline);
+    if (!n.ok() || *n != sizeof info) co_return;
+    switch (info.ssi_signo) {
+      case SIGHUP: reload("SIGHUP"); break;
+      case SIGUSR1:
+        if (log_sink_) {
+          auto st = log_sink_->reopen();
+          if (!st.ok()) log::error(st.error().message);
+          else log::info("access log reopened");
+        }
+        break;
+      case SIGTERM:
+      case SIGINT: beginShutdown(); break;
+      default: break;
+    }
+  }
+}
+
+Task<> Server::watchLoop(int inotify_fd) {
+  net::TcpStream s(loop_, inotify_fd);
+  std::string name = std::filesystem::path(opts_.config_path).filename().string();
+  alignas(inotify_event) char buf[4096];
+  for (;;) {
+    auto n = co_await s.read(buf, sizeof buf, kNoDeadline);
+    if (!n.ok() || *n == 0) co_return;
+    bool ours = false;
+    for (size_t off = 0; off < *n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(buf + off);
+      if (ev->len > 0 && name == ev->name) ours = true;
+      off += sizeof(inotify_event) + ev->len;
+    }
+    if (!ours) continue;
+    // Editors write in several steps: wait for quiet, then reload only if the bytes changed.
+    watch_debounce_.arm(
+        loop_, loop_.now() + std::chrono::milliseconds(200),
+        [](void* p) {
+          auto* srv = static_cast<Server*>(p);
+          std::string h = fileHash(srv->opts_.config_path);
+          if (h != srv->config_hash_) {
+            srv->config_hash_ = h;
+            srv->reload("config file changed");
+          }
+        },
+        this);
+  }
+}
+
+admin::AdminResponse Server::handleAdmin(std::string_view method, std::string_view path) {
+  if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
+  if (path == "/metrics") {
+    return {200, "text/plain; version=0.0.4; charset=utf-8", stats_->renderPrometheus()};
+  }
+  if (path == "/healthz") return {200, "text/plain", "ok\n"};
+  if (path == "/readyz") {
+    if (shutting_down_) return {503, "text/plain", "draining\n"};
+    return {200, "text/plain", "ready\n"};
+  }
+  if (path == "/config") {
+    nlohmann::json j;
+    j["generation"] = generation_;
+    j["source"] = current_ ? current_->config->source_file : "";
+    j["routes"] = current_ ? current_->routes.size() : 0;
+    j["clusters"] = current_ ? current_->clusters.size() : 0;
+    j["workers"] = workers_.size();
+    return {200, "application/json", j.dump() + "\n"};
+  }
+  return {404, "text/plain", "not found\n"};
+}
+
+}  // namespace gatehouse::runtime

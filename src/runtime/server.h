@@ -1,0 +1,69 @@
+#pragma once
+// The control thread: loads and validates config, builds snapshots, binds listeners, starts the
+// workers, and runs the admin API, signal handling (SIGHUP reload, SIGTERM/SIGINT drain,
+// SIGUSR1 log reopen) and the config-file watcher on its own EventLoop.
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "admin/admin_server.h"
+#include "config/model.h"
+#include "config/snapshot.h"
+#include "proxy/access_log.h"
+#include "runtime/event_loop.h"
+#include "runtime/stats.h"
+#include "runtime/worker.h"
+
+namespace gatehouse::runtime {
+
+struct ServerOptions {
+  std::string config_path;               // empty when `preset` is given
+  std::optional<config::Config> preset;  // an in-memory config (demo mode)
+  int workers_override = 0;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions opts);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Loads config, starts everything and blocks until shut down. Returns the exit code.
+  int run();
+  // Control thread: the loop that runs the admin API and signals (demo upstreams share it).
+  EventLoop& loop() { return loop_; }
+
+ private:
+  struct Built {
+    std::shared_ptr<const config::Config> config;
+    std::shared_ptr<const config::Snapshot> snapshot;
+  };
+  Result<Built> load();
+  // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
+  Result<std::vector<std::vector<ListenerSocket>>> bindListeners(const config::Config& cfg);
+  void reload(const char* why);
+  void beginShutdown();
+  Task<> signalLoop(int sigfd);
+  Task<> watchLoop(int inotify_fd);
+  admin::AdminResponse handleAdmin(std::string_view method, std::string_view path);
+
+  ServerOptions opts_;
+  EventLoop loop_;
+  std::unique_ptr<Stats> stats_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::shared_ptr<const config::Snapshot> current_;
+  std::shared_ptr<proxy::AccessLogSink> log_sink_;
+  std::set<std::string> open_listeners_;
+  uint64_t generation_ = 0;
+  std::string config_hash_;
+  bool shutting_down_ = false;
+  int exit_code_ = 0;
+  Timer watch_debounce_;
+  Timer shutdown_poll_;
+};
+
+}  // namespace gatehouse::runtime
