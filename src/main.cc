@@ -87,6 +87,7 @@ config::Config demoConfig(uint16_t port, uint16_t admin_port, const std::vector<
 }  // namespace
 
 int main(int argc, char** argv) {
+  runtime::blockControlSignals();
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string cmd = "run";
   if (!args.empty() && args[0].rfind("-", 0) != 0) {

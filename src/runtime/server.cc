@@ -32,6 +32,21 @@ std::string fileHash(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+sigset_t controlSignals() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, s);
+  return mask;
+}
+}  // namespace
+
+void blockControlSignals() {
+  sigset_t mask = controlSignals();
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
 Server::Server(ServerOptions opts) : opts_(std::move(opts)) {}
 
 Server::~Server() {
@@ -89,11 +104,8 @@ Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const con
 
 int Server::run() {
   // Signals are taken synchronously through a signalfd on the control loop.
-  sigset_t mask;
-  sigemptyset(&mask);
-  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, s);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // inherited by worker threads
-  ::signal(SIGPIPE, SIG_IGN);
+  blockControlSignals();  // idempotent; main() already did it before starting any thread
+  sigset_t mask = controlSignals();
   int sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
   // Worker count is fixed for the process; it is read before the first snapshot.

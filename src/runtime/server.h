@@ -24,6 +24,10 @@ struct ServerOptions {
   int workers_override = 0;
 };
 
+// Blocks the signals the control loop handles, in the calling thread and every thread it
+// starts later. Call first in main(), before any thread exists.
+void blockControlSignals();
+
 class Server {
  public:
   explicit Server(ServerOptions opts);
