@@ -260,6 +260,12 @@ bool parsePathAndQuery(std::string_view pq, const config::PathNormalization& nor
   return normalizeSlow(pq.substr(0, end), norm, out.path, err);
 }
 
+// Not assign("/"): GCC 12 at -O3 reports a bogus -Wrestrict for it (GCC PR105651).
+inline void setPath(std::string& path, char c) {
+  path.clear();
+  path.push_back(c);
+}
+
 bool isAuthorityChar(unsigned char c) {
   return isUnreserved(c) ||
          std::string_view("!$&'()*+,;=:[]%").find(static_cast<char>(c)) != std::string_view::npos;
@@ -298,7 +304,7 @@ bool parseAbsoluteForm(std::string_view raw, const config::PathNormalization& no
   out.form = TargetForm::kAbsolute;
   const std::string_view pq = rest.substr(auth_end);
   if (pq.empty()) {
-    out.path.assign("/");
+    setPath(out.path, '/');
     return true;
   }
   if (pq[0] == '#') {
@@ -309,7 +315,7 @@ bool parseAbsoluteForm(std::string_view raw, const config::PathNormalization& no
     out.has_query = true;
     out.query = pq.substr(1);
     if (!validateQuery(out.query, err)) return false;
-    out.path.assign("/");
+    setPath(out.path, '/');
     return true;
   }
   return parsePathAndQuery(pq, norm, out, err);
@@ -339,7 +345,7 @@ bool parseTarget(std::string_view raw, std::string_view method,
       return false;
     }
     out.form = TargetForm::kAsterisk;
-    out.path.assign("*");
+    setPath(out.path, '*');
     return true;
   }
   return parseAbsoluteForm(raw, norm, out, err);

@@ -220,12 +220,46 @@ struct DomainTable {
   }
 };
 
+// A vhost's routes indexed by the first path segment they require. Candidates for a path are
+// the keyed list for its first segment merged with `unkeyed` by route id, which is exactly the
+// written order restricted to routes that could match; routes skipped cannot match.
+struct VhostRoutes {
+  std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>> keyed;
+  std::vector<uint32_t> unkeyed;  // regex, any path, template starting with {var}, "/api"-style
+};
+
 }  // namespace detail
 
 namespace {
 
 using detail::CompiledRoute;
 using detail::DomainTable;
+using detail::VhostRoutes;
+
+std::string_view firstSegment(std::string_view path) {
+  if (path.size() < 2) return {};
+  const size_t slash = path.find('/', 1);
+  return path.substr(1, slash == std::string_view::npos ? slash : slash - 1);
+}
+
+// The first segment every path this route matches must have, or nullopt if there is none.
+std::optional<std::string_view> requiredFirstSegment(const CompiledRoute& r) {
+  switch (r.path_kind) {
+    case PathKind::kExact:
+      return firstSegment(r.path);
+    case PathKind::kPrefix:
+      // "/api" also matches "/apix"; only a '/' after the first segment pins it.
+      if (r.path.find('/', 1) == std::string::npos) return std::nullopt;
+      return firstSegment(r.path);
+    case PathKind::kTemplate:
+      if (r.segments.front().is_param) return std::nullopt;
+      return std::string_view(r.segments.front().text);
+    case PathKind::kAny:
+    case PathKind::kRegex:
+      break;
+  }
+  return std::nullopt;
+}
 
 bool matchRoute(const CompiledRoute& r, const RouteRequest& req, RouteResult& out) {
   if (!r.methods.empty() &&
@@ -557,7 +591,7 @@ Result<std::shared_ptr<const Router>> Router::build(const config::Config& cfg) {
       }
       vhost_domains[i].push_back(std::move(d));
     }
-    VirtualHostRange range{router->routes_.size(), vh.routes.size()};
+    VhostRoutes index;
     for (size_t j = 0; j < vh.routes.size(); ++j) {
       const config::Route& r = vh.routes[j];
       const std::string where =
@@ -568,9 +602,15 @@ Result<std::shared_ptr<const Router>> Router::build(const config::Config& cfg) {
       if (!compileRoute(r, cfg.path_normalization, where, compiled, error)) {
         return configError(error);
       }
+      const auto id = static_cast<uint32_t>(router->routes_.size());
+      if (auto key = requiredFirstSegment(compiled)) {
+        index.keyed[std::string(*key)].push_back(id);
+      } else {
+        index.unkeyed.push_back(id);
+      }
       router->routes_.push_back(std::move(compiled));
     }
-    router->vhosts_.push_back(range);
+    router->vhosts_.push_back(std::move(index));
   }
 
   for (size_t li = 0; li < cfg.listeners.size(); ++li) {
@@ -611,10 +651,23 @@ std::optional<RouteResult> Router::match(size_t listener_index, const RouteReque
   std::optional<RouteResult> result;
   const std::optional<size_t> vhost = selectVirtualHost(listener_index, req.host);
   if (!vhost) return result;
-  const VirtualHostRange& range = vhosts_[*vhost];
+  const VhostRoutes& index = vhosts_[*vhost];
+  std::span<const uint32_t> keyed;
+  if (!index.keyed.empty()) {
+    if (auto it = index.keyed.find(firstSegment(req.path)); it != index.keyed.end()) {
+      keyed = it->second;
+    }
+  }
+  const std::span<const uint32_t> unkeyed = index.unkeyed;
   RouteResult& out = result.emplace();
   out.vhost_index = *vhost;
-  for (size_t id = range.first_route; id < range.first_route + range.route_count; ++id) {
+  // Merge the two ascending id lists so routes are tried in written order.
+  size_t k = 0;
+  size_t u = 0;
+  while (k < keyed.size() || u < unkeyed.size()) {
+    const uint32_t id = (u == unkeyed.size() || (k < keyed.size() && keyed[k] < unkeyed[u]))
+                            ? keyed[k++]
+                            : unkeyed[u++];
     const CompiledRoute& r = routes_[id];
     if (matchRoute(r, req, out)) {
       out.route_id = id;

@@ -19,7 +19,9 @@
 //   1. Virtual host: Host lower-cased, port stripped ("[::1]:8080" -> "[::1]"), trailing dot
 //      dropped; then exact domain, then the longest "*.suffix" wildcard ("*.example.com"
 //      matches "a.example.com" and "a.b.example.com", not "example.com"), then "*".
-//   2. Routes of that vhost in written order; the first whose matchers all pass wins.
+//   2. Routes of that vhost in written order; the first whose matchers all pass wins. (Routes
+//      are indexed by the first path segment they require, so only candidates are tried; the
+//      index keeps the written order.)
 //      path_exact   byte-equal to the normalised path
 //      path_prefix  plain string prefix, not segment-aware: "/api" matches "/api/x" and
 //                   "/apix" (as Envoy's prefix); write "/api/" to stay inside the segment
@@ -60,6 +62,7 @@ namespace gatehouse::proxy {
 namespace detail {
 struct CompiledRoute;  // defined in router.cc
 struct DomainTable;
+struct VhostRoutes;
 }  // namespace detail
 
 // What match() looks at. All views are owned by the caller and must outlive the call; the
@@ -123,13 +126,8 @@ class Router {
   const re2::RE2* rewriteRegex(size_t route_id) const;
 
  private:
-  struct VirtualHostRange {
-    size_t first_route = 0;
-    size_t route_count = 0;
-  };
-
   std::vector<detail::CompiledRoute> routes_;   // by route_id
-  std::vector<VirtualHostRange> vhosts_;        // by vhost index
+  std::vector<detail::VhostRoutes> vhosts_;     // by vhost index
   std::vector<detail::DomainTable> listeners_;  // by listener index
 };
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <re2/re2.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -439,6 +441,99 @@ TEST(RouterPath, ConfigErrorsNameTheYamlPath) {
   config::Route method = route("r");
   method.match.methods = {"GET", ""};
   EXPECT_NE(buildError(anyHost({method})).find("methods[1]"), std::string::npos);
+}
+
+std::vector<std::string> splitSegments(std::string_view path) {
+  std::vector<std::string> segs;
+  size_t start = 1;
+  while (true) {
+    const size_t slash = path.find('/', start);
+    segs.emplace_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) return segs;
+    start = slash + 1;
+  }
+}
+
+// The matching rules written naively: every route in written order, no index.
+bool modelMatches(const config::Route& r, const std::string& path, const std::string& method) {
+  const config::RouteMatch& m = r.match;
+  if (!m.methods.empty() &&
+      std::find(m.methods.begin(), m.methods.end(), method) == m.methods.end()) {
+    return false;
+  }
+  if (m.path_exact) return path == *m.path_exact;
+  if (m.path_prefix) return path.starts_with(*m.path_prefix);
+  if (m.path_regex) return RE2::FullMatch(path, RE2(*m.path_regex));
+  if (m.path_template) {
+    const auto want = splitSegments(*m.path_template);
+    const auto got = splitSegments(path);
+    if (want.size() != got.size()) return false;
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (want[i].starts_with('{') ? got[i].empty() : want[i] != got[i]) return false;
+    }
+  }
+  return true;
+}
+
+TEST(RouterPath, IndexedMatchEqualsInOrderScanOnGeneratedTables) {
+  std::mt19937 rng(4242);
+  const std::vector<std::string> words = {"a", "b", "ab", "x"};
+  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  auto randomPath = [&](bool allow_var) {
+    std::string p;
+    for (size_t n = pick(4); n > 0; --n) {
+      p += "/";
+      p += allow_var && pick(3) == 0 ? "{v" + std::to_string(p.size()) + "}" : words[pick(4)];
+    }
+    if (p.empty() || pick(4) == 0) p += "/";
+    return p;
+  };
+  size_t matched = 0;
+  size_t missed = 0;
+  for (int table = 0; table < 300; ++table) {
+    std::vector<config::Route> routes;
+    for (size_t n = 1 + pick(12); n > 0; --n) {
+      config::Route r = route("r" + std::to_string(routes.size()));
+      switch (pick(6)) {
+        case 0:
+          r.match.path_exact = randomPath(false);
+          break;
+        case 1:
+          r.match.path_prefix = randomPath(false);
+          break;
+        case 2:  // unpinned prefix: ends inside a segment
+          r.match.path_prefix = "/" + words[pick(4)];
+          break;
+        case 3:
+          r.match.path_template = randomPath(true);
+          break;
+        case 4:
+          r.match.path_regex = "/(a|b)[a-z]*(/.*)?";
+          break;
+        default:
+          break;  // any path
+      }
+      if (pick(4) == 0) r.match.methods = {"POST"};
+      routes.push_back(r);
+    }
+    auto router = mustBuild(anyHost(routes));
+    ASSERT_TRUE(router);
+    for (int probe = 0; probe < 100; ++probe) {
+      Req req = get(randomPath(false));
+      req.method = pick(3) == 0 ? "POST" : "GET";
+      std::string want = "-";
+      for (const auto& r : routes) {
+        if (modelMatches(r, req.path, req.method)) {
+          want = r.name;
+          break;
+        }
+      }
+      ASSERT_EQ(which(*router, req), want) << "table " << table << " path " << req.path;
+      ++(want == "-" ? missed : matched);
+    }
+  }
+  EXPECT_GT(matched, 5000u);
+  EXPECT_GT(missed, 2000u);
 }
 
 // ---- methods, headers, query ------------------------------------------------------------------
