@@ -63,7 +63,8 @@ inline int hexValue(char c) {
   return -1;
 }
 
-// Decodes %XX at raw[i] into `c` and advances `i`; an invalid escape is a literal '%'.
+// Returns the byte at raw[i], decoding %XX, and advances `i`; an invalid escape is a literal
+// '%'.
 inline char decodeAt(std::string_view raw, size_t& i) {
   if (raw[i] == '%' && i + 2 < raw.size()) {
     const int hi = hexValue(raw[i + 1]);
@@ -90,16 +91,20 @@ bool decodedEquals(std::string_view raw, std::string_view want) {
 std::string decode(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size();)
+  for (size_t i = 0; i < raw.size();) {
     out.push_back(decodeAt(raw, i));
+  }
   return out;
 }
 
 bool valueMatches(const ValueMatcher& m, std::string_view value, bool encoded) {
-  if (m.kind == ValueKind::kExact)
+  if (m.kind == ValueKind::kExact) {
     return encoded ? decodedEquals(value, m.exact) : value == m.exact;
-  if (!encoded || value.find('%') == std::string_view::npos) return RE2::FullMatch(value, *m.regex);
-  return RE2::FullMatch(decode(value), *m.regex);
+  }
+  if (!encoded || value.find('%') == std::string_view::npos) {
+    return RE2::FullMatch(value, *m.regex);
+  }
+  return RE2::FullMatch(decode(value), *m.regex);  // the one allocating case
 }
 
 bool headerMatches(const ValueMatcher& m, const http::HeaderMap* headers) {
@@ -279,7 +284,6 @@ bool matchRoute(const CompiledRoute& r, const RouteRequest& req, RouteResult& ou
       if (!RE2::FullMatch(req.path, *r.path_regex)) return false;
       break;
     case PathKind::kTemplate:
-      out.param_count = 0;
       if (!matchTemplate(r.segments, req.path, out)) return false;
       break;
   }
@@ -669,6 +673,7 @@ std::optional<RouteResult> Router::match(size_t listener_index, const RouteReque
                             ? keyed[k++]
                             : unkeyed[u++];
     const CompiledRoute& r = routes_[id];
+    out.param_count = 0;  // a template route may have captured before a later matcher failed
     if (matchRoute(r, req, out)) {
       out.route_id = id;
       out.route_name = r.name;

@@ -381,6 +381,14 @@ TEST(RouterPath, ParamsDoNotLeakFromAFailedRoute) {
   ASSERT_EQ(m->params().size(), 1u);
   EXPECT_EQ(m->params()[0].name, "other");
   EXPECT_FALSE(router->match(0, get("/v/1").view()).has_value());
+
+  // A non-template route after a template route that captured and then failed.
+  auto mixed = mustBuild(anyHost({third, prefixRoute("prefix", "/v/")}));
+  ASSERT_TRUE(mixed);
+  auto p = mixed->match(0, get("/v/1").view());
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->route_name, "prefix");
+  EXPECT_TRUE(p->params().empty());
 }
 
 TEST(RouterPath, TemplateErrors) {
