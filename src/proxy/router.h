@@ -24,7 +24,7 @@
 //      index keeps the written order.)
 //      path_exact   byte-equal to the normalised path
 //      path_prefix  plain string prefix, not segment-aware: "/api" matches "/api/x" and
-//                   "/apix" (as Envoy's prefix); write "/api/" to stay inside the segment
+//                   "/apix" (as Envoy's prefix); write "/api/" to require the boundary
 //      path_regex   RE2 full match on the normalised path
 //      path_template "/users/{id}/orders/{oid}": each {var} is exactly one non-empty segment;
 //                   literal segments are byte-equal; segment counts must agree, so a trailing
