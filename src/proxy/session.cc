@@ -261,16 +261,21 @@ bool Session::buildRequest() {
     ctx_.respondError(413, "request body too large");
     return false;
   }
-  auto parsed = http::parseRequestTarget(target, req.method, cfg.path_normalization);
-  if (!parsed.ok()) {
+  http::TargetError terr;
+  if (!http::parseTarget(target, req.method, cfg.path_normalization, target_, terr)) {
     w_.stats().bad_requests.inc();
-    ex_.error = parsed.error().message;
-    ctx_.respondError(parsed.error().code == ErrorCode::kInvalidArgument ? 400 : 400,
-                      parsed.error().message);
+    ex_.error.assign(terr.reason);
+    ctx_.respondError(terr.status, terr.reason);
+    if (terr.status == 405) ctx_.local_reply.headers.add("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
     return false;
   }
-  req.path = std::move(parsed->path);
-  req.query.assign(parsed->query);
+  req.path.swap(target_.path);
+  req.query.assign(target_.query);
+  // Absolute-form: the target's authority wins over Host (RFC 9112 §3.2.2); the parser already
+  // rejected a Host that disagrees.
+  if (target_.form == http::TargetForm::kAbsolute && !target_.authority.empty()) {
+    req.authority.assign(target_.authority);
+  }
   return true;
 }
 
@@ -320,6 +325,7 @@ Task<> Session::handleRequest() {
   }
   ex_.route = &snap.routes[match->route_id];
   ctx_.route_name = ex_.route->name;
+  for (const auto& p : match->params()) ctx_.path_params.push_back({p.name, p.value});
   ex_.filters.reserve(ex_.route->filters.size());
   for (const auto& f : ex_.route->filters) ex_.filters.push_back(f->create());
 

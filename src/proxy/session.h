@@ -9,6 +9,7 @@
 #include "core/buffer.h"
 #include "http/filter.h"
 #include "http/http1_parser.h"
+#include "http/request_target.h"
 #include "net/tcp.h"
 #include "proxy/access_log.h"
 #include "proxy/body.h"
@@ -82,6 +83,7 @@ class Session {
   Buffer up_{16384};
   std::string out_;  // reused scratch for serialized heads
   http1::RequestHead head_;
+  http::Target target_;  // reused: its path buffer keeps its capacity across requests
   http1::ResponseHead resp_head_;
   std::string up_head_;  // serialized upstream request head, kept for retries
   http::RequestContext ctx_;
