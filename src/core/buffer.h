@@ -10,7 +10,8 @@ namespace gatehouse {
 
 class Buffer {
  public:
-  explicit Buffer(size_t initial = 16384) : data_(std::make_unique_for_overwrite<char[]>(initial)), cap_(initial) {}
+  explicit Buffer(size_t initial = 16384)
+      : data_(std::make_unique_for_overwrite<char[]>(initial)), cap_(initial) {}
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
@@ -34,7 +35,8 @@ class Buffer {
       std::memmove(data_.get(), data_.get() + start_, used);
     } else {
       size_t ncap = cap_ * 2;
-      while (ncap - used < min) ncap *= 2;
+      while (ncap - used < min)
+        ncap *= 2;
       auto n = std::make_unique_for_overwrite<char[]>(ncap);
       std::memcpy(n.get(), data_.get() + start_, used);
       data_ = std::move(n);

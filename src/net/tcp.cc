@@ -23,7 +23,9 @@ Error ioError(int err, ErrorSource src) {
 }
 }  // namespace
 
-TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) { loop_.add(fd_, io_); }
+TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {
+  loop_.add(fd_, io_);
+}
 
 TcpStream::~TcpStream() {
   loop_.remove(fd_, io_);
@@ -35,7 +37,9 @@ void TcpStream::setNoDelay() {
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-void TcpStream::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+void TcpStream::shutdownWrite() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 bool TcpStream::idleCheckUsable() {
   if (io_.hup) return false;
@@ -43,8 +47,8 @@ bool TcpStream::idleCheckUsable() {
   if (!io_.read_ready) return true;
   char c;
   ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return false;                      // peer closed
-  if (n > 0) return false;                       // unsolicited bytes: framing is lost
+  if (n == 0) return false;  // peer closed
+  if (n > 0) return false;   // unsolicited bytes: framing is lost
   if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
   io_.read_ready = false;
   return true;
@@ -211,11 +215,10 @@ runtime::Task<Result<std::unique_ptr<TcpStream>>> TcpStream::connect(EventLoop& 
     Status st = co_await stream->writeAll(&none, 1, deadline);
     if (!st.ok()) {
       if (st.error().code == ErrorCode::kTimeout) {
-        co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream, "connect timeout",
-                              true);
+        co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream, "connect timeout", true);
       }
-      co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream,
-                            st.error().message, true);
+      co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream, st.error().message,
+                            true);
     }
     int soerr = 0;
     socklen_t sl = sizeof soerr;

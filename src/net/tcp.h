@@ -42,7 +42,8 @@ class TcpStream {
     std::coroutine_handle<> coro;
     runtime::Timer timer;
 
-    ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d) : s(st), buf(b), len(l), deadline(d) {}
+    ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d)
+        : s(st), buf(b), len(l), deadline(d) {}
     bool tryRead();
     bool await_ready() { return s.io_.read_ready && tryRead(); }
     void await_suspend(std::coroutine_handle<> h);
@@ -60,7 +61,8 @@ class TcpStream {
     std::coroutine_handle<> coro;
     runtime::Timer timer;
 
-    WriteAwaiter(TcpStream& st, iovec* v, int n, TimePoint d) : s(st), iov(v), iovcnt(n), deadline(d) {}
+    WriteAwaiter(TcpStream& st, iovec* v, int n, TimePoint d)
+        : s(st), iov(v), iovcnt(n), deadline(d) {}
     bool tryWrite();
     bool await_ready() { return s.io_.write_ready && tryWrite(); }
     void await_suspend(std::coroutine_handle<> h);

@@ -23,7 +23,8 @@ runtime::Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress p
 
 class Session {
  public:
-  Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer, std::string listener_key);
+  Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer,
+          std::string listener_key);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -91,8 +92,11 @@ class Session {
   bool keep_alive_ = true;
   bool idle_ = false;
   bool aborted_ = false;
-  bool must_linger_ = false;  // unread request bytes may follow: close gracefully
+  bool must_linger_ = false;            // unread request bytes may follow: close gracefully
   net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abort()
+  runtime::Timer total_timer_;          // timeouts.request_total
+  bool total_expired_ = false;
+  static void onTotalTimeout(void* self);
 
   friend class UpstreamExchange;
 };

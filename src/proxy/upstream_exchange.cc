@@ -141,16 +141,18 @@ Task<> Session::proxyToUpstream() {
   cs.requests.inc();
 
   // Ask the upstream whether it wants the body only if the client asked us and sent none yet.
-  const bool wait_continue = req.expect_continue && req.has_body && in_.empty() &&
-                             req.protocol == http::Protocol::kHttp11;
+  const bool wait_continue =
+      req.expect_continue && req.has_body && in_.empty() && req.protocol == http::Protocol::kHttp11;
   serializeUpstreamHead(wait_continue);
 
   std::unique_ptr<upstream::PooledConnection> conn;
   upstream::EndpointPool* pool = nullptr;
+  upstream::PoolLease lease;
   int attempts = 0;
   for (;;) {
     upstream_ = nullptr;
     conn.reset();
+    lease.release();
     int hi = wc.lb->pick({&req, ctx_.client_ip});
     if (hi < 0) {
       cs.no_host.inc();
@@ -163,6 +165,13 @@ Task<> Session::proxyToUpstream() {
     ex_.upstream_name = host.name;
     conn = pool->acquire(w_.loop().now());
     const bool reused = conn != nullptr;
+    if (!conn && pool->active >= cc.pool_max_per_endpoint) {
+      cs.pool_overflow.inc();
+      ex_.error = "upstream connection limit reached";
+      co_await sendError(503, "upstream connection limit reached");
+      co_return;
+    }
+    lease.take(pool);
     if (!conn) {
       auto t0 = runtime::Clock::now();
       auto c = co_await net::TcpStream::connect(w_.loop(), host.address,
@@ -178,8 +187,8 @@ Task<> Session::proxyToUpstream() {
           continue;
         }
         ex_.error = "upstream connect: " + c.error().message;
-        co_await sendError(timeout ? 504 : 502, timeout ? "upstream connect timeout"
-                                                        : "upstream connect failed");
+        co_await sendError(timeout ? 504 : 502,
+                           timeout ? "upstream connect timeout" : "upstream connect failed");
         co_return;
       }
       conn = std::make_unique<upstream::PooledConnection>();
@@ -243,14 +252,19 @@ Task<> Session::proxyToUpstream() {
     }
     // No usable response. A reused connection that the upstream closed under us is the
     // keep-alive race: safe to retry once when nothing can have been processed twice.
-    bool race = reused && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
+    bool race =
+        reused && !total_expired_ && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
     if (race && attempts == 0 && !ex_.request_body_started && req.isIdempotent()) {
       ++attempts;
       cs.retries.inc();
       continue;
     }
     upstream_ = nullptr;
-    if (hr == HeadRead::kTimeout) {
+    if (total_expired_) {
+      cs.timeouts.inc();
+      ex_.error = "request timeout";
+      co_await sendError(504, "request timeout");
+    } else if (hr == HeadRead::kTimeout) {
       cs.timeouts.inc();
       ex_.error = "upstream response timeout";
       co_await sendError(504, "upstream response timeout");
@@ -278,7 +292,8 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
     return std::string_view(new_base + (v.data() - old_base), v.size());
   };
   resp.headers.clear();
-  for (const auto& f : resp_head_.headers.fields()) resp.headers.addView(rebase(f.name), rebase(f.value));
+  for (const auto& f : resp_head_.headers.fields())
+    resp.headers.addView(rebase(f.name), rebase(f.value));
   resp.status = resp_head_.status;
   resp.reason.assign(resp_head_.reason);
   up_.consume(resp_head_.head_size);
@@ -307,10 +322,18 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
   bool reusable = resp_head_.keep_alive && !upgraded;
   Framing up_framing = Framing::kNone;
   switch (resp_head_.body) {
-    case http1::BodyKind::kContentLength: up_framing = Framing::kContentLength; break;
-    case http1::BodyKind::kChunked: up_framing = Framing::kChunked; break;
-    case http1::BodyKind::kUntilClose: up_framing = Framing::kUntilClose; reusable = false; break;
-    case http1::BodyKind::kNone: break;
+    case http1::BodyKind::kContentLength:
+      up_framing = Framing::kContentLength;
+      break;
+    case http1::BodyKind::kChunked:
+      up_framing = Framing::kChunked;
+      break;
+    case http1::BodyKind::kUntilClose:
+      up_framing = Framing::kUntilClose;
+      reusable = false;
+      break;
+    case http1::BodyKind::kNone:
+      break;
   }
   if (!body_allowed) up_framing = Framing::kNone;
   const bool client_http11 = ctx_.request.protocol == http::Protocol::kHttp11;
@@ -330,7 +353,7 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
   } else if (body_allowed) {
     has_length = true;  // explicit empty body
   }
-  if (!ex_.request_body.done()) {
+  if (!ex_.request_body.skipBuffered(in_)) {
     // Early response: the rest of the request body is still on the wire.
     keep_alive_ = false;
     must_linger_ = true;
@@ -408,7 +431,7 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
   }
   ex_.log.bytes_out = bytes_out + writer.bytesWritten();
   finishRequest(resp.status);
-  co_return ok && reusable && reader.done() && up_.empty();
+  co_return ok&& reusable&& reader.done() && up_.empty();
 }
 
 Task<> Session::tunnel(net::TcpStream& up) {

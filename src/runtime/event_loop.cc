@@ -29,7 +29,8 @@ struct FrameCache {
   std::array<std::vector<void*>, kClasses> free;
   ~FrameCache() {
     for (auto& v : free) {
-      for (void* p : v) std::free(p);
+      for (void* p : v)
+        std::free(p);
     }
   }
 };
@@ -116,7 +117,9 @@ EventLoop::~EventLoop() {
   if (t_current == this) t_current = nullptr;
 }
 
-EventLoop* EventLoop::current() { return t_current; }
+EventLoop* EventLoop::current() {
+  return t_current;
+}
 
 bool EventLoop::add(int fd, IoHandle& h) {
   uint32_t slot;
@@ -219,7 +222,8 @@ void EventLoop::run() {
     if (!ready_.empty()) {
       std::vector<std::coroutine_handle<>> batch;
       batch.swap(ready_);
-      for (auto h : batch) h.resume();
+      for (auto h : batch)
+        h.resume();
     }
     if (stop_requested_.load(std::memory_order_acquire)) stopping_ = true;
   }
@@ -249,7 +253,8 @@ void EventLoop::runPosted() {
     std::lock_guard lock(post_mu_);
     batch.swap(posted_);
   }
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch)
+    fn();
 }
 
 void EventLoop::runTimers() {

@@ -97,8 +97,9 @@ class EventLoop {
       Timer timer;
       bool await_ready() const noexcept { return deadline <= loop.now(); }
       void await_suspend(std::coroutine_handle<> h) {
-        timer.arm(loop, deadline, [](void* a) { std::coroutine_handle<>::from_address(a).resume(); },
-                  h.address());
+        timer.arm(
+            loop, deadline, [](void* a) { std::coroutine_handle<>::from_address(a).resume(); },
+            h.address());
       }
       void await_resume() const noexcept {}
     };

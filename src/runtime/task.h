@@ -124,12 +124,16 @@ struct Detached {
     void return_void() const noexcept {}
   };
 };
-inline Detached runDetached(Task<void> t) { co_await std::move(t); }
+inline Detached runDetached(Task<void> t) {
+  co_await std::move(t);
+}
 }  // namespace detail
 
 // Starts `t` now, on the calling thread; it runs until its first suspension, then continues
 // from the event loop. The task owns itself.
-inline void spawn(Task<void> t) { detail::runDetached(std::move(t)); }
+inline void spawn(Task<void> t) {
+  detail::runDetached(std::move(t));
+}
 
 }  // namespace gatehouse::runtime
 

@@ -34,8 +34,9 @@ TEST(Runtime, CancelledTimerNeverFires) {
   bool fired = false;
   {
     runtime::Timer t;
-    t.arm(loop, loop.now() + std::chrono::milliseconds(5), [](void* p) { *static_cast<bool*>(p) = true; },
-          &fired);
+    t.arm(
+        loop, loop.now() + std::chrono::milliseconds(5),
+        [](void* p) { *static_cast<bool*>(p) = true; }, &fired);
   }  // destroyed: cancelled
   auto stopper = [&]() -> Task<> {
     co_await loop.sleepFor(std::chrono::milliseconds(20));
