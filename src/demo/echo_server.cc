@@ -89,6 +89,7 @@ Result<std::unique_ptr<EchoServers>> EchoServers::start(int count) {
       runtime::spawn(acceptLoop(p->loop_, *p->listeners_[i], "echo-" + std::to_string(i + 1)));
     }
     p->loop_.run();
+    runtime::destroyDetachedCoroutines();
   });
   return es;
 }

@@ -44,6 +44,9 @@ class TcpStream {
 
     ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d)
         : s(st), buf(b), len(l), deadline(d) {}
+    ~ReadAwaiter() {
+      if (s.io_.reader == this) s.io_.reader = nullptr;  // frame destroyed while waiting
+    }
     bool tryRead();
     bool await_ready() { return s.io_.read_ready && tryRead(); }
     void await_suspend(std::coroutine_handle<> h);
@@ -63,6 +66,9 @@ class TcpStream {
 
     WriteAwaiter(TcpStream& st, iovec* v, int n, TimePoint d)
         : s(st), iov(v), iovcnt(n), deadline(d) {}
+    ~WriteAwaiter() {
+      if (s.io_.writer == this) s.io_.writer = nullptr;
+    }
     bool tryWrite();
     bool await_ready() { return s.io_.write_ready && tryWrite(); }
     void await_suspend(std::coroutine_handle<> h);
@@ -123,6 +129,9 @@ class TcpListener {
     int err = 0;
     std::coroutine_handle<> coro;
     explicit AcceptAwaiter(TcpListener& ls) : l(ls) {}
+    ~AcceptAwaiter() {
+      if (l.io_.reader == this) l.io_.reader = nullptr;
+    }
     bool tryAccept();
     bool await_ready() { return l.closed_ || (l.io_.read_ready && tryAccept()); }
     void await_suspend(std::coroutine_handle<> h);

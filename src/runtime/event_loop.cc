@@ -315,12 +315,34 @@ void EventLoop::timerSiftDown(size_t i) {
 
 namespace gatehouse::runtime {
 namespace detail {
+namespace {
+thread_local DetachedNode* t_detached_head = nullptr;
+}
+
+void linkDetached(DetachedNode* n) noexcept {
+  n->next = t_detached_head;
+  if (t_detached_head) t_detached_head->prev = n;
+  t_detached_head = n;
+}
+
+void unlinkDetached(DetachedNode* n) noexcept {
+  if (n->prev) n->prev->next = n->next;
+  if (n->next) n->next->prev = n->prev;
+  if (t_detached_head == n) t_detached_head = n->next;
+  n->prev = n->next = nullptr;
+}
+
 Task<void> joinOne(Task<void> t, JoinState* js, EventLoop* loop) {
   co_await std::move(t);
   // Resume the joiner from the loop, never from inside this finishing frame.
   if (--js->pending == 0 && js->waiter) loop->schedule(js->waiter);
 }
 }  // namespace detail
+
+void destroyDetachedCoroutines() noexcept {
+  // The head is the newest. Destroying a frame unlinks its node.
+  while (detail::t_detached_head) detail::t_detached_head->handle.destroy();
+}
 
 Task<void> whenBoth(EventLoop& loop, Task<void> a, Task<void> b) {
   detail::JoinState js;

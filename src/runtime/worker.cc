@@ -36,8 +36,10 @@ void Worker::start(std::shared_ptr<const config::Snapshot> snap,
     install(std::move(snap), std::move(listeners), log_sink_);
     sweep_timer_.arm(loop_, loop_.now() + std::chrono::seconds(1), &Worker::onSweep, this);
     loop_.run();
-    // Sessions still alive here were cut at the drain deadline; their frames are destroyed
-    // with the loop's remaining state.
+    // Whatever is still suspended (sessions cut at the drain deadline) is destroyed here, on
+    // its own thread, while the loop it registered with still exists.
+    destroyDetachedCoroutines();
+    current_.reset();
     access_log_.flush();
     finished_.store(true);
   });
