@@ -12,8 +12,8 @@
 #include <yaml-cpp/depthguard.h>
 
 #include "config/route_loader.h"
-#include "config/shape_guard.h"
 #include "config/syntax.h"
+#include "config/yaml_document.h"
 #include "config/yaml_helpers.h"
 
 namespace gatehouse::config {
@@ -609,16 +609,11 @@ LoadResult loadConfigString(std::string_view yaml, const std::string& file_name)
     return result;
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-    if (docs.size() > 1) {
-      diag.add(docs[1], "", "the file holds more than one YAML document; expected one");
-    } else {
-      YAML::Node root = docs.empty() ? YAML::Node(YAML::NodeType::Null) : docs[0];
-      if (checkDocumentShape(diag, root)) {
-        Loader loader(diag);
-        Config config = loader.load(root);
-        if (diag.count() == 0) result.config = std::move(config);
-      }
+    std::optional<YAML::Node> root = parseSingleDocument(diag, std::string(yaml));
+    if (root && checkDocumentShape(diag, *root)) {
+      Loader loader(diag);
+      Config config = loader.load(*root);
+      if (diag.count() == 0) result.config = std::move(config);
     }
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own depth guard; its message ("bad file") says nothing useful.

@@ -377,8 +377,18 @@ TEST(ConfigErrors, TooManyErrorsAreCapped) {
 }
 
 TEST(ConfigErrors, MultipleDocumentsAreRejected) {
-  EXPECT_CONFIG_ERROR(onlyError("workers: 1\n---\nworkers: 2\n"), 3, "",
+  EXPECT_CONFIG_ERROR(onlyError("workers: 1\n---\nworkers: 2\n"), 2, "",
                       "more than one YAML document");
+}
+
+TEST(ConfigErrors, StrayTokensDoNotHangYamlCpp) {
+  // yaml-cpp 0.7's LoadAll() loops forever on these (jbeder/yaml-cpp#1040).
+  EXPECT_CONFIG_ERROR(onlyError(","), 1, "", "YAML syntax error: unexpected character ','");
+  EXPECT_CONFIG_ERROR(onlyError("workers: 1\n,\n"), 2, "", "YAML syntax error");
+  EXPECT_CONFIG_ERROR(onlyError("\"a\", "), 1, "", "unexpected character ','");
+  // Empty documents around a real one are still more than one document.
+  EXPECT_THAT(onlyError("---\n---\n").message, HasSubstr("more than one YAML document"));
+  loadOk("---\nworkers: 1\n...\n");
 }
 
 TEST(ConfigErrors, MissingFile) {
