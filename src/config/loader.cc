@@ -90,7 +90,7 @@ class Loader {
       config.listeners.push_back(defaultListener());
       return config;
     }
-    MapReader m(diag_, root, "", kTopKeys);
+    MapReader m(diag_, root, "", kTopKeys, MapReader::Extensions::kIgnore);
     if (!m.isMap()) return config;
     m.readInt("workers", 0, kMaxWorkers, config.workers);
     m.read("watch", config.watch);

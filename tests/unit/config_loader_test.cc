@@ -301,6 +301,16 @@ routes:
   EXPECT_THAT(far.message, ::testing::Not(HasSubstr("did you mean")));
 }
 
+TEST(ConfigLoader, TopLevelExtensionKeysHoldAnchors) {
+  Config c = loadOk(R"(x-endpoints: &eps ["127.0.0.1:1", "127.0.0.1:2"]
+clusters:
+  - {name: a, endpoints: *eps}
+)");
+  EXPECT_EQ(c.clusters[0].endpoints.size(), 2u);
+  // Only at the top level.
+  EXPECT_CONFIG_ERROR(onlyError("admin: {x-note: hi}"), 1, "admin.x-note", "unknown option");
+}
+
 TEST(ConfigErrors, DuplicateYamlKey) {
   ConfigError e = onlyError("workers: 1\nworkers: 2\n");
   EXPECT_CONFIG_ERROR(e, 2, "workers", "duplicate key 'workers' (first at line 1)");
