@@ -302,6 +302,7 @@ class Loader {
       if (!m.isMap()) continue;
       Cluster c;
       c.line = item.Mark().line + 1;
+      c.yaml_path = path;
       if (m.require("name")) m.read("name", c.name);
       if (!c.name.empty()) {
         auto [it, inserted] = seen.emplace(c.name, c.line);
@@ -599,7 +600,9 @@ std::string ConfigError::format() const {
   return out;
 }
 
-LoadResult loadConfigString(std::string_view yaml, const std::string& file_name) {
+namespace {
+
+LoadResult loadString(std::string_view yaml, const std::string& file_name) {
   Diagnostics diag(file_name);
   LoadResult result;
   if (yaml.size() > kMaxConfigBytes) {
@@ -631,7 +634,7 @@ LoadResult loadConfigString(std::string_view yaml, const std::string& file_name)
   return result;
 }
 
-LoadResult loadConfigFile(const std::string& path) {
+LoadResult loadFile(const std::string& path) {
   LoadResult result;
   auto fail = [&](std::string message) {
     ConfigError e;
@@ -654,7 +657,38 @@ LoadResult loadConfigFile(const std::string& path) {
     text.resize(old_size + static_cast<size_t>(in.gcount()));
   }
   if (in.bad()) return fail(std::string("cannot read file: ") + std::strerror(errno));
-  return loadConfigString(text, path);
+  return loadString(text, path);
+}
+
+// Last resort for what the loader cannot report itself (allocation failure, mostly).
+LoadResult internalError(const std::string& file) {
+  LoadResult result;
+  try {
+    ConfigError e;
+    e.file = file;
+    e.message = "internal error while loading";
+    result.errors.push_back(std::move(e));
+  } catch (...) {  // NOLINT(bugprone-empty-catch): no memory left even for the message
+  }
+  return result;
+}
+
+}  // namespace
+
+LoadResult loadConfigString(std::string_view yaml, const std::string& file_name) {
+  try {
+    return loadString(yaml, file_name);
+  } catch (...) {
+    return internalError(file_name);
+  }
+}
+
+LoadResult loadConfigFile(const std::string& path) {
+  try {
+    return loadFile(path);
+  } catch (...) {
+    return internalError(path);
+  }
 }
 
 }  // namespace gatehouse::config

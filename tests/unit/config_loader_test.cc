@@ -119,6 +119,8 @@ TEST(ConfigLoader, FullConfigRoundTrips) {
   const Cluster& users = c.clusters[0];
   EXPECT_EQ(users.name, "users");
   EXPECT_EQ(users.line, 15);
+  EXPECT_EQ(users.yaml_path, "clusters[0]");
+  EXPECT_EQ(c.clusters[1].yaml_path, "clusters[1]");
   EXPECT_EQ(users.lb, "round_robin");
   EXPECT_EQ(users.pool_max_per_endpoint, 512u);
   EXPECT_EQ(users.pool_max_idle_per_endpoint, 64u);
