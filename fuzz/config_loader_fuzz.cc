@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gatehouse::config::LoadResult result = gatehouse::config::loadConfigString(yaml, "fuzz.yaml");
   // Touch the output so the formatting path is fuzzed too.
   size_t total = 0;
-  for (const auto& e : result.errors) total += e.format().size();
+  for (const auto& e : result.errors)
+    total += e.format().size();
   if (result.ok() && !result.errors.empty()) __builtin_trap();  // ok() means no errors
   return total == SIZE_MAX ? 1 : 0;
 }
