@@ -2,6 +2,7 @@
 // the request head and body, read the response head, relay the response, and give the
 // connection back to the pool when the exchange left it clean.
 #include <cstdio>
+#include <optional>
 
 #include "core/log.h"
 #include "proxy/forwarding.h"
@@ -12,6 +13,28 @@ namespace gatehouse::proxy {
 using runtime::Task;
 
 namespace {
+// Tells the balancer when a request to a host starts and ends; a failure unless told otherwise.
+class LbTracker {
+ public:
+  LbTracker(lb::LoadBalancer& lb, int host) : lb_(lb), host_(host), start_(runtime::Clock::now()) {
+    lb_.onStart(host_);
+  }
+  LbTracker(const LbTracker&) = delete;
+  LbTracker& operator=(const LbTracker&) = delete;
+  ~LbTracker() { end(false); }
+  void end(bool success) {
+    if (done_) return;
+    done_ = true;
+    lb_.onEnd(host_, runtime::Clock::now() - start_, success);
+  }
+
+ private:
+  lb::LoadBalancer& lb_;
+  int host_;
+  runtime::TimePoint start_;
+  bool done_ = false;
+};
+
 double msSince(runtime::TimePoint t0) {
   return std::chrono::duration<double, std::milli>(runtime::Clock::now() - t0).count();
 }
@@ -160,6 +183,8 @@ Task<> Session::proxyToUpstream() {
       co_await sendError(503, "no upstream host available");
       co_return;
     }
+    std::optional<LbTracker> tracker;
+    tracker.emplace(*wc.lb, hi);
     const auto& host = cc.hosts.hosts[static_cast<size_t>(hi)];
     pool = wc.pools[static_cast<size_t>(hi)];
     ex_.upstream_name = host.name;
@@ -243,6 +268,7 @@ Task<> Session::proxyToUpstream() {
     if (hr == HeadRead::kFinal) {
       ex_.log.upstream_response_ms = msSince(sent_at);
       cs.upstream_latency.observeUs(static_cast<uint64_t>(ex_.log.upstream_response_ms * 1000));
+      tracker->end(resp_head_.status < 500);
       bool reusable = co_await relayResponse(*upstream_);
       upstream_ = nullptr;
       if (reusable && body_sent && ex_.request_body.done()) {
