@@ -57,17 +57,12 @@ bool TcpStream::idleCheckUsable() {
 void TcpStream::cancel() {
   cancelled_ = true;
   // Defer completion through the ready queue so cancel() never re-enters a coroutine.
-  if (io_.reader) {
-    auto* r = static_cast<ReadAwaiter*>(std::exchange(io_.reader, nullptr));
-    r->timer.cancel();
-    r->err = ECANCELED;
-    loop_.schedule(r->coro);
-  }
-  if (io_.writer) {
-    auto* w = static_cast<WriteAwaiter*>(std::exchange(io_.writer, nullptr));
-    w->timer.cancel();
-    w->err = ECANCELED;
-    loop_.schedule(w->coro);
+  for (runtime::IoWaiter** slot : {&io_.reader, &io_.writer}) {
+    if (runtime::IoWaiter* w = std::exchange(*slot, nullptr)) {
+      if (w->timer) w->timer->cancel();
+      w->err = ECANCELED;
+      loop_.schedule(w->coro);
+    }
   }
 }
 
@@ -101,14 +96,14 @@ void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
   on_ready = [](IoWaiter* self) {
     auto* a = static_cast<ReadAwaiter*>(self);
     if (a->tryRead()) {
-      a->timer.cancel();
+      a->timer_.cancel();
       a->coro.resume();
     } else {
       a->s.io_.reader = a;
     }
   };
   s.io_.reader = this;
-  if (deadline != kNoDeadline) timer.arm(s.loop_, deadline, &TcpStream::onReadTimeout, this);
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &TcpStream::onReadTimeout, this);
 }
 
 void TcpStream::onReadTimeout(void* p) {
@@ -123,6 +118,34 @@ Result<size_t> TcpStream::ReadAwaiter::await_resume() {
   if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
   if (err != 0) return ioError(err, ErrorSource::kInternal);
   return static_cast<size_t>(result);
+}
+
+void TcpStream::ReadableAwaiter::await_suspend(std::coroutine_handle<> h) {
+  coro = h;
+  on_ready = [](IoWaiter* self) {
+    auto* a = static_cast<ReadableAwaiter*>(self);
+    a->timer_.cancel();
+    a->coro.resume();
+  };
+  s.io_.reader = this;
+  if (deadline != kNoDeadline) {
+    timer_.arm(
+        s.loop_, deadline,
+        [](void* p) {
+          auto* a = static_cast<ReadableAwaiter*>(p);
+          a->s.io_.reader = nullptr;
+          a->timed_out = true;
+          a->coro.resume();
+        },
+        this);
+  }
+}
+
+Result<size_t> TcpStream::ReadableAwaiter::await_resume() {
+  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "idle timeout");
+  if (s.cancelled_ || err == ECANCELED)
+    return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  return size_t{0};
 }
 
 // ---- write ----
@@ -165,14 +188,14 @@ void TcpStream::WriteAwaiter::await_suspend(std::coroutine_handle<> h) {
   on_ready = [](IoWaiter* self) {
     auto* a = static_cast<WriteAwaiter*>(self);
     if (a->tryWrite()) {
-      a->timer.cancel();
+      a->timer_.cancel();
       a->coro.resume();
     } else {
       a->s.io_.writer = a;
     }
   };
   s.io_.writer = this;
-  if (deadline != kNoDeadline) timer.arm(s.loop_, deadline, &TcpStream::onWriteTimeout, this);
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &TcpStream::onWriteTimeout, this);
 }
 
 void TcpStream::onWriteTimeout(void* p) {

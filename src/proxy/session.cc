@@ -91,10 +91,17 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       }
     }
     if (w_.draining() && in_.empty()) co_return HeadResult::kClose;
-    idle_ = in_.empty();
-    if (idle_) in_.shrinkIfEmpty(kInitialBuffer);
-    in_.reserve(4096);
     auto deadline = in_.empty() ? idle_deadline : head_deadline;
+    if (in_.empty()) {
+      // Idle keep-alive: wait for bytes without holding any buffer memory.
+      idle_ = true;
+      in_.release();
+      up_.release();
+      auto ready = co_await client_.readable(deadline);
+      idle_ = false;
+      if (!ready.ok()) co_return HeadResult::kClose;
+    }
+    in_.reserve(4096);
     auto n = co_await client_.read(in_.writePtr(), in_.writable(), deadline);
     idle_ = false;
     if (!n.ok()) {

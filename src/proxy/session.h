@@ -81,7 +81,7 @@ class Session {
   std::string peer_ip_;
   std::string listener_key_;
   Buffer in_;
-  Buffer up_{16384};
+  Buffer up_;
   std::string out_;  // reused scratch for serialized heads
   http1::RequestHead head_;
   http::Target target_;  // reused: its path buffer keeps its capacity across requests
