@@ -926,9 +926,16 @@ class Gatehouse:
             if time.monotonic() > deadline:
                 raise AssertionError("gatehouse /readyz did not answer 200")
             time.sleep(0.02)
-        # The listener sockets are bound before the admin API opens; check one connect anyway.
+        # The listener sockets are bound before the admin API opens; check one connect anyway,
+        # and wait until a worker has accepted and closed it, so tests start from a quiet state.
         with socket.create_connection(("127.0.0.1", self.port), timeout=5):
             pass
+
+        def quiet():
+            m = self.metrics()
+            return (m.value("gatehouse_connections_accepted_total") >= 1
+                    and m.value("gatehouse_connections_active") == 0)
+        wait_until(quiet, timeout, message="the readiness probe connection to be accepted")
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0) -> int | None:
         if self.proc is None:
