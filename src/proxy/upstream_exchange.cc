@@ -289,11 +289,14 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
     co_await sendError(502, "bad response from upstream");
     co_return false;
   }
-  // HEAD and 304 keep the upstream's Content-Length as information about the entity.
+  // HEAD and 304 keep the upstream's Content-Length as information about the entity. A 204
+  // must not carry one at all (RFC 9110 §8.6): a client could wait for bytes that never come.
   std::string info_length;
   bool body_allowed = ctx_.request.method != "HEAD" && resp.status >= 200 && resp.status != 204 &&
                       resp.status != 304;
-  if (!body_allowed) info_length.assign(resp.headers.get("content-length"));
+  if (!body_allowed && resp.status != 204) {
+    info_length.assign(resp.headers.get("content-length"));
+  }
   stripHopByHop(resp.headers, upgraded);
   ctx_.response_started = true;
 
