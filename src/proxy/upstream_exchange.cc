@@ -71,6 +71,13 @@ Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up, bool head
       co_return SendResult::kClientFailed;
     }
     ex_.request_body_started = true;
+    // A chunked body has no declared length to check up front: enforce the limit as it
+    // streams. The upstream never gets the final chunk, so it never sees a complete request.
+    const uint64_t max_body = ex_.snap->snap->config->limits.max_body_bytes;
+    if (max_body > 0 && reader.bytesRead() > max_body) {
+      ex_.error = "request body too large";
+      co_return SendResult::kTooLarge;
+    }
     std::string_view data = sp->data;
     if (ex_.route->wants_request_body) {
       chunk.assign(data);
@@ -221,9 +228,15 @@ Task<> Session::proxyToUpstream() {
       body_sent = sr == SendResult::kOk;
       hr = HeadRead::kTimeout;
     }
-    if (sr == SendResult::kClientFailed) {
+    if (sr == SendResult::kClientFailed || sr == SendResult::kTooLarge) {
+      // The upstream connection carries a half-sent request: it is dropped, never pooled.
+      upstream_ = nullptr;
       keep_alive_ = false;
-      co_await sendError(400, "request body incomplete");
+      if (sr == SendResult::kTooLarge) {
+        co_await sendError(413, "request body too large");
+      } else {
+        co_await sendError(400, "request body incomplete");
+      }
       co_return;
     }
     // An upstream write failure may still come with an early response: try to read it.
