@@ -60,7 +60,7 @@ class Session {
   runtime::Task<> sendLocalReply();
   runtime::Task<> sendError(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
-  enum class SendResult { kOk, kClientFailed, kUpstreamFailed };
+  enum class SendResult { kOk, kClientFailed, kUpstreamFailed, kTooLarge };
   enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad };
   void serializeUpstreamHead(bool expect_continue);
   runtime::Task<SendResult> sendRequestBody(net::TcpStream& up, bool head_pending);

@@ -94,6 +94,13 @@ Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up, bool head
       co_return SendResult::kClientFailed;
     }
     ex_.request_body_started = true;
+    // A chunked body has no declared length to check up front: enforce the limit as it
+    // streams. The upstream never gets the final chunk, so it never sees a complete request.
+    const uint64_t max_body = ex_.snap->snap->config->limits.max_body_bytes;
+    if (max_body > 0 && reader.bytesRead() > max_body) {
+      ex_.error = "request body too large";
+      co_return SendResult::kTooLarge;
+    }
     std::string_view data = sp->data;
     if (ex_.route->wants_request_body) {
       chunk.assign(data);
@@ -255,9 +262,15 @@ Task<> Session::proxyToUpstream() {
       body_sent = sr == SendResult::kOk;
       hr = HeadRead::kTimeout;
     }
-    if (sr == SendResult::kClientFailed) {
+    if (sr == SendResult::kClientFailed || sr == SendResult::kTooLarge) {
+      // The upstream connection carries a half-sent request: it is dropped, never pooled.
+      upstream_ = nullptr;
       keep_alive_ = false;
-      co_await sendError(400, "request body incomplete");
+      if (sr == SendResult::kTooLarge) {
+        co_await sendError(413, "request body too large");
+      } else {
+        co_await sendError(400, "request body incomplete");
+      }
       co_return;
     }
     // An upstream write failure may still come with an early response: try to read it.
@@ -330,11 +343,14 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
     co_await sendError(502, "bad response from upstream");
     co_return false;
   }
-  // HEAD and 304 keep the upstream's Content-Length as information about the entity.
+  // HEAD and 304 keep the upstream's Content-Length as information about the entity. A 204
+  // must not carry one at all (RFC 9110 §8.6): a client could wait for bytes that never come.
   std::string info_length;
   bool body_allowed = ctx_.request.method != "HEAD" && resp.status >= 200 && resp.status != 204 &&
                       resp.status != 304;
-  if (!body_allowed) info_length.assign(resp.headers.get("content-length"));
+  if (!body_allowed && resp.status != 204) {
+    info_length.assign(resp.headers.get("content-length"));
+  }
   stripHopByHop(resp.headers, upgraded);
   ctx_.response_started = true;
 
