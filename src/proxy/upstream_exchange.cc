@@ -67,22 +67,33 @@ Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up, bool head
   auto& reader = ex_.request_body;
   auto deadline = [&] { return w_.loop().now() + t.upstream_idle; };
   if (head_pending) {
-    // One writev for the head and whatever body bytes already arrived with it.
-    std::string_view first;
-    if (reader.framing() == Framing::kContentLength && !in_.empty() && !reader.done()) {
-      auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
-      if (sp.ok() && !sp->end) first = sp->data;
-    }
-    iovec v[2] = {{up_head_.data(), up_head_.size()},
-                  {const_cast<char*>(first.data()), first.size()}};
-    auto st = co_await up.writeAll(v, 2, deadline());
+    // One writev for the head and the first body span fetched by proxyToUpstream.
+    std::string_view first = ex_.first_span;
+    char hex[24];
+    int hn = 0;
+    iovec v[4] = {{up_head_.data(), up_head_.size()}, {}, {}, {}};
+    int n = 1;
     if (!first.empty()) {
+      if (reader.framing() == Framing::kChunked) {
+        hn = std::snprintf(hex, sizeof hex, "%zx\r\n", first.size());
+        v[n++] = {hex, static_cast<size_t>(hn)};
+        v[n++] = {const_cast<char*>(first.data()), first.size()};
+        v[n++] = {const_cast<char*>("\r\n"), 2};
+      } else {
+        v[n++] = {const_cast<char*>(first.data()), first.size()};
+      }
+    }
+    auto st = co_await up.writeAll(v, n, deadline());
+    if (ex_.has_first_span) {
+      ex_.has_first_span = false;
+      ex_.first_span = {};
       ex_.request_body_started = true;
       reader.consume(in_);
     }
     if (!st.ok()) co_return SendResult::kUpstreamFailed;
   }
-  if (reader.done()) co_return SendResult::kOk;
+  // A chunked body still owes its terminator (and trailers) even when fully read.
+  if (reader.done() && reader.framing() != Framing::kChunked) co_return SendResult::kOk;
   BodyWriter writer;
   writer.reset(reader.framing() == Framing::kChunked);
   std::string chunk;
@@ -174,6 +185,26 @@ Task<> Session::proxyToUpstream() {
   const bool wait_continue =
       req.expect_continue && req.has_body && in_.empty() && req.protocol == http::Protocol::kHttp11;
   serializeUpstreamHead(wait_continue);
+
+  // Fetch the first body span before choosing a host: a malformed first chunk is rejected
+  // without any upstream seeing the request, and the span rides in the head's writev.
+  auto& reader = ex_.request_body;
+  if (!wait_continue && !reader.done() && !ex_.route->wants_request_body &&
+      (reader.framing() == Framing::kChunked || !in_.empty())) {
+    auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
+    if (!sp.ok()) {
+      keep_alive_ = false;
+      must_linger_ = true;
+      ex_.error = "client body: " + sp.error().message;
+      bool timeout = sp.error().code == ErrorCode::kTimeout;
+      (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
+      co_await sendError(timeout ? 408 : 400,
+                         timeout ? "request body timeout" : "malformed request body");
+      co_return;
+    }
+    ex_.has_first_span = true;
+    ex_.first_span = sp->data;
+  }
 
   std::unique_ptr<upstream::PooledConnection> conn;
   upstream::EndpointPool* pool = nullptr;
