@@ -18,6 +18,9 @@
 
 namespace gatehouse::proxy {
 
+// Appends v in decimal (no allocation); returns out.
+std::string& appendDecimal(std::string& out, uint64_t v);
+
 runtime::Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
                            std::string listener_key);
 

@@ -53,7 +53,7 @@ void Session::serializeUpstreamHead(bool expect_continue) {
   if (req.chunked) {
     out.append("transfer-encoding: chunked\r\n");
   } else if (req.has_body || head_.body == http1::BodyKind::kContentLength) {
-    out.append("content-length: ").append(std::to_string(req.content_length)).append("\r\n");
+    appendDecimal(out.append("content-length: "), req.content_length).append("\r\n");
   }
   if (req.upgrade) {
     out.append("connection: upgrade\r\n");
