@@ -67,7 +67,8 @@ std::string makeRequestId(uint64_t a, uint64_t b) {
   std::string out(36, '-');
   size_t pos = 0;
   auto put = [&](uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) out[pos++] = kHex[(v >> (4 * i)) & 0xf];
+    for (int i = nibbles - 1; i >= 0; --i)
+      out[pos++] = kHex[(v >> (4 * i)) & 0xf];
   };
   put(a >> 32, 8);
   ++pos;

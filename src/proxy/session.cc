@@ -143,8 +143,8 @@ void Session::serializeResponseHead(std::string& out, bool chunked, bool has_len
   out.clear();
   std::string_view reason = r.reason.empty() ? http::reasonPhrase(r.status) : r.reason;
   char code[4] = {static_cast<char>('0' + r.status / 100 % 10),
-                  static_cast<char>('0' + r.status / 10 % 10), static_cast<char>('0' + r.status % 10),
-                  ' '};
+                  static_cast<char>('0' + r.status / 10 % 10),
+                  static_cast<char>('0' + r.status % 10), ' '};
   out.append("HTTP/1.1 ").append(code, 4).append(reason).append("\r\n");
   for (const auto& f : r.headers.fields()) {
     out.append(f.name).append(": ").append(f.value).append("\r\n");

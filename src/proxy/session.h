@@ -53,8 +53,8 @@ class Session {
     std::string upstream_name;
     std::string error;
     bool sent_continue = false;
-    bool has_first_span = false;    // first body span fetched, not yet sent or consumed
-    std::string_view first_span;    // view into in_
+    bool has_first_span = false;  // first body span fetched, not yet sent or consumed
+    std::string_view first_span;  // view into in_
   };
 
   runtime::Task<HeadResult> readHead(bool first);
