@@ -29,7 +29,8 @@ int usage(int code) {
 int validate(const std::string& path) {
   auto lr = config::loadConfigFile(path);
   if (!lr.ok()) {
-    for (const auto& e : lr.errors) std::fprintf(stderr, "%s\n", e.format().c_str());
+    for (const auto& e : lr.errors)
+      std::fprintf(stderr, "%s\n", e.format().c_str());
     std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), lr.errors.size());
     return 1;
   }
@@ -37,7 +38,8 @@ int validate(const std::string& path) {
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
   auto sr = config::buildSnapshot(cfg, nullptr, 1);
   if (!sr.snapshot) {
-    for (const auto& e : sr.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    for (const auto& e : sr.errors)
+      std::fprintf(stderr, "%s\n", e.c_str());
     std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), sr.errors.size());
     return 1;
   }
@@ -58,7 +60,8 @@ config::Config demoConfig(uint16_t port, uint16_t admin_port, const std::vector<
   c.admin.port = admin_port;
   config::Cluster cl;
   cl.name = "echo";
-  for (auto p : ups) cl.endpoints.push_back({"127.0.0.1", p, 1});
+  for (auto p : ups)
+    cl.endpoints.push_back({"127.0.0.1", p, 1});
   c.clusters.push_back(cl);
   config::VirtualHost vh;
   vh.name = "demo";
@@ -143,8 +146,8 @@ int main(int argc, char** argv) {
     opts.preset = demoConfig(static_cast<uint16_t>(port), static_cast<uint16_t>(admin_port),
                              (*echo)->ports());
     opts.workers_override = workers;
-    log::info("demo: echo upstreams on 127.0.0.1:", (*echo)->ports()[0], " and 127.0.0.1:",
-              (*echo)->ports()[1]);
+    log::info("demo: echo upstreams on 127.0.0.1:", (*echo)->ports()[0],
+              " and 127.0.0.1:", (*echo)->ports()[1]);
     log::info("demo: try  curl -s http://127.0.0.1:", port, "/anything   (twice: see 'upstream')");
     runtime::Server server(std::move(opts));
     return server.run();

@@ -43,15 +43,15 @@ runtime::Task<> AdminServer::serve(int fd) {
     if (st == http1::ParseStatus::kError) co_return;
     if (st == http1::ParseStatus::kIncomplete) {
       in.reserve(1024);
-      auto n = co_await s.read(in.writePtr(), in.writable(),
-                               loop_.now() + std::chrono::seconds(30));
+      auto n =
+          co_await s.read(in.writePtr(), in.writable(), loop_.now() + std::chrono::seconds(30));
       if (!n.ok() || *n == 0) co_return;
       in.commit(*n);
       continue;
     }
     // The admin API takes no request bodies.
-    if (head.body != http1::BodyKind::kNone && !(head.body == http1::BodyKind::kContentLength &&
-                                                 head.content_length == 0)) {
+    if (head.body != http1::BodyKind::kNone &&
+        !(head.body == http1::BodyKind::kContentLength && head.content_length == 0)) {
       co_return;
     }
     std::string_view target = head.target;
@@ -59,11 +59,11 @@ runtime::Task<> AdminServer::serve(int fd) {
     AdminResponse r = handler_(head.method, path);
     bool keep = head.keep_alive;
     in.consume(head.head_size);
-    std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " +
-                      std::string(http::reasonPhrase(r.status)) + "\r\ncontent-type: " +
-                      r.content_type + "\r\ncontent-length: " + std::to_string(r.body.size()) +
-                      "\r\ncache-control: no-store\r\n" + (keep ? "" : "connection: close\r\n") +
-                      "\r\n";
+    std::string out =
+        "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(http::reasonPhrase(r.status)) +
+        "\r\ncontent-type: " + r.content_type +
+        "\r\ncontent-length: " + std::to_string(r.body.size()) + "\r\ncache-control: no-store\r\n" +
+        (keep ? "" : "connection: close\r\n") + "\r\n";
     if (head.method != "HEAD") out += r.body;
     iovec v{out.data(), out.size()};
     auto wst = co_await s.writeAll(&v, 1, loop_.now() + std::chrono::seconds(30));

@@ -12,8 +12,8 @@
 #include <yaml-cpp/depthguard.h>
 
 #include "config/route_loader.h"
-#include "config/shape_guard.h"
 #include "config/syntax.h"
+#include "config/yaml_document.h"
 #include "config/yaml_helpers.h"
 
 namespace gatehouse::config {
@@ -90,7 +90,7 @@ class Loader {
       config.listeners.push_back(defaultListener());
       return config;
     }
-    MapReader m(diag_, root, "", kTopKeys);
+    MapReader m(diag_, root, "", kTopKeys, MapReader::Extensions::kIgnore);
     if (!m.isMap()) return config;
     m.readInt("workers", 0, kMaxWorkers, config.workers);
     m.read("watch", config.watch);
@@ -302,6 +302,7 @@ class Loader {
       if (!m.isMap()) continue;
       Cluster c;
       c.line = item.Mark().line + 1;
+      c.yaml_path = path;
       if (m.require("name")) m.read("name", c.name);
       if (!c.name.empty()) {
         auto [it, inserted] = seen.emplace(c.name, c.line);
@@ -599,7 +600,9 @@ std::string ConfigError::format() const {
   return out;
 }
 
-LoadResult loadConfigString(std::string_view yaml, const std::string& file_name) {
+namespace {
+
+LoadResult loadString(std::string_view yaml, const std::string& file_name) {
   Diagnostics diag(file_name);
   LoadResult result;
   if (yaml.size() > kMaxConfigBytes) {
@@ -609,16 +612,11 @@ LoadResult loadConfigString(std::string_view yaml, const std::string& file_name)
     return result;
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-    if (docs.size() > 1) {
-      diag.add(docs[1], "", "the file holds more than one YAML document; expected one");
-    } else {
-      YAML::Node root = docs.empty() ? YAML::Node(YAML::NodeType::Null) : docs[0];
-      if (checkDocumentShape(diag, root)) {
-        Loader loader(diag);
-        Config config = loader.load(root);
-        if (diag.count() == 0) result.config = std::move(config);
-      }
+    std::optional<YAML::Node> root = parseSingleDocument(diag, std::string(yaml));
+    if (root && checkDocumentShape(diag, *root)) {
+      Loader loader(diag);
+      Config config = loader.load(*root);
+      if (diag.count() == 0) result.config = std::move(config);
     }
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own depth guard; its message ("bad file") says nothing useful.
@@ -636,7 +634,7 @@ LoadResult loadConfigString(std::string_view yaml, const std::string& file_name)
   return result;
 }
 
-LoadResult loadConfigFile(const std::string& path) {
+LoadResult loadFile(const std::string& path) {
   LoadResult result;
   auto fail = [&](std::string message) {
     ConfigError e;
@@ -659,7 +657,38 @@ LoadResult loadConfigFile(const std::string& path) {
     text.resize(old_size + static_cast<size_t>(in.gcount()));
   }
   if (in.bad()) return fail(std::string("cannot read file: ") + std::strerror(errno));
-  return loadConfigString(text, path);
+  return loadString(text, path);
+}
+
+// Last resort for what the loader cannot report itself (allocation failure, mostly).
+LoadResult internalError(const std::string& file) {
+  LoadResult result;
+  try {
+    ConfigError e;
+    e.file = file;
+    e.message = "internal error while loading";
+    result.errors.push_back(std::move(e));
+  } catch (...) {  // NOLINT(bugprone-empty-catch): no memory left even for the message
+  }
+  return result;
+}
+
+}  // namespace
+
+LoadResult loadConfigString(std::string_view yaml, const std::string& file_name) {
+  try {
+    return loadString(yaml, file_name);
+  } catch (...) {
+    return internalError(file_name);
+  }
+}
+
+LoadResult loadConfigFile(const std::string& path) {
+  try {
+    return loadFile(path);
+  } catch (...) {
+    return internalError(path);
+  }
 }
 
 }  // namespace gatehouse::config

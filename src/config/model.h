@@ -63,6 +63,7 @@ struct Cluster {
   std::optional<Millis> response_timeout;
   std::optional<Millis> idle_timeout;
   int line = 0;
+  std::string yaml_path;  // e.g. clusters[1]
 };
 
 // A policy entry as written: the name selects the registered factory; `config` is the raw
@@ -89,6 +90,7 @@ struct QueryMatch {
   std::optional<bool> present;
 };
 
+// The loader sets at most one path matcher, and sets path_prefix "/" when none is written.
 struct RouteMatch {
   std::optional<std::string> path_exact;
   std::optional<std::string> path_prefix;

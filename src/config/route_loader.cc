@@ -198,10 +198,12 @@ Redirect readRedirect(Diagnostics& diag, const YAML::Node& node, const std::stri
       diag.add(*m.findKey(part), m.path(part),
                "'location' is a full URL; it cannot be combined with '" + std::string(part) + "'");
     }
-  } else if (parts.empty()) {
+  } else if (parts.empty() ||
+             (parts.size() == 1 && parts[0] == "strip_query" && !out.strip_query)) {
+    // Nothing would change: the client would be sent back to the same URL.
     diag.add(node, path,
              "redirect needs 'location' or at least one of scheme, host, path, "
-             "strip_query");
+             "strip_query: true");
   }
   return out;
 }

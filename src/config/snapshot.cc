@@ -50,7 +50,8 @@ void addPolicies(const std::vector<PolicySpec>& specs, CompiledRoute& route,
     const http::PolicyRegistration* reg = http::findPolicy(spec.name);
     if (!reg) {
       std::string known;
-      for (const auto& r : http::policyRegistry()) known += (known.empty() ? "" : ", ") + std::string(r.name);
+      for (const auto& r : http::policyRegistry())
+        known += (known.empty() ? "" : ", ") + std::string(r.name);
       errors.push_back(where(spec.file, spec.line, spec.yaml_path) + "unknown policy '" +
                        spec.name + "'; known policies: " + known);
       continue;
@@ -64,8 +65,7 @@ void addPolicies(const std::vector<PolicySpec>& specs, CompiledRoute& route,
       }
     }();
     if (!f.ok()) {
-      errors.push_back(where(spec.file, spec.line, spec.yaml_path + ".config") +
-                       f.error().message);
+      errors.push_back(where(spec.file, spec.line, spec.yaml_path + ".config") + f.error().message);
       continue;
     }
     route.wants_request_body = route.wants_request_body || (*f)->wantsRequestBody();
@@ -147,15 +147,16 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
           cr.filters.push_back(*rw);
         }
       }
-      if (r.direct_response) cr.filters.push_back(policies::direct_response::fromModel(*r.direct_response));
+      if (r.direct_response)
+        cr.filters.push_back(policies::direct_response::fromModel(*r.direct_response));
       if (r.redirect) cr.filters.push_back(policies::redirect::fromModel(*r.redirect));
       if (r.cluster) {
         for (size_t i = 0; i < cfg->clusters.size(); ++i) {
           if (cfg->clusters[i].name == *r.cluster) cr.cluster = static_cast<int>(i);
         }
         if (cr.cluster < 0) {
-          out.errors.push_back(where(file, r.line, r.yaml_path + ".cluster") +
-                               "unknown cluster '" + *r.cluster + "'");
+          out.errors.push_back(where(file, r.line, r.yaml_path + ".cluster") + "unknown cluster '" +
+                               *r.cluster + "'");
         } else if (!r.timeout) {
           // Route timeout, else the cluster's response_timeout, else timeouts.upstream_response.
           cr.response_timeout = snap->clusters[static_cast<size_t>(cr.cluster)].response_timeout;

@@ -330,7 +330,7 @@ bool expectList(Diagnostics& diag, const YAML::Node& node, const std::string& pa
 }
 
 MapReader::MapReader(Diagnostics& diag, const YAML::Node& node, std::string path,
-                     std::span<const std::string_view> known)
+                     std::span<const std::string_view> known, Extensions extensions)
     : diag_(diag), node_(node), path_(std::move(path)) {
   if (!node.IsMap()) {
     diag_.add(node, path_, "expected a map, got " + describe(node));
@@ -344,6 +344,7 @@ MapReader::MapReader(Diagnostics& diag, const YAML::Node& node, std::string path
       continue;
     }
     const std::string& key = key_node.Scalar();
+    if (extensions == Extensions::kIgnore && key.starts_with("x-")) continue;
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::string message = "unknown option '" + key + "'; expected one of: " + joinNames(known);
       // Suggest only for near misses; a distance of 2 catches swaps and most typos.

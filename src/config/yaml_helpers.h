@@ -80,8 +80,12 @@ inline constexpr Millis kMaxDuration{7LL * 24 * 3600 * 1000};
 // not a map, keys that are not strings, duplicate keys and unknown keys (with a suggestion).
 class MapReader {
  public:
+  enum class Extensions { kReject, kIgnore };
+
+  // With Extensions::kIgnore, keys starting with "x-" are skipped rather than reported, so a
+  // file can keep anchored blocks there (`x-defaults: &defaults {...}`).
   MapReader(Diagnostics& diag, const YAML::Node& node, std::string path,
-            std::span<const std::string_view> known);
+            std::span<const std::string_view> known, Extensions extensions = Extensions::kReject);
 
   bool isMap() const { return is_map_; }
   const YAML::Node& node() const { return node_; }

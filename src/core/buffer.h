@@ -1,6 +1,8 @@
 #pragma once
-// A growable byte buffer with a read and a write cursor. Data is compacted to the front only
-// when more room is needed, so views into readable bytes stay valid until the next reserve().
+// A growable byte buffer with a read and a write cursor. Storage is taken lazily and can be
+// given back when empty (release()), so an idle keep-alive connection holds no buffer memory.
+// Blocks of the default size come from a per-thread free list. Data is compacted to the front
+// only when more room is needed, so views into readable bytes stay valid until reserve().
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -8,9 +10,17 @@
 
 namespace gatehouse {
 
+// Per-thread cache of kBlockSize blocks (buffers of the default size).
+namespace buffer_pool {
+inline constexpr size_t kBlockSize = 16384;
+std::unique_ptr<char[]> take();
+void give(std::unique_ptr<char[]> block) noexcept;
+}  // namespace buffer_pool
+
 class Buffer {
  public:
-  explicit Buffer(size_t initial = 16384) : data_(std::make_unique_for_overwrite<char[]>(initial)), cap_(initial) {}
+  explicit Buffer(size_t initial = buffer_pool::kBlockSize) : initial_(initial) {}
+  ~Buffer() { release(); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
@@ -23,20 +33,26 @@ class Buffer {
   }
   void clear() { start_ = end_ = 0; }
 
-  // Writable tail after ensuring at least `min` free bytes (compacts or grows).
   char* writePtr() { return data_.get() + end_; }
   size_t writable() const { return cap_ - end_; }
   void commit(size_t n) { end_ += n; }
+  // Ensures at least `min` writable bytes (allocates, compacts or grows).
   void reserve(size_t min) {
     if (cap_ - end_ >= min) return;
+    if (!data_) {
+      allocate(min > initial_ ? min : initial_);
+      return;
+    }
     size_t used = end_ - start_;
     if (start_ > 0 && cap_ - used >= min) {
       std::memmove(data_.get(), data_.get() + start_, used);
     } else {
       size_t ncap = cap_ * 2;
-      while (ncap - used < min) ncap *= 2;
+      while (ncap - used < min)
+        ncap *= 2;
       auto n = std::make_unique_for_overwrite<char[]>(ncap);
       std::memcpy(n.get(), data_.get() + start_, used);
+      giveBack();
       data_ = std::move(n);
       cap_ = ncap;
     }
@@ -49,18 +65,33 @@ class Buffer {
     commit(s.size());
   }
   size_t capacity() const { return cap_; }
-  // Drops capacity back to `size` when idle (keep-alive connections should not pin big buffers).
-  void shrinkIfEmpty(size_t size) {
-    if (empty() && cap_ > size) {
-      data_ = std::make_unique_for_overwrite<char[]>(size);
-      cap_ = size;
+  // Gives the storage back when nothing is buffered.
+  void release() {
+    if (empty() && data_) {
+      giveBack();
       start_ = end_ = 0;
     }
   }
 
  private:
+  void allocate(size_t n) {
+    data_ = n == buffer_pool::kBlockSize ? buffer_pool::take()
+                                         : std::make_unique_for_overwrite<char[]>(n);
+    cap_ = n;
+    start_ = end_ = 0;
+  }
+  void giveBack() {
+    if (cap_ == buffer_pool::kBlockSize) {
+      buffer_pool::give(std::move(data_));
+    } else {
+      data_.reset();
+    }
+    cap_ = 0;
+  }
+
   std::unique_ptr<char[]> data_;
-  size_t cap_;
+  size_t initial_;
+  size_t cap_ = 0;
   size_t start_ = 0;
   size_t end_ = 0;
 };

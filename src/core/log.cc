@@ -14,8 +14,12 @@ std::atomic<Level> g_level{Level::kInfo};
 constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
-Level level() { return g_level.load(std::memory_order_relaxed); }
-void setLevel(Level lvl) { g_level.store(lvl, std::memory_order_relaxed); }
+Level level() {
+  return g_level.load(std::memory_order_relaxed);
+}
+void setLevel(Level lvl) {
+  g_level.store(lvl, std::memory_order_relaxed);
+}
 
 bool parseLevel(std::string_view name, Level& out) {
   for (int i = 0; i < 4; ++i) {
@@ -60,6 +64,8 @@ void reportBug(const char* expr, const char* file, int line) {
 #endif
 }
 
-std::uint64_t bugCount() { return g_bugs.load(std::memory_order_relaxed); }
+std::uint64_t bugCount() {
+  return g_bugs.load(std::memory_order_relaxed);
+}
 
 }  // namespace gatehouse

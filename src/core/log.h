@@ -23,13 +23,21 @@ void emit(Level lvl, const Args&... args) {
 }
 
 template <typename... Args>
-void debug(const Args&... args) { emit(Level::kDebug, args...); }
+void debug(const Args&... args) {
+  emit(Level::kDebug, args...);
+}
 template <typename... Args>
-void info(const Args&... args) { emit(Level::kInfo, args...); }
+void info(const Args&... args) {
+  emit(Level::kInfo, args...);
+}
 template <typename... Args>
-void warn(const Args&... args) { emit(Level::kWarn, args...); }
+void warn(const Args&... args) {
+  emit(Level::kWarn, args...);
+}
 template <typename... Args>
-void error(const Args&... args) { emit(Level::kError, args...); }
+void error(const Args&... args) {
+  emit(Level::kError, args...);
+}
 
 }  // namespace gatehouse::log
 
@@ -38,5 +46,4 @@ namespace gatehouse {
 void reportBug(const char* expr, const char* file, int line);
 std::uint64_t bugCount();
 }  // namespace gatehouse
-#define GH_BUG_IF(cond) \
-  ((cond) ? (::gatehouse::reportBug(#cond, __FILE__, __LINE__), true) : false)
+#define GH_BUG_IF(cond) ((cond) ? (::gatehouse::reportBug(#cond, __FILE__, __LINE__), true) : false)

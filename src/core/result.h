@@ -12,10 +12,10 @@ enum class ErrorSource { kDownstream, kUpstream, kInternal, kConfig };
 enum class ErrorCode {
   kOk = 0,
   kTimeout,
-  kClosed,          // peer closed cleanly
-  kReset,           // connection reset / broken pipe
+  kClosed,  // peer closed cleanly
+  kReset,   // connection reset / broken pipe
   kConnectFailed,
-  kProtocol,        // malformed bytes from a peer
+  kProtocol,  // malformed bytes from a peer
   kTooLarge,
   kCancelled,
   kInvalidArgument,

@@ -32,12 +32,13 @@ runtime::Task<> serve(runtime::EventLoop& loop, int fd, std::string name) {
     j["method"] = head.method;
     j["path"] = head.target;
     nlohmann::json hdrs = nlohmann::json::object();
-    for (const auto& f : head.headers.fields()) hdrs[std::string(f.name)] = f.value;
+    for (const auto& f : head.headers.fields())
+      hdrs[std::string(f.name)] = f.value;
     j["headers"] = hdrs;
     bool keep = head.keep_alive;
-    auto framing = head.body == http1::BodyKind::kChunked ? proxy::Framing::kChunked
+    auto framing = head.body == http1::BodyKind::kChunked         ? proxy::Framing::kChunked
                    : head.body == http1::BodyKind::kContentLength ? proxy::Framing::kContentLength
-                                                                   : proxy::Framing::kNone;
+                                                                  : proxy::Framing::kNone;
     uint64_t cl = head.content_length;
     in.consume(head.head_size);
     body.reset(framing, cl);
@@ -88,6 +89,7 @@ Result<std::unique_ptr<EchoServers>> EchoServers::start(int count) {
       runtime::spawn(acceptLoop(p->loop_, *p->listeners_[i], "echo-" + std::to_string(i + 1)));
     }
     p->loop_.run();
+    runtime::destroyDetachedCoroutines();
   });
   return es;
 }

@@ -45,8 +45,8 @@ struct PathParam {
 class RequestContext {
  public:
   Request request;
-  Response response;               // valid from the response-headers phase on
-  bool response_started = false;   // response headers have been received or generated
+  Response response;              // valid from the response-headers phase on
+  bool response_started = false;  // response headers have been received or generated
   LocalReply local_reply;
   bool has_local_reply = false;
   runtime::Task<Verdict> pending;  // set together with Verdict::kPause

@@ -228,8 +228,9 @@ ParseStatus parseFields(const Window& w, size_t i, size_t max_headers, http::Hea
     if (p[i] != ':' || i == name_start) return fail(err, 400, "invalid header name");
     const std::string_view name(p + name_start, i - name_start);
     ++i;
-    while (i < cap && isOws(p[i]))
+    while (i < cap && isOws(p[i])) {
       ++i;
+    }
     const size_t value_start = i;
     i = scan::scanFieldValue(p, i, cap);
     if (i >= cap) return needMoreHead(w, err);
@@ -240,8 +241,9 @@ ParseStatus parseFields(const Window& w, size_t i, size_t max_headers, http::Hea
     if (i + 1 >= cap) return needMoreHead(w, err);
     if (p[i + 1] != '\n') return fail(err, 400, "bare cr in header section");
     size_t value_end = i;
-    while (value_end > value_start && isOws(p[value_end - 1]))
+    while (value_end > value_start && isOws(p[value_end - 1])) {
       --value_end;
+    }
     i += 2;
 
     if (headers.size() >= max_headers) return fail(err, 431, "too many header fields");

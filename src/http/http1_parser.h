@@ -21,7 +21,8 @@ struct ParseLimits {
 enum class ParseStatus { kComplete, kIncomplete, kError };
 
 struct ParseError {
-  int status = 400;         // 400, 414, 431, 501 (unknown transfer-coding), 505 (version)
+  int status = 400;  // requests: 400, 414, 431, 501 (unknown transfer-coding), 505 (version);
+                     // responses: always 502
   std::string_view reason;  // static string, safe to log: "both content-length and ..."
 };
 
@@ -37,7 +38,8 @@ struct RequestHead {
   bool keep_alive = true;        // from version + Connection
   bool expect_continue = false;  // Expect: 100-continue
   bool upgrade = false;          // Connection: upgrade + Upgrade header present
-  std::string_view host;         // the single Host value (required on 1.1)
+  std::string_view host;         // the single Host value (required on 1.1); for an
+                                 // absolute-form target, the target's authority
   size_t head_size = 0;          // bytes consumed incl. final CRLF
 };
 

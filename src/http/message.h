@@ -18,13 +18,13 @@ struct Request {
   std::string authority;  // Host header (or :authority)
   std::string scheme = "http";
   Protocol protocol = Protocol::kHttp11;
-  HeaderMap headers;      // hop-by-hop headers already removed
+  HeaderMap headers;  // hop-by-hop headers already removed
   bool has_body = false;
-  bool chunked = false;             // body length unknown up front
-  uint64_t content_length = 0;      // valid when has_body && !chunked
+  bool chunked = false;         // body length unknown up front
+  uint64_t content_length = 0;  // valid when has_body && !chunked
   bool expect_continue = false;
   bool upgrade = false;
-  std::string head_bytes;           // owns the bytes parsed header views point into
+  std::string head_bytes;  // owns the bytes parsed header views point into
 
   bool isIdempotent() const {
     return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||

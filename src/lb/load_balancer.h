@@ -2,6 +2,7 @@
 // Load-balancer interface. A factory is part of the immutable config snapshot; each worker
 // creates its own LoadBalancer from it, so pick() needs no locks. Algorithms live one per file
 // and register in lb/registry.cc.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +39,10 @@ class LoadBalancer {
   virtual ~LoadBalancer() = default;
   // Index into the host set, or -1 when no host can be chosen. Runs on the owning worker.
   virtual int pick(const PickContext& ctx) = 0;
+  // The request picked for `host` was dispatched / finished (latency from dispatch to the
+  // response head, or to the failure). Feed least-connections and latency-aware algorithms.
+  virtual void onStart(int /*host*/) {}
+  virtual void onEnd(int /*host*/, std::chrono::nanoseconds /*latency*/, bool /*success*/) {}
 };
 
 class LoadBalancerFactory {

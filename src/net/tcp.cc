@@ -23,7 +23,9 @@ Error ioError(int err, ErrorSource src) {
 }
 }  // namespace
 
-TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) { loop_.add(fd_, io_); }
+TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {
+  loop_.add(fd_, io_);
+}
 
 TcpStream::~TcpStream() {
   loop_.remove(fd_, io_);
@@ -35,7 +37,9 @@ void TcpStream::setNoDelay() {
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-void TcpStream::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+void TcpStream::shutdownWrite() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 bool TcpStream::idleCheckUsable() {
   if (io_.hup || io_.rdhup) return false;
@@ -43,8 +47,8 @@ bool TcpStream::idleCheckUsable() {
   if (!io_.read_ready) return true;
   char c;
   ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return false;                      // peer closed
-  if (n > 0) return false;                       // unsolicited bytes: framing is lost
+  if (n == 0) return false;  // peer closed
+  if (n > 0) return false;   // unsolicited bytes: framing is lost
   if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
   io_.read_ready = false;
   return true;
@@ -53,17 +57,12 @@ bool TcpStream::idleCheckUsable() {
 void TcpStream::cancel() {
   cancelled_ = true;
   // Defer completion through the ready queue so cancel() never re-enters a coroutine.
-  if (io_.reader) {
-    auto* r = static_cast<ReadAwaiter*>(std::exchange(io_.reader, nullptr));
-    r->timer.cancel();
-    r->err = ECANCELED;
-    loop_.schedule(r->coro);
-  }
-  if (io_.writer) {
-    auto* w = static_cast<WriteAwaiter*>(std::exchange(io_.writer, nullptr));
-    w->timer.cancel();
-    w->err = ECANCELED;
-    loop_.schedule(w->coro);
+  for (runtime::IoWaiter** slot : {&io_.reader, &io_.writer}) {
+    if (runtime::IoWaiter* w = std::exchange(*slot, nullptr)) {
+      if (w->timer) w->timer->cancel();
+      w->err = ECANCELED;
+      loop_.schedule(w->coro);
+    }
   }
 }
 
@@ -98,14 +97,14 @@ void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
   on_ready = [](IoWaiter* self) {
     auto* a = static_cast<ReadAwaiter*>(self);
     if (a->tryRead()) {
-      a->timer.cancel();
+      a->timer_.cancel();
       a->coro.resume();
     } else {
       a->s.io_.reader = a;
     }
   };
   s.io_.reader = this;
-  if (deadline != kNoDeadline) timer.arm(s.loop_, deadline, &TcpStream::onReadTimeout, this);
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &TcpStream::onReadTimeout, this);
 }
 
 void TcpStream::onReadTimeout(void* p) {
@@ -120,6 +119,34 @@ Result<size_t> TcpStream::ReadAwaiter::await_resume() {
   if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
   if (err != 0) return ioError(err, ErrorSource::kInternal);
   return static_cast<size_t>(result);
+}
+
+void TcpStream::ReadableAwaiter::await_suspend(std::coroutine_handle<> h) {
+  coro = h;
+  on_ready = [](IoWaiter* self) {
+    auto* a = static_cast<ReadableAwaiter*>(self);
+    a->timer_.cancel();
+    a->coro.resume();
+  };
+  s.io_.reader = this;
+  if (deadline != kNoDeadline) {
+    timer_.arm(
+        s.loop_, deadline,
+        [](void* p) {
+          auto* a = static_cast<ReadableAwaiter*>(p);
+          a->s.io_.reader = nullptr;
+          a->timed_out = true;
+          a->coro.resume();
+        },
+        this);
+  }
+}
+
+Result<size_t> TcpStream::ReadableAwaiter::await_resume() {
+  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "idle timeout");
+  if (s.cancelled_ || err == ECANCELED)
+    return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  return size_t{0};
 }
 
 // ---- write ----
@@ -162,14 +189,14 @@ void TcpStream::WriteAwaiter::await_suspend(std::coroutine_handle<> h) {
   on_ready = [](IoWaiter* self) {
     auto* a = static_cast<WriteAwaiter*>(self);
     if (a->tryWrite()) {
-      a->timer.cancel();
+      a->timer_.cancel();
       a->coro.resume();
     } else {
       a->s.io_.writer = a;
     }
   };
   s.io_.writer = this;
-  if (deadline != kNoDeadline) timer.arm(s.loop_, deadline, &TcpStream::onWriteTimeout, this);
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &TcpStream::onWriteTimeout, this);
 }
 
 void TcpStream::onWriteTimeout(void* p) {
@@ -212,11 +239,10 @@ runtime::Task<Result<std::unique_ptr<TcpStream>>> TcpStream::connect(EventLoop& 
     Status st = co_await stream->writeAll(&none, 1, deadline);
     if (!st.ok()) {
       if (st.error().code == ErrorCode::kTimeout) {
-        co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream, "connect timeout",
-                              true);
+        co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream, "connect timeout", true);
       }
-      co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream,
-                            st.error().message, true);
+      co_return Error::make(ErrorCode::kConnectFailed, ErrorSource::kUpstream, st.error().message,
+                            true);
     }
     int soerr = 0;
     socklen_t sl = sizeof soerr;

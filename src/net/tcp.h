@@ -37,12 +37,16 @@ class TcpStream {
     size_t len;
     TimePoint deadline;
     ssize_t result = 0;
-    int err = 0;
     bool timed_out = false;
-    std::coroutine_handle<> coro;
-    runtime::Timer timer;
+    runtime::Timer timer_;
 
-    ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d) : s(st), buf(b), len(l), deadline(d) {}
+    ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d)
+        : s(st), buf(b), len(l), deadline(d) {
+      timer = &timer_;
+    }
+    ~ReadAwaiter() {
+      if (s.io_.reader == this) s.io_.reader = nullptr;  // frame destroyed while waiting
+    }
     bool tryRead();
     bool await_ready() { return s.io_.read_ready && tryRead(); }
     void await_suspend(std::coroutine_handle<> h);
@@ -55,17 +59,38 @@ class TcpStream {
     iovec* iov;
     int iovcnt;
     TimePoint deadline;
-    int err = 0;
     bool timed_out = false;
-    std::coroutine_handle<> coro;
-    runtime::Timer timer;
+    runtime::Timer timer_;
 
-    WriteAwaiter(TcpStream& st, iovec* v, int n, TimePoint d) : s(st), iov(v), iovcnt(n), deadline(d) {}
+    WriteAwaiter(TcpStream& st, iovec* v, int n, TimePoint d)
+        : s(st), iov(v), iovcnt(n), deadline(d) {
+      timer = &timer_;
+    }
+    ~WriteAwaiter() {
+      if (s.io_.writer == this) s.io_.writer = nullptr;
+    }
     bool tryWrite();
     bool await_ready() { return s.io_.write_ready && tryWrite(); }
     void await_suspend(std::coroutine_handle<> h);
     Status await_resume();
   };
+
+  // Waits until the socket may be readable (or hung up) without holding a buffer: idle
+  // keep-alive connections wait here. Ok(0) when ready; kTimeout / kCancelled otherwise.
+  struct ReadableAwaiter : runtime::IoWaiter {
+    TcpStream& s;
+    TimePoint deadline;
+    bool timed_out = false;
+    runtime::Timer timer_;
+    ReadableAwaiter(TcpStream& st, TimePoint d) : s(st), deadline(d) { timer = &timer_; }
+    ~ReadableAwaiter() {
+      if (s.io_.reader == this) s.io_.reader = nullptr;
+    }
+    bool await_ready() const { return s.io_.read_ready || s.cancelled_; }
+    void await_suspend(std::coroutine_handle<> h);
+    Result<size_t> await_resume();
+  };
+  ReadableAwaiter readable(TimePoint deadline) { return ReadableAwaiter(*this, deadline); }
 
   // Reads at most `len` bytes.
   ReadAwaiter read(char* buf, size_t len, TimePoint deadline) {
@@ -118,9 +143,10 @@ class TcpListener {
   struct AcceptAwaiter : runtime::IoWaiter {
     TcpListener& l;
     Accepted out;
-    int err = 0;
-    std::coroutine_handle<> coro;
     explicit AcceptAwaiter(TcpListener& ls) : l(ls) {}
+    ~AcceptAwaiter() {
+      if (l.io_.reader == this) l.io_.reader = nullptr;
+    }
     bool tryAccept();
     bool await_ready() { return l.closed_ || (l.io_.read_ready && tryAccept()); }
     void await_suspend(std::coroutine_handle<> h);

@@ -9,7 +9,8 @@ Status checkKeys(const YAML::Node& node, std::initializer_list<std::string_view>
   for (const auto& kv : node) {
     std::string key = kv.first.as<std::string>("");
     bool ok = false;
-    for (auto a : allowed) ok = ok || key == a;
+    for (auto a : allowed)
+      ok = ok || key == a;
     if (!ok) {
       std::string list;
       for (auto a : allowed) {

@@ -46,11 +46,21 @@ void appendEscaped(std::string& out, std::string_view s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c >= 0x7f) {
           // Non-ASCII is escaped byte-wise so a log line is always valid JSON.
@@ -98,17 +108,28 @@ bool parseLogField(std::string_view name, LogField& out) {
 }
 
 const std::vector<LogField>& defaultLogFields() {
-  static const std::vector<LogField> kDefault = {
-      LogField::kTime,     LogField::kRequestId, LogField::kClientIp,   LogField::kMethod,
-      LogField::kHost,     LogField::kPath,      LogField::kStatus,     LogField::kRoute,
-      LogField::kUpstream, LogField::kBytesIn,   LogField::kBytesOut,   LogField::kDurationMs,
-      LogField::kUpstreamResponseMs, LogField::kError};
+  static const std::vector<LogField> kDefault = {LogField::kTime,
+                                                 LogField::kRequestId,
+                                                 LogField::kClientIp,
+                                                 LogField::kMethod,
+                                                 LogField::kHost,
+                                                 LogField::kPath,
+                                                 LogField::kStatus,
+                                                 LogField::kRoute,
+                                                 LogField::kUpstream,
+                                                 LogField::kBytesIn,
+                                                 LogField::kBytesOut,
+                                                 LogField::kDurationMs,
+                                                 LogField::kUpstreamResponseMs,
+                                                 LogField::kError};
   return kDefault;
 }
 
 Result<std::shared_ptr<AccessLogSink>> AccessLogSink::open(const std::string& path) {
-  if (path == "stdout") return std::shared_ptr<AccessLogSink>(new AccessLogSink(STDOUT_FILENO, path, false));
-  if (path == "stderr") return std::shared_ptr<AccessLogSink>(new AccessLogSink(STDERR_FILENO, path, false));
+  if (path == "stdout")
+    return std::shared_ptr<AccessLogSink>(new AccessLogSink(STDOUT_FILENO, path, false));
+  if (path == "stderr")
+    return std::shared_ptr<AccessLogSink>(new AccessLogSink(STDERR_FILENO, path, false));
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Error::make(ErrorCode::kIo, ErrorSource::kConfig,
@@ -141,9 +162,13 @@ void AccessLog::configure(runtime::EventLoop& loop, std::shared_ptr<AccessLogSin
   fields_ = std::move(fields);
 }
 
-AccessLog::~AccessLog() { flush(); }
+AccessLog::~AccessLog() {
+  flush();
+}
 
-void AccessLog::onFlushTimer(void* self) { static_cast<AccessLog*>(self)->flush(); }
+void AccessLog::onFlushTimer(void* self) {
+  static_cast<AccessLog*>(self)->flush();
+}
 
 void AccessLog::flush() {
   timer_.cancel();
@@ -175,31 +200,79 @@ void AccessLog::log(const LogRecord& r) {
     if (!first) buf_ += ',';
     first = false;
     switch (f) {
-      case LogField::kTime: buf_ += "\"time\":"; appendTime(buf_); break;
-      case LogField::kRequestId: buf_ += "\"request_id\":"; appendEscaped(buf_, ctx.request_id); break;
-      case LogField::kClientIp: buf_ += "\"client_ip\":"; appendEscaped(buf_, ctx.client_ip); break;
-      case LogField::kMethod: buf_ += "\"method\":"; appendEscaped(buf_, req.method); break;
-      case LogField::kHost: buf_ += "\"host\":"; appendEscaped(buf_, req.authority); break;
-      case LogField::kPath: buf_ += "\"path\":"; appendEscaped(buf_, req.path); break;
-      case LogField::kQuery: buf_ += "\"query\":"; appendEscaped(buf_, req.query); break;
-      case LogField::kProtocol: buf_ += "\"protocol\":"; appendEscaped(buf_, r.protocol); break;
-      case LogField::kStatus: buf_ += "\"status\":" + std::to_string(r.status); break;
-      case LogField::kRoute: buf_ += "\"route\":"; appendEscaped(buf_, ctx.route_name); break;
-      case LogField::kCluster: buf_ += "\"cluster\":"; appendEscaped(buf_, r.cluster); break;
-      case LogField::kUpstream: buf_ += "\"upstream\":"; appendEscaped(buf_, r.upstream); break;
+      case LogField::kTime:
+        buf_ += "\"time\":";
+        appendTime(buf_);
+        break;
+      case LogField::kRequestId:
+        buf_ += "\"request_id\":";
+        appendEscaped(buf_, ctx.request_id);
+        break;
+      case LogField::kClientIp:
+        buf_ += "\"client_ip\":";
+        appendEscaped(buf_, ctx.client_ip);
+        break;
+      case LogField::kMethod:
+        buf_ += "\"method\":";
+        appendEscaped(buf_, req.method);
+        break;
+      case LogField::kHost:
+        buf_ += "\"host\":";
+        appendEscaped(buf_, req.authority);
+        break;
+      case LogField::kPath:
+        buf_ += "\"path\":";
+        appendEscaped(buf_, req.path);
+        break;
+      case LogField::kQuery:
+        buf_ += "\"query\":";
+        appendEscaped(buf_, req.query);
+        break;
+      case LogField::kProtocol:
+        buf_ += "\"protocol\":";
+        appendEscaped(buf_, r.protocol);
+        break;
+      case LogField::kStatus:
+        buf_ += "\"status\":" + std::to_string(r.status);
+        break;
+      case LogField::kRoute:
+        buf_ += "\"route\":";
+        appendEscaped(buf_, ctx.route_name);
+        break;
+      case LogField::kCluster:
+        buf_ += "\"cluster\":";
+        appendEscaped(buf_, r.cluster);
+        break;
+      case LogField::kUpstream:
+        buf_ += "\"upstream\":";
+        appendEscaped(buf_, r.upstream);
+        break;
       case LogField::kUpstreamStatus:
         buf_ += "\"upstream_status\":" + std::to_string(r.upstream_status);
         break;
-      case LogField::kBytesIn: buf_ += "\"bytes_in\":" + std::to_string(r.bytes_in); break;
-      case LogField::kBytesOut: buf_ += "\"bytes_out\":" + std::to_string(r.bytes_out); break;
-      case LogField::kDurationMs: buf_ += "\"duration_ms\":"; appendNumber(buf_, r.duration_ms); break;
+      case LogField::kBytesIn:
+        buf_ += "\"bytes_in\":" + std::to_string(r.bytes_in);
+        break;
+      case LogField::kBytesOut:
+        buf_ += "\"bytes_out\":" + std::to_string(r.bytes_out);
+        break;
+      case LogField::kDurationMs:
+        buf_ += "\"duration_ms\":";
+        appendNumber(buf_, r.duration_ms);
+        break;
       case LogField::kUpstreamConnectMs:
         buf_ += "\"upstream_connect_ms\":";
-        if (r.upstream_connect_ms < 0) buf_ += "null"; else appendNumber(buf_, r.upstream_connect_ms);
+        if (r.upstream_connect_ms < 0)
+          buf_ += "null";
+        else
+          appendNumber(buf_, r.upstream_connect_ms);
         break;
       case LogField::kUpstreamResponseMs:
         buf_ += "\"upstream_response_ms\":";
-        if (r.upstream_response_ms < 0) buf_ += "null"; else appendNumber(buf_, r.upstream_response_ms);
+        if (r.upstream_response_ms < 0)
+          buf_ += "null";
+        else
+          appendNumber(buf_, r.upstream_response_ms);
         break;
       case LogField::kUserAgent:
         buf_ += "\"user_agent\":";
@@ -209,14 +282,18 @@ void AccessLog::log(const LogRecord& r) {
         buf_ += "\"referer\":";
         appendEscaped(buf_, req.headers.get("referer"));
         break;
-      case LogField::kError: buf_ += "\"error\":"; appendEscaped(buf_, r.error); break;
+      case LogField::kError:
+        buf_ += "\"error\":";
+        appendEscaped(buf_, r.error);
+        break;
     }
   }
   buf_ += "}\n";
   if (buf_.size() >= kFlushBytes) {
     flush();
   } else if (!timer_.armed() && loop_) {
-    timer_.arm(*loop_, loop_->now() + std::chrono::milliseconds(200), &AccessLog::onFlushTimer, this);
+    timer_.arm(*loop_, loop_->now() + std::chrono::milliseconds(200), &AccessLog::onFlushTimer,
+               this);
   }
 }
 

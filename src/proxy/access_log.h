@@ -18,9 +18,27 @@ class RequestContext;
 namespace gatehouse::proxy {
 
 enum class LogField {
-  kTime, kRequestId, kClientIp, kMethod, kHost, kPath, kQuery, kProtocol, kStatus, kRoute,
-  kCluster, kUpstream, kUpstreamStatus, kBytesIn, kBytesOut, kDurationMs, kUpstreamConnectMs,
-  kUpstreamResponseMs, kUserAgent, kReferer, kError,
+  kTime,
+  kRequestId,
+  kClientIp,
+  kMethod,
+  kHost,
+  kPath,
+  kQuery,
+  kProtocol,
+  kStatus,
+  kRoute,
+  kCluster,
+  kUpstream,
+  kUpstreamStatus,
+  kBytesIn,
+  kBytesOut,
+  kDurationMs,
+  kUpstreamConnectMs,
+  kUpstreamResponseMs,
+  kUserAgent,
+  kReferer,
+  kError,
 };
 
 // Parses a field name; false when unknown.
@@ -39,7 +57,8 @@ class AccessLogSink {
   Status reopen();
 
  private:
-  AccessLogSink(int fd, std::string path, bool owned) : fd_(fd), path_(std::move(path)), owned_(owned) {}
+  AccessLogSink(int fd, std::string path, bool owned)
+      : fd_(fd), path_(std::move(path)), owned_(owned) {}
   int fd_;
   std::string path_;
   bool owned_;

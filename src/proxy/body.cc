@@ -18,6 +18,18 @@ void BodyReader::consume(Buffer& buf) {
   pending_consume_ = 0;
 }
 
+bool BodyReader::skipBuffered(Buffer& buf) {
+  if (done_) return true;
+  if (framing_ != Framing::kContentLength || pending_consume_ != 0 || buf.size() < remaining_) {
+    return false;
+  }
+  buf.consume(static_cast<size_t>(remaining_));
+  total_ += remaining_;
+  remaining_ = 0;
+  done_ = true;
+  return true;
+}
+
 runtime::Task<Result<BodyReader::Span>> BodyReader::next(net::TcpStream& s, Buffer& buf,
                                                          runtime::Duration idle,
                                                          ErrorSource source) {

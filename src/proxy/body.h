@@ -34,6 +34,9 @@ class BodyReader {
   runtime::Task<Result<Span>> next(net::TcpStream& s, Buffer& buf, runtime::Duration idle,
                                    ErrorSource source);
   void consume(Buffer& buf);
+  // Discards the rest of a Content-Length body if it is already in `buf` entirely, so the
+  // connection can be kept after a response that did not need the body. True when done.
+  bool skipBuffered(Buffer& buf);
   const http::HeaderMap& trailers() const { return decoder_.trailers(); }
 
  private:
@@ -51,7 +54,8 @@ class BodyWriter {
     chunked_ = chunked;
     written_ = 0;
   }
-  runtime::Task<Status> write(net::TcpStream& s, std::string_view data, runtime::TimePoint deadline);
+  runtime::Task<Status> write(net::TcpStream& s, std::string_view data,
+                              runtime::TimePoint deadline);
   // Ends the body (the chunked terminator plus any trailers).
   runtime::Task<Status> finish(net::TcpStream& s, const http::HeaderMap* trailers,
                                runtime::TimePoint deadline);

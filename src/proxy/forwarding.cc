@@ -7,14 +7,16 @@ namespace gatehouse::proxy {
 namespace {
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
 constexpr std::array<std::string_view, 10> kHopByHop = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade",    "content-length", "host", "proxy-authenticate"};
+    "connection",        "keep-alive", "proxy-connection", "te",   "trailer",
+    "transfer-encoding", "upgrade",    "content-length",   "host", "proxy-authenticate"};
 
 }  // namespace
 

@@ -3,8 +3,8 @@
 #include <cstdio>
 
 #include "core/log.h"
-#include "proxy/forwarding.h"
 #include "http/request_target.h"
+#include "proxy/forwarding.h"
 #include "proxy/router.h"
 
 namespace gatehouse::proxy {
@@ -91,10 +91,17 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       }
     }
     if (w_.draining() && in_.empty()) co_return HeadResult::kClose;
-    idle_ = in_.empty();
-    if (idle_) in_.shrinkIfEmpty(kInitialBuffer);
-    in_.reserve(4096);
     auto deadline = in_.empty() ? idle_deadline : head_deadline;
+    if (in_.empty()) {
+      // Idle keep-alive: wait for bytes without holding any buffer memory.
+      idle_ = true;
+      in_.release();
+      up_.release();
+      auto ready = co_await client_.readable(deadline);
+      idle_ = false;
+      if (!ready.ok()) co_return HeadResult::kClose;
+    }
+    in_.reserve(4096);
     auto n = co_await client_.read(in_.writePtr(), in_.writable(), deadline);
     idle_ = false;
     if (!n.ok()) {
@@ -163,14 +170,15 @@ Task<> Session::sendLocalReply() {
     ctx_.response.headers = std::move(ctx_.local_reply.headers);
     lr.body = std::move(ctx_.local_reply.body);
   }
-  if (ex_.request_body.framing() != Framing::kNone && !ex_.request_body.done()) {
+  if (!ex_.request_body.skipBuffered(in_)) {
     // The request body was not read: it must never be parsed as a next request.
     keep_alive_ = false;
     must_linger_ = true;
   }
   if (w_.draining()) keep_alive_ = false;
   int status = ctx_.response.status;
-  bool body_allowed = ctx_.request.method != "HEAD" && status != 204 && status != 304 && status >= 200;
+  bool body_allowed =
+      ctx_.request.method != "HEAD" && status != 204 && status != 304 && status >= 200;
   serializeResponseHead(out_, false, status != 204 && status != 304 && status >= 200,
                         lr.body.size(), body_allowed);
   iovec v[2] = {{out_.data(), out_.size()}, {lr.body.data(), body_allowed ? lr.body.size() : 0}};
@@ -211,7 +219,8 @@ bool Session::buildRequest() {
   auto rebase = [&](std::string_view v) {
     return std::string_view(new_base + (v.data() - old_base), v.size());
   };
-  for (const auto& f : head_.headers.fields()) req.headers.addView(rebase(f.name), rebase(f.value));
+  for (const auto& f : head_.headers.fields())
+    req.headers.addView(rebase(f.name), rebase(f.value));
   std::string_view target = rebase(head_.target);
   req.method.assign(head_.method);
   req.authority.assign(head_.host);
@@ -261,16 +270,22 @@ bool Session::buildRequest() {
     ctx_.respondError(413, "request body too large");
     return false;
   }
-  auto parsed = http::parseRequestTarget(target, req.method, cfg.path_normalization);
-  if (!parsed.ok()) {
+  http::TargetError terr;
+  if (!http::parseTarget(target, req.method, cfg.path_normalization, target_, terr)) {
     w_.stats().bad_requests.inc();
-    ex_.error = parsed.error().message;
-    ctx_.respondError(parsed.error().code == ErrorCode::kInvalidArgument ? 400 : 400,
-                      parsed.error().message);
+    ex_.error.assign(terr.reason);
+    ctx_.respondError(terr.status, terr.reason);
+    if (terr.status == 405)
+      ctx_.local_reply.headers.add("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
     return false;
   }
-  req.path = std::move(parsed->path);
-  req.query.assign(parsed->query);
+  req.path.swap(target_.path);
+  req.query.assign(target_.query);
+  // Absolute-form: the target's authority wins over Host (RFC 9112 §3.2.2); the parser already
+  // rejected a Host that disagrees.
+  if (target_.form == http::TargetForm::kAbsolute && !target_.authority.empty()) {
+    req.authority.assign(target_.authority);
+  }
   return true;
 }
 
@@ -300,6 +315,10 @@ Task<> Session::handleRequest() {
   ex_.start = runtime::Clock::now();
   ex_.snap = w_.snapshot();
   w_.stats().requests.inc();
+  total_expired_ = false;
+  if (auto total = ex_.snap->snap->config->timeouts.request_total; total.count() > 0) {
+    total_timer_.arm(w_.loop(), w_.loop().now() + total, &Session::onTotalTimeout, this);
+  }
   ex_.log.protocol = head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
 
   if (!buildRequest()) {
@@ -320,8 +339,11 @@ Task<> Session::handleRequest() {
   }
   ex_.route = &snap.routes[match->route_id];
   ctx_.route_name = ex_.route->name;
+  for (const auto& p : match->params())
+    ctx_.path_params.push_back({p.name, p.value});
   ex_.filters.reserve(ex_.route->filters.size());
-  for (const auto& f : ex_.route->filters) ex_.filters.push_back(f->create());
+  for (const auto& f : ex_.route->filters)
+    ex_.filters.push_back(f->create());
 
   if (!(co_await runRequestFilters())) {
     co_await sendLocalReply();
@@ -335,8 +357,17 @@ Task<> Session::handleRequest() {
   co_await proxyToUpstream();
 }
 
+void Session::onTotalTimeout(void* self) {
+  auto* s = static_cast<Session*>(self);
+  s->total_expired_ = true;
+  // Only the upstream side is cut: the client may still get a 504 if nothing was sent yet.
+  if (s->upstream_) s->upstream_->cancel();
+}
+
 void Session::finishRequest(int status) {
-  for (size_t i = 0; i < ex_.filters_run; ++i) ex_.filters[i].filter->onComplete(ctx_);
+  total_timer_.cancel();
+  for (size_t i = 0; i < ex_.filters_run; ++i)
+    ex_.filters[i].filter->onComplete(ctx_);
   if (ex_.route) {
     int cls = status >= 100 && status < 600 ? status / 100 : 0;
     w_.stats().route(ex_.route->stats_slot).by_class[static_cast<size_t>(cls)].inc();

@@ -9,6 +9,7 @@
 #include "core/buffer.h"
 #include "http/filter.h"
 #include "http/http1_parser.h"
+#include "http/request_target.h"
 #include "net/tcp.h"
 #include "proxy/access_log.h"
 #include "proxy/body.h"
@@ -22,7 +23,8 @@ runtime::Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress p
 
 class Session {
  public:
-  Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer, std::string listener_key);
+  Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer,
+          std::string listener_key);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -48,6 +50,8 @@ class Session {
     std::string upstream_name;
     std::string error;
     bool sent_continue = false;
+    bool has_first_span = false;    // first body span fetched, not yet sent or consumed
+    std::string_view first_span;    // view into in_
   };
 
   runtime::Task<HeadResult> readHead(bool first);
@@ -79,9 +83,10 @@ class Session {
   std::string peer_ip_;
   std::string listener_key_;
   Buffer in_;
-  Buffer up_{16384};
+  Buffer up_;
   std::string out_;  // reused scratch for serialized heads
   http1::RequestHead head_;
+  http::Target target_;  // reused: its path buffer keeps its capacity across requests
   http1::ResponseHead resp_head_;
   std::string up_head_;  // serialized upstream request head, kept for retries
   http::RequestContext ctx_;
@@ -89,8 +94,11 @@ class Session {
   bool keep_alive_ = true;
   bool idle_ = false;
   bool aborted_ = false;
-  bool must_linger_ = false;  // unread request bytes may follow: close gracefully
+  bool must_linger_ = false;            // unread request bytes may follow: close gracefully
   net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abort()
+  runtime::Timer total_timer_;          // timeouts.request_total
+  bool total_expired_ = false;
+  static void onTotalTimeout(void* self);
 
   friend class UpstreamExchange;
 };

@@ -2,6 +2,7 @@
 // the request head and body, read the response head, relay the response, and give the
 // connection back to the pool when the exchange left it clean.
 #include <cstdio>
+#include <optional>
 
 #include "core/log.h"
 #include "proxy/forwarding.h"
@@ -12,6 +13,28 @@ namespace gatehouse::proxy {
 using runtime::Task;
 
 namespace {
+// Tells the balancer when a request to a host starts and ends; a failure unless told otherwise.
+class LbTracker {
+ public:
+  LbTracker(lb::LoadBalancer& lb, int host) : lb_(lb), host_(host), start_(runtime::Clock::now()) {
+    lb_.onStart(host_);
+  }
+  LbTracker(const LbTracker&) = delete;
+  LbTracker& operator=(const LbTracker&) = delete;
+  ~LbTracker() { end(false); }
+  void end(bool success) {
+    if (done_) return;
+    done_ = true;
+    lb_.onEnd(host_, runtime::Clock::now() - start_, success);
+  }
+
+ private:
+  lb::LoadBalancer& lb_;
+  int host_;
+  runtime::TimePoint start_;
+  bool done_ = false;
+};
+
 double msSince(runtime::TimePoint t0) {
   return std::chrono::duration<double, std::milli>(runtime::Clock::now() - t0).count();
 }
@@ -44,22 +67,33 @@ Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up, bool head
   auto& reader = ex_.request_body;
   auto deadline = [&] { return w_.loop().now() + t.upstream_idle; };
   if (head_pending) {
-    // One writev for the head and whatever body bytes already arrived with it.
-    std::string_view first;
-    if (reader.framing() == Framing::kContentLength && !in_.empty() && !reader.done()) {
-      auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
-      if (sp.ok() && !sp->end) first = sp->data;
-    }
-    iovec v[2] = {{up_head_.data(), up_head_.size()},
-                  {const_cast<char*>(first.data()), first.size()}};
-    auto st = co_await up.writeAll(v, 2, deadline());
+    // One writev for the head and the first body span fetched by proxyToUpstream.
+    std::string_view first = ex_.first_span;
+    char hex[24];
+    int hn = 0;
+    iovec v[4] = {{up_head_.data(), up_head_.size()}, {}, {}, {}};
+    int n = 1;
     if (!first.empty()) {
+      if (reader.framing() == Framing::kChunked) {
+        hn = std::snprintf(hex, sizeof hex, "%zx\r\n", first.size());
+        v[n++] = {hex, static_cast<size_t>(hn)};
+        v[n++] = {const_cast<char*>(first.data()), first.size()};
+        v[n++] = {const_cast<char*>("\r\n"), 2};
+      } else {
+        v[n++] = {const_cast<char*>(first.data()), first.size()};
+      }
+    }
+    auto st = co_await up.writeAll(v, n, deadline());
+    if (ex_.has_first_span) {
+      ex_.has_first_span = false;
+      ex_.first_span = {};
       ex_.request_body_started = true;
       reader.consume(in_);
     }
     if (!st.ok()) co_return SendResult::kUpstreamFailed;
   }
-  if (reader.done()) co_return SendResult::kOk;
+  // A chunked body still owes its terminator (and trailers) even when fully read.
+  if (reader.done() && reader.framing() != Framing::kChunked) co_return SendResult::kOk;
   BodyWriter writer;
   writer.reset(reader.framing() == Framing::kChunked);
   std::string chunk;
@@ -148,16 +182,38 @@ Task<> Session::proxyToUpstream() {
   cs.requests.inc();
 
   // Ask the upstream whether it wants the body only if the client asked us and sent none yet.
-  const bool wait_continue = req.expect_continue && req.has_body && in_.empty() &&
-                             req.protocol == http::Protocol::kHttp11;
+  const bool wait_continue =
+      req.expect_continue && req.has_body && in_.empty() && req.protocol == http::Protocol::kHttp11;
   serializeUpstreamHead(wait_continue);
+
+  // Fetch the first body span before choosing a host: a malformed first chunk is rejected
+  // without any upstream seeing the request, and the span rides in the head's writev.
+  auto& reader = ex_.request_body;
+  if (!wait_continue && !reader.done() && !ex_.route->wants_request_body &&
+      (reader.framing() == Framing::kChunked || !in_.empty())) {
+    auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
+    if (!sp.ok()) {
+      keep_alive_ = false;
+      must_linger_ = true;
+      ex_.error = "client body: " + sp.error().message;
+      bool timeout = sp.error().code == ErrorCode::kTimeout;
+      (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
+      co_await sendError(timeout ? 408 : 400,
+                         timeout ? "request body timeout" : "malformed request body");
+      co_return;
+    }
+    ex_.has_first_span = true;
+    ex_.first_span = sp->data;
+  }
 
   std::unique_ptr<upstream::PooledConnection> conn;
   upstream::EndpointPool* pool = nullptr;
+  upstream::PoolLease lease;
   int attempts = 0;
   for (;;) {
     upstream_ = nullptr;
     conn.reset();
+    lease.release();
     int hi = wc.lb->pick({&req, ctx_.client_ip});
     if (hi < 0) {
       cs.no_host.inc();
@@ -165,11 +221,20 @@ Task<> Session::proxyToUpstream() {
       co_await sendError(503, "no upstream host available");
       co_return;
     }
+    std::optional<LbTracker> tracker;
+    tracker.emplace(*wc.lb, hi);
     const auto& host = cc.hosts.hosts[static_cast<size_t>(hi)];
     pool = wc.pools[static_cast<size_t>(hi)];
     ex_.upstream_name = host.name;
     conn = pool->acquire(w_.loop().now());
     const bool reused = conn != nullptr;
+    if (!conn && pool->active >= cc.pool_max_per_endpoint) {
+      cs.pool_overflow.inc();
+      ex_.error = "upstream connection limit reached";
+      co_await sendError(503, "upstream connection limit reached");
+      co_return;
+    }
+    lease.take(pool);
     if (!conn) {
       auto t0 = runtime::Clock::now();
       auto c = co_await net::TcpStream::connect(w_.loop(), host.address,
@@ -185,8 +250,8 @@ Task<> Session::proxyToUpstream() {
           continue;
         }
         ex_.error = "upstream connect: " + c.error().message;
-        co_await sendError(timeout ? 504 : 502, timeout ? "upstream connect timeout"
-                                                        : "upstream connect failed");
+        co_await sendError(timeout ? 504 : 502,
+                           timeout ? "upstream connect timeout" : "upstream connect failed");
         co_return;
       }
       conn = std::make_unique<upstream::PooledConnection>();
@@ -247,6 +312,7 @@ Task<> Session::proxyToUpstream() {
     if (hr == HeadRead::kFinal) {
       ex_.log.upstream_response_ms = msSince(sent_at);
       cs.upstream_latency.observeUs(static_cast<uint64_t>(ex_.log.upstream_response_ms * 1000));
+      tracker->end(resp_head_.status < 500);
       bool reusable = co_await relayResponse(*upstream_);
       upstream_ = nullptr;
       if (reusable && body_sent && ex_.request_body.done()) {
@@ -256,14 +322,19 @@ Task<> Session::proxyToUpstream() {
     }
     // No usable response. A reused connection that the upstream closed under us is the
     // keep-alive race: safe to retry once when nothing can have been processed twice.
-    bool race = reused && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
+    bool race =
+        reused && !total_expired_ && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
     if (race && attempts == 0 && !ex_.request_body_started && req.isIdempotent()) {
       ++attempts;
       cs.retries.inc();
       continue;
     }
     upstream_ = nullptr;
-    if (hr == HeadRead::kTimeout) {
+    if (total_expired_) {
+      cs.timeouts.inc();
+      ex_.error = "request timeout";
+      co_await sendError(504, "request timeout");
+    } else if (hr == HeadRead::kTimeout) {
       cs.timeouts.inc();
       ex_.error = "upstream response timeout";
       co_await sendError(504, "upstream response timeout");
@@ -291,7 +362,8 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
     return std::string_view(new_base + (v.data() - old_base), v.size());
   };
   resp.headers.clear();
-  for (const auto& f : resp_head_.headers.fields()) resp.headers.addView(rebase(f.name), rebase(f.value));
+  for (const auto& f : resp_head_.headers.fields())
+    resp.headers.addView(rebase(f.name), rebase(f.value));
   resp.status = resp_head_.status;
   resp.reason.assign(resp_head_.reason);
   up_.consume(resp_head_.head_size);
@@ -323,10 +395,18 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
   bool reusable = resp_head_.keep_alive && !upgraded;
   Framing up_framing = Framing::kNone;
   switch (resp_head_.body) {
-    case http1::BodyKind::kContentLength: up_framing = Framing::kContentLength; break;
-    case http1::BodyKind::kChunked: up_framing = Framing::kChunked; break;
-    case http1::BodyKind::kUntilClose: up_framing = Framing::kUntilClose; reusable = false; break;
-    case http1::BodyKind::kNone: break;
+    case http1::BodyKind::kContentLength:
+      up_framing = Framing::kContentLength;
+      break;
+    case http1::BodyKind::kChunked:
+      up_framing = Framing::kChunked;
+      break;
+    case http1::BodyKind::kUntilClose:
+      up_framing = Framing::kUntilClose;
+      reusable = false;
+      break;
+    case http1::BodyKind::kNone:
+      break;
   }
   if (!body_allowed) up_framing = Framing::kNone;
   const bool client_http11 = ctx_.request.protocol == http::Protocol::kHttp11;
@@ -346,7 +426,7 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
   } else if (body_allowed) {
     has_length = true;  // explicit empty body
   }
-  if (!ex_.request_body.done()) {
+  if (!ex_.request_body.skipBuffered(in_)) {
     // Early response: the rest of the request body is still on the wire.
     keep_alive_ = false;
     must_linger_ = true;
@@ -424,7 +504,7 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
   }
   ex_.log.bytes_out = bytes_out + writer.bytesWritten();
   finishRequest(resp.status);
-  co_return ok && reusable && reader.done() && up_.empty();
+  co_return ok&& reusable&& reader.done() && up_.empty();
 }
 
 Task<> Session::tunnel(net::TcpStream& up) {

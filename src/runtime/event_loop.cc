@@ -29,7 +29,8 @@ struct FrameCache {
   std::array<std::vector<void*>, kClasses> free;
   ~FrameCache() {
     for (auto& v : free) {
-      for (void* p : v) std::free(p);
+      for (void* p : v)
+        std::free(p);
     }
   }
 };
@@ -116,7 +117,9 @@ EventLoop::~EventLoop() {
   if (t_current == this) t_current = nullptr;
 }
 
-EventLoop* EventLoop::current() { return t_current; }
+EventLoop* EventLoop::current() {
+  return t_current;
+}
 
 bool EventLoop::add(int fd, IoHandle& h) {
   uint32_t slot;
@@ -220,7 +223,8 @@ void EventLoop::run() {
     if (!ready_.empty()) {
       std::vector<std::coroutine_handle<>> batch;
       batch.swap(ready_);
-      for (auto h : batch) h.resume();
+      for (auto h : batch)
+        h.resume();
     }
     if (stop_requested_.load(std::memory_order_acquire)) stopping_ = true;
   }
@@ -250,7 +254,8 @@ void EventLoop::runPosted() {
     std::lock_guard lock(post_mu_);
     batch.swap(posted_);
   }
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch)
+    fn();
 }
 
 void EventLoop::runTimers() {
@@ -311,12 +316,34 @@ void EventLoop::timerSiftDown(size_t i) {
 
 namespace gatehouse::runtime {
 namespace detail {
+namespace {
+thread_local DetachedNode* t_detached_head = nullptr;
+}
+
+void linkDetached(DetachedNode* n) noexcept {
+  n->next = t_detached_head;
+  if (t_detached_head) t_detached_head->prev = n;
+  t_detached_head = n;
+}
+
+void unlinkDetached(DetachedNode* n) noexcept {
+  if (n->prev) n->prev->next = n->next;
+  if (n->next) n->next->prev = n->prev;
+  if (t_detached_head == n) t_detached_head = n->next;
+  n->prev = n->next = nullptr;
+}
+
 Task<void> joinOne(Task<void> t, JoinState* js, EventLoop* loop) {
   co_await std::move(t);
   // Resume the joiner from the loop, never from inside this finishing frame.
   if (--js->pending == 0 && js->waiter) loop->schedule(js->waiter);
 }
 }  // namespace detail
+
+void destroyDetachedCoroutines() noexcept {
+  // The head is the newest. Destroying a frame unlinks its node.
+  while (detail::t_detached_head) detail::t_detached_head->handle.destroy();
+}
 
 Task<void> whenBoth(EventLoop& loop, Task<void> a, Task<void> b) {
   detail::JoinState js;

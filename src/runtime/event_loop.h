@@ -21,10 +21,15 @@ class EventLoop;
 
 // Readiness state of one registered fd. Owned by the socket that registered it; the loop keeps
 // a slot index + generation so events for a closed fd are dropped, never dereferenced.
+class Timer;
+
 struct IoWaiter {
   // Called by the loop when the fd may be ready; the waiter retries its syscall and either
   // completes (resuming its coroutine) or re-registers itself.
   void (*on_ready)(IoWaiter* self) = nullptr;
+  std::coroutine_handle<> coro;  // the suspended coroutine
+  Timer* timer = nullptr;        // its deadline timer, if any
+  int err = 0;                   // errno-style result; ECANCELED after cancel()
 };
 
 struct IoHandle {
@@ -100,8 +105,9 @@ class EventLoop {
       Timer timer;
       bool await_ready() const noexcept { return deadline <= loop.now(); }
       void await_suspend(std::coroutine_handle<> h) {
-        timer.arm(loop, deadline, [](void* a) { std::coroutine_handle<>::from_address(a).resume(); },
-                  h.address());
+        timer.arm(
+            loop, deadline, [](void* a) { std::coroutine_handle<>::from_address(a).resume(); },
+            h.address());
       }
       void await_resume() const noexcept {}
     };

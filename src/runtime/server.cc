@@ -36,7 +36,8 @@ namespace {
 sigset_t controlSignals() {
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, s);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1})
+    sigaddset(&mask, s);
   return mask;
 }
 }  // namespace
@@ -50,7 +51,8 @@ void blockControlSignals() {
 Server::Server(ServerOptions opts) : opts_(std::move(opts)) {}
 
 Server::~Server() {
-  for (auto& w : workers_) w->join();
+  for (auto& w : workers_)
+    w->join();
 }
 
 Result<Server::Built> Server::load() {
@@ -62,14 +64,16 @@ Result<Server::Built> Server::load() {
   }
   if (!lr.ok()) {
     std::string msg;
-    for (const auto& e : lr.errors) msg += "\n  " + e.format();
+    for (const auto& e : lr.errors)
+      msg += "\n  " + e.format();
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
   }
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
   auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1);
   if (!sr.snapshot) {
     std::string msg;
-    for (const auto& e : sr.errors) msg += "\n  " + e;
+    for (const auto& e : sr.errors)
+      msg += "\n  " + e;
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
   }
   return Built{cfg, sr.snapshot};
@@ -79,7 +83,8 @@ Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const con
   std::vector<std::vector<ListenerSocket>> per_worker(workers_.size());
   std::vector<int> opened;
   auto fail = [&](Error e) {
-    for (int fd : opened) ::close(fd);
+    for (int fd : opened)
+      ::close(fd);
     return e;
   };
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
@@ -113,7 +118,8 @@ int Server::run() {
   if (nworkers <= 0) {
     config::LoadResult probe =
         opts_.preset ? config::LoadResult{} : config::loadConfigFile(opts_.config_path);
-    const config::Config* c = opts_.preset ? &*opts_.preset : (probe.ok() ? &*probe.config : nullptr);
+    const config::Config* c =
+        opts_.preset ? &*opts_.preset : (probe.ok() ? &*probe.config : nullptr);
     nworkers = c && c->workers > 0 ? c->workers : 0;
   }
   if (nworkers <= 0) nworkers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -126,7 +132,8 @@ int Server::run() {
   }
   if (!opts_.preset) config_hash_ = fileHash(opts_.config_path);
   const auto& cfg = *built->config;
-  auto sink = proxy::AccessLogSink::open(cfg.access_log.path == "off" ? "stdout" : cfg.access_log.path);
+  auto sink =
+      proxy::AccessLogSink::open(cfg.access_log.path == "off" ? "stdout" : cfg.access_log.path);
   if (!sink.ok()) {
     log::error(sink.error().message);
     return 1;
@@ -142,7 +149,8 @@ int Server::run() {
     workers_.clear();
     return 1;
   }
-  for (const auto& l : cfg.listeners) open_listeners_.insert(listenerKey(l));
+  for (const auto& l : cfg.listeners)
+    open_listeners_.insert(listenerKey(l));
   current_ = built->snapshot;
   generation_ = current_->generation;
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
@@ -179,7 +187,8 @@ int Server::run() {
     }
   }
   loop_.run();
-  for (auto& w : workers_) w->join();
+  for (auto& w : workers_)
+    w->join();
   log::info("shut down");
   return exit_code_;
 }
@@ -222,7 +231,8 @@ void Server::reload(const char* why) {
   }
   log_sink_ = sink;
   open_listeners_.clear();
-  for (const auto& l : cfg.listeners) open_listeners_.insert(listenerKey(l));
+  for (const auto& l : cfg.listeners)
+    open_listeners_.insert(listenerKey(l));
   current_ = built->snapshot;
   generation_ = current_->generation;
   for (size_t i = 0; i < workers_.size(); ++i) {
@@ -240,14 +250,16 @@ void Server::beginShutdown() {
   log::info("draining (deadline ", drain.count(), " ms)");
   if (admin_) admin_->close();
   auto deadline = Clock::now() + drain;
-  for (auto& w : workers_) w->drain(deadline);
+  for (auto& w : workers_)
+    w->drain(deadline);
   // Poll for the workers to finish; the control loop then stops.
   shutdown_poll_.arm(
       loop_, loop_.now() + std::chrono::milliseconds(20),
       [](void* p) {
         auto* s = static_cast<Server*>(p);
         bool all = true;
-        for (auto& w : s->workers_) all = all && w->finished();
+        for (auto& w : s->workers_)
+          all = all && w->finished();
         if (all) {
           s->loop_.stop();
         } else {
@@ -265,17 +277,24 @@ Task<> Server::signalLoop(int sigfd) {
     auto n = co_await s.read(reinterpret_cast<char*>(&info), sizeof info, kNoDeadline);
     if (!n.ok() || *n != sizeof info) co_return;
     switch (info.ssi_signo) {
-      case SIGHUP: reload("SIGHUP"); break;
+      case SIGHUP:
+        reload("SIGHUP");
+        break;
       case SIGUSR1:
         if (log_sink_) {
           auto st = log_sink_->reopen();
-          if (!st.ok()) log::error(st.error().message);
-          else log::info("access log reopened");
+          if (!st.ok())
+            log::error(st.error().message);
+          else
+            log::info("access log reopened");
         }
         break;
       case SIGTERM:
-      case SIGINT: beginShutdown(); break;
-      default: break;
+      case SIGINT:
+        beginShutdown();
+        break;
+      default:
+        break;
     }
   }
 }

@@ -9,14 +9,16 @@ namespace gatehouse::runtime {
 void Histogram::observeUs(uint64_t us) {
   double ms = static_cast<double>(us) / 1000.0;
   size_t i = 0;
-  while (i < kBoundsMs.size() && ms > kBoundsMs[i]) ++i;
+  while (i < kBoundsMs.size() && ms > kBoundsMs[i])
+    ++i;
   buckets[i].inc();
   sum_us.inc(us);
   count.inc();
 }
 
 Stats::Stats(int workers) {
-  for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerStats>());
+  for (int i = 0; i < workers; ++i)
+    workers_.push_back(std::make_unique<WorkerStats>());
 }
 
 namespace {
@@ -36,7 +38,8 @@ uint32_t Stats::routeSlot(const std::string& name) {
     log::error("stats: route slot limit reached; '", name, "' shares slot 0");
     return 0;
   }
-  for (auto& w : workers_) ensureChunk<RouteStats>(w->route_chunks, slot);
+  for (auto& w : workers_)
+    ensureChunk<RouteStats>(w->route_chunks, slot);
   route_slots_.emplace(name, slot);
   route_names_.push_back(name);
   return slot;
@@ -51,7 +54,8 @@ uint32_t Stats::clusterSlot(const std::string& name) {
     log::error("stats: cluster slot limit reached; '", name, "' shares slot 0");
     return 0;
   }
-  for (auto& w : workers_) ensureChunk<ClusterStats>(w->cluster_chunks, slot);
+  for (auto& w : workers_)
+    ensureChunk<ClusterStats>(w->cluster_chunks, slot);
   cluster_slots_.emplace(name, slot);
   cluster_names_.push_back(name);
   return slot;
@@ -77,7 +81,8 @@ std::string Stats::renderPrometheus() const {
   std::ostringstream o;
   auto sum = [&](auto getter) {
     uint64_t s = 0;
-    for (const auto& w : workers_) s += getter(*w);
+    for (const auto& w : workers_)
+      s += getter(*w);
     return s;
   };
   auto simple = [&](const char* name, const char* type, const char* help, uint64_t v) {
@@ -136,6 +141,9 @@ std::string Stats::renderPrometheus() const {
       {"gatehouse_upstream_pool_new_total", "Requests that opened a new upstream connection.",
        &ClusterStats::pool_new},
       {"gatehouse_upstream_retries_total", "Requests retried upstream.", &ClusterStats::retries},
+      {"gatehouse_upstream_pool_overflow_total",
+       "Requests refused because the per-endpoint connection limit was reached.",
+       &ClusterStats::pool_overflow},
   };
   for (const auto& cc : kClusterCounters) {
     o << "# HELP " << cc.name << " " << cc.help << "\n# TYPE " << cc.name << " counter\n";
@@ -149,7 +157,8 @@ std::string Stats::renderPrometheus() const {
   for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot) {
     uint64_t reused = sum([&](WorkerStats& w) { return w.cluster(slot).pool_reused.get(); });
     uint64_t fresh = sum([&](WorkerStats& w) { return w.cluster(slot).pool_new.get(); });
-    double ratio = reused + fresh ? static_cast<double>(reused) / static_cast<double>(reused + fresh) : 0;
+    double ratio =
+        reused + fresh ? static_cast<double>(reused) / static_cast<double>(reused + fresh) : 0;
     o << "gatehouse_upstream_pool_reuse_ratio{cluster=\"" << escapeLabel(cluster_names_[slot])
       << "\"} " << ratio << "\n";
   }
@@ -159,7 +168,8 @@ std::string Stats::renderPrometheus() const {
     std::string label = "cluster=\"" + escapeLabel(cluster_names_[slot]) + "\"";
     uint64_t cumulative = 0;
     for (size_t b = 0; b <= Histogram::kBoundsMs.size(); ++b) {
-      cumulative += sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.buckets[b].get(); });
+      cumulative +=
+          sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.buckets[b].get(); });
       o << "gatehouse_upstream_response_seconds_bucket{" << label << ",le=\"";
       if (b < Histogram::kBoundsMs.size()) {
         o << Histogram::kBoundsMs[b] / 1000.0;
@@ -168,8 +178,10 @@ std::string Stats::renderPrometheus() const {
       }
       o << "\"} " << cumulative << "\n";
     }
-    uint64_t sum_us = sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.sum_us.get(); });
-    uint64_t count = sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.count.get(); });
+    uint64_t sum_us =
+        sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.sum_us.get(); });
+    uint64_t count =
+        sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.count.get(); });
     o << "gatehouse_upstream_response_seconds_sum{" << label << "} "
       << static_cast<double>(sum_us) / 1e6 << "\n";
     o << "gatehouse_upstream_response_seconds_count{" << label << "} " << count << "\n";

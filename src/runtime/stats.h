@@ -17,15 +17,19 @@ namespace gatehouse::runtime {
 struct Counter {
   std::atomic<uint64_t> v{0};
   // Single writer: a plain load + store is enough and avoids a locked instruction.
-  void inc(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void dec(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void inc(uint64_t n = 1) {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void dec(uint64_t n = 1) {
+    v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
 };
 
 struct Histogram {
   // Upper bounds in milliseconds; the last bucket is +Inf.
-  static constexpr std::array<double, 14> kBoundsMs = {0.5, 1,   2.5,  5,    10,   25,   50,
-                                                      100, 250, 500, 1000, 2500, 5000, 10000};
+  static constexpr std::array<double, 14> kBoundsMs = {0.5, 1,   2.5, 5,    10,   25,   50,
+                                                       100, 250, 500, 1000, 2500, 5000, 10000};
   std::array<Counter, kBoundsMs.size() + 1> buckets;
   Counter sum_us;
   Counter count;
@@ -45,6 +49,7 @@ struct ClusterStats {
   Counter pool_reused;
   Counter pool_new;
   Counter retries;
+  Counter pool_overflow;       // connection limit per endpoint reached
   Histogram upstream_latency;  // request sent -> response head received
 };
 
@@ -55,7 +60,7 @@ struct WorkerStats {
   Counter connections_accepted;
   Counter connections_active;  // gauge, inc/dec by the owning worker
   Counter requests;
-  Counter bad_requests;        // malformed client input (4xx before routing)
+  Counter bad_requests;  // malformed client input (4xx before routing)
   Counter no_route;
   Counter timeouts_client;
   std::array<std::unique_ptr<RouteStats[]>, kMaxChunks> route_chunks;

@@ -115,21 +115,44 @@ inline Task<void> TaskPromise<void>::get_return_object() noexcept {
   return Task<void>{std::coroutine_handle<TaskPromise<void>>::from_promise(*this)};
 }
 
-// Self-owning driver: runs a Task<void> to completion and frees itself.
+// Self-owning driver: runs a Task<void> to completion and frees itself. Live drivers are kept
+// in a per-thread list so a stopped loop can destroy what is still suspended (clean exit).
+struct DetachedNode {
+  DetachedNode* prev = nullptr;
+  DetachedNode* next = nullptr;
+  std::coroutine_handle<> handle;
+};
+void linkDetached(DetachedNode* n) noexcept;
+void unlinkDetached(DetachedNode* n) noexcept;
+
 struct Detached {
   struct promise_type : FramePromiseBase {
+    DetachedNode node;
+    promise_type() noexcept {
+      node.handle = std::coroutine_handle<promise_type>::from_promise(*this);
+      linkDetached(&node);
+    }
+    ~promise_type() { unlinkDetached(&node); }
     Detached get_return_object() noexcept { return {}; }
     std::suspend_never initial_suspend() const noexcept { return {}; }
     std::suspend_never final_suspend() const noexcept { return {}; }
     void return_void() const noexcept {}
   };
 };
-inline Detached runDetached(Task<void> t) { co_await std::move(t); }
+inline Detached runDetached(Task<void> t) {
+  co_await std::move(t);
+}
 }  // namespace detail
 
 // Starts `t` now, on the calling thread; it runs until its first suspension, then continues
 // from the event loop. The task owns itself.
-inline void spawn(Task<void> t) { detail::runDetached(std::move(t)); }
+inline void spawn(Task<void> t) {
+  detail::runDetached(std::move(t));
+}
+
+// Destroys every spawned coroutine of this thread that is still suspended, newest first (so
+// children go before the parents whose objects they use). For after EventLoop::run() returns.
+void destroyDetachedCoroutines() noexcept;
 
 }  // namespace gatehouse::runtime
 

@@ -16,7 +16,9 @@ Worker::Worker(int id, Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_s
   rng_state_[1] = (static_cast<uint64_t>(rd()) << 32) | rd() | 1;
 }
 
-Worker::~Worker() { join(); }
+Worker::~Worker() {
+  join();
+}
 
 uint64_t Worker::nextRandom() {
   // xorshift128+: fast and good enough for request ids and jitter (not for secrets).
@@ -34,8 +36,10 @@ void Worker::start(std::shared_ptr<const config::Snapshot> snap,
     install(std::move(snap), std::move(listeners), log_sink_);
     sweep_timer_.arm(loop_, loop_.now() + std::chrono::seconds(1), &Worker::onSweep, this);
     loop_.run();
-    // Sessions still alive here were cut at the drain deadline; their frames are destroyed
-    // with the loop's remaining state.
+    // Whatever is still suspended (sessions cut at the drain deadline) is destroyed here, on
+    // its own thread, while the loop it registered with still exists.
+    destroyDetachedCoroutines();
+    current_.reset();
     access_log_.flush();
     finished_.store(true);
   });
@@ -83,11 +87,12 @@ void Worker::install(std::shared_ptr<const config::Snapshot> snap,
   }
   if (fields.empty()) fields = proxy::defaultLogFields();
   access_log_.configure(loop_, al.enabled && al.path != "off" ? log_sink_ : nullptr,
-                       std::move(fields));
+                        std::move(fields));
 
   // Listeners: keep the ones still configured, adopt new sockets, close removed ones.
   std::map<std::string, size_t> keep;
-  for (const auto& l : listeners) keep[l.key] = l.listener_index;
+  for (const auto& l : listeners)
+    keep[l.key] = l.listener_index;
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     if (!keep.count(it->first)) {
       it->second->close();
@@ -135,7 +140,8 @@ Task<> Worker::acceptLoop(std::shared_ptr<net::TcpListener> listener, std::strin
 void Worker::onSweep(void* self) {
   auto* w = static_cast<Worker*>(self);
   auto now = w->loop_.now();
-  for (auto& [k, p] : w->pools_) p->sweep(now);
+  for (auto& [k, p] : w->pools_)
+    p->sweep(now);
   w->sweep_timer_.arm(w->loop_, now + std::chrono::seconds(1), &Worker::onSweep, w);
 }
 
@@ -146,11 +152,13 @@ void Worker::drain(TimePoint deadline) {
 void Worker::startDrain(TimePoint deadline) {
   if (draining_) return;
   draining_ = true;
-  for (auto& [k, l] : listeners_) l->close();
+  for (auto& [k, l] : listeners_)
+    l->close();
   listeners_.clear();
   // Idle keep-alive sessions close now; busy ones finish their request and then close.
   std::vector<proxy::Session*> snapshot(sessions_.begin(), sessions_.end());
-  for (auto* s : snapshot) s->onDrain();
+  for (auto* s : snapshot)
+    s->onDrain();
   drain_timer_.arm(loop_, deadline, &Worker::onDrainDeadline, this);
   maybeFinish();
 }
@@ -160,10 +168,12 @@ void Worker::onDrainDeadline(void* self) {
   log::warn("worker ", w->id_, ": drain deadline reached with ", w->sessions_.size(),
             " connections open; closing them");
   std::vector<proxy::Session*> snapshot(w->sessions_.begin(), w->sessions_.end());
-  for (auto* s : snapshot) s->abort();
+  for (auto* s : snapshot)
+    s->abort();
   // Aborted sessions unwind on the next turns; stop regardless after a short grace.
-  w->drain_timer_.arm(w->loop_, w->loop_.now() + std::chrono::seconds(1),
-                      [](void* p) { static_cast<Worker*>(p)->loop_.stop(); }, w);
+  w->drain_timer_.arm(
+      w->loop_, w->loop_.now() + std::chrono::seconds(1),
+      [](void* p) { static_cast<Worker*>(p)->loop_.stop(); }, w);
 }
 
 void Worker::sessionEnded(proxy::Session* s) {

@@ -27,8 +27,7 @@ void EndpointPool::release(std::unique_ptr<PooledConnection> conn, runtime::Time
 }
 
 void EndpointPool::sweep(runtime::TimePoint now) {
-  idle_.erase(std::remove_if(idle_.begin(), idle_.end(),
-                             [&](auto& c) { return !usable(*c, now); }),
+  idle_.erase(std::remove_if(idle_.begin(), idle_.end(), [&](auto& c) { return !usable(*c, now); }),
               idle_.end());
 }
 

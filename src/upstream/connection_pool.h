@@ -42,4 +42,25 @@ class EndpointPool {
   runtime::Duration idle_timeout_;
 };
 
+// Counts a connection as in use on its pool for as long as the lease is held.
+class PoolLease {
+ public:
+  PoolLease() = default;
+  PoolLease(const PoolLease&) = delete;
+  PoolLease& operator=(const PoolLease&) = delete;
+  ~PoolLease() { release(); }
+  void take(EndpointPool* p) {
+    release();
+    pool_ = p;
+    ++pool_->active;
+  }
+  void release() {
+    if (pool_) --pool_->active;
+    pool_ = nullptr;
+  }
+
+ private:
+  EndpointPool* pool_ = nullptr;
+};
+
 }  // namespace gatehouse::upstream

@@ -119,6 +119,8 @@ TEST(ConfigLoader, FullConfigRoundTrips) {
   const Cluster& users = c.clusters[0];
   EXPECT_EQ(users.name, "users");
   EXPECT_EQ(users.line, 15);
+  EXPECT_EQ(users.yaml_path, "clusters[0]");
+  EXPECT_EQ(c.clusters[1].yaml_path, "clusters[1]");
   EXPECT_EQ(users.lb, "round_robin");
   EXPECT_EQ(users.pool_max_per_endpoint, 512u);
   EXPECT_EQ(users.pool_max_idle_per_endpoint, 64u);
@@ -301,6 +303,16 @@ routes:
   EXPECT_THAT(far.message, ::testing::Not(HasSubstr("did you mean")));
 }
 
+TEST(ConfigLoader, TopLevelExtensionKeysHoldAnchors) {
+  Config c = loadOk(R"(x-endpoints: &eps ["127.0.0.1:1", "127.0.0.1:2"]
+clusters:
+  - {name: a, endpoints: *eps}
+)");
+  EXPECT_EQ(c.clusters[0].endpoints.size(), 2u);
+  // Only at the top level.
+  EXPECT_CONFIG_ERROR(onlyError("admin: {x-note: hi}"), 1, "admin.x-note", "unknown option");
+}
+
 TEST(ConfigErrors, DuplicateYamlKey) {
   ConfigError e = onlyError("workers: 1\nworkers: 2\n");
   EXPECT_CONFIG_ERROR(e, 2, "workers", "duplicate key 'workers' (first at line 1)");
@@ -377,8 +389,18 @@ TEST(ConfigErrors, TooManyErrorsAreCapped) {
 }
 
 TEST(ConfigErrors, MultipleDocumentsAreRejected) {
-  EXPECT_CONFIG_ERROR(onlyError("workers: 1\n---\nworkers: 2\n"), 3, "",
+  EXPECT_CONFIG_ERROR(onlyError("workers: 1\n---\nworkers: 2\n"), 2, "",
                       "more than one YAML document");
+}
+
+TEST(ConfigErrors, StrayTokensDoNotHangYamlCpp) {
+  // yaml-cpp 0.7's LoadAll() loops forever on these (jbeder/yaml-cpp#1040).
+  EXPECT_CONFIG_ERROR(onlyError(","), 1, "", "YAML syntax error: unexpected character ','");
+  EXPECT_CONFIG_ERROR(onlyError("workers: 1\n,\n"), 2, "", "YAML syntax error");
+  EXPECT_CONFIG_ERROR(onlyError("\"a\", "), 1, "", "unexpected character ','");
+  // Empty documents around a real one are still more than one document.
+  EXPECT_THAT(onlyError("---\n---\n").message, HasSubstr("more than one YAML document"));
+  loadOk("---\nworkers: 1\n...\n");
 }
 
 TEST(ConfigErrors, MissingFile) {

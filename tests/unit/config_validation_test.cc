@@ -182,6 +182,9 @@ TEST(ConfigValidation, RedirectStatusAndParts) {
                       "must be one of 301, 302, 303, 307, 308, got 300");
   EXPECT_CONFIG_ERROR(onlyError("routes:\n  - redirect: {status: 301}\n"), 2, "routes[0].redirect",
                       "redirect needs 'location' or at least one of");
+  EXPECT_CONFIG_ERROR(onlyError("routes:\n  - redirect: {strip_query: false}\n"), 2,
+                      "routes[0].redirect", "redirect needs 'location' or at least one of");
+  loadOk("routes: [{redirect: {strip_query: true}}]");
   EXPECT_CONFIG_ERROR(onlyError("routes:\n  - redirect: {location: /x, host: a.com}\n"), 2,
                       "routes[0].redirect.host", "cannot be combined with 'host'");
   EXPECT_CONFIG_ERROR(onlyError("routes:\n  - redirect: {scheme: ftp}\n"), 2,

@@ -427,6 +427,61 @@ TEST(Http1Request, RejectsBadHost) {
   });
 }
 
+// The scanners check 8 bytes at a time; a bad byte must be caught at every offset of a word.
+TEST(Http1Request, EveryOffsetOfLongTargetAndValue) {
+  const std::string long_path = "/" + std::string(40, 'p');
+  for (size_t at = 1; at < long_path.size(); ++at) {
+    for (char bad : {'\0', '\x01', '\t', ' ', '#', '\x7f', '\x80', '\xff'}) {
+      std::string target = long_path;
+      target[at] = bad;
+      const ReqResult r = parseReq("GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n");
+      ASSERT_EQ(r.status, ParseStatus::kError) << at << " " << int{bad};
+      ASSERT_EQ(r.err.status, 400);
+    }
+    for (char good : {'!', '~', '%', '[', '{', '|', '"'}) {
+      std::string target = long_path;
+      target[at] = good;
+      const std::string in = "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n";
+      const ReqResult r = parseReq(in);
+      ASSERT_EQ(r.status, ParseStatus::kComplete) << at << " " << int{good};
+      ASSERT_EQ(r.head.target, target);
+    }
+  }
+  const std::string long_value = std::string(40, 'v');
+  for (size_t at = 1; at + 1 < long_value.size(); ++at) {
+    for (char bad : {'\0', '\x01', '\x08', '\n', '\r', '\x1f', '\x7f'}) {
+      std::string value = long_value;
+      value[at] = bad;
+      const ReqResult r = parseReq("GET / HTTP/1.1\r\nHost: a\r\nX: " + value + "\r\n\r\n");
+      ASSERT_EQ(r.status, ParseStatus::kError) << at << " " << int{bad};
+      ASSERT_EQ(r.err.status, 400);
+    }
+    for (char good : {'\t', ' ', '~', '\x80', '\xff', '"'}) {
+      std::string value = long_value;
+      value[at] = good;
+      const std::string in = "GET / HTTP/1.1\r\nHost: a\r\nX: " + value + "\r\n\r\n";
+      const ReqResult r = parseReq(in);
+      ASSERT_EQ(r.status, ParseStatus::kComplete) << at << " " << int{good};
+      ASSERT_EQ(r.head.headers.get("x"), value);
+    }
+  }
+}
+
+// Above the pre-scan threshold an unfinished head is not validated until its end arrives (or a
+// limit is hit); the verdict is the same once it is complete.
+TEST(Http1Request, LargeHeadErrorsReportedWhenComplete) {
+  const std::string bad = "GET / HTTP/1.1\r\nHost: a\r\nX: 1\nCookie: " + std::string(4000, 'c');
+  EXPECT_EQ(parseReq(bad).status, ParseStatus::kIncomplete);
+  const ReqResult r = parseReq(bad + "\r\n\r\n");
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.err.status, 400);
+  // A bare-LF terminated head counts as finished, so it is refused at once.
+  const ReqResult lf =
+      parseReq("GET / HTTP/1.1\nHost: a\nX: " + std::string(4000, 'x') + "\n\nbody");
+  EXPECT_EQ(lf.status, ParseStatus::kError);
+  EXPECT_EQ(lf.err.status, 400);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Incremental input and limits
 

@@ -34,8 +34,9 @@ TEST(Runtime, CancelledTimerNeverFires) {
   bool fired = false;
   {
     runtime::Timer t;
-    t.arm(loop, loop.now() + std::chrono::milliseconds(5), [](void* p) { *static_cast<bool*>(p) = true; },
-          &fired);
+    t.arm(
+        loop, loop.now() + std::chrono::milliseconds(5),
+        [](void* p) { *static_cast<bool*>(p) = true; }, &fired);
   }  // destroyed: cancelled
   auto stopper = [&]() -> Task<> {
     co_await loop.sleepFor(std::chrono::milliseconds(20));
@@ -67,6 +68,7 @@ TEST(Runtime, TcpEchoAndReadTimeout) {
       iovec v{buf, *n};
       if (!(co_await s.writeAll(&v, 1, runtime::kNoDeadline)).ok()) break;
     }
+    loop.stop();  // the client closed: both sides are done
   };
   auto client = [&]() -> Task<> {
     auto c = co_await net::TcpStream::connect(loop, local, loop.now() + std::chrono::seconds(5));
@@ -87,13 +89,38 @@ TEST(Runtime, TcpEchoAndReadTimeout) {
     // Nothing more will come: this read must time out.
     auto r = co_await s.read(buf, sizeof buf, loop.now() + std::chrono::milliseconds(30));
     timed_out = !r.ok() && r.error().code == ErrorCode::kTimeout;
-    loop.stop();
   };
   runtime::spawn(server());
   runtime::spawn(client());
   loop.run();
+  runtime::destroyDetachedCoroutines();
   EXPECT_EQ(echoed, "hello gatehouse");
   EXPECT_TRUE(timed_out);
+}
+
+TEST(Runtime, StoppedLoopDestroysSuspendedCoroutines) {
+  EventLoop loop;
+  int destroyed = 0;
+  struct Probe {
+    int* n;
+    ~Probe() { ++*n; }
+  };
+  auto waiter = [&]() -> Task<> {
+    Probe p{&destroyed};
+    co_await loop.sleepFor(std::chrono::hours(1));
+  };
+  runtime::spawn(waiter());
+  runtime::spawn(waiter());
+  auto stopper = [&]() -> Task<> {
+    co_await loop.sleepFor(std::chrono::milliseconds(1));
+    loop.stop();
+  };
+  runtime::spawn(stopper());
+  loop.run();
+  EXPECT_EQ(destroyed, 0);
+  runtime::destroyDetachedCoroutines();
+  EXPECT_EQ(destroyed, 2);
+  EXPECT_EQ(loop.timerCount(), 0u);
 }
 
 TEST(Runtime, ConnectRefusedIsAnError) {

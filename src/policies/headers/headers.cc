@@ -19,9 +19,12 @@ struct Edits {
 
   bool empty() const { return add.empty() && set.empty() && remove.empty(); }
   void apply(http::HeaderMap& h) const {
-    for (const auto& r : remove) h.remove(r);
-    for (const auto& [k, v] : set) h.set(k, v);
-    for (const auto& [k, v] : add) h.add(k, v);
+    for (const auto& r : remove)
+      h.remove(r);
+    for (const auto& [k, v] : set)
+      h.set(k, v);
+    for (const auto& [k, v] : add)
+      h.add(k, v);
   }
 };
 
@@ -90,7 +93,8 @@ Result<Edits> readEdits(const YAML::Node& node, std::string_view what) {
     if (!r.IsSequence()) return configError(w + ".remove: expected a list of header names");
     for (const auto& n : r) {
       std::string name = n.as<std::string>("");
-      if (!isHeaderName(name)) return configError(w + ".remove: invalid header name '" + name + "'");
+      if (!isHeaderName(name))
+        return configError(w + ".remove: invalid header name '" + name + "'");
       if (framingHeader(name)) {
         return configError(w + ".remove: header '" + name + "' controls message framing");
       }
@@ -112,8 +116,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto resp = readEdits(config["response"], "response");
   if (!resp.ok()) return resp.error();
   if (req->empty() && resp->empty()) return configError("no header edits given");
-  return http::FilterFactoryPtr(
-      std::make_shared<HeadersFilter>(std::move(*req), std::move(*resp)));
+  return http::FilterFactoryPtr(std::make_shared<HeadersFilter>(std::move(*req), std::move(*resp)));
 }
 
 }  // namespace gatehouse::policies::headers

@@ -58,8 +58,9 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     out = std::move(*v);
     return {};
   };
-  for (auto [key, field] : {std::pair{"location", &spec.location}, std::pair{"scheme", &spec.scheme},
-                            std::pair{"host", &spec.host}, std::pair{"path", &spec.path}}) {
+  for (auto [key, field] :
+       {std::pair{"location", &spec.location}, std::pair{"scheme", &spec.scheme},
+        std::pair{"host", &spec.host}, std::pair{"path", &spec.path}}) {
     if (auto st = opt(key, *field); !st.ok()) return st.error();
   }
   if (config["strip_query"]) spec.strip_query = config["strip_query"].as<bool>(false);

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "policies/policy_yaml.h"
+#include "proxy/rewrite.h"
 
 namespace gatehouse::policies::rewrite {
 namespace {
@@ -15,14 +16,8 @@ class RewriteFilter final : public http::Filter, public http::FilterFactory {
   http::FilterRef create() const override { return http::FilterRef::shared(*this); }
 
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
-    auto& path = ctx.request.path;
-    if (spec_.strip_prefix && path.compare(0, spec_.strip_prefix->size(), *spec_.strip_prefix) == 0) {
-      path.erase(0, spec_.strip_prefix->size());
-      if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
-    }
-    if (re_) {
-      re2::RE2::GlobalReplace(&path, *re_, *spec_.regex_replace);
-      if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+    if (spec_.strip_prefix || re_) {
+      ctx.request.path = proxy::rewritePath(spec_, re_.get(), ctx.request.path);
     }
     if (spec_.host) ctx.request.authority = *spec_.host;
     return http::Verdict::kContinue;

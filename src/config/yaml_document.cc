@@ -1,6 +1,9 @@
-#include "config/shape_guard.h"
+#include "config/yaml_document.h"
+
+#include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -8,6 +11,25 @@
 namespace gatehouse::config {
 
 namespace {
+
+// Remembers where the last document started; everything else is ignored.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark start;
+};
 
 // Results are memoised per node so an alias bomb costs one visit per distinct node, and the
 // depth bound also stops at self-referencing anchors (`&a [*a]`), which yaml-cpp accepts and
@@ -84,6 +106,37 @@ class ShapeGuard {
 };
 
 }  // namespace
+
+std::optional<YAML::Node> parseSingleDocument(Diagnostics& diag, const std::string& text) {
+  // A first pass over the events counts documents. YAML::LoadAll() is not used: on a token it
+  // cannot place (a top-level ',' for one) yaml-cpp 0.7 returns an empty document without
+  // consuming the token, so LoadAll() collects empty documents until memory runs out
+  // (jbeder/yaml-cpp#1040). A document starting where the previous one did is that case.
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  std::optional<int> previous_start;
+  std::optional<YAML::Mark> second_start;
+  for (int round = 0; round < 3 && parser.HandleNextDocument(starts); ++round) {
+    if (previous_start == starts.start.pos) {
+      std::string message = "YAML syntax error: unexpected character";
+      auto pos = static_cast<size_t>(starts.start.pos);
+      if (pos < text.size() && text[pos] > ' ' && text[pos] < 0x7f) {
+        message += std::string(" '") + text[pos] + "'";
+      }
+      diag.add(starts.start, "", std::move(message));
+      return std::nullopt;
+    }
+    previous_start = starts.start.pos;
+    if (round == 1) second_start = starts.start;
+  }
+  if (second_start) {
+    diag.add(*second_start, "", "the file holds more than one YAML document; expected one");
+    return std::nullopt;
+  }
+  // YAML::Load() handles exactly one document, so it cannot fall into the loop above.
+  return YAML::Load(text);
+}
 
 bool checkDocumentShape(Diagnostics& diag, const YAML::Node& root) {
   return ShapeGuard(diag).check(root);

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs Gatehouse next to NGINX and HAProxy with the shared harness (../shared/bench), one
+# interleaved run, and prints the summary. Not part of CI (it takes ~10-20 minutes).
+#   bench/run.sh                      # default scenarios, REPS=3
+#   SCENARIOS="1k-c50" REPS=5 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+HARNESS="${GATEHOUSE_BENCH_HARNESS:-$ROOT/../shared/bench}"
+[ -x "$HARNESS/run.sh" ] || { echo "bench harness not found at $HARNESS" >&2; exit 1; }
+GATEHOUSE_BENCH_DEPS=1 scripts/bootstrap
+scripts/build release gatehouse
+export EXTRA_CASE=gatehouse
+export EXTRA_H1="$ROOT/build/release/gatehouse run -c $ROOT/bench/gatehouse-h1.yaml"
+export CASES="${CASES:-nginx-ka1024 haproxy gatehouse}"
+export SCENARIOS="${SCENARIOS:-1k-c50 10k-c50 1k-c1000}"
+export REPS="${REPS:-3}"
+export OUT="${OUT:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}"
+"$HARNESS/run.sh"
+cat "$OUT/summary.md"
