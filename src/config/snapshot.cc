@@ -157,6 +157,9 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
         if (cr.cluster < 0) {
           out.errors.push_back(where(file, r.line, r.yaml_path + ".cluster") + "unknown cluster '" +
                                *r.cluster + "'");
+        } else if (!r.timeout) {
+          // Route timeout, else the cluster's response_timeout, else timeouts.upstream_response.
+          cr.response_timeout = snap->clusters[static_cast<size_t>(cr.cluster)].response_timeout;
         }
       }
       snap->routes.push_back(std::move(cr));

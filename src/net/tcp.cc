@@ -42,7 +42,7 @@ void TcpStream::shutdownWrite() {
 }
 
 bool TcpStream::idleCheckUsable() {
-  if (io_.hup) return false;
+  if (io_.hup || io_.rdhup) return false;
   // Drained when parked and no edge since: nothing arrived, no syscall needed.
   if (!io_.read_ready) return true;
   char c;
@@ -77,8 +77,9 @@ bool TcpStream::ReadAwaiter::tryRead() {
     ssize_t n = ::read(s.fd_, buf, len);
     if (n >= 0) {
       result = n;
-      // A short read means the kernel buffer is drained: wait for the next edge.
-      if (static_cast<size_t>(n) < len && n > 0) s.io_.read_ready = false;
+      // A short read means the kernel buffer is drained: wait for the next edge. Not after a
+      // FIN was seen, though: its edge is already consumed, and the next read returns 0.
+      if (static_cast<size_t>(n) < len && n > 0 && !s.io_.rdhup) s.io_.read_ready = false;
       return true;
     }
     if (errno == EINTR) continue;
@@ -251,6 +252,7 @@ runtime::Task<Result<std::unique_ptr<TcpStream>>> TcpStream::connect(EventLoop& 
                             std::string("connect: ") + std::strerror(soerr), true);
     }
     stream->io_.hup = false;
+    stream->io_.rdhup = false;
   }
   co_return std::move(stream);
 }

@@ -166,6 +166,7 @@ void EventLoop::dispatch(uint64_t data, uint32_t events) {
   if (!h) return;
   bool err = (events & (EPOLLERR | EPOLLHUP)) != 0;
   if (err) h->hup = true;
+  if (events & EPOLLRDHUP) h->rdhup = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
     h->read_ready = true;
     if (h->reader) {

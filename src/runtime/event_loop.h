@@ -38,6 +38,9 @@ struct IoHandle {
   bool read_ready = true;   // false after EAGAIN / short read, true after an EPOLLIN edge
   bool write_ready = true;  // false after EAGAIN / short write, true after an EPOLLOUT edge
   bool hup = false;         // peer hung up or socket error seen
+  // Peer shut down its writing side (EPOLLRDHUP). The FIN often arrives in the same edge as
+  // the last data, so a short read then does not mean "wait for another edge": none will come.
+  bool rdhup = false;
   uint32_t slot = UINT32_MAX;
 };
 

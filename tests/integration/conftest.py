@@ -538,6 +538,9 @@ class Reply:
     data: bytes | None
     close: bool = False
     early: bool = False
+    # With close: send the FIN in the same segment as the data (TCP_CORK, then shutdown), so
+    # the gateway sees data and end-of-stream in one readiness event.
+    fin_with_data: bool = False
 
 
 OK_REPLY = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\nrecorded"
@@ -717,6 +720,8 @@ class Recorder:
     def _send_reply(self, s, c, reply: Reply) -> bool:
         """Sends a reply; returns True when the connection is finished."""
         try:
+            if reply.fin_with_data:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             if reply.data:
                 s.sendall(reply.data)
             if reply.close:
