@@ -66,9 +66,12 @@ class Session {
   runtime::Task<> sendError(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
   enum class SendResult { kOk, kClientFailed, kUpstreamFailed, kTooLarge };
-  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad };
+  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad, kInterrupted };
   void serializeUpstreamHead(bool expect_continue);
-  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up, bool head_pending);
+  runtime::Task<SendResult> sendHead(net::TcpStream& up);
+  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);
+  bool requestBodySent() const;
+  runtime::Task<std::pair<SendResult, HeadRead>> streamBodyWatchingResponse(net::TcpStream& up);
   runtime::Task<HeadRead> readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
                                            bool stop_at_continue);
   runtime::Task<bool> relayResponse(net::TcpStream& up);
