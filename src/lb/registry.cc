@@ -1,7 +1,12 @@
 // Load-balancing algorithms by config name: one line per algorithm. The loader's list of names
-// (config::kLbAlgorithms) must match.
+// (config::kLbAlgorithms) must match; LbRegistry in tests/unit/lb_config_test.cc checks it.
 #include "config/model.h"
+#include "lb/least_conn.h"
+#include "lb/least_time.h"
 #include "lb/load_balancer.h"
+#include "lb/maglev.h"
+#include "lb/random.h"
+#include "lb/ring_hash.h"
 #include "lb/round_robin.h"
 
 namespace gatehouse::lb {
@@ -15,6 +20,12 @@ struct Algorithm {
 // clang-format off
 constexpr Algorithm kAlgorithms[] = {
     {"round_robin", &RoundRobinFactory::make},
+    {"least_conn", &LeastConnFactory::make},
+    {"least_time", &LeastTimeFactory::make},
+    {"random", &WeightedRandomFactory::make},
+    {"ip_hash", &RingHashFactory::makeIpHash},
+    {"ring_hash", &RingHashFactory::make},
+    {"maglev", &MaglevFactory::make},
 };
 // clang-format on
 
