@@ -156,6 +156,31 @@ TEST(LbConfig, MaglevTableMustHoldEveryEndpoint) {
                       "must be at least the number of endpoints (8)");
 }
 
+TEST(LbConfig, DocsExampleLoads) {
+  // The lb_options example in docs/config.md.
+  auto cfg = loadOk(R"(clusters:
+  - name: sessions
+    lb: ring_hash
+    lb_options:
+      hash_key: {cookie: session_id}
+      fallback: random
+      bounded_load: 1.25
+    endpoints: ["10.0.1.1:8080", "10.0.1.2:8080", {host: 10.0.1.3, port: 8080, weight: 2}]
+  - name: thumbnails
+    lb: maglev
+    lb_options: {hash_key: path, maglev_table_size: 65537}
+    endpoints: ["10.0.2.1:8080", "10.0.2.2:8080"]
+  - name: search
+    lb: least_time
+    lb_options: {ewma_decay: 5s, choice_count: 2}
+    endpoints: ["10.0.3.1:9200", "10.0.3.2:9200", "10.0.3.3:9200"]
+)");
+  ASSERT_EQ(cfg.clusters.size(), 3u);
+  EXPECT_EQ(cfg.clusters[0].lb_options.hash_key.source, HashKey::Source::kCookie);
+  EXPECT_EQ(cfg.clusters[1].lb_options.hash_key.source, HashKey::Source::kPath);
+  EXPECT_EQ(cfg.clusters[2].lb_options.choice_count, 2u);
+}
+
 TEST(LbConfig, ParseDecimal) {
   EXPECT_EQ(config::parseDecimal("1.25"), 1.25);
   EXPECT_EQ(config::parseDecimal("2"), 2.0);
