@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "config/loader.h"
 #include "config/syntax.h"
@@ -121,9 +123,12 @@ void readLbOptions(Diagnostics& diag, const YAML::Node& node, const std::string&
     for (const LbOptionScope& scope : kLbOptionScopes) {
       const YAML::Node* key = m.findKey(scope.option);
       if (!key || contains(scope.algorithms, c.lb)) continue;
-      diag.add(*key, m.path(scope.option),
-               "'" + std::string(scope.option) + "' does not apply to lb '" + c.lb +
-                   "'; it is used by: " + joinNames(scope.algorithms));
+      // Appended rather than "'" + std::string(...): GCC 12 at -O3 warns falsely (-Wrestrict,
+      // bug 105651) on a literal plus a temporary string.
+      std::string message(1, '\'');
+      message.append(scope.option).append("' does not apply to lb '").append(c.lb);
+      message.append("'; it is used by: ").append(joinNames(scope.algorithms));
+      diag.add(*key, m.path(scope.option), std::move(message));
     }
   }
   if (const YAML::Node* v = m.find("hash_key")) {
