@@ -34,6 +34,7 @@ void RequestContext::reset() {
   pending = {};
   request_id.clear();
   client_ip.clear();
+  consumer.clear();
   route_name.clear();
   path_params.clear();
 }

@@ -53,6 +53,7 @@ class RequestContext {
 
   std::string request_id;
   std::string client_ip;
+  std::string consumer;  // the authenticated identity (set by auth policies); empty = anonymous
   std::string route_name;
   std::vector<PathParam> path_params;
 
