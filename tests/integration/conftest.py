@@ -859,12 +859,23 @@ class Gatehouse:
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.admin_port = 0
+        self.ports: dict[str, int] = {}
 
     # -- config
+    def extra_port(self, name: str) -> int:
+        """A stable free port for `"port": "@name"` in listeners (any name but "main")."""
+        if name not in self.ports:
+            self.ports[name] = free_port()
+        return self.ports[name]
+
     def full_config(self, config: dict) -> dict:
         c = json.loads(json.dumps(config))  # deep copy
         c.setdefault("watch", False)
-        c.setdefault("listeners", [{"name": "main", "address": "127.0.0.1", "port": self.port}])
+        c.setdefault("listeners", [{"name": "main", "address": "127.0.0.1", "port": "@main"}])
+        for lis in c["listeners"]:
+            p = lis.get("port")
+            if isinstance(p, str) and p.startswith("@"):
+                lis["port"] = self.port if p == "@main" else self.extra_port(p[1:])
         admin = c.setdefault("admin", {})
         admin.setdefault("address", "127.0.0.1")
         admin.setdefault("port", self.admin_port)
@@ -885,6 +896,7 @@ class Gatehouse:
         for attempt in range(attempts):
             self.port = free_port()
             self.admin_port = free_port()
+            self.ports = {}
             self.write_config()
             self._spawn(["run", "-c", str(self.config_path), "--workers", str(self.workers)])
             try:

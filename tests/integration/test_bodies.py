@@ -266,3 +266,43 @@ def test_request_with_content_length_zero_and_empty_chunked(gatehouse, recorder)
     assert [r.request_line.split()[1] for r in reqs] == ["/cl0", "/ch0"]
     assert reqs[0].header("content-length") == "0"
     assert reqs[1].body == b""
+
+
+def test_unread_body_of_local_reply_is_never_parsed_as_request(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo), routes=[
+        {"name": "local", "match": {"path_prefix": "/local"},
+         "direct_response": {"status": 200, "body": "L"}},
+        {"name": "up", "match": {"path_prefix": "/"}, "cluster": "echo"}]))
+    body = SMUGGLED + b"z" * 50
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/local", body=body)
+               + request_bytes("GET", "/next", headers=[("Connection", "close")]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"L"
+        # Either the body was skipped and /next is answered, or the connection is closed.
+        rest = c.read_to_close()
+        if rest:
+            assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]
+            assert b'"path": "/next"' in rest
+            assert rest.count(b"HTTP/1.1 ") == 1, rest[:300]
+    assert "/smuggled" not in [q["path"] for q in echo.requests]
+
+
+def test_expect_continue_to_local_route_gets_final_answer_without_body(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo), routes=[
+        {"name": "local", "match": {"path_prefix": "/local"},
+         "direct_response": {"status": 403, "body": "no"}},
+        {"name": "up", "match": {"path_prefix": "/"}, "cluster": "echo"}]))
+    body = SMUGGLED + b"w" * 30
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/local", headers=[("Expect", "100-continue"),
+                                                       ("Content-Length", str(len(body)))]))
+        r = c.read_response(skip_interim=False)
+        assert r.status == 403 and r.body == b"no"
+        try:
+            c.send(body)
+        except OSError:
+            pass
+        rest = c.read_to_close()
+        assert b"HTTP/1.1" not in rest, rest[:200]
+    assert echo.requests == []
