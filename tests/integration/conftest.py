@@ -1094,6 +1094,8 @@ def gatehouse(tmp_path):
         print(f"--- gatehouse {g.dir.name} exit={rc} stderr (tail) ---\n{err[-3000:]}")
         for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
             assert bad not in err, f"sanitizer report in gatehouse stderr:\n{err[-6000:]}"
+        # SIGTERM must drain and exit 0; a crash, a sanitizer abort or a hang (SIGKILL) fails.
+        assert rc == 0, f"gatehouse exited with {rc}; stderr:\n{err[-3000:]}"
 
 
 def simple_config(*clusters_, routes=None, **extra):
