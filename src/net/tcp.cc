@@ -56,6 +56,10 @@ bool TcpStream::idleCheckUsable() {
 
 void TcpStream::cancel() {
   cancelled_ = true;
+  interrupt();
+}
+
+void TcpStream::interrupt() {
   // Defer completion through the ready queue so cancel() never re-enters a coroutine.
   for (runtime::IoWaiter** slot : {&io_.reader, &io_.writer}) {
     if (runtime::IoWaiter* w = std::exchange(*slot, nullptr)) {

@@ -101,8 +101,10 @@ class TcpStream {
     return WriteAwaiter(*this, iov, n, deadline);
   }
 
-  // Wakes any pending read/write with kCancelled (used by shutdown and tunnels).
+  // Wakes any pending read/write with kCancelled, and fails every later one (shutdown, tunnels).
   void cancel();
+  // Wakes the pending read/write with kCancelled once; later operations work normally.
+  void interrupt();
   void shutdownWrite();
   // Best-effort, non-blocking: has the peer closed or sent bytes while the socket sat idle?
   // Used before reusing a pooled connection.

@@ -1,7 +1,6 @@
 #include "proxy/forwarding.h"
 
 #include <array>
-#include <cstdio>
 
 namespace gatehouse::proxy {
 namespace {
@@ -61,15 +60,26 @@ bool validRequestId(std::string_view id) {
 }
 
 std::string makeRequestId(uint64_t a, uint64_t b) {
-  // Version 4 and variant bits, formatted 8-4-4-4-12.
+  // Version 4 and variant bits, formatted 8-4-4-4-12 (hand-rolled: this runs per request).
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t pos = 0;
+  auto put = [&](uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i)
+      out[pos++] = kHex[(v >> (4 * i)) & 0xf];
+  };
+  put(a >> 32, 8);
+  ++pos;
+  put(a >> 16, 4);
+  ++pos;
+  put(a, 4);
+  ++pos;
+  put(b >> 48, 4);
+  ++pos;
+  put(b, 12);
+  return out;
 }
 
 std::string applyForwarded(http::HeaderMap& h, std::string_view peer_ip, std::string_view scheme,

@@ -1,5 +1,6 @@
 #include "proxy/session.h"
 
+#include <charconv>
 #include <cstdio>
 
 #include "core/log.h"
@@ -13,6 +14,12 @@ using runtime::Task;
 
 namespace {
 constexpr size_t kInitialBuffer = 16384;
+}
+
+std::string& appendDecimal(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return out.append(buf, static_cast<size_t>(end - buf));
 }
 
 Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
@@ -134,17 +141,18 @@ void Session::serializeResponseHead(std::string& out, bool chunked, bool has_len
                                     uint64_t length, bool body_allowed) {
   const auto& r = ctx_.response;
   out.clear();
-  char status_line[64];
   std::string_view reason = r.reason.empty() ? http::reasonPhrase(r.status) : r.reason;
-  int n = std::snprintf(status_line, sizeof status_line, "HTTP/1.1 %d ", r.status);
-  out.append(status_line, static_cast<size_t>(n)).append(reason).append("\r\n");
+  char code[4] = {static_cast<char>('0' + r.status / 100 % 10),
+                  static_cast<char>('0' + r.status / 10 % 10),
+                  static_cast<char>('0' + r.status % 10), ' '};
+  out.append("HTTP/1.1 ").append(code, 4).append(reason).append("\r\n");
   for (const auto& f : r.headers.fields()) {
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   }
   if (chunked && body_allowed) {
     out.append("transfer-encoding: chunked\r\n");
   } else if (has_length) {
-    out.append("content-length: ").append(std::to_string(length)).append("\r\n");
+    appendDecimal(out.append("content-length: "), length).append("\r\n");
   }
   if (r.status == 101) {
     // Connection: upgrade was added by the caller.

@@ -18,6 +18,9 @@
 
 namespace gatehouse::proxy {
 
+// Appends v in decimal (no allocation); returns out.
+std::string& appendDecimal(std::string& out, uint64_t v);
+
 runtime::Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
                            std::string listener_key);
 
@@ -50,8 +53,8 @@ class Session {
     std::string upstream_name;
     std::string error;
     bool sent_continue = false;
-    bool has_first_span = false;    // first body span fetched, not yet sent or consumed
-    std::string_view first_span;    // view into in_
+    bool has_first_span = false;  // first body span fetched, not yet sent or consumed
+    std::string_view first_span;  // view into in_
   };
 
   runtime::Task<HeadResult> readHead(bool first);
@@ -63,9 +66,12 @@ class Session {
   runtime::Task<> sendError(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
   enum class SendResult { kOk, kClientFailed, kUpstreamFailed, kTooLarge };
-  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad };
+  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad, kInterrupted };
   void serializeUpstreamHead(bool expect_continue);
-  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up, bool head_pending);
+  runtime::Task<SendResult> sendHead(net::TcpStream& up);
+  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);
+  bool requestBodySent() const;
+  runtime::Task<std::pair<SendResult, HeadRead>> streamBodyWatchingResponse(net::TcpStream& up);
   runtime::Task<HeadRead> readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
                                            bool stop_at_continue);
   runtime::Task<bool> relayResponse(net::TcpStream& up);

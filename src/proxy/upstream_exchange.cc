@@ -53,7 +53,7 @@ void Session::serializeUpstreamHead(bool expect_continue) {
   if (req.chunked) {
     out.append("transfer-encoding: chunked\r\n");
   } else if (req.has_body || head_.body == http1::BodyKind::kContentLength) {
-    out.append("content-length: ").append(std::to_string(req.content_length)).append("\r\n");
+    appendDecimal(out.append("content-length: "), req.content_length).append("\r\n");
   }
   if (req.upgrade) {
     out.append("connection: upgrade\r\n");
@@ -62,11 +62,11 @@ void Session::serializeUpstreamHead(bool expect_continue) {
   out.append("\r\n");
 }
 
-Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up, bool head_pending) {
+Task<Session::SendResult> Session::sendHead(net::TcpStream& up) {
   const auto& t = ex_.snap->snap->config->timeouts;
   auto& reader = ex_.request_body;
   auto deadline = [&] { return w_.loop().now() + t.upstream_idle; };
-  if (head_pending) {
+  {
     // One writev for the head and the first body span fetched by proxyToUpstream.
     std::string_view first = ex_.first_span;
     char hex[24];
@@ -92,8 +92,19 @@ Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up, bool head
     }
     if (!st.ok()) co_return SendResult::kUpstreamFailed;
   }
+  co_return SendResult::kOk;
+}
+
+bool Session::requestBodySent() const {
   // A chunked body still owes its terminator (and trailers) even when fully read.
-  if (reader.done() && reader.framing() != Framing::kChunked) co_return SendResult::kOk;
+  return ex_.request_body.done() && ex_.request_body.framing() != Framing::kChunked;
+}
+
+Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up) {
+  const auto& t = ex_.snap->snap->config->timeouts;
+  auto& reader = ex_.request_body;
+  auto deadline = [&] { return w_.loop().now() + t.upstream_idle; };
+  if (requestBodySent()) co_return SendResult::kOk;
   BodyWriter writer;
   writer.reset(reader.framing() == Framing::kChunked);
   std::string chunk;
@@ -159,6 +170,7 @@ Task<Session::HeadRead> Session::readResponseHead(net::TcpStream& up, runtime::T
     auto n = co_await up.read(up_.writePtr(), up_.writable(), deadline);
     if (!n.ok()) {
       if (n.error().code == ErrorCode::kTimeout) co_return HeadRead::kTimeout;
+      if (n.error().code == ErrorCode::kCancelled) co_return HeadRead::kInterrupted;
       ex_.error = "upstream read: " + n.error().message;
       co_return any_bytes ? HeadRead::kBad : HeadRead::kIoError;
     }
@@ -284,16 +296,24 @@ Task<> Session::proxyToUpstream() {
           ex_.sent_continue = true;
           (void)co_await writeClient(&cv, 1);
         }
-        sr = co_await sendRequestBody(*upstream_, false);
+        sr = co_await sendRequestBody(*upstream_);
         body_sent = sr == SendResult::kOk;
         hr = HeadRead::kTimeout;  // not read yet
       }
     } else {
-      sr = co_await sendRequestBody(*upstream_, true);
-      body_sent = sr == SendResult::kOk;
+      sr = co_await sendHead(*upstream_);
       hr = HeadRead::kTimeout;
+      if (sr == SendResult::kOk && !requestBodySent()) {
+        // Full duplex: stream the body while watching for an early response (a 413 or 401
+        // before the upload is done must reach the client without waiting for the rest).
+        auto duplex = co_await streamBodyWatchingResponse(*upstream_);
+        sr = duplex.first;
+        hr = duplex.second;
+      }
+      body_sent = sr == SendResult::kOk;
     }
-    if (sr == SendResult::kClientFailed || sr == SendResult::kTooLarge) {
+    if ((sr == SendResult::kClientFailed || sr == SendResult::kTooLarge) &&
+        hr != HeadRead::kFinal) {
       // The upstream connection carries a half-sent request: it is dropped, never pooled.
       upstream_ = nullptr;
       keep_alive_ = false;
@@ -310,6 +330,7 @@ Task<> Session::proxyToUpstream() {
       hr = co_await readResponseHead(*upstream_, deadline, false);
     }
     if (hr == HeadRead::kFinal) {
+      if (!body_sent && req.has_body) ex_.error = "upstream answered before the request body ended";
       ex_.log.upstream_response_ms = msSince(sent_at);
       cs.upstream_latency.observeUs(static_cast<uint64_t>(ex_.log.upstream_response_ms * 1000));
       tracker->end(resp_head_.status < 500);
@@ -345,6 +366,46 @@ Task<> Session::proxyToUpstream() {
     }
     co_return;
   }
+}
+
+Task<std::pair<Session::SendResult, Session::HeadRead>> Session::streamBodyWatchingResponse(
+    net::TcpStream& up) {
+  SendResult body_result = SendResult::kOk;
+  HeadRead head_result = HeadRead::kTimeout;
+  bool body_done = false;
+  bool head_done = false;
+  auto& loop = w_.loop();
+  auto sender = [&]() -> Task<> {
+    body_result = co_await sendRequestBody(up);
+    body_done = true;
+    // Wake the reader: to start the response timeout now, or because the body failed.
+    if (!head_done) up.interrupt();
+  };
+  auto receiver = [&]() -> Task<> {
+    for (;;) {
+      // The sender may have failed before this coroutine first ran: nothing to wait for.
+      if (body_done && body_result != SendResult::kOk) {
+        head_result = HeadRead::kIoError;
+        break;
+      }
+      // The response timeout starts once the request is fully sent, as in Envoy.
+      auto deadline = body_done ? loop.now() + ex_.route->response_timeout : runtime::kNoDeadline;
+      head_result = co_await readResponseHead(up, deadline, false);
+      if (head_result == HeadRead::kInterrupted && body_done && body_result == SendResult::kOk) {
+        continue;
+      }
+      break;
+    }
+    if (head_result == HeadRead::kInterrupted) head_result = HeadRead::kIoError;
+    head_done = true;
+    if (!body_done) {
+      // Early answer (or a dead upstream): stop reading the client's body.
+      client_.interrupt();
+      up.interrupt();
+    }
+  };
+  co_await runtime::whenBoth(loop, sender(), receiver());
+  co_return std::make_pair(body_result, head_result);
 }
 
 Task<bool> Session::relayResponse(net::TcpStream& up) {
