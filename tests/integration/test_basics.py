@@ -1,12 +1,11 @@
 """Basic proxying: methods, load balancing, local responses, forwarded headers, request ids,
 hop-by-hop headers, header policies, rewrites and the demo subcommand."""
-import json
 import re
 
 import httpx
 import pytest
 
-from conftest import Gatehouse, cluster, request_bytes, simple_config
+from support import Gatehouse, cluster, request_bytes, simple_config
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from conftest import (Reply, chunked, cluster, gen_blocks, gen_sha256, is_sanitized_binary,
+from support import (Reply, chunked, cluster, gen_blocks, gen_sha256, is_sanitized_binary,
                       request_bytes, simple_config)
 
 MiB = 1 << 20

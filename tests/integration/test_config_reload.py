@@ -2,7 +2,6 @@
 continuous keep-alive load."""
 import http.client
 import json
-import os
 import re
 import socket
 import subprocess
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import (GATEHOUSE_BIN, IO_TIMEOUT, REPO, cluster, http_get, request_bytes,
+from support import (GATEHOUSE_BIN, IO_TIMEOUT, REPO, cluster, http_get, request_bytes,
                       simple_config, wait_until)
 
 

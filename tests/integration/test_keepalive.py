@@ -3,7 +3,7 @@ import http.client
 
 import pytest
 
-from conftest import cluster, request_bytes, simple_config, chunked
+from support import cluster, request_bytes, simple_config, chunked
 
 
 def accepted(gh):

@@ -3,7 +3,7 @@ are those of the normalised path, so "/public/../admin" cannot reach an /admin r
 looking like /public, and encoded tricks are refused."""
 import pytest
 
-from conftest import cluster, simple_config
+from support import cluster, simple_config
 
 
 @pytest.fixture

@@ -1,9 +1,7 @@
 """Routing end to end: virtual hosts by Host, listeners bound to virtual hosts, the match
 conditions (exact, prefix, template, regex, methods, headers, query), absolute-form targets and
 Upgrade tunnels."""
-import pytest
-
-from conftest import RawConn, Reply, cluster, request_bytes, wait_until
+from support import RawConn, Reply, cluster, request_bytes, wait_until
 
 
 def local(name, body, **match):

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from conftest import (Reply, cluster, free_port, gen_blocks, request_bytes, simple_config,
+from support import (Reply, cluster, free_port, gen_blocks, request_bytes, simple_config,
                       wait_until)
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
