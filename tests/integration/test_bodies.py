@@ -306,3 +306,35 @@ def test_expect_continue_to_local_route_gets_final_answer_without_body(gatehouse
         rest = c.read_to_close()
         assert b"HTTP/1.1" not in rest, rest[:200]
     assert echo.requests == []
+
+
+FORBIDDEN_TRAILERS = [("Content-Length", "5"), ("Transfer-Encoding", "chunked"),
+                      ("Host", "evil.test"), ("Connection", "close"), ("Keep-Alive", "x"),
+                      ("TE", "trailers"), ("Trailer", "x-ok"), ("Upgrade", "h2c"),
+                      ("Proxy-Connection", "close")]
+
+
+def test_framing_routing_and_hop_by_hop_trailers_are_not_forwarded(gatehouse, recorder):
+    gh = gatehouse(simple_config(cluster("rec", recorder)))
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/t", headers=[("Transfer-Encoding", "chunked")])
+               + chunked(b"data", trailers=FORBIDDEN_TRAILERS + [("X-Ok", "1")]))
+        assert c.read_response().status == 200
+    raw = recorder.all_bytes()
+    trailer_section = raw[raw.index(b"\r\n0\r\n") + 5:].lower()
+    assert b"x-ok: 1" in trailer_section
+    for name, _ in FORBIDDEN_TRAILERS:
+        assert name.lower().encode() + b":" not in trailer_section, \
+            f"trailer {name} forwarded upstream: {trailer_section!r}"
+
+
+def test_framing_and_hop_by_hop_response_trailers_are_not_relayed(gatehouse, recorder):
+    trailers = b"".join(f"{k}: {v}\r\n".encode() for k, v in FORBIDDEN_TRAILERS)
+    recorder.script.append(Reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 b"2\r\nok\r\n0\r\n" + trailers + b"X-Ok: 1\r\n\r\n"))
+    gh = gatehouse(simple_config(cluster("rec", recorder)))
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/t"))
+        r = c.read_response()
+    assert r.body == b"ok"
+    assert r.trailers == [("x-ok", "1")]
