@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/depthguard.h>
 
+#include "config/lb_options_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
 #include "config/yaml_document.h"
@@ -38,6 +39,7 @@ constexpr std::string_view kForwardedKeys[] = {"trusted_proxies", "request_id",
                                                "request_id_header"};
 constexpr std::string_view kClusterKeys[] = {"name",
                                              "lb",
+                                             "lb_options",
                                              "pool_max_per_endpoint",
                                              "pool_max_idle_per_endpoint",
                                              "connect_timeout",
@@ -332,6 +334,10 @@ class Loader {
       m.readDuration("response_timeout", Millis(1), kMaxDuration, c.response_timeout);
       m.readDuration("idle_timeout", Millis(1), kMaxDuration, c.idle_timeout);
       if (m.require("endpoints")) readEndpoints(*m.find("endpoints"), m.path("endpoints"), c);
+      // After `lb` and the endpoints, which some checks need.
+      if (const YAML::Node* v = m.find("lb_options")) {
+        readLbOptions(diag_, *v, m.path("lb_options"), c);
+      }
       out.push_back(std::move(c));
     }
   }

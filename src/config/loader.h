@@ -47,7 +47,8 @@ inline constexpr size_t kMaxConfigNodes = 1'000'000;  // counting every alias ex
 inline constexpr size_t kMaxReportedErrors = 1000;
 
 // Load-balancing algorithms a cluster may name. A new algorithm adds its name here.
-inline constexpr auto kLbAlgorithms = std::to_array<std::string_view>({"round_robin"});
+inline constexpr auto kLbAlgorithms = std::to_array<std::string_view>(
+    {"round_robin", "least_conn", "least_time", "random", "ip_hash", "ring_hash", "maglev"});
 
 // Fields access_log.fields may list, and the list used when it is absent.
 // clang-format off

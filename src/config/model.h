@@ -53,10 +53,33 @@ struct Endpoint {
   uint32_t weight = 1;
 };
 
+// What ring_hash and maglev hash to choose a host.
+struct HashKey {
+  enum class Source { kSourceIp, kHeader, kCookie, kQuery, kPath };
+  Source source = Source::kSourceIp;
+  std::string name;  // header (lower case), cookie or query parameter name; empty otherwise
+};
+
+// What a hashing balancer does with a request that has no hash key.
+enum class LbFallback { kRoundRobin, kRandom };
+
+// Tuning for the load-balancing algorithms. Each option applies to some algorithms only, and
+// the loader rejects one given to an algorithm that would ignore it (docs/config.md).
+struct LbOptions {
+  HashKey hash_key;                               // ring_hash, maglev
+  LbFallback fallback = LbFallback::kRoundRobin;  // ring_hash, maglev, ip_hash
+  uint32_t ring_replicas = 160;                   // ring points per unit of weight
+  uint32_t maglev_table_size = 65537;             // a prime
+  double bounded_load = 0;                        // 0 = off; else >= 1 (cap / average load)
+  Millis ewma_decay{10000};                       // least_time: latency average time constant
+  std::optional<uint32_t> choice_count;           // unset = algorithm default; 0 = all hosts
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
   std::string lb = "round_robin";
+  LbOptions lb_options;
   size_t pool_max_per_endpoint = 1024;  // per worker
   size_t pool_max_idle_per_endpoint = 256;
   std::optional<Millis> connect_timeout;

@@ -93,7 +93,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
     cc.idle_timeout = c.idle_timeout.value_or(cfg->timeouts.upstream_idle);
     cc.pool_max_per_endpoint = c.pool_max_per_endpoint;
     cc.pool_max_idle_per_endpoint = c.pool_max_idle_per_endpoint;
-    auto lbf = lb::makeLoadBalancerFactory(c.lb);
+    auto lbf = lb::makeLoadBalancerFactory(c);
     if (!lbf.ok()) {
       out.errors.push_back(where(file, c.line, "clusters." + c.name + ".lb") + lbf.error().message);
     } else {
@@ -112,6 +112,9 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       h.weight = ep.weight;
       cc.hosts.hosts.push_back(std::move(h));
     }
+    // Hashing balancers build their lookup table on first use and share it between workers;
+    // building it here keeps that work (a 65537-slot Maglev table, say) off the workers.
+    if (cc.lb) cc.lb->create(cc.hosts);
     snap->clusters.push_back(std::move(cc));
   }
 

@@ -189,6 +189,19 @@ std::optional<int64_t> parseInt(std::string_view text) {
   return negative ? -v : v;
 }
 
+std::optional<double> parseDecimal(std::string_view text) {
+  size_t dot = text.find('.');
+  std::string_view whole = text.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  auto digits = [](std::string_view s) { return std::all_of(s.begin(), s.end(), isDigit); };
+  if (whole.empty() || !digits(whole) || !digits(frac)) return std::nullopt;
+  if (dot != std::string_view::npos && frac.empty()) return std::nullopt;  // "1."
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
 std::optional<bool> parseBool(std::string_view text) {
   if (text.size() > 5) return std::nullopt;
   std::string lower;

@@ -45,6 +45,8 @@ std::optional<Millis> parseDuration(std::string_view text);
 // Sizes: an integer of bytes, or an integer with B, KB, MB, GB (1000-based) or KiB, MiB, GiB.
 std::optional<uint64_t> parseSize(std::string_view text);
 std::optional<int64_t> parseInt(std::string_view text);
+// Digits with an optional fraction: "1", "1.25". No sign, exponent, inf or nan.
+std::optional<double> parseDecimal(std::string_view text);
 // true/false, yes/no, on/off in any case (the YAML 1.1 spellings users write).
 std::optional<bool> parseBool(std::string_view text);
 // "250ms", "10s", "2m", "1h": the largest unit that divides the value exactly.

@@ -15,6 +15,9 @@
 namespace gatehouse::http {
 struct Request;
 }
+namespace gatehouse::config {
+struct Cluster;
+}
 
 namespace gatehouse::lb {
 
@@ -29,9 +32,11 @@ struct HostSet {
   std::vector<Host> hosts;
 };
 
+// What pick() may look at. Both point into the request being routed and live until pick()
+// returns; `request` may be null (no request yet, or a test).
 struct PickContext {
   const http::Request* request = nullptr;
-  std::string_view client_ip;
+  std::string_view client_ip;  // after trusted X-Forwarded-For processing
 };
 
 class LoadBalancer {
@@ -45,13 +50,19 @@ class LoadBalancer {
   virtual void onEnd(int /*host*/, std::chrono::nanoseconds /*latency*/, bool /*success*/) {}
 };
 
+// Built on the control thread from a cluster's config; immutable afterwards except for
+// internally locked caches. create() runs on each worker when it installs a snapshot (not per
+// request), and may run on several workers at once.
 class LoadBalancerFactory {
  public:
   virtual ~LoadBalancerFactory() = default;
   virtual std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const = 0;
 };
 
-// Looks up an algorithm by its config name ("round_robin", ...).
-Result<std::shared_ptr<const LoadBalancerFactory>> makeLoadBalancerFactory(std::string_view name);
+using LoadBalancerFactoryPtr = std::shared_ptr<const LoadBalancerFactory>;
+
+// Builds the factory for cluster.lb ("round_robin", ...) with cluster.lb_options. Control
+// thread. The loader has already validated both; an error here means an unknown name.
+Result<LoadBalancerFactoryPtr> makeLoadBalancerFactory(const config::Cluster& cluster);
 
 }  // namespace gatehouse::lb

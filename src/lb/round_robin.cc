@@ -1,19 +1,20 @@
 #include "lb/round_robin.h"
 
-#include <random>
+#include <algorithm>
 
 namespace gatehouse::lb {
 
-RoundRobin::RoundRobin(const HostSet& hosts) {
+RoundRobin::RoundRobin(const HostSet& hosts, uint64_t seed) {
   for (const auto& h : hosts.hosts) {
-    entries_.push_back({static_cast<int64_t>(h.weight)});
-    total_ += h.weight;
-    uniform_ = uniform_ && h.weight == hosts.hosts.front().weight;
+    int64_t weight = std::max<int64_t>(h.weight, 1);
+    entries_.push_back({weight});
+    total_ += weight;
+    uniform_ = uniform_ && weight == entries_.front().weight;
   }
   // Start each worker at a different host so N workers do not all hit host 0 first.
   if (!entries_.empty()) {
-    std::random_device rd;
-    next_ = rd() % entries_.size();
+    Rng rng(seed);
+    next_ = rng.below(static_cast<uint32_t>(entries_.size()));
   }
 }
 
@@ -31,6 +32,10 @@ int RoundRobin::pick(const PickContext&) {
   }
   entries_[best].current -= total_;
   return best;
+}
+
+Result<LoadBalancerFactoryPtr> RoundRobinFactory::make(const config::Cluster&) {
+  return LoadBalancerFactoryPtr(std::make_shared<RoundRobinFactory>());
 }
 
 }  // namespace gatehouse::lb

@@ -2,12 +2,14 @@
 // Smooth weighted round robin (NGINX's algorithm): with equal weights it is plain round robin;
 // with weights it interleaves instead of sending bursts to the heaviest host.
 #include "lb/load_balancer.h"
+#include "lb/rng.h"
 
 namespace gatehouse::lb {
 
 class RoundRobin final : public LoadBalancer {
  public:
-  explicit RoundRobin(const HostSet& hosts);
+  // `seed` picks the first host of the equal-weight rotation.
+  explicit RoundRobin(const HostSet& hosts, uint64_t seed = randomSeed());
   int pick(const PickContext& ctx) override;
 
  private:
@@ -23,6 +25,7 @@ class RoundRobin final : public LoadBalancer {
 
 class RoundRobinFactory final : public LoadBalancerFactory {
  public:
+  static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
   std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
     return std::make_unique<RoundRobin>(hosts);
   }

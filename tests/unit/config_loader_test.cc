@@ -357,7 +357,7 @@ listeners:
   - {address: localhost, port: 80}
 clusters:
   - name: a
-    lb: random
+    lb: fastest
     endpoints: []
 routes:
   - cluster: nope

@@ -251,9 +251,9 @@ TEST(ConfigValidation, ClusterEndpoints) {
 }
 
 TEST(ConfigValidation, ClusterLbAndPool) {
-  EXPECT_CONFIG_ERROR(onlyError("clusters:\n  - {name: c, lb: random, endpoints: [a:1]}\n"), 2,
+  EXPECT_CONFIG_ERROR(onlyError("clusters:\n  - {name: c, lb: fastest, endpoints: [a:1]}\n"), 2,
                       "clusters[0].lb",
-                      "unknown lb algorithm 'random'; expected one of: round_robin");
+                      "unknown lb algorithm 'fastest'; expected one of: round_robin, least_conn");
   EXPECT_CONFIG_ERROR(
       onlyError("clusters:\n  - {name: c, endpoints: [a:1],\n"
                 "     pool_max_per_endpoint: 10, pool_max_idle_per_endpoint: 11}\n"),
