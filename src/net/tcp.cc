@@ -36,6 +36,8 @@ TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {
 
 void SslHandleDeleter::operator()(ssl_st* ssl) const { SSL_free(ssl); }
 
+bool TcpStream::tlsPendingSlow() const { return SSL_has_pending(ssl_.get()) == 1; }
+
 void TcpStream::attachTls(ssl_st* ssl) {
   ssl_.reset(ssl);
   SSL_set_fd(ssl, fd_);

@@ -130,6 +130,7 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
 
 SslPtr TlsServerContext::newSsl() const {
   SslPtr ssl(SSL_new(certs_.front().ctx.get()));
+  if (ssl) SSL_set_accept_state(ssl.get());
   return ssl;
 }
 
