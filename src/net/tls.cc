@@ -93,6 +93,11 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
       return tlsError(where + "cannot load certificate '" + c.cert_file + "': " + takeSslErrors());
     }
     if (SSL_CTX_use_PrivateKey_file(ctx.get(), c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        return tlsError(where + "key '" + c.key_file + "' does not match certificate '" +
+                        c.cert_file + "'");
+      }
       return tlsError(where + "cannot load key '" + c.key_file + "': " + takeSslErrors());
     }
     if (SSL_CTX_check_private_key(ctx.get()) != 1) {
