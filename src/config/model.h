@@ -187,6 +187,9 @@ struct ListenerTls {
   std::optional<std::string> client_ca_file;
   bool session_tickets = true;
   Millis session_timeout{7200000};
+  // Send the verified client certificate's subject, SANs and SHA-256 fingerprint upstream as
+  // x-client-cert-subject / -san / -sha256 (incoming headers of those names are always removed).
+  bool forward_client_cert = false;
   int line = 0;
   std::string yaml_path;
 };

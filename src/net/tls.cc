@@ -22,7 +22,8 @@ std::string lower(std::string s) {
 // DNS names a certificate is valid for: SAN dNSName entries, else the subject CN.
 std::vector<std::string> certificateNames(X509* x509) {
   std::vector<std::string> out;
-  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr));
   if (sans) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
@@ -42,9 +43,57 @@ std::vector<std::string> certificateNames(X509* x509) {
   return out;
 }
 
-int versionConst(const std::string& v) { return v == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION; }
+int versionConst(const std::string& v) {
+  return v == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+}
 
 }  // namespace
+
+PeerCertificate peerCertificate(ssl_st* ssl) {
+  PeerCertificate out;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return out;
+  BIO* bio = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  out.subject.assign(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      const char* kind = gn->type == GEN_DNS     ? "DNS:"
+                         : gn->type == GEN_URI   ? "URI:"
+                         : gn->type == GEN_EMAIL ? "email:"
+                                                 : nullptr;
+      if (!kind) continue;
+      const ASN1_STRING* s = gn->d.ia5;
+      if (!out.sans.empty()) out.sans += ",";
+      out.sans += kind;
+      out.sans.append(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                      static_cast<size_t>(ASN1_STRING_length(s)));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < md_len; ++i) {
+      out.sha256 += kHex[md[i] >> 4];
+      out.sha256 += kHex[md[i] & 0xf];
+    }
+  }
+  // Header values must not carry control characters, whatever the certificate says.
+  for (std::string* v : {&out.subject, &out.sans}) {
+    for (char& c : *v) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+  }
+  return out;
+}
 
 std::string takeSslErrors() {
   std::string out;
@@ -61,6 +110,7 @@ std::string takeSslErrors() {
 Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
     const config::ListenerTls& cfg) {
   auto tc = std::make_shared<TlsServerContext>();
+  tc->forward_client_cert_ = cfg.forward_client_cert;
   for (const auto& p : cfg.alpn) {
     tc->alpn_wire_.push_back(static_cast<char>(p.size()));
     tc->alpn_wire_ += p;

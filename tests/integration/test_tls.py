@@ -221,3 +221,25 @@ def test_certificate_reload_keeps_open_connections(gatehouse, echo, certs):
         assert get_on_old() == 200  # the connection made before the reload still works
     finally:
         old.close()
+
+
+def test_verified_client_certificate_is_forwarded_and_spoofs_removed(gatehouse, echo, certs):
+    gh = gatehouse(tls_config(certs, echo, client_auth="optional", client_ca=certs["ca"][0],
+                              forward_client_cert=True))
+
+    def seen(cert):
+        with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as raw:
+            with client_ctx(cert=cert).wrap_socket(raw, server_hostname="a.test") as s:
+                s.sendall(b"GET /c HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n"
+                          b"X-Client-Cert-Subject: CN=admin\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+        return upstream_headers(json.loads(data.split(b"\r\n\r\n", 1)[1]))
+
+    with_cert = seen(certs["client"])
+    assert with_cert["x-client-cert-subject"] == ["CN=client.test"]
+    assert with_cert["x-client-cert-san"] == ["DNS:client.test"]
+    assert len(with_cert["x-client-cert-sha256"][0]) == 64
+    without = seen(None)
+    assert "x-client-cert-subject" not in without  # the spoofed header was dropped
