@@ -99,4 +99,24 @@ ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std
   return tls;
 }
 
+UpstreamTls readUpstreamTls(Diagnostics& diag, const YAML::Node& node, const std::string& path) {
+  static constexpr std::string_view kKeys[] = {"sni", "verify", "ca", "cert", "key", "min_version"};
+  UpstreamTls tls;
+  tls.line = node.Mark().line + 1;
+  tls.yaml_path = path;
+  if (node.IsScalar() && node.Scalar() == "true") return tls;  // `tls: true`: all defaults
+  MapReader m(diag, node, path, kKeys);
+  if (!m.isMap()) return tls;
+  m.read("sni", tls.sni);
+  m.read("verify", tls.verify);
+  m.read("ca", tls.ca_file);
+  m.read("cert", tls.cert_file);
+  m.read("key", tls.key_file);
+  if (tls.cert_file.has_value() != tls.key_file.has_value()) {
+    diag.add(node, path, "cert and key go together");
+  }
+  if (m.has("min_version")) readOneOf(m, "min_version", kVersions, tls.min_version);
+  return tls;
+}
+
 }  // namespace gatehouse::config

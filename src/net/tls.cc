@@ -1,5 +1,6 @@
 #include "net/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -181,6 +182,60 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
   }
   if (tc->certs_.empty()) return tlsError("certificates: at least one certificate is needed");
   return std::shared_ptr<const TlsServerContext>(std::move(tc));
+}
+
+Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(
+    const config::UpstreamTls& cfg) {
+  auto tc = std::make_shared<TlsClientContext>();
+  ERR_clear_error();
+  tc->ctx_.reset(SSL_CTX_new(TLS_client_method()));
+  if (!tc->ctx_) return tlsError(takeSslErrors());
+  SSL_CTX* ctx = tc->ctx_.get();
+  SSL_CTX_set_min_proto_version(ctx, versionConst(cfg.min_version));
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(ctx, 1);
+  if (cfg.ca_file) {
+    if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file->c_str(), nullptr) != 1) {
+      return tlsError("ca: cannot load '" + *cfg.ca_file + "': " + takeSslErrors());
+    }
+  } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    return tlsError("cannot load the system trust store: " + takeSslErrors());
+  }
+  if (cfg.cert_file && cfg.key_file) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert_file->c_str()) != 1) {
+      return tlsError("cert: cannot load '" + *cfg.cert_file + "': " + takeSslErrors());
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg.key_file->c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      return tlsError("key: cannot load '" + *cfg.key_file +
+                      "' or it does not match the cert: " + takeSslErrors());
+    }
+  }
+  SSL_CTX_set_verify(ctx, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+  tc->sni_ = cfg.sni;
+  tc->verify_ = cfg.verify;
+  return std::shared_ptr<const TlsClientContext>(std::move(tc));
+}
+
+SslPtr TlsClientContext::newSsl(const std::string& host) const {
+  SslPtr ssl(SSL_new(ctx_.get()));
+  if (!ssl) return ssl;
+  SSL_set_connect_state(ssl.get());
+  in6_addr probe{};
+  bool is_ip = inet_pton(AF_INET, host.c_str(), &probe) == 1 ||
+               inet_pton(AF_INET6, host.c_str(), &probe) == 1;
+  std::string name = sni_.value_or(is_ip ? std::string() : host);
+  if (!name.empty()) {
+    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(name.c_str()));  // the macro form uses a C cast
+    if (verify_) SSL_set1_host(ssl.get(), name.c_str());
+  } else if (verify_ && is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str());
+  }
+  return ssl;
 }
 
 SslPtr TlsServerContext::newSsl() const {

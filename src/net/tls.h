@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,20 @@ class TlsServerContext {
   std::vector<Cert> certs_;
   std::string alpn_wire_;  // server preference list in ALPN wire format
   bool forward_client_cert_ = false;
+};
+
+// TLS to upstreams: one SSL_CTX per cluster, built with the snapshot, shared by workers.
+class TlsClientContext {
+ public:
+  static Result<std::shared_ptr<const TlsClientContext>> create(const config::UpstreamTls& cfg);
+  // A client-side SSL for a connection to `host` (an IP literal or a name): SNI and name
+  // verification use the configured sni, else the host when it is a name.
+  SslPtr newSsl(const std::string& host) const;
+
+ private:
+  SslCtxPtr ctx_;
+  std::optional<std::string> sni_;
+  bool verify_ = true;
 };
 
 // The verified client certificate of a finished handshake (empty subject: none was sent).
