@@ -1,5 +1,6 @@
 // The list of built-in policies: adding a policy is one folder plus one line here.
 #include "http/filter.h"
+#include "policies/acl/acl.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
 #include "policies/key_auth/key_auth.h"
@@ -15,6 +16,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"redirect", &policies::redirect::build},
       {"rewrite", &policies::rewrite::build},
       {"key_auth", &policies::key_auth::build},
+      {"acl", &policies::acl::build},
   };
   return kPolicies;
 }

@@ -60,6 +60,28 @@ def test_key_auth_header_query_strip_and_401(gatehouse, echo):
     assert echo.request_count() == 2
 
 
+def test_key_auth_anonymous_and_acl_by_group(gatehouse, echo):
+    gh = gatehouse(routed(echo, key_auth(anonymous="guest"),
+                          {"name": "acl", "config": {"allow": {"groups": ["admins"]},
+                                                     "deny": {"consumers": ["guest"]}}}))
+    with client(gh) as c:
+        assert c.get("/a", headers={"x-api-key": ALICE_KEY}).status_code == 200
+        r = c.get("/a", headers={"x-api-key": BOB_KEY})
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+        assert c.get("/a").status_code == 403  # anonymous guest is denied
+        assert c.get("/a", headers={"x-api-key": "bad"}).status_code == 401
+    assert echo.request_count() == 1
+
+
+def test_acl_without_consumer_can_answer_401(gatehouse, echo):
+    gh = gatehouse(routed(echo, {"name": "acl", "config": {
+        "allow": {"consumers": ["alice"]}, "unauthenticated_status": 401}}))
+    with client(gh) as c:
+        r = c.get("/x")
+        assert r.status_code == 401 and "www-authenticate" in r.headers
+    assert echo.request_count() == 0
+
+
 def test_bad_policy_config_is_reported(tmp_path, echo):
     g = Gatehouse(tmp_path, routed(echo, {"name": "key_auth", "config": {
         "consumers": [{"name": "a", "keys": ["plaintext"]}]}}), name="bad")
