@@ -3,6 +3,7 @@
 #include "policies/acl/acl.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
+#include "policies/ip_restriction/ip_restriction.h"
 #include "policies/key_auth/key_auth.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
@@ -17,6 +18,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"rewrite", &policies::rewrite::build},
       {"key_auth", &policies::key_auth::build},
       {"acl", &policies::acl::build},
+      {"ip_restriction", &policies::ip_restriction::build},
   };
   return kPolicies;
 }

@@ -82,6 +82,21 @@ def test_acl_without_consumer_can_answer_401(gatehouse, echo):
     assert echo.request_count() == 0
 
 
+def test_ip_restriction_uses_real_client_ip(gatehouse, echo):
+    gh = gatehouse(routed(echo, {"name": "ip_restriction", "config": {
+        "allow": ["203.0.113.0/24", "2001:db8::/32"], "deny": ["203.0.113.66"]}},
+        forwarded={"trusted_proxies": ["127.0.0.1/32"]}))
+    with client(gh) as c:
+        def status(xff):
+            return c.get("/ip", headers={"x-forwarded-for": xff} if xff else {}).status_code
+        assert status("203.0.113.7") == 200
+        assert status("2001:db8::5") == 200
+        assert status("203.0.113.66") == 403
+        assert status("198.51.100.1") == 403
+        assert status(None) == 403  # 127.0.0.1 itself is not allowed
+    assert echo.request_count() == 2
+
+
 def test_bad_policy_config_is_reported(tmp_path, echo):
     g = Gatehouse(tmp_path, routed(echo, {"name": "key_auth", "config": {
         "consumers": [{"name": "a", "keys": ["plaintext"]}]}}), name="bad")
