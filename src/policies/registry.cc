@@ -1,6 +1,7 @@
 // The list of built-in policies: adding a policy is one folder plus one line here.
 #include "http/filter.h"
 #include "policies/acl/acl.h"
+#include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
 #include "policies/ip_restriction/ip_restriction.h"
@@ -19,6 +20,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"key_auth", &policies::key_auth::build},
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},
+      {"cors", &policies::cors::build},
   };
   return kPolicies;
 }

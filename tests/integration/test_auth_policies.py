@@ -97,6 +97,39 @@ def test_ip_restriction_uses_real_client_ip(gatehouse, echo):
     assert echo.request_count() == 2
 
 
+def test_cors_preflight_actual_and_error_replies(gatehouse, echo):
+    cors = {"name": "cors", "config": {
+        "origins": ["https://app.example.com", "*.example.org"], "methods": ["GET", "PUT"],
+        "headers": ["x-api-key", "content-type"], "expose_headers": ["x-upstream"],
+        "credentials": True, "max_age": 300}}
+    gh = gatehouse(routed(echo, cors, key_auth()))
+    with client(gh) as c:
+        r = c.options("/c", headers={"origin": "https://a.example.org",
+                                     "access-control-request-method": "PUT",
+                                     "access-control-request-headers": "x-api-key"})
+        assert r.status_code == 204
+        assert r.headers["access-control-allow-origin"] == "https://a.example.org"
+        assert r.headers["access-control-allow-credentials"] == "true"
+        assert r.headers["access-control-allow-methods"] == "GET, PUT"
+        assert r.headers["access-control-max-age"] == "300"
+        r = c.options("/c", headers={"origin": "https://evil.test",
+                                     "access-control-request-method": "PUT"})
+        assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+        # Actual request: CORS headers on the proxied reply...
+        r = c.get("/c", headers={"origin": "https://app.example.com", "x-api-key": ALICE_KEY})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert r.headers["access-control-expose-headers"] == "x-upstream"
+        assert "Origin" in r.headers.get_list("vary")
+        # ...and on the gateway's own 401, so the browser can read it.
+        r = c.get("/c", headers={"origin": "https://app.example.com"})
+        assert r.status_code == 401
+        assert r.headers["access-control-allow-origin"] == "https://app.example.com"
+        r = c.get("/c", headers={"origin": "https://evil.test", "x-api-key": ALICE_KEY})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    assert echo.request_count() == 2  # preflights were never proxied
+
+
 def test_bad_policy_config_is_reported(tmp_path, echo):
     g = Gatehouse(tmp_path, routed(echo, {"name": "key_auth", "config": {
         "consumers": [{"name": "a", "keys": ["plaintext"]}]}}), name="bad")
