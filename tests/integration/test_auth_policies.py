@@ -140,3 +140,14 @@ def test_bad_policy_config_is_reported(tmp_path, echo):
     assert out.returncode != 0
     assert "policies[0]" in out.stderr and "consumers[0].keys[0]" in out.stderr, out.stderr
     assert "plaintext keys are not accepted" in out.stderr
+
+
+def test_consumer_appears_in_access_log(gatehouse, echo):
+    gh = gatehouse(routed(echo, key_auth(), access_log={"fields": ["request_id", "path",
+                                                                    "status", "consumer"]}))
+    with client(gh) as c:
+        assert c.get("/who", headers={"x-api-key": ALICE_KEY}).status_code == 200
+        assert c.get("/anon").status_code == 401
+    entry = gh.wait_log(lambda e: e.get("path") == "/who")
+    assert entry["consumer"] == "alice"
+    assert gh.wait_log(lambda e: e.get("path") == "/anon")["consumer"] == ""
