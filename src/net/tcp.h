@@ -122,6 +122,8 @@ class TcpStream {
 
   // Wakes any pending read/write with kCancelled, and fails every later one (shutdown, tunnels).
   void cancel();
+  // Records that a read would block now, so the next wait is for a new edge.
+  void markDrained() { io_.read_ready = false; }
   // Wakes the pending read/write with kCancelled once; later operations work normally.
   void interrupt();
   void shutdownWrite();

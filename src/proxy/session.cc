@@ -67,10 +67,16 @@ Task<bool> Session::startTls() {
   tls_ctx_ = snap.listener_tls[li];
   auto deadline = w_.loop().now() + snap.config->timeouts.client_header;
   // Plain HTTP sent to a TLS port gets a readable answer instead of a TLS alert.
-  auto ready = co_await client_.readable(deadline);
-  if (!ready.ok()) co_return false;
   char first = 0;
-  ssize_t n = ::recv(client_.fd(), &first, 1, MSG_PEEK);
+  ssize_t n = -1;
+  for (int spins = 0; spins < 64; ++spins) {
+    auto ready = co_await client_.readable(deadline);
+    if (!ready.ok()) co_return false;
+    n = ::recv(client_.fd(), &first, 1, MSG_PEEK);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) break;
+    client_.markDrained();  // a fresh socket starts "ready": wait for the first byte's edge
+  }
+  if (n <= 0) co_return false;
   if (n == 1 && first >= 'A' && first <= 'Z') {
     w_.stats().bad_requests.inc();
     static constexpr std::string_view kPlain =

@@ -35,7 +35,8 @@ struct IoWaiter {
 struct IoHandle {
   IoWaiter* reader = nullptr;
   IoWaiter* writer = nullptr;
-  bool read_ready = true;   // false after EAGAIN / short read, true after an EPOLLIN edge
+  // Starts false: registering an fd that already has data queues an initial EPOLLIN event.
+  bool read_ready = false;  // false after EAGAIN / short read, true after an EPOLLIN edge
   bool write_ready = true;  // false after EAGAIN / short write, true after an EPOLLOUT edge
   bool hup = false;         // peer hung up or socket error seen
   // Peer shut down its writing side (EPOLLRDHUP). The FIN often arrives in the same edge as
