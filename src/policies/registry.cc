@@ -2,6 +2,7 @@
 #include "http/filter.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
+#include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
 
@@ -13,6 +14,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"direct_response", &policies::direct_response::build},
       {"redirect", &policies::redirect::build},
       {"rewrite", &policies::rewrite::build},
+      {"rate_limit", &policies::rate_limit::build},
   };
   return kPolicies;
 }
