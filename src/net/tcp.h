@@ -15,9 +15,15 @@
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
 
+struct ssl_st;
+
 namespace gatehouse::net {
 
 using runtime::TimePoint;
+
+struct SslHandleDeleter {
+  void operator()(ssl_st* ssl) const;
+};
 
 class TcpStream {
  public:
@@ -38,6 +44,7 @@ class TcpStream {
     TimePoint deadline;
     ssize_t result = 0;
     bool timed_out = false;
+    bool want_write = false;  // TLS: the read must first write (wait for writability)
     runtime::Timer timer_;
 
     ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d)
@@ -48,6 +55,7 @@ class TcpStream {
       if (s.io_.reader == this) s.io_.reader = nullptr;  // frame destroyed while waiting
     }
     bool tryRead();
+    void park();
     bool await_ready() { return s.io_.read_ready && tryRead(); }
     void await_suspend(std::coroutine_handle<> h);
     // Bytes read (0 = orderly EOF) or an error (kTimeout, kReset, kCancelled, kIo).
@@ -70,6 +78,7 @@ class TcpStream {
       if (s.io_.writer == this) s.io_.writer = nullptr;
     }
     bool tryWrite();
+    bool tryWriteTls();
     bool await_ready() { return s.io_.write_ready && tryWrite(); }
     void await_suspend(std::coroutine_handle<> h);
     Status await_resume();
@@ -101,6 +110,14 @@ class TcpStream {
     return WriteAwaiter(*this, iov, n, deadline);
   }
 
+  // Switches the stream to TLS (server or client side, per `ssl`); takes ownership. Reads and
+  // writes then go through OpenSSL on the same readiness model.
+  void attachTls(ssl_st* ssl);
+  bool tls() const { return static_cast<bool>(ssl_); }
+  ssl_st* ssl() const { return ssl_.get(); }
+  // Runs the TLS handshake to completion.
+  runtime::Task<Status> handshake(TimePoint deadline);
+
   // Wakes any pending read/write with kCancelled, and fails every later one (shutdown, tunnels).
   void cancel();
   // Wakes the pending read/write with kCancelled once; later operations work normally.
@@ -121,6 +138,7 @@ class TcpStream {
   int fd_;
   bool cancelled_ = false;
   runtime::IoHandle io_;
+  std::unique_ptr<ssl_st, SslHandleDeleter> ssl_;
 };
 
 // Creates a bound, listening, non-blocking socket (on any thread; adopt it on a loop later).
