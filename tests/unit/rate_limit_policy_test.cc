@@ -127,13 +127,57 @@ TEST(RateLimitConfig, ErrorsNameTheOption) {
       {"limits: [{rate: 1/s}]\nheaders: ietf", "headers: unknown style 'ietf'"},
       {"limits: [{rate: 1/s}]\nheaders_on_success: 1", "expected true or false"},
       {"limits: [{rate: 1/s}]\nmax_keys: 2", "max_keys: must be between"},
-      {"limits: [{rate: 1/s}]\nmode: redis", "mode: 'redis' is not supported yet"},
+      {"limits: [{rate: 1/s}]\nmode: redis", "redis: required with mode redis"},
+      {"limits: [{rate: 1/s}]\nmode: hybrid", "mode: 'hybrid' is not supported yet"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {address: 'redis.local:6379'}",
+       "redis.address: 'redis.local' is not an IP address"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {address: '127.0.0.1:70000'}",
+       "redis.address: invalid port '70000'"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {adress: '127.0.0.1:1'}",
+       "redis: unknown option 'adress'"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {timeout: 5}", "redis.timeout: expected a"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {username: u}", "needs a password"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {}\non_redis_error: ignore",
+       "on_redis_error: unknown value 'ignore'"},
+      {"limits: [{rate: 1/s, on_redis_error: open}]\nmode: redis\nredis: {}",
+       "limits[0].on_redis_error: unknown value 'open'"},
+      {"limits: [{concurrency: 2}]\nmode: redis\nredis: {}", "concurrency limits are local only"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {}\nfallback_share: 1.5",
+       "fallback_share: expected a number in (0, 1]"},
+      {"limits: [{rate: 1/s}]\non_redis_error: fail_open", "on_redis_error: only with mode redis"},
+      {"limits: [{rate: 1/s, on_redis_error: fallback}]", "only with mode redis"},
       {"limits: [{rate: 1/s}]\nmode: cluster", "unknown mode 'cluster'"},
   };
   for (const auto& c : cases) {
     std::string err = configError(c.yaml);
     EXPECT_NE(err.find(c.expect), std::string::npos) << c.yaml << "\n  got: " << err;
   }
+}
+
+TEST(RateLimitConfig, RedisShapeAndFallbackScaling) {
+  auto r = parseConfig(YAML::Load(R"(
+mode: redis
+redis: {address: "127.0.0.1:6380", username: gw, password: pw, database: 2, timeout: 20ms}
+on_redis_error: fallback
+fallback_share: 0.25
+limits:
+  - {rate: 100/s, burst: 40}
+  - {rate: 1000/h, algorithm: sliding_window, on_redis_error: fail_closed}
+  - {rate: 10/min, on_redis_error: fail_open, name: slow}
+)"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->mode, Mode::kRedis);
+  EXPECT_EQ(r->redis.endpoint.port, 6380);
+  EXPECT_EQ(r->redis.endpoint.database, 2);
+  EXPECT_EQ(r->redis.endpoint.timeout, std::chrono::milliseconds(20));
+  ASSERT_EQ(r->redis.on_error.size(), 3u);
+  EXPECT_EQ(r->redis.on_error[0], OnRedisError::kFallback);
+  EXPECT_EQ(r->redis.on_error[1], OnRedisError::kFailClosed);
+  EXPECT_EQ(r->redis.on_error[2], OnRedisError::kFailOpen);
+  auto fb = fallbackLimits(*r);
+  ASSERT_EQ(fb.size(), 1u);  // only the fallback limit, scaled by the share
+  EXPECT_EQ(fb[0].rate.count, 25u);
+  EXPECT_EQ(fb[0].burst, 10u);
 }
 
 TEST(RateLimitKey, ExtractsAndJoinsParts) {

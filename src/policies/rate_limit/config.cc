@@ -2,6 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -46,7 +50,9 @@ Result<KeySpec> parseKeyPart(const YAML::Node& node, std::string_view what) {
 
 Result<LimitSpec> parseLimit(const YAML::Node& node, const std::string& what) {
   if (!node.IsMap()) return configError(what + ": expected a map");
-  if (auto st = checkKeys(node, {"name", "rate", "burst", "algorithm", "concurrency"}); !st.ok()) {
+  if (auto st =
+          checkKeys(node, {"name", "rate", "burst", "algorithm", "concurrency", "on_redis_error"});
+      !st.ok()) {
     return configError(what + ": " + st.error().message);
   }
   LimitSpec l;
@@ -113,6 +119,102 @@ Result<LimitSpec> parseLimit(const YAML::Node& node, const std::string& what) {
   return l;
 }
 
+Result<OnRedisError> parseOnError(const YAML::Node& node, const std::string& what) {
+  auto s = readString(node, what);
+  if (!s.ok()) return s.error();
+  if (*s == "fail_open") return OnRedisError::kFailOpen;
+  if (*s == "fail_closed") return OnRedisError::kFailClosed;
+  if (*s == "fallback") return OnRedisError::kFallback;
+  return configError(what + ": unknown value '" + *s +
+                     "'; expected fail_open, fail_closed or fallback");
+}
+
+// "250ms", "2s": a call deadline. Whole milliseconds, 1 ms to 60 s.
+Result<runtime::Duration> parseMillis(const YAML::Node& node, const std::string& what) {
+  auto s = readString(node, what);
+  if (!s.ok()) return s.error();
+  std::string_view v = *s;
+  int64_t mult = 0;
+  if (v.size() > 2 && v.substr(v.size() - 2) == "ms") {
+    mult = 1;
+    v.remove_suffix(2);
+  } else if (v.size() > 1 && v.back() == 's') {
+    mult = 1000;
+    v.remove_suffix(1);
+  }
+  int64_t n = 0;
+  bool digits = mult != 0 && !v.empty() && v.size() <= 6;
+  for (char c : v) {
+    digits = digits && c >= '0' && c <= '9';
+    if (digits) n = n * 10 + (c - '0');
+  }
+  if (!digits || n * mult < 1 || n * mult > 60000) {
+    return configError(what + ": expected a duration from 1ms to 60s, like 100ms or 2s");
+  }
+  return std::chrono::duration_cast<runtime::Duration>(std::chrono::milliseconds(n * mult));
+}
+
+Status parseRedis(const YAML::Node& node, RedisSettings& r) {
+  if (!node || !node.IsMap()) return configError("redis: required with mode redis (a map)");
+  if (auto st = checkKeys(node, {"address", "username", "password", "database", "timeout",
+                                 "connect_timeout", "prefix"});
+      !st.ok()) {
+    return configError("redis: " + st.error().message);
+  }
+  if (node["address"]) {
+    auto a = readString(node["address"], "redis.address");
+    if (!a.ok()) return a.error();
+    auto colon = a->rfind(':');
+    if (colon == std::string::npos) return configError("redis.address: expected IP:PORT");
+    std::string host = a->substr(0, colon);
+    if (host == "localhost") host = "127.0.0.1";
+    in_addr v4{};
+    in6_addr v6{};
+    // A literal address: a worker never resolves names (that would block it).
+    if (::inet_pton(AF_INET, host.c_str(), &v4) != 1 &&
+        ::inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
+      return configError("redis.address: '" + host +
+                         "' is not an IP address (host names are not resolved)");
+    }
+    int port = 0;
+    std::string ps = a->substr(colon + 1);
+    for (char c : ps)
+      port = (c >= '0' && c <= '9' && port < 100000) ? port * 10 + (c - '0') : -1;
+    if (ps.empty() || port < 1 || port > 65535) {
+      return configError("redis.address: invalid port '" + ps + "'");
+    }
+    r.endpoint.host = host;
+    r.endpoint.port = port;
+  }
+  for (auto [key, field] :
+       {std::pair{"username", &r.endpoint.username}, std::pair{"password", &r.endpoint.password},
+        std::pair{"prefix", &r.prefix}}) {
+    if (!node[key]) continue;
+    auto v = readString(node[key], std::string("redis.") + key);
+    if (!v.ok()) return v.error();
+    *field = *v;
+  }
+  if (!r.endpoint.username.empty() && r.endpoint.password.empty()) {
+    return configError("redis.username: needs a password");
+  }
+  if (node["database"]) {
+    auto d = readInt(node["database"], "redis.database", 0, 1024);
+    if (!d.ok()) return d.error();
+    r.endpoint.database = *d;
+  }
+  if (node["timeout"]) {
+    auto t = parseMillis(node["timeout"], "redis.timeout");
+    if (!t.ok()) return t.error();
+    r.endpoint.timeout = *t;
+  }
+  if (node["connect_timeout"]) {
+    auto t = parseMillis(node["connect_timeout"], "redis.connect_timeout");
+    if (!t.ok()) return t.error();
+    r.endpoint.connect_timeout = *t;
+  }
+  return {};
+}
+
 std::string defaultName(const RateLimitConfig& c) {
   std::string n;
   for (const auto& k : c.key) {
@@ -152,8 +254,9 @@ std::string policyHeader(const std::vector<LimitSpec>& limits) {
 
 Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   if (!config || !config.IsMap()) return configError("expected a map with at least 'limits'");
-  if (auto st = checkKeys(config, {"name", "mode", "key", "missing_key", "limits", "headers",
-                                   "headers_on_success", "max_keys"});
+  if (auto st = checkKeys(
+          config, {"name", "mode", "key", "missing_key", "limits", "headers", "headers_on_success",
+                   "max_keys", "redis", "on_redis_error", "fallback_share"});
       !st.ok()) {
     return st.error();
   }
@@ -161,10 +264,17 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   if (config["mode"]) {
     auto m = readString(config["mode"], "mode");
     if (!m.ok()) return m.error();
-    if (*m == "redis" || *m == "hybrid") {
-      return configError("mode: '" + *m + "' is not supported yet; only 'local' is");
+    if (*m == "hybrid") return configError("mode: 'hybrid' is not supported yet");
+    if (*m == "redis") {
+      c.mode = Mode::kRedis;
+    } else if (*m != "local") {
+      return configError("mode: unknown mode '" + *m + "'; expected local or redis");
     }
-    if (*m != "local") return configError("mode: unknown mode '" + *m + "'; expected local");
+  }
+  if (c.mode == Mode::kLocal) {
+    for (auto k : {"redis", "on_redis_error", "fallback_share"}) {
+      if (config[k]) return configError(std::string(k) + ": only with mode redis");
+    }
   }
   if (const auto& k = config["key"]) {
     if (k.IsSequence()) {
@@ -212,6 +322,48 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
     }
     c.limits.push_back(std::move(*l));
   }
+  if (c.mode == Mode::kRedis) {
+    if (auto st = parseRedis(config["redis"], c.redis); !st.ok()) return st.error();
+    OnRedisError def = OnRedisError::kFailOpen;
+    if (config["on_redis_error"]) {
+      auto e = parseOnError(config["on_redis_error"], "on_redis_error");
+      if (!e.ok()) return e.error();
+      def = *e;
+    }
+    for (size_t i = 0; i < limits.size(); ++i) {
+      std::string what = "limits[" + std::to_string(i) + "]";
+      if (c.limits[i].algorithm == Algorithm::kConcurrency) {
+        return configError(what +
+                           ": concurrency limits are local only; put them in a separate "
+                           "rate_limit policy without mode redis");
+      }
+      OnRedisError e = def;
+      if (limits[i]["on_redis_error"]) {
+        auto r = parseOnError(limits[i]["on_redis_error"], what + ".on_redis_error");
+        if (!r.ok()) return r.error();
+        e = *r;
+      }
+      c.redis.on_error.push_back(e);
+    }
+    if (config["fallback_share"]) {
+      const auto& n = config["fallback_share"];
+      double v = -1;
+      if (n.IsScalar() && !n.Scalar().empty()) {
+        char* end = nullptr;
+        v = std::strtod(n.Scalar().c_str(), &end);
+        if (*end != '\0') v = -1;
+      }
+      if (!(v > 0 && v <= 1)) return configError("fallback_share: expected a number in (0, 1]");
+      c.redis.fallback_share = v;
+    }
+  } else {
+    for (size_t i = 0; i < limits.size(); ++i) {
+      if (limits[i]["on_redis_error"]) {
+        return configError("limits[" + std::to_string(i) +
+                           "].on_redis_error: only with mode redis");
+      }
+    }
+  }
   if (config["headers"]) {
     auto h = readString(config["headers"], "headers");
     if (!h.ok()) return h.error();
@@ -245,6 +397,23 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   }
   c.policy_header = policyHeader(c.limits);
   return c;
+}
+
+std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c) {
+  std::vector<LimitSpec> out;
+  if (c.mode != Mode::kRedis) return out;
+  auto scale = [&](uint64_t v) {
+    return std::max<uint64_t>(
+        1, static_cast<uint64_t>(std::floor(static_cast<double>(v) * c.redis.fallback_share)));
+  };
+  for (size_t i = 0; i < c.limits.size(); ++i) {
+    if (c.redis.on_error[i] != OnRedisError::kFallback) continue;
+    LimitSpec l = c.limits[i];
+    l.rate.count = scale(l.rate.count);
+    if (l.algorithm == Algorithm::kTokenBucket) l.burst = scale(l.burst);
+    out.push_back(std::move(l));
+  }
+  return out;
 }
 
 bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ctx,
@@ -327,7 +496,19 @@ void renderMetrics(std::string& out) {
       {"gatehouse_rate_limit_overflow_total",
        "Requests charged to the shared overflow entry because the key table was full.",
        &InstanceCounters::overflow},
+      {"gatehouse_rate_limit_redis_errors_total",
+       "Redis calls of a rate_limit policy that failed or timed out.",
+       &InstanceCounters::redis_errors},
+      {"gatehouse_rate_limit_degraded_total",
+       "Requests decided by on_redis_error because Redis could not answer.",
+       &InstanceCounters::degraded},
   };
+  out.append(
+      "# HELP gatehouse_rate_limit_redis_connections_up Worker connections to Redis that are "
+      "ready (0 while Redis is unreachable: degraded).\n"
+      "# TYPE gatehouse_rate_limit_redis_connections_up gauge\n"
+      "gatehouse_rate_limit_redis_connections_up ");
+  out.append(std::to_string(RedisConn::connectionsUp())).append("\n");
   for (const auto& f : kFamilies) {
     out.append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
     out.append("# TYPE ").append(f.name).append(" counter\n");

@@ -10,6 +10,7 @@
 #include "core/result.h"
 #include "http/filter.h"
 #include "policies/rate_limit/limiter.h"
+#include "policies/rate_limit/redis_client.h"
 
 namespace YAML {
 class Node;
@@ -20,6 +21,9 @@ namespace gatehouse::policies::rate_limit {
 enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader };
 enum class MissingKey { kAllow, kDeny, kShared };
 enum class HeaderStyle { kNone, kDraft, kLegacy };
+enum class Mode { kLocal, kRedis };
+// What a limit does while Redis cannot answer (down, timed out, erroring).
+enum class OnRedisError { kFailOpen, kFailClosed, kFallback };
 
 struct KeySpec {
   KeyPart part = KeyPart::kClientIp;
@@ -33,7 +37,16 @@ struct InstanceCounters {
   std::atomic<uint64_t> allowed{0};
   std::atomic<uint64_t> limited{0};
   std::atomic<uint64_t> missing_key{0};
-  std::atomic<uint64_t> overflow{0};  // requests charged to the shared overflow entry
+  std::atomic<uint64_t> overflow{0};      // requests charged to the shared overflow entry
+  std::atomic<uint64_t> redis_errors{0};  // calls that failed or timed out
+  std::atomic<uint64_t> degraded{0};      // requests decided by on_redis_error
+};
+
+struct RedisSettings {
+  RedisEndpoint endpoint;
+  std::string prefix = "gatehouse:rl:";
+  double fallback_share = 1.0;
+  std::vector<OnRedisError> on_error;  // one per limit
 };
 
 struct RateLimitConfig {
@@ -45,7 +58,13 @@ struct RateLimitConfig {
   size_t max_keys = 65536;
   std::vector<LimitSpec> limits;
   std::string policy_header;  // precomputed RateLimit-Policy value
+  Mode mode = Mode::kLocal;
+  RedisSettings redis;  // mode kRedis only
 };
+
+// The limits a fallback table enforces while Redis is away: those with on_redis_error
+// fallback, their rates and bursts scaled by `share` (at least 1).
+std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c);
 
 // Validates `config` (errors name the bad option).
 Result<RateLimitConfig> parseConfig(const YAML::Node& config);

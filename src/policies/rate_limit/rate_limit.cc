@@ -1,6 +1,7 @@
 #include "policies/rate_limit/rate_limit.h"
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "policies/rate_limit/config.h"
 #include "policies/rate_limit/limiter.h"
 #include "runtime/metrics_hooks.h"
+#include "runtime/task.h"
 
 namespace gatehouse::policies::rate_limit {
 namespace {
@@ -25,6 +27,86 @@ int64_t monotonicNs() {
       .count();
 }
 
+// The global check, run atomically by Redis. KEYS: one per limit. ARGV: three per limit:
+// kind (1 token bucket / GCRA, 2 sliding window), a (GCRA: emission interval in µs; window:
+// period in µs), b (burst / limit). Redis's own clock (TIME) is the only clock, so gateways
+// with skewed clocks agree. Like the local table: check all, charge only if all allow.
+// Returns {allowed, limit index, remaining, reset ms, retry-after ms}.
+constexpr std::string_view kScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = #KEYS
+local new = {}
+local best, best_rem, best_reset = -1, 0, 0
+local rej, rej_retry, rej_reset = -1, 0, 0
+for i = 1, n do
+  local kind, a, b = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local ok, rem, reset, retry = false, 0, 0, 0
+  if kind == 1 then
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if tat < now then tat = now end
+    local nt = tat + a
+    local tau = a * b
+    if nt - now <= tau then
+      ok = true
+      rem = math.floor((tau - (nt - now)) / a)
+      reset = nt - now
+      new[i] = nt
+    else
+      reset = tat - now
+      retry = nt - now - tau
+    end
+  else
+    local w = math.floor(now / a)
+    local el = now - w * a
+    local v = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
+    local sw, c, p = tonumber(v[1] or '-10'), tonumber(v[2] or '0'), tonumber(v[3] or '0')
+    if sw == w - 1 then
+      p = c
+      c = 0
+    elseif sw ~= w then
+      p = 0
+      c = 0
+    end
+    local used = p * (a - el) + (c + 1) * a
+    local cap = b * a
+    reset = a - el
+    if used <= cap then
+      ok = true
+      rem = math.floor((cap - used) / a)
+      new[i] = {w, c + 1, p}
+    elseif c + 1 <= b and p > 0 then
+      retry = math.max(1, a - math.ceil((b - c - 1) * a / p) - el)
+    else
+      local e2 = 0
+      if c > 0 then e2 = math.max(0, a - math.ceil((b - 1) * a / c)) end
+      retry = (a - el) + e2
+    end
+  end
+  if not ok then
+    if rej < 0 or retry > rej_retry then
+      rej, rej_retry, rej_reset = i - 1, retry, reset
+    end
+  elseif best < 0 or rem < best_rem then
+    best, best_rem, best_reset = i - 1, rem, reset
+  end
+end
+if rej >= 0 then
+  return {0, rej, 0, math.ceil(rej_reset / 1000), math.ceil(rej_retry / 1000)}
+end
+for i = 1, n do
+  local kind, a, b = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  if kind == 1 then
+    redis.call('SET', KEYS[i], string.format('%d', new[i]), 'PX',
+               string.format('%d', math.ceil(a * b / 1000) + 1000))
+  else
+    redis.call('HSET', KEYS[i], 'w', string.format('%d', new[i][1]), 'c', new[i][2], 'p', new[i][3])
+    redis.call('PEXPIRE', KEYS[i], string.format('%d', math.ceil(2 * a / 1000) + 1000))
+  end
+end
+return {1, best, best_rem, math.ceil(best_reset / 1000), 0}
+)lua";
+
 class RateLimitFactory;
 
 // Per request: remembers the decision for the response headers and the slot to release.
@@ -36,6 +118,12 @@ class RateLimitFilter final : public http::Filter {
   void onComplete(http::RequestContext& ctx) override;
 
  private:
+  http::Verdict decide(http::RequestContext& ctx);
+  runtime::Task<http::Verdict> checkRedis(http::RequestContext& ctx, RedisConn& conn,
+                                          std::vector<std::string> args, int numkeys,
+                                          uint64_t hash);
+  http::Verdict onRedisFailure(http::RequestContext& ctx, uint64_t hash);
+
   const RateLimitFactory& f_;
   Decision decision_;
   uint32_t slot_ = 0;
@@ -46,10 +134,29 @@ class RateLimitFactory final : public http::FilterFactory {
  public:
   explicit RateLimitFactory(RateLimitConfig c)
       : config_(std::move(c)),
-        table_(config_.limits, config_.max_keys),
+        table_(config_.limits, config_.mode == Mode::kRedis ? 16 : config_.max_keys),
         counters_(countersFor(config_.name)),
-        shared_key_hash_(LimiterTable::hashKey("\x1e"
-                                               "anonymous")) {}
+        shared_key_hash_(LimiterTable::hashKey(std::string_view("\x1e"
+                                                                "anonymous"))),
+        fallback_(fallbackLimits(config_), config_.max_keys) {
+    for (auto e : config_.redis.on_error)
+      fail_closed_ = fail_closed_ || e == OnRedisError::kFailClosed;
+    if (config_.mode == Mode::kRedis) {
+      // Static parts of the script's arguments; the keys are built per request.
+      for (const auto& l : config_.limits) {
+        if (l.algorithm == Algorithm::kTokenBucket) {
+          redis_argv_.push_back("1");
+          redis_argv_.push_back(std::to_string(
+              std::max<int64_t>(1, l.rate.period_ns / 1000 / static_cast<int64_t>(l.rate.count))));
+          redis_argv_.push_back(std::to_string(l.burst));
+        } else {
+          redis_argv_.push_back("2");
+          redis_argv_.push_back(std::to_string(l.rate.period_ns / 1000));
+          redis_argv_.push_back(std::to_string(l.rate.count));
+        }
+      }
+    }
+  }
 
   http::FilterRef create() const override {
     return http::FilterRef::own(std::make_unique<RateLimitFilter>(*this));
@@ -60,6 +167,22 @@ class RateLimitFactory final : public http::FilterFactory {
   LimiterTable& table() const { return table_; }
   InstanceCounters& counters() const { return *counters_; }
   uint64_t sharedKeyHash() const { return shared_key_hash_; }
+  LimiterTable& fallback() const { return fallback_; }
+  bool failClosed() const { return fail_closed_; }
+
+  // KEYS then ARGV for one key: "<prefix><policy>:{<key hash>}:<limit index>". The hash tag
+  // keeps one request's keys in one Cluster slot, should Cluster support come.
+  std::vector<std::string> redisArgs(uint64_t hash) const {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    std::vector<std::string> args;
+    args.reserve(config_.limits.size() * 4);
+    for (size_t i = 0; i < config_.limits.size(); ++i) {
+      args.push_back(config_.redis.prefix + config_.name + ":{" + hex + "}:" + std::to_string(i));
+    }
+    args.insert(args.end(), redis_argv_.begin(), redis_argv_.end());
+    return args;
+  }
 
   void addHeaders(http::HeaderMap& h, const Decision& d) const {
     if (d.limiting < 0) return;
@@ -89,7 +212,14 @@ class RateLimitFactory final : public http::FilterFactory {
   mutable LimiterTable table_;
   std::shared_ptr<InstanceCounters> counters_;
   uint64_t shared_key_hash_;
+  mutable LimiterTable fallback_;  // mode redis: the limits with on_redis_error fallback
+  bool fail_closed_ = false;
+  std::vector<std::string> redis_argv_;
 };
+
+std::string_view script() {
+  return kScript;
+}
 
 http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
   const auto& cfg = f_.config();
@@ -111,8 +241,56 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
         break;
     }
   }
+  if (cfg.mode == Mode::kRedis) {
+    RedisConn& conn = RedisConn::forThisThread(cfg.redis.endpoint, std::string(script()));
+    // While Redis is away, decide at once: no request waits for a connection that is down.
+    if (!conn.usable()) return onRedisFailure(ctx, hash);
+    ctx.pending =
+        checkRedis(ctx, conn, f_.redisArgs(hash), static_cast<int>(cfg.limits.size()), hash);
+    return http::Verdict::kPause;
+  }
   decision_ = f_.table().acquire(hash, monotonicNs(), &slot_);
   if (decision_.overflow) f_.counters().overflow.fetch_add(1, std::memory_order_relaxed);
+  return decide(ctx);
+}
+
+runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& ctx, RedisConn& conn,
+                                                         std::vector<std::string> args, int numkeys,
+                                                         uint64_t hash) {
+  RedisResult r = co_await conn.eval(std::move(args), numkeys);
+  if (!r.ok || r.ints.size() != 5) co_return onRedisFailure(ctx, hash);
+  constexpr int64_t kMs = 1'000'000;
+  decision_ = Decision{};
+  decision_.allowed = r.ints[0] == 1;
+  decision_.limiting = static_cast<int>(r.ints[1]);
+  if (decision_.limiting < 0 || decision_.limiting >= static_cast<int>(f_.config().limits.size())) {
+    decision_.limiting = -1;
+  }
+  decision_.remaining = static_cast<uint64_t>(std::max<int64_t>(0, r.ints[2]));
+  decision_.reset_ns = r.ints[3] * kMs;
+  decision_.retry_after_ns = r.ints[4] * kMs;
+  co_return decide(ctx);
+}
+
+http::Verdict RateLimitFilter::onRedisFailure(http::RequestContext& ctx, uint64_t hash) {
+  auto& counters = f_.counters();
+  counters.redis_errors.fetch_add(1, std::memory_order_relaxed);
+  counters.degraded.fetch_add(1, std::memory_order_relaxed);
+  if (f_.failClosed()) {
+    // The limiter cannot tell: this is the gateway's failure, not the client's (never 429).
+    return ctx.respondError(503, "rate limit backend unavailable");
+  }
+  if (f_.fallback().limits().empty()) {  // every limit fails open
+    counters.allowed.fetch_add(1, std::memory_order_relaxed);
+    return http::Verdict::kContinue;
+  }
+  decision_ = f_.fallback().acquire(hash, monotonicNs(), nullptr);
+  // Header fields name the configured limits; the fallback table holds a subset of them.
+  decision_.limiting = -1;
+  return decide(ctx);
+}
+
+http::Verdict RateLimitFilter::decide(http::RequestContext& ctx) {
   if (decision_.allowed) {
     charged_ = true;
     f_.counters().allowed.fetch_add(1, std::memory_order_relaxed);
