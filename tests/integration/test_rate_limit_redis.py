@@ -24,10 +24,10 @@ def rl_config(rl):
     return {"routes": [route]}
 
 
-def redis_rl(redis, limits, **extra):
+def redis_rl(redis, limits, mode="redis", **extra):
     # A generous call timeout: the box is loaded, and a timeout would turn into the failure
     # mode, which these tests want to see only when Redis is really gone.
-    return rl_config({"name": "global", "mode": "redis",
+    return rl_config({"name": "global", "mode": mode,
                       "redis": {"address": redis.address, "timeout": "2s"},
                       "limits": limits, **extra})
 
@@ -134,3 +134,34 @@ def test_redis_killed_and_restarted(gatehouse, redis, mode):
     # Back on the global counter, which the restarted Redis starts afresh.
     assert statuses(gh, 6) == [200] * 4 + [429] * 2
     assert gh.metrics().value("gatehouse_rate_limit_degraded_total", policy="global") == 6
+
+
+def test_hybrid_batches_never_over_admit(gatehouse, redis):
+    # Each process takes up to 5 requests at a time from the global 60/h and spends them
+    # locally. Over-admission: none (a batch is charged in Redis before it is spent). Under-
+    # admission: at most the unspent rest of the batches held when the budget ran out, i.e.
+    # processes x concurrent misses per process x (batch - 1) = 3 x 2 x 4 = 24. A long TTL
+    # keeps batch expiry (which is time-based) out of the count.
+    cfg = redis_rl(redis, [{"rate": "60/h"}], mode="hybrid", on_redis_error="fail_closed",
+                   hybrid={"batch": 5, "batch_ttl": "10s"})
+    ghs = [gatehouse(cfg, workers=1, name=f"h{i}") for i in range(3)]
+    results = []
+    lock = threading.Lock()
+
+    def run(gh):
+        for _ in range(40):
+            s = get(gh).status
+            with lock:
+                results.append(s)
+
+    ts = [threading.Thread(target=run, args=(g,), daemon=True) for g in ghs for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert len(results) == 240
+    assert results.count(503) == 0
+    allowed = results.count(200)
+    print(f"hybrid: {allowed} of the global 60 admitted")
+    assert 60 - 24 <= allowed <= 60, allowed
+    assert allowed + results.count(429) == 240

@@ -219,6 +219,24 @@ TEST(RateLimitTable, FullOfBusyKeysChargesTheOverflowEntry) {
   EXPECT_EQ(allowed, static_cast<int>(t.usedSlots()) + 1);
 }
 
+TEST(RateLimitTable, HybridAllowanceIsSpentThenExpires) {
+  LimitSpec a;
+  a.name = "allowance";
+  a.algorithm = Algorithm::kAllowance;
+  LimiterTable t({a}, 64);
+  const uint64_t k = LimiterTable::hashKey("a");
+  EXPECT_FALSE(t.acquire(k, kT0, nullptr).allowed);  // nothing taken from Redis yet
+  t.deposit(k, 3, kT0, kT0 + kS);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(t.acquire(k, kT0 + i, nullptr).allowed);
+  EXPECT_FALSE(t.acquire(k, kT0 + 10, nullptr).allowed);
+  t.deposit(k, 5, kT0, kT0 + kS);
+  EXPECT_TRUE(t.acquire(k, kT0 + kS - 2'000'000, nullptr).allowed);
+  // Unused tokens expire with their batch: they were granted for a bounded time only.
+  EXPECT_FALSE(t.acquire(k, kT0 + kS, nullptr).allowed);
+  EXPECT_TRUE(isIdle(a, 0, kT0));
+}
+
 TEST(RateLimitTable, ConcurrentThreadsAdmitExactlyBurst) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 20000;

@@ -155,7 +155,9 @@ Result<runtime::Duration> parseMillis(const YAML::Node& node, const std::string&
 }
 
 Status parseRedis(const YAML::Node& node, RedisSettings& r) {
-  if (!node || !node.IsMap()) return configError("redis: required with mode redis (a map)");
+  if (!node || !node.IsMap()) {
+    return configError("redis: required with mode redis or hybrid (a map)");
+  }
   if (auto st = checkKeys(node, {"address", "username", "password", "database", "timeout",
                                  "connect_timeout", "prefix"});
       !st.ok()) {
@@ -256,7 +258,7 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   if (!config || !config.IsMap()) return configError("expected a map with at least 'limits'");
   if (auto st = checkKeys(
           config, {"name", "mode", "key", "missing_key", "limits", "headers", "headers_on_success",
-                   "max_keys", "redis", "on_redis_error", "fallback_share"});
+                   "max_keys", "redis", "on_redis_error", "fallback_share", "hybrid"});
       !st.ok()) {
     return st.error();
   }
@@ -264,16 +266,36 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   if (config["mode"]) {
     auto m = readString(config["mode"], "mode");
     if (!m.ok()) return m.error();
-    if (*m == "hybrid") return configError("mode: 'hybrid' is not supported yet");
     if (*m == "redis") {
       c.mode = Mode::kRedis;
+    } else if (*m == "hybrid") {
+      c.mode = Mode::kHybrid;
     } else if (*m != "local") {
-      return configError("mode: unknown mode '" + *m + "'; expected local or redis");
+      return configError("mode: unknown mode '" + *m + "'; expected local, redis or hybrid");
     }
   }
   if (c.mode == Mode::kLocal) {
     for (auto k : {"redis", "on_redis_error", "fallback_share"}) {
-      if (config[k]) return configError(std::string(k) + ": only with mode redis");
+      if (config[k]) return configError(std::string(k) + ": only with mode redis or hybrid");
+    }
+  }
+  if (c.mode != Mode::kHybrid && config["hybrid"]) {
+    return configError("hybrid: only with mode hybrid");
+  }
+  if (c.mode == Mode::kHybrid && config["hybrid"]) {
+    const auto& h = config["hybrid"];
+    if (auto st = checkKeys(h, {"batch", "batch_ttl"}); !st.ok()) {
+      return configError("hybrid: " + st.error().message);
+    }
+    if (h["batch"]) {
+      auto b = readInt(h["batch"], "hybrid.batch", 2, 1'000'000);
+      if (!b.ok()) return b.error();
+      c.hybrid_batch = static_cast<uint64_t>(*b);
+    }
+    if (h["batch_ttl"]) {
+      auto t = parseMillis(h["batch_ttl"], "hybrid.batch_ttl");
+      if (!t.ok()) return t.error();
+      c.hybrid_ttl = *t;
     }
   }
   if (const auto& k = config["key"]) {
@@ -322,7 +344,7 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
     }
     c.limits.push_back(std::move(*l));
   }
-  if (c.mode == Mode::kRedis) {
+  if (c.mode != Mode::kLocal) {
     if (auto st = parseRedis(config["redis"], c.redis); !st.ok()) return st.error();
     OnRedisError def = OnRedisError::kFailOpen;
     if (config["on_redis_error"]) {
@@ -401,7 +423,7 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
 
 std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c) {
   std::vector<LimitSpec> out;
-  if (c.mode != Mode::kRedis) return out;
+  if (c.mode == Mode::kLocal) return out;
   auto scale = [&](uint64_t v) {
     return std::max<uint64_t>(
         1, static_cast<uint64_t>(std::floor(static_cast<double>(v) * c.redis.fallback_share)));

@@ -21,7 +21,9 @@ namespace gatehouse::policies::rate_limit {
 enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader };
 enum class MissingKey { kAllow, kDeny, kShared };
 enum class HeaderStyle { kNone, kDraft, kLegacy };
-enum class Mode { kLocal, kRedis };
+// kHybrid: like kRedis, but each process takes a batch of requests from the global budget and
+// spends it locally before asking Redis again.
+enum class Mode { kLocal, kRedis, kHybrid };
 // What a limit does while Redis cannot answer (down, timed out, erroring).
 enum class OnRedisError { kFailOpen, kFailClosed, kFallback };
 
@@ -59,7 +61,9 @@ struct RateLimitConfig {
   std::vector<LimitSpec> limits;
   std::string policy_header;  // precomputed RateLimit-Policy value
   Mode mode = Mode::kLocal;
-  RedisSettings redis;  // mode kRedis only
+  RedisSettings redis;  // modes kRedis and kHybrid
+  uint64_t hybrid_batch = 10;
+  runtime::Duration hybrid_ttl = std::chrono::seconds(1);  // unused allowance expires
 };
 
 // The limits a fallback table enforces while Redis is away: those with on_redis_error

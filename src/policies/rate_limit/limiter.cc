@@ -124,6 +124,24 @@ Check checkConcurrency(const LimitSpec& s, uint64_t state) {
   return c;
 }
 
+// Allowance state: | expiry in ms on the monotonic clock (40 bits) | tokens (24 bits) |
+constexpr uint64_t kAllowanceTokenMask = (uint64_t{1} << 24) - 1;
+constexpr int64_t kMs = 1'000'000;
+
+bool allowanceValid(uint64_t state, int64_t now) {
+  return (state & kAllowanceTokenMask) > 0 && static_cast<int64_t>(state >> 24) * kMs > now;
+}
+
+Check checkAllowance(uint64_t state, int64_t now) {
+  Check c;
+  if (allowanceValid(state, now)) {
+    c.allowed = true;
+    c.next_state = state - 1;
+    c.remaining = (state & kAllowanceTokenMask) - 1;
+  }
+  return c;
+}
+
 }  // namespace
 
 Result<Rate> parseRate(std::string_view text) {
@@ -189,6 +207,8 @@ Check checkLimit(const LimitSpec& spec, uint64_t state, int64_t now_ns) {
       return checkWindow(spec, state, now_ns);
     case Algorithm::kConcurrency:
       return checkConcurrency(spec, state);
+    case Algorithm::kAllowance:
+      return checkAllowance(state, now_ns);
   }
   return {};
 }
@@ -211,6 +231,8 @@ uint64_t undoCharge(const LimitSpec& spec, uint64_t state, int64_t now_ns) {
     }
     case Algorithm::kConcurrency:
       return releaseConcurrency(state);
+    case Algorithm::kAllowance:
+      return allowanceValid(state, now_ns) ? state + 1 : state;
   }
   return state;
 }
@@ -229,6 +251,8 @@ bool isIdle(const LimitSpec& spec, uint64_t state, int64_t now_ns) {
     }
     case Algorithm::kConcurrency:
       return state == 0;
+    case Algorithm::kAllowance:
+      return !allowanceValid(state, now_ns);
   }
   return false;
 }
@@ -372,6 +396,21 @@ void LimiterTable::release(uint32_t slot) {
     uint64_t v = st.load(std::memory_order_acquire);
     while (!st.compare_exchange_weak(v, releaseConcurrency(v), std::memory_order_acq_rel)) {
     }
+  }
+}
+
+void LimiterTable::deposit(uint64_t key_hash, uint64_t tokens, int64_t now_ns, int64_t expiry_ns) {
+  if (limits_.size() != 1 || limits_[0].algorithm != Algorithm::kAllowance || tokens == 0) return;
+  const size_t slot = findOrInsert(key_hash, now_ns);
+  if (slot == capacity_) return;
+  auto& st = state(slot, 0);
+  const uint64_t expiry_ms = static_cast<uint64_t>(expiry_ns / kMs);
+  uint64_t v = st.load(std::memory_order_acquire);
+  for (;;) {
+    uint64_t have = allowanceValid(v, now_ns) ? (v & kAllowanceTokenMask) : 0;
+    uint64_t expiry = have > 0 ? std::max(expiry_ms, v >> 24) : expiry_ms;
+    uint64_t next = (expiry << 24) | std::min(kAllowanceTokenMask, have + tokens);
+    if (st.compare_exchange_weak(v, next, std::memory_order_acq_rel)) return;
   }
 }
 

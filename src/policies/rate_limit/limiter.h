@@ -17,7 +17,9 @@
 
 namespace gatehouse::policies::rate_limit {
 
-enum class Algorithm { kTokenBucket, kSlidingWindow, kConcurrency };
+// kAllowance is internal (mode hybrid): a key's share of the global budget taken from Redis
+// in a batch, spent locally until it runs out or expires.
+enum class Algorithm { kTokenBucket, kSlidingWindow, kConcurrency, kAllowance };
 
 // "10/s", "1000/h", "5/min", "2/30s": count per period.
 struct Rate {
@@ -81,6 +83,12 @@ class LimiterTable {
   Decision acquire(uint64_t key_hash, int64_t now_ns, uint32_t* slot_out);
   // Releases the in-flight count of every concurrency limit of a slot acquire() charged.
   void release(uint32_t slot);
+  // Mode hybrid (a table of one kAllowance limit): adds `tokens` that stay usable until
+  // `expiry_ns` to the key's entry; tokens already there and still valid are kept. The key is
+  // looked up again: the slot seen before the Redis call may have gone to another key since.
+  // With no slot free, the tokens are dropped (fewer admissions, never more).
+  void deposit(uint64_t key_hash, uint64_t tokens, int64_t now_ns, int64_t expiry_ns);
+  bool isOverflow(uint32_t slot) const { return slot == capacity_; }
 
   const std::vector<LimitSpec>& limits() const { return limits_; }
   bool hasConcurrency() const { return has_concurrency_; }

@@ -27,35 +27,30 @@ int64_t monotonicNs() {
       .count();
 }
 
-// The global check, run atomically by Redis. KEYS: one per limit. ARGV: three per limit:
-// kind (1 token bucket / GCRA, 2 sliding window), a (GCRA: emission interval in µs; window:
-// period in µs), b (burst / limit). Redis's own clock (TIME) is the only clock, so gateways
-// with skewed clocks agree. Like the local table: check all, charge only if all allow.
-// Returns {allowed, limit index, remaining, reset ms, retry-after ms}.
+// The global check, run atomically by Redis. KEYS: one per limit. ARGV[1]: tokens wanted
+// (1; a batch in mode hybrid), then three per limit: kind (1 token bucket / GCRA, 2 sliding
+// window), a (GCRA: emission interval in µs; window: period in µs), b (burst / limit).
+// Redis's own clock (TIME) is the only clock, so gateways with skewed clocks agree. Grants
+// k = min(wanted, what every limit has left) and charges k in all limits, or nothing (k = 0).
+// Returns {k, limit index, remaining, reset ms, retry-after ms}.
 constexpr std::string_view kScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #KEYS
-local new = {}
-local best, best_rem, best_reset = -1, 0, 0
+local want = tonumber(ARGV[1])
+local st = {}
+local k = want
 local rej, rej_retry, rej_reset = -1, 0, 0
 for i = 1, n do
-  local kind, a, b = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
-  local ok, rem, reset, retry = false, 0, 0, 0
+  local kind, a, b = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1])
+  local avail, reset, retry
   if kind == 1 then
     local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
     if tat < now then tat = now end
-    local nt = tat + a
-    local tau = a * b
-    if nt - now <= tau then
-      ok = true
-      rem = math.floor((tau - (nt - now)) / a)
-      reset = nt - now
-      new[i] = nt
-    else
-      reset = tat - now
-      retry = nt - now - tau
-    end
+    avail = math.floor((a * b - (tat - now)) / a)
+    reset = tat - now
+    retry = tat + a - now - a * b
+    st[i] = {tat}
   else
     local w = math.floor(now / a)
     local el = now - w * a
@@ -68,43 +63,50 @@ for i = 1, n do
       p = 0
       c = 0
     end
-    local used = p * (a - el) + (c + 1) * a
-    local cap = b * a
+    avail = math.floor((b * a - p * (a - el) - c * a) / a)
     reset = a - el
-    if used <= cap then
-      ok = true
-      rem = math.floor((cap - used) / a)
-      new[i] = {w, c + 1, p}
-    elseif c + 1 <= b and p > 0 then
+    if c + 1 <= b and p > 0 then
       retry = math.max(1, a - math.ceil((b - c - 1) * a / p) - el)
     else
       local e2 = 0
       if c > 0 then e2 = math.max(0, a - math.ceil((b - 1) * a / c)) end
       retry = (a - el) + e2
     end
+    st[i] = {w, c, p, el}
   end
-  if not ok then
+  if avail < 1 then
     if rej < 0 or retry > rej_retry then
       rej, rej_retry, rej_reset = i - 1, retry, reset
     end
-  elseif best < 0 or rem < best_rem then
-    best, best_rem, best_reset = i - 1, rem, reset
+  elseif avail < k then
+    k = avail
   end
 end
 if rej >= 0 then
   return {0, rej, 0, math.ceil(rej_reset / 1000), math.ceil(rej_retry / 1000)}
 end
+local best, best_rem, best_reset = -1, 0, 0
 for i = 1, n do
-  local kind, a, b = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local kind, a, b = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1])
+  local rem, reset
   if kind == 1 then
-    redis.call('SET', KEYS[i], string.format('%d', new[i]), 'PX',
+    local nt = st[i][1] + k * a
+    rem = math.floor((a * b - (nt - now)) / a)
+    reset = nt - now
+    redis.call('SET', KEYS[i], string.format('%d', nt), 'PX',
                string.format('%d', math.ceil(a * b / 1000) + 1000))
   else
-    redis.call('HSET', KEYS[i], 'w', string.format('%d', new[i][1]), 'c', new[i][2], 'p', new[i][3])
+    local w, c, p, el = st[i][1], st[i][2] + k, st[i][3], st[i][4]
+    rem = math.floor((b * a - p * (a - el) - c * a) / a)
+    reset = a - el
+    redis.call('HSET', KEYS[i], 'w', string.format('%d', w), 'c', c, 'p', p)
     redis.call('PEXPIRE', KEYS[i], string.format('%d', math.ceil(2 * a / 1000) + 1000))
   end
+  if best < 0 or rem < best_rem then
+    best, best_rem, best_reset = i - 1, rem, reset
+  end
 end
-return {1, best, best_rem, math.ceil(best_reset / 1000), 0}
+return {k, best, best_rem, math.ceil(best_reset / 1000), 0}
 )lua";
 
 class RateLimitFactory;
@@ -134,14 +136,16 @@ class RateLimitFactory final : public http::FilterFactory {
  public:
   explicit RateLimitFactory(RateLimitConfig c)
       : config_(std::move(c)),
-        table_(config_.limits, config_.mode == Mode::kRedis ? 16 : config_.max_keys),
+        table_(config_.limits, config_.mode == Mode::kLocal ? config_.max_keys : 16),
         counters_(countersFor(config_.name)),
         shared_key_hash_(LimiterTable::hashKey(std::string_view("\x1e"
                                                                 "anonymous"))),
-        fallback_(fallbackLimits(config_), config_.max_keys) {
+        fallback_(fallbackLimits(config_), config_.max_keys),
+        allowance_({LimitSpec{"allowance", Algorithm::kAllowance, {}, 0}},
+                   config_.mode == Mode::kHybrid ? config_.max_keys : 16) {
     for (auto e : config_.redis.on_error)
       fail_closed_ = fail_closed_ || e == OnRedisError::kFailClosed;
-    if (config_.mode == Mode::kRedis) {
+    if (config_.mode != Mode::kLocal) {
       // Static parts of the script's arguments; the keys are built per request.
       for (const auto& l : config_.limits) {
         if (l.algorithm == Algorithm::kTokenBucket) {
@@ -168,18 +172,20 @@ class RateLimitFactory final : public http::FilterFactory {
   InstanceCounters& counters() const { return *counters_; }
   uint64_t sharedKeyHash() const { return shared_key_hash_; }
   LimiterTable& fallback() const { return fallback_; }
+  LimiterTable& allowance() const { return allowance_; }
   bool failClosed() const { return fail_closed_; }
 
   // KEYS then ARGV for one key: "<prefix><policy>:{<key hash>}:<limit index>". The hash tag
   // keeps one request's keys in one Cluster slot, should Cluster support come.
-  std::vector<std::string> redisArgs(uint64_t hash) const {
+  std::vector<std::string> redisArgs(uint64_t hash, uint64_t want) const {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
     std::vector<std::string> args;
-    args.reserve(config_.limits.size() * 4);
+    args.reserve(config_.limits.size() * 4 + 1);
     for (size_t i = 0; i < config_.limits.size(); ++i) {
       args.push_back(config_.redis.prefix + config_.name + ":{" + hex + "}:" + std::to_string(i));
     }
+    args.push_back(std::to_string(want));
     args.insert(args.end(), redis_argv_.begin(), redis_argv_.end());
     return args;
   }
@@ -212,7 +218,8 @@ class RateLimitFactory final : public http::FilterFactory {
   mutable LimiterTable table_;
   std::shared_ptr<InstanceCounters> counters_;
   uint64_t shared_key_hash_;
-  mutable LimiterTable fallback_;  // mode redis: the limits with on_redis_error fallback
+  mutable LimiterTable fallback_;   // mode redis: the limits with on_redis_error fallback
+  mutable LimiterTable allowance_;  // mode hybrid: each key's batch taken from Redis
   bool fail_closed_ = false;
   std::vector<std::string> redis_argv_;
 };
@@ -241,12 +248,24 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
         break;
     }
   }
-  if (cfg.mode == Mode::kRedis) {
+  if (cfg.mode != Mode::kLocal) {
+    uint64_t want = 1;
+    if (cfg.mode == Mode::kHybrid) {
+      // Spend this process's allowance first; only an empty one costs a Redis round trip.
+      Decision d = f_.allowance().acquire(hash, monotonicNs(), &slot_);
+      if (d.allowed) {
+        decision_ = Decision{};
+        decision_.allowed = true;
+        return decide(ctx);
+      }
+      // The overflow entry is shared by unrelated keys: never park a batch there.
+      if (!f_.allowance().isOverflow(slot_)) want = cfg.hybrid_batch;
+    }
     RedisConn& conn = RedisConn::forThisThread(cfg.redis.endpoint, std::string(script()));
     // While Redis is away, decide at once: no request waits for a connection that is down.
     if (!conn.usable()) return onRedisFailure(ctx, hash);
     ctx.pending =
-        checkRedis(ctx, conn, f_.redisArgs(hash), static_cast<int>(cfg.limits.size()), hash);
+        checkRedis(ctx, conn, f_.redisArgs(hash, want), static_cast<int>(cfg.limits.size()), hash);
     return http::Verdict::kPause;
   }
   decision_ = f_.table().acquire(hash, monotonicNs(), &slot_);
@@ -261,7 +280,14 @@ runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& c
   if (!r.ok || r.ints.size() != 5) co_return onRedisFailure(ctx, hash);
   constexpr int64_t kMs = 1'000'000;
   decision_ = Decision{};
-  decision_.allowed = r.ints[0] == 1;
+  decision_.allowed = r.ints[0] >= 1;
+  if (r.ints[0] > 1) {
+    // Mode hybrid: this request uses one; the rest wait locally for the key's next requests.
+    int64_t now = monotonicNs();
+    f_.allowance().deposit(
+        hash, static_cast<uint64_t>(r.ints[0] - 1), now,
+        now + std::chrono::duration_cast<std::chrono::nanoseconds>(f_.config().hybrid_ttl).count());
+  }
   decision_.limiting = static_cast<int>(r.ints[1]);
   if (decision_.limiting < 0 || decision_.limiting >= static_cast<int>(f_.config().limits.size())) {
     decision_.limiting = -1;
