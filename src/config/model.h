@@ -75,6 +75,18 @@ struct LbOptions {
   std::optional<uint32_t> choice_count;           // unset = algorithm default; 0 = all hosts
 };
 
+// TLS from the gateway to a cluster's endpoints (works with the connection pool).
+struct UpstreamTls {
+  std::optional<std::string> sni;      // default: the endpoint's host when it is a name
+  bool verify = true;                  // verify the chain and the name (sni, else the host)
+  std::optional<std::string> ca_file;  // default: the system trust store
+  std::optional<std::string> cert_file;  // client certificate for mTLS to the upstream
+  std::optional<std::string> key_file;
+  std::string min_version = "1.2";
+  int line = 0;
+  std::string yaml_path;
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
@@ -85,6 +97,7 @@ struct Cluster {
   std::optional<Millis> connect_timeout;
   std::optional<Millis> response_timeout;
   std::optional<Millis> idle_timeout;
+  std::optional<UpstreamTls> tls;
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]
 };
@@ -187,6 +200,9 @@ struct ListenerTls {
   std::optional<std::string> client_ca_file;
   bool session_tickets = true;
   Millis session_timeout{7200000};
+  // Send the verified client certificate's subject, SANs and SHA-256 fingerprint upstream as
+  // x-client-cert-subject / -san / -sha256 (incoming headers of those names are always removed).
+  bool forward_client_cert = false;
   int line = 0;
   std::string yaml_path;
 };

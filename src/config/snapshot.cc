@@ -93,6 +93,14 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
     cc.idle_timeout = c.idle_timeout.value_or(cfg->timeouts.upstream_idle);
     cc.pool_max_per_endpoint = c.pool_max_per_endpoint;
     cc.pool_max_idle_per_endpoint = c.pool_max_idle_per_endpoint;
+    if (c.tls) {
+      auto tls = net::TlsClientContext::create(*c.tls);
+      if (!tls.ok()) {
+        out.errors.push_back(where(file, c.tls->line, c.tls->yaml_path) + tls.error().message);
+      } else {
+        cc.tls = *tls;
+      }
+    }
     auto lbf = lb::makeLoadBalancerFactory(c);
     if (!lbf.ok()) {
       out.errors.push_back(where(file, c.line, "clusters." + c.name + ".lb") + lbf.error().message);
@@ -110,6 +118,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       h.address = *addr;
       h.name = addr->toString();
       h.weight = ep.weight;
+      h.hostname = ep.host;
       cc.hosts.hosts.push_back(std::move(h));
     }
     // Hashing balancers build their lookup table on first use and share it between workers;
@@ -124,6 +133,20 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       out.errors.push_back(where(file, 0, "forwarded.trusted_proxies") + c.error().message);
     } else {
       snap->trusted_proxies.add(*c);
+    }
+  }
+
+  for (const auto& l : cfg->listeners) {
+    if (!l.tls) {
+      snap->listener_tls.push_back(nullptr);
+      continue;
+    }
+    auto tls = net::TlsServerContext::create(*l.tls);
+    if (!tls.ok()) {
+      out.errors.push_back(where(file, l.tls->line, l.tls->yaml_path) + tls.error().message);
+      snap->listener_tls.push_back(nullptr);
+    } else {
+      snap->listener_tls.push_back(*tls);
     }
   }
 

@@ -12,6 +12,7 @@
 #include "http/filter.h"
 #include "lb/load_balancer.h"
 #include "net/cidr.h"
+#include "net/tls.h"
 
 namespace gatehouse::proxy {
 class Router;
@@ -32,6 +33,7 @@ struct CompiledCluster {
   Millis idle_timeout{};
   size_t pool_max_per_endpoint = 0;
   size_t pool_max_idle_per_endpoint = 0;
+  std::shared_ptr<const net::TlsClientContext> tls;  // null: plain text to the endpoints
 };
 
 struct CompiledRoute {
@@ -51,6 +53,8 @@ struct Snapshot {
   std::vector<CompiledRoute> routes;  // index = Router route_id
   std::vector<CompiledCluster> clusters;
   net::CidrSet trusted_proxies;
+  // Parallel to config->listeners; null for plain-text listeners.
+  std::vector<std::shared_ptr<const net::TlsServerContext>> listener_tls;
 };
 
 struct SnapshotResult {

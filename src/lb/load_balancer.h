@@ -25,6 +25,7 @@ struct Host {
   net::SocketAddress address;
   std::string name;  // "127.0.0.1:9001": the pool key, metrics label and log field
   uint32_t weight = 1;
+  std::string hostname;  // as configured (a DNS name or an IP literal): TLS SNI and verification
 };
 
 // Immutable once built; shared by all workers.

@@ -56,7 +56,7 @@ class TcpStream {
     }
     bool tryRead();
     void park();
-    bool await_ready() { return s.io_.read_ready && tryRead(); }
+    bool await_ready() { return (s.io_.read_ready || s.tlsPending()) && tryRead(); }
     void await_suspend(std::coroutine_handle<> h);
     // Bytes read (0 = orderly EOF) or an error (kTimeout, kReset, kCancelled, kIo).
     Result<size_t> await_resume();
@@ -95,7 +95,7 @@ class TcpStream {
     ~ReadableAwaiter() {
       if (s.io_.reader == this) s.io_.reader = nullptr;
     }
-    bool await_ready() const { return s.io_.read_ready || s.cancelled_; }
+    bool await_ready() const { return s.io_.read_ready || s.cancelled_ || s.tlsPending(); }
     void await_suspend(std::coroutine_handle<> h);
     Result<size_t> await_resume();
   };
@@ -114,6 +114,8 @@ class TcpStream {
   // writes then go through OpenSSL on the same readiness model.
   void attachTls(ssl_st* ssl);
   bool tls() const { return static_cast<bool>(ssl_); }
+  // Decrypted or raw bytes buffered inside OpenSSL: readable with no new socket edge.
+  bool tlsPending() const { return ssl_ && tlsPendingSlow(); }
   ssl_st* ssl() const { return ssl_.get(); }
   // Runs the TLS handshake to completion.
   runtime::Task<Status> handshake(TimePoint deadline);
@@ -132,6 +134,7 @@ class TcpStream {
   void setNoDelay();
 
  private:
+  bool tlsPendingSlow() const;
   static void onReadTimeout(void* a);
   static void onWriteTimeout(void* a);
   runtime::EventLoop& loop_;

@@ -1,5 +1,6 @@
 #include "net/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -22,7 +23,8 @@ std::string lower(std::string s) {
 // DNS names a certificate is valid for: SAN dNSName entries, else the subject CN.
 std::vector<std::string> certificateNames(X509* x509) {
   std::vector<std::string> out;
-  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr));
   if (sans) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
@@ -42,9 +44,57 @@ std::vector<std::string> certificateNames(X509* x509) {
   return out;
 }
 
-int versionConst(const std::string& v) { return v == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION; }
+int versionConst(const std::string& v) {
+  return v == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+}
 
 }  // namespace
+
+PeerCertificate peerCertificate(ssl_st* ssl) {
+  PeerCertificate out;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return out;
+  BIO* bio = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  out.subject.assign(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      const char* kind = gn->type == GEN_DNS     ? "DNS:"
+                         : gn->type == GEN_URI   ? "URI:"
+                         : gn->type == GEN_EMAIL ? "email:"
+                                                 : nullptr;
+      if (!kind) continue;
+      const ASN1_STRING* s = gn->d.ia5;
+      if (!out.sans.empty()) out.sans += ",";
+      out.sans += kind;
+      out.sans.append(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                      static_cast<size_t>(ASN1_STRING_length(s)));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < md_len; ++i) {
+      out.sha256 += kHex[md[i] >> 4];
+      out.sha256 += kHex[md[i] & 0xf];
+    }
+  }
+  // Header values must not carry control characters, whatever the certificate says.
+  for (std::string* v : {&out.subject, &out.sans}) {
+    for (char& c : *v) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+  }
+  return out;
+}
 
 std::string takeSslErrors() {
   std::string out;
@@ -61,6 +111,7 @@ std::string takeSslErrors() {
 Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
     const config::ListenerTls& cfg) {
   auto tc = std::make_shared<TlsServerContext>();
+  tc->forward_client_cert_ = cfg.forward_client_cert;
   for (const auto& p : cfg.alpn) {
     tc->alpn_wire_.push_back(static_cast<char>(p.size()));
     tc->alpn_wire_ += p;
@@ -93,6 +144,11 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
       return tlsError(where + "cannot load certificate '" + c.cert_file + "': " + takeSslErrors());
     }
     if (SSL_CTX_use_PrivateKey_file(ctx.get(), c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        return tlsError(where + "key '" + c.key_file + "' does not match certificate '" +
+                        c.cert_file + "'");
+      }
       return tlsError(where + "cannot load key '" + c.key_file + "': " + takeSslErrors());
     }
     if (SSL_CTX_check_private_key(ctx.get()) != 1) {
@@ -128,8 +184,63 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
   return std::shared_ptr<const TlsServerContext>(std::move(tc));
 }
 
+Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(
+    const config::UpstreamTls& cfg) {
+  auto tc = std::make_shared<TlsClientContext>();
+  ERR_clear_error();
+  tc->ctx_.reset(SSL_CTX_new(TLS_client_method()));
+  if (!tc->ctx_) return tlsError(takeSslErrors());
+  SSL_CTX* ctx = tc->ctx_.get();
+  SSL_CTX_set_min_proto_version(ctx, versionConst(cfg.min_version));
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(ctx, 1);
+  if (cfg.ca_file) {
+    if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file->c_str(), nullptr) != 1) {
+      return tlsError("ca: cannot load '" + *cfg.ca_file + "': " + takeSslErrors());
+    }
+  } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    return tlsError("cannot load the system trust store: " + takeSslErrors());
+  }
+  if (cfg.cert_file && cfg.key_file) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert_file->c_str()) != 1) {
+      return tlsError("cert: cannot load '" + *cfg.cert_file + "': " + takeSslErrors());
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg.key_file->c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      return tlsError("key: cannot load '" + *cfg.key_file +
+                      "' or it does not match the cert: " + takeSslErrors());
+    }
+  }
+  SSL_CTX_set_verify(ctx, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+  tc->sni_ = cfg.sni;
+  tc->verify_ = cfg.verify;
+  return std::shared_ptr<const TlsClientContext>(std::move(tc));
+}
+
+SslPtr TlsClientContext::newSsl(const std::string& host) const {
+  SslPtr ssl(SSL_new(ctx_.get()));
+  if (!ssl) return ssl;
+  SSL_set_connect_state(ssl.get());
+  in6_addr probe{};
+  bool is_ip = inet_pton(AF_INET, host.c_str(), &probe) == 1 ||
+               inet_pton(AF_INET6, host.c_str(), &probe) == 1;
+  std::string name = sni_.value_or(is_ip ? std::string() : host);
+  if (!name.empty()) {
+    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(name.c_str()));  // the macro form uses a C cast
+    if (verify_) SSL_set1_host(ssl.get(), name.c_str());
+  } else if (verify_ && is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str());
+  }
+  return ssl;
+}
+
 SslPtr TlsServerContext::newSsl() const {
   SslPtr ssl(SSL_new(certs_.front().ctx.get()));
+  if (ssl) SSL_set_accept_state(ssl.get());
   return ssl;
 }
 

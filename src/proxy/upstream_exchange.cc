@@ -266,6 +266,17 @@ Task<> Session::proxyToUpstream() {
                            timeout ? "upstream connect timeout" : "upstream connect failed");
         co_return;
       }
+      if (cc.tls) {
+        auto ssl = cc.tls->newSsl(host.hostname);
+        (*c)->attachTls(ssl.release());
+        auto hs = co_await (*c)->handshake(w_.loop().now() + cc.connect_timeout);
+        if (!hs.ok()) {
+          cs.connect_failures.inc();
+          ex_.error = "upstream " + hs.error().message;
+          co_await sendError(502, "upstream TLS handshake failed");
+          co_return;
+        }
+      }
       conn = std::make_unique<upstream::PooledConnection>();
       conn->stream = std::move(*c);
       cs.pool_new.inc();
