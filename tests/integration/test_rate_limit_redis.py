@@ -1,6 +1,7 @@
 """Policy rate_limit, mode redis: several gateways share one limit through a real redis-server;
 Redis killed mid-test and restarted: fail_open / fail_closed / fallback behave as configured,
 nothing crashes, and recovery needs no help. Every wait is a condition, never a bare sleep."""
+import json
 import threading
 
 import pytest
@@ -165,3 +166,31 @@ def test_hybrid_batches_never_over_admit(gatehouse, redis):
     print(f"hybrid: {allowed} of the global 60 admitted")
     assert 60 - 24 <= allowed <= 60, allowed
     assert allowed + results.count(429) == 240
+
+
+def test_auth_and_database(gatehouse, tmp_path):
+    r = RedisServer(tmp_path / "redis-auth", extra_args=["--requirepass", "s3cret"]).start()
+    try:
+        good = rl_config({"name": "authed", "mode": "redis", "on_redis_error": "fail_closed",
+                          "redis": {"address": r.address, "password": "s3cret", "database": 3,
+                                    "timeout": "2s"},
+                          "limits": [{"rate": "2/h"}]})
+        gh = gatehouse(good, workers=1, name="good")
+        assert statuses(gh, 3) == [200, 200, 429]
+        # The counter lives in database 3, nowhere else.
+        assert resp_command(r.port, "DBSIZE", auth="s3cret", db=3) == b":1"
+        assert resp_command(r.port, "DBSIZE", auth="s3cret", db=0) == b":0"
+
+        bad = json_copy(good)
+        bad["routes"][0]["policies"][0]["config"]["redis"]["password"] = "wrong"
+        gb = gatehouse(bad, workers=1, name="bad")
+        # Refused AUTH: the limit fails closed (503, never 429/401/403), and says why in the log.
+        assert statuses(gb, 2) == [503, 503]
+        wait_until(lambda: "setup failed" in gb.stderr(), message="the AUTH failure logged")
+        assert gb.proc.poll() is None
+    finally:
+        r.stop()
+
+
+def json_copy(d):
+    return json.loads(json.dumps(d))

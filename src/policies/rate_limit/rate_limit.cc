@@ -140,9 +140,10 @@ class RateLimitFactory final : public http::FilterFactory {
         counters_(countersFor(config_.name)),
         shared_key_hash_(LimiterTable::hashKey(std::string_view("\x1e"
                                                                 "anonymous"))),
-        fallback_(fallbackLimits(config_), config_.max_keys),
+        fallback_(fallbackLimits(config_), fallbackLimits(config_).empty() ? 16 : config_.max_keys),
         allowance_({LimitSpec{"allowance", Algorithm::kAllowance, {}, 0}},
-                   config_.mode == Mode::kHybrid ? config_.max_keys : 16) {
+                   config_.mode == Mode::kHybrid ? config_.max_keys : 16),
+        endpoint_id_(config_.redis.endpoint.id()) {
     for (auto e : config_.redis.on_error)
       fail_closed_ = fail_closed_ || e == OnRedisError::kFailClosed;
     if (config_.mode != Mode::kLocal) {
@@ -174,6 +175,7 @@ class RateLimitFactory final : public http::FilterFactory {
   LimiterTable& fallback() const { return fallback_; }
   LimiterTable& allowance() const { return allowance_; }
   bool failClosed() const { return fail_closed_; }
+  const std::string& endpointId() const { return endpoint_id_; }
 
   // KEYS then ARGV for one key: "<prefix><policy>:{<key hash>}:<limit index>". The hash tag
   // keeps one request's keys in one Cluster slot, should Cluster support come.
@@ -220,6 +222,7 @@ class RateLimitFactory final : public http::FilterFactory {
   uint64_t shared_key_hash_;
   mutable LimiterTable fallback_;   // mode redis: the limits with on_redis_error fallback
   mutable LimiterTable allowance_;  // mode hybrid: each key's batch taken from Redis
+  const std::string endpoint_id_;
   bool fail_closed_ = false;
   std::vector<std::string> redis_argv_;
 };
@@ -261,7 +264,7 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
       // The overflow entry is shared by unrelated keys: never park a batch there.
       if (!f_.allowance().isOverflow(slot_)) want = cfg.hybrid_batch;
     }
-    RedisConn& conn = RedisConn::forThisThread(cfg.redis.endpoint, std::string(script()));
+    RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, script());
     // While Redis is away, decide at once: no request waits for a connection that is down.
     if (!conn.usable()) return onRedisFailure(ctx, hash);
     ctx.pending =

@@ -50,12 +50,18 @@ int64_t RedisConn::connectionsUp() {
   return g_connections_up.load(std::memory_order_relaxed);
 }
 
-RedisConn& RedisConn::forThisThread(const RedisEndpoint& ep, const std::string& script) {
+RedisConn& RedisConn::forThisThread(const std::string& ep_id, const RedisEndpoint& ep,
+                                    std::string_view script) {
   // Destroyed at thread exit, after the worker's loop stopped but while it still exists.
-  thread_local std::map<std::string, std::unique_ptr<RedisConn>> conns;
-  auto& c = conns[ep.id() + "#" + script];
-  if (!c) c = std::make_unique<RedisConn>(*runtime::EventLoop::current(), ep, script);
-  return *c;
+  thread_local std::map<std::string, std::unique_ptr<RedisConn>, std::less<>> conns;
+  auto it = conns.find(ep_id);
+  if (it == conns.end()) {
+    it = conns
+             .emplace(ep_id, std::make_unique<RedisConn>(*runtime::EventLoop::current(), ep,
+                                                         std::string(script)))
+             .first;
+  }
+  return *it->second;
 }
 
 RedisConn::RedisConn(runtime::EventLoop& loop, RedisEndpoint ep, std::string script)

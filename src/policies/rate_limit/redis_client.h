@@ -43,8 +43,10 @@ struct RedisResult {
 
 class RedisConn {
  public:
-  // This thread's connection to `ep` (created on first use). Requires a running EventLoop.
-  static RedisConn& forThisThread(const RedisEndpoint& ep, const std::string& script);
+  // This thread's connection to `ep` (created on first use; `ep_id` is ep.id(), computed once
+  // by the caller). Requires a running EventLoop. Every caller passes the same script.
+  static RedisConn& forThisThread(const std::string& ep_id, const RedisEndpoint& ep,
+                                  std::string_view script);
   // Connections currently up, over all workers and endpoints (a metrics gauge).
   static int64_t connectionsUp();
 

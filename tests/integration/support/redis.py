@@ -12,25 +12,39 @@ from .common import free_port, stop_process, wait_until
 REDIS_BIN = shutil.which("redis-server")
 
 
-def resp_command(port, *args, timeout=5.0) -> bytes:
-    """Sends one command in RESP and returns the first reply line (enough for PING, FLUSH)."""
+def _encode(args) -> bytes:
     out = b"*%d\r\n" % len(args)
     for a in args:
         a = a.encode() if isinstance(a, str) else a
         out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def resp_command(port, *args, auth=None, db=None, timeout=5.0) -> bytes:
+    """Sends one command in RESP (after AUTH / SELECT when given) and returns the first line of
+    its reply (enough for PING, FLUSH, DBSIZE)."""
+    pre = []
+    if auth:
+        pre.append(("AUTH", auth))
+    if db is not None:
+        pre.append(("SELECT", str(db)))
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(out)
+        s.sendall(b"".join(_encode(p) for p in pre) + _encode(args))
         buf = b""
-        while b"\r\n" not in buf:
+        while buf.count(b"\r\n") < len(pre) + 1:
             chunk = s.recv(4096)
             if not chunk:
                 break
             buf += chunk
-        return buf.split(b"\r\n", 1)[0]
+        return buf.split(b"\r\n")[len(pre)]
 
 
 class RedisServer:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, extra_args=()):
+        self.extra_args = list(extra_args)
+        self.password = None
+        if "--requirepass" in self.extra_args:
+            self.password = self.extra_args[self.extra_args.index("--requirepass") + 1]
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = 0
@@ -43,7 +57,8 @@ class RedisServer:
             self.log = open(self.dir / "redis.log", "ab")
             self.proc = subprocess.Popen(
                 [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no"],
+                 "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no",
+                 *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
             try:
                 wait_until(self._pong, 10, message="redis-server to answer PING")
@@ -58,6 +73,8 @@ class RedisServer:
         if self.proc.poll() is not None:
             raise AssertionError(f"redis-server exited with {self.proc.returncode}")
         try:
+            if self.password:
+                return resp_command(self.port, "PING", auth=self.password, timeout=1.0) == b"+PONG"
             return resp_command(self.port, "PING", timeout=1.0) == b"+PONG"
         except OSError:
             return False
