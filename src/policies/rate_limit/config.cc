@@ -519,7 +519,7 @@ void renderMetrics(std::string& out) {
        "Requests charged to the shared overflow entry because the key table was full.",
        &InstanceCounters::overflow},
       {"gatehouse_rate_limit_redis_errors_total",
-       "Redis calls of a rate_limit policy that failed or timed out.",
+       "Checks a rate_limit policy could not get from Redis (error, timeout, unreachable).",
        &InstanceCounters::redis_errors},
       {"gatehouse_rate_limit_degraded_total",
        "Requests decided by on_redis_error because Redis could not answer.",

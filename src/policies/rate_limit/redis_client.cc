@@ -101,6 +101,7 @@ void RedisConn::connect() {
   ac_->ev.delWrite = &hookDelWrite;
   ac_->ev.cleanup = &hookCleanup;
   fd_ = ac_->c.fd;
+  setup_failed_ = false;
   io_ = runtime::IoHandle{};
   // The socket is still connecting: wait for the EPOLLOUT edge that says it is done (hiredis
   // takes SO_ERROR == 0 as "connected", which is also true while in progress).
@@ -233,6 +234,7 @@ void RedisConn::onSetupReply(redisAsyncContext* ac, void* r, void*) {
   if (!reply) return;  // connection gone; cleanup handles it
   if (reply->type == REDIS_REPLY_ERROR) {
     auto* self = connOf(ac);
+    self->setup_failed_ = true;
     log::error("rate_limit: redis ", self->ep_.host, ":", self->ep_.port,
                " setup failed: ", std::string(reply->str, reply->len));
     redisAsyncDisconnect(ac);  // deferred by hiredis until this callback returns
@@ -243,7 +245,7 @@ void RedisConn::onScriptLoaded(redisAsyncContext* ac, void* r, void*) {
   auto* reply = static_cast<redisReply*>(r);
   auto* self = connOf(ac);
   if (!reply) return;
-  if (reply->type != REDIS_REPLY_STRING) {
+  if (reply->type != REDIS_REPLY_STRING || self->setup_failed_) {
     if (reply->type == REDIS_REPLY_ERROR) {
       log::error("rate_limit: redis SCRIPT LOAD failed: ", std::string(reply->str, reply->len));
     }
@@ -324,7 +326,10 @@ void RedisConn::onReply(redisAsyncContext* ac, void* r, void* privdata) {
   if (it == self->waiting_.end()) return;  // timed out or abandoned
   Waiter& w = *it->second;
   auto* reply = static_cast<redisReply*>(r);
-  if (!reply) {
+  if (self->setup_failed_) {
+    // Queued behind a refused AUTH / SELECT: whatever it did, it was not in our database.
+    w.result.error = "connection setup failed";
+  } else if (!reply) {
     w.result.error = "connection lost";
   } else if (reply->type == REDIS_REPLY_ERROR) {
     std::string_view err(reply->str, reply->len);

@@ -105,6 +105,7 @@ class RedisConn {
   redisAsyncContext* ac_ = nullptr;
   int fd_ = -1;
   bool ready_ = false;
+  bool setup_failed_ = false;  // AUTH or SELECT refused on this connection: never ready
   bool want_write_ = false;
   bool closing_ = false;  // destructor running: no reconnect
   int backoff_ms_ = 0;
