@@ -335,9 +335,10 @@ Decision LimiterTable::acquire(uint64_t key_hash, int64_t now_ns, uint32_t* slot
   d.overflow = s == capacity_;
   const size_t n = limits_.size();
 
-  // Check every limit first: a request that any limit rejects charges none of them.
+  // Check every limit first: a request that any limit rejects charges none of them. (With one
+  // limit the charging CAS below is the check.)
   bool all = true;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; n > 1 && i < n; ++i) {
     Check c = checkLimit(limits_[i], state(s, i).load(std::memory_order_acquire), now_ns);
     if (!c.allowed) {
       if (all || c.retry_after_ns > d.retry_after_ns) {
