@@ -184,6 +184,7 @@ struct VirtualHost {
 struct TlsCertificate {
   std::string cert_file;  // PEM chain, leaf first
   std::string key_file;   // PEM private key
+  std::optional<std::string> ocsp_file;  // DER OCSP response to staple (refreshed on reload)
 };
 
 // TLS termination on a listener (OpenSSL 3). The certificate is chosen by SNI among the

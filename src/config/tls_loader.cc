@@ -18,7 +18,7 @@ constexpr std::string_view kTlsKeys[] = {"certificates",
                                          "session_tickets",
                                          "session_timeout",
                                          "forward_client_cert"};
-constexpr std::string_view kCertKeys[] = {"cert", "key"};
+constexpr std::string_view kCertKeys[] = {"cert", "key", "ocsp"};
 constexpr std::string_view kVersions[] = {"1.2", "1.3"};
 constexpr std::string_view kClientAuth[] = {"none", "optional", "require"};
 constexpr std::string_view kAlpn[] = {"http/1.1"};
@@ -62,6 +62,7 @@ ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std
         TlsCertificate c;
         if (cm.require("cert")) cm.read("cert", c.cert_file);
         if (cm.require("key")) cm.read("key", c.key_file);
+        cm.read("ocsp", c.ocsp_file);
         tls.certificates.push_back(std::move(c));
       }
     }

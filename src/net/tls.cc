@@ -1,11 +1,16 @@
 #include "net/tls.h"
 
+#include "net/tls_tickets.h"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstring>
 
 namespace gatehouse::net {
 namespace {
@@ -42,6 +47,18 @@ std::vector<std::string> certificateNames(X509* x509) {
     }
   }
   return out;
+}
+
+bool readFile(const std::string& path, std::string& out) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+    out.append(buf, n);
+  bool ok = std::ferror(f) == 0;
+  std::fclose(f);
+  return ok;
 }
 
 int versionConst(const std::string& v) {
@@ -156,7 +173,11 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
       return tlsError(where + "key '" + c.key_file + "' does not match certificate '" +
                       c.cert_file + "'");
     }
-    if (!cfg.session_tickets) SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    if (!cfg.session_tickets) {
+      SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    } else {
+      tickets::install(ctx.get());  // process-wide keys, rotated by the control thread
+    }
     SSL_CTX_set_timeout(ctx.get(), static_cast<long>(cfg.session_timeout.count() / 1000));
     // Server-side session cache off: tickets carry the state (works across workers).
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
@@ -171,11 +192,30 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
       SSL_CTX_set_verify(ctx.get(), mode, nullptr);
     }
     SSL_CTX_set_alpn_select_cb(ctx.get(), &TlsServerContext::onAlpn, tc.get());
+    if (c.ocsp_file) {
+      SSL_CTX_callback_ctrl(ctx.get(), SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
+                            reinterpret_cast<void (*)()>(&TlsServerContext::onStatus));
+      SSL_CTX_ctrl(ctx.get(), SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB_ARG, 0, tc.get());
+    }
     // The OpenSSL macros for these use C casts; call the ctrl functions directly.
     SSL_CTX_callback_ctrl(ctx.get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
                           reinterpret_cast<void (*)()>(&TlsServerContext::onServerName));
     SSL_CTX_ctrl(ctx.get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, tc.get());
     Cert cert;
+    if (c.ocsp_file) {
+      std::string der;
+      if (!readFile(*c.ocsp_file, der)) {
+        return tlsError(where + "cannot read ocsp '" + *c.ocsp_file + "'");
+      }
+      const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+      OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size()));
+      if (!resp) {
+        ERR_clear_error();
+        return tlsError(where + "ocsp '" + *c.ocsp_file + "' is not a DER OCSP response");
+      }
+      OCSP_RESPONSE_free(resp);
+      cert.ocsp = std::move(der);
+    }
     cert.names = certificateNames(SSL_CTX_get0_certificate(ctx.get()));
     cert.ctx = std::move(ctx);
     tc->certs_.push_back(std::move(cert));
@@ -271,6 +311,21 @@ int TlsServerContext::onServerName(SSL* ssl, int* /*alert*/, void* arg) {
   size_t i = self->selectCertificate(name);
   if (i != 0) SSL_set_SSL_CTX(ssl, self->certs_[i].ctx.get());
   return SSL_TLSEXT_ERR_OK;
+}
+
+int TlsServerContext::onStatus(SSL* ssl, void* arg) {
+  const auto* self = static_cast<const TlsServerContext*>(arg);
+  SSL_CTX* current = SSL_get_SSL_CTX(ssl);
+  for (const auto& c : self->certs_) {
+    if (c.ctx.get() != current || c.ocsp.empty()) continue;
+    // OpenSSL takes ownership of the buffer.
+    auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(c.ocsp.size()));
+    if (!copy) return SSL_TLSEXT_ERR_NOACK;
+    std::memcpy(copy, c.ocsp.data(), c.ocsp.size());
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP, static_cast<long>(c.ocsp.size()), copy);
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
 }
 
 int TlsServerContext::onAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,

@@ -40,9 +40,11 @@ class TlsServerContext {
  private:
   struct Cert {
     SslCtxPtr ctx;
+    std::string ocsp;                // DER response to staple; empty = none
     std::vector<std::string> names;  // lower-case DNS names from SAN (or CN), may be "*.x.y"
   };
   static int onServerName(SSL* ssl, int* alert, void* arg);
+  static int onStatus(SSL* ssl, void* arg);
   static int onAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                     const unsigned char* in, unsigned int inlen, void* arg);
   std::vector<Cert> certs_;

@@ -1,7 +1,11 @@
 // The list of built-in policies: adding a policy is one folder plus one line here.
 #include "http/filter.h"
+#include "policies/acl/acl.h"
+#include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
+#include "policies/ip_restriction/ip_restriction.h"
+#include "policies/key_auth/key_auth.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
@@ -15,6 +19,10 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"redirect", &policies::redirect::build},
       {"rewrite", &policies::rewrite::build},
       {"rate_limit", &policies::rate_limit::build},
+      {"key_auth", &policies::key_auth::build},
+      {"acl", &policies::acl::build},
+      {"ip_restriction", &policies::ip_restriction::build},
+      {"cors", &policies::cors::build},
   };
   return kPolicies;
 }

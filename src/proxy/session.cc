@@ -15,8 +15,9 @@ namespace gatehouse::proxy {
 using runtime::Task;
 
 namespace {
-constexpr size_t kInitialBuffer = 16384;
-}
+// Request heads are small; the buffer grows (up to limits.max_header_bytes) when one is not.
+constexpr size_t kInitialBuffer = buffer_pool::kSmallBlock;
+}  // namespace
 
 std::string& appendDecimal(std::string& out, uint64_t v) {
   char buf[24];

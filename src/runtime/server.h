@@ -68,6 +68,7 @@ class Server {
   int exit_code_ = 0;
   Timer watch_debounce_;
   Timer shutdown_poll_;
+  Timer ticket_timer_;
 };
 
 }  // namespace gatehouse::runtime

@@ -343,3 +343,52 @@ def test_upstream_mtls_client_certificate(gatehouse, tls_upstream, certs):
     gh2 = gatehouse(simple_config(cluster("mtls", f"127.0.0.1:{up.port}", tls=with_cert)))
     status, body = plain_get(gh2)
     assert status == 200 and json.loads(body)["client_cert"] is True
+
+
+def test_session_resumption_with_tickets(gatehouse, echo, certs):
+    gh = gatehouse(tls_config(certs, echo, max_version="1.2"))
+    ctx = client_ctx()
+    with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="a.test") as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+            session = s.session
+    assert session is not None and session.has_ticket
+    # A new connection (possibly on the other worker) resumes with the ticket.
+    with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="a.test", session=session) as s:
+            assert s.session_reused
+
+
+def test_ocsp_response_is_stapled(gatehouse, echo, certs, tmp_path):
+    d = certs["dir"]
+    ca_crt, ca_key = certs["ca"]
+    leaf = make_cert(d, "stapled", ["stapled.test"], ca=certs["ca"])
+    serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", leaf[0]],
+                            capture_output=True, text=True, check=True).stdout.strip().split("=")[1]
+    subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "compat",
+                              "-in", leaf[0]], capture_output=True, text=True,
+                             check=True).stdout.strip().split("=", 1)[1].strip()
+    (d / "index.txt").write_text(f"V\t300101000000Z\t\t{serial}\tunknown\t{subject}\n")
+    resp = d / "ocsp.der"
+    subprocess.run(["openssl", "ocsp", "-index", d / "index.txt", "-rsigner", ca_crt, "-rkey",
+                    ca_key, "-CA", ca_crt, "-issuer", ca_crt, "-cert", leaf[0], "-respout", resp,
+                    "-ndays", "1"], check=True, capture_output=True)
+    cfg = simple_config(cluster("up", echo), listeners=[{
+        "name": "main", "address": "127.0.0.1", "port": "@main",
+        "tls": {"certificates": [{"cert": leaf[0], "key": leaf[1], "ocsp": str(resp)}]}}])
+    gh = gatehouse(cfg)
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{gh.port}",
+                          "-servername", "stapled.test", "-status"], input="",
+                         capture_output=True, text=True, timeout=30)
+    assert "OCSP Response Status: successful" in out.stdout, out.stdout[-2000:]
+    # A file that is not an OCSP response is a config error.
+    bad = dict(cfg)
+    (tmp_path / "junk.der").write_bytes(b"junk")
+    bad["listeners"] = [{"name": "main", "address": "127.0.0.1", "port": 1, "tls": {
+        "certificates": [{"cert": leaf[0], "key": leaf[1], "ocsp": str(tmp_path / "junk.der")}]}}]
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(bad))
+    r = subprocess.run([GATEHOUSE_BIN, "validate", str(path)], capture_output=True, text=True)
+    assert r.returncode == 1 and "not a DER OCSP response" in r.stderr
