@@ -6,6 +6,7 @@
 #include "policies/headers/headers.h"
 #include "policies/ip_restriction/ip_restriction.h"
 #include "policies/key_auth/key_auth.h"
+#include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
 
@@ -17,6 +18,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"direct_response", &policies::direct_response::build},
       {"redirect", &policies::redirect::build},
       {"rewrite", &policies::rewrite::build},
+      {"rate_limit", &policies::rate_limit::build},
       {"key_auth", &policies::key_auth::build},
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::runtime {
 
@@ -188,7 +189,9 @@ std::string Stats::renderPrometheus() const {
       << static_cast<double>(sum_us) / 1e6 << "\n";
     o << "gatehouse_upstream_response_seconds_count{" << label << "} " << count << "\n";
   }
-  return o.str();
+  std::string out = o.str();
+  renderExtraMetrics(out);
+  return out;
 }
 
 }  // namespace gatehouse::runtime

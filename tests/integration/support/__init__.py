@@ -5,6 +5,7 @@
   echo       EchoServer: HTTP/1.1 keep-alive upstream answering JSON; x-echo-* behaviours
   recorder   Recorder: raw TCP upstream recording every byte, answering scripted Replies
   gatehouse  Gatehouse: the process under test (config, start, reload, metrics, access log)
+  redis      RedisServer: a real redis-server on an ephemeral port (rate_limit mode redis)
 """
 from .client import ConnectionClosed, RawConn, Response, chunked, request_bytes
 from .common import (GATEHOUSE_BIN, IO_TIMEOUT, REPO, START_TIMEOUT, free_port, gen_blocks,
@@ -12,6 +13,7 @@ from .common import (GATEHOUSE_BIN, IO_TIMEOUT, REPO, START_TIMEOUT, free_port, 
 from .echo import EchoHandler, EchoServer
 from .gatehouse import Gatehouse, Metrics, cluster, http_get, parse_metrics, simple_config
 from .recorder import OK_REPLY, RecordedRequest, Recorder, Reply
+from .redis import RedisServer, resp_command
 
 __all__ = [
     "ConnectionClosed", "RawConn", "Response", "chunked", "request_bytes",
@@ -20,4 +22,5 @@ __all__ = [
     "EchoHandler", "EchoServer",
     "Gatehouse", "Metrics", "cluster", "http_get", "parse_metrics", "simple_config",
     "OK_REPLY", "RecordedRequest", "Recorder", "Reply",
+    "RedisServer", "resp_command",
 ]

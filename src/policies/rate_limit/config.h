@@ -1,0 +1,86 @@
+#pragma once
+// The config half of policy `rate_limit`: parsed and validated once on the control thread, then
+// immutable (except for the limiter table's atomics) and shared by every worker.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "http/filter.h"
+#include "policies/rate_limit/limiter.h"
+#include "policies/rate_limit/redis_client.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace gatehouse::policies::rate_limit {
+
+enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader };
+enum class MissingKey { kAllow, kDeny, kShared };
+enum class HeaderStyle { kNone, kDraft, kLegacy };
+// kHybrid: like kRedis, but each process takes a batch of requests from the global budget and
+// spends it locally before asking Redis again.
+enum class Mode { kLocal, kRedis, kHybrid };
+// What a limit does while Redis cannot answer (down, timed out, erroring).
+enum class OnRedisError { kFailOpen, kFailClosed, kFallback };
+
+struct KeySpec {
+  KeyPart part = KeyPart::kClientIp;
+  std::string header;  // for kHeader
+};
+
+// Counters of one policy instance, kept by name across reloads so that /metrics counters do not
+// reset when the config is reloaded. Relaxed atomics: all workers write them.
+struct InstanceCounters {
+  std::string name;
+  std::atomic<uint64_t> allowed{0};
+  std::atomic<uint64_t> limited{0};
+  std::atomic<uint64_t> missing_key{0};
+  std::atomic<uint64_t> overflow{0};      // requests charged to the shared overflow entry
+  std::atomic<uint64_t> redis_errors{0};  // calls that failed or timed out
+  std::atomic<uint64_t> degraded{0};      // requests decided by on_redis_error
+};
+
+struct RedisSettings {
+  RedisEndpoint endpoint;
+  std::string prefix = "gatehouse:rl:";
+  double fallback_share = 1.0;
+  std::vector<OnRedisError> on_error;  // one per limit
+};
+
+struct RateLimitConfig {
+  std::string name;
+  std::vector<KeySpec> key;
+  MissingKey missing_key = MissingKey::kShared;
+  HeaderStyle headers = HeaderStyle::kDraft;
+  bool headers_on_success = false;
+  size_t max_keys = 65536;
+  std::vector<LimitSpec> limits;
+  std::string policy_header;  // precomputed RateLimit-Policy value
+  Mode mode = Mode::kLocal;
+  RedisSettings redis;  // modes kRedis and kHybrid
+  uint64_t hybrid_batch = 10;
+  runtime::Duration hybrid_ttl = std::chrono::seconds(1);  // unused allowance expires
+};
+
+// The limits a fallback table enforces while Redis is away: those with on_redis_error
+// fallback, their rates and bursts scaled by `share` (at least 1).
+std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c);
+
+// Validates `config` (errors name the bad option).
+Result<RateLimitConfig> parseConfig(const YAML::Node& config);
+
+// The key text of a request: parts joined by 0x1f. Empty when any part has no value.
+// `scratch` is reused across calls to avoid an allocation per request.
+bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ctx,
+                std::string& scratch);
+
+// The instance counters for `name`, created on first use and kept for the process lifetime.
+std::shared_ptr<InstanceCounters> countersFor(const std::string& name);
+// Appends every instance's counters in Prometheus text format (a runtime metrics renderer).
+void renderMetrics(std::string& out);
+
+}  // namespace gatehouse::policies::rate_limit

@@ -1,0 +1,147 @@
+#pragma once
+// An async Redis connection for the rate limiter: one per worker thread and Redis endpoint,
+// driven by that worker's EventLoop through hiredis's async hooks. Never blocks the worker:
+// connect, AUTH, SELECT and SCRIPT LOAD are pipelined on a non-blocking socket, every call has
+// a deadline, and a lost connection is re-established with exponential backoff.
+//
+// Edge-triggered fit: the loop reports readiness once per edge, while hiredis reads at most
+// 16 KiB per call; the adapter keeps calling hiredis while FIONREAD says bytes remain, so no
+// reply is stranded without a further edge. Writes are flushed from a zero-delay timer, which
+// also batches (pipelines) all commands issued in one loop iteration into one write.
+#include <coroutine>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/event_loop.h"
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace gatehouse::policies::rate_limit {
+
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";  // an IP address: no DNS lookup may block a worker
+  int port = 6379;
+  std::string username;
+  std::string password;
+  int database = 0;
+  runtime::Duration timeout = std::chrono::milliseconds(100);  // per call
+  runtime::Duration connect_timeout = std::chrono::seconds(1);
+
+  std::string id() const;  // connections are shared per worker by this id
+};
+
+// The result of one script call.
+struct RedisResult {
+  bool ok = false;
+  bool timed_out = false;
+  std::string error;
+  std::vector<int64_t> ints;  // the script's integer array reply
+};
+
+class RedisConn {
+ public:
+  // This thread's connection to `ep` (created on first use; `ep_id` is ep.id(), computed once
+  // by the caller). Requires a running EventLoop. Every caller passes the same script.
+  static RedisConn& forThisThread(const std::string& ep_id, const RedisEndpoint& ep,
+                                  std::string_view script);
+  // Connections currently up, over all workers and endpoints (a metrics gauge).
+  static int64_t connectionsUp();
+
+  RedisConn(runtime::EventLoop& loop, RedisEndpoint ep, std::string script);
+  ~RedisConn();
+  RedisConn(const RedisConn&) = delete;
+  RedisConn& operator=(const RedisConn&) = delete;
+
+  // Connected, authenticated and the script is loaded.
+  bool ready() const { return ready_; }
+  // A connection exists or is being set up: calls queue behind the setup commands. False only
+  // between reconnect attempts, when calls fail at once instead of waiting for their timeout.
+  bool usable() const { return ac_ != nullptr; }
+
+  class Call;
+  // Awaitable: runs EVALSHA sha <numkeys> args... (EVAL on NOSCRIPT) with the call timeout.
+  Call eval(std::vector<std::string> args, int numkeys);
+
+ private:
+  friend class Call;
+  struct Waiter {
+    RedisResult result;
+    std::coroutine_handle<> coro;
+    runtime::Timer timer;
+    std::vector<std::string> args;  // kept to retry with EVAL after NOSCRIPT
+    int numkeys = 0;
+    uint64_t id = 0;
+    RedisConn* conn = nullptr;
+  };
+
+  void connect();
+  void scheduleReconnect();
+  void dropConnection(const char* why);
+  void send(Waiter& w, bool with_script_text);
+  void complete(Waiter& w);
+  void onReadable();
+  void flush();
+
+  static void onReply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void onSetupReply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void onScriptLoaded(redisAsyncContext* ac, void* reply, void* privdata);
+  static void onCallTimeout(void* arg);
+  static void onReconnectTimer(void* arg);
+  static void onConnectTimeout(void* arg);
+  static void onFlushTimer(void* arg);
+  static void hookAddRead(void* p);
+  static void hookDelRead(void* p);
+  static void hookAddWrite(void* p);
+  static void hookDelWrite(void* p);
+  static void hookCleanup(void* p);
+
+  runtime::EventLoop& loop_;
+  RedisEndpoint ep_;
+  std::string script_;
+  std::string sha_;
+  redisAsyncContext* ac_ = nullptr;
+  int fd_ = -1;
+  bool ready_ = false;
+  bool setup_failed_ = false;  // AUTH or SELECT refused on this connection: never ready
+  bool want_write_ = false;
+  bool closing_ = false;  // destructor running: no reconnect
+  int backoff_ms_ = 0;
+  int consecutive_timeouts_ = 0;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, Waiter*> waiting_;
+  struct ConnWaiter : runtime::IoWaiter {
+    RedisConn* conn = nullptr;
+  };
+  runtime::IoHandle io_;
+  ConnWaiter read_waiter_;
+  ConnWaiter write_waiter_;
+  runtime::Timer reconnect_timer_;
+  runtime::Timer connect_timer_;
+  runtime::Timer flush_timer_;
+
+ public:
+  class Call {
+   public:
+    Call(RedisConn& c, std::vector<std::string> args, int numkeys) : conn_(c) {
+      w_.args = std::move(args);
+      w_.numkeys = numkeys;
+      w_.conn = &c;
+    }
+    ~Call();
+    Call(const Call&) = delete;
+    Call& operator=(const Call&) = delete;
+    Call(Call&&) = delete;  // returned as a prvalue only (guaranteed elision)
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h);
+    RedisResult await_resume() { return std::move(w_.result); }
+
+   private:
+    RedisConn& conn_;
+    Waiter w_;
+  };
+};
+
+}  // namespace gatehouse::policies::rate_limit
