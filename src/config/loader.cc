@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/depthguard.h>
 
+#include "config/health_loader.h"
 #include "config/lb_options_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
@@ -45,7 +46,11 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "connect_timeout",
                                              "response_timeout",
                                              "idle_timeout",
-                                             "endpoints"};
+                                             "endpoints",
+                                             "health_check",
+                                             "outlier_detection",
+                                             "slow_start",
+                                             "panic_threshold"};
 constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
 
@@ -338,6 +343,16 @@ class Loader {
       if (const YAML::Node* v = m.find("lb_options")) {
         readLbOptions(diag_, *v, m.path("lb_options"), c);
       }
+      if (const YAML::Node* v = m.find("health_check")) {
+        readHealthCheck(diag_, *v, m.path("health_check"), c);
+      }
+      if (const YAML::Node* v = m.find("outlier_detection")) {
+        readOutlierDetection(diag_, *v, m.path("outlier_detection"), c);
+      }
+      if (const YAML::Node* v = m.find("slow_start")) {
+        readSlowStart(diag_, *v, m.path("slow_start"), c);
+      }
+      m.readInt("panic_threshold", 0, 100, c.panic_threshold);
       out.push_back(std::move(c));
     }
   }

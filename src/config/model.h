@@ -75,6 +75,36 @@ struct LbOptions {
   std::optional<uint32_t> choice_count;           // unset = algorithm default; 0 = all hosts
 };
 
+// Active health checking of every endpoint of a cluster, from the control thread.
+struct HealthCheck {
+  enum class Kind { kHttp, kTcp };
+  Kind kind = Kind::kHttp;
+  Millis interval{5000};
+  Millis timeout{2000};
+  Millis jitter{0};                  // each wait is interval + uniform [0, jitter)
+  uint32_t healthy_threshold = 2;    // consecutive passes to mark an unhealthy host healthy
+  uint32_t unhealthy_threshold = 3;  // consecutive failures to mark a healthy host unhealthy
+  // HTTP only.
+  std::string path = "/healthz";
+  std::string method = "GET";
+  std::string host;  // Host header; empty = the endpoint's host:port
+  std::vector<std::pair<int, int>> expected_statuses{{200, 299}};  // inclusive ranges
+  std::optional<std::string> body_contains;
+};
+
+// Passive health: eject a host after consecutive failed requests (5xx or gateway errors).
+struct OutlierDetection {
+  uint32_t consecutive_failures = 5;
+  Millis base_ejection_time{30000};
+  Millis max_ejection_time{300000};
+  uint32_t max_ejection_percent = 10;
+};
+
+struct SlowStart {
+  Millis window{0};
+  uint32_t min_weight_percent = 10;
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
@@ -85,6 +115,10 @@ struct Cluster {
   std::optional<Millis> connect_timeout;
   std::optional<Millis> response_timeout;
   std::optional<Millis> idle_timeout;
+  std::optional<HealthCheck> health_check;
+  std::optional<OutlierDetection> outlier_detection;
+  std::optional<SlowStart> slow_start;
+  uint32_t panic_threshold = 50;  // percent of hosts available; below it, use every host
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "lb/host_health.h"
 #include "net/address.h"
 
 namespace gatehouse::http {
@@ -25,6 +26,8 @@ struct Host {
   net::SocketAddress address;
   std::string name;  // "127.0.0.1:9001": the pool key, metrics label and log field
   uint32_t weight = 1;
+  // Shared health state (lb/host_health.h); null in tests that do not care, meaning healthy.
+  HostHealthPtr health;
 };
 
 // Immutable once built; shared by all workers.
@@ -57,6 +60,9 @@ class LoadBalancerFactory {
  public:
   virtual ~LoadBalancerFactory() = default;
   virtual std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const = 0;
+  // Whether slow start may scale this algorithm's weights. Consistent hashing says no: a
+  // ramping weight would move keys between hosts at every step.
+  virtual bool rampsWeights() const { return true; }
 };
 
 using LoadBalancerFactoryPtr = std::shared_ptr<const LoadBalancerFactory>;
