@@ -146,6 +146,12 @@ void HealthAwareBalancer::onEnd(int host, std::chrono::nanoseconds latency, bool
   recordFailure(hosts_.hosts[static_cast<size_t>(host)]);
 }
 
+void HealthAwareBalancer::onAbandon(int host, std::chrono::nanoseconds latency) {
+  if (host < 0 || static_cast<size_t>(host) >= to_view_.size()) return;
+  const int v = to_view_[static_cast<size_t>(host)];
+  if (v >= 0) inner_->onAbandon(v, latency);
+}
+
 void HealthAwareBalancer::recordFailure(const Host& host) {
   HostHealth& h = *host.health;
   const uint32_t failures = h.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -53,6 +53,7 @@ class HealthAwareBalancer final : public LoadBalancer {
   int pick(const PickContext& ctx) override;
   void onStart(int host) override;
   void onEnd(int host, std::chrono::nanoseconds latency, bool success) override;
+  void onAbandon(int host, std::chrono::nanoseconds latency) override;
 
   // For tests and tools: the current view (rebuilt first if stale).
   size_t viewSize();

@@ -51,6 +51,11 @@ class LoadBalancer {
   // response head, or to the failure). Feed least-connections and latency-aware algorithms.
   virtual void onStart(int /*host*/) {}
   virtual void onEnd(int /*host*/, std::chrono::nanoseconds /*latency*/, bool /*success*/) {}
+  // As onEnd(host, latency, false), for a request that ended for a reason that says nothing
+  // about the host (the client's body failed, a local limit): outlier detection ignores it.
+  virtual void onAbandon(int host, std::chrono::nanoseconds latency) {
+    onEnd(host, latency, false);
+  }
 };
 
 // Built on the control thread from a cluster's config; immutable afterwards except for

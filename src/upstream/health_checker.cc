@@ -179,18 +179,23 @@ void HealthRegistry::tick(int64_t now) {
         h.level_decay_at_ns = now + p.base_ejection_time.count();
       }
       const int64_t since = h.available_since_ns.load(std::memory_order_relaxed);
-      // One step past the window too, so the last rebuild sees the ramp finished.
       const int64_t window = p.slow_start_window.count();
-      const int64_t step = std::max(window / kRampSteps, kMinRampStepNs);
-      if (window > 0 && since != 0 && now - since < window + step) ramping = true;
+      if (window > 0 && since != 0 && now - since < window) ramping = true;
     }
-    if (!ramping) continue;
-    const int64_t step = std::max(p.slow_start_window.count() / kRampSteps, kMinRampStepNs);
-    int64_t& next = next_ramp_step_[cc.name];
-    if (now >= next) {
-      next = now + step;
+    // Step the workers' weights while some host ramps, and once more when the last ramp ends,
+    // so that every view ends at the configured weights.
+    RampState& ramp = ramps_[cc.name];
+    if (ramping) {
+      if (now >= ramp.next_step_ns) {
+        ramp.next_step_ns =
+            now + std::max(p.slow_start_window.count() / kRampSteps, kMinRampStepNs);
+        cc.health_state->bump();
+      }
+    } else if (ramp.active) {
+      ramp.next_step_ns = 0;
       cc.health_state->bump();
     }
+    ramp.active = ramping;
   }
 }
 

@@ -60,7 +60,11 @@ class HealthRegistry {
   std::map<std::string, Cluster> clusters_;
   std::shared_ptr<bool> checks_stopped_;  // shared with the running checks of this generation
   std::shared_ptr<const config::Snapshot> snap_;
-  std::map<std::string, int64_t> next_ramp_step_;  // cluster -> steady ns
+  struct RampState {
+    bool active = false;
+    int64_t next_step_ns = 0;
+  };
+  std::map<std::string, RampState> ramps_;  // by cluster
   runtime::Timer tick_timer_;
   bool stopped_ = false;
   lb::Rng rng_;
