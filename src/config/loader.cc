@@ -13,6 +13,7 @@
 
 #include "config/health_loader.h"
 #include "config/lb_options_loader.h"
+#include "config/tls_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
 #include "config/yaml_document.h"
@@ -26,7 +27,7 @@ constexpr std::string_view kTopKeys[] = {
     "workers",    "watch",    "listeners",     "admin",
     "access_log", "timeouts", "limits",        "path_normalization",
     "forwarded",  "clusters", "virtual_hosts", "routes"};
-constexpr std::string_view kListenerKeys[] = {"name", "address", "port", "virtual_hosts"};
+constexpr std::string_view kListenerKeys[] = {"name", "address", "port", "virtual_hosts", "tls"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
@@ -503,6 +504,7 @@ class Loader {
       if (const YAML::Node* v = m.find("virtual_hosts")) {
         readListenerHosts(*v, m.path("virtual_hosts"), vhosts, l.virtual_hosts);
       }
+      if (const YAML::Node* v = m.find("tls")) l.tls = readListenerTls(diag_, *v, m.path("tls"));
       listener_where_.push_back(Located{item.Mark(), path});
       listener_ips_.push_back(ip);
       out.push_back(std::move(l));

@@ -177,6 +177,7 @@ struct Redirect {
   std::optional<std::string> scheme;
   std::optional<std::string> host;
   std::optional<std::string> path;
+  std::optional<uint16_t> port;  // replaces the port of the request's host (443/80: dropped)
   bool strip_query = false;
 };
 
@@ -201,11 +202,35 @@ struct VirtualHost {
   std::vector<PolicySpec> policies;  // run before route policies
 };
 
+struct TlsCertificate {
+  std::string cert_file;  // PEM chain, leaf first
+  std::string key_file;   // PEM private key
+};
+
+// TLS termination on a listener (OpenSSL 3). The certificate is chosen by SNI among the
+// names in each certificate (exact, then wildcard); the first certificate is the default.
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string max_version = "1.3";
+  std::optional<std::string> ciphers;       // TLS 1.2 cipher list (OpenSSL syntax)
+  std::optional<std::string> ciphersuites;  // TLS 1.3 suites
+  std::optional<std::string> groups;        // key-exchange groups, e.g. "X25519:P-256"
+  std::vector<std::string> alpn = {"http/1.1"};
+  std::string client_auth = "none";         // none | optional | require
+  std::optional<std::string> client_ca_file;
+  bool session_tickets = true;
+  Millis session_timeout{7200000};
+  int line = 0;
+  std::string yaml_path;
+};
+
 struct Listener {
   std::string name;
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   std::vector<std::string> virtual_hosts;  // names; empty = all
+  std::optional<ListenerTls> tls;
 };
 
 struct AccessLog {

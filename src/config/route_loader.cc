@@ -22,8 +22,8 @@ constexpr std::string_view kPathMatchKeys[] = {"path_exact", "path_prefix", "pat
 constexpr std::string_view kValueMatchKeys[] = {"name", "exact", "regex", "present"};
 constexpr std::string_view kRewriteKeys[] = {"strip_prefix", "regex", "regex_replace", "host"};
 constexpr std::string_view kRedirectKeys[] = {"status", "location", "scheme",
-                                              "host",   "path",     "strip_query"};
-constexpr std::string_view kRedirectPartKeys[] = {"scheme", "host", "path", "strip_query"};
+                                              "host",   "path", "port",     "strip_query"};
+constexpr std::string_view kRedirectPartKeys[] = {"scheme", "host", "path", "port", "strip_query"};
 constexpr std::string_view kDirectResponseKeys[] = {"status", "body", "content_type"};
 constexpr std::string_view kPolicyKeys[] = {"name", "config"};
 constexpr std::array<int, 5> kRedirectStatuses = {301, 302, 303, 307, 308};
@@ -190,6 +190,11 @@ Redirect readRedirect(Diagnostics& diag, const YAML::Node& node, const std::stri
     reportValue(m, "host", "'" + *out.host + "' is not a valid host[:port]");
   }
   readPathLike(m, "path", out.path, checkPath);
+  if (m.has("port")) {
+    uint16_t port = 0;
+    m.readInt("port", 1, 65535, port);
+    if (port != 0) out.port = port;
+  }
   m.read("strip_query", out.strip_query);
 
   std::vector<std::string_view> parts = presentKeys(m, kRedirectPartKeys);
@@ -202,7 +207,7 @@ Redirect readRedirect(Diagnostics& diag, const YAML::Node& node, const std::stri
              (parts.size() == 1 && parts[0] == "strip_query" && !out.strip_query)) {
     // Nothing would change: the client would be sent back to the same URL.
     diag.add(node, path,
-             "redirect needs 'location' or at least one of scheme, host, path, "
+             "redirect needs 'location' or at least one of scheme, host, path, port, "
              "strip_query: true");
   }
   return out;

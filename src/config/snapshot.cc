@@ -152,6 +152,20 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
     }
   }
 
+  for (const auto& l : cfg->listeners) {
+    if (!l.tls) {
+      snap->listener_tls.push_back(nullptr);
+      continue;
+    }
+    auto tls = net::TlsServerContext::create(*l.tls);
+    if (!tls.ok()) {
+      out.errors.push_back(where(file, l.tls->line, l.tls->yaml_path) + tls.error().message);
+      snap->listener_tls.push_back(nullptr);
+    } else {
+      snap->listener_tls.push_back(*tls);
+    }
+  }
+
   auto router = proxy::Router::build(*cfg);
   if (!router.ok()) {
     out.errors.push_back(where(file, 0, "") + router.error().message);

@@ -13,6 +13,7 @@
 #include "lb/health_aware.h"
 #include "lb/load_balancer.h"
 #include "net/cidr.h"
+#include "net/tls.h"
 
 namespace gatehouse::proxy {
 class Router;
@@ -59,6 +60,8 @@ struct Snapshot {
   std::vector<CompiledRoute> routes;  // index = Router route_id
   std::vector<CompiledCluster> clusters;
   net::CidrSet trusted_proxies;
+  // Parallel to config->listeners; null for plain-text listeners.
+  std::vector<std::shared_ptr<const net::TlsServerContext>> listener_tls;
 };
 
 struct SnapshotResult {

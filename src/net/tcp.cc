@@ -7,6 +7,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <climits>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "net/tls.h"
 #include <utility>
 
 namespace gatehouse::net {
@@ -25,6 +32,44 @@ Error ioError(int err, ErrorSource src) {
 
 TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {
   loop_.add(fd_, io_);
+}
+
+void SslHandleDeleter::operator()(ssl_st* ssl) const { SSL_free(ssl); }
+
+bool TcpStream::tlsPendingSlow() const { return SSL_has_pending(ssl_.get()) == 1; }
+
+void TcpStream::attachTls(ssl_st* ssl) {
+  ssl_.reset(ssl);
+  SSL_set_fd(ssl, fd_);
+}
+
+runtime::Task<Status> TcpStream::handshake(TimePoint deadline) {
+  for (;;) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) co_return Status{};
+    int e = SSL_get_error(ssl_.get(), r);
+    if (e == SSL_ERROR_WANT_READ) {
+      io_.read_ready = false;
+      auto w = co_await readable(deadline);
+      if (!w.ok()) co_return w.error();
+    } else if (e == SSL_ERROR_WANT_WRITE) {
+      io_.write_ready = false;
+      iovec none{nullptr, 0};
+      // Plain writability wait: the TLS write path is skipped for an empty iovec list.
+      auto st = co_await WriteAwaiter(*this, &none, 0, deadline);
+      if (!st.ok()) co_return st;
+      if (!io_.write_ready) {
+        auto again = co_await readable(deadline);
+        if (!again.ok()) co_return again.error();
+      }
+    } else {
+      std::string why = e == SSL_ERROR_SYSCALL ? "connection closed during handshake"
+                                                : takeSslErrors();
+      co_return Error::make(ErrorCode::kProtocol, ErrorSource::kDownstream,
+                            "TLS handshake failed: " + why);
+    }
+  }
 }
 
 TcpStream::~TcpStream() {
@@ -77,6 +122,32 @@ bool TcpStream::ReadAwaiter::tryRead() {
     err = ECANCELED;
     return true;
   }
+  want_write = false;
+  if (s.ssl_) {
+    ERR_clear_error();
+    int n = SSL_read(s.ssl_.get(), buf, static_cast<int>(len > INT32_MAX ? INT32_MAX : len));
+    if (n > 0) {
+      result = n;
+      return true;
+    }
+    switch (SSL_get_error(s.ssl_.get(), n)) {
+      case SSL_ERROR_ZERO_RETURN: result = 0; return true;  // close_notify
+      case SSL_ERROR_WANT_READ: s.io_.read_ready = false; return false;
+      case SSL_ERROR_WANT_WRITE:
+        s.io_.write_ready = false;
+        want_write = true;
+        return false;
+      case SSL_ERROR_SYSCALL:
+        // EOF without close_notify: treat as a close, as browsers and curl do.
+        if (errno == 0 || n == 0) {
+          result = 0;
+          return true;
+        }
+        err = errno == EAGAIN ? EIO : errno;
+        return true;
+      default: err = EPROTO; return true;
+    }
+  }
   for (;;) {
     ssize_t n = ::read(s.fd_, buf, len);
     if (n >= 0) {
@@ -104,16 +175,26 @@ void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
       a->timer_.cancel();
       a->coro.resume();
     } else {
-      a->s.io_.reader = a;
+      a->park();
     }
   };
-  s.io_.reader = this;
+  park();
   if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &TcpStream::onReadTimeout, this);
+}
+
+void TcpStream::ReadAwaiter::park() {
+  // A TLS read that must first write (a KeyUpdate reply) waits for writability.
+  if (want_write && !s.io_.writer) {
+    s.io_.writer = this;
+  } else {
+    s.io_.reader = this;
+  }
 }
 
 void TcpStream::onReadTimeout(void* p) {
   auto* a = static_cast<ReadAwaiter*>(p);
-  a->s.io_.reader = nullptr;
+  if (a->s.io_.reader == a) a->s.io_.reader = nullptr;
+  if (a->s.io_.writer == a) a->s.io_.writer = nullptr;
   a->timed_out = true;
   a->coro.resume();
 }
@@ -160,6 +241,7 @@ bool TcpStream::WriteAwaiter::tryWrite() {
     err = ECANCELED;
     return true;
   }
+  if (s.ssl_) return tryWriteTls();
   while (iovcnt > 0) {
     ssize_t n = ::writev(s.fd_, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
     if (n < 0) {
@@ -183,6 +265,46 @@ bool TcpStream::WriteAwaiter::tryWrite() {
       // Kernel buffer full: the next edge will tell us when there is room.
       s.io_.write_ready = false;
       return false;
+    }
+  }
+  return true;
+}
+
+bool TcpStream::WriteAwaiter::tryWriteTls() {
+  // Coalesce the iovecs into one record-sized chunk per SSL_write: one record and one syscall
+  // for a small response instead of one per iovec. With ACCEPT_MOVING_WRITE_BUFFER a retry may
+  // pass the same bytes from the scratch buffer again.
+  thread_local char scratch[16384];
+  while (iovcnt > 0) {
+    size_t n = 0;
+    for (int i = 0; i < iovcnt && n < sizeof scratch; ++i) {
+      size_t take = std::min(iov[i].iov_len, sizeof scratch - n);
+      std::memcpy(scratch + n, iov[i].iov_base, take);
+      n += take;
+    }
+    if (n == 0) {  // only empty iovecs left
+      iovcnt = 0;
+      break;
+    }
+    ERR_clear_error();
+    int w = SSL_write(s.ssl_.get(), scratch, static_cast<int>(n));
+    if (w <= 0) {
+      switch (SSL_get_error(s.ssl_.get(), w)) {
+        case SSL_ERROR_WANT_WRITE: s.io_.write_ready = false; return false;
+        case SSL_ERROR_WANT_READ: s.io_.read_ready = false; return false;
+        case SSL_ERROR_SYSCALL: err = errno ? errno : EPIPE; return true;
+        default: err = EPROTO; return true;
+      }
+    }
+    auto left = static_cast<size_t>(w);
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --iovcnt;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
     }
   }
   return true;

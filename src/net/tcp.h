@@ -15,9 +15,15 @@
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
 
+struct ssl_st;
+
 namespace gatehouse::net {
 
 using runtime::TimePoint;
+
+struct SslHandleDeleter {
+  void operator()(ssl_st* ssl) const;
+};
 
 class TcpStream {
  public:
@@ -38,6 +44,7 @@ class TcpStream {
     TimePoint deadline;
     ssize_t result = 0;
     bool timed_out = false;
+    bool want_write = false;  // TLS: the read must first write (wait for writability)
     runtime::Timer timer_;
 
     ReadAwaiter(TcpStream& st, char* b, size_t l, TimePoint d)
@@ -48,7 +55,8 @@ class TcpStream {
       if (s.io_.reader == this) s.io_.reader = nullptr;  // frame destroyed while waiting
     }
     bool tryRead();
-    bool await_ready() { return s.io_.read_ready && tryRead(); }
+    void park();
+    bool await_ready() { return (s.io_.read_ready || s.tlsPending()) && tryRead(); }
     void await_suspend(std::coroutine_handle<> h);
     // Bytes read (0 = orderly EOF) or an error (kTimeout, kReset, kCancelled, kIo).
     Result<size_t> await_resume();
@@ -70,6 +78,7 @@ class TcpStream {
       if (s.io_.writer == this) s.io_.writer = nullptr;
     }
     bool tryWrite();
+    bool tryWriteTls();
     bool await_ready() { return s.io_.write_ready && tryWrite(); }
     void await_suspend(std::coroutine_handle<> h);
     Status await_resume();
@@ -86,7 +95,7 @@ class TcpStream {
     ~ReadableAwaiter() {
       if (s.io_.reader == this) s.io_.reader = nullptr;
     }
-    bool await_ready() const { return s.io_.read_ready || s.cancelled_; }
+    bool await_ready() const { return s.io_.read_ready || s.cancelled_ || s.tlsPending(); }
     void await_suspend(std::coroutine_handle<> h);
     Result<size_t> await_resume();
   };
@@ -100,6 +109,16 @@ class TcpStream {
   WriteAwaiter writeAll(iovec* iov, int n, TimePoint deadline) {
     return WriteAwaiter(*this, iov, n, deadline);
   }
+
+  // Switches the stream to TLS (server or client side, per `ssl`); takes ownership. Reads and
+  // writes then go through OpenSSL on the same readiness model.
+  void attachTls(ssl_st* ssl);
+  bool tls() const { return static_cast<bool>(ssl_); }
+  // Decrypted or raw bytes buffered inside OpenSSL: readable with no new socket edge.
+  bool tlsPending() const { return ssl_ && tlsPendingSlow(); }
+  ssl_st* ssl() const { return ssl_.get(); }
+  // Runs the TLS handshake to completion.
+  runtime::Task<Status> handshake(TimePoint deadline);
 
   // Wakes any pending read/write with kCancelled, and fails every later one (shutdown, tunnels).
   void cancel();
@@ -115,12 +134,14 @@ class TcpStream {
   void setNoDelay();
 
  private:
+  bool tlsPendingSlow() const;
   static void onReadTimeout(void* a);
   static void onWriteTimeout(void* a);
   runtime::EventLoop& loop_;
   int fd_;
   bool cancelled_ = false;
   runtime::IoHandle io_;
+  std::unique_ptr<ssl_st, SslHandleDeleter> ssl_;
 };
 
 // Creates a bound, listening, non-blocking socket (on any thread; adopt it on a loop later).

@@ -105,12 +105,28 @@ runtime::Task<Status> BodyWriter::write(net::TcpStream& s, std::string_view data
   co_return co_await s.writeAll(v, 3, deadline);
 }
 
+namespace {
+// Fields that must not travel in a trailer section (RFC 9110 §6.5.1): framing, routing and
+// hop-by-hop fields. A next hop that merges trailers into the header section would otherwise
+// see a second Content-Length or Host, or close a connection we keep.
+bool forbiddenTrailer(std::string_view name) {
+  static constexpr std::string_view kForbidden[] = {
+      "content-length", "transfer-encoding", "host",    "connection",       "keep-alive",
+      "te",             "trailer",           "upgrade", "proxy-connection", "expect"};
+  for (std::string_view f : kForbidden) {
+    if (http::iequals(name, f)) return true;
+  }
+  return false;
+}
+}  // namespace
+
 runtime::Task<Status> BodyWriter::finish(net::TcpStream& s, const http::HeaderMap* trailers,
                                          runtime::TimePoint deadline) {
   if (!chunked_) co_return Status{};
   scratch_.assign("0\r\n");
   if (trailers) {
     for (const auto& f : trailers->fields()) {
+      if (forbiddenTrailer(f.name)) continue;
       scratch_.append(f.name).append(": ").append(f.value).append("\r\n");
     }
   }

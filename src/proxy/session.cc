@@ -1,5 +1,7 @@
 #include "proxy/session.h"
 
+#include <sys/socket.h>
+
 #include <charconv>
 #include <cstdio>
 
@@ -57,7 +59,44 @@ void Session::abort() {
   if (upstream_) upstream_->cancel();
 }
 
+Task<bool> Session::startTls() {
+  const auto& snap = *w_.snapshot()->snap;
+  size_t li = w_.listenerIndex(listener_key_);
+  if (li >= snap.listener_tls.size() || !snap.listener_tls[li]) co_return true;
+  tls_ctx_ = snap.listener_tls[li];
+  auto deadline = w_.loop().now() + snap.config->timeouts.client_header;
+  // Plain HTTP sent to a TLS port gets a readable answer instead of a TLS alert.
+  auto ready = co_await client_.readable(deadline);
+  if (!ready.ok()) co_return false;
+  char first = 0;
+  ssize_t n = ::recv(client_.fd(), &first, 1, MSG_PEEK);
+  if (n == 1 && first >= 'A' && first <= 'Z') {
+    w_.stats().bad_requests.inc();
+    static constexpr std::string_view kPlain =
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n"
+        "content-length: 44\r\n\r\nThis port expects TLS: use https:// instead.\n";
+    iovec v{const_cast<char*>(kPlain.data()), kPlain.size()};
+    (void)co_await client_.writeAll(&v, 1, deadline);
+    must_linger_ = true;
+    co_return false;
+  }
+  auto ssl = tls_ctx_->newSsl();
+  if (!ssl) co_return false;
+  client_.attachTls(ssl.release());
+  auto st = co_await client_.handshake(deadline);
+  if (!st.ok()) {
+    w_.stats().tls_handshake_failures.inc();
+    log::debug("TLS handshake with ", peer_ip_, " failed: ", st.error().message);
+    co_return false;
+  }
+  co_return true;
+}
+
 Task<> Session::run() {
+  if (!(co_await startTls())) {
+    if (must_linger_) co_await lingeringClose();
+    co_return;
+  }
   bool first = true;
   while (!aborted_) {
     HeadResult hr = co_await readHead(first);
@@ -231,6 +270,7 @@ bool Session::buildRequest() {
     req.headers.addView(rebase(f.name), rebase(f.value));
   std::string_view target = rebase(head_.target);
   req.method.assign(head_.method);
+  if (client_.tls()) req.scheme = "https";
   req.authority.assign(head_.host);
   req.protocol = head_.version_minor == 0 ? http::Protocol::kHttp10 : http::Protocol::kHttp11;
   keep_alive_ = head_.keep_alive;

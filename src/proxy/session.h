@@ -11,6 +11,7 @@
 #include "http/http1_parser.h"
 #include "http/request_target.h"
 #include "net/tcp.h"
+#include "net/tls.h"
 #include "proxy/access_log.h"
 #include "proxy/body.h"
 #include "runtime/task.h"
@@ -58,6 +59,8 @@ class Session {
   };
 
   runtime::Task<HeadResult> readHead(bool first);
+  // TLS listeners: plain-HTTP detection and the handshake. False: close the connection.
+  runtime::Task<bool> startTls();
   runtime::Task<> handleRequest();
   bool buildRequest();
   runtime::Task<bool> runRequestFilters();
@@ -102,6 +105,7 @@ class Session {
   bool aborted_ = false;
   bool must_linger_ = false;            // unread request bytes may follow: close gracefully
   net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abort()
+  std::shared_ptr<const net::TlsServerContext> tls_ctx_;  // kept for the SNI callback
   runtime::Timer total_timer_;          // timeouts.request_total
   bool total_expired_ = false;
   static void onTotalTimeout(void* self);

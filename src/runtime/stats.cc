@@ -101,6 +101,8 @@ std::string Stats::renderPrometheus() const {
          sum([](WorkerStats& w) { return w.no_route.get(); }));
   simple("gatehouse_client_timeouts_total", "counter", "Client header/body/idle timeouts.",
          sum([](WorkerStats& w) { return w.timeouts_client.get(); }));
+  simple("gatehouse_tls_handshake_failures_total", "counter", "Failed downstream TLS handshakes.",
+         sum([](WorkerStats& w) { return w.tls_handshake_failures.get(); }));
   o << "# HELP gatehouse_config_reloads_total Config reloads by result.\n"
        "# TYPE gatehouse_config_reloads_total counter\n";
   o << "gatehouse_config_reloads_total{result=\"success\"} " << reloads_ok.get() << "\n";

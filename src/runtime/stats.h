@@ -63,6 +63,7 @@ struct WorkerStats {
   Counter bad_requests;  // malformed client input (4xx before routing)
   Counter no_route;
   Counter timeouts_client;
+  Counter tls_handshake_failures;
   std::array<std::unique_ptr<RouteStats[]>, kMaxChunks> route_chunks;
   std::array<std::unique_ptr<ClusterStats[]>, kMaxChunks> cluster_chunks;
 

@@ -5,9 +5,7 @@ import signal
 import socket
 import threading
 
-import pytest
-
-from conftest import (IO_TIMEOUT, RawConn, cluster, http_get, request_bytes, simple_config,
+from support import (IO_TIMEOUT, RawConn, cluster, http_get, request_bytes, simple_config,
                       wait_until)
 
 ALL_FIELDS = ["time", "request_id", "client_ip", "method", "host", "path", "query", "protocol",

@@ -1,12 +1,11 @@
 """Basic proxying: methods, load balancing, local responses, forwarded headers, request ids,
 hop-by-hop headers, header policies, rewrites and the demo subcommand."""
-import json
 import re
 
 import httpx
 import pytest
 
-from conftest import Gatehouse, cluster, request_bytes, simple_config
+from support import Gatehouse, cluster, request_bytes, simple_config
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -290,3 +289,17 @@ def test_demo_subcommand_serves_and_round_robins(tmp_path):
             assert r.status_code == 301
     finally:
         assert gh.stop() == 0
+
+
+def test_repeated_response_headers_and_obs_text_are_preserved(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo)))
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/cookies", headers=[
+            ("x-echo-header", "Set-Cookie: a=1; Path=/"),
+            ("x-echo-header", "Set-Cookie: b=2; HttpOnly"),
+            ("X-Latin", "caf\xe9"),
+        ]))
+        r = c.read_response()
+    assert r.header_all("set-cookie") == ["a=1; Path=/", "b=2; HttpOnly"]
+    h = upstream_headers(r.json())
+    assert h["x-latin"] == ["caf\xe9"]

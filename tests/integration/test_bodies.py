@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from conftest import (Reply, chunked, cluster, gen_blocks, gen_sha256, is_sanitized_binary,
+from support import (Reply, chunked, cluster, gen_blocks, gen_sha256, is_sanitized_binary,
                       request_bytes, simple_config)
 
 MiB = 1 << 20
@@ -266,3 +266,75 @@ def test_request_with_content_length_zero_and_empty_chunked(gatehouse, recorder)
     assert [r.request_line.split()[1] for r in reqs] == ["/cl0", "/ch0"]
     assert reqs[0].header("content-length") == "0"
     assert reqs[1].body == b""
+
+
+def test_unread_body_of_local_reply_is_never_parsed_as_request(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo), routes=[
+        {"name": "local", "match": {"path_prefix": "/local"},
+         "direct_response": {"status": 200, "body": "L"}},
+        {"name": "up", "match": {"path_prefix": "/"}, "cluster": "echo"}]))
+    body = SMUGGLED + b"z" * 50
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/local", body=body)
+               + request_bytes("GET", "/next", headers=[("Connection", "close")]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"L"
+        # Either the body was skipped and /next is answered, or the connection is closed.
+        rest = c.read_to_close()
+        if rest:
+            assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]
+            assert b'"path": "/next"' in rest
+            assert rest.count(b"HTTP/1.1 ") == 1, rest[:300]
+    assert "/smuggled" not in [q["path"] for q in echo.requests]
+
+
+def test_expect_continue_to_local_route_gets_final_answer_without_body(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo), routes=[
+        {"name": "local", "match": {"path_prefix": "/local"},
+         "direct_response": {"status": 403, "body": "no"}},
+        {"name": "up", "match": {"path_prefix": "/"}, "cluster": "echo"}]))
+    body = SMUGGLED + b"w" * 30
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/local", headers=[("Expect", "100-continue"),
+                                                       ("Content-Length", str(len(body)))]))
+        r = c.read_response(skip_interim=False)
+        assert r.status == 403 and r.body == b"no"
+        try:
+            c.send(body)
+        except OSError:
+            pass
+        rest = c.read_to_close()
+        assert b"HTTP/1.1" not in rest, rest[:200]
+    assert echo.requests == []
+
+
+FORBIDDEN_TRAILERS = [("Content-Length", "5"), ("Transfer-Encoding", "chunked"),
+                      ("Host", "evil.test"), ("Connection", "close"), ("Keep-Alive", "x"),
+                      ("TE", "trailers"), ("Trailer", "x-ok"), ("Upgrade", "h2c"),
+                      ("Proxy-Connection", "close")]
+
+
+def test_framing_routing_and_hop_by_hop_trailers_are_not_forwarded(gatehouse, recorder):
+    gh = gatehouse(simple_config(cluster("rec", recorder)))
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/t", headers=[("Transfer-Encoding", "chunked")])
+               + chunked(b"data", trailers=FORBIDDEN_TRAILERS + [("X-Ok", "1")]))
+        assert c.read_response().status == 200
+    raw = recorder.all_bytes()
+    trailer_section = raw[raw.index(b"\r\n0\r\n") + 5:].lower()
+    assert b"x-ok: 1" in trailer_section
+    for name, _ in FORBIDDEN_TRAILERS:
+        assert name.lower().encode() + b":" not in trailer_section, \
+            f"trailer {name} forwarded upstream: {trailer_section!r}"
+
+
+def test_framing_and_hop_by_hop_response_trailers_are_not_relayed(gatehouse, recorder):
+    trailers = b"".join(f"{k}: {v}\r\n".encode() for k, v in FORBIDDEN_TRAILERS)
+    recorder.script.append(Reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 b"2\r\nok\r\n0\r\n" + trailers + b"X-Ok: 1\r\n\r\n"))
+    gh = gatehouse(simple_config(cluster("rec", recorder)))
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/t"))
+        r = c.read_response()
+    assert r.body == b"ok"
+    assert r.trailers == [("x-ok", "1")]

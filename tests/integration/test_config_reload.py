@@ -2,15 +2,15 @@
 continuous keep-alive load."""
 import http.client
 import json
-import os
 import re
+import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (GATEHOUSE_BIN, IO_TIMEOUT, REPO, cluster, http_get, request_bytes,
+from support import (GATEHOUSE_BIN, IO_TIMEOUT, REPO, cluster, http_get, request_bytes,
                       simple_config, wait_until)
 
 
@@ -303,3 +303,48 @@ def test_reload_keeps_in_flight_request_on_old_snapshot(gatehouse, echo, echo2):
         # The next request on the same connection uses the new snapshot.
         c.send(request_bytes("GET", "/after"))
         assert c.read_response().json()["upstream"] == "echo-b"
+
+
+def test_reload_adds_and_removes_listeners(gatehouse):
+    main = {"name": "main", "address": "127.0.0.1", "port": "@main"}
+    extra = {"name": "extra", "address": "127.0.0.1", "port": "@extra"}
+    gh = gatehouse({"listeners": [main], "routes": [local("hi")]})
+    port = gh.extra_port("extra")
+
+    def serves():
+        try:
+            return http_get(port, "/", timeout=2) == (200, b"hi")
+        except ConnectionRefusedError:
+            return False
+
+    assert not serves()
+    gh.write_config({"listeners": [main, extra], "routes": [local("hi")]})
+    assert gh.reload() == "success"
+    wait_until(serves, message="the added listener to serve")
+    gh.write_config({"listeners": [main], "routes": [local("hi")]})
+    assert gh.reload() == "success"
+
+    def refused():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+    wait_until(refused, message="the removed listener to close")
+    assert body_of(gh) == (200, "hi")
+
+
+def test_reload_switches_access_log_path(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("a", echo), routes=[local("x")]))
+    new_log = gh.dir / "second.log"
+    http_get(gh.port, "/first")
+    gh.wait_log(lambda e: e["path"] == "/first")
+    gh.write_config(simple_config(cluster("a", echo), routes=[local("x")],
+                                  access_log={"path": str(new_log)}))
+    assert gh.reload() == "success"
+
+    def in_new_log():
+        http_get(gh.port, "/second")
+        return new_log.exists() and "/second" in new_log.read_text()
+    wait_until(in_new_log, interval=0.25, message="requests logged to the new path")
+    assert "/first" not in new_log.read_text()

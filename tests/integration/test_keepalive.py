@@ -1,9 +1,11 @@
 """Keep-alive, pipelining, upstream connection reuse, HTTP/1.0 and Connection: close."""
 import http.client
+import socket
+import threading
 
 import pytest
 
-from conftest import cluster, request_bytes, simple_config, chunked
+from support import cluster, request_bytes, simple_config, chunked
 
 
 def accepted(gh):
@@ -167,3 +169,67 @@ def test_pipelined_requests_spanning_writes(gatehouse, echo, n):
         c.send(data[cut:])
         rest = [c.read_response() for _ in range(n - 1)]
     assert [r.json()["path"] for r in [first, *rest]] == [f"/s{i}" for i in range(n)]
+
+
+def test_concurrent_keepalive_clients_get_their_own_answers(gatehouse, echo, echo2):
+    gh = gatehouse(simple_config(cluster("pair", echo, echo2)))
+    nthreads, per_thread = 16, 25
+    errors = []
+    done = [0] * nthreads
+
+    def client(tid):
+        try:
+            with gh.conn() as c:
+                for i in range(per_thread):
+                    body = (f"{tid}:{i}:" + "x" * (i * 97 % 3000)).encode()
+                    path = f"/c/{tid}/{i}"
+                    if i % 2:
+                        c.send(request_bytes("POST", path, body=body))
+                    else:
+                        c.send(request_bytes("GET", path))
+                    r = c.read_response()
+                    j = r.json()
+                    if r.status != 200 or j["path"] != path or \
+                            j["body_length"] != (len(body) if i % 2 else 0):
+                        errors.append((tid, i, r.status, j.get("path")))
+                    done[tid] += 1
+        except Exception as e:  # noqa: BLE001 - collected and reported below
+            errors.append((tid, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(t,), daemon=True) for t in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert done == [per_thread] * nthreads
+    assert echo.request_count() + echo2.request_count() == nthreads * per_thread
+
+
+def test_fifty_pipelined_requests_in_one_write(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo)))
+    with gh.conn() as c:
+        c.send(b"".join(request_bytes("GET", f"/p{i}") for i in range(50)))
+        paths = [c.read_response().json()["path"] for _ in range(50)]
+    assert paths == [f"/p{i}" for i in range(50)]
+
+
+def test_request_trickled_byte_by_byte(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo)))
+    raw = request_bytes("POST", "/trickle", headers=[("X-Some", "value")], body=b"0123456789")
+    with gh.conn() as c:
+        for i in range(len(raw)):
+            c.send(raw[i:i + 1])
+        j = c.read_response().json()
+    assert j["path"] == "/trickle" and j["body_length"] == 10
+
+
+def test_client_half_close_after_request_still_gets_response(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo)))
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/half", headers=[("x-echo-delay", "0.2")]))
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        assert r.status == 200 and r.json()["path"] == "/half"
+        assert c.read_to_close() == b""

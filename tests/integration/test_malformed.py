@@ -3,7 +3,7 @@ the recording upstream received nothing for it; a valid control request afterwar
 upstream path worked, so "nothing arrived" is not an accident of a broken setup."""
 import pytest
 
-from conftest import cluster, request_bytes, simple_config
+from support import Reply, cluster, request_bytes, simple_config
 
 LIMITS = {"max_request_line": 1024, "max_header_bytes": 4096, "max_headers": 20,
           "max_body_bytes": 1000}
@@ -206,7 +206,6 @@ def test_h2c_upgrade_is_never_forwarded_as_upgrade(gh):
 
 def test_upstream_101_without_upgrade_request_is_502(gatehouse, recorder_factory):
     rec = recorder_factory()
-    from conftest import Reply
     rec.script.append(Reply(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
                             b"Upgrade: h2c\r\n\r\n"))
     g = gatehouse(simple_config(cluster("rec", rec)))
@@ -216,3 +215,22 @@ def test_upstream_101_without_upgrade_request_is_502(gatehouse, recorder_factory
                                                    ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")]))
         r = c.read_response(skip_interim=False)
     assert r.status == 502
+
+
+def test_body_exactly_at_max_body_bytes_is_accepted(gh):
+    body = b"e" * LIMITS["max_body_bytes"]
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/edge", body=body))
+        assert c.read_response().status == 200
+        c.send(request_bytes("POST", "/edge-chunked", headers=[("Transfer-Encoding", "chunked")])
+               + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        assert c.read_response().status == 200
+    reqs = gh.recorder.request_list()
+    assert [len(q.body) for q in reqs] == [len(body), len(body)]
+
+
+def test_headers_exactly_at_max_headers_are_accepted(gh):
+    headers = [(f"X-H{i}", "v") for i in range(LIMITS["max_headers"] - 1)]  # + Host
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/many", headers=headers))
+        assert c.read_response().status == 200

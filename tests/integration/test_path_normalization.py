@@ -1,18 +1,9 @@
 """Path normalisation before routing: the route that matches, and the path the upstream sees,
 are those of the normalised path, so "/public/../admin" cannot reach an /admin route while
-looking like /public, and encoded tricks are refused.
-
-Until the router and request-target normalisation land (src/http/request_target.cc), the
-cases that need them are strict xfails; they turn into plain tests by themselves once it does.
-"""
+looking like /public, and encoded tricks are refused."""
 import pytest
 
-from conftest import REPO, cluster, request_bytes, simple_config
-
-ROUTER_LANDED = (REPO / "src" / "http" / "request_target.cc").exists()
-needs_router = pytest.mark.xfail(
-    not ROUTER_LANDED, strict=True,
-    reason="router + path normalisation not merged yet (stub router: prefix match on raw path)")
+from support import cluster, simple_config
 
 
 @pytest.fixture
@@ -32,7 +23,6 @@ def send(gh, target):
         return c.read_response()
 
 
-@needs_router
 @pytest.mark.parametrize("target", [
     "/public/../admin",
     "/public/%2e%2e/admin",
@@ -50,9 +40,9 @@ def test_dot_segments_resolve_before_routing(gh, target):
 
 
 @pytest.mark.parametrize("target,upstream_sees", [
-    pytest.param("/public/a/../b", "/public/b", marks=needs_router),
-    pytest.param("/public/./x//y", "/public/x/y", marks=needs_router),
-    pytest.param("/public/%7Euser/%41", "/public/~user/A", marks=needs_router),
+    pytest.param("/public/a/../b", "/public/b"),
+    pytest.param("/public/./x//y", "/public/x/y"),
+    pytest.param("/public/%7Euser/%41", "/public/~user/A"),
     pytest.param("/public/q?x=../y&z=%2F", "/public/q?x=../y&z=%2F"),
     pytest.param("/public/plain", "/public/plain"),
 ])
@@ -64,17 +54,17 @@ def test_upstream_sees_the_normalised_path(gh, target, upstream_sees):
 
 
 @pytest.mark.parametrize("target", [
-    pytest.param("/public/a%2Fb", marks=needs_router),
-    pytest.param("/public/a%2fb", marks=needs_router),
-    pytest.param("/public/a%5Cb", marks=needs_router),
-    pytest.param("/public/%00", marks=needs_router),
-    pytest.param("/public/a%00.txt", marks=needs_router),
-    pytest.param("/public\\..\\admin", marks=needs_router),
-    pytest.param("/public/a\\b", marks=needs_router),
-    pytest.param("/..", marks=needs_router),
-    pytest.param("/public/../../admin", marks=needs_router),
-    pytest.param("/public/%2e%2e/%2e%2e/admin", marks=needs_router),
-    pytest.param("/public/%zz", marks=needs_router),
+    pytest.param("/public/a%2Fb"),
+    pytest.param("/public/a%2fb"),
+    pytest.param("/public/a%5Cb"),
+    pytest.param("/public/%00"),
+    pytest.param("/public/a%00.txt"),
+    pytest.param("/public\\..\\admin"),
+    pytest.param("/public/a\\b"),
+    pytest.param("/.."),
+    pytest.param("/public/../../admin"),
+    pytest.param("/public/%2e%2e/%2e%2e/admin"),
+    pytest.param("/public/%zz"),
     pytest.param("/public/#frag"),
 ])
 def test_ambiguous_paths_are_400_and_never_forwarded(gh, target):

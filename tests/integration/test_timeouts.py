@@ -3,9 +3,7 @@ effect with a generous deadline; nothing asserts how long anything took."""
 import socket
 import time
 
-import pytest
-
-from conftest import IO_TIMEOUT, Reply, cluster, request_bytes, simple_config, wait_until
+from support import IO_TIMEOUT, Reply, cluster, request_bytes, simple_config, wait_until
 
 
 def closed_or_408(c, timeout=IO_TIMEOUT):

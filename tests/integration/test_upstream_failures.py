@@ -1,10 +1,12 @@
 """Upstream failures: refused connections, timeouts, malformed responses, connections closed
 mid-body, and early responses."""
 import re
+import socket
+import struct
 
 import pytest
 
-from conftest import (Reply, cluster, free_port, gen_blocks, request_bytes, simple_config,
+from support import (Reply, cluster, free_port, gen_blocks, request_bytes, simple_config,
                       wait_until)
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -234,3 +236,69 @@ def test_reused_connection_closed_by_upstream_is_retried_for_idempotent_request(
         c.send(request_bytes("GET", "/two"))
         r = c.read_response()
         assert r.status == 200 and r.body == b"recorded"
+
+
+def test_connection_limit_per_endpoint_gives_503_and_frees_the_slot(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo, pool_max_per_endpoint=1,
+                                         pool_max_idle_per_endpoint=1)), workers=1)
+    with gh.conn() as busy:
+        busy.send(request_bytes("GET", "/hold", headers=[("x-echo-wait", "hold")]))
+        wait_until(lambda: echo.request_count() == 1, message="the first request upstream")
+        with gh.conn() as c:
+            c.send(request_bytes("GET", "/second"))
+            r = c.read_response()
+            assert r.status == 503 and r.json()["status"] == 503
+        echo.release("hold")
+        assert busy.read_response().status == 200
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/third"))
+        assert c.read_response().status == 200
+
+
+def _fail_by_timeout(gh, echo, recorder):
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/t", headers=[("x-echo-delay", "1")]))
+        assert c.read_response().status == 504
+
+
+def _fail_by_body_limit(gh, echo, recorder):
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/b", headers=[("Transfer-Encoding", "chunked")])
+               + b"800\r\n" + b"c" * 0x800 + b"\r\n0\r\n\r\n")
+        assert c.read_response().status == 413
+
+
+def _fail_by_client_body_timeout(gh, echo, recorder):
+    with gh.conn() as c:
+        c.send(request_bytes("POST", "/s", headers=[("Content-Length", "100")]) + b"x")
+        c.read_to_close()
+
+
+def _fail_by_client_abort_mid_response(gh, echo, recorder):
+    c = gh.conn()
+    c.send(request_bytes("GET", "/big", headers=[("x-echo-body-size", str(64 << 20))]))
+    c.read_until(b"\r\n\r\n")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # RST while the gateway is still writing
+
+
+@pytest.mark.parametrize("fail", [_fail_by_timeout, _fail_by_body_limit,
+                                  _fail_by_client_body_timeout,
+                                  _fail_by_client_abort_mid_response],
+                         ids=["504", "413", "client-body-timeout", "client-abort"])
+def test_failed_exchange_releases_its_connection_slot(gatehouse, echo, recorder, fail):
+    # One connection allowed per endpoint: a slot leaked by the failure path would turn every
+    # later request into a 503.
+    gh = gatehouse(simple_config(cluster("echo", echo, pool_max_per_endpoint=1,
+                                         pool_max_idle_per_endpoint=1, response_timeout="200ms"),
+                                 limits={"max_body_bytes": 1000},
+                                 timeouts={"client_body": "300ms"}), workers=1)
+    fail(gh, echo, recorder)
+
+    def ok():
+        with gh.conn() as c:
+            c.send(request_bytes("GET", "/after"))
+            r = c.read_response()
+            assert r.status in (200, 503), r.status
+            return r.status == 200
+    wait_until(ok, interval=0.1, message="a request to succeed after the failure")

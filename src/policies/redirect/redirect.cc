@@ -7,6 +7,20 @@
 namespace gatehouse::policies::redirect {
 namespace {
 
+// Replaces the port of "host[:port]" ("[v6]:port" too); the scheme's default port is left out.
+std::string withPort(std::string_view host, uint16_t port, std::string_view scheme) {
+  std::string_view name = host;
+  if (!host.empty() && host.front() == '[') {
+    name = host.substr(0, host.find(']') + 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+  }
+  bool dflt = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+  std::string out(name);
+  if (!dflt) out += ":" + std::to_string(port);
+  return out;
+}
+
 class RedirectFilter final : public http::Filter, public http::FilterFactory {
  public:
   explicit RedirectFilter(config::Redirect spec) : spec_(std::move(spec)) {}
@@ -17,8 +31,10 @@ class RedirectFilter final : public http::Filter, public http::FilterFactory {
       location = *spec_.location;
     } else {
       const auto& req = ctx.request;
-      location = spec_.scheme.value_or(req.scheme) + "://" + spec_.host.value_or(req.authority) +
-                 spec_.path.value_or(req.path);
+      std::string scheme = spec_.scheme.value_or(req.scheme);
+      std::string host = spec_.host.value_or(req.authority);
+      if (spec_.port) host = withPort(host, *spec_.port, scheme);
+      location = scheme + "://" + host + spec_.path.value_or(req.path);
       if (!spec_.strip_query && !req.query.empty()) location += "?" + req.query;
     }
     ctx.respond(spec_.status, {}, "text/plain");
@@ -37,7 +53,7 @@ http::FilterFactoryPtr fromModel(const config::Redirect& spec) {
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
-  if (auto st = checkKeys(config, {"status", "location", "scheme", "host", "path", "strip_query"});
+  if (auto st = checkKeys(config, {"status", "location", "scheme", "host", "path", "port", "strip_query"});
       !st.ok()) {
     return st.error();
   }
@@ -63,9 +79,14 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
         std::pair{"host", &spec.host}, std::pair{"path", &spec.path}}) {
     if (auto st = opt(key, *field); !st.ok()) return st.error();
   }
+  if (config["port"]) {
+    auto port = readInt(config["port"], "port", 1, 65535);
+    if (!port.ok()) return port.error();
+    spec.port = static_cast<uint16_t>(*port);
+  }
   if (config["strip_query"]) spec.strip_query = config["strip_query"].as<bool>(false);
-  if (!spec.location && !spec.scheme && !spec.host && !spec.path) {
-    return configError("give 'location' or at least one of scheme, host, path");
+  if (!spec.location && !spec.scheme && !spec.host && !spec.path && !spec.port) {
+    return configError("give 'location' or at least one of scheme, host, path, port");
   }
   return fromModel(spec);
 }

@@ -1,0 +1,185 @@
+#include "net/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace gatehouse::net {
+namespace {
+
+Error tlsError(std::string msg) {
+  return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, std::move(msg));
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// DNS names a certificate is valid for: SAN dNSName entries, else the subject CN.
+std::vector<std::string> certificateNames(X509* x509) {
+  std::vector<std::string> out;
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr));
+  if (sans) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      if (gn->type != GEN_DNS) continue;
+      const auto* s = gn->d.dNSName;
+      out.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                      static_cast<size_t>(ASN1_STRING_length(s)))));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (out.empty()) {
+    char cn[256] = {0};
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(x509), NID_commonName, cn, sizeof cn) > 0) {
+      out.push_back(lower(cn));
+    }
+  }
+  return out;
+}
+
+int versionConst(const std::string& v) { return v == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION; }
+
+}  // namespace
+
+std::string takeSslErrors() {
+  std::string out;
+  unsigned long e;
+  char buf[256];
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown TLS error" : out;
+}
+
+Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
+    const config::ListenerTls& cfg) {
+  auto tc = std::make_shared<TlsServerContext>();
+  for (const auto& p : cfg.alpn) {
+    tc->alpn_wire_.push_back(static_cast<char>(p.size()));
+    tc->alpn_wire_ += p;
+  }
+  ERR_clear_error();
+  for (size_t i = 0; i < cfg.certificates.size(); ++i) {
+    const auto& c = cfg.certificates[i];
+    std::string where = "certificates[" + std::to_string(i) + "]: ";
+    SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+    if (!ctx) return tlsError(where + takeSslErrors());
+    SSL_CTX_set_min_proto_version(ctx.get(), versionConst(cfg.min_version));
+    SSL_CTX_set_max_proto_version(ctx.get(), versionConst(cfg.max_version));
+    // No renegotiation (a DoS and complexity vector); prefer our cipher order.
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                       SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx.get(), 1);
+    if (cfg.ciphers && SSL_CTX_set_cipher_list(ctx.get(), cfg.ciphers->c_str()) != 1) {
+      return tlsError("ciphers: no usable cipher in '" + *cfg.ciphers + "'");
+    }
+    if (cfg.ciphersuites && SSL_CTX_set_ciphersuites(ctx.get(), cfg.ciphersuites->c_str()) != 1) {
+      return tlsError("ciphersuites: no usable suite in '" + *cfg.ciphersuites + "'");
+    }
+    if (cfg.groups && SSL_CTX_set1_groups_list(ctx.get(), cfg.groups->c_str()) != 1) {
+      ERR_clear_error();
+      return tlsError("groups: unknown group in '" + *cfg.groups + "'");
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), c.cert_file.c_str()) != 1) {
+      return tlsError(where + "cannot load certificate '" + c.cert_file + "': " + takeSslErrors());
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx.get(), c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        return tlsError(where + "key '" + c.key_file + "' does not match certificate '" +
+                        c.cert_file + "'");
+      }
+      return tlsError(where + "cannot load key '" + c.key_file + "': " + takeSslErrors());
+    }
+    if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+      ERR_clear_error();
+      return tlsError(where + "key '" + c.key_file + "' does not match certificate '" +
+                      c.cert_file + "'");
+    }
+    if (!cfg.session_tickets) SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_timeout(ctx.get(), static_cast<long>(cfg.session_timeout.count() / 1000));
+    // Server-side session cache off: tickets carry the state (works across workers).
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+    if (cfg.client_auth != "none" && cfg.client_ca_file) {
+      if (SSL_CTX_load_verify_locations(ctx.get(), cfg.client_ca_file->c_str(), nullptr) != 1) {
+        return tlsError("client_ca: cannot load '" + *cfg.client_ca_file + "': " + takeSslErrors());
+      }
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(cfg.client_ca_file->c_str());
+      if (names) SSL_CTX_set_client_CA_list(ctx.get(), names);
+      int mode = SSL_VERIFY_PEER;
+      if (cfg.client_auth == "require") mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+      SSL_CTX_set_verify(ctx.get(), mode, nullptr);
+    }
+    SSL_CTX_set_alpn_select_cb(ctx.get(), &TlsServerContext::onAlpn, tc.get());
+    // The OpenSSL macros for these use C casts; call the ctrl functions directly.
+    SSL_CTX_callback_ctrl(ctx.get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
+                          reinterpret_cast<void (*)()>(&TlsServerContext::onServerName));
+    SSL_CTX_ctrl(ctx.get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, tc.get());
+    Cert cert;
+    cert.names = certificateNames(SSL_CTX_get0_certificate(ctx.get()));
+    cert.ctx = std::move(ctx);
+    tc->certs_.push_back(std::move(cert));
+  }
+  if (tc->certs_.empty()) return tlsError("certificates: at least one certificate is needed");
+  return std::shared_ptr<const TlsServerContext>(std::move(tc));
+}
+
+SslPtr TlsServerContext::newSsl() const {
+  SslPtr ssl(SSL_new(certs_.front().ctx.get()));
+  if (ssl) SSL_set_accept_state(ssl.get());
+  return ssl;
+}
+
+size_t TlsServerContext::selectCertificate(std::string_view server_name) const {
+  std::string name = lower(std::string(server_name));
+  for (size_t i = 0; i < certs_.size(); ++i) {
+    for (const auto& n : certs_[i].names) {
+      if (n == name) return i;
+    }
+  }
+  // "*.example.com" covers exactly one label: "a.example.com", not "a.b.example.com".
+  auto dot = name.find('.');
+  if (dot != std::string::npos) {
+    std::string wildcard = "*" + name.substr(dot);
+    for (size_t i = 0; i < certs_.size(); ++i) {
+      for (const auto& n : certs_[i].names) {
+        if (n == wildcard) return i;
+      }
+    }
+  }
+  return 0;
+}
+
+int TlsServerContext::onServerName(SSL* ssl, int* /*alert*/, void* arg) {
+  const auto* self = static_cast<const TlsServerContext*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!name) return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
+  size_t i = self->selectCertificate(name);
+  if (i != 0) SSL_set_SSL_CTX(ssl, self->certs_[i].ctx.get());
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int TlsServerContext::onAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
+                             const unsigned char* in, unsigned int inlen, void* arg) {
+  const auto* self = static_cast<const TlsServerContext*>(arg);
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen,
+                            reinterpret_cast<const unsigned char*>(self->alpn_wire_.data()),
+                            static_cast<unsigned int>(self->alpn_wire_.size()), in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;  // no common protocol: carry on without ALPN (HTTP/1.1)
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace gatehouse::net
