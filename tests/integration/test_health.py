@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import cluster, simple_config, wait_until
+from support import cluster, simple_config, wait_until
 
 CHECK_PATH = "/health"
 
