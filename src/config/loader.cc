@@ -51,13 +51,15 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "health_check",
                                              "outlier_detection",
                                              "slow_start",
-                                             "panic_threshold"};
-constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight"};
+                                             "panic_threshold",
+                                             "priority_failover_threshold"};
+constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
 
 constexpr int kMaxWorkers = 1024;
 constexpr int64_t kMaxPort = 65535;
 constexpr int64_t kMaxWeight = 10000;
+constexpr int64_t kMaxPriority = 100;
 constexpr int64_t kMaxPoolSize = 100000;
 constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 40;
 constexpr std::string_view kImplicitVirtualHost = "default";
@@ -296,6 +298,7 @@ class Loader {
     }
     m.readInt("port", 1, kMaxPort, e.port);
     m.readInt("weight", 1, kMaxWeight, e.weight);
+    m.readInt("priority", 0, kMaxPriority, e.priority);
     if (!ok || diag_.count() != errors_before) return std::nullopt;
     return e;
   }
@@ -354,6 +357,7 @@ class Loader {
         readSlowStart(diag_, *v, m.path("slow_start"), c);
       }
       m.readInt("panic_threshold", 0, 100, c.panic_threshold);
+      m.readInt("priority_failover_threshold", 1, 100, c.priority_failover_threshold);
       out.push_back(std::move(c));
     }
   }

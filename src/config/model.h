@@ -51,6 +51,7 @@ struct Endpoint {
   std::string host;  // IP literal or name (resolved at load time)
   uint16_t port = 0;
   uint32_t weight = 1;
+  uint32_t priority = 0;  // 0 = primary; higher groups take traffic only when lower ones fail
 };
 
 // What ring_hash and maglev hash to choose a host.
@@ -119,6 +120,8 @@ struct Cluster {
   std::optional<OutlierDetection> outlier_detection;
   std::optional<SlowStart> slow_start;
   uint32_t panic_threshold = 50;  // percent of hosts available; below it, use every host
+  // Percent of a priority group that must be available for it to take the traffic.
+  uint32_t priority_failover_threshold = 70;
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]
 };

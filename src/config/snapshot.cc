@@ -79,6 +79,7 @@ lb::HealthPolicy healthPolicy(const Cluster& c) {
   using std::chrono::nanoseconds;
   lb::HealthPolicy p;
   p.panic_threshold = c.panic_threshold / 100.0;
+  p.priority_failover_threshold = c.priority_failover_threshold / 100.0;
   if (c.outlier_detection) {
     const OutlierDetection& od = *c.outlier_detection;
     p.consecutive_failures = od.consecutive_failures;
@@ -133,6 +134,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       h.address = *addr;
       h.name = addr->toString();
       h.weight = ep.weight;
+      h.priority = ep.priority;
       h.health = health ? health->hostHealth(c.name, h.name)
                         : std::make_shared<lb::HostHealth>(cc.health_state);
       cc.hosts.hosts.push_back(std::move(h));

@@ -58,11 +58,40 @@ void HealthAwareBalancer::rebuild() {
   const size_t n = hosts_.hosts.size();
   std::vector<int> chosen;
   chosen.reserve(n);
+  std::vector<char> up(n);
+  uint32_t top_priority = 0;
   for (size_t i = 0; i < n; ++i) {
     const HostHealth* h = hosts_.hosts[i].health.get();
-    if (!h || h->available(now)) chosen.push_back(static_cast<int>(i));
+    up[i] = !h || h->available(now);
+    top_priority = std::max(top_priority, hosts_.hosts[i].priority);
   }
-  const bool panic = policy_.panic_threshold > 0 &&
+  bool grouped = false;
+  if (top_priority > 0) {
+    // The first group healthy enough takes everything (priorities are small: at most 100).
+    for (uint32_t p = 0; p <= top_priority && !grouped; ++p) {
+      size_t members = 0;
+      size_t available = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (hosts_.hosts[i].priority != p) continue;
+        ++members;
+        available += up[i] ? 1 : 0;
+      }
+      if (available == 0 ||
+          static_cast<double>(available) < policy_.priority_failover_threshold * members) {
+        continue;
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (hosts_.hosts[i].priority == p && up[i]) chosen.push_back(static_cast<int>(i));
+      }
+      grouped = true;
+    }
+  }
+  if (!grouped) {
+    for (size_t i = 0; i < n; ++i) {
+      if (up[i]) chosen.push_back(static_cast<int>(i));
+    }
+  }
+  const bool panic = !grouped && policy_.panic_threshold > 0 &&
                      static_cast<double>(chosen.size()) < policy_.panic_threshold * n;
   if (panic) {
     chosen.resize(n);

@@ -7,6 +7,9 @@
 // rebuild its view, which reads one atomic per host and allocates. Below the panic threshold
 // (too few hosts available) the view holds every host, so traffic spreads over all of them
 // rather than crushing the survivors or failing every request.
+// Hosts may have priorities: the view is the available hosts of the first group (lowest number)
+// with at least priority_failover_threshold of its hosts available; when no group has, it is
+// every available host, and the panic threshold applies to the cluster as a whole.
 // onEnd() also feeds outlier detection: consecutive failures of a host, counted across workers,
 // eject it for base_ejection_time x its ejection level (capped).
 #include <chrono>
@@ -22,6 +25,8 @@ namespace gatehouse::lb {
 
 struct HealthPolicy {
   double panic_threshold = 0.5;  // fraction of hosts; 0 = never panic
+  // A priority group takes the traffic while at least this fraction of it is available.
+  double priority_failover_threshold = 0.7;
   // Outlier detection; consecutive_failures 0 = off.
   uint32_t consecutive_failures = 0;
   std::chrono::nanoseconds base_ejection_time = std::chrono::seconds(30);

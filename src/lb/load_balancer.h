@@ -26,6 +26,7 @@ struct Host {
   net::SocketAddress address;
   std::string name;  // "127.0.0.1:9001": the pool key, metrics label and log field
   uint32_t weight = 1;
+  uint32_t priority = 0;  // group; 0 first (lb::HealthAwareBalancer)
   // Shared health state (lb/host_health.h); null in tests that do not care, meaning healthy.
   HostHealthPtr health;
 };

@@ -167,6 +167,8 @@ void HealthRegistry::tick(int64_t now) {
       if (h.ejected.load(std::memory_order_relaxed)) {
         if (h.ejected_until_ns.load(std::memory_order_relaxed) <= now) {
           h.ejected.store(false, std::memory_order_relaxed);
+          // Failures of requests still in flight at the ejection must not eject it again at once.
+          h.consecutive_failures.store(0, std::memory_order_relaxed);
           h.cluster->ejected.fetch_sub(1, std::memory_order_relaxed);
           h.level_decay_at_ns = now + p.base_ejection_time.count();
           log::info("cluster ", cc.name, ": host ", host.name, " is back after its ejection");

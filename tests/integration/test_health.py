@@ -236,3 +236,36 @@ def test_slow_start_ramps_share_of_recovered_host(gatehouse, upstreams):
     firsts = shares[: len(shares) // 2]
     lasts = shares[len(shares) // 2:]
     assert sum(firsts) / len(firsts) < sum(lasts) / len(lasts), shares
+
+
+def test_backup_group_takes_over_when_primaries_fail(gatehouse, upstreams):
+    a, b, c = upstreams("a", "b", "c")
+    spec = {"name": "svc", "health_check": http_check(),
+            "endpoints": [a.endpoint, b.endpoint,
+                          {"host": "127.0.0.1", "port": c.server_address[1], "priority": 1}]}
+    gh = gatehouse(simple_config(spec))
+    assert spread(gh, 30).keys() == {"a", "b"}
+    # One primary of two is below the 70% failover threshold: the backup takes everything.
+    a.check_status = 503
+    wait_gauge(gh, "gatehouse_upstream_host_healthy", a, 0)
+    assert spread(gh, 20) == {"c": 20}
+    a.check_status = 200
+    wait_gauge(gh, "gatehouse_upstream_host_healthy", a, 1)
+    assert spread(gh, 30).keys() == {"a", "b"}
+
+
+def test_health_state_survives_reload(gatehouse, upstreams):
+    a, b = upstreams("a", "b")
+    # Long enough that no new check can mark b healthy again during the test.
+    hc = http_check(healthy_threshold=1000)
+    gh = gatehouse(simple_config(cluster("svc", a, b, health_check=hc)))
+    b.check_status = 503
+    wait_gauge(gh, "gatehouse_upstream_host_healthy", b, 0)
+    b.check_status = 200
+    cfg = simple_config(cluster("svc", a, b, health_check=hc),
+                        routes=[{"match": {"path_prefix": "/"}, "cluster": "svc"},
+                                {"match": {"path_prefix": "/other"}, "cluster": "svc"}])
+    gh.write_config(cfg)
+    assert gh.reload() == "success"
+    assert gauge(gh, "gatehouse_upstream_host_healthy", b) == 0
+    assert spread(gh, 20) == {"a": 20}

@@ -302,5 +302,44 @@ TEST(SlowStart, HashingAlgorithmsKeepTheirWeights) {
   EXPECT_EQ(lb->viewWeight(1), 1u);
 }
 
+std::set<int> seenHosts(LoadBalancer& lb, int n = 200) {
+  std::set<int> out;
+  for (int i = 0; i < n; ++i)
+    out.insert(lb.pick({}));
+  return out;
+}
+
+TEST(Priority, NextGroupTakesOverBelowTheFailoverThreshold) {
+  Fixture f({1, 1, 1, 1});
+  f.hosts.hosts[2].priority = 1;
+  f.hosts.hosts[3].priority = 1;
+  auto lb = f.make(HealthPolicy{});  // failover below 70% of a group
+  EXPECT_EQ(seenHosts(*lb), (std::set<int>{0, 1}));
+  f.setHealthy(0, false);  // 1 of 2 primaries
+  EXPECT_EQ(seenHosts(*lb), (std::set<int>{2, 3}));
+  EXPECT_FALSE(lb->panicking());
+  f.setHealthy(2, false);  // no group is healthy enough: every available host
+  EXPECT_EQ(seenHosts(*lb), (std::set<int>{1, 3}));
+  f.setHealthy(1, false);
+  f.setHealthy(3, false);  // nothing available: panic over every host
+  EXPECT_TRUE(lb->panicking());
+  EXPECT_EQ(seenHosts(*lb), (std::set<int>{0, 1, 2, 3}));
+  f.setHealthy(0, true);
+  f.setHealthy(1, true);
+  EXPECT_EQ(seenHosts(*lb), (std::set<int>{0, 1}));
+}
+
+TEST(Priority, ThresholdIsConfigurable) {
+  Fixture f({1, 1, 1});
+  f.hosts.hosts[2].priority = 3;  // a lone backup; the gap in numbers does not matter
+  HealthPolicy p;
+  p.priority_failover_threshold = 0.5;
+  auto lb = f.make(p);
+  f.setHealthy(0, false);  // 1 of 2 is not below 50%
+  EXPECT_EQ(seenHosts(*lb), (std::set<int>{1}));
+  f.setHealthy(1, false);
+  EXPECT_EQ(seenHosts(*lb), (std::set<int>{2}));
+}
+
 }  // namespace
 }  // namespace gatehouse::lb

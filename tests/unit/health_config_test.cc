@@ -70,6 +70,19 @@ TEST(HealthConfig, FullHttpCheck) {
   EXPECT_EQ(c.slow_start->min_weight_percent, 20u);
 }
 
+TEST(HealthConfig, Priorities) {
+  Config cfg = loadOk(
+      "clusters:\n  - name: c\n    priority_failover_threshold: 60\n    endpoints:\n"
+      "      - \"127.0.0.1:1\"\n      - {host: 127.0.0.1, port: 2, priority: 1}\n");
+  const Cluster& c = cfg.clusters.at(0);
+  EXPECT_EQ(c.priority_failover_threshold, 60u);
+  EXPECT_EQ(c.endpoints.at(0).priority, 0u);
+  EXPECT_EQ(c.endpoints.at(1).priority, 1u);
+  ConfigError e = onlyError(
+      "clusters:\n  - name: c\n    endpoints:\n      - {host: 127.0.0.1, port: 2, priority: -1}\n");
+  EXPECT_CONFIG_ERROR(e, 4, "clusters[0].endpoints[0].priority", "");
+}
+
 TEST(HealthConfig, TcpCheck) {
   Config cfg = loadOk(withCluster("    health_check: {type: tcp, interval: 1s}\n"));
   EXPECT_EQ(cfg.clusters.at(0).health_check->kind, HealthCheck::Kind::kTcp);
@@ -112,6 +125,7 @@ TEST(HealthConfig, Errors) {
       {"    slow_start: {window: 10s, min_weight_percent: 0}\n", 4,
        "clusters[0].slow_start.min_weight_percent", ""},
       {"    panic_threshold: 150\n", 4, "clusters[0].panic_threshold", ""},
+      {"    priority_failover_threshold: 0\n", 4, "clusters[0].priority_failover_threshold", ""},
   };
   for (const Case& c : cases) {
     ConfigError e = onlyError(withCluster(c.yaml));
