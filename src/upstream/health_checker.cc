@@ -98,16 +98,23 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
     for (const auto& h : cc.hosts.hosts)
       k.hosts[h.name] = h.health;
   }
-  for (auto& [name, old] : clusters_) {
-    auto it = kept.find(name);
-    if (it == kept.end()) continue;
-    // An ejected host that left and came back is a new host; the count follows what is kept.
-    uint32_t ejected = 0;
-    for (const auto& [host, h] : it->second.hosts) {
-      if (h->ejected.load(std::memory_order_relaxed)) ++ejected;
+  for (const auto& cc : snap->clusters) {
+    // State that no configured mechanism would ever change again is reset: a host marked down
+    // by checks that are now off, or ejected when outlier detection is now off.
+    for (const auto& h : cc.hosts.hosts) {
+      if (!cc.health_check) h.health->check_healthy.store(true, std::memory_order_relaxed);
+      if (cc.health_policy.consecutive_failures == 0) {
+        h.health->ejected.store(false, std::memory_order_relaxed);
+        h.health->ejected_until_ns.store(0, std::memory_order_relaxed);
+      }
     }
-    it->second.state->ejected.store(ejected, std::memory_order_relaxed);
-    it->second.state->bump();
+    // A host that left and came back is new; the ejected count follows what is kept.
+    uint32_t ejected = 0;
+    for (const auto& h : cc.hosts.hosts) {
+      if (h.health->ejected.load(std::memory_order_relaxed)) ++ejected;
+    }
+    cc.health_state->ejected.store(ejected, std::memory_order_relaxed);
+    cc.health_state->bump();
   }
   clusters_ = std::move(kept);
 

@@ -5,6 +5,7 @@
 #include "config/snapshot.h"
 #include "config_test_util.h"
 #include "runtime/event_loop.h"
+#include "runtime/task.h"
 #include "upstream/health_checker.h"
 
 namespace gatehouse::upstream {
@@ -35,13 +36,13 @@ TEST(HealthRegistry, StateSurvivesReloadsWhileTheHostStays) {
   auto s1 = build(r, R"(["127.0.0.1:1", "127.0.0.1:2"])");
   r.activate(s1);
   auto h1 = hostOf(*s1, "127.0.0.1:1");
-  h1->check_healthy.store(false);
+  h1->ejections_total.store(5);
   EXPECT_EQ(hostOf(*s1, "127.0.0.1:2")->available_since_ns.load(), 0);
 
   auto s2 = build(r, R"(["127.0.0.1:1", "127.0.0.1:3"])");
   r.activate(s2);
   EXPECT_EQ(hostOf(*s2, "127.0.0.1:1"), h1);
-  EXPECT_FALSE(hostOf(*s2, "127.0.0.1:1")->check_healthy.load());
+  EXPECT_EQ(hostOf(*s2, "127.0.0.1:1")->ejections_total.load(), 5u);
   EXPECT_EQ(s2->clusters[0].health_state, s1->clusters[0].health_state);
   // A host added to a serving cluster ramps up like a recovered one.
   EXPECT_NE(hostOf(*s2, "127.0.0.1:3")->available_since_ns.load(), 0);
@@ -52,6 +53,32 @@ TEST(HealthRegistry, StateSurvivesReloadsWhileTheHostStays) {
   r.activate(s3);
   EXPECT_NE(hostOf(*s3, "127.0.0.1:2"), hostOf(*s1, "127.0.0.1:2"));
   EXPECT_EQ(hostOf(*s3, "127.0.0.1:2")->ejections_total.load(), 0u);
+}
+
+TEST(HealthRegistry, TurningAMechanismOffClearsWhatItSet) {
+  runtime::EventLoop loop;
+  HealthRegistry r(loop);
+  auto s1 = build(r, R"(["127.0.0.1:1", "127.0.0.1:2"])",
+                  "    health_check: {interval: 1h, timeout: 1s}\n"
+                  "    outlier_detection: {}\n");
+  r.activate(s1);
+  auto h = hostOf(*s1, "127.0.0.1:1");
+  h->check_healthy.store(false);
+  h->ejected.store(true);
+  h->ejected_until_ns.store(lb::steadyNowNs() + 1'000'000'000'000);
+  auto s2 = build(r, R"(["127.0.0.1:1", "127.0.0.1:2"])", "    outlier_detection: {}\n");
+  r.activate(s2);
+  EXPECT_TRUE(h->check_healthy.load());  // no checks any more: nothing would clear it
+  EXPECT_TRUE(h->ejected.load());        // outlier detection still on: it ends by itself
+  EXPECT_EQ(s2->clusters[0].health_state->ejected.load(), 1u);
+  auto s3 = build(r, R"(["127.0.0.1:1", "127.0.0.1:2"])");
+  r.activate(s3);
+  EXPECT_FALSE(h->ejected.load());
+  EXPECT_TRUE(h->available(lb::steadyNowNs()));
+  EXPECT_EQ(s3->clusters[0].health_state->ejected.load(), 0u);
+  r.stop();
+  // The first checks of s1 started (and wait on this loop, which never runs): end them here.
+  runtime::destroyDetachedCoroutines();
 }
 
 TEST(HealthRegistry, TickEndsEjectionsAndDecaysTheLevel) {
