@@ -47,6 +47,7 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "connect_timeout",
                                              "response_timeout",
                                              "idle_timeout",
+                                             "tls",
                                              "endpoints",
                                              "health_check",
                                              "outlier_detection",
@@ -343,6 +344,7 @@ class Loader {
       m.readDuration("response_timeout", Millis(1), kMaxDuration, c.response_timeout);
       m.readDuration("idle_timeout", Millis(1), kMaxDuration, c.idle_timeout);
       if (m.require("endpoints")) readEndpoints(*m.find("endpoints"), m.path("endpoints"), c);
+      if (const YAML::Node* v = m.find("tls")) c.tls = readUpstreamTls(diag_, *v, m.path("tls"));
       // After `lb` and the endpoints, which some checks need.
       if (const YAML::Node* v = m.find("lb_options")) {
         readLbOptions(diag_, *v, m.path("lb_options"), c);

@@ -106,6 +106,18 @@ struct SlowStart {
   uint32_t min_weight_percent = 10;
 };
 
+// TLS from the gateway to a cluster's endpoints (works with the connection pool).
+struct UpstreamTls {
+  std::optional<std::string> sni;      // default: the endpoint's host when it is a name
+  bool verify = true;                  // verify the chain and the name (sni, else the host)
+  std::optional<std::string> ca_file;  // default: the system trust store
+  std::optional<std::string> cert_file;  // client certificate for mTLS to the upstream
+  std::optional<std::string> key_file;
+  std::string min_version = "1.2";
+  int line = 0;
+  std::string yaml_path;
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
@@ -122,6 +134,7 @@ struct Cluster {
   uint32_t panic_threshold = 50;  // percent of hosts available; below it, use every host
   // Percent of a priority group that must be available for it to take the traffic.
   uint32_t priority_failover_threshold = 70;
+  std::optional<UpstreamTls> tls;
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]
 };
@@ -208,6 +221,7 @@ struct VirtualHost {
 struct TlsCertificate {
   std::string cert_file;  // PEM chain, leaf first
   std::string key_file;   // PEM private key
+  std::optional<std::string> ocsp_file;  // DER OCSP response to staple (refreshed on reload)
 };
 
 // TLS termination on a listener (OpenSSL 3). The certificate is chosen by SNI among the
@@ -224,6 +238,9 @@ struct ListenerTls {
   std::optional<std::string> client_ca_file;
   bool session_tickets = true;
   Millis session_timeout{7200000};
+  // Send the verified client certificate's subject, SANs and SHA-256 fingerprint upstream as
+  // x-client-cert-subject / -san / -sha256 (incoming headers of those names are always removed).
+  bool forward_client_cert = false;
   int line = 0;
   std::string yaml_path;
 };

@@ -117,6 +117,14 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
         health ? health->clusterState(c.name) : std::make_shared<lb::ClusterHealthState>();
     cc.health_policy = healthPolicy(c);
     cc.health_check = c.health_check;
+    if (c.tls) {
+      auto tls = net::TlsClientContext::create(*c.tls);
+      if (!tls.ok()) {
+        out.errors.push_back(where(file, c.tls->line, c.tls->yaml_path) + tls.error().message);
+      } else {
+        cc.tls = *tls;
+      }
+    }
     auto lbf = lb::makeLoadBalancerFactory(c);
     if (!lbf.ok()) {
       out.errors.push_back(where(file, c.line, "clusters." + c.name + ".lb") + lbf.error().message);
@@ -137,6 +145,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       h.priority = ep.priority;
       h.health = health ? health->hostHealth(c.name, h.name)
                         : std::make_shared<lb::HostHealth>(cc.health_state);
+      h.hostname = ep.host;
       cc.hosts.hosts.push_back(std::move(h));
     }
     // Hashing balancers build their lookup table on first use and share it between workers;

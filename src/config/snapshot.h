@@ -41,6 +41,7 @@ struct CompiledCluster {
   Millis idle_timeout{};
   size_t pool_max_per_endpoint = 0;
   size_t pool_max_idle_per_endpoint = 0;
+  std::shared_ptr<const net::TlsClientContext> tls;  // null: plain text to the endpoints
 };
 
 struct CompiledRoute {

@@ -6,10 +6,19 @@
 namespace gatehouse::config {
 namespace {
 
-constexpr std::string_view kTlsKeys[] = {
-    "certificates", "min_version",    "max_version", "ciphers",         "ciphersuites", "groups",
-    "alpn",         "client_auth",    "client_ca",   "session_tickets", "session_timeout"};
-constexpr std::string_view kCertKeys[] = {"cert", "key"};
+constexpr std::string_view kTlsKeys[] = {"certificates",
+                                         "min_version",
+                                         "max_version",
+                                         "ciphers",
+                                         "ciphersuites",
+                                         "groups",
+                                         "alpn",
+                                         "client_auth",
+                                         "client_ca",
+                                         "session_tickets",
+                                         "session_timeout",
+                                         "forward_client_cert"};
+constexpr std::string_view kCertKeys[] = {"cert", "key", "ocsp"};
 constexpr std::string_view kVersions[] = {"1.2", "1.3"};
 constexpr std::string_view kClientAuth[] = {"none", "optional", "require"};
 constexpr std::string_view kAlpn[] = {"http/1.1"};
@@ -24,9 +33,9 @@ void readOneOf(MapReader& m, std::string_view key, std::span<const std::string_v
   m.read(key, v);
   if (!oneOf(allowed, v)) {
     std::string list;
-    for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-    m.diag().add(*m.find(key), m.path(key),
-                 "must be one of " + list + ", got '" + v + "'");
+    for (auto a : allowed)
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    m.diag().add(*m.find(key), m.path(key), "must be one of " + list + ", got '" + v + "'");
     return;
   }
   out = v;
@@ -53,6 +62,7 @@ ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std
         TlsCertificate c;
         if (cm.require("cert")) cm.read("cert", c.cert_file);
         if (cm.require("key")) cm.read("key", c.key_file);
+        cm.read("ocsp", c.ocsp_file);
         tls.certificates.push_back(std::move(c));
       }
     }
@@ -84,8 +94,29 @@ ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std
     diag.add(node, m.path("client_ca"), "client_auth '" + tls.client_auth + "' needs client_ca");
   }
   m.read("session_tickets", tls.session_tickets);
+  m.read("forward_client_cert", tls.forward_client_cert);
   m.readDuration("session_timeout", Millis(1000), Millis(7 * 24 * 3600 * 1000LL),
                  tls.session_timeout);
+  return tls;
+}
+
+UpstreamTls readUpstreamTls(Diagnostics& diag, const YAML::Node& node, const std::string& path) {
+  static constexpr std::string_view kKeys[] = {"sni", "verify", "ca", "cert", "key", "min_version"};
+  UpstreamTls tls;
+  tls.line = node.Mark().line + 1;
+  tls.yaml_path = path;
+  if (node.IsScalar() && node.Scalar() == "true") return tls;  // `tls: true`: all defaults
+  MapReader m(diag, node, path, kKeys);
+  if (!m.isMap()) return tls;
+  m.read("sni", tls.sni);
+  m.read("verify", tls.verify);
+  m.read("ca", tls.ca_file);
+  m.read("cert", tls.cert_file);
+  m.read("key", tls.key_file);
+  if (tls.cert_file.has_value() != tls.key_file.has_value()) {
+    diag.add(node, path, "cert and key go together");
+  }
+  if (m.has("min_version")) readOneOf(m, "min_version", kVersions, tls.min_version);
   return tls;
 }
 

@@ -12,5 +12,6 @@
 namespace gatehouse::config {
 
 ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std::string& path);
+UpstreamTls readUpstreamTls(Diagnostics& diag, const YAML::Node& node, const std::string& path);
 
 }  // namespace gatehouse::config

@@ -4,22 +4,25 @@
 
 namespace gatehouse::buffer_pool {
 namespace {
-// Bounded so a burst of connections does not pin memory for ever (1024 x 16 KiB = 16 MiB).
-constexpr size_t kMaxCached = 1024;
-thread_local std::vector<std::unique_ptr<char[]>> t_blocks;
+// Bounded so a burst of connections does not pin memory for ever (about 5 MiB per worker).
+constexpr size_t kMaxCached = 256;
+thread_local std::vector<std::unique_ptr<char[]>> t_small;
+thread_local std::vector<std::unique_ptr<char[]>> t_large;
 }  // namespace
 
-std::unique_ptr<char[]> take() {
-  if (!t_blocks.empty()) {
-    auto b = std::move(t_blocks.back());
-    t_blocks.pop_back();
+std::unique_ptr<char[]> take(size_t n) {
+  auto& list = n == kSmallBlock ? t_small : t_large;
+  if (!list.empty()) {
+    auto b = std::move(list.back());
+    list.pop_back();
     return b;
   }
-  return std::make_unique_for_overwrite<char[]>(kBlockSize);
+  return std::make_unique_for_overwrite<char[]>(n);
 }
 
-void give(std::unique_ptr<char[]> block) noexcept {
-  if (t_blocks.size() < kMaxCached) t_blocks.push_back(std::move(block));
+void give(std::unique_ptr<char[]> block, size_t n) noexcept {
+  auto& list = n == kSmallBlock ? t_small : t_large;
+  if (list.size() < kMaxCached) list.push_back(std::move(block));
 }
 
 }  // namespace gatehouse::buffer_pool

@@ -10,11 +10,16 @@
 
 namespace gatehouse {
 
-// Per-thread cache of kBlockSize blocks (buffers of the default size).
+// Per-thread caches of the two common block sizes: small for request heads, large for bodies
+// and upstream responses.
 namespace buffer_pool {
+inline constexpr size_t kSmallBlock = 4096;
 inline constexpr size_t kBlockSize = 16384;
-std::unique_ptr<char[]> take();
-void give(std::unique_ptr<char[]> block) noexcept;
+inline bool pooled(size_t n) {
+  return n == kSmallBlock || n == kBlockSize;
+}
+std::unique_ptr<char[]> take(size_t n);
+void give(std::unique_ptr<char[]> block, size_t n) noexcept;
 }  // namespace buffer_pool
 
 class Buffer {
@@ -75,14 +80,14 @@ class Buffer {
 
  private:
   void allocate(size_t n) {
-    data_ = n == buffer_pool::kBlockSize ? buffer_pool::take()
-                                         : std::make_unique_for_overwrite<char[]>(n);
+    data_ =
+        buffer_pool::pooled(n) ? buffer_pool::take(n) : std::make_unique_for_overwrite<char[]>(n);
     cap_ = n;
     start_ = end_ = 0;
   }
   void giveBack() {
-    if (cap_ == buffer_pool::kBlockSize) {
-      buffer_pool::give(std::move(data_));
+    if (buffer_pool::pooled(cap_)) {
+      buffer_pool::give(std::move(data_), cap_);
     } else {
       data_.reset();
     }

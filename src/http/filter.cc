@@ -35,6 +35,9 @@ void RequestContext::reset() {
   request_id.clear();
   client_ip.clear();
   consumer.clear();
+  client_cert_subject = {};
+  client_cert_sans = {};
+  client_cert_sha256 = {};
   route_name.clear();
   path_params.clear();
 }

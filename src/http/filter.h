@@ -54,6 +54,10 @@ class RequestContext {
   std::string request_id;
   std::string client_ip;
   std::string consumer;  // the authenticated identity (set by auth policies); empty = anonymous
+  // Verified downstream client certificate (mTLS); empty subject when there is none.
+  std::string_view client_cert_subject;
+  std::string_view client_cert_sans;
+  std::string_view client_cert_sha256;
   std::string route_name;
   std::vector<PathParam> path_params;
 

@@ -29,6 +29,7 @@ struct Host {
   uint32_t priority = 0;  // group; 0 first (lb::HealthAwareBalancer)
   // Shared health state (lb/host_health.h); null in tests that do not care, meaning healthy.
   HostHealthPtr health;
+  std::string hostname;  // as configured (a DNS name or an IP literal): TLS SNI and verification
 };
 
 // Immutable once built; shared by all workers.

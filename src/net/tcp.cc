@@ -5,16 +5,16 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "net/tls.h"
 #include <utility>
+#include "net/tls.h"
 
 namespace gatehouse::net {
 
@@ -34,9 +34,13 @@ TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {
   loop_.add(fd_, io_);
 }
 
-void SslHandleDeleter::operator()(ssl_st* ssl) const { SSL_free(ssl); }
+void SslHandleDeleter::operator()(ssl_st* ssl) const {
+  SSL_free(ssl);
+}
 
-bool TcpStream::tlsPendingSlow() const { return SSL_has_pending(ssl_.get()) == 1; }
+bool TcpStream::tlsPendingSlow() const {
+  return SSL_has_pending(ssl_.get()) == 1;
+}
 
 void TcpStream::attachTls(ssl_st* ssl) {
   ssl_.reset(ssl);
@@ -64,8 +68,8 @@ runtime::Task<Status> TcpStream::handshake(TimePoint deadline) {
         if (!again.ok()) co_return again.error();
       }
     } else {
-      std::string why = e == SSL_ERROR_SYSCALL ? "connection closed during handshake"
-                                                : takeSslErrors();
+      std::string why =
+          e == SSL_ERROR_SYSCALL ? "connection closed during handshake" : takeSslErrors();
       co_return Error::make(ErrorCode::kProtocol, ErrorSource::kDownstream,
                             "TLS handshake failed: " + why);
     }
@@ -131,8 +135,12 @@ bool TcpStream::ReadAwaiter::tryRead() {
       return true;
     }
     switch (SSL_get_error(s.ssl_.get(), n)) {
-      case SSL_ERROR_ZERO_RETURN: result = 0; return true;  // close_notify
-      case SSL_ERROR_WANT_READ: s.io_.read_ready = false; return false;
+      case SSL_ERROR_ZERO_RETURN:
+        result = 0;
+        return true;  // close_notify
+      case SSL_ERROR_WANT_READ:
+        s.io_.read_ready = false;
+        return false;
       case SSL_ERROR_WANT_WRITE:
         s.io_.write_ready = false;
         want_write = true;
@@ -145,7 +153,9 @@ bool TcpStream::ReadAwaiter::tryRead() {
         }
         err = errno == EAGAIN ? EIO : errno;
         return true;
-      default: err = EPROTO; return true;
+      default:
+        err = EPROTO;
+        return true;
     }
   }
   for (;;) {
@@ -290,10 +300,18 @@ bool TcpStream::WriteAwaiter::tryWriteTls() {
     int w = SSL_write(s.ssl_.get(), scratch, static_cast<int>(n));
     if (w <= 0) {
       switch (SSL_get_error(s.ssl_.get(), w)) {
-        case SSL_ERROR_WANT_WRITE: s.io_.write_ready = false; return false;
-        case SSL_ERROR_WANT_READ: s.io_.read_ready = false; return false;
-        case SSL_ERROR_SYSCALL: err = errno ? errno : EPIPE; return true;
-        default: err = EPROTO; return true;
+        case SSL_ERROR_WANT_WRITE:
+          s.io_.write_ready = false;
+          return false;
+        case SSL_ERROR_WANT_READ:
+          s.io_.read_ready = false;
+          return false;
+        case SSL_ERROR_SYSCALL:
+          err = errno ? errno : EPIPE;
+          return true;
+        default:
+          err = EPROTO;
+          return true;
       }
     }
     auto left = static_cast<size_t>(w);

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ using SslPtr = std::unique_ptr<SSL, SslDeleter>;
 class TlsServerContext {
  public:
   static Result<std::shared_ptr<const TlsServerContext>> create(const config::ListenerTls& cfg);
+  bool forwardClientCert() const { return forward_client_cert_; }
 
   // A new server-side SSL for an accepted connection (worker thread), or null on failure.
   SslPtr newSsl() const;
@@ -38,14 +40,39 @@ class TlsServerContext {
  private:
   struct Cert {
     SslCtxPtr ctx;
+    std::string ocsp;                // DER response to staple; empty = none
     std::vector<std::string> names;  // lower-case DNS names from SAN (or CN), may be "*.x.y"
   };
   static int onServerName(SSL* ssl, int* alert, void* arg);
+  static int onStatus(SSL* ssl, void* arg);
   static int onAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                     const unsigned char* in, unsigned int inlen, void* arg);
   std::vector<Cert> certs_;
   std::string alpn_wire_;  // server preference list in ALPN wire format
+  bool forward_client_cert_ = false;
 };
+
+// TLS to upstreams: one SSL_CTX per cluster, built with the snapshot, shared by workers.
+class TlsClientContext {
+ public:
+  static Result<std::shared_ptr<const TlsClientContext>> create(const config::UpstreamTls& cfg);
+  // A client-side SSL for a connection to `host` (an IP literal or a name): SNI and name
+  // verification use the configured sni, else the host when it is a name.
+  SslPtr newSsl(const std::string& host) const;
+
+ private:
+  SslCtxPtr ctx_;
+  std::optional<std::string> sni_;
+  bool verify_ = true;
+};
+
+// The verified client certificate of a finished handshake (empty subject: none was sent).
+struct PeerCertificate {
+  std::string subject;  // RFC 2253 form, e.g. "CN=client.test,O=Example"
+  std::string sans;     // comma-separated "DNS:a,URI:spiffe://x,IP:1.2.3.4"
+  std::string sha256;   // lower-case hex of the DER
+};
+PeerCertificate peerCertificate(ssl_st* ssl);
 
 // The last OpenSSL error queue entries as text (and clears the queue).
 std::string takeSslErrors();

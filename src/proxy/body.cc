@@ -111,8 +111,8 @@ namespace {
 // see a second Content-Length or Host, or close a connection we keep.
 bool forbiddenTrailer(std::string_view name) {
   static constexpr std::string_view kForbidden[] = {
-      "content-length", "transfer-encoding", "host",    "connection",       "keep-alive",
-      "te",             "trailer",           "upgrade", "proxy-connection", "expect"};
+      "content-length", "transfer-encoding", "host",  "connection", "keep-alive", "te", "trailer",
+      "upgrade",        "proxy-connection",  "expect"};
   for (std::string_view f : kForbidden) {
     if (http::iequals(name, f)) return true;
   }

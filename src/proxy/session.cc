@@ -15,8 +15,9 @@ namespace gatehouse::proxy {
 using runtime::Task;
 
 namespace {
-constexpr size_t kInitialBuffer = 16384;
-}
+// Request heads are small; the buffer grows (up to limits.max_header_bytes) when one is not.
+constexpr size_t kInitialBuffer = buffer_pool::kSmallBlock;
+}  // namespace
 
 std::string& appendDecimal(std::string& out, uint64_t v) {
   char buf[24];
@@ -89,6 +90,7 @@ Task<bool> Session::startTls() {
     log::debug("TLS handshake with ", peer_ip_, " failed: ", st.error().message);
     co_return false;
   }
+  peer_cert_ = net::peerCertificate(client_.ssl());
   co_return true;
 }
 
@@ -311,6 +313,20 @@ bool Session::buildRequest() {
   }
   ctx_.client_ip =
       applyForwarded(req.headers, peer_ip_, req.scheme, req.authority, snap.trusted_proxies);
+  // Client-certificate headers are only ever set by us.
+  req.headers.remove("x-client-cert-subject");
+  req.headers.remove("x-client-cert-san");
+  req.headers.remove("x-client-cert-sha256");
+  if (!peer_cert_.subject.empty()) {
+    ctx_.client_cert_subject = peer_cert_.subject;
+    ctx_.client_cert_sans = peer_cert_.sans;
+    ctx_.client_cert_sha256 = peer_cert_.sha256;
+    if (tls_ctx_ && tls_ctx_->forwardClientCert()) {
+      req.headers.addView("x-client-cert-subject", peer_cert_.subject);
+      if (!peer_cert_.sans.empty()) req.headers.addView("x-client-cert-san", peer_cert_.sans);
+      req.headers.addView("x-client-cert-sha256", peer_cert_.sha256);
+    }
+  }
 
   if (cfg.limits.max_body_bytes > 0 && !req.chunked &&
       req.content_length > cfg.limits.max_body_bytes) {

@@ -106,6 +106,7 @@ class Session {
   bool must_linger_ = false;            // unread request bytes may follow: close gracefully
   net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abort()
   std::shared_ptr<const net::TlsServerContext> tls_ctx_;  // kept for the SNI callback
+  net::PeerCertificate peer_cert_;                         // verified client certificate
   runtime::Timer total_timer_;          // timeouts.request_total
   bool total_expired_ = false;
   static void onTotalTimeout(void* self);

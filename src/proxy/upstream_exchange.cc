@@ -172,6 +172,17 @@ Task<Session::HeadRead> Session::readResponseHead(net::TcpStream& up, runtime::T
         co_return HeadRead::kBad;
       }
     }
+    if (up_.empty()) {
+      // Wait for the answer without holding a buffer: thousands of requests waiting on slow
+      // upstreams then cost no buffer memory (HAProxy does the same).
+      up_.release();
+      auto ready = co_await up.readable(deadline);
+      if (!ready.ok()) {
+        if (ready.error().code == ErrorCode::kTimeout) co_return HeadRead::kTimeout;
+        if (ready.error().code == ErrorCode::kCancelled) co_return HeadRead::kInterrupted;
+        co_return HeadRead::kIoError;
+      }
+    }
     up_.reserve(4096);
     auto n = co_await up.read(up_.writePtr(), up_.writable(), deadline);
     if (!n.ok()) {
@@ -273,6 +284,17 @@ Task<> Session::proxyToUpstream() {
                            timeout ? "upstream connect timeout" : "upstream connect failed");
         co_return;
       }
+      if (cc.tls) {
+        auto ssl = cc.tls->newSsl(host.hostname);
+        (*c)->attachTls(ssl.release());
+        auto hs = co_await (*c)->handshake(w_.loop().now() + cc.connect_timeout);
+        if (!hs.ok()) {
+          cs.connect_failures.inc();
+          ex_.error = "upstream " + hs.error().message;
+          co_await sendError(502, "upstream TLS handshake failed");
+          co_return;
+        }
+      }
       conn = std::make_unique<upstream::PooledConnection>();
       conn->stream = std::move(*c);
       cs.pool_new.inc();
@@ -344,6 +366,7 @@ Task<> Session::proxyToUpstream() {
       tracker->end(resp_head_.status < 500);
       bool reusable = co_await relayResponse(*upstream_);
       upstream_ = nullptr;
+      up_.release();
       if (reusable && body_sent && ex_.request_body.done()) {
         pool->release(std::move(conn), w_.loop().now());
       }

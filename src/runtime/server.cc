@@ -16,6 +16,7 @@
 
 #include "config/loader.h"
 #include "core/log.h"
+#include "net/tls_tickets.h"
 
 namespace gatehouse::runtime {
 
@@ -175,6 +176,16 @@ int Server::run() {
   if (admin_) log::info("admin API on ", cfg.admin.address, ":", cfg.admin.port);
 
   if (sigfd >= 0) spawn(signalLoop(sigfd));
+  // TLS session-ticket keys: a new key every 12 h; the last 3 stay valid for resumption.
+  ticket_timer_.arm(
+      loop_, loop_.now() + std::chrono::hours(12),
+      [](void* p) {
+        auto* s = static_cast<Server*>(p);
+        net::tickets::rotate();
+        s->ticket_timer_.arm(s->loop_, s->loop_.now() + std::chrono::hours(12),
+                             s->ticket_timer_.callback(), p);
+      },
+      this);
   if (!opts_.preset && cfg.watch) {
     int ifd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     std::string dir = std::filesystem::path(opts_.config_path).parent_path().string();

@@ -71,6 +71,7 @@ class Server {
   Timer shutdown_poll_;
   // Host health across reloads; after loop_, since its checks and tick run on it.
   upstream::HealthRegistry health_{loop_};
+  Timer ticket_timer_;
 };
 
 }  // namespace gatehouse::runtime

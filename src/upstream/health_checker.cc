@@ -53,6 +53,8 @@ struct HealthRegistry::CheckTarget {
   std::string cluster;
   std::string host;
   net::SocketAddress address;
+  std::string hostname;                              // as configured, for TLS SNI
+  std::shared_ptr<const net::TlsClientContext> tls;  // the cluster's upstream TLS, if any
   config::HealthCheck hc;
   std::string request;  // the HTTP request bytes, built once
   lb::HostHealthPtr health;
@@ -131,6 +133,8 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
       t->cluster = cc.name;
       t->host = h.name;
       t->address = h.address;
+      t->hostname = h.hostname;
+      t->tls = cc.tls;
       t->hc = *cc.health_check;
       t->health = h.health;
       t->stopped = checks_stopped_;
@@ -232,6 +236,11 @@ Task<bool> HealthRegistry::probe(std::shared_ptr<CheckTarget> t) {
   if (!conn.ok()) co_return false;
   if (t->hc.kind == config::HealthCheck::Kind::kTcp) co_return true;
   net::TcpStream& s = **conn;
+  if (t->tls) {
+    // Checked the way requests reach the host: a broken certificate is a failed check.
+    s.attachTls(t->tls->newSsl(t->hostname).release());
+    if (!(co_await s.handshake(deadline)).ok()) co_return false;
+  }
   iovec v{t->request.data(), t->request.size()};
   if (!(co_await s.writeAll(&v, 1, deadline)).ok()) co_return false;
 

@@ -221,3 +221,174 @@ def test_certificate_reload_keeps_open_connections(gatehouse, echo, certs):
         assert get_on_old() == 200  # the connection made before the reload still works
     finally:
         old.close()
+
+
+def test_verified_client_certificate_is_forwarded_and_spoofs_removed(gatehouse, echo, certs):
+    gh = gatehouse(tls_config(certs, echo, client_auth="optional", client_ca=certs["ca"][0],
+                              forward_client_cert=True))
+
+    def seen(cert):
+        with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as raw:
+            with client_ctx(cert=cert).wrap_socket(raw, server_hostname="a.test") as s:
+                s.sendall(b"GET /c HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n"
+                          b"X-Client-Cert-Subject: CN=admin\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+        return upstream_headers(json.loads(data.split(b"\r\n\r\n", 1)[1]))
+
+    with_cert = seen(certs["client"])
+    assert with_cert["x-client-cert-subject"] == ["CN=client.test"]
+    assert with_cert["x-client-cert-san"] == ["DNS:client.test"]
+    assert len(with_cert["x-client-cert-sha256"][0]) == 64
+    without = seen(None)
+    assert "x-client-cert-subject" not in without  # the spoofed header was dropped
+
+
+class TlsEchoServer:
+    """HTTP/1.1 echo over TLS (Python's ssl); optionally requires a client certificate."""
+
+    def __init__(self, cert, key, client_ca=None):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                peer = self.connection.getpeercert()
+                body = json.dumps({"path": self.path,
+                                   "client_cert": bool(peer)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        if client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def tls_upstream(certs):
+    servers = []
+
+    def make(**kw):
+        ca = certs["ca"]
+        srv_cert = make_cert(certs["dir"], f"up{len(servers)}", ["upstream.test"], ca=ca)
+        s = TlsEchoServer(srv_cert[0], srv_cert[1], **kw)
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.stop()
+
+
+def plain_get(gh, path="/u"):
+    with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_upstream_tls_verified_and_pooled(gatehouse, tls_upstream, certs):
+    up = tls_upstream()
+    gh = gatehouse(simple_config(cluster("sec", f"127.0.0.1:{up.port}",
+                                         tls={"sni": "upstream.test", "ca": certs["ca"][0]})))
+    for _ in range(3):
+        status, body = plain_get(gh)
+        assert status == 200 and json.loads(body)["path"] == "/u"
+    m = gh.metrics()
+    assert m.value("gatehouse_upstream_pool_reused_total", cluster="sec") >= 1
+
+
+def test_upstream_tls_wrong_name_or_ca_is_502(gatehouse, tls_upstream, certs):
+    up = tls_upstream()
+    gh = gatehouse(simple_config(cluster("bad", f"127.0.0.1:{up.port}",
+                                         tls={"sni": "other.test", "ca": certs["ca"][0]})))
+    status, body = plain_get(gh)
+    assert status == 502 and b"TLS" in body
+    gh2 = gatehouse(simple_config(cluster("bad", f"127.0.0.1:{up.port}",
+                                          tls={"sni": "upstream.test", "ca": certs["a"][0]})))
+    assert plain_get(gh2)[0] == 502
+    gh3 = gatehouse(simple_config(cluster("insecure", f"127.0.0.1:{up.port}",
+                                          tls={"verify": False})))
+    assert plain_get(gh3)[0] == 200
+
+
+def test_upstream_mtls_client_certificate(gatehouse, tls_upstream, certs):
+    up = tls_upstream(client_ca=certs["ca"][0])
+    base = {"sni": "upstream.test", "ca": certs["ca"][0]}
+    gh = gatehouse(simple_config(cluster("nocert", f"127.0.0.1:{up.port}", tls=base)))
+    assert plain_get(gh)[0] == 502
+    with_cert = dict(base, cert=certs["client"][0], key=certs["client"][1])
+    gh2 = gatehouse(simple_config(cluster("mtls", f"127.0.0.1:{up.port}", tls=with_cert)))
+    status, body = plain_get(gh2)
+    assert status == 200 and json.loads(body)["client_cert"] is True
+
+
+def test_session_resumption_with_tickets(gatehouse, echo, certs):
+    gh = gatehouse(tls_config(certs, echo, max_version="1.2"))
+    ctx = client_ctx()
+    with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="a.test") as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+            session = s.session
+    assert session is not None and session.has_ticket
+    # A new connection (possibly on the other worker) resumes with the ticket.
+    with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="a.test", session=session) as s:
+            assert s.session_reused
+
+
+def test_ocsp_response_is_stapled(gatehouse, echo, certs, tmp_path):
+    d = certs["dir"]
+    ca_crt, ca_key = certs["ca"]
+    leaf = make_cert(d, "stapled", ["stapled.test"], ca=certs["ca"])
+    serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", leaf[0]],
+                            capture_output=True, text=True, check=True).stdout.strip().split("=")[1]
+    subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "compat",
+                              "-in", leaf[0]], capture_output=True, text=True,
+                             check=True).stdout.strip().split("=", 1)[1].strip()
+    (d / "index.txt").write_text(f"V\t300101000000Z\t\t{serial}\tunknown\t{subject}\n")
+    resp = d / "ocsp.der"
+    subprocess.run(["openssl", "ocsp", "-index", d / "index.txt", "-rsigner", ca_crt, "-rkey",
+                    ca_key, "-CA", ca_crt, "-issuer", ca_crt, "-cert", leaf[0], "-respout", resp,
+                    "-ndays", "1"], check=True, capture_output=True)
+    cfg = simple_config(cluster("up", echo), listeners=[{
+        "name": "main", "address": "127.0.0.1", "port": "@main",
+        "tls": {"certificates": [{"cert": leaf[0], "key": leaf[1], "ocsp": str(resp)}]}}])
+    gh = gatehouse(cfg)
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{gh.port}",
+                          "-servername", "stapled.test", "-status"], input="",
+                         capture_output=True, text=True, timeout=30)
+    assert "OCSP Response Status: successful" in out.stdout, out.stdout[-2000:]
+    # A file that is not an OCSP response is a config error.
+    bad = dict(cfg)
+    (tmp_path / "junk.der").write_bytes(b"junk")
+    bad["listeners"] = [{"name": "main", "address": "127.0.0.1", "port": 1, "tls": {
+        "certificates": [{"cert": leaf[0], "key": leaf[1], "ocsp": str(tmp_path / "junk.der")}]}}]
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(bad))
+    r = subprocess.run([GATEHOUSE_BIN, "validate", str(path)], capture_output=True, text=True)
+    assert r.returncode == 1 and "not a DER OCSP response" in r.stderr
