@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from support import cluster, simple_config, wait_until
+from test_tls import certs, tls_upstream  # noqa: F401 - fixtures
 
 CHECK_PATH = "/health"
 
@@ -269,3 +270,21 @@ def test_health_state_survives_reload(gatehouse, upstreams):
     assert gh.reload() == "success"
     assert gauge(gh, "gatehouse_upstream_host_healthy", b) == 0
     assert spread(gh, 20) == {"a": 20}
+
+
+def test_http_check_over_upstream_tls(gatehouse, tls_upstream, certs):
+    up = tls_upstream()
+    ok = {"name": "svc", "endpoints": [f"127.0.0.1:{up.port}"],
+          "tls": {"sni": "upstream.test", "ca": certs["ca"][0]},
+          "health_check": http_check(unhealthy_threshold=1)}
+    bad = dict(ok, name="bad", tls={"sni": "other.test", "ca": certs["ca"][0]})
+    gh = gatehouse(simple_config(ok, bad))
+    host = f"127.0.0.1:{up.port}"
+    # Verified TLS passes; the same host with a name that does not match fails its checks.
+    wait_until(lambda: gh.metrics().get_value(
+        "gatehouse_upstream_host_health_checks_passed_total", cluster="svc", host=host),
+        message="a check over TLS passed")
+    wait_until(lambda: gh.metrics().get_value(
+        "gatehouse_upstream_host_healthy", cluster="bad", host=host) == 0,
+        message="the mis-named TLS host marked unhealthy")
+    assert gh.metrics().value("gatehouse_upstream_host_healthy", cluster="svc", host=host) == 1
