@@ -35,6 +35,7 @@ void RequestContext::reset() {
   request_id.clear();
   client_ip.clear();
   consumer.clear();
+  consumer_groups.clear();
   client_cert_subject = {};
   client_cert_sans = {};
   client_cert_sha256 = {};

@@ -54,6 +54,8 @@ class RequestContext {
   std::string request_id;
   std::string client_ip;
   std::string consumer;  // the authenticated identity (set by auth policies); empty = anonymous
+  // The consumer's groups (set with `consumer`), for authorization policies such as `acl`.
+  std::vector<std::string> consumer_groups;
   // Verified downstream client certificate (mTLS); empty subject when there is none.
   std::string_view client_cert_subject;
   std::string_view client_cert_sans;

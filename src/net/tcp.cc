@@ -289,6 +289,7 @@ bool TcpStream::WriteAwaiter::tryWriteTls() {
     size_t n = 0;
     for (int i = 0; i < iovcnt && n < sizeof scratch; ++i) {
       size_t take = std::min(iov[i].iov_len, sizeof scratch - n);
+      if (take == 0) continue;  // empty iovecs may carry a null base
       std::memcpy(scratch + n, iov[i].iov_base, take);
       n += take;
     }

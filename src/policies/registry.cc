@@ -1,7 +1,11 @@
 // The list of built-in policies: adding a policy is one folder plus one line here.
 #include "http/filter.h"
+#include "policies/acl/acl.h"
+#include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
+#include "policies/ip_restriction/ip_restriction.h"
+#include "policies/key_auth/key_auth.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
 
@@ -13,6 +17,10 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"direct_response", &policies::direct_response::build},
       {"redirect", &policies::redirect::build},
       {"rewrite", &policies::rewrite::build},
+      {"key_auth", &policies::key_auth::build},
+      {"acl", &policies::acl::build},
+      {"ip_restriction", &policies::ip_restriction::build},
+      {"cors", &policies::cors::build},
   };
   return kPolicies;
 }

@@ -16,7 +16,7 @@
 namespace gatehouse::proxy {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, LogField>, 21> kFieldNames = {{
+constexpr std::array<std::pair<std::string_view, LogField>, 22> kFieldNames = {{
     {"time", LogField::kTime},
     {"request_id", LogField::kRequestId},
     {"client_ip", LogField::kClientIp},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<std::string_view, LogField>, 21> kFieldNames = {{
     {"user_agent", LogField::kUserAgent},
     {"referer", LogField::kReferer},
     {"error", LogField::kError},
+    {"consumer", LogField::kConsumer},
 }};
 
 constexpr size_t kFlushBytes = 32 * 1024;
@@ -285,6 +286,10 @@ void AccessLog::log(const LogRecord& r) {
       case LogField::kError:
         buf_ += "\"error\":";
         appendEscaped(buf_, r.error);
+        break;
+      case LogField::kConsumer:
+        buf_ += "\"consumer\":";
+        appendEscaped(buf_, ctx.consumer);
         break;
     }
   }

@@ -39,6 +39,7 @@ enum class LogField {
   kUserAgent,
   kReferer,
   kError,
+  kConsumer,
 };
 
 // Parses a field name; false when unknown.

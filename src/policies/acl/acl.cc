@@ -1,0 +1,139 @@
+#include "policies/acl/acl.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policies/policy_yaml.h"
+
+namespace gatehouse::policies::acl {
+namespace {
+
+struct List {
+  std::vector<std::string> consumers;
+  std::vector<std::string> groups;
+
+  bool empty() const { return consumers.empty() && groups.empty(); }
+  bool matches(const http::RequestContext& ctx) const {
+    if (ctx.consumer.empty()) return false;  // lists name identities; anonymous has none
+    if (std::find(consumers.begin(), consumers.end(), ctx.consumer) != consumers.end()) {
+      return true;
+    }
+    for (const auto& g : ctx.consumer_groups) {
+      if (std::find(groups.begin(), groups.end(), g) != groups.end()) return true;
+    }
+    return false;
+  }
+};
+
+class AclFilter final : public http::Filter, public http::FilterFactory {
+ public:
+  AclFilter(List allow, List deny, int unauthenticated_status)
+      : allow_(std::move(allow)),
+        deny_(std::move(deny)),
+        unauthenticated_status_(unauthenticated_status) {}
+  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
+
+  // Deny wins; then, when an allow list exists, only identities on it pass.
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+    if (deny_.matches(ctx)) {
+      counters_.denied.fetch_add(1, std::memory_order_relaxed);
+      return ctx.respondError(403, "forbidden");
+    }
+    if (!allow_.empty()) {
+      if (ctx.consumer.empty()) {
+        counters_.unauthenticated.fetch_add(1, std::memory_order_relaxed);
+        if (unauthenticated_status_ == 401) {
+          // RFC 9110 §15.5.2: a 401 must carry a challenge; `key_auth` is the scheme we offer.
+          http::Verdict v = ctx.respondError(401, "authentication required");
+          ctx.local_reply.headers.add("www-authenticate", "ApiKey realm=\"gatehouse\"");
+          return v;
+        }
+        return ctx.respondError(403, "forbidden");
+      }
+      if (!allow_.matches(ctx)) {
+        counters_.not_allowed.fetch_add(1, std::memory_order_relaxed);
+        return ctx.respondError(403, "forbidden");
+      }
+    }
+    counters_.allowed.fetch_add(1, std::memory_order_relaxed);
+    return http::Verdict::kContinue;
+  }
+
+  const Counters& counters() const { return counters_; }
+
+ private:
+  const List allow_;
+  const List deny_;
+  const int unauthenticated_status_;
+  Counters counters_;
+};
+
+Status readNames(const YAML::Node& node, const std::string& what, std::vector<std::string>& out) {
+  if (!node.IsSequence()) return configError(what + ": expected a list of names");
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto s = readString(node[i], what + "[" + std::to_string(i) + "]");
+    if (!s.ok()) return s.error();
+    if (s->empty()) return configError(what + "[" + std::to_string(i) + "]: empty name");
+    out.push_back(std::move(*s));
+  }
+  return {};
+}
+
+Result<List> readList(const YAML::Node& node, const std::string& what) {
+  List l;
+  if (!node) return l;
+  if (!node.IsMap()) return configError(what + ": expected a map with consumers and/or groups");
+  if (auto st = checkKeys(node, {"consumers", "groups"}); !st.ok()) {
+    return configError(what + ": " + st.error().message);
+  }
+  if (node["consumers"]) {
+    if (auto st = readNames(node["consumers"], what + ".consumers", l.consumers); !st.ok()) {
+      return st.error();
+    }
+  }
+  if (node["groups"]) {
+    if (auto st = readNames(node["groups"], what + ".groups", l.groups); !st.ok()) {
+      return st.error();
+    }
+  }
+  if (l.empty()) return configError(what + ": lists no consumers or groups");
+  return l;
+}
+
+}  // namespace
+
+const Counters* countersOf(const http::FilterFactory& factory) {
+  const auto* f = dynamic_cast<const AclFilter*>(&factory);
+  return f ? &f->counters() : nullptr;
+}
+
+Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+  if (!config || !config.IsMap()) return configError("expected a map with 'allow' and/or 'deny'");
+  if (auto st = checkKeys(config, {"allow", "deny", "unauthenticated_status"}); !st.ok()) {
+    return st.error();
+  }
+  auto allow = readList(config["allow"], "allow");
+  if (!allow.ok()) return allow.error();
+  auto deny = readList(config["deny"], "deny");
+  if (!deny.ok()) return deny.error();
+  if (allow->empty() && deny->empty()) return configError("expected 'allow' and/or 'deny'");
+  int status = 403;
+  if (const auto& s = config["unauthenticated_status"]) {
+    auto v = readInt(s, "unauthenticated_status", 401, 403);
+    if (!v.ok() || (*v != 401 && *v != 403)) {
+      return configError("unauthenticated_status: must be 401 or 403");
+    }
+    if (allow->empty()) {
+      return configError("unauthenticated_status: only applies with an 'allow' list");
+    }
+    status = *v;
+  }
+  return http::FilterFactoryPtr(
+      std::make_shared<AclFilter>(std::move(*allow), std::move(*deny), status));
+}
+
+}  // namespace gatehouse::policies::acl

@@ -1,0 +1,220 @@
+#include "policies/key_auth/key_auth.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "http/headers.h"
+#include "policies/consumers.h"
+#include "policies/policy_yaml.h"
+
+namespace gatehouse::policies::key_auth {
+namespace {
+
+constexpr std::string_view kDefaultHeader = "x-api-key";
+constexpr std::string_view kChallenge = "ApiKey realm=\"gatehouse\"";
+constexpr std::string_view kMessage = "invalid or missing API key";
+
+struct Options {
+  std::string header;  // empty: keys are not read from a header
+  std::string query;   // empty: keys are not read from the query
+  bool strip = false;
+  std::string anonymous;  // empty: a request without a key is rejected
+  ConsumerKeys keys;
+};
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Query values arrive percent-encoded; keys are compared decoded so a client may escape them.
+// '+' stays a '+': it is only a space in form bodies, and keys often contain it (base64).
+std::string percentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int hi = hexValue(s[i + 1]);
+      int lo = hexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi << 4 | lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+// Stateless but for its counters (atomics): one shared instance serves every worker.
+class KeyAuthFilter final : public http::Filter, public http::FilterFactory {
+ public:
+  explicit KeyAuthFilter(Options o) : opts_(std::move(o)) {}
+  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
+
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+    // A request may carry the key several times; more than one value is ambiguous (which one
+    // would the upstream trust?), so it counts as an invalid key rather than picking one.
+    int seen = 0;
+    std::string key;
+    if (!opts_.header.empty()) {
+      for (const auto& f : ctx.request.headers.fields()) {
+        if (!http::iequals(f.name, opts_.header)) continue;
+        ++seen;
+        key.assign(f.value);
+      }
+    }
+    if (!opts_.query.empty()) {
+      forEachParam(ctx.request.query, [&](std::string_view name, std::string_view value) {
+        if (name != opts_.query) return;
+        ++seen;
+        key = percentDecode(value);
+      });
+    }
+    if (seen == 0) {
+      if (!opts_.anonymous.empty()) {
+        counters_.anonymous.fetch_add(1, std::memory_order_relaxed);
+        ctx.consumer = opts_.anonymous;
+        ctx.consumer_groups.clear();
+        return http::Verdict::kContinue;
+      }
+      counters_.missing.fetch_add(1, std::memory_order_relaxed);
+      return reject(ctx);
+    }
+    const Consumer* c = seen == 1 ? opts_.keys.find(key) : nullptr;
+    if (!c) {
+      counters_.invalid.fetch_add(1, std::memory_order_relaxed);
+      return reject(ctx);
+    }
+    counters_.accepted.fetch_add(1, std::memory_order_relaxed);
+    ctx.consumer = c->name;
+    ctx.consumer_groups.assign(c->groups.begin(), c->groups.end());
+    if (opts_.strip) strip(ctx.request);
+    return http::Verdict::kContinue;
+  }
+
+  const Counters& counters() const { return counters_; }
+
+ private:
+  template <typename Fn>
+  static void forEachParam(std::string_view query, Fn&& fn) {
+    while (!query.empty()) {
+      size_t amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+      size_t eq = pair.find('=');
+      fn(pair.substr(0, eq),
+         eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+    }
+  }
+
+  void strip(http::Request& req) const {
+    if (!opts_.header.empty()) req.headers.remove(opts_.header);
+    if (opts_.query.empty() || req.query.empty()) return;
+    std::string kept;
+    kept.reserve(req.query.size());
+    std::string_view q = req.query;
+    while (!q.empty()) {
+      size_t amp = q.find('&');
+      std::string_view pair = q.substr(0, amp);
+      q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+      if (pair.substr(0, pair.find('=')) == opts_.query) continue;
+      if (!kept.empty()) kept.push_back('&');
+      kept.append(pair);
+    }
+    req.query = std::move(kept);
+  }
+
+  http::Verdict reject(http::RequestContext& ctx) const {
+    // Clear any identity an earlier policy set: a failed key must not leave a consumer behind.
+    ctx.consumer.clear();
+    ctx.consumer_groups.clear();
+    http::Verdict v = ctx.respondError(401, kMessage);
+    ctx.local_reply.headers.add("www-authenticate", kChallenge);
+    return v;
+  }
+
+  const Options opts_;
+  Counters counters_;
+};
+
+Result<bool> readBool(const YAML::Node& n, std::string_view what) {
+  if (n.IsScalar()) {
+    const std::string& s = n.Scalar();
+    if (s == "true") return true;
+    if (s == "false") return false;
+  }
+  return configError(std::string(what) + ": expected true or false");
+}
+
+}  // namespace
+
+const Counters* countersOf(const http::FilterFactory& factory) {
+  const auto* f = dynamic_cast<const KeyAuthFilter*>(&factory);
+  return f ? &f->counters() : nullptr;
+}
+
+Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+  if (!config || !config.IsMap()) return configError("expected a map with 'consumers'");
+  if (auto st = checkKeys(config, {"header", "query", "strip", "anonymous", "consumers"});
+      !st.ok()) {
+    return st.error();
+  }
+  Options o;
+  o.header = std::string(kDefaultHeader);
+  if (const auto& h = config["header"]) {
+    if (h.IsNull()) {
+      o.header.clear();
+    } else {
+      auto s = readString(h, "header");
+      if (!s.ok()) return s.error();
+      if (!s->empty() && !isHeaderName(*s)) {
+        return configError("header: invalid header name '" + *s + "'");
+      }
+      o.header = std::move(*s);
+    }
+  }
+  if (const auto& q = config["query"]) {
+    auto s = readString(q, "query");
+    if (!s.ok()) return s.error();
+    for (char ch : *s) {
+      if (ch == '&' || ch == '=' || ch == '#' || static_cast<unsigned char>(ch) <= 0x20) {
+        return configError("query: invalid query parameter name '" + *s + "'");
+      }
+    }
+    o.query = std::move(*s);
+  }
+  if (o.header.empty() && o.query.empty()) {
+    return configError("header and query are both empty: there is nowhere to read a key from");
+  }
+  if (const auto& s = config["strip"]) {
+    auto b = readBool(s, "strip");
+    if (!b.ok()) return b.error();
+    o.strip = *b;
+  }
+  if (const auto& a = config["anonymous"]) {
+    auto s = readString(a, "anonymous");
+    if (!s.ok()) return s.error();
+    if (s->empty()) return configError("anonymous: must be a consumer name");
+    o.anonymous = std::move(*s);
+  }
+  auto keys = ConsumerKeys::parse(config["consumers"], "consumers");
+  if (!keys.ok()) return keys.error();
+  o.keys = std::move(*keys);
+  for (const auto& c : o.keys.consumers()) {
+    if (c.name == o.anonymous) {
+      return configError("anonymous: '" + o.anonymous +
+                         "' is also a configured consumer; anonymous requests must be "
+                         "distinguishable from authenticated ones");
+    }
+  }
+  return http::FilterFactoryPtr(std::make_shared<KeyAuthFilter>(std::move(o)));
+}
+
+}  // namespace gatehouse::policies::key_auth
