@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/depthguard.h>
 
+#include "config/health_loader.h"
 #include "config/lb_options_loader.h"
 #include "config/tls_loader.h"
 #include "config/route_loader.h"
@@ -47,13 +48,19 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "response_timeout",
                                              "idle_timeout",
                                              "tls",
-                                             "endpoints"};
-constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight"};
+                                             "endpoints",
+                                             "health_check",
+                                             "outlier_detection",
+                                             "slow_start",
+                                             "panic_threshold",
+                                             "priority_failover_threshold"};
+constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
 
 constexpr int kMaxWorkers = 1024;
 constexpr int64_t kMaxPort = 65535;
 constexpr int64_t kMaxWeight = 10000;
+constexpr int64_t kMaxPriority = 100;
 constexpr int64_t kMaxPoolSize = 100000;
 constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 40;
 constexpr std::string_view kImplicitVirtualHost = "default";
@@ -292,6 +299,7 @@ class Loader {
     }
     m.readInt("port", 1, kMaxPort, e.port);
     m.readInt("weight", 1, kMaxWeight, e.weight);
+    m.readInt("priority", 0, kMaxPriority, e.priority);
     if (!ok || diag_.count() != errors_before) return std::nullopt;
     return e;
   }
@@ -341,6 +349,17 @@ class Loader {
       if (const YAML::Node* v = m.find("lb_options")) {
         readLbOptions(diag_, *v, m.path("lb_options"), c);
       }
+      if (const YAML::Node* v = m.find("health_check")) {
+        readHealthCheck(diag_, *v, m.path("health_check"), c);
+      }
+      if (const YAML::Node* v = m.find("outlier_detection")) {
+        readOutlierDetection(diag_, *v, m.path("outlier_detection"), c);
+      }
+      if (const YAML::Node* v = m.find("slow_start")) {
+        readSlowStart(diag_, *v, m.path("slow_start"), c);
+      }
+      m.readInt("panic_threshold", 0, 100, c.panic_threshold);
+      m.readInt("priority_failover_threshold", 1, 100, c.priority_failover_threshold);
       out.push_back(std::move(c));
     }
   }

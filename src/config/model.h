@@ -51,6 +51,7 @@ struct Endpoint {
   std::string host;  // IP literal or name (resolved at load time)
   uint16_t port = 0;
   uint32_t weight = 1;
+  uint32_t priority = 0;  // 0 = primary; higher groups take traffic only when lower ones fail
 };
 
 // What ring_hash and maglev hash to choose a host.
@@ -75,6 +76,36 @@ struct LbOptions {
   std::optional<uint32_t> choice_count;           // unset = algorithm default; 0 = all hosts
 };
 
+// Active health checking of every endpoint of a cluster, from the control thread.
+struct HealthCheck {
+  enum class Kind { kHttp, kTcp };
+  Kind kind = Kind::kHttp;
+  Millis interval{5000};
+  Millis timeout{2000};
+  Millis jitter{0};                  // each wait is interval + uniform [0, jitter)
+  uint32_t healthy_threshold = 2;    // consecutive passes to mark an unhealthy host healthy
+  uint32_t unhealthy_threshold = 3;  // consecutive failures to mark a healthy host unhealthy
+  // HTTP only.
+  std::string path = "/healthz";
+  std::string method = "GET";
+  std::string host;  // Host header; empty = the endpoint's host:port
+  std::vector<std::pair<int, int>> expected_statuses{{200, 299}};  // inclusive ranges
+  std::optional<std::string> body_contains;
+};
+
+// Passive health: eject a host after consecutive failed requests (5xx or gateway errors).
+struct OutlierDetection {
+  uint32_t consecutive_failures = 5;
+  Millis base_ejection_time{30000};
+  Millis max_ejection_time{300000};
+  uint32_t max_ejection_percent = 10;
+};
+
+struct SlowStart {
+  Millis window{0};
+  uint32_t min_weight_percent = 10;
+};
+
 // TLS from the gateway to a cluster's endpoints (works with the connection pool).
 struct UpstreamTls {
   std::optional<std::string> sni;      // default: the endpoint's host when it is a name
@@ -97,6 +128,12 @@ struct Cluster {
   std::optional<Millis> connect_timeout;
   std::optional<Millis> response_timeout;
   std::optional<Millis> idle_timeout;
+  std::optional<HealthCheck> health_check;
+  std::optional<OutlierDetection> outlier_detection;
+  std::optional<SlowStart> slow_start;
+  uint32_t panic_threshold = 50;  // percent of hosts available; below it, use every host
+  // Percent of a priority group that must be available for it to take the traffic.
+  uint32_t priority_failover_threshold = 70;
   std::optional<UpstreamTls> tls;
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]

@@ -9,6 +9,7 @@
 #include "policies/rewrite/rewrite.h"
 #include "proxy/router.h"
 #include "runtime/stats.h"
+#include "upstream/health_checker.h"
 
 namespace gatehouse::config {
 namespace {
@@ -74,10 +75,29 @@ void addPolicies(const std::vector<PolicySpec>& specs, CompiledRoute& route,
   }
 }
 
+lb::HealthPolicy healthPolicy(const Cluster& c) {
+  using std::chrono::nanoseconds;
+  lb::HealthPolicy p;
+  p.panic_threshold = c.panic_threshold / 100.0;
+  p.priority_failover_threshold = c.priority_failover_threshold / 100.0;
+  if (c.outlier_detection) {
+    const OutlierDetection& od = *c.outlier_detection;
+    p.consecutive_failures = od.consecutive_failures;
+    p.base_ejection_time = nanoseconds(od.base_ejection_time);
+    p.max_ejection_time = nanoseconds(od.max_ejection_time);
+    p.max_ejection_percent = od.max_ejection_percent;
+  }
+  if (c.slow_start) {
+    p.slow_start_window = nanoseconds(c.slow_start->window);
+    p.slow_start_min_weight = c.slow_start->min_weight_percent / 100.0;
+  }
+  return p;
+}
+
 }  // namespace
 
 SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
-                             uint64_t generation) {
+                             uint64_t generation, upstream::HealthRegistry* health) {
   SnapshotResult out;
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
@@ -93,6 +113,10 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
     cc.idle_timeout = c.idle_timeout.value_or(cfg->timeouts.upstream_idle);
     cc.pool_max_per_endpoint = c.pool_max_per_endpoint;
     cc.pool_max_idle_per_endpoint = c.pool_max_idle_per_endpoint;
+    cc.health_state =
+        health ? health->clusterState(c.name) : std::make_shared<lb::ClusterHealthState>();
+    cc.health_policy = healthPolicy(c);
+    cc.health_check = c.health_check;
     if (c.tls) {
       auto tls = net::TlsClientContext::create(*c.tls);
       if (!tls.ok()) {
@@ -105,7 +129,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
     if (!lbf.ok()) {
       out.errors.push_back(where(file, c.line, "clusters." + c.name + ".lb") + lbf.error().message);
     } else {
-      cc.lb = *lbf;
+      cc.lb = std::make_shared<lb::HealthAwareFactory>(*lbf, cc.health_state, cc.health_policy);
     }
     for (const auto& ep : c.endpoints) {
       auto addr = resolve(ep.host, ep.port);
@@ -118,6 +142,9 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       h.address = *addr;
       h.name = addr->toString();
       h.weight = ep.weight;
+      h.priority = ep.priority;
+      h.health = health ? health->hostHealth(c.name, h.name)
+                        : std::make_shared<lb::HostHealth>(cc.health_state);
       h.hostname = ep.host;
       cc.hosts.hosts.push_back(std::move(h));
     }

@@ -10,6 +10,7 @@
 
 #include "config/model.h"
 #include "http/filter.h"
+#include "lb/health_aware.h"
 #include "lb/load_balancer.h"
 #include "net/cidr.h"
 #include "net/tls.h"
@@ -20,14 +21,21 @@ class Router;
 namespace gatehouse::runtime {
 class Stats;
 }
+namespace gatehouse::upstream {
+class HealthRegistry;
+}
 
 namespace gatehouse::config {
 
 struct CompiledCluster {
   std::string name;
   uint32_t stats_slot = 0;
-  lb::HostSet hosts;
+  lb::HostSet hosts;  // each with its shared lb::HostHealth
+  // The algorithm wrapped in lb::HealthAwareFactory, which hides unavailable hosts.
   std::shared_ptr<const lb::LoadBalancerFactory> lb;
+  std::shared_ptr<lb::ClusterHealthState> health_state;
+  lb::HealthPolicy health_policy;
+  std::optional<HealthCheck> health_check;
   Millis connect_timeout{};
   Millis response_timeout{};
   Millis idle_timeout{};
@@ -63,7 +71,8 @@ struct SnapshotResult {
 };
 
 // Control thread. Compiles `cfg`; on any error returns no snapshot and every error found.
+// Host health state comes from `health` (kept across reloads), or is fresh when it is null.
 SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
-                             uint64_t generation);
+                             uint64_t generation, upstream::HealthRegistry* health = nullptr);
 
 }  // namespace gatehouse::config

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "lb/host_health.h"
 #include "net/address.h"
 
 namespace gatehouse::http {
@@ -25,6 +26,9 @@ struct Host {
   net::SocketAddress address;
   std::string name;  // "127.0.0.1:9001": the pool key, metrics label and log field
   uint32_t weight = 1;
+  uint32_t priority = 0;  // group; 0 first (lb::HealthAwareBalancer)
+  // Shared health state (lb/host_health.h); null in tests that do not care, meaning healthy.
+  HostHealthPtr health;
   std::string hostname;  // as configured (a DNS name or an IP literal): TLS SNI and verification
 };
 
@@ -49,6 +53,11 @@ class LoadBalancer {
   // response head, or to the failure). Feed least-connections and latency-aware algorithms.
   virtual void onStart(int /*host*/) {}
   virtual void onEnd(int /*host*/, std::chrono::nanoseconds /*latency*/, bool /*success*/) {}
+  // As onEnd(host, latency, false), for a request that ended for a reason that says nothing
+  // about the host (the client's body failed, a local limit): outlier detection ignores it.
+  virtual void onAbandon(int host, std::chrono::nanoseconds latency) {
+    onEnd(host, latency, false);
+  }
 };
 
 // Built on the control thread from a cluster's config; immutable afterwards except for
@@ -58,6 +67,9 @@ class LoadBalancerFactory {
  public:
   virtual ~LoadBalancerFactory() = default;
   virtual std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const = 0;
+  // Whether slow start may scale this algorithm's weights. Consistent hashing says no: a
+  // ramping weight would move keys between hosts at every step.
+  virtual bool rampsWeights() const { return true; }
 };
 
 using LoadBalancerFactoryPtr = std::shared_ptr<const LoadBalancerFactory>;

@@ -30,6 +30,7 @@ class MaglevFactory final : public LoadBalancerFactory {
   explicit MaglevFactory(const config::LbOptions& options) : options_(options) {}
   static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
   std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override;
+  bool rampsWeights() const override { return false; }
 
  private:
   config::LbOptions options_;

@@ -35,6 +35,7 @@ class RingHashFactory final : public LoadBalancerFactory {
   static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
   static Result<LoadBalancerFactoryPtr> makeIpHash(const config::Cluster& cluster);
   std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override;
+  bool rampsWeights() const override { return false; }
 
  private:
   config::LbOptions options_;

@@ -27,6 +27,12 @@ class LbTracker {
     done_ = true;
     lb_.onEnd(host_, runtime::Clock::now() - start_, success);
   }
+  // Not the host's fault: outlier detection must not count it (a client could eject hosts).
+  void abandon() {
+    if (done_) return;
+    done_ = true;
+    lb_.onAbandon(host_, runtime::Clock::now() - start_);
+  }
 
  private:
   lb::LoadBalancer& lb_;
@@ -252,6 +258,7 @@ Task<> Session::proxyToUpstream() {
     conn = pool->acquire(w_.loop().now());
     const bool reused = conn != nullptr;
     if (!conn && pool->active >= cc.pool_max_per_endpoint) {
+      tracker->abandon();
       cs.pool_overflow.inc();
       ex_.error = "upstream connection limit reached";
       co_await sendError(503, "upstream connection limit reached");
@@ -337,6 +344,7 @@ Task<> Session::proxyToUpstream() {
     if ((sr == SendResult::kClientFailed || sr == SendResult::kTooLarge) &&
         hr != HeadRead::kFinal) {
       // The upstream connection carries a half-sent request: it is dropped, never pooled.
+      tracker->abandon();
       upstream_ = nullptr;
       keep_alive_ = false;
       if (sr == SendResult::kTooLarge) {

@@ -70,7 +70,7 @@ Result<Server::Built> Server::load() {
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
   }
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1);
+  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_);
   if (!sr.snapshot) {
     std::string msg;
     for (const auto& e : sr.errors)
@@ -154,6 +154,7 @@ int Server::run() {
     open_listeners_.insert(listenerKey(l));
   current_ = built->snapshot;
   generation_ = current_->generation;
+  health_.activate(current_);
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
   for (int i = 0; i < nworkers; ++i) {
     workers_[static_cast<size_t>(i)]->start(current_, (*sockets)[static_cast<size_t>(i)]);
@@ -246,6 +247,7 @@ void Server::reload(const char* why) {
     open_listeners_.insert(listenerKey(l));
   current_ = built->snapshot;
   generation_ = current_->generation;
+  health_.activate(current_);
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
   }
@@ -257,6 +259,7 @@ void Server::reload(const char* why) {
 void Server::beginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  health_.stop();
   auto drain = current_ ? current_->config->timeouts.drain : std::chrono::milliseconds(15000);
   log::info("draining (deadline ", drain.count(), " ms)");
   if (admin_) admin_->close();
@@ -342,7 +345,9 @@ Task<> Server::watchLoop(int inotify_fd) {
 admin::AdminResponse Server::handleAdmin(std::string_view method, std::string_view path) {
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
   if (path == "/metrics") {
-    return {200, "text/plain; version=0.0.4; charset=utf-8", stats_->renderPrometheus()};
+    std::string body = stats_->renderPrometheus();
+    if (current_) body += upstream::HealthRegistry::renderPrometheus(*current_);
+    return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(body)};
   }
   if (path == "/healthz") return {200, "text/plain", "ok\n"};
   if (path == "/readyz") {

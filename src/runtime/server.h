@@ -15,6 +15,7 @@
 #include "runtime/event_loop.h"
 #include "runtime/stats.h"
 #include "runtime/worker.h"
+#include "upstream/health_checker.h"
 
 namespace gatehouse::runtime {
 
@@ -68,6 +69,8 @@ class Server {
   int exit_code_ = 0;
   Timer watch_debounce_;
   Timer shutdown_poll_;
+  // Host health across reloads; after loop_, since its checks and tick run on it.
+  upstream::HealthRegistry health_{loop_};
   Timer ticket_timer_;
 };
 

@@ -1,0 +1,177 @@
+#include "config/health_loader.h"
+
+#include <optional>
+#include <string_view>
+
+#include "config/syntax.h"
+
+namespace gatehouse::config {
+namespace {
+
+constexpr std::string_view kHealthCheckKeys[] = {"type",
+                                                 "interval",
+                                                 "timeout",
+                                                 "jitter",
+                                                 "path",
+                                                 "method",
+                                                 "host",
+                                                 "expected_status",
+                                                 "body_contains",
+                                                 "healthy_threshold",
+                                                 "unhealthy_threshold"};
+constexpr std::string_view kHttpOnlyKeys[] = {"path", "method", "host", "expected_status",
+                                              "body_contains"};
+constexpr std::string_view kHealthCheckTypes[] = {"http", "tcp"};
+constexpr std::string_view kOutlierKeys[] = {"consecutive_failures", "base_ejection_time",
+                                             "max_ejection_time", "max_ejection_percent"};
+constexpr std::string_view kSlowStartKeys[] = {"window", "min_weight_percent"};
+
+constexpr int64_t kMaxThreshold = 1000;
+constexpr size_t kMaxBodyNeedle = 4096;
+constexpr Millis kMinInterval{10};
+
+// "200", 200 or "200-299"; status codes 100..599.
+std::optional<std::pair<int, int>> parseStatusRange(std::string_view text) {
+  auto dash = text.find('-');
+  std::string_view lo_text = text.substr(0, dash);
+  std::string_view hi_text = dash == std::string_view::npos ? lo_text : text.substr(dash + 1);
+  std::optional<int64_t> lo = parseInt(lo_text);
+  std::optional<int64_t> hi = parseInt(hi_text);
+  if (!lo || !hi || *lo < 100 || *hi > 599 || *lo > *hi) return std::nullopt;
+  return std::make_pair(static_cast<int>(*lo), static_cast<int>(*hi));
+}
+
+void readStatuses(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                  std::vector<std::pair<int, int>>& out) {
+  std::vector<std::pair<int, int>> ranges;
+  auto one = [&](const YAML::Node& item, const std::string& item_path) {
+    if (!item.IsScalar()) {
+      diag.add(item, item_path,
+               "expected a status like 200 or a range like 200-299, got " + describe(item));
+      return;
+    }
+    auto r = parseStatusRange(item.Scalar());
+    if (!r) {
+      diag.add(item, item_path,
+               "expected a status (100-599) or a range like 200-299, got '" + item.Scalar() + "'");
+      return;
+    }
+    ranges.push_back(*r);
+  };
+  if (node.IsSequence()) {
+    if (node.size() == 0) {
+      diag.add(node, path, "needs at least one status or range");
+      return;
+    }
+    size_t index = 0;
+    for (const auto& item : node)
+      one(item, indexPath(path, index++));
+  } else {
+    one(node, path);
+  }
+  if (!ranges.empty()) out = std::move(ranges);
+}
+
+}  // namespace
+
+void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                     Cluster& c) {
+  MapReader m(diag, node, path, kHealthCheckKeys);
+  if (!m.isMap()) return;
+  HealthCheck hc;
+  if (const YAML::Node* v = m.find("type")) {
+    std::optional<std::string> type = readString(diag, *v, m.path("type"));
+    if (type && *type == "tcp") {
+      hc.kind = HealthCheck::Kind::kTcp;
+    } else if (type && *type != "http") {
+      diag.add(*v, m.path("type"),
+               "unknown health check type '" + *type +
+                   "'; expected one of: " + joinNames(kHealthCheckTypes));
+    }
+  }
+  if (hc.kind == HealthCheck::Kind::kTcp) {
+    for (std::string_view k : kHttpOnlyKeys) {
+      if (const YAML::Node* key = m.findKey(k)) {
+        std::string message(1, '\'');
+        message.append(k).append("' applies to type http only");
+        diag.add(*key, m.path(k), std::move(message));
+      }
+    }
+  }
+  m.readDuration("interval", kMinInterval, kMaxDuration, hc.interval);
+  m.readDuration("timeout", Millis(1), kMaxDuration, hc.timeout);
+  m.readDuration("jitter", Millis(0), kMaxDuration, hc.jitter);
+  if (m.has("timeout") && m.has("interval") && hc.timeout > hc.interval) {
+    diag.add(*m.find("timeout"), m.path("timeout"),
+             "must not exceed interval (" + formatDuration(hc.interval) + ")");
+  }
+  m.readInt("healthy_threshold", 1, kMaxThreshold, hc.healthy_threshold);
+  m.readInt("unhealthy_threshold", 1, kMaxThreshold, hc.unhealthy_threshold);
+  if (const YAML::Node* v = m.find("path")) {
+    std::optional<std::string> p = readString(diag, *v, m.path("path"));
+    bool valid = p && !p->empty() && (*p)[0] == '/' &&
+                 p->find_first_of(std::string_view(" \t\r\n\0", 5)) == std::string::npos;
+    if (p && !valid) {
+      diag.add(*v, m.path("path"), "must start with '/' and contain no spaces or controls");
+    } else if (p) {
+      hc.path = *p;
+    }
+  }
+  if (const YAML::Node* v = m.find("method")) {
+    std::optional<std::string> method = readString(diag, *v, m.path("method"));
+    if (method && !isHttpToken(*method)) {
+      diag.add(*v, m.path("method"), "'" + *method + "' is not a valid HTTP method");
+    } else if (method) {
+      hc.method = *method;
+    }
+  }
+  if (const YAML::Node* v = m.find("host")) {
+    std::optional<std::string> host = readString(diag, *v, m.path("host"));
+    if (host && !isHostHeaderValue(*host)) {
+      diag.add(*v, m.path("host"), "'" + *host + "' is not a valid Host header value");
+    } else if (host) {
+      hc.host = *host;
+    }
+  }
+  if (const YAML::Node* v = m.find("expected_status")) {
+    readStatuses(diag, *v, m.path("expected_status"), hc.expected_statuses);
+  }
+  if (const YAML::Node* v = m.find("body_contains")) {
+    std::optional<std::string> needle = readString(diag, *v, m.path("body_contains"));
+    if (needle && needle->size() > kMaxBodyNeedle) {
+      diag.add(*v, m.path("body_contains"), "longer than 4096 bytes");
+    } else if (needle) {
+      hc.body_contains = *needle;
+    }
+  }
+  c.health_check = std::move(hc);
+}
+
+void readOutlierDetection(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                          Cluster& c) {
+  MapReader m(diag, node, path, kOutlierKeys);
+  if (!m.isMap()) return;
+  OutlierDetection od;
+  m.readInt("consecutive_failures", 1, kMaxThreshold, od.consecutive_failures);
+  m.readDuration("base_ejection_time", Millis(1), kMaxDuration, od.base_ejection_time);
+  m.readDuration("max_ejection_time", Millis(1), kMaxDuration, od.max_ejection_time);
+  if (od.max_ejection_time < od.base_ejection_time) {
+    const YAML::Node* at = m.find("max_ejection_time");
+    diag.add(
+        at ? *at : node, m.path("max_ejection_time"),
+        "must not be below base_ejection_time (" + formatDuration(od.base_ejection_time) + ")");
+  }
+  m.readInt("max_ejection_percent", 0, 100, od.max_ejection_percent);
+  c.outlier_detection = od;
+}
+
+void readSlowStart(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c) {
+  MapReader m(diag, node, path, kSlowStartKeys);
+  if (!m.isMap()) return;
+  SlowStart ss;
+  if (m.require("window")) m.readDuration("window", Millis(1), kMaxDuration, ss.window);
+  m.readInt("min_weight_percent", 1, 100, ss.min_weight_percent);
+  if (ss.window.count() > 0) c.slow_start = ss;
+}
+
+}  // namespace gatehouse::config

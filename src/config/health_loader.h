@@ -1,0 +1,20 @@
+#pragma once
+// Reads a cluster's health options: `health_check:`, `outlier_detection:`, `slow_start:` and
+// `panic_threshold` (docs/config.md, "Host health"). Internal to config/; the loader calls it on
+// the control thread for each cluster.
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/model.h"
+#include "config/yaml_helpers.h"
+
+namespace gatehouse::config {
+
+void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                     Cluster& c);
+void readOutlierDetection(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                          Cluster& c);
+void readSlowStart(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c);
+
+}  // namespace gatehouse::config

@@ -1,0 +1,66 @@
+#pragma once
+// Health of one upstream host, shared by the control thread and every worker. The control
+// thread owns these objects (upstream::HealthRegistry), keeps one per (cluster, host) across
+// reloads while the host stays configured, and attaches it to lb::Host in each snapshot.
+// Workers read the atomics without locks; outlier detection (HealthAwareBalancer::onEnd) also
+// writes a few of them from whichever worker sees the failure. Every field is independent, so
+// relaxed ordering is enough: a worker that sees a change a little late routes one more request
+// by the old state, which is the same race as the change happening a moment later.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+namespace gatehouse::lb {
+
+// Per cluster: what tells the workers' balancers to rebuild their view of available hosts.
+struct ClusterHealthState {
+  // Bumped on every change of a host's availability or slow-start weight. Balancers compare it
+  // with the value they built from: one relaxed load per pick.
+  std::atomic<uint64_t> epoch{0};
+  // Hosts ejected by outlier detection now; bounded by max_ejection_percent.
+  std::atomic<uint32_t> ejected{0};
+
+  void bump() { epoch.fetch_add(1, std::memory_order_relaxed); }
+};
+
+// Times are steady_clock nanoseconds since its epoch (0 = never).
+struct HostHealth {
+  explicit HostHealth(std::shared_ptr<ClusterHealthState> c) : cluster(std::move(c)) {}
+
+  // Active health check verdict; true until checks say otherwise (and without checks).
+  std::atomic<bool> check_healthy{true};
+  // Outlier ejection: `ejected` is claimed by the worker that ejects; the control thread clears
+  // it once `ejected_until_ns` has passed.
+  std::atomic<bool> ejected{false};
+  std::atomic<int64_t> ejected_until_ns{0};
+  // When the host last became available, for slow start; 0 = no ramp (present from the start).
+  std::atomic<int64_t> available_since_ns{0};
+  // Consecutive failed requests seen by any worker. Only written on a success when non-zero,
+  // so the success path does not bounce this cache line between cores.
+  std::atomic<uint32_t> consecutive_failures{0};
+  // Ejections so far, the multiplier of the ejection time; decays while the host behaves.
+  std::atomic<uint32_t> ejection_level{0};
+  std::atomic<uint64_t> ejections_total{0};
+  // Control thread only: when the ejection level next decays by one, and check counters.
+  int64_t level_decay_at_ns = 0;
+  uint64_t checks_passed = 0;
+  uint64_t checks_failed = 0;
+
+  std::shared_ptr<ClusterHealthState> cluster;
+
+  bool available(int64_t now_ns) const {
+    return check_healthy.load(std::memory_order_relaxed) &&
+           ejected_until_ns.load(std::memory_order_relaxed) <= now_ns;
+  }
+};
+
+using HostHealthPtr = std::shared_ptr<HostHealth>;
+
+inline int64_t steadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace gatehouse::lb

@@ -1,0 +1,354 @@
+#include "upstream/health_checker.h"
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <sstream>
+#include <string_view>
+
+#include "core/log.h"
+#include "http/http1_parser.h"
+#include "net/tcp.h"
+
+namespace gatehouse::upstream {
+
+using runtime::Task;
+
+namespace {
+
+constexpr auto kTickInterval = std::chrono::milliseconds(100);
+// Enough for any status page; a longer body is cut here before body_contains looks at it.
+constexpr size_t kMaxCheckBytes = 64 * 1024;
+// A ramp is refreshed in this many steps (each rebuilds every worker's view of the cluster).
+constexpr int64_t kRampSteps = 20;
+constexpr int64_t kMinRampStepNs = 50'000'000;
+
+std::string escapeLabel(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+bool statusExpected(const config::HealthCheck& hc, int status) {
+  return std::any_of(hc.expected_statuses.begin(), hc.expected_statuses.end(),
+                     [&](const auto& r) { return status >= r.first && status <= r.second; });
+}
+
+// A host that has just become available starts its slow-start ramp, unless it is ejected.
+void markAvailable(lb::HostHealth& h, int64_t now) {
+  h.available_since_ns.store(now, std::memory_order_relaxed);
+  h.cluster->bump();
+}
+
+}  // namespace
+
+struct HealthRegistry::CheckTarget {
+  std::string cluster;
+  std::string host;
+  net::SocketAddress address;
+  std::string hostname;                              // as configured, for TLS SNI
+  std::shared_ptr<const net::TlsClientContext> tls;  // the cluster's upstream TLS, if any
+  config::HealthCheck hc;
+  std::string request;  // the HTTP request bytes, built once
+  lb::HostHealthPtr health;
+  std::shared_ptr<bool> stopped;
+  uint32_t passes = 0;  // consecutive
+  uint32_t failures = 0;
+};
+
+HealthRegistry::HealthRegistry(runtime::EventLoop& loop) : loop_(loop), rng_(lb::randomSeed()) {}
+
+HealthRegistry::~HealthRegistry() {
+  stop();
+}
+
+std::shared_ptr<lb::ClusterHealthState> HealthRegistry::clusterState(const std::string& cluster) {
+  Cluster& c = clusters_[cluster];
+  if (!c.state) c.state = std::make_shared<lb::ClusterHealthState>();
+  return c.state;
+}
+
+lb::HostHealthPtr HealthRegistry::hostHealth(const std::string& cluster, const std::string& host) {
+  auto state = clusterState(cluster);
+  Cluster& c = clusters_[cluster];
+  lb::HostHealthPtr& h = c.hosts[host];
+  if (!h) {
+    h = std::make_shared<lb::HostHealth>(state);
+    // Added to a cluster that already takes traffic: ramp up like a recovered host. Hosts of
+    // the first config (or of a new cluster) start at full weight.
+    if (c.serving) h->available_since_ns.store(lb::steadyNowNs(), std::memory_order_relaxed);
+  }
+  return h;
+}
+
+void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& snap) {
+  if (stopped_) return;
+  snap_ = snap;
+  // Keep exactly what the snapshot uses; state built for a rejected config goes too.
+  std::map<std::string, Cluster> kept;
+  for (const auto& cc : snap->clusters) {
+    Cluster& k = kept[cc.name];
+    k.state = cc.health_state;
+    k.serving = true;
+    for (const auto& h : cc.hosts.hosts)
+      k.hosts[h.name] = h.health;
+  }
+  for (const auto& cc : snap->clusters) {
+    // State that no configured mechanism would ever change again is reset: a host marked down
+    // by checks that are now off, or ejected when outlier detection is now off.
+    for (const auto& h : cc.hosts.hosts) {
+      if (!cc.health_check) h.health->check_healthy.store(true, std::memory_order_relaxed);
+      if (cc.health_policy.consecutive_failures == 0) {
+        h.health->ejected.store(false, std::memory_order_relaxed);
+        h.health->ejected_until_ns.store(0, std::memory_order_relaxed);
+      }
+    }
+    // A host that left and came back is new; the ejected count follows what is kept.
+    uint32_t ejected = 0;
+    for (const auto& h : cc.hosts.hosts) {
+      if (h.health->ejected.load(std::memory_order_relaxed)) ++ejected;
+    }
+    cc.health_state->ejected.store(ejected, std::memory_order_relaxed);
+    cc.health_state->bump();
+  }
+  clusters_ = std::move(kept);
+
+  // Restart the checks: the old coroutines see their flag and end after their current probe.
+  if (checks_stopped_) *checks_stopped_ = true;
+  checks_stopped_ = std::make_shared<bool>(false);
+  bool need_tick = false;
+  for (const auto& cc : snap->clusters) {
+    need_tick = need_tick || cc.health_policy.consecutive_failures > 0 ||
+                cc.health_policy.slow_start_window.count() > 0;
+    if (!cc.health_check) continue;
+    for (const auto& h : cc.hosts.hosts) {
+      auto t = std::make_shared<CheckTarget>();
+      t->cluster = cc.name;
+      t->host = h.name;
+      t->address = h.address;
+      t->hostname = h.hostname;
+      t->tls = cc.tls;
+      t->hc = *cc.health_check;
+      t->health = h.health;
+      t->stopped = checks_stopped_;
+      if (t->hc.kind == config::HealthCheck::Kind::kHttp) {
+        const std::string& host_header = t->hc.host.empty() ? h.name : t->hc.host;
+        t->request = t->hc.method + " " + t->hc.path + " HTTP/1.1\r\nhost: " + host_header +
+                     "\r\nuser-agent: gatehouse-health-check\r\naccept: */*\r\n"
+                     "connection: close\r\n\r\n";
+      }
+      runtime::spawn(checkLoop(std::move(t)));
+    }
+  }
+  // Hosts added to a ramping cluster need a tick too, but that is covered: slow start on.
+  if (need_tick && !tick_timer_.armed()) {
+    tick_timer_.arm(loop_, loop_.now() + kTickInterval, &HealthRegistry::onTick, this);
+  } else if (!need_tick) {
+    tick_timer_.cancel();
+  }
+}
+
+void HealthRegistry::stop() {
+  stopped_ = true;
+  if (checks_stopped_) *checks_stopped_ = true;
+  tick_timer_.cancel();
+}
+
+void HealthRegistry::onTick(void* self) {
+  auto* r = static_cast<HealthRegistry*>(self);
+  if (r->stopped_) return;
+  r->tick(lb::steadyNowNs());
+  r->tick_timer_.arm(r->loop_, r->loop_.now() + kTickInterval, &HealthRegistry::onTick, r);
+}
+
+void HealthRegistry::tick(int64_t now) {
+  if (!snap_) return;
+  for (const auto& cc : snap_->clusters) {
+    const lb::HealthPolicy& p = cc.health_policy;
+    bool ramping = false;
+    for (const auto& host : cc.hosts.hosts) {
+      lb::HostHealth& h = *host.health;
+      if (h.ejected.load(std::memory_order_relaxed)) {
+        if (h.ejected_until_ns.load(std::memory_order_relaxed) <= now) {
+          h.ejected.store(false, std::memory_order_relaxed);
+          // Failures of requests still in flight at the ejection must not eject it again at once.
+          h.consecutive_failures.store(0, std::memory_order_relaxed);
+          h.cluster->ejected.fetch_sub(1, std::memory_order_relaxed);
+          h.level_decay_at_ns = now + p.base_ejection_time.count();
+          log::info("cluster ", cc.name, ": host ", host.name, " is back after its ejection");
+          markAvailable(h, now);
+        }
+      } else if (h.ejection_level.load(std::memory_order_relaxed) > 0 &&
+                 now >= h.level_decay_at_ns) {
+        // Each quiet base_ejection_time forgives one ejection (Envoy's decay).
+        h.ejection_level.fetch_sub(1, std::memory_order_relaxed);
+        h.level_decay_at_ns = now + p.base_ejection_time.count();
+      }
+      const int64_t since = h.available_since_ns.load(std::memory_order_relaxed);
+      const int64_t window = p.slow_start_window.count();
+      if (window > 0 && since != 0 && now - since < window) ramping = true;
+    }
+    // Step the workers' weights while some host ramps, and once more when the last ramp ends,
+    // so that every view ends at the configured weights.
+    RampState& ramp = ramps_[cc.name];
+    if (ramping) {
+      if (now >= ramp.next_step_ns) {
+        ramp.next_step_ns =
+            now + std::max(p.slow_start_window.count() / kRampSteps, kMinRampStepNs);
+        cc.health_state->bump();
+      }
+    } else if (ramp.active) {
+      ramp.next_step_ns = 0;
+      cc.health_state->bump();
+    }
+    ramp.active = ramping;
+  }
+}
+
+runtime::Duration HealthRegistry::jitter(runtime::Duration max) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(max).count();
+  if (us <= 0) return runtime::Duration::zero();
+  const auto bound = static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX));
+  return std::chrono::microseconds(rng_.below(bound));
+}
+
+Task<> HealthRegistry::checkLoop(std::shared_ptr<CheckTarget> t) {
+  // Spread the first round over the jitter, so that a reload does not probe every host at once.
+  co_await loop_.sleepFor(jitter(t->hc.jitter));
+  while (!*t->stopped) {
+    const bool ok = co_await probe(t);
+    if (*t->stopped) co_return;
+    record(*t, ok);
+    co_await loop_.sleepFor(t->hc.interval + jitter(t->hc.jitter));
+  }
+}
+
+Task<bool> HealthRegistry::probe(std::shared_ptr<CheckTarget> t) {
+  const runtime::TimePoint deadline = loop_.now() + t->hc.timeout;
+  auto conn = co_await net::TcpStream::connect(loop_, t->address, deadline);
+  if (!conn.ok()) co_return false;
+  if (t->hc.kind == config::HealthCheck::Kind::kTcp) co_return true;
+  net::TcpStream& s = **conn;
+  if (t->tls) {
+    // Checked the way requests reach the host: a broken certificate is a failed check.
+    s.attachTls(t->tls->newSsl(t->hostname).release());
+    if (!(co_await s.handshake(deadline)).ok()) co_return false;
+  }
+  iovec v{t->request.data(), t->request.size()};
+  if (!(co_await s.writeAll(&v, 1, deadline)).ok()) co_return false;
+
+  std::string in;
+  char chunk[8192];
+  bool eof = false;
+  http1::ResponseHead head;
+  http1::ParseError err;
+  const http1::ParseLimits limits;
+  const bool head_request = t->hc.method == "HEAD";
+  for (;;) {
+    auto n = co_await s.read(chunk, sizeof chunk, deadline);
+    if (!n.ok()) co_return false;
+    if (*n == 0) eof = true;
+    in.append(chunk, *n);
+    auto st = http1::parseResponseHead(in, limits, head_request, head, err);
+    if (st == http1::ParseStatus::kError) co_return false;
+    if (st == http1::ParseStatus::kComplete) break;
+    if (eof || in.size() > kMaxCheckBytes) co_return false;
+  }
+  if (!statusExpected(t->hc, head.status)) co_return false;
+  if (!t->hc.body_contains) co_return true;
+
+  const size_t head_size = head.head_size;
+  const http1::BodyKind kind = head.body;
+  const uint64_t length = head.content_length;
+  // `connection: close` was asked for, so reading to EOF ends every framing.
+  while (!eof && in.size() < kMaxCheckBytes) {
+    if (kind == http1::BodyKind::kNone) break;
+    if (kind == http1::BodyKind::kContentLength && in.size() - head_size >= length) break;
+    auto n = co_await s.read(chunk, sizeof chunk, deadline);
+    if (!n.ok()) co_return false;
+    if (*n == 0) eof = true;
+    in.append(chunk, *n);
+  }
+  std::string body;
+  std::string_view raw = std::string_view(in).substr(head_size);
+  if (kind == http1::BodyKind::kChunked) {
+    http1::ChunkedDecoder decoder;
+    while (!raw.empty()) {
+      auto step = decoder.feed(raw, err);
+      if (step.status == http1::ParseStatus::kError) co_return false;
+      body.append(step.data);
+      raw.remove_prefix(step.consumed);
+      if (step.status == http1::ParseStatus::kComplete || step.consumed == 0) break;
+    }
+  } else if (kind == http1::BodyKind::kContentLength) {
+    body.assign(raw.substr(0, length));
+  } else if (kind != http1::BodyKind::kNone) {
+    body.assign(raw);
+  }
+  co_return body.find(*t->hc.body_contains) != std::string::npos;
+}
+
+void HealthRegistry::record(CheckTarget& t, bool ok) {
+  lb::HostHealth& h = *t.health;
+  const bool healthy = h.check_healthy.load(std::memory_order_relaxed);
+  if (ok) {
+    ++h.checks_passed;
+    t.failures = 0;
+    if (!healthy && ++t.passes >= t.hc.healthy_threshold) {
+      h.check_healthy.store(true, std::memory_order_relaxed);
+      log::info("cluster ", t.cluster, ": host ", t.host, " is healthy");
+      markAvailable(h, lb::steadyNowNs());
+    }
+  } else {
+    ++h.checks_failed;
+    t.passes = 0;
+    if (healthy && ++t.failures >= t.hc.unhealthy_threshold) {
+      h.check_healthy.store(false, std::memory_order_relaxed);
+      log::warn("cluster ", t.cluster, ": host ", t.host, " failed ", t.failures,
+                " health checks; marked unhealthy");
+      h.cluster->bump();
+    }
+  }
+}
+
+std::string HealthRegistry::renderPrometheus(const config::Snapshot& snap) {
+  std::ostringstream o;
+  const int64_t now = lb::steadyNowNs();
+  auto each = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    for (const auto& cc : snap.clusters) {
+      for (const auto& host : cc.hosts.hosts) {
+        o << name << "{cluster=\"" << escapeLabel(cc.name) << "\",host=\"" << escapeLabel(host.name)
+          << "\"} " << value(*host.health) << '\n';
+      }
+    }
+  };
+  each("gatehouse_upstream_host_healthy", "gauge",
+       "Active health check verdict (1 healthy, 0 unhealthy; 1 without checks).",
+       [](const lb::HostHealth& h) { return h.check_healthy.load() ? 1 : 0; });
+  each("gatehouse_upstream_host_ejected", "gauge", "1 while outlier detection ejects the host.",
+       [now](const lb::HostHealth& h) {
+         return h.ejected.load() && h.ejected_until_ns.load() > now ? 1 : 0;
+       });
+  each("gatehouse_upstream_host_available", "gauge", "1 when the host is healthy and not ejected.",
+       [now](const lb::HostHealth& h) { return h.available(now) ? 1 : 0; });
+  each("gatehouse_upstream_host_ejections_total", "counter",
+       "Outlier ejections of the host since it was configured.",
+       [](const lb::HostHealth& h) { return h.ejections_total.load(); });
+  each("gatehouse_upstream_host_health_checks_passed_total", "counter",
+       "Active health checks the host passed.",
+       [](const lb::HostHealth& h) { return h.checks_passed; });
+  each("gatehouse_upstream_host_health_checks_failed_total", "counter",
+       "Active health checks the host failed.",
+       [](const lb::HostHealth& h) { return h.checks_failed; });
+  return o.str();
+}
+
+}  // namespace gatehouse::upstream

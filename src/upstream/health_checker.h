@@ -1,0 +1,73 @@
+#pragma once
+// Host health on the control thread: the registry of shared lb::HostHealth objects (one per
+// (cluster, host), kept across reloads while the host stays configured), active health checks
+// (HTTP or TCP, one coroutine per host on the control loop), and the periodic tick that ends
+// outlier ejections and steps slow-start ramps. Workers only read the shared atomics (and
+// eject through lb::HealthAwareBalancer). Every member function runs on the control thread.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/snapshot.h"
+#include "lb/host_health.h"
+#include "lb/rng.h"
+#include "runtime/event_loop.h"
+#include "runtime/task.h"
+
+namespace gatehouse::upstream {
+
+class HealthRegistry {
+ public:
+  explicit HealthRegistry(runtime::EventLoop& loop);
+  ~HealthRegistry();
+  HealthRegistry(const HealthRegistry&) = delete;
+  HealthRegistry& operator=(const HealthRegistry&) = delete;
+
+  // While a snapshot is built: the state to attach, existing or new. A host new to a cluster
+  // that is already serving starts its slow-start ramp now.
+  std::shared_ptr<lb::ClusterHealthState> clusterState(const std::string& cluster);
+  lb::HostHealthPtr hostHealth(const std::string& cluster, const std::string& host);
+
+  // `snap` is now the active snapshot: forget hosts it no longer has, restart the active checks
+  // with its config, and run the tick if some cluster needs it.
+  void activate(const std::shared_ptr<const config::Snapshot>& snap);
+  // Shutdown: no more checks or ticks.
+  void stop();
+
+  // Per-host gauges and counters for the hosts of `snap`, in Prometheus text format.
+  static std::string renderPrometheus(const config::Snapshot& snap);
+
+  // One tick at `now_ns` (steady nanoseconds): un-eject hosts whose time has passed, decay
+  // ejection levels, and step slow-start ramps. Public for tests.
+  void tick(int64_t now_ns);
+
+ private:
+  struct Cluster {
+    std::shared_ptr<lb::ClusterHealthState> state;
+    std::map<std::string, lb::HostHealthPtr> hosts;
+    bool serving = false;  // part of the active snapshot
+  };
+  struct CheckTarget;
+
+  runtime::Task<> checkLoop(std::shared_ptr<CheckTarget> t);
+  runtime::Task<bool> probe(std::shared_ptr<CheckTarget> t);
+  void record(CheckTarget& t, bool ok);
+  runtime::Duration jitter(runtime::Duration max);
+  static void onTick(void* self);
+
+  runtime::EventLoop& loop_;
+  std::map<std::string, Cluster> clusters_;
+  std::shared_ptr<bool> checks_stopped_;  // shared with the running checks of this generation
+  std::shared_ptr<const config::Snapshot> snap_;
+  struct RampState {
+    bool active = false;
+    int64_t next_step_ns = 0;
+  };
+  std::map<std::string, RampState> ramps_;  // by cluster
+  runtime::Timer tick_timer_;
+  bool stopped_ = false;
+  lb::Rng rng_;
+};
+
+}  // namespace gatehouse::upstream
