@@ -82,7 +82,7 @@ def measure(cmd):
                 if not chunk:
                     break
                 got += chunk
-        time.sleep(0.5)
+        time.sleep(6)  # past Gatehouse's periodic malloc_trim (every 5 s), as for a quiet server
         after = rss_kib(proc.pid)
         for s in socks:
             s.close()

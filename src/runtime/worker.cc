@@ -1,5 +1,6 @@
 #include "runtime/worker.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <random>

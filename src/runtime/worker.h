@@ -98,6 +98,7 @@ class Worker {
   std::shared_ptr<proxy::AccessLogSink> log_sink_;
   bool draining_ = false;
   Timer sweep_timer_;
+  uint64_t sweeps_ = 0;
   Timer drain_timer_;
   uint64_t rng_state_[2];
 };
