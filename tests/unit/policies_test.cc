@@ -5,22 +5,12 @@
 #include "config/loader.h"
 #include "config/snapshot.h"
 #include "http/filter.h"
+#include "policy_test_util.h"
 
 namespace gatehouse {
 namespace {
 
-http::FilterFactoryPtr buildPolicy(std::string_view name, const std::string& yaml,
-                                   std::string* error = nullptr) {
-  const auto* reg = http::findPolicy(name);
-  EXPECT_NE(reg, nullptr) << name;
-  if (!reg) return nullptr;
-  auto r = reg->build(YAML::Load(yaml));
-  if (!r.ok()) {
-    if (error) *error = r.error().message;
-    return nullptr;
-  }
-  return *r;
-}
+using testutil::buildPolicy;
 
 TEST(Policies, RegistryKnowsBuiltIns) {
   for (auto name : {"headers", "direct_response", "redirect", "rewrite"}) {

@@ -3,21 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include "http/filter.h"
+#include "policy_test_util.h"
 #include "policies/acl/acl.h"
 
 namespace gatehouse {
 namespace {
 
 http::FilterFactoryPtr build(const std::string& yaml, std::string* error = nullptr) {
-  const auto* reg = http::findPolicy("acl");
-  EXPECT_NE(reg, nullptr);
-  if (!reg) return nullptr;
-  auto r = reg->build(YAML::Load(yaml));
-  if (!r.ok()) {
-    if (error) *error = r.error().message;
-    return nullptr;
-  }
-  return *r;
+  return testutil::buildPolicy("acl", yaml, error);
 }
 
 // Status of the reply, or 0 when the request passes.

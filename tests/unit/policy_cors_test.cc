@@ -5,21 +5,14 @@
 #include <utility>
 
 #include "http/filter.h"
+#include "policy_test_util.h"
 #include "policies/cors/cors.h"
 
 namespace gatehouse {
 namespace {
 
 http::FilterFactoryPtr build(const std::string& yaml, std::string* error = nullptr) {
-  const auto* reg = http::findPolicy("cors");
-  EXPECT_NE(reg, nullptr);
-  if (!reg) return nullptr;
-  auto r = reg->build(YAML::Load(yaml));
-  if (!r.ok()) {
-    if (error) *error = r.error().message;
-    return nullptr;
-  }
-  return *r;
+  return testutil::buildPolicy("cors", yaml, error);
 }
 
 void preflight(const http::FilterFactoryPtr& f, http::RequestContext& ctx, const char* origin,

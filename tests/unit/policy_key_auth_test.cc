@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "http/filter.h"
+#include "policy_test_util.h"
 #include "policies/consumers.h"
 #include "policies/key_auth/key_auth.h"
 
@@ -27,15 +28,7 @@ std::string with(const std::string& opts) {
 }
 
 http::FilterFactoryPtr build(const std::string& yaml, std::string* error = nullptr) {
-  const auto* reg = http::findPolicy("key_auth");
-  EXPECT_NE(reg, nullptr);
-  if (!reg) return nullptr;
-  auto r = reg->build(YAML::Load(yaml));
-  if (!r.ok()) {
-    if (error) *error = r.error().message;
-    return nullptr;
-  }
-  return *r;
+  return testutil::buildPolicy("key_auth", yaml, error);
 }
 
 http::Verdict run(const http::FilterFactoryPtr& f, http::RequestContext& ctx) {
