@@ -1,6 +1,7 @@
 #include "http/headers.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace gatehouse::http {
 
@@ -19,8 +20,33 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string_view HeaderMap::store(std::string_view s) {
-  arena_.emplace_front(s);
-  return arena_.front();
+  if (s.empty()) return {};
+  constexpr size_t kBlock = 1024;
+  if (blocks_.empty() || used_ + s.size() > blocks_[block_].size) {
+    // Next kept block if it fits, else a new one (at least kBlock, or the string's size).
+    size_t next = blocks_.empty() ? 0 : block_ + 1;
+    while (next < blocks_.size() && blocks_[next].size < s.size())
+      ++next;
+    if (next >= blocks_.size()) {
+      size_t n = s.size() > kBlock ? s.size() : kBlock;
+      blocks_.push_back({std::make_unique_for_overwrite<char[]>(n), n});
+      next = blocks_.size() - 1;
+    }
+    block_ = next;
+    used_ = 0;
+  }
+  char* dst = blocks_[block_].data.get() + used_;
+  std::memcpy(dst, s.data(), s.size());
+  used_ += s.size();
+  return {dst, s.size()};
+}
+
+void HeaderMap::clear() {
+  fields_.clear();
+  // Keep a few blocks for the next request; drop the rest (a rare huge header set).
+  if (blocks_.size() > 4) blocks_.resize(4);
+  block_ = 0;
+  used_ = 0;
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {

@@ -2,7 +2,7 @@
 // An ordered header list. Names and values are views: into the request's own head buffer for
 // parsed headers, or into the HeaderMap's arena for headers a filter added. Lookups are
 // case-insensitive; order and duplicates are preserved.
-#include <forward_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,16 +38,26 @@ class HeaderMap {
   const std::vector<HeaderField>& fields() const { return fields_; }
   std::vector<HeaderField>& fields() { return fields_; }
   size_t size() const { return fields_.size(); }
-  void clear() {
-    fields_.clear();
-    arena_.clear();
-  }
-  // Copies a string into the arena; the returned view lives as long as this map.
+  // Drops every field; arena blocks are kept for reuse by the next request on the connection.
+  void clear();
+  // Copies a string into the arena; the returned view lives until clear() or destruction.
   std::string_view store(std::string_view s);
 
+  HeaderMap() = default;
+  HeaderMap(HeaderMap&&) noexcept = default;
+  HeaderMap& operator=(HeaderMap&&) noexcept = default;
+  HeaderMap(const HeaderMap&) = delete;  // views into the arena must not be shared
+  HeaderMap& operator=(const HeaderMap&) = delete;
+
  private:
+  struct Block {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+  };
   std::vector<HeaderField> fields_;
-  std::forward_list<std::string> arena_;  // node-based: stable addresses, no alloc when empty
+  std::vector<Block> blocks_;  // bump arena: no allocation per stored string once warm
+  size_t block_ = 0;           // block being filled
+  size_t used_ = 0;            // bytes used in it
 };
 
 }  // namespace gatehouse::http

@@ -30,8 +30,12 @@ template <typename Promise>
 struct FinalAwaiter {
   bool await_ready() const noexcept { return false; }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
-    auto next = h.promise().continuation;
-    return next ? next : std::noop_coroutine();
+    auto& p = h.promise();
+    // Finished while the awaiter is still on the stack (started inline, never suspended):
+    // return to it instead of resuming it again, so loops of synchronous completions do not
+    // nest stack frames (symmetric transfer is only a tail call when the compiler makes it one).
+    if (p.running_inline) return std::noop_coroutine();
+    return p.continuation ? p.continuation : std::noop_coroutine();
   }
   void await_resume() const noexcept {}
 };
@@ -39,6 +43,7 @@ struct FinalAwaiter {
 template <typename T>
 struct TaskPromise : FramePromiseBase {
   std::coroutine_handle<> continuation;
+  bool running_inline = false;
   std::optional<T> value;
 
   Task<T> get_return_object() noexcept;
@@ -53,6 +58,7 @@ struct TaskPromise : FramePromiseBase {
 template <>
 struct TaskPromise<void> : FramePromiseBase {
   std::coroutine_handle<> continuation;
+  bool running_inline = false;
   Task<void> get_return_object() noexcept;
   std::suspend_always initial_suspend() const noexcept { return {}; }
   FinalAwaiter<TaskPromise> final_suspend() const noexcept { return {}; }
@@ -89,9 +95,16 @@ class [[nodiscard]] Task {
     struct Awaiter {
       Handle h;
       bool await_ready() const noexcept { return !h || h.done(); }
-      std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-        h.promise().continuation = awaiting;
-        return h;
+      // Runs the task inline; if it completes without suspending, the caller continues right
+      // here (no suspension, no nesting). Otherwise the task resumes the caller when it ends.
+      bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+        auto& p = h.promise();
+        p.continuation = awaiting;
+        p.running_inline = true;
+        h.resume();
+        if (h.done()) return false;
+        p.running_inline = false;
+        return true;
       }
       T await_resume() {
         if constexpr (!std::is_void_v<T>) return std::move(*h.promise().value);

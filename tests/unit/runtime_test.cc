@@ -123,6 +123,19 @@ TEST(Runtime, StoppedLoopDestroysSuspendedCoroutines) {
   EXPECT_EQ(loop.timerCount(), 0u);
 }
 
+TEST(Runtime, SynchronousCompletionsDoNotGrowTheStack) {
+  // A million awaited tasks that finish without suspending: with plain symmetric transfer and
+  // no tail calls (debug and sanitizer builds) this overflowed the stack.
+  auto leaf = [](int i) -> Task<int> { co_return i; };
+  long sum = 0;
+  auto loop = [&]() -> Task<> {
+    for (int i = 0; i < 1000000; ++i)
+      sum += co_await leaf(i);
+  };
+  runtime::spawn(loop());
+  EXPECT_EQ(sum, 499999500000L);
+}
+
 TEST(Runtime, ConnectRefusedIsAnError) {
   EventLoop loop;
   // Find a port that is closed: bind, note it, close.
