@@ -135,11 +135,7 @@ Task<Session::HeadResult> Session::readHead(bool first) {
         log::debug("rejected request from ", peer_ip_, ": ", err.reason);
         keep_alive_ = false;
         must_linger_ = true;
-        ctx_.reset();
-        ex_ = Exchange{};
-        ex_.start = w_.loop().now();
-        ctx_.client_ip = peer_ip_;
-        ex_.error.assign(err.reason);
+        resetForGatewayError(err.reason);
         co_await sendError(err.status, err.reason);
         co_return HeadResult::kClose;
       }
@@ -162,11 +158,7 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       if (n.error().code == ErrorCode::kTimeout && !in_.empty()) {
         w_.stats().timeouts_client.inc();
         keep_alive_ = false;
-        ctx_.reset();
-        ex_ = Exchange{};
-        ex_.start = w_.loop().now();
-        ctx_.client_ip = peer_ip_;
-        ex_.error = "client header timeout";
+        resetForGatewayError("client header timeout");
         co_await sendError(408, "request header timeout");
       }
       co_return HeadResult::kClose;
@@ -177,6 +169,15 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       head_deadline = w_.loop().now() + cfg.timeouts.client_header;
     }
   }
+}
+
+void Session::resetForGatewayError(std::string_view error) {
+  // No request was built: the reply and the log line describe the connection only.
+  ctx_.reset();
+  ex_ = Exchange{};
+  ex_.start = runtime::Clock::now();
+  ctx_.client_ip = peer_ip_;
+  ex_.error.assign(error);
 }
 
 Task<Status> Session::writeClient(iovec* iov, int n) {

@@ -59,6 +59,8 @@ class Session {
   };
 
   runtime::Task<HeadResult> readHead(bool first);
+  // Fresh per-request state for an error answered before any request exists.
+  void resetForGatewayError(std::string_view error);
   // TLS listeners: plain-HTTP detection and the handshake. False: close the connection.
   runtime::Task<bool> startTls();
   runtime::Task<> handleRequest();
@@ -106,8 +108,8 @@ class Session {
   bool must_linger_ = false;            // unread request bytes may follow: close gracefully
   net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abort()
   std::shared_ptr<const net::TlsServerContext> tls_ctx_;  // kept for the SNI callback
-  net::PeerCertificate peer_cert_;                         // verified client certificate
-  runtime::Timer total_timer_;          // timeouts.request_total
+  net::PeerCertificate peer_cert_;                        // verified client certificate
+  runtime::Timer total_timer_;                            // timeouts.request_total
   bool total_expired_ = false;
   static void onTotalTimeout(void* self);
 

@@ -30,6 +30,20 @@ void ensureChunk(Chunks& chunks, uint32_t slot) {
 }
 }  // namespace
 
+std::string escapeLabel(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 uint32_t Stats::routeSlot(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = route_slots_.find(name);
@@ -61,21 +75,6 @@ uint32_t Stats::clusterSlot(const std::string& name) {
   cluster_names_.push_back(name);
   return slot;
 }
-
-namespace {
-std::string escapeLabel(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-}  // namespace
 
 std::string Stats::renderPrometheus() const {
   std::lock_guard lock(mu_);

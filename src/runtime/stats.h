@@ -9,10 +9,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace gatehouse::runtime {
+
+// Escapes a Prometheus label value (backslash, double quote, newline).
+std::string escapeLabel(std::string_view v);
 
 struct Counter {
   std::atomic<uint64_t> v{0};

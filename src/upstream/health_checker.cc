@@ -1,4 +1,5 @@
 #include "upstream/health_checker.h"
+#include "runtime/stats.h"
 
 #include <sys/uio.h>
 
@@ -22,19 +23,6 @@ constexpr size_t kMaxCheckBytes = 64 * 1024;
 // A ramp is refreshed in this many steps (each rebuilds every worker's view of the cluster).
 constexpr int64_t kRampSteps = 20;
 constexpr int64_t kMinRampStepNs = 50'000'000;
-
-std::string escapeLabel(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
 
 bool statusExpected(const config::HealthCheck& hc, int status) {
   return std::any_of(hc.expected_statuses.begin(), hc.expected_statuses.end(),
@@ -325,8 +313,8 @@ std::string HealthRegistry::renderPrometheus(const config::Snapshot& snap) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
     for (const auto& cc : snap.clusters) {
       for (const auto& host : cc.hosts.hosts) {
-        o << name << "{cluster=\"" << escapeLabel(cc.name) << "\",host=\"" << escapeLabel(host.name)
-          << "\"} " << value(*host.health) << '\n';
+        o << name << "{cluster=\"" << runtime::escapeLabel(cc.name) << "\",host=\""
+          << runtime::escapeLabel(host.name) << "\"} " << value(*host.health) << '\n';
       }
     }
   };

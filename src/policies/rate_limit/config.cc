@@ -1,4 +1,5 @@
 #include "policies/rate_limit/config.h"
+#include "runtime/stats.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -474,18 +475,6 @@ CounterRegistry& counterRegistry() {
   return r;
 }
 
-std::string labelValue(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
 }  // namespace
 
 std::shared_ptr<InstanceCounters> countersFor(const std::string& name) {
@@ -535,7 +524,7 @@ void renderMetrics(std::string& out) {
     out.append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
     out.append("# TYPE ").append(f.name).append(" counter\n");
     for (const auto& [name, c] : r.by_name) {
-      out.append(f.name).append("{policy=\"").append(labelValue(name)).append("\"} ");
+      out.append(f.name).append("{policy=\"").append(runtime::escapeLabel(name)).append("\"} ");
       out.append(std::to_string(((*c).*(f.field)).load(std::memory_order_relaxed))).append("\n");
     }
   }
