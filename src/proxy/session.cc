@@ -437,18 +437,21 @@ void Session::onTotalTimeout(void* self) {
 
 void Session::finishRequest(int status) {
   total_timer_.cancel();
+  auto& rec = ex_.log;
+  rec.bytes_in = head_.head_size + ex_.request_body.bytesRead();
+  ctx_.bytes_in = rec.bytes_in;
+  ctx_.bytes_out = rec.bytes_out;
+  ctx_.final_status = status;
   for (size_t i = 0; i < ex_.filters_run; ++i)
     ex_.filters[i].filter->onComplete(ctx_);
   if (ex_.route) {
     int cls = status >= 100 && status < 600 ? status / 100 : 0;
     w_.stats().route(ex_.route->stats_slot).by_class[static_cast<size_t>(cls)].inc();
   }
-  auto& rec = ex_.log;
   rec.ctx = &ctx_;
   rec.status = status;
   rec.upstream = ex_.upstream_name;
   rec.error = ex_.error;
-  rec.bytes_in = head_.head_size + ex_.request_body.bytesRead();
   if (ex_.route && ex_.route->cluster >= 0) {
     rec.cluster = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].name;
   }

@@ -18,6 +18,8 @@ namespace {
 constexpr char kKeySeparator = '\x1f';
 constexpr uint64_t kMaxBurst = 1'000'000'000;
 
+}  // namespace
+
 Result<bool> readBool(const YAML::Node& node, std::string_view what) {
   if (node.IsScalar()) {
     if (node.Scalar() == "true") return true;
@@ -48,6 +50,8 @@ Result<KeySpec> parseKeyPart(const YAML::Node& node, std::string_view what) {
   }
   return k;
 }
+
+namespace {
 
 Result<LimitSpec> parseLimit(const YAML::Node& node, const std::string& what) {
   if (!node.IsMap()) return configError(what + ": expected a map");
@@ -119,6 +123,8 @@ Result<LimitSpec> parseLimit(const YAML::Node& node, const std::string& what) {
   }
   return l;
 }
+
+}  // namespace
 
 Result<OnRedisError> parseOnError(const YAML::Node& node, const std::string& what) {
   auto s = readString(node, what);
@@ -218,6 +224,8 @@ Status parseRedis(const YAML::Node& node, RedisSettings& r) {
   return {};
 }
 
+namespace {
+
 std::string defaultName(const RateLimitConfig& c) {
   std::string n;
   for (const auto& k : c.key) {
@@ -240,17 +248,6 @@ std::string defaultName(const RateLimitConfig& c) {
   for (const auto& l : c.limits)
     n += ',' + l.name;
   return n;
-}
-
-std::string policyHeader(const std::vector<LimitSpec>& limits) {
-  // draft-ietf-httpapi-ratelimit-headers: a list of named quota policies.
-  std::string v;
-  for (const auto& l : limits) {
-    if (!v.empty()) v += ", ";
-    v += '"' + l.name + "\";q=" + std::to_string(l.quota());
-    if (l.windowSeconds() > 0) v += ";w=" + std::to_string(l.windowSeconds());
-  }
-  return v;
 }
 
 }  // namespace
@@ -420,6 +417,45 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   }
   c.policy_header = policyHeader(c.limits);
   return c;
+}
+
+std::string policyHeader(const std::vector<LimitSpec>& limits) {
+  // draft-ietf-httpapi-ratelimit-headers: a list of named quota policies.
+  std::string v;
+  for (const auto& l : limits) {
+    if (!v.empty()) v += ", ";
+    v += '"' + l.name + "\";q=" + std::to_string(l.quota());
+    if (l.windowSeconds() > 0) v += ";w=" + std::to_string(l.windowSeconds());
+  }
+  return v;
+}
+
+int64_t ceilSeconds(int64_t ns) {
+  constexpr int64_t kSecond = 1'000'000'000;
+  return ns <= 0 ? 0 : (ns + kSecond - 1) / kSecond;
+}
+
+void addLimitHeaders(HeaderStyle style, const std::string& policy_header,
+                     const std::vector<LimitSpec>& limits, const Decision& d, http::HeaderMap& h) {
+  if (d.limiting < 0 || static_cast<size_t>(d.limiting) >= limits.size()) return;
+  const LimitSpec& l = limits[static_cast<size_t>(d.limiting)];
+  switch (style) {
+    case HeaderStyle::kNone:
+      return;
+    case HeaderStyle::kDraft: {
+      h.set("ratelimit-policy", policy_header);
+      std::string v = "\"" + l.name + "\";r=" + std::to_string(d.remaining);
+      if (l.algorithm != Algorithm::kConcurrency)
+        v += ";t=" + std::to_string(ceilSeconds(d.reset_ns));
+      h.set("ratelimit", v);
+      return;
+    }
+    case HeaderStyle::kLegacy:
+      h.set("x-ratelimit-limit", std::to_string(l.quota()));
+      h.set("x-ratelimit-remaining", std::to_string(d.remaining));
+      h.set("x-ratelimit-reset", std::to_string(ceilSeconds(d.reset_ns)));
+      return;
+  }
 }
 
 std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c) {
