@@ -10,6 +10,8 @@
 #include <map>
 #include <mutex>
 
+#include "config/model.h"
+#include "net/tls.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::rate_limit {
@@ -161,12 +163,61 @@ Result<runtime::Duration> parseMillis(const YAML::Node& node, const std::string&
   return std::chrono::duration_cast<runtime::Duration>(std::chrono::milliseconds(n * mult));
 }
 
+namespace {
+
+// redis.tls: true (system trust store, verify the address) or a map of the upstream TLS
+// options. The OpenSSL context is built here, once, and shared by every worker.
+Status parseRedisTls(const YAML::Node& t, RedisEndpoint& ep) {
+  config::UpstreamTls tc;
+  if (t.IsScalar()) {
+    auto b = readBool(t, "redis.tls");
+    if (!b.ok()) return configError("redis.tls: expected true, false or a map");
+    if (!*b) return {};
+  } else if (t.IsMap()) {
+    if (auto st = checkKeys(t, {"ca", "cert", "key", "sni", "verify", "min_version"}); !st.ok()) {
+      return configError("redis.tls: " + st.error().message);
+    }
+    for (auto [key, field] : {std::pair{"ca", &tc.ca_file}, std::pair{"cert", &tc.cert_file},
+                              std::pair{"key", &tc.key_file}, std::pair{"sni", &tc.sni}}) {
+      if (!t[key]) continue;
+      auto v = readString(t[key], std::string("redis.tls.") + key);
+      if (!v.ok()) return v.error();
+      *field = *v;
+    }
+    if (tc.cert_file.has_value() != tc.key_file.has_value()) {
+      return configError("redis.tls: cert and key go together");
+    }
+    if (t["verify"]) {
+      auto b = readBool(t["verify"], "redis.tls.verify");
+      if (!b.ok()) return b.error();
+      tc.verify = *b;
+    }
+    if (t["min_version"]) {
+      auto v = readString(t["min_version"], "redis.tls.min_version");
+      if (!v.ok()) return v.error();
+      if (*v != "1.2" && *v != "1.3")
+        return configError("redis.tls.min_version: expected 1.2 or 1.3");
+      tc.min_version = *v;
+    }
+  } else {
+    return configError("redis.tls: expected true, false or a map");
+  }
+  auto ctx = net::TlsClientContext::create(tc);
+  if (!ctx.ok()) return configError("redis.tls: " + ctx.error().message);
+  ep.tls = *ctx;
+  ep.tls_id = tc.ca_file.value_or("") + "|" + tc.cert_file.value_or("") + "|" +
+              tc.sni.value_or("") + "|" + (tc.verify ? "v" : "nv") + "|" + tc.min_version;
+  return {};
+}
+
+}  // namespace
+
 Status parseRedis(const YAML::Node& node, RedisSettings& r) {
   if (!node || !node.IsMap()) {
     return configError("redis: required with mode redis or hybrid (a map)");
   }
   if (auto st = checkKeys(node, {"address", "username", "password", "database", "timeout",
-                                 "connect_timeout", "prefix"});
+                                 "connect_timeout", "prefix", "tls"});
       !st.ok()) {
     return configError("redis: " + st.error().message);
   }
@@ -221,6 +272,7 @@ Status parseRedis(const YAML::Node& node, RedisSettings& r) {
     if (!t.ok()) return t.error();
     r.endpoint.connect_timeout = *t;
   }
+  if (node["tls"]) return parseRedisTls(node["tls"], r.endpoint);
   return {};
 }
 
