@@ -147,7 +147,7 @@ TEST(RateLimitConfig, ErrorsNameTheOption) {
        "on_redis_error: unknown value 'ignore'"},
       {"limits: [{rate: 1/s, on_redis_error: open}]\nmode: redis\nredis: {}",
        "limits[0].on_redis_error: unknown value 'open'"},
-      {"limits: [{concurrency: 2}]\nmode: redis\nredis: {}", "concurrency limits are local only"},
+      {"limits: [{concurrency: 2}]\nmode: hybrid\nredis: {}", "not hybrid"},
       {"limits: [{rate: 1/s}]\nmode: redis\nredis: {}\nfallback_share: 1.5",
        "fallback_share: expected a number in (0, 1]"},
       {"limits: [{rate: 1/s}]\non_redis_error: fail_open", "on_redis_error: only with mode redis"},

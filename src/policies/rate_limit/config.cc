@@ -306,9 +306,9 @@ std::string defaultName(const RateLimitConfig& c) {
 
 Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   if (!config || !config.IsMap()) return configError("expected a map with at least 'limits'");
-  if (auto st = checkKeys(
-          config, {"name", "mode", "key", "missing_key", "limits", "headers", "headers_on_success",
-                   "max_keys", "redis", "on_redis_error", "fallback_share", "hybrid"});
+  if (auto st = checkKeys(config, {"name", "mode", "key", "missing_key", "limits", "headers",
+                                   "headers_on_success", "max_keys", "redis", "on_redis_error",
+                                   "fallback_share", "hybrid", "concurrency_lease"});
       !st.ok()) {
     return st.error();
   }
@@ -404,10 +404,10 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
     }
     for (size_t i = 0; i < limits.size(); ++i) {
       std::string what = "limits[" + std::to_string(i) + "]";
-      if (c.limits[i].algorithm == Algorithm::kConcurrency) {
+      if (c.limits[i].algorithm == Algorithm::kConcurrency && c.mode == Mode::kHybrid) {
         return configError(what +
-                           ": concurrency limits are local only; put them in a separate "
-                           "rate_limit policy without mode redis");
+                           ": concurrency limits work in mode local or redis, not hybrid; put "
+                           "them in a separate rate_limit policy");
       }
       OnRedisError e = def;
       if (limits[i]["on_redis_error"]) {
@@ -435,6 +435,16 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
                            "].on_redis_error: only with mode redis");
       }
     }
+  }
+  if (config["concurrency_lease"]) {
+    if (c.mode != Mode::kRedis) return configError("concurrency_lease: only with mode redis");
+    auto t = readString(config["concurrency_lease"], "concurrency_lease");
+    if (!t.ok()) return t.error();
+    auto r = parseRate("1/" + *t);
+    if (!r.ok() || r->period_ns < 1'000'000'000 || r->period_ns > 86400LL * 1'000'000'000) {
+      return configError("concurrency_lease: expected a duration from 1s to 1d, like 60s or 10min");
+    }
+    c.concurrency_lease_ns = r->period_ns;
   }
   if (config["headers"]) {
     auto h = readString(config["headers"], "headers");
@@ -521,7 +531,9 @@ std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c) {
     if (c.redis.on_error[i] != OnRedisError::kFallback) continue;
     LimitSpec l = c.limits[i];
     l.rate.count = scale(l.rate.count);
-    if (l.algorithm == Algorithm::kTokenBucket) l.burst = scale(l.burst);
+    if (l.algorithm == Algorithm::kTokenBucket || l.algorithm == Algorithm::kConcurrency) {
+      l.burst = scale(l.burst);
+    }
     out.push_back(std::move(l));
   }
   return out;

@@ -64,6 +64,8 @@ struct RateLimitConfig {
   RedisSettings redis;  // modes kRedis and kHybrid
   uint64_t hybrid_batch = 10;
   runtime::Duration hybrid_ttl = std::chrono::seconds(1);  // unused allowance expires
+  // Mode redis: an in-flight entry not released by then (its gateway died) stops counting.
+  int64_t concurrency_lease_ns = 60'000'000'000;
 };
 
 // The limits a fallback table enforces while Redis is away: those with on_redis_error

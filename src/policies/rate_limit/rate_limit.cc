@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <random>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "policies/rate_limit/config.h"
@@ -42,6 +45,9 @@ class RateLimitFilter final : public http::Filter {
   Decision decision_;
   uint32_t slot_ = 0;
   bool charged_ = false;  // allowed and charged: release concurrency limits in onComplete
+  uint64_t hash_ = 0;
+  std::string token_;              // mode redis with in-flight caps: this request's entry
+  bool fallback_charged_ = false;  // charged in the local fallback table (slot_)
 };
 
 class RateLimitFactory final : public http::FilterFactory {
@@ -61,7 +67,12 @@ class RateLimitFactory final : public http::FilterFactory {
     if (config_.mode != Mode::kLocal) {
       // Static parts of the script's arguments; the keys are built per request.
       for (const auto& l : config_.limits) {
-        if (l.algorithm == Algorithm::kTokenBucket) {
+        if (l.algorithm == Algorithm::kConcurrency) {
+          has_concurrency_ = true;
+          redis_argv_.emplace_back(kKindInFlight);
+          redis_argv_.push_back(std::to_string(config_.concurrency_lease_ns / 1000));
+          redis_argv_.push_back(std::to_string(l.burst));
+        } else if (l.algorithm == Algorithm::kTokenBucket) {
           redis_argv_.push_back("1");
           redis_argv_.push_back(std::to_string(
               std::max<int64_t>(1, l.rate.period_ns / 1000 / static_cast<int64_t>(l.rate.count))));
@@ -91,7 +102,10 @@ class RateLimitFactory final : public http::FilterFactory {
 
   // KEYS then ARGV for one key: "<prefix><policy>:{<key hash>}:<limit index>". The hash tag
   // keeps one request's keys in one Cluster slot, should Cluster support come.
-  std::vector<std::string> redisArgs(uint64_t hash, uint64_t want) const {
+  // `want` -2 releases `token` from the in-flight caps. The token, unique per request, follows
+  // the per-limit arguments when the policy has in-flight caps.
+  std::vector<std::string> redisArgs(uint64_t hash, int64_t want,
+                                     std::string_view token = {}) const {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
     std::vector<std::string> args;
@@ -101,8 +115,10 @@ class RateLimitFactory final : public http::FilterFactory {
     }
     args.push_back(std::to_string(want));
     args.insert(args.end(), redis_argv_.begin(), redis_argv_.end());
+    if (has_concurrency_) args.emplace_back(token);
     return args;
   }
+  bool redisConcurrency() const { return has_concurrency_; }
 
   void addHeaders(http::HeaderMap& h, const Decision& d) const {
     addLimitHeaders(config_.headers, config_.policy_header, config_.limits, d, h);
@@ -117,8 +133,29 @@ class RateLimitFactory final : public http::FilterFactory {
   mutable LimiterTable allowance_;  // mode hybrid: each key's batch taken from Redis
   const std::string endpoint_id_;
   bool fail_closed_ = false;
+  bool has_concurrency_ = false;  // mode redis with in-flight caps
   std::vector<std::string> redis_argv_;
 };
+
+// A token unique to one request in the whole fleet: a random per-process prefix, the thread
+// and a per-thread count.
+std::string requestToken() {
+  static const uint64_t process = [] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd();
+  }();
+  thread_local const size_t thread = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  thread_local uint64_t n = 0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%016llx:%zx:%llx", static_cast<unsigned long long>(process),
+                thread & 0xffffff, static_cast<unsigned long long>(++n));
+  return buf;
+}
+
+runtime::Task<> releaseInRedis(RedisConn& conn, std::vector<std::string> args, int numkeys) {
+  // Fire and forget: if this fails, the lease ends the entry.
+  co_await conn.eval(std::move(args), numkeys);
+}
 
 http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
   const auto& cfg = f_.config();
@@ -156,8 +193,9 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
     RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
     // While Redis is away, decide at once: no request waits for a connection that is down.
     if (!conn.usable()) return onRedisFailure(ctx, hash);
-    ctx.pending =
-        checkRedis(ctx, conn, f_.redisArgs(hash, want), static_cast<int>(cfg.limits.size()), hash);
+    if (f_.redisConcurrency()) token_ = requestToken();
+    ctx.pending = checkRedis(ctx, conn, f_.redisArgs(hash, static_cast<int64_t>(want), token_),
+                             static_cast<int>(cfg.limits.size()), hash);
     return http::Verdict::kPause;
   }
   decision_ = f_.table().acquire(hash, monotonicNs(), &slot_);
@@ -170,6 +208,8 @@ runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& c
                                                          uint64_t hash) {
   RedisResult r = co_await conn.eval(std::move(args), numkeys);
   if (!r.ok || r.ints.size() != 5) co_return onRedisFailure(ctx, hash);
+  hash_ = hash;
+  if (r.ints[0] < 1) token_.clear();  // rejected: no in-flight entry to release
   constexpr int64_t kMs = 1'000'000;
   decision_ = Decision{};
   decision_.allowed = r.ints[0] >= 1;
@@ -202,7 +242,9 @@ http::Verdict RateLimitFilter::onRedisFailure(http::RequestContext& ctx, uint64_
     counters.allowed.fetch_add(1, std::memory_order_relaxed);
     return http::Verdict::kContinue;
   }
-  decision_ = f_.fallback().acquire(hash, monotonicNs(), nullptr);
+  token_.clear();  // nothing was charged in Redis
+  decision_ = f_.fallback().acquire(hash, monotonicNs(), &slot_);
+  fallback_charged_ = decision_.allowed;
   // Header fields name the configured limits; the fallback table holds a subset of them.
   decision_.limiting = -1;
   return decide(ctx);
@@ -229,8 +271,20 @@ http::Verdict RateLimitFilter::onResponseHeaders(http::RequestContext& ctx) {
 }
 
 void RateLimitFilter::onComplete(http::RequestContext&) {
-  if (charged_ && f_.table().hasConcurrency()) f_.table().release(slot_);
+  const auto& cfg = f_.config();
+  if (charged_ && cfg.mode == Mode::kLocal && f_.table().hasConcurrency())
+    f_.table().release(slot_);
+  if (fallback_charged_ && f_.fallback().hasConcurrency()) f_.fallback().release(slot_);
+  if (charged_ && !token_.empty()) {
+    RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
+    if (conn.usable()) {
+      runtime::spawn(releaseInRedis(conn, f_.redisArgs(hash_, -2, token_),
+                                    static_cast<int>(cfg.limits.size())));
+    }
+  }
+  token_.clear();
   charged_ = false;
+  fallback_charged_ = false;
 }
 
 }  // namespace

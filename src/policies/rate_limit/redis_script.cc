@@ -9,11 +9,18 @@ namespace {
 // redis_script.h). Redis's own clock (TIME) is the only clock for kinds 1 and 2, so gateways
 // with skewed clocks agree. Grants k = min(wanted, what every limit has left) and charges k in
 // all limits, or nothing (k = 0): rejected requests are never charged.
-// Returns {k, limit index, remaining, reset ms, retry-after ms}; with want 0, {available,
-// reset ms} per limit; with want -1, {number of keys}.
+// Kind 4 (in-flight cap) needs a request token after the triples (ARGV[3n+2]); want -2
+// releases that token. Returns {k, limit index, remaining, reset ms, retry-after ms}; with want
+// 0, {available, reset ms} per limit; with want -1 (delete), {number of keys}; -2, {0}.
 constexpr std::string_view kScript = R"lua(
 local n = #KEYS
 local want = tonumber(ARGV[1])
+if want == -2 then
+  for i = 1, n do
+    if tonumber(ARGV[3*i-1]) == 4 then redis.call('ZREM', KEYS[i], ARGV[3*n+2]) end
+  end
+  return {0}
+end
 if want < 0 then
   for i = 1, n do redis.call('DEL', KEYS[i]) end
   return {n}
@@ -39,6 +46,15 @@ for i = 1, n do
     avail = b - c
     reset = a
     retry = a
+    st[i] = {c}
+  elseif kind == 4 then
+    -- In flight: one member per request, scored by its lease's end; expired leases (of a
+    -- gateway that died before releasing) are dropped first.
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('%d', now))
+    local c = redis.call('ZCARD', KEYS[i])
+    avail = b - c
+    reset = 0
+    retry = 1000000
     st[i] = {c}
   else
     local w = math.floor(now / a)
@@ -87,6 +103,11 @@ for i = 1, n do
     reset = nt - now
     redis.call('SET', KEYS[i], string.format('%d', nt), 'PX',
                string.format('%d', math.ceil(a * b / 1000) + 1000))
+  elseif kind == 4 then
+    redis.call('ZADD', KEYS[i], string.format('%d', now + a), ARGV[3*n+2])
+    redis.call('PEXPIRE', KEYS[i], string.format('%d', math.ceil(a / 1000) + 1000))
+    rem = b - st[i][1] - k
+    reset = 0
   elseif kind == 3 then
     local c = st[i][1] + k
     rem = b - c

@@ -9,6 +9,7 @@ namespace gatehouse::policies::rate_limit {
 inline constexpr std::string_view kKindBucket = "1";    // a: emission interval µs, b: burst
 inline constexpr std::string_view kKindWindow = "2";    // a: period µs, b: limit
 inline constexpr std::string_view kKindCalendar = "3";  // a: µs to the period's end, b: limit
+inline constexpr std::string_view kKindInFlight = "4";  // a: lease µs, b: cap; needs a token
 
 std::string_view limitScript();
 
