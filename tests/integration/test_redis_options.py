@@ -133,3 +133,78 @@ def test_tls_wrong_ca_fails_closed(gatehouse, tls_redis, tmp_path):
     wait_until(lambda: "TLS handshake failed" in gh.stderr(), message="the refused handshake")
     assert gh.metrics().value("gatehouse_rate_limit_redis_connections_up") == 0
     assert gh.proc.poll() is None
+
+
+class Sentinel:
+    """A redis-server in sentinel mode (it needs a writable config file), stopped by PID."""
+
+    def __init__(self, d, master_port):
+        import subprocess as sp
+        d.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        conf = d / "sentinel.conf"
+        conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {d}\n"
+                        f"sentinel monitor mymaster 127.0.0.1 {master_port} 1\n"
+                        "sentinel down-after-milliseconds mymaster 60000\n")
+        self.log = open(d / "sentinel.log", "ab")
+        self.proc = sp.Popen([REDIS_BIN, str(conf), "--sentinel"], stdin=sp.DEVNULL,
+                             stdout=self.log, stderr=self.log)
+        wait_until(lambda: self._master() == str(master_port), 15,
+                   message="sentinel to name the master")
+
+    def _master(self):
+        try:
+            import socket
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(b"*3\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n"
+                          b"$8\r\nmymaster\r\n")
+                buf = b""
+                while buf.count(b"\r\n") < 5:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                lines = buf.split(b"\r\n")
+                return lines[4].decode() if lines[0] == b"*2" else None
+        except OSError:
+            return None
+
+    def monitor(self, port):
+        assert resp_command(self.port, "SENTINEL", "REMOVE", "mymaster") == b"+OK"
+        assert resp_command(self.port, "SENTINEL", "MONITOR", "mymaster", "127.0.0.1",
+                            str(port), "1") == b"+OK"
+        wait_until(lambda: self._master() == str(port), 15, message="sentinel to switch")
+
+    def stop(self):
+        from support import stop_process
+        stop_process(self.proc, timeout=10)
+        self.log.close()
+
+
+def test_sentinel_discovery_and_rediscovery(gatehouse, tmp_path):
+    m1 = RedisServer(tmp_path / "m1").start()
+    m2 = None
+    sentinel = Sentinel(tmp_path / "sentinel", m1.port)
+    try:
+        dead = free_port()  # nothing listens there: the next sentinel is asked
+        cfg = rl_route({"name": "sent", "mode": "redis", "on_redis_error": "fail_closed",
+                        "redis": {"timeout": "2s", "sentinel": {
+                            "master": "mymaster",
+                            "addresses": [f"127.0.0.1:{dead}", f"127.0.0.1:{sentinel.port}"]}},
+                        "limits": [{"rate": "3/h"}]})
+        gh = gatehouse(cfg, workers=1)
+        assert statuses(gh, 4) == [200, 200, 200, 429]
+        assert resp_command(m1.port, "DBSIZE") == b":1"
+        # "Failover": the sentinel now names another server, and the old master dies.
+        m2 = RedisServer(tmp_path / "m2").start()
+        sentinel.monitor(m2.port)
+        m1.kill()
+        # Reconnecting asks Sentinel again and lands on the new master (empty: 3 more).
+        wait_until(lambda: statuses(gh, 1) == [200], timeout=20, message="re-discovery")
+        assert resp_command(m2.port, "DBSIZE") == b":1"
+        assert f"is 127.0.0.1:{m2.port}" in gh.stderr()
+    finally:
+        sentinel.stop()
+        m1.stop()
+        if m2:
+            m2.stop()

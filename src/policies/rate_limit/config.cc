@@ -165,6 +165,29 @@ Result<runtime::Duration> parseMillis(const YAML::Node& node, const std::string&
 
 namespace {
 
+Result<std::pair<std::string, int>> parseHostPort(const std::string& text,
+                                                  const std::string& what) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return configError(what + ": expected IP:PORT");
+  std::string host = text.substr(0, colon);
+  if (host == "localhost") host = "127.0.0.1";
+  in_addr v4{};
+  in6_addr v6{};
+  // A literal address: a worker never resolves names (that would block it).
+  if (::inet_pton(AF_INET, host.c_str(), &v4) != 1 &&
+      ::inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
+    return configError(what + ": '" + host +
+                       "' is not an IP address (host names are not resolved)");
+  }
+  int port = 0;
+  std::string ps = text.substr(colon + 1);
+  for (char c : ps)
+    port = (c >= '0' && c <= '9' && port < 100000) ? port * 10 + (c - '0') : -1;
+  if (ps.empty() || port < 1 || port > 65535)
+    return configError(what + ": invalid port '" + ps + "'");
+  return std::pair{host, port};
+}
+
 // redis.tls: true (system trust store, verify the address) or a map of the upstream TLS
 // options. The OpenSSL context is built here, once, and shared by every worker.
 Status parseRedisTls(const YAML::Node& t, RedisEndpoint& ep) {
@@ -217,34 +240,47 @@ Status parseRedis(const YAML::Node& node, RedisSettings& r) {
     return configError("redis: required with mode redis or hybrid (a map)");
   }
   if (auto st = checkKeys(node, {"address", "username", "password", "database", "timeout",
-                                 "connect_timeout", "prefix", "tls"});
+                                 "connect_timeout", "prefix", "tls", "sentinel"});
       !st.ok()) {
     return configError("redis: " + st.error().message);
   }
   if (node["address"]) {
+    if (node["sentinel"])
+      return configError("redis.address: give 'address' or 'sentinel', not both");
     auto a = readString(node["address"], "redis.address");
     if (!a.ok()) return a.error();
-    auto colon = a->rfind(':');
-    if (colon == std::string::npos) return configError("redis.address: expected IP:PORT");
-    std::string host = a->substr(0, colon);
-    if (host == "localhost") host = "127.0.0.1";
-    in_addr v4{};
-    in6_addr v6{};
-    // A literal address: a worker never resolves names (that would block it).
-    if (::inet_pton(AF_INET, host.c_str(), &v4) != 1 &&
-        ::inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
-      return configError("redis.address: '" + host +
-                         "' is not an IP address (host names are not resolved)");
+    auto hp = parseHostPort(*a, "redis.address");
+    if (!hp.ok()) return hp.error();
+    r.endpoint.host = hp->first;
+    r.endpoint.port = hp->second;
+  }
+  if (const auto& sn = node["sentinel"]) {
+    if (!sn.IsMap())
+      return configError("redis.sentinel: expected a map with 'master' and 'addresses'");
+    if (auto st = checkKeys(sn, {"master", "addresses", "password"}); !st.ok()) {
+      return configError("redis.sentinel: " + st.error().message);
     }
-    int port = 0;
-    std::string ps = a->substr(colon + 1);
-    for (char c : ps)
-      port = (c >= '0' && c <= '9' && port < 100000) ? port * 10 + (c - '0') : -1;
-    if (ps.empty() || port < 1 || port > 65535) {
-      return configError("redis.address: invalid port '" + ps + "'");
+    auto m = readString(sn["master"], "redis.sentinel.master");
+    if (!m.ok()) return m.error();
+    if (m->empty()) return configError("redis.sentinel.master: must not be empty");
+    r.endpoint.sentinel_master = *m;
+    const auto& list = sn["addresses"];
+    if (!list || !list.IsSequence() || list.size() == 0) {
+      return configError("redis.sentinel.addresses: expected a list of IP:PORT");
     }
-    r.endpoint.host = host;
-    r.endpoint.port = port;
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string what = "redis.sentinel.addresses[" + std::to_string(i) + "]";
+      auto a = readString(list[i], what);
+      if (!a.ok()) return a.error();
+      auto hp = parseHostPort(*a, what);
+      if (!hp.ok()) return hp.error();
+      r.endpoint.sentinels.push_back(*hp);
+    }
+    if (sn["password"]) {
+      auto pw = readString(sn["password"], "redis.sentinel.password");
+      if (!pw.ok()) return pw.error();
+      r.endpoint.sentinel_password = *pw;
+    }
   }
   for (auto [key, field] :
        {std::pair{"username", &r.endpoint.username}, std::pair{"password", &r.endpoint.password},

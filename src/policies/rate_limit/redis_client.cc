@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -61,8 +62,14 @@ struct RedisConn::TlsLink {
 };
 
 std::string RedisEndpoint::id() const {
-  return host + ":" + std::to_string(port) + "/" + std::to_string(database) + "/" + username + "/" +
-         password + (tls ? "/tls:" + tls_id : "");
+  std::string id = host + ":" + std::to_string(port) + "/" + std::to_string(database) + "/" +
+                   username + "/" + password + (tls ? "/tls:" + tls_id : "");
+  if (!sentinels.empty()) {
+    id += "/sentinel:" + sentinel_master + "/" + sentinel_password;
+    for (const auto& [h, p] : sentinels)
+      id += "," + h + ":" + std::to_string(p);
+  }
+  return id;
 }
 
 int64_t RedisConn::connectionsUp() {
@@ -96,11 +103,129 @@ RedisConn::RedisConn(runtime::EventLoop& loop, RedisEndpoint ep, std::string scr
 
 RedisConn::~RedisConn() {
   closing_ = true;
+  *alive_ = false;
   if (ac_) redisAsyncFree(ac_);  // fails every pending call (their waiters are gone by now)
   if (link_) teardownTls();
 }
 
 void RedisConn::connect() {
+  if (!ep_.sentinels.empty()) {
+    discovering_ = true;
+    runtime::spawn(discover(this, alive_));
+    return;
+  }
+  connectDirect();
+}
+
+// Asks the sentinels in turn (starting after the last one that answered wrongly) for the
+// master's address, then connects to it. Plain TCP, one short exchange per sentinel, each with
+// the connect timeout; the worker keeps running meanwhile.
+runtime::Task<> RedisConn::discover(RedisConn* self, std::shared_ptr<bool> alive) {
+  const auto& ep = self->ep_;
+  std::string found_host;
+  int found_port = 0;
+  for (size_t attempt = 0; attempt < ep.sentinels.size() && found_port == 0; ++attempt) {
+    const auto& [host, port] = ep.sentinels[(self->next_sentinel_ + attempt) % ep.sentinels.size()];
+    auto addr = net::SocketAddress::parse(host, static_cast<uint16_t>(port));
+    if (!addr.ok()) continue;
+    const runtime::TimePoint deadline = self->loop_.now() + ep.connect_timeout;
+    auto s = co_await net::TcpStream::connect(self->loop_, *addr, deadline);
+    if (!*alive) co_return;
+    if (!s.ok()) continue;
+    std::string out;
+    auto append = [&](std::initializer_list<std::string_view> parts) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (auto p : parts) {
+        argv.push_back(p.data());
+        lens.push_back(p.size());
+      }
+      char* cmd = nullptr;
+      int len =
+          redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+      if (len > 0 && cmd) out.append(cmd, static_cast<size_t>(len));
+      redisFreeCommand(cmd);
+    };
+    const bool auth = !ep.sentinel_password.empty();
+    if (auth) append({"AUTH", ep.sentinel_password});
+    append({"SENTINEL", "get-master-addr-by-name", ep.sentinel_master});
+    iovec v{out.data(), out.size()};
+    Status st = co_await (*s)->writeAll(&v, 1, deadline);
+    if (!*alive) co_return;
+    if (!st.ok()) continue;
+    std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(),
+                                                                &redisReaderFree);
+    char buf[1024];
+    int replies = 0;
+    bool done = false;
+    while (!done) {
+      auto n = co_await (*s)->read(buf, sizeof buf, deadline);
+      if (!*alive) co_return;
+      if (!n.ok() || *n == 0 || redisReaderFeed(reader.get(), buf, *n) != REDIS_OK) break;
+      for (;;) {
+        void* r = nullptr;
+        if (redisReaderGetReply(reader.get(), &r) != REDIS_OK) {
+          done = true;
+          break;
+        }
+        if (!r) break;
+        auto* reply = static_cast<redisReply*>(r);
+        if (++replies == (auth ? 2 : 1)) {
+          done = true;
+          if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+              reply->element[0]->type == REDIS_REPLY_STRING &&
+              reply->element[1]->type == REDIS_REPLY_STRING) {
+            found_host.assign(reply->element[0]->str, reply->element[0]->len);
+            found_port = std::atoi(reply->element[1]->str);
+          }
+        }
+        freeReplyObject(r);
+        if (done) break;
+      }
+    }
+    if (found_port == 0) {
+      log::warn("rate_limit: sentinel ", host, ":", port, " did not name a master for '",
+                ep.sentinel_master, "'");
+      self->next_sentinel_ = (self->next_sentinel_ + attempt + 1) % ep.sentinels.size();
+    }
+  }
+  self->discovering_ = false;
+  if (found_port <= 0 || found_port > 65535 ||
+      !net::SocketAddress::parse(found_host, static_cast<uint16_t>(found_port)).ok()) {
+    if (!found_host.empty()) {
+      log::warn("rate_limit: sentinel named master ", found_host, ":", found_port,
+                ", which is not an IP address and port");
+    }
+    self->sendDeferred(false);
+    self->afterDisconnect();  // backoff, then ask again
+    co_return;
+  }
+  if (found_host != self->ep_.host || found_port != self->ep_.port) {
+    log::info("rate_limit: sentinel: master '", ep.sentinel_master, "' is ", found_host, ":",
+              found_port);
+  }
+  self->ep_.host = found_host;
+  self->ep_.port = found_port;
+  self->connectDirect();
+  self->sendDeferred(self->ac_ != nullptr || self->link_ != nullptr);
+}
+
+void RedisConn::sendDeferred(bool connected) {
+  std::vector<uint64_t> ids = std::move(deferred_);
+  deferred_.clear();
+  for (uint64_t id : ids) {
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) continue;  // timed out meanwhile
+    if (connected) {
+      send(*it->second, sha_.empty());
+    } else {
+      it->second->result.error = "no redis master";
+      complete(*it->second);
+    }
+  }
+}
+
+void RedisConn::connectDirect() {
   if (ep_.tls) {
     connectTls();
     return;
@@ -305,12 +430,12 @@ void RedisConn::scheduleReconnect() {
 
 void RedisConn::onReconnectTimer(void* arg) {
   auto* self = static_cast<RedisConn*>(arg);
-  if (!self->ac_) self->connect();
+  if (!self->usable()) self->connect();
 }
 
 void RedisConn::onConnectTimeout(void* arg) {
   auto* self = static_cast<RedisConn*>(arg);
-  if (self->ac_ && !self->ready_) self->dropConnection("connect timed out");
+  if ((self->ac_ || self->link_) && !self->ready_) self->dropConnection("connect timed out");
 }
 
 void RedisConn::dropConnection(const char* why) {
@@ -475,6 +600,12 @@ void RedisConn::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
       return;
     }
     w.result.error = std::string(err);
+    if (err.substr(0, 8) == "READONLY") {
+      // A failover made our server a replica: reconnect (and ask Sentinel again).
+      complete(w);
+      disconnect("the server is a read-only replica");
+      return;
+    }
   } else if (reply->type == REDIS_REPLY_ARRAY) {
     w.result.ok = true;
     for (size_t i = 0; i < reply->elements; ++i) {
@@ -503,6 +634,10 @@ void RedisConn::Call::await_suspend(std::coroutine_handle<> h) {
   w_.id = c.next_id_++;
   c.waiting_[w_.id] = &w_;
   w_.timer.arm(c.loop_, c.loop_.now() + c.ep_.timeout, &onCallTimeout, &w_);
+  if (c.discovering_) {
+    c.deferred_.push_back(w_.id);  // sent once the master is known
+    return;
+  }
   // Before the first SCRIPT LOAD answered, send the script itself (pipelined after it).
   c.send(w_, c.sha_.empty());
 }

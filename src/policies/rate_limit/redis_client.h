@@ -41,6 +41,11 @@ struct RedisEndpoint {
   int database = 0;
   runtime::Duration timeout = std::chrono::milliseconds(100);  // per call
   runtime::Duration connect_timeout = std::chrono::seconds(1);
+  // Redis Sentinel: when set, host/port are discovered (and re-discovered on every reconnect)
+  // by asking these sentinels, in turn, for the master named `sentinel_master`.
+  std::vector<std::pair<std::string, int>> sentinels;
+  std::string sentinel_master;
+  std::string sentinel_password;
   // TLS to Redis when set (built from redis.tls on the control thread; shared, immutable).
   std::shared_ptr<const net::TlsClientContext> tls;
   std::string tls_id;  // the TLS settings as text, part of id()
@@ -74,7 +79,7 @@ class RedisConn {
   bool ready() const { return ready_; }
   // A connection exists or is being set up: calls queue behind the setup commands. False only
   // between reconnect attempts, when calls fail at once instead of waiting for their timeout.
-  bool usable() const { return ac_ != nullptr || link_ != nullptr; }
+  bool usable() const { return ac_ != nullptr || link_ != nullptr || discovering_; }
 
   class Call;
   // Awaitable: runs EVALSHA sha <numkeys> args... (EVAL on NOSCRIPT) with the call timeout.
@@ -97,7 +102,10 @@ class RedisConn {
   struct TlsLink;
 
   void connect();
+  void connectDirect();
   void connectTls();
+  static runtime::Task<> discover(RedisConn* self, std::shared_ptr<bool> alive);
+  void sendDeferred(bool connected);
   void queueSetup();  // AUTH, SELECT, SCRIPT LOAD
   void scheduleReconnect();
   void dropConnection(const char* why);
@@ -134,6 +142,10 @@ class RedisConn {
   std::string sha_;
   redisAsyncContext* ac_ = nullptr;
   std::shared_ptr<TlsLink> link_;  // the TLS transport, instead of ac_
+  bool discovering_ = false;       // asking Sentinel for the master: calls wait in deferred_
+  std::vector<uint64_t> deferred_;
+  size_t next_sentinel_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   int fd_ = -1;
   bool ready_ = false;
   bool setup_failed_ = false;  // AUTH or SELECT refused on this connection: never ready
