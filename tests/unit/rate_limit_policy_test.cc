@@ -153,6 +153,23 @@ TEST(RateLimitConfig, ErrorsNameTheOption) {
       {"limits: [{rate: 1/s}]\non_redis_error: fail_open", "on_redis_error: only with mode redis"},
       {"limits: [{rate: 1/s, on_redis_error: fallback}]", "only with mode redis"},
       {"limits: [{rate: 1/s}]\nmode: cluster", "unknown mode 'cluster'"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {tls: {ca: /nonexistent/ca.pem}}",
+       "redis.tls: ca: cannot load '/nonexistent/ca.pem'"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {tls: {cert: /x.pem}}",
+       "redis.tls: cert and key go together"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {tls: {cafile: x}}",
+       "redis.tls: unknown option 'cafile'"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {tls: maybe}", "redis.tls: expected true"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {address: '127.0.0.1:1', sentinel: {}}",
+       "give 'address' or 'sentinel', not both"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {sentinel: {master: m}}",
+       "redis.sentinel.addresses: expected a list"},
+      {"limits: [{rate: 1/s}]\nmode: redis\nredis: {sentinel: {master: m, addresses: [s1:1]}}",
+       "redis.sentinel.addresses[0]: 's1' is not an IP address"},
+      {"limits: [{concurrency: 2}]\nmode: redis\nredis: {}\nconcurrency_lease: 100ms",
+       "concurrency_lease: expected a duration from 1s to 1d"},
+      {"limits: [{concurrency: 2}]\nconcurrency_lease: 10s",
+       "concurrency_lease: only with mode redis"},
   };
   for (const auto& c : cases) {
     std::string err = configError(c.yaml);
