@@ -179,3 +179,21 @@ def test_metering_counts_requests_and_bytes(gatehouse):
     assert rows["alice"]["requests"] == 5 and rows["alice"]["bytes_out"] >= 500
     status, j = admin(gh, "GET", "/usage/alice")
     assert status == 200 and [r["consumer"] for r in j["usage"]] == ["alice"]
+
+
+def test_quota_and_metering_over_http2(gatehouse):
+    httpx = pytest.importorskip("httpx")
+    cfg = quota_config({"name": "h2q", "limits": [{"limit": 2, "period": "day"}]},
+                       metering={}, body="y" * 50)
+    gh = gatehouse(cfg, workers=1)
+    with httpx.Client(http1=False, http2=True, timeout=20) as c:
+        rs = [c.get(f"{gh.url}/s{i}", headers={"x-api-key": KEYS["carol"]}) for i in range(3)]
+    assert [r.http_version for r in rs] == ["HTTP/2"] * 3
+    assert [r.status_code for r in rs] == [200, 200, 429]
+    assert rs[2].headers["ratelimit"].startswith('"day";r=0;t=')
+
+    def carol():
+        rows = [r for r in admin(gh, "GET", "/usage/carol")[1]["usage"] if r["route"] == "api"]
+        return rows[0] if rows and rows[0]["requests"] == 3 else None
+    row = wait_until(carol, message="metering of the HTTP/2 streams")
+    assert row["bytes_out"] >= 2 * 50 and row["bytes_in"] > 0
