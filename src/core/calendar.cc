@@ -1,9 +1,9 @@
 #include "core/calendar.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 namespace gatehouse::cal {
