@@ -9,6 +9,7 @@
 #include "policies/metering/metering.h"
 #include "policies/quota/config.h"
 #include "policies/rate_limit/limiter.h"
+#include "runtime/admin_hooks.h"
 
 namespace gatehouse::policies::quota {
 namespace {
@@ -171,3 +172,31 @@ TEST(Metering, SumsThreadsAndCapsConsumerLabels) {
 
 }  // namespace
 }  // namespace gatehouse::policies::metering
+
+namespace gatehouse::runtime {
+namespace {
+
+Task<AdminReply> dummyA(std::string, std::string, std::string) {
+  co_return AdminReply{};
+}
+Task<AdminReply> dummyB(std::string, std::string, std::string) {
+  co_return AdminReply{};
+}
+
+TEST(AdminHooks, PrefixMatchAndPathDecoding) {
+  registerAdminRoute("/hooktest", &dummyA);
+  registerAdminRoute("/hooktest/deep", &dummyB);
+  EXPECT_EQ(findAdminRoute("/hooktest"), &dummyA);
+  EXPECT_EQ(findAdminRoute("/hooktest/x/y"), &dummyA);
+  EXPECT_EQ(findAdminRoute("/hooktest/deep/x"), &dummyB);  // the longest prefix wins
+  EXPECT_EQ(findAdminRoute("/hooktestx"), nullptr);        // only at a '/' boundary
+  EXPECT_EQ(findAdminRoute("/other"), nullptr);
+  std::string out;
+  EXPECT_TRUE(decodePathSegment("a%2Fb%20c", out));
+  EXPECT_EQ(out, "a/b c");
+  EXPECT_FALSE(decodePathSegment("bad%2", out));
+  EXPECT_FALSE(decodePathSegment("bad%zz", out));
+}
+
+}  // namespace
+}  // namespace gatehouse::runtime
