@@ -6,6 +6,8 @@
 #include "policies/headers/headers.h"
 #include "policies/ip_restriction/ip_restriction.h"
 #include "policies/key_auth/key_auth.h"
+#include "policies/metering/metering.h"
+#include "policies/quota/quota.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
@@ -23,6 +25,8 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},
       {"cors", &policies::cors::build},
+      {"quota", &policies::quota::build},
+      {"metering", &policies::metering::build},
   };
   return kPolicies;
 }
