@@ -135,8 +135,11 @@ Task<> Exchange::sendLocalReply() {
   if (status >= 400 && grpc::isGrpc(ctx_.request)) {
     // gRPC clients read grpc-status, not HTTP error bodies: answer trailers-only.
     auto& h = ctx_.response.headers;
+    const grpc::WebMode web = grpc::webMode(ctx_.request);
     h.remove("content-type");
-    h.add("content-type", "application/grpc");
+    h.add("content-type", web == grpc::WebMode::kNone
+                              ? std::string("application/grpc")
+                              : grpc::webContentType("application/grpc", web));
     std::string code;
     h.add("grpc-status", appendDecimal(code, static_cast<uint64_t>(grpc::statusFor(status))));
     h.add("grpc-message",

@@ -4,13 +4,120 @@
 
 namespace gatehouse::proxy::grpc {
 
+namespace {
+constexpr std::string_view kGrpc = "application/grpc";
+constexpr std::string_view kWeb = "application/grpc-web";
+constexpr std::string_view kWebText = "application/grpc-web-text";
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+bool startsWithType(std::string_view ct, std::string_view type) {
+  if (ct.size() < type.size() || !http::iequals(ct.substr(0, type.size()), type)) return false;
+  if (ct.size() == type.size()) return true;
+  char next = ct[type.size()];
+  return next == '+' || next == ';';
+}
+
+int decodeChar(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+}  // namespace
+
 bool isGrpc(const http::Request& req) {
   std::string_view ct = req.headers.get("content-type");
-  constexpr std::string_view kGrpc = "application/grpc";
-  if (ct.size() < kGrpc.size() || !http::iequals(ct.substr(0, kGrpc.size()), kGrpc)) return false;
-  if (ct.size() == kGrpc.size()) return true;
-  char next = ct[kGrpc.size()];
-  return next == '+' || next == ';';
+  return startsWithType(ct, kGrpc) || startsWithType(ct, kWeb) || startsWithType(ct, kWebText);
+}
+
+WebMode webMode(const http::Request& req) {
+  std::string_view ct = req.headers.get("content-type");
+  if (startsWithType(ct, kWebText)) return WebMode::kText;
+  if (startsWithType(ct, kWeb)) return WebMode::kBinary;
+  return WebMode::kNone;
+}
+
+std::string upstreamContentType(std::string_view ct) {
+  std::string_view rest;
+  if (startsWithType(ct, kWebText)) {
+    rest = ct.substr(kWebText.size());
+  } else if (startsWithType(ct, kWeb)) {
+    rest = ct.substr(kWeb.size());
+  }
+  return std::string(kGrpc).append(rest);
+}
+
+std::string webContentType(std::string_view ct, WebMode mode) {
+  std::string_view rest = startsWithType(ct, kGrpc) ? ct.substr(kGrpc.size()) : "+proto";
+  return std::string(mode == WebMode::kText ? kWebText : kWeb).append(rest);
+}
+
+std::string trailerFrame(const http::HeaderMap& trailers) {
+  std::string block;
+  for (const auto& f : trailers.fields()) {
+    for (char c : f.name)
+      block.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    block.append(":").append(f.value).append("\r\n");
+  }
+  std::string frame(5, '\0');
+  frame[0] = static_cast<char>(0x80);
+  const auto n = static_cast<uint32_t>(block.size());
+  frame[1] = static_cast<char>(n >> 24);
+  frame[2] = static_cast<char>(n >> 16);
+  frame[3] = static_cast<char>(n >> 8);
+  frame[4] = static_cast<char>(n);
+  return frame + block;
+}
+
+std::string base64Encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8 |
+                 static_cast<uint8_t>(in[i + 2]);
+    out.push_back(kAlphabet[v >> 18]);
+    out.push_back(kAlphabet[v >> 12 & 63]);
+    out.push_back(kAlphabet[v >> 6 & 63]);
+    out.push_back(kAlphabet[v & 63]);
+  }
+  if (i < in.size()) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<uint8_t>(in[i + 1]) << 8;
+    out.push_back(kAlphabet[v >> 18]);
+    out.push_back(kAlphabet[v >> 12 & 63]);
+    out.push_back(i + 1 < in.size() ? kAlphabet[v >> 6 & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+bool Base64Decoder::feed(std::string_view in, std::string& out) {
+  for (char c : in) {
+    if (c == '\r' || c == '\n') continue;
+    pending_.push_back(c);
+    if (pending_.size() < 4) continue;
+    int a = decodeChar(pending_[0]);
+    int b = decodeChar(pending_[1]);
+    if (a < 0 || b < 0) return false;
+    out.push_back(static_cast<char>(a << 2 | b >> 4));
+    if (pending_[2] != '=') {
+      int c2 = decodeChar(pending_[2]);
+      if (c2 < 0) return false;
+      out.push_back(static_cast<char>((b & 15) << 4 | c2 >> 2));
+      if (pending_[3] != '=') {
+        int d = decodeChar(pending_[3]);
+        if (d < 0) return false;
+        out.push_back(static_cast<char>((c2 & 3) << 6 | d));
+      }
+    } else if (pending_[3] != '=') {
+      return false;
+    }
+    pending_.clear();
+  }
+  return true;
 }
 
 std::optional<runtime::Duration> parseTimeout(std::string_view v) {

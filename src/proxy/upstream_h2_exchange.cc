@@ -78,6 +78,15 @@ Task<> Exchange::proxyToUpstreamH2() {
     return call_deadline ? std::min(d, *call_deadline) : d;
   };
 
+  // gRPC-Web: the upstream sees plain gRPC; the answer is translated back (trailers in-body).
+  const grpc::WebMode web = grpc::webMode(req);
+  grpc::Base64Decoder web_decoder;
+  if (web != grpc::WebMode::kNone) {
+    std::string ct = grpc::upstreamContentType(req.headers.get("content-type"));
+    req.headers.set("content-type", ct);
+    if (web == grpc::WebMode::kText) req.content_length_present = false;  // decoding shrinks it
+  }
+
   std::string storage;
   auto nva = requestFields(req, cc.tls != nullptr, storage);
   std::string length;
@@ -200,6 +209,18 @@ Task<> Exchange::proxyToUpstreamH2() {
         }
         if (sp->end) break;
         std::string_view data = sp->data;
+        if (web == grpc::WebMode::kText) {
+          std::string decoded;
+          if (!web_decoder.feed(data, decoded)) {
+            body_failed = true;
+            ex_.error = "malformed grpc-web-text body";
+            stream->cancel();
+            stream->interrupt();
+            co_return;
+          }
+          chunk.swap(decoded);
+          data = chunk;
+        }
         if (ex_.route->wants_request_body) {
           chunk.assign(data);
           for (size_t i = 0; i < ex_.filters_run; ++i) {
@@ -260,6 +281,11 @@ Task<> Exchange::proxyToUpstreamH2() {
         co_await sendLocalReply();
         co_return;
       }
+      if (web != grpc::WebMode::kNone) {
+        std::string ct = grpc::webContentType(resp.headers.get("content-type"), web);
+        resp.headers.set("content-type", ct);
+        has_length = false;  // trailers join the body
+      }
       const bool transform = ex_.route->wants_response_body && body_allowed;
       ResponseBodyKind kind = ResponseBodyKind::kStream;
       if (!body_allowed) {
@@ -294,6 +320,11 @@ Task<> Exchange::proxyToUpstreamH2() {
           }
           data = chunk;
         }
+        std::string encoded;
+        if (web == grpc::WebMode::kText && !data.empty()) {
+          encoded = grpc::base64Encode(data);
+          data = encoded;
+        }
         if (!data.empty()) {
           auto wst = co_await io_.sendBody(data);
           if (!wst.ok()) {
@@ -304,7 +335,14 @@ Task<> Exchange::proxyToUpstreamH2() {
         stream->consume();
         if (sp->end) break;
       }
-      if (ok) (void)co_await io_.finishBody(&stream->trailers());
+      if (ok && web != grpc::WebMode::kNone && stream->trailers().size() > 0) {
+        std::string frame = grpc::trailerFrame(stream->trailers());
+        if (web == grpc::WebMode::kText) frame = grpc::base64Encode(frame);
+        ok = (co_await io_.sendBody(frame)).ok();
+        if (ok) (void)co_await io_.finishBody(nullptr);
+      } else if (ok) {
+        (void)co_await io_.finishBody(&stream->trailers());
+      }
       receiver_done = true;
       if (!io_.bodyDone()) {
         // Answered before the request ended: stop the sender wherever it waits.

@@ -243,3 +243,46 @@ def test_grpc_health_checks(gatehouse, channel_factory):
     finally:
         a.stop()
         b.stop()
+
+
+def grpc_frame(payload, flag=0):
+    return bytes([flag]) + len(payload).to_bytes(4, "big") + payload
+
+
+def parse_frames(body):
+    frames = []
+    while body:
+        flag, n = body[0], int.from_bytes(body[1:5], "big")
+        frames.append((flag, body[5:5 + n]))
+        body = body[5 + n:]
+    return frames
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_grpc_web_translation(gatehouse, grpc_server, text):
+    import base64
+    gh = gatehouse(simple_config(grpc_cluster(grpc_server.port)))
+    ctype = "application/grpc-web-text" if text else "application/grpc-web+proto"
+    body = grpc_frame(b"hello")
+    if text:
+        body = base64.b64encode(body)
+    # A browser-style HTTP/1.1 request.
+    r = httpx.post(f"{gh.url}/{SERVICE}/Unary", content=body, timeout=IO_TIMEOUT,
+                   headers={"content-type": ctype, "x-grpc-web": "1", "x-tag": "w"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith(
+        "application/grpc-web-text" if text else "application/grpc-web")
+    raw = r.content
+    if text:
+        # Each chunk is padded base64: decode segment by segment.
+        out = b""
+        for seg in raw.replace(b"\r", b"").replace(b"\n", b"").split(b"="):
+            if seg:
+                seg += b"=" * (-len(seg) % 4)
+                out += base64.b64decode(seg)
+        raw = out
+    frames = parse_frames(raw)
+    assert frames[0] == (0, b"olleh")
+    assert frames[-1][0] == 0x80
+    trailer_text = frames[-1][1].decode()
+    assert "grpc-status:0" in trailer_text and "x-trailer:t-w" in trailer_text

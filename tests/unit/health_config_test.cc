@@ -97,7 +97,7 @@ TEST(HealthConfig, Errors) {
   };
   const Case cases[] = {
       {"    health_check: {type: grpc}\n", 4, "clusters[0].health_check.type",
-       "unknown health check type 'grpc'; expected one of: http, tcp"},
+       "grpc health checks need an HTTP/2 cluster (protocol h2 or h2c)"},
       {"    health_check: {type: tcp, path: /x}\n", 4, "clusters[0].health_check.path",
        "'path' applies to type http only"},
       {"    health_check: {path: nope}\n", 4, "clusters[0].health_check.path",
