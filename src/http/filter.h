@@ -62,6 +62,8 @@ class RequestContext {
   std::string_view client_cert_sha256;
   std::string route_name;
   std::vector<PathParam> path_params;
+  // Set-Cookie value from the load balancer (sticky sessions), added to the upstream response.
+  std::string lb_set_cookie;
 
   // Clears everything for the next request on the connection, keeping buffer capacity.
   void reset();
