@@ -26,8 +26,6 @@ def test_weighted_split_ratio(gatehouse, echo, echo2):
     assert a + b == n
     chi = (a - 900) ** 2 / 900 + (b - 100) ** 2 / 100
     assert chi < 10.828, f"chi-square {chi:.1f} (df 1, p=0.001): a={a} b={b}"
-    log = gh.wait_log(lambda e: e.get("cluster") == "b")
-    assert log["route"] == "split"
 
 
 def test_reload_changes_weights_without_dropping_connections(gatehouse, echo, echo2):
