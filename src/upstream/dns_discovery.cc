@@ -5,11 +5,13 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <set>
 
 #include "core/log.h"
 #include "lb/host_health.h"
+#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::upstream {
 namespace {
@@ -25,6 +27,24 @@ void initLibrary() {
 
 int64_t nowNs() {
   return lb::steadyNowNs();
+}
+
+// Process-wide (one control thread); read by /metrics on the admin thread.
+std::atomic<uint64_t> g_rounds{0};
+std::atomic<uint64_t> g_failed_rounds{0};
+std::atomic<uint64_t> g_changes{0};
+
+void renderDnsMetrics(std::string& out) {
+  auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + std::to_string(v.load(std::memory_order_relaxed)) + "\n";
+  };
+  counter("gatehouse_dns_resolutions_total", "DNS discovery rounds completed.", g_rounds);
+  counter("gatehouse_dns_resolution_failures_total",
+          "DNS discovery rounds that failed or were empty (previous answers kept).",
+          g_failed_rounds);
+  counter("gatehouse_dns_changes_total", "DNS answer changes that rebuilt the host set.",
+          g_changes);
 }
 
 }  // namespace
@@ -178,6 +198,7 @@ void DnsDiscovery::activate(const config::Config& cfg) {
       continue;
     }
     initLibrary();
+    runtime::registerMetricsRenderer("gatehouse_dns", &renderDnsMetrics);
     auto t = std::make_unique<Target>();
     t->owner = this;
     t->spec = *c.dns;
@@ -243,8 +264,10 @@ void DnsDiscovery::finish(Target& t) {
   t.in_flight = false;
   t.due_ns = nowNs() + std::chrono::nanoseconds(t.spec.refresh).count();
   ++resolutions_;
+  g_rounds.fetch_add(1, std::memory_order_relaxed);
   if (t.failed || t.answers.empty()) {
     ++failures_;
+    g_failed_rounds.fetch_add(1, std::memory_order_relaxed);
     // Keep serving the previous answers; an empty or failed round says nothing reliable.
     return;
   }
@@ -252,6 +275,7 @@ void DnsDiscovery::finish(Target& t) {
   if (it != results_.end() && sameAnswers(it->second, t.answers)) return;
   log::info("dns: ", t.spec.name, " now resolves to ", t.answers.size(), " address(es)");
   results_[t.key] = t.answers;
+  g_changes.fetch_add(1, std::memory_order_relaxed);
   // A round finishes inside ares processing; the rebuild runs from the timer callback.
   changed_ = true;
 }

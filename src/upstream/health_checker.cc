@@ -396,6 +396,27 @@ std::string HealthRegistry::renderPrometheus(const config::Snapshot& snap) {
   each("gatehouse_upstream_host_health_checks_failed_total", "counter",
        "Active health checks the host failed.",
        [](const lb::HostHealth& h) { return h.checks_failed; });
+  // Per cluster: the same state summed, for dashboards that do not aggregate by host.
+  auto cluster = [&](std::string_view name, std::string_view type, std::string_view help,
+                     auto value) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    for (const auto& cc : snap.clusters) {
+      uint64_t sum = 0;
+      for (const auto& host : cc.hosts.hosts)
+        sum += value(*host.health);
+      o << name << "{cluster=\"" << runtime::escapeLabel(cc.name) << "\"} " << sum << '\n';
+    }
+  };
+  cluster("gatehouse_upstream_cluster_hosts", "gauge", "Endpoints in the cluster's host set.",
+          [](const lb::HostHealth&) -> uint64_t { return 1; });
+  cluster("gatehouse_upstream_cluster_hosts_available", "gauge",
+          "Endpoints healthy and not ejected.",
+          [now](const lb::HostHealth& h) -> uint64_t { return h.available(now) ? 1 : 0; });
+  cluster("gatehouse_upstream_cluster_active_requests", "gauge", "Requests in flight.",
+          [](const lb::HostHealth& h) { return h.sumCounters().active; });
+  cluster("gatehouse_upstream_cluster_ejections_total", "counter",
+          "Outlier ejections of the cluster's current endpoints.",
+          [](const lb::HostHealth& h) { return h.ejections_total.load(); });
   return o.str();
 }
 

@@ -106,8 +106,12 @@ def test_a_record_re_resolution_picks_up_a_change(gatehouse, dns, loopback_pair)
     m = gh.metrics()
     assert m.value("gatehouse_upstream_host_healthy", cluster="d", host=f"127.0.0.2:{a.port}") == 1
     assert m.value("gatehouse_upstream_host_healthy", cluster="d", host=f"127.0.0.3:{a.port}") == 1
+    assert m.value("gatehouse_dns_changes_total") >= 3
+    assert m.value("gatehouse_upstream_cluster_hosts", cluster="d") == 2
     # A DNS outage keeps the last answers.
     d.stop()
+    wait_until(lambda: gh.metrics().value("gatehouse_dns_resolution_failures_total") >= 1,
+               message="a failed resolution round")
     for _ in range(5):
         assert upstream(gh) in ("echo-a", "echo-b")
 
