@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -80,6 +81,39 @@ const unsigned char* bytes(const std::string& s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
+std::atomic<uint64_t> g_next_id{1};
+
+// AES key setup costs more than sealing a cookie: each thread keeps a few contexts with the key
+// schedule done, and each operation only sets its nonce. Keyed by a process-unique id, never by
+// an address that a later StickyCookie could reuse.
+struct KeyedContexts {
+  uint64_t id = 0;
+  CipherCtx enc;
+  CipherCtx dec;
+};
+
+EVP_CIPHER_CTX* contextFor(uint64_t id, const unsigned char* key, bool encrypt) {
+  thread_local std::array<KeyedContexts, 4> cache;
+  thread_local size_t victim = 0;
+  KeyedContexts* slot = nullptr;
+  for (auto& c : cache) {
+    if (c.id == id) slot = &c;
+  }
+  if (!slot) {
+    slot = &cache[victim++ % cache.size()];
+    slot->id = 0;
+    slot->enc.reset(EVP_CIPHER_CTX_new());
+    slot->dec.reset(EVP_CIPHER_CTX_new());
+    if (!slot->enc || !slot->dec ||
+        EVP_EncryptInit_ex(slot->enc.get(), EVP_aes_256_gcm(), nullptr, key, nullptr) != 1 ||
+        EVP_DecryptInit_ex(slot->dec.get(), EVP_aes_256_gcm(), nullptr, key, nullptr) != 1) {
+      return nullptr;
+    }
+    slot->id = id;
+  }
+  return encrypt ? slot->enc.get() : slot->dec.get();
+}
+
 }  // namespace
 
 const std::array<unsigned char, 32>& processStickyKey() {
@@ -99,6 +133,7 @@ Result<std::shared_ptr<const StickyCookie>> StickyCookie::create(const config::S
                                                                  std::string cluster) {
   auto s = std::make_shared<StickyCookie>();
   s->name_ = cfg.cookie;
+  s->id_ = g_next_id.fetch_add(1, std::memory_order_relaxed);
   s->cluster_ = std::move(cluster);
   s->ttl_s_ = std::chrono::duration_cast<std::chrono::seconds>(cfg.ttl).count();
   if (cfg.key.empty()) {
@@ -129,15 +164,15 @@ std::string StickyCookie::seal(std::string_view host, int64_t now_s) const {
   auto* o = reinterpret_cast<unsigned char*>(out.data());
   o[0] = kVersion;
   if (RAND_bytes(o + 1, static_cast<int>(kNonce)) != 1) return {};
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  EVP_CIPHER_CTX* ctx = contextFor(id_, key_.data(), true);
   int len = 0;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), o + 1) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(cluster_),
-                        static_cast<int>(cluster_.size())) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), o + 1 + kNonce, &len, bytes(plain),
-                        static_cast<int>(plain.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx.get(), o + 1 + kNonce + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTag),
+  if (!ctx || EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, o + 1) != 1 ||
+      EVP_EncryptUpdate(ctx, nullptr, &len, bytes(cluster_), static_cast<int>(cluster_.size())) !=
+          1 ||
+      EVP_EncryptUpdate(ctx, o + 1 + kNonce, &len, bytes(plain), static_cast<int>(plain.size())) !=
+          1 ||
+      EVP_EncryptFinal_ex(ctx, o + 1 + kNonce + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTag),
                           o + 1 + kNonce + plain.size()) != 1) {
     return {};
   }
@@ -155,16 +190,16 @@ std::optional<StickyCookie::Opened> StickyCookie::open(std::string_view value,
   const size_t n = raw.size() - 1 - kNonce - kTag;
   std::string plain(n, '\0');
   auto* p = reinterpret_cast<unsigned char*>(plain.data());
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  EVP_CIPHER_CTX* ctx = contextFor(id_, key_.data(), false);
   int len = 0;
   unsigned char tag[kTag];
   std::memcpy(tag, r + 1 + kNonce + n, kTag);
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), r + 1) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(cluster_),
-                        static_cast<int>(cluster_.size())) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), p, &len, r + 1 + kNonce, static_cast<int>(n)) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTag), tag) != 1 ||
-      EVP_DecryptFinal_ex(ctx.get(), p + len, &len) != 1) {
+  if (!ctx || EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, r + 1) != 1 ||
+      EVP_DecryptUpdate(ctx, nullptr, &len, bytes(cluster_), static_cast<int>(cluster_.size())) !=
+          1 ||
+      EVP_DecryptUpdate(ctx, p, &len, r + 1 + kNonce, static_cast<int>(n)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTag), tag) != 1 ||
+      EVP_DecryptFinal_ex(ctx, p + len, &len) != 1) {
     return std::nullopt;  // the tag did not verify: altered, forged or another key
   }
   uint64_t stamp = 0;

@@ -43,6 +43,7 @@ class StickyCookie {
 
  private:
   std::string name_;
+  uint64_t id_ = 0;      // process-unique: names this key in the per-thread cipher cache
   std::string cluster_;  // associated data
   std::array<unsigned char, 32> key_{};
   int64_t ttl_s_ = 0;
