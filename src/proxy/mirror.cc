@@ -10,7 +10,7 @@
 #include "http/http1_parser.h"
 #include "lb/rng.h"
 #include "net/tcp.h"
-#include "proxy/session.h"
+#include "proxy/exchange.h"
 #include "runtime/event_loop.h"
 #include "runtime/metrics_hooks.h"
 #include "runtime/stats.h"
