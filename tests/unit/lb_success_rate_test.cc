@@ -116,6 +116,21 @@ routes:
   // The next interval starts from the new totals: nothing new, nothing more ejected.
   r.tick(t0 + 2'000'000'000);
   EXPECT_EQ(cc.hosts.hosts[2].health->ejections_total.load(), 1u);
+  lb::HostHealth& bad = *cc.hosts.hosts[2].health;
+  EXPECT_EQ(bad.ejected_until_ns.load(), t0 + 11'000'000'000);  // base_ejection_time 10s
+  // Back after its time; failing again at once is a repeat: twice the ejection time.
+  r.tick(t0 + 11'500'000'000);
+  EXPECT_FALSE(bad.ejected.load());
+  for (int i = 0; i < 200; ++i) {
+    for (int h = 0; h < 5; ++h) {
+      bal->onStart(h);
+      bal->onEnd(h, std::chrono::milliseconds(1), h != 2 || i % 2 == 0);
+    }
+  }
+  r.tick(t0 + 12'500'000'000);
+  EXPECT_TRUE(bad.ejected.load());
+  EXPECT_EQ(bad.ejections_total.load(), 2u);
+  EXPECT_EQ(bad.ejected_until_ns.load(), t0 + 32'500'000'000);
 }
 
 }  // namespace
