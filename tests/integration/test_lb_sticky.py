@@ -141,3 +141,18 @@ def test_hash_persistence_on_cookie_still_works(gatehouse, echo_factory):
         sid = "%016x" % rnd.getrandbits(64)
         got = {get(gh, "/", cookie=f"session={sid}").json()["upstream"] for _ in range(5)}
         assert len(got) == 1
+
+
+def test_sticky_session_over_http2(gatehouse, echo_factory):
+    import httpx
+    ups = [echo_factory(f"e{i}") for i in range(3)]
+    gh = gatehouse(simple_config(sticky_cluster(*ups)))
+    with httpx.Client(http1=False, http2=True, timeout=15) as c:  # h2c; keeps cookies
+        first = c.get(f"{gh.url}/")
+        assert first.http_version == "HTTP/2" and first.status_code == 200
+        assert "gh_sticky" in first.headers.get("set-cookie", "")
+        home = first.json()["upstream"]
+        for i in range(30):
+            r = c.get(f"{gh.url}/p{i}")
+            assert r.json()["upstream"] == home
+            assert "set-cookie" not in r.headers
