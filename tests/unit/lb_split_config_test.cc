@@ -137,5 +137,37 @@ TEST(SplitChoice, WeightsCanaryAndPlainRoutes) {
   EXPECT_EQ(&proxy::chooseRoute(p, req, 7), &p);
 }
 
+TEST(DnsSnapshot, ClustersTakeTheirHostsFromTheAnswers) {
+  auto cfg = std::make_shared<const Config>(loadOk(R"(clusters:
+  - name: d
+    dns: {name: api.test, port: 8080, resolvers: ["127.0.0.1:5353"]}
+routes:
+  - {match: {path_prefix: /}, cluster: d}
+)"));
+  // No answer yet: a valid snapshot whose cluster has no hosts (requests get 503).
+  SnapshotResult empty = buildSnapshot(cfg, nullptr, 1);
+  ASSERT_TRUE(empty.snapshot);
+  EXPECT_TRUE(empty.snapshot->clusters.at(0).hosts.hosts.empty());
+  EXPECT_EQ(empty.snapshot->clusters.at(0).lb->create({})->pick({}), -1);
+
+  ResolvedEndpoints answers;
+  ResolvedEndpoint a{*net::SocketAddress::parse("10.1.0.1", 8080), 2, 0};
+  ResolvedEndpoint b{*net::SocketAddress::parse("10.1.0.2", 8080), 1, 1};
+  answers[dnsKey(*cfg->clusters[0].dns)] = {a, b};
+  answers["another|spec"] = {b};
+  SnapshotResult sr = buildSnapshot(cfg, nullptr, 2, nullptr, &answers);
+  ASSERT_TRUE(sr.snapshot);
+  const auto& hosts = sr.snapshot->clusters.at(0).hosts.hosts;
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0].name, "10.1.0.1:8080");
+  EXPECT_EQ(hosts[0].weight, 2u);
+  EXPECT_EQ(hosts[1].priority, 1u);
+  EXPECT_EQ(hosts[1].hostname, "api.test");
+  // A changed spec (other port) never uses answers resolved for the old one.
+  DnsDiscovery other = *cfg->clusters[0].dns;
+  other.port = 9090;
+  EXPECT_NE(dnsKey(other), dnsKey(*cfg->clusters[0].dns));
+}
+
 }  // namespace
 }  // namespace gatehouse::config
