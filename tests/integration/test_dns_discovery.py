@@ -107,6 +107,10 @@ def test_a_record_re_resolution_picks_up_a_change(gatehouse, dns, loopback_pair)
     assert m.value("gatehouse_upstream_host_healthy", cluster="d", host=f"127.0.0.2:{a.port}") == 1
     assert m.value("gatehouse_upstream_host_healthy", cluster="d", host=f"127.0.0.3:{a.port}") == 1
     assert m.value("gatehouse_dns_changes_total") >= 3
+    # A reload keeps the answers of an unchanged spec: no gap without hosts.
+    assert gh.reload() == "success"
+    for _ in range(5):
+        assert upstream(gh) in ("echo-a", "echo-b")
     assert m.value("gatehouse_upstream_cluster_hosts", cluster="d") == 2
     # A DNS outage keeps the last answers.
     d.stop()
