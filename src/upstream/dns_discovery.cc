@@ -50,7 +50,7 @@ void renderDnsMetrics(std::string& out) {
 }  // namespace
 
 // One query of a round: what its answers become.
-struct Query {
+struct DnsQuery {
   DnsDiscovery::Target* target = nullptr;
   uint16_t port = 0;
   uint32_t weight = 1;
@@ -66,7 +66,7 @@ struct DnsDiscovery::Target {
   bool in_flight = false;
   int pending = 0;      // queries of this round not answered yet
   bool failed = false;  // some query of this round failed
-  std::vector<std::unique_ptr<Query>> queries;
+  std::vector<std::unique_ptr<DnsQuery>> queries;
   std::vector<config::ResolvedEndpoint> answers;
 
   ~Target() {
@@ -89,7 +89,7 @@ void onAddrInfo(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) {
     if (res) ares_freeaddrinfo(res);
     return;
   }
-  auto* q = static_cast<Query*>(arg);
+  auto* q = static_cast<DnsQuery*>(arg);
   DnsDiscovery::Target& t = *q->target;
   if (status != ARES_SUCCESS || !res) {
     t.failed = true;
@@ -115,12 +115,12 @@ void onAddrInfo(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) {
 
 void resolveAddr(DnsDiscovery::Target& t, const char* name, int family, uint16_t port,
                  uint32_t weight, uint32_t priority) {
-  auto q = std::make_unique<Query>();
+  auto q = std::make_unique<DnsQuery>();
   q->target = &t;
   q->port = port;
   q->weight = weight;
   q->priority = priority;
-  Query* raw = q.get();
+  DnsQuery* raw = q.get();
   t.queries.push_back(std::move(q));
   ares_addrinfo_hints hints{};
   hints.ai_family = family;
@@ -132,7 +132,7 @@ void resolveAddr(DnsDiscovery::Target& t, const char* name, int family, uint16_t
 
 void onSrv(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
   if (status == ARES_EDESTRUCTION) return;
-  auto* q = static_cast<Query*>(arg);
+  auto* q = static_cast<DnsQuery*>(arg);
   DnsDiscovery::Target& t = *q->target;
   ares_srv_reply* srv = nullptr;
   if (status == ARES_SUCCESS) status = ares_parse_srv_reply(abuf, alen, &srv);
@@ -247,9 +247,9 @@ void DnsDiscovery::start(Target& t) {
   t.queries.clear();
   const auto& s = t.spec;
   if (s.type == config::DnsDiscovery::Type::kSrv) {
-    auto q = std::make_unique<Query>();
+    auto q = std::make_unique<DnsQuery>();
     q->target = &t;
-    Query* raw = q.get();
+    DnsQuery* raw = q.get();
     t.queries.push_back(std::move(q));
     ++t.pending;
     ares_query(t.channel, s.name.c_str(), ns_c_in, ns_t_srv, &onSrv, raw);
