@@ -131,6 +131,20 @@ def test_srv_records_give_ports_and_weights(gatehouse, dns, echo, echo2):
                message="both SRV targets in the host set")
 
 
+def test_srv_priorities_become_priority_groups(gatehouse, dns, echo, echo2):
+    d = dns(hosts="127.0.0.1 node.test\n", extra=[
+        f"--srv-host=_http._tcp.svc.test,node.test,{echo.port},10,1",
+        f"--srv-host=_http._tcp.svc.test,node.test,{echo2.port},20,1"])
+    gh = gatehouse(simple_config({"name": "s", "dns": {
+        "name": "_http._tcp.svc.test", "type": "SRV", "refresh": "1s",
+        "resolvers": [f"127.0.0.1:{d.port}"]}}), workers=1)
+    wait_until(lambda: upstream(gh) == "echo-a", message="first resolution")
+    # Both are in the host set, but the lower SRV priority takes all the traffic.
+    wait_until(lambda: gh.metrics().value("gatehouse_upstream_cluster_hosts", cluster="s") == 2,
+               message="both SRV targets")
+    assert {upstream(gh) for _ in range(10)} == {"echo-a"}
+
+
 def test_dns_config_errors(tmp_path):
     from support import GATEHOUSE_BIN
     bad = tmp_path / "bad.yaml"
