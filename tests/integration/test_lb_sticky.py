@@ -156,3 +156,21 @@ def test_sticky_session_over_http2(gatehouse, echo_factory):
             r = c.get(f"{gh.url}/p{i}")
             assert r.json()["upstream"] == home
             assert "set-cookie" not in r.headers
+
+
+def test_sticky_session_to_h2c_upstreams(gatehouse, echo_factory):
+    # Two gatehouses serve as HTTP/2 (h2c) upstreams, each in front of its own echo.
+    ups = [echo_factory(f"e{i}") for i in range(2)]
+    fronts = [gatehouse(simple_config(cluster("up", u)), name=f"b{i}", workers=1)
+              for i, u in enumerate(ups)]
+    gh = gatehouse(simple_config({
+        "name": "s", "protocol": "h2c", "endpoints": [f"127.0.0.1:{f.port}" for f in fronts],
+        "sticky": {"key": "test-secret-0123456789"}}), name="a")
+    first = get(gh, "/")
+    assert first.status == 200
+    value = sticky_value(first)
+    assert value, "no sticky cookie on the h2c upstream path"
+    home = first.json()["upstream"]
+    for i in range(40):
+        r = get(gh, f"/h{i}", cookie=f"gh_sticky={value}")
+        assert r.status == 200 and r.json()["upstream"] == home
