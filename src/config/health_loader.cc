@@ -1,5 +1,7 @@
 #include "config/health_loader.h"
 
+#include <algorithm>
+#include <iterator>
 #include <optional>
 #include <string_view>
 
@@ -24,7 +26,13 @@ constexpr std::string_view kHttpOnlyKeys[] = {"path", "method", "host", "expecte
                                               "body_contains"};
 constexpr std::string_view kHealthCheckTypes[] = {"http", "tcp", "grpc"};
 constexpr std::string_view kOutlierKeys[] = {"consecutive_failures", "base_ejection_time",
-                                             "max_ejection_time", "max_ejection_percent"};
+                                             "max_ejection_time", "max_ejection_percent",
+                                             "success_rate"};
+constexpr std::string_view kSuccessRateKeys[] = {"interval", "minimum_hosts", "request_volume",
+                                                 "stdev_factor"};
+constexpr std::string_view kStickyKeys[] = {"cookie",    "ttl",       "path", "secure",
+                                            "http_only", "same_site", "key"};
+constexpr std::string_view kSameSite[] = {"lax", "strict", "none"};
 constexpr std::string_view kSlowStartKeys[] = {"window", "min_weight_percent"};
 
 constexpr int64_t kMaxThreshold = 1000;
@@ -164,7 +172,29 @@ void readOutlierDetection(Diagnostics& diag, const YAML::Node& node, const std::
   MapReader m(diag, node, path, kOutlierKeys);
   if (!m.isMap()) return;
   OutlierDetection od;
-  m.readInt("consecutive_failures", 1, kMaxThreshold, od.consecutive_failures);
+  if (const YAML::Node* v = m.find("success_rate")) {
+    MapReader sm(diag, *v, m.path("success_rate"), kSuccessRateKeys);
+    if (sm.isMap()) {
+      SuccessRateOutlier sr;
+      sm.readDuration("interval", Millis(100), kMaxDuration, sr.interval);
+      sm.readInt("minimum_hosts", 1, 100000, sr.minimum_hosts);
+      sm.readInt("request_volume", 1, 100000000, sr.request_volume);
+      if (const YAML::Node* f = sm.find("stdev_factor")) {
+        std::optional<std::string> text = readString(diag, *f, sm.path("stdev_factor"));
+        std::optional<double> d = text ? parseDecimal(*text) : std::nullopt;
+        if (text && (!d || *d > 100)) {
+          diag.add(*f, sm.path("stdev_factor"),
+                   "expected a decimal number from 0 to 100 (e.g. 1.9), got '" + *text + "'");
+        } else if (d) {
+          sr.stdev_factor = *d;
+        }
+      }
+      od.success_rate = sr;
+    }
+  }
+  // 0 turns consecutive-failure ejection off, which leaves something only with success_rate.
+  m.readInt("consecutive_failures", od.success_rate ? 0 : 1, kMaxThreshold,
+            od.consecutive_failures);
   m.readDuration("base_ejection_time", Millis(1), kMaxDuration, od.base_ejection_time);
   m.readDuration("max_ejection_time", Millis(1), kMaxDuration, od.max_ejection_time);
   if (od.max_ejection_time < od.base_ejection_time) {
@@ -175,6 +205,55 @@ void readOutlierDetection(Diagnostics& diag, const YAML::Node& node, const std::
   }
   m.readInt("max_ejection_percent", 0, 100, od.max_ejection_percent);
   c.outlier_detection = od;
+}
+
+void readSticky(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c) {
+  MapReader m(diag, node, path, kStickyKeys);
+  if (!m.isMap()) return;
+  StickySession st;
+  if (const YAML::Node* v = m.find("cookie")) {
+    std::optional<std::string> name = readString(diag, *v, m.path("cookie"));
+    if (name && !isHttpToken(*name)) {
+      diag.add(*v, m.path("cookie"), "'" + *name + "' is not a valid cookie name");
+    } else if (name) {
+      st.cookie = *name;
+    }
+  }
+  m.readDuration("ttl", Millis(0), Millis(400LL * 24 * 3600 * 1000), st.ttl);
+  if (st.ttl.count() > 0 && st.ttl < Millis(1000)) {
+    diag.add(*m.find("ttl"), m.path("ttl"), "must be 0 (a session cookie) or at least 1s");
+  }
+  if (const YAML::Node* v = m.find("path")) {
+    std::optional<std::string> p = readString(diag, *v, m.path("path"));
+    if (p && (p->empty() || (*p)[0] != '/' || p->find_first_of("; \t\r\n") != std::string::npos)) {
+      diag.add(*v, m.path("path"), "must start with '/' and contain no ';', spaces or controls");
+    } else if (p) {
+      st.path = *p;
+    }
+  }
+  m.read("secure", st.secure);
+  m.read("http_only", st.http_only);
+  if (const YAML::Node* v = m.find("same_site")) {
+    std::optional<std::string> ss = readString(diag, *v, m.path("same_site"));
+    if (ss && std::find(std::begin(kSameSite), std::end(kSameSite), *ss) == std::end(kSameSite)) {
+      diag.add(*v, m.path("same_site"),
+               "unknown value '" + *ss + "'; expected one of: " + joinNames(kSameSite));
+    } else if (ss) {
+      st.same_site = *ss;
+    }
+  }
+  if (st.same_site == "none" && !st.secure) {
+    diag.add(node, m.path("same_site"), "same_site: none needs secure: true (browsers reject it)");
+  }
+  if (const YAML::Node* v = m.find("key")) {
+    std::optional<std::string> key = readString(diag, *v, m.path("key"));
+    if (key && key->size() < 16) {
+      diag.add(*v, m.path("key"), "must be at least 16 characters of secret");
+    } else if (key) {
+      st.key = *key;
+    }
+  }
+  c.sticky = std::move(st);
 }
 
 void readSlowStart(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c) {

@@ -15,6 +15,8 @@ void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::strin
                      Cluster& c);
 void readOutlierDetection(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                           Cluster& c);
+// `sticky:` (docs/config.md, "Session persistence").
+void readSticky(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c);
 void readSlowStart(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c);
 
 }  // namespace gatehouse::config

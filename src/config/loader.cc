@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/depthguard.h>
 
+#include "config/discovery_loader.h"
 #include "config/health_loader.h"
 #include "config/lb_options_loader.h"
 #include "config/route_loader.h"
@@ -53,9 +54,11 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "idle_timeout",
                                              "tls",
                                              "endpoints",
+                                             "dns",
                                              "health_check",
                                              "outlier_detection",
                                              "slow_start",
+                                             "sticky",
                                              "panic_threshold",
                                              "priority_failover_threshold",
                                              "protocol"};
@@ -367,7 +370,14 @@ class Loader {
       m.readDuration("connect_timeout", Millis(1), kMaxDuration, c.connect_timeout);
       m.readDuration("response_timeout", Millis(1), kMaxDuration, c.response_timeout);
       m.readDuration("idle_timeout", Millis(1), kMaxDuration, c.idle_timeout);
-      if (m.require("endpoints")) readEndpoints(*m.find("endpoints"), m.path("endpoints"), c);
+      if (m.has("dns") && m.has("endpoints")) {
+        diag_.add(*m.findKey("dns"), m.path("dns"),
+                  "a cluster has either 'endpoints' or 'dns', not both");
+      } else if (const YAML::Node* v = m.find("dns")) {
+        readDnsDiscovery(diag_, *v, m.path("dns"), c);
+      } else if (m.require("endpoints")) {
+        readEndpoints(*m.find("endpoints"), m.path("endpoints"), c);
+      }
       if (const YAML::Node* v = m.find("tls")) c.tls = readUpstreamTls(diag_, *v, m.path("tls"));
       if (m.has("protocol")) {
         m.read("protocol", c.protocol);
@@ -394,6 +404,7 @@ class Loader {
       if (const YAML::Node* v = m.find("slow_start")) {
         readSlowStart(diag_, *v, m.path("slow_start"), c);
       }
+      if (const YAML::Node* v = m.find("sticky")) readSticky(diag_, *v, m.path("sticky"), c);
       m.readInt("panic_threshold", 0, 100, c.panic_threshold);
       m.readInt("priority_failover_threshold", 1, 100, c.priority_failover_threshold);
       out.push_back(std::move(c));

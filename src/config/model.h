@@ -107,9 +107,21 @@ struct HealthCheck {
   std::string grpc_service;
 };
 
-// Passive health: eject a host after consecutive failed requests (5xx or gateway errors).
+// Success-rate outlier detection (Envoy style): every `interval`, hosts that served at least
+// `request_volume` requests are compared; one whose success rate is below
+// mean - stdev_factor x stdev is ejected, when at least `minimum_hosts` hosts qualified.
+struct SuccessRateOutlier {
+  Millis interval{10000};
+  uint32_t minimum_hosts = 5;
+  uint32_t request_volume = 100;
+  double stdev_factor = 1.9;
+};
+
+// Passive health: eject a host after consecutive failed requests (5xx or gateway errors), or
+// when its success rate falls too far below its peers'.
 struct OutlierDetection {
-  uint32_t consecutive_failures = 5;
+  uint32_t consecutive_failures = 5;  // 0 = off (allowed only with success_rate)
+  std::optional<SuccessRateOutlier> success_rate;
   Millis base_ejection_time{30000};
   Millis max_ejection_time{300000};
   uint32_t max_ejection_percent = 10;
@@ -132,9 +144,34 @@ struct UpstreamTls {
   std::string yaml_path;
 };
 
+// Session persistence with a gateway-issued cookie naming the chosen host, sealed with
+// AES-256-GCM so that clients can neither read nor forge it.
+struct StickySession {
+  std::string cookie = "gh_sticky";
+  Millis ttl{0};  // 0 = a session cookie; else Max-Age, and the seal expires with it
+  std::string path = "/";
+  bool secure = false;
+  bool http_only = true;
+  std::string same_site = "lax";  // lax | strict | none
+  std::string key;                // secret; empty = random per process (does not survive restarts)
+};
+
+// Endpoints discovered through DNS (c-ares, on the control thread) instead of listed; the host
+// set follows the answers, re-resolved every `refresh`.
+struct DnsDiscovery {
+  enum class Type { kA, kAAAA, kSrv };
+  std::string name;
+  Type type = Type::kA;
+  uint16_t port = 0;  // required for A/AAAA; SRV answers carry their own
+  Millis refresh{30000};
+  std::vector<std::string> resolvers;  // "ip:port"; empty = the system's (/etc/resolv.conf)
+  uint32_t weight = 1;                 // A/AAAA; SRV answers carry their own
+};
+
 struct Cluster {
   std::string name;
-  std::vector<Endpoint> endpoints;
+  std::vector<Endpoint> endpoints;  // empty when `dns` is set
+  std::optional<DnsDiscovery> dns;
   std::string lb = "round_robin";
   LbOptions lb_options;
   size_t pool_max_per_endpoint = 1024;  // per worker
@@ -149,6 +186,7 @@ struct Cluster {
   // Percent of a priority group that must be available for it to take the traffic.
   uint32_t priority_failover_threshold = 70;
   std::optional<UpstreamTls> tls;
+  std::optional<StickySession> sticky;
   // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`) or h2c (cleartext, prior
   // knowledge).
   std::string protocol = "http1";
@@ -214,11 +252,35 @@ struct Redirect {
   bool strip_query = false;
 };
 
+// Traffic splitting (docs/config.md, "Traffic splitting").
+struct WeightedCluster {
+  std::string name;
+  uint32_t weight = 1;
+};
+
+// Sends a request to `cluster` when its header (or cookie) is present, or equals `value`.
+struct CanaryRule {
+  std::string header;  // lower case; exactly one of header and cookie
+  std::string cookie;
+  std::optional<std::string> value;
+  std::string cluster;
+};
+
+// Shadows a share of the route's requests to another cluster, fire-and-forget.
+struct Mirror {
+  std::string cluster;
+  double percent = 100;
+  uint64_t max_body_bytes = 65536;  // larger bodies are not mirrored; 0 = bodyless requests only
+};
+
 struct Route {
   std::string name;  // defaults to "<vhost>/<index>"
   RouteMatch match;
-  // Exactly one action:
+  // Exactly one action (`cluster` or `clusters` forward):
   std::optional<std::string> cluster;
+  std::vector<WeightedCluster> clusters;  // weighted split
+  std::vector<CanaryRule> canary;         // checked in order before the split
+  std::optional<Mirror> mirror;
   std::optional<DirectResponse> direct_response;
   std::optional<Redirect> redirect;
   Rewrite rewrite;

@@ -6,15 +6,17 @@
 #include <array>
 #include <span>
 
+#include "config/split_loader.h"
 #include "config/syntax.h"
 
 namespace gatehouse::config {
 
 namespace {
 
-constexpr std::string_view kRouteKeys[] = {"name",     "match",   "cluster", "direct_response",
-                                           "redirect", "rewrite", "timeout", "policies"};
-constexpr std::string_view kActionKeys[] = {"cluster", "direct_response", "redirect"};
+constexpr std::string_view kRouteKeys[] = {
+    "name",    "match",   "cluster",  "clusters", "direct_response", "redirect",
+    "rewrite", "timeout", "policies", "canary",   "mirror"};
+constexpr std::string_view kActionKeys[] = {"cluster", "clusters", "direct_response", "redirect"};
 constexpr std::string_view kMatchKeys[] = {
     "path_exact", "path_prefix", "path_regex", "path_template", "methods", "headers", "query"};
 constexpr std::string_view kPathMatchKeys[] = {"path_exact", "path_prefix", "path_regex",
@@ -301,7 +303,8 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
 
   std::vector<std::string_view> actions = presentKeys(m, kActionKeys);
   if (actions.empty()) {
-    diag.add(node, path, "route needs exactly one action: cluster, direct_response or redirect");
+    diag.add(node, path,
+             "route needs exactly one action: cluster, clusters, direct_response or redirect");
   }
   for (size_t i = 1; i < actions.size(); ++i) {
     diag.add(*m.findKey(actions[i]), m.path(actions[i]),
@@ -319,13 +322,15 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   }
 
   // rewrite and timeout shape the upstream request; without a cluster they would be ignored.
-  bool forwards = actions.empty() || m.has("cluster");
-  for (std::string_view key : {std::string_view("rewrite"), std::string_view("timeout")}) {
+  bool forwards = actions.empty() || m.has("cluster") || m.has("clusters");
+  for (std::string_view key : {std::string_view("rewrite"), std::string_view("timeout"),
+                               std::string_view("canary"), std::string_view("mirror")}) {
     if (m.has(key) && !forwards) {
       diag.add(*m.findKey(key), m.path(key),
                "'" + std::string(key) + "' applies only to routes that forward to a cluster");
     }
   }
+  if (forwards) readTrafficSplit(m, route, clusters);
   if (const YAML::Node* v = m.find("rewrite"))
     route.rewrite = readRewrite(diag, *v, m.path("rewrite"));
   m.readDuration("timeout", Millis(1), kMaxDuration, route.timeout);

@@ -7,6 +7,7 @@
 #include "policies/direct_response/direct_response.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
+#include "proxy/mirror.h"
 #include "proxy/router.h"
 #include "runtime/stats.h"
 #include "upstream/health_checker.h"
@@ -86,6 +87,13 @@ lb::HealthPolicy healthPolicy(const Cluster& c) {
     p.base_ejection_time = nanoseconds(od.base_ejection_time);
     p.max_ejection_time = nanoseconds(od.max_ejection_time);
     p.max_ejection_percent = od.max_ejection_percent;
+    if (od.success_rate) {
+      p.success_rate.enabled = true;
+      p.success_rate.interval = nanoseconds(od.success_rate->interval);
+      p.success_rate.minimum_hosts = od.success_rate->minimum_hosts;
+      p.success_rate.request_volume = od.success_rate->request_volume;
+      p.success_rate.stdev_factor = od.success_rate->stdev_factor;
+    }
   }
   if (c.slow_start) {
     p.slow_start_window = nanoseconds(c.slow_start->window);
@@ -96,8 +104,17 @@ lb::HealthPolicy healthPolicy(const Cluster& c) {
 
 }  // namespace
 
+std::string dnsKey(const DnsDiscovery& d) {
+  std::string k = d.name + "|" + std::to_string(static_cast<int>(d.type)) + "|" +
+                  std::to_string(d.port) + "|" + std::to_string(d.weight);
+  for (const auto& r : d.resolvers)
+    k += "|" + r;
+  return k;
+}
+
 SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
-                             uint64_t generation, upstream::HealthRegistry* health) {
+                             uint64_t generation, upstream::HealthRegistry* health,
+                             const ResolvedEndpoints* dns) {
   SnapshotResult out;
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
@@ -126,11 +143,22 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
         cc.tls = *tls;
       }
     }
+    std::shared_ptr<const lb::StickyCookie> sticky;
+    if (c.sticky) {
+      auto st = lb::StickyCookie::create(*c.sticky, c.name);
+      if (!st.ok()) {
+        out.errors.push_back(where(file, c.line, "clusters." + c.name + ".sticky") +
+                             st.error().message);
+      } else {
+        sticky = *st;
+      }
+    }
     auto lbf = lb::makeLoadBalancerFactory(c);
     if (!lbf.ok()) {
       out.errors.push_back(where(file, c.line, "clusters." + c.name + ".lb") + lbf.error().message);
     } else {
-      cc.lb = std::make_shared<lb::HealthAwareFactory>(*lbf, cc.health_state, cc.health_policy);
+      cc.lb =
+          std::make_shared<lb::HealthAwareFactory>(*lbf, cc.health_state, cc.health_policy, sticky);
     }
     for (const auto& ep : c.endpoints) {
       auto addr = resolve(ep.host, ep.port);
@@ -148,6 +176,22 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
                         : std::make_shared<lb::HostHealth>(cc.health_state);
       h.hostname = ep.host;
       cc.hosts.hosts.push_back(std::move(h));
+    }
+    if (c.dns && dns) {
+      auto it = dns->find(dnsKey(*c.dns));
+      if (it != dns->end()) {
+        for (const auto& re : it->second) {
+          lb::Host h;
+          h.address = re.address;
+          h.name = re.address.toString();
+          h.weight = re.weight;
+          h.priority = re.priority;
+          h.health = health ? health->hostHealth(c.name, h.name)
+                            : std::make_shared<lb::HostHealth>(cc.health_state);
+          h.hostname = c.dns->name;
+          cc.hosts.hosts.push_back(std::move(h));
+        }
+      }
     }
     // Hashing balancers build their lookup table on first use and share it between workers;
     // building it here keeps that work (a 65537-slot Maglev table, say) off the workers.
@@ -206,17 +250,68 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       if (r.direct_response)
         cr.filters.push_back(policies::direct_response::fromModel(*r.direct_response));
       if (r.redirect) cr.filters.push_back(policies::redirect::fromModel(*r.redirect));
-      if (r.cluster) {
+      auto clusterIndex = [&](const std::string& name) {
         for (size_t i = 0; i < cfg->clusters.size(); ++i) {
-          if (cfg->clusters[i].name == *r.cluster) cr.cluster = static_cast<int>(i);
+          if (cfg->clusters[i].name == name) return static_cast<int>(i);
         }
-        if (cr.cluster < 0) {
+        return -1;
+      };
+      // Route timeout, else the cluster's response_timeout, else timeouts.upstream_response.
+      auto forwardTo = [&](CompiledRoute& to, int ci) {
+        to.cluster = ci;
+        if (!r.timeout) {
+          to.response_timeout = snap->clusters[static_cast<size_t>(ci)].response_timeout;
+        }
+      };
+      const std::optional<std::string> first =
+          r.cluster ? r.cluster
+                    : (r.clusters.empty() ? std::nullopt : std::optional(r.clusters[0].name));
+      if (first) {
+        const int ci = clusterIndex(*first);
+        if (ci < 0) {
           out.errors.push_back(where(file, r.line, r.yaml_path + ".cluster") + "unknown cluster '" +
-                               *r.cluster + "'");
-        } else if (!r.timeout) {
-          // Route timeout, else the cluster's response_timeout, else timeouts.upstream_response.
-          cr.response_timeout = snap->clusters[static_cast<size_t>(cr.cluster)].response_timeout;
+                               *first + "'");
+        } else {
+          forwardTo(cr, ci);
         }
+      }
+      if (r.mirror && cr.cluster >= 0) {
+        const int mi = clusterIndex(r.mirror->cluster);
+        if (mi < 0) {
+          out.errors.push_back(where(file, r.line, r.yaml_path + ".mirror.cluster") +
+                               "unknown cluster '" + r.mirror->cluster + "'");
+        } else {
+          auto mf =
+              proxy::makeMirrorFilter(*r.mirror, r.name, snap->clusters[static_cast<size_t>(mi)]);
+          cr.wants_request_body = cr.wants_request_body || mf->wantsRequestBody();
+          cr.filters.push_back(std::move(mf));
+        }
+      }
+      if (cr.cluster >= 0 && (r.clusters.size() > 1 || !r.canary.empty())) {
+        auto split = std::make_shared<RouteSplit>();
+        auto variantOf = [&](const std::string& name) -> std::optional<size_t> {
+          const int ci = clusterIndex(name);
+          if (ci < 0) return std::nullopt;
+          for (size_t k = 0; k < split->variants.size(); ++k) {
+            if (split->variants[k].cluster == ci) return k;
+          }
+          CompiledRoute v = cr;
+          forwardTo(v, ci);
+          split->variants.push_back(std::move(v));
+          return split->variants.size() - 1;
+        };
+        for (const auto& wc : r.clusters) {
+          auto k = variantOf(wc.name);
+          if (!k || wc.weight == 0) continue;
+          split->total_weight += wc.weight;
+          split->weighted.emplace_back(split->total_weight, *k);
+        }
+        for (const auto& rule : r.canary) {
+          auto k = variantOf(rule.cluster);
+          if (!k) continue;
+          split->canary.push_back({rule.header, rule.cookie, rule.value, *k});
+        }
+        cr.split = std::move(split);
       }
       snap->routes.push_back(std::move(cr));
     }

@@ -4,6 +4,7 @@
 // control thread; workers only read it. In-flight requests keep the snapshot they started with.
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,8 @@ struct CompiledCluster {
   bool http2 = false;  // h2 or h2c: requests are streams on shared HTTP/2 connections
 };
 
+struct RouteSplit;
+
 struct CompiledRoute {
   std::string name;
   uint32_t stats_slot = 0;
@@ -53,6 +56,24 @@ struct CompiledRoute {
   bool wants_request_body = false;
   bool wants_response_body = false;
   Millis response_timeout{};
+  // Weighted clusters or canary rules: proxy::chooseRoute() picks one of its variants per
+  // request. Null for a route with one cluster and no canary.
+  std::shared_ptr<const RouteSplit> split;
+};
+
+// A route's traffic split. Each variant is a copy of the route (same filters and stats slot)
+// that forwards to one cluster, so the rest of the request path sees an ordinary route.
+struct RouteSplit {
+  struct Canary {
+    std::string header;  // lower case; or
+    std::string cookie;
+    std::optional<std::string> value;  // nullopt: presence is enough
+    size_t variant = 0;
+  };
+  std::vector<CompiledRoute> variants;
+  std::vector<std::pair<uint64_t, size_t>> weighted;  // (cumulative weight, variant)
+  uint64_t total_weight = 0;                          // 0: no split, the route's own cluster
+  std::vector<Canary> canary;                         // first match wins, before the split
 };
 
 struct Snapshot {
@@ -66,6 +87,16 @@ struct Snapshot {
   std::vector<std::shared_ptr<const net::TlsServerContext>> listener_tls;
 };
 
+// DNS answers for clusters with `dns:` discovery (upstream::DnsDiscovery), by dnsKey(spec).
+struct ResolvedEndpoint {
+  net::SocketAddress address;  // with the port
+  uint32_t weight = 1;
+  uint32_t priority = 0;
+};
+using ResolvedEndpoints = std::map<std::string, std::vector<ResolvedEndpoint>>;
+// Identifies a discovery spec: answers for an old spec are never used for a changed one.
+std::string dnsKey(const DnsDiscovery& d);
+
 struct SnapshotResult {
   std::shared_ptr<const Snapshot> snapshot;
   std::vector<std::string> errors;  // "file:line: yaml.path: message"
@@ -73,7 +104,9 @@ struct SnapshotResult {
 
 // Control thread. Compiles `cfg`; on any error returns no snapshot and every error found.
 // Host health state comes from `health` (kept across reloads), or is fresh when it is null.
+// Clusters with DNS discovery get the hosts in `dns` (none until their first answer).
 SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
-                             uint64_t generation, upstream::HealthRegistry* health = nullptr);
+                             uint64_t generation, upstream::HealthRegistry* health = nullptr,
+                             const ResolvedEndpoints* dns = nullptr);
 
 }  // namespace gatehouse::config

@@ -28,6 +28,7 @@ void RequestContext::reset() {
   response.until_close = false;
   response.head_bytes.clear();
   response_started = false;
+  lb_set_cookie.clear();
   local_reply.status = 200;
   local_reply.headers.clear();
   local_reply.body.clear();

@@ -67,6 +67,8 @@ class RequestContext {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   int final_status = 0;
+  // Set-Cookie value from the load balancer (sticky sessions), added to the upstream response.
+  std::string lb_set_cookie;
 
   // Clears everything for the next request on the connection, keeping buffer capacity.
   void reset();

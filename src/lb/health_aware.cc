@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "core/log.h"
+#include "http/message.h"
+#include "lb/hash_key.h"
 
 namespace gatehouse::lb {
 
@@ -33,16 +35,42 @@ uint32_t slowStartWeight(const HealthPolicy& p, uint32_t weight, std::chrono::na
   return std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(full * f)));
 }
 
+bool ejectHost(HostHealth& h, const HealthPolicy& p, size_t cluster_hosts, int64_t now_ns) {
+  bool expected = false;
+  if (!h.ejected.compare_exchange_strong(expected, true, std::memory_order_relaxed)) return false;
+  // Reserve one of the cluster's ejection slots; give the host back if none is left.
+  const uint32_t limit = maxEjected(cluster_hosts, p.max_ejection_percent);
+  uint32_t ejected = h.cluster->ejected.load(std::memory_order_relaxed);
+  do {
+    if (ejected >= limit) {
+      h.ejected.store(false, std::memory_order_relaxed);
+      return false;
+    }
+  } while (
+      !h.cluster->ejected.compare_exchange_weak(ejected, ejected + 1, std::memory_order_relaxed));
+  const uint32_t level = h.ejection_level.fetch_add(1, std::memory_order_relaxed) + 1;
+  h.ejected_until_ns.store(now_ns + ejectionTime(p, level).count(), std::memory_order_relaxed);
+  h.consecutive_failures.store(0, std::memory_order_relaxed);
+  h.ejections_total.fetch_add(1, std::memory_order_relaxed);
+  h.cluster->bump();
+  return true;
+}
+
 HealthAwareBalancer::HealthAwareBalancer(std::shared_ptr<const LoadBalancerFactory> inner,
                                          const HostSet& hosts,
                                          std::shared_ptr<ClusterHealthState> cluster,
-                                         const HealthPolicy& policy, Clock clock)
+                                         const HealthPolicy& policy, Clock clock,
+                                         std::shared_ptr<const StickyCookie> sticky)
     : factory_(std::move(inner)),
       hosts_(hosts),
       cluster_(std::move(cluster)),
       policy_(policy),
       clock_(std::move(clock)),
-      to_view_(hosts.hosts.size(), -1) {
+      to_view_(hosts.hosts.size(), -1),
+      sticky_(std::move(sticky)) {
+  counters_.reserve(hosts_.hosts.size());
+  for (const Host& h : hosts_.hosts)
+    counters_.push_back(h.health ? &h.health->countersForThisThread() : nullptr);
   rebuild();
 }
 
@@ -148,19 +176,59 @@ void HealthAwareBalancer::rebuild() {
 
 int HealthAwareBalancer::pick(const PickContext& ctx) {
   refresh();
+  if (sticky_) return pickSticky(ctx);
   const int v = inner_->pick(ctx);
   if (v < 0 || static_cast<size_t>(v) >= to_host_.size()) return -1;
   return to_host_[static_cast<size_t>(v)];
 }
 
+int HealthAwareBalancer::pickSticky(const PickContext& ctx) {
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  if (ctx.request) {
+    if (auto value = findCookie(ctx.request->headers, sticky_->name())) {
+      if (auto opened = sticky_->open(*value, now_s)) {
+        for (size_t i = 0; i < hosts_.hosts.size(); ++i) {
+          const Host& h = hosts_.hosts[i];
+          if (h.name != opened->host) continue;
+          // In the view (its priority group serves) and available now (even in panic mode a
+          // session does not follow a host known to be down).
+          if (to_view_[i] < 0 || (h.health && !h.health->available(clock_()))) break;
+          if (ctx.set_cookie && sticky_->wantsRefresh(*opened, now_s)) {
+            *ctx.set_cookie = sticky_->setCookie(h.name, now_s);
+          }
+          return static_cast<int>(i);
+        }
+      }
+    }
+  }
+  const int v = inner_->pick(ctx);
+  if (v < 0 || static_cast<size_t>(v) >= to_host_.size()) return -1;
+  const int host = to_host_[static_cast<size_t>(v)];
+  if (ctx.set_cookie) {
+    *ctx.set_cookie = sticky_->setCookie(hosts_.hosts[static_cast<size_t>(host)].name, now_s);
+  }
+  return host;
+}
+
 void HealthAwareBalancer::onStart(int host) {
   if (host < 0 || static_cast<size_t>(host) >= to_view_.size()) return;
+  if (HostCounters* c = counters_[static_cast<size_t>(host)]) {
+    c->selected.inc();
+    c->active.inc();
+  }
   const int v = to_view_[static_cast<size_t>(host)];
   if (v >= 0) inner_->onStart(v);
 }
 
 void HealthAwareBalancer::onEnd(int host, std::chrono::nanoseconds latency, bool success) {
   if (host < 0 || static_cast<size_t>(host) >= to_view_.size()) return;
+  if (HostCounters* c = counters_[static_cast<size_t>(host)]) {
+    c->active.dec();
+    c->requests.inc();
+    if (!success) c->failures.inc();
+  }
   const int v = to_view_[static_cast<size_t>(host)];
   if (v >= 0) inner_->onEnd(v, latency, success);
   HostHealth* h = hosts_.hosts[static_cast<size_t>(host)].health.get();
@@ -177,6 +245,7 @@ void HealthAwareBalancer::onEnd(int host, std::chrono::nanoseconds latency, bool
 
 void HealthAwareBalancer::onAbandon(int host, std::chrono::nanoseconds latency) {
   if (host < 0 || static_cast<size_t>(host) >= to_view_.size()) return;
+  if (HostCounters* c = counters_[static_cast<size_t>(host)]) c->active.dec();
   const int v = to_view_[static_cast<size_t>(host)];
   if (v >= 0) inner_->onAbandon(v, latency);
 }
@@ -185,24 +254,8 @@ void HealthAwareBalancer::recordFailure(const Host& host) {
   HostHealth& h = *host.health;
   const uint32_t failures = h.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
   if (failures < policy_.consecutive_failures) return;
-  bool expected = false;
-  if (!h.ejected.compare_exchange_strong(expected, true, std::memory_order_relaxed)) return;
-  // Reserve one of the cluster's ejection slots; give the host back if none is left.
-  const uint32_t limit = maxEjected(hosts_.hosts.size(), policy_.max_ejection_percent);
-  uint32_t ejected = h.cluster->ejected.load(std::memory_order_relaxed);
-  do {
-    if (ejected >= limit) {
-      h.ejected.store(false, std::memory_order_relaxed);
-      return;
-    }
-  } while (
-      !h.cluster->ejected.compare_exchange_weak(ejected, ejected + 1, std::memory_order_relaxed));
-  const uint32_t level = h.ejection_level.fetch_add(1, std::memory_order_relaxed) + 1;
-  const auto duration = ejectionTime(policy_, level);
-  h.ejected_until_ns.store(clock_() + duration.count(), std::memory_order_relaxed);
-  h.consecutive_failures.store(0, std::memory_order_relaxed);
-  h.ejections_total.fetch_add(1, std::memory_order_relaxed);
-  h.cluster->bump();
+  if (!ejectHost(h, policy_, hosts_.hosts.size(), clock_())) return;
+  const auto duration = ejectionTime(policy_, h.ejection_level.load(std::memory_order_relaxed));
   log::warn("outlier detection: ejected host ", host.name, " after ", failures,
             " consecutive failures, for ",
             std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(), " ms");

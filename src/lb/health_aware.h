@@ -11,7 +11,11 @@
 // with at least priority_failover_threshold of its hosts available; when no group has, it is
 // every available host, and the panic threshold applies to the cluster as a whole.
 // onEnd() also feeds outlier detection: consecutive failures of a host, counted across workers,
-// eject it for base_ejection_time x its ejection level (capped).
+// eject it for base_ejection_time x its ejection level (capped). Every request is counted in
+// the host's per-worker lb::HostCounters (selections, in flight, failures), which feed
+// success-rate ejection on the control thread and /metrics.
+// With a sticky cookie, a request whose cookie names a host that is in the view and available
+// goes there; any other request is balanced as usual and gets a cookie for the host chosen.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,6 +24,8 @@
 
 #include "lb/host_health.h"
 #include "lb/load_balancer.h"
+#include "lb/sticky_cookie.h"
+#include "lb/success_rate.h"
 
 namespace gatehouse::lb {
 
@@ -32,9 +38,12 @@ struct HealthPolicy {
   std::chrono::nanoseconds base_ejection_time = std::chrono::seconds(30);
   std::chrono::nanoseconds max_ejection_time = std::chrono::seconds(300);
   uint32_t max_ejection_percent = 10;
+  SuccessRatePolicy success_rate;  // evaluated by the control thread
   // Slow start; window 0 = off.
   std::chrono::nanoseconds slow_start_window{0};
   double slow_start_min_weight = 0.1;  // fraction of the configured weight at the start
+
+  bool outlierDetection() const { return consecutive_failures > 0 || success_rate.enabled; }
 };
 
 // Weights are multiplied by this while some host ramps, so that a ramp has 1% steps.
@@ -49,12 +58,17 @@ std::chrono::nanoseconds ejectionTime(const HealthPolicy& p, uint32_t level);
 // from slow_start_min_weight of `weight` up to all of it, linearly over the window.
 uint32_t slowStartWeight(const HealthPolicy& p, uint32_t weight, std::chrono::nanoseconds elapsed);
 
+// Ejects `host` now for its next ejection time, unless it is ejected already or the cluster
+// (of `cluster_hosts` hosts) holds max_ejection_percent of them ejected. Any thread.
+bool ejectHost(HostHealth& h, const HealthPolicy& p, size_t cluster_hosts, int64_t now_ns);
+
 class HealthAwareBalancer final : public LoadBalancer {
  public:
   using Clock = std::function<int64_t()>;  // steady nanoseconds
   HealthAwareBalancer(std::shared_ptr<const LoadBalancerFactory> inner, const HostSet& hosts,
                       std::shared_ptr<ClusterHealthState> cluster, const HealthPolicy& policy,
-                      Clock clock = &steadyNowNs);
+                      Clock clock = &steadyNowNs,
+                      std::shared_ptr<const StickyCookie> sticky = nullptr);
   int pick(const PickContext& ctx) override;
   void onStart(int host) override;
   void onEnd(int host, std::chrono::nanoseconds latency, bool success) override;
@@ -70,6 +84,7 @@ class HealthAwareBalancer final : public LoadBalancer {
   void refresh();
   void rebuild();
   void recordFailure(const Host& host);
+  int pickSticky(const PickContext& ctx);
 
   std::shared_ptr<const LoadBalancerFactory> factory_;
   HostSet hosts_;
@@ -84,15 +99,22 @@ class HealthAwareBalancer final : public LoadBalancer {
   std::vector<int> to_view_;  // host index -> view index, -1 when not in the view
   std::vector<uint32_t> view_weights_;
   std::unique_ptr<LoadBalancer> inner_;
+  std::vector<HostCounters*> counters_;  // parallel to hosts_; null without health
+  std::shared_ptr<const StickyCookie> sticky_;
 };
 
 class HealthAwareFactory final : public LoadBalancerFactory {
  public:
   HealthAwareFactory(std::shared_ptr<const LoadBalancerFactory> inner,
-                     std::shared_ptr<ClusterHealthState> cluster, HealthPolicy policy)
-      : inner_(std::move(inner)), cluster_(std::move(cluster)), policy_(policy) {}
+                     std::shared_ptr<ClusterHealthState> cluster, HealthPolicy policy,
+                     std::shared_ptr<const StickyCookie> sticky = nullptr)
+      : inner_(std::move(inner)),
+        cluster_(std::move(cluster)),
+        policy_(policy),
+        sticky_(std::move(sticky)) {}
   std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
-    return std::make_unique<HealthAwareBalancer>(inner_, hosts, cluster_, policy_);
+    return std::make_unique<HealthAwareBalancer>(inner_, hosts, cluster_, policy_, &steadyNowNs,
+                                                 sticky_);
   }
   bool rampsWeights() const override { return inner_->rampsWeights(); }
   const HealthPolicy& policy() const { return policy_; }
@@ -101,6 +123,7 @@ class HealthAwareFactory final : public LoadBalancerFactory {
   std::shared_ptr<const LoadBalancerFactory> inner_;
   std::shared_ptr<ClusterHealthState> cluster_;
   HealthPolicy policy_;
+  std::shared_ptr<const StickyCookie> sticky_;
 };
 
 }  // namespace gatehouse::lb

@@ -10,8 +10,38 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
 
 namespace gatehouse::lb {
+
+// A counter with one writer thread: a plain load + store, no locked instruction. Other threads
+// (the control thread, /metrics) only read it.
+struct SingleWriterCounter {
+  std::atomic<uint64_t> v{0};
+  void inc() { v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  void dec() { v.store(v.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+// Per (host, worker thread) request counters, written by that worker's balancers only, so the
+// request path shares no cache line between cores. Summed by the control thread (success-rate
+// outlier detection) and by /metrics.
+struct alignas(64) HostCounters {
+  SingleWriterCounter selected;  // requests dispatched to the host
+  SingleWriterCounter active;    // in flight now (gauge)
+  SingleWriterCounter requests;  // finished, success or failure (abandoned ones excluded)
+  SingleWriterCounter failures;  // 5xx or gateway errors
+};
+
+struct HostCountersSum {
+  uint64_t selected = 0;
+  uint64_t active = 0;
+  uint64_t requests = 0;
+  uint64_t failures = 0;
+};
 
 // Per cluster: what tells the workers' balancers to rebuild their view of available hosts.
 struct ClusterHealthState {
@@ -46,6 +76,32 @@ struct HostHealth {
   int64_t level_decay_at_ns = 0;
   uint64_t checks_passed = 0;
   uint64_t checks_failed = 0;
+  // Control thread only: request totals at the last success-rate evaluation.
+  uint64_t sr_last_requests = 0;
+  uint64_t sr_last_failures = 0;
+
+  // The calling thread's counters, created on first use. Called when a balancer is built (not
+  // per request); the block lives as long as this object, so counts survive reloads.
+  HostCounters& countersForThisThread() {
+    const auto id = std::this_thread::get_id();
+    std::lock_guard lock(counters_mu_);
+    for (auto& [tid, c] : counters_) {
+      if (tid == id) return *c;
+    }
+    counters_.emplace_back(id, std::make_unique<HostCounters>());
+    return *counters_.back().second;
+  }
+  HostCountersSum sumCounters() const {
+    HostCountersSum s;
+    std::lock_guard lock(counters_mu_);
+    for (const auto& [tid, c] : counters_) {
+      s.selected += c->selected.get();
+      s.active += c->active.get();
+      s.requests += c->requests.get();
+      s.failures += c->failures.get();
+    }
+    return s;
+  }
 
   std::shared_ptr<ClusterHealthState> cluster;
 
@@ -53,6 +109,10 @@ struct HostHealth {
     return check_healthy.load(std::memory_order_relaxed) &&
            ejected_until_ns.load(std::memory_order_relaxed) <= now_ns;
   }
+
+ private:
+  mutable std::mutex counters_mu_;
+  std::vector<std::pair<std::thread::id, std::unique_ptr<HostCounters>>> counters_;
 };
 
 using HostHealthPtr = std::shared_ptr<HostHealth>;

@@ -42,6 +42,8 @@ struct HostSet {
 struct PickContext {
   const http::Request* request = nullptr;
   std::string_view client_ip;  // after trusted X-Forwarded-For processing
+  // Out: a Set-Cookie value to add to the response (sticky sessions); untouched otherwise.
+  std::string* set_cookie = nullptr;
 };
 
 class LoadBalancer {

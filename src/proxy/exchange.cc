@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "http/request_target.h"
+#include "proxy/cluster_choice.h"
 #include "proxy/forwarding.h"
 #include "proxy/grpc.h"
 #include "proxy/router.h"
@@ -214,6 +215,7 @@ Task<> Exchange::run() {
     co_await sendLocalReply();
     co_return;
   }
+  ex_.route = &chooseRoute(*ex_.route, ctx_.request, w_.nextRandom());  // traffic split
   if (ex_.route->cluster < 0) {
     ex_.error = "route has no upstream";
     co_await sendError(500, "route has no action");

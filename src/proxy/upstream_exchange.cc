@@ -242,7 +242,7 @@ Task<> Exchange::proxyToUpstream() {
     upstream_ = nullptr;
     conn.reset();
     lease.release();
-    int hi = wc.lb->pick({&req, ctx_.client_ip});
+    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie});
     if (hi < 0) {
       cs.no_host.inc();
       ex_.error = "no upstream host available";
@@ -470,6 +470,7 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
     info_length.assign(resp.headers.get("content-length"));
   }
   stripHopByHop(resp.headers, upgraded);
+  if (!ctx_.lb_set_cookie.empty()) resp.headers.addView("set-cookie", ctx_.lb_set_cookie);
   ctx_.response_started = true;
 
   if (!(co_await runResponseFilters())) {

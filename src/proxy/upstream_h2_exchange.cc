@@ -96,7 +96,7 @@ Task<> Exchange::proxyToUpstreamH2() {
 
   enum class Outcome { kDone, kRefused, kTimeout, kFailed, kClientGone };
   for (int attempt = 0;; ++attempt) {
-    int hi = wc.lb->pick({&req, ctx_.client_ip});
+    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie});
     if (hi < 0) {
       cs.no_host.inc();
       ex_.error = "no upstream host available";
@@ -273,6 +273,7 @@ Task<> Exchange::proxyToUpstreamH2() {
         content_length = content_length * 10 + static_cast<uint64_t>(c - '0');
       const bool body_allowed = req.method != "HEAD" && resp.status != 204 && resp.status != 304;
       if (body_allowed || resp.status == 204) resp.headers.remove("content-length");
+      if (!ctx_.lb_set_cookie.empty()) resp.headers.addView("set-cookie", ctx_.lb_set_cookie);
       ctx_.response_started = true;
       if (!(co_await runResponseFilters()) && ctx_.has_local_reply) {
         receiver_done = true;

@@ -70,7 +70,7 @@ Result<Server::Built> Server::load() {
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
   }
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_);
+  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
   if (!sr.snapshot) {
     std::string msg;
     for (const auto& e : sr.errors)
@@ -155,6 +155,7 @@ int Server::run() {
   current_ = built->snapshot;
   generation_ = current_->generation;
   health_.activate(current_);
+  dns_.activate(*current_->config);
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
   for (int i = 0; i < nworkers; ++i) {
     workers_[static_cast<size_t>(i)]->start(current_, (*sockets)[static_cast<size_t>(i)]);
@@ -248,6 +249,7 @@ void Server::reload(const char* why) {
   current_ = built->snapshot;
   generation_ = current_->generation;
   health_.activate(current_);
+  dns_.activate(*current_->config);
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
   }
@@ -256,10 +258,35 @@ void Server::reload(const char* why) {
   log::info("config generation ", generation_, " active");
 }
 
+void Server::republish() {
+  if (shutting_down_ || !current_) return;
+  auto cfg = current_->config;
+  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
+  if (!sr.snapshot) {
+    for (const auto& e : sr.errors)
+      log::error("dns update rejected: ", e);
+    return;
+  }
+  // Every listener is open already: this hands each worker the same keys and no new socket.
+  auto sockets = bindListeners(*cfg);
+  if (!sockets.ok()) {
+    log::error("dns update rejected: ", sockets.error().message);
+    return;
+  }
+  current_ = sr.snapshot;
+  generation_ = current_->generation;
+  health_.activate(current_);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->applySnapshot(current_, (*sockets)[i], log_sink_);
+  }
+  log::info("config generation ", generation_, " active (DNS answers changed)");
+}
+
 void Server::beginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   health_.stop();
+  dns_.stop();
   auto drain = current_ ? current_->config->timeouts.drain : std::chrono::milliseconds(15000);
   log::info("draining (deadline ", drain.count(), " ms)");
   if (admin_) admin_->close();

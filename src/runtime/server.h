@@ -15,6 +15,7 @@
 #include "runtime/event_loop.h"
 #include "runtime/stats.h"
 #include "runtime/worker.h"
+#include "upstream/dns_discovery.h"
 #include "upstream/health_checker.h"
 
 namespace gatehouse::runtime {
@@ -50,6 +51,8 @@ class Server {
   // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
   Result<std::vector<std::vector<ListenerSocket>>> bindListeners(const config::Config& cfg);
   void reload(const char* why);
+  // DNS answers changed: rebuild the current config's snapshot with them and publish it.
+  void republish();
   void beginShutdown();
   Task<> signalLoop(int sigfd);
   Task<> watchLoop(int inotify_fd);
@@ -71,6 +74,7 @@ class Server {
   Timer shutdown_poll_;
   // Host health across reloads; after loop_, since its checks and tick run on it.
   upstream::HealthRegistry health_{loop_};
+  upstream::DnsDiscovery dns_{loop_, [this] { republish(); }};
   Timer ticket_timer_;
 };
 

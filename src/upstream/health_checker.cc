@@ -4,11 +4,13 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <iterator>
 #include <sstream>
 #include <string_view>
 
 #include "core/log.h"
 #include "http/http1_parser.h"
+#include "lb/success_rate.h"
 #include "net/tcp.h"
 #include "upstream/grpc_health.h"
 
@@ -94,7 +96,7 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
     // by checks that are now off, or ejected when outlier detection is now off.
     for (const auto& h : cc.hosts.hosts) {
       if (!cc.health_check) h.health->check_healthy.store(true, std::memory_order_relaxed);
-      if (cc.health_policy.consecutive_failures == 0) {
+      if (!cc.health_policy.outlierDetection()) {
         h.health->ejected.store(false, std::memory_order_relaxed);
         h.health->ejected_until_ns.store(0, std::memory_order_relaxed);
       }
@@ -108,13 +110,21 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
     cc.health_state->bump();
   }
   clusters_ = std::move(kept);
+  // Success-rate intervals run on across reloads; a cluster that turns it off starts afresh.
+  for (auto it = success_rate_due_.begin(); it != success_rate_due_.end();) {
+    bool keep = false;
+    for (const auto& cc : snap->clusters) {
+      keep = keep || (cc.name == it->first && cc.health_policy.success_rate.enabled);
+    }
+    it = keep ? std::next(it) : success_rate_due_.erase(it);
+  }
 
   // Restart the checks: the old coroutines see their flag and end after their current probe.
   if (checks_stopped_) *checks_stopped_ = true;
   checks_stopped_ = std::make_shared<bool>(false);
   bool need_tick = false;
   for (const auto& cc : snap->clusters) {
-    need_tick = need_tick || cc.health_policy.consecutive_failures > 0 ||
+    need_tick = need_tick || cc.health_policy.outlierDetection() ||
                 cc.health_policy.slow_start_window.count() > 0;
     if (!cc.health_check) continue;
     for (const auto& h : cc.hosts.hosts) {
@@ -198,6 +208,48 @@ void HealthRegistry::tick(int64_t now) {
       cc.health_state->bump();
     }
     ramp.active = ramping;
+    if (p.success_rate.enabled) {
+      int64_t& due = success_rate_due_[cc.name];
+      if (due == 0) {
+        // First sight of the cluster: start the baseline now, judge one interval later.
+        for (const auto& host : cc.hosts.hosts) {
+          const auto sum = host.health->sumCounters();
+          host.health->sr_last_requests = sum.requests;
+          host.health->sr_last_failures = sum.failures;
+        }
+        due = now + p.success_rate.interval.count();
+      } else if (now >= due) {
+        evaluateSuccessRate(cc, now);
+        due = now + p.success_rate.interval.count();
+      }
+    }
+  }
+}
+
+void HealthRegistry::evaluateSuccessRate(const config::CompiledCluster& cc, int64_t now) {
+  const lb::HealthPolicy& p = cc.health_policy;
+  std::vector<lb::HostSample> samples;
+  samples.reserve(cc.hosts.hosts.size());
+  for (const auto& host : cc.hosts.hosts) {
+    lb::HostHealth& h = *host.health;
+    const auto sum = h.sumCounters();
+    lb::HostSample s;
+    s.requests = sum.requests - std::min(sum.requests, h.sr_last_requests);
+    s.failures = sum.failures - std::min(sum.failures, h.sr_last_failures);
+    s.eligible = !h.ejected.load(std::memory_order_relaxed);
+    h.sr_last_requests = sum.requests;
+    h.sr_last_failures = sum.failures;
+    samples.push_back(s);
+  }
+  const lb::SuccessRateVerdict v = lb::successRateOutliers(samples, p.success_rate);
+  for (size_t i : v.outliers) {
+    const auto& host = cc.hosts.hosts[i];
+    if (!lb::ejectHost(*host.health, p, cc.hosts.hosts.size(), now)) continue;
+    const double rate =
+        1.0 - static_cast<double>(samples[i].failures) / static_cast<double>(samples[i].requests);
+    log::warn("cluster ", cc.name, ": outlier detection ejected host ", host.name,
+              ": success rate ", rate * 100, "% below the threshold ", v.threshold * 100,
+              "% (mean ", v.mean * 100, "%, ", v.qualified, " hosts)");
   }
 }
 
@@ -335,12 +387,41 @@ std::string HealthRegistry::renderPrometheus(const config::Snapshot& snap) {
   each("gatehouse_upstream_host_ejections_total", "counter",
        "Outlier ejections of the host since it was configured.",
        [](const lb::HostHealth& h) { return h.ejections_total.load(); });
+  each("gatehouse_upstream_host_active_requests", "gauge", "Requests in flight to the host.",
+       [](const lb::HostHealth& h) { return h.sumCounters().active; });
+  each("gatehouse_upstream_host_selected_total", "counter",
+       "Requests the load balancer sent to the host.",
+       [](const lb::HostHealth& h) { return h.sumCounters().selected; });
+  each("gatehouse_upstream_host_failures_total", "counter",
+       "Requests to the host that failed (5xx or gateway errors).",
+       [](const lb::HostHealth& h) { return h.sumCounters().failures; });
   each("gatehouse_upstream_host_health_checks_passed_total", "counter",
        "Active health checks the host passed.",
        [](const lb::HostHealth& h) { return h.checks_passed; });
   each("gatehouse_upstream_host_health_checks_failed_total", "counter",
        "Active health checks the host failed.",
        [](const lb::HostHealth& h) { return h.checks_failed; });
+  // Per cluster: the same state summed, for dashboards that do not aggregate by host.
+  auto cluster = [&](std::string_view name, std::string_view type, std::string_view help,
+                     auto value) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    for (const auto& cc : snap.clusters) {
+      uint64_t sum = 0;
+      for (const auto& host : cc.hosts.hosts)
+        sum += value(*host.health);
+      o << name << "{cluster=\"" << runtime::escapeLabel(cc.name) << "\"} " << sum << '\n';
+    }
+  };
+  cluster("gatehouse_upstream_cluster_hosts", "gauge", "Endpoints in the cluster's host set.",
+          [](const lb::HostHealth&) -> uint64_t { return 1; });
+  cluster("gatehouse_upstream_cluster_hosts_available", "gauge",
+          "Endpoints healthy and not ejected.",
+          [now](const lb::HostHealth& h) -> uint64_t { return h.available(now) ? 1 : 0; });
+  cluster("gatehouse_upstream_cluster_active_requests", "gauge", "Requests in flight.",
+          [](const lb::HostHealth& h) { return h.sumCounters().active; });
+  cluster("gatehouse_upstream_cluster_ejections_total", "counter",
+          "Outlier ejections of the cluster's current endpoints.",
+          [](const lb::HostHealth& h) { return h.ejections_total.load(); });
   return o.str();
 }
 

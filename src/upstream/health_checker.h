@@ -39,7 +39,8 @@ class HealthRegistry {
   static std::string renderPrometheus(const config::Snapshot& snap);
 
   // One tick at `now_ns` (steady nanoseconds): un-eject hosts whose time has passed, decay
-  // ejection levels, and step slow-start ramps. Public for tests.
+  // ejection levels, step slow-start ramps, and run due success-rate evaluations (which read
+  // the per-worker lb::HostCounters). Public for tests.
   void tick(int64_t now_ns);
 
  private:
@@ -64,7 +65,9 @@ class HealthRegistry {
     bool active = false;
     int64_t next_step_ns = 0;
   };
-  std::map<std::string, RampState> ramps_;  // by cluster
+  std::map<std::string, RampState> ramps_;           // by cluster
+  std::map<std::string, int64_t> success_rate_due_;  // by cluster: next evaluation
+  void evaluateSuccessRate(const config::CompiledCluster& cc, int64_t now);
   runtime::Timer tick_timer_;
   bool stopped_ = false;
   lb::Rng rng_;

@@ -48,8 +48,9 @@ TEST(ConfigValidation, DuplicateNames) {
 }
 
 TEST(ConfigValidation, RouteNeedsExactlyOneAction) {
-  EXPECT_CONFIG_ERROR(onlyError("routes:\n  - match: {path_prefix: /}\n"), 2, "routes[0]",
-                      "route needs exactly one action: cluster, direct_response or redirect");
+  EXPECT_CONFIG_ERROR(
+      onlyError("routes:\n  - match: {path_prefix: /}\n"), 2, "routes[0]",
+      "route needs exactly one action: cluster, clusters, direct_response or redirect");
   EXPECT_CONFIG_ERROR(onlyError(R"(clusters: [{name: c, endpoints: ["127.0.0.1:1"]}]
 routes:
   - cluster: c

@@ -158,8 +158,8 @@ class EchoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, name: str):
-        super().__init__(("127.0.0.1", 0), EchoHandler)
+    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0):
+        super().__init__((host, port), EchoHandler)
         self.name = name
         self.port = self.server_address[1]
         self.lock = threading.Lock()
@@ -216,4 +216,4 @@ class EchoServer(ThreadingHTTPServer):
 
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.server_address[0]}:{self.port}"

@@ -1,0 +1,240 @@
+#include "proxy/mirror.h"
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "core/log.h"
+#include "http/http1_parser.h"
+#include "lb/rng.h"
+#include "net/tcp.h"
+#include "proxy/exchange.h"
+#include "runtime/event_loop.h"
+#include "runtime/metrics_hooks.h"
+#include "runtime/stats.h"
+
+namespace gatehouse::proxy {
+namespace {
+
+struct MirrorStats {
+  std::atomic<uint64_t> ok{0};
+  std::atomic<uint64_t> failed{0};   // connect, I/O, timeout or a 5xx answer
+  std::atomic<uint64_t> skipped{0};  // body too large, or too many copies in flight
+};
+
+// Kept for the process's life (keyed by route and cluster) so counters survive reloads.
+std::mutex g_stats_mu;
+std::map<std::pair<std::string, std::string>, std::unique_ptr<MirrorStats>> g_stats;
+
+void renderMirrorStats(std::string& out) {
+  std::lock_guard lock(g_stats_mu);
+  if (g_stats.empty()) return;
+  out += "# HELP gatehouse_mirror_requests_total Mirrored request copies by outcome.\n";
+  out += "# TYPE gatehouse_mirror_requests_total counter\n";
+  for (const auto& [key, s] : g_stats) {
+    const std::string labels = "route=\"" + runtime::escapeLabel(key.first) + "\",cluster=\"" +
+                               runtime::escapeLabel(key.second) + "\",result=\"";
+    auto line = [&](const char* result, const std::atomic<uint64_t>& v) {
+      out += "gatehouse_mirror_requests_total{" + labels + result + "\"} " +
+             std::to_string(v.load(std::memory_order_relaxed)) + "\n";
+    };
+    line("ok", s->ok);
+    line("failed", s->failed);
+    line("skipped", s->skipped);
+  }
+}
+
+MirrorStats* statsFor(const std::string& route, const std::string& cluster) {
+  std::lock_guard lock(g_stats_mu);
+  auto& s = g_stats[{route, cluster}];
+  if (!s) s = std::make_unique<MirrorStats>();
+  return s.get();
+}
+
+// What a copy needs after its request is gone; shared by the factory and running copies.
+struct MirrorTarget {
+  std::string cluster;
+  lb::HostSet hosts;
+  std::shared_ptr<const net::TlsClientContext> tls;
+  config::Millis connect_timeout{};
+  config::Millis response_timeout{};
+  uint64_t max_body = 0;
+  uint64_t sample_below = 0;  // a request is mirrored when a 32-bit random value is below this
+  MirrorStats* stats = nullptr;
+};
+
+thread_local int t_in_flight = 0;
+thread_local uint64_t t_next_host = 0;
+
+lb::Rng& rng() {
+  thread_local lb::Rng r(lb::randomSeed());
+  return r;
+}
+
+bool skipHeader(std::string_view name) {
+  return http::iequals(name, "content-length") || http::iequals(name, "transfer-encoding") ||
+         http::iequals(name, "connection") || http::iequals(name, "expect") ||
+         http::iequals(name, "upgrade");
+}
+
+runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes) {
+  runtime::EventLoop* loop = runtime::EventLoop::current();
+  if (!loop) co_return;
+  ++t_in_flight;
+  struct Done {
+    ~Done() { --t_in_flight; }
+  } done;
+  const size_t n = t->hosts.hosts.size();
+  const int64_t now_ns = lb::steadyNowNs();
+  const lb::Host* host = nullptr;
+  for (size_t i = 0; i < n && !host; ++i) {
+    const lb::Host& h = t->hosts.hosts[(t_next_host + i) % n];
+    if (!h.health || h.health->available(now_ns)) host = &h;
+  }
+  ++t_next_host;
+  if (!host) {
+    t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+    co_return;
+  }
+  auto conn =
+      co_await net::TcpStream::connect(*loop, host->address, loop->now() + t->connect_timeout);
+  if (!conn.ok()) {
+    t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+    co_return;
+  }
+  net::TcpStream& s = **conn;
+  const auto deadline = loop->now() + t->response_timeout;
+  if (t->tls) {
+    s.attachTls(t->tls->newSsl(host->hostname).release());
+    if (!(co_await s.handshake(deadline)).ok()) {
+      t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+      co_return;
+    }
+  }
+  iovec v{bytes.data(), bytes.size()};
+  bool ok = (co_await s.writeAll(&v, 1, deadline)).ok();
+  std::string in;
+  char chunk[4096];
+  http1::ResponseHead head;
+  http1::ParseError err;
+  const http1::ParseLimits limits;
+  int status = 0;
+  while (ok) {
+    auto r = co_await s.read(chunk, sizeof chunk, deadline);
+    if (!r.ok() || *r == 0) break;
+    in.append(chunk, *r);
+    auto st = http1::parseResponseHead(in, limits, false, head, err);
+    if (st == http1::ParseStatus::kComplete) {
+      if (head.status >= 100 && head.status < 200) {
+        in.erase(0, head.head_size);
+        continue;
+      }
+      status = head.status;
+      break;
+    }
+    if (st == http1::ParseStatus::kError || in.size() > 65536) break;
+  }
+  // The body is not read: the connection is closed with the copy's result known.
+  if (status >= 100 && status < 500) {
+    t->stats->ok.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+class MirrorFilter final : public http::Filter {
+ public:
+  explicit MirrorFilter(std::shared_ptr<const MirrorTarget> t) : t_(std::move(t)) {}
+
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+    if (t_->sample_below <= (rng().next() >> 32)) return http::Verdict::kContinue;
+    const auto& req = ctx.request;
+    if (req.upgrade) return http::Verdict::kContinue;
+    if (req.has_body &&
+        (t_->max_body == 0 || (!req.chunked && req.content_length > t_->max_body))) {
+      t_->stats->skipped.fetch_add(1, std::memory_order_relaxed);
+      return http::Verdict::kContinue;
+    }
+    head_.clear();
+    head_.append(req.method).append(" ").append(req.path);
+    if (!req.query.empty()) head_.append("?").append(req.query);
+    head_.append(" HTTP/1.1\r\nhost: ").append(req.authority).append("\r\n");
+    for (const auto& f : req.headers.fields()) {
+      if (skipHeader(f.name)) continue;
+      head_.append(f.name).append(": ").append(f.value).append("\r\n");
+    }
+    head_.append("x-gatehouse-mirror: 1\r\nconnection: close\r\n");
+    if (!req.has_body) {
+      launch();
+    } else {
+      collecting_ = true;
+    }
+    return http::Verdict::kContinue;
+  }
+
+  http::Verdict onRequestBody(http::RequestContext&, std::string& chunk, bool end) override {
+    if (!collecting_) return http::Verdict::kContinue;
+    if (body_.size() + chunk.size() > t_->max_body) {
+      collecting_ = false;
+      body_.clear();
+      t_->stats->skipped.fetch_add(1, std::memory_order_relaxed);
+      return http::Verdict::kContinue;
+    }
+    body_.append(chunk);
+    if (end) {
+      collecting_ = false;
+      launch();
+    }
+    return http::Verdict::kContinue;
+  }
+
+ private:
+  void launch() {
+    if (t_in_flight >= kMaxMirrorsInFlightPerWorker) {
+      t_->stats->skipped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    head_.append("content-length: ");
+    appendDecimal(head_, body_.size()).append("\r\n\r\n").append(body_);
+    runtime::spawn(runCopy(t_, std::move(head_)));
+    body_.clear();
+  }
+
+  std::shared_ptr<const MirrorTarget> t_;
+  std::string head_;
+  std::string body_;
+  bool collecting_ = false;
+};
+
+class MirrorFactory final : public http::FilterFactory {
+ public:
+  explicit MirrorFactory(std::shared_ptr<const MirrorTarget> t) : t_(std::move(t)) {}
+  http::FilterRef create() const override {
+    return http::FilterRef::own(std::make_unique<MirrorFilter>(t_));
+  }
+  bool wantsRequestBody() const override { return t_->max_body > 0; }
+
+ private:
+  std::shared_ptr<const MirrorTarget> t_;
+};
+
+}  // namespace
+
+http::FilterFactoryPtr makeMirrorFilter(const config::Mirror& cfg, const std::string& route,
+                                        const config::CompiledCluster& target) {
+  runtime::registerMetricsRenderer("gatehouse_mirror_requests_total", &renderMirrorStats);
+  auto t = std::make_shared<MirrorTarget>();
+  t->cluster = target.name;
+  t->hosts = target.hosts;
+  t->tls = target.tls;
+  t->connect_timeout = target.connect_timeout;
+  t->response_timeout = target.response_timeout;
+  t->max_body = cfg.max_body_bytes;
+  t->sample_below = static_cast<uint64_t>(cfg.percent / 100.0 * 4294967296.0);
+  t->stats = statsFor(route, target.name);
+  return std::make_shared<MirrorFactory>(std::move(t));
+}
+
+}  // namespace gatehouse::proxy
