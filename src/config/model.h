@@ -17,9 +17,9 @@ namespace gatehouse::config {
 using Millis = std::chrono::milliseconds;
 
 struct Timeouts {
-  Millis client_header{10000};      // whole request head must arrive within this
-  Millis client_body{60000};        // max gap between body reads from the client
-  Millis keepalive_idle{60000};     // idle keep-alive downstream connection
+  Millis client_header{10000};   // whole request head must arrive within this
+  Millis client_body{60000};     // max gap between body reads from the client
+  Millis keepalive_idle{60000};  // idle keep-alive downstream connection
   Millis upstream_connect{5000};
   Millis upstream_response{30000};  // from request sent to response head received
   Millis upstream_idle{60000};      // max gap between upstream body reads; pooled idle time
@@ -108,9 +108,9 @@ struct SlowStart {
 
 // TLS from the gateway to a cluster's endpoints (works with the connection pool).
 struct UpstreamTls {
-  std::optional<std::string> sni;      // default: the endpoint's host when it is a name
-  bool verify = true;                  // verify the chain and the name (sni, else the host)
-  std::optional<std::string> ca_file;  // default: the system trust store
+  std::optional<std::string> sni;        // default: the endpoint's host when it is a name
+  bool verify = true;                    // verify the chain and the name (sni, else the host)
+  std::optional<std::string> ca_file;    // default: the system trust store
   std::optional<std::string> cert_file;  // client certificate for mTLS to the upstream
   std::optional<std::string> key_file;
   std::string min_version = "1.2";
@@ -176,9 +176,9 @@ struct RouteMatch {
 
 struct Rewrite {
   std::optional<std::string> strip_prefix;
-  std::optional<std::string> regex;        // with regex_replace
+  std::optional<std::string> regex;  // with regex_replace
   std::optional<std::string> regex_replace;
-  std::optional<std::string> host;         // Host sent upstream
+  std::optional<std::string> host;  // Host sent upstream
 };
 
 struct DirectResponse {
@@ -219,8 +219,8 @@ struct VirtualHost {
 };
 
 struct TlsCertificate {
-  std::string cert_file;  // PEM chain, leaf first
-  std::string key_file;   // PEM private key
+  std::string cert_file;                 // PEM chain, leaf first
+  std::string key_file;                  // PEM private key
   std::optional<std::string> ocsp_file;  // DER OCSP response to staple (refreshed on reload)
 };
 
@@ -234,7 +234,7 @@ struct ListenerTls {
   std::optional<std::string> ciphersuites;  // TLS 1.3 suites
   std::optional<std::string> groups;        // key-exchange groups, e.g. "X25519:P-256"
   std::vector<std::string> alpn = {"http/1.1"};
-  std::string client_auth = "none";         // none | optional | require
+  std::string client_auth = "none";  // none | optional | require
   std::optional<std::string> client_ca_file;
   bool session_tickets = true;
   Millis session_timeout{7200000};
@@ -255,8 +255,29 @@ struct Listener {
 
 struct AccessLog {
   bool enabled = true;
-  std::string path = "stdout";  // "stdout", "off" or a file path
+  std::string path = "stdout";      // "stdout", "off" or a file path
   std::vector<std::string> fields;  // empty = default field list
+};
+
+// One entry of the top-level `consumers:` registry. The loader checks every credential's
+// format; the snapshot compiles the list into a policies::ConsumerRegistry.
+struct ConsumerSpec {
+  struct Basic {
+    std::string username;  // defaults to the consumer's name
+    std::string password;  // a hash: "$2b$..." or "sha256:<salt>:<hex>"
+  };
+  struct Hmac {
+    std::string key_id;
+    std::string secret;  // from `secret` or the environment variable named by `secret_env`
+  };
+  std::string name;
+  std::vector<std::string> groups;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<std::string> api_keys;  // SHA-256 hex digests
+  std::vector<Basic> basic;
+  std::vector<Hmac> hmac;
+  int line = 0;
+  std::string yaml_path;  // consumers[2]
 };
 
 struct Admin {
@@ -271,6 +292,7 @@ struct Config {
   std::vector<Listener> listeners;
   std::vector<VirtualHost> virtual_hosts;
   std::vector<Cluster> clusters;
+  std::vector<ConsumerSpec> consumers;
   Timeouts timeouts;
   HttpLimits limits;
   PathNormalization path_normalization;

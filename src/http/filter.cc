@@ -41,6 +41,7 @@ void RequestContext::reset() {
   client_cert_sha256 = {};
   route_name.clear();
   path_params.clear();
+  buffer_request_body = 0;
 }
 
 Verdict RequestContext::respond(int status, std::string body, std::string_view content_type) {

@@ -380,6 +380,64 @@ Task<bool> Session::runResponseFilters() {
   co_return true;
 }
 
+Task<bool> Session::bufferRequestBody() {
+  auto& req = ctx_.request;
+  auto& reader = ex_.request_body;
+  const auto& cfg = *ex_.snap->snap->config;
+  uint64_t cap = ctx_.buffer_request_body;
+  if (cfg.limits.max_body_bytes > 0) cap = std::min<uint64_t>(cap, cfg.limits.max_body_bytes);
+  auto fail = [&](int status, std::string_view message) -> Task<bool> {
+    keep_alive_ = false;
+    must_linger_ = true;
+    ex_.error.assign(message);
+    co_await sendError(status, message);
+    co_return false;
+  };
+  if (!req.chunked && req.content_length > cap)
+    co_return co_await fail(413, "request body too large");
+  if (req.expect_continue && !ex_.sent_continue) {
+    // The client waits for this before sending the body we are about to read.
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    iovec cv{const_cast<char*>(kContinue.data()), kContinue.size()};
+    ex_.sent_continue = true;
+    if (!(co_await writeClient(&cv, 1)).ok()) co_return co_await fail(400, "client write failed");
+  }
+  std::string& body = ex_.buffered_body;
+  body.clear();
+  for (;;) {
+    auto sp =
+        co_await reader.next(client_, in_, cfg.timeouts.client_body, ErrorSource::kDownstream);
+    if (!sp.ok()) {
+      bool timeout = sp.error().code == ErrorCode::kTimeout;
+      (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
+      co_return co_await fail(timeout ? 408 : 400,
+                              timeout ? "request body timeout" : "malformed request body");
+    }
+    ex_.request_body_started = true;
+    if (sp->end) break;
+    if (body.size() + sp->data.size() > cap) co_return co_await fail(413, "request body too large");
+    body.append(sp->data);
+    reader.consume(in_);
+  }
+  for (size_t i = 0; i < ex_.filters_run; ++i) {
+    http::Verdict v = ex_.filters[i].filter->onRequestBody(ctx_, body, true);
+    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
+    if (v == http::Verdict::kRespond) {
+      co_await sendLocalReply();
+      co_return false;
+    }
+  }
+  // Forwarded whole, with a Content-Length, in the head's writev (trailers are dropped).
+  reader.markBuffered();
+  req.chunked = false;
+  req.has_body = true;
+  req.content_length = body.size();
+  req.expect_continue = false;
+  ex_.has_first_span = !body.empty();
+  ex_.first_span = body;
+  co_return true;
+}
+
 Task<> Session::handleRequest() {
   ctx_.reset();
   ex_ = Exchange{};
@@ -424,6 +482,9 @@ Task<> Session::handleRequest() {
     ex_.error = "route has no upstream";
     co_await sendError(500, "route has no action");
     co_return;
+  }
+  if (ctx_.buffer_request_body > 0 && ctx_.request.has_body) {
+    if (!(co_await bufferRequestBody())) co_return;
   }
   co_await proxyToUpstream();
 }

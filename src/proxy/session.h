@@ -55,7 +55,8 @@ class Session {
     std::string error;
     bool sent_continue = false;
     bool has_first_span = false;  // first body span fetched, not yet sent or consumed
-    std::string_view first_span;  // view into in_
+    std::string_view first_span;  // view into in_ (or into buffered_body)
+    std::string buffered_body;    // ctx.buffer_request_body: the whole body, read up front
   };
 
   runtime::Task<HeadResult> readHead(bool first);
@@ -67,6 +68,9 @@ class Session {
   bool buildRequest();
   runtime::Task<bool> runRequestFilters();
   runtime::Task<bool> runResponseFilters();
+  // ctx.buffer_request_body: reads the whole body, runs the body filters on it and acts on
+  // their verdicts. False when the request was answered (error or local reply).
+  runtime::Task<bool> bufferRequestBody();
   runtime::Task<> sendLocalReply();
   runtime::Task<> sendError(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
