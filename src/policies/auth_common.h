@@ -21,6 +21,17 @@
 
 namespace gatehouse::policies::auth {
 
+struct IdentityOptions {
+  bool optional = false;
+  std::string consumer_header;                                        // empty: not sent
+  std::vector<std::pair<std::string, std::string>> metadata_headers;  // metadata key -> header
+  // Anonymous names of earlier auth policies in the chain: not an authentication.
+  std::vector<std::string> anonymous_before;
+  // Our identity headers that no earlier auth policy sets: removed when we skip a request an
+  // earlier policy authenticated (the others carry that policy's values).
+  std::vector<std::string> strip_when_skipping;
+};
+
 class AuthFactory : public http::FilterFactory {
  public:
   virtual std::string_view policyName() const = 0;
@@ -31,18 +42,7 @@ class AuthFactory : public http::FilterFactory {
   virtual std::string_view anonymousName() const { return {}; }
   // True when this policy can itself set `name` (an inline consumer, or its anonymous name).
   virtual bool definesConsumer(std::string_view name) const = 0;
-  virtual const struct IdentityOptions& identity() const = 0;
-};
-
-struct IdentityOptions {
-  bool optional = false;
-  std::string consumer_header;                                        // empty: not sent
-  std::vector<std::pair<std::string, std::string>> metadata_headers;  // metadata key -> header
-  // Anonymous names of earlier auth policies in the chain: not an authentication.
-  std::vector<std::string> anonymous_before;
-  // Our identity headers that no earlier auth policy sets: removed when we skip a request an
-  // earlier policy authenticated (the others carry that policy's values).
-  std::vector<std::string> strip_when_skipping;
+  virtual const IdentityOptions& identity() const = 0;
 };
 
 // The option names readIdentityOptions() accepts, for a policy's checkKeys list.
