@@ -12,6 +12,7 @@
 namespace gatehouse {
 namespace {
 
+using config::ConfigError;
 using ::testing::HasSubstr;
 using namespace config::test_util;  // NOLINT: test helpers
 
@@ -69,8 +70,9 @@ TEST(Credentials, BadHashesAreConfigErrors) {
 }
 
 TEST(Credentials, Base64RoundTripAndStrictness) {
-  for (std::string s :
-       {"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\0\xff", 2)}) {
+  const std::vector<std::string> inputs = {"",     "f",     "fo",     "foo",
+                                           "foob", "fooba", "foobar", std::string("\0\xff", 2)};
+  for (const std::string& s : inputs) {
     auto d = policies::base64Decode(policies::base64Encode(s));
     ASSERT_TRUE(d.has_value()) << s;
     EXPECT_EQ(*d, s);
