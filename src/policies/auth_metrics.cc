@@ -32,9 +32,6 @@ size_t policyIndex(std::string_view policy) {
 }
 
 void render(std::string& out) {
-  out +=
-      "# HELP gatehouse_auth_rejections_total Requests rejected by an authentication policy, by "
-      "reason.\n# TYPE gatehouse_auth_rejections_total counter\n";
   for (size_t p = 0; p < kPolicies.size(); ++p) {
     for (size_t r = 0; r < kReasonCount; ++r) {
       uint64_t v = g_counts[p][r].load(std::memory_order_relaxed);
@@ -69,7 +66,9 @@ uint64_t count(std::string_view policy, Reason reason) {
 }
 
 void ensureRegistered() {
-  runtime::registerMetricsRenderer("auth_rejections", &render);
+  runtime::registerMetricsSamples("gatehouse_auth_rejections_total",
+                                  "Requests rejected by an authentication policy, by reason.",
+                                  "counter", "auth_metrics", &render);
 }
 
 }  // namespace gatehouse::policies::auth_metrics

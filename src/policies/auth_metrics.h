@@ -2,9 +2,10 @@
 // Rejection counters shared by every authentication policy (key_auth, basic_auth, hmac_auth,
 // require_consumer, and later jwt_auth / introspection), exported as ONE Prometheus family:
 //   gatehouse_auth_rejections_total{policy="basic_auth",reason="bad_credentials"} 3
-// One renderer prints the HELP/TYPE header once and a line per non-zero (policy, reason), so
-// policies never register renderers of their own for it. Counting is a relaxed atomic add on
-// a fixed table: no lock and no allocation on the request path.
+// The family is registered with runtime::registerMetricsSamples, which prints HELP/TYPE once;
+// this module contributes a line per non-zero (policy, reason). A policy may count here, or
+// contribute its own sample lines to the same family under its own key. Counting is a relaxed
+// atomic add on a fixed table: no lock and no allocation on the request path.
 #include <cstdint>
 #include <string_view>
 

@@ -252,3 +252,29 @@ TEST(HmacAuth, VerifiesASignedRequest) {
 
 }  // namespace
 }  // namespace gatehouse
+
+namespace gatehouse {
+namespace {
+
+TEST(MetricsHooks, SharedFamilyPrintsItsHeaderOnce) {
+  runtime::registerMetricsSamples(
+      "gatehouse_test_shared_total", "Test.", "counter", "a",
+      [](std::string& out) { out += "gatehouse_test_shared_total{p=\"a\"} 1\n"; });
+  runtime::registerMetricsSamples(
+      "gatehouse_test_shared_total", "Test.", "counter", "b",
+      [](std::string& out) { out += "gatehouse_test_shared_total{p=\"b\"} 2\n"; });
+  runtime::registerMetricsSamples(
+      "gatehouse_test_shared_total", "Test.", "counter", "a",
+      [](std::string& out) { out += "gatehouse_test_shared_total{p=\"a\"} 3\n"; });
+  std::string page;
+  runtime::renderExtraMetrics(page);
+  const std::string header = "# TYPE gatehouse_test_shared_total counter\n";
+  size_t at = page.find(header);
+  ASSERT_NE(at, std::string::npos) << page;
+  EXPECT_EQ(page.find(header, at + 1), std::string::npos);
+  EXPECT_THAT(page, HasSubstr(header + "gatehouse_test_shared_total{p=\"a\"} 3\n"
+                                       "gatehouse_test_shared_total{p=\"b\"} 2\n"));
+}
+
+}  // namespace
+}  // namespace gatehouse
