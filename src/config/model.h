@@ -34,6 +34,18 @@ struct HttpLimits {
   uint64_t max_body_bytes = 0;  // 0 = unlimited
 };
 
+// Downstream HTTP/2 (h2 over TLS via ALPN, h2c with prior knowledge).
+struct Http2Options {
+  bool enabled = true;
+  uint32_t max_concurrent_streams = 128;
+  uint32_t initial_stream_window = 256 * 1024;  // per-stream receive window (bytes)
+  uint32_t connection_window = 1024 * 1024;     // connection receive window (bytes)
+  uint32_t max_frame_size = 16384;
+  uint32_t max_header_list_bytes = 65536;  // decoded size (RFC 9113 §6.5.2)
+  uint32_t max_resets_per_second = 100;    // client RST_STREAMs before GOAWAY (rapid reset)
+  uint32_t control_frame_budget = 1000;    // PING/SETTINGS/PRIORITY/empty DATA burst (+100/s)
+};
+
 struct PathNormalization {
   bool merge_slashes = true;
   bool decode_unreserved = true;
@@ -233,7 +245,7 @@ struct ListenerTls {
   std::optional<std::string> ciphers;       // TLS 1.2 cipher list (OpenSSL syntax)
   std::optional<std::string> ciphersuites;  // TLS 1.3 suites
   std::optional<std::string> groups;        // key-exchange groups, e.g. "X25519:P-256"
-  std::vector<std::string> alpn = {"http/1.1"};
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
   std::string client_auth = "none";  // none | optional | require
   std::optional<std::string> client_ca_file;
   bool session_tickets = true;
@@ -295,6 +307,7 @@ struct Config {
   std::vector<ConsumerSpec> consumers;
   Timeouts timeouts;
   HttpLimits limits;
+  Http2Options http2;
   PathNormalization path_normalization;
   ForwardedHeaders forwarded;
   AccessLog access_log;

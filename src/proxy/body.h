@@ -38,14 +38,6 @@ class BodyReader {
   // connection can be kept after a response that did not need the body. True when done.
   bool skipBuffered(Buffer& buf);
   const http::HeaderMap& trailers() const { return decoder_.trailers(); }
-  // The whole body was read into memory and is forwarded with a Content-Length: from now on
-  // the reader reports a finished Content-Length body (bytesRead() is kept).
-  void markBuffered() {
-    framing_ = Framing::kContentLength;
-    remaining_ = 0;
-    pending_consume_ = 0;
-    done_ = true;
-  }
 
  private:
   Framing framing_ = Framing::kNone;
