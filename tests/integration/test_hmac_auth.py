@@ -148,3 +148,21 @@ def test_required_digest_and_body_limit(gatehouse, recorder):
         # No body, no digest needed.
         assert c.get("/upload", headers=signed_get("/upload")).status_code == 200
     assert len(recorder.request_list()) == 1
+
+
+def test_body_digest_over_http2(gatehouse, recorder):
+    # The buffered body is protocol-neutral: h2c (prior knowledge) DATA frames are checked too.
+    gh = gatehouse(config(recorder, required_headers=["@request-target", "date", "digest"]))
+    signed = ("@request-target", "date", "digest")
+    body = b"h2-payload|" * 500
+    with httpx.Client(http1=False, http2=True, base_url=gh.url, trust_env=False,
+                      timeout=15.0) as c:
+        for digest_of, want, offset in ((body, 200, 0), (b"other", 401, -5)):
+            h = sign("POST", "/h2", {"Date": http_date(offset), "Digest": body_digest(digest_of)},
+                     "alice-1", SECRET, signed=signed)
+            r = c.post("/h2", content=body, headers=h)
+            assert r.http_version == "HTTP/2"
+            assert r.status_code == want
+    reqs = recorder.request_list()
+    assert len(reqs) == 1 and reqs[0].body == body
+    assert reqs[0].header("content-length") == str(len(body))
