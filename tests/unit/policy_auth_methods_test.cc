@@ -6,12 +6,15 @@
 
 #include <chrono>
 #include <ctime>
+#include <thread>
 
 #include "http/filter.h"
 #include "policies/auth_metrics.h"
 #include "policies/basic_auth/basic_auth.h"
 #include "policies/consumers.h"
 #include "policies/credentials.h"
+#include "policies/offload.h"
+#include "runtime/event_loop.h"
 #include "runtime/metrics_hooks.h"
 #include "runtime/task.h"
 
@@ -274,6 +277,36 @@ TEST(MetricsHooks, SharedFamilyPrintsItsHeaderOnce) {
   EXPECT_EQ(page.find(header, at + 1), std::string::npos);
   EXPECT_THAT(page, HasSubstr(header + "gatehouse_test_shared_total{p=\"a\"} 3\n"
                                        "gatehouse_test_shared_total{p=\"b\"} 2\n"));
+}
+
+}  // namespace
+}  // namespace gatehouse
+
+namespace gatehouse {
+namespace {
+
+runtime::Task<void> offloadOnce(runtime::EventLoop* loop, std::thread::id* ran_on, int* result) {
+  std::function<int()> job = [ran_on] {
+    *ran_on = std::this_thread::get_id();
+    return 42;
+  };
+  runtime::Task<std::optional<int>> t = policies::offload::run<int>(std::move(job));
+  std::optional<int> v = co_await std::move(t);
+  *result = v.value_or(-1);
+  // Back on the loop's thread: the result was posted here.
+  if (runtime::EventLoop::current() != loop) *result = -2;
+  loop->stop();
+}
+
+TEST(Offload, RunsOnThePoolAndResumesOnTheCallersLoop) {
+  runtime::EventLoop loop;
+  std::thread::id ran_on;
+  int result = 0;
+  loop.post([&] { runtime::spawn(offloadOnce(&loop, &ran_on, &result)); });
+  loop.run();
+  EXPECT_EQ(result, 42);
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+  EXPECT_NE(ran_on, std::thread::id{});
 }
 
 }  // namespace
