@@ -118,11 +118,13 @@ def test_bcrypt_does_not_block_the_worker(gatehouse, echo):
 
 
 def test_inline_users_and_registry_together(gatehouse, echo):
-    cfg = config(echo, consumers="registry",
+    cfg = config(echo, consumers="registry", strip=True,
                  users=[{"username": "ops", "password": salted_sha256("ops-pw", "xy"),
                          "groups": ["staff"]}])
     gh = gatehouse(cfg)
     with client(gh) as c:
-        assert c.get("/", headers={"authorization": basic("ops", "ops-pw")}).status_code == 200
+        r = c.get("/", headers={"authorization": basic("ops", "ops-pw")})
+        assert r.status_code == 200
+        assert not [v for k, v in r.json()["headers"] if k == "authorization"]  # strip: true
         assert c.get("/", headers={"authorization": basic("bobby", BOB_PW)}).status_code == 200
         assert c.get("/", headers={"authorization": basic("ops", "x")}).status_code == 401

@@ -79,6 +79,7 @@ std::string cacheKey(std::string_view user, std::string_view password, const std
 struct Options {
   std::string challenge;
   int64_t cache_ttl_ns = kDefaultTtlMs * 1'000'000;
+  bool strip = false;  // remove Authorization before proxying (the upstream never sees it)
   std::shared_ptr<const ConsumerRegistry> registry;  // keeps the registry alive
   std::shared_ptr<const ConsumerRegistry> inline_users;
   std::map<std::string, ConsumerRegistry::BasicEntry, std::less<>> users;
@@ -188,6 +189,7 @@ class BasicAuthFilter final : public http::Filter, public auth::AuthFactory {
 
   http::Verdict accept(http::RequestContext& ctx, const Consumer& c) const {
     auth::setIdentity(ctx, c, opts_.identity);
+    if (opts_.strip) ctx.request.headers.remove("authorization");
     return http::Verdict::kContinue;
   }
 
@@ -261,7 +263,8 @@ const BcryptCounters& bcryptCounters() {
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   const YAML::Node cfg = config && config.IsMap() ? config : YAML::Node(YAML::NodeType::Map);
   if (config && !config.IsMap() && !config.IsNull()) return configError("expected a map");
-  if (auto st = auth::checkAuthKeys(cfg, {"realm", "consumers", "users", "cache_ttl"}); !st.ok()) {
+  if (auto st = auth::checkAuthKeys(cfg, {"realm", "consumers", "users", "cache_ttl", "strip"});
+      !st.ok()) {
     return st.error();
   }
   Options o;
@@ -284,6 +287,12 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
           "cache_ttl: expected a duration up to 24h, like 5m (0 disables the cache)");
     }
     o.cache_ttl_ns = ms->count() * 1'000'000;
+  }
+  if (const auto& st = cfg["strip"]) {
+    if (!st.IsScalar() || (st.Scalar() != "true" && st.Scalar() != "false")) {
+      return configError("strip: expected true or false");
+    }
+    o.strip = st.Scalar() == "true";
   }
   auto identity = auth::readIdentityOptions(cfg, ctx);
   if (!identity.ok()) return identity.error();

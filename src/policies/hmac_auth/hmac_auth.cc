@@ -51,6 +51,7 @@ struct Options {
   BodyDigest body_digest = BodyDigest::kOptional;
   uint64_t max_body = kDefaultMaxBody;
   bool replay_protection = true;
+  bool strip = false;  // remove Authorization before proxying
   std::shared_ptr<const ConsumerRegistry> registry;
   std::map<std::string, ConsumerRegistry::HmacEntry, std::less<>> keys;
   std::string challenge;
@@ -221,6 +222,7 @@ http::Verdict HmacAuthFilter::onRequestHeaders(http::RequestContext& ctx) {
     }
   }
   auth::setIdentity(ctx, *key->second.consumer, o.identity);
+  if (o.strip) ctx.request.headers.remove("authorization");
   return http::Verdict::kContinue;
 }
 
@@ -383,7 +385,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
   if (config && !config.IsMap() && !config.IsNull()) return configError("expected a map");
   if (auto st =
           auth::checkAuthKeys(cfg, {"consumers", "algorithms", "required_headers", "clock_skew",
-                                    "body_digest", "max_body_bytes", "replay_protection"});
+                                    "body_digest", "max_body_bytes", "replay_protection", "strip"});
       !st.ok()) {
     return st.error();
   }
@@ -447,6 +449,12 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
       return configError("replay_protection: expected true or false");
     }
     o.replay_protection = r.Scalar() == "true";
+  }
+  if (const auto& st = cfg["strip"]) {
+    if (!st.IsScalar() || (st.Scalar() != "true" && st.Scalar() != "false")) {
+      return configError("strip: expected true or false");
+    }
+    o.strip = st.Scalar() == "true";
   }
   auto identity = auth::readIdentityOptions(cfg, ctx);
   if (!identity.ok()) return identity.error();
