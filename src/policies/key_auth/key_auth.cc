@@ -77,7 +77,10 @@ class KeyAuthFilter final : public http::Filter, public auth::AuthFactory {
 
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
     if (opts_.identity.optional) {
-      if (auth::skipAuthenticated(ctx, opts_.identity)) return http::Verdict::kContinue;
+      if (auth::skipAuthenticated(ctx, opts_.identity)) {
+        if (opts_.strip) strip(ctx.request);  // another method won: still never forward a key
+        return http::Verdict::kContinue;
+      }
     } else {
       auth::stripIdentityHeaders(ctx, opts_.identity);
     }
