@@ -145,7 +145,8 @@ TEST(HmacAuth, HttpDateAndSkew) {
 }
 
 TEST(HmacAuth, ReplayTableRejectsExactRepeatsUntilExpiry) {
-  const std::string mac = "0123456789abcdef0123456789abcdef-unique-test-mac";
+  static int run_id = 0;  // the table is process-wide: a repeated test needs a fresh MAC
+  const std::string mac = std::to_string(++run_id) + "23456789abcdef0123456789abcdef-test-mac";
   EXPECT_FALSE(policies::hmac_auth::seenBefore(mac, 1000, 900));
   EXPECT_TRUE(policies::hmac_auth::seenBefore(mac, 1000, 950));
   EXPECT_TRUE(policies::hmac_auth::seenBefore(mac, 1000, 1000));
