@@ -5,7 +5,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
 #include <thread>
 
 #include "http/filter.h"
@@ -306,6 +308,42 @@ runtime::Task<void> offloadOnce(runtime::EventLoop* loop, std::thread::id* ran_o
   // Back on the loop's thread: the result was posted here.
   if (runtime::EventLoop::current() != loop) *result = -2;
   loop->stop();
+}
+
+runtime::Task<void> offloadWhenFull(runtime::EventLoop* loop, std::optional<int>* out) {
+  std::function<int()> job = [] { return 1; };
+  runtime::Task<std::optional<int>> t = policies::offload::run<int>(std::move(job));
+  *out = co_await std::move(t);
+  loop->stop();
+}
+
+TEST(Offload, ASaturatedPoolAnswersAtOnceWithNoValue) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  size_t blocked = 0;
+  while (policies::offload::queued() < policies::offload::kMaxQueued) {
+    ASSERT_TRUE(policies::offload::detail::submit([&] {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return release; });
+    }));
+    ++blocked;
+  }
+  runtime::EventLoop loop;
+  std::optional<int> out = 7;
+  loop.post([&] { runtime::spawn(offloadWhenFull(&loop, &out)); });
+  loop.run();
+  EXPECT_FALSE(out.has_value());
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (int i = 0; i < 1000 && policies::offload::queued() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // bounded: jobs end at once
+  }
+  EXPECT_EQ(policies::offload::queued(), 0u);
+  EXPECT_GT(blocked, 0u);
 }
 
 TEST(Offload, RunsOnThePoolAndResumesOnTheCallersLoop) {
