@@ -166,3 +166,25 @@ def test_body_digest_over_http2(gatehouse, recorder):
     reqs = recorder.request_list()
     assert len(reqs) == 1 and reqs[0].body == body
     assert reqs[0].header("content-length") == str(len(body))
+
+
+def test_buffered_body_reaches_an_h2c_upstream(gatehouse, echo):
+    # The checked body goes to an HTTP/2 upstream too (a second gatehouse speaking h2c).
+    import hashlib
+    b = gatehouse(simple_config(cluster("up", echo)), name="b")
+    a = gatehouse(simple_config(
+        {"name": "h2c", "protocol": "h2c", "endpoints": [f"127.0.0.1:{b.port}"]},
+        consumers=CONSUMERS, routes=[
+            {"name": "signed", "match": {"path_prefix": "/"}, "cluster": "h2c",
+             "policies": [{"name": "hmac_auth"}]}]), name="a")
+    body = b"to-h2|" * 3000
+    with client(a) as c:
+        r = c.post("/upload", content=body, headers=signed_post(body))
+        assert r.status_code == 200, r.text
+        seen = r.json()
+        assert seen["body_length"] == len(body)
+        assert seen["body_sha256"] == hashlib.sha256(body).hexdigest()
+        r = c.post("/upload", content=body,
+                   headers=signed_post(body, digest_of=b"x", date_offset=-5))
+        assert r.status_code == 401
+    assert echo.request_count() == 1
