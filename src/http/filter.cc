@@ -43,6 +43,9 @@ void RequestContext::reset() {
   route_name.clear();
   path_params.clear();
   buffer_request_body = 0;
+  bytes_in = 0;
+  bytes_out = 0;
+  final_status = 0;
 }
 
 Verdict RequestContext::respond(int status, std::string body, std::string_view content_type) {

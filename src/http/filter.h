@@ -74,6 +74,11 @@ class RequestContext {
   // verdict, and only then picks an upstream; the body is forwarded with a Content-Length.
   // 0 (the default): the body streams, and body-phase verdicts are not acted on.
   uint64_t buffer_request_body = 0;
+  // Set by the core just before onComplete: bytes read from and written to the client for
+  // this request, heads included (the access log's bytes_in / bytes_out), and the status sent.
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  int final_status = 0;
 
   // Clears everything for the next request on the connection, keeping buffer capacity.
   void reset();

@@ -8,6 +8,8 @@
 #include "policies/hmac_auth/hmac_auth.h"
 #include "policies/ip_restriction/ip_restriction.h"
 #include "policies/key_auth/key_auth.h"
+#include "policies/metering/metering.h"
+#include "policies/quota/quota.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
 #include "policies/require_consumer/require_consumer.h"
@@ -29,6 +31,8 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},
       {"cors", &policies::cors::build},
+      {"quota", &policies::quota::build},
+      {"metering", &policies::metering::build},
   };
   return kPolicies;
 }
