@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/depthguard.h>
 
+#include "config/consumers_loader.h"
 #include "config/discovery_loader.h"
 #include "config/health_loader.h"
 #include "config/lb_options_loader.h"
@@ -28,7 +29,7 @@ constexpr std::string_view kTopKeys[] = {
     "workers",    "watch",    "listeners",     "admin",
     "access_log", "timeouts", "limits",        "path_normalization",
     "forwarded",  "clusters", "virtual_hosts", "routes",
-    "http2"};
+    "http2",      "consumers"};
 constexpr std::string_view kListenerKeys[] = {"name", "address", "port", "virtual_hosts", "tls"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
@@ -123,6 +124,9 @@ class Loader {
     if (const YAML::Node* v = m.find("forwarded")) readForwarded(*v, config.forwarded);
     config.access_log.fields.assign(kDefaultAccessLogFields.begin(), kDefaultAccessLogFields.end());
     if (const YAML::Node* v = m.find("access_log")) readAccessLog(*v, config.access_log);
+    if (const YAML::Node* v = m.find("consumers")) {
+      config.consumers = readConsumers(diag_, *v, "consumers");
+    }
     // Clusters before routes, and virtual hosts before listeners, so references resolve.
     if (const YAML::Node* v = m.find("clusters")) readClusters(*v, config.clusters);
     if (const YAML::Node* v = m.find("virtual_hosts")) readVirtualHosts(*v, config.virtual_hosts);

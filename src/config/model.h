@@ -338,6 +338,27 @@ struct AccessLog {
   std::vector<std::string> fields;  // empty = default field list
 };
 
+// One entry of the top-level `consumers:` registry. The loader checks every credential's
+// format; the snapshot compiles the list into a policies::ConsumerRegistry.
+struct ConsumerSpec {
+  struct Basic {
+    std::string username;  // defaults to the consumer's name
+    std::string password;  // a hash: "$2b$..." or "sha256:<salt>:<hex>"
+  };
+  struct Hmac {
+    std::string key_id;
+    std::string secret;  // from `secret` or the environment variable named by `secret_env`
+  };
+  std::string name;
+  std::vector<std::string> groups;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<std::string> api_keys;  // SHA-256 hex digests
+  std::vector<Basic> basic;
+  std::vector<Hmac> hmac;
+  int line = 0;
+  std::string yaml_path;  // consumers[2]
+};
+
 struct Admin {
   bool enabled = true;
   std::string address = "127.0.0.1";
@@ -350,6 +371,7 @@ struct Config {
   std::vector<Listener> listeners;
   std::vector<VirtualHost> virtual_hosts;
   std::vector<Cluster> clusters;
+  std::vector<ConsumerSpec> consumers;
   Timeouts timeouts;
   HttpLimits limits;
   Http2Options http2;

@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "policies/consumers.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
@@ -46,7 +47,7 @@ Result<net::SocketAddress> resolve(const std::string& host, uint16_t port) {
   return addr;
 }
 
-void addPolicies(const std::vector<PolicySpec>& specs, CompiledRoute& route,
+void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, CompiledRoute& route,
                  std::vector<std::string>& errors) {
   for (const auto& spec : specs) {
     const http::PolicyRegistration* reg = http::findPolicy(spec.name);
@@ -59,9 +60,12 @@ void addPolicies(const std::vector<PolicySpec>& specs, CompiledRoute& route,
       continue;
     }
     YAML::Node cfg = spec.config ? spec.config : YAML::Node(YAML::NodeType::Map);
+    http::PolicyContext pctx;
+    pctx.consumers = snap.consumers;
+    pctx.preceding = route.filters;
     Result<http::FilterFactoryPtr> f = [&]() -> Result<http::FilterFactoryPtr> {
       try {
-        return reg->build(cfg);
+        return reg->build(cfg, pctx);
       } catch (const std::exception& e) {  // yaml-cpp conversions inside a builder
         return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, e.what());
       }
@@ -100,6 +104,40 @@ lb::HealthPolicy healthPolicy(const Cluster& c) {
     p.slow_start_min_weight = c.slow_start->min_weight_percent / 100.0;
   }
   return p;
+}
+
+// Compiles the `consumers:` section; the loader already checked every format.
+std::shared_ptr<const policies::ConsumerRegistry> compileConsumers(
+    const Config& cfg, std::vector<std::string>& errors) {
+  if (cfg.consumers.empty()) return policies::ConsumerRegistry::empty();
+  std::vector<policies::Consumer> list;
+  for (const auto& spec : cfg.consumers) {
+    policies::Consumer c;
+    c.name = spec.name;
+    c.groups = spec.groups;
+    c.metadata = spec.metadata;
+    for (const auto& hex : spec.api_keys) {
+      policies::Sha256Digest d{};
+      if (policies::parseHexDigest(hex, d)) c.key_digests.push_back(d);
+    }
+    for (const auto& b : spec.basic) {
+      auto hash = policies::parsePasswordHash(b.password);
+      if (!hash.ok()) {
+        errors.push_back(where(cfg.source_file, spec.line, spec.yaml_path) + hash.error().message);
+        continue;
+      }
+      c.basic.push_back({b.username, std::move(*hash)});
+    }
+    for (const auto& h : spec.hmac)
+      c.hmac.push_back({h.key_id, h.secret});
+    list.push_back(std::move(c));
+  }
+  auto registry = policies::ConsumerRegistry::create(std::move(list));
+  if (!registry.ok()) {
+    errors.push_back(where(cfg.source_file, 0, "consumers") + registry.error().message);
+    return policies::ConsumerRegistry::empty();
+  }
+  return *registry;
 }
 
 }  // namespace
@@ -224,6 +262,8 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
     }
   }
 
+  snap->consumers = compileConsumers(*cfg, out.errors);
+
   auto router = proxy::Router::build(*cfg);
   if (!router.ok()) {
     out.errors.push_back(where(file, 0, "") + router.error().message);
@@ -237,8 +277,8 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       cr.name = r.name;
       cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
       cr.response_timeout = r.timeout.value_or(cfg->timeouts.upstream_response);
-      addPolicies(vh.policies, cr, out.errors);
-      addPolicies(r.policies, cr, out.errors);
+      addPolicies(vh.policies, *snap, cr, out.errors);
+      addPolicies(r.policies, *snap, cr, out.errors);
       if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {
         auto rw = policies::rewrite::fromModel(r.rewrite);
         if (!rw.ok()) {

@@ -16,6 +16,9 @@
 #include "net/cidr.h"
 #include "net/tls.h"
 
+namespace gatehouse::policies {
+class ConsumerRegistry;
+}
 namespace gatehouse::proxy {
 class Router;
 }
@@ -83,6 +86,8 @@ struct Snapshot {
   std::vector<CompiledRoute> routes;  // index = Router route_id
   std::vector<CompiledCluster> clusters;
   net::CidrSet trusted_proxies;
+  // The top-level `consumers:` registry; the empty registry when there is none.
+  std::shared_ptr<const policies::ConsumerRegistry> consumers;
   // Parallel to config->listeners; null for plain-text listeners.
   std::vector<std::shared_ptr<const net::TlsServerContext>> listener_tls;
 };

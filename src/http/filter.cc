@@ -43,6 +43,7 @@ void RequestContext::reset() {
   client_cert_sha256 = {};
   route_name.clear();
   path_params.clear();
+  buffer_request_body = 0;
   bytes_in = 0;
   bytes_out = 0;
   final_status = 0;

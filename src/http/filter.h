@@ -7,7 +7,9 @@
 // Phases run in a fixed order: request headers -> request body -> (router/upstream) ->
 // response headers -> response body -> complete (always, for logging). A phase returns a
 // verdict at once; it pauses with an awaitable only when it truly needs I/O.
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +21,9 @@
 
 namespace YAML {
 class Node;
+}
+namespace gatehouse::policies {
+class ConsumerRegistry;
 }
 
 namespace gatehouse::http {
@@ -62,6 +67,13 @@ class RequestContext {
   std::string_view client_cert_sha256;
   std::string route_name;
   std::vector<PathParam> path_params;
+  // Set in the request-headers phase by a filter that must see the whole request body before
+  // any of it reaches an upstream (a body digest, say). The core then reads the body into
+  // memory (more than this many bytes, or than limits.max_body_bytes: 413), calls every
+  // onRequestBody once with the whole body and end=true, honours its kRespond / kPause
+  // verdict, and only then picks an upstream; the body is forwarded with a Content-Length.
+  // 0 (the default): the body streams, and body-phase verdicts are not acted on.
+  uint64_t buffer_request_body = 0;
   // Set by the core just before onComplete: bytes read from and written to the client for
   // this request, heads included (the access log's bytes_in / bytes_out), and the status sent.
   uint64_t bytes_in = 0;
@@ -117,14 +129,39 @@ class FilterFactory {
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;
 
+// What a builder may read besides its own YAML, from the snapshot being built (control
+// thread; valid only during the call).
+struct PolicyContext {
+  // The top-level `consumers:` registry (empty, or null in unit tests, without one). Builders keep
+  // the shared_ptr if their factory uses it.
+  std::shared_ptr<const policies::ConsumerRegistry> consumers;
+  // The factories already in this route's chain (virtual-host policies first), in order.
+  std::span<const FilterFactoryPtr> preceding;
+};
+
 // Policy registration: name -> builder. The builder validates `config` and returns the
 // immutable factory, or an error whose message names the bad option (the caller prefixes
-// file, line and YAML path).
+// file, line and YAML path). A builder that needs the snapshot (consumers, the chain so far)
+// takes a PolicyContext; the others need not.
 using PolicyBuilder = Result<FilterFactoryPtr> (*)(const YAML::Node& config);
+using ContextPolicyBuilder = Result<FilterFactoryPtr> (*)(const YAML::Node& config,
+                                                          const PolicyContext& ctx);
 
 struct PolicyRegistration {
+  PolicyRegistration(std::string_view n, PolicyBuilder b) : name(n), plain_(b) {}
+  PolicyRegistration(std::string_view n, ContextPolicyBuilder b) : name(n), contextual_(b) {}
+
+  Result<FilterFactoryPtr> build(const YAML::Node& config, const PolicyContext& ctx) const {
+    return contextual_ ? contextual_(config, ctx) : plain_(config);
+  }
+  // With an empty context (no registry, nothing before it): unit tests.
+  Result<FilterFactoryPtr> build(const YAML::Node& config) const { return build(config, {}); }
+
   std::string_view name;
-  PolicyBuilder build;
+
+ private:
+  PolicyBuilder plain_ = nullptr;
+  ContextPolicyBuilder contextual_ = nullptr;
 };
 
 // Every built-in policy, defined in policies/registry.cc (one line per policy).

@@ -1,7 +1,6 @@
 #include "policies/consumers.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <set>
 #include <utility>
@@ -10,30 +9,66 @@
 
 namespace gatehouse::policies {
 
-Sha256Digest sha256(std::string_view data) {
-  Sha256Digest d{};
-  unsigned int len = 0;
-  // EVP_Digest with a fetched-by-default SHA-256 cannot fail for in-memory input; zeros on
-  // failure would only ever mismatch, never match, since no config digest may be all zeros.
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
-  return d;
+Result<std::shared_ptr<const ConsumerRegistry>> ConsumerRegistry::create(
+    std::vector<Consumer> consumers) {
+  auto r = std::make_shared<ConsumerRegistry>();
+  r->consumers_ = std::move(consumers);
+  std::set<Sha256Digest> digests;
+  for (const Consumer& c : r->consumers_) {
+    if (!r->by_name_.emplace(c.name, &c).second) {
+      return configError("duplicate consumer '" + c.name + "'");
+    }
+    for (const auto& d : c.key_digests) {
+      if (!digests.insert(d).second) {
+        return configError("consumer '" + c.name +
+                           "': the same API key is configured more than once");
+      }
+    }
+    for (const auto& b : c.basic) {
+      if (!r->basic_.emplace(b.username, BasicEntry{&c, &b}).second) {
+        return configError("consumer '" + c.name + "': duplicate basic-auth username '" +
+                           b.username + "'");
+      }
+    }
+    for (const auto& h : c.hmac) {
+      if (!r->hmac_.emplace(h.key_id, HmacEntry{&c, &h}).second) {
+        return configError("consumer '" + c.name + "': duplicate HMAC key id '" + h.key_id + "'");
+      }
+    }
+  }
+  return std::shared_ptr<const ConsumerRegistry>(std::move(r));
 }
 
-bool parseHexDigest(std::string_view hex, Sha256Digest& out) {
-  if (hex.size() != out.size() * 2) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < out.size(); ++i) {
-    int hi = nibble(hex[2 * i]);
-    int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+const std::shared_ptr<const ConsumerRegistry>& ConsumerRegistry::empty() {
+  static const std::shared_ptr<const ConsumerRegistry> kEmpty =
+      std::make_shared<const ConsumerRegistry>();
+  return kEmpty;
+}
+
+const Consumer* ConsumerRegistry::byName(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+const ConsumerRegistry::BasicEntry* ConsumerRegistry::findBasic(std::string_view username) const {
+  auto it = basic_.find(username);
+  return it == basic_.end() ? nullptr : &it->second;
+}
+
+const ConsumerRegistry::HmacEntry* ConsumerRegistry::findHmac(std::string_view key_id) const {
+  auto it = hmac_.find(key_id);
+  return it == hmac_.end() ? nullptr : &it->second;
+}
+
+Status readGroups(const YAML::Node& g, const std::string& what, std::vector<std::string>& out) {
+  if (!g.IsSequence()) return configError(what + ": expected a list of group names");
+  for (size_t j = 0; j < g.size(); ++j) {
+    auto group = readString(g[j], what + "[" + std::to_string(j) + "]");
+    if (!group.ok()) return group.error();
+    if (group->empty()) return configError(what + ": empty group name");
+    out.push_back(std::move(*group));
   }
-  return true;
+  return {};
 }
 
 Result<ConsumerKeys> ConsumerKeys::parse(const YAML::Node& list, std::string_view what) {
@@ -41,7 +76,7 @@ Result<ConsumerKeys> ConsumerKeys::parse(const YAML::Node& list, std::string_vie
   if (!list || !list.IsSequence() || list.size() == 0) {
     return configError(w + ": expected a non-empty list of consumers");
   }
-  ConsumerKeys out;
+  std::vector<Consumer> consumers;
   std::set<std::string> names;
   std::set<Sha256Digest> digests;
   for (size_t i = 0; i < list.size(); ++i) {
@@ -61,13 +96,7 @@ Result<ConsumerKeys> ConsumerKeys::parse(const YAML::Node& list, std::string_vie
     }
     c.name = std::move(*name);
     if (const auto& g = item["groups"]) {
-      if (!g.IsSequence()) return configError(at + ".groups: expected a list of group names");
-      for (size_t j = 0; j < g.size(); ++j) {
-        auto group = readString(g[j], at + ".groups[" + std::to_string(j) + "]");
-        if (!group.ok()) return group.error();
-        if (group->empty()) return configError(at + ".groups: empty group name");
-        c.groups.push_back(std::move(*group));
-      }
+      if (auto st = readGroups(g, at + ".groups", c.groups); !st.ok()) return st.error();
     }
     const auto& keys = item["keys"];
     if (!keys || !keys.IsSequence() || keys.size() == 0) {
@@ -96,18 +125,23 @@ Result<ConsumerKeys> ConsumerKeys::parse(const YAML::Node& list, std::string_vie
       }
       c.key_digests.push_back(d);
     }
-    out.consumers_.push_back(std::move(c));
+    consumers.push_back(std::move(c));
   }
-  return out;
+  auto registry = ConsumerRegistry::create(std::move(consumers));
+  if (!registry.ok()) return configError(w + ": " + registry.error().message);
+  std::vector<const Consumer*> all;
+  for (const auto& c : (*registry)->consumers())
+    all.push_back(&c);
+  return ConsumerKeys(std::move(*registry), std::move(all));
 }
 
 const Consumer* ConsumerKeys::find(std::string_view key) const {
   const Sha256Digest d = sha256(key);
   const Consumer* found = nullptr;
-  for (const auto& c : consumers_) {
-    for (const auto& k : c.key_digests) {
+  for (const Consumer* c : consumers_) {
+    for (const auto& k : c->key_digests) {
       bool eq = CRYPTO_memcmp(d.data(), k.data(), d.size()) == 0;
-      if (eq) found = &c;
+      if (eq) found = c;
     }
   }
   return found;

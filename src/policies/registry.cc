@@ -1,15 +1,18 @@
 // The list of built-in policies: adding a policy is one folder plus one line here.
 #include "http/filter.h"
 #include "policies/acl/acl.h"
+#include "policies/basic_auth/basic_auth.h"
 #include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
+#include "policies/hmac_auth/hmac_auth.h"
 #include "policies/ip_restriction/ip_restriction.h"
 #include "policies/key_auth/key_auth.h"
 #include "policies/metering/metering.h"
 #include "policies/quota/quota.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
+#include "policies/require_consumer/require_consumer.h"
 #include "policies/rewrite/rewrite.h"
 
 namespace gatehouse::http {
@@ -22,6 +25,9 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"rewrite", &policies::rewrite::build},
       {"rate_limit", &policies::rate_limit::build},
       {"key_auth", &policies::key_auth::build},
+      {"basic_auth", &policies::basic_auth::build},
+      {"hmac_auth", &policies::hmac_auth::build},
+      {"require_consumer", &policies::require_consumer::build},
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},
       {"cors", &policies::cors::build},

@@ -1,5 +1,6 @@
 #include "proxy/exchange.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/log.h"
@@ -192,6 +193,64 @@ Task<bool> Exchange::runResponseFilters() {
   co_return true;
 }
 
+Task<bool> Exchange::failBuffering(int status, std::string_view message) {
+  ex_.error.assign(message);
+  co_await sendError(status, message);
+  co_return false;
+}
+
+Task<bool> Exchange::bufferRequestBody() {
+  auto& req = ctx_.request;
+  const auto& cfg = *ex_.snap->snap->config;
+  uint64_t cap = ctx_.buffer_request_body;
+  if (cfg.limits.max_body_bytes > 0) cap = std::min<uint64_t>(cap, cfg.limits.max_body_bytes);
+  if (!req.chunked && req.content_length > cap) {
+    co_return co_await failBuffering(413, "request body too large");
+  }
+  if (req.expect_continue && !ex_.sent_continue) {
+    // The client waits for this before sending the body we are about to read.
+    ex_.sent_continue = true;
+    if (!(co_await io_.sendContinue()).ok()) {
+      co_return co_await failBuffering(400, "client write failed");
+    }
+  }
+  std::string& body = ex_.buffered_body;
+  body.clear();
+  for (;;) {
+    auto sp = co_await io_.readBody(cfg.timeouts.client_body);
+    if (!sp.ok()) {
+      bool timeout = sp.error().code == ErrorCode::kTimeout;
+      (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
+      co_return co_await failBuffering(timeout ? 408 : 400,
+                                       timeout ? "request body timeout" : "malformed request body");
+    }
+    ex_.request_body_started = true;
+    if (sp->end) break;
+    if (body.size() + sp->data.size() > cap) {
+      co_return co_await failBuffering(413, "request body too large");
+    }
+    body.append(sp->data);
+    io_.consumeBody();
+  }
+  for (size_t i = 0; i < ex_.filters_run; ++i) {
+    http::Verdict v = ex_.filters[i].filter->onRequestBody(ctx_, body, true);
+    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
+    if (v == http::Verdict::kRespond) {
+      co_await sendLocalReply();
+      co_return false;
+    }
+  }
+  // Forwarded whole with a Content-Length, in the head's writev (trailers are dropped).
+  req.chunked = false;
+  req.has_body = true;
+  req.content_length = body.size();
+  req.content_length_present = true;
+  req.expect_continue = false;
+  ex_.has_first_span = !body.empty();
+  ex_.first_span = body;
+  co_return true;
+}
+
 Task<> Exchange::run() {
   const auto& snap = *ex_.snap->snap;
   RouteRequest rr{ctx_.request.authority, ctx_.request.method, ctx_.request.path,
@@ -220,6 +279,9 @@ Task<> Exchange::run() {
     ex_.error = "route has no upstream";
     co_await sendError(500, "route has no action");
     co_return;
+  }
+  if (ctx_.buffer_request_body > 0 && ctx_.request.has_body) {
+    if (!(co_await bufferRequestBody())) co_return;
   }
   co_await proxyToUpstream();
 }

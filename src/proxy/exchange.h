@@ -78,11 +78,16 @@ class Exchange {
     std::string error;
     bool sent_continue = false;
     bool has_first_span = false;  // first body span fetched, not yet sent or consumed
-    std::string_view first_span;  // view into the client io's buffer
+    std::string_view first_span;  // view into the client io's buffer (or buffered_body)
+    std::string buffered_body;    // ctx.buffer_request_body: the whole body, read up front
   };
 
   runtime::Task<bool> runRequestFilters();
   runtime::Task<bool> runResponseFilters();
+  // ctx.buffer_request_body: reads the whole body, runs the body filters on it and acts on
+  // their verdicts. False when the request was answered (error or local reply).
+  runtime::Task<bool> bufferRequestBody();
+  runtime::Task<bool> failBuffering(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
   runtime::Task<> proxyToUpstreamH2();
   void serializeUpstreamHead(bool expect_continue);

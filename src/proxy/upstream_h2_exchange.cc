@@ -186,6 +186,11 @@ Task<> Exchange::proxyToUpstreamH2() {
     // Full duplex: the request body streams while the response comes back.
     auto sender = [&]() -> Task<> {
       if (end_stream) co_return;
+      if (ex_.has_first_span) {
+        // A body read whole up front (ctx.buffer_request_body); kept for a retry.
+        auto st = co_await stream->sendBody(ex_.first_span, bounded(loop.now() + t.upstream_idle));
+        if (!st.ok()) co_return;
+      }
       std::string chunk;
       for (;;) {
         auto sp = co_await io_.readBody(t.client_body);

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "policies/auth_common.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::acl {
@@ -104,6 +105,26 @@ Result<List> readList(const YAML::Node& node, const std::string& what) {
   return l;
 }
 
+Status checkNames(const List& l, const std::string& what, const http::PolicyContext& ctx) {
+  const auto& registry = auth::registryOf(ctx);
+  if (registry->isEmpty()) return {};
+  for (size_t i = 0; i < l.consumers.size(); ++i) {
+    const std::string& name = l.consumers[i];
+    if (registry->byName(name)) continue;
+    bool defined = false;
+    for (const auto& f : ctx.preceding) {
+      const auto* a = dynamic_cast<const auth::AuthFactory*>(f.get());
+      defined = defined || (a && a->definesConsumer(name));
+    }
+    if (!defined) {
+      return configError(what + ".consumers[" + std::to_string(i) + "]: unknown consumer '" + name +
+                         "' (not in the consumers registry nor set by an earlier auth "
+                         "policy on this route)");
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
@@ -111,7 +132,7 @@ const Counters* countersOf(const http::FilterFactory& factory) {
   return f ? &f->counters() : nullptr;
 }
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   if (!config || !config.IsMap()) return configError("expected a map with 'allow' and/or 'deny'");
   if (auto st = checkKeys(config, {"allow", "deny", "unauthenticated_status"}); !st.ok()) {
     return st.error();
@@ -121,6 +142,8 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto deny = readList(config["deny"], "deny");
   if (!deny.ok()) return deny.error();
   if (allow->empty() && deny->empty()) return configError("expected 'allow' and/or 'deny'");
+  if (auto st = checkNames(*allow, "allow", ctx); !st.ok()) return st.error();
+  if (auto st = checkNames(*deny, "deny", ctx); !st.ok()) return st.error();
   int status = 403;
   if (const auto& s = config["unauthenticated_status"]) {
     auto v = readInt(s, "unauthenticated_status", 401, 403);

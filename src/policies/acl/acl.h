@@ -17,6 +17,8 @@ struct Counters {
 
 const Counters* countersOf(const http::FilterFactory& factory);  // nullptr if not acl
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+// With a top-level consumers registry, every consumer name must be in it or be set by an
+// earlier auth policy on the route (an inline consumer, an anonymous name).
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx);
 
 }  // namespace gatehouse::policies::acl

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "http/headers.h"
+#include "policies/auth_common.h"
 #include "policies/consumers.h"
 #include "policies/policy_yaml.h"
 
@@ -23,6 +24,8 @@ struct Options {
   bool strip = false;
   std::string anonymous;  // empty: a request without a key is rejected
   ConsumerKeys keys;
+  bool inline_consumers = false;
+  auth::IdentityOptions identity;
 };
 
 int hexValue(char c) {
@@ -53,12 +56,34 @@ std::string percentDecode(std::string_view s) {
 }
 
 // Stateless but for its counters (atomics): one shared instance serves every worker.
-class KeyAuthFilter final : public http::Filter, public http::FilterFactory {
+class KeyAuthFilter final : public http::Filter, public auth::AuthFactory {
  public:
   explicit KeyAuthFilter(Options o) : opts_(std::move(o)) {}
   http::FilterRef create() const override { return http::FilterRef::shared(*this); }
 
+  std::string_view policyName() const override { return "key_auth"; }
+  std::string challenge() const override { return std::string(kChallenge); }
+  bool isOptional() const override { return opts_.identity.optional; }
+  std::string_view anonymousName() const override { return opts_.anonymous; }
+  bool definesConsumer(std::string_view name) const override {
+    if (name == opts_.anonymous) return true;
+    if (!opts_.inline_consumers) return false;
+    for (const Consumer* c : opts_.keys.consumers()) {
+      if (c->name == name) return true;
+    }
+    return false;
+  }
+  const auth::IdentityOptions& identity() const override { return opts_.identity; }
+
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+    if (opts_.identity.optional) {
+      if (auth::skipAuthenticated(ctx, opts_.identity)) {
+        if (opts_.strip) strip(ctx.request);  // another method won: still never forward a key
+        return http::Verdict::kContinue;
+      }
+    } else {
+      auth::stripIdentityHeaders(ctx, opts_.identity);
+    }
     // A request may carry the key several times; more than one value is ambiguous (which one
     // would the upstream trust?), so it counts as an invalid key rather than picking one.
     int seen = 0;
@@ -78,6 +103,7 @@ class KeyAuthFilter final : public http::Filter, public http::FilterFactory {
       });
     }
     if (seen == 0) {
+      if (opts_.identity.optional) return http::Verdict::kContinue;
       if (!opts_.anonymous.empty()) {
         counters_.anonymous.fetch_add(1, std::memory_order_relaxed);
         ctx.consumer = opts_.anonymous;
@@ -85,16 +111,15 @@ class KeyAuthFilter final : public http::Filter, public http::FilterFactory {
         return http::Verdict::kContinue;
       }
       counters_.missing.fetch_add(1, std::memory_order_relaxed);
-      return reject(ctx);
+      return reject(ctx, auth_metrics::Reason::kMissing);
     }
     const Consumer* c = seen == 1 ? opts_.keys.find(key) : nullptr;
     if (!c) {
       counters_.invalid.fetch_add(1, std::memory_order_relaxed);
-      return reject(ctx);
+      return reject(ctx, auth_metrics::Reason::kBadCredentials);
     }
     counters_.accepted.fetch_add(1, std::memory_order_relaxed);
-    ctx.consumer = c->name;
-    ctx.consumer_groups.assign(c->groups.begin(), c->groups.end());
+    auth::setIdentity(ctx, *c, opts_.identity);
     if (opts_.strip) strip(ctx.request);
     return http::Verdict::kContinue;
   }
@@ -131,13 +156,8 @@ class KeyAuthFilter final : public http::Filter, public http::FilterFactory {
     req.query = std::move(kept);
   }
 
-  http::Verdict reject(http::RequestContext& ctx) const {
-    // Clear any identity an earlier policy set: a failed key must not leave a consumer behind.
-    ctx.consumer.clear();
-    ctx.consumer_groups.clear();
-    http::Verdict v = ctx.respondError(401, kMessage);
-    ctx.local_reply.headers.add("www-authenticate", kChallenge);
-    return v;
+  http::Verdict reject(http::RequestContext& ctx, auth_metrics::Reason reason) const {
+    return auth::reject(ctx, "key_auth", reason, kChallenge, kMessage);
   }
 
   const Options opts_;
@@ -160,9 +180,9 @@ const Counters* countersOf(const http::FilterFactory& factory) {
   return f ? &f->counters() : nullptr;
 }
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   if (!config || !config.IsMap()) return configError("expected a map with 'consumers'");
-  if (auto st = checkKeys(config, {"header", "query", "strip", "anonymous", "consumers"});
+  if (auto st = auth::checkAuthKeys(config, {"header", "query", "strip", "anonymous", "consumers"});
       !st.ok()) {
     return st.error();
   }
@@ -204,11 +224,42 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     if (s->empty()) return configError("anonymous: must be a consumer name");
     o.anonymous = std::move(*s);
   }
-  auto keys = ConsumerKeys::parse(config["consumers"], "consumers");
-  if (!keys.ok()) return keys.error();
-  o.keys = std::move(*keys);
-  for (const auto& c : o.keys.consumers()) {
-    if (c.name == o.anonymous) {
+  auto identity = auth::readIdentityOptions(config, ctx);
+  if (!identity.ok()) return identity.error();
+  o.identity = std::move(*identity);
+  if (o.identity.optional && !o.anonymous.empty()) {
+    return configError(
+        "optional and anonymous exclude each other: an optional policy leaves requests without "
+        "a key unauthenticated for a later policy (require_consumer) to decide");
+  }
+  const auto& registry = auth::registryOf(ctx);
+  const YAML::Node& list = config["consumers"];
+  // A list of maps is the inline form; "registry", a list of names or nothing use the registry.
+  const bool names = list && list.IsSequence() && list.size() > 0 && list[0].IsScalar();
+  o.inline_consumers = list && !list.IsScalar() && !names;
+  if (o.inline_consumers) {
+    auto keys = ConsumerKeys::parse(list, "consumers");
+    if (!keys.ok()) return keys.error();
+    o.keys = std::move(*keys);
+  } else {
+    if (!list && registry->isEmpty()) {
+      return configError(
+          "consumers: expected a non-empty list of consumers, or a top-level consumers registry");
+    }
+    auto picked = auth::selectConsumers(
+        list, *registry, [](const Consumer& c) { return !c.key_digests.empty(); },
+        "API key credentials");
+    if (!picked.ok()) return picked.error();
+    o.keys = ConsumerKeys(registry, std::move(*picked));
+  }
+  if (!o.anonymous.empty() && registry->byName(o.anonymous)) {
+    return configError("anonymous: '" + o.anonymous +
+                       "' is a consumer in the registry; anonymous requests must be "
+                       "distinguishable from authenticated ones");
+  }
+  auth_metrics::ensureRegistered();
+  for (const Consumer* c : o.keys.consumers()) {
+    if (c->name == o.anonymous) {
       return configError("anonymous: '" + o.anonymous +
                          "' is also a configured consumer; anonymous requests must be "
                          "distinguishable from authenticated ones");

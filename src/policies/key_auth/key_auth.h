@@ -19,6 +19,8 @@ struct Counters {
 
 const Counters* countersOf(const http::FilterFactory& factory);  // nullptr if not key_auth
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+// `consumers`: an inline list (as before), a list of names from the top-level registry, or
+// "registry" / absent for every registry consumer with an API key.
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx);
 
 }  // namespace gatehouse::policies::key_auth

@@ -1,0 +1,222 @@
+#include "config/consumers_loader.h"
+
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string_view>
+
+#include "config/syntax.h"
+#include "policies/credentials.h"
+
+namespace gatehouse::config {
+namespace {
+
+constexpr std::string_view kConsumerKeys[] = {"name", "groups", "metadata", "credentials"};
+constexpr std::string_view kCredentialKeys[] = {"api_keys", "basic", "hmac"};
+constexpr std::string_view kApiKeyKeys[] = {"sha256"};
+constexpr std::string_view kBasicKeys[] = {"username", "password"};
+constexpr std::string_view kHmacKeys[] = {"key_id", "secret", "secret_env"};
+constexpr size_t kMinHmacSecret = 16;  // bytes; shorter secrets are guessable offline
+
+// Uniqueness across the whole registry; value = line of the first use.
+struct Seen {
+  std::map<std::string, int, std::less<>> names, digests, usernames, key_ids;
+
+  bool add(Diagnostics& diag, std::map<std::string, int, std::less<>>& set, const YAML::Node& at,
+           const std::string& path, const std::string& value, std::string_view what) {
+    auto [it, inserted] = set.emplace(value, at.Mark().line + 1);
+    if (inserted) return true;
+    diag.add(
+        at, path,
+        "duplicate " + std::string(what) + " (first at line " + std::to_string(it->second) + ")");
+    return false;
+  }
+};
+
+void readApiKeys(Diagnostics& diag, const YAML::Node& node, const std::string& path, Seen& seen,
+                 ConsumerSpec& c) {
+  if (!expectList(diag, node, path)) return;
+  size_t index = 0;
+  for (const auto& item : node) {
+    std::string item_path = indexPath(path, index++);
+    if (item.IsScalar()) {
+      diag.add(item, item_path,
+               "expected {sha256: <hex digest>}; plaintext keys are not accepted (store the "
+               "SHA-256 of the key)");
+      continue;
+    }
+    MapReader m(diag, item, item_path, kApiKeyKeys);
+    if (!m.isMap() || !m.require("sha256")) continue;
+    std::string hex;
+    m.read("sha256", hex);
+    policies::Sha256Digest d{};
+    if (!policies::parseHexDigest(hex, d) || d == policies::Sha256Digest{}) {
+      diag.add(*m.find("sha256"), m.path("sha256"),
+               "expected 64 hex digits (the SHA-256 of the key)");
+      continue;
+    }
+    std::string lower = toLowerAscii(hex);
+    if (seen.add(diag, seen.digests, *m.find("sha256"), m.path("sha256"), lower, "API key")) {
+      c.api_keys.push_back(std::move(lower));
+    }
+  }
+}
+
+void readBasic(Diagnostics& diag, const YAML::Node& node, const std::string& path, Seen& seen,
+               ConsumerSpec& c) {
+  if (!expectList(diag, node, path)) return;
+  size_t index = 0;
+  for (const auto& item : node) {
+    std::string item_path = indexPath(path, index++);
+    MapReader m(diag, item, item_path, kBasicKeys);
+    if (!m.isMap()) continue;
+    ConsumerSpec::Basic b;
+    b.username = c.name;
+    m.read("username", b.username);
+    if (b.username.find(':') != std::string::npos || hasControlChars(b.username)) {
+      diag.add(*m.find("username"), m.path("username"),
+               "must not contain ':' or control characters (RFC 7617)");
+      continue;
+    }
+    if (!m.require("password")) continue;
+    m.read("password", b.password);
+    auto parsed = policies::parsePasswordHash(b.password);
+    if (!parsed.ok()) {
+      diag.add(*m.find("password"), m.path("password"), parsed.error().message);
+      continue;
+    }
+    const YAML::Node& at = m.has("username") ? *m.find("username") : item;
+    if (b.username.empty()) continue;
+    if (seen.add(diag, seen.usernames, at, m.path("username"), b.username,
+                 "basic-auth username '" + b.username + "'")) {
+      c.basic.push_back(std::move(b));
+    }
+  }
+}
+
+void readHmac(Diagnostics& diag, const YAML::Node& node, const std::string& path, Seen& seen,
+              ConsumerSpec& c) {
+  if (!expectList(diag, node, path)) return;
+  size_t index = 0;
+  for (const auto& item : node) {
+    std::string item_path = indexPath(path, index++);
+    MapReader m(diag, item, item_path, kHmacKeys);
+    if (!m.isMap()) continue;
+    ConsumerSpec::Hmac h;
+    if (!m.require("key_id")) continue;
+    m.read("key_id", h.key_id);
+    if (h.key_id.empty() || h.key_id.find('"') != std::string::npos || hasControlChars(h.key_id)) {
+      if (!h.key_id.empty()) {
+        diag.add(*m.find("key_id"), m.path("key_id"),
+                 "must not contain '\"' or control characters");
+      }
+      continue;
+    }
+    if (m.has("secret") == m.has("secret_env")) {
+      diag.add(item, item_path, "needs exactly one of secret, secret_env");
+      continue;
+    }
+    if (m.has("secret")) {
+      m.read("secret", h.secret);
+    } else {
+      std::string var;
+      m.read("secret_env", var);
+      const char* v = var.empty() ? nullptr : std::getenv(var.c_str());
+      if (!v || !*v) {
+        diag.add(*m.find("secret_env"), m.path("secret_env"),
+                 "environment variable '" + var + "' is not set or empty");
+        continue;
+      }
+      h.secret = v;
+    }
+    if (h.secret.size() < kMinHmacSecret) {
+      std::string_view key = m.has("secret") ? "secret" : "secret_env";
+      diag.add(*m.find(key), m.path(key),
+               "the HMAC secret must be at least " + std::to_string(kMinHmacSecret) + " bytes");
+      continue;
+    }
+    if (seen.add(diag, seen.key_ids, *m.find("key_id"), m.path("key_id"), h.key_id,
+                 "HMAC key id '" + h.key_id + "'")) {
+      c.hmac.push_back(std::move(h));
+    }
+  }
+}
+
+void readMetadata(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                  ConsumerSpec& c) {
+  if (!node.IsMap()) {
+    diag.add(node, path, "expected a map of string keys to string values, got " + describe(node));
+    return;
+  }
+  std::set<std::string> keys;
+  for (const auto& kv : node) {
+    std::optional<std::string> key = readString(diag, kv.first, path);
+    if (!key) continue;
+    std::string item_path = childPath(path, *key);
+    std::optional<std::string> value = readString(diag, kv.second, item_path, true);
+    if (!value) continue;
+    // Values may be forwarded upstream as header values.
+    if (hasControlChars(*value)) {
+      diag.add(kv.second, item_path, "must not contain control characters");
+      continue;
+    }
+    if (!keys.insert(*key).second) {
+      diag.add(kv.first, item_path, "duplicate metadata key '" + *key + "'");
+      continue;
+    }
+    c.metadata.emplace_back(std::move(*key), std::move(*value));
+  }
+}
+
+}  // namespace
+
+std::vector<ConsumerSpec> readConsumers(Diagnostics& diag, const YAML::Node& node,
+                                        const std::string& path) {
+  std::vector<ConsumerSpec> out;
+  if (!expectList(diag, node, path)) return out;
+  Seen seen;
+  size_t index = 0;
+  for (const auto& item : node) {
+    std::string item_path = indexPath(path, index++);
+    MapReader m(diag, item, item_path, kConsumerKeys);
+    if (!m.isMap()) continue;
+    ConsumerSpec c;
+    c.line = item.Mark().line + 1;
+    c.yaml_path = item_path;
+    if (!m.require("name")) continue;
+    m.read("name", c.name);
+    if (c.name.empty()) continue;
+    if (hasControlChars(c.name)) {
+      diag.add(*m.find("name"), m.path("name"), "must not contain control characters");
+      continue;
+    }
+    seen.add(diag, seen.names, *m.find("name"), m.path("name"), c.name,
+             "consumer name '" + c.name + "'");
+    if (const YAML::Node* g = m.find("groups")) {
+      std::string gpath = m.path("groups");
+      if (expectList(diag, *g, gpath)) {
+        size_t gi = 0;
+        for (const auto& group : *g) {
+          if (auto s = readString(diag, group, indexPath(gpath, gi++))) {
+            c.groups.push_back(std::move(*s));
+          }
+        }
+      }
+    }
+    if (const YAML::Node* md = m.find("metadata")) readMetadata(diag, *md, m.path("metadata"), c);
+    if (const YAML::Node* cr = m.find("credentials")) {
+      MapReader cm(diag, *cr, m.path("credentials"), kCredentialKeys);
+      if (cm.isMap()) {
+        if (const YAML::Node* v = cm.find("api_keys")) {
+          readApiKeys(diag, *v, cm.path("api_keys"), seen, c);
+        }
+        if (const YAML::Node* v = cm.find("basic")) readBasic(diag, *v, cm.path("basic"), seen, c);
+        if (const YAML::Node* v = cm.find("hmac")) readHmac(diag, *v, cm.path("hmac"), seen, c);
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace gatehouse::config

@@ -1,0 +1,224 @@
+#include "policies/credentials.h"
+
+#include <crypt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstring>
+#include <memory>
+
+namespace gatehouse::policies {
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+constexpr std::string_view kB64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int b64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+bool isBcryptChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '/';
+}
+
+const EVP_MD* mdOf(HmacAlgorithm a) {
+  switch (a) {
+    case HmacAlgorithm::kSha256:
+      return EVP_sha256();
+    case HmacAlgorithm::kSha384:
+      return EVP_sha384();
+    case HmacAlgorithm::kSha512:
+      return EVP_sha512();
+  }
+  return EVP_sha256();
+}
+
+bool verifyBcrypt(const std::string& hash, std::string_view password) {
+  // bcrypt reads a C string: a password with a NUL byte could only match a truncated one.
+  if (password.find('\0') != std::string_view::npos) return false;
+  // struct crypt_data is ~32 KiB: one per thread, zeroed once (libxcrypt's "initialized").
+  thread_local std::unique_ptr<crypt_data> data = std::make_unique<crypt_data>();
+  std::string pw(password);
+  const char* out = crypt_rn(pw.c_str(), hash.c_str(), data.get(), sizeof(crypt_data));
+  cleanse(pw);
+  if (!out || out[0] == '*') return false;  // '*...' is libxcrypt's failure token
+  return constantTimeEquals(std::string_view(out, std::strlen(out)), hash);
+}
+
+}  // namespace
+
+Sha256Digest sha256(std::string_view data) {
+  Sha256Digest d{};
+  unsigned int len = 0;
+  // EVP_Digest with a fetched-by-default SHA-256 cannot fail for in-memory input; zeros on
+  // failure would only ever mismatch, never match, since no config digest may be all zeros.
+  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  return d;
+}
+
+bool parseHexDigest(std::string_view hex, Sha256Digest& out) {
+  if (hex.size() != out.size() * 2) return false;
+  for (size_t i = 0; i < out.size(); ++i) {
+    int hi = hexValue(hex[2 * i]);
+    int lo = hexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string base64Encode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<uint8_t>(data[k])); };
+  for (; i + 3 <= data.size(); i += 3) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+    out.push_back(kB64[v >> 18 & 63]);
+    out.push_back(kB64[v >> 12 & 63]);
+    out.push_back(kB64[v >> 6 & 63]);
+    out.push_back(kB64[v & 63]);
+  }
+  if (size_t rest = data.size() - i; rest > 0) {
+    uint32_t v = byte(i) << 16 | (rest == 2 ? byte(i + 1) << 8 : 0);
+    out.push_back(kB64[v >> 18 & 63]);
+    out.push_back(kB64[v >> 12 & 63]);
+    out.push_back(rest == 2 ? kB64[v >> 6 & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+std::optional<std::string> base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = text[i + static_cast<size_t>(k)];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad > 0) return std::nullopt;  // data after padding
+      v[k] = b64Value(c);
+      if (v[k] < 0) return std::nullopt;
+    }
+    uint32_t n = static_cast<uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+    out.push_back(static_cast<char>(n >> 16 & 0xff));
+    if (pad < 2) out.push_back(static_cast<char>(n >> 8 & 0xff));
+    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
+  }
+  return out;
+}
+
+Result<PasswordHash> parsePasswordHash(std::string_view text) {
+  auto fail = [](std::string msg) {
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, std::move(msg));
+  };
+  PasswordHash h;
+  h.text = std::string(text);
+  if (text.starts_with("$2")) {
+    // $2b$10$ + 22 chars of salt + 31 chars of hash = 60 characters.
+    bool prefix = text.size() == 60 && (text[2] == 'a' || text[2] == 'b' || text[2] == 'y') &&
+                  text[3] == '$' && text[6] == '$' && hexValue(text[4]) >= 0 &&
+                  hexValue(text[4]) <= 9 && hexValue(text[5]) >= 0 && hexValue(text[5]) <= 9;
+    bool body = prefix;
+    for (size_t i = 7; body && i < text.size(); ++i)
+      body = isBcryptChar(text[i]);
+    if (!body) {
+      return fail("expected a bcrypt hash like $2b$10$ followed by 53 characters of [./A-Za-z0-9]");
+    }
+    h.kind = PasswordHash::Kind::kBcrypt;
+    h.bcrypt_cost = (text[4] - '0') * 10 + (text[5] - '0');
+    if (h.bcrypt_cost < 4 || h.bcrypt_cost > kMaxBcryptCost) {
+      return fail("bcrypt cost " + std::to_string(h.bcrypt_cost) +
+                  " is out of range; expected 4 to " + std::to_string(kMaxBcryptCost) +
+                  " (each step doubles the CPU per login)");
+    }
+    return h;
+  }
+  if (text.starts_with("sha256:")) {
+    std::string_view rest = text.substr(7);
+    size_t colon = rest.rfind(':');
+    std::string_view hex = colon == std::string_view::npos ? rest : rest.substr(colon + 1);
+    if (colon != std::string_view::npos) {
+      h.salt = std::string(rest.substr(0, colon));
+      if (h.salt.empty()) return fail("empty salt in sha256:<salt>:<hex>");
+    }
+    if (!parseHexDigest(hex, h.digest) || h.digest == Sha256Digest{}) {
+      return fail("expected sha256:<salt>:<64 hex digits of SHA-256(salt + password)>");
+    }
+    h.kind = PasswordHash::Kind::kSha256;
+    return h;
+  }
+  return fail(
+      "expected a password hash: bcrypt ($2b$...) or sha256:<salt>:<hex of SHA-256(salt + "
+      "password)>; plaintext passwords are not accepted");
+}
+
+bool verifyPassword(const PasswordHash& hash, std::string_view password) {
+  if (hash.kind == PasswordHash::Kind::kBcrypt) return verifyBcrypt(hash.text, password);
+  std::string salted = hash.salt;
+  salted.append(password);
+  Sha256Digest d = sha256(salted);
+  cleanse(salted);
+  return CRYPTO_memcmp(d.data(), hash.digest.data(), d.size()) == 0;
+}
+
+std::optional<HmacAlgorithm> parseHmacAlgorithm(std::string_view name) {
+  if (name == "hmac-sha256") return HmacAlgorithm::kSha256;
+  if (name == "hmac-sha384") return HmacAlgorithm::kSha384;
+  if (name == "hmac-sha512") return HmacAlgorithm::kSha512;
+  return std::nullopt;
+}
+
+std::string_view hmacAlgorithmName(HmacAlgorithm a) {
+  switch (a) {
+    case HmacAlgorithm::kSha256:
+      return "hmac-sha256";
+    case HmacAlgorithm::kSha384:
+      return "hmac-sha384";
+    case HmacAlgorithm::kSha512:
+      return "hmac-sha512";
+  }
+  return "hmac-sha256";
+}
+
+std::string hmac(HmacAlgorithm alg, std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!HMAC(mdOf(alg), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len)) {
+    return {};  // never equal to a received signature: an empty MAC is rejected first
+  }
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+void cleanse(std::string& s) {
+  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+}
+
+}  // namespace gatehouse::policies
