@@ -5,16 +5,16 @@
 
 namespace gatehouse::http {
 
-namespace {
-inline char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-}  // namespace
-
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  // Equal bytes are the common case (names mostly arrive in one canonical case). Two bytes that
+  // differ only in bit 0x20 are case variants iff that lower-cased byte is a letter.
   for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    const unsigned lx = x | 0x20u;
+    if (lx != (y | 0x20u) || lx < 'a' || lx > 'z') return false;
   }
   return true;
 }

@@ -18,27 +18,30 @@ constexpr std::array<std::string_view, 10> kHopByHop = {
     "transfer-encoding", "upgrade",    "content-length",   "host", "proxy-authenticate"};
 
 // Index in kHopByHop of a hop-by-hop field name, or -1. This runs for every field of every
-// request and response, so the length is checked first: most fields are rejected without a
-// single character comparison.
+// request and response, so the length picks the only candidates: most fields are rejected
+// without a single character comparison.
 int hopByHopIndex(std::string_view name) {
+  auto is = [&](int i) { return http::iequals(name, kHopByHop[static_cast<size_t>(i)]); };
   switch (name.size()) {
     case 2:
+      return is(3) ? 3 : -1;
     case 4:
+      return is(8) ? 8 : -1;
     case 7:
+      return is(4) ? 4 : is(6) ? 6 : -1;
     case 10:
+      return is(0) ? 0 : is(1) ? 1 : -1;
     case 14:
+      return is(7) ? 7 : -1;
     case 16:
+      return is(2) ? 2 : -1;
     case 17:
+      return is(5) ? 5 : -1;
     case 18:
-      break;
+      return is(9) ? 9 : -1;
     default:
       return -1;
   }
-  for (size_t i = 0; i < kHopByHop.size(); ++i) {
-    if (kHopByHop[i].size() == name.size() && http::iequals(name, kHopByHop[i]))
-      return static_cast<int>(i);
-  }
-  return -1;
 }
 
 }  // namespace
