@@ -1,6 +1,7 @@
 #include "proxy/forwarding.h"
 
 #include <array>
+#include <utility>
 
 namespace gatehouse::proxy {
 namespace {
@@ -147,10 +148,15 @@ std::string applyForwarded(http::HeaderMap& h, std::string_view peer_ip, std::st
     if (!h.has("x-forwarded-proto")) h.add("x-forwarded-proto", scheme);
     if (!h.has("x-forwarded-host")) h.add("x-forwarded-host", authority);
   } else {
-    // Untrusted peers cannot choose what upstreams believe about the client.
-    h.set("x-forwarded-for", peer_ip);
-    h.set("x-forwarded-proto", scheme);
-    h.set("x-forwarded-host", authority);
+    // Untrusted peers cannot choose what upstreams believe about the client. The names are
+    // literals (static storage), so only the values are copied into the map's arena.
+    for (auto [name, value] :
+         {std::pair<std::string_view, std::string_view>{"x-forwarded-for", peer_ip},
+          {"x-forwarded-proto", scheme},
+          {"x-forwarded-host", authority}}) {
+      h.remove(name);
+      h.addView(name, h.store(value));
+    }
   }
   return client_ip;
 }
