@@ -7,6 +7,7 @@
 #
 #   bench/callgrind.sh [BIN] [N]      (defaults: build/release/gatehouse, 5000)
 #   CONNS=50 PATH_=/1k PORT_BASE=19180 bench/callgrind.sh
+#   MODE=strace bench/callgrind.sh    syscalls per request instead (strace -c -f, same N/2N diff)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/release/gatehouse}
@@ -59,10 +60,15 @@ nginx -p "$RUN/" -c "$RUN/origin.conf" >"$RUN/origin.out" 2>&1 &
 PIDS+=($!)
 wait_port "$ORIGIN" "$URLPATH"
 
-measure() { # measure REQUESTS -> prints total Ir of the gatehouse process
-    local n=$1 out="$RUN/cg.$1"
-    timeout 300 valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
+MODE=${MODE:-callgrind}
+measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse process
+    local n=$1 out="$RUN/$MODE.$1"
+    if [[ $MODE == strace ]]; then
+        timeout 300 strace -f -c -o "$out" "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
+    else
+        timeout 300 valgrind --tool=callgrind --callgrind-out-file="$out" \
+            "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
+    fi
     local vpid=$!
     wait_port "$PROXY" "$URLPATH"
     timeout 200 h2load --h1 -n "$n" -c "$CONNS" -m 1 "http://127.0.0.1:$PROXY$URLPATH" \
@@ -70,11 +76,25 @@ measure() { # measure REQUESTS -> prints total Ir of the gatehouse process
     grep -q "$n succeeded" "$RUN/h2load.$n" || { cat "$RUN/h2load.$n" >&2; return 1; }
     kill -TERM "$vpid"
     wait "$vpid" || true
-    grep '^summary:' "$out" | awk '{print $2}'
+    if [[ $MODE == strace ]]; then
+        # "calls" is column 4; the errors column may be empty, so take the name as the last field
+        awk 'NR > 2 && $1 ~ /^[0-9.]+$/ && $NF != "total" {print $NF, $4}' "$out" | sort
+    else
+        grep '^summary:' "$out" | awk '{print $2}'
+    fi
 }
 
+if [[ $MODE == strace ]]; then
+    measure "$N" >"$RUN/sys.a"
+    measure $((2 * N)) >"$RUN/sys.b"
+    echo "syscalls per request ($URLPATH, $CONNS conns), from the 2N - N difference:"
+    join -a 2 -e 0 -o 0,1.2,2.2 "$RUN/sys.a" "$RUN/sys.b" |
+        awk -v n="$N" '{d = ($3 - $2) / n; if (d >= 0.01) {printf "  %-16s %.2f\n", $1, d; t += d}}
+                       END {printf "  %-16s %.2f\n", "total", t}'
+    exit 0
+fi
 a=$(measure "$N")
 b=$(measure $((2 * N)))
 echo "Ir total: N=$N -> $a, 2N -> $b"
 echo "Ir/request ($URLPATH, $CONNS conns): $(((b - a) / N))"
-echo "profile of the 2N run: callgrind_annotate $RUN/cg.$((2 * N))"
+echo "profile of the 2N run: callgrind_annotate $RUN/callgrind.$((2 * N))"
