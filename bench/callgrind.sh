@@ -8,6 +8,7 @@
 #   bench/callgrind.sh [BIN] [N]      (defaults: build/release/gatehouse, 5000)
 #   CONNS=50 PATH_=/1k PORT_BASE=19180 bench/callgrind.sh
 #   MODE=strace bench/callgrind.sh    syscalls per request instead (strace -c -f, same N/2N diff)
+#   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/release/gatehouse}
@@ -18,7 +19,11 @@ BASE=${PORT_BASE:-19180}
 PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2))
 RUN=$(mktemp -d /tmp/gh-callgrind.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [[ ${KEEP:-0} == 1 ]] || rm -rf "$RUN"
+}
 trap cleanup EXIT
 
 body=$(head -c 1024 /dev/zero | tr '\0' 'a')
@@ -97,4 +102,8 @@ a=$(measure "$N")
 b=$(measure $((2 * N)))
 echo "Ir total: N=$N -> $a, 2N -> $b"
 echo "Ir/request ($URLPATH, $CONNS conns): $(((b - a) / N))"
-echo "profile of the 2N run: callgrind_annotate $RUN/callgrind.$((2 * N))"
+if [[ ${KEEP:-0} == 1 ]]; then
+    echo "profile of the 2N run: callgrind_annotate $RUN/callgrind.$((2 * N))"
+else
+    echo "(KEEP=1 keeps $RUN with the callgrind profiles)"
+fi
