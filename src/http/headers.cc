@@ -5,16 +5,16 @@
 
 namespace gatehouse::http {
 
-namespace {
-inline char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-}  // namespace
-
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  // Equal bytes are the common case (names mostly arrive in one canonical case). Two bytes that
+  // differ only in bit 0x20 are case variants iff that lower-cased byte is a letter.
   for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    const unsigned lx = x | 0x20u;
+    if (lx != (y | 0x20u) || lx < 'a' || lx > 'z') return false;
   }
   return true;
 }
@@ -59,8 +59,11 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
 }
 
 size_t HeaderMap::remove(std::string_view name) {
-  auto it = std::remove_if(fields_.begin(), fields_.end(),
-                           [&](const HeaderField& f) { return iequals(f.name, name); });
+  // The size test first avoids a call per non-matching field (set() and remove() run several
+  // times per request).
+  auto it = std::remove_if(fields_.begin(), fields_.end(), [&](const HeaderField& f) {
+    return f.name.size() == name.size() && iequals(f.name, name);
+  });
   size_t n = static_cast<size_t>(fields_.end() - it);
   fields_.erase(it, fields_.end());
   return n;

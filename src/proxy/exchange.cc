@@ -72,7 +72,7 @@ bool Exchange::prepare(std::string_view target) {
     if (validRequestId(incoming)) {
       ctx_.request_id.assign(incoming);
     } else {
-      ctx_.request_id = makeRequestId(w_.nextRandom(), w_.nextRandom());
+      makeRequestId(w_.nextRandom(), w_.nextRandom(), ctx_.request_id);
       req.headers.set(fwd.request_id_header, ctx_.request_id);
     }
   }

@@ -17,6 +17,8 @@ void stripHopByHop(http::HeaderMap& h, bool keep_upgrade);
 bool validRequestId(std::string_view id);
 // A random UUIDv4-formatted id from two 64-bit random values.
 std::string makeRequestId(uint64_t a, uint64_t b);
+// Same, written into `out` (reuses its capacity: no allocation per request).
+void makeRequestId(uint64_t a, uint64_t b, std::string& out);
 
 // Applies X-Forwarded-For/-Proto/-Host and returns the real client IP: the peer itself, or, when
 // the peer is a trusted proxy, the rightmost untrusted address in X-Forwarded-For.

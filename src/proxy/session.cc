@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/log.h"
+#include "http/head_serialize.h"
 #include "http/request_target.h"
 #include "proxy/forwarding.h"
 #include "proxy/http2_connection.h"
@@ -200,9 +201,7 @@ void Session::serializeResponseHead(const http::Response& r, bool chunked, bool 
                   static_cast<char>('0' + r.status / 10 % 10),
                   static_cast<char>('0' + r.status % 10), ' '};
   out.append("HTTP/1.1 ").append(code, 4).append(reason).append("\r\n");
-  for (const auto& f : r.headers.fields()) {
-    out.append(f.name).append(": ").append(f.value).append("\r\n");
-  }
+  http::appendFieldLines(out, r.headers);
   if (chunked) {
     out.append("transfer-encoding: chunked\r\n");
   } else if (has_length) {

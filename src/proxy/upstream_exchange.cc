@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/log.h"
+#include "http/head_serialize.h"
 #include "proxy/exchange.h"
 #include "proxy/forwarding.h"
 
@@ -53,9 +54,7 @@ void Exchange::serializeUpstreamHead(bool expect_continue) {
   out.append(req.method).append(" ").append(req.path);
   if (!req.query.empty()) out.append("?").append(req.query);
   out.append(" HTTP/1.1\r\nhost: ").append(req.authority).append("\r\n");
-  for (const auto& f : req.headers.fields()) {
-    out.append(f.name).append(": ").append(f.value).append("\r\n");
-  }
+  http::appendFieldLines(out, req.headers);
   if (req.chunked) {
     out.append("transfer-encoding: chunked\r\n");
   } else if (req.has_body || req.content_length_present) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <string>
+#include <vector>
 
 namespace gatehouse::proxy {
 namespace {
@@ -37,6 +39,33 @@ TEST(Forwarding, StripsHopByHopAndConnectionNamedFields) {
   stripHopByHop(u, true);
   EXPECT_EQ(u.get("upgrade"), "websocket");
   EXPECT_FALSE(u.has("connection"));
+}
+
+TEST(Forwarding, RequestIdInPlaceMatchesAndReusesString) {
+  std::string out = "previous-value-longer-than-the-small-string-buffer-of-std-string";
+  makeRequestId(0x0123456789abcdefULL, 0xfedcba9876543210ULL, out);
+  EXPECT_EQ(out, "01234567-89ab-4def-bedc-ba9876543210");
+  EXPECT_EQ(out, makeRequestId(0x0123456789abcdefULL, 0xfedcba9876543210ULL));
+  makeRequestId(~0ULL, 0, out);
+  EXPECT_EQ(out, "ffffffff-ffff-4fff-8000-000000000000");
+}
+
+TEST(Forwarding, StripsEveryHopByHopNameInAnyCaseAndKeepsLookalikes) {
+  http::HeaderMap h;
+  for (auto n : {"CONNECTION", "keep-alive", "Proxy-Connection", "te", "TRAILER",
+                 "transfer-encoding", "upgrade", "Content-Length", "HOST", "proxy-authenticate"})
+    h.add(n, "x");
+  // Same lengths as hop-by-hop names, but different fields: kept.
+  for (auto n : {"tf", "date", "trailer2", "connectio_", "content-lengtH!", "proxy-connectiom",
+                 "transfer-encodinh", "proxy-authenticat3", "Accept"})
+    h.add(n, "y");
+  stripHopByHop(h, false);
+  std::vector<std::string> kept;
+  for (const auto& f : h.fields())
+    kept.emplace_back(f.name);
+  EXPECT_EQ(kept, (std::vector<std::string>{"tf", "date", "trailer2", "connectio_",
+                                            "content-lengtH!", "proxy-connectiom",
+                                            "transfer-encodinh", "proxy-authenticat3", "Accept"}));
 }
 
 TEST(Forwarding, UntrustedPeerCannotSpoofClientIp) {

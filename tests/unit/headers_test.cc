@@ -51,5 +51,18 @@ TEST(HeaderMap, ArenaViewsStayValidAcrossBlocksAndReuse) {
   EXPECT_EQ(h.store(""), "");
 }
 
+TEST(Headers, IequalsFoldsAsciiLettersOnly) {
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_TRUE(iequals("X-ABC-xyz", "x-abc-XYZ"));
+  EXPECT_TRUE(iequals("", ""));
+  EXPECT_FALSE(iequals("abc", "abcd"));
+  EXPECT_FALSE(iequals("abc", "abd"));
+  // Pairs that differ only in bit 0x20 but are not letters must not compare equal.
+  EXPECT_FALSE(iequals("@", "`"));
+  EXPECT_FALSE(iequals("[", "{"));
+  EXPECT_FALSE(iequals("-", "\r"));
+  EXPECT_FALSE(iequals("\xc1", "\xe1"));
+}
+
 }  // namespace
 }  // namespace gatehouse::http

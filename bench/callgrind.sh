@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Instructions per proxied HTTP/1.1 request, measured with callgrind (deterministic, unlike
+# wall-clock numbers on this noisy machine). Starts one nginx origin and gatehouse (1 worker)
+# under callgrind, drives N and 2N keep-alive requests with h2load --h1 and reports
+# (Ir(2N) - Ir(N)) / N, which subtracts startup and shutdown. Every process it starts is
+# stopped by PID; every step is bounded in time.
+#
+#   bench/callgrind.sh [BIN] [N]      (defaults: build/release/gatehouse, 5000)
+#   CONNS=50 PATH_=/1k PORT_BASE=19180 bench/callgrind.sh
+#   MODE=strace bench/callgrind.sh    syscalls per request instead (strace -c -f, same N/2N diff)
+#   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-build/release/gatehouse}
+N=${2:-5000}
+CONNS=${CONNS:-50}
+URLPATH=${PATH_:-/1k}
+BASE=${PORT_BASE:-19180}
+PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2))
+RUN=$(mktemp -d /tmp/gh-callgrind.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [[ ${KEEP:-0} == 1 ]] || rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+body=$(head -c 1024 /dev/zero | tr '\0' 'a')
+cat >"$RUN/origin.conf" <<EOF
+worker_processes 1; daemon off; master_process off; pid $RUN/origin.pid;
+error_log $RUN/origin.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  client_body_temp_path $RUN/b; proxy_temp_path $RUN/p; fastcgi_temp_path $RUN/f;
+  uwsgi_temp_path $RUN/u; scgi_temp_path $RUN/s;
+  server { listen 127.0.0.1:$ORIGIN; location = /1k { return 200 "$body"; }
+           location = /10k { set \$k "$body"; return 200 "\$k\$k\$k\$k\$k\$k\$k\$k\$k\$k"; } }
+}
+EOF
+cat >"$RUN/gh.yaml" <<EOF
+workers: 1
+watch: false
+listeners: [{name: bench, address: 127.0.0.1, port: $PROXY}]
+admin: {enabled: true, address: 127.0.0.1, port: $ADMIN}
+access_log: {enabled: false}
+timeouts: {keepalive_idle: 300s, upstream_idle: 300s}
+clusters:
+  - {name: origins, lb: round_robin, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
+     endpoints: ["127.0.0.1:$ORIGIN"]}
+routes: [{name: all, match: {path_prefix: /}, cluster: origins}]
+EOF
+
+wait_port() {
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0
+        sleep 0.1
+    done
+    echo "port $1 did not come up" >&2
+    return 1
+}
+
+nginx -p "$RUN/" -c "$RUN/origin.conf" >"$RUN/origin.out" 2>&1 &
+PIDS+=($!)
+wait_port "$ORIGIN" "$URLPATH"
+
+MODE=${MODE:-callgrind}
+measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse process
+    local n=$1 out="$RUN/$MODE.$1"
+    if [[ $MODE == strace ]]; then
+        timeout 300 strace -f -c -o "$out" "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
+    else
+        timeout 300 valgrind --tool=callgrind --callgrind-out-file="$out" \
+            "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
+    fi
+    local vpid=$!
+    wait_port "$PROXY" "$URLPATH"
+    timeout 200 h2load --h1 -n "$n" -c "$CONNS" -m 1 "http://127.0.0.1:$PROXY$URLPATH" \
+        >"$RUN/h2load.$n" 2>&1
+    grep -q "$n succeeded" "$RUN/h2load.$n" || { cat "$RUN/h2load.$n" >&2; return 1; }
+    kill -TERM "$vpid"
+    wait "$vpid" || true
+    if [[ $MODE == strace ]]; then
+        # "calls" is column 4; the errors column may be empty, so take the name as the last field
+        awk 'NR > 2 && $1 ~ /^[0-9.]+$/ && $NF != "total" {print $NF, $4}' "$out" | sort
+    else
+        grep '^summary:' "$out" | awk '{print $2}'
+    fi
+}
+
+if [[ $MODE == strace ]]; then
+    measure "$N" >"$RUN/sys.a"
+    measure $((2 * N)) >"$RUN/sys.b"
+    echo "syscalls per request ($URLPATH, $CONNS conns), from the 2N - N difference:"
+    join -a 2 -e 0 -o 0,1.2,2.2 "$RUN/sys.a" "$RUN/sys.b" |
+        awk -v n="$N" '{d = ($3 - $2) / n; if (d >= 0.01) {printf "  %-16s %.2f\n", $1, d; t += d}}
+                       END {printf "  %-16s %.2f\n", "total", t}'
+    exit 0
+fi
+a=$(measure "$N")
+b=$(measure $((2 * N)))
+echo "Ir total: N=$N -> $a, 2N -> $b"
+echo "Ir/request ($URLPATH, $CONNS conns): $(((b - a) / N))"
+if [[ ${KEEP:-0} == 1 ]]; then
+    echo "profile of the 2N run: callgrind_annotate $RUN/callgrind.$((2 * N))"
+else
+    echo "(KEEP=1 keeps $RUN with the callgrind profiles)"
+fi
