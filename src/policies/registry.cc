@@ -5,7 +5,9 @@
 #include "policies/direct_response/direct_response.h"
 #include "policies/headers/headers.h"
 #include "policies/ip_restriction/ip_restriction.h"
+#include "policies/jwt_auth/jwt_auth.h"
 #include "policies/key_auth/key_auth.h"
+#include "policies/oauth2_introspection/oauth2_introspection.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
@@ -23,6 +25,8 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},
       {"cors", &policies::cors::build},
+      {"jwt_auth", &policies::jwt_auth::build},
+      {"oauth2_introspection", &policies::oauth2_introspection::build},
   };
   return kPolicies;
 }
