@@ -54,11 +54,12 @@ struct LocalSlot {
 }  // namespace
 
 std::atomic<uint64_t>* rejectionCounter(std::string_view policy, std::string_view reason) {
+  // Registered outside our lock: rendering holds the hooks' lock and then takes ours.
+  runtime::registerMetricsRenderer("gatehouse_auth_rejections_total", &renderRejections);
   auto& r = registry();
   std::lock_guard lock(r.mu);
   auto& slot = r.counters[{std::string(policy), std::string(reason)}];
   if (!slot) slot = std::make_unique<std::atomic<uint64_t>>(0);
-  runtime::registerMetricsRenderer("gatehouse_auth_rejections_total", &renderRejections);
   return slot.get();
 }
 

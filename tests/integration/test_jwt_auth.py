@@ -314,3 +314,35 @@ def test_verified_token_cache_serves_repeat_requests(gatehouse, echo, alg):
         # An expired token is refused even though an earlier copy would have been cached.
         old = token(alg, exp=int(time.time()) - 120, iat=int(time.time()) - 600)
         assert_401(c.get("/x", headers=bearer(old)))
+
+
+def ip_cert(tmp_path):
+    """A self-signed P-256 certificate for IP 127.0.0.1 (it is its own CA)."""
+    key, crt = tmp_path / "jwks.key", tmp_path / "jwks.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return str(crt), str(key)
+
+
+def test_remote_jwks_over_https_is_verified(gatehouse, echo, tmp_path):
+    crt, key = ip_cert(tmp_path)
+    jwks = JwksServer(jwks_doc("ed"), tls=(crt, key)).start()
+    try:
+        trusted = jwt_policy(jwks=None, jwks_uri=jwks.url, jwks_ca_file=crt)
+        untrusted = jwt_policy(jwks=None, jwks_uri=jwks.url)
+        routes = [
+            {"name": "t", "match": {"path_prefix": "/t"}, "cluster": "echo",
+             "policies": [trusted]},
+            {"name": "u", "match": {"path_prefix": "/u"}, "cluster": "echo",
+             "policies": [untrusted]},
+        ]
+        gh = gatehouse(routed(echo, routes=routes))
+        with client(gh) as c:
+            assert c.get("/t", headers=bearer(token("EdDSA"))).status_code == 200
+            # Same URL, but the certificate is not in the system store: no keys, 503.
+            assert c.get("/u", headers=bearer(token("EdDSA"))).status_code == 503
+        assert jwks.fetch_count() == 1  # the failed handshake never reached the handler
+    finally:
+        jwks.stop()

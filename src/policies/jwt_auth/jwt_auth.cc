@@ -136,10 +136,11 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
     const jwt::KeySet* remote = nullptr;
     if (c_.remote) {
       remote = c_.remote->current();
-      const bool unknown =
-          remote && !t.kid.empty() && !remote->hasKid(t.kid) && !c_.static_keys.hasKid(t.kid);
+      const bool in_static = !t.kid.empty() && c_.static_keys.hasKid(t.kid);
+      const bool unknown = remote && !t.kid.empty() && !in_static && !remote->hasKid(t.kid);
       const bool fetching = c_.remote->refreshIfDue(unknown);
-      if (!after_fetch && fetching && (!remote || unknown)) {
+      // Wait only when the fetch can change the answer: no remote keys yet, or a new kid.
+      if (!after_fetch && fetching && ((!remote && !in_static) || unknown)) {
         o.need_keys = true;
         o.seen_generation = c_.remote->generation();
         return o;

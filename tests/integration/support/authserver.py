@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,9 +21,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Base:
-    def __init__(self, handler):
+    def __init__(self, handler, tls=None):
         self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.owner = self
+        self.scheme = "http"
+        if tls:  # (cert file, key file): serve HTTPS
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -64,15 +71,15 @@ class _JwksHandler(BaseHTTPRequestHandler):
 
 
 class JwksServer(_Base):
-    def __init__(self, jwks: dict):
-        super().__init__(_JwksHandler)
+    def __init__(self, jwks: dict, tls=None):
+        super().__init__(_JwksHandler, tls)
         self.jwks = jwks
         self.fetches = 0
         self.status = 200
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
+        return f"{self.scheme}://127.0.0.1:{self.port}/.well-known/jwks.json"
 
     def set(self, jwks: dict):
         with self.lock:
