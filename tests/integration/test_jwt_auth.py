@@ -94,6 +94,8 @@ def jwt_policy(**opts):
     cfg = {"jwks": json.dumps(INLINE_JWKS), "issuers": [ISS], "audiences": [AUD],
            "groups_claim": "groups", "forward_claims": {"sub": "x-jwt-sub", "email": "x-jwt-email"}}
     cfg.update(opts)
+    if cfg["jwks"] is None:  # remote keys only
+        del cfg["jwks"]
     return {"name": "jwt_auth", "config": cfg}
 
 
