@@ -256,6 +256,10 @@ def test_remote_jwks_unknown_kid_refetch_rate_limit_and_rotation(gatehouse, echo
         with client(gh) as c:
             assert c.get("/a", headers=bearer(token("RS256"))).status_code == 200
             assert jwks.fetch_count() == 1  # one fetch shared by every worker
+            # A reload keeps the loaded key set (same URL): no refetch, no 503 window.
+            assert gh.reload() == "success"
+            assert c.get("/a2", headers=bearer(token("RS256"))).status_code == 200
+            assert jwks.fetch_count() == 1
             # A new key appears at the IdP: its first token triggers a refetch.
             jwks.set(jwks_doc("rsa", "p256"))
             wait_until(lambda: c.get("/b", headers=bearer(token("ES256"))).status_code == 200,

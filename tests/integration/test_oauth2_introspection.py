@@ -1,6 +1,7 @@
 """Policy oauth2_introspection against a real gatehouse, an echo upstream and a small RFC 7662
 endpoint: active and inactive tokens, client authentication, the cache (counted endpoint
 hits, bounded by exp), scopes, and an unreachable or failing endpoint answering 503."""
+import threading
 import time
 
 import httpx
@@ -146,5 +147,27 @@ def test_endpoint_down_or_failing_is_503_never_401(gatehouse, echo):
         gh3 = gatehouse(routed(echo, policy(idp)), name="gh-creds")
         with client(gh3) as c:
             assert c.get("/x", headers=bearer("t")).status_code == 503
+    finally:
+        idp.stop()
+
+
+def test_concurrent_requests_with_one_new_token_make_one_call(gatehouse, echo):
+    idp = IntrospectionServer().start()
+    try:
+        idp.tokens["burst"] = active()
+        idp.delay = 0.5
+        gh = gatehouse(routed(echo, policy(idp)), workers=1)
+        statuses = []
+
+        def one():
+            with client(gh) as c:
+                statuses.append(c.get("/b", headers=bearer("burst")).status_code)
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert statuses == [200] * 8
+        assert idp.call_count() == 1
     finally:
         idp.stop()

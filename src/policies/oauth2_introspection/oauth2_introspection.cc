@@ -6,6 +6,8 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <coroutine>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -15,6 +17,7 @@
 #include "policies/bearer_auth.h"
 #include "policies/consumers.h"
 #include "policies/policy_yaml.h"
+#include "runtime/event_loop.h"
 
 namespace gatehouse::policies::oauth2_introspection {
 namespace {
@@ -88,13 +91,67 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
     if (const bearer::Identity* hit = caches_.local().find(digest, bearer::unixNow())) {
       return apply(ctx, *hit);
     }
-    ctx.pending = introspect(ctx, std::move(token), digest);
+    // One call per token per worker at a time: concurrent requests with the same new token
+    // wait for the first one's answer instead of each asking the endpoint.
+    auto& flights = inFlight();
+    if (auto it = flights.find({this, digest}); it != flights.end()) {
+      ctx.pending = join(ctx, it->second);
+      return http::Verdict::kPause;
+    }
+    auto flight = std::make_shared<Flight>();
+    flights.emplace(std::pair{this, digest}, flight);
+    ctx.pending = introspect(ctx, std::move(token), digest, std::move(flight));
     return http::Verdict::kPause;
   }
 
  private:
+  struct Flight {
+    bool done = false;
+    std::optional<bearer::Identity> result;  // nullopt: the endpoint failed
+    std::vector<std::coroutine_handle<>> waiters;
+  };
+  using FlightMap =
+      std::map<std::pair<const IntrospectionFilter*, Sha256Digest>, std::shared_ptr<Flight>>;
+  static FlightMap& inFlight() {
+    thread_local FlightMap map;  // entries live only while their call runs
+    return map;
+  }
+
+  struct FlightWait {
+    Flight& f;
+    bool await_ready() const noexcept { return f.done; }
+    void await_suspend(std::coroutine_handle<> h) { f.waiters.push_back(h); }
+    void await_resume() const noexcept {}
+  };
+
+  runtime::Task<http::Verdict> join(http::RequestContext& ctx, std::shared_ptr<Flight> f) {
+    co_await FlightWait{*f};
+    co_return answer(ctx, f->result);
+  }
+
   runtime::Task<http::Verdict> introspect(http::RequestContext& ctx, std::string token,
-                                          Sha256Digest digest) {
+                                          Sha256Digest digest, std::shared_ptr<Flight> f) {
+    std::optional<bearer::Identity> r = co_await call(std::move(token));
+    if (r && (r->status != 401 || c_.negative_ttl > 0)) caches_.local().put(digest, *r);
+    f->result = std::move(r);
+    f->done = true;
+    inFlight().erase({this, digest});
+    if (runtime::EventLoop* loop = runtime::EventLoop::current()) {
+      for (auto h : f->waiters)
+        loop->schedule(h);
+    }
+    co_return answer(ctx, f->result);
+  }
+
+  http::Verdict answer(http::RequestContext& ctx, const std::optional<bearer::Identity>& r) const {
+    if (r) return apply(ctx, *r);
+    count(kEndpointError);
+    return bearer::unavailable(ctx);
+  }
+
+  // One RFC 7662 call: the identity it gives (status 200, 403, or 401 for inactive), or
+  // nullopt when the endpoint failed (unreachable, non-200, not an introspection answer).
+  runtime::Task<std::optional<bearer::Identity>> call(std::string token) {
     http::ClientRequest req;
     req.method = "POST";
     req.timeout = std::chrono::milliseconds(c_.timeout_ms);
@@ -105,29 +162,15 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
     req.body = "token=" + formEncode(token);
     if (!c_.token_type_hint.empty()) req.body += "&token_type_hint=" + c_.token_type_hint;
     auto resp = co_await http::fetch(c_.endpoint, std::move(req));
-    if (!resp.ok() || resp->status != 200) {
-      count(kEndpointError);
-      co_return bearer::unavailable(ctx);
-    }
+    if (!resp.ok() || resp->status != 200) co_return std::nullopt;
     auto body = nlohmann::json::parse(resp->body, nullptr, false);
     auto active = body.is_object() ? body.find("active") : body.end();
-    if (!body.is_object() || active == body.end() || !active->is_boolean()) {
-      count(kEndpointError);
-      co_return bearer::unavailable(ctx);
-    }
+    if (!body.is_object() || active == body.end() || !active->is_boolean()) co_return std::nullopt;
     const int64_t now = bearer::unixNow();
     bearer::Identity id;
     id.status = resolve(body, active->get<bool>(), now, id);
-    if (id.status == 401) {
-      if (c_.negative_ttl > 0) {
-        id.expires = now + c_.negative_ttl;
-        caches_.local().put(digest, id);
-      }
-      co_return apply(ctx, id);
-    }
-    http::Verdict v = apply(ctx, id);
-    caches_.local().put(digest, std::move(id));
-    co_return v;
+    if (id.status == 401) id.expires = now + c_.negative_ttl;
+    co_return id;
   }
 
   // Fills `id` from an introspection answer; returns 200, 403 or 401 (inactive / unusable).

@@ -42,6 +42,8 @@ class _Base:
         return self
 
     def stop(self):
+        if hasattr(self, "stopping"):
+            self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(10)
@@ -101,6 +103,8 @@ class _IntrospectionHandler(BaseHTTPRequestHandler):
         n = int(self.headers.get("content-length") or 0)
         form = urllib.parse.parse_qs(self.rfile.read(n).decode())
         auth = self.headers.get("authorization", "")
+        if srv.delay:
+            srv.stopping.wait(srv.delay)  # lets concurrent requests overlap
         with srv.lock:
             srv.calls += 1
             srv.last_form = form
@@ -134,6 +138,8 @@ class IntrospectionServer(_Base):
         self.calls = 0
         self.fail_status = 0
         self.last_form = None
+        self.delay = 0.0
+        self.stopping = threading.Event()
 
     @property
     def url(self):
