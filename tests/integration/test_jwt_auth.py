@@ -334,7 +334,9 @@ def ip_cert(tmp_path):
 
 def test_remote_jwks_over_https_is_verified(gatehouse, echo, tmp_path):
     crt, key = ip_cert(tmp_path)
-    jwks = JwksServer(jwks_doc("ed"), tls=(crt, key)).start()
+    doc = jwks_doc("ed")
+    doc["keys"].append({"kty": "oct", "kid": "hs", "k": b64u(HS_SECRET)})
+    jwks = JwksServer(doc, tls=(crt, key)).start()
     try:
         trusted = jwt_policy(jwks=None, jwks_uri=jwks.url, jwks_ca_file=crt)
         untrusted = jwt_policy(jwks=None, jwks_uri=jwks.url)
@@ -347,6 +349,8 @@ def test_remote_jwks_over_https_is_verified(gatehouse, echo, tmp_path):
         gh = gatehouse(routed(echo, routes=routes))
         with client(gh) as c:
             assert c.get("/t", headers=bearer(token("EdDSA"))).status_code == 200
+            # A shared secret published in a remote JWKS is never trusted.
+            assert_401(c.get("/t", headers=bearer(token("HS256"))))
             # Same URL, but the certificate is not in the system store: no keys, 503.
             assert c.get("/u", headers=bearer(token("EdDSA"))).status_code == 503
         assert jwks.fetch_count() == 1  # the failed handshake never reached the handler

@@ -138,6 +138,11 @@ runtime::Task<void> JwksSource::fetchTask(std::shared_ptr<JwksSource> self) {
   } else {
     size_t skipped = 0;
     auto keys = parseJwks(resp->body, &skipped);
+    if (keys.ok()) {
+      // A published JWKS must not carry shared secrets: an HMAC key fetched from a URL could
+      // be read by anyone, so it is never trusted.
+      std::erase_if(*keys, [](const Key& k) { return k.type == KeyType::kOct; });
+    }
     if (!keys.ok()) {
       why = keys.error().message;
     } else if (keys->empty()) {
