@@ -1,6 +1,7 @@
 """Policy oauth2_introspection against a real gatehouse, an echo upstream and a small RFC 7662
 endpoint: active and inactive tokens, client authentication, the cache (counted endpoint
 hits, bounded by exp), scopes, and an unreachable or failing endpoint answering 503."""
+import socket
 import threading
 import time
 
@@ -171,3 +172,31 @@ def test_concurrent_requests_with_one_new_token_make_one_call(gatehouse, echo):
         assert idp.call_count() == 1
     finally:
         idp.stop()
+
+
+def test_silent_endpoint_times_out_and_oversized_answer_is_refused(gatehouse, echo):
+    # A listening socket that never accepts: connect succeeds (backlog), no answer ever comes.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    idp = IntrospectionServer().start()
+    try:
+        idp.tokens["big"] = active(padding="x" * 300_000)  # over the 256 KiB answer limit
+        routes = [
+            {"name": "s", "match": {"path_prefix": "/s"}, "cluster": "echo", "policies": [
+                policy(None, endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}/i",
+                       timeout="300ms")]},
+            {"name": "b", "match": {"path_prefix": "/b"}, "cluster": "echo",
+             "policies": [policy(idp)]},
+        ]
+        gh = gatehouse(simple_config(cluster("echo", echo), routes=routes))
+        with client(gh) as c:
+            t0 = time.monotonic()
+            assert c.get("/s", headers=bearer("t")).status_code == 503
+            assert time.monotonic() - t0 < 5
+            assert c.get("/b", headers=bearer("big")).status_code == 503
+        assert rejections(gh, "endpoint_error") == 2
+        assert echo.request_count() == 0
+    finally:
+        idp.stop()
+        silent.close()
