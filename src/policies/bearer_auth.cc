@@ -179,6 +179,48 @@ Extract extractToken(const http::Request& req, const TokenSource& src, std::stri
   return Extract::kNone;
 }
 
+void stripToken(http::Request& req, const TokenSource& src) {
+  if (!src.header.empty()) req.headers.remove(src.header);
+  if (!src.cookie.empty()) {
+    auto& fields = req.headers.fields();
+    for (size_t i = 0; i < fields.size();) {
+      if (!http::iequals(fields[i].name, "cookie")) {
+        ++i;
+        continue;
+      }
+      std::string kept;
+      std::string_view v = fields[i].value;
+      while (!v.empty()) {
+        size_t semi = v.find(';');
+        std::string_view pair = trim(v.substr(0, semi));
+        v = semi == std::string_view::npos ? std::string_view{} : v.substr(semi + 1);
+        if (pair.empty() || pair.substr(0, pair.find('=')) == src.cookie) continue;
+        if (!kept.empty()) kept.append("; ");
+        kept.append(pair);
+      }
+      if (kept.empty()) {
+        fields.erase(fields.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      fields[i].value = req.headers.store(kept);
+      ++i;
+    }
+  }
+  if (!src.query.empty() && !req.query.empty()) {
+    std::string kept;
+    std::string_view q = req.query;
+    while (!q.empty()) {
+      size_t amp = q.find('&');
+      std::string_view pair = q.substr(0, amp);
+      q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+      if (pair.substr(0, pair.find('=')) == src.query) continue;
+      if (!kept.empty()) kept.push_back('&');
+      kept.append(pair);
+    }
+    req.query = std::move(kept);
+  }
+}
+
 Status parseRules(const YAML::Node& config, Rules& out) {
   if (const auto& s = config["scopes"]) {
     auto list = readStringList(s, "scopes");

@@ -46,6 +46,10 @@ enum class Extract { kNone, kFound, kMalformed };
 // kMalformed: the upstream might trust another copy.
 Extract extractToken(const http::Request& req, const TokenSource& src, std::string& out);
 
+// Removes the token from every configured source (header, the cookie from Cookie headers, the
+// query parameter), so the upstream never sees it. For policies' `strip_token` option.
+void stripToken(http::Request& req, const TokenSource& src);
+
 // ---- Scope and claim rules -------------------------------------------------------------------
 
 struct ClaimRule {

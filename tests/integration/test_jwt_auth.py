@@ -247,6 +247,24 @@ def test_cookie_and_query_sources_and_anonymous(gatehouse, echo):
     assert gh.wait_log(lambda e: e["path"] == "/anon")["consumer"] == "guest"
 
 
+def test_strip_token_keeps_it_from_the_upstream(gatehouse, echo):
+    gh = gatehouse(routed(echo, jwt_policy(cookie="session", query="access_token",
+                                           strip_token=True)))
+    t = token("ES256")
+    with client(gh) as c:
+        r = c.get("/h?x=1", headers=bearer(t))
+        assert r.status_code == 200
+        assert "authorization" not in upstream_headers(r)
+        r = c.get("/c", headers={"cookie": f"a=1; session={t}; b=2"})
+        assert r.status_code == 200
+        assert upstream_headers(r)["cookie"] == ["a=1; b=2"]
+        r = c.get("/k", headers={"cookie": f"session={t}"})
+        assert r.status_code == 200 and "cookie" not in upstream_headers(r)
+        r = c.get(f"/q?a=1&access_token={t}&b=2")
+        assert r.status_code == 200 and r.json()["path"] == "/q?a=1&b=2"
+        assert upstream_headers(r)["x-jwt-sub"] == ["alice"]
+
+
 def test_remote_jwks_unknown_kid_refetch_rate_limit_and_rotation(gatehouse, echo):
     jwks = JwksServer(jwks_doc("rsa")).start()
     try:

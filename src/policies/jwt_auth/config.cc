@@ -101,8 +101,8 @@ Result<Config> parseConfig(const YAML::Node& config) {
            "jwks_timeout", "jwks_ca_file", "jwks_tls_verify", "algorithms",     "issuers",
            "audiences",    "clock_skew",   "require_exp",     "max_token_age",  "required_claims",
            "scopes",       "claims",       "forward_claims",  "consumer_claim", "groups_claim",
-           "anonymous",    "header",       "cookie",          "query",          "cache_size",
-           "cache_ttl"});
+           "anonymous",    "header",       "cookie",          "query",          "strip_token",
+           "cache_size",   "cache_ttl"});
       !st.ok()) {
     return st.error();
   }
@@ -219,6 +219,11 @@ Result<Config> parseConfig(const YAML::Node& config) {
     }
   }
   if (auto st = bearer::parseTokenSource(config, c.source); !st.ok()) return st.error();
+  if (const auto& n = config["strip_token"]) {
+    auto b = bearer::readBool(n, "strip_token");
+    if (!b.ok()) return b.error();
+    c.strip_token = *b;
+  }
   if (const auto& n = config["cache_size"]) {
     auto v = readInt(n, "cache_size", 0, 10'000'000);
     if (!v.ok()) return v.error();

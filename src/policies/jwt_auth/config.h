@@ -25,6 +25,7 @@ struct Config {
   std::string consumer_claim = "sub";
   std::string groups_claim;  // empty: no groups
   std::string anonymous;
+  bool strip_token = false;                                  // remove the token before proxying
   std::vector<std::pair<std::string, std::string>> forward;  // claim path -> header name
   size_t cache_entries = 10000;                              // per worker
   int64_t cache_ttl = 300;  // seconds: the most a verified token is reused

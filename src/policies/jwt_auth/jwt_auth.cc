@@ -227,6 +227,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
       return bearer::forbidden(ctx);
     }
     stripForwarded(ctx.request);
+    if (c_.strip_token) bearer::stripToken(ctx.request, c_.source);
     for (const auto& [name, value] : id.headers)
       ctx.request.headers.add(name, value);
     ctx.consumer = id.consumer;

@@ -45,6 +45,7 @@ struct Config {
   std::vector<std::string> consumer_claims = {"sub", "client_id", "username"};
   std::string groups_claim;
   std::string anonymous;
+  bool strip_token = false;
   std::vector<std::pair<std::string, std::string>> forward;
   size_t cache_entries = 10000;
   int64_t cache_ttl = 60;    // seconds, positive answers
@@ -226,6 +227,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
       return bearer::forbidden(ctx);
     }
     stripForwarded(ctx.request);
+    if (c_.strip_token) bearer::stripToken(ctx.request, c_.source);
     for (const auto& [name, value] : id.headers)
       ctx.request.headers.add(name, value);
     ctx.consumer = id.consumer;
@@ -267,11 +269,12 @@ std::string formEncode(std::string_view s) {
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   if (!config || !config.IsMap()) return configError("expected a map with 'endpoint'");
-  if (auto st =
-          checkKeys(config, {"endpoint", "client_id", "client_secret", "token_type_hint", "timeout",
-                             "ca_file", "tls_verify", "scopes", "claims", "consumer_claims",
-                             "groups_claim", "anonymous", "forward_claims", "cache_size",
-                             "cache_ttl", "negative_cache_ttl", "header", "cookie", "query"});
+  if (auto st = checkKeys(
+          config, {"endpoint",       "client_id",       "client_secret", "token_type_hint",
+                   "timeout",        "ca_file",         "tls_verify",    "scopes",
+                   "claims",         "consumer_claims", "groups_claim",  "anonymous",
+                   "forward_claims", "cache_size",      "cache_ttl",     "negative_cache_ttl",
+                   "header",         "cookie",          "query",         "strip_token"});
       !st.ok()) {
     return st.error();
   }
@@ -360,6 +363,11 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     c.negative_ttl = *d / 1000;
   }
   if (auto st = bearer::parseTokenSource(config, c.source); !st.ok()) return st.error();
+  if (const auto& n = config["strip_token"]) {
+    auto b = bearer::readBool(n, "strip_token");
+    if (!b.ok()) return b.error();
+    c.strip_token = *b;
+  }
   return http::FilterFactoryPtr(std::make_shared<IntrospectionFilter>(std::move(c)));
 }
 
