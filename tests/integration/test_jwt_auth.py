@@ -309,9 +309,14 @@ def test_remote_jwks_unreachable_is_503_then_recovers(gatehouse, echo):
             r = c.get("/a", headers=bearer(token("ES256")))
             assert r.status_code == 503
             assert rejections(gh, "keys_unavailable") >= 1
+            m = gh.metrics()
+            assert m.value("gatehouse_jwt_jwks_fetches_total", uri=jwks.url, result="error") >= 1
+            assert m.value("gatehouse_jwt_jwks_fetches_total", uri=jwks.url, result="ok") == 0
             jwks.status = 200
             wait_until(lambda: c.get("/a", headers=bearer(token("ES256"))).status_code == 200,
                        message="JWKS loaded after the IdP recovered")
+            assert gh.metrics().value("gatehouse_jwt_jwks_fetches_total", uri=jwks.url,
+                                      result="ok") == 1
     finally:
         jwks.stop()
 
@@ -372,5 +377,8 @@ def test_remote_jwks_over_https_is_verified(gatehouse, echo, tmp_path):
             # Same URL, but the certificate is not in the system store: no keys, 503.
             assert c.get("/u", headers=bearer(token("EdDSA"))).status_code == 503
         assert jwks.fetch_count() == 1  # the failed handshake never reached the handler
+        m = gh.metrics()  # one series per URI, summed over both TLS settings
+        assert m.value("gatehouse_jwt_jwks_fetches_total", uri=jwks.url, result="ok") == 1
+        assert m.value("gatehouse_jwt_jwks_fetches_total", uri=jwks.url, result="error") >= 1
     finally:
         jwks.stop()

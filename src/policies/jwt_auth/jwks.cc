@@ -7,6 +7,8 @@
 
 #include "core/log.h"
 #include "runtime/event_loop.h"
+#include "runtime/metrics_hooks.h"
+#include "runtime/stats.h"
 
 namespace gatehouse::policies::jwt {
 namespace {
@@ -35,6 +37,35 @@ struct ThreadView {
   std::shared_ptr<const KeySet> keys;
 };
 
+// gatehouse_jwt_jwks_fetches_total{uri,result}: one line pair per live source.
+void renderFetches(std::string& out) {
+  auto& reg = sources();
+  std::lock_guard lock(reg.mu);
+  if (reg.by_key.empty()) return;
+  out.append(
+      "# HELP gatehouse_jwt_jwks_fetches_total Remote JWKS fetches by jwt_auth, by result.\n"
+      "# TYPE gatehouse_jwt_jwks_fetches_total counter\n");
+  // Sources differing only in TLS options share a URI: one series per URI.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_uri;  // uri -> (ok, error)
+  for (const auto& [key, weak] : reg.by_key) {
+    auto src = weak.lock();
+    if (!src) continue;
+    const uint64_t failed = src->fetchErrors();
+    const uint64_t all = src->fetchCount();
+    auto& row = by_uri[key.substr(0, key.find('\n'))];
+    row.first += all >= failed ? all - failed : 0;
+    row.second += failed;
+  }
+  for (const auto& [uri, row] : by_uri) {
+    const std::string label = runtime::escapeLabel(uri);
+    for (const auto& [result, n] : {std::pair{"ok", row.first}, std::pair{"error", row.second}}) {
+      out.append("gatehouse_jwt_jwks_fetches_total{uri=\"").append(label);
+      out.append("\",result=\"").append(result).append("\"} ");
+      out.append(std::to_string(n)).append("\n");
+    }
+  }
+}
+
 }  // namespace
 
 Result<std::shared_ptr<JwksSource>> JwksSource::obtain(const JwksOptions& opts) {
@@ -55,6 +86,8 @@ Result<std::shared_ptr<JwksSource>> JwksSource::obtain(const JwksOptions& opts) 
   auto ep = http::ClientEndpoint::create(opts.uri, opts.tls);
   if (!ep.ok()) return ep.error();
   auto src = std::make_shared<JwksSource>(std::move(*ep), opts);
+  // Outside our lock: rendering holds the hooks' lock and then takes ours.
+  runtime::registerMetricsRenderer("gatehouse_jwt_jwks_fetches_total", &renderFetches);
   std::lock_guard lock(reg.mu);
   std::erase_if(reg.by_key, [](const auto& kv) { return kv.second.expired(); });
   reg.by_key[key] = src;
@@ -124,7 +157,6 @@ runtime::Task<void> JwksSource::waitForFetch(uint64_t seen) {
 }
 
 runtime::Task<void> JwksSource::fetchTask(std::shared_ptr<JwksSource> self) {
-  self->fetches_.fetch_add(1, std::memory_order_relaxed);
   http::ClientRequest req;
   req.headers.emplace_back("accept", "application/json");
   req.timeout = std::chrono::milliseconds(self->timeout_ms_.load());
@@ -156,6 +188,7 @@ runtime::Task<void> JwksSource::fetchTask(std::shared_ptr<JwksSource> self) {
     log::warn("jwt_auth: JWKS fetch from ", self->endpoint_->url.authority,
               self->endpoint_->url.target, " failed: ", why, "; keeping the previous keys");
   }
+  self->fetches_.fetch_add(1, std::memory_order_relaxed);  // completed fetches
   self->fetching_.store(false, std::memory_order_release);
 }
 
