@@ -239,6 +239,44 @@ TEST(BearerRules, ScopesAndClaimValues) {
   EXPECT_FALSE(bearer::claimHeaderValue(json("a\r\nb"), v));
 }
 
+TEST(BearerSource, ExtractsFromTheFirstSourceAndRefusesAmbiguity) {
+  bearer::TokenSource src;
+  src.cookie = "session";
+  src.query = "access_token";
+  std::string tok;
+  http::Request req;
+  EXPECT_EQ(bearer::extractToken(req, src, tok), bearer::Extract::kNone);
+  req.headers.add("Authorization", "bearer   abc.def.ghi ");
+  ASSERT_EQ(bearer::extractToken(req, src, tok), bearer::Extract::kFound);
+  EXPECT_EQ(tok, "abc.def.ghi");
+  req.headers.add("authorization", "Bearer other");
+  EXPECT_EQ(bearer::extractToken(req, src, tok), bearer::Extract::kMalformed);
+  req.headers.clear();
+  req.headers.add("authorization", "Basic dXNlcjpwdw==");
+  EXPECT_EQ(bearer::extractToken(req, src, tok), bearer::Extract::kMalformed);
+  req.headers.clear();
+  req.headers.add("cookie", "a=1; session=\"c.o.k\"; b=2");
+  ASSERT_EQ(bearer::extractToken(req, src, tok), bearer::Extract::kFound);
+  EXPECT_EQ(tok, "c.o.k");
+  req.headers.add("cookie", "session=again");
+  EXPECT_EQ(bearer::extractToken(req, src, tok), bearer::Extract::kMalformed);
+  req.headers.clear();
+  req.query = "x=1&access_token=q.q.q";
+  ASSERT_EQ(bearer::extractToken(req, src, tok), bearer::Extract::kFound);
+  EXPECT_EQ(tok, "q.q.q");
+
+  // strip removes the token everywhere and keeps everything else.
+  req.headers.add("authorization", "Bearer t");
+  req.headers.add("cookie", "a=1; session=t; b=2");
+  req.headers.add("cookie", "session=t");
+  req.query = "a=1&access_token=t&b=2";
+  bearer::stripToken(req, src);
+  EXPECT_FALSE(req.headers.has("authorization"));
+  EXPECT_EQ(req.headers.count("cookie"), 1u);
+  EXPECT_EQ(req.headers.get("cookie"), "a=1; b=2");
+  EXPECT_EQ(req.query, "a=1&b=2");
+}
+
 TEST(BearerCache, BoundedAndHonoursExpiry) {
   bearer::TokenCache cache(2);
   bearer::Identity id;
