@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import subprocess
+import threading
 import time
 import uuid
 
@@ -294,6 +295,29 @@ def test_remote_jwks_unknown_kid_refetch_rate_limit_and_rotation(gatehouse, echo
             wait_until(lambda: c.get("/d", headers=bearer(token("RS256"))).status_code == 401,
                        timeout=30, message="token of a removed key refused after refresh")
             assert c.get("/e", headers=bearer(token("ES256"))).status_code == 200
+    finally:
+        jwks.stop()
+
+
+def test_first_requests_on_every_worker_wait_for_one_slow_fetch(gatehouse, echo):
+    jwks = JwksServer(jwks_doc("p256"))
+    jwks.delay = 0.5
+    jwks.start()
+    try:
+        gh = gatehouse(routed(echo, jwt_policy(jwks=None, jwks_uri=jwks.url)), workers=2)
+        statuses = []
+
+        def one(i):
+            # A new connection each: the kernel spreads them over both workers.
+            with client(gh) as c:
+                statuses.append(c.get(f"/w{i}", headers=bearer(token("ES256"))).status_code)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert statuses == [200] * 8
+        assert jwks.fetch_count() == 1
     finally:
         jwks.stop()
 

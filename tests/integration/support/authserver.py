@@ -57,6 +57,8 @@ class _JwksHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         srv = self.server.owner
+        if srv.delay:
+            srv.stopping.wait(srv.delay)  # lets concurrent requests pile up behind the fetch
         with srv.lock:
             srv.fetches += 1
             body = json.dumps(srv.jwks).encode()
@@ -78,6 +80,8 @@ class JwksServer(_Base):
         self.jwks = jwks
         self.fetches = 0
         self.status = 200
+        self.delay = 0.0
+        self.stopping = threading.Event()
 
     @property
     def url(self):
