@@ -13,9 +13,9 @@
 
 #include "config/health_loader.h"
 #include "config/lb_options_loader.h"
-#include "config/tls_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
+#include "config/tls_loader.h"
 #include "config/yaml_document.h"
 #include "config/yaml_helpers.h"
 
@@ -26,7 +26,8 @@ namespace {
 constexpr std::string_view kTopKeys[] = {
     "workers",    "watch",    "listeners",     "admin",
     "access_log", "timeouts", "limits",        "path_normalization",
-    "forwarded",  "clusters", "virtual_hosts", "routes"};
+    "forwarded",  "clusters", "virtual_hosts", "routes",
+    "http2"};
 constexpr std::string_view kListenerKeys[] = {"name", "address", "port", "virtual_hosts", "tls"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
@@ -35,6 +36,9 @@ constexpr std::string_view kTimeoutKeys[] = {
     "upstream_response", "upstream_idle", "request_total",  "drain"};
 constexpr std::string_view kLimitKeys[] = {"max_request_line", "max_header_bytes", "max_headers",
                                            "max_body_bytes"};
+constexpr std::string_view kHttp2Keys[] = {
+    "enabled",        "max_concurrent_streams", "initial_stream_window", "connection_window",
+    "max_frame_size", "max_header_list_bytes",  "max_resets_per_second", "control_frame_budget"};
 constexpr std::string_view kPathNormalizationKeys[] = {"merge_slashes", "decode_unreserved",
                                                        "reject_encoded_slash"};
 constexpr std::string_view kForwardedKeys[] = {"trusted_proxies", "request_id",
@@ -107,6 +111,7 @@ class Loader {
     m.read("watch", config.watch);
     if (const YAML::Node* v = m.find("timeouts")) readTimeouts(*v, config.timeouts);
     if (const YAML::Node* v = m.find("limits")) readLimits(*v, config.limits);
+    if (const YAML::Node* v = m.find("http2")) readHttp2(*v, config.http2);
     if (const YAML::Node* v = m.find("path_normalization")) {
       readPathNormalization(*v, config.path_normalization);
     }
@@ -158,6 +163,23 @@ class Loader {
     m.readSize("max_header_bytes", 1024, uint64_t{16} << 20, l.max_header_bytes);
     m.readInt("max_headers", 1, 10000, l.max_headers);
     m.readSize("max_body_bytes", 0, kMaxBodyBytes, l.max_body_bytes);
+  }
+
+  void readHttp2(const YAML::Node& node, Http2Options& h) {
+    MapReader m(diag_, node, "http2", kHttp2Keys);
+    m.read("enabled", h.enabled);
+    auto u32 = [&](std::string_view key, uint64_t lo, uint64_t hi, uint32_t& out) {
+      uint64_t v = out;
+      m.readSize(key, lo, hi, v);
+      out = static_cast<uint32_t>(v);
+    };
+    u32("max_concurrent_streams", 1, 100000, h.max_concurrent_streams);
+    u32("initial_stream_window", 65535, (uint64_t{1} << 31) - 1, h.initial_stream_window);
+    u32("connection_window", 65535, (uint64_t{1} << 31) - 1, h.connection_window);
+    u32("max_frame_size", 16384, 16777215, h.max_frame_size);
+    u32("max_header_list_bytes", 1024, uint64_t{16} << 20, h.max_header_list_bytes);
+    u32("max_resets_per_second", 1, 1000000, h.max_resets_per_second);
+    u32("control_frame_budget", 10, 1000000, h.control_frame_budget);
   }
 
   void readPathNormalization(const YAML::Node& node, PathNormalization& p) {

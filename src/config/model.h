@@ -17,9 +17,9 @@ namespace gatehouse::config {
 using Millis = std::chrono::milliseconds;
 
 struct Timeouts {
-  Millis client_header{10000};      // whole request head must arrive within this
-  Millis client_body{60000};        // max gap between body reads from the client
-  Millis keepalive_idle{60000};     // idle keep-alive downstream connection
+  Millis client_header{10000};   // whole request head must arrive within this
+  Millis client_body{60000};     // max gap between body reads from the client
+  Millis keepalive_idle{60000};  // idle keep-alive downstream connection
   Millis upstream_connect{5000};
   Millis upstream_response{30000};  // from request sent to response head received
   Millis upstream_idle{60000};      // max gap between upstream body reads; pooled idle time
@@ -32,6 +32,18 @@ struct HttpLimits {
   size_t max_header_bytes = 65536;
   size_t max_headers = 100;
   uint64_t max_body_bytes = 0;  // 0 = unlimited
+};
+
+// Downstream HTTP/2 (h2 over TLS via ALPN, h2c with prior knowledge).
+struct Http2Options {
+  bool enabled = true;
+  uint32_t max_concurrent_streams = 128;
+  uint32_t initial_stream_window = 256 * 1024;  // per-stream receive window (bytes)
+  uint32_t connection_window = 1024 * 1024;     // connection receive window (bytes)
+  uint32_t max_frame_size = 16384;
+  uint32_t max_header_list_bytes = 65536;  // decoded size (RFC 9113 §6.5.2)
+  uint32_t max_resets_per_second = 100;    // client RST_STREAMs before GOAWAY (rapid reset)
+  uint32_t control_frame_budget = 1000;    // PING/SETTINGS/PRIORITY/empty DATA burst (+100/s)
 };
 
 struct PathNormalization {
@@ -108,9 +120,9 @@ struct SlowStart {
 
 // TLS from the gateway to a cluster's endpoints (works with the connection pool).
 struct UpstreamTls {
-  std::optional<std::string> sni;      // default: the endpoint's host when it is a name
-  bool verify = true;                  // verify the chain and the name (sni, else the host)
-  std::optional<std::string> ca_file;  // default: the system trust store
+  std::optional<std::string> sni;        // default: the endpoint's host when it is a name
+  bool verify = true;                    // verify the chain and the name (sni, else the host)
+  std::optional<std::string> ca_file;    // default: the system trust store
   std::optional<std::string> cert_file;  // client certificate for mTLS to the upstream
   std::optional<std::string> key_file;
   std::string min_version = "1.2";
@@ -176,9 +188,9 @@ struct RouteMatch {
 
 struct Rewrite {
   std::optional<std::string> strip_prefix;
-  std::optional<std::string> regex;        // with regex_replace
+  std::optional<std::string> regex;  // with regex_replace
   std::optional<std::string> regex_replace;
-  std::optional<std::string> host;         // Host sent upstream
+  std::optional<std::string> host;  // Host sent upstream
 };
 
 struct DirectResponse {
@@ -219,8 +231,8 @@ struct VirtualHost {
 };
 
 struct TlsCertificate {
-  std::string cert_file;  // PEM chain, leaf first
-  std::string key_file;   // PEM private key
+  std::string cert_file;                 // PEM chain, leaf first
+  std::string key_file;                  // PEM private key
   std::optional<std::string> ocsp_file;  // DER OCSP response to staple (refreshed on reload)
 };
 
@@ -233,8 +245,8 @@ struct ListenerTls {
   std::optional<std::string> ciphers;       // TLS 1.2 cipher list (OpenSSL syntax)
   std::optional<std::string> ciphersuites;  // TLS 1.3 suites
   std::optional<std::string> groups;        // key-exchange groups, e.g. "X25519:P-256"
-  std::vector<std::string> alpn = {"http/1.1"};
-  std::string client_auth = "none";         // none | optional | require
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
+  std::string client_auth = "none";  // none | optional | require
   std::optional<std::string> client_ca_file;
   bool session_tickets = true;
   Millis session_timeout{7200000};
@@ -255,7 +267,7 @@ struct Listener {
 
 struct AccessLog {
   bool enabled = true;
-  std::string path = "stdout";  // "stdout", "off" or a file path
+  std::string path = "stdout";      // "stdout", "off" or a file path
   std::vector<std::string> fields;  // empty = default field list
 };
 
@@ -273,6 +285,7 @@ struct Config {
   std::vector<Cluster> clusters;
   Timeouts timeouts;
   HttpLimits limits;
+  Http2Options http2;
   PathNormalization path_normalization;
   ForwardedHeaders forwarded;
   AccessLog access_log;

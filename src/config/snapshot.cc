@@ -143,7 +143,9 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       snap->listener_tls.push_back(nullptr);
       continue;
     }
-    auto tls = net::TlsServerContext::create(*l.tls);
+    auto tls_cfg = *l.tls;
+    if (!cfg->http2.enabled) std::erase(tls_cfg.alpn, "h2");  // never offer what we won't speak
+    auto tls = net::TlsServerContext::create(tls_cfg);
     if (!tls.ok()) {
       out.errors.push_back(where(file, l.tls->line, l.tls->yaml_path) + tls.error().message);
       snap->listener_tls.push_back(nullptr);

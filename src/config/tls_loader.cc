@@ -21,7 +21,7 @@ constexpr std::string_view kTlsKeys[] = {"certificates",
 constexpr std::string_view kCertKeys[] = {"cert", "key", "ocsp"};
 constexpr std::string_view kVersions[] = {"1.2", "1.3"};
 constexpr std::string_view kClientAuth[] = {"none", "optional", "require"};
-constexpr std::string_view kAlpn[] = {"http/1.1"};
+constexpr std::string_view kAlpn[] = {"h2", "http/1.1"};
 
 bool oneOf(std::span<const std::string_view> list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
@@ -81,7 +81,7 @@ ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std
       for (const auto& p : *v) {
         std::string proto = p.IsScalar() ? p.Scalar() : "";
         if (!oneOf(kAlpn, proto)) {
-          diag.add(p, m.path("alpn"), "unsupported protocol '" + proto + "'; supported: http/1.1");
+          diag.add(p, m.path("alpn"), "unsupported protocol '" + proto + "'; supported: h2, http/1.1");
           continue;
         }
         tls.alpn.push_back(proto);

@@ -15,6 +15,7 @@ void RequestContext::reset() {
   request.has_body = false;
   request.chunked = false;
   request.content_length = 0;
+  request.content_length_present = false;
   request.expect_continue = false;
   request.upgrade = false;
   request.head_bytes.clear();

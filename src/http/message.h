@@ -20,8 +20,9 @@ struct Request {
   Protocol protocol = Protocol::kHttp11;
   HeaderMap headers;  // hop-by-hop headers already removed
   bool has_body = false;
-  bool chunked = false;         // body length unknown up front
-  uint64_t content_length = 0;  // valid when has_body && !chunked
+  bool chunked = false;                 // body length unknown up front
+  uint64_t content_length = 0;          // valid when has_body && !chunked
+  bool content_length_present = false;  // the client sent Content-Length (even 0)
   bool expect_continue = false;
   bool upgrade = false;
   std::string head_bytes;  // owns the bytes parsed header views point into

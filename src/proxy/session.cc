@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "http/request_target.h"
 #include "proxy/forwarding.h"
+#include "proxy/http2_connection.h"
 #include "proxy/router.h"
 
 namespace gatehouse::proxy {
@@ -19,12 +20,6 @@ namespace {
 constexpr size_t kInitialBuffer = buffer_pool::kSmallBlock;
 }  // namespace
 
-std::string& appendDecimal(std::string& out, uint64_t v) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return out.append(buf, static_cast<size_t>(end - buf));
-}
-
 Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
                   std::string listener_key) {
   Session s(worker, fd, peer, std::move(listener_key));
@@ -33,12 +28,9 @@ Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
 
 Session::Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer,
                  std::string listener_key)
-    : w_(worker),
-      client_(worker.loop(), fd),
-      peer_(peer),
-      peer_ip_(peer.ip()),
-      listener_key_(std::move(listener_key)),
-      in_(kInitialBuffer) {
+    : w_(worker), client_(worker.loop(), fd), in_(kInitialBuffer), exchange_(worker, *this, down_) {
+  down_.peer_ip = peer.ip();
+  down_.listener_key = std::move(listener_key);
   client_.setNoDelay();
   w_.sessionStarted(this);
   w_.stats().connections_accepted.inc();
@@ -51,18 +43,23 @@ Session::~Session() {
 }
 
 void Session::onDrain() {
-  if (idle_) client_.cancel();
+  if (h2_) {
+    h2_->onDrain();
+  } else if (idle_) {
+    client_.cancel();
+  }
 }
 
 void Session::abort() {
   aborted_ = true;
   client_.cancel();
-  if (upstream_) upstream_->cancel();
+  exchange_.abortUpstream();
+  if (h2_) h2_->abort();
 }
 
 Task<bool> Session::startTls() {
   const auto& snap = *w_.snapshot()->snap;
-  size_t li = w_.listenerIndex(listener_key_);
+  size_t li = w_.listenerIndex(down_.listener_key);
   if (li >= snap.listener_tls.size() || !snap.listener_tls[li]) co_return true;
   tls_ctx_ = snap.listener_tls[li];
   auto deadline = w_.loop().now() + snap.config->timeouts.client_header;
@@ -93,10 +90,16 @@ Task<bool> Session::startTls() {
   auto st = co_await client_.handshake(deadline);
   if (!st.ok()) {
     w_.stats().tls_handshake_failures.inc();
-    log::debug("TLS handshake with ", peer_ip_, " failed: ", st.error().message);
+    log::debug("TLS handshake with ", down_.peer_ip, " failed: ", st.error().message);
     co_return false;
   }
-  peer_cert_ = net::peerCertificate(client_.ssl());
+  down_.tls = true;
+  down_.forward_client_cert = tls_ctx_->forwardClientCert();
+  down_.peer_cert = net::peerCertificate(client_.ssl());
+  const unsigned char* proto = nullptr;
+  unsigned proto_len = 0;
+  SSL_get0_alpn_selected(client_.ssl(), &proto, &proto_len);
+  alpn_h2_ = proto_len == 2 && proto[0] == 'h' && proto[1] == '2';
   co_return true;
 }
 
@@ -105,10 +108,18 @@ Task<> Session::run() {
     if (must_linger_) co_await lingeringClose();
     co_return;
   }
+  if (alpn_h2_) {
+    co_await runHttp2();
+    co_return;
+  }
   bool first = true;
   while (!aborted_) {
     HeadResult hr = co_await readHead(first);
     first = false;
+    if (hr == HeadResult::kHttp2) {
+      co_await runHttp2();
+      co_return;
+    }
     if (hr == HeadResult::kClose) break;
     co_await handleRequest();
     if (!keep_alive_ || aborted_) break;
@@ -125,18 +136,22 @@ Task<Session::HeadResult> Session::readHead(bool first) {
   auto idle_deadline = now + (first ? cfg.timeouts.client_header : cfg.timeouts.keepalive_idle);
   auto head_deadline = in_.empty() ? runtime::kNoDeadline : now + cfg.timeouts.client_header;
   for (;;) {
-    if (!in_.empty()) {
+    // Prior-knowledge h2c: the client's first bytes are the HTTP/2 connection preface.
+    auto preface = first && cfg.http2.enabled && !in_.empty() ? matchHttp2Preface(in_.readable())
+                                                              : PrefaceMatch::kNo;
+    if (preface == PrefaceMatch::kYes) co_return HeadResult::kHttp2;
+    if (!in_.empty() && preface == PrefaceMatch::kNo) {
       idle_ = false;
       http1::ParseError err;
       auto st = http1::parseRequestHead(in_.readable(), limits, head_, err);
       if (st == http1::ParseStatus::kComplete) co_return HeadResult::kOk;
       if (st == http1::ParseStatus::kError) {
         w_.stats().bad_requests.inc();
-        log::debug("rejected request from ", peer_ip_, ": ", err.reason);
+        log::debug("rejected request from ", down_.peer_ip, ": ", err.reason);
         keep_alive_ = false;
         must_linger_ = true;
-        resetForGatewayError(err.reason);
-        co_await sendError(err.status, err.reason);
+        exchange_.resetForGatewayError(err.reason);
+        co_await exchange_.sendError(err.status, err.reason);
         co_return HeadResult::kClose;
       }
     }
@@ -146,7 +161,7 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       // Idle keep-alive: wait for bytes without holding any buffer memory.
       idle_ = true;
       in_.release();
-      up_.release();
+      exchange_.releaseBuffers();
       auto ready = co_await client_.readable(deadline);
       idle_ = false;
       if (!ready.ok()) co_return HeadResult::kClose;
@@ -158,8 +173,8 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       if (n.error().code == ErrorCode::kTimeout && !in_.empty()) {
         w_.stats().timeouts_client.inc();
         keep_alive_ = false;
-        resetForGatewayError("client header timeout");
-        co_await sendError(408, "request header timeout");
+        exchange_.resetForGatewayError("client header timeout");
+        co_await exchange_.sendError(408, "request header timeout");
       }
       co_return HeadResult::kClose;
     }
@@ -171,23 +186,14 @@ Task<Session::HeadResult> Session::readHead(bool first) {
   }
 }
 
-void Session::resetForGatewayError(std::string_view error) {
-  // No request was built: the reply and the log line describe the connection only.
-  ctx_.reset();
-  ex_ = Exchange{};
-  ex_.start = runtime::Clock::now();
-  ctx_.client_ip = peer_ip_;
-  ex_.error.assign(error);
-}
-
 Task<Status> Session::writeClient(iovec* iov, int n) {
   const auto& t = w_.snapshot()->snap->config->timeouts;
   co_return co_await client_.writeAll(iov, n, w_.loop().now() + t.client_body);
 }
 
-void Session::serializeResponseHead(std::string& out, bool chunked, bool has_length,
-                                    uint64_t length, bool body_allowed) {
-  const auto& r = ctx_.response;
+void Session::serializeResponseHead(const http::Response& r, bool chunked, bool has_length,
+                                    uint64_t length) {
+  std::string& out = out_;
   out.clear();
   std::string_view reason = r.reason.empty() ? http::reasonPhrase(r.status) : r.reason;
   char code[4] = {static_cast<char>('0' + r.status / 100 % 10),
@@ -197,7 +203,7 @@ void Session::serializeResponseHead(std::string& out, bool chunked, bool has_len
   for (const auto& f : r.headers.fields()) {
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   }
-  if (chunked && body_allowed) {
+  if (chunked) {
     out.append("transfer-encoding: chunked\r\n");
   } else if (has_length) {
     appendDecimal(out.append("content-length: "), length).append("\r\n");
@@ -206,47 +212,10 @@ void Session::serializeResponseHead(std::string& out, bool chunked, bool has_len
     // Connection: upgrade was added by the caller.
   } else if (!keep_alive_) {
     out.append("connection: close\r\n");
-  } else if (ctx_.request.protocol == http::Protocol::kHttp10) {
+  } else if (exchange_.ctx().request.protocol == http::Protocol::kHttp10) {
     out.append("connection: keep-alive\r\n");
   }
   out.append("\r\n");
-}
-
-Task<> Session::sendLocalReply() {
-  auto& lr = ctx_.local_reply;
-  ctx_.response.status = lr.status;
-  ctx_.response.reason.clear();
-  ctx_.response.headers = std::move(lr.headers);
-  lr.headers.clear();
-  ctx_.response_started = true;
-  ctx_.has_local_reply = false;
-  // Response filters see local replies too (e.g. CORS headers on a 401).
-  if (!(co_await runResponseFilters()) && ctx_.has_local_reply) {
-    ctx_.response.status = ctx_.local_reply.status;
-    ctx_.response.headers = std::move(ctx_.local_reply.headers);
-    lr.body = std::move(ctx_.local_reply.body);
-  }
-  if (!ex_.request_body.skipBuffered(in_)) {
-    // The request body was not read: it must never be parsed as a next request.
-    keep_alive_ = false;
-    must_linger_ = true;
-  }
-  if (w_.draining()) keep_alive_ = false;
-  int status = ctx_.response.status;
-  bool body_allowed =
-      ctx_.request.method != "HEAD" && status != 204 && status != 304 && status >= 200;
-  serializeResponseHead(out_, false, status != 204 && status != 304 && status >= 200,
-                        lr.body.size(), body_allowed);
-  iovec v[2] = {{out_.data(), out_.size()}, {lr.body.data(), body_allowed ? lr.body.size() : 0}};
-  auto st = co_await writeClient(v, 2);
-  ex_.log.bytes_out = out_.size() + (body_allowed ? lr.body.size() : 0);
-  if (!st.ok()) keep_alive_ = false;
-  finishRequest(status);
-}
-
-Task<> Session::sendError(int status, std::string_view message) {
-  ctx_.respondError(status, message);
-  co_await sendLocalReply();
 }
 
 Task<> Session::lingeringClose() {
@@ -264,9 +233,8 @@ Task<> Session::lingeringClose() {
 }
 
 bool Session::buildRequest() {
-  auto& req = ctx_.request;
-  const auto& snap = *ex_.snap->snap;
-  const auto& cfg = *snap.config;
+  Exchange& ex = exchange_;
+  auto& req = ex.ctx().request;
   // Own the head bytes and re-point the parsed views into them.
   std::string_view raw = in_.readable().substr(0, head_.head_size);
   req.head_bytes.assign(raw);
@@ -279,7 +247,6 @@ bool Session::buildRequest() {
     req.headers.addView(rebase(f.name), rebase(f.value));
   std::string_view target = rebase(head_.target);
   req.method.assign(head_.method);
-  if (client_.tls()) req.scheme = "https";
   req.authority.assign(head_.host);
   req.protocol = head_.version_minor == 0 ? http::Protocol::kHttp10 : http::Protocol::kHttp11;
   keep_alive_ = head_.keep_alive;
@@ -295,166 +262,127 @@ bool Session::buildRequest() {
     case http1::BodyKind::kContentLength:
       req.has_body = head_.content_length > 0;
       req.content_length = head_.content_length;
-      ex_.request_body.reset(Framing::kContentLength, head_.content_length);
+      req.content_length_present = true;
+      body_.reset(Framing::kContentLength, head_.content_length);
       break;
     case http1::BodyKind::kChunked:
       req.has_body = true;
       req.chunked = true;
-      ex_.request_body.reset(Framing::kChunked, 0);
+      body_.reset(Framing::kChunked, 0);
       break;
     default:
-      ex_.request_body.reset(Framing::kNone, 0);
+      body_.reset(Framing::kNone, 0);
       break;
   }
 
-  // Request id: keep a valid incoming one, else generate.
-  const auto& fwd = cfg.forwarded;
-  if (fwd.request_id) {
-    std::string_view incoming = req.headers.get(fwd.request_id_header);
-    if (validRequestId(incoming)) {
-      ctx_.request_id.assign(incoming);
-    } else {
-      ctx_.request_id = makeRequestId(w_.nextRandom(), w_.nextRandom());
-      req.headers.set(fwd.request_id_header, ctx_.request_id);
-    }
-  }
-  ctx_.client_ip =
-      applyForwarded(req.headers, peer_ip_, req.scheme, req.authority, snap.trusted_proxies);
-  // Client-certificate headers are only ever set by us.
-  req.headers.remove("x-client-cert-subject");
-  req.headers.remove("x-client-cert-san");
-  req.headers.remove("x-client-cert-sha256");
-  if (!peer_cert_.subject.empty()) {
-    ctx_.client_cert_subject = peer_cert_.subject;
-    ctx_.client_cert_sans = peer_cert_.sans;
-    ctx_.client_cert_sha256 = peer_cert_.sha256;
-    if (tls_ctx_ && tls_ctx_->forwardClientCert()) {
-      req.headers.addView("x-client-cert-subject", peer_cert_.subject);
-      if (!peer_cert_.sans.empty()) req.headers.addView("x-client-cert-san", peer_cert_.sans);
-      req.headers.addView("x-client-cert-sha256", peer_cert_.sha256);
-    }
-  }
-
-  if (cfg.limits.max_body_bytes > 0 && !req.chunked &&
-      req.content_length > cfg.limits.max_body_bytes) {
-    ex_.error = "request body too large";
-    ctx_.respondError(413, "request body too large");
-    return false;
-  }
-  http::TargetError terr;
-  if (!http::parseTarget(target, req.method, cfg.path_normalization, target_, terr)) {
-    w_.stats().bad_requests.inc();
-    ex_.error.assign(terr.reason);
-    ctx_.respondError(terr.status, terr.reason);
-    if (terr.status == 405)
-      ctx_.local_reply.headers.add("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
-    return false;
-  }
-  req.path.swap(target_.path);
-  req.query.assign(target_.query);
-  // Absolute-form: the target's authority wins over Host (RFC 9112 §3.2.2); the parser already
-  // rejected a Host that disagrees.
-  if (target_.form == http::TargetForm::kAbsolute && !target_.authority.empty()) {
-    req.authority.assign(target_.authority);
-  }
-  return true;
-}
-
-Task<bool> Session::runRequestFilters() {
-  for (size_t i = 0; i < ex_.filters.size(); ++i) {
-    ex_.filters_run = i + 1;
-    http::Verdict v = ex_.filters[i].filter->onRequestHeaders(ctx_);
-    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
-    if (v == http::Verdict::kRespond) co_return false;
-  }
-  co_return true;
-}
-
-Task<bool> Session::runResponseFilters() {
-  // Reverse order, like an onion: the first request filter sees the response last.
-  for (size_t i = ex_.filters_run; i-- > 0;) {
-    http::Verdict v = ex_.filters[i].filter->onResponseHeaders(ctx_);
-    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
-    if (v == http::Verdict::kRespond) co_return false;
-  }
-  co_return true;
+  ex.setHeadBytes(head_.head_size);
+  return ex.prepare(target);
 }
 
 Task<> Session::handleRequest() {
-  ctx_.reset();
-  ex_ = Exchange{};
-  ex_.start = runtime::Clock::now();
-  ex_.snap = w_.snapshot();
-  w_.stats().requests.inc();
-  total_expired_ = false;
-  if (auto total = ex_.snap->snap->config->timeouts.request_total; total.count() > 0) {
-    total_timer_.arm(w_.loop(), w_.loop().now() + total, &Session::onTotalTimeout, this);
-  }
-  ex_.log.protocol = head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-
+  exchange_.begin(head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
   if (!buildRequest()) {
     keep_alive_ = false;
     must_linger_ = true;
-    co_await sendLocalReply();
+    co_await exchange_.sendLocalReply();
     co_return;
   }
-  const auto& snap = *ex_.snap->snap;
-  RouteRequest rr{ctx_.request.authority, ctx_.request.method, ctx_.request.path,
-                  ctx_.request.query, &ctx_.request.headers};
-  auto match = snap.router->match(w_.listenerIndex(listener_key_), rr);
-  if (!match) {
-    w_.stats().no_route.inc();
-    ex_.error = "no route";
-    co_await sendError(404, "no route matches this request");
-    co_return;
-  }
-  ex_.route = &snap.routes[match->route_id];
-  ctx_.route_name = ex_.route->name;
-  for (const auto& p : match->params())
-    ctx_.path_params.push_back({p.name, p.value});
-  ex_.filters.reserve(ex_.route->filters.size());
-  for (const auto& f : ex_.route->filters)
-    ex_.filters.push_back(f->create());
-
-  if (!(co_await runRequestFilters())) {
-    co_await sendLocalReply();
-    co_return;
-  }
-  if (ex_.route->cluster < 0) {
-    ex_.error = "route has no upstream";
-    co_await sendError(500, "route has no action");
-    co_return;
-  }
-  co_await proxyToUpstream();
+  co_await exchange_.run();
 }
 
-void Session::onTotalTimeout(void* self) {
-  auto* s = static_cast<Session*>(self);
-  s->total_expired_ = true;
-  // Only the upstream side is cut: the client may still get a 504 if nothing was sent yet.
-  if (s->upstream_) s->upstream_->cancel();
+Task<> Session::runHttp2() {
+  h2_ = std::make_unique<Http2Connection>(w_, client_, in_, down_);
+  co_await h2_->run();
+  h2_.reset();
 }
 
-void Session::finishRequest(int status) {
-  total_timer_.cancel();
-  for (size_t i = 0; i < ex_.filters_run; ++i)
-    ex_.filters[i].filter->onComplete(ctx_);
-  if (ex_.route) {
-    int cls = status >= 100 && status < 600 ? status / 100 : 0;
-    w_.stats().route(ex_.route->stats_slot).by_class[static_cast<size_t>(cls)].inc();
-  }
-  auto& rec = ex_.log;
-  rec.ctx = &ctx_;
-  rec.status = status;
-  rec.upstream = ex_.upstream_name;
-  rec.error = ex_.error;
-  rec.bytes_in = head_.head_size + ex_.request_body.bytesRead();
-  if (ex_.route && ex_.route->cluster >= 0) {
-    rec.cluster = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].name;
-  }
-  rec.duration_ms =
-      std::chrono::duration<double, std::milli>(runtime::Clock::now() - ex_.start).count();
-  w_.accessLog().log(rec);
+Task<Result<BodyReader::Span>> Session::readBody(runtime::Duration idle) {
+  co_return co_await body_.next(client_, in_, idle, ErrorSource::kDownstream);
 }
 
+Task<Status> Session::sendContinue() {
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  iovec v{const_cast<char*>(kContinue.data()), kContinue.size()};
+  co_return co_await writeClient(&v, 1);
+}
+
+Task<Status> Session::sendHead(const http::Response& resp, ResponseBodyKind kind, uint64_t length,
+                               std::string_view first) {
+  bytes_out_ = 0;
+  response_chunked_ = false;
+  bool has_length = kind == ResponseBodyKind::kLength;
+  if (kind == ResponseBodyKind::kStream) {
+    if (exchange_.ctx().request.protocol == http::Protocol::kHttp11) {
+      response_chunked_ = true;
+    } else {
+      keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
+    }
+  }
+  if (!body_.skipBuffered(in_)) {
+    // The request body was not read to its end: it must never be parsed as a next request.
+    keep_alive_ = false;
+    must_linger_ = true;
+  }
+  if (w_.draining()) keep_alive_ = false;
+  serializeResponseHead(resp, response_chunked_, has_length, length);
+  writer_.reset(response_chunked_);
+  iovec v[2] = {{out_.data(), out_.size()}, {const_cast<char*>(first.data()), first.size()}};
+  auto st = co_await writeClient(v, 2);
+  if (!st.ok()) {
+    keep_alive_ = false;
+    co_return st;
+  }
+  bytes_out_ = out_.size() + first.size();
+  co_return st;
+}
+
+Task<Status> Session::sendBody(std::string_view data) {
+  const auto& t = w_.snapshot()->snap->config->timeouts;
+  uint64_t before = writer_.bytesWritten();
+  auto st = co_await writer_.write(client_, data, w_.loop().now() + t.client_body);
+  bytes_out_ += writer_.bytesWritten() - before;
+  if (!st.ok()) keep_alive_ = false;
+  co_return st;
+}
+
+Task<Status> Session::finishBody(const http::HeaderMap* trailers) {
+  if (!response_chunked_) co_return Status{};
+  const auto& t = w_.snapshot()->snap->config->timeouts;
+  uint64_t before = writer_.bytesWritten();
+  auto st = co_await writer_.finish(client_, trailers, w_.loop().now() + t.client_body);
+  bytes_out_ += writer_.bytesWritten() - before;
+  if (!st.ok()) keep_alive_ = false;
+  co_return st;
+}
+
+Task<> Session::tunnel(net::TcpStream& up, Buffer& up_buffer) {
+  keep_alive_ = false;
+  const auto idle = w_.snapshot()->snap->config->timeouts.upstream_idle;
+  auto& loop = w_.loop();
+  // Bytes already buffered on either side go first, then each direction copies until EOF.
+  auto pump = [&loop, idle](net::TcpStream& from, Buffer& buf, net::TcpStream& to,
+                            net::TcpStream& other) -> Task<> {
+    for (;;) {
+      if (!buf.empty()) {
+        iovec v{const_cast<char*>(buf.readable().data()), buf.size()};
+        auto st = co_await to.writeAll(&v, 1, loop.now() + idle);
+        buf.clear();
+        if (!st.ok()) break;
+      }
+      buf.reserve(4096);
+      auto n = co_await from.read(buf.writePtr(), buf.writable(), loop.now() + idle);
+      if (!n.ok()) break;
+      if (*n == 0) {
+        to.shutdownWrite();  // half-close: the other direction may still be talking
+        co_return;
+      }
+      buf.commit(*n);
+    }
+    // An error or idle timeout ends the whole tunnel.
+    from.cancel();
+    other.cancel();
+  };
+  co_await runtime::whenBoth(loop, pump(client_, in_, up, up),
+                             pump(up, up_buffer, client_, client_));
+}
 }  // namespace gatehouse::proxy

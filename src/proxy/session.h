@@ -1,35 +1,32 @@
 #pragma once
-// One downstream HTTP/1.1 connection: reads request heads (keep-alive, pipelining in order),
-// runs each request through routing, its filter chain and the upstream exchange, and writes
-// the response. Lives on one worker for life. See docs/life-of-a-request.md.
+// One downstream connection. Speaks HTTP/1.1 itself (keep-alive, pipelining in order, one
+// Exchange reused per request) or hands the socket to an HTTP/2 connection when ALPN or the
+// prior-knowledge preface says so. Lives on one worker for life. See docs/life-of-a-request.md.
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "core/buffer.h"
-#include "http/filter.h"
 #include "http/http1_parser.h"
-#include "http/request_target.h"
 #include "net/tcp.h"
 #include "net/tls.h"
-#include "proxy/access_log.h"
 #include "proxy/body.h"
+#include "proxy/client_io.h"
+#include "proxy/exchange.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
 
 namespace gatehouse::proxy {
 
-// Appends v in decimal (no allocation); returns out.
-std::string& appendDecimal(std::string& out, uint64_t v);
+class Http2Connection;
 
 runtime::Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
                            std::string listener_key);
 
-class Session {
+class Session final : public ClientIo {
  public:
   Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer,
           std::string listener_key);
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -39,81 +36,55 @@ class Session {
   // Drain deadline: cancel all I/O.
   void abort();
 
- private:
-  enum class HeadResult { kOk, kClose };
-  // Per-request state, reset for every request on the connection.
-  struct Exchange {
-    std::shared_ptr<runtime::WorkerSnapshot> snap;
-    const config::CompiledRoute* route = nullptr;
-    std::vector<http::FilterRef> filters;
-    size_t filters_run = 0;  // how many got onRequestHeaders (they get onComplete)
-    runtime::TimePoint start{};
-    BodyReader request_body;
-    bool request_body_started = false;  // bytes of the body were consumed from the client
-    LogRecord log;
-    std::string upstream_name;
-    std::string error;
-    bool sent_continue = false;
-    bool has_first_span = false;  // first body span fetched, not yet sent or consumed
-    std::string_view first_span;  // view into in_
-  };
+  // ClientIo (the request being served on this connection).
+  runtime::Task<Result<BodyReader::Span>> readBody(runtime::Duration idle) override;
+  void consumeBody() override { body_.consume(in_); }
+  bool bodyDone() const override { return body_.done(); }
+  uint64_t bodyBytesRead() const override { return body_.bytesRead(); }
+  const http::HeaderMap& bodyTrailers() const override { return body_.trailers(); }
+  bool bodyBuffered() const override { return !in_.empty(); }
+  void interruptBodyRead() override { client_.interrupt(); }
+  runtime::Task<Status> sendContinue() override;
+  runtime::Task<Status> sendHead(const http::Response& resp, ResponseBodyKind kind, uint64_t length,
+                                 std::string_view first) override;
+  runtime::Task<Status> sendBody(std::string_view data) override;
+  runtime::Task<Status> finishBody(const http::HeaderMap* trailers) override;
+  uint64_t bytesOut() const override { return bytes_out_; }
+  void abortResponse() override { keep_alive_ = false; }
+  runtime::Task<> tunnel(net::TcpStream& up, Buffer& up_buffer) override;
 
+ private:
+  enum class HeadResult { kOk, kClose, kHttp2 };
   runtime::Task<HeadResult> readHead(bool first);
-  // Fresh per-request state for an error answered before any request exists.
-  void resetForGatewayError(std::string_view error);
   // TLS listeners: plain-HTTP detection and the handshake. False: close the connection.
   runtime::Task<bool> startTls();
   runtime::Task<> handleRequest();
   bool buildRequest();
-  runtime::Task<bool> runRequestFilters();
-  runtime::Task<bool> runResponseFilters();
-  runtime::Task<> sendLocalReply();
-  runtime::Task<> sendError(int status, std::string_view message);
-  runtime::Task<> proxyToUpstream();
-  enum class SendResult { kOk, kClientFailed, kUpstreamFailed, kTooLarge };
-  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad, kInterrupted };
-  void serializeUpstreamHead(bool expect_continue);
-  runtime::Task<SendResult> sendHead(net::TcpStream& up);
-  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);
-  bool requestBodySent() const;
-  runtime::Task<std::pair<SendResult, HeadRead>> streamBodyWatchingResponse(net::TcpStream& up);
-  runtime::Task<HeadRead> readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
-                                           bool stop_at_continue);
-  runtime::Task<bool> relayResponse(net::TcpStream& up);
-  runtime::Task<> tunnel(net::TcpStream& up);
-  void finishRequest(int status);
   runtime::Task<Status> writeClient(iovec* iov, int n);
   runtime::Task<> lingeringClose();
-  // Response head for the client, from ctx_.response; framing decided by the caller.
-  void serializeResponseHead(std::string& out, bool chunked, bool has_length, uint64_t length,
-                             bool body_allowed);
+  runtime::Task<> runHttp2();
+  // Response head for the client; framing decided by the caller.
+  void serializeResponseHead(const http::Response& r, bool chunked, bool has_length,
+                             uint64_t length);
 
   runtime::Worker& w_;
   net::TcpStream client_;
-  net::SocketAddress peer_;
-  std::string peer_ip_;
-  std::string listener_key_;
+  DownstreamInfo down_;
   Buffer in_;
-  Buffer up_;
   std::string out_;  // reused scratch for serialized heads
   http1::RequestHead head_;
-  http::Target target_;  // reused: its path buffer keeps its capacity across requests
-  http1::ResponseHead resp_head_;
-  std::string up_head_;  // serialized upstream request head, kept for retries
-  http::RequestContext ctx_;
-  Exchange ex_;
+  BodyReader body_;    // the current request's body
+  BodyWriter writer_;  // the current response's body
+  Exchange exchange_;
+  uint64_t bytes_out_ = 0;
+  bool response_chunked_ = false;
   bool keep_alive_ = true;
   bool idle_ = false;
   bool aborted_ = false;
-  bool must_linger_ = false;            // unread request bytes may follow: close gracefully
-  net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abort()
+  bool must_linger_ = false;  // unread request bytes may follow: close gracefully
+  bool alpn_h2_ = false;      // TLS chose h2
   std::shared_ptr<const net::TlsServerContext> tls_ctx_;  // kept for the SNI callback
-  net::PeerCertificate peer_cert_;                        // verified client certificate
-  runtime::Timer total_timer_;                            // timeouts.request_total
-  bool total_expired_ = false;
-  static void onTotalTimeout(void* self);
-
-  friend class UpstreamExchange;
+  std::unique_ptr<Http2Connection> h2_;
 };
 
 }  // namespace gatehouse::proxy

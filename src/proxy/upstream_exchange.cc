@@ -5,8 +5,8 @@
 #include <optional>
 
 #include "core/log.h"
+#include "proxy/exchange.h"
 #include "proxy/forwarding.h"
-#include "proxy/session.h"
 
 namespace gatehouse::proxy {
 
@@ -46,7 +46,7 @@ double msSince(runtime::TimePoint t0) {
 }
 }  // namespace
 
-void Session::serializeUpstreamHead(bool expect_continue) {
+void Exchange::serializeUpstreamHead(bool expect_continue) {
   const auto& req = ctx_.request;
   std::string& out = up_head_;
   out.clear();
@@ -58,7 +58,7 @@ void Session::serializeUpstreamHead(bool expect_continue) {
   }
   if (req.chunked) {
     out.append("transfer-encoding: chunked\r\n");
-  } else if (req.has_body || head_.body == http1::BodyKind::kContentLength) {
+  } else if (req.has_body || req.content_length_present) {
     appendDecimal(out.append("content-length: "), req.content_length).append("\r\n");
   }
   if (req.upgrade) {
@@ -68,9 +68,8 @@ void Session::serializeUpstreamHead(bool expect_continue) {
   out.append("\r\n");
 }
 
-Task<Session::SendResult> Session::sendHead(net::TcpStream& up) {
+Task<Exchange::SendResult> Exchange::sendHead(net::TcpStream& up) {
   const auto& t = ex_.snap->snap->config->timeouts;
-  auto& reader = ex_.request_body;
   auto deadline = [&] { return w_.loop().now() + t.upstream_idle; };
   {
     // One writev for the head and the first body span fetched by proxyToUpstream.
@@ -80,7 +79,7 @@ Task<Session::SendResult> Session::sendHead(net::TcpStream& up) {
     iovec v[4] = {{up_head_.data(), up_head_.size()}, {}, {}, {}};
     int n = 1;
     if (!first.empty()) {
-      if (reader.framing() == Framing::kChunked) {
+      if (ctx_.request.chunked) {
         hn = std::snprintf(hex, sizeof hex, "%zx\r\n", first.size());
         v[n++] = {hex, static_cast<size_t>(hn)};
         v[n++] = {const_cast<char*>(first.data()), first.size()};
@@ -94,28 +93,27 @@ Task<Session::SendResult> Session::sendHead(net::TcpStream& up) {
       ex_.has_first_span = false;
       ex_.first_span = {};
       ex_.request_body_started = true;
-      reader.consume(in_);
+      io_.consumeBody();
     }
     if (!st.ok()) co_return SendResult::kUpstreamFailed;
   }
   co_return SendResult::kOk;
 }
 
-bool Session::requestBodySent() const {
+bool Exchange::requestBodySent() const {
   // A chunked body still owes its terminator (and trailers) even when fully read.
-  return ex_.request_body.done() && ex_.request_body.framing() != Framing::kChunked;
+  return io_.bodyDone() && !ctx_.request.chunked;
 }
 
-Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up) {
+Task<Exchange::SendResult> Exchange::sendRequestBody(net::TcpStream& up) {
   const auto& t = ex_.snap->snap->config->timeouts;
-  auto& reader = ex_.request_body;
   auto deadline = [&] { return w_.loop().now() + t.upstream_idle; };
   if (requestBodySent()) co_return SendResult::kOk;
   BodyWriter writer;
-  writer.reset(reader.framing() == Framing::kChunked);
+  writer.reset(ctx_.request.chunked);
   std::string chunk;
   for (;;) {
-    auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
+    auto sp = co_await io_.readBody(t.client_body);
     if (!sp.ok()) {
       ex_.error = "client body: " + sp.error().message;
       if (sp.error().code == ErrorCode::kTimeout) w_.stats().timeouts_client.inc();
@@ -125,7 +123,7 @@ Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up) {
     // A chunked body has no declared length to check up front: enforce the limit as it
     // streams. The upstream never gets the final chunk, so it never sees a complete request.
     const uint64_t max_body = ex_.snap->snap->config->limits.max_body_bytes;
-    if (max_body > 0 && reader.bytesRead() > max_body) {
+    if (max_body > 0 && io_.bodyBytesRead() > max_body) {
       ex_.error = "request body too large";
       co_return SendResult::kTooLarge;
     }
@@ -139,18 +137,18 @@ Task<Session::SendResult> Session::sendRequestBody(net::TcpStream& up) {
     }
     if (sp->end) break;
     auto st = co_await writer.write(up, data, deadline());
-    reader.consume(in_);
+    io_.consumeBody();
     if (!st.ok()) co_return SendResult::kUpstreamFailed;
   }
-  if (reader.framing() == Framing::kChunked) {
-    auto st = co_await writer.finish(up, &reader.trailers(), deadline());
+  if (ctx_.request.chunked) {
+    auto st = co_await writer.finish(up, &io_.bodyTrailers(), deadline());
     if (!st.ok()) co_return SendResult::kUpstreamFailed;
   }
   co_return SendResult::kOk;
 }
 
-Task<Session::HeadRead> Session::readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
-                                                  bool stop_at_continue) {
+Task<Exchange::HeadRead> Exchange::readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
+                                                    bool stop_at_continue) {
   const auto& lim = ex_.snap->snap->config->limits;
   http1::ParseLimits limits{lim.max_header_bytes, lim.max_header_bytes, lim.max_headers};
   bool is_head = ctx_.request.method == "HEAD";
@@ -200,7 +198,7 @@ Task<Session::HeadRead> Session::readResponseHead(net::TcpStream& up, runtime::T
   }
 }
 
-Task<> Session::proxyToUpstream() {
+Task<> Exchange::proxyToUpstream() {
   const auto& snap = *ex_.snap->snap;
   const auto ci = static_cast<size_t>(ex_.route->cluster);
   const auto& cc = snap.clusters[ci];
@@ -211,19 +209,16 @@ Task<> Session::proxyToUpstream() {
   cs.requests.inc();
 
   // Ask the upstream whether it wants the body only if the client asked us and sent none yet.
-  const bool wait_continue =
-      req.expect_continue && req.has_body && in_.empty() && req.protocol == http::Protocol::kHttp11;
+  const bool wait_continue = req.expect_continue && req.has_body && !io_.bodyBuffered() &&
+                             req.protocol != http::Protocol::kHttp10;
   serializeUpstreamHead(wait_continue);
 
   // Fetch the first body span before choosing a host: a malformed first chunk is rejected
   // without any upstream seeing the request, and the span rides in the head's writev.
-  auto& reader = ex_.request_body;
-  if (!wait_continue && !reader.done() && !ex_.route->wants_request_body &&
-      (reader.framing() == Framing::kChunked || !in_.empty())) {
-    auto sp = co_await reader.next(client_, in_, t.client_body, ErrorSource::kDownstream);
+  if (!wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body &&
+      (req.chunked || io_.bodyBuffered())) {
+    auto sp = co_await io_.readBody(t.client_body);
     if (!sp.ok()) {
-      keep_alive_ = false;
-      must_linger_ = true;
       ex_.error = "client body: " + sp.error().message;
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
@@ -320,10 +315,8 @@ Task<> Session::proxyToUpstream() {
       }
       if (hr == HeadRead::kContinue || hr == HeadRead::kTimeout) {
         if (!ex_.sent_continue) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          iovec cv{const_cast<char*>(kContinue.data()), kContinue.size()};
           ex_.sent_continue = true;
-          (void)co_await writeClient(&cv, 1);
+          (void)co_await io_.sendContinue();
         }
         sr = co_await sendRequestBody(*upstream_);
         body_sent = sr == SendResult::kOk;
@@ -346,7 +339,6 @@ Task<> Session::proxyToUpstream() {
       // The upstream connection carries a half-sent request: it is dropped, never pooled.
       tracker->abandon();
       upstream_ = nullptr;
-      keep_alive_ = false;
       if (sr == SendResult::kTooLarge) {
         co_await sendError(413, "request body too large");
       } else {
@@ -367,7 +359,7 @@ Task<> Session::proxyToUpstream() {
       bool reusable = co_await relayResponse(*upstream_);
       upstream_ = nullptr;
       up_.release();
-      if (reusable && body_sent && ex_.request_body.done()) {
+      if (reusable && body_sent && io_.bodyDone()) {
         pool->release(std::move(conn), w_.loop().now());
       }
       co_return;
@@ -399,7 +391,7 @@ Task<> Session::proxyToUpstream() {
   }
 }
 
-Task<std::pair<Session::SendResult, Session::HeadRead>> Session::streamBodyWatchingResponse(
+Task<std::pair<Exchange::SendResult, Exchange::HeadRead>> Exchange::streamBodyWatchingResponse(
     net::TcpStream& up) {
   SendResult body_result = SendResult::kOk;
   HeadRead head_result = HeadRead::kTimeout;
@@ -431,7 +423,7 @@ Task<std::pair<Session::SendResult, Session::HeadRead>> Session::streamBodyWatch
     head_done = true;
     if (!body_done) {
       // Early answer (or a dead upstream): stop reading the client's body.
-      client_.interrupt();
+      io_.interruptBodyRead();
       up.interrupt();
     }
   };
@@ -439,9 +431,8 @@ Task<std::pair<Session::SendResult, Session::HeadRead>> Session::streamBodyWatch
   co_return std::make_pair(body_result, head_result);
 }
 
-Task<bool> Session::relayResponse(net::TcpStream& up) {
+Task<bool> Exchange::relayResponse(net::TcpStream& up) {
   auto& resp = ctx_.response;
-  const auto& t = ex_.snap->snap->config->timeouts;
   const auto& cc = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)];
   ex_.log.upstream_status = resp_head_.status;
 
@@ -501,34 +492,19 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
       break;
   }
   if (!body_allowed) up_framing = Framing::kNone;
-  const bool client_http11 = ctx_.request.protocol == http::Protocol::kHttp11;
   const bool transform = ex_.route->wants_response_body && up_framing != Framing::kNone;
-  bool client_chunked = false;
-  bool has_length = false;
+  ResponseBodyKind kind = ResponseBodyKind::kNone;
   uint64_t length = 0;
   if (up_framing == Framing::kContentLength && !transform) {
-    has_length = true;
+    kind = ResponseBodyKind::kLength;
     length = resp_head_.content_length;
   } else if (up_framing != Framing::kNone) {
-    if (client_http11) {
-      client_chunked = true;
-    } else {
-      keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
-    }
+    kind = ResponseBodyKind::kStream;
   } else if (body_allowed) {
-    has_length = true;  // explicit empty body
+    kind = ResponseBodyKind::kLength;  // explicit empty body
   }
-  if (!ex_.request_body.skipBuffered(in_)) {
-    // Early response: the rest of the request body is still on the wire.
-    keep_alive_ = false;
-    must_linger_ = true;
-  }
-  if (w_.draining()) keep_alive_ = false;
   if (!info_length.empty()) resp.headers.add("content-length", info_length);
-  if (upgraded) {
-    resp.headers.add("connection", "upgrade");
-  }
-  serializeResponseHead(out_, client_chunked, has_length, length, body_allowed);
+  if (upgraded) resp.headers.add("connection", "upgrade");
 
   BodyReader reader;
   reader.reset(up_framing, resp_head_.content_length);
@@ -537,35 +513,29 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
     auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
     if (sp.ok() && !sp->end) first = sp->data;
   }
-  iovec v[2] = {{out_.data(), out_.size()}, {const_cast<char*>(first.data()), first.size()}};
-  auto st = co_await writeClient(v, 2);
+  auto st = co_await io_.sendHead(resp, kind, length, first);
   reader.consume(up_);
-  uint64_t bytes_out = out_.size() + first.size();
   if (!st.ok()) {
-    keep_alive_ = false;
     ex_.error = "client write: " + st.error().message;
-    ex_.log.bytes_out = bytes_out;
+    ex_.log.bytes_out = io_.bytesOut();
     finishRequest(resp.status);
     co_return false;
   }
   if (upgraded) {
-    ex_.log.bytes_out = bytes_out;
-    co_await tunnel(up);
-    keep_alive_ = false;
+    co_await io_.tunnel(up, up_);
+    ex_.log.bytes_out = io_.bytesOut();
     finishRequest(resp.status);
     co_return false;
   }
 
-  BodyWriter writer;
-  writer.reset(client_chunked);
   std::string chunk;
   bool ok = true;
   while (!reader.done()) {
     auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
     if (!sp.ok()) {
-      // Headers are out: all we can do is cut the connection so the client sees truncation.
+      // Headers are out: all we can do is cut the response so the client sees truncation.
       ex_.error = "upstream body: " + sp.error().message;
-      keep_alive_ = false;
+      io_.abortResponse();
       ok = false;
       break;
     }
@@ -577,55 +547,23 @@ Task<bool> Session::relayResponse(net::TcpStream& up) {
       }
       data = chunk;
     }
-    auto wst = co_await writer.write(client_, data, w_.loop().now() + t.client_body);
+    Status wst;
+    if (!data.empty()) wst = co_await io_.sendBody(data);
     reader.consume(up_);
     if (!wst.ok()) {
       ex_.error = "client write: " + wst.error().message;
-      keep_alive_ = false;
       ok = false;
       break;
     }
     if (sp->end) break;
   }
-  if (ok && client_chunked) {
-    auto fst = co_await writer.finish(client_, &reader.trailers(), w_.loop().now() + t.client_body);
-    if (!fst.ok()) {
-      keep_alive_ = false;
-      ok = false;
-    }
+  if (ok) {
+    auto fst = co_await io_.finishBody(&reader.trailers());
+    if (!fst.ok()) ok = false;
   }
-  ex_.log.bytes_out = bytes_out + writer.bytesWritten();
+  ex_.log.bytes_out = io_.bytesOut();
   finishRequest(resp.status);
   co_return ok&& reusable&& reader.done() && up_.empty();
-}
-
-Task<> Session::tunnel(net::TcpStream& up) {
-  const auto idle = ex_.snap->snap->config->timeouts.upstream_idle;
-  auto& loop = w_.loop();
-  // Bytes already buffered on either side go first, then each direction copies until EOF.
-  auto pump = [&loop, idle](net::TcpStream& from, Buffer& buf, net::TcpStream& to,
-                            net::TcpStream& other) -> Task<> {
-    for (;;) {
-      if (!buf.empty()) {
-        iovec v{const_cast<char*>(buf.readable().data()), buf.size()};
-        auto st = co_await to.writeAll(&v, 1, loop.now() + idle);
-        buf.clear();
-        if (!st.ok()) break;
-      }
-      buf.reserve(4096);
-      auto n = co_await from.read(buf.writePtr(), buf.writable(), loop.now() + idle);
-      if (!n.ok()) break;
-      if (*n == 0) {
-        to.shutdownWrite();  // half-close: the other direction may still be talking
-        co_return;
-      }
-      buf.commit(*n);
-    }
-    // An error or idle timeout ends the whole tunnel.
-    from.cancel();
-    other.cancel();
-  };
-  co_await runtime::whenBoth(loop, pump(client_, in_, up, up), pump(up, up_, client_, client_));
 }
 
 }  // namespace gatehouse::proxy

@@ -1,0 +1,235 @@
+#include "proxy/exchange.h"
+
+#include <charconv>
+
+#include "core/log.h"
+#include "http/request_target.h"
+#include "proxy/forwarding.h"
+#include "proxy/router.h"
+
+namespace gatehouse::proxy {
+
+using runtime::Task;
+
+std::string& appendDecimal(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return out.append(buf, static_cast<size_t>(end - buf));
+}
+
+Exchange::Exchange(runtime::Worker& worker, ClientIo& io, const DownstreamInfo& down)
+    : w_(worker), io_(io), down_(down) {}
+
+Exchange::~Exchange() = default;
+
+void Exchange::begin(std::string_view protocol_label) {
+  ctx_.reset();
+  ex_ = State{};
+  ex_.start = runtime::Clock::now();
+  ex_.snap = w_.snapshot();
+  ex_.log.protocol = protocol_label;
+  head_bytes_ = 0;
+  active_ = true;
+  w_.stats().requests.inc();
+  total_expired_ = false;
+  if (auto total = ex_.snap->snap->config->timeouts.request_total; total.count() > 0) {
+    total_timer_.arm(w_.loop(), w_.loop().now() + total, &Exchange::onTotalTimeout, this);
+  }
+}
+
+void Exchange::resetForGatewayError(std::string_view error) {
+  // No request was built: the reply and the log line describe the connection only.
+  ctx_.reset();
+  ex_ = State{};
+  ex_.start = runtime::Clock::now();
+  head_bytes_ = 0;
+  active_ = true;
+  ctx_.client_ip = down_.peer_ip;
+  ex_.error.assign(error);
+}
+
+void Exchange::abortUpstream() {
+  if (upstream_) upstream_->cancel();
+}
+
+bool Exchange::prepare(std::string_view target) {
+  auto& req = ctx_.request;
+  const auto& snap = *ex_.snap->snap;
+  const auto& cfg = *snap.config;
+  if (down_.tls) req.scheme = "https";
+
+  // Request id: keep a valid incoming one, else generate.
+  const auto& fwd = cfg.forwarded;
+  if (fwd.request_id) {
+    std::string_view incoming = req.headers.get(fwd.request_id_header);
+    if (validRequestId(incoming)) {
+      ctx_.request_id.assign(incoming);
+    } else {
+      ctx_.request_id = makeRequestId(w_.nextRandom(), w_.nextRandom());
+      req.headers.set(fwd.request_id_header, ctx_.request_id);
+    }
+  }
+  ctx_.client_ip =
+      applyForwarded(req.headers, down_.peer_ip, req.scheme, req.authority, snap.trusted_proxies);
+  // Client-certificate headers are only ever set by us.
+  req.headers.remove("x-client-cert-subject");
+  req.headers.remove("x-client-cert-san");
+  req.headers.remove("x-client-cert-sha256");
+  const auto& cert = down_.peer_cert;
+  if (!cert.subject.empty()) {
+    ctx_.client_cert_subject = cert.subject;
+    ctx_.client_cert_sans = cert.sans;
+    ctx_.client_cert_sha256 = cert.sha256;
+    if (down_.forward_client_cert) {
+      req.headers.addView("x-client-cert-subject", cert.subject);
+      if (!cert.sans.empty()) req.headers.addView("x-client-cert-san", cert.sans);
+      req.headers.addView("x-client-cert-sha256", cert.sha256);
+    }
+  }
+
+  if (cfg.limits.max_body_bytes > 0 && !req.chunked &&
+      req.content_length > cfg.limits.max_body_bytes) {
+    ex_.error = "request body too large";
+    ctx_.respondError(413, "request body too large");
+    return false;
+  }
+  http::TargetError terr;
+  if (!http::parseTarget(target, req.method, cfg.path_normalization, target_, terr)) {
+    w_.stats().bad_requests.inc();
+    ex_.error.assign(terr.reason);
+    ctx_.respondError(terr.status, terr.reason);
+    if (terr.status == 405)
+      ctx_.local_reply.headers.add("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    return false;
+  }
+  req.path.swap(target_.path);
+  req.query.assign(target_.query);
+  // Absolute-form: the target's authority wins over Host (RFC 9112 §3.2.2); the parser already
+  // rejected a Host that disagrees.
+  if (target_.form == http::TargetForm::kAbsolute && !target_.authority.empty()) {
+    req.authority.assign(target_.authority);
+  }
+  return true;
+}
+
+Task<> Exchange::sendLocalReply() {
+  auto& lr = ctx_.local_reply;
+  ctx_.response.status = lr.status;
+  ctx_.response.reason.clear();
+  ctx_.response.headers = std::move(lr.headers);
+  lr.headers.clear();
+  ctx_.response_started = true;
+  ctx_.has_local_reply = false;
+  // Response filters see local replies too (e.g. CORS headers on a 401).
+  if (!(co_await runResponseFilters()) && ctx_.has_local_reply) {
+    ctx_.response.status = ctx_.local_reply.status;
+    ctx_.response.headers = std::move(ctx_.local_reply.headers);
+    lr.body = std::move(ctx_.local_reply.body);
+  }
+  int status = ctx_.response.status;
+  const bool no_body = status == 204 || status == 304 || status < 200;
+  ResponseBodyKind kind = ResponseBodyKind::kLength;
+  std::string_view body = lr.body;
+  if (no_body) {
+    kind = ResponseBodyKind::kNone;
+    body = {};
+  } else if (ctx_.request.method == "HEAD") {
+    // The length of the body a GET would have had, without the body.
+    std::string len;
+    ctx_.response.headers.add("content-length", appendDecimal(len, body.size()));
+    kind = ResponseBodyKind::kNone;
+    body = {};
+  }
+  auto st = co_await io_.sendHead(ctx_.response, kind, body.size(), body);
+  if (st.ok()) (void)co_await io_.finishBody(nullptr);
+  ex_.log.bytes_out = io_.bytesOut();
+  finishRequest(status);
+}
+
+Task<> Exchange::sendError(int status, std::string_view message) {
+  ctx_.respondError(status, message);
+  co_await sendLocalReply();
+}
+
+Task<bool> Exchange::runRequestFilters() {
+  for (size_t i = 0; i < ex_.filters.size(); ++i) {
+    ex_.filters_run = i + 1;
+    http::Verdict v = ex_.filters[i].filter->onRequestHeaders(ctx_);
+    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
+    if (v == http::Verdict::kRespond) co_return false;
+  }
+  co_return true;
+}
+
+Task<bool> Exchange::runResponseFilters() {
+  // Reverse order, like an onion: the first request filter sees the response last.
+  for (size_t i = ex_.filters_run; i-- > 0;) {
+    http::Verdict v = ex_.filters[i].filter->onResponseHeaders(ctx_);
+    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
+    if (v == http::Verdict::kRespond) co_return false;
+  }
+  co_return true;
+}
+
+Task<> Exchange::run() {
+  const auto& snap = *ex_.snap->snap;
+  RouteRequest rr{ctx_.request.authority, ctx_.request.method, ctx_.request.path,
+                  ctx_.request.query, &ctx_.request.headers};
+  auto match = snap.router->match(w_.listenerIndex(down_.listener_key), rr);
+  if (!match) {
+    w_.stats().no_route.inc();
+    ex_.error = "no route";
+    co_await sendError(404, "no route matches this request");
+    co_return;
+  }
+  ex_.route = &snap.routes[match->route_id];
+  ctx_.route_name = ex_.route->name;
+  for (const auto& p : match->params())
+    ctx_.path_params.push_back({p.name, p.value});
+  ex_.filters.reserve(ex_.route->filters.size());
+  for (const auto& f : ex_.route->filters)
+    ex_.filters.push_back(f->create());
+
+  if (!(co_await runRequestFilters())) {
+    co_await sendLocalReply();
+    co_return;
+  }
+  if (ex_.route->cluster < 0) {
+    ex_.error = "route has no upstream";
+    co_await sendError(500, "route has no action");
+    co_return;
+  }
+  co_await proxyToUpstream();
+}
+
+void Exchange::onTotalTimeout(void* self) {
+  auto* s = static_cast<Exchange*>(self);
+  s->total_expired_ = true;
+  // Only the upstream side is cut: the client may still get a 504 if nothing was sent yet.
+  if (s->upstream_) s->upstream_->cancel();
+}
+
+void Exchange::finishRequest(int status) {
+  active_ = false;
+  total_timer_.cancel();
+  for (size_t i = 0; i < ex_.filters_run; ++i)
+    ex_.filters[i].filter->onComplete(ctx_);
+  if (ex_.route) {
+    int cls = status >= 100 && status < 600 ? status / 100 : 0;
+    w_.stats().route(ex_.route->stats_slot).by_class[static_cast<size_t>(cls)].inc();
+  }
+  auto& rec = ex_.log;
+  rec.ctx = &ctx_;
+  rec.status = status;
+  rec.upstream = ex_.upstream_name;
+  rec.error = ex_.error;
+  rec.bytes_in = head_bytes_ + io_.bodyBytesRead();
+  if (ex_.route && ex_.route->cluster >= 0) {
+    rec.cluster = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].name;
+  }
+  rec.duration_ms =
+      std::chrono::duration<double, std::milli>(runtime::Clock::now() - ex_.start).count();
+  w_.accessLog().log(rec);
+}
+
+}  // namespace gatehouse::proxy

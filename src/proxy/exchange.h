@@ -1,0 +1,114 @@
+#pragma once
+// One request from routing to the logged response, whatever the downstream protocol: builds
+// the common parts of the request, routes it, runs the route's filter chain, proxies it to the
+// upstream cluster (or answers locally) and writes the response through a ClientIo. The HTTP/1
+// session owns one and reuses it for each request; HTTP/2 owns one per stream.
+// See docs/life-of-a-request.md.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/buffer.h"
+#include "http/filter.h"
+#include "http/http1_parser.h"
+#include "http/request_target.h"
+#include "net/tcp.h"
+#include "net/tls.h"
+#include "proxy/access_log.h"
+#include "proxy/client_io.h"
+#include "runtime/task.h"
+#include "runtime/worker.h"
+
+namespace gatehouse::proxy {
+
+// Appends v in decimal (no allocation); returns out.
+std::string& appendDecimal(std::string& out, uint64_t v);
+
+// What the exchange needs to know about the downstream connection; owned by the connection.
+struct DownstreamInfo {
+  std::string peer_ip;
+  std::string listener_key;
+  bool tls = false;
+  bool forward_client_cert = false;
+  net::PeerCertificate peer_cert;  // verified client certificate (mTLS); empty subject if none
+};
+
+class Exchange {
+ public:
+  Exchange(runtime::Worker& worker, ClientIo& io, const DownstreamInfo& down);
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  // Starts a request: fresh state, the current snapshot, the total-time timer.
+  void begin(std::string_view protocol_label);
+  http::RequestContext& ctx() { return ctx_; }
+  // Bytes of the request head as received (for the access log).
+  void setHeadBytes(uint64_t n) { head_bytes_ = n; }
+  // The codec filled ctx().request (method, authority, scheme, protocol, headers, body framing);
+  // this adds what every protocol shares: request id, forwarding headers, client-certificate
+  // headers, the body limit and the normalised path from `target`. False: a local reply is set.
+  bool prepare(std::string_view target);
+  // Routing, filters and the upstream (or the local reply prepared by a failed prepare()).
+  runtime::Task<> run();
+  runtime::Task<> sendLocalReply();
+  runtime::Task<> sendError(int status, std::string_view message);
+  // Fresh state for an error answered before any request exists (a malformed head).
+  void resetForGatewayError(std::string_view error);
+  // Drain deadline or stream reset: cancel the upstream side.
+  void abortUpstream();
+  bool active() const { return active_; }
+  // Idle keep-alive: hold no buffer memory.
+  void releaseBuffers() { up_.release(); }
+
+ private:
+  enum class SendResult { kOk, kClientFailed, kUpstreamFailed, kTooLarge };
+  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad, kInterrupted };
+  // Per-request state, reset for every request.
+  struct State {
+    std::shared_ptr<runtime::WorkerSnapshot> snap;
+    const config::CompiledRoute* route = nullptr;
+    std::vector<http::FilterRef> filters;
+    size_t filters_run = 0;  // how many got onRequestHeaders (they get onComplete)
+    runtime::TimePoint start{};
+    bool request_body_started = false;  // bytes of the body were consumed from the client
+    LogRecord log;
+    std::string upstream_name;
+    std::string error;
+    bool sent_continue = false;
+    bool has_first_span = false;  // first body span fetched, not yet sent or consumed
+    std::string_view first_span;  // view into the client io's buffer
+  };
+
+  runtime::Task<bool> runRequestFilters();
+  runtime::Task<bool> runResponseFilters();
+  runtime::Task<> proxyToUpstream();
+  void serializeUpstreamHead(bool expect_continue);
+  runtime::Task<SendResult> sendHead(net::TcpStream& up);
+  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);
+  bool requestBodySent() const;
+  runtime::Task<std::pair<SendResult, HeadRead>> streamBodyWatchingResponse(net::TcpStream& up);
+  runtime::Task<HeadRead> readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
+                                           bool stop_at_continue);
+  runtime::Task<bool> relayResponse(net::TcpStream& up);
+  void finishRequest(int status);
+  static void onTotalTimeout(void* self);
+
+  runtime::Worker& w_;
+  ClientIo& io_;
+  const DownstreamInfo& down_;
+  http::RequestContext ctx_;
+  State ex_;
+  Buffer up_;
+  http::Target target_;  // reused: its path buffer keeps its capacity across requests
+  http1::ResponseHead resp_head_;
+  std::string up_head_;  // serialized upstream request head, kept for retries
+  uint64_t head_bytes_ = 0;
+  net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abortUpstream()
+  runtime::Timer total_timer_;          // timeouts.request_total
+  bool total_expired_ = false;
+  bool active_ = false;
+};
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,408 @@
+#include "proxy/http2_connection.h"
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "core/log.h"
+#include "proxy/http2_stream.h"
+#include "runtime/metrics_hooks.h"
+
+namespace gatehouse::proxy {
+
+using runtime::Task;
+
+namespace {
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// Client frames that do no useful work (PING, SETTINGS, PRIORITY, empty DATA) draw from a
+// budget that refills over time; a client that spends it gets GOAWAY(ENHANCE_YOUR_CALM).
+constexpr int64_t kBudgetRefillPerSecond = 100;
+constexpr uint32_t kMaxContinuations = 64;
+
+// Why HTTP/2 connections or streams were cut for abuse, and connection counts (all workers).
+enum Reason : size_t {
+  kRapidReset,
+  kControlFlood,
+  kContinuationFlood,
+  kHeaderListTooLarge,
+  kCodecFlood,
+  kProtocolError,
+  kStalledWindow,
+  kReasonCount
+};
+constexpr const char* kReasonNames[kReasonCount] = {
+    "rapid_reset",    "control_frame_flood", "continuation_flood", "header_list_too_large",
+    "outbound_flood", "protocol_error",      "stalled_window"};
+std::atomic<uint64_t> g_protection[kReasonCount];
+std::atomic<uint64_t> g_connections{0};
+std::atomic<uint64_t> g_streams{0};
+
+void count(Reason r) {
+  g_protection[r].fetch_add(1, std::memory_order_relaxed);
+}
+
+void renderMetrics(std::string& out) {
+  out.append(
+      "# HELP gatehouse_http2_connections_total Downstream HTTP/2 connections.\n"
+      "# TYPE gatehouse_http2_connections_total counter\n"
+      "gatehouse_http2_connections_total ");
+  appendDecimal(out, g_connections.load(std::memory_order_relaxed)).append("\n");
+  out.append(
+      "# HELP gatehouse_http2_streams_total Downstream HTTP/2 request streams.\n"
+      "# TYPE gatehouse_http2_streams_total counter\n"
+      "gatehouse_http2_streams_total ");
+  appendDecimal(out, g_streams.load(std::memory_order_relaxed)).append("\n");
+  out.append(
+      "# HELP gatehouse_http2_protection_total HTTP/2 streams or connections cut for abuse.\n"
+      "# TYPE gatehouse_http2_protection_total counter\n");
+  for (size_t i = 0; i < kReasonCount; ++i) {
+    out.append("gatehouse_http2_protection_total{reason=\"").append(kReasonNames[i]).append("\"} ");
+    appendDecimal(out, g_protection[i].load(std::memory_order_relaxed)).append("\n");
+  }
+}
+
+Http2Connection* self(void* p) {
+  return static_cast<Http2Connection*>(p);
+}
+}  // namespace
+
+void countHttp2StalledWindow() {
+  count(kStalledWindow);
+}
+
+void registerHttp2Metrics() {
+  static std::once_flag once;
+  std::call_once(once, [] { runtime::registerMetricsRenderer("http2", &renderMetrics); });
+}
+
+PrefaceMatch matchHttp2Preface(std::string_view bytes) {
+  size_t n = bytes.size() < kPreface.size() ? bytes.size() : kPreface.size();
+  if (bytes.substr(0, n) != kPreface.substr(0, n)) return PrefaceMatch::kNo;
+  return n == kPreface.size() ? PrefaceMatch::kYes : PrefaceMatch::kPartial;
+}
+
+Http2Connection::Http2Connection(runtime::Worker& worker, net::TcpStream& client, Buffer& in,
+                                 const DownstreamInfo& down)
+    : w_(worker), client_(client), in_(in), down_(down) {
+  registerHttp2Metrics();
+  g_connections.fetch_add(1, std::memory_order_relaxed);
+  const auto& h2 = w_.snapshot()->snap->config->http2;
+  budget_ = static_cast<int64_t>(h2.control_frame_budget);
+  window_start_ = w_.loop().now();
+
+  nghttp2_session_callbacks* cb = nullptr;
+  nghttp2_session_callbacks_new(&cb);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &Http2Connection::onBeginFrame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Http2Connection::onBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cb, &Http2Connection::onHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Http2Connection::onFrameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Http2Connection::onDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Http2Connection::onStreamClose);
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  // Request DATA is acknowledged only once the upstream has taken it: backpressure.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  nghttp2_option_set_max_settings(opt, 32);
+  nghttp2_option_set_max_continuations(opt, kMaxContinuations * 2);  // ours trips first
+  nghttp2_option_set_stream_reset_rate_limit(opt, h2.max_resets_per_second * 4ULL,
+                                             h2.max_resets_per_second * 2ULL);
+  nghttp2_session_server_new2(&session_, cb, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.initial_stream_window},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2.max_frame_size},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h2.max_header_list_bytes},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<int32_t>(h2.connection_window));
+}
+
+Http2Connection::~Http2Connection() {
+  streams_.clear();
+  nghttp2_session_del(session_);
+}
+
+void Http2Connection::onDrain() {
+  if (goaway_sent_) return;
+  goAway(NGHTTP2_NO_ERROR);
+}
+
+void Http2Connection::abort() {
+  aborted_ = true;
+  closing_ = true;
+  client_.cancel();
+  for (auto& [id, s] : streams_)
+    s->abort();
+  write_wake_.notify();
+}
+
+void Http2Connection::goAway(uint32_t error_code) {
+  goaway_sent_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), error_code, nullptr, 0);
+  wantWrite();
+}
+
+void Http2Connection::rollWindow() {
+  auto now = w_.loop().now();
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - window_start_);
+  if (elapsed.count() < 1000) return;
+  const auto& h2 = w_.snapshot()->snap->config->http2;
+  int64_t refill = elapsed.count() / 1000 * kBudgetRefillPerSecond;
+  budget_ = std::min<int64_t>(budget_ + refill, static_cast<int64_t>(h2.control_frame_budget));
+  window_start_ = now;
+  resets_in_window_ = 0;
+}
+
+bool Http2Connection::charge(int cost) {
+  rollWindow();
+  budget_ -= cost;
+  return budget_ >= 0;
+}
+
+void Http2Connection::streamFinished(Http2Stream* s) {
+  if (!s->bodyDone() && !s->closed()) {
+    // Answered before the request body ended: tell the client to stop sending (RFC 9113 §8.1).
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id(), NGHTTP2_NO_ERROR);
+  }
+  wantWrite();
+  streams_done_.notify();
+  maybeReap(s);
+}
+
+void Http2Connection::maybeReap(Http2Stream* s) {
+  if (s->running() || !s->closed()) return;
+  streams_.erase(s->id());
+}
+
+int Http2Connection::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* p) {
+  auto* c = self(p);
+  switch (hd->type) {
+    case NGHTTP2_HEADERS:
+      c->continuations_ = 0;
+      break;
+    case NGHTTP2_CONTINUATION:
+      if (++c->continuations_ > kMaxContinuations) {
+        count(kContinuationFlood);
+        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      break;
+    case NGHTTP2_PING:
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PRIORITY:
+      if (!c->charge(1)) {
+        count(kControlFlood);
+        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      break;
+    case NGHTTP2_DATA:
+      if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) && !c->charge(1)) {
+        count(kControlFlood);
+        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+int Http2Connection::onBeginHeaders(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
+  auto* c = self(p);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  g_streams.fetch_add(1, std::memory_order_relaxed);
+  auto stream = std::make_unique<Http2Stream>(*c, frame->hd.stream_id);
+  nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, stream.get());
+  c->streams_[frame->hd.stream_id] = std::move(stream);
+  return 0;
+}
+
+int Http2Connection::onHeader(nghttp2_session* session, const nghttp2_frame* frame,
+                              const uint8_t* name, size_t namelen, const uint8_t* value,
+                              size_t valuelen, uint8_t, void* p) {
+  auto* c = self(p);
+  auto* s =
+      static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+  if (!s) return 0;
+  const auto limit = c->w_.snapshot()->snap->config->http2.max_header_list_bytes;
+  if (!s->addHeader({reinterpret_cast<const char*>(name), namelen},
+                    {reinterpret_cast<const char*>(value), valuelen}, limit)) {
+    // Also what stops an HPACK bomb: the decoded list is bounded, whatever the wire size.
+    count(kHeaderListTooLarge);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
+  auto* c = self(p);
+  auto* s =
+      static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+  const bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+  switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+      if (!s) break;
+      if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        s->onRequestHeadersDone(end_stream);
+      } else if (end_stream) {
+        s->onTrailersDone();
+      }
+      break;
+    case NGHTTP2_DATA:
+      if (s && end_stream) s->onEndStream();
+      break;
+    case NGHTTP2_RST_STREAM: {
+      // CVE-2023-44487: opening and resetting streams costs us work and the client nothing.
+      const auto& h2 = c->w_.snapshot()->snap->config->http2;
+      c->rollWindow();
+      if (++c->resets_in_window_ > h2.max_resets_per_second) {
+        count(kRapidReset);
+        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return 0;
+}
+
+int Http2Connection::onDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id,
+                                 const uint8_t* data, size_t len, void*) {
+  auto* s = static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
+  if (!s || !s->running()) {
+    // Nobody will read it (the request was answered already): give the window back now.
+    nghttp2_session_consume(session, stream_id, len);
+    return 0;
+  }
+  s->onData(data, len);
+  return 0;
+}
+
+int Http2Connection::onStreamClose(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+                                   void* p) {
+  auto* c = self(p);
+  auto* s = static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
+  if (!s) return 0;
+  s->onClosed(error_code);
+  if (!s->started()) {
+    c->streams_.erase(stream_id);  // reset or refused before its head was complete
+    return 0;
+  }
+  c->maybeReap(s);
+  return 0;
+}
+
+Task<> Http2Connection::readLoop() {
+  auto& loop = w_.loop();
+  const auto& cfg = *w_.snapshot()->snap->config;
+  for (;;) {
+    if (!in_.empty()) {
+      auto bytes = in_.readable();
+      ssize_t rv = nghttp2_session_mem_recv(
+          session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      if (rv < 0) {
+        if (rv == NGHTTP2_ERR_FLOODED) {
+          count(kCodecFlood);
+        } else if (rv != NGHTTP2_ERR_CALLBACK_FAILURE) {
+          count(kProtocolError);
+          log::debug("HTTP/2 from ", down_.peer_ip, ": ", nghttp2_strerror(static_cast<int>(rv)));
+        }
+        break;
+      }
+      in_.consume(static_cast<size_t>(rv));
+      wantWrite();
+    }
+    if (closing_ || aborted_ || !nghttp2_session_want_read(session_)) break;
+    bool idle = true;
+    for (const auto& [id, s] : streams_) {
+      if (s->running()) {
+        idle = false;
+        break;
+      }
+    }
+    if (idle && w_.draining() && !goaway_sent_) goAway(NGHTTP2_NO_ERROR);
+    auto deadline = idle ? loop.now() + cfg.timeouts.keepalive_idle : runtime::kNoDeadline;
+    in_.reserve(16384);
+    auto n = co_await client_.read(in_.writePtr(), in_.writable(), deadline);
+    if (!n.ok()) {
+      if (n.error().code == ErrorCode::kTimeout && !goaway_sent_) {
+        goAway(NGHTTP2_NO_ERROR);  // idle: say goodbye politely
+        // Give the writer a turn to send it before the connection closes.
+        co_await runtime::YieldToLoop{loop};
+      }
+      break;
+    }
+    if (*n == 0) break;
+    in_.commit(*n);
+  }
+  in_.release();
+  closing_ = true;
+  wantWrite();
+}
+
+Task<> Http2Connection::writeLoop() {
+  auto& loop = w_.loop();
+  const auto& t = w_.snapshot()->snap->config->timeouts;
+  for (;;) {
+    out_.clear();
+    for (;;) {
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) {
+        count(kProtocolError);
+        closing_ = true;
+        break;
+      }
+      if (n == 0) break;
+      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      if (out_.size() >= 65536) break;
+    }
+    if (!out_.empty() && !aborted_) {
+      iovec v{out_.data(), out_.size()};
+      auto st = co_await client_.writeAll(&v, 1, loop.now() + t.client_body);
+      if (!st.ok()) {
+        closing_ = true;
+        client_.interrupt();  // wakes the reader
+        break;
+      }
+      continue;
+    }
+    if (closing_ || aborted_) break;
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+      // GOAWAY sent and every stream done: the connection is finished.
+      closing_ = true;
+      client_.interrupt();
+      break;
+    }
+    co_await write_wake_.wait(loop, runtime::kNoDeadline);
+  }
+  out_.clear();
+  out_.shrink_to_fit();
+}
+
+Task<> Http2Connection::run() {
+  auto& loop = w_.loop();
+  co_await runtime::whenBoth(loop, readLoop(), writeLoop());
+  // Streams still running lose their client: cancel them and wait until each has unwound.
+  for (auto& [id, s] : streams_)
+    s->abort();
+  for (;;) {
+    bool running = false;
+    for (auto& [id, s] : streams_)
+      running = running || s->running();
+    if (!running) break;
+    co_await streams_done_.wait(loop, runtime::kNoDeadline);
+  }
+}
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,96 @@
+#pragma once
+// A downstream HTTP/2 connection (RFC 9113) on nghttp2: one reader coroutine feeds the codec,
+// one writer coroutine flushes it, and every request stream runs its own Exchange, so routing,
+// filters and the upstream side are exactly the HTTP/1 ones. Flow control gives backpressure
+// both ways: request DATA is acknowledged (WINDOW_UPDATE) only as the upstream takes it, and a
+// response body waits while the client's window is closed. Abuse (rapid reset, CONTINUATION
+// floods, oversized header lists, control-frame floods, zero-window stalls) is counted and
+// ends the stream or the connection.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <nghttp2/nghttp2.h>
+
+#include "core/buffer.h"
+#include "net/tcp.h"
+#include "proxy/exchange.h"
+#include "runtime/notifier.h"
+#include "runtime/task.h"
+#include "runtime/worker.h"
+
+namespace gatehouse::proxy {
+
+class Http2Stream;
+
+// The client connection preface ("PRI * HTTP/2.0..."): full, partial (need more bytes) or not.
+enum class PrefaceMatch { kNo, kPartial, kYes };
+PrefaceMatch matchHttp2Preface(std::string_view bytes);
+
+class Http2Connection {
+ public:
+  // `in` may already hold the client's first bytes (prior-knowledge h2c).
+  Http2Connection(runtime::Worker& worker, net::TcpStream& client, Buffer& in,
+                  const DownstreamInfo& down);
+  ~Http2Connection();
+  Http2Connection(const Http2Connection&) = delete;
+  Http2Connection& operator=(const Http2Connection&) = delete;
+
+  // Serves the connection until it ends; every stream has finished when it returns.
+  runtime::Task<> run();
+  // Graceful: GOAWAY now, finish the open streams, then close.
+  void onDrain();
+  // Drain deadline: cancel everything.
+  void abort();
+
+  // For streams.
+  nghttp2_session* session() { return session_; }
+  runtime::Worker& worker() { return w_; }
+  const DownstreamInfo& downstream() const { return down_; }
+  void wantWrite() { write_wake_.notify(); }
+  void streamFinished(Http2Stream* s);
+
+ private:
+  static int onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self);
+  static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
+                      void* self);
+  static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int onDataChunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
+                         size_t len, void* self);
+  static int onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* self);
+
+  runtime::Task<> readLoop();
+  runtime::Task<> writeLoop();
+  // Charges `cost` to the connection's abuse budget; false once it is spent.
+  bool charge(int cost);
+  void rollWindow();
+  void goAway(uint32_t error_code);
+  void maybeReap(Http2Stream* s);
+
+  runtime::Worker& w_;
+  net::TcpStream& client_;
+  Buffer& in_;
+  const DownstreamInfo& down_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<int32_t, std::unique_ptr<Http2Stream>> streams_;
+  runtime::Notifier write_wake_;
+  runtime::Notifier streams_done_;
+  std::string out_;
+  int64_t budget_;
+  runtime::TimePoint window_start_{};  // one-second accounting window
+  uint32_t resets_in_window_ = 0;
+  uint32_t continuations_ = 0;  // CONTINUATION frames in the current header block
+  bool closing_ = false;        // no more reads: finish writing and stop
+  bool aborted_ = false;
+  bool goaway_sent_ = false;
+};
+
+// Counters shared by all workers, shown on /metrics.
+void registerHttp2Metrics();
+// A stream cut because the client kept its flow-control window closed too long.
+void countHttp2StalledWindow();
+
+}  // namespace gatehouse::proxy
