@@ -406,3 +406,26 @@ def test_remote_jwks_over_https_is_verified(gatehouse, echo, tmp_path):
         assert m.value("gatehouse_jwt_jwks_fetches_total", uri=jwks.url, result="error") >= 1
     finally:
         jwks.stop()
+
+
+def test_http2_requests_are_authenticated(gatehouse, echo):
+    from test_http2 import H2Conn, echo_json
+    jwks = JwksServer(jwks_doc("p256")).start()  # the first request pauses for the fetch
+    try:
+        gh = gatehouse(routed(echo, jwt_policy(jwks=None, jwks_uri=jwks.url, cookie="session")))
+        with httpx.Client(http1=False, http2=True, timeout=15.0) as c:
+            r = c.get(f"{gh.url}/h2", headers=bearer(token("ES256")))
+            assert r.status_code == 200 and r.http_version == "HTTP/2"
+            assert upstream_headers(r)["x-jwt-sub"] == ["alice"]
+            r = c.get(f"{gh.url}/h2")
+            assert_401(r, token_present=False)
+        # HTTP/2 splits cookies into crumbs: the token is found in its own crumb.
+        conn = H2Conn(gh.port)
+        sid = conn.request("GET", "/crumbs", headers=[("cookie", "a=1"),
+                                                      ("cookie", f"session={token('ES256')}")])
+        resp = conn.response(sid)
+        conn.close()
+        assert resp["status"] == 200
+        assert dict(echo_json(resp)["headers"])["x-jwt-sub"] == "alice"
+    finally:
+        jwks.stop()
