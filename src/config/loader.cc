@@ -57,7 +57,9 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "outlier_detection",
                                              "slow_start",
                                              "panic_threshold",
-                                             "priority_failover_threshold"};
+                                             "priority_failover_threshold",
+                                             "protocol"};
+constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c"};
 constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
 
@@ -367,6 +369,18 @@ class Loader {
       m.readDuration("idle_timeout", Millis(1), kMaxDuration, c.idle_timeout);
       if (m.require("endpoints")) readEndpoints(*m.find("endpoints"), m.path("endpoints"), c);
       if (const YAML::Node* v = m.find("tls")) c.tls = readUpstreamTls(diag_, *v, m.path("tls"));
+      if (m.has("protocol")) {
+        m.read("protocol", c.protocol);
+        const YAML::Node& at = *m.find("protocol");
+        if (!contains(kUpstreamProtocols, c.protocol)) {
+          diag_.add(at, m.path("protocol"),
+                    "unknown protocol '" + c.protocol + "'; expected one of: http1, h2, h2c");
+        } else if (c.protocol == "h2" && !c.tls) {
+          diag_.add(at, m.path("protocol"), "h2 needs `tls` (use h2c for cleartext HTTP/2)");
+        } else if (c.protocol == "h2c" && c.tls) {
+          diag_.add(at, m.path("protocol"), "h2c is cleartext: remove `tls` or use h2");
+        }
+      }
       // After `lb` and the endpoints, which some checks need.
       if (const YAML::Node* v = m.find("lb_options")) {
         readLbOptions(diag_, *v, m.path("lb_options"), c);

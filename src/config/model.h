@@ -147,6 +147,9 @@ struct Cluster {
   // Percent of a priority group that must be available for it to take the traffic.
   uint32_t priority_failover_threshold = 70;
   std::optional<UpstreamTls> tls;
+  // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`) or h2c (cleartext, prior
+  // knowledge).
+  std::string protocol = "http1";
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]
 };

@@ -21,8 +21,8 @@ constexpr std::string_view kPathMatchKeys[] = {"path_exact", "path_prefix", "pat
                                                "path_template"};
 constexpr std::string_view kValueMatchKeys[] = {"name", "exact", "regex", "present"};
 constexpr std::string_view kRewriteKeys[] = {"strip_prefix", "regex", "regex_replace", "host"};
-constexpr std::string_view kRedirectKeys[] = {"status", "location", "scheme",
-                                              "host",   "path", "port",     "strip_query"};
+constexpr std::string_view kRedirectKeys[] = {"status", "location", "scheme",     "host",
+                                              "path",   "port",     "strip_query"};
 constexpr std::string_view kRedirectPartKeys[] = {"scheme", "host", "path", "port", "strip_query"};
 constexpr std::string_view kDirectResponseKeys[] = {"status", "body", "content_type"};
 constexpr std::string_view kPolicyKeys[] = {"name", "config"};

@@ -92,8 +92,9 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
         health ? health->clusterState(c.name) : std::make_shared<lb::ClusterHealthState>();
     cc.health_policy = healthPolicy(c);
     cc.health_check = c.health_check;
+    cc.http2 = c.protocol != "http1";
     if (c.tls) {
-      auto tls = net::TlsClientContext::create(*c.tls);
+      auto tls = net::TlsClientContext::create(*c.tls, c.protocol == "h2");
       if (!tls.ok()) {
         out.errors.push_back(where(file, c.tls->line, c.tls->yaml_path) + tls.error().message);
       } else {

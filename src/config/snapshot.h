@@ -42,6 +42,7 @@ struct CompiledCluster {
   size_t pool_max_per_endpoint = 0;
   size_t pool_max_idle_per_endpoint = 0;
   std::shared_ptr<const net::TlsClientContext> tls;  // null: plain text to the endpoints
+  bool http2 = false;  // h2 or h2c: requests are streams on shared HTTP/2 connections
 };
 
 struct CompiledRoute {

@@ -81,7 +81,8 @@ ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std
       for (const auto& p : *v) {
         std::string proto = p.IsScalar() ? p.Scalar() : "";
         if (!oneOf(kAlpn, proto)) {
-          diag.add(p, m.path("alpn"), "unsupported protocol '" + proto + "'; supported: h2, http/1.1");
+          diag.add(p, m.path("alpn"),
+                   "unsupported protocol '" + proto + "'; supported: h2, http/1.1");
           continue;
         }
         tls.alpn.push_back(proto);

@@ -225,7 +225,7 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
 }
 
 Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(
-    const config::UpstreamTls& cfg) {
+    const config::UpstreamTls& cfg, bool h2) {
   auto tc = std::make_shared<TlsClientContext>();
   ERR_clear_error();
   tc->ctx_.reset(SSL_CTX_new(TLS_client_method()));
@@ -253,8 +253,13 @@ Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(
     }
   }
   SSL_CTX_set_verify(ctx, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
-  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+  static constexpr unsigned char kAlpnH1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
+  if (h2) {
+    SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2);
+  } else {
+    SSL_CTX_set_alpn_protos(ctx, kAlpnH1, sizeof kAlpnH1);
+  }
   tc->sni_ = cfg.sni;
   tc->verify_ = cfg.verify;
   return std::shared_ptr<const TlsClientContext>(std::move(tc));

@@ -55,7 +55,9 @@ class TlsServerContext {
 // TLS to upstreams: one SSL_CTX per cluster, built with the snapshot, shared by workers.
 class TlsClientContext {
  public:
-  static Result<std::shared_ptr<const TlsClientContext>> create(const config::UpstreamTls& cfg);
+  // `h2`: offer only h2 by ALPN (HTTP/2 upstreams); otherwise http/1.1.
+  static Result<std::shared_ptr<const TlsClientContext>> create(const config::UpstreamTls& cfg,
+                                                                bool h2 = false);
   // A client-side SSL for a connection to `host` (an IP literal or a name): SNI and name
   // verification use the configured sni, else the host when it is a name.
   SslPtr newSsl(const std::string& host) const;

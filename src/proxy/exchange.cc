@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "http/request_target.h"
 #include "proxy/forwarding.h"
+#include "proxy/grpc.h"
 #include "proxy/router.h"
 
 namespace gatehouse::proxy {
@@ -50,6 +51,10 @@ void Exchange::resetForGatewayError(std::string_view error) {
 
 void Exchange::abortUpstream() {
   if (upstream_) upstream_->cancel();
+  if (h2_stream_) {
+    h2_stream_->cancel();
+    h2_stream_->interrupt();
+  }
 }
 
 bool Exchange::prepare(std::string_view target) {
@@ -127,6 +132,18 @@ Task<> Exchange::sendLocalReply() {
     lr.body = std::move(ctx_.local_reply.body);
   }
   int status = ctx_.response.status;
+  if (status >= 400 && grpc::isGrpc(ctx_.request)) {
+    // gRPC clients read grpc-status, not HTTP error bodies: answer trailers-only.
+    auto& h = ctx_.response.headers;
+    h.remove("content-type");
+    h.add("content-type", "application/grpc");
+    std::string code;
+    h.add("grpc-status", appendDecimal(code, static_cast<uint64_t>(grpc::statusFor(status))));
+    h.add("grpc-message",
+          grpc::encodeMessage(ex_.error.empty() ? http::reasonPhrase(status) : ex_.error));
+    ctx_.response.status = 200;
+    lr.body.clear();
+  }
   const bool no_body = status == 204 || status == 304 || status < 200;
   ResponseBodyKind kind = ResponseBodyKind::kLength;
   std::string_view body = lr.body;
@@ -207,6 +224,7 @@ void Exchange::onTotalTimeout(void* self) {
   s->total_expired_ = true;
   // Only the upstream side is cut: the client may still get a 504 if nothing was sent yet.
   if (s->upstream_) s->upstream_->cancel();
+  if (s->h2_stream_) s->h2_stream_->interrupt();
 }
 
 void Exchange::finishRequest(int status) {

@@ -84,6 +84,7 @@ class Exchange {
   runtime::Task<bool> runRequestFilters();
   runtime::Task<bool> runResponseFilters();
   runtime::Task<> proxyToUpstream();
+  runtime::Task<> proxyToUpstreamH2();
   void serializeUpstreamHead(bool expect_continue);
   runtime::Task<SendResult> sendHead(net::TcpStream& up);
   runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);
@@ -105,8 +106,9 @@ class Exchange {
   http1::ResponseHead resp_head_;
   std::string up_head_;  // serialized upstream request head, kept for retries
   uint64_t head_bytes_ = 0;
-  net::TcpStream* upstream_ = nullptr;  // the upstream in use, for abortUpstream()
-  runtime::Timer total_timer_;          // timeouts.request_total
+  net::TcpStream* upstream_ = nullptr;       // the upstream in use, for abortUpstream()
+  upstream::H2Stream* h2_stream_ = nullptr;  // same, for HTTP/2 clusters
+  runtime::Timer total_timer_;               // timeouts.request_total
   bool total_expired_ = false;
   bool active_ = false;
 };

@@ -166,10 +166,8 @@ bool Http2Connection::charge(int cost) {
 }
 
 void Http2Connection::streamFinished(Http2Stream* s) {
-  if (!s->bodyDone() && !s->closed()) {
-    // Answered before the request body ended: tell the client to stop sending (RFC 9113 §8.1).
-    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id(), NGHTTP2_NO_ERROR);
-  }
+  // Answered before the request body ended: the rest is discarded as it arrives (a reset now
+  // could overtake the response in some clients; onDataChunk resets after too much of it).
   wantWrite();
   streams_done_.notify();
   maybeReap(s);
@@ -280,8 +278,12 @@ int Http2Connection::onDataChunk(nghttp2_session* session, uint8_t, int32_t stre
                                  const uint8_t* data, size_t len, void*) {
   auto* s = static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
   if (!s || !s->running()) {
-    // Nobody will read it (the request was answered already): give the window back now.
+    // Nobody will read it (the request was answered already): give the window back now, and
+    // ask the client to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1) if it keeps sending.
     nghttp2_session_consume(session, stream_id, len);
+    if (s && s->discard(len) && !s->closed()) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_NO_ERROR);
+    }
     return 0;
   }
   s->onData(data, len);

@@ -236,7 +236,7 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
     nva.push_back(makeNv(std::string_view(lowered).substr(at, f.name.size()), f.value));
   }
   std::string len;
-  if (kind == ResponseBodyKind::kLength) {
+  if (kind == ResponseBodyKind::kLength && length > 0) {  // END_STREAM says "empty"
     appendDecimal(len, length);
     nva.push_back(makeNv("content-length", len));
   }

@@ -33,6 +33,11 @@ class Http2Stream final : public ClientIo {
   bool running() const { return running_; }
   bool closed() const { return closed_; }
   void abort();
+  // Counts request bytes dropped after the response; true once it is worth a reset.
+  bool discard(size_t n) {
+    discarded_ += n;
+    return discarded_ > kMaxDiscard && !reset_sent_ && (reset_sent_ = true);
+  }
   // nghttp2 data source for the response body.
   ssize_t readResponse(uint8_t* buf, size_t length, uint32_t* data_flags);
 
@@ -89,6 +94,9 @@ class Http2Stream final : public ClientIo {
   bool running_ = false;
   bool closed_ = false;
   uint32_t close_code_ = 0;
+  static constexpr size_t kMaxDiscard = 256 * 1024;
+  size_t discarded_ = 0;
+  bool reset_sent_ = false;
 };
 
 }  // namespace gatehouse::proxy

@@ -202,6 +202,10 @@ Task<> Exchange::proxyToUpstream() {
   const auto& snap = *ex_.snap->snap;
   const auto ci = static_cast<size_t>(ex_.route->cluster);
   const auto& cc = snap.clusters[ci];
+  if (cc.http2) {
+    co_await proxyToUpstreamH2();
+    co_return;
+  }
   auto& wc = ex_.snap->clusters[ci];
   auto& cs = w_.stats().cluster(cc.stats_slot);
   const auto& t = snap.config->timeouts;

@@ -29,6 +29,19 @@ void EndpointPool::release(std::unique_ptr<PooledConnection> conn, runtime::Time
 void EndpointPool::sweep(runtime::TimePoint now) {
   idle_.erase(std::remove_if(idle_.begin(), idle_.end(), [&](auto& c) { return !usable(*c, now); }),
               idle_.end());
+  std::erase_if(h2_, [](const auto& c) { return !c->alive(); });
+}
+
+std::shared_ptr<H2Client> EndpointPool::h2Pick() {
+  std::erase_if(h2_, [](const auto& c) { return !c->alive(); });
+  H2Client* best = nullptr;
+  for (const auto& c : h2_) {
+    if (c->hasCapacity() && (!best || c->activeStreams() < best->activeStreams())) best = c.get();
+  }
+  for (const auto& c : h2_) {
+    if (c.get() == best) return c;
+  }
+  return nullptr;
 }
 
 }  // namespace gatehouse::upstream

@@ -8,6 +8,7 @@
 
 #include "net/tcp.h"
 #include "runtime/event_loop.h"
+#include "upstream/h2_client.h"
 
 namespace gatehouse::upstream {
 
@@ -35,9 +36,16 @@ class EndpointPool {
   size_t idleCount() const { return idle_.size(); }
   size_t active = 0;  // connections checked out (in use by requests)
 
+  // HTTP/2 endpoints: connections shared by many requests. The least busy one with room for
+  // another stream, or nullptr (dead ones are dropped here).
+  std::shared_ptr<H2Client> h2Pick();
+  void h2Add(std::shared_ptr<H2Client> c) { h2_.push_back(std::move(c)); }
+  size_t h2Count() const { return h2_.size(); }
+
  private:
   bool usable(PooledConnection& c, runtime::TimePoint now) const;
   std::vector<std::unique_ptr<PooledConnection>> idle_;  // LIFO: the warmest first
+  std::vector<std::shared_ptr<H2Client>> h2_;
   size_t max_idle_;
   runtime::Duration idle_timeout_;
 };
