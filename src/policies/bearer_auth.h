@@ -1,7 +1,7 @@
 #pragma once
 // Pieces shared by the bearer-token policies (jwt_auth, oauth2_introspection): where a token is
-// read from, scope and claim rules, the per-worker verified-token cache, 401/403 answers, and
-// the rejection counters behind gatehouse_auth_rejections_total{policy,reason}.
+// read from, scope and claim rules, the per-worker verified-token cache and 401/403/503 answers.
+// Their rejection counters are in policies/auth_rejections.h.
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
@@ -21,14 +21,6 @@
 #include "policies/consumers.h"
 
 namespace gatehouse::policies::bearer {
-
-// ---- Rejection counters ----------------------------------------------------------------------
-
-// The counter for (policy, reason), created on first use and kept for the process lifetime, so
-// counts survive reloads. Call at build time (takes a mutex); the pointer is stable.
-std::atomic<uint64_t>* rejectionCounter(std::string_view policy, std::string_view reason);
-// Appends the gatehouse_auth_rejections_total family (a runtime metrics renderer).
-void renderRejections(std::string& out);
 
 // ---- Token sources ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "policies/auth_rejections.h"
 #include "policies/bearer_auth.h"
 #include "policies/consumers.h"
 #include "policies/jwt_auth/config.h"
@@ -63,7 +64,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
   explicit JwtAuthFilter(Config c) : c_(std::move(c)), caches_(c_.cache_entries) {
     for (int i = 1; i < kReasonCount; ++i) {
       rejections_[static_cast<size_t>(i)] =
-          bearer::rejectionCounter("jwt_auth", kReasonNames[static_cast<size_t>(i)]);
+          authRejectionCounter("jwt_auth", kReasonNames[static_cast<size_t>(i)]);
     }
   }
   http::FilterRef create() const override { return http::FilterRef::shared(*this); }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "http/client.h"
+#include "policies/auth_rejections.h"
 #include "policies/bearer_auth.h"
 #include "policies/consumers.h"
 #include "policies/policy_yaml.h"
@@ -66,7 +67,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
  public:
   explicit IntrospectionFilter(Config c) : c_(std::move(c)), caches_(c_.cache_entries) {
     for (size_t i = 0; i < kReasonCount; ++i) {
-      rejections_[i] = bearer::rejectionCounter("oauth2_introspection", kReasonNames[i]);
+      rejections_[i] = authRejectionCounter("oauth2_introspection", kReasonNames[i]);
     }
   }
   http::FilterRef create() const override { return http::FilterRef::shared(*this); }
