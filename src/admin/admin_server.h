@@ -4,22 +4,20 @@
 //   GET /healthz  200 while the process runs
 //   GET /readyz   200 when serving, 503 while draining
 //   GET /config   the active config's source file and generation (JSON)
+// plus the routes components register with runtime::registerAdminRoute (async handlers).
 // It shares the HTTP/1 parser with the data plane but none of its state.
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "net/tcp.h"
+#include "runtime/admin_hooks.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
 
 namespace gatehouse::admin {
 
-struct AdminResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-};
+using AdminResponse = runtime::AdminReply;
 
 // Handler: (method, path) -> response. Runs on the control thread.
 using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;

@@ -18,10 +18,11 @@ constexpr std::string_view kHealthCheckKeys[] = {"type",
                                                  "expected_status",
                                                  "body_contains",
                                                  "healthy_threshold",
-                                                 "unhealthy_threshold"};
+                                                 "unhealthy_threshold",
+                                                 "grpc_service"};
 constexpr std::string_view kHttpOnlyKeys[] = {"path", "method", "host", "expected_status",
                                               "body_contains"};
-constexpr std::string_view kHealthCheckTypes[] = {"http", "tcp"};
+constexpr std::string_view kHealthCheckTypes[] = {"http", "tcp", "grpc"};
 constexpr std::string_view kOutlierKeys[] = {"consecutive_failures", "base_ejection_time",
                                              "max_ejection_time", "max_ejection_percent"};
 constexpr std::string_view kSlowStartKeys[] = {"window", "min_weight_percent"};
@@ -83,13 +84,19 @@ void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::strin
     std::optional<std::string> type = readString(diag, *v, m.path("type"));
     if (type && *type == "tcp") {
       hc.kind = HealthCheck::Kind::kTcp;
+    } else if (type && *type == "grpc") {
+      hc.kind = HealthCheck::Kind::kGrpc;
+      if (c.protocol == "http1") {
+        diag.add(*v, m.path("type"),
+                 "grpc health checks need an HTTP/2 cluster (protocol h2 or h2c)");
+      }
     } else if (type && *type != "http") {
       diag.add(*v, m.path("type"),
                "unknown health check type '" + *type +
                    "'; expected one of: " + joinNames(kHealthCheckTypes));
     }
   }
-  if (hc.kind == HealthCheck::Kind::kTcp) {
+  if (hc.kind != HealthCheck::Kind::kHttp) {
     for (std::string_view k : kHttpOnlyKeys) {
       if (const YAML::Node* key = m.findKey(k)) {
         std::string message(1, '\'');
@@ -106,6 +113,11 @@ void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::strin
              "must not exceed interval (" + formatDuration(hc.interval) + ")");
   }
   m.readInt("healthy_threshold", 1, kMaxThreshold, hc.healthy_threshold);
+  if (const YAML::Node* key = m.findKey("grpc_service");
+      key && hc.kind != HealthCheck::Kind::kGrpc) {
+    diag.add(*key, m.path("grpc_service"), "'grpc_service' applies to type grpc only");
+  }
+  m.read("grpc_service", hc.grpc_service);
   m.readInt("unhealthy_threshold", 1, kMaxThreshold, hc.unhealthy_threshold);
   if (const YAML::Node* v = m.find("path")) {
     std::optional<std::string> p = readString(diag, *v, m.path("path"));

@@ -90,7 +90,7 @@ struct LbOptions {
 
 // Active health checking of every endpoint of a cluster, from the control thread.
 struct HealthCheck {
-  enum class Kind { kHttp, kTcp };
+  enum class Kind { kHttp, kTcp, kGrpc };
   Kind kind = Kind::kHttp;
   Millis interval{5000};
   Millis timeout{2000};
@@ -103,6 +103,8 @@ struct HealthCheck {
   std::string host;  // Host header; empty = the endpoint's host:port
   std::vector<std::pair<int, int>> expected_statuses{{200, 299}};  // inclusive ranges
   std::optional<std::string> body_contains;
+  // gRPC only (grpc.health.v1.Health/Check): the service name; empty = the whole server.
+  std::string grpc_service;
 };
 
 // Passive health: eject a host after consecutive failed requests (5xx or gateway errors).

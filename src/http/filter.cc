@@ -42,6 +42,9 @@ void RequestContext::reset() {
   client_cert_sha256 = {};
   route_name.clear();
   path_params.clear();
+  bytes_in = 0;
+  bytes_out = 0;
+  final_status = 0;
 }
 
 Verdict RequestContext::respond(int status, std::string body, std::string_view content_type) {

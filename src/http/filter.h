@@ -62,6 +62,11 @@ class RequestContext {
   std::string_view client_cert_sha256;
   std::string route_name;
   std::vector<PathParam> path_params;
+  // Set by the core just before onComplete: bytes read from and written to the client for
+  // this request, heads included (the access log's bytes_in / bytes_out), and the status sent.
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  int final_status = 0;
 
   // Clears everything for the next request on the connection, keeping buffer capacity.
   void reset();

@@ -7,7 +7,9 @@
 #include "policies/ip_restriction/ip_restriction.h"
 #include "policies/jwt_auth/jwt_auth.h"
 #include "policies/key_auth/key_auth.h"
+#include "policies/metering/metering.h"
 #include "policies/oauth2_introspection/oauth2_introspection.h"
+#include "policies/quota/quota.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
@@ -25,6 +27,8 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},
       {"cors", &policies::cors::build},
+      {"quota", &policies::quota::build},
+      {"metering", &policies::metering::build},
       {"jwt_auth", &policies::jwt_auth::build},
       {"oauth2_introspection", &policies::oauth2_introspection::build},
   };

@@ -230,18 +230,21 @@ void Exchange::onTotalTimeout(void* self) {
 void Exchange::finishRequest(int status) {
   active_ = false;
   total_timer_.cancel();
+  auto& rec = ex_.log;
+  rec.bytes_in = head_bytes_ + io_.bodyBytesRead();
+  ctx_.bytes_in = rec.bytes_in;
+  ctx_.bytes_out = rec.bytes_out;
+  ctx_.final_status = status;
   for (size_t i = 0; i < ex_.filters_run; ++i)
     ex_.filters[i].filter->onComplete(ctx_);
   if (ex_.route) {
     int cls = status >= 100 && status < 600 ? status / 100 : 0;
     w_.stats().route(ex_.route->stats_slot).by_class[static_cast<size_t>(cls)].inc();
   }
-  auto& rec = ex_.log;
   rec.ctx = &ctx_;
   rec.status = status;
   rec.upstream = ex_.upstream_name;
   rec.error = ex_.error;
-  rec.bytes_in = head_bytes_ + io_.bodyBytesRead();
   if (ex_.route && ex_.route->cluster >= 0) {
     rec.cluster = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].name;
   }

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "http/http1_parser.h"
 #include "net/tcp.h"
+#include "upstream/grpc_health.h"
 
 namespace gatehouse::upstream {
 
@@ -228,6 +229,10 @@ Task<bool> HealthRegistry::probe(std::shared_ptr<CheckTarget> t) {
     // Checked the way requests reach the host: a broken certificate is a failed check.
     s.attachTls(t->tls->newSsl(t->hostname).release());
     if (!(co_await s.handshake(deadline)).ok()) co_return false;
+  }
+  if (t->hc.kind == config::HealthCheck::Kind::kGrpc) {
+    co_return co_await probeGrpcHealth(loop_, std::move(*conn), t->tls != nullptr, t->host,
+                                       t->hc.grpc_service, deadline);
   }
   iovec v{t->request.data(), t->request.size()};
   if (!(co_await s.writeAll(&v, 1, deadline)).ok()) co_return false;

@@ -202,3 +202,44 @@ def test_http_over_h2c_and_h2_upstreams(gatehouse, echo, certs):  # noqa: F811
     streams_b = b.metrics().value("gatehouse_http2_streams_total")
     conns_b = b.metrics().value("gatehouse_http2_connections_total")
     assert streams_b >= 4 and conns_b <= 2
+
+
+class HealthServer(GrpcServer):
+    """A grpcio server with grpc.health.v1.Health/Check answering raw protobuf bytes."""
+
+    def __init__(self):
+        self.serving = True
+        self.checks = 0
+        super().__init__()
+
+        def check(request, context):
+            self.checks += 1
+            return b"\x08\x01" if self.serving else b"\x08\x02"
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(check)}),))
+
+
+def test_grpc_health_checks(gatehouse, channel_factory):
+    a, b = HealthServer(), HealthServer()
+    try:
+        c = {"name": "g", "protocol": "h2c",
+             "endpoints": [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"],
+             "health_check": {"type": "grpc", "interval": "100ms", "timeout": "90ms",
+                              "healthy_threshold": 1, "unhealthy_threshold": 1}}
+        gh = gatehouse(simple_config(c))
+
+        def healthy(port):
+            return gh.metrics().value("gatehouse_upstream_host_healthy", cluster="g",
+                                      host=f"127.0.0.1:{port}")
+        wait_until(lambda: a.checks >= 2 and b.checks >= 2)
+        assert healthy(a.port) == 1 and healthy(b.port) == 1
+        b.serving = False
+        wait_until(lambda: healthy(b.port) == 0)
+        unary = channel_factory(gh.port).unary_unary(f"/{SERVICE}/Unary")
+        for _ in range(10):
+            assert unary(b"x", timeout=IO_TIMEOUT) == b"x"
+        b.serving = True
+        wait_until(lambda: healthy(b.port) == 1)
+    finally:
+        a.stop()
+        b.stop()

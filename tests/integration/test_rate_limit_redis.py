@@ -194,3 +194,67 @@ def test_auth_and_database(gatehouse, tmp_path):
 
 def json_copy(d):
     return json.loads(json.dumps(d))
+
+
+def test_concurrency_cap_shared_through_redis(gatehouse, redis, echo):
+    # An in-flight cap of 2 per client, shared by two gateways: two requests held at the
+    # upstream through gateway A leave no room on gateway B until they complete.
+    rl = {"name": "inflight", "mode": "redis", "on_redis_error": "fail_closed",
+          "redis": {"address": redis.address, "timeout": "2s"}, "concurrency_lease": "30s",
+          "limits": [{"concurrency": 2}, {"rate": "100/h", "name": "hourly"}]}
+    cfg = {"clusters": [{"name": "echo", "endpoints": [echo.endpoint]}],
+           "routes": [{"name": "all", "cluster": "echo",
+                       "policies": [{"name": "rate_limit", "config": rl}]}]}
+    ga = gatehouse(cfg, workers=2, name="a")
+    gb = gatehouse(cfg, workers=1, name="b")
+    held = []
+
+    def slow():
+        with RawConn(ga.port, timeout=30) as c:
+            c.send(request_bytes("GET", "/held", headers=[("x-echo-wait", "cc")]))
+            held.append(c.read_response(timeout=30).status)
+
+    ts = [threading.Thread(target=slow, daemon=True) for _ in range(2)]
+    for t in ts:
+        t.start()
+    try:
+        wait_until(lambda: echo.request_count() == 2, message="two held requests at the upstream")
+        r = get(gb)
+        assert r.status == 429
+        assert r.header("ratelimit").startswith('"concurrency";r=0'), r.header("ratelimit")
+        assert r.header("retry-after") == "1"
+        assert get(ga).status == 429
+        inflight = [k for k in resp_keys(redis) if k.endswith(":0")]
+        assert len(inflight) == 1 and resp_command(redis.port, "ZCARD", inflight[0]) == b":2"
+    finally:
+        echo.release("cc")
+        for t in ts:
+            t.join(30)
+    assert held == [200, 200]
+    # Released in onComplete (a fire-and-forget call): the set empties, B gets through.
+    wait_until(lambda: get(gb).status == 200, message="the in-flight entries released")
+    # Redis removes a sorted set with its last member: no in-flight key is left.
+    wait_until(lambda: not [k for k in resp_keys(redis) if k.endswith(":0")],
+               message="the in-flight set empty")
+    assert [k for k in resp_keys(redis) if k.endswith(":1")]  # the hourly counter stays
+    # Each gateway counts its own rejections.
+    m = ga.metrics().value("gatehouse_rate_limit_limited_total", policy="inflight")
+    assert m == 1
+
+
+def resp_keys(redis):
+    """Every key name in db 0 (a small test data set)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as s:
+        s.sendall(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            buf += chunk
+            lines = buf.split(b"\r\n")
+            if lines and lines[0].startswith(b"*"):
+                n = int(lines[0][1:])
+                if len(lines) >= 1 + 2 * n + 1:
+                    return [lines[2 + 2 * i].decode() for i in range(n)]
+            if not chunk:
+                return []

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "http/filter.h"
-#include "policy_test_util.h"
 #include "policies/cors/cors.h"
+#include "policy_test_util.h"
 
 namespace gatehouse {
 namespace {

@@ -3,8 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "http/filter.h"
-#include "policy_test_util.h"
 #include "policies/ip_restriction/ip_restriction.h"
+#include "policy_test_util.h"
 
 namespace gatehouse {
 namespace {

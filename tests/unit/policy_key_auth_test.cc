@@ -3,9 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "http/filter.h"
-#include "policy_test_util.h"
 #include "policies/consumers.h"
 #include "policies/key_auth/key_auth.h"
+#include "policy_test_util.h"
 
 namespace gatehouse {
 namespace {

@@ -10,6 +10,8 @@
 #include <map>
 #include <mutex>
 
+#include "config/model.h"
+#include "net/tls.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::rate_limit {
@@ -17,6 +19,8 @@ namespace {
 
 constexpr char kKeySeparator = '\x1f';
 constexpr uint64_t kMaxBurst = 1'000'000'000;
+
+}  // namespace
 
 Result<bool> readBool(const YAML::Node& node, std::string_view what) {
   if (node.IsScalar()) {
@@ -48,6 +52,8 @@ Result<KeySpec> parseKeyPart(const YAML::Node& node, std::string_view what) {
   }
   return k;
 }
+
+namespace {
 
 Result<LimitSpec> parseLimit(const YAML::Node& node, const std::string& what) {
   if (!node.IsMap()) return configError(what + ": expected a map");
@@ -120,6 +126,8 @@ Result<LimitSpec> parseLimit(const YAML::Node& node, const std::string& what) {
   return l;
 }
 
+}  // namespace
+
 Result<OnRedisError> parseOnError(const YAML::Node& node, const std::string& what) {
   auto s = readString(node, what);
   if (!s.ok()) return s.error();
@@ -155,39 +163,124 @@ Result<runtime::Duration> parseMillis(const YAML::Node& node, const std::string&
   return std::chrono::duration_cast<runtime::Duration>(std::chrono::milliseconds(n * mult));
 }
 
+namespace {
+
+Result<std::pair<std::string, int>> parseHostPort(const std::string& text,
+                                                  const std::string& what) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return configError(what + ": expected IP:PORT");
+  std::string host = text.substr(0, colon);
+  if (host == "localhost") host = "127.0.0.1";
+  in_addr v4{};
+  in6_addr v6{};
+  // A literal address: a worker never resolves names (that would block it).
+  if (::inet_pton(AF_INET, host.c_str(), &v4) != 1 &&
+      ::inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
+    return configError(what + ": '" + host +
+                       "' is not an IP address (host names are not resolved)");
+  }
+  int port = 0;
+  std::string ps = text.substr(colon + 1);
+  for (char c : ps)
+    port = (c >= '0' && c <= '9' && port < 100000) ? port * 10 + (c - '0') : -1;
+  if (ps.empty() || port < 1 || port > 65535)
+    return configError(what + ": invalid port '" + ps + "'");
+  return std::pair{host, port};
+}
+
+// redis.tls: true (system trust store, verify the address) or a map of the upstream TLS
+// options. The OpenSSL context is built here, once, and shared by every worker.
+Status parseRedisTls(const YAML::Node& t, RedisEndpoint& ep) {
+  config::UpstreamTls tc;
+  if (t.IsScalar()) {
+    auto b = readBool(t, "redis.tls");
+    if (!b.ok()) return configError("redis.tls: expected true, false or a map");
+    if (!*b) return {};
+  } else if (t.IsMap()) {
+    if (auto st = checkKeys(t, {"ca", "cert", "key", "sni", "verify", "min_version"}); !st.ok()) {
+      return configError("redis.tls: " + st.error().message);
+    }
+    for (auto [key, field] : {std::pair{"ca", &tc.ca_file}, std::pair{"cert", &tc.cert_file},
+                              std::pair{"key", &tc.key_file}, std::pair{"sni", &tc.sni}}) {
+      if (!t[key]) continue;
+      auto v = readString(t[key], std::string("redis.tls.") + key);
+      if (!v.ok()) return v.error();
+      *field = *v;
+    }
+    if (tc.cert_file.has_value() != tc.key_file.has_value()) {
+      return configError("redis.tls: cert and key go together");
+    }
+    if (t["verify"]) {
+      auto b = readBool(t["verify"], "redis.tls.verify");
+      if (!b.ok()) return b.error();
+      tc.verify = *b;
+    }
+    if (t["min_version"]) {
+      auto v = readString(t["min_version"], "redis.tls.min_version");
+      if (!v.ok()) return v.error();
+      if (*v != "1.2" && *v != "1.3")
+        return configError("redis.tls.min_version: expected 1.2 or 1.3");
+      tc.min_version = *v;
+    }
+  } else {
+    return configError("redis.tls: expected true, false or a map");
+  }
+  auto ctx = net::TlsClientContext::create(tc);
+  if (!ctx.ok()) return configError("redis.tls: " + ctx.error().message);
+  ep.tls = *ctx;
+  ep.tls_id = tc.ca_file.value_or("") + "|" + tc.cert_file.value_or("") + "|" +
+              tc.sni.value_or("") + "|" + (tc.verify ? "v" : "nv") + "|" + tc.min_version;
+  return {};
+}
+
+}  // namespace
+
 Status parseRedis(const YAML::Node& node, RedisSettings& r) {
   if (!node || !node.IsMap()) {
     return configError("redis: required with mode redis or hybrid (a map)");
   }
   if (auto st = checkKeys(node, {"address", "username", "password", "database", "timeout",
-                                 "connect_timeout", "prefix"});
+                                 "connect_timeout", "prefix", "tls", "sentinel"});
       !st.ok()) {
     return configError("redis: " + st.error().message);
   }
   if (node["address"]) {
+    if (node["sentinel"])
+      return configError("redis.address: give 'address' or 'sentinel', not both");
     auto a = readString(node["address"], "redis.address");
     if (!a.ok()) return a.error();
-    auto colon = a->rfind(':');
-    if (colon == std::string::npos) return configError("redis.address: expected IP:PORT");
-    std::string host = a->substr(0, colon);
-    if (host == "localhost") host = "127.0.0.1";
-    in_addr v4{};
-    in6_addr v6{};
-    // A literal address: a worker never resolves names (that would block it).
-    if (::inet_pton(AF_INET, host.c_str(), &v4) != 1 &&
-        ::inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
-      return configError("redis.address: '" + host +
-                         "' is not an IP address (host names are not resolved)");
+    auto hp = parseHostPort(*a, "redis.address");
+    if (!hp.ok()) return hp.error();
+    r.endpoint.host = hp->first;
+    r.endpoint.port = hp->second;
+  }
+  if (const auto& sn = node["sentinel"]) {
+    if (!sn.IsMap())
+      return configError("redis.sentinel: expected a map with 'master' and 'addresses'");
+    if (auto st = checkKeys(sn, {"master", "addresses", "password"}); !st.ok()) {
+      return configError("redis.sentinel: " + st.error().message);
     }
-    int port = 0;
-    std::string ps = a->substr(colon + 1);
-    for (char c : ps)
-      port = (c >= '0' && c <= '9' && port < 100000) ? port * 10 + (c - '0') : -1;
-    if (ps.empty() || port < 1 || port > 65535) {
-      return configError("redis.address: invalid port '" + ps + "'");
+    auto m = readString(sn["master"], "redis.sentinel.master");
+    if (!m.ok()) return m.error();
+    if (m->empty()) return configError("redis.sentinel.master: must not be empty");
+    r.endpoint.sentinel_master = *m;
+    const auto& list = sn["addresses"];
+    if (!list || !list.IsSequence() || list.size() == 0) {
+      return configError("redis.sentinel.addresses: expected a list of IP:PORT");
     }
-    r.endpoint.host = host;
-    r.endpoint.port = port;
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string what = "redis.sentinel.addresses[" + std::to_string(i) + "]";
+      auto a = readString(list[i], what);
+      if (!a.ok()) return a.error();
+      auto hp = parseHostPort(*a, what);
+      if (!hp.ok()) return hp.error();
+      r.endpoint.sentinels.push_back(*hp);
+    }
+    if (sn["password"]) {
+      auto pw = readString(sn["password"], "redis.sentinel.password");
+      if (!pw.ok()) return pw.error();
+      r.endpoint.sentinel_password = *pw;
+    }
   }
   for (auto [key, field] :
        {std::pair{"username", &r.endpoint.username}, std::pair{"password", &r.endpoint.password},
@@ -215,8 +308,11 @@ Status parseRedis(const YAML::Node& node, RedisSettings& r) {
     if (!t.ok()) return t.error();
     r.endpoint.connect_timeout = *t;
   }
+  if (node["tls"]) return parseRedisTls(node["tls"], r.endpoint);
   return {};
 }
+
+namespace {
 
 std::string defaultName(const RateLimitConfig& c) {
   std::string n;
@@ -242,24 +338,13 @@ std::string defaultName(const RateLimitConfig& c) {
   return n;
 }
 
-std::string policyHeader(const std::vector<LimitSpec>& limits) {
-  // draft-ietf-httpapi-ratelimit-headers: a list of named quota policies.
-  std::string v;
-  for (const auto& l : limits) {
-    if (!v.empty()) v += ", ";
-    v += '"' + l.name + "\";q=" + std::to_string(l.quota());
-    if (l.windowSeconds() > 0) v += ";w=" + std::to_string(l.windowSeconds());
-  }
-  return v;
-}
-
 }  // namespace
 
 Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   if (!config || !config.IsMap()) return configError("expected a map with at least 'limits'");
-  if (auto st = checkKeys(
-          config, {"name", "mode", "key", "missing_key", "limits", "headers", "headers_on_success",
-                   "max_keys", "redis", "on_redis_error", "fallback_share", "hybrid"});
+  if (auto st = checkKeys(config, {"name", "mode", "key", "missing_key", "limits", "headers",
+                                   "headers_on_success", "max_keys", "redis", "on_redis_error",
+                                   "fallback_share", "hybrid", "concurrency_lease"});
       !st.ok()) {
     return st.error();
   }
@@ -355,10 +440,10 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
     }
     for (size_t i = 0; i < limits.size(); ++i) {
       std::string what = "limits[" + std::to_string(i) + "]";
-      if (c.limits[i].algorithm == Algorithm::kConcurrency) {
+      if (c.limits[i].algorithm == Algorithm::kConcurrency && c.mode == Mode::kHybrid) {
         return configError(what +
-                           ": concurrency limits are local only; put them in a separate "
-                           "rate_limit policy without mode redis");
+                           ": concurrency limits work in mode local or redis, not hybrid; put "
+                           "them in a separate rate_limit policy");
       }
       OnRedisError e = def;
       if (limits[i]["on_redis_error"]) {
@@ -386,6 +471,16 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
                            "].on_redis_error: only with mode redis");
       }
     }
+  }
+  if (config["concurrency_lease"]) {
+    if (c.mode != Mode::kRedis) return configError("concurrency_lease: only with mode redis");
+    auto t = readString(config["concurrency_lease"], "concurrency_lease");
+    if (!t.ok()) return t.error();
+    auto r = parseRate("1/" + *t);
+    if (!r.ok() || r->period_ns < 1'000'000'000 || r->period_ns > 86400LL * 1'000'000'000) {
+      return configError("concurrency_lease: expected a duration from 1s to 1d, like 60s or 10min");
+    }
+    c.concurrency_lease_ns = r->period_ns;
   }
   if (config["headers"]) {
     auto h = readString(config["headers"], "headers");
@@ -422,6 +517,45 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config) {
   return c;
 }
 
+std::string policyHeader(const std::vector<LimitSpec>& limits) {
+  // draft-ietf-httpapi-ratelimit-headers: a list of named quota policies.
+  std::string v;
+  for (const auto& l : limits) {
+    if (!v.empty()) v += ", ";
+    v += '"' + l.name + "\";q=" + std::to_string(l.quota());
+    if (l.windowSeconds() > 0) v += ";w=" + std::to_string(l.windowSeconds());
+  }
+  return v;
+}
+
+int64_t ceilSeconds(int64_t ns) {
+  constexpr int64_t kSecond = 1'000'000'000;
+  return ns <= 0 ? 0 : (ns + kSecond - 1) / kSecond;
+}
+
+void addLimitHeaders(HeaderStyle style, const std::string& policy_header,
+                     const std::vector<LimitSpec>& limits, const Decision& d, http::HeaderMap& h) {
+  if (d.limiting < 0 || static_cast<size_t>(d.limiting) >= limits.size()) return;
+  const LimitSpec& l = limits[static_cast<size_t>(d.limiting)];
+  switch (style) {
+    case HeaderStyle::kNone:
+      return;
+    case HeaderStyle::kDraft: {
+      h.set("ratelimit-policy", policy_header);
+      std::string v = "\"" + l.name + "\";r=" + std::to_string(d.remaining);
+      if (l.algorithm != Algorithm::kConcurrency)
+        v += ";t=" + std::to_string(ceilSeconds(d.reset_ns));
+      h.set("ratelimit", v);
+      return;
+    }
+    case HeaderStyle::kLegacy:
+      h.set("x-ratelimit-limit", std::to_string(l.quota()));
+      h.set("x-ratelimit-remaining", std::to_string(d.remaining));
+      h.set("x-ratelimit-reset", std::to_string(ceilSeconds(d.reset_ns)));
+      return;
+  }
+}
+
 std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c) {
   std::vector<LimitSpec> out;
   if (c.mode == Mode::kLocal) return out;
@@ -433,7 +567,9 @@ std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c) {
     if (c.redis.on_error[i] != OnRedisError::kFallback) continue;
     LimitSpec l = c.limits[i];
     l.rate.count = scale(l.rate.count);
-    if (l.algorithm == Algorithm::kTokenBucket) l.burst = scale(l.burst);
+    if (l.algorithm == Algorithm::kTokenBucket || l.algorithm == Algorithm::kConcurrency) {
+      l.burst = scale(l.burst);
+    }
     out.push_back(std::move(l));
   }
   return out;

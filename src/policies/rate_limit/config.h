@@ -64,6 +64,8 @@ struct RateLimitConfig {
   RedisSettings redis;  // modes kRedis and kHybrid
   uint64_t hybrid_batch = 10;
   runtime::Duration hybrid_ttl = std::chrono::seconds(1);  // unused allowance expires
+  // Mode redis: an in-flight entry not released by then (its gateway died) stops counting.
+  int64_t concurrency_lease_ns = 60'000'000'000;
 };
 
 // The limits a fallback table enforces while Redis is away: those with on_redis_error
@@ -73,10 +75,28 @@ std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c);
 // Validates `config` (errors name the bad option).
 Result<RateLimitConfig> parseConfig(const YAML::Node& config);
 
+// Option readers shared with policy quota; errors name `what`.
+Result<bool> readBool(const YAML::Node& node, std::string_view what);
+Result<KeySpec> parseKeyPart(const YAML::Node& node, std::string_view what);
+Result<OnRedisError> parseOnError(const YAML::Node& node, const std::string& what);
+// "250ms", "2s": whole milliseconds, 1 ms to 60 s.
+Result<runtime::Duration> parseMillis(const YAML::Node& node, const std::string& what);
+// The `redis` map (address, username, password, database, timeout, connect_timeout, prefix).
+Status parseRedis(const YAML::Node& node, RedisSettings& r);
+
 // The key text of a request: parts joined by 0x1f. Empty when any part has no value.
 // `scratch` is reused across calls to avoid an allocation per request.
 bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ctx,
                 std::string& scratch);
+
+// Adds the quota headers of `style` for decision `d` (nothing when d.limiting < 0).
+// `policy_header` is the precomputed RateLimit-Policy value. Shared with policy quota.
+void addLimitHeaders(HeaderStyle style, const std::string& policy_header,
+                     const std::vector<LimitSpec>& limits, const Decision& d, http::HeaderMap& h);
+// The RateLimit-Policy value of `limits` (draft-ietf-httpapi-ratelimit-headers).
+std::string policyHeader(const std::vector<LimitSpec>& limits);
+// Whole seconds, rounded up: a client that waits that long is never early.
+int64_t ceilSeconds(int64_t ns);
 
 // The instance counters for `name`, created on first use and kept for the process lifetime.
 std::shared_ptr<InstanceCounters> countersFor(const std::string& name);

@@ -142,6 +142,52 @@ Check checkAllowance(uint64_t state, int64_t now) {
   return c;
 }
 
+// Calendar state: | period index mod 2^24 | count (40 bits) |.
+constexpr uint64_t kPeriodMask = (uint64_t{1} << 24) - 1;
+
+// The period of `now` for a calendar limit. Time-zone lookups are cheap but not free: each
+// thread remembers the last period it computed per calendar and reuses it until it ends.
+cal::Period periodAt(const cal::Calendar& c, int64_t now_ns) {
+  struct Cached {
+    const cal::Calendar* cal = nullptr;
+    cal::Period p;
+  };
+  thread_local Cached cache[4];
+  const int64_t now_s = now_ns / kSecond;
+  for (auto& e : cache) {
+    if (e.cal == &c && now_s >= e.p.start_s && now_s < e.p.end_s) return e.p;
+  }
+  cal::Period p = c.at(now_s);
+  // Replace the entry of this calendar, or the first one (a few calendars per thread at most).
+  Cached* slot = &cache[0];
+  for (auto& e : cache) {
+    if (e.cal == &c) slot = &e;
+  }
+  *slot = Cached{&c, p};
+  return p;
+}
+
+// The count of `state` in the period `p` (0 when the state is of an older period).
+uint64_t calendarCount(uint64_t state, const cal::Period& p) {
+  if ((state >> 40) != (static_cast<uint64_t>(p.index) & kPeriodMask)) return 0;
+  return state & kMaxCalendarCount;
+}
+
+Check checkCalendar(const LimitSpec& s, uint64_t state, int64_t now) {
+  const cal::Period p = periodAt(*s.calendar, now);
+  const uint64_t used = calendarCount(state, p);
+  Check c;
+  c.reset_ns = std::max<int64_t>(0, p.end_s * kSecond - now);
+  if (used + 1 <= s.rate.count) {
+    c.allowed = true;
+    c.next_state = ((static_cast<uint64_t>(p.index) & kPeriodMask) << 40) | (used + 1);
+    c.remaining = s.rate.count - used - 1;
+  } else {
+    c.retry_after_ns = c.reset_ns;
+  }
+  return c;
+}
+
 }  // namespace
 
 Result<Rate> parseRate(std::string_view text) {
@@ -193,6 +239,17 @@ Result<Rate> parseRate(std::string_view text) {
 
 int64_t LimitSpec::windowSeconds() const {
   if (algorithm == Algorithm::kConcurrency) return 0;
+  if (algorithm == Algorithm::kCalendar) {
+    // Nominal lengths: the real period varies (DST days, month lengths).
+    switch (calendar->unit()) {
+      case cal::PeriodUnit::kDay:
+        return 86400;
+      case cal::PeriodUnit::kWeek:
+        return 7 * 86400;
+      case cal::PeriodUnit::kMonth:
+        return 30 * 86400;
+    }
+  }
   if (algorithm == Algorithm::kSlidingWindow) return std::max<int64_t>(1, rate.period_ns / kSecond);
   // A full bucket refills in burst * (period / count).
   return std::max<int64_t>(
@@ -209,6 +266,8 @@ Check checkLimit(const LimitSpec& spec, uint64_t state, int64_t now_ns) {
       return checkConcurrency(spec, state);
     case Algorithm::kAllowance:
       return checkAllowance(state, now_ns);
+    case Algorithm::kCalendar:
+      return checkCalendar(spec, state, now_ns);
   }
   return {};
 }
@@ -233,6 +292,9 @@ uint64_t undoCharge(const LimitSpec& spec, uint64_t state, int64_t now_ns) {
       return releaseConcurrency(state);
     case Algorithm::kAllowance:
       return allowanceValid(state, now_ns) ? state + 1 : state;
+    case Algorithm::kCalendar:
+      // A charge of an older period is gone with its period: nothing to undo.
+      return calendarCount(state, periodAt(*spec.calendar, now_ns)) > 0 ? state - 1 : state;
   }
   return state;
 }
@@ -253,8 +315,21 @@ bool isIdle(const LimitSpec& spec, uint64_t state, int64_t now_ns) {
       return state == 0;
     case Algorithm::kAllowance:
       return !allowanceValid(state, now_ns);
+    case Algorithm::kCalendar:
+      return calendarCount(state, periodAt(*spec.calendar, now_ns)) == 0;
   }
   return false;
+}
+
+uint64_t usedIn(const LimitSpec& spec, uint64_t state, int64_t now_ns) {
+  if (spec.algorithm == Algorithm::kCalendar) {
+    return calendarCount(state, periodAt(*spec.calendar, now_ns));
+  }
+  if (spec.algorithm != Algorithm::kSlidingWindow) return 0;
+  Window w = decodeWindow(state, spec.rate.period_ns, now_ns);
+  const auto period = static_cast<uint64_t>(spec.rate.period_ns);
+  const U128 weighted = static_cast<U128>(w.prev) * (period - static_cast<uint64_t>(w.elapsed));
+  return w.cur + static_cast<uint64_t>(weighted / period);
 }
 
 LimiterTable::LimiterTable(std::vector<LimitSpec> limits, size_t max_keys)
@@ -413,6 +488,34 @@ void LimiterTable::deposit(uint64_t key_hash, uint64_t tokens, int64_t now_ns, i
     uint64_t next = (expiry << 24) | std::min(kAllowanceTokenMask, have + tokens);
     if (st.compare_exchange_weak(v, next, std::memory_order_acq_rel)) return;
   }
+}
+
+size_t LimiterTable::find(uint64_t h) const {
+  const size_t mask = capacity_ - 1;
+  const size_t start = static_cast<size_t>(h) & mask;
+  for (size_t i = 0; i < kProbe; ++i) {
+    size_t s = (start + i) & mask;
+    uint64_t t = tags_[s].load(std::memory_order_acquire);
+    if (t == h) return s;
+    if (t == kEmpty) break;
+  }
+  return capacity_;
+}
+
+bool LimiterTable::peek(uint64_t key_hash, std::vector<uint64_t>& states) const {
+  states.assign(limits_.size(), 0);
+  const size_t s = find(key_hash);
+  if (s == capacity_) return false;
+  for (size_t i = 0; i < limits_.size(); ++i)
+    states[i] = states_[s * limits_.size() + i].load(std::memory_order_acquire);
+  return true;
+}
+
+void LimiterTable::reset(uint64_t key_hash) {
+  const size_t s = find(key_hash);
+  if (s == capacity_) return;
+  for (size_t i = 0; i < limits_.size(); ++i)
+    state(s, i).store(0, std::memory_order_release);
 }
 
 size_t LimiterTable::usedSlots() const {

@@ -13,13 +13,15 @@
 #include <string_view>
 #include <vector>
 
+#include "core/calendar.h"
 #include "core/result.h"
 
 namespace gatehouse::policies::rate_limit {
 
 // kAllowance is internal (mode hybrid): a key's share of the global budget taken from Redis
-// in a batch, spent locally until it runs out or expires.
-enum class Algorithm { kTokenBucket, kSlidingWindow, kConcurrency, kAllowance };
+// in a batch, spent locally until it runs out or expires. kCalendar (policy quota): a count per
+// calendar period (day, week, month in a time zone); its `now` is wall-clock Unix time.
+enum class Algorithm { kTokenBucket, kSlidingWindow, kConcurrency, kAllowance, kCalendar };
 
 // "10/s", "1000/h", "5/min", "2/30s": count per period.
 struct Rate {
@@ -33,15 +35,21 @@ struct LimitSpec {
   Algorithm algorithm = Algorithm::kTokenBucket;
   Rate rate;           // unused by kConcurrency
   uint64_t burst = 0;  // token bucket capacity; the in-flight cap for kConcurrency
+  std::shared_ptr<const cal::Calendar> calendar;  // kCalendar (the count is rate.count)
 
   // The number a client sees as "the limit" (quota) in headers.
-  uint64_t quota() const { return algorithm == Algorithm::kSlidingWindow ? rate.count : burst; }
+  uint64_t quota() const {
+    return algorithm == Algorithm::kSlidingWindow || algorithm == Algorithm::kCalendar ? rate.count
+                                                                                       : burst;
+  }
   // The window advertised in RateLimit-Policy, in seconds (0 for concurrency limits).
   int64_t windowSeconds() const;
 };
 
 // The sliding-window state packs two counters in 22 bits each.
 inline constexpr uint64_t kMaxWindowCount = (uint64_t{1} << 22) - 1;
+// The calendar state packs the period index (24 bits) and its count (40 bits).
+inline constexpr uint64_t kMaxCalendarCount = (uint64_t{1} << 40) - 1;
 
 // What one limit says about one request at time `now`.
 struct Check {
@@ -59,6 +67,8 @@ uint64_t undoCharge(const LimitSpec& spec, uint64_t state, int64_t now_ns);
 uint64_t releaseConcurrency(uint64_t state);
 // An idle state says nothing a fresh one would not: reclaiming it grants no quota.
 bool isIdle(const LimitSpec& spec, uint64_t state, int64_t now_ns);
+// Requests counted against a window or calendar limit at `now` (0 for the other algorithms).
+uint64_t usedIn(const LimitSpec& spec, uint64_t state, int64_t now_ns);
 
 struct Decision {
   bool allowed = false;
@@ -89,6 +99,11 @@ class LimiterTable {
   // With no slot free, the tokens are dropped (fewer admissions, never more).
   void deposit(uint64_t key_hash, uint64_t tokens, int64_t now_ns, int64_t expiry_ns);
   bool isOverflow(uint32_t slot) const { return slot == capacity_; }
+  // Admin reads (any thread, no insert): the key's state per limit; false when the key has
+  // no entry (a fresh key: every state 0).
+  bool peek(uint64_t key_hash, std::vector<uint64_t>& states) const;
+  // Admin: the key's usage is forgotten (its states become fresh). Any thread.
+  void reset(uint64_t key_hash);
 
   const std::vector<LimitSpec>& limits() const { return limits_; }
   bool hasConcurrency() const { return has_concurrency_; }
@@ -107,6 +122,7 @@ class LimiterTable {
     return states_[slot * limits_.size() + limit];
   }
   size_t findOrInsert(uint64_t h, int64_t now_ns);
+  size_t find(uint64_t h) const;  // capacity_ when absent
   bool slotIdle(size_t slot, int64_t now_ns);
 
   std::vector<LimitSpec> limits_;

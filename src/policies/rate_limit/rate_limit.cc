@@ -2,112 +2,27 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <random>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "policies/rate_limit/config.h"
 #include "policies/rate_limit/limiter.h"
+#include "policies/rate_limit/redis_script.h"
 #include "runtime/metrics_hooks.h"
 #include "runtime/task.h"
 
 namespace gatehouse::policies::rate_limit {
 namespace {
 
-constexpr int64_t kSecond = 1'000'000'000;
-
-// Headers carry whole seconds; round up so a client that waits that long is never early.
-int64_t ceilSeconds(int64_t ns) {
-  return ns <= 0 ? 0 : (ns + kSecond - 1) / kSecond;
-}
-
 int64_t monotonicNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-// The global check, run atomically by Redis. KEYS: one per limit. ARGV[1]: tokens wanted
-// (1; a batch in mode hybrid), then three per limit: kind (1 token bucket / GCRA, 2 sliding
-// window), a (GCRA: emission interval in µs; window: period in µs), b (burst / limit).
-// Redis's own clock (TIME) is the only clock, so gateways with skewed clocks agree. Grants
-// k = min(wanted, what every limit has left) and charges k in all limits, or nothing (k = 0).
-// Returns {k, limit index, remaining, reset ms, retry-after ms}.
-constexpr std::string_view kScript = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = #KEYS
-local want = tonumber(ARGV[1])
-local st = {}
-local k = want
-local rej, rej_retry, rej_reset = -1, 0, 0
-for i = 1, n do
-  local kind, a, b = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1])
-  local avail, reset, retry
-  if kind == 1 then
-    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if tat < now then tat = now end
-    avail = math.floor((a * b - (tat - now)) / a)
-    reset = tat - now
-    retry = tat + a - now - a * b
-    st[i] = {tat}
-  else
-    local w = math.floor(now / a)
-    local el = now - w * a
-    local v = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
-    local sw, c, p = tonumber(v[1] or '-10'), tonumber(v[2] or '0'), tonumber(v[3] or '0')
-    if sw == w - 1 then
-      p = c
-      c = 0
-    elseif sw ~= w then
-      p = 0
-      c = 0
-    end
-    avail = math.floor((b * a - p * (a - el) - c * a) / a)
-    reset = a - el
-    if c + 1 <= b and p > 0 then
-      retry = math.max(1, a - math.ceil((b - c - 1) * a / p) - el)
-    else
-      local e2 = 0
-      if c > 0 then e2 = math.max(0, a - math.ceil((b - 1) * a / c)) end
-      retry = (a - el) + e2
-    end
-    st[i] = {w, c, p, el}
-  end
-  if avail < 1 then
-    if rej < 0 or retry > rej_retry then
-      rej, rej_retry, rej_reset = i - 1, retry, reset
-    end
-  elseif avail < k then
-    k = avail
-  end
-end
-if rej >= 0 then
-  return {0, rej, 0, math.ceil(rej_reset / 1000), math.ceil(rej_retry / 1000)}
-end
-local best, best_rem, best_reset = -1, 0, 0
-for i = 1, n do
-  local kind, a, b = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1])
-  local rem, reset
-  if kind == 1 then
-    local nt = st[i][1] + k * a
-    rem = math.floor((a * b - (nt - now)) / a)
-    reset = nt - now
-    redis.call('SET', KEYS[i], string.format('%d', nt), 'PX',
-               string.format('%d', math.ceil(a * b / 1000) + 1000))
-  else
-    local w, c, p, el = st[i][1], st[i][2] + k, st[i][3], st[i][4]
-    rem = math.floor((b * a - p * (a - el) - c * a) / a)
-    reset = a - el
-    redis.call('HSET', KEYS[i], 'w', string.format('%d', w), 'c', c, 'p', p)
-    redis.call('PEXPIRE', KEYS[i], string.format('%d', math.ceil(2 * a / 1000) + 1000))
-  end
-  if best < 0 or rem < best_rem then
-    best, best_rem, best_reset = i - 1, rem, reset
-  end
-end
-return {k, best, best_rem, math.ceil(best_reset / 1000), 0}
-)lua";
 
 class RateLimitFactory;
 
@@ -130,6 +45,9 @@ class RateLimitFilter final : public http::Filter {
   Decision decision_;
   uint32_t slot_ = 0;
   bool charged_ = false;  // allowed and charged: release concurrency limits in onComplete
+  uint64_t hash_ = 0;
+  std::string token_;              // mode redis with in-flight caps: this request's entry
+  bool fallback_charged_ = false;  // charged in the local fallback table (slot_)
 };
 
 class RateLimitFactory final : public http::FilterFactory {
@@ -141,7 +59,7 @@ class RateLimitFactory final : public http::FilterFactory {
         shared_key_hash_(LimiterTable::hashKey(std::string_view("\x1e"
                                                                 "anonymous"))),
         fallback_(fallbackLimits(config_), fallbackLimits(config_).empty() ? 16 : config_.max_keys),
-        allowance_({LimitSpec{"allowance", Algorithm::kAllowance, {}, 0}},
+        allowance_({LimitSpec{"allowance", Algorithm::kAllowance, {}, 0, nullptr}},
                    config_.mode == Mode::kHybrid ? config_.max_keys : 16),
         endpoint_id_(config_.redis.endpoint.id()) {
     for (auto e : config_.redis.on_error)
@@ -149,7 +67,12 @@ class RateLimitFactory final : public http::FilterFactory {
     if (config_.mode != Mode::kLocal) {
       // Static parts of the script's arguments; the keys are built per request.
       for (const auto& l : config_.limits) {
-        if (l.algorithm == Algorithm::kTokenBucket) {
+        if (l.algorithm == Algorithm::kConcurrency) {
+          has_concurrency_ = true;
+          redis_argv_.emplace_back(kKindInFlight);
+          redis_argv_.push_back(std::to_string(config_.concurrency_lease_ns / 1000));
+          redis_argv_.push_back(std::to_string(l.burst));
+        } else if (l.algorithm == Algorithm::kTokenBucket) {
           redis_argv_.push_back("1");
           redis_argv_.push_back(std::to_string(
               std::max<int64_t>(1, l.rate.period_ns / 1000 / static_cast<int64_t>(l.rate.count))));
@@ -179,7 +102,10 @@ class RateLimitFactory final : public http::FilterFactory {
 
   // KEYS then ARGV for one key: "<prefix><policy>:{<key hash>}:<limit index>". The hash tag
   // keeps one request's keys in one Cluster slot, should Cluster support come.
-  std::vector<std::string> redisArgs(uint64_t hash, uint64_t want) const {
+  // `want` -2 releases `token` from the in-flight caps. The token, unique per request, follows
+  // the per-limit arguments when the policy has in-flight caps.
+  std::vector<std::string> redisArgs(uint64_t hash, int64_t want,
+                                     std::string_view token = {}) const {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
     std::vector<std::string> args;
@@ -189,30 +115,13 @@ class RateLimitFactory final : public http::FilterFactory {
     }
     args.push_back(std::to_string(want));
     args.insert(args.end(), redis_argv_.begin(), redis_argv_.end());
+    if (has_concurrency_) args.emplace_back(token);
     return args;
   }
+  bool redisConcurrency() const { return has_concurrency_; }
 
   void addHeaders(http::HeaderMap& h, const Decision& d) const {
-    if (d.limiting < 0) return;
-    const LimitSpec& l = config_.limits[static_cast<size_t>(d.limiting)];
-    switch (config_.headers) {
-      case HeaderStyle::kNone:
-        return;
-      case HeaderStyle::kDraft: {
-        h.set("ratelimit-policy", config_.policy_header);
-        std::string v = "\"" + l.name + "\";r=" + std::to_string(d.remaining);
-        if (l.algorithm != Algorithm::kConcurrency) {
-          v += ";t=" + std::to_string(ceilSeconds(d.reset_ns));
-        }
-        h.set("ratelimit", v);
-        return;
-      }
-      case HeaderStyle::kLegacy:
-        h.set("x-ratelimit-limit", std::to_string(l.quota()));
-        h.set("x-ratelimit-remaining", std::to_string(d.remaining));
-        h.set("x-ratelimit-reset", std::to_string(ceilSeconds(d.reset_ns)));
-        return;
-    }
+    addLimitHeaders(config_.headers, config_.policy_header, config_.limits, d, h);
   }
 
  private:
@@ -224,11 +133,28 @@ class RateLimitFactory final : public http::FilterFactory {
   mutable LimiterTable allowance_;  // mode hybrid: each key's batch taken from Redis
   const std::string endpoint_id_;
   bool fail_closed_ = false;
+  bool has_concurrency_ = false;  // mode redis with in-flight caps
   std::vector<std::string> redis_argv_;
 };
 
-std::string_view script() {
-  return kScript;
+// A token unique to one request in the whole fleet: a random per-process prefix, the thread
+// and a per-thread count.
+std::string requestToken() {
+  static const uint64_t process = [] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd();
+  }();
+  thread_local const size_t thread = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  thread_local uint64_t n = 0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%016llx:%zx:%llx", static_cast<unsigned long long>(process),
+                thread & 0xffffff, static_cast<unsigned long long>(++n));
+  return buf;
+}
+
+runtime::Task<> releaseInRedis(RedisConn& conn, std::vector<std::string> args, int numkeys) {
+  // Fire and forget: if this fails, the lease ends the entry.
+  co_await conn.eval(std::move(args), numkeys);
 }
 
 http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
@@ -264,11 +190,12 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
       // The overflow entry is shared by unrelated keys: never park a batch there.
       if (!f_.allowance().isOverflow(slot_)) want = cfg.hybrid_batch;
     }
-    RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, script());
+    RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
     // While Redis is away, decide at once: no request waits for a connection that is down.
     if (!conn.usable()) return onRedisFailure(ctx, hash);
-    ctx.pending =
-        checkRedis(ctx, conn, f_.redisArgs(hash, want), static_cast<int>(cfg.limits.size()), hash);
+    if (f_.redisConcurrency()) token_ = requestToken();
+    ctx.pending = checkRedis(ctx, conn, f_.redisArgs(hash, static_cast<int64_t>(want), token_),
+                             static_cast<int>(cfg.limits.size()), hash);
     return http::Verdict::kPause;
   }
   decision_ = f_.table().acquire(hash, monotonicNs(), &slot_);
@@ -281,6 +208,8 @@ runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& c
                                                          uint64_t hash) {
   RedisResult r = co_await conn.eval(std::move(args), numkeys);
   if (!r.ok || r.ints.size() != 5) co_return onRedisFailure(ctx, hash);
+  hash_ = hash;
+  if (r.ints[0] < 1) token_.clear();  // rejected: no in-flight entry to release
   constexpr int64_t kMs = 1'000'000;
   decision_ = Decision{};
   decision_.allowed = r.ints[0] >= 1;
@@ -313,7 +242,9 @@ http::Verdict RateLimitFilter::onRedisFailure(http::RequestContext& ctx, uint64_
     counters.allowed.fetch_add(1, std::memory_order_relaxed);
     return http::Verdict::kContinue;
   }
-  decision_ = f_.fallback().acquire(hash, monotonicNs(), nullptr);
+  token_.clear();  // nothing was charged in Redis
+  decision_ = f_.fallback().acquire(hash, monotonicNs(), &slot_);
+  fallback_charged_ = decision_.allowed;
   // Header fields name the configured limits; the fallback table holds a subset of them.
   decision_.limiting = -1;
   return decide(ctx);
@@ -340,8 +271,20 @@ http::Verdict RateLimitFilter::onResponseHeaders(http::RequestContext& ctx) {
 }
 
 void RateLimitFilter::onComplete(http::RequestContext&) {
-  if (charged_ && f_.table().hasConcurrency()) f_.table().release(slot_);
+  const auto& cfg = f_.config();
+  if (charged_ && cfg.mode == Mode::kLocal && f_.table().hasConcurrency())
+    f_.table().release(slot_);
+  if (fallback_charged_ && f_.fallback().hasConcurrency()) f_.fallback().release(slot_);
+  if (charged_ && !token_.empty()) {
+    RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
+    if (conn.usable()) {
+      runtime::spawn(releaseInRedis(conn, f_.redisArgs(hash_, -2, token_),
+                                    static_cast<int>(cfg.limits.size())));
+    }
+  }
+  token_.clear();
   charged_ = false;
+  fallback_charged_ = false;
 }
 
 }  // namespace

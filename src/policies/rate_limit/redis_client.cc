@@ -6,10 +6,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <memory>
 
 #include "core/log.h"
+#include "net/address.h"
+#include "net/tcp.h"
+#include "net/tls.h"
 
 namespace gatehouse::policies::rate_limit {
 namespace {
@@ -41,9 +45,31 @@ RedisConn* connOf(const redisAsyncContext* ac) {
 
 }  // namespace
 
+// The TLS transport of one connection attempt. Its coroutines hold it (and so the stream)
+// alive; `owner` is cleared when the connection is dropped, and they stop at their next step.
+struct RedisConn::TlsLink {
+  RedisConn* owner = nullptr;
+  std::unique_ptr<net::TcpStream> stream;
+  redisReader* reader = redisReaderCreate();
+  std::string out;                                  // formatted commands not written yet
+  std::deque<std::pair<ReplyKind, uint64_t>> sent;  // in order: what each reply answers
+  bool connected = false;                           // handshake done: `out` may be written
+  bool writing = false;
+  TlsLink() = default;
+  TlsLink(const TlsLink&) = delete;
+  TlsLink& operator=(const TlsLink&) = delete;
+  ~TlsLink() { redisReaderFree(reader); }
+};
+
 std::string RedisEndpoint::id() const {
-  return host + ":" + std::to_string(port) + "/" + std::to_string(database) + "/" + username + "/" +
-         password;
+  std::string id = host + ":" + std::to_string(port) + "/" + std::to_string(database) + "/" +
+                   username + "/" + password + (tls ? "/tls:" + tls_id : "");
+  if (!sentinels.empty()) {
+    id += "/sentinel:" + sentinel_master + "/" + sentinel_password;
+    for (const auto& [h, p] : sentinels)
+      id += "," + h + ":" + std::to_string(p);
+  }
+  return id;
 }
 
 int64_t RedisConn::connectionsUp() {
@@ -77,10 +103,133 @@ RedisConn::RedisConn(runtime::EventLoop& loop, RedisEndpoint ep, std::string scr
 
 RedisConn::~RedisConn() {
   closing_ = true;
+  *alive_ = false;
   if (ac_) redisAsyncFree(ac_);  // fails every pending call (their waiters are gone by now)
+  if (link_) teardownTls();
 }
 
 void RedisConn::connect() {
+  if (!ep_.sentinels.empty()) {
+    discovering_ = true;
+    runtime::spawn(discover(this, alive_));
+    return;
+  }
+  connectDirect();
+}
+
+// Asks the sentinels in turn (starting after the last one that answered wrongly) for the
+// master's address, then connects to it. Plain TCP, one short exchange per sentinel, each with
+// the connect timeout; the worker keeps running meanwhile.
+runtime::Task<> RedisConn::discover(RedisConn* self, std::shared_ptr<bool> alive) {
+  const auto& ep = self->ep_;
+  std::string found_host;
+  int found_port = 0;
+  for (size_t attempt = 0; attempt < ep.sentinels.size() && found_port == 0; ++attempt) {
+    const auto& [host, port] = ep.sentinels[(self->next_sentinel_ + attempt) % ep.sentinels.size()];
+    auto addr = net::SocketAddress::parse(host, static_cast<uint16_t>(port));
+    if (!addr.ok()) continue;
+    const runtime::TimePoint deadline = self->loop_.now() + ep.connect_timeout;
+    auto s = co_await net::TcpStream::connect(self->loop_, *addr, deadline);
+    if (!*alive) co_return;
+    if (!s.ok()) continue;
+    std::string out;
+    auto append = [&](std::initializer_list<std::string_view> parts) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (auto p : parts) {
+        argv.push_back(p.data());
+        lens.push_back(p.size());
+      }
+      char* cmd = nullptr;
+      int len =
+          redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+      if (len > 0 && cmd) out.append(cmd, static_cast<size_t>(len));
+      redisFreeCommand(cmd);
+    };
+    const bool auth = !ep.sentinel_password.empty();
+    if (auth) append({"AUTH", ep.sentinel_password});
+    append({"SENTINEL", "get-master-addr-by-name", ep.sentinel_master});
+    iovec v{out.data(), out.size()};
+    Status st = co_await (*s)->writeAll(&v, 1, deadline);
+    if (!*alive) co_return;
+    if (!st.ok()) continue;
+    std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(),
+                                                                &redisReaderFree);
+    char buf[1024];
+    int replies = 0;
+    bool done = false;
+    while (!done) {
+      auto n = co_await (*s)->read(buf, sizeof buf, deadline);
+      if (!*alive) co_return;
+      if (!n.ok() || *n == 0 || redisReaderFeed(reader.get(), buf, *n) != REDIS_OK) break;
+      for (;;) {
+        void* r = nullptr;
+        if (redisReaderGetReply(reader.get(), &r) != REDIS_OK) {
+          done = true;
+          break;
+        }
+        if (!r) break;
+        auto* reply = static_cast<redisReply*>(r);
+        if (++replies == (auth ? 2 : 1)) {
+          done = true;
+          if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+              reply->element[0]->type == REDIS_REPLY_STRING &&
+              reply->element[1]->type == REDIS_REPLY_STRING) {
+            found_host.assign(reply->element[0]->str, reply->element[0]->len);
+            found_port = std::atoi(reply->element[1]->str);
+          }
+        }
+        freeReplyObject(r);
+        if (done) break;
+      }
+    }
+    if (found_port == 0) {
+      log::warn("rate_limit: sentinel ", host, ":", port, " did not name a master for '",
+                ep.sentinel_master, "'");
+      self->next_sentinel_ = (self->next_sentinel_ + attempt + 1) % ep.sentinels.size();
+    }
+  }
+  self->discovering_ = false;
+  if (found_port <= 0 || found_port > 65535 ||
+      !net::SocketAddress::parse(found_host, static_cast<uint16_t>(found_port)).ok()) {
+    if (!found_host.empty()) {
+      log::warn("rate_limit: sentinel named master ", found_host, ":", found_port,
+                ", which is not an IP address and port");
+    }
+    self->sendDeferred(false);
+    self->afterDisconnect();  // backoff, then ask again
+    co_return;
+  }
+  if (found_host != self->ep_.host || found_port != self->ep_.port) {
+    log::info("rate_limit: sentinel: master '", ep.sentinel_master, "' is ", found_host, ":",
+              found_port);
+  }
+  self->ep_.host = found_host;
+  self->ep_.port = found_port;
+  self->connectDirect();
+  self->sendDeferred(self->ac_ != nullptr || self->link_ != nullptr);
+}
+
+void RedisConn::sendDeferred(bool connected) {
+  std::vector<uint64_t> ids = std::move(deferred_);
+  deferred_.clear();
+  for (uint64_t id : ids) {
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) continue;  // timed out meanwhile
+    if (connected) {
+      send(*it->second, sha_.empty());
+    } else {
+      it->second->result.error = "no redis master";
+      complete(*it->second);
+    }
+  }
+}
+
+void RedisConn::connectDirect() {
+  if (ep_.tls) {
+    connectTls();
+    return;
+  }
   ac_ = redisAsyncConnect(ep_.host.c_str(), ep_.port);
   if (!ac_) {
     scheduleReconnect();
@@ -116,21 +265,160 @@ void RedisConn::connect() {
   io_.writer = &write_waiter_;
   want_write_ = true;
   // Pipelined behind the connect: hiredis buffers them until the socket is writable.
+  queueSetup();
+  connect_timer_.arm(loop_, loop_.now() + ep_.connect_timeout, &onConnectTimeout, this);
+}
+
+void RedisConn::queueSetup() {
+  auto cmd = [&](std::initializer_list<std::string_view> parts, ReplyKind kind) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (auto p : parts) {
+      argv.push_back(p.data());
+      lens.push_back(p.size());
+    }
+    issue(kind, 0, static_cast<int>(argv.size()), argv.data(), lens.data());
+  };
   if (!ep_.password.empty()) {
     if (ep_.username.empty()) {
-      redisAsyncCommand(ac_, &onSetupReply, nullptr, "AUTH %b", ep_.password.data(),
-                        ep_.password.size());
+      cmd({"AUTH", ep_.password}, ReplyKind::kSetup);
     } else {
-      redisAsyncCommand(ac_, &onSetupReply, nullptr, "AUTH %b %b", ep_.username.data(),
-                        ep_.username.size(), ep_.password.data(), ep_.password.size());
+      cmd({"AUTH", ep_.username, ep_.password}, ReplyKind::kSetup);
     }
   }
-  if (ep_.database != 0) {
-    redisAsyncCommand(ac_, &onSetupReply, nullptr, "SELECT %d", ep_.database);
-  }
-  redisAsyncCommand(ac_, &onScriptLoaded, nullptr, "SCRIPT LOAD %b", script_.data(),
-                    script_.size());
+  const std::string db = std::to_string(ep_.database);
+  if (ep_.database != 0) cmd({"SELECT", db}, ReplyKind::kSetup);
+  cmd({"SCRIPT", "LOAD", script_}, ReplyKind::kScript);
+}
+
+void RedisConn::connectTls() {
+  link_ = std::make_shared<TlsLink>();
+  link_->owner = this;
+  setup_failed_ = false;
+  queueSetup();  // written once the handshake is done
   connect_timer_.arm(loop_, loop_.now() + ep_.connect_timeout, &onConnectTimeout, this);
+  runtime::spawn(runTls(link_));
+}
+
+runtime::Task<> RedisConn::runTls(std::shared_ptr<TlsLink> link) {
+  RedisConn* self = link->owner;
+  auto addr = net::SocketAddress::parse(self->ep_.host, static_cast<uint16_t>(self->ep_.port));
+  if (!addr.ok()) {
+    self->dropConnection("bad address");
+    co_return;
+  }
+  const runtime::TimePoint deadline = self->loop_.now() + self->ep_.connect_timeout;
+  auto s = co_await net::TcpStream::connect(self->loop_, *addr, deadline);
+  if (!link->owner) co_return;
+  if (!s.ok()) {
+    link->owner->dropConnection("connect failed");
+    co_return;
+  }
+  link->stream = std::move(*s);
+  link->stream->setNoDelay();
+  auto ssl = self->ep_.tls->newSsl(self->ep_.host);
+  if (!ssl) {
+    self->dropConnection("cannot create a TLS session");
+    co_return;
+  }
+  link->stream->attachTls(ssl.release());
+  Status hs = co_await link->stream->handshake(deadline);
+  if (!link->owner) co_return;
+  if (!hs.ok()) {
+    log::error("rate_limit: redis ", self->ep_.host, ":", self->ep_.port,
+               " TLS handshake failed: ", hs.error().message);
+    link->owner->dropConnection("TLS handshake failed");
+    co_return;
+  }
+  link->connected = true;
+  self->kickTlsWriter();
+  std::string buf(16384, '\0');
+  for (;;) {
+    auto n = co_await link->stream->read(buf.data(), buf.size(), runtime::kNoDeadline);
+    if (!link->owner) co_return;
+    if (!n.ok() || *n == 0) {
+      link->owner->dropConnection("connection closed");
+      co_return;
+    }
+    if (redisReaderFeed(link->reader, buf.data(), *n) != REDIS_OK) {
+      link->owner->dropConnection("protocol error");
+      co_return;
+    }
+    for (;;) {
+      void* r = nullptr;
+      if (redisReaderGetReply(link->reader, &r) != REDIS_OK || (r && link->sent.empty())) {
+        if (r) freeReplyObject(r);
+        link->owner->dropConnection("protocol error");
+        co_return;
+      }
+      if (!r) break;
+      auto [kind, id] = link->sent.front();
+      link->sent.pop_front();
+      link->owner->handleReply(kind, id, static_cast<redisReply*>(r));
+      freeReplyObject(r);
+      if (!link->owner) co_return;  // the reply made it drop the connection
+    }
+  }
+}
+
+void RedisConn::kickTlsWriter() {
+  if (link_ && link_->connected && !link_->writing && !link_->out.empty()) {
+    runtime::spawn(writeTls(link_));
+  }
+}
+
+runtime::Task<> RedisConn::writeTls(std::shared_ptr<TlsLink> link) {
+  link->writing = true;
+  while (link->owner && !link->out.empty()) {
+    std::string chunk = std::move(link->out);
+    link->out.clear();
+    iovec v{chunk.data(), chunk.size()};
+    // No deadline of its own: every call has one, and timeouts drop a stuck connection.
+    Status st = co_await link->stream->writeAll(&v, 1, runtime::kNoDeadline);
+    if (!link->owner) break;
+    if (!st.ok()) {
+      link->writing = false;
+      link->owner->dropConnection("write failed");
+      co_return;
+    }
+  }
+  link->writing = false;
+}
+
+void RedisConn::teardownTls() {
+  std::shared_ptr<TlsLink> link = std::move(link_);
+  link->owner = nullptr;
+  if (link->stream) link->stream->cancel();
+  // Calls still waiting for a reply on this link fail now (as hiredis does on a lost link).
+  for (const auto& [kind, id] : link->sent) {
+    if (kind != ReplyKind::kCall) continue;
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) continue;
+    it->second->result.error = "connection lost";
+    complete(*it->second);
+  }
+  link->sent.clear();
+  afterDisconnect();
+}
+
+bool RedisConn::issue(ReplyKind kind, uint64_t id, int argc, const char** argv,
+                      const size_t* lens) {
+  if (ac_) {
+    redisCallbackFn* fn = kind == ReplyKind::kSetup    ? &onSetupReply
+                          : kind == ReplyKind::kScript ? &onScriptLoaded
+                                                       : &onReply;
+    return redisAsyncCommandArgv(ac_, fn, privOf(id), argc, argv, lens) == REDIS_OK;
+  }
+  if (!link_) return false;
+  char* cmd = nullptr;
+  int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+  if (len < 0 || !cmd) return false;
+  link_->out.append(cmd, static_cast<size_t>(len));
+  redisFreeCommand(cmd);
+  link_->sent.emplace_back(kind, id);
+  // Written at the end of this loop iteration: commands issued until then share one write.
+  if (!flush_timer_.armed()) flush_timer_.arm(loop_, loop_.now(), &onFlushTimer, this);
+  return true;
 }
 
 void RedisConn::scheduleReconnect() {
@@ -142,19 +430,24 @@ void RedisConn::scheduleReconnect() {
 
 void RedisConn::onReconnectTimer(void* arg) {
   auto* self = static_cast<RedisConn*>(arg);
-  if (!self->ac_) self->connect();
+  if (!self->usable()) self->connect();
 }
 
 void RedisConn::onConnectTimeout(void* arg) {
   auto* self = static_cast<RedisConn*>(arg);
-  if (self->ac_ && !self->ready_) self->dropConnection("connect timed out");
+  if ((self->ac_ || self->link_) && !self->ready_) self->dropConnection("connect timed out");
 }
 
 void RedisConn::dropConnection(const char* why) {
-  log::warn("rate_limit: redis ", ep_.host, ":", ep_.port, ": dropping the connection (", why, ")");
+  if (!closing_) {
+    log::warn("rate_limit: redis ", ep_.host, ":", ep_.port, ": dropping the connection (", why,
+              ")");
+  }
   if (ac_) {
     // Fails every pending call with a NULL reply and runs hookCleanup (which reconnects).
     redisAsyncFree(ac_);
+  } else if (link_) {
+    teardownTls();
   } else {
     scheduleReconnect();
   }
@@ -166,20 +459,24 @@ void RedisConn::hookCleanup(void* p) {
   self->fd_ = -1;
   self->ac_ = nullptr;
   self->want_write_ = false;
-  self->flush_timer_.cancel();
-  self->connect_timer_.cancel();
-  if (self->ready_) {
-    self->ready_ = false;
+  self->afterDisconnect();
+}
+
+void RedisConn::afterDisconnect() {
+  flush_timer_.cancel();
+  connect_timer_.cancel();
+  if (ready_) {
+    ready_ = false;
     g_connections_up.fetch_sub(1, std::memory_order_relaxed);
-    if (!self->closing_) {
-      log::warn("rate_limit: redis ", self->ep_.host, ":", self->ep_.port,
+    if (!closing_) {
+      log::warn("rate_limit: redis ", ep_.host, ":", ep_.port,
                 " connection lost; limits use their on_redis_error mode until it is back");
     }
-  } else if (self->backoff_ms_ == 0 && !self->closing_) {
-    log::warn("rate_limit: cannot connect to redis ", self->ep_.host, ":", self->ep_.port,
+  } else if (backoff_ms_ == 0 && !closing_) {
+    log::warn("rate_limit: cannot connect to redis ", ep_.host, ":", ep_.port,
               "; retrying with backoff");
   }
-  self->scheduleReconnect();
+  scheduleReconnect();
 }
 
 void RedisConn::hookAddRead(void*) {}  // the reader stays armed for the connection's life
@@ -204,7 +501,12 @@ void RedisConn::hookDelWrite(void* p) {
 }
 
 void RedisConn::onFlushTimer(void* arg) {
-  static_cast<RedisConn*>(arg)->flush();
+  auto* self = static_cast<RedisConn*>(arg);
+  if (self->link_) {
+    self->kickTlsWriter();
+  } else {
+    self->flush();
+  }
 }
 
 void RedisConn::flush() {
@@ -230,39 +532,91 @@ void RedisConn::onReadable() {
 }
 
 void RedisConn::onSetupReply(redisAsyncContext* ac, void* r, void*) {
-  auto* reply = static_cast<redisReply*>(r);
-  if (!reply) return;  // connection gone; cleanup handles it
-  if (reply->type == REDIS_REPLY_ERROR) {
-    auto* self = connOf(ac);
-    self->setup_failed_ = true;
-    log::error("rate_limit: redis ", self->ep_.host, ":", self->ep_.port,
-               " setup failed: ", std::string(reply->str, reply->len));
-    redisAsyncDisconnect(ac);  // deferred by hiredis until this callback returns
-  }
+  connOf(ac)->handleReply(ReplyKind::kSetup, 0, static_cast<redisReply*>(r));
 }
 
 void RedisConn::onScriptLoaded(redisAsyncContext* ac, void* r, void*) {
-  auto* reply = static_cast<redisReply*>(r);
-  auto* self = connOf(ac);
-  if (!reply) return;
-  if (reply->type != REDIS_REPLY_STRING || self->setup_failed_) {
-    if (reply->type == REDIS_REPLY_ERROR) {
-      log::error("rate_limit: redis SCRIPT LOAD failed: ", std::string(reply->str, reply->len));
+  connOf(ac)->handleReply(ReplyKind::kScript, 0, static_cast<redisReply*>(r));
+}
+
+void RedisConn::onReply(redisAsyncContext* ac, void* r, void* privdata) {
+  connOf(ac)->handleReply(ReplyKind::kCall, idOf(privdata), static_cast<redisReply*>(r));
+}
+
+void RedisConn::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
+  // Inside a hiredis callback a disconnect is deferred until the callback returns; on the TLS
+  // link the drop is immediate and the read loop stops after this reply.
+  auto disconnect = [this](const char* why) {
+    if (ac_) {
+      redisAsyncDisconnect(ac_);
+    } else {
+      dropConnection(why);
     }
-    redisAsyncDisconnect(ac);
+  };
+  if (kind == ReplyKind::kSetup) {
+    if (!reply) return;  // connection gone; cleanup handles it
+    if (reply->type == REDIS_REPLY_ERROR) {
+      setup_failed_ = true;
+      log::error("rate_limit: redis ", ep_.host, ":", ep_.port,
+                 " setup failed: ", std::string(reply->str, reply->len));
+      disconnect("setup failed");
+    }
     return;
   }
-  self->sha_.assign(reply->str, reply->len);
-  self->connect_timer_.cancel();
-  if (!self->ready_) {
-    self->ready_ = true;
-    g_connections_up.fetch_add(1, std::memory_order_relaxed);
-    if (self->backoff_ms_ != 0) {
-      log::info("rate_limit: redis ", self->ep_.host, ":", self->ep_.port, " is back");
+  if (kind == ReplyKind::kScript) {
+    if (!reply) return;
+    if (reply->type != REDIS_REPLY_STRING || setup_failed_) {
+      if (reply->type == REDIS_REPLY_ERROR) {
+        log::error("rate_limit: redis SCRIPT LOAD failed: ", std::string(reply->str, reply->len));
+      }
+      if (ac_ || link_) disconnect("script not loaded");
+      return;
     }
+    sha_.assign(reply->str, reply->len);
+    connect_timer_.cancel();
+    if (!ready_) {
+      ready_ = true;
+      g_connections_up.fetch_add(1, std::memory_order_relaxed);
+      if (backoff_ms_ != 0) log::info("rate_limit: redis ", ep_.host, ":", ep_.port, " is back");
+    }
+    backoff_ms_ = 0;
+    consecutive_timeouts_ = 0;
+    return;
   }
-  self->backoff_ms_ = 0;
-  self->consecutive_timeouts_ = 0;
+  auto it = waiting_.find(id);
+  if (it == waiting_.end()) return;  // timed out or abandoned
+  Waiter& w = *it->second;
+  if (setup_failed_) {
+    // Queued behind a refused AUTH / SELECT: whatever it did, it was not in our database.
+    w.result.error = "connection setup failed";
+  } else if (!reply) {
+    w.result.error = "connection lost";
+  } else if (reply->type == REDIS_REPLY_ERROR) {
+    std::string_view err(reply->str, reply->len);
+    if (err.substr(0, 8) == "NOSCRIPT" && usable()) {
+      // The server lost its script cache (restart, SCRIPT FLUSH): send the script itself,
+      // which also caches it again for the next EVALSHA.
+      send(w, true);
+      return;
+    }
+    w.result.error = std::string(err);
+    if (err.substr(0, 8) == "READONLY") {
+      // A failover made our server a replica: reconnect (and ask Sentinel again).
+      complete(w);
+      disconnect("the server is a read-only replica");
+      return;
+    }
+  } else if (reply->type == REDIS_REPLY_ARRAY) {
+    w.result.ok = true;
+    for (size_t i = 0; i < reply->elements; ++i) {
+      const redisReply* e = reply->element[i];
+      w.result.ints.push_back(e->type == REDIS_REPLY_INTEGER ? e->integer : 0);
+    }
+    consecutive_timeouts_ = 0;
+  } else {
+    w.result.error = "unexpected reply type";
+  }
+  complete(w);
 }
 
 RedisConn::Call RedisConn::eval(std::vector<std::string> args, int numkeys) {
@@ -272,7 +626,7 @@ RedisConn::Call RedisConn::eval(std::vector<std::string> args, int numkeys) {
 void RedisConn::Call::await_suspend(std::coroutine_handle<> h) {
   RedisConn& c = conn_;
   w_.coro = h;
-  if (!c.ac_) {
+  if (!c.usable()) {
     w_.result.error = "not connected";
     c.loop_.schedule(h);
     return;
@@ -280,6 +634,10 @@ void RedisConn::Call::await_suspend(std::coroutine_handle<> h) {
   w_.id = c.next_id_++;
   c.waiting_[w_.id] = &w_;
   w_.timer.arm(c.loop_, c.loop_.now() + c.ep_.timeout, &onCallTimeout, &w_);
+  if (c.discovering_) {
+    c.deferred_.push_back(w_.id);  // sent once the master is known
+    return;
+  }
   // Before the first SCRIPT LOAD answered, send the script itself (pipelined after it).
   c.send(w_, c.sha_.empty());
 }
@@ -305,8 +663,7 @@ void RedisConn::send(Waiter& w, bool with_script_text) {
   push(numkeys);
   for (const auto& a : w.args)
     push(a);
-  if (redisAsyncCommandArgv(ac_, &onReply, privOf(w.id), static_cast<int>(argv.size()), argv.data(),
-                            lens.data()) != REDIS_OK) {
+  if (!issue(ReplyKind::kCall, w.id, static_cast<int>(argv.size()), argv.data(), lens.data())) {
     w.result.error = "command not queued";
     complete(w);
   }
@@ -320,46 +677,13 @@ void RedisConn::complete(Waiter& w) {
   loop_.schedule(w.coro);
 }
 
-void RedisConn::onReply(redisAsyncContext* ac, void* r, void* privdata) {
-  auto* self = connOf(ac);
-  auto it = self->waiting_.find(idOf(privdata));
-  if (it == self->waiting_.end()) return;  // timed out or abandoned
-  Waiter& w = *it->second;
-  auto* reply = static_cast<redisReply*>(r);
-  if (self->setup_failed_) {
-    // Queued behind a refused AUTH / SELECT: whatever it did, it was not in our database.
-    w.result.error = "connection setup failed";
-  } else if (!reply) {
-    w.result.error = "connection lost";
-  } else if (reply->type == REDIS_REPLY_ERROR) {
-    std::string_view err(reply->str, reply->len);
-    if (err.substr(0, 8) == "NOSCRIPT" && self->ac_) {
-      // The server lost its script cache (restart, SCRIPT FLUSH): send the script itself,
-      // which also caches it again for the next EVALSHA.
-      self->send(w, true);
-      return;
-    }
-    w.result.error = std::string(err);
-  } else if (reply->type == REDIS_REPLY_ARRAY) {
-    w.result.ok = true;
-    for (size_t i = 0; i < reply->elements; ++i) {
-      const redisReply* e = reply->element[i];
-      w.result.ints.push_back(e->type == REDIS_REPLY_INTEGER ? e->integer : 0);
-    }
-    self->consecutive_timeouts_ = 0;
-  } else {
-    w.result.error = "unexpected reply type";
-  }
-  self->complete(w);
-}
-
 void RedisConn::onCallTimeout(void* arg) {
   auto& w = *static_cast<Waiter*>(arg);
   RedisConn* self = w.conn;
   w.result.timed_out = true;
   w.result.error = "timeout";
   self->complete(w);
-  if (++self->consecutive_timeouts_ >= kMaxConsecutiveTimeouts && self->ac_) {
+  if (++self->consecutive_timeouts_ >= kMaxConsecutiveTimeouts && self->usable()) {
     self->consecutive_timeouts_ = 0;
     self->dropConnection("calls time out");
   }

@@ -4,20 +4,32 @@
 // connect, AUTH, SELECT and SCRIPT LOAD are pipelined on a non-blocking socket, every call has
 // a deadline, and a lost connection is re-established with exponential backoff.
 //
+// TLS: hiredis 0.14 (Debian 12) has no TLS support, so with `tls` set the connection runs over
+// our own net::TcpStream with OpenSSL (connect, handshake, reads and writes as coroutines on the
+// same loop), and hiredis only formats commands and parses replies (redisReader). Replies come
+// back in command order, so a FIFO of what was sent matches each reply to its call.
+//
 // Edge-triggered fit: the loop reports readiness once per edge, while hiredis reads at most
 // 16 KiB per call; the adapter keeps calling hiredis while FIONREAD says bytes remain, so no
 // reply is stranded without a further edge. Writes are flushed from a zero-delay timer, which
 // also batches (pipelines) all commands issued in one loop iteration into one write.
 #include <coroutine>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "runtime/event_loop.h"
+#include "runtime/task.h"
 
 struct redisAsyncContext;
 struct redisReply;
+
+namespace gatehouse::net {
+class TlsClientContext;
+}
 
 namespace gatehouse::policies::rate_limit {
 
@@ -29,6 +41,14 @@ struct RedisEndpoint {
   int database = 0;
   runtime::Duration timeout = std::chrono::milliseconds(100);  // per call
   runtime::Duration connect_timeout = std::chrono::seconds(1);
+  // Redis Sentinel: when set, host/port are discovered (and re-discovered on every reconnect)
+  // by asking these sentinels, in turn, for the master named `sentinel_master`.
+  std::vector<std::pair<std::string, int>> sentinels;
+  std::string sentinel_master;
+  std::string sentinel_password;
+  // TLS to Redis when set (built from redis.tls on the control thread; shared, immutable).
+  std::shared_ptr<const net::TlsClientContext> tls;
+  std::string tls_id;  // the TLS settings as text, part of id()
 
   std::string id() const;  // connections are shared per worker by this id
 };
@@ -59,7 +79,7 @@ class RedisConn {
   bool ready() const { return ready_; }
   // A connection exists or is being set up: calls queue behind the setup commands. False only
   // between reconnect attempts, when calls fail at once instead of waiting for their timeout.
-  bool usable() const { return ac_ != nullptr; }
+  bool usable() const { return ac_ != nullptr || link_ != nullptr || discovering_; }
 
   class Call;
   // Awaitable: runs EVALSHA sha <numkeys> args... (EVAL on NOSCRIPT) with the call timeout.
@@ -77,13 +97,31 @@ class RedisConn {
     RedisConn* conn = nullptr;
   };
 
+  // What a reply answers: a setup command (AUTH, SELECT), SCRIPT LOAD, or a call (by id).
+  enum class ReplyKind : uint8_t { kSetup, kScript, kCall };
+  struct TlsLink;
+
   void connect();
+  void connectDirect();
+  void connectTls();
+  static runtime::Task<> discover(RedisConn* self, std::shared_ptr<bool> alive);
+  void sendDeferred(bool connected);
+  void queueSetup();  // AUTH, SELECT, SCRIPT LOAD
   void scheduleReconnect();
   void dropConnection(const char* why);
+  // After a connection is gone (either transport): state, gauge, log, reconnect.
+  void afterDisconnect();
+  void teardownTls();
   void send(Waiter& w, bool with_script_text);
+  // Queues one command on the current transport; false when it could not be queued.
+  bool issue(ReplyKind kind, uint64_t id, int argc, const char** argv, const size_t* lens);
+  void handleReply(ReplyKind kind, uint64_t id, redisReply* reply);
   void complete(Waiter& w);
   void onReadable();
   void flush();
+  void kickTlsWriter();
+  static runtime::Task<> runTls(std::shared_ptr<TlsLink> link);
+  static runtime::Task<> writeTls(std::shared_ptr<TlsLink> link);
 
   static void onReply(redisAsyncContext* ac, void* reply, void* privdata);
   static void onSetupReply(redisAsyncContext* ac, void* reply, void* privdata);
@@ -103,6 +141,11 @@ class RedisConn {
   std::string script_;
   std::string sha_;
   redisAsyncContext* ac_ = nullptr;
+  std::shared_ptr<TlsLink> link_;  // the TLS transport, instead of ac_
+  bool discovering_ = false;       // asking Sentinel for the master: calls wait in deferred_
+  std::vector<uint64_t> deferred_;
+  size_t next_sentinel_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   int fd_ = -1;
   bool ready_ = false;
   bool setup_failed_ = false;  // AUTH or SELECT refused on this connection: never ready

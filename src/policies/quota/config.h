@@ -1,0 +1,54 @@
+#pragma once
+// The config half of policy `quota` and the process-wide state that outlives a config
+// snapshot (local counters and metrics kept by policy name across reloads).
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "policies/rate_limit/config.h"
+#include "policies/rate_limit/limiter.h"
+
+namespace gatehouse::policies::quota {
+
+using rate_limit::HeaderStyle;
+using rate_limit::KeySpec;
+using rate_limit::LimitSpec;
+using rate_limit::MissingKey;
+using rate_limit::OnRedisError;
+
+struct QuotaConfig {
+  std::string name = "quota";  // in admin URLs, metrics and Redis keys
+  std::vector<KeySpec> key;    // default: consumer
+  MissingKey missing_key = MissingKey::kShared;
+  HeaderStyle headers = HeaderStyle::kDraft;
+  bool headers_on_success = false;
+  size_t max_keys = 65536;
+  std::string time_zone = "UTC";
+  // kCalendar (period: day/week/month) or kSlidingWindow (rolling: DURATION).
+  std::vector<LimitSpec> limits;
+  std::string policy_header;
+  bool use_redis = false;
+  rate_limit::RedisSettings redis;  // prefix default "gatehouse:quota:"
+  OnRedisError on_redis_error = OnRedisError::kFailOpen;
+};
+
+Result<QuotaConfig> parseConfig(const YAML::Node& config);
+
+struct Counters {
+  std::string name;
+  std::atomic<uint64_t> allowed{0};
+  std::atomic<uint64_t> exceeded{0};
+  std::atomic<uint64_t> missing_key{0};
+  std::atomic<uint64_t> redis_errors{0};
+  std::atomic<uint64_t> degraded{0};
+};
+std::shared_ptr<Counters> countersFor(const std::string& name);
+void renderMetrics(std::string& out);
+
+// The local counter table of a policy: the same one again after a reload that keeps the
+// policy's name, key and limits (so local quotas survive reloads, though not restarts).
+std::shared_ptr<rate_limit::LimiterTable> localTableFor(const QuotaConfig& c);
+
+}  // namespace gatehouse::policies::quota
