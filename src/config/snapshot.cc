@@ -1,7 +1,5 @@
 #include "config/snapshot.h"
 
-#include <netdb.h>
-
 #include <yaml-cpp/yaml.h>
 
 #include "policies/consumers.h"
@@ -22,29 +20,6 @@ std::string where(const std::string& file, int line, const std::string& path) {
   s += ": ";
   if (!path.empty()) s += path + ": ";
   return s;
-}
-
-// Resolves an endpoint host (IP literal, or a name via the system resolver, first address).
-Result<net::SocketAddress> resolve(const std::string& host, uint16_t port) {
-  auto lit = net::SocketAddress::parse(host, port);
-  if (lit.ok()) return lit;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
-  if (rc != 0 || !res) {
-    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
-                       "cannot resolve '" + host + "': " + ::gai_strerror(rc));
-  }
-  auto addr = net::SocketAddress::fromSockaddr(res->ai_addr, res->ai_addrlen);
-  ::freeaddrinfo(res);
-  if (addr.family() == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&addr.storage)->sin_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in6*>(&addr.storage)->sin6_port = htons(port);
-  }
-  return addr;
 }
 
 void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, CompiledRoute& route,
@@ -199,7 +174,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
           std::make_shared<lb::HealthAwareFactory>(*lbf, cc.health_state, cc.health_policy, sticky);
     }
     for (const auto& ep : c.endpoints) {
-      auto addr = resolve(ep.host, ep.port);
+      auto addr = net::resolve(ep.host, ep.port);
       if (!addr.ok()) {
         out.errors.push_back(where(file, c.line, "clusters." + c.name + ".endpoints") +
                              addr.error().message);

@@ -1,6 +1,7 @@
 #include "net/address.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <cstring>
 
@@ -60,6 +61,28 @@ std::string SocketAddress::ip() const {
 std::string SocketAddress::toString() const {
   if (family() == AF_INET6) return "[" + ip() + "]:" + std::to_string(port());
   return ip() + ":" + std::to_string(port());
+}
+
+Result<SocketAddress> resolve(const std::string& host, uint16_t port) {
+  auto lit = SocketAddress::parse(host, port);
+  if (lit.ok()) return lit;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || !res) {
+    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
+                       "cannot resolve '" + host + "': " + ::gai_strerror(rc));
+  }
+  auto addr = SocketAddress::fromSockaddr(res->ai_addr, res->ai_addrlen);
+  ::freeaddrinfo(res);
+  if (addr.family() == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&addr.storage)->sin_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in6*>(&addr.storage)->sin6_port = htons(port);
+  }
+  return addr;
 }
 
 }  // namespace gatehouse::net

@@ -24,4 +24,8 @@ struct SocketAddress {
   std::string toString() const;  // "127.0.0.1:80" or "[::1]:80"
 };
 
+// An IP literal, or a name through the system resolver (first address). Blocks: call it on
+// the control thread (snapshot builds), never on a worker.
+Result<SocketAddress> resolve(const std::string& host, uint16_t port);
+
 }  // namespace gatehouse::net

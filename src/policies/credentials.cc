@@ -66,7 +66,9 @@ Sha256Digest sha256(std::string_view data) {
   unsigned int len = 0;
   // EVP_Digest with a fetched-by-default SHA-256 cannot fail for in-memory input; zeros on
   // failure would only ever mismatch, never match, since no config digest may be all zeros.
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  // Fetched once: EVP_sha256() makes every call look the algorithm up again (OpenSSL 3).
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  EVP_Digest(data.data(), data.size(), d.data(), &len, kSha256, nullptr);
   return d;
 }
 

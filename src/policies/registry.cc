@@ -7,8 +7,10 @@
 #include "policies/headers/headers.h"
 #include "policies/hmac_auth/hmac_auth.h"
 #include "policies/ip_restriction/ip_restriction.h"
+#include "policies/jwt_auth/jwt_auth.h"
 #include "policies/key_auth/key_auth.h"
 #include "policies/metering/metering.h"
+#include "policies/oauth2_introspection/oauth2_introspection.h"
 #include "policies/quota/quota.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
@@ -33,6 +35,8 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"cors", &policies::cors::build},
       {"quota", &policies::quota::build},
       {"metering", &policies::metering::build},
+      {"jwt_auth", &policies::jwt_auth::build},
+      {"oauth2_introspection", &policies::oauth2_introspection::build},
   };
   return kPolicies;
 }

@@ -1,0 +1,240 @@
+#include "policies/jwt_auth/config.h"
+
+#include "policies/policy_yaml.h"
+
+namespace gatehouse::policies::jwt_auth {
+namespace {
+
+constexpr int64_t kDay = 24 * 3600 * 1000;
+
+Error prefixed(std::string_view what, const Error& e) {
+  return configError(std::string(what) + ": " + e.message);
+}
+
+Status parseInlineJwks(const YAML::Node& n, jwt::KeySet& out) {
+  std::string text;
+  if (n.IsScalar()) {
+    text = n.Scalar();
+  } else if (n.IsMap()) {
+    // A YAML map mirrors the JSON object; round-trip it through YAML's JSON-compatible emitter.
+    YAML::Emitter em;
+    em << YAML::DoubleQuoted << YAML::Flow << n;
+    text = em.c_str();
+  } else {
+    return configError("jwks: expected a JWKS JSON string or a map with 'keys'");
+  }
+  size_t skipped = 0;
+  auto keys = jwt::parseJwks(text, &skipped);
+  if (!keys.ok()) return prefixed("jwks", keys.error());
+  if (keys->empty()) return configError("jwks: no usable signing key");
+  for (auto& k : *keys)
+    out.keys.push_back(std::move(k));
+  return {};
+}
+
+Status parseKeyList(const YAML::Node& n, jwt::KeySet& out) {
+  if (!n.IsSequence()) return configError("keys: expected a list of {kid, alg, pem | secret}");
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node& e = n[i];
+    const std::string what = "keys[" + std::to_string(i) + "]";
+    if (!e.IsMap()) return configError(what + ": expected a map");
+    if (auto st = checkKeys(e, {"kid", "alg", "pem", "secret", "secret_base64url"}); !st.ok()) {
+      return prefixed(what, st.error());
+    }
+    int material = (e["pem"] ? 1 : 0) + (e["secret"] ? 1 : 0) + (e["secret_base64url"] ? 1 : 0);
+    if (material != 1)
+      return configError(what +
+                         ": expected exactly one of pem, secret, "
+                         "secret_base64url");
+    jwt::Key key;
+    if (e["pem"]) {
+      auto pem = readString(e["pem"], what + ".pem");
+      if (!pem.ok()) return pem.error();
+      auto k = jwt::parsePemKey(*pem);
+      if (!k.ok()) return prefixed(what + ".pem", k.error());
+      key = std::move(*k);
+    } else {
+      const bool b64 = static_cast<bool>(e["secret_base64url"]);
+      auto s = readString(b64 ? e["secret_base64url"] : e["secret"], what + ".secret");
+      if (!s.ok()) return s.error();
+      key.type = jwt::KeyType::kOct;
+      if (b64) {
+        if (!jwt::base64UrlDecode(*s, key.secret)) {
+          return configError(what + ".secret_base64url: not base64url (no padding)");
+        }
+      } else {
+        key.secret = std::move(*s);
+      }
+      if (key.secret.size() < 32) {
+        return configError(what + ": HMAC secrets must have at least 32 bytes");
+      }
+    }
+    if (e["kid"]) {
+      auto kid = readString(e["kid"], what + ".kid");
+      if (!kid.ok()) return kid.error();
+      key.kid = std::move(*kid);
+    }
+    if (e["alg"]) {
+      auto a = readString(e["alg"], what + ".alg");
+      if (!a.ok()) return a.error();
+      auto alg = jwt::parseAlg(*a);
+      if (!alg) return configError(what + ".alg: unsupported algorithm '" + *a + "'");
+      key.alg = *alg;
+      if (!key.usableFor(*alg)) {
+        return configError(what + ".alg: " + *a + " does not fit the key's type");
+      }
+    }
+    out.keys.push_back(std::move(key));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Config> parseConfig(const YAML::Node& config) {
+  if (!config || !config.IsMap()) {
+    return configError("expected a map with keys, jwks or jwks_uri");
+  }
+  if (auto st = checkKeys(
+          config,
+          {"jwks",         "keys",         "jwks_uri",        "jwks_refresh",   "jwks_min_refetch",
+           "jwks_timeout", "jwks_ca_file", "jwks_tls_verify", "algorithms",     "issuers",
+           "audiences",    "clock_skew",   "require_exp",     "max_token_age",  "required_claims",
+           "scopes",       "claims",       "forward_claims",  "consumer_claim", "groups_claim",
+           "anonymous",    "header",       "cookie",          "query",          "strip_token",
+           "cache_size",   "cache_ttl"});
+      !st.ok()) {
+    return st.error();
+  }
+  Config c;
+  if (const auto& n = config["jwks"]) {
+    if (auto st = parseInlineJwks(n, c.static_keys); !st.ok()) return st.error();
+  }
+  if (const auto& n = config["keys"]) {
+    if (auto st = parseKeyList(n, c.static_keys); !st.ok()) return st.error();
+  }
+  if (const auto& n = config["jwks_uri"]) {
+    jwt::JwksOptions o;
+    auto uri = readString(n, "jwks_uri");
+    if (!uri.ok()) return uri.error();
+    o.uri = *uri;
+    if (const auto& v = config["jwks_refresh"]) {
+      auto d = bearer::readDurationMs(v, "jwks_refresh", 1000, 7 * kDay);
+      if (!d.ok()) return d.error();
+      o.refresh_ms = *d;
+    }
+    if (const auto& v = config["jwks_min_refetch"]) {
+      auto d = bearer::readDurationMs(v, "jwks_min_refetch", 0, kDay);
+      if (!d.ok()) return d.error();
+      o.min_refetch_ms = *d;
+    }
+    if (const auto& v = config["jwks_timeout"]) {
+      auto d = bearer::readDurationMs(v, "jwks_timeout", 10, 60000);
+      if (!d.ok()) return d.error();
+      o.timeout_ms = *d;
+    }
+    if (const auto& v = config["jwks_ca_file"]) {
+      auto s = readString(v, "jwks_ca_file");
+      if (!s.ok()) return s.error();
+      o.tls.ca_file = *s;
+    }
+    if (const auto& v = config["jwks_tls_verify"]) {
+      auto b = bearer::readBool(v, "jwks_tls_verify");
+      if (!b.ok()) return b.error();
+      o.tls.verify = *b;
+    }
+    auto src = jwt::JwksSource::obtain(o);
+    if (!src.ok()) return prefixed("jwks_uri", src.error());
+    c.remote = std::move(*src);
+  } else {
+    for (const char* k :
+         {"jwks_refresh", "jwks_min_refetch", "jwks_timeout", "jwks_ca_file", "jwks_tls_verify"}) {
+      if (config[k]) return configError(std::string(k) + ": only valid with jwks_uri");
+    }
+  }
+  if (c.static_keys.keys.empty() && !c.remote) {
+    return configError("no keys: set keys, jwks or jwks_uri");
+  }
+
+  c.allowed.fill(true);
+  if (const auto& n = config["algorithms"]) {
+    auto list = bearer::readStringList(n, "algorithms");
+    if (!list.ok()) return list.error();
+    c.allowed.fill(false);
+    for (const auto& a : *list) {
+      auto alg = jwt::parseAlg(a);
+      if (!alg) {
+        return configError("algorithms: unsupported algorithm '" + a +
+                           "'; expected HS256/384/512, RS256/384/512, PS256/384/512, "
+                           "ES256/384 or EdDSA");
+      }
+      c.allowed[static_cast<size_t>(*alg)] = true;
+    }
+  }
+  for (auto [key, out] :
+       {std::pair{"issuers", &c.checks.issuers}, std::pair{"audiences", &c.checks.audiences},
+        std::pair{"required_claims", &c.checks.required}}) {
+    if (const auto& n = config[key]) {
+      auto list = bearer::readStringList(n, key);
+      if (!list.ok()) return list.error();
+      *out = std::move(*list);
+    }
+  }
+  if (const auto& n = config["clock_skew"]) {
+    auto d = bearer::readDurationMs(n, "clock_skew", 0, 600000);
+    if (!d.ok()) return d.error();
+    c.checks.skew = *d / 1000;
+  }
+  if (const auto& n = config["require_exp"]) {
+    auto b = bearer::readBool(n, "require_exp");
+    if (!b.ok()) return b.error();
+    c.checks.require_exp = *b;
+  }
+  if (const auto& n = config["max_token_age"]) {
+    auto d = bearer::readDurationMs(n, "max_token_age", 1000, 365 * kDay);
+    if (!d.ok()) return d.error();
+    c.checks.max_age = *d / 1000;
+  }
+  if (auto st = bearer::parseRules(config, c.rules); !st.ok()) return st.error();
+  if (const auto& n = config["forward_claims"]) {
+    if (!n.IsMap()) return configError("forward_claims: expected a map of claim -> header name");
+    for (const auto& kv : n) {
+      std::string claim = kv.first.as<std::string>("");
+      auto header = readString(kv.second, "forward_claims." + claim);
+      if (!header.ok()) return header.error();
+      if (claim.empty() || !isHeaderName(*header)) {
+        return configError("forward_claims." + claim + ": invalid header name '" + *header + "'");
+      }
+      c.forward.emplace_back(std::move(claim), std::move(*header));
+    }
+  }
+  for (auto [key, out] :
+       {std::pair{"consumer_claim", &c.consumer_claim}, std::pair{"groups_claim", &c.groups_claim},
+        std::pair{"anonymous", &c.anonymous}}) {
+    if (const auto& n = config[key]) {
+      auto s = readString(n, key);
+      if (!s.ok()) return s.error();
+      if (s->empty()) return configError(std::string(key) + ": must not be empty");
+      *out = std::move(*s);
+    }
+  }
+  if (auto st = bearer::parseTokenSource(config, c.source); !st.ok()) return st.error();
+  if (const auto& n = config["strip_token"]) {
+    auto b = bearer::readBool(n, "strip_token");
+    if (!b.ok()) return b.error();
+    c.strip_token = *b;
+  }
+  if (const auto& n = config["cache_size"]) {
+    auto v = readInt(n, "cache_size", 0, 10'000'000);
+    if (!v.ok()) return v.error();
+    c.cache_entries = static_cast<size_t>(*v);
+  }
+  if (const auto& n = config["cache_ttl"]) {
+    auto d = bearer::readDurationMs(n, "cache_ttl", 1000, kDay);
+    if (!d.ok()) return d.error();
+    c.cache_ttl = *d / 1000;
+  }
+  return c;
+}
+
+}  // namespace gatehouse::policies::jwt_auth

@@ -1,0 +1,206 @@
+#include "policies/jwt_auth/jwks.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "runtime/event_loop.h"
+#include "runtime/metrics_hooks.h"
+#include "runtime/stats.h"
+
+namespace gatehouse::policies::jwt {
+namespace {
+
+int64_t steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::atomic<uint64_t> g_next_id{1};
+constexpr size_t kMaxJwksBytes = 1 << 20;
+constexpr auto kPollInterval = std::chrono::milliseconds(5);
+
+struct SourceRegistry {
+  std::mutex mu;
+  std::map<std::string, std::weak_ptr<JwksSource>> by_key;
+};
+SourceRegistry& sources() {
+  static SourceRegistry r;
+  return r;
+}
+
+struct ThreadView {
+  uint64_t generation = 0;
+  std::shared_ptr<const KeySet> keys;
+};
+
+// gatehouse_jwt_jwks_fetches_total{uri,result}: one line pair per live source.
+void renderFetches(std::string& out) {
+  auto& reg = sources();
+  std::lock_guard lock(reg.mu);
+  if (reg.by_key.empty()) return;
+  out.append(
+      "# HELP gatehouse_jwt_jwks_fetches_total Remote JWKS fetches by jwt_auth, by result.\n"
+      "# TYPE gatehouse_jwt_jwks_fetches_total counter\n");
+  // Sources differing only in TLS options share a URI: one series per URI.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_uri;  // uri -> (ok, error)
+  for (const auto& [key, weak] : reg.by_key) {
+    auto src = weak.lock();
+    if (!src) continue;
+    const uint64_t failed = src->fetchErrors();
+    const uint64_t all = src->fetchCount();
+    auto& row = by_uri[key.substr(0, key.find('\n'))];
+    row.first += all >= failed ? all - failed : 0;
+    row.second += failed;
+  }
+  for (const auto& [uri, row] : by_uri) {
+    const std::string label = runtime::escapeLabel(uri);
+    for (const auto& [result, n] : {std::pair{"ok", row.first}, std::pair{"error", row.second}}) {
+      out.append("gatehouse_jwt_jwks_fetches_total{uri=\"").append(label);
+      out.append("\",result=\"").append(result).append("\"} ");
+      out.append(std::to_string(n)).append("\n");
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<JwksSource>> JwksSource::obtain(const JwksOptions& opts) {
+  std::string key =
+      opts.uri + '\n' + (opts.tls.verify ? "v" : "n") + '\n' + opts.tls.ca_file.value_or("");
+  auto& reg = sources();
+  {
+    std::lock_guard lock(reg.mu);
+    if (auto it = reg.by_key.find(key); it != reg.by_key.end()) {
+      if (auto existing = it->second.lock()) {
+        existing->refresh_ms_.store(opts.refresh_ms);
+        existing->min_refetch_ms_.store(opts.min_refetch_ms);
+        existing->timeout_ms_.store(opts.timeout_ms);
+        return existing;
+      }
+    }
+  }
+  auto ep = http::ClientEndpoint::create(opts.uri, opts.tls);
+  if (!ep.ok()) return ep.error();
+  auto src = std::make_shared<JwksSource>(std::move(*ep), opts);
+  // Outside our lock: rendering holds the hooks' lock and then takes ours.
+  runtime::registerMetricsRenderer("gatehouse_jwt_jwks_fetches_total", &renderFetches);
+  std::lock_guard lock(reg.mu);
+  std::erase_if(reg.by_key, [](const auto& kv) { return kv.second.expired(); });
+  reg.by_key[key] = src;
+  return src;
+}
+
+JwksSource::JwksSource(std::shared_ptr<const http::ClientEndpoint> ep, JwksOptions opts)
+    : id_(g_next_id.fetch_add(1)),
+      endpoint_(std::move(ep)),
+      refresh_ms_(opts.refresh_ms),
+      min_refetch_ms_(opts.min_refetch_ms),
+      timeout_ms_(opts.timeout_ms) {}
+
+const KeySet* JwksSource::current() const {
+  thread_local std::unordered_map<uint64_t, ThreadView> views;
+  const uint64_t gen = generation_.load(std::memory_order_acquire);
+  if (gen == 0) return nullptr;
+  auto [it, inserted] = views.try_emplace(id_);
+  ThreadView& v = it->second;
+  if (v.generation != gen) {
+    if (inserted && views.size() > 64) {
+      // Views of sources gone with old configs: drop those no other thread shares.
+      std::erase_if(views, [&](const auto& kv) {
+        return kv.first != id_ && kv.second.keys.use_count() == 1;
+      });
+    }
+    std::lock_guard lock(mu_);
+    v.keys = keys_;
+    v.generation = generation_.load(std::memory_order_acquire);
+  }
+  return v.keys.get();
+}
+
+bool JwksSource::tryStart(int64_t now_ms, int64_t min_gap_ms) {
+  if (now_ms - last_start_ms_.load(std::memory_order_acquire) < min_gap_ms) return false;
+  bool expected = false;
+  if (!fetching_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return false;
+  last_start_ms_.store(now_ms, std::memory_order_release);
+  return true;
+}
+
+bool JwksSource::refreshIfDue(bool unknown_kid) {
+  if (fetching()) return true;
+  const int64_t now = steadyMs();
+  const int64_t min_gap = min_refetch_ms_.load(std::memory_order_relaxed);
+  bool due = false;
+  if (!loaded()) {
+    // Not loaded yet (or every fetch failed): retry, but not more than once a second.
+    due = tryStart(now, std::min<int64_t>(min_gap, 1000));
+  } else if (unknown_kid) {
+    due = tryStart(now, min_gap);
+  } else if (now - last_success_ms_.load(std::memory_order_relaxed) >=
+             refresh_ms_.load(std::memory_order_relaxed)) {
+    due = tryStart(now, min_gap);
+  }
+  if (due) runtime::spawn(fetchTask(shared_from_this()));
+  return fetching();
+}
+
+runtime::Task<void> JwksSource::waitForFetch(uint64_t seen) {
+  runtime::EventLoop* loop = runtime::EventLoop::current();
+  if (!loop) co_return;
+  const auto deadline = runtime::Clock::now() + std::chrono::milliseconds(timeout_ms_.load() + 100);
+  while (generation() == seen && fetching() && runtime::Clock::now() < deadline) {
+    co_await loop->sleepFor(kPollInterval);
+  }
+}
+
+runtime::Task<void> JwksSource::fetchTask(std::shared_ptr<JwksSource> self) {
+  http::ClientRequest req;
+  req.headers.emplace_back("accept", "application/json");
+  req.timeout = std::chrono::milliseconds(self->timeout_ms_.load());
+  req.max_response_bytes = kMaxJwksBytes;
+  auto resp = co_await http::fetch(self->endpoint_, std::move(req));
+  std::string why;
+  if (!resp.ok()) {
+    why = resp.error().message;
+  } else if (resp->status != 200) {
+    why = "status " + std::to_string(resp->status);
+  } else {
+    size_t skipped = 0;
+    auto keys = parseJwks(resp->body, &skipped);
+    if (keys.ok()) {
+      // A published JWKS must not carry shared secrets: an HMAC key fetched from a URL could
+      // be read by anyone, so it is never trusted.
+      std::erase_if(*keys, [](const Key& k) { return k.type == KeyType::kOct; });
+    }
+    if (!keys.ok()) {
+      why = keys.error().message;
+    } else if (keys->empty()) {
+      why = "no usable signing keys";
+    } else {
+      self->publish(std::move(*keys));
+    }
+  }
+  if (!why.empty()) {
+    self->fetch_errors_.fetch_add(1, std::memory_order_relaxed);
+    log::warn("jwt_auth: JWKS fetch from ", self->endpoint_->url.authority,
+              self->endpoint_->url.target, " failed: ", why, "; keeping the previous keys");
+  }
+  self->fetches_.fetch_add(1, std::memory_order_relaxed);  // completed fetches
+  self->fetching_.store(false, std::memory_order_release);
+}
+
+void JwksSource::publish(std::vector<Key> keys) {
+  auto set = std::make_shared<KeySet>();
+  set->keys = std::move(keys);
+  {
+    std::lock_guard lock(mu_);
+    keys_ = std::move(set);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  last_success_ms_.store(steadyMs(), std::memory_order_relaxed);
+}
+
+}  // namespace gatehouse::policies::jwt
