@@ -30,7 +30,9 @@ constexpr std::string_view kTopKeys[] = {
     "access_log", "timeouts", "limits",        "path_normalization",
     "forwarded",  "clusters", "virtual_hosts", "routes",
     "http2",      "consumers"};
-constexpr std::string_view kListenerKeys[] = {"name", "address", "port", "virtual_hosts", "tls"};
+constexpr std::string_view kListenerKeys[] = {"name", "address",       "port",
+                                              "virtual_hosts", "tls", "https_redirect"};
+constexpr std::string_view kHttpsRedirectKeys[] = {"port", "status"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
@@ -562,10 +564,37 @@ class Loader {
         readListenerHosts(*v, m.path("virtual_hosts"), vhosts, l.virtual_hosts);
       }
       if (const YAML::Node* v = m.find("tls")) l.tls = readListenerTls(diag_, *v, m.path("tls"));
+      if (const YAML::Node* v = m.find("https_redirect")) {
+        readHttpsRedirect(*v, m.path("https_redirect"), l);
+      }
       listener_where_.push_back(Located{item.Mark(), path});
       listener_ips_.push_back(ip);
       out.push_back(std::move(l));
     }
+  }
+
+  // `https_redirect: true` or `{port, status}`.
+  void readHttpsRedirect(const YAML::Node& node, const std::string& path, Listener& l) {
+    HttpsRedirect r;
+    if (node.IsScalar()) {
+      std::optional<bool> on = readBool(diag_, node, path);
+      if (on && *on) l.https_redirect = r;
+      if (on && *on && l.tls) {
+        diag_.add(node, path, "a TLS listener cannot redirect to HTTPS (it already is)");
+      }
+      return;
+    }
+    MapReader m(diag_, node, path, kHttpsRedirectKeys);
+    if (!m.isMap()) return;
+    m.readInt("port", 1, kMaxPort, r.port);
+    m.readInt("status", 301, 308, r.status);
+    if (r.status == 304 || r.status == 305 || r.status == 306) {
+      diag_.add(*m.find("status"), m.path("status"), "expected 301, 302, 303, 307 or 308");
+    }
+    if (l.tls) {
+      diag_.add(node, path, "a TLS listener cannot redirect to HTTPS (it already is)");
+    }
+    l.https_redirect = r;
   }
 
   void checkBindConflict(const IpAddress& ip, const Listener& l, const Located& where,

@@ -324,12 +324,19 @@ struct ListenerTls {
   std::string yaml_path;
 };
 
+// A plain listener that answers every request with a redirect to the same URL over HTTPS.
+struct HttpsRedirect {
+  uint16_t port = 443;  // the HTTPS port in the Location (omitted when 443)
+  int status = 308;     // 301, 302, 303, 307 or 308
+};
+
 struct Listener {
   std::string name;
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   std::vector<std::string> virtual_hosts;  // names; empty = all
   std::optional<ListenerTls> tls;
+  std::optional<HttpsRedirect> https_redirect;
 };
 
 struct AccessLog {

@@ -251,11 +251,37 @@ Task<bool> Exchange::bufferRequestBody() {
   co_return true;
 }
 
+// https://host[:port]/path?query for a plain listener's https_redirect.
+static std::string httpsLocation(const http::Request& req, uint16_t port) {
+  std::string_view host = req.authority;
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+    host = host.substr(0, colon);  // drop the plain port; keep an IPv6 literal whole
+  }
+  std::string loc = "https://";
+  loc.append(host);
+  if (port != 443) appendDecimal(loc.append(":"), port);
+  loc.append(req.path);
+  if (!req.query.empty()) loc.append("?").append(req.query);
+  return loc;
+}
+
 Task<> Exchange::run() {
   const auto& snap = *ex_.snap->snap;
+  const size_t listener = w_.listenerIndex(down_.listener_key);
+  if (listener < snap.config->listeners.size()) {
+    if (const auto& redirect = snap.config->listeners[listener].https_redirect) {
+      ctx_.local_reply.status = redirect->status;
+      ctx_.local_reply.headers.add("location", httpsLocation(ctx_.request, redirect->port));
+      ctx_.local_reply.body.clear();
+      ctx_.has_local_reply = true;
+      co_await sendLocalReply();
+      co_return;
+    }
+  }
   RouteRequest rr{ctx_.request.authority, ctx_.request.method, ctx_.request.path,
                   ctx_.request.query, &ctx_.request.headers};
-  auto match = snap.router->match(w_.listenerIndex(down_.listener_key), rr);
+  auto match = snap.router->match(listener, rr);
   if (!match) {
     w_.stats().no_route.inc();
     ex_.error = "no route";

@@ -4,10 +4,12 @@ import json
 import socket
 import ssl
 import subprocess
+import threading
 
+import httpx
 import pytest
 
-from support import GATEHOUSE_BIN, IO_TIMEOUT, cluster, simple_config
+from support import GATEHOUSE_BIN, IO_TIMEOUT, cluster, simple_config, wait_until
 from test_basics import upstream_headers
 
 
@@ -393,3 +395,67 @@ def test_ocsp_response_is_stapled(gatehouse, echo, certs, tmp_path):
     path.write_text(json.dumps(bad))
     r = subprocess.run([GATEHOUSE_BIN, "validate", str(path)], capture_output=True, text=True)
     assert r.returncode == 1 and "not a DER OCSP response" in r.stderr
+
+
+def test_https_redirect_listener(gatehouse, echo, certs):
+    cfg = tls_config(certs, echo)
+    cfg["listeners"].append({"name": "plain", "address": "127.0.0.1", "port": "@plain",
+                             "https_redirect": {"port": 8443, "status": 301}})
+    cfg["listeners"].append({"name": "plain443", "address": "127.0.0.1", "port": "@plain443",
+                             "https_redirect": True})
+    gh = gatehouse(cfg)
+    plain = gh.extra_port("plain")
+    r = httpx.get(f"http://127.0.0.1:{plain}/a/b?x=1", headers={"host": f"a.test:{plain}"},
+                  timeout=IO_TIMEOUT, follow_redirects=False)
+    assert r.status_code == 301
+    assert r.headers["location"] == "https://a.test:8443/a/b?x=1"
+    r = httpx.get(f"http://127.0.0.1:{gh.extra_port('plain443')}/p", timeout=IO_TIMEOUT,
+                  headers={"host": "[::1]:80"}, follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "https://[::1]/p"
+    assert echo.request_count() == 0  # nothing was proxied
+
+
+def test_https_redirect_on_a_tls_listener_is_a_config_error(tmp_path, certs):
+    cfg = tls_config(certs, "127.0.0.1:1")
+    cfg["listeners"][0]["port"] = 8443
+    cfg["listeners"][0]["https_redirect"] = True
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(cfg))
+    out = subprocess.run([GATEHOUSE_BIN, "validate", str(path)], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "listeners[0].https_redirect" in out.stdout + out.stderr
+
+
+def test_certificate_reload_under_load(gatehouse, echo, certs):
+    gh = gatehouse(tls_config(certs, echo))
+    stop = threading.Event()
+    failures, done = [], [0]
+
+    def load():
+        while not stop.is_set():
+            try:
+                _, _, results = tls_get(gh.port, "a.test", client_ctx(), extra_requests=2)
+                if [r[0] for r in results] != [200] * 3:
+                    failures.append(results)
+                done[0] += 1
+            except Exception as e:  # noqa: BLE001 - every failure is reported below
+                failures.append(repr(e))
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(5):
+            before = done[0]
+            new_crt, new_key = make_cert(certs["dir"], f"r{i}", ["a.test", f"r{i}.test"])
+            with open(new_crt) as src, open(certs["a"][0], "w") as dst:
+                dst.write(src.read())
+            with open(new_key) as src, open(certs["a"][1], "w") as dst:
+                dst.write(src.read())
+            assert gh.reload() == "success"
+            wait_until(lambda: done[0] >= before + 3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(IO_TIMEOUT * 2)
+    assert failures == []
+    assert done[0] >= 15
