@@ -74,7 +74,9 @@ bool unbase64url(std::string_view in, std::string& out) {
       out += static_cast<char>((acc >> bits) & 0xff);
     }
   }
-  return true;
+  // Canonical only: the unused low bits of the last character must be zero, so no two cookie
+  // strings decode to the same bytes (a changed character is always a different value).
+  return (acc & ((1u << bits) - 1)) == 0;
 }
 
 const unsigned char* bytes(const std::string& s) {
