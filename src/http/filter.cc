@@ -38,6 +38,7 @@ void RequestContext::reset() {
   client_ip.clear();
   consumer.clear();
   consumer_groups.clear();
+  claims.reset();
   client_cert_subject = {};
   client_cert_sans = {};
   client_cert_sha256 = {};

@@ -47,6 +47,18 @@ struct PathParam {
 
 // What a filter may see and change for one request. Lives on the worker for the request's
 // lifetime; references are valid for every phase.
+// Top-level string and integer claims of a verified token (jwt_auth, oauth2_introspection),
+// shared with the token cache; other policies key on them (rate_limit `claim:NAME`).
+struct TokenClaims {
+  std::vector<std::pair<std::string, std::string>> values;
+  std::string_view get(std::string_view name) const {
+    for (const auto& [k, v] : values) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+};
+
 class RequestContext {
  public:
   Request request;
@@ -61,6 +73,7 @@ class RequestContext {
   std::string consumer;  // the authenticated identity (set by auth policies); empty = anonymous
   // The consumer's groups (set with `consumer`), for authorization policies such as `acl`.
   std::vector<std::string> consumer_groups;
+  std::shared_ptr<const TokenClaims> claims;  // set with `consumer` by token policies
   // Verified downstream client certificate (mTLS); empty subject when there is none.
   std::string_view client_cert_subject;
   std::string_view client_cert_sans;

@@ -318,6 +318,21 @@ const Identity* TokenCache::find(const Sha256Digest& key, int64_t now) {
   return &it->second;
 }
 
+std::shared_ptr<const http::TokenClaims> scalarClaims(const nlohmann::json& payload) {
+  auto out = std::make_shared<http::TokenClaims>();
+  if (!payload.is_object()) return out;
+  for (const auto& [name, v] : payload.items()) {
+    if (out->values.size() >= 64) break;
+    if (v.is_string()) {
+      const auto& str = v.get_ref<const std::string&>();
+      if (str.size() <= 256) out->values.emplace_back(name, str);
+    } else if (v.is_number_integer()) {
+      out->values.emplace_back(name, std::to_string(v.get<int64_t>()));
+    }
+  }
+  return out;
+}
+
 void TokenCache::put(const Sha256Digest& key, Identity id) {
   if (max_ == 0) return;
   auto [it, inserted] = map_.insert_or_assign(key, std::move(id));

@@ -76,7 +76,11 @@ struct Identity {
   std::string consumer;
   std::vector<std::string> groups;
   std::vector<std::pair<std::string, std::string>> headers;  // to add to the request
+  std::shared_ptr<const http::TokenClaims> claims;           // for ctx.claims
 };
+
+// The top-level string and integer claims of `payload` (bounded: 64 claims, 256-byte values).
+std::shared_ptr<const http::TokenClaims> scalarClaims(const nlohmann::json& payload);
 
 // A bounded FIFO map keyed by the token's SHA-256. Single-threaded: use through WorkerCaches.
 class TokenCache {

@@ -429,3 +429,19 @@ def test_http2_requests_are_authenticated(gatehouse, echo):
         assert dict(echo_json(resp)["headers"])["x-jwt-sub"] == "alice"
     finally:
         jwks.stop()
+
+
+def test_rate_limit_keyed_by_a_verified_claim(gatehouse, echo):
+    limit = {"name": "rate_limit", "config": {"key": "claim:org", "missing_key": "deny",
+                                              "limits": [{"rate": "2/m"}]}}
+    gh = gatehouse(routed(echo, jwt_policy(), limit))
+    with client(gh) as c:
+        acme = [token("ES256", org="acme", sub=f"user-{i}") for i in range(3)]
+        # Different users of one organisation share its budget: the key is the claim.
+        assert [c.get("/x", headers=bearer(t)).status_code for t in acme] == [200, 200, 429]
+        assert c.get("/x", headers=bearer(token("ES256", org="globex"))).status_code == 200
+        # A client-sent header of the same name changes nothing: only verified claims count.
+        r = c.get("/x", headers={**bearer(token("ES256", org="acme")), "org": "other"})
+        assert r.status_code == 429
+        # A token without the claim has no key: denied as configured.
+        assert c.get("/x", headers=bearer(token("ES256"))).status_code == 429

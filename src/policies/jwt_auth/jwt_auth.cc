@@ -190,6 +190,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
       return;
     }
     id.consumer = consumer->get<std::string>();
+    id.claims = bearer::scalarClaims(claims);
     if (!c_.groups_claim.empty()) {
       if (const nlohmann::json* g = bearer::claimAt(claims, c_.groups_claim)) {
         if (g->is_string()) {
@@ -233,6 +234,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
       ctx.request.headers.add(name, value);
     ctx.consumer = id.consumer;
     ctx.consumer_groups.assign(id.groups.begin(), id.groups.end());
+    ctx.claims = id.claims;
     return http::Verdict::kContinue;
   }
 

@@ -194,6 +194,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
       }
     }
     if (id.consumer.empty()) return 401;
+    id.claims = bearer::scalarClaims(claims);
     if (!c_.groups_claim.empty()) {
       if (const nlohmann::json* g = bearer::claimAt(claims, c_.groups_claim)) {
         if (g->is_string()) id.groups.push_back(g->get<std::string>());
@@ -233,6 +234,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
       ctx.request.headers.add(name, value);
     ctx.consumer = id.consumer;
     ctx.consumer_groups.assign(id.groups.begin(), id.groups.end());
+    ctx.claims = id.claims;
     return http::Verdict::kContinue;
   }
 

@@ -46,9 +46,14 @@ Result<KeySpec> parseKeyPart(const YAML::Node& node, std::string_view what) {
     if (!isHeaderName(k.header)) {
       return configError(std::string(what) + ": invalid header name '" + k.header + "'");
     }
+  } else if (s->rfind("claim:", 0) == 0 && s->size() > 6) {
+    // A claim of the token a jwt_auth or oauth2_introspection policy earlier on the route
+    // verified (top-level string or integer claims).
+    k.part = KeyPart::kClaim;
+    k.header = s->substr(6);
   } else {
     return configError(std::string(what) + ": unknown key '" + *s +
-                       "'; expected client_ip, route, consumer or header:NAME");
+                       "'; expected client_ip, route, consumer, header:NAME or claim:NAME");
   }
   return k;
 }
@@ -331,6 +336,9 @@ std::string defaultName(const RateLimitConfig& c) {
       case KeyPart::kHeader:
         n += "header:" + k.header;
         break;
+      case KeyPart::kClaim:
+        n += "claim:" + k.header;
+        break;
     }
   }
   for (const auto& l : c.limits)
@@ -592,6 +600,9 @@ bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ct
         break;
       case KeyPart::kHeader:
         v = ctx.request.headers.get(spec[i].header);
+        break;
+      case KeyPart::kClaim:
+        if (ctx.claims) v = ctx.claims->get(spec[i].header);
         break;
     }
     if (v.empty()) return false;

@@ -18,7 +18,7 @@ class Node;
 
 namespace gatehouse::policies::rate_limit {
 
-enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader };
+enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader, kClaim };
 enum class MissingKey { kAllow, kDeny, kShared };
 enum class HeaderStyle { kNone, kDraft, kLegacy };
 // kHybrid: like kRedis, but each process takes a batch of requests from the global budget and
@@ -29,7 +29,7 @@ enum class OnRedisError { kFailOpen, kFailClosed, kFallback };
 
 struct KeySpec {
   KeyPart part = KeyPart::kClientIp;
-  std::string header;  // for kHeader
+  std::string header;  // for kHeader; the claim name for kClaim
 };
 
 // Counters of one policy instance, kept by name across reloads so that /metrics counters do not
