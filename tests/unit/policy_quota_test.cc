@@ -146,6 +146,8 @@ TEST(Metering, SumsThreadsAndCapsConsumerLabels) {
     }
     return Usage{};
   };
+  // Counters are process-wide: compare with what was there before (--gtest_repeat safe).
+  const Usage a0 = count("mt-route", "mt-a");
   std::vector<std::thread> ts;
   for (int i = 0; i < 3; ++i) {
     ts.emplace_back([] {
@@ -156,11 +158,12 @@ TEST(Metering, SumsThreadsAndCapsConsumerLabels) {
   for (auto& t : ts)
     t.join();
   Usage a = count("mt-route", "mt-a");
-  EXPECT_EQ(a.requests, 300u);
-  EXPECT_EQ(a.bytes_in, 3000u);
-  EXPECT_EQ(a.bytes_out, 6000u);
+  EXPECT_EQ(a.requests - a0.requests, 300u);
+  EXPECT_EQ(a.bytes_in - a0.bytes_in, 3000u);
+  EXPECT_EQ(a.bytes_out - a0.bytes_out, 6000u);
+  const uint64_t anon0 = count("mt-route", "_anonymous").requests;
   record("mt-route", "", 1, 1);
-  EXPECT_EQ(count("mt-route", "_anonymous").requests, 1u);
+  EXPECT_EQ(count("mt-route", "_anonymous").requests - anon0, 1u);
   // Other tests may have admitted consumers already: fill the cap, then one more overflows.
   for (int i = 0; i < 3; ++i)
     record("mt-route", "mt-filler-" + std::to_string(i), 0, 0);
