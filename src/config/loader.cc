@@ -14,6 +14,7 @@
 #include "config/consumers_loader.h"
 #include "config/discovery_loader.h"
 #include "config/health_loader.h"
+#include "config/http_options_loader.h"
 #include "config/lb_options_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
@@ -30,9 +31,8 @@ constexpr std::string_view kTopKeys[] = {
     "access_log", "timeouts", "limits",        "path_normalization",
     "forwarded",  "clusters", "virtual_hosts", "routes",
     "http2",      "consumers"};
-constexpr std::string_view kListenerKeys[] = {"name", "address",       "port",
-                                              "virtual_hosts", "tls", "https_redirect"};
-constexpr std::string_view kHttpsRedirectKeys[] = {"port", "status"};
+constexpr std::string_view kListenerKeys[] = {"name",          "address", "port",
+                                              "virtual_hosts", "tls",     "https_redirect"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
@@ -40,9 +40,6 @@ constexpr std::string_view kTimeoutKeys[] = {
     "upstream_response", "upstream_idle", "request_total",  "drain"};
 constexpr std::string_view kLimitKeys[] = {"max_request_line", "max_header_bytes", "max_headers",
                                            "max_body_bytes"};
-constexpr std::string_view kHttp2Keys[] = {
-    "enabled",        "max_concurrent_streams", "initial_stream_window", "connection_window",
-    "max_frame_size", "max_header_list_bytes",  "max_resets_per_second", "control_frame_budget"};
 constexpr std::string_view kPathNormalizationKeys[] = {"merge_slashes", "decode_unreserved",
                                                        "reject_encoded_slash"};
 constexpr std::string_view kForwardedKeys[] = {"trusted_proxies", "request_id",
@@ -119,7 +116,7 @@ class Loader {
     m.read("watch", config.watch);
     if (const YAML::Node* v = m.find("timeouts")) readTimeouts(*v, config.timeouts);
     if (const YAML::Node* v = m.find("limits")) readLimits(*v, config.limits);
-    if (const YAML::Node* v = m.find("http2")) readHttp2(*v, config.http2);
+    if (const YAML::Node* v = m.find("http2")) readHttp2(diag_, *v, config.http2);
     if (const YAML::Node* v = m.find("path_normalization")) {
       readPathNormalization(*v, config.path_normalization);
     }
@@ -174,23 +171,6 @@ class Loader {
     m.readSize("max_header_bytes", 1024, uint64_t{16} << 20, l.max_header_bytes);
     m.readInt("max_headers", 1, 10000, l.max_headers);
     m.readSize("max_body_bytes", 0, kMaxBodyBytes, l.max_body_bytes);
-  }
-
-  void readHttp2(const YAML::Node& node, Http2Options& h) {
-    MapReader m(diag_, node, "http2", kHttp2Keys);
-    m.read("enabled", h.enabled);
-    auto u32 = [&](std::string_view key, uint64_t lo, uint64_t hi, uint32_t& out) {
-      uint64_t v = out;
-      m.readSize(key, lo, hi, v);
-      out = static_cast<uint32_t>(v);
-    };
-    u32("max_concurrent_streams", 1, 100000, h.max_concurrent_streams);
-    u32("initial_stream_window", 65535, (uint64_t{1} << 31) - 1, h.initial_stream_window);
-    u32("connection_window", 65535, (uint64_t{1} << 31) - 1, h.connection_window);
-    u32("max_frame_size", 16384, 16777215, h.max_frame_size);
-    u32("max_header_list_bytes", 1024, uint64_t{16} << 20, h.max_header_list_bytes);
-    u32("max_resets_per_second", 1, 1000000, h.max_resets_per_second);
-    u32("control_frame_budget", 10, 1000000, h.control_frame_budget);
   }
 
   void readPathNormalization(const YAML::Node& node, PathNormalization& p) {
@@ -565,36 +545,12 @@ class Loader {
       }
       if (const YAML::Node* v = m.find("tls")) l.tls = readListenerTls(diag_, *v, m.path("tls"));
       if (const YAML::Node* v = m.find("https_redirect")) {
-        readHttpsRedirect(*v, m.path("https_redirect"), l);
+        readHttpsRedirect(diag_, *v, m.path("https_redirect"), l);
       }
       listener_where_.push_back(Located{item.Mark(), path});
       listener_ips_.push_back(ip);
       out.push_back(std::move(l));
     }
-  }
-
-  // `https_redirect: true` or `{port, status}`.
-  void readHttpsRedirect(const YAML::Node& node, const std::string& path, Listener& l) {
-    HttpsRedirect r;
-    if (node.IsScalar()) {
-      std::optional<bool> on = readBool(diag_, node, path);
-      if (on && *on) l.https_redirect = r;
-      if (on && *on && l.tls) {
-        diag_.add(node, path, "a TLS listener cannot redirect to HTTPS (it already is)");
-      }
-      return;
-    }
-    MapReader m(diag_, node, path, kHttpsRedirectKeys);
-    if (!m.isMap()) return;
-    m.readInt("port", 1, kMaxPort, r.port);
-    m.readInt("status", 301, 308, r.status);
-    if (r.status == 304 || r.status == 305 || r.status == 306) {
-      diag_.add(*m.find("status"), m.path("status"), "expected 301, 302, 303, 307 or 308");
-    }
-    if (l.tls) {
-      diag_.add(node, path, "a TLS listener cannot redirect to HTTPS (it already is)");
-    }
-    l.https_redirect = r;
   }
 
   void checkBindConflict(const IpAddress& ip, const Listener& l, const Located& where,
