@@ -318,6 +318,14 @@ const Identity* TokenCache::find(const Sha256Digest& key, int64_t now) {
   return &it->second;
 }
 
+void setIdentity(http::RequestContext& ctx, const Identity& id) {
+  for (const auto& [name, value] : id.headers)
+    ctx.request.headers.add(name, value);
+  ctx.consumer = id.consumer;
+  ctx.consumer_groups.assign(id.groups.begin(), id.groups.end());
+  ctx.claims = id.claims;
+}
+
 std::shared_ptr<const http::TokenClaims> scalarClaims(const nlohmann::json& payload) {
   auto out = std::make_shared<http::TokenClaims>();
   if (!payload.is_object()) return out;

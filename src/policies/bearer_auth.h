@@ -79,6 +79,9 @@ struct Identity {
   std::shared_ptr<const http::TokenClaims> claims;           // for ctx.claims
 };
 
+// A verified token's identity on the request: its derived headers, consumer, groups, claims.
+void setIdentity(http::RequestContext& ctx, const Identity& id);
+
 // The top-level string and integer claims of `payload` (bounded: 64 claims, 256-byte values).
 std::shared_ptr<const http::TokenClaims> scalarClaims(const nlohmann::json& payload);
 

@@ -230,11 +230,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
     }
     stripForwarded(ctx.request);
     if (c_.strip_token) bearer::stripToken(ctx.request, c_.source);
-    for (const auto& [name, value] : id.headers)
-      ctx.request.headers.add(name, value);
-    ctx.consumer = id.consumer;
-    ctx.consumer_groups.assign(id.groups.begin(), id.groups.end());
-    ctx.claims = id.claims;
+    bearer::setIdentity(ctx, id);
     return http::Verdict::kContinue;
   }
 
