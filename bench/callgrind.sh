@@ -8,6 +8,8 @@
 #   bench/callgrind.sh [BIN] [N]      (defaults: build/release/gatehouse, 5000)
 #   CONNS=50 PATH_=/1k PORT_BASE=19180 bench/callgrind.sh
 #   MODE=strace bench/callgrind.sh    syscalls per request instead (strace -c -f, same N/2N diff)
+#   MODE=perf bench/callgrind.sh      where the time goes, kernel included (perf cpu-clock
+#                                     samples of the 2N run; no hardware counters needed)
 #   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +72,9 @@ measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse
     local n=$1 out="$RUN/$MODE.$1"
     if [[ $MODE == strace ]]; then
         timeout 300 strace -f -c -o "$out" "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
+    elif [[ $MODE == perf ]]; then
+        timeout 300 perf record -q -e cpu-clock -F 4000 -o "$out" \
+            "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
     else
         timeout 300 valgrind --tool=callgrind --callgrind-out-file="$out" \
             "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
@@ -81,7 +86,9 @@ measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse
     grep -q "$n succeeded" "$RUN/h2load.$n" || { cat "$RUN/h2load.$n" >&2; return 1; }
     kill -TERM "$vpid"
     wait "$vpid" || true
-    if [[ $MODE == strace ]]; then
+    if [[ $MODE == perf ]]; then
+        :
+    elif [[ $MODE == strace ]]; then
         # "calls" is column 4; the errors column may be empty, so take the name as the last field
         awk 'NR > 2 && $1 ~ /^[0-9.]+$/ && $NF != "total" {print $NF, $4}' "$out" | sort
     else
@@ -96,6 +103,12 @@ if [[ $MODE == strace ]]; then
     join -a 2 -e 0 -o 0,1.2,2.2 "$RUN/sys.a" "$RUN/sys.b" |
         awk -v n="$N" '{d = ($3 - $2) / n; if (d >= 0.01) {printf "  %-16s %.2f\n", $1, d; t += d}}
                        END {printf "  %-16s %.2f\n", "total", t}'
+    exit 0
+fi
+if [[ $MODE == perf ]]; then
+    measure $((2 * N))
+    perf report -i "$RUN/perf.$((2 * N))" --no-children --sort dso,symbol --stdio 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | sed 's/ *- *- *$//' | head -"${TOP:-40}"
     exit 0
 fi
 a=$(measure "$N")
