@@ -11,6 +11,7 @@
 #   MODE=perf bench/callgrind.sh      where the time goes, kernel included (perf cpu-clock
 #                                     samples of the 2N run; no hardware counters needed)
 #   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
+#   H2=1 bench/callgrind.sh           HTTP/2 (h2c prior knowledge, -m 10 streams) to the proxy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/release/gatehouse}
@@ -18,6 +19,7 @@ N=${2:-5000}
 CONNS=${CONNS:-50}
 URLPATH=${PATH_:-/1k}
 BASE=${PORT_BASE:-19180}
+if [[ ${H2:-0} == 1 ]]; then H2LOAD_MODE=; STREAMS=${STREAMS:-10}; else H2LOAD_MODE=--h1; STREAMS=1; fi
 PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2))
 RUN=$(mktemp -d /tmp/gh-callgrind.XXXXXX)
 PIDS=()
@@ -81,7 +83,7 @@ measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse
     fi
     local vpid=$!
     wait_port "$PROXY" "$URLPATH"
-    timeout 200 h2load --h1 -n "$n" -c "$CONNS" -m 1 "http://127.0.0.1:$PROXY$URLPATH" \
+    timeout 200 h2load $H2LOAD_MODE -n "$n" -c "$CONNS" -m "$STREAMS" "http://127.0.0.1:$PROXY$URLPATH" \
         >"$RUN/h2load.$n" 2>&1
     grep -q "$n succeeded" "$RUN/h2load.$n" || { cat "$RUN/h2load.$n" >&2; return 1; }
     kill -TERM "$vpid"

@@ -39,6 +39,42 @@ Http2Stream::Http2Stream(Http2Connection& conn, int32_t id)
 
 Http2Stream::~Http2Stream() = default;
 
+void Http2Stream::recycle(int32_t id) {
+  id_ = id;
+  method_.clear();
+  scheme_.clear();
+  authority_.clear();
+  path_.clear();
+  protocol_.clear();
+  cookie_.clear();
+  header_bytes_ = 0;
+  bad_header_ = false;
+  body_.clear();
+  pending_consume_ = 0;
+  body_bytes_ = 0;
+  body_end_ = false;
+  interrupted_ = false;
+  body_wake_.clearPending();
+  send_wake_.clearPending();
+  trailers_.clear();
+  in_trailers_ = false;
+  out_.clear();
+  out_pos_ = 0;
+  out_end_ = false;
+  head_sent_ = false;
+  deferred_ = false;
+  trailer_storage_.clear();
+  out_trailers_.clear();
+  bytes_out_ = 0;
+  started_ = false;
+  running_ = false;
+  closed_ = false;
+  close_code_ = 0;
+  discarded_ = 0;
+  reset_sent_ = false;
+  exchange_.begin("HTTP/2");
+}
+
 bool Http2Stream::addHeader(std::string_view name, std::string_view value, size_t max_list_bytes) {
   // RFC 9113 §6.5.2: name + value + 32 per field.
   header_bytes_ += name.size() + value.size() + 32;

@@ -21,6 +21,8 @@ class Http2Stream final : public ClientIo {
   ~Http2Stream() override;
 
   int32_t id() const { return id_; }
+  // Makes a finished stream (not running, closed) serve a new stream id, as if new.
+  void recycle(int32_t id);
   // Codec side (called from nghttp2 callbacks).
   // False: the header list is over its limit (the stream is reset).
   bool addHeader(std::string_view name, std::string_view value, size_t max_list_bytes);
