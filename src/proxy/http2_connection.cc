@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "http/nghttp2_alloc.h"
 #include "proxy/http2_stream.h"
 #include "runtime/metrics_hooks.h"
 
@@ -107,7 +108,7 @@ Http2Connection::Http2Connection(runtime::Worker& worker, net::TcpStream& client
   nghttp2_option_set_max_continuations(opt, kMaxContinuations * 2);  // ours trips first
   nghttp2_option_set_stream_reset_rate_limit(opt, h2.max_resets_per_second * 4ULL,
                                              h2.max_resets_per_second * 2ULL);
-  nghttp2_session_server_new2(&session_, cb, this, opt);
+  nghttp2_session_server_new3(&session_, cb, this, opt, http::nghttp2Allocator());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
 

@@ -245,27 +245,43 @@ Task<Status> Http2Stream::sendContinue() {
   co_return Status{};
 }
 
+namespace {
+// Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); the length test skips most names.
+bool isConnectionSpecific(std::string_view name) {
+  switch (name.size()) {
+    case 7:
+      return http::iequals(name, "upgrade");
+    case 10:
+      return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
+    case 16:
+      return http::iequals(name, "proxy-connection");
+    case 17:
+      return http::iequals(name, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind kind,
                                    uint64_t length, std::string_view first) {
   if (closed_) co_return closedError();
   char status[4] = {static_cast<char>('0' + resp.status / 100 % 10),
                     static_cast<char>('0' + resp.status / 10 % 10),
                     static_cast<char>('0' + resp.status % 10), 0};
-  std::vector<nghttp2_nv> nva;
+  auto& nva = nva_;  // members: their capacity is reused by the next stream
+  nva.clear();
   nva.reserve(resp.headers.size() + 2);
   nva.push_back(makeNv(":status", std::string_view(status, 3)));
   // HTTP/2 field names are lower case; HTTP/1 upstreams may send any case.
-  std::string lowered;
+  std::string& lowered = lowered_names_;
+  lowered.clear();
   size_t total = 0;
   for (const auto& f : resp.headers.fields())
     total += f.name.size();
-  lowered.reserve(total);
+  lowered.reserve(total);  // no reallocation below: the views into it stay valid
   for (const auto& f : resp.headers.fields()) {
-    if (http::iequals(f.name, "connection") || http::iequals(f.name, "keep-alive") ||
-        http::iequals(f.name, "transfer-encoding") || http::iequals(f.name, "upgrade") ||
-        http::iequals(f.name, "proxy-connection")) {
-      continue;
-    }
+    if (isConnectionSpecific(f.name)) continue;
     size_t at = lowered.size();
     for (char c : f.name)
       lowered.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
