@@ -125,15 +125,15 @@ Result<int64_t> readDurationNs(const YAML::Node& n, std::string_view what) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(*d).count();
 }
 
+// `range` is how the error shows [lo, hi], e.g. "from 0 to 1".
 Result<double> readDecimal(const YAML::Node& n, std::string_view what, double lo, double hi,
-                           std::string_view example) {
+                           std::string_view range) {
   auto s = readString(n, what);
   if (!s.ok()) return s.error();
   auto d = config::parseDecimal(*s);
   if (!d || *d < lo || *d > hi) {
-    return configError(std::string(what) + ": expected a decimal number from " +
-                       std::to_string(lo).substr(0, 3) + " to " + std::to_string(hi).substr(0, 3) +
-                       " (e.g. " + std::string(example) + "), got '" + *s + "'");
+    return configError(std::string(what) + ": expected a decimal number " + std::string(range) +
+                       ", got '" + *s + "'");
   }
   return *d;
 }
@@ -211,12 +211,13 @@ Result<Options> parseOptions(const YAML::Node& config) {
     return configError("latency_threshold: required for algorithm aimd (e.g. 250ms)");
   }
   if (config["buffer"]) {
-    auto b = readDecimal(config["buffer"], "buffer", 0.0, 1.0, "0.1");
+    auto b = readDecimal(config["buffer"], "buffer", 0.0, 1.0, "from 0 to 1 (e.g. 0.1)");
     if (!b.ok()) return b.error();
     p.buffer = *b;
   }
   if (config["decrease_factor"]) {
-    auto f = readDecimal(config["decrease_factor"], "decrease_factor", 0.1, 0.99, "0.5");
+    auto f = readDecimal(config["decrease_factor"], "decrease_factor", 0.1, 0.99,
+                         "from 0.1 to 0.99 (e.g. 0.5)");
     if (!f.ok()) return f.error();
     p.decrease_factor = *f;
   }
