@@ -193,6 +193,35 @@ TEST(CircuitBreaker, PendingRequestTimesOutAsMaxConnections) {
   EXPECT_EQ(b.state->current(Limit::kPending), 0u);
 }
 
+// A connection coming back while a request of the cluster waits elsewhere for a slot is
+// closed (its slot freed), unless a request of this pool waits for it.
+TEST(CircuitBreaker, ReleasedConnectionFreesItsSlotForAPendingRequest) {
+  auto state = std::make_shared<ClusterBreaker>();
+  EndpointPool pool(4, std::chrono::seconds(60));
+  auto conn = [&] {
+    auto c = std::make_unique<PooledConnection>();
+    EXPECT_TRUE(c->slot.tryAcquire(state, 10));
+    return c;
+  };
+  const runtime::TimePoint now{};
+  pool.release(conn(), now);
+  EXPECT_EQ(pool.idleCount(), 1u);
+  EXPECT_EQ(state->current(Limit::kConnections), 1u);
+
+  ASSERT_TRUE(state->tryAcquire(Limit::kPending, 10));  // someone, somewhere, waits
+  pool.release(conn(), now);
+  EXPECT_EQ(pool.idleCount(), 1u);
+  EXPECT_EQ(state->current(Limit::kConnections), 1u);
+
+  runtime::Notifier local;
+  pool.addWaiter(&local);
+  pool.release(conn(), now);
+  EXPECT_EQ(pool.idleCount(), 2u);  // kept for the local waiter
+  EXPECT_EQ(state->current(Limit::kConnections), 2u);
+  pool.removeWaiter(&local);
+  state->release(Limit::kPending);
+}
+
 TEST(CircuitBreaker, ConfigDefaultsAreEnvoys) {
   auto cfg = loadOk(
       "clusters:\n  - name: c\n    endpoints: [\"127.0.0.1:1\"]\n"
