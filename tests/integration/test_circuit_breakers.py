@@ -14,8 +14,8 @@ def breaker_config(echo, connect_timeout="10s", **limits):
                                  connect_timeout=connect_timeout))
 
 
-def metric(gh, name, **labels):
-    return gh.metrics().value(name, **labels)
+def metric(gh, family, **labels):
+    return gh.metrics().value(family, **labels)
 
 
 def send_held(gh, n, gate, path="/held", extra_headers=()):
@@ -175,15 +175,15 @@ def test_adaptive_concurrency_limits_a_slow_upstream_only(gatehouse, echo_factor
         adaptive_route("slow", "/slow", "slow"),
         adaptive_route("fast", "/fast", "fast", initial_limit=8, max_limit=16)]))
     limit = "gatehouse_adaptive_concurrency_limit"
-    assert metric(gh, limit, name="slow") == 4
+    assert metric(gh, limit, policy="slow") == 4
     # Each slow answer (1 s, above the 500 ms threshold) halves the limit: 4 -> 2 -> 1.
     for _ in range(4):
-        if metric(gh, limit, name="slow") == 1:
+        if metric(gh, limit, policy="slow") == 1:
             break
         with gh.conn() as c:
             c.send(request_bytes("GET", "/slow/x", headers=[("x-echo-delay", "1")]))
             assert c.read_response(timeout=20).status == 200
-    assert metric(gh, limit, name="slow") == 1
+    assert metric(gh, limit, policy="slow") == 1
     before = slow.request_count()
     held = send_held(gh, 1, "go", path="/slow")
     wait_until(lambda: slow.request_count() == before + 1, message="the slow request to be held")
@@ -192,7 +192,7 @@ def test_adaptive_concurrency_limits_a_slow_upstream_only(gatehouse, echo_factor
         r = c.read_response()
     assert r.status == 503 and r.header("x-gatehouse-overflow") == "adaptive_concurrency"
     assert r.json()["request_id"]
-    assert metric(gh, "gatehouse_adaptive_concurrency_rejected_total", name="slow") == 1
+    assert metric(gh, "gatehouse_adaptive_concurrency_rejected_total", policy="slow") == 1
     slow.release("go")
     assert read_all(held)[0].status == 200
     # The fast upstream: four at a time (the initial limit), never refused.
@@ -200,12 +200,12 @@ def test_adaptive_concurrency_limits_a_slow_upstream_only(gatehouse, echo_factor
         replies = read_all([_send(gh, f"/fast/{round_}/{i}") for i in range(4)])
         assert [r.status for r in replies] == [200] * 4
     m = gh.metrics()
-    assert m.value("gatehouse_adaptive_concurrency_rejected_total", name="fast") == 0
-    assert m.value(limit, name="fast") >= 8
+    assert m.value("gatehouse_adaptive_concurrency_rejected_total", policy="fast") == 0
+    assert m.value(limit, policy="fast") >= 8
     # A slot is given back just after the response is written: poll for it.
     in_flight = "gatehouse_adaptive_concurrency_in_flight"
-    wait_until(lambda: metric(gh, in_flight, name="fast") == 0
-               and metric(gh, in_flight, name="slow") == 0, message="no request in flight")
+    wait_until(lambda: metric(gh, in_flight, policy="fast") == 0
+               and metric(gh, in_flight, policy="slow") == 0, message="no request in flight")
 
 
 def _send(gh, path):

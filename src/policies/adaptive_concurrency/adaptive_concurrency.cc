@@ -55,7 +55,7 @@ void renderMetrics(std::string& out) {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
     out.append(name).append(" ").append(type).append("\n");
     for (const auto& [n, l] : live) {
-      out.append(name).append("{name=\"").append(runtime::escapeLabel(n)).append("\"} ");
+      out.append(name).append("{policy=\"").append(runtime::escapeLabel(n)).append("\"} ");
       out.append(value(*l)).append("\n");
     }
   };
