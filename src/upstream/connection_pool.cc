@@ -38,7 +38,11 @@ void EndpointPool::sweep(runtime::TimePoint now) {
                                return waiters_.empty() && c->slot.othersWaiting();
                              }),
               idle_.end());
-  std::erase_if(h2_, [](const auto& c) { return !c->alive(); });
+  std::erase_if(h2_, [](const auto& c) {
+    // An HTTP/2 connection without streams gives its slot to a request waiting elsewhere.
+    if (c->alive() && c->activeStreams() == 0 && c->slotWanted()) c->close();
+    return !c->alive();
+  });
 }
 
 std::shared_ptr<H2Client> EndpointPool::h2Pick() {

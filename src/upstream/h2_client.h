@@ -107,6 +107,8 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
   void close();
   // Counts the connection against its cluster's max_connections until the socket closes.
   void holdSlot(ConnectionSlot slot) { slot_ = std::move(slot); }
+  // A request of the cluster waits elsewhere for a connection slot (see ConnectionSlot).
+  bool slotWanted() const { return slot_.othersWaiting(); }
 
  private:
   friend class H2Stream;

@@ -221,3 +221,25 @@ def test_adaptive_concurrency_config_errors_name_the_option(gatehouse, echo):
     gh.write_config(cfg)
     assert gh.reload() == "failure"
     assert "decrease_factor" in gh.stderr()
+
+
+def test_breakers_on_an_http2_upstream(gatehouse, echo):
+    # Gatehouse B (h2c downstream) is A's HTTP/2 upstream: many streams share one connection.
+    b = gatehouse(simple_config(cluster("up", echo)), name="b")
+    a = gatehouse(simple_config({
+        "name": "h2", "protocol": "h2c", "endpoints": [f"127.0.0.1:{b.port}"],
+        "circuit_breakers": {"max_requests": 2, "max_connections": 1}}), workers=1, name="a")
+    held = send_held(a, 2, "go")
+    wait_until(lambda: echo.request_count() == 2, message="two requests held upstream")
+    with a.conn() as c:
+        c.send(request_bytes("GET", "/over"))
+        assert_overflow_reply(c.read_response(), "max_requests")
+    m = a.metrics()
+    assert m.value(CURRENT, cluster="h2", limit="max_connections") == 1  # both on one connection
+    assert m.value(CURRENT, cluster="h2", limit="max_requests") == 2
+    echo.release("go")
+    assert [r.status for r in read_all(held)] == [200, 200]
+    wait_until(lambda: metric(a, CURRENT, cluster="h2", limit="max_requests") == 0,
+               message="in-flight count back to 0")
+    assert read_all([_send(a, "/again")])[0].status == 200
+    assert metric(a, CURRENT, cluster="h2", limit="max_connections") == 1
