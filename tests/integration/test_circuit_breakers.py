@@ -243,3 +243,34 @@ def test_breakers_on_an_http2_upstream(gatehouse, echo):
                message="in-flight count back to 0")
     assert read_all([_send(a, "/again")])[0].status == 200
     assert metric(a, CURRENT, cluster="h2", limit="max_connections") == 1
+
+
+def test_adaptive_concurrency_gradient_learns_min_rtt_then_backs_off(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("api", echo), routes=[{
+        "name": "grad", "match": {"path_prefix": "/"}, "cluster": "api",
+        "policies": [{"name": "adaptive_concurrency", "config": {
+            "name": "grad", "min_rtt_samples": 2, "window": "10ms", "min_limit": 1,
+            "initial_limit": 4, "max_limit": 8}}]}]))
+    limit = "gatehouse_adaptive_concurrency_limit"
+    assert metric(gh, limit, policy="grad") == 1  # pinned while the min RTT is measured
+    for i in range(2):
+        assert read_all([_send(gh, f"/fast/{i}")])[0].status == 200
+    assert metric(gh, "gatehouse_adaptive_concurrency_min_rtt_seconds", policy="grad") > 0
+    assert metric(gh, limit, policy="grad") == 4
+    # Answers far slower than the min RTT: gradient 0.5, so 4 -> 3 -> 2 (headroom keeps 2).
+    for i in range(5):
+        if metric(gh, limit, policy="grad") == 2:
+            break
+        with gh.conn() as c:
+            c.send(request_bytes("GET", f"/slow/{i}", headers=[("x-echo-delay", "1")]))
+            assert c.read_response(timeout=20).status == 200
+    assert metric(gh, limit, policy="grad") == 2
+    before = echo.request_count()
+    held = send_held(gh, 2, "go")
+    wait_until(lambda: echo.request_count() == before + 2, message="two requests held")
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/over"))
+        r = c.read_response()
+    assert r.status == 503 and r.header("x-gatehouse-overflow") == "adaptive_concurrency"
+    echo.release("go")
+    assert [r.status for r in read_all(held)] == [200, 200]
