@@ -139,6 +139,7 @@ Task<> Exchange::proxyToUpstreamH2() {
         co_await sendError(503, "upstream connection limit reached");
         co_return;
       }
+      upstream::H2ConnectGuard connecting(*pool);  // same-worker requests share this connect
       auto t0 = runtime::Clock::now();
       auto c = co_await net::TcpStream::connect(loop, host.address,
                                                 bounded(loop.now() + cc.connect_timeout));
