@@ -95,8 +95,8 @@ class RequestContext {
   // the body (with a Content-Length); until then a body call may still change ctx.response.
   // Honoured on HTTP/2 upstream clusters.
   bool hold_response_head = false;
-  // The upstream response trailers, set by the core just before the response-body phase's
-  // end=true call (null before). drop_response_trailers keeps them from the client (they meant
+  // The upstream response trailers, valid only during the response-body phase's end=true
+  // call (null otherwise). drop_response_trailers keeps them from the client (they meant
   // something only to a protocol the filter translated away).
   const HeaderMap* response_trailers = nullptr;
   bool drop_response_trailers = false;

@@ -347,6 +347,7 @@ Task<> Exchange::proxyToUpstreamH2() {
           for (size_t i = ex_.filters_run; i-- > 0;) {
             ex_.filters[i].filter->onResponseBody(ctx_, chunk, sp->end);
           }
+          ctx_.response_trailers = nullptr;  // the stream does not outlive this attempt
           data = chunk;
         }
         if (head_held && (sp->end || !data.empty())) {

@@ -400,7 +400,8 @@ TEST(GrpcTranscodeFilter, UnaryRequestAndResponseConversion) {
 TEST(GrpcTranscodeFilter, ErrorsAndBadInput) {
   DescriptorSet ds;
   auto f = testutil::buildPolicy("grpc_transcode", "{descriptor_set: " + ds.path() +
-                                                       ", services: [t.Svc], unmatched: reject}");
+                                                       ", services: [t.Svc], unmatched: reject,"
+                                                       " unannotated_methods: skip}");
   ASSERT_NE(f, nullptr);
   {  // trailers-only error: grpc-status in the head
     http::RequestContext ctx;

@@ -249,7 +249,11 @@ Result<std::string> Transcoder::buildRequest(const Binding& b, const std::vector
     auto st =
         pb::util::JsonToBinaryString(resolver_.get(), mi.input_url,
                                      pb::StringPiece(body.data(), body.size()), &out, opts_.parse);
-    if (!st.ok()) return clientError("invalid JSON body: " + std::string(st.message()));
+    if (!st.ok()) {
+      std::string why(st.message());
+      why.resize(std::min(why.find('\n'), why.size()));  // drop the parser's context lines
+      return clientError("invalid JSON body: " + why);
+    }
   }
   // Query parameters bind fields the body does not cover (none when the body is "*").
   if (b.body != Binding::Body::kAll && !query.empty()) {
