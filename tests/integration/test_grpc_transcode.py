@@ -257,7 +257,7 @@ def test_server_streaming_as_ndjson_delivered_as_messages_arrive(gatehouse, grpc
 
 
 def test_http2_client_and_native_grpc_on_the_same_route(gh, grpc_server, messages):
-    with client(gh, http2=True) as c:
+    with client(gh, http1=False, http2=True) as c:  # h2c with prior knowledge
         r = c.get("/v1/books/h2")
         assert r.http_version == "HTTP/2"
         assert r.status_code == 200 and r.json()["name"] == "h2"
