@@ -18,6 +18,8 @@ bool validFieldPath(std::string_view p) {
   if (p.empty() || p.front() == '.' || p.back() == '.') return false;
   for (size_t i = 0; i < p.size(); ++i) {
     if (p[i] == '.' ? p[i - 1] == '.' : !identChar(p[i])) return false;
+    const bool starts_name = i == 0 || p[i - 1] == '.';
+    if (starts_name && p[i] >= '0' && p[i] <= '9') return false;  // identifiers: no digit first
   }
   return true;
 }
