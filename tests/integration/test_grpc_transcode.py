@@ -314,3 +314,25 @@ def test_config_errors_name_the_option(tmp_path, descriptor_set):
     out = validate(tmp_path, descriptor_set, streaming="xml")
     assert out.returncode != 0 and "streaming: expected one of" in out.stderr, out.stderr
     assert validate(tmp_path, descriptor_set).returncode == 0
+
+
+def test_large_messages_and_long_streams(gatehouse, grpc_server, descriptor_set):
+    g = gatehouse(transcode_config(grpc_server.port, descriptor_set,
+                                   max_response_message_bytes=100_000))
+    big = "x" * 90_000  # spans several HTTP/2 DATA frames both ways
+    with client(g) as c:
+        r = c.patch("/v1/shelves/1/books/2", json={"title": big})
+        assert r.status_code == 200, r.text[:200]
+        assert r.json()["title"] == "updated:" + big
+        assert int(r.headers["content-length"]) == len(r.content)
+        r = c.get("/v1/shelves/8/books:stream", params={"count": "500"})
+        assert r.status_code == 200
+        books = r.json()
+        assert len(books) == 500 and books[499] == {"name": "shelves/8/books/499", "pages": "499"}
+        # a response message over max_response_message_bytes is not converted: 502, code 13
+        r = c.patch("/v1/shelves/1/books/2", json={"title": "y" * 120_000})
+        assert r.status_code == 502
+        assert r.json() == {"code": 13, "message": "response message larger than "
+                                                   "max_response_message_bytes"}
+    assert g.metrics().get_value("gatehouse_grpc_transcode_requests_total",
+                                 result="bad_response") == 1
