@@ -316,8 +316,9 @@ Task<> Exchange::proxyToUpstreamH2() {
       } else if (has_length && !transform) {
         kind = ResponseBodyKind::kLength;
       }
-      auto st = co_await io_.sendHead(resp, kind, content_length, {});
-      bool ok = st.ok();
+      // A translating body filter may hold the head until it knows the status (see filter.h).
+      bool head_held = transform && ctx_.hold_response_head;
+      bool ok = head_held || (co_await io_.sendHead(resp, kind, content_length, {})).ok();
       std::string chunk;
       while (ok && body_allowed) {
         auto sp = co_await stream->readBody(bounded(loop.now() + cc.idle_timeout));
@@ -327,6 +328,15 @@ Task<> Exchange::proxyToUpstreamH2() {
               loop.now() >= *call_deadline) {
             ex_.error = "grpc-timeout expired";
           }
+          if (head_held) {  // nothing sent yet: the client can still get a proper error
+            receiver_done = true;
+            stream->cancel();
+            io_.interruptBodyRead();
+            bool timeout = sp.error().code == ErrorCode::kTimeout;
+            co_await sendError(timeout ? 504 : 502,
+                               timeout ? "upstream body timeout" : "bad response from upstream");
+            co_return;
+          }
           io_.abortResponse();
           ok = false;
           break;
@@ -334,10 +344,23 @@ Task<> Exchange::proxyToUpstreamH2() {
         std::string_view data = sp->data;
         if (transform) {
           chunk.assign(data);
+          if (sp->end) ctx_.response_trailers = &stream->trailers();
           for (size_t i = ex_.filters_run; i-- > 0;) {
             ex_.filters[i].filter->onResponseBody(ctx_, chunk, sp->end);
           }
+          ctx_.response_trailers = nullptr;  // the stream does not outlive this attempt
           data = chunk;
+        }
+        if (head_held && (sp->end || !data.empty())) {
+          head_held = false;
+          auto hst = co_await io_.sendHead(resp, sp->end ? ResponseBodyKind::kLength : kind,
+                                           data.size(), sp->end ? data : std::string_view{});
+          if (sp->end) data = {};
+          if (!hst.ok()) {
+            ex_.error = "client write: " + hst.error().message;
+            ok = false;
+            break;
+          }
         }
         std::string encoded;
         if (web == grpc::WebMode::kText && !data.empty()) {
@@ -360,7 +383,7 @@ Task<> Exchange::proxyToUpstreamH2() {
         ok = (co_await io_.sendBody(frame)).ok();
         if (ok) (void)co_await io_.finishBody(nullptr);
       } else if (ok) {
-        (void)co_await io_.finishBody(&stream->trailers());
+        (void)co_await io_.finishBody(ctx_.drop_response_trailers ? nullptr : &stream->trailers());
       }
       receiver_done = true;
       if (!io_.bodyDone()) {
