@@ -47,7 +47,7 @@ struct PickContext {
   std::string* set_cookie = nullptr;
   // Hosts to avoid (a retry's hosts already tried): a balancer picks another host when one is
   // available, and one of these only when nothing else is.
-  std::span<const int> exclude;
+  std::span<const int> exclude = {};
 };
 
 class LoadBalancer {
