@@ -336,6 +336,8 @@ def test_failover_kill_one_of_three_hosts_under_load(gatehouse):
         assert failures == [], failures[:5]
         assert sum(seen.values()) == done[0] and done[0] >= total // 2
         assert set(seen) == {b"h1", b"h2", b"h3"}
+        # Retries, not luck, hid the dead host from the clients.
+        assert gh.metrics().total("gatehouse_upstream_retries_total") >= 1
         wait_until(lambda: gh.metrics().get_value("gatehouse_upstream_host_healthy",
                                                   cluster="svc", host=victim_ep) == 0,
                    message="the killed host marked down")
