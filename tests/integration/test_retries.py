@@ -8,8 +8,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from support import IO_TIMEOUT, cluster, free_port, request_bytes, simple_config, stop_process, \
-    wait_until
+from support import IO_TIMEOUT, Reply, cluster, free_port, simple_config, stop_process, wait_until
 
 REPLY_503 = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n"
              b"content-length: 4\r\n\r\nbusy")
@@ -122,6 +121,21 @@ def test_idempotent_put_body_is_replayed_on_retry(gatehouse, echo, recorder_fact
     assert len(busy.request_list()) >= 1
     assert all(r.body == body for r in busy.request_list())
     assert all(r["body_length"] == len(body) for r in echo.requests)
+
+
+def test_reset_is_retried_for_get_but_not_for_post(gatehouse, echo, recorder_factory):
+    # Closes every connection once the request arrived, without a byte of answer.
+    closer = recorder_factory(script=[Reply(None, close=True) for _ in range(40)])
+    gh = gatehouse(simple_config(cluster("svc", closer, echo),
+                                 routes=[route("svc", {"attempts": 2, "on": ["reset"]})]))
+    for i in range(6):
+        status, body, _ = get(gh, f"/g{i}")
+        assert status == 200, body
+    reached = len(closer.request_list())
+    assert reached >= 1 and retries(gh, "svc", "reset") == reached
+    posts = [get(gh, f"/p{i}", method="POST", body=b"z")[0] for i in range(6)]
+    assert posts.count(502) == len(closer.request_list()) - reached >= 1
+    assert retries(gh, "svc", "reset") == reached
 
 
 def test_only_listed_statuses_are_retried(gatehouse, echo, echo2, recorder_factory):
