@@ -60,13 +60,14 @@ RetryVerdict decideRetry(const config::RetryPolicy& policy, const AttemptFailure
     return RetryVerdict::kNo;
   }
   if (!facts.body_replayable) return RetryVerdict::kNo;
-  // Merge point for circuit breakers: a cluster's max_active_retries check goes here.
+  // The cluster's max_retries breaker is checked after this, by RetryState (it takes a unit).
   if (!budgetAllows(policy, active_requests, active_retries)) return RetryVerdict::kBudgetExhausted;
   return RetryVerdict::kRetry;
 }
 
-RetryState::RetryState(const config::RetryPolicy& policy, runtime::ClusterStats& stats)
-    : policy_(policy), stats_(stats) {
+RetryState::RetryState(const config::RetryPolicy& policy, runtime::ClusterStats& stats,
+                       const upstream::Breakers* breakers)
+    : policy_(policy), stats_(stats), breakers_(breakers) {
   stats_.active_requests.inc();
 }
 
@@ -92,6 +93,10 @@ RetryVerdict RetryState::mayRetry(const AttemptFailure& f, const RequestFacts& f
     return v;
   }
   if (v != RetryVerdict::kRetry) return v;
+  // One max_retries unit per retrying request, held until it ends (as its budget slot).
+  if (!retrying_ && breakers_ && !breakers_->tryAcquireRetry(breaker_unit_)) {
+    return RetryVerdict::kBreakerOpen;
+  }
   stats_.retries[static_cast<size_t>(f.reason)].inc();
   if (!retrying_) {
     retrying_ = true;

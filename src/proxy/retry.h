@@ -14,6 +14,7 @@
 #include "config/model.h"
 #include "runtime/event_loop.h"
 #include "runtime/stats.h"
+#include "upstream/circuit_breaker.h"
 
 namespace gatehouse::proxy {
 
@@ -35,7 +36,8 @@ struct RequestFacts {
   bool deadline_expired = false;  // timeouts.request_total
 };
 
-enum class RetryVerdict { kRetry, kNo, kBudgetExhausted };
+// kBreakerOpen: the cluster's circuit_breakers.max_retries is reached (counted by the breaker).
+enum class RetryVerdict { kRetry, kNo, kBudgetExhausted, kBreakerOpen };
 
 // Whether `policy` lists the failure (its `on` conditions).
 bool retryOn(const config::RetryPolicy& policy, const AttemptFailure& f);
@@ -59,7 +61,10 @@ RetryVerdict decideRetry(const config::RetryPolicy& policy, const AttemptFailure
 // Counts the request active for its life, and as an active retry from its first retry on.
 class RetryState {
  public:
-  RetryState(const config::RetryPolicy& policy, runtime::ClusterStats& stats);
+  // `breakers` (may be null): the cluster's circuit breakers; a retry holds a max_retries unit
+  // from its first retry to the end of the request.
+  RetryState(const config::RetryPolicy& policy, runtime::ClusterStats& stats,
+             const upstream::Breakers* breakers = nullptr);
   ~RetryState();
   RetryState(const RetryState&) = delete;
   RetryState& operator=(const RetryState&) = delete;
@@ -70,13 +75,16 @@ class RetryState {
   // Hosts tried so far, for lb::PickContext::exclude.
   std::span<const int> triedHosts() const { return tried_; }
   // Decides about the failed attempt; on kRetry counts the retry (metrics, budget) and returns
-  // the backoff to wait in `delay`. On kBudgetExhausted counts that.
+  // the backoff to wait in `delay`. On kBudgetExhausted counts that; then the cluster's
+  // max_retries breaker has the last word (kBreakerOpen).
   RetryVerdict mayRetry(const AttemptFailure& f, const RequestFacts& facts, uint64_t random,
                         runtime::Duration& delay);
 
  private:
   const config::RetryPolicy& policy_;
   runtime::ClusterStats& stats_;
+  const upstream::Breakers* breakers_;
+  upstream::BreakerGuard breaker_unit_;  // max_retries, held once retrying
   int tries_ = 0;
   bool retrying_ = false;  // counted in active_retries
   std::vector<int> tried_;

@@ -203,6 +203,11 @@ Task<> Exchange::proxyToUpstream() {
   const auto& snap = *ex_.snap->snap;
   const auto ci = static_cast<size_t>(ex_.route->cluster);
   const auto& cc = snap.clusters[ci];
+  upstream::BreakerGuard active;  // max_requests: held until the exchange ends
+  if (!cc.breakers.tryAcquire(upstream::Limit::kRequests, active)) {
+    co_await sendOverflow(upstream::Limit::kRequests);
+    co_return;
+  }
   if (cc.http2) {
     co_await proxyToUpstreamH2();
     co_return;
@@ -213,7 +218,7 @@ Task<> Exchange::proxyToUpstream() {
   auto& req = ctx_.request;
   cs.requests.inc();
   const config::RetryPolicy& policy = ex_.route->retry;
-  RetryState retry(policy, cs);
+  RetryState retry(policy, cs, &cc.breakers);
   ex_.try_timeout = policy.per_try_timeout.count() > 0
                         ? std::min(policy.per_try_timeout, ex_.route->response_timeout)
                         : ex_.route->response_timeout;
@@ -264,7 +269,17 @@ Task<> Exchange::proxyToUpstream() {
     const auto& host = cc.hosts.hosts[static_cast<size_t>(hi)];
     pool = wc.pools[static_cast<size_t>(hi)];
     ex_.upstream_name = host.name;
-    conn = pool->acquire(w_.loop().now());
+    auto co = upstream::checkout(*pool, cc.breakers, false, w_.loop().now());
+    if (co.wait) {
+      co = co_await upstream::waitForConnection(*pool, cc.breakers, false, w_.loop(),
+                                                w_.loop().now() + cc.connect_timeout);
+    }
+    if (co.overflow) {
+      tracker->abandon();
+      co_await sendOverflow(*co.overflow);
+      co_return;
+    }
+    conn = std::move(co.conn);
     const bool reused = conn != nullptr;
     if (!conn && pool->active >= cc.pool_max_per_endpoint) {
       tracker->abandon();
@@ -306,6 +321,7 @@ Task<> Exchange::proxyToUpstream() {
       }
       conn = std::make_unique<upstream::PooledConnection>();
       conn->stream = std::move(*c);
+      conn->slot = std::move(co.slot);
       cs.pool_new.inc();
     } else {
       cs.pool_reused.inc();

@@ -68,7 +68,7 @@ Task<> Exchange::proxyToUpstreamH2() {
   auto& req = ctx_.request;
   cs.requests.inc();
   const config::RetryPolicy& policy = ex_.route->retry;
-  RetryState retry(policy, cs);
+  RetryState retry(policy, cs, &cc.breakers);
   if (!(co_await bufferBodyForRetry())) co_return;
 
   // grpc-timeout bounds the whole call (and is enforced here, not only by the server).
@@ -126,7 +126,18 @@ Task<> Exchange::proxyToUpstreamH2() {
     auto* pool = wc.pools[static_cast<size_t>(hi)];
     ex_.upstream_name = host.name;
 
-    std::shared_ptr<upstream::H2Client> conn = pool->h2Pick();
+    auto co = upstream::checkout(*pool, cc.breakers, true, loop.now());
+    if (co.wait) {
+      co = co_await upstream::waitForConnection(*pool, cc.breakers, true, loop,
+                                                bounded(loop.now() + cc.connect_timeout));
+    }
+    if (co.overflow) {
+      lb_done = true;
+      lb.onAbandon(hi, runtime::Clock::now() - started);
+      co_await sendOverflow(*co.overflow);
+      co_return;
+    }
+    std::shared_ptr<upstream::H2Client> conn = std::move(co.h2);
     if (conn) {
       cs.pool_reused.inc();
     } else {
@@ -172,6 +183,7 @@ Task<> Exchange::proxyToUpstreamH2() {
         co_return;
       }
       conn = upstream::H2Client::start(loop, std::move(*c), cc.idle_timeout);
+      conn->holdSlot(std::move(co.slot));
       pool->h2Add(conn);
       cs.pool_new.inc();
     }
