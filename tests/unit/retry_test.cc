@@ -151,6 +151,30 @@ TEST(RetryState, CountsActiveRequestsRetriesAndReasons) {
   EXPECT_EQ(cs.retry_budget_exhausted.get(), 1u);
 }
 
+TEST(RetryState, TheMaxRetriesBreakerHasTheLastWord) {
+  auto p = written();
+  p.backoff_base = Millis(0);
+  p.budget_min_concurrency = 100;  // the budget never refuses here
+  upstream::Breakers breakers;
+  breakers.state = std::make_shared<upstream::ClusterBreaker>();
+  breakers.enabled = true;
+  breakers.max = {10, 10, 10, 1};  // max_retries: 1
+  runtime::ClusterStats cs;
+  RequestFacts get{.idempotent = true};
+  runtime::Duration delay{};
+  {
+    RetryState a(p, cs, &breakers);
+    RetryState b(p, cs, &breakers);
+    EXPECT_EQ(a.mayRetry({RetryReason::kStatus, 503}, get, 1, delay), RetryVerdict::kRetry);
+    EXPECT_EQ(b.mayRetry({RetryReason::kStatus, 503}, get, 1, delay), RetryVerdict::kBreakerOpen);
+    // a keeps its unit for its next retry.
+    EXPECT_EQ(a.mayRetry({RetryReason::kStatus, 503}, get, 1, delay), RetryVerdict::kRetry);
+    EXPECT_EQ(breakers.state->current(upstream::Limit::kRetries), 1u);
+    EXPECT_EQ(breakers.state->overflows(upstream::Limit::kRetries), 1u);
+  }
+  EXPECT_EQ(breakers.state->current(upstream::Limit::kRetries), 0u);
+}
+
 TEST(RetryExclusion, EveryAlgorithmAvoidsTriedHostsWhileOthersAreAvailable) {
   for (std::string_view name : config::kLbAlgorithms) {
     auto state = std::make_shared<lb::ClusterHealthState>();
