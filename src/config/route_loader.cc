@@ -6,6 +6,7 @@
 #include <array>
 #include <span>
 
+#include "config/retry_loader.h"
 #include "config/split_loader.h"
 #include "config/syntax.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 constexpr std::string_view kRouteKeys[] = {
     "name",    "match",   "cluster",  "clusters", "direct_response", "redirect",
-    "rewrite", "timeout", "policies", "canary",   "mirror"};
+    "rewrite", "timeout", "policies", "canary",   "mirror",          "retry"};
 constexpr std::string_view kActionKeys[] = {"cluster", "clusters", "direct_response", "redirect"};
 constexpr std::string_view kMatchKeys[] = {
     "path_exact", "path_prefix", "path_regex", "path_template", "methods", "headers", "query"};
@@ -323,8 +324,9 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
 
   // rewrite and timeout shape the upstream request; without a cluster they would be ignored.
   bool forwards = actions.empty() || m.has("cluster") || m.has("clusters");
-  for (std::string_view key : {std::string_view("rewrite"), std::string_view("timeout"),
-                               std::string_view("canary"), std::string_view("mirror")}) {
+  for (std::string_view key :
+       {std::string_view("rewrite"), std::string_view("timeout"), std::string_view("canary"),
+        std::string_view("mirror"), std::string_view("retry")}) {
     if (m.has(key) && !forwards) {
       diag.add(*m.findKey(key), m.path(key),
                "'" + std::string(key) + "' applies only to routes that forward to a cluster");
@@ -334,6 +336,7 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   if (const YAML::Node* v = m.find("rewrite"))
     route.rewrite = readRewrite(diag, *v, m.path("rewrite"));
   m.readDuration("timeout", Millis(1), kMaxDuration, route.timeout);
+  if (const YAML::Node* v = m.find("retry")) route.retry = readRetry(diag, *v, m.path("retry"));
   if (const YAML::Node* v = m.find("policies")) {
     route.policies = readPolicies(diag, *v, m.path("policies"));
   }

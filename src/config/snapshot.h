@@ -61,6 +61,7 @@ struct CompiledRoute {
   bool wants_request_body = false;
   bool wants_response_body = false;
   Millis response_timeout{};
+  RetryPolicy retry;  // the route's `retry:`, else its cluster's, else the defaults
   // Weighted clusters or canary rules: proxy::chooseRoute() picks one of its variants per
   // request. Null for a route with one cluster and no canary.
   std::shared_ptr<const RouteSplit> split;

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "proxy/exchange.h"
 #include "proxy/grpc.h"
+#include "proxy/retry.h"
 
 namespace gatehouse::proxy {
 
@@ -66,6 +67,9 @@ Task<> Exchange::proxyToUpstreamH2() {
   auto& loop = w_.loop();
   auto& req = ctx_.request;
   cs.requests.inc();
+  const config::RetryPolicy& policy = ex_.route->retry;
+  RetryState retry(policy, cs, &cc.breakers);
+  if (!(co_await bufferBodyForRetry())) co_return;
 
   // grpc-timeout bounds the whole call (and is enforced here, not only by the server).
   runtime::Duration response_timeout = ex_.route->response_timeout;
@@ -73,6 +77,9 @@ Task<> Exchange::proxyToUpstreamH2() {
   if (auto g = grpc::parseTimeout(req.headers.get("grpc-timeout"))) {
     call_deadline = loop.now() + *g;
     response_timeout = std::min(response_timeout, *g);
+  }
+  if (policy.per_try_timeout.count() > 0) {
+    response_timeout = std::min(response_timeout, runtime::Duration(policy.per_try_timeout));
   }
   auto bounded = [&](runtime::TimePoint d) {
     return call_deadline ? std::min(d, *call_deadline) : d;
@@ -94,15 +101,18 @@ Task<> Exchange::proxyToUpstreamH2() {
     nva.push_back(nv("content-length", appendDecimal(length, req.content_length)));
   }
 
-  enum class Outcome { kDone, kRefused, kTimeout, kFailed, kClientGone };
-  for (int attempt = 0;; ++attempt) {
-    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie});
+  enum class Outcome { kDone, kRetryStatus, kRefused, kTimeout, kFailed, kClientGone };
+  runtime::Duration delay{};
+  for (;;) {
+    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie, retry.triedHosts()});
     if (hi < 0) {
       cs.no_host.inc();
       ex_.error = "no upstream host available";
       co_await sendError(503, "no upstream host available");
       co_return;
     }
+    retry.startAttempt(hi);
+    ex_.log.attempts = retry.tries();
     lb::LoadBalancer& lb = *wc.lb;
     lb.onStart(hi);
     auto started = runtime::Clock::now();
@@ -163,8 +173,9 @@ Task<> Exchange::proxyToUpstreamH2() {
         lbEnd(false);
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
-        if (attempt == 0 && cc.hosts.hosts.size() > 1 && !ex_.request_body_started) {
-          cs.retries.inc();
+        // Nothing reached the upstream: another host is safe for any request.
+        if (shouldRetry({runtime::RetryReason::kConnectFailure}, retry, delay) &&
+            co_await backoffAndRewind(delay)) {
           continue;
         }
         ex_.error = "upstream connect: " + (c.ok() ? hs.error().message : c.error().message);
@@ -182,8 +193,8 @@ Task<> Exchange::proxyToUpstreamH2() {
     auto stream = conn->open(nva, end_stream);
     if (!stream) {
       lbEnd(false);
-      if (attempt == 0) {
-        cs.retries.inc();
+      if (shouldRetry({runtime::RetryReason::kRefusedStream}, retry, delay) &&
+          co_await backoffAndRewind(delay)) {
         continue;
       }
       ex_.error = "upstream HTTP/2 connection unusable";
@@ -277,6 +288,16 @@ Task<> Exchange::proxyToUpstreamH2() {
           std::chrono::duration<double, std::milli>(runtime::Clock::now() - sent_at).count();
       cs.upstream_latency.observeUs(static_cast<uint64_t>(ex_.log.upstream_response_ms * 1000));
       lbEnd(stream->status() < 500);
+      // A status the policy retries: the stream is reset and the request goes to another host
+      // (decided here, before any of the answer reaches the client).
+      if (stream->status() >= 400 &&
+          shouldRetry({runtime::RetryReason::kStatus, stream->status()}, retry, delay)) {
+        outcome = Outcome::kRetryStatus;
+        receiver_done = true;
+        stream->cancel();
+        io_.interruptBodyRead();
+        co_return;
+      }
       ex_.log.upstream_status = stream->status();
       auto& resp = ctx_.response;
       resp.status = stream->status();
@@ -405,12 +426,23 @@ Task<> Exchange::proxyToUpstreamH2() {
                                                                : "request body incomplete");
       co_return;
     }
-    if (outcome == Outcome::kRefused && attempt < 2 && !ex_.request_body_started) {
-      cs.retries.inc();
-      continue;
+    if (outcome == Outcome::kTimeout) cs.timeouts.inc();
+    if (outcome == Outcome::kRetryStatus) {
+      ex_.error.clear();
+      if (co_await backoffAndRewind(delay)) continue;
+      outcome = Outcome::kTimeout;  // the request's total deadline passed during the backoff
+      cs.timeouts.inc();
+    } else if (outcome == Outcome::kRefused || outcome == Outcome::kTimeout ||
+               outcome == Outcome::kFailed) {
+      AttemptFailure failure{outcome == Outcome::kRefused   ? runtime::RetryReason::kRefusedStream
+                             : outcome == Outcome::kTimeout ? runtime::RetryReason::kTimeout
+                                                            : runtime::RetryReason::kReset};
+      if (shouldRetry(failure, retry, delay) && co_await backoffAndRewind(delay)) {
+        ex_.error.clear();
+        continue;
+      }
     }
     if (outcome == Outcome::kTimeout) {
-      cs.timeouts.inc();
       ex_.error = total_expired_ ? "request timeout" : "upstream response timeout";
       co_await sendError(504, ex_.error);
     } else if (outcome == Outcome::kClientGone) {
