@@ -21,10 +21,24 @@ nghttp2_nv nv(std::string_view name, std::string_view value) {
           NGHTTP2_NV_FLAG_NONE};
 }
 
+// Fields HTTP/2 forbids or carries as pseudo-headers; the length test skips most names.
 bool connectionSpecific(std::string_view name) {
-  return http::iequals(name, "connection") || http::iequals(name, "keep-alive") ||
-         http::iequals(name, "proxy-connection") || http::iequals(name, "transfer-encoding") ||
-         http::iequals(name, "upgrade") || http::iequals(name, "host") || http::iequals(name, "te");
+  switch (name.size()) {
+    case 2:
+      return http::iequals(name, "te");
+    case 4:
+      return http::iequals(name, "host");
+    case 7:
+      return http::iequals(name, "upgrade");
+    case 10:
+      return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
+    case 16:
+      return http::iequals(name, "proxy-connection");
+    case 17:
+      return http::iequals(name, "transfer-encoding");
+    default:
+      return false;
+  }
 }
 }  // namespace
 
@@ -149,7 +163,8 @@ Task<> Exchange::proxyToUpstreamH2() {
         co_await sendError(503, "upstream connection limit reached");
         co_return;
       }
-      upstream::H2ConnectGuard connecting(*pool);  // same-worker requests share this connect
+      // Same-worker requests wait for this connect rather than open their own.
+      std::optional<upstream::H2ConnectGuard> connecting(std::in_place, *pool);
       auto t0 = runtime::Clock::now();
       auto c = co_await net::TcpStream::connect(loop, host.address,
                                                 bounded(loop.now() + cc.connect_timeout));
@@ -169,6 +184,10 @@ Task<> Exchange::proxyToUpstreamH2() {
           }
         }
       }
+      // Wakes the waiters; on success they find the connection h2Add() puts in the pool below
+      // (nothing suspends in between), on failure they try for themselves without waiting
+      // out this request's backoff.
+      connecting.reset();
       if (!c.ok() || !hs.ok()) {
         lbEnd(false);
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
