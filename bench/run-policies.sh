@@ -5,6 +5,7 @@
 # connections by default). NGINX is the reference. Not part of CI (~10 minutes).
 #   bench/run-policies.sh
 #   REPS=5 SCENARIOS="1k-c50 1k-c1000" bench/run-policies.sh
+#   ONLY="leasttime maglev" REPS=5 bench/run-policies.sh    (the balancer row only)
 # wrk sends no credentials, so a `headers` policy first in the chain sets them: the measured
 # cost is the auth check itself, as for a client that always sends the same key or token.
 set -euo pipefail
@@ -93,6 +94,7 @@ export EXTRA_H1_gatehouse="$BIN run -c $ROOT/bench/gatehouse-h1.yaml"
 CASES="nginx-ka1024 gatehouse"
 for f in "$WORK"/gh-*.yaml; do
   case=$(basename "$f" .yaml)
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" ${case#gh-} "* ]]; then continue; fi
   export "EXTRA_H1_${case//-/_}=$BIN run -c $f"
   CASES="$CASES $case"
 done
