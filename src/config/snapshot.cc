@@ -252,6 +252,22 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       cr.name = r.name;
       cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
       cr.response_timeout = r.timeout.value_or(cfg->timeouts.upstream_response);
+      {
+        const auto& t = cfg->timeouts;
+        auto& st = cr.streams;
+        st.request_total = r.timeouts.request_total.value_or(t.request_total);
+        st.grpc_unary = r.timeouts.grpc_unary.value_or(t.grpc_unary);
+        st.grpc_stream_idle = r.timeouts.grpc_stream_idle.value_or(t.grpc_stream_idle);
+        st.sse_idle = r.timeouts.sse_idle.value_or(t.sse_idle);
+        st.sse_max_lifetime = r.timeouts.sse_max_lifetime.value_or(t.sse_max_lifetime);
+        st.websocket_idle = t.websocket_idle;
+        st.websocket_max_lifetime = t.websocket_max_lifetime;
+        if (r.websocket) {
+          st.websocket_idle = r.websocket->idle_timeout.value_or(t.websocket_idle);
+          st.websocket_max_lifetime = r.websocket->max_lifetime.value_or(t.websocket_max_lifetime);
+          st.websocket_max_connections = r.websocket->max_connections;
+        }
+      }
       addPolicies(vh.policies, *snap, cr, out.errors);
       addPolicies(r.policies, *snap, cr, out.errors);
       if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {

@@ -59,6 +59,17 @@ struct CompiledRoute {
   bool wants_request_body = false;
   bool wants_response_body = false;
   Millis response_timeout{};
+  // Protocol timeouts resolved from the route's overrides and the global `timeouts:`.
+  struct Streams {
+    Millis request_total{};
+    Millis grpc_unary{};
+    Millis grpc_stream_idle{};
+    Millis websocket_idle{};
+    Millis websocket_max_lifetime{};
+    Millis sse_idle{};
+    Millis sse_max_lifetime{};
+    uint32_t websocket_max_connections = 0;
+  } streams;
   // Weighted clusters or canary rules: proxy::chooseRoute() picks one of its variants per
   // request. Null for a route with one cluster and no canary.
   std::shared_ptr<const RouteSplit> split;

@@ -306,6 +306,7 @@ Task<Status> Http2Stream::sendBody(std::string_view data) {
     bool woke = co_await send_wake_.wait(loop, loop.now() + idle);
     if (!woke && !closed_ && out_.size() - out_pos_ >= kOutHighWater) {
       countHttp2StalledWindow();
+      conn_.worker().stats().timeout(runtime::TimeoutReason::kClientWrite);
       abortResponse();
       co_return Error::make(ErrorCode::kTimeout, ErrorSource::kDownstream,
                             "client flow-control window stalled");
@@ -351,10 +352,11 @@ void Http2Stream::abortResponse() {
   conn_.wantWrite();
 }
 
-Task<> Http2Stream::tunnel(net::TcpStream&, Buffer&) {
+Task<runtime::TunnelClose> Http2Stream::tunnel(net::TcpStream&, Buffer&, runtime::Duration,
+                                               runtime::Duration) {
   // Upgrade is an HTTP/1.1 mechanism; HTTP/2 requests never carry it (extended CONNECT is
   // answered before routing).
-  co_return;
+  co_return runtime::TunnelClose::kError;
 }
 
 }  // namespace gatehouse::proxy

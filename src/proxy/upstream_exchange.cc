@@ -115,7 +115,10 @@ Task<Exchange::SendResult> Exchange::sendRequestBody(net::TcpStream& up) {
     auto sp = co_await io_.readBody(t.client_body);
     if (!sp.ok()) {
       ex_.error = "client body: " + sp.error().message;
-      if (sp.error().code == ErrorCode::kTimeout) w_.stats().timeouts_client.inc();
+      if (sp.error().code == ErrorCode::kTimeout) {
+        w_.stats().timeouts_client.inc();
+        w_.stats().timeout(runtime::TimeoutReason::kClientBody);
+      }
       co_return SendResult::kClientFailed;
     }
     ex_.request_body_started = true;
@@ -225,6 +228,7 @@ Task<> Exchange::proxyToUpstream() {
       ex_.error = "client body: " + sp.error().message;
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
+      if (timeout) w_.stats().timeout(runtime::TimeoutReason::kClientBody);
       co_await sendError(timeout ? 408 : 400,
                          timeout ? "request body timeout" : "malformed request body");
       co_return;
@@ -271,6 +275,7 @@ Task<> Exchange::proxyToUpstream() {
       if (!c.ok()) {
         bool timeout = c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
+        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
         // Nothing reached any upstream: trying another host is always safe.
         if (attempts == 0 && cc.hosts.hosts.size() > 1 && !ex_.request_body_started) {
           ++attempts;
@@ -383,6 +388,7 @@ Task<> Exchange::proxyToUpstream() {
       co_await sendError(504, "request timeout");
     } else if (hr == HeadRead::kTimeout) {
       cs.timeouts.inc();
+      w_.stats().timeout(runtime::TimeoutReason::kUpstreamHeader);
       ex_.error = "upstream response timeout";
       co_await sendError(504, "upstream response timeout");
     } else {
@@ -478,6 +484,8 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
       co_return false;
     }
   }
+  if (!upgraded && isEventStream(resp.headers)) startStream(StreamKind::kSse);
+  const runtime::Duration body_idle = responseBodyIdle(cc);
 
   bool reusable = resp_head_.keep_alive && !upgraded;
   Framing up_framing = Framing::kNone;
@@ -514,7 +522,7 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
   reader.reset(up_framing, resp_head_.content_length);
   std::string_view first;
   if (up_framing == Framing::kContentLength && !transform && !up_.empty()) {
-    auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
+    auto sp = co_await reader.next(up, up_, body_idle, ErrorSource::kUpstream);
     if (sp.ok() && !sp->end) first = sp->data;
   }
   auto st = co_await io_.sendHead(resp, kind, length, first);
@@ -526,7 +534,7 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
     co_return false;
   }
   if (upgraded) {
-    co_await io_.tunnel(up, up_);
+    co_await runTunnel(up);
     ex_.log.bytes_out = io_.bytesOut();
     finishRequest(resp.status);
     co_return false;
@@ -535,10 +543,11 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
   std::string chunk;
   bool ok = true;
   while (!reader.done()) {
-    auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
+    auto sp = co_await reader.next(up, up_, body_idle, ErrorSource::kUpstream);
     if (!sp.ok()) {
       // Headers are out: all we can do is cut the response so the client sees truncation.
       ex_.error = "upstream body: " + sp.error().message;
+      countBodyFailure(sp.error());
       io_.abortResponse();
       ok = false;
       break;

@@ -68,7 +68,7 @@ Task<> Exchange::proxyToUpstreamH2() {
   cs.requests.inc();
 
   // grpc-timeout bounds the whole call (and is enforced here, not only by the server).
-  runtime::Duration response_timeout = ex_.route->response_timeout;
+  runtime::Duration response_timeout = responseHeadTimeout();
   std::optional<runtime::TimePoint> call_deadline;
   if (auto g = grpc::parseTimeout(req.headers.get("grpc-timeout"))) {
     call_deadline = loop.now() + *g;
@@ -151,6 +151,7 @@ Task<> Exchange::proxyToUpstreamH2() {
         lbEnd(false);
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
+        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
         if (attempt == 0 && cc.hosts.hosts.size() > 1 && !ex_.request_body_started) {
           cs.retries.inc();
           continue;
@@ -193,8 +194,13 @@ Task<> Exchange::proxyToUpstreamH2() {
       }
       std::string chunk;
       for (;;) {
-        auto sp = co_await io_.readBody(t.client_body);
+        // A gRPC stream's client may pause between messages: the stream idle bound applies.
+        auto sp = co_await io_.readBody(grpc::isGrpc(req) ? responseBodyIdle(cc) : t.client_body);
         if (!sp.ok()) {
+          if (sp.error().code == ErrorCode::kTimeout) {
+            w_.stats().timeout(grpc::isGrpc(req) ? runtime::TimeoutReason::kGrpcStreamIdle
+                                                 : runtime::TimeoutReason::kClientBody);
+          }
           if (!receiver_done) {
             body_failed = true;
             ex_.error = "client body: " + sp.error().message;
@@ -307,12 +313,15 @@ Task<> Exchange::proxyToUpstreamH2() {
       bool ok = st.ok();
       std::string chunk;
       while (ok && body_allowed) {
-        auto sp = co_await stream->readBody(bounded(loop.now() + cc.idle_timeout));
+        auto sp = co_await stream->readBody(bounded(loop.now() + responseBodyIdle(cc)));
         if (!sp.ok()) {
           ex_.error = "upstream body: " + sp.error().message;
           if (sp.error().code == ErrorCode::kTimeout && call_deadline &&
               loop.now() >= *call_deadline) {
             ex_.error = "grpc-timeout expired";
+            w_.stats().timeout(runtime::TimeoutReason::kGrpcDeadline);
+          } else {
+            countBodyFailure(sp.error());
           }
           io_.abortResponse();
           ok = false;
@@ -375,6 +384,11 @@ Task<> Exchange::proxyToUpstreamH2() {
     }
     if (outcome == Outcome::kTimeout) {
       cs.timeouts.inc();
+      if (!total_expired_) {
+        w_.stats().timeout(call_deadline && loop.now() >= *call_deadline
+                               ? runtime::TimeoutReason::kGrpcDeadline
+                               : runtime::TimeoutReason::kUpstreamHeader);
+      }
       ex_.error = total_expired_ ? "request timeout" : "upstream response timeout";
       co_await sendError(504, ex_.error);
     } else if (outcome == Outcome::kClientGone) {
