@@ -65,7 +65,7 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "panic_threshold",
                                              "priority_failover_threshold",
                                              "protocol"};
-constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c"};
+constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c", "auto"};
 constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
 
@@ -384,7 +384,7 @@ class Loader {
         const YAML::Node& at = *m.find("protocol");
         if (!contains(kUpstreamProtocols, c.protocol)) {
           diag_.add(at, m.path("protocol"),
-                    "unknown protocol '" + c.protocol + "'; expected one of: http1, h2, h2c");
+                    "unknown protocol '" + c.protocol + "'; expected one of: http1, h2, h2c, auto");
         } else if (c.protocol == "h2" && !c.tls) {
           diag_.add(at, m.path("protocol"), "h2 needs `tls` (use h2c for cleartext HTTP/2)");
         } else if (c.protocol == "h2c" && c.tls) {

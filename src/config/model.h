@@ -216,7 +216,7 @@ struct Cluster {
   uint32_t priority_failover_threshold = 70;
   std::optional<UpstreamTls> tls;
   std::optional<StickySession> sticky;
-  // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`) or h2c (cleartext, prior
+  // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`), auto (ALPN) or h2c (cleartext, prior
   // knowledge).
   std::string protocol = "http1";
   int line = 0;

@@ -147,9 +147,14 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
         health ? health->clusterState(c.name) : std::make_shared<lb::ClusterHealthState>();
     cc.health_policy = healthPolicy(c);
     cc.health_check = c.health_check;
-    cc.http2 = c.protocol != "http1";
+    // Cleartext `auto` is HTTP/1.1: without ALPN there is nothing to choose by.
+    cc.protocol_auto = c.protocol == "auto" && c.tls;
+    cc.http2 = c.protocol == "h2" || c.protocol == "h2c";
     if (c.tls) {
-      auto tls = net::TlsClientContext::create(*c.tls, c.protocol == "h2");
+      auto alpn = c.protocol == "h2"     ? net::TlsClientContext::Alpn::kH2
+                  : cc.protocol_auto ? net::TlsClientContext::Alpn::kBoth
+                                     : net::TlsClientContext::Alpn::kHttp1;
+      auto tls = net::TlsClientContext::create(*c.tls, alpn);
       if (!tls.ok()) {
         out.errors.push_back(where(file, c.tls->line, c.tls->yaml_path) + tls.error().message);
       } else {

@@ -459,6 +459,22 @@ void Exchange::countBodyFailure(const Error& e) {
   }
 }
 
+bool Exchange::rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn) {
+  const unsigned char* p = nullptr;
+  unsigned n = 0;
+  SSL_get0_alpn_selected(conn.ssl(), &p, &n);
+  const bool h2 = n == 2 && p[0] == 'h' && p[1] == '2';
+  pool.alpn = h2 ? upstream::EndpointPool::Alpn::kH2 : upstream::EndpointPool::Alpn::kHttp1;
+  return h2;
+}
+
+Task<> Exchange::switchToH2(int host) {
+  // proxyToUpstream already counted the request; the HTTP/2 path counts it again.
+  w_.stats().cluster(ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].stats_slot)
+      .requests.dec();
+  co_await proxyToUpstreamH2(host);
+}
+
 bool isEventStream(const http::HeaderMap& h) {
   std::string_view ct = h.get("content-type");
   constexpr std::string_view kSse = "text/event-stream";

@@ -94,7 +94,12 @@ class Exchange : private runtime::StreamWatcher {
   runtime::Task<bool> bufferRequestBody();
   runtime::Task<bool> failBuffering(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
-  runtime::Task<> proxyToUpstreamH2();
+  // `host` >= 0: use that host for the first attempt (chosen by the HTTP/1 path).
+  runtime::Task<> proxyToUpstreamH2(int host = -1);
+  // protocol auto: records what ALPN chose on a fresh connection; true when it is h2.
+  static bool rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn);
+  // protocol auto: the endpoint speaks h2; the request continues on the HTTP/2 path.
+  runtime::Task<> switchToH2(int host);
   void serializeUpstreamHead(bool expect_continue);
   runtime::Task<SendResult> sendHead(net::TcpStream& up);
   runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);

@@ -221,7 +221,8 @@ Task<> Exchange::proxyToUpstream() {
 
   // Fetch the first body span before choosing a host: a malformed first chunk is rejected
   // without any upstream seeing the request, and the span rides in the head's writev.
-  if (!wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body &&
+  // Not for `protocol: auto`: the request may move to the HTTP/2 path, which reads its own body.
+  if (!wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body && !cc.protocol_auto &&
       (req.chunked || io_.bodyBuffered())) {
     auto sp = co_await io_.readBody(t.client_body);
     if (!sp.ok()) {
@@ -257,6 +258,11 @@ Task<> Exchange::proxyToUpstream() {
     const auto& host = cc.hosts.hosts[static_cast<size_t>(hi)];
     pool = wc.pools[static_cast<size_t>(hi)];
     ex_.upstream_name = host.name;
+    if (cc.protocol_auto && pool->alpn == upstream::EndpointPool::Alpn::kH2) {
+      tracker->abandon();
+      co_await switchToH2(hi);
+      co_return;
+    }
     conn = pool->acquire(w_.loop().now());
     const bool reused = conn != nullptr;
     if (!conn && pool->active >= cc.pool_max_per_endpoint) {
@@ -295,6 +301,13 @@ Task<> Exchange::proxyToUpstream() {
           cs.connect_failures.inc();
           ex_.error = "upstream " + hs.error().message;
           co_await sendError(502, "upstream TLS handshake failed");
+          co_return;
+        }
+        if (cc.protocol_auto && rememberAlpn(*pool, **c)) {
+          pool->h2Add(upstream::H2Client::start(w_.loop(), std::move(*c), cc.idle_timeout));
+          tracker->abandon();
+          lease.release();
+          co_await switchToH2(hi);
           co_return;
         }
       }

@@ -56,7 +56,7 @@ static std::vector<nghttp2_nv> requestFields(const http::Request& req, bool tls,
   return nva;
 }
 
-Task<> Exchange::proxyToUpstreamH2() {
+Task<> Exchange::proxyToUpstreamH2(int first_host) {
   const auto& snap = *ex_.snap->snap;
   const auto ci = static_cast<size_t>(ex_.route->cluster);
   const auto& cc = snap.clusters[ci];
@@ -96,7 +96,9 @@ Task<> Exchange::proxyToUpstreamH2() {
 
   enum class Outcome { kDone, kRefused, kTimeout, kFailed, kClientGone };
   for (int attempt = 0;; ++attempt) {
-    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie});
+    int hi = attempt == 0 && first_host >= 0
+                 ? first_host
+                 : wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie});
     if (hi < 0) {
       cs.no_host.inc();
       ex_.error = "no upstream host available";
