@@ -380,6 +380,8 @@ Task<Status> Session::finishBody(const http::HeaderMap* trailers) {
 namespace {
 // Shared by both directions of a tunnel and its two timers.
 struct TunnelState {
+  TunnelState(runtime::EventLoop& l, net::TcpStream& c, net::TcpStream& u, runtime::Duration i)
+      : loop(l), client(c), up(u), idle(i), last_activity(l.now()) {}
   runtime::EventLoop& loop;
   net::TcpStream& client;
   net::TcpStream& up;
@@ -414,7 +416,7 @@ Task<runtime::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer
                                            runtime::Duration idle, runtime::Duration max_lifetime) {
   keep_alive_ = false;
   auto& loop = w_.loop();
-  TunnelState state{loop, client_, up, idle, loop.now()};
+  TunnelState state(loop, client_, up, idle);
   if (idle.count() > 0) state.idle_timer.arm(loop, loop.now() + idle, &TunnelState::onIdle, &state);
   if (max_lifetime.count() > 0) {
     state.life_timer.arm(loop, loop.now() + max_lifetime, &TunnelState::onLifetime, &state);

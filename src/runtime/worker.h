@@ -44,10 +44,8 @@ struct WorkerSnapshot {
 // Worker thread only; registered while the stream is open.
 class StreamWatcher {
  public:
+  virtual ~StreamWatcher() = default;
   virtual void onNewSnapshot(const config::Snapshot& snap) = 0;
-
- protected:
-  ~StreamWatcher() = default;
 };
 
 // A bound listening socket handed from the control thread to a worker.

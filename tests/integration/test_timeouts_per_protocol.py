@@ -51,7 +51,8 @@ def test_sse_idle_closes_a_silent_event_stream(gatehouse):
     sse = SseTicker(interval=0.1, silent_after=2)
     try:
         gh = gatehouse(simple_config({"name": "sse", "endpoints": [sse.endpoint]},
-                                     timeouts={"sse_idle": "300ms", "upstream_idle": "60s"}))
+                                     timeouts={"sse_idle": "300ms", "upstream_idle": "60s"},
+                                     access_log={"fields": ["path", "status", "error"]}))
         c = SseClient(gh.port)
         assert c.next_event() == "tick-0"
         assert c.next_event() == "tick-1"

@@ -2,8 +2,11 @@
 connection chooses h2 or HTTP/1.1, and the choice is remembered for that endpoint."""
 import httpx
 
-from support import IO_TIMEOUT, cluster, simple_config
+from support import IO_TIMEOUT, cluster, simple_config, wait_until
 from test_tls import certs, tls_config  # noqa: F401  (fixture reuse)
+
+
+LOG = {"fields": ["path", "status", "protocol"]}
 
 
 def protocols(gh):
@@ -26,24 +29,28 @@ def auto_front(gatehouse, upstream_gh, name):
 
 
 def test_auto_speaks_h2_to_a_tls_upstream_offering_h2(gatehouse, echo, certs):  # noqa: F811
-    up = gatehouse(tls_config(certs, echo), name="up_h2")  # ALPN h2, http/1.1
+    up = gatehouse(dict(tls_config(certs, echo), access_log=LOG), name="up_h2")  # h2, http/1.1
     front = auto_front(gatehouse, up, "front")
     run_requests(front)
-    seen = protocols(up)
+    seen = wait_until(lambda: (lambda p: p if len(p) == 6 else None)(protocols(up)),
+                      message="six requests logged upstream")
     assert len(seen) == 6 and all(p.startswith("HTTP/2") for p in seen), seen
 
 
 def test_auto_falls_back_to_http1_when_h2_is_not_offered(gatehouse, echo, certs):  # noqa: F811
-    up = gatehouse(tls_config(certs, echo, alpn=["http/1.1"]), name="up_h1")
+    up = gatehouse(dict(tls_config(certs, echo, alpn=["http/1.1"]), access_log=LOG), name="up_h1")
     front = auto_front(gatehouse, up, "front")
     run_requests(front)
-    seen = protocols(up)
+    seen = wait_until(lambda: (lambda p: p if len(p) == 6 else None)(protocols(up)),
+                      message="six requests logged upstream")
     assert seen == ["HTTP/1.1"] * 6, seen
 
 
 def test_auto_over_cleartext_is_http1(gatehouse, echo):
-    up = gatehouse(simple_config(cluster("e", echo)), name="up_clear")
+    up = gatehouse(simple_config(cluster("e", echo), access_log=LOG), name="up_clear")
     front = gatehouse(simple_config(
         {"name": "up", "protocol": "auto", "endpoints": [f"127.0.0.1:{up.port}"]}), name="front")
     run_requests(front, n=3)
-    assert protocols(up) == ["HTTP/1.1"] * 3
+    seen = wait_until(lambda: (lambda p: p if len(p) == 3 else None)(protocols(up)),
+                      message="three requests logged upstream")
+    assert seen == ["HTTP/1.1"] * 3

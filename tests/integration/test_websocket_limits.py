@@ -27,6 +27,7 @@ def ws_config(up, websocket=None, **extra):
     route = {"name": "ws", "match": {"path_prefix": "/"}, "cluster": "ws"}
     if websocket is not None:
         route["websocket"] = websocket
+    extra.setdefault("access_log", {"fields": ["path", "status", "route", "error"]})
     return simple_config({"name": "ws", "endpoints": [up.endpoint]}, routes=[route], **extra)
 
 
@@ -39,7 +40,7 @@ def test_echo_and_active_gauge(gatehouse, ws_upstream, clients):
     ws = clients.open(f"ws://127.0.0.1:{gh.port}/chat")
     assert clients.echo(ws, "hello") == "hello"
     assert active(gh) == 1
-    clients.lt.run(ws.close())
+    clients.close_one(ws)
     wait_until(lambda: active(gh) == 0, message="websockets_active back to 0")
     m = gh.metrics()
     assert m.value("gatehouse_websocket_closes_total", route="ws", reason="closed") == 1
@@ -59,11 +60,12 @@ def test_max_connections_caps_tunnels_across_workers(gatehouse, ws_upstream, cli
     assert m.value("gatehouse_websocket_rejected_total", route="ws") == 4
     assert active(gh) == 3
     # A slot freed is a slot available again.
-    clients.lt.run(conns[0].close())
+    clients.close_one(conns[0])
     wait_until(lambda: active(gh) == 2, message="websockets_active to drop to 2")
     ws = clients.open(f"ws://127.0.0.1:{gh.port}/again")
     assert clients.echo(ws, "again") == "again"
-    assert "websocket limit reached" in [r.get("error") for r in gh.access_log()]
+    wait_until(lambda: "websocket limit reached" in [r.get("error") for r in gh.access_log()],
+               message="the refusal in the access log")
 
 
 def test_idle_timeout_closes_a_silent_tunnel(gatehouse, ws_upstream, clients):
@@ -78,8 +80,9 @@ def test_idle_timeout_closes_a_silent_tunnel(gatehouse, ws_upstream, clients):
             gh.metrics()), message="idle close counted")
     assert m.value("gatehouse_timeouts_total", reason="websocket_idle") >= 1
     assert active(gh) == 0
-    errors = [r.get("error") for r in gh.access_log()]
-    assert "websocket closed: idle_timeout" in errors
+    wait_until(lambda: "websocket closed: idle_timeout" in [r.get("error")
+                                                            for r in gh.access_log()],
+               message="the idle close in the access log")
 
 
 def test_traffic_in_either_direction_keeps_the_tunnel_open(gatehouse, ws_upstream, clients):

@@ -68,8 +68,10 @@ class WsClients:
         self.conns = []
 
     def open(self, url):
-        ws = self.lt.run(websockets.connect(url, ping_interval=None, open_timeout=IO_TIMEOUT * 2,
-                                            close_timeout=1))
+        async def connect():
+            return await websockets.connect(url, ping_interval=None,
+                                            open_timeout=IO_TIMEOUT * 2, close_timeout=1)
+        ws = self.lt.run(connect())
         self.conns.append(ws)
         return ws
 
@@ -86,6 +88,11 @@ class WsClients:
             await asyncio.wait_for(ws.wait_closed(), timeout)
             return time.monotonic() - t0
         return self.lt.run(go(), timeout=timeout + IO_TIMEOUT)
+
+    def close_one(self, ws):
+        async def go():
+            await ws.close()
+        self.lt.run(go())
 
     def close(self):
         async def close_all():
