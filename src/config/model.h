@@ -73,6 +73,8 @@ struct Http2Options {
   uint32_t max_header_list_bytes = 65536;  // decoded size (RFC 9113 §6.5.2)
   uint32_t max_resets_per_second = 100;    // client RST_STREAMs before GOAWAY (rapid reset)
   uint32_t control_frame_budget = 1000;    // PING/SETTINGS/PRIORITY/empty DATA burst (+100/s)
+  // RFC 8441: WebSocket over HTTP/2 (extended CONNECT), tunnelled to an HTTP/1.1 Upgrade.
+  bool enable_connect_protocol = false;
 };
 
 struct PathNormalization {
@@ -216,8 +218,8 @@ struct Cluster {
   uint32_t priority_failover_threshold = 70;
   std::optional<UpstreamTls> tls;
   std::optional<StickySession> sticky;
-  // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`), auto (ALPN) or h2c (cleartext, prior
-  // knowledge).
+  // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`), auto (ALPN) or h2c (cleartext,
+  // prior knowledge).
   std::string protocol = "http1";
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]

@@ -137,3 +137,61 @@ def test_bad_websocket_options_are_rejected(gatehouse, ws_upstream, tmp_path):
     out = r.stdout + r.stderr
     assert "routes[0].websocket.max_connections" in out
     assert "idel_timeout" in out
+
+
+def client_frame(text):
+    """A masked WebSocket text frame (RFC 6455 §5.2), as a client must send it."""
+    payload = text.encode()
+    mask = b"\x01\x02\x03\x04"
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def extended_connect(gh, path="/chat"):
+    from test_http2 import H2Conn
+    c = H2Conn(gh.port)
+    c.conn.config.validate_outbound_headers = False  # :protocol (RFC 8441)
+    # SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8) = 1 in the server's SETTINGS.
+    c.pump(lambda: c.conn.remote_settings.get(8) == 1, timeout=IO_TIMEOUT)
+    sid = c.request("CONNECT", path, headers=[(":protocol", "websocket"),
+                                              ("sec-websocket-version", "13")], end=False)
+    c.pump(lambda: c._resp(sid)["status"] is not None or c._resp(sid)["reset"] is not None)
+    return c, sid
+
+
+def test_websocket_over_http2_extended_connect(gatehouse, ws_upstream):
+    gh = gatehouse(ws_config(ws_upstream, websocket={"idle_timeout": "600ms"},
+                             http2={"enable_connect_protocol": True}))
+    c, sid = extended_connect(gh)
+    try:
+        r = c._resp(sid)
+        assert r["status"] == 200 and "sec-websocket-accept" not in r["headers"]
+        for word in ("hello", "again"):
+            before = len(r["body"])
+            c.send_body(sid, client_frame(word), end=False)
+            c.pump(lambda: len(r["body"]) >= before + 2 + len(word))
+            assert bytes(r["body"][before:]) == bytes([0x81, len(word)]) + word.encode()
+        assert active(gh) == 1
+        # Silence: the route's idle timeout resets the stream (the connection stays up).
+        t0 = time.monotonic()
+        c.pump(lambda: r["reset"] is not None or r["ended"])
+        assert time.monotonic() - t0 >= 0.5
+        wait_until(lambda: gh.metrics().get_value("gatehouse_websocket_closes_total", route="ws",
+                                                  reason="idle_timeout") == 1,
+                   message="idle close over h2 counted")
+        assert active(gh) == 0
+    finally:
+        c.close()
+
+
+def test_extended_connect_is_off_by_default(gatehouse, ws_upstream):
+    from test_http2 import H2Conn
+    gh = gatehouse(ws_config(ws_upstream))
+    c = H2Conn(gh.port)
+    try:
+        sid = c.request("GET", "/x", headers=[])
+        c.response(sid)
+        assert c.conn.remote_settings.get(8) in (None, 0)
+    finally:
+        c.close()
