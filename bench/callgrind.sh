@@ -8,7 +8,10 @@
 #   bench/callgrind.sh [BIN] [N]      (defaults: build/release/gatehouse, 5000)
 #   CONNS=50 PATH_=/1k PORT_BASE=19180 bench/callgrind.sh
 #   MODE=strace bench/callgrind.sh    syscalls per request instead (strace -c -f, same N/2N diff)
+#   MODE=perf bench/callgrind.sh      where the time goes, kernel included (perf cpu-clock
+#                                     samples of the 2N run; no hardware counters needed)
 #   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
+#   H2=1 bench/callgrind.sh           HTTP/2 (h2c prior knowledge, -m 10 streams) to the proxy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/release/gatehouse}
@@ -16,6 +19,7 @@ N=${2:-5000}
 CONNS=${CONNS:-50}
 URLPATH=${PATH_:-/1k}
 BASE=${PORT_BASE:-19180}
+if [[ ${H2:-0} == 1 ]]; then H2LOAD_MODE=; STREAMS=${STREAMS:-10}; else H2LOAD_MODE=--h1; STREAMS=1; fi
 PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2))
 RUN=$(mktemp -d /tmp/gh-callgrind.XXXXXX)
 PIDS=()
@@ -70,18 +74,23 @@ measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse
     local n=$1 out="$RUN/$MODE.$1"
     if [[ $MODE == strace ]]; then
         timeout 300 strace -f -c -o "$out" "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
+    elif [[ $MODE == perf ]]; then
+        timeout 300 perf record -q -e cpu-clock -F 4000 -o "$out" \
+            "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
     else
         timeout 300 valgrind --tool=callgrind --callgrind-out-file="$out" \
             "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
     fi
     local vpid=$!
     wait_port "$PROXY" "$URLPATH"
-    timeout 200 h2load --h1 -n "$n" -c "$CONNS" -m 1 "http://127.0.0.1:$PROXY$URLPATH" \
+    timeout 200 h2load $H2LOAD_MODE -n "$n" -c "$CONNS" -m "$STREAMS" "http://127.0.0.1:$PROXY$URLPATH" \
         >"$RUN/h2load.$n" 2>&1
     grep -q "$n succeeded" "$RUN/h2load.$n" || { cat "$RUN/h2load.$n" >&2; return 1; }
     kill -TERM "$vpid"
     wait "$vpid" || true
-    if [[ $MODE == strace ]]; then
+    if [[ $MODE == perf ]]; then
+        :
+    elif [[ $MODE == strace ]]; then
         # "calls" is column 4; the errors column may be empty, so take the name as the last field
         awk 'NR > 2 && $1 ~ /^[0-9.]+$/ && $NF != "total" {print $NF, $4}' "$out" | sort
     else
@@ -96,6 +105,12 @@ if [[ $MODE == strace ]]; then
     join -a 2 -e 0 -o 0,1.2,2.2 "$RUN/sys.a" "$RUN/sys.b" |
         awk -v n="$N" '{d = ($3 - $2) / n; if (d >= 0.01) {printf "  %-16s %.2f\n", $1, d; t += d}}
                        END {printf "  %-16s %.2f\n", "total", t}'
+    exit 0
+fi
+if [[ $MODE == perf ]]; then
+    measure $((2 * N))
+    perf report -i "$RUN/perf.$((2 * N))" --no-children --sort dso,symbol --stdio 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | sed 's/ *- *- *$//' | head -"${TOP:-40}"
     exit 0
 fi
 a=$(measure "$N")

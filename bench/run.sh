@@ -12,8 +12,10 @@ GATEHOUSE_BENCH_DEPS=1 scripts/bootstrap
 scripts/build release gatehouse
 export EXTRA_CASE=gatehouse
 export EXTRA_H1="$ROOT/build/release/gatehouse run -c $ROOT/bench/gatehouse-h1.yaml"
+# The same listener speaks h2c with prior knowledge (the h2-1k scenario).
+export EXTRA_H2="$EXTRA_H1"
 export CASES="${CASES:-nginx-ka1024 haproxy gatehouse}"
-export SCENARIOS="${SCENARIOS:-1k-c50 10k-c50 1k-c1000}"
+export SCENARIOS="${SCENARIOS:-1k-c50 10k-c50 1k-c1000 h2-1k}"
 export REPS="${REPS:-3}"
 export OUT="${OUT:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}"
 "$HARNESS/run.sh"

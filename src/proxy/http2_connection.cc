@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "http/nghttp2_alloc.h"
 #include "proxy/http2_stream.h"
 #include "runtime/metrics_hooks.h"
 
@@ -107,7 +108,7 @@ Http2Connection::Http2Connection(runtime::Worker& worker, net::TcpStream& client
   nghttp2_option_set_max_continuations(opt, kMaxContinuations * 2);  // ours trips first
   nghttp2_option_set_stream_reset_rate_limit(opt, h2.max_resets_per_second * 4ULL,
                                              h2.max_resets_per_second * 2ULL);
-  nghttp2_session_server_new2(&session_, cb, this, opt);
+  nghttp2_session_server_new3(&session_, cb, this, opt, http::nghttp2Allocator());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
 
@@ -177,7 +178,15 @@ void Http2Connection::streamFinished(Http2Stream* s) {
 
 void Http2Connection::maybeReap(Http2Stream* s) {
   if (s->running() || !s->closed()) return;
-  streams_.erase(s->id());
+  releaseStream(s->id());
+}
+
+void Http2Connection::releaseStream(int32_t id) {
+  constexpr size_t kMaxSpareStreams = 16;
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  if (spare_streams_.size() < kMaxSpareStreams) spare_streams_.push_back(std::move(it->second));
+  streams_.erase(it);
 }
 
 int Http2Connection::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* p) {
@@ -219,7 +228,14 @@ int Http2Connection::onBeginHeaders(nghttp2_session* session, const nghttp2_fram
   auto* c = self(p);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   g_streams.fetch_add(1, std::memory_order_relaxed);
-  auto stream = std::make_unique<Http2Stream>(*c, frame->hd.stream_id);
+  std::unique_ptr<Http2Stream> stream;
+  if (!c->spare_streams_.empty()) {
+    stream = std::move(c->spare_streams_.back());
+    c->spare_streams_.pop_back();
+    stream->recycle(frame->hd.stream_id);
+  } else {
+    stream = std::make_unique<Http2Stream>(*c, frame->hd.stream_id);
+  }
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, stream.get());
   c->streams_[frame->hd.stream_id] = std::move(stream);
   return 0;
@@ -299,7 +315,7 @@ int Http2Connection::onStreamClose(nghttp2_session* session, int32_t stream_id, 
   if (!s) return 0;
   s->onClosed(error_code);
   if (!s->started()) {
-    c->streams_.erase(stream_id);  // reset or refused before its head was complete
+    c->releaseStream(stream_id);  // reset or refused before its head was complete
     return 0;
   }
   c->maybeReap(s);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <nghttp2/nghttp2.h>
 
@@ -69,6 +70,9 @@ class Http2Connection {
   void rollWindow();
   void goAway(uint32_t error_code);
   void maybeReap(Http2Stream* s);
+  // Drops a finished stream, keeping a few for reuse: a recycled stream keeps its buffers'
+  // and header maps' capacity, which saves ~25 allocations per request.
+  void releaseStream(int32_t id);
 
   runtime::Worker& w_;
   net::TcpStream& client_;
@@ -76,6 +80,7 @@ class Http2Connection {
   const DownstreamInfo& down_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Http2Stream>> streams_;
+  std::vector<std::unique_ptr<Http2Stream>> spare_streams_;
   runtime::Notifier write_wake_;
   runtime::Notifier streams_done_;
   std::string out_;

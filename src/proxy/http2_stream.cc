@@ -39,6 +39,43 @@ Http2Stream::Http2Stream(Http2Connection& conn, int32_t id)
 
 Http2Stream::~Http2Stream() = default;
 
+void Http2Stream::recycle(int32_t id) {
+  id_ = id;
+  extended_connect_ = false;
+  method_.clear();
+  scheme_.clear();
+  authority_.clear();
+  path_.clear();
+  protocol_.clear();
+  cookie_.clear();
+  header_bytes_ = 0;
+  bad_header_ = false;
+  body_.clear();
+  pending_consume_ = 0;
+  body_bytes_ = 0;
+  body_end_ = false;
+  interrupted_ = false;
+  body_wake_.clearPending();
+  send_wake_.clearPending();
+  trailers_.clear();
+  in_trailers_ = false;
+  out_.clear();
+  out_pos_ = 0;
+  out_end_ = false;
+  head_sent_ = false;
+  deferred_ = false;
+  trailer_storage_.clear();
+  out_trailers_.clear();
+  bytes_out_ = 0;
+  started_ = false;
+  running_ = false;
+  closed_ = false;
+  close_code_ = 0;
+  discarded_ = 0;
+  reset_sent_ = false;
+  exchange_.begin("HTTP/2");
+}
+
 bool Http2Stream::addHeader(std::string_view name, std::string_view value, size_t max_list_bytes) {
   // RFC 9113 §6.5.2: name + value + 32 per field.
   header_bytes_ += name.size() + value.size() + 32;
@@ -238,6 +275,24 @@ Task<Status> Http2Stream::sendContinue() {
   co_return Status{};
 }
 
+namespace {
+// Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); the length test skips most names.
+bool isConnectionSpecific(std::string_view name) {
+  switch (name.size()) {
+    case 7:
+      return http::iequals(name, "upgrade");
+    case 10:
+      return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
+    case 16:
+      return http::iequals(name, "proxy-connection");
+    case 17:
+      return http::iequals(name, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind kind,
                                    uint64_t length, std::string_view first) {
   if (closed_) co_return closedError();
@@ -247,22 +302,20 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
   if (tunnel_ok) kind = ResponseBodyKind::kStream;
   char status[4] = {static_cast<char>('0' + code / 100 % 10),
                     static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), 0};
-  std::vector<nghttp2_nv> nva;
+  auto& nva = nva_;  // members: their capacity is reused by the next stream
+  nva.clear();
   nva.reserve(resp.headers.size() + 2);
   nva.push_back(makeNv(":status", std::string_view(status, 3)));
   // HTTP/2 field names are lower case; HTTP/1 upstreams may send any case.
-  std::string lowered;
+  std::string& lowered = lowered_names_;
+  lowered.clear();
   size_t total = 0;
   for (const auto& f : resp.headers.fields())
     total += f.name.size();
-  lowered.reserve(total);
+  lowered.reserve(total);  // no reallocation below: the views into it stay valid
   for (const auto& f : resp.headers.fields()) {
-    if (http::iequals(f.name, "connection") || http::iequals(f.name, "keep-alive") ||
-        http::iequals(f.name, "transfer-encoding") || http::iequals(f.name, "upgrade") ||
-        http::iequals(f.name, "proxy-connection") ||
-        (tunnel_ok && http::iequals(f.name, "sec-websocket-accept"))) {
-      continue;
-    }
+    if (isConnectionSpecific(f.name)) continue;
+    if (tunnel_ok && http::iequals(f.name, "sec-websocket-accept")) continue;
     size_t at = lowered.size();
     for (char c : f.name)
       lowered.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);

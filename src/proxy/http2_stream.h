@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "http/headers.h"
 #include "proxy/client_io.h"
@@ -21,6 +22,8 @@ class Http2Stream final : public ClientIo {
   ~Http2Stream() override;
 
   int32_t id() const { return id_; }
+  // Makes a finished stream (not running, closed) serve a new stream id, as if new.
+  void recycle(int32_t id);
   // Codec side (called from nghttp2 callbacks).
   // False: the header list is over its limit (the stream is reset).
   bool addHeader(std::string_view name, std::string_view value, size_t max_list_bytes);
@@ -93,6 +96,8 @@ class Http2Stream final : public ClientIo {
   bool head_sent_ = false;
   bool deferred_ = false;  // the codec is waiting for body bytes
   std::string trailer_storage_;
+  std::vector<nghttp2_nv> nva_;  // response head being submitted (capacity reused)
+  std::string lowered_names_;    // its lower-cased field names
   http::HeaderMap out_trailers_;
   runtime::Notifier send_wake_;
   uint64_t bytes_out_ = 0;

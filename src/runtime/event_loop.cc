@@ -70,33 +70,22 @@ void freeFrame(void* p, std::size_t size) noexcept {
 // ---- Timer ----
 
 void Timer::arm(EventLoop& loop, TimePoint deadline, Callback cb, void* arg) {
-  if (armed() && loop_ == &loop) {
-    cb_ = cb;
-    arg_ = arg;
-    TimePoint old = deadline_;
-    deadline_ = deadline;
-    if (deadline < old) {
-      loop.timerSiftUp(index_);
-    } else {
-      loop.timerSiftDown(index_);
-    }
-    return;
-  }
+  cb_ = cb;
+  arg_ = arg;
+  if (armed() && loop_ == &loop && deadline == deadline_) return;
   cancel();
   loop_ = &loop;
   deadline_ = deadline;
-  cb_ = cb;
-  arg_ = arg;
-  loop.timerPush(this);
+  loop.wheel_.add(this);
 }
 
 void Timer::cancel() {
-  if (armed()) loop_->timerRemove(this);
+  if (armed()) loop_->wheel_.remove(this);
 }
 
 // ---- EventLoop ----
 
-EventLoop::EventLoop() : now_(Clock::now()) {
+EventLoop::EventLoop() : now_(Clock::now()), wheel_(now_) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) {
@@ -193,8 +182,8 @@ void EventLoop::run() {
     int timeout_ms = -1;
     if (!ready_.empty()) {
       timeout_ms = 0;
-    } else if (!timers_.empty()) {
-      auto wait = timers_.front()->deadline_ - Clock::now();
+    } else if (TimePoint next = wheel_.nextWakeup(); next != TimerWheel::kNoWork) {
+      auto wait = next - Clock::now();
       if (wait <= Duration::zero()) {
         timeout_ms = 0;
       } else {
@@ -218,7 +207,7 @@ void EventLoop::run() {
       }
       dispatch(events[i].data.u64, events[i].events);
     }
-    runTimers();
+    wheel_.advance(now_);
     // Resume scheduled coroutines; new ones scheduled meanwhile wait for the next turn.
     if (!ready_.empty()) {
       std::vector<std::coroutine_handle<>> batch;
@@ -258,60 +247,6 @@ void EventLoop::runPosted() {
     fn();
 }
 
-void EventLoop::runTimers() {
-  while (!timers_.empty() && timers_.front()->deadline_ <= now_) {
-    Timer* t = timers_.front();
-    timerRemove(t);
-    t->cb_(t->arg_);  // may destroy t or arm other timers
-  }
-}
-
-void EventLoop::timerPush(Timer* t) {
-  t->index_ = timers_.size();
-  timers_.push_back(t);
-  timerSiftUp(t->index_);
-}
-
-void EventLoop::timerRemove(Timer* t) {
-  size_t i = t->index_;
-  size_t last = timers_.size() - 1;
-  t->index_ = Timer::kNotArmed;
-  if (i != last) {
-    timers_[i] = timers_[last];
-    timers_[i]->index_ = i;
-    timers_.pop_back();
-    timerSiftDown(i);
-    timerSiftUp(i);
-  } else {
-    timers_.pop_back();
-  }
-}
-
-void EventLoop::timerSiftUp(size_t i) {
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (timers_[p]->deadline_ <= timers_[i]->deadline_) break;
-    std::swap(timers_[p], timers_[i]);
-    timers_[p]->index_ = p;
-    timers_[i]->index_ = i;
-    i = p;
-  }
-}
-
-void EventLoop::timerSiftDown(size_t i) {
-  size_t n = timers_.size();
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < n && timers_[l]->deadline_ < timers_[m]->deadline_) m = l;
-    if (r < n && timers_[r]->deadline_ < timers_[m]->deadline_) m = r;
-    if (m == i) break;
-    std::swap(timers_[m], timers_[i]);
-    timers_[m]->index_ = m;
-    timers_[i]->index_ = i;
-    i = m;
-  }
-}
-
 }  // namespace gatehouse::runtime
 
 namespace gatehouse::runtime {
@@ -342,7 +277,8 @@ Task<void> joinOne(Task<void> t, JoinState* js, EventLoop* loop) {
 
 void destroyDetachedCoroutines() noexcept {
   // The head is the newest. Destroying a frame unlinks its node.
-  while (detail::t_detached_head) detail::t_detached_head->handle.destroy();
+  while (detail::t_detached_head)
+    detail::t_detached_head->handle.destroy();
 }
 
 Task<void> whenBoth(EventLoop& loop, Task<void> a, Task<void> b) {

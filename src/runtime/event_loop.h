@@ -1,5 +1,5 @@
 #pragma once
-// One EventLoop per thread: edge-triggered epoll, a timer heap and a cross-thread post queue.
+// One EventLoop per thread: edge-triggered epoll, a timing wheel and a cross-thread post queue.
 // Everything registered with a loop (sockets, timers) belongs to the loop's thread; the only
 // cross-thread entry point is post().
 #include <atomic>
@@ -10,11 +10,10 @@
 #include <mutex>
 #include <vector>
 
+#include "runtime/timer_wheel.h"
+
 namespace gatehouse::runtime {
 
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
-using Duration = Clock::duration;
 inline constexpr TimePoint kNoDeadline = TimePoint::max();
 
 class EventLoop;
@@ -46,7 +45,7 @@ struct IoHandle {
 };
 
 // A one-shot timer owned by its creator (RAII: destroying it cancels it).
-class Timer {
+class Timer : private TimerLink {
  public:
   using Callback = void (*)(void* arg);
   Timer() = default;
@@ -57,18 +56,19 @@ class Timer {
   // Arms (or re-arms) the timer on `loop`, which must be the calling thread's loop.
   void arm(EventLoop& loop, TimePoint deadline, Callback cb, void* arg);
   void cancel();
-  bool armed() const { return index_ != kNotArmed; }
+  bool armed() const { return prev != nullptr; }
   TimePoint deadline() const { return deadline_; }
   Callback callback() const { return cb_; }
 
  private:
   friend class EventLoop;
-  static constexpr size_t kNotArmed = SIZE_MAX;
+  friend class TimerWheel;
   EventLoop* loop_ = nullptr;
   TimePoint deadline_{};
   Callback cb_ = nullptr;
   void* arg_ = nullptr;
-  size_t index_ = kNotArmed;
+  uint64_t expiry_ = 0;  // the wheel's tick
+  uint16_t slot_ = 0;    // which wheel list holds it (meaningful while armed)
 };
 
 class EventLoop {
@@ -116,15 +116,16 @@ class EventLoop {
   }
   auto sleepFor(Duration d) { return sleepUntil(now_ + d); }
 
-  size_t timerCount() const { return timers_.size(); }
+  size_t timerCount() const { return wheel_.size(); }
+  // Fires the timers due at `now` (which becomes now()) without polling: tests drive time.
+  void runTimersAt(TimePoint now) {
+    now_ = now;
+    wheel_.advance(now);
+  }
+  TimePoint nextTimerWakeup() const { return wheel_.nextWakeup(); }
 
  private:
   friend class Timer;
-  void timerPush(Timer* t);
-  void timerRemove(Timer* t);
-  void timerSiftUp(size_t i);
-  void timerSiftDown(size_t i);
-  void runTimers();
   void runPosted();
   void dispatch(uint64_t data, uint32_t events);
 
@@ -132,7 +133,7 @@ class EventLoop {
   int wakefd_ = -1;
   bool stopping_ = false;
   TimePoint now_;
-  std::vector<Timer*> timers_;  // binary min-heap by deadline
+  TimerWheel wheel_;
   std::vector<IoHandle*> slots_;
   std::vector<uint32_t> generations_;
   std::vector<uint32_t> free_slots_;

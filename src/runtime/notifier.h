@@ -26,6 +26,8 @@ class Notifier {
     }
   }
   bool waiting() const { return waiter_ != nullptr; }
+  // Forgets a notification nobody waited for (an object reused for new work).
+  void clearPending() { pending_ = false; }
 
   // True when notified, false when the deadline passed first.
   auto wait(EventLoop& loop, TimePoint deadline) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "http/nghttp2_alloc.h"
 
 namespace gatehouse::upstream {
 
@@ -163,7 +164,7 @@ H2Client::H2Client(runtime::EventLoop& loop, std::unique_ptr<net::TcpStream> str
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);
-  nghttp2_session_client_new2(&session_, cb, this, opt);
+  nghttp2_session_client_new3(&session_, cb, this, opt, http::nghttp2Allocator());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   nghttp2_settings_entry settings[] = {

@@ -260,6 +260,38 @@ def test_trailers_both_ways(gatehouse, echo):
     assert echo_json(r)["trailers"] == [["x-req-trailer", "42"]]
 
 
+def test_streams_reused_on_one_connection_carry_nothing_over(gatehouse, echo):
+    # Finished streams are recycled for new stream ids: a request must not see the previous
+    # one's body, trailers, cookie or head fields, whatever order they come in.
+    gh = gatehouse(simple_config(cluster("up", echo)))
+    c = H2Conn(gh.port)
+    for i in range(30):
+        if i % 3 == 0:
+            sid = c.request("POST", f"/p/{i}", headers=[("cookie", f"c={i}")],
+                            body=b"b" * (i + 1), end=False)
+            c.conn.send_headers(sid, [("x-req-trailer", str(i))], end_stream=True)
+            c.flush()
+        elif i % 3 == 1:
+            sid = c.request("GET", f"/g/{i}")
+        else:
+            sid = c.request("POST", f"/q/{i}?n={i}", body=b"")
+        r = c.response(sid)
+        assert r["status"] == 200, r
+        seen = echo_json(r)
+        hdrs = dict(seen["headers"])
+        if i % 3 == 0:
+            assert seen["path"] == f"/p/{i}"
+            assert seen["body_length"] == i + 1
+            assert seen["trailers"] == [["x-req-trailer", str(i)]]
+            assert hdrs["cookie"] == f"c={i}"
+        else:
+            assert seen["path"] == (f"/g/{i}" if i % 3 == 1 else f"/q/{i}?n={i}")
+            assert seen["body_length"] == 0
+            assert not seen["trailers"]
+            assert "cookie" not in hdrs
+    c.close()
+
+
 def test_local_replies_and_head_over_http2(gatehouse, echo):
     cfg = simple_config(cluster("up", echo),
                         routes=[{"name": "api", "match": {"path_prefix": "/api"}, "cluster": "up"}])
