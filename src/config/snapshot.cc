@@ -151,7 +151,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
     cc.protocol_auto = c.protocol == "auto" && c.tls;
     cc.http2 = c.protocol == "h2" || c.protocol == "h2c";
     if (c.tls) {
-      auto alpn = c.protocol == "h2"     ? net::TlsClientContext::Alpn::kH2
+      auto alpn = c.protocol == "h2" ? net::TlsClientContext::Alpn::kH2
                   : cc.protocol_auto ? net::TlsClientContext::Alpn::kBoth
                                      : net::TlsClientContext::Alpn::kHttp1;
       auto tls = net::TlsClientContext::create(*c.tls, alpn);

@@ -256,7 +256,7 @@ Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(
   static constexpr unsigned char kAlpnH1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   static constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
   static constexpr unsigned char kAlpnBoth[] = {2,   'h', '2', 8,   'h', 't',
-                                               't', 'p', '/', '1', '.', '1'};
+                                                't', 'p', '/', '1', '.', '1'};
   if (alpn == Alpn::kH2) {
     SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2);
   } else if (alpn == Alpn::kBoth) {

@@ -470,7 +470,8 @@ bool Exchange::rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn) 
 
 Task<> Exchange::switchToH2(int host) {
   // proxyToUpstream already counted the request; the HTTP/2 path counts it again.
-  w_.stats().cluster(ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].stats_slot)
+  w_.stats()
+      .cluster(ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].stats_slot)
       .requests.dec();
   co_await proxyToUpstreamH2(host);
 }

@@ -126,6 +126,13 @@ routes: [{cluster: tls}]
   EXPECT_THAT(e.message, HasSubstr("grpc health checks need"));
 }
 
+TEST(StreamConfig, ExtendedConnectIsOptIn) {
+  EXPECT_FALSE(loadOk("").http2.enable_connect_protocol);
+  EXPECT_TRUE(loadOk("http2: {enable_connect_protocol: true}\n").http2.enable_connect_protocol);
+  EXPECT_EQ(onlyError("http2: {enable_connect_protocol: maybe}\n").path,
+            "http2.enable_connect_protocol");
+}
+
 TEST(TimeoutReasons, EveryReasonHasADistinctName) {
   std::set<std::string> names;
   for (size_t r = 0; r < static_cast<size_t>(runtime::TimeoutReason::kCount); ++r) {
