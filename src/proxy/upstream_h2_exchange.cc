@@ -295,6 +295,9 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         co_await sendLocalReply();
         co_return;
       }
+      if (stream_kind_ == StreamKind::kNone && isEventStream(resp.headers)) {
+        startStream(StreamKind::kSse);
+      }
       if (web != grpc::WebMode::kNone) {
         std::string ct = grpc::webContentType(resp.headers.get("content-type"), web);
         resp.headers.set("content-type", ct);

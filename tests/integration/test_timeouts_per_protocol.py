@@ -211,3 +211,25 @@ def test_upstream_header_and_idle_keepalive_are_counted(gatehouse, echo):
         assert c.get(f"{gh.url}/ok").status_code == 200
         wait_until(lambda: timeouts(gh, "idle_keepalive") >= 1, message="idle_keepalive",
                    timeout=IO_TIMEOUT * 2)
+
+
+def test_sse_over_an_http2_upstream_is_a_stream_too(gatehouse):
+    sse = SseTicker(interval=0.2)
+    try:
+        # The middle gatehouse speaks h2c downstream; the front one uses it as an h2c upstream.
+        mid = gatehouse(simple_config({"name": "sse", "endpoints": [sse.endpoint]}), name="mid")
+        front = gatehouse(simple_config(
+            {"name": "mid", "protocol": "h2c", "endpoints": [f"127.0.0.1:{mid.port}"]},
+            timeouts={"request_total": "400ms"}), name="front")
+        c = SseClient(front.port)
+        assert c.status == 200
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < 1.5:
+            assert c.next_event().startswith("tick-")
+            n += 1
+        assert n >= 3
+        c.close()
+        assert timeouts(front, "request_total") == 0
+    finally:
+        sse.close()
