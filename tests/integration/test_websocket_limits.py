@@ -86,11 +86,11 @@ def test_idle_timeout_closes_a_silent_tunnel(gatehouse, ws_upstream, clients):
 
 
 def test_traffic_in_either_direction_keeps_the_tunnel_open(gatehouse, ws_upstream, clients):
-    gh = gatehouse(ws_config(ws_upstream, websocket={"idle_timeout": "1500ms"}))
+    gh = gatehouse(ws_config(ws_upstream, websocket={"idle_timeout": "2s"}))
     ws = clients.open(f"ws://127.0.0.1:{gh.port}/busy")
     t0 = time.monotonic()
     n = 0
-    while time.monotonic() - t0 < 3.5:  # more than twice the idle timeout
+    while time.monotonic() - t0 < 4.5:  # more than twice the idle timeout
         assert clients.echo(ws, f"m{n}") == f"m{n}"
         n += 1
         time.sleep(0.1)
