@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/depthguard.h>
 
+#include "config/breaker_loader.h"
 #include "config/consumers_loader.h"
 #include "config/discovery_loader.h"
 #include "config/health_loader.h"
@@ -61,6 +62,7 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "health_check",
                                              "outlier_detection",
                                              "slow_start",
+                                             "circuit_breakers",
                                              "sticky",
                                              "panic_threshold",
                                              "priority_failover_threshold",
@@ -405,6 +407,9 @@ class Loader {
         readSlowStart(diag_, *v, m.path("slow_start"), c);
       }
       if (const YAML::Node* v = m.find("sticky")) readSticky(diag_, *v, m.path("sticky"), c);
+      if (const YAML::Node* v = m.find("circuit_breakers")) {
+        readCircuitBreakers(diag_, *v, m.path("circuit_breakers"), c);
+      }
       m.readInt("panic_threshold", 0, 100, c.panic_threshold);
       m.readInt("priority_failover_threshold", 1, 100, c.priority_failover_threshold);
       out.push_back(std::move(c));

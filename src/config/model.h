@@ -199,6 +199,15 @@ struct DnsDiscovery {
   uint32_t weight = 1;                 // A/AAAA; SRV answers carry their own
 };
 
+// `circuit_breakers:` (Envoy semantics): caps on one cluster across all workers. Options left
+// out of the block take Envoy's defaults; without the block nothing is counted or capped.
+struct CircuitBreakers {
+  uint64_t max_connections = 1024;       // open upstream connections
+  uint64_t max_pending_requests = 1024;  // requests waiting for a connection
+  uint64_t max_requests = 1024;          // requests in flight
+  uint64_t max_retries = 3;              // retries in flight
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;  // empty when `dns` is set
@@ -213,6 +222,7 @@ struct Cluster {
   std::optional<HealthCheck> health_check;
   std::optional<OutlierDetection> outlier_detection;
   std::optional<SlowStart> slow_start;
+  std::optional<CircuitBreakers> circuit_breakers;
   uint32_t panic_threshold = 50;  // percent of hosts available; below it, use every host
   // Percent of a priority group that must be available for it to take the traffic.
   uint32_t priority_failover_threshold = 70;

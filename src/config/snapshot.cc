@@ -147,6 +147,13 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
         health ? health->clusterState(c.name) : std::make_shared<lb::ClusterHealthState>();
     cc.health_policy = healthPolicy(c);
     cc.health_check = c.health_check;
+    cc.breakers.state =
+        health ? health->breakerState(c.name) : std::make_shared<upstream::ClusterBreaker>();
+    if (c.circuit_breakers) {
+      const CircuitBreakers& b = *c.circuit_breakers;
+      cc.breakers.enabled = true;
+      cc.breakers.max = {b.max_connections, b.max_pending_requests, b.max_requests, b.max_retries};
+    }
     // Cleartext `auto` is HTTP/1.1: without ALPN there is nothing to choose by.
     cc.protocol_auto = c.protocol == "auto" && c.tls;
     cc.http2 = c.protocol == "h2" || c.protocol == "h2c";

@@ -15,6 +15,7 @@
 #include "lb/load_balancer.h"
 #include "net/cidr.h"
 #include "net/tls.h"
+#include "upstream/circuit_breaker.h"
 
 namespace gatehouse::policies {
 class ConsumerRegistry;
@@ -46,7 +47,8 @@ struct CompiledCluster {
   size_t pool_max_per_endpoint = 0;
   size_t pool_max_idle_per_endpoint = 0;
   std::shared_ptr<const net::TlsClientContext> tls;  // null: plain text to the endpoints
-  bool http2 = false;  // h2 or h2c: requests are streams on shared HTTP/2 connections
+  bool http2 = false;           // h2 or h2c: requests are streams on shared HTTP/2 connections
+  upstream::Breakers breakers;  // `circuit_breakers:`; counters kept across reloads
   // protocol auto over TLS: h2 or HTTP/1.1 per endpoint, by ALPN on its first connection.
   bool protocol_auto = false;
 };

@@ -1,6 +1,7 @@
 // The list of built-in policies: adding a policy is one folder plus one line here.
 #include "http/filter.h"
 #include "policies/acl/acl.h"
+#include "policies/adaptive_concurrency/adaptive_concurrency.h"
 #include "policies/basic_auth/basic_auth.h"
 #include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
@@ -37,6 +38,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"metering", &policies::metering::build},
       {"jwt_auth", &policies::jwt_auth::build},
       {"oauth2_introspection", &policies::oauth2_introspection::build},
+      {"adaptive_concurrency", &policies::adaptive_concurrency::build},
   };
   return kPolicies;
 }

@@ -188,6 +188,15 @@ Task<> Exchange::sendError(int status, std::string_view message) {
   co_await sendLocalReply();
 }
 
+Task<> Exchange::sendOverflow(upstream::Limit limit) {
+  const std::string_view name = upstream::limitName(limit);
+  ex_.error = "upstream overflow: ";
+  ex_.error.append(name);
+  ctx_.respondError(503, ex_.error);
+  ctx_.local_reply.headers.add("x-gatehouse-overflow", name);
+  co_await sendLocalReply();
+}
+
 Task<bool> Exchange::runRequestFilters() {
   for (size_t i = 0; i < ex_.filters.size(); ++i) {
     ex_.filters_run = i + 1;

@@ -57,6 +57,8 @@ class Exchange : private runtime::StreamWatcher {
   runtime::Task<> run();
   runtime::Task<> sendLocalReply();
   runtime::Task<> sendError(int status, std::string_view message);
+  // 503 from a circuit breaker: "upstream overflow: <limit>" and x-gatehouse-overflow: <limit>.
+  runtime::Task<> sendOverflow(upstream::Limit limit);
   // Fresh state for an error answered before any request exists (a malformed head).
   void resetForGatewayError(std::string_view error);
   // Drain deadline or stream reset: cancel the upstream side.

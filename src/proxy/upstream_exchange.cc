@@ -204,6 +204,11 @@ Task<> Exchange::proxyToUpstream() {
   const auto& snap = *ex_.snap->snap;
   const auto ci = static_cast<size_t>(ex_.route->cluster);
   const auto& cc = snap.clusters[ci];
+  upstream::BreakerGuard active;  // max_requests: held until the exchange ends
+  if (!cc.breakers.tryAcquire(upstream::Limit::kRequests, active)) {
+    co_await sendOverflow(upstream::Limit::kRequests);
+    co_return;
+  }
   if (cc.http2) {
     co_await proxyToUpstreamH2();
     co_return;
@@ -263,7 +268,17 @@ Task<> Exchange::proxyToUpstream() {
       co_await switchToH2(hi);
       co_return;
     }
-    conn = pool->acquire(w_.loop().now());
+    auto co = upstream::checkout(*pool, cc.breakers, false, w_.loop().now());
+    if (co.wait) {
+      co = co_await upstream::waitForConnection(*pool, cc.breakers, false, w_.loop(),
+                                                w_.loop().now() + cc.connect_timeout);
+    }
+    if (co.overflow) {
+      tracker->abandon();
+      co_await sendOverflow(*co.overflow);
+      co_return;
+    }
+    conn = std::move(co.conn);
     const bool reused = conn != nullptr;
     if (!conn && pool->active >= cc.pool_max_per_endpoint) {
       tracker->abandon();
@@ -304,7 +319,9 @@ Task<> Exchange::proxyToUpstream() {
           co_return;
         }
         if (cc.protocol_auto && rememberAlpn(*pool, **c)) {
-          pool->h2Add(upstream::H2Client::start(w_.loop(), std::move(*c), cc.idle_timeout));
+          auto h2 = upstream::H2Client::start(w_.loop(), std::move(*c), cc.idle_timeout);
+          h2->holdSlot(std::move(co.slot));
+          pool->h2Add(std::move(h2));
           tracker->abandon();
           lease.release();
           co_await switchToH2(hi);
@@ -313,6 +330,7 @@ Task<> Exchange::proxyToUpstream() {
       }
       conn = std::make_unique<upstream::PooledConnection>();
       conn->stream = std::move(*c);
+      conn->slot = std::move(co.slot);
       cs.pool_new.inc();
     } else {
       cs.pool_reused.inc();

@@ -118,7 +118,18 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
     auto* pool = wc.pools[static_cast<size_t>(hi)];
     ex_.upstream_name = host.name;
 
-    std::shared_ptr<upstream::H2Client> conn = pool->h2Pick();
+    auto co = upstream::checkout(*pool, cc.breakers, true, loop.now());
+    if (co.wait) {
+      co = co_await upstream::waitForConnection(*pool, cc.breakers, true, loop,
+                                                bounded(loop.now() + cc.connect_timeout));
+    }
+    if (co.overflow) {
+      lb_done = true;
+      lb.onAbandon(hi, runtime::Clock::now() - started);
+      co_await sendOverflow(*co.overflow);
+      co_return;
+    }
+    std::shared_ptr<upstream::H2Client> conn = std::move(co.h2);
     if (conn) {
       cs.pool_reused.inc();
     } else {
@@ -164,6 +175,7 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         co_return;
       }
       conn = upstream::H2Client::start(loop, std::move(*c), cc.idle_timeout);
+      conn->holdSlot(std::move(co.slot));
       pool->h2Add(conn);
       cs.pool_new.inc();
     }

@@ -373,7 +373,13 @@ admin::AdminResponse Server::handleAdmin(std::string_view method, std::string_vi
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
   if (path == "/metrics") {
     std::string body = stats_->renderPrometheus();
-    if (current_) body += upstream::HealthRegistry::renderPrometheus(*current_);
+    if (current_) {
+      body += upstream::HealthRegistry::renderPrometheus(*current_);
+      std::vector<upstream::BreakerView> breakers;
+      for (const auto& cc : current_->clusters)
+        breakers.push_back({cc.name, &cc.breakers});
+      upstream::renderBreakerMetrics(body, breakers);
+    }
     return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(body)};
   }
   if (path == "/healthz") return {200, "text/plain", "ok\n"};

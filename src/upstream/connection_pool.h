@@ -4,10 +4,14 @@
 // a syscall: any readiness edge while idle (bytes or FIN from the upstream) makes them unusable.
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "net/tcp.h"
 #include "runtime/event_loop.h"
+#include "runtime/notifier.h"
+#include "runtime/task.h"
+#include "upstream/circuit_breaker.h"
 #include "upstream/h2_client.h"
 
 namespace gatehouse::upstream {
@@ -16,6 +20,7 @@ struct PooledConnection {
   std::unique_ptr<net::TcpStream> stream;
   runtime::TimePoint idle_since{};
   uint64_t requests = 0;
+  ConnectionSlot slot;  // counted against the cluster's max_connections (when configured)
 };
 
 class EndpointPool {
@@ -25,10 +30,16 @@ class EndpointPool {
 
   // An idle connection that is still usable, or nullptr.
   std::unique_ptr<PooledConnection> acquire(runtime::TimePoint now);
-  // Returns a connection after a complete exchange; it is closed if the pool is full.
+  // Returns a connection after a complete exchange. It goes to a request of this pool waiting
+  // for a connection if there is one; otherwise it is closed if the pool is full or if a
+  // request of the cluster waits elsewhere for a connection slot.
   void release(std::unique_ptr<PooledConnection> conn, runtime::TimePoint now);
-  // Closes connections idle past the timeout or closed by the upstream.
+  // Closes connections idle past the timeout or closed by the upstream, and idle ones whose
+  // slot a pending request elsewhere needs.
   void sweep(runtime::TimePoint now);
+  // Requests waiting (max_connections reached) for a connection of this pool to come back.
+  void addWaiter(runtime::Notifier* n) { waiters_.push_back(n); }
+  void removeWaiter(runtime::Notifier* n) { std::erase(waiters_, n); }
   void setLimits(size_t max_idle, runtime::Duration idle_timeout) {
     max_idle_ = max_idle;
     idle_timeout_ = idle_timeout;
@@ -48,6 +59,7 @@ class EndpointPool {
   bool usable(PooledConnection& c, runtime::TimePoint now) const;
   std::vector<std::unique_ptr<PooledConnection>> idle_;  // LIFO: the warmest first
   std::vector<std::shared_ptr<H2Client>> h2_;
+  std::vector<runtime::Notifier*> waiters_;  // FIFO
   size_t max_idle_;
   runtime::Duration idle_timeout_;
 };
@@ -72,5 +84,23 @@ class PoolLease {
  private:
   EndpointPool* pool_ = nullptr;
 };
+
+// What a request gets from a pool: a connection to use, the right to open one, or a refusal.
+struct Checkout {
+  std::unique_ptr<PooledConnection> conn;  // HTTP/1: an idle connection to reuse
+  std::shared_ptr<H2Client> h2;            // HTTP/2: a connection with room for a stream
+  ConnectionSlot slot;                     // when neither: open one (held when breakers are on)
+  std::optional<Limit> overflow;           // refused: answer 503 for this limit
+  bool wait = false;                       // max_connections reached: co_await waitForConnection
+};
+
+// Worker thread. Never suspends, so the common case costs no coroutine frame.
+Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now);
+// After checkout() said `wait`: the request waits as pending (at most max_pending_requests of
+// them, else overflow max_pending_requests) until a connection of this pool comes back, one
+// with room for a stream appears (HTTP/2), or a connection slot frees up; at `deadline`, the
+// overflow is max_connections. Slots freed on other workers are seen by polling every few ms.
+runtime::Task<Checkout> waitForConnection(EndpointPool& pool, const Breakers& b, bool http2,
+                                          runtime::EventLoop& loop, runtime::TimePoint deadline);
 
 }  // namespace gatehouse::upstream

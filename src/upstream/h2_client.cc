@@ -347,7 +347,8 @@ Task<> H2Client::run(std::shared_ptr<H2Client> self) {
   dead_ = true;
   failAll();
   stream_.reset();
-  (void)self;  // kept the connection alive until both loops ended
+  slot_.reset();  // the socket is closed: a pending request may open another
+  (void)self;     // kept the connection alive until both loops ended
 }
 
 Task<> H2Client::readLoop() {

@@ -18,6 +18,7 @@
 #include "net/tcp.h"
 #include "runtime/notifier.h"
 #include "runtime/task.h"
+#include "upstream/circuit_breaker.h"
 
 namespace gatehouse::upstream {
 
@@ -104,6 +105,10 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
   // Submits a request head; `end_stream` when there is no body. Null on failure.
   std::unique_ptr<H2Stream> open(const std::vector<nghttp2_nv>& nva, bool end_stream);
   void close();
+  // Counts the connection against its cluster's max_connections until the socket closes.
+  void holdSlot(ConnectionSlot slot) { slot_ = std::move(slot); }
+  // A request of the cluster waits elsewhere for a connection slot (see ConnectionSlot).
+  bool slotWanted() const { return slot_.othersWaiting(); }
 
  private:
   friend class H2Stream;
@@ -131,6 +136,7 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
   std::string out_;
   bool dead_ = false;
   bool goaway_ = false;
+  ConnectionSlot slot_;
 };
 
 }  // namespace gatehouse::upstream

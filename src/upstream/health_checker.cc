@@ -66,6 +66,12 @@ std::shared_ptr<lb::ClusterHealthState> HealthRegistry::clusterState(const std::
   return c.state;
 }
 
+std::shared_ptr<ClusterBreaker> HealthRegistry::breakerState(const std::string& cluster) {
+  Cluster& c = clusters_[cluster];
+  if (!c.breaker) c.breaker = std::make_shared<ClusterBreaker>();
+  return c.breaker;
+}
+
 lb::HostHealthPtr HealthRegistry::hostHealth(const std::string& cluster, const std::string& host) {
   auto state = clusterState(cluster);
   Cluster& c = clusters_[cluster];
@@ -87,6 +93,7 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
   for (const auto& cc : snap->clusters) {
     Cluster& k = kept[cc.name];
     k.state = cc.health_state;
+    k.breaker = cc.breakers.state;
     k.serving = true;
     for (const auto& h : cc.hosts.hosts)
       k.hosts[h.name] = h.health;

@@ -28,6 +28,8 @@ class HealthRegistry {
   // that is already serving starts its slow-start ramp now.
   std::shared_ptr<lb::ClusterHealthState> clusterState(const std::string& cluster);
   lb::HostHealthPtr hostHealth(const std::string& cluster, const std::string& host);
+  // The cluster's circuit-breaker counters, kept like its health state.
+  std::shared_ptr<ClusterBreaker> breakerState(const std::string& cluster);
 
   // `snap` is now the active snapshot: forget hosts it no longer has, restart the active checks
   // with its config, and run the tick if some cluster needs it.
@@ -46,6 +48,7 @@ class HealthRegistry {
  private:
   struct Cluster {
     std::shared_ptr<lb::ClusterHealthState> state;
+    std::shared_ptr<ClusterBreaker> breaker;
     std::map<std::string, lb::HostHealthPtr> hosts;
     bool serving = false;  // part of the active snapshot
   };

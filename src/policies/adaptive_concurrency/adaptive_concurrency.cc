@@ -1,0 +1,250 @@
+#include "policies/adaptive_concurrency/adaptive_concurrency.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "config/yaml_helpers.h"
+#include "policies/policy_yaml.h"
+#include "runtime/metrics_hooks.h"
+#include "runtime/stats.h"
+
+namespace gatehouse::policies::adaptive_concurrency {
+namespace {
+
+constexpr int kMaxLimit = 1'000'000;
+
+int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool sameParams(const Params& a, const Params& b) {
+  return a.algorithm == b.algorithm && a.min_limit == b.min_limit && a.max_limit == b.max_limit &&
+         a.initial_limit == b.initial_limit && a.window_ns == b.window_ns &&
+         a.min_rtt_interval_ns == b.min_rtt_interval_ns && a.min_rtt_samples == b.min_rtt_samples &&
+         a.buffer == b.buffer && a.latency_threshold_ns == b.latency_threshold_ns &&
+         a.decrease_factor == b.decrease_factor;
+}
+
+// Limiters by name: a reload with the same options keeps the learnt limit and the in-flight
+// count. Control thread (build) and admin (/metrics) only; never the request path.
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::weak_ptr<Limiter>> by_name;
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+void renderMetrics(std::string& out) {
+  std::vector<std::pair<std::string, std::shared_ptr<Limiter>>> live;
+  {
+    Registry& r = registry();
+    std::lock_guard lock(r.mu);
+    for (const auto& [name, weak] : r.by_name) {
+      if (auto l = weak.lock()) live.emplace_back(name, std::move(l));
+    }
+  }
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+    out.append(name).append(" ").append(type).append("\n");
+    for (const auto& [n, l] : live) {
+      out.append(name).append("{policy=\"").append(runtime::escapeLabel(n)).append("\"} ");
+      out.append(value(*l)).append("\n");
+    }
+  };
+  family("gatehouse_adaptive_concurrency_limit", "gauge", "The current concurrency limit.",
+         [](const Limiter& l) { return std::to_string(l.limit()); });
+  family("gatehouse_adaptive_concurrency_in_flight", "gauge", "Requests in flight.",
+         [](const Limiter& l) { return std::to_string(l.inFlight()); });
+  family("gatehouse_adaptive_concurrency_rejected_total", "counter",
+         "Requests refused (503) over the limit.",
+         [](const Limiter& l) { return std::to_string(l.rejected()); });
+  family("gatehouse_adaptive_concurrency_min_rtt_seconds", "gauge",
+         "The measured minimum round-trip time (gradient; 0 until measured).",
+         [](const Limiter& l) { return std::to_string(static_cast<double>(l.minRttNs()) / 1e9); });
+}
+
+class AdaptiveFilter final : public http::Filter {
+ public:
+  explicit AdaptiveFilter(Limiter& l) : l_(l) {}
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+    if (!l_.tryAcquire()) {
+      ctx.respondError(503, "upstream overflow: adaptive concurrency limit");
+      ctx.local_reply.headers.add("x-gatehouse-overflow", "adaptive_concurrency");
+      return http::Verdict::kRespond;
+    }
+    held_ = true;
+    start_ns_ = nowNs();
+    return http::Verdict::kContinue;
+  }
+  http::Verdict onResponseHeaders(http::RequestContext& ctx) override {
+    // Gateway failures (502, 503) come back at once and would make the upstream look fast.
+    const int s = ctx.response.status;
+    if (held_ && latency_ns_ < 0 && s != 502 && s != 503) latency_ns_ = nowNs() - start_ns_;
+    return http::Verdict::kContinue;
+  }
+  void onComplete(http::RequestContext&) override {
+    if (held_) l_.release(nowNs(), latency_ns_);
+    held_ = false;
+  }
+
+ private:
+  Limiter& l_;
+  bool held_ = false;
+  int64_t start_ns_ = 0;
+  int64_t latency_ns_ = -1;
+};
+
+class AdaptiveFactory final : public http::FilterFactory {
+ public:
+  explicit AdaptiveFactory(std::shared_ptr<Limiter> l) : l_(std::move(l)) {}
+  http::FilterRef create() const override {
+    return http::FilterRef::own(std::make_unique<AdaptiveFilter>(*l_));
+  }
+  const std::shared_ptr<Limiter>& limiter() const { return l_; }
+
+ private:
+  std::shared_ptr<Limiter> l_;
+};
+
+Result<int64_t> readDurationNs(const YAML::Node& n, std::string_view what) {
+  auto s = readString(n, what);
+  if (!s.ok()) return s.error();
+  auto d = config::parseDuration(*s);
+  if (!d || d->count() <= 0) {
+    return configError(std::string(what) + ": expected a duration like 100ms or 2s, got '" + *s +
+                       "'");
+  }
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(*d).count();
+}
+
+// `range` is how the error shows [lo, hi], e.g. "from 0 to 1".
+Result<double> readDecimal(const YAML::Node& n, std::string_view what, double lo, double hi,
+                           std::string_view range) {
+  auto s = readString(n, what);
+  if (!s.ok()) return s.error();
+  auto d = config::parseDecimal(*s);
+  if (!d || *d < lo || *d > hi) {
+    return configError(std::string(what) + ": expected a decimal number " + std::string(range) +
+                       ", got '" + *s + "'");
+  }
+  return *d;
+}
+
+}  // namespace
+
+Result<Options> parseOptions(const YAML::Node& config) {
+  Options o;
+  if (!config || config.IsNull()) return o;
+  if (!config.IsMap()) return configError("expected a map of options");
+  auto keys = checkKeys(config, {"name", "algorithm", "min_limit", "max_limit", "initial_limit",
+                                 "window", "min_rtt_interval", "min_rtt_samples", "buffer",
+                                 "latency_threshold", "decrease_factor"});
+  if (!keys.ok()) return keys.error();
+  Params& p = o.params;
+  if (config["name"]) {
+    auto n = readString(config["name"], "name");
+    if (!n.ok()) return n.error();
+    if (n->empty()) return configError("name: expected a non-empty label");
+    o.name = *n;
+  }
+  if (config["algorithm"]) {
+    auto a = readString(config["algorithm"], "algorithm");
+    if (!a.ok()) return a.error();
+    if (*a == "gradient") {
+      p.algorithm = Params::Algorithm::kGradient;
+    } else if (*a == "aimd") {
+      p.algorithm = Params::Algorithm::kAimd;
+    } else {
+      return configError("algorithm: unknown '" + *a + "'; expected gradient or aimd");
+    }
+  }
+  const bool aimd = p.algorithm == Params::Algorithm::kAimd;
+  for (std::string_view k : {"min_rtt_interval", "min_rtt_samples", "buffer"}) {
+    if (aimd && config[std::string(k)]) {
+      return configError(std::string(k) + ": only for algorithm gradient");
+    }
+  }
+  for (std::string_view k : {"latency_threshold", "decrease_factor"}) {
+    if (!aimd && config[std::string(k)]) {
+      return configError(std::string(k) + ": only for algorithm aimd");
+    }
+  }
+  auto readLimit = [&](const char* key, uint32_t& out, int min) -> Status {
+    if (!config[key]) return {};
+    auto v = readInt(config[key], key, min, kMaxLimit);
+    if (!v.ok()) return v.error();
+    out = static_cast<uint32_t>(*v);
+    return {};
+  };
+  for (auto st : {readLimit("min_limit", p.min_limit, 1), readLimit("max_limit", p.max_limit, 1),
+                  readLimit("initial_limit", p.initial_limit, 1),
+                  readLimit("min_rtt_samples", p.min_rtt_samples, 1)}) {
+    if (!st.ok()) return st.error();
+  }
+  if (p.max_limit < p.min_limit) {
+    return configError("max_limit: must not be below min_limit (" + std::to_string(p.min_limit) +
+                       ")");
+  }
+  if (p.initial_limit != 0 && (p.initial_limit < p.min_limit || p.initial_limit > p.max_limit)) {
+    return configError("initial_limit: must be from min_limit to max_limit");
+  }
+  struct Dur {
+    const char* key;
+    int64_t* out;
+  };
+  for (Dur d : {Dur{"window", &p.window_ns}, Dur{"min_rtt_interval", &p.min_rtt_interval_ns},
+                Dur{"latency_threshold", &p.latency_threshold_ns}}) {
+    if (!config[d.key]) continue;
+    auto v = readDurationNs(config[d.key], d.key);
+    if (!v.ok()) return v.error();
+    *d.out = *v;
+  }
+  if (aimd && p.latency_threshold_ns <= 0) {
+    return configError("latency_threshold: required for algorithm aimd (e.g. 250ms)");
+  }
+  if (config["buffer"]) {
+    auto b = readDecimal(config["buffer"], "buffer", 0.0, 1.0, "from 0 to 1 (e.g. 0.1)");
+    if (!b.ok()) return b.error();
+    p.buffer = *b;
+  }
+  if (config["decrease_factor"]) {
+    auto f = readDecimal(config["decrease_factor"], "decrease_factor", 0.1, 0.99,
+                         "from 0.1 to 0.99 (e.g. 0.5)");
+    if (!f.ok()) return f.error();
+    p.decrease_factor = *f;
+  }
+  return o;
+}
+
+Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+  auto o = parseOptions(config);
+  if (!o.ok()) return o.error();
+  std::shared_ptr<Limiter> limiter;
+  {
+    Registry& r = registry();
+    std::lock_guard lock(r.mu);
+    auto& slot = r.by_name[o->name];
+    limiter = slot.lock();
+    if (!limiter || !sameParams(limiter->params(), o->params)) {
+      limiter = std::make_shared<Limiter>(o->params, nowNs());
+      slot = limiter;
+    }
+  }
+  runtime::registerMetricsRenderer("adaptive_concurrency", &renderMetrics);
+  return http::FilterFactoryPtr(std::make_shared<AdaptiveFactory>(std::move(limiter)));
+}
+
+std::shared_ptr<Limiter> limiterOf(const http::FilterFactory& factory) {
+  const auto* f = dynamic_cast<const AdaptiveFactory*>(&factory);
+  return f ? f->limiter() : nullptr;
+}
+
+}  // namespace gatehouse::policies::adaptive_concurrency
