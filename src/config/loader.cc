@@ -17,6 +17,7 @@
 #include "config/health_loader.h"
 #include "config/http_options_loader.h"
 #include "config/lb_options_loader.h"
+#include "config/retry_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
 #include "config/tls_loader.h"
@@ -66,7 +67,8 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "sticky",
                                              "panic_threshold",
                                              "priority_failover_threshold",
-                                             "protocol"};
+                                             "protocol",
+                                             "retry"};
 constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c", "auto"};
 constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
@@ -412,6 +414,7 @@ class Loader {
       }
       m.readInt("panic_threshold", 0, 100, c.panic_threshold);
       m.readInt("priority_failover_threshold", 1, 100, c.priority_failover_threshold);
+      if (const YAML::Node* v = m.find("retry")) c.retry = readRetry(diag_, *v, m.path("retry"));
       out.push_back(std::move(c));
     }
   }

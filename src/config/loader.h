@@ -55,7 +55,8 @@ inline constexpr auto kLbAlgorithms = std::to_array<std::string_view>(
 inline constexpr auto kAccessLogFields = std::to_array<std::string_view>({
     "time", "request_id", "client_ip", "method", "host", "path", "query", "protocol", "status",
     "route", "cluster", "upstream", "upstream_status", "bytes_in", "bytes_out", "duration_ms",
-    "upstream_connect_ms", "upstream_response_ms", "user_agent", "referer", "error", "consumer"});
+    "upstream_connect_ms", "upstream_response_ms", "user_agent", "referer", "error", "consumer",
+    "attempts"});
 inline constexpr auto kDefaultAccessLogFields = std::to_array<std::string_view>({
     "time", "request_id", "client_ip", "method", "host", "path", "status", "route", "upstream",
     "bytes_in", "bytes_out", "duration_ms"});

@@ -199,6 +199,22 @@ struct DnsDiscovery {
   uint32_t weight = 1;                 // A/AAAA; SRV answers carry their own
 };
 
+// Upstream retries (docs/config.md, "Retries"). These defaults are the policy of a route and
+// cluster without a `retry:` block: one immediate retry on another host when no connection could
+// be made. A written block starts from the defaults documented there instead.
+struct RetryPolicy {
+  uint32_t attempts = 2;           // tries in all, the first one included; 1 = never retry
+  bool on_connect_failure = true;  // also HTTP/2 REFUSED_STREAM and streams past GOAWAY
+  bool on_reset = false;           // the connection failed before a response head
+  bool on_timeout = false;         // the per-try (or response) timeout expired before a head
+  std::vector<std::pair<int, int>> statuses;  // response statuses to retry (inclusive ranges)
+  Millis per_try_timeout{0};                  // 0 = the route's response timeout
+  Millis backoff_base{0};
+  Millis backoff_max{0};
+  uint32_t budget_percent = 20;         // active retries <= this % of active requests, or
+  uint32_t budget_min_concurrency = 3;  // this many, whichever is larger (per worker)
+};
+
 // `circuit_breakers:` (Envoy semantics): caps on one cluster across all workers. Options left
 // out of the block take Envoy's defaults; without the block nothing is counted or capped.
 struct CircuitBreakers {
@@ -231,6 +247,7 @@ struct Cluster {
   // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`), auto (ALPN) or h2c (cleartext,
   // prior knowledge).
   std::string protocol = "http1";
+  std::optional<RetryPolicy> retry;  // the default for its routes
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]
 };
@@ -326,7 +343,8 @@ struct Route {
   std::optional<Redirect> redirect;
   Rewrite rewrite;
   std::vector<PolicySpec> policies;
-  std::optional<Millis> timeout;  // overrides upstream_response for this route
+  std::optional<Millis> timeout;     // overrides upstream_response for this route
+  std::optional<RetryPolicy> retry;  // overrides the cluster's
   RouteTimeouts timeouts;
   std::optional<WebSocketOptions> websocket;
   std::string yaml_path;

@@ -6,6 +6,7 @@
 #include <array>
 #include <span>
 
+#include "config/retry_loader.h"
 #include "config/split_loader.h"
 #include "config/syntax.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 constexpr std::string_view kRouteKeys[] = {
     "name",    "match",    "cluster", "clusters", "direct_response", "redirect", "rewrite",
-    "timeout", "policies", "canary",  "mirror",   "timeouts",        "websocket"};
+    "timeout", "policies", "canary",  "mirror",   "retry",           "timeouts", "websocket"};
 constexpr std::string_view kRouteTimeoutKeys[] = {"request_total", "grpc_unary", "grpc_stream_idle",
                                                   "sse_idle", "sse_max_lifetime"};
 constexpr std::string_view kWebSocketKeys[] = {"idle_timeout", "max_lifetime", "max_connections"};
@@ -328,7 +329,8 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   bool forwards = actions.empty() || m.has("cluster") || m.has("clusters");
   for (std::string_view key :
        {std::string_view("rewrite"), std::string_view("timeout"), std::string_view("canary"),
-        std::string_view("mirror"), std::string_view("timeouts"), std::string_view("websocket")}) {
+        std::string_view("mirror"), std::string_view("retry"), std::string_view("timeouts"),
+        std::string_view("websocket")}) {
     if (m.has(key) && !forwards) {
       diag.add(*m.findKey(key), m.path(key),
                "'" + std::string(key) + "' applies only to routes that forward to a cluster");
@@ -338,6 +340,7 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   if (const YAML::Node* v = m.find("rewrite"))
     route.rewrite = readRewrite(diag, *v, m.path("rewrite"));
   m.readDuration("timeout", Millis(1), kMaxDuration, route.timeout);
+  if (const YAML::Node* v = m.find("retry")) route.retry = readRetry(diag, *v, m.path("retry"));
   if (const YAML::Node* v = m.find("timeouts")) {
     // 0 = unlimited, as in the global `timeouts:`.
     MapReader t(diag, *v, m.path("timeouts"), kRouteTimeoutKeys);

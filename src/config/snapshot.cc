@@ -305,6 +305,9 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
         if (!r.timeout) {
           to.response_timeout = snap->clusters[static_cast<size_t>(ci)].response_timeout;
         }
+        // The route's retry policy, else the cluster's, else the defaults.
+        to.retry = r.retry ? *r.retry
+                           : cfg->clusters[static_cast<size_t>(ci)].retry.value_or(RetryPolicy{});
       };
       const std::optional<std::string> first =
           r.cluster ? r.cluster

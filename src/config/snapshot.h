@@ -63,6 +63,7 @@ struct CompiledRoute {
   bool wants_request_body = false;
   bool wants_response_body = false;
   Millis response_timeout{};
+  RetryPolicy retry;  // the route's `retry:`, else its cluster's, else the defaults
   // Protocol timeouts resolved from the route's overrides and the global `timeouts:`.
   struct Streams {
     Millis request_total{};

@@ -45,6 +45,9 @@ void RequestContext::reset() {
   route_name.clear();
   path_params.clear();
   buffer_request_body = 0;
+  hold_response_head = false;
+  response_trailers = nullptr;
+  drop_response_trailers = false;
   bytes_in = 0;
   bytes_out = 0;
   final_status = 0;

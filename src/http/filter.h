@@ -86,7 +86,20 @@ class RequestContext {
   // onRequestBody once with the whole body and end=true, honours its kRespond / kPause
   // verdict, and only then picks an upstream; the body is forwarded with a Content-Length.
   // 0 (the default): the body streams, and body-phase verdicts are not acted on.
+  // A request without a body gets the body phase too (one empty chunk): bytes a filter puts
+  // there become the request body (a protocol translation building its own).
   uint64_t buffer_request_body = 0;
+  // Set in the response-headers phase by a filter that rewrites the response body and decides
+  // the status or headers from what the body or trailers say (a protocol translation). The
+  // core then sends the head only when the body filters first produce bytes, or at the end of
+  // the body (with a Content-Length); until then a body call may still change ctx.response.
+  // Honoured on HTTP/2 upstream clusters.
+  bool hold_response_head = false;
+  // The upstream response trailers, valid only during the response-body phase's end=true
+  // call (null otherwise). drop_response_trailers keeps them from the client (they meant
+  // something only to a protocol the filter translated away).
+  const HeaderMap* response_trailers = nullptr;
+  bool drop_response_trailers = false;
   // Set by the core just before onComplete: bytes read from and written to the client for
   // this request, heads included (the access log's bytes_in / bytes_out), and the status sent.
   uint64_t bytes_in = 0;

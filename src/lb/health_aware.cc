@@ -176,10 +176,50 @@ void HealthAwareBalancer::rebuild() {
 
 int HealthAwareBalancer::pick(const PickContext& ctx) {
   refresh();
-  if (sticky_) return pickSticky(ctx);
-  const int v = inner_->pick(ctx);
-  if (v < 0 || static_cast<size_t>(v) >= to_host_.size()) return -1;
-  return to_host_[static_cast<size_t>(v)];
+  int host;
+  if (sticky_) {
+    host = pickSticky(ctx);
+  } else {
+    const int v = inner_->pick(ctx);
+    if (v < 0 || static_cast<size_t>(v) >= to_host_.size()) return -1;
+    host = to_host_[static_cast<size_t>(v)];
+  }
+  if (host < 0 || !isExcluded(ctx, host)) return host;
+  return pickAvoiding(ctx, host);
+}
+
+bool HealthAwareBalancer::isExcluded(const PickContext& ctx, int host) {
+  return std::find(ctx.exclude.begin(), ctx.exclude.end(), host) != ctx.exclude.end();
+}
+
+int HealthAwareBalancer::pickAvoiding(const PickContext& ctx, int first) {
+  const size_t n = to_host_.size();
+  auto chosen = [&](int host) {
+    if (sticky_ && ctx.set_cookie) {
+      const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+      *ctx.set_cookie = sticky_->setCookie(hosts_.hosts[static_cast<size_t>(host)].name, now_s);
+    }
+    return host;
+  };
+  // Ask the algorithm again (round robin moves on, random draws again)...
+  PickContext again = ctx;
+  again.exclude = {};
+  again.set_cookie = nullptr;
+  for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) {
+    const int v = inner_->pick(again);
+    if (v < 0 || static_cast<size_t>(v) >= n) break;
+    const int host = to_host_[static_cast<size_t>(v)];
+    if (!isExcluded(ctx, host)) return chosen(host);
+  }
+  // ...then, for algorithms that keep their answer (hashing), walk the view from that host.
+  const int start = to_view_[static_cast<size_t>(first)];
+  for (size_t k = 1; k <= n; ++k) {
+    const size_t at = (static_cast<size_t>(std::max(start, 0)) + k) % n;
+    if (!isExcluded(ctx, to_host_[at])) return chosen(to_host_[at]);
+  }
+  return first;  // every available host was tried: the algorithm's choice again
 }
 
 int HealthAwareBalancer::pickSticky(const PickContext& ctx) {

@@ -85,6 +85,9 @@ class HealthAwareBalancer final : public LoadBalancer {
   void rebuild();
   void recordFailure(const Host& host);
   int pickSticky(const PickContext& ctx);
+  // `first` is in ctx.exclude: another available host when there is one, else `first`.
+  int pickAvoiding(const PickContext& ctx, int first);
+  static bool isExcluded(const PickContext& ctx, int host);
 
   std::shared_ptr<const LoadBalancerFactory> factory_;
   HostSet hosts_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,9 @@ struct PickContext {
   std::string_view client_ip;  // after trusted X-Forwarded-For processing
   // Out: a Set-Cookie value to add to the response (sticky sessions); untouched otherwise.
   std::string* set_cookie = nullptr;
+  // Hosts to avoid (a retry's hosts already tried): a balancer picks another host when one is
+  // available, and one of these only when nothing else is.
+  std::span<const int> exclude = {};
 };
 
 class LoadBalancer {

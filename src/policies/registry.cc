@@ -5,6 +5,7 @@
 #include "policies/basic_auth/basic_auth.h"
 #include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
+#include "policies/grpc_transcode/grpc_transcode.h"
 #include "policies/headers/headers.h"
 #include "policies/hmac_auth/hmac_auth.h"
 #include "policies/ip_restriction/ip_restriction.h"
@@ -38,6 +39,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"metering", &policies::metering::build},
       {"jwt_auth", &policies::jwt_auth::build},
       {"oauth2_introspection", &policies::oauth2_introspection::build},
+      {"grpc_transcode", &policies::grpc_transcode::build},
       {"adaptive_concurrency", &policies::adaptive_concurrency::build},
   };
   return kPolicies;

@@ -16,7 +16,7 @@
 namespace gatehouse::proxy {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, LogField>, 22> kFieldNames = {{
+constexpr std::array<std::pair<std::string_view, LogField>, 23> kFieldNames = {{
     {"time", LogField::kTime},
     {"request_id", LogField::kRequestId},
     {"client_ip", LogField::kClientIp},
@@ -39,6 +39,7 @@ constexpr std::array<std::pair<std::string_view, LogField>, 22> kFieldNames = {{
     {"referer", LogField::kReferer},
     {"error", LogField::kError},
     {"consumer", LogField::kConsumer},
+    {"attempts", LogField::kAttempts},
 }};
 
 constexpr size_t kFlushBytes = 32 * 1024;
@@ -290,6 +291,9 @@ void AccessLog::log(const LogRecord& r) {
       case LogField::kConsumer:
         buf_ += "\"consumer\":";
         appendEscaped(buf_, ctx.consumer);
+        break;
+      case LogField::kAttempts:
+        buf_ += "\"attempts\":" + std::to_string(r.attempts);
         break;
     }
   }

@@ -40,6 +40,7 @@ enum class LogField {
   kReferer,
   kError,
   kConsumer,
+  kAttempts,
 };
 
 // Parses a field name; false when unknown.
@@ -79,6 +80,7 @@ struct LogRecord {
   double upstream_connect_ms = -1;
   double upstream_response_ms = -1;
   std::string_view protocol;
+  int attempts = 0;  // upstream tries (1 + retries); 0 when none was made
 };
 
 class AccessLog {

@@ -240,7 +240,8 @@ Task<bool> Exchange::bufferRequestBody() {
   }
   std::string& body = ex_.buffered_body;
   body.clear();
-  for (;;) {
+  const bool had_body = req.has_body;
+  while (had_body) {
     auto sp = co_await io_.readBody(cfg.timeouts.client_body);
     if (!sp.ok()) {
       bool timeout = sp.error().code == ErrorCode::kTimeout;
@@ -265,6 +266,7 @@ Task<bool> Exchange::bufferRequestBody() {
       co_return false;
     }
   }
+  if (!had_body && body.empty()) co_return true;
   // Forwarded whole with a Content-Length, in the head's writev (trailers are dropped).
   req.chunked = false;
   req.has_body = true;
@@ -333,7 +335,7 @@ Task<> Exchange::run() {
   }
   armRouteTimers();
   if (ctx_.request.upgrade && !(co_await admitWebSocket())) co_return;
-  if (ctx_.buffer_request_body > 0 && ctx_.request.has_body) {
+  if (ctx_.buffer_request_body > 0) {
     if (!(co_await bufferRequestBody())) co_return;
   }
   co_await proxyToUpstream();

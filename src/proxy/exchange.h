@@ -22,6 +22,9 @@
 
 namespace gatehouse::proxy {
 
+struct AttemptFailure;
+class RetryState;
+
 // Appends v in decimal (no allocation); returns out.
 std::string& appendDecimal(std::string& out, uint64_t v);
 
@@ -84,9 +87,11 @@ class Exchange : private runtime::StreamWatcher {
     std::string upstream_name;
     std::string error;
     bool sent_continue = false;
-    bool has_first_span = false;  // first body span fetched, not yet sent or consumed
-    std::string_view first_span;  // view into the client io's buffer (or buffered_body)
-    std::string buffered_body;    // ctx.buffer_request_body: the whole body, read up front
+    bool has_first_span = false;   // first body span fetched, not yet sent or consumed
+    std::string_view first_span;   // view into the client io's buffer (or buffered_body)
+    std::string buffered_body;     // ctx.buffer_request_body: the whole body, read up front
+    bool body_replayable = false;  // buffered_body holds the whole body: a retry can resend it
+    config::Millis try_timeout{};  // this attempt's response-head timeout (retry.per_try_timeout)
   };
 
   runtime::Task<bool> runRequestFilters();
@@ -96,6 +101,14 @@ class Exchange : private runtime::StreamWatcher {
   runtime::Task<bool> bufferRequestBody();
   runtime::Task<bool> failBuffering(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
+  // Reads a small body of an idempotent request into buffered_body when the route's retry
+  // policy may retry after sending it. False when the request was answered (an error).
+  runtime::Task<bool> bufferBodyForRetry();
+  // The retry decision for a failed attempt (proxy/retry.h); true: retry after `delay`.
+  bool shouldRetry(const AttemptFailure& f, RetryState& retry, runtime::Duration& delay);
+  // Waits out a retry's backoff and rewinds a buffered body. False when the request's total
+  // deadline passed meanwhile.
+  runtime::Task<bool> backoffAndRewind(runtime::Duration delay);
   // `host` >= 0: use that host for the first attempt (chosen by the HTTP/1 path).
   runtime::Task<> proxyToUpstreamH2(int host = -1);
   // protocol auto: records what ALPN chose on a fresh connection; true when it is h2.

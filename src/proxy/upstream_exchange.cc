@@ -1,6 +1,7 @@
 // The upstream half of a request: choose a host, take a pooled connection (or connect), send
 // the request head and body, read the response head, relay the response, and give the
 // connection back to the pool when the exchange left it clean.
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -8,6 +9,7 @@
 #include "http/head_serialize.h"
 #include "proxy/exchange.h"
 #include "proxy/forwarding.h"
+#include "proxy/retry.h"
 
 namespace gatehouse::proxy {
 
@@ -218,6 +220,12 @@ Task<> Exchange::proxyToUpstream() {
   const auto& t = snap.config->timeouts;
   auto& req = ctx_.request;
   cs.requests.inc();
+  const config::RetryPolicy& policy = ex_.route->retry;
+  RetryState retry(policy, cs, &cc.breakers);
+  ex_.try_timeout = policy.per_try_timeout.count() > 0
+                        ? std::min(policy.per_try_timeout, ex_.route->response_timeout)
+                        : ex_.route->response_timeout;
+  if (!(co_await bufferBodyForRetry())) co_return;
 
   // Ask the upstream whether it wants the body only if the client asked us and sent none yet.
   const bool wait_continue = req.expect_continue && req.has_body && !io_.bodyBuffered() &&
@@ -246,18 +254,21 @@ Task<> Exchange::proxyToUpstream() {
   std::unique_ptr<upstream::PooledConnection> conn;
   upstream::EndpointPool* pool = nullptr;
   upstream::PoolLease lease;
-  int attempts = 0;
+  runtime::Duration delay{};
   for (;;) {
     upstream_ = nullptr;
     conn.reset();
     lease.release();
-    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie});
+    up_.clear();
+    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie, retry.triedHosts()});
     if (hi < 0) {
       cs.no_host.inc();
       ex_.error = "no upstream host available";
       co_await sendError(503, "no upstream host available");
       co_return;
     }
+    retry.startAttempt(hi);
+    ex_.log.attempts = retry.tries();
     std::optional<LbTracker> tracker;
     tracker.emplace(*wc.lb, hi);
     const auto& host = cc.hosts.hosts[static_cast<size_t>(hi)];
@@ -293,40 +304,40 @@ Task<> Exchange::proxyToUpstream() {
       auto c = co_await net::TcpStream::connect(w_.loop(), host.address,
                                                 w_.loop().now() + cc.connect_timeout);
       ex_.log.upstream_connect_ms = msSince(t0);
-      if (!c.ok()) {
-        bool timeout = c.error().code == ErrorCode::kTimeout;
-        (timeout ? cs.timeouts : cs.connect_failures).inc();
-        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
-        // Nothing reached any upstream: trying another host is always safe.
-        if (attempts == 0 && cc.hosts.hosts.size() > 1 && !ex_.request_body_started) {
-          ++attempts;
-          cs.retries.inc();
-          continue;
-        }
-        ex_.error = "upstream connect: " + c.error().message;
-        co_await sendError(timeout ? 504 : 502,
-                           timeout ? "upstream connect timeout" : "upstream connect failed");
-        co_return;
-      }
-      if (cc.tls) {
+      Status hs;
+      if (c.ok() && cc.tls) {
         auto ssl = cc.tls->newSsl(host.hostname);
         (*c)->attachTls(ssl.release());
-        auto hs = co_await (*c)->handshake(w_.loop().now() + cc.connect_timeout);
-        if (!hs.ok()) {
-          cs.connect_failures.inc();
+        hs = co_await (*c)->handshake(w_.loop().now() + cc.connect_timeout);
+      }
+      if (!c.ok() || !hs.ok()) {
+        bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
+        (timeout ? cs.timeouts : cs.connect_failures).inc();
+        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
+        tracker.reset();  // a failure for this host
+        // Nothing reached the upstream: another host is safe for any request.
+        if (shouldRetry({runtime::RetryReason::kConnectFailure}, retry, delay) &&
+            co_await backoffAndRewind(delay)) {
+          continue;
+        }
+        if (!c.ok()) {
+          ex_.error = "upstream connect: " + c.error().message;
+          co_await sendError(timeout ? 504 : 502,
+                             timeout ? "upstream connect timeout" : "upstream connect failed");
+        } else {
           ex_.error = "upstream " + hs.error().message;
           co_await sendError(502, "upstream TLS handshake failed");
-          co_return;
         }
-        if (cc.protocol_auto && rememberAlpn(*pool, **c)) {
-          auto h2 = upstream::H2Client::start(w_.loop(), std::move(*c), cc.idle_timeout);
-          h2->holdSlot(std::move(co.slot));
-          pool->h2Add(std::move(h2));
-          tracker->abandon();
-          lease.release();
-          co_await switchToH2(hi);
-          co_return;
-        }
+        co_return;
+      }
+      if (cc.tls && cc.protocol_auto && rememberAlpn(*pool, **c)) {
+        auto h2 = upstream::H2Client::start(w_.loop(), std::move(*c), cc.idle_timeout);
+        h2->holdSlot(std::move(co.slot));
+        pool->h2Add(std::move(h2));
+        tracker->abandon();
+        lease.release();
+        co_await switchToH2(hi);
+        co_return;
       }
       conn = std::make_unique<upstream::PooledConnection>();
       conn->stream = std::move(*c);
@@ -387,7 +398,7 @@ Task<> Exchange::proxyToUpstream() {
     }
     // An upstream write failure may still come with an early response: try to read it.
     if (hr != HeadRead::kFinal) {
-      auto deadline = w_.loop().now() + ex_.route->response_timeout;
+      auto deadline = w_.loop().now() + ex_.try_timeout;
       hr = co_await readResponseHead(*upstream_, deadline, false);
     }
     if (hr == HeadRead::kFinal) {
@@ -395,6 +406,19 @@ Task<> Exchange::proxyToUpstream() {
       ex_.log.upstream_response_ms = msSince(sent_at);
       cs.upstream_latency.observeUs(static_cast<uint64_t>(ex_.log.upstream_response_ms * 1000));
       tracker->end(resp_head_.status < 500);
+      const int status = resp_head_.status;
+      // A status the policy retries: the answer is dropped with its connection (its body is
+      // never read) and the request goes to another host.
+      if (status >= 400 && body_sent &&
+          shouldRetry({runtime::RetryReason::kStatus, status}, retry, delay)) {
+        ex_.error.clear();
+        if (co_await backoffAndRewind(delay)) continue;
+        upstream_ = nullptr;
+        cs.timeouts.inc();
+        ex_.error = "request timeout";
+        co_await sendError(504, "request timeout");
+        co_return;
+      }
       bool reusable = co_await relayResponse(*upstream_);
       upstream_ = nullptr;
       up_.release();
@@ -404,22 +428,32 @@ Task<> Exchange::proxyToUpstream() {
       co_return;
     }
     // No usable response. A reused connection that the upstream closed under us is the
-    // keep-alive race: safe to retry once when nothing can have been processed twice.
-    bool race =
-        reused && !total_expired_ && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
-    if (race && attempts == 0 && !ex_.request_body_started && req.isIdempotent()) {
-      ++attempts;
-      cs.retries.inc();
-      continue;
-    }
+    // keep-alive race: retried when nothing can have been processed twice.
     upstream_ = nullptr;
+    AttemptFailure failure{runtime::RetryReason::kReset};
+    failure.reused_connection = reused && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
+    if (hr == HeadRead::kTimeout) failure.reason = runtime::RetryReason::kTimeout;
+    if (!total_expired_ && hr != HeadRead::kInterrupted) {
+      if (hr == HeadRead::kTimeout) {
+        cs.timeouts.inc();
+        w_.stats().timeout(runtime::TimeoutReason::kUpstreamHeader);
+      }
+      if (shouldRetry(failure, retry, delay)) {
+        if (co_await backoffAndRewind(delay)) {
+          ex_.error.clear();
+          continue;
+        }
+      } else if (hr == HeadRead::kTimeout) {
+        ex_.error = "upstream response timeout";
+        co_await sendError(504, "upstream response timeout");
+        co_return;
+      }
+    }
     if (total_expired_) {
       cs.timeouts.inc();
       ex_.error = "request timeout";
       co_await sendError(504, "request timeout");
     } else if (hr == HeadRead::kTimeout) {
-      cs.timeouts.inc();
-      w_.stats().timeout(runtime::TimeoutReason::kUpstreamHeader);
       ex_.error = "upstream response timeout";
       co_await sendError(504, "upstream response timeout");
     } else {
@@ -452,7 +486,7 @@ Task<std::pair<Exchange::SendResult, Exchange::HeadRead>> Exchange::streamBodyWa
         break;
       }
       // The response timeout starts once the request is fully sent, as in Envoy.
-      auto deadline = body_done ? loop.now() + ex_.route->response_timeout : runtime::kNoDeadline;
+      auto deadline = body_done ? loop.now() + ex_.try_timeout : runtime::kNoDeadline;
       head_result = co_await readResponseHead(up, deadline, false);
       if (head_result == HeadRead::kInterrupted && body_done && body_result == SendResult::kOk) {
         continue;

@@ -4,10 +4,12 @@
 // (REFUSED_STREAM, or past GOAWAY's last stream id) is retried on another connection.
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "core/log.h"
 #include "proxy/exchange.h"
 #include "proxy/grpc.h"
+#include "proxy/retry.h"
 
 namespace gatehouse::proxy {
 
@@ -66,6 +68,9 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
   auto& loop = w_.loop();
   auto& req = ctx_.request;
   cs.requests.inc();
+  const config::RetryPolicy& policy = ex_.route->retry;
+  RetryState retry(policy, cs, &cc.breakers);
+  if (!(co_await bufferBodyForRetry())) co_return;
 
   // grpc-timeout bounds the whole call (and is enforced here, not only by the server).
   runtime::Duration response_timeout = responseHeadTimeout();
@@ -73,6 +78,9 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
   if (auto g = grpc::parseTimeout(req.headers.get("grpc-timeout"))) {
     call_deadline = loop.now() + *g;
     response_timeout = std::min(response_timeout, *g);
+  }
+  if (policy.per_try_timeout.count() > 0) {
+    response_timeout = std::min(response_timeout, runtime::Duration(policy.per_try_timeout));
   }
   auto bounded = [&](runtime::TimePoint d) {
     return call_deadline ? std::min(d, *call_deadline) : d;
@@ -94,17 +102,21 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
     nva.push_back(nv("content-length", appendDecimal(length, req.content_length)));
   }
 
-  enum class Outcome { kDone, kRefused, kTimeout, kFailed, kClientGone };
-  for (int attempt = 0;; ++attempt) {
-    int hi = attempt == 0 && first_host >= 0
-                 ? first_host
-                 : wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie});
+  enum class Outcome { kDone, kRetryStatus, kRefused, kTimeout, kFailed, kClientGone };
+  runtime::Duration delay{};
+  for (;;) {
+    // protocol auto: the HTTP/1 path already chose this host and saw it speak h2.
+    int hi = first_host >= 0
+                 ? std::exchange(first_host, -1)
+                 : wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie, retry.triedHosts()});
     if (hi < 0) {
       cs.no_host.inc();
       ex_.error = "no upstream host available";
       co_await sendError(503, "no upstream host available");
       co_return;
     }
+    retry.startAttempt(hi);
+    ex_.log.attempts = retry.tries();
     lb::LoadBalancer& lb = *wc.lb;
     lb.onStart(hi);
     auto started = runtime::Clock::now();
@@ -141,6 +153,7 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         co_await sendError(503, "upstream connection limit reached");
         co_return;
       }
+      upstream::H2ConnectGuard connecting(*pool);  // same-worker requests share this connect
       auto t0 = runtime::Clock::now();
       auto c = co_await net::TcpStream::connect(loop, host.address,
                                                 bounded(loop.now() + cc.connect_timeout));
@@ -165,8 +178,9 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
         if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
-        if (attempt == 0 && cc.hosts.hosts.size() > 1 && !ex_.request_body_started) {
-          cs.retries.inc();
+        // Nothing reached the upstream: another host is safe for any request.
+        if (shouldRetry({runtime::RetryReason::kConnectFailure}, retry, delay) &&
+            co_await backoffAndRewind(delay)) {
           continue;
         }
         ex_.error = "upstream connect: " + (c.ok() ? hs.error().message : c.error().message);
@@ -184,8 +198,8 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
     auto stream = conn->open(nva, end_stream);
     if (!stream) {
       lbEnd(false);
-      if (attempt == 0) {
-        cs.retries.inc();
+      if (shouldRetry({runtime::RetryReason::kRefusedStream}, retry, delay) &&
+          co_await backoffAndRewind(delay)) {
         continue;
       }
       ex_.error = "upstream HTTP/2 connection unusable";
@@ -284,6 +298,16 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
           std::chrono::duration<double, std::milli>(runtime::Clock::now() - sent_at).count();
       cs.upstream_latency.observeUs(static_cast<uint64_t>(ex_.log.upstream_response_ms * 1000));
       lbEnd(stream->status() < 500);
+      // A status the policy retries: the stream is reset and the request goes to another host
+      // (decided here, before any of the answer reaches the client).
+      if (stream->status() >= 400 &&
+          shouldRetry({runtime::RetryReason::kStatus, stream->status()}, retry, delay)) {
+        outcome = Outcome::kRetryStatus;
+        receiver_done = true;
+        stream->cancel();
+        io_.interruptBodyRead();
+        co_return;
+      }
       ex_.log.upstream_status = stream->status();
       auto& resp = ctx_.response;
       resp.status = stream->status();
@@ -326,8 +350,9 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
       } else if (has_length && !transform) {
         kind = ResponseBodyKind::kLength;
       }
-      auto st = co_await io_.sendHead(resp, kind, content_length, {});
-      bool ok = st.ok();
+      // A translating body filter may hold the head until it knows the status (see filter.h).
+      bool head_held = transform && ctx_.hold_response_head;
+      bool ok = head_held || (co_await io_.sendHead(resp, kind, content_length, {})).ok();
       std::string chunk;
       while (ok && body_allowed) {
         auto sp = co_await stream->readBody(bounded(loop.now() + responseBodyIdle(cc)));
@@ -340,6 +365,15 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
           } else {
             countBodyFailure(sp.error());
           }
+          if (head_held) {  // nothing sent yet: the client can still get a proper error
+            receiver_done = true;
+            stream->cancel();
+            io_.interruptBodyRead();
+            bool timeout = sp.error().code == ErrorCode::kTimeout;
+            co_await sendError(timeout ? 504 : 502,
+                               timeout ? "upstream body timeout" : "bad response from upstream");
+            co_return;
+          }
           io_.abortResponse();
           ok = false;
           break;
@@ -347,10 +381,23 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         std::string_view data = sp->data;
         if (transform) {
           chunk.assign(data);
+          if (sp->end) ctx_.response_trailers = &stream->trailers();
           for (size_t i = ex_.filters_run; i-- > 0;) {
             ex_.filters[i].filter->onResponseBody(ctx_, chunk, sp->end);
           }
+          ctx_.response_trailers = nullptr;  // the stream does not outlive this attempt
           data = chunk;
+        }
+        if (head_held && (sp->end || !data.empty())) {
+          head_held = false;
+          auto hst = co_await io_.sendHead(resp, sp->end ? ResponseBodyKind::kLength : kind,
+                                           data.size(), sp->end ? data : std::string_view{});
+          if (sp->end) data = {};
+          if (!hst.ok()) {
+            ex_.error = "client write: " + hst.error().message;
+            ok = false;
+            break;
+          }
         }
         std::string encoded;
         if (web == grpc::WebMode::kText && !data.empty()) {
@@ -373,7 +420,7 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         ok = (co_await io_.sendBody(frame)).ok();
         if (ok) (void)co_await io_.finishBody(nullptr);
       } else if (ok) {
-        (void)co_await io_.finishBody(&stream->trailers());
+        (void)co_await io_.finishBody(ctx_.drop_response_trailers ? nullptr : &stream->trailers());
       }
       receiver_done = true;
       if (!io_.bodyDone()) {
@@ -395,12 +442,23 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
                                                                : "request body incomplete");
       co_return;
     }
-    if (outcome == Outcome::kRefused && attempt < 2 && !ex_.request_body_started) {
-      cs.retries.inc();
-      continue;
+    if (outcome == Outcome::kTimeout) cs.timeouts.inc();
+    if (outcome == Outcome::kRetryStatus) {
+      ex_.error.clear();
+      if (co_await backoffAndRewind(delay)) continue;
+      outcome = Outcome::kTimeout;  // the request's total deadline passed during the backoff
+      cs.timeouts.inc();
+    } else if (outcome == Outcome::kRefused || outcome == Outcome::kTimeout ||
+               outcome == Outcome::kFailed) {
+      AttemptFailure failure{outcome == Outcome::kRefused   ? runtime::RetryReason::kRefusedStream
+                             : outcome == Outcome::kTimeout ? runtime::RetryReason::kTimeout
+                                                            : runtime::RetryReason::kReset};
+      if (shouldRetry(failure, retry, delay) && co_await backoffAndRewind(delay)) {
+        ex_.error.clear();
+        continue;
+      }
     }
     if (outcome == Outcome::kTimeout) {
-      cs.timeouts.inc();
       if (!total_expired_) {
         w_.stats().timeout(call_deadline && loop.now() >= *call_deadline
                                ? runtime::TimeoutReason::kGrpcDeadline

@@ -49,6 +49,22 @@ void ensureChunk(Chunks& chunks, uint32_t slot) {
 }
 }  // namespace
 
+std::string_view retryReasonName(RetryReason r) {
+  switch (r) {
+    case RetryReason::kConnectFailure:
+      return "connect_failure";
+    case RetryReason::kRefusedStream:
+      return "refused_stream";
+    case RetryReason::kReset:
+      return "reset";
+    case RetryReason::kTimeout:
+      return "timeout";
+    case RetryReason::kStatus:
+      return "status";
+  }
+  return "unknown";
+}
+
 std::string escapeLabel(std::string_view v) {
   std::string out;
   out.reserve(v.size());
@@ -195,7 +211,9 @@ std::string Stats::renderPrometheus() const {
        &ClusterStats::pool_reused},
       {"gatehouse_upstream_pool_new_total", "Requests that opened a new upstream connection.",
        &ClusterStats::pool_new},
-      {"gatehouse_upstream_retries_total", "Requests retried upstream.", &ClusterStats::retries},
+      {"gatehouse_upstream_retry_budget_exhausted_total",
+       "Retries not made because the cluster's retry budget was used up.",
+       &ClusterStats::retry_budget_exhausted},
       {"gatehouse_upstream_pool_overflow_total",
        "Requests refused because the per-endpoint connection limit was reached.",
        &ClusterStats::pool_overflow},
@@ -205,6 +223,15 @@ std::string Stats::renderPrometheus() const {
     for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot) {
       uint64_t v = sum([&](WorkerStats& w) { return (w.cluster(slot).*cc.field).get(); });
       o << cc.name << "{cluster=\"" << escapeLabel(cluster_names_[slot]) << "\"} " << v << "\n";
+    }
+  }
+  o << "# HELP gatehouse_upstream_retries_total Upstream retries by reason.\n"
+       "# TYPE gatehouse_upstream_retries_total counter\n";
+  for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot) {
+    for (size_t r = 0; r < kRetryReasons; ++r) {
+      uint64_t v = sum([&](WorkerStats& w) { return w.cluster(slot).retries[r].get(); });
+      o << "gatehouse_upstream_retries_total{cluster=\"" << escapeLabel(cluster_names_[slot])
+        << "\",reason=\"" << retryReasonName(static_cast<RetryReason>(r)) << "\"} " << v << "\n";
     }
   }
   o << "# HELP gatehouse_upstream_pool_reuse_ratio Share of upstream requests on reused "

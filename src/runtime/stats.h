@@ -79,6 +79,11 @@ struct SharedRouteStats {
   std::atomic<int64_t> websockets_active{0};
 };
 
+// Why an upstream request was retried (label `reason` of gatehouse_upstream_retries_total).
+enum class RetryReason : uint8_t { kConnectFailure, kRefusedStream, kReset, kTimeout, kStatus };
+inline constexpr size_t kRetryReasons = 5;
+std::string_view retryReasonName(RetryReason r);
+
 struct ClusterStats {
   Counter requests;
   Counter connect_failures;
@@ -87,9 +92,12 @@ struct ClusterStats {
   Counter no_host;
   Counter pool_reused;
   Counter pool_new;
-  Counter retries;
-  Counter pool_overflow;       // connection limit per endpoint reached
-  Histogram upstream_latency;  // request sent -> response head received
+  std::array<Counter, kRetryReasons> retries;  // by RetryReason
+  Counter retry_budget_exhausted;              // a retry was due but the budget said no
+  Counter active_requests;                     // gauge: requests in their upstream phase
+  Counter active_retries;                      // gauge: of those, requests past a retry
+  Counter pool_overflow;                       // connection limit per endpoint reached
+  Histogram upstream_latency;                  // request sent -> response head received
 };
 
 struct WorkerStats {

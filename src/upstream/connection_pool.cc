@@ -46,15 +46,21 @@ void EndpointPool::sweep(runtime::TimePoint now) {
 }
 
 std::shared_ptr<H2Client> EndpointPool::h2Pick() {
-  std::erase_if(h2_, [](const auto& c) { return !c->alive(); });
-  H2Client* best = nullptr;
-  for (const auto& c : h2_) {
-    if (c->hasCapacity() && (!best || c->activeStreams() < best->activeStreams())) best = c.get();
+  // One pass: the least-loaded connection with room; dead ones are dropped on the way.
+  size_t best = SIZE_MAX;
+  for (size_t i = 0; i < h2_.size();) {
+    const auto& c = h2_[i];
+    if (!c->alive()) {
+      h2_[i] = std::move(h2_.back());
+      h2_.pop_back();
+      continue;
+    }
+    if (c->hasCapacity() && (best == SIZE_MAX || c->activeStreams() < h2_[best]->activeStreams())) {
+      best = i;
+    }
+    ++i;
   }
-  for (const auto& c : h2_) {
-    if (c.get() == best) return c;
-  }
-  return nullptr;
+  return best == SIZE_MAX ? nullptr : h2_[best];
 }
 
 namespace {
@@ -77,41 +83,58 @@ class WaiterRegistration {
   runtime::Notifier& n_;
 };
 
-// An existing connection, or a slot to open one; false when neither is available.
-bool tryTake(Checkout& c, EndpointPool& pool, const Breakers& b, bool http2,
+enum class Take { kTaken, kConnectInFlight, kNoSlot };
+
+// An existing connection, or a slot to open one.
+Take tryTake(Checkout& c, EndpointPool& pool, const Breakers& b, bool http2,
              runtime::TimePoint now) {
   if (http2) {
     c.h2 = pool.h2Pick();
-    if (c.h2) return true;
+    if (c.h2) return Take::kTaken;
+    if (pool.h2Connecting() > 0) return Take::kConnectInFlight;
   } else {
     c.conn = pool.acquire(now);
-    if (c.conn) return true;
+    if (c.conn) return Take::kTaken;
   }
-  return !b.enabled || c.slot.tryAcquire(b.state, b.cap(Limit::kConnections));
+  return !b.enabled || c.slot.tryAcquire(b.state, b.cap(Limit::kConnections)) ? Take::kTaken
+                                                                              : Take::kNoSlot;
 }
 
 }  // namespace
 
+void EndpointPool::endH2Connect() {
+  --h2_connecting_;
+  for (auto* n : waiters_)
+    n->notify();
+}
+
 Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now) {
   Checkout c;
-  c.wait = !tryTake(c, pool, b, http2, now);
+  c.wait = tryTake(c, pool, b, http2, now) != Take::kTaken;
   return c;
 }
 
 runtime::Task<Checkout> waitForConnection(EndpointPool& pool, const Breakers& b, bool http2,
                                           runtime::EventLoop& loop, runtime::TimePoint deadline) {
   Checkout c;
-  BreakerGuard pending;
-  if (!pending.acquire(*b.state, Limit::kPending, b.cap(Limit::kPending))) {
-    c.overflow = Limit::kPending;
-    co_return c;
-  }
+  BreakerGuard pending;  // only while waiting for a connection slot (max_connections)
   runtime::Notifier wake;
   WaiterRegistration reg(pool, wake);
   for (;;) {
     const auto now = loop.now();
-    if (tryTake(c, pool, b, http2, now)) co_return c;
+    const Take t = tryTake(c, pool, b, http2, now);
+    if (t == Take::kTaken) co_return c;
+    if (t == Take::kNoSlot && !pending.held() &&
+        !pending.acquire(*b.state, Limit::kPending, b.cap(Limit::kPending))) {
+      c.overflow = Limit::kPending;
+      co_return c;
+    }
     if (now >= deadline) {
+      // Waited a whole connect timeout for another request's connection: open one instead.
+      if (t == Take::kConnectInFlight &&
+          (!b.enabled || c.slot.tryAcquire(b.state, b.cap(Limit::kConnections)))) {
+        co_return c;
+      }
       b.state->countOverflow(Limit::kConnections);
       c.overflow = Limit::kConnections;
       co_return c;

@@ -54,11 +54,18 @@ class EndpointPool {
   std::shared_ptr<H2Client> h2Pick();
   void h2Add(std::shared_ptr<H2Client> c) { h2_.push_back(std::move(c)); }
   size_t h2Count() const { return h2_.size(); }
+  // Requests of this worker opening an HTTP/2 connection right now: others wait for it rather
+  // than open one each (a burst of N requests would otherwise open N connections).
+  size_t h2Connecting() const { return h2_connecting_; }
+  void beginH2Connect() { ++h2_connecting_; }
+  // Wakes the requests waiting for it, whether the connection was added or failed.
+  void endH2Connect();
 
  private:
   bool usable(PooledConnection& c, runtime::TimePoint now) const;
   std::vector<std::unique_ptr<PooledConnection>> idle_;  // LIFO: the warmest first
   std::vector<std::shared_ptr<H2Client>> h2_;
+  size_t h2_connecting_ = 0;
   std::vector<runtime::Notifier*> waiters_;  // FIFO
   size_t max_idle_;
   runtime::Duration idle_timeout_;
@@ -86,20 +93,35 @@ class PoolLease {
 };
 
 // What a request gets from a pool: a connection to use, the right to open one, or a refusal.
+// Held by the request opening an HTTP/2 connection, until it is added to the pool or failed.
+class H2ConnectGuard {
+ public:
+  explicit H2ConnectGuard(EndpointPool& pool) : pool_(pool) { pool_.beginH2Connect(); }
+  ~H2ConnectGuard() { pool_.endH2Connect(); }
+  H2ConnectGuard(const H2ConnectGuard&) = delete;
+  H2ConnectGuard& operator=(const H2ConnectGuard&) = delete;
+
+ private:
+  EndpointPool& pool_;
+};
+
 struct Checkout {
   std::unique_ptr<PooledConnection> conn;  // HTTP/1: an idle connection to reuse
   std::shared_ptr<H2Client> h2;            // HTTP/2: a connection with room for a stream
   ConnectionSlot slot;                     // when neither: open one (held when breakers are on)
   std::optional<Limit> overflow;           // refused: answer 503 for this limit
-  bool wait = false;                       // max_connections reached: co_await waitForConnection
+  // max_connections reached, or an HTTP/2 connection is being opened: co_await waitForConnection
+  bool wait = false;
 };
 
 // Worker thread. Never suspends, so the common case costs no coroutine frame.
 Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now);
-// After checkout() said `wait`: the request waits as pending (at most max_pending_requests of
-// them, else overflow max_pending_requests) until a connection of this pool comes back, one
-// with room for a stream appears (HTTP/2), or a connection slot frees up; at `deadline`, the
-// overflow is max_connections. Slots freed on other workers are seen by polling every few ms.
+// After checkout() said `wait`: the request waits until a connection of this pool comes back,
+// one with room for a stream appears (HTTP/2: the connection another request is opening), or a
+// connection slot frees up. Waiting for a slot counts as pending (at most max_pending_requests,
+// else overflow max_pending_requests); at `deadline` the overflow is max_connections, except
+// that a request that waited for another's HTTP/2 connect opens its own. Slots freed on other
+// workers are seen by polling every few ms.
 runtime::Task<Checkout> waitForConnection(EndpointPool& pool, const Breakers& b, bool http2,
                                           runtime::EventLoop& loop, runtime::TimePoint deadline);
 

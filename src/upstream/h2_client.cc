@@ -172,6 +172,9 @@ H2Client::H2Client(runtime::EventLoop& loop, std::unique_ptr<net::TcpStream> str
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  // nghttp2's assumption until the server's SETTINGS arrive (onFrameRecv refreshes it).
+  remote_max_streams_ =
+      nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
 }
 
@@ -180,10 +183,7 @@ H2Client::~H2Client() {
 }
 
 bool H2Client::hasCapacity() const {
-  if (dead_ || goaway_) return false;
-  uint32_t max =
-      nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-  return streams_.size() < max;
+  return !dead_ && !goaway_ && streams_.size() < remote_max_streams_;
 }
 
 void H2Client::close() {
@@ -287,8 +287,14 @@ int H2Client::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8
   return 0;
 }
 
-int H2Client::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* p) {
+int H2Client::onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
   auto* c = client(p);
+  if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+    // Read once here instead of on every pick (nghttp2 has applied them by now).
+    c->remote_max_streams_ =
+        nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return 0;
+  }
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     c->goaway_ = true;
     // Streams above last_stream_id were never processed: safe to retry anywhere.

@@ -136,6 +136,7 @@ class H2Client : public std::enable_shared_from_this<H2Client> {
   std::string out_;
   bool dead_ = false;
   bool goaway_ = false;
+  uint32_t remote_max_streams_ = 100;  // the server's SETTINGS_MAX_CONCURRENT_STREAMS
   ConnectionSlot slot_;
 };
 

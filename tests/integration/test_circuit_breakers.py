@@ -274,3 +274,4 @@ def test_adaptive_concurrency_gradient_learns_min_rtt_then_backs_off(gatehouse, 
     assert r.status == 503 and r.header("x-gatehouse-overflow") == "adaptive_concurrency"
     echo.release("go")
     assert [r.status for r in read_all(held)] == [200, 200]
+

@@ -292,6 +292,29 @@ def test_streams_reused_on_one_connection_carry_nothing_over(gatehouse, echo):
     c.close()
 
 
+def test_a_burst_to_an_http2_upstream_opens_one_connection(gatehouse, echo):
+    # Streams that start while a worker opens an HTTP/2 upstream connection wait for it instead
+    # of opening one each. All 20 HEADERS frames go in one write, so they start in one loop turn.
+    b = gatehouse(simple_config(cluster("up", echo)), name="b")
+    a = gatehouse(simple_config({
+        "name": "h2", "protocol": "h2c", "endpoints": [f"127.0.0.1:{b.port}"]}),
+        workers=1, name="a")
+    accepted = "gatehouse_connections_accepted_total"
+    before = b.metrics().value(accepted)  # the fixture's own start-up probes
+    c = H2Conn(a.port)
+    sids = []
+    for i in range(20):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/burst/{i}"),
+                                  (":scheme", "http"), (":authority", "127.0.0.1")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()
+    assert [c.response(sid)["status"] for sid in sids] == [200] * 20
+    c.close()
+    assert b.metrics().value(accepted) - before == 1
+
+
 def test_local_replies_and_head_over_http2(gatehouse, echo):
     cfg = simple_config(cluster("up", echo),
                         routes=[{"name": "api", "match": {"path_prefix": "/api"}, "cluster": "up"}])

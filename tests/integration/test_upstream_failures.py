@@ -40,7 +40,8 @@ def test_dead_endpoint_is_skipped_by_connect_retry(gatehouse, echo):
             c.send(request_bytes("GET", f"/r{i}"))
             r = c.read_response()
             assert r.status == 200, f"request {i}: {r.status} {r.body[:200]!r}"
-    assert gh.metrics().value("gatehouse_upstream_retries_total", cluster="mixed") >= 1
+    assert gh.metrics().value("gatehouse_upstream_retries_total", cluster="mixed",
+                             reason="connect_failure") >= 1
 
 
 def test_upstream_response_timeout_is_504(gatehouse, echo):
