@@ -94,7 +94,7 @@ void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::strin
       hc.kind = HealthCheck::Kind::kTcp;
     } else if (type && *type == "grpc") {
       hc.kind = HealthCheck::Kind::kGrpc;
-      if (c.protocol == "http1") {
+      if (c.protocol == "http1" || c.protocol == "auto") {
         diag.add(*v, m.path("type"),
                  "grpc health checks need an HTTP/2 cluster (protocol h2 or h2c)");
       }

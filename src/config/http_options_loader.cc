@@ -3,9 +3,15 @@
 namespace gatehouse::config {
 
 namespace {
-constexpr std::string_view kHttp2Keys[] = {
-    "enabled",        "max_concurrent_streams", "initial_stream_window", "connection_window",
-    "max_frame_size", "max_header_list_bytes",  "max_resets_per_second", "control_frame_budget"};
+constexpr std::string_view kHttp2Keys[] = {"enabled",
+                                           "max_concurrent_streams",
+                                           "initial_stream_window",
+                                           "connection_window",
+                                           "max_frame_size",
+                                           "max_header_list_bytes",
+                                           "max_resets_per_second",
+                                           "control_frame_budget",
+                                           "enable_connect_protocol"};
 constexpr std::string_view kHttpsRedirectKeys[] = {"port", "status"};
 constexpr int64_t kMaxPort = 65535;
 }  // namespace
@@ -13,6 +19,7 @@ constexpr int64_t kMaxPort = 65535;
 void readHttp2(Diagnostics& diag, const YAML::Node& node, Http2Options& h) {
   MapReader m(diag, node, "http2", kHttp2Keys);
   m.read("enabled", h.enabled);
+  m.read("enable_connect_protocol", h.enable_connect_protocol);
   auto u32 = [&](std::string_view key, uint64_t lo, uint64_t hi, uint32_t& out) {
     uint64_t v = out;
     m.readSize(key, lo, hi, v);

@@ -29,17 +29,20 @@ namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kTopKeys[] = {
-    "workers",    "watch",    "listeners",     "admin",
-    "access_log", "timeouts", "limits",        "path_normalization",
-    "forwarded",  "clusters", "virtual_hosts", "routes",
-    "http2",      "consumers"};
+    "workers",    "watch",     "listeners",     "admin",
+    "access_log", "timeouts",  "limits",        "path_normalization",
+    "forwarded",  "clusters",  "virtual_hosts", "routes",
+    "http2",      "consumers", "streams"};
+constexpr std::string_view kStreamKeys[] = {"max_drain_age"};
 constexpr std::string_view kListenerKeys[] = {"name",          "address", "port",
                                               "virtual_hosts", "tls",     "https_redirect"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
-    "client_header",     "client_body",   "keepalive_idle", "upstream_connect",
-    "upstream_response", "upstream_idle", "request_total",  "drain"};
+    "client_header",     "client_body",      "keepalive_idle", "upstream_connect",
+    "upstream_response", "upstream_idle",    "request_total",  "drain",
+    "grpc_unary",        "grpc_stream_idle", "websocket_idle", "websocket_max_lifetime",
+    "sse_idle",          "sse_max_lifetime"};
 constexpr std::string_view kLimitKeys[] = {"max_request_line", "max_header_bytes", "max_headers",
                                            "max_body_bytes"};
 constexpr std::string_view kPathNormalizationKeys[] = {"merge_slashes", "decode_unreserved",
@@ -66,7 +69,7 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "priority_failover_threshold",
                                              "protocol",
                                              "retry"};
-constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c"};
+constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c", "auto"};
 constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
 
@@ -119,6 +122,10 @@ class Loader {
     m.readInt("workers", 0, kMaxWorkers, config.workers);
     m.read("watch", config.watch);
     if (const YAML::Node* v = m.find("timeouts")) readTimeouts(*v, config.timeouts);
+    if (const YAML::Node* v = m.find("streams")) {
+      MapReader s(diag_, *v, "streams", kStreamKeys);
+      s.readDuration("max_drain_age", Millis(0), kMaxDuration, config.streams.max_drain_age);
+    }
     if (const YAML::Node* v = m.find("limits")) readLimits(*v, config.limits);
     if (const YAML::Node* v = m.find("http2")) readHttp2(diag_, *v, config.http2);
     if (const YAML::Node* v = m.find("path_normalization")) {
@@ -167,6 +174,13 @@ class Loader {
     // Only these two have a meaning for 0: no overall deadline, and close at once on drain.
     m.readDuration("request_total", Millis(0), kMaxDuration, t.request_total);
     m.readDuration("drain", Millis(0), kMaxDuration, t.drain);
+    // Protocol timeouts: 0 = unlimited.
+    m.readDuration("grpc_unary", Millis(0), kMaxDuration, t.grpc_unary);
+    m.readDuration("grpc_stream_idle", Millis(0), kMaxDuration, t.grpc_stream_idle);
+    m.readDuration("websocket_idle", Millis(0), kMaxDuration, t.websocket_idle);
+    m.readDuration("websocket_max_lifetime", Millis(0), kMaxDuration, t.websocket_max_lifetime);
+    m.readDuration("sse_idle", Millis(0), kMaxDuration, t.sse_idle);
+    m.readDuration("sse_max_lifetime", Millis(0), kMaxDuration, t.sse_max_lifetime);
   }
 
   void readLimits(const YAML::Node& node, HttpLimits& l) {
@@ -374,7 +388,7 @@ class Loader {
         const YAML::Node& at = *m.find("protocol");
         if (!contains(kUpstreamProtocols, c.protocol)) {
           diag_.add(at, m.path("protocol"),
-                    "unknown protocol '" + c.protocol + "'; expected one of: http1, h2, h2c");
+                    "unknown protocol '" + c.protocol + "'; expected one of: http1, h2, h2c, auto");
         } else if (c.protocol == "h2" && !c.tls) {
           diag_.add(at, m.path("protocol"), "h2 needs `tls` (use h2c for cleartext HTTP/2)");
         } else if (c.protocol == "h2c" && c.tls) {

@@ -23,8 +23,37 @@ struct Timeouts {
   Millis upstream_connect{5000};
   Millis upstream_response{30000};  // from request sent to response head received
   Millis upstream_idle{60000};      // max gap between upstream body reads; pooled idle time
-  Millis request_total{0};          // 0 = unlimited; whole exchange
+  Millis request_total{0};          // 0 = unlimited; a unary HTTP exchange (never a stream)
   Millis drain{15000};              // graceful shutdown deadline
+  // Per protocol (docs/config.md, "Timeouts per protocol"). 0 = unlimited.
+  Millis grpc_unary{0};              // whole gRPC call, unless the route streams
+  Millis grpc_stream_idle{300000};   // max gap between response messages of a gRPC call
+  Millis websocket_idle{600000};     // no bytes either way on an upgraded tunnel
+  Millis websocket_max_lifetime{0};  // an upgraded tunnel's whole life
+  Millis sse_idle{300000};           // max gap between events of a text/event-stream
+  Millis sse_max_lifetime{0};        // an event stream's whole life
+};
+
+// Per-route overrides of the protocol timeouts (unset = the global `timeouts:` value).
+struct RouteTimeouts {
+  std::optional<Millis> request_total;
+  std::optional<Millis> grpc_unary;
+  std::optional<Millis> grpc_stream_idle;
+  std::optional<Millis> sse_idle;
+  std::optional<Millis> sse_max_lifetime;
+};
+
+// Per-route WebSocket (HTTP/1.1 Upgrade tunnel) limits.
+struct WebSocketOptions {
+  std::optional<Millis> idle_timeout;  // default timeouts.websocket_idle
+  std::optional<Millis> max_lifetime;  // default timeouts.websocket_max_lifetime
+  uint32_t max_connections = 0;        // concurrent tunnels on the route, all workers; 0 = no cap
+};
+
+// Long-lived streams (tunnels, SSE, gRPC streams) across reloads.
+struct StreamOptions {
+  // A stream whose route was deleted by a reload is closed this long after that reload.
+  Millis max_drain_age{600000};  // 0 = never
 };
 
 struct HttpLimits {
@@ -44,6 +73,8 @@ struct Http2Options {
   uint32_t max_header_list_bytes = 65536;  // decoded size (RFC 9113 §6.5.2)
   uint32_t max_resets_per_second = 100;    // client RST_STREAMs before GOAWAY (rapid reset)
   uint32_t control_frame_budget = 1000;    // PING/SETTINGS/PRIORITY/empty DATA burst (+100/s)
+  // RFC 8441: WebSocket over HTTP/2 (extended CONNECT), tunnelled to an HTTP/1.1 Upgrade.
+  bool enable_connect_protocol = false;
 };
 
 struct PathNormalization {
@@ -213,8 +244,8 @@ struct Cluster {
   uint32_t priority_failover_threshold = 70;
   std::optional<UpstreamTls> tls;
   std::optional<StickySession> sticky;
-  // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`) or h2c (cleartext, prior
-  // knowledge).
+  // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`), auto (ALPN) or h2c (cleartext,
+  // prior knowledge).
   std::string protocol = "http1";
   std::optional<RetryPolicy> retry;  // the default for its routes
   int line = 0;
@@ -314,6 +345,8 @@ struct Route {
   std::vector<PolicySpec> policies;
   std::optional<Millis> timeout;     // overrides upstream_response for this route
   std::optional<RetryPolicy> retry;  // overrides the cluster's
+  RouteTimeouts timeouts;
+  std::optional<WebSocketOptions> websocket;
   std::string yaml_path;
   int line = 0;
 };
@@ -408,6 +441,7 @@ struct Config {
   std::vector<Cluster> clusters;
   std::vector<ConsumerSpec> consumers;
   Timeouts timeouts;
+  StreamOptions streams;
   HttpLimits limits;
   Http2Options http2;
   PathNormalization path_normalization;

@@ -15,8 +15,11 @@ namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kRouteKeys[] = {
-    "name",    "match",   "cluster",  "clusters", "direct_response", "redirect",
-    "rewrite", "timeout", "policies", "canary",   "mirror",          "retry"};
+    "name",    "match",    "cluster", "clusters", "direct_response", "redirect", "rewrite",
+    "timeout", "policies", "canary",  "mirror",   "retry",           "timeouts", "websocket"};
+constexpr std::string_view kRouteTimeoutKeys[] = {"request_total", "grpc_unary", "grpc_stream_idle",
+                                                  "sse_idle", "sse_max_lifetime"};
+constexpr std::string_view kWebSocketKeys[] = {"idle_timeout", "max_lifetime", "max_connections"};
 constexpr std::string_view kActionKeys[] = {"cluster", "clusters", "direct_response", "redirect"};
 constexpr std::string_view kMatchKeys[] = {
     "path_exact", "path_prefix", "path_regex", "path_template", "methods", "headers", "query"};
@@ -326,7 +329,8 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   bool forwards = actions.empty() || m.has("cluster") || m.has("clusters");
   for (std::string_view key :
        {std::string_view("rewrite"), std::string_view("timeout"), std::string_view("canary"),
-        std::string_view("mirror"), std::string_view("retry")}) {
+        std::string_view("mirror"), std::string_view("retry"), std::string_view("timeouts"),
+        std::string_view("websocket")}) {
     if (m.has(key) && !forwards) {
       diag.add(*m.findKey(key), m.path(key),
                "'" + std::string(key) + "' applies only to routes that forward to a cluster");
@@ -337,6 +341,23 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
     route.rewrite = readRewrite(diag, *v, m.path("rewrite"));
   m.readDuration("timeout", Millis(1), kMaxDuration, route.timeout);
   if (const YAML::Node* v = m.find("retry")) route.retry = readRetry(diag, *v, m.path("retry"));
+  if (const YAML::Node* v = m.find("timeouts")) {
+    // 0 = unlimited, as in the global `timeouts:`.
+    MapReader t(diag, *v, m.path("timeouts"), kRouteTimeoutKeys);
+    t.readDuration("request_total", Millis(0), kMaxDuration, route.timeouts.request_total);
+    t.readDuration("grpc_unary", Millis(0), kMaxDuration, route.timeouts.grpc_unary);
+    t.readDuration("grpc_stream_idle", Millis(0), kMaxDuration, route.timeouts.grpc_stream_idle);
+    t.readDuration("sse_idle", Millis(0), kMaxDuration, route.timeouts.sse_idle);
+    t.readDuration("sse_max_lifetime", Millis(0), kMaxDuration, route.timeouts.sse_max_lifetime);
+  }
+  if (const YAML::Node* v = m.find("websocket")) {
+    MapReader ws(diag, *v, m.path("websocket"), kWebSocketKeys);
+    WebSocketOptions o;
+    ws.readDuration("idle_timeout", Millis(0), kMaxDuration, o.idle_timeout);
+    ws.readDuration("max_lifetime", Millis(0), kMaxDuration, o.max_lifetime);
+    ws.readInt("max_connections", 0, 10000000, o.max_connections);
+    route.websocket = o;
+  }
   if (const YAML::Node* v = m.find("policies")) {
     route.policies = readPolicies(diag, *v, m.path("policies"));
   }

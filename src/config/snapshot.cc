@@ -154,9 +154,14 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       cc.breakers.enabled = true;
       cc.breakers.max = {b.max_connections, b.max_pending_requests, b.max_requests, b.max_retries};
     }
-    cc.http2 = c.protocol != "http1";
+    // Cleartext `auto` is HTTP/1.1: without ALPN there is nothing to choose by.
+    cc.protocol_auto = c.protocol == "auto" && c.tls;
+    cc.http2 = c.protocol == "h2" || c.protocol == "h2c";
     if (c.tls) {
-      auto tls = net::TlsClientContext::create(*c.tls, c.protocol == "h2");
+      auto alpn = c.protocol == "h2" ? net::TlsClientContext::Alpn::kH2
+                  : cc.protocol_auto ? net::TlsClientContext::Alpn::kBoth
+                                     : net::TlsClientContext::Alpn::kHttp1;
+      auto tls = net::TlsClientContext::create(*c.tls, alpn);
       if (!tls.ok()) {
         out.errors.push_back(where(file, c.tls->line, c.tls->yaml_path) + tls.error().message);
       } else {
@@ -259,6 +264,22 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       cr.name = r.name;
       cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
       cr.response_timeout = r.timeout.value_or(cfg->timeouts.upstream_response);
+      {
+        const auto& t = cfg->timeouts;
+        auto& st = cr.streams;
+        st.request_total = r.timeouts.request_total.value_or(t.request_total);
+        st.grpc_unary = r.timeouts.grpc_unary.value_or(t.grpc_unary);
+        st.grpc_stream_idle = r.timeouts.grpc_stream_idle.value_or(t.grpc_stream_idle);
+        st.sse_idle = r.timeouts.sse_idle.value_or(t.sse_idle);
+        st.sse_max_lifetime = r.timeouts.sse_max_lifetime.value_or(t.sse_max_lifetime);
+        st.websocket_idle = t.websocket_idle;
+        st.websocket_max_lifetime = t.websocket_max_lifetime;
+        if (r.websocket) {
+          st.websocket_idle = r.websocket->idle_timeout.value_or(t.websocket_idle);
+          st.websocket_max_lifetime = r.websocket->max_lifetime.value_or(t.websocket_max_lifetime);
+          st.websocket_max_connections = r.websocket->max_connections;
+        }
+      }
       addPolicies(vh.policies, *snap, cr, out.errors);
       addPolicies(r.policies, *snap, cr, out.errors);
       if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {

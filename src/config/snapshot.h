@@ -49,6 +49,8 @@ struct CompiledCluster {
   std::shared_ptr<const net::TlsClientContext> tls;  // null: plain text to the endpoints
   bool http2 = false;           // h2 or h2c: requests are streams on shared HTTP/2 connections
   upstream::Breakers breakers;  // `circuit_breakers:`; counters kept across reloads
+  // protocol auto over TLS: h2 or HTTP/1.1 per endpoint, by ALPN on its first connection.
+  bool protocol_auto = false;
 };
 
 struct RouteSplit;
@@ -62,6 +64,17 @@ struct CompiledRoute {
   bool wants_response_body = false;
   Millis response_timeout{};
   RetryPolicy retry;  // the route's `retry:`, else its cluster's, else the defaults
+  // Protocol timeouts resolved from the route's overrides and the global `timeouts:`.
+  struct Streams {
+    Millis request_total{};
+    Millis grpc_unary{};
+    Millis grpc_stream_idle{};
+    Millis websocket_idle{};
+    Millis websocket_max_lifetime{};
+    Millis sse_idle{};
+    Millis sse_max_lifetime{};
+    uint32_t websocket_max_connections = 0;
+  } streams;
   // Weighted clusters or canary rules: proxy::chooseRoute() picks one of its variants per
   // request. Null for a route with one cluster and no canary.
   std::shared_ptr<const RouteSplit> split;

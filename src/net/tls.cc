@@ -225,7 +225,7 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::create(
 }
 
 Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(
-    const config::UpstreamTls& cfg, bool h2) {
+    const config::UpstreamTls& cfg, Alpn alpn) {
   auto tc = std::make_shared<TlsClientContext>();
   ERR_clear_error();
   tc->ctx_.reset(SSL_CTX_new(TLS_client_method()));
@@ -255,8 +255,12 @@ Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(
   SSL_CTX_set_verify(ctx, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
   static constexpr unsigned char kAlpnH1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   static constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
-  if (h2) {
+  static constexpr unsigned char kAlpnBoth[] = {2,   'h', '2', 8,   'h', 't',
+                                                't', 'p', '/', '1', '.', '1'};
+  if (alpn == Alpn::kH2) {
     SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2);
+  } else if (alpn == Alpn::kBoth) {
+    SSL_CTX_set_alpn_protos(ctx, kAlpnBoth, sizeof kAlpnBoth);
   } else {
     SSL_CTX_set_alpn_protos(ctx, kAlpnH1, sizeof kAlpnH1);
   }

@@ -55,9 +55,10 @@ class TlsServerContext {
 // TLS to upstreams: one SSL_CTX per cluster, built with the snapshot, shared by workers.
 class TlsClientContext {
  public:
-  // `h2`: offer only h2 by ALPN (HTTP/2 upstreams); otherwise http/1.1.
+  // What to offer by ALPN: http/1.1, h2 only (HTTP/2 upstreams), or both (protocol auto).
+  enum class Alpn { kHttp1, kH2, kBoth };
   static Result<std::shared_ptr<const TlsClientContext>> create(const config::UpstreamTls& cfg,
-                                                                bool h2 = false);
+                                                                Alpn alpn = Alpn::kHttp1);
   // A client-side SSL for a connection to `host` (an IP literal or a name): SNI and name
   // verification use the configured sni, else the host when it is a name.
   SslPtr newSsl(const std::string& host) const;

@@ -11,6 +11,7 @@
 #include "http/message.h"
 #include "net/tcp.h"
 #include "proxy/body.h"
+#include "runtime/stats.h"
 #include "runtime/task.h"
 
 namespace gatehouse::proxy {
@@ -49,8 +50,12 @@ class ClientIo {
   // The request can no longer be completed cleanly (response cut): the client must see it.
   virtual void abortResponse() = 0;
 
-  // After a 101 on an upgrade request: copy bytes both ways until either side ends.
-  virtual runtime::Task<> tunnel(net::TcpStream& up, Buffer& up_buffer) = 0;
+  // After a 101 on an upgrade request: copy bytes both ways until either side ends, no byte
+  // moves either way for `idle`, or `max_lifetime` passes (zero durations: no limit).
+  // cancel() on `up` ends it too (reported as kError; the caller knows why it cancelled).
+  virtual runtime::Task<runtime::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
+                                                     runtime::Duration idle,
+                                                     runtime::Duration max_lifetime) = 0;
 };
 
 }  // namespace gatehouse::proxy

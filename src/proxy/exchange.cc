@@ -23,9 +23,21 @@ std::string& appendDecimal(std::string& out, uint64_t v) {
 Exchange::Exchange(runtime::Worker& worker, ClientIo& io, const DownstreamInfo& down)
     : w_(worker), io_(io), down_(down) {}
 
-Exchange::~Exchange() = default;
+Exchange::~Exchange() {
+  // A session torn down mid-stream (shutdown deadline) still releases its stream and slot.
+  endStream();
+}
+
+namespace {
+// 0 in the config means "no limit"; the I/O layer wants a duration, so: very long.
+runtime::Duration orForever(config::Millis d) {
+  if (d.count() > 0) return d;
+  return std::chrono::hours(24 * 365 * 10);
+}
+}  // namespace
 
 void Exchange::begin(std::string_view protocol_label) {
+  endStream();  // normally done by finishRequest already
   ctx_.reset();
   ex_ = State{};
   ex_.start = runtime::Clock::now();
@@ -35,6 +47,9 @@ void Exchange::begin(std::string_view protocol_label) {
   active_ = true;
   w_.stats().requests.inc();
   total_expired_ = false;
+  total_reason_ = runtime::TimeoutReason::kRequestTotal;
+  drain_age_expired_ = false;
+  // Until routing says otherwise (armRouteTimers), the global unary bound applies.
   if (auto total = ex_.snap->snap->config->timeouts.request_total; total.count() > 0) {
     total_timer_.arm(w_.loop(), w_.loop().now() + total, &Exchange::onTotalTimeout, this);
   }
@@ -231,6 +246,7 @@ Task<bool> Exchange::bufferRequestBody() {
     if (!sp.ok()) {
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
+      if (timeout) w_.stats().timeout(runtime::TimeoutReason::kClientBody);
       co_return co_await failBuffering(timeout ? 408 : 400,
                                        timeout ? "request body timeout" : "malformed request body");
     }
@@ -317,15 +333,170 @@ Task<> Exchange::run() {
     co_await sendError(500, "route has no action");
     co_return;
   }
+  armRouteTimers();
+  if (ctx_.request.upgrade && !(co_await admitWebSocket())) co_return;
   if (ctx_.buffer_request_body > 0) {
     if (!(co_await bufferRequestBody())) co_return;
   }
   co_await proxyToUpstream();
 }
 
+void Exchange::armRouteTimers() {
+  const auto& st = ex_.route->streams;
+  total_timer_.cancel();
+  config::Millis total{};
+  if (ctx_.request.upgrade) {
+    // A tunnel is bounded by the WebSocket idle timeout and lifetime, never by request_total.
+  } else if (grpc::isGrpc(ctx_.request)) {
+    // Any gRPC call may stream: it is watched across reloads from the start.
+    total = st.grpc_unary;
+    total_reason_ = runtime::TimeoutReason::kGrpcUnary;
+    startStream(StreamKind::kGrpc);
+  } else {
+    total = st.request_total;
+    total_reason_ = runtime::TimeoutReason::kRequestTotal;
+  }
+  if (total.count() > 0) {
+    auto deadline = std::max(w_.loop().now(), ex_.start + total);
+    total_timer_.arm(w_.loop(), deadline, &Exchange::onTotalTimeout, this);
+  }
+}
+
+void Exchange::startStream(StreamKind kind) {
+  if (stream_kind_ == StreamKind::kNone) w_.streamStarted(this);
+  stream_kind_ = kind;
+  if (kind == StreamKind::kGrpc) return;  // grpc_unary (if set) still bounds the call
+  total_timer_.cancel();
+  if (kind == StreamKind::kSse && ex_.route->streams.sse_max_lifetime.count() > 0) {
+    total_reason_ = runtime::TimeoutReason::kSseLifetime;
+    total_timer_.arm(w_.loop(), w_.loop().now() + ex_.route->streams.sse_max_lifetime,
+                     &Exchange::onTotalTimeout, this);
+  }
+}
+
+void Exchange::endStream() {
+  if (stream_kind_ != StreamKind::kNone) {
+    w_.streamEnded(this);
+    stream_kind_ = StreamKind::kNone;
+  }
+  drain_age_timer_.cancel();
+  if (websocket_counted_ && ex_.route) {
+    w_.stats().sharedRoute(ex_.route->stats_slot).websockets_active.fetch_sub(1);
+    websocket_counted_ = false;
+  }
+}
+
+void Exchange::onNewSnapshot(const config::Snapshot& snap) {
+  if (!ex_.route) return;
+  // Variants of a split route carry the route's name, so one lookup by name covers them.
+  bool kept =
+      std::any_of(snap.routes.begin(), snap.routes.end(),
+                  [&](const config::CompiledRoute& r) { return r.name == ex_.route->name; });
+  if (kept) {
+    drain_age_timer_.cancel();  // deleted, then restored before the age ran out
+    return;
+  }
+  auto age = snap.config->streams.max_drain_age;
+  if (age.count() == 0 || drain_age_timer_.armed()) return;
+  drain_age_timer_.arm(w_.loop(), w_.loop().now() + age, &Exchange::onDrainAge, this);
+}
+
+void Exchange::onDrainAge(void* self) {
+  auto* s = static_cast<Exchange*>(self);
+  s->drain_age_expired_ = true;
+  s->w_.stats().timeout(runtime::TimeoutReason::kStreamDrainAge);
+  s->abortUpstream();
+}
+
+Task<bool> Exchange::admitWebSocket() {
+  // Counted from admission, so concurrent upgrades on several workers cannot overshoot the cap.
+  auto& shared = w_.stats().sharedRoute(ex_.route->stats_slot);
+  int64_t now_open = shared.websockets_active.fetch_add(1) + 1;
+  websocket_counted_ = true;
+  uint32_t cap = ex_.route->streams.websocket_max_connections;
+  if (cap > 0 && now_open > static_cast<int64_t>(cap)) {
+    shared.websockets_active.fetch_sub(1);
+    websocket_counted_ = false;
+    w_.stats().route(ex_.route->stats_slot).websocket_rejected.inc();
+    ex_.error = "websocket limit reached";
+    co_await sendError(503, "too many websocket connections on this route");
+    co_return false;
+  }
+  co_return true;
+}
+
+Task<> Exchange::runTunnel(net::TcpStream& up) {
+  startStream(StreamKind::kWebSocket);
+  const auto& st = ex_.route->streams;
+  auto reason = co_await io_.tunnel(up, up_, orForever(st.websocket_idle),
+                                    orForever(st.websocket_max_lifetime));
+  if (drain_age_expired_) reason = runtime::TunnelClose::kDrainAge;
+  w_.stats().route(ex_.route->stats_slot).websocket_closes[static_cast<size_t>(reason)].inc();
+  if (reason == runtime::TunnelClose::kIdle) {
+    w_.stats().timeout(runtime::TimeoutReason::kWebsocketIdle);
+  } else if (reason == runtime::TunnelClose::kLifetime) {
+    w_.stats().timeout(runtime::TimeoutReason::kWebsocketLifetime);
+  }
+  if (reason != runtime::TunnelClose::kClosed) {
+    ex_.error = std::string("websocket closed: ") + runtime::tunnelCloseName(reason);
+  }
+}
+
+runtime::Duration Exchange::responseBodyIdle(const config::CompiledCluster& cc) const {
+  if (stream_kind_ == StreamKind::kSse) return orForever(ex_.route->streams.sse_idle);
+  if (stream_kind_ == StreamKind::kGrpc) return orForever(ex_.route->streams.grpc_stream_idle);
+  return cc.idle_timeout;
+}
+
+runtime::Duration Exchange::responseHeadTimeout() const {
+  runtime::Duration t = ex_.route->response_timeout;
+  if (stream_kind_ == StreamKind::kGrpc)
+    t = std::max(t, orForever(ex_.route->streams.grpc_stream_idle));
+  return t;
+}
+
+void Exchange::countBodyFailure(const Error& e) {
+  using runtime::TimeoutReason;
+  if (drain_age_expired_) {
+    ex_.error = "stream closed: route deleted, max_drain_age reached";
+  } else if (total_expired_) {
+    ex_.error = std::string("timeout: ") + runtime::timeoutReasonName(total_reason_);
+  } else if (e.code == ErrorCode::kTimeout) {
+    TimeoutReason r = stream_kind_ == StreamKind::kSse    ? TimeoutReason::kSseIdle
+                      : stream_kind_ == StreamKind::kGrpc ? TimeoutReason::kGrpcStreamIdle
+                                                          : TimeoutReason::kUpstreamIdle;
+    w_.stats().timeout(r);
+    ex_.error = std::string("timeout: ") + runtime::timeoutReasonName(r);
+  }
+}
+
+bool Exchange::rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn) {
+  const unsigned char* p = nullptr;
+  unsigned n = 0;
+  SSL_get0_alpn_selected(conn.ssl(), &p, &n);
+  const bool h2 = n == 2 && p[0] == 'h' && p[1] == '2';
+  pool.alpn = h2 ? upstream::EndpointPool::Alpn::kH2 : upstream::EndpointPool::Alpn::kHttp1;
+  return h2;
+}
+
+Task<> Exchange::switchToH2(int host) {
+  // proxyToUpstream already counted the request; the HTTP/2 path counts it again.
+  w_.stats()
+      .cluster(ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].stats_slot)
+      .requests.dec();
+  co_await proxyToUpstreamH2(host);
+}
+
+bool isEventStream(const http::HeaderMap& h) {
+  std::string_view ct = h.get("content-type");
+  constexpr std::string_view kSse = "text/event-stream";
+  return ct.size() >= kSse.size() && http::iequals(ct.substr(0, kSse.size()), kSse);
+}
+
 void Exchange::onTotalTimeout(void* self) {
   auto* s = static_cast<Exchange*>(self);
   s->total_expired_ = true;
+  s->w_.stats().timeout(s->total_reason_);
   // Only the upstream side is cut: the client may still get a 504 if nothing was sent yet.
   if (s->upstream_) s->upstream_->cancel();
   if (s->h2_stream_) s->h2_stream_->interrupt();
@@ -334,6 +505,7 @@ void Exchange::onTotalTimeout(void* self) {
 void Exchange::finishRequest(int status) {
   active_ = false;
   total_timer_.cancel();
+  endStream();
   auto& rec = ex_.log;
   rec.bytes_in = head_bytes_ + io_.bodyBytesRead();
   ctx_.bytes_in = rec.bytes_in;

@@ -28,6 +28,9 @@ class RetryState;
 // Appends v in decimal (no allocation); returns out.
 std::string& appendDecimal(std::string& out, uint64_t v);
 
+// A text/event-stream response (SSE): a stream, not a unary response.
+bool isEventStream(const http::HeaderMap& response_headers);
+
 // What the exchange needs to know about the downstream connection; owned by the connection.
 struct DownstreamInfo {
   std::string peer_ip;
@@ -37,7 +40,7 @@ struct DownstreamInfo {
   net::PeerCertificate peer_cert;  // verified client certificate (mTLS); empty subject if none
 };
 
-class Exchange {
+class Exchange : private runtime::StreamWatcher {
  public:
   Exchange(runtime::Worker& worker, ClientIo& io, const DownstreamInfo& down);
   ~Exchange();
@@ -64,6 +67,8 @@ class Exchange {
   // Drain deadline or stream reset: cancel the upstream side.
   void abortUpstream();
   bool active() const { return active_; }
+  // What kind of long-lived stream the current request turned into (kNone: unary so far).
+  enum class StreamKind { kNone, kWebSocket, kSse, kGrpc };
   // Idle keep-alive: hold no buffer memory.
   void releaseBuffers() { up_.release(); }
 
@@ -104,7 +109,12 @@ class Exchange {
   // Waits out a retry's backoff and rewinds a buffered body. False when the request's total
   // deadline passed meanwhile.
   runtime::Task<bool> backoffAndRewind(runtime::Duration delay);
-  runtime::Task<> proxyToUpstreamH2();
+  // `host` >= 0: use that host for the first attempt (chosen by the HTTP/1 path).
+  runtime::Task<> proxyToUpstreamH2(int host = -1);
+  // protocol auto: records what ALPN chose on a fresh connection; true when it is h2.
+  static bool rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn);
+  // protocol auto: the endpoint speaks h2; the request continues on the HTTP/2 path.
+  runtime::Task<> switchToH2(int host);
   void serializeUpstreamHead(bool expect_continue);
   runtime::Task<SendResult> sendHead(net::TcpStream& up);
   runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);
@@ -115,6 +125,23 @@ class Exchange {
   runtime::Task<bool> relayResponse(net::TcpStream& up);
   void finishRequest(int status);
   static void onTotalTimeout(void* self);
+  // After routing: the route's protocol timeouts replace the global request_total.
+  void armRouteTimers();
+  // The response turned out to be a stream: no total timer; register for reload news.
+  void startStream(StreamKind kind);
+  void endStream();
+  void onNewSnapshot(const config::Snapshot& snap) override;
+  static void onDrainAge(void* self);
+  // WebSocket upgrades: the per-route cap (false: answered 503) and the tunnel itself.
+  runtime::Task<bool> admitWebSocket();
+  runtime::Task<> runTunnel(net::TcpStream& up);
+  // Idle bound for the upstream response body's reads (SSE or the cluster's idle timeout).
+  runtime::Duration responseBodyIdle(const config::CompiledCluster& cc) const;
+  // Wait for the response head: the route's timeout; a gRPC call may stream, so its server
+  // may answer only after the client's first messages: grpc_stream_idle when that is longer.
+  runtime::Duration responseHeadTimeout() const;
+  // A response body read failed: name and count the timer that caused it, if any.
+  void countBodyFailure(const Error& e);
 
   runtime::Worker& w_;
   ClientIo& io_;
@@ -128,8 +155,13 @@ class Exchange {
   uint64_t head_bytes_ = 0;
   net::TcpStream* upstream_ = nullptr;       // the upstream in use, for abortUpstream()
   upstream::H2Stream* h2_stream_ = nullptr;  // same, for HTTP/2 clusters
-  runtime::Timer total_timer_;               // timeouts.request_total
+  runtime::Timer total_timer_;               // request_total, grpc_unary or sse_max_lifetime
+  runtime::TimeoutReason total_reason_ = runtime::TimeoutReason::kRequestTotal;
   bool total_expired_ = false;
+  StreamKind stream_kind_ = StreamKind::kNone;
+  runtime::Timer drain_age_timer_;  // the stream's route was deleted by a reload
+  bool drain_age_expired_ = false;
+  bool websocket_counted_ = false;  // holds one of the route's websockets_active
   bool active_ = false;
 };
 

@@ -117,8 +117,10 @@ Http2Connection::Http2Connection(runtime::Worker& worker, net::TcpStream& client
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.initial_stream_window},
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2.max_frame_size},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h2.max_header_list_bytes},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // sent only when enabled (below)
   };
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings,
+                          std::size(settings) - (h2.enable_connect_protocol ? 0 : 1));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
                                         static_cast<int32_t>(h2.connection_window));
 }
@@ -354,6 +356,7 @@ Task<> Http2Connection::readLoop() {
     auto n = co_await client_.read(in_.writePtr(), in_.writable(), deadline);
     if (!n.ok()) {
       if (n.error().code == ErrorCode::kTimeout && !goaway_sent_) {
+        w_.stats().timeout(runtime::TimeoutReason::kIdleKeepalive);
         goAway(NGHTTP2_NO_ERROR);  // idle: say goodbye politely
         // Give the writer a turn to send it before the connection closes.
         co_await runtime::YieldToLoop{loop};

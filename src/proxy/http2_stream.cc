@@ -41,6 +41,7 @@ Http2Stream::~Http2Stream() = default;
 
 void Http2Stream::recycle(int32_t id) {
   id_ = id;
+  extended_connect_ = false;
   method_.clear();
   scheme_.clear();
   authority_.clear();
@@ -150,6 +151,22 @@ void Http2Stream::abort() {
   send_wake_.notify();
 }
 
+std::string Http2Stream::webSocketKey() {
+  // 16 random bytes, base64: the upstream only checks its shape (RFC 6455 §4.1).
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  uint64_t r[2] = {conn_.worker().nextRandom(), conn_.worker().nextRandom()};
+  unsigned char raw[18] = {};
+  std::memcpy(raw, r, 16);
+  std::string out;
+  for (size_t i = 0; i < 18; i += 3) {
+    uint32_t v = (uint32_t{raw[i]} << 16) | (uint32_t{raw[i + 1]} << 8) | raw[i + 2];
+    for (int k = 3; k >= 0; --k)
+      out.push_back(kB64[(v >> (6 * k)) & 63]);
+  }
+  out.resize(22);
+  return out.append("==");
+}
+
 Status Http2Stream::closedError() const {
   return Error::make(ErrorCode::kCancelled, ErrorSource::kDownstream,
                      close_code_ == NGHTTP2_NO_ERROR ? "stream closed" : "stream reset by client");
@@ -183,7 +200,20 @@ bool Http2Stream::buildRequest() {
     exchange_.ctx().respondError(400, "malformed HTTP/2 request head");
     return false;
   }
-  if (method_ == "CONNECT" || !protocol_.empty()) {
+  if (method_ == "CONNECT" && http::iequals(protocol_, "websocket") &&
+      conn_.worker().snapshot()->snap->config->http2.enable_connect_protocol) {
+    // RFC 8441 §5: the upstream sees the HTTP/1.1 handshake this CONNECT stands for.
+    extended_connect_ = true;
+    req.method = "GET";
+    req.upgrade = true;
+    req.has_body = false;
+    req.chunked = false;
+    req.content_length_present = false;
+    req.headers.set("upgrade", "websocket");
+    if (req.headers.get("sec-websocket-key").empty()) {
+      req.headers.set("sec-websocket-key", webSocketKey());
+    }
+  } else if (method_ == "CONNECT" || !protocol_.empty()) {
     exchange_.ctx().respondError(405, "CONNECT is not supported");
     return false;
   }
@@ -266,9 +296,12 @@ bool isConnectionSpecific(std::string_view name) {
 Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind kind,
                                    uint64_t length, std::string_view first) {
   if (closed_) co_return closedError();
-  char status[4] = {static_cast<char>('0' + resp.status / 100 % 10),
-                    static_cast<char>('0' + resp.status / 10 % 10),
-                    static_cast<char>('0' + resp.status % 10), 0};
+  // Extended CONNECT: the upstream's 101 is a 200 on a stream that stays open (RFC 8441 §5).
+  const bool tunnel_ok = extended_connect_ && resp.status == 101;
+  const int code = tunnel_ok ? 200 : resp.status;
+  if (tunnel_ok) kind = ResponseBodyKind::kStream;
+  char status[4] = {static_cast<char>('0' + code / 100 % 10),
+                    static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), 0};
   auto& nva = nva_;  // members: their capacity is reused by the next stream
   nva.clear();
   nva.reserve(resp.headers.size() + 2);
@@ -282,6 +315,7 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
   lowered.reserve(total);  // no reallocation below: the views into it stay valid
   for (const auto& f : resp.headers.fields()) {
     if (isConnectionSpecific(f.name)) continue;
+    if (tunnel_ok && http::iequals(f.name, "sec-websocket-accept")) continue;
     size_t at = lowered.size();
     for (char c : f.name)
       lowered.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
@@ -358,6 +392,7 @@ Task<Status> Http2Stream::sendBody(std::string_view data) {
     bool woke = co_await send_wake_.wait(loop, loop.now() + idle);
     if (!woke && !closed_ && out_.size() - out_pos_ >= kOutHighWater) {
       countHttp2StalledWindow();
+      conn_.worker().stats().timeout(runtime::TimeoutReason::kClientWrite);
       abortResponse();
       co_return Error::make(ErrorCode::kTimeout, ErrorSource::kDownstream,
                             "client flow-control window stalled");
@@ -403,10 +438,91 @@ void Http2Stream::abortResponse() {
   conn_.wantWrite();
 }
 
-Task<> Http2Stream::tunnel(net::TcpStream&, Buffer&) {
-  // Upgrade is an HTTP/1.1 mechanism; HTTP/2 requests never carry it (extended CONNECT is
-  // answered before routing).
-  co_return;
+namespace {
+// Both directions of an extended-CONNECT tunnel and its two timers.
+struct H2Tunnel {
+  H2Tunnel(runtime::EventLoop& l, Http2Stream& s, net::TcpStream& u, runtime::Duration i)
+      : loop(l), stream(s), up(u), idle(i), last_activity(l.now()) {}
+  runtime::EventLoop& loop;
+  Http2Stream& stream;
+  net::TcpStream& up;
+  runtime::Duration idle;
+  runtime::TimePoint last_activity;
+  runtime::TunnelClose reason = runtime::TunnelClose::kClosed;
+  bool ended = false;
+  runtime::Timer idle_timer;
+  runtime::Timer life_timer;
+
+  void end(runtime::TunnelClose why) {
+    if (reason == runtime::TunnelClose::kClosed) reason = why;
+    if (ended) return;
+    ended = true;
+    up.cancel();
+    stream.interruptBodyRead();
+    stream.abortResponse();  // RST_STREAM: the client sees the tunnel cut
+  }
+  static void onIdle(void* arg) {
+    auto* t = static_cast<H2Tunnel*>(arg);
+    auto due = t->last_activity + t->idle;
+    if (t->loop.now() >= due) {
+      t->end(runtime::TunnelClose::kIdle);
+    } else {
+      t->idle_timer.arm(t->loop, due, &H2Tunnel::onIdle, t);
+    }
+  }
+  static void onLifetime(void* arg) {
+    static_cast<H2Tunnel*>(arg)->end(runtime::TunnelClose::kLifetime);
+  }
+};
+}  // namespace
+
+Task<runtime::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_buffer,
+                                               runtime::Duration idle,
+                                               runtime::Duration max_lifetime) {
+  // Only an extended CONNECT stream gets here (Upgrade is HTTP/1.1; h2 requests never carry it).
+  if (!extended_connect_) co_return runtime::TunnelClose::kError;
+  auto& loop = conn_.worker().loop();
+  H2Tunnel t(loop, *this, up, idle);
+  t.idle_timer.arm(loop, loop.now() + idle, &H2Tunnel::onIdle, &t);
+  t.life_timer.arm(loop, loop.now() + max_lifetime, &H2Tunnel::onLifetime, &t);
+  constexpr runtime::Duration kForever = std::chrono::hours(24 * 365 * 10);  // timers bound it
+  auto client_to_up = [&t, kForever]() -> Task<> {
+    for (;;) {
+      auto sp = co_await t.stream.readBody(kForever);
+      if (!sp.ok()) break;
+      if (sp->end) {
+        t.up.shutdownWrite();  // END_STREAM is the client's half-close
+        co_return;
+      }
+      iovec v{const_cast<char*>(sp->data.data()), sp->data.size()};
+      auto st = co_await t.up.writeAll(&v, 1, runtime::kNoDeadline);
+      t.stream.consumeBody();
+      if (!st.ok()) break;
+      t.last_activity = t.loop.now();
+    }
+    t.end(runtime::TunnelClose::kError);
+  };
+  auto up_to_client = [&t, &up_buffer]() -> Task<> {
+    for (;;) {
+      if (!up_buffer.empty()) {
+        auto st = co_await t.stream.sendBody(up_buffer.readable());
+        up_buffer.clear();
+        if (!st.ok()) break;
+        t.last_activity = t.loop.now();
+      }
+      up_buffer.reserve(4096);
+      auto n = co_await t.up.read(up_buffer.writePtr(), up_buffer.writable(), runtime::kNoDeadline);
+      if (!n.ok()) break;
+      if (*n == 0) {
+        (void)co_await t.stream.finishBody(nullptr);  // END_STREAM: the upstream closed
+        co_return;
+      }
+      up_buffer.commit(*n);
+    }
+    t.end(runtime::TunnelClose::kError);
+  };
+  co_await runtime::whenBoth(loop, client_to_up(), up_to_client());
+  co_return t.reason;
 }
 
 }  // namespace gatehouse::proxy

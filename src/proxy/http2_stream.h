@@ -47,7 +47,7 @@ class Http2Stream final : public ClientIo {
   // ClientIo
   runtime::Task<Result<BodyReader::Span>> readBody(runtime::Duration idle) override;
   void consumeBody() override;
-  bool bodyDone() const override { return body_end_ && body_.empty(); }
+  bool bodyDone() const override { return extended_connect_ || (body_end_ && body_.empty()); }
   uint64_t bodyBytesRead() const override { return body_bytes_; }
   const http::HeaderMap& bodyTrailers() const override { return trailers_; }
   bool bodyBuffered() const override { return !body_.empty(); }
@@ -59,18 +59,24 @@ class Http2Stream final : public ClientIo {
   runtime::Task<Status> finishBody(const http::HeaderMap* trailers) override;
   uint64_t bytesOut() const override { return bytes_out_; }
   void abortResponse() override;
-  runtime::Task<> tunnel(net::TcpStream& up, Buffer& up_buffer) override;
+  runtime::Task<runtime::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
+                                             runtime::Duration idle,
+                                             runtime::Duration max_lifetime) override;
 
  private:
   runtime::Task<> serve();
   bool buildRequest();
   Status closedError() const;
+  std::string webSocketKey();
 
   Http2Connection& conn_;
   int32_t id_;
   Exchange exchange_;
   // Request head as received.
   std::string method_, scheme_, authority_, path_, protocol_;
+  // RFC 8441 extended CONNECT (:protocol websocket): an Upgrade toward the upstream; the
+  // stream's DATA frames are tunnel bytes, never a request body.
+  bool extended_connect_ = false;
   std::string cookie_;  // cookie crumbs joined (RFC 9113 §8.2.3)
   size_t header_bytes_ = 0;
   bool bad_header_ = false;

@@ -90,6 +90,9 @@ Task<bool> Session::startTls() {
   client_.attachTls(ssl.release());
   auto st = co_await client_.handshake(deadline);
   if (!st.ok()) {
+    if (st.error().code == ErrorCode::kTimeout) {
+      w_.stats().timeout(runtime::TimeoutReason::kClientHeader);
+    }
     w_.stats().tls_handshake_failures.inc();
     log::debug("TLS handshake with ", down_.peer_ip, " failed: ", st.error().message);
     co_return false;
@@ -165,14 +168,25 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       exchange_.releaseBuffers();
       auto ready = co_await client_.readable(deadline);
       idle_ = false;
-      if (!ready.ok()) co_return HeadResult::kClose;
+      if (!ready.ok()) {
+        if (ready.error().code == ErrorCode::kTimeout) {
+          w_.stats().timeout(first ? runtime::TimeoutReason::kClientHeader
+                                   : runtime::TimeoutReason::kIdleKeepalive);
+        }
+        co_return HeadResult::kClose;
+      }
     }
     in_.reserve(4096);
     auto n = co_await client_.read(in_.writePtr(), in_.writable(), deadline);
     idle_ = false;
     if (!n.ok()) {
+      if (n.error().code == ErrorCode::kTimeout && in_.empty()) {
+        w_.stats().timeout(first ? runtime::TimeoutReason::kClientHeader
+                                 : runtime::TimeoutReason::kIdleKeepalive);
+      }
       if (n.error().code == ErrorCode::kTimeout && !in_.empty()) {
         w_.stats().timeouts_client.inc();
+        w_.stats().timeout(runtime::TimeoutReason::kClientHeader);
         keep_alive_ = false;
         exchange_.resetForGatewayError("client header timeout");
         co_await exchange_.sendError(408, "request header timeout");
@@ -189,7 +203,15 @@ Task<Session::HeadResult> Session::readHead(bool first) {
 
 Task<Status> Session::writeClient(iovec* iov, int n) {
   const auto& t = w_.snapshot()->snap->config->timeouts;
-  co_return co_await client_.writeAll(iov, n, w_.loop().now() + t.client_body);
+  auto st = co_await client_.writeAll(iov, n, w_.loop().now() + t.client_body);
+  countWriteTimeout(st);
+  co_return st;
+}
+
+void Session::countWriteTimeout(const Status& st) {
+  if (!st.ok() && st.error().code == ErrorCode::kTimeout) {
+    w_.stats().timeout(runtime::TimeoutReason::kClientWrite);
+  }
 }
 
 void Session::serializeResponseHead(const http::Response& r, bool chunked, bool has_length,
@@ -339,6 +361,7 @@ Task<Status> Session::sendBody(std::string_view data) {
   const auto& t = w_.snapshot()->snap->config->timeouts;
   uint64_t before = writer_.bytesWritten();
   auto st = co_await writer_.write(client_, data, w_.loop().now() + t.client_body);
+  countWriteTimeout(st);
   bytes_out_ += writer_.bytesWritten() - before;
   if (!st.ok()) keep_alive_ = false;
   co_return st;
@@ -354,34 +377,75 @@ Task<Status> Session::finishBody(const http::HeaderMap* trailers) {
   co_return st;
 }
 
-Task<> Session::tunnel(net::TcpStream& up, Buffer& up_buffer) {
+namespace {
+// Shared by both directions of a tunnel and its two timers.
+struct TunnelState {
+  TunnelState(runtime::EventLoop& l, net::TcpStream& c, net::TcpStream& u, runtime::Duration i)
+      : loop(l), client(c), up(u), idle(i), last_activity(l.now()) {}
+  runtime::EventLoop& loop;
+  net::TcpStream& client;
+  net::TcpStream& up;
+  runtime::Duration idle;
+  runtime::TimePoint last_activity;
+  runtime::TunnelClose reason = runtime::TunnelClose::kClosed;
+  runtime::Timer idle_timer;
+  runtime::Timer life_timer;
+
+  void end(runtime::TunnelClose why) {
+    if (reason == runtime::TunnelClose::kClosed) reason = why;
+    client.cancel();
+    up.cancel();
+  }
+  // Idle means no byte either way: one timer, pushed forward lazily from the last activity.
+  static void onIdle(void* arg) {
+    auto* t = static_cast<TunnelState*>(arg);
+    auto due = t->last_activity + t->idle;
+    if (t->loop.now() >= due) {
+      t->end(runtime::TunnelClose::kIdle);
+    } else {
+      t->idle_timer.arm(t->loop, due, &TunnelState::onIdle, t);
+    }
+  }
+  static void onLifetime(void* arg) {
+    static_cast<TunnelState*>(arg)->end(runtime::TunnelClose::kLifetime);
+  }
+};
+}  // namespace
+
+Task<runtime::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer,
+                                           runtime::Duration idle, runtime::Duration max_lifetime) {
   keep_alive_ = false;
-  const auto idle = w_.snapshot()->snap->config->timeouts.upstream_idle;
   auto& loop = w_.loop();
+  TunnelState state(loop, client_, up, idle);
+  if (idle.count() > 0) state.idle_timer.arm(loop, loop.now() + idle, &TunnelState::onIdle, &state);
+  if (max_lifetime.count() > 0) {
+    state.life_timer.arm(loop, loop.now() + max_lifetime, &TunnelState::onLifetime, &state);
+  }
   // Bytes already buffered on either side go first, then each direction copies until EOF.
-  auto pump = [&loop, idle](net::TcpStream& from, Buffer& buf, net::TcpStream& to,
-                            net::TcpStream& other) -> Task<> {
+  // Reads wait without a deadline: the idle timer watches both directions at once.
+  auto pump = [&state](net::TcpStream& from, Buffer& buf, net::TcpStream& to) -> Task<> {
     for (;;) {
       if (!buf.empty()) {
         iovec v{const_cast<char*>(buf.readable().data()), buf.size()};
-        auto st = co_await to.writeAll(&v, 1, loop.now() + idle);
+        auto st = co_await to.writeAll(&v, 1, runtime::kNoDeadline);
         buf.clear();
         if (!st.ok()) break;
+        state.last_activity = state.loop.now();
       }
       buf.reserve(4096);
-      auto n = co_await from.read(buf.writePtr(), buf.writable(), loop.now() + idle);
+      auto n = co_await from.read(buf.writePtr(), buf.writable(), runtime::kNoDeadline);
       if (!n.ok()) break;
       if (*n == 0) {
         to.shutdownWrite();  // half-close: the other direction may still be talking
         co_return;
       }
+      state.last_activity = state.loop.now();
       buf.commit(*n);
     }
-    // An error or idle timeout ends the whole tunnel.
-    from.cancel();
-    other.cancel();
+    // An error or a timer ends the whole tunnel.
+    state.end(runtime::TunnelClose::kError);
   };
-  co_await runtime::whenBoth(loop, pump(client_, in_, up, up),
-                             pump(up, up_buffer, client_, client_));
+  co_await runtime::whenBoth(loop, pump(client_, in_, up), pump(up, up_buffer, client_));
+  co_return state.reason;
 }
 }  // namespace gatehouse::proxy

@@ -51,7 +51,9 @@ class Session final : public ClientIo {
   runtime::Task<Status> finishBody(const http::HeaderMap* trailers) override;
   uint64_t bytesOut() const override { return bytes_out_; }
   void abortResponse() override { keep_alive_ = false; }
-  runtime::Task<> tunnel(net::TcpStream& up, Buffer& up_buffer) override;
+  runtime::Task<runtime::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
+                                             runtime::Duration idle,
+                                             runtime::Duration max_lifetime) override;
 
  private:
   enum class HeadResult { kOk, kClose, kHttp2 };
@@ -61,6 +63,7 @@ class Session final : public ClientIo {
   runtime::Task<> handleRequest();
   bool buildRequest();
   runtime::Task<Status> writeClient(iovec* iov, int n);
+  void countWriteTimeout(const Status& st);
   runtime::Task<> lingeringClose();
   runtime::Task<> runHttp2();
   // Response head for the client; framing decided by the caller.

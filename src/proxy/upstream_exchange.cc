@@ -117,7 +117,10 @@ Task<Exchange::SendResult> Exchange::sendRequestBody(net::TcpStream& up) {
     auto sp = co_await io_.readBody(t.client_body);
     if (!sp.ok()) {
       ex_.error = "client body: " + sp.error().message;
-      if (sp.error().code == ErrorCode::kTimeout) w_.stats().timeouts_client.inc();
+      if (sp.error().code == ErrorCode::kTimeout) {
+        w_.stats().timeouts_client.inc();
+        w_.stats().timeout(runtime::TimeoutReason::kClientBody);
+      }
       co_return SendResult::kClientFailed;
     }
     ex_.request_body_started = true;
@@ -231,13 +234,15 @@ Task<> Exchange::proxyToUpstream() {
 
   // Fetch the first body span before choosing a host: a malformed first chunk is rejected
   // without any upstream seeing the request, and the span rides in the head's writev.
-  if (!wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body &&
+  // Not for `protocol: auto`: the request may move to the HTTP/2 path, which reads its own body.
+  if (!wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body && !cc.protocol_auto &&
       (req.chunked || io_.bodyBuffered())) {
     auto sp = co_await io_.readBody(t.client_body);
     if (!sp.ok()) {
       ex_.error = "client body: " + sp.error().message;
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
+      if (timeout) w_.stats().timeout(runtime::TimeoutReason::kClientBody);
       co_await sendError(timeout ? 408 : 400,
                          timeout ? "request body timeout" : "malformed request body");
       co_return;
@@ -269,6 +274,11 @@ Task<> Exchange::proxyToUpstream() {
     const auto& host = cc.hosts.hosts[static_cast<size_t>(hi)];
     pool = wc.pools[static_cast<size_t>(hi)];
     ex_.upstream_name = host.name;
+    if (cc.protocol_auto && pool->alpn == upstream::EndpointPool::Alpn::kH2) {
+      tracker->abandon();
+      co_await switchToH2(hi);
+      co_return;
+    }
     auto co = upstream::checkout(*pool, cc.breakers, false, w_.loop().now());
     if (co.wait) {
       co = co_await upstream::waitForConnection(*pool, cc.breakers, false, w_.loop(),
@@ -303,6 +313,7 @@ Task<> Exchange::proxyToUpstream() {
       if (!c.ok() || !hs.ok()) {
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
+        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
         tracker.reset();  // a failure for this host
         // Nothing reached the upstream: another host is safe for any request.
         if (shouldRetry({runtime::RetryReason::kConnectFailure}, retry, delay) &&
@@ -317,6 +328,15 @@ Task<> Exchange::proxyToUpstream() {
           ex_.error = "upstream " + hs.error().message;
           co_await sendError(502, "upstream TLS handshake failed");
         }
+        co_return;
+      }
+      if (cc.tls && cc.protocol_auto && rememberAlpn(*pool, **c)) {
+        auto h2 = upstream::H2Client::start(w_.loop(), std::move(*c), cc.idle_timeout);
+        h2->holdSlot(std::move(co.slot));
+        pool->h2Add(std::move(h2));
+        tracker->abandon();
+        lease.release();
+        co_await switchToH2(hi);
         co_return;
       }
       conn = std::make_unique<upstream::PooledConnection>();
@@ -414,7 +434,10 @@ Task<> Exchange::proxyToUpstream() {
     failure.reused_connection = reused && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
     if (hr == HeadRead::kTimeout) failure.reason = runtime::RetryReason::kTimeout;
     if (!total_expired_ && hr != HeadRead::kInterrupted) {
-      if (hr == HeadRead::kTimeout) cs.timeouts.inc();
+      if (hr == HeadRead::kTimeout) {
+        cs.timeouts.inc();
+        w_.stats().timeout(runtime::TimeoutReason::kUpstreamHeader);
+      }
       if (shouldRetry(failure, retry, delay)) {
         if (co_await backoffAndRewind(delay)) {
           ex_.error.clear();
@@ -526,6 +549,8 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
       co_return false;
     }
   }
+  if (!upgraded && isEventStream(resp.headers)) startStream(StreamKind::kSse);
+  const runtime::Duration body_idle = responseBodyIdle(cc);
 
   bool reusable = resp_head_.keep_alive && !upgraded;
   Framing up_framing = Framing::kNone;
@@ -562,7 +587,7 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
   reader.reset(up_framing, resp_head_.content_length);
   std::string_view first;
   if (up_framing == Framing::kContentLength && !transform && !up_.empty()) {
-    auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
+    auto sp = co_await reader.next(up, up_, body_idle, ErrorSource::kUpstream);
     if (sp.ok() && !sp->end) first = sp->data;
   }
   auto st = co_await io_.sendHead(resp, kind, length, first);
@@ -574,7 +599,7 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
     co_return false;
   }
   if (upgraded) {
-    co_await io_.tunnel(up, up_);
+    co_await runTunnel(up);
     ex_.log.bytes_out = io_.bytesOut();
     finishRequest(resp.status);
     co_return false;
@@ -583,10 +608,11 @@ Task<bool> Exchange::relayResponse(net::TcpStream& up) {
   std::string chunk;
   bool ok = true;
   while (!reader.done()) {
-    auto sp = co_await reader.next(up, up_, cc.idle_timeout, ErrorSource::kUpstream);
+    auto sp = co_await reader.next(up, up_, body_idle, ErrorSource::kUpstream);
     if (!sp.ok()) {
       // Headers are out: all we can do is cut the response so the client sees truncation.
       ex_.error = "upstream body: " + sp.error().message;
+      countBodyFailure(sp.error());
       io_.abortResponse();
       ok = false;
       break;

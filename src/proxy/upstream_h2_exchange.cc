@@ -4,6 +4,7 @@
 // (REFUSED_STREAM, or past GOAWAY's last stream id) is retried on another connection.
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "core/log.h"
 #include "proxy/exchange.h"
@@ -71,7 +72,7 @@ static std::vector<nghttp2_nv> requestFields(const http::Request& req, bool tls,
   return nva;
 }
 
-Task<> Exchange::proxyToUpstreamH2() {
+Task<> Exchange::proxyToUpstreamH2(int first_host) {
   const auto& snap = *ex_.snap->snap;
   const auto ci = static_cast<size_t>(ex_.route->cluster);
   const auto& cc = snap.clusters[ci];
@@ -86,7 +87,7 @@ Task<> Exchange::proxyToUpstreamH2() {
   if (!(co_await bufferBodyForRetry())) co_return;
 
   // grpc-timeout bounds the whole call (and is enforced here, not only by the server).
-  runtime::Duration response_timeout = ex_.route->response_timeout;
+  runtime::Duration response_timeout = responseHeadTimeout();
   std::optional<runtime::TimePoint> call_deadline;
   if (auto g = grpc::parseTimeout(req.headers.get("grpc-timeout"))) {
     call_deadline = loop.now() + *g;
@@ -118,7 +119,10 @@ Task<> Exchange::proxyToUpstreamH2() {
   enum class Outcome { kDone, kRetryStatus, kRefused, kTimeout, kFailed, kClientGone };
   runtime::Duration delay{};
   for (;;) {
-    int hi = wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie, retry.triedHosts()});
+    // protocol auto: the HTTP/1 path already chose this host and saw it speak h2.
+    int hi = first_host >= 0
+                 ? std::exchange(first_host, -1)
+                 : wc.lb->pick({&req, ctx_.client_ip, &ctx_.lb_set_cookie, retry.triedHosts()});
     if (hi < 0) {
       cs.no_host.inc();
       ex_.error = "no upstream host available";
@@ -192,6 +196,7 @@ Task<> Exchange::proxyToUpstreamH2() {
         lbEnd(false);
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
+        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
         // Nothing reached the upstream: another host is safe for any request.
         if (shouldRetry({runtime::RetryReason::kConnectFailure}, retry, delay) &&
             co_await backoffAndRewind(delay)) {
@@ -236,8 +241,13 @@ Task<> Exchange::proxyToUpstreamH2() {
       }
       std::string chunk;
       for (;;) {
-        auto sp = co_await io_.readBody(t.client_body);
+        // A gRPC stream's client may pause between messages: the stream idle bound applies.
+        auto sp = co_await io_.readBody(grpc::isGrpc(req) ? responseBodyIdle(cc) : t.client_body);
         if (!sp.ok()) {
+          if (sp.error().code == ErrorCode::kTimeout) {
+            w_.stats().timeout(grpc::isGrpc(req) ? runtime::TimeoutReason::kGrpcStreamIdle
+                                                 : runtime::TimeoutReason::kClientBody);
+          }
           if (!receiver_done) {
             body_failed = true;
             ex_.error = "client body: " + sp.error().message;
@@ -340,6 +350,9 @@ Task<> Exchange::proxyToUpstreamH2() {
         co_await sendLocalReply();
         co_return;
       }
+      if (stream_kind_ == StreamKind::kNone && isEventStream(resp.headers)) {
+        startStream(StreamKind::kSse);
+      }
       if (web != grpc::WebMode::kNone) {
         std::string ct = grpc::webContentType(resp.headers.get("content-type"), web);
         resp.headers.set("content-type", ct);
@@ -361,12 +374,15 @@ Task<> Exchange::proxyToUpstreamH2() {
       bool ok = head_held || (co_await io_.sendHead(resp, kind, content_length, {})).ok();
       std::string chunk;
       while (ok && body_allowed) {
-        auto sp = co_await stream->readBody(bounded(loop.now() + cc.idle_timeout));
+        auto sp = co_await stream->readBody(bounded(loop.now() + responseBodyIdle(cc)));
         if (!sp.ok()) {
           ex_.error = "upstream body: " + sp.error().message;
           if (sp.error().code == ErrorCode::kTimeout && call_deadline &&
               loop.now() >= *call_deadline) {
             ex_.error = "grpc-timeout expired";
+            w_.stats().timeout(runtime::TimeoutReason::kGrpcDeadline);
+          } else {
+            countBodyFailure(sp.error());
           }
           if (head_held) {  // nothing sent yet: the client can still get a proper error
             receiver_done = true;
@@ -462,6 +478,11 @@ Task<> Exchange::proxyToUpstreamH2() {
       }
     }
     if (outcome == Outcome::kTimeout) {
+      if (!total_expired_) {
+        w_.stats().timeout(call_deadline && loop.now() >= *call_deadline
+                               ? runtime::TimeoutReason::kGrpcDeadline
+                               : runtime::TimeoutReason::kUpstreamHeader);
+      }
       ex_.error = total_expired_ ? "request timeout" : "upstream response timeout";
       co_await sendError(504, ex_.error);
     } else if (outcome == Outcome::kClientGone) {

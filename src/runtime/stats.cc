@@ -1,5 +1,6 @@
 #include "runtime/stats.h"
 
+#include <iterator>
 #include <sstream>
 
 #include "core/log.h"
@@ -18,8 +19,26 @@ void Histogram::observeUs(uint64_t us) {
 }
 
 Stats::Stats(int workers) {
-  for (int i = 0; i < workers; ++i)
+  for (int i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<WorkerStats>());
+    workers_.back()->shared_route_chunks = &shared_route_chunks_;
+  }
+}
+
+const char* timeoutReasonName(TimeoutReason r) {
+  static const char* kNames[] = {
+      "client_header",      "client_body",     "client_write",     "idle_keepalive",
+      "upstream_connect",   "upstream_header", "upstream_idle",    "request_total",
+      "grpc_deadline",      "grpc_unary",      "grpc_stream_idle", "websocket_idle",
+      "websocket_lifetime", "sse_idle",        "sse_lifetime",     "stream_drain_age"};
+  static_assert(std::size(kNames) == static_cast<size_t>(TimeoutReason::kCount));
+  return kNames[static_cast<size_t>(r)];
+}
+
+const char* tunnelCloseName(TunnelClose r) {
+  static const char* kNames[] = {"closed", "idle_timeout", "max_lifetime", "drain_age", "error"};
+  static_assert(std::size(kNames) == static_cast<size_t>(TunnelClose::kCount));
+  return kNames[static_cast<size_t>(r)];
 }
 
 namespace {
@@ -71,6 +90,7 @@ uint32_t Stats::routeSlot(const std::string& name) {
   }
   for (auto& w : workers_)
     ensureChunk<RouteStats>(w->route_chunks, slot);
+  ensureChunk<SharedRouteStats>(shared_route_chunks_, slot);
   route_slots_.emplace(name, slot);
   route_names_.push_back(name);
   return slot;
@@ -137,6 +157,39 @@ std::string Stats::renderPrometheus() const {
       if (v == 0 && c != 2) continue;
       o << "gatehouse_route_responses_total{route=\"" << escapeLabel(route_names_[slot])
         << "\",class=\"" << kClasses[c] << "\"} " << v << "\n";
+    }
+  }
+  o << "# HELP gatehouse_timeouts_total Connections, requests and streams closed by a timer.\n"
+       "# TYPE gatehouse_timeouts_total counter\n";
+  for (size_t r = 0; r < static_cast<size_t>(TimeoutReason::kCount); ++r) {
+    o << "gatehouse_timeouts_total{reason=\"" << timeoutReasonName(static_cast<TimeoutReason>(r))
+      << "\"} " << sum([&](WorkerStats& w) { return w.timeouts[r].get(); }) << "\n";
+  }
+  o << "# HELP gatehouse_websockets_active Open WebSocket (upgrade) tunnels by route.\n"
+       "# TYPE gatehouse_websockets_active gauge\n";
+  for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
+    int64_t v = shared_route_chunks_[slot / WorkerStats::kChunk][slot % WorkerStats::kChunk]
+                    .websockets_active.load(std::memory_order_relaxed);
+    o << "gatehouse_websockets_active{route=\"" << escapeLabel(route_names_[slot]) << "\"} " << v
+      << "\n";
+  }
+  o << "# HELP gatehouse_websocket_rejected_total WebSockets refused by "
+       "websocket.max_connections.\n"
+       "# TYPE gatehouse_websocket_rejected_total counter\n";
+  for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
+    uint64_t v = sum([&](WorkerStats& w) { return w.route(slot).websocket_rejected.get(); });
+    if (v == 0) continue;
+    o << "gatehouse_websocket_rejected_total{route=\"" << escapeLabel(route_names_[slot]) << "\"} "
+      << v << "\n";
+  }
+  o << "# HELP gatehouse_websocket_closes_total WebSocket tunnels closed, by route and reason.\n"
+       "# TYPE gatehouse_websocket_closes_total counter\n";
+  for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
+    for (size_t r = 0; r < static_cast<size_t>(TunnelClose::kCount); ++r) {
+      uint64_t v = sum([&](WorkerStats& w) { return w.route(slot).websocket_closes[r].get(); });
+      if (v == 0) continue;
+      o << "gatehouse_websocket_closes_total{route=\"" << escapeLabel(route_names_[slot])
+        << "\",reason=\"" << tunnelCloseName(static_cast<TunnelClose>(r)) << "\"} " << v << "\n";
     }
   }
 

@@ -40,8 +40,43 @@ struct Histogram {
   void observeUs(uint64_t us);
 };
 
+// Why a timer closed a connection, a stream or a request: every timeout site counts one
+// (gatehouse_timeouts_total{reason}) through WorkerStats::timeout().
+enum class TimeoutReason : uint8_t {
+  kClientHeader,
+  kClientBody,
+  kClientWrite,
+  kIdleKeepalive,
+  kUpstreamConnect,
+  kUpstreamHeader,
+  kUpstreamIdle,
+  kRequestTotal,
+  kGrpcDeadline,
+  kGrpcUnary,
+  kGrpcStreamIdle,
+  kWebsocketIdle,
+  kWebsocketLifetime,
+  kSseIdle,
+  kSseLifetime,
+  kStreamDrainAge,
+  kCount
+};
+const char* timeoutReasonName(TimeoutReason r);
+
+// How a WebSocket (upgrade tunnel) ended.
+enum class TunnelClose : uint8_t { kClosed, kIdle, kLifetime, kDrainAge, kError, kCount };
+const char* tunnelCloseName(TunnelClose r);
+
 struct RouteStats {
   std::array<Counter, 6> by_class;  // 1xx..5xx, [0] = no response (connection aborted)
+  Counter websocket_rejected;       // over websocket.max_connections
+  std::array<Counter, static_cast<size_t>(TunnelClose::kCount)> websocket_closes;
+};
+
+// Per-route state shared by all workers (a cross-worker cap needs one counter): written with
+// atomic read-modify-write, only when a tunnel opens or closes, never per request.
+struct SharedRouteStats {
+  std::atomic<int64_t> websockets_active{0};
 };
 
 // Why an upstream request was retried (label `reason` of gatehouse_upstream_retries_total).
@@ -76,11 +111,18 @@ struct WorkerStats {
   Counter no_route;
   Counter timeouts_client;
   Counter tls_handshake_failures;
+  std::array<Counter, static_cast<size_t>(TimeoutReason::kCount)> timeouts;
   std::array<std::unique_ptr<RouteStats[]>, kMaxChunks> route_chunks;
   std::array<std::unique_ptr<ClusterStats[]>, kMaxChunks> cluster_chunks;
 
   RouteStats& route(uint32_t slot) { return route_chunks[slot / kChunk][slot % kChunk]; }
   ClusterStats& cluster(uint32_t slot) { return cluster_chunks[slot / kChunk][slot % kChunk]; }
+  void timeout(TimeoutReason r) { timeouts[static_cast<size_t>(r)].inc(); }
+  // Owned by Stats; the same objects for every worker.
+  std::array<std::unique_ptr<SharedRouteStats[]>, kMaxChunks>* shared_route_chunks = nullptr;
+  SharedRouteStats& sharedRoute(uint32_t slot) {
+    return (*shared_route_chunks)[slot / kChunk][slot % kChunk];
+  }
 };
 
 class Stats {
@@ -104,6 +146,7 @@ class Stats {
  private:
   mutable std::mutex mu_;  // guards the name maps (admin reads them)
   std::vector<std::unique_ptr<WorkerStats>> workers_;
+  std::array<std::unique_ptr<SharedRouteStats[]>, WorkerStats::kMaxChunks> shared_route_chunks_;
   std::unordered_map<std::string, uint32_t> route_slots_;
   std::unordered_map<std::string, uint32_t> cluster_slots_;
   std::vector<std::string> route_names_;

@@ -78,6 +78,10 @@ void Worker::install(std::shared_ptr<const config::Snapshot> snap,
     ws->clusters.push_back(std::move(wc));
   }
   current_ = std::move(ws);
+  // Copy: a watcher may end its stream (and unregister) from the callback.
+  std::vector<StreamWatcher*> streams(streams_.begin(), streams_.end());
+  for (auto* st : streams)
+    if (streams_.count(st)) st->onNewSnapshot(*snap);
 
   const auto& al = snap->config->access_log;
   log_sink_ = std::move(log_sink);

@@ -39,6 +39,15 @@ struct WorkerSnapshot {
   std::vector<WorkerCluster> clusters;
 };
 
+// A long-lived stream (upgrade tunnel, event stream, gRPC call) that wants to hear about each
+// new snapshot: it keeps its own, but starts its drain age when its route was deleted.
+// Worker thread only; registered while the stream is open.
+class StreamWatcher {
+ public:
+  virtual ~StreamWatcher() = default;
+  virtual void onNewSnapshot(const config::Snapshot& snap) = 0;
+};
+
 // A bound listening socket handed from the control thread to a worker.
 struct ListenerSocket {
   std::string key;  // "address:port"
@@ -72,6 +81,9 @@ class Worker {
   uint64_t nextRandom();
   void sessionStarted(proxy::Session* s) { sessions_.insert(s); }
   void sessionEnded(proxy::Session* s);
+  void streamStarted(StreamWatcher* s) { streams_.insert(s); }
+  void streamEnded(StreamWatcher* s) { streams_.erase(s); }
+  size_t openStreams() const { return streams_.size(); }
   // Listener index of `key` in the current config (per-listener virtual hosts).
   size_t listenerIndex(const std::string& key) const;
 
@@ -94,6 +106,7 @@ class Worker {
   std::map<std::string, size_t> listener_indexes_;
   std::unordered_map<std::string, std::unique_ptr<upstream::EndpointPool>> pools_;
   std::unordered_set<proxy::Session*> sessions_;
+  std::unordered_set<StreamWatcher*> streams_;
   proxy::AccessLog access_log_;
   std::shared_ptr<proxy::AccessLogSink> log_sink_;
   bool draining_ = false;

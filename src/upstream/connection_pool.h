@@ -46,6 +46,8 @@ class EndpointPool {
   }
   size_t idleCount() const { return idle_.size(); }
   size_t active = 0;  // connections checked out (in use by requests)
+  // Cluster `protocol: auto`: what ALPN chose on the first TLS connection (0 = not yet known).
+  enum class Alpn : uint8_t { kUnknown, kHttp1, kH2 } alpn = Alpn::kUnknown;
 
   // HTTP/2 endpoints: connections shared by many requests. The least busy one with room for
   // another stream, or nullptr (dead ones are dropped here).
