@@ -286,17 +286,20 @@ TEST(RateLimitFilter, ConcurrencyReleasedAfterCompletion) {
 }
 
 TEST(RateLimitFilter, MetricsCountPerInstance) {
-  auto f = build("name: metrics-test\nlimits: [{rate: 1/h}]");
+  // Counters are process-wide per policy name: a fresh name per run (--gtest_repeat).
+  static int run_no = 0;
+  const std::string name = "metrics-test-" + std::to_string(++run_no);
+  auto f = build("name: " + name + "\nlimits: [{rate: 1/h}]");
   ASSERT_TRUE(f);
   run(*f, "1.1.1.1");
   run(*f, "1.1.1.1");
   run(*f, "1.1.1.1");
   std::string out;
   runtime::renderExtraMetrics(out);
-  EXPECT_NE(out.find("gatehouse_rate_limit_allowed_total{policy=\"metrics-test\"} 1\n"),
+  EXPECT_NE(out.find("gatehouse_rate_limit_allowed_total{policy=\"" + name + "\"} 1\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("gatehouse_rate_limit_limited_total{policy=\"metrics-test\"} 2\n"),
+  EXPECT_NE(out.find("gatehouse_rate_limit_limited_total{policy=\"" + name + "\"} 2\n"),
             std::string::npos);
 }
 
