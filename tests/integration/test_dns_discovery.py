@@ -40,6 +40,20 @@ class Dnsmasq:
              f"--addn-hosts={self.hosts}", f"--pid-file={self.dir / 'pid'}",
              "--user=root", "--group=root", "--local-ttl=0", *self.extra],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr", "w"))
+        # Ready when it answers: a gateway resolving before the bind sees "could not contact".
+        query = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+                 b"\x05probe\x04test\x00\x00\x01\x00\x01")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+
+            def answers():
+                assert self.proc.poll() is None, (self.dir / "stderr").read_text()
+                s.sendto(query, ("127.0.0.1", self.port))
+                try:
+                    return s.recv(512)[:2] == b"\x12\x34"
+                except (socket.timeout, ConnectionRefusedError):
+                    return False
+            wait_until(answers, message="dnsmasq answering")
         return self
 
     def set_hosts(self, text):
@@ -159,3 +173,17 @@ routes: [{match: {path_prefix: /}, cluster: d}]
     assert r.returncode != 0
     assert "clusters[0].dns.name" in out and "clusters[0].dns.type" in out, out
     assert "clusters[0].dns.port" in out and "clusters[0].dns.resolvers[0]" in out, out
+
+
+def test_resolver_down_at_start_is_retried(gatehouse, tmp_path, echo):
+    # The DNS server comes up after the gateway: the next refresh resolves, no restart needed.
+    d = Dnsmasq(tmp_path, hosts="127.0.0.1 late.test\n")
+    gh = gatehouse(simple_config({"name": "late", "dns": {
+        "name": "late.test", "type": "A", "port": echo.port, "refresh": "200ms",
+        "resolvers": [f"127.0.0.1:{d.port}"]}}), workers=1)
+    assert upstream(gh) == 503  # no hosts yet
+    d.start()
+    try:
+        wait_until(lambda: upstream(gh) == "echo-a", message="resolved once the server is up")
+    finally:
+        d.stop()
