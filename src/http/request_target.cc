@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 
+#include "core/encoding.h"
 #include "http/headers.h"
 
 namespace gatehouse::http {
@@ -67,13 +68,6 @@ constexpr TargetError kErrScheme{400, "unsupported scheme in request-target"};
 constexpr TargetError kErrUserinfo{400, "userinfo in request-target"};
 constexpr TargetError kErrAuthority{400, "invalid authority in request-target"};
 constexpr TargetError kErrConnect{405, "CONNECT is not supported"};
-
-inline int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
 
 inline bool isUnreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -158,8 +152,8 @@ bool normalizeSlow(std::string_view path, const config::PathNormalization& norm,
           ++i;
           break;
         case kPct: {
-          const int hi = i + 2 < n ? hexValue(path[i + 1]) : -1;
-          const int lo = i + 2 < n ? hexValue(path[i + 2]) : -1;
+          const int hi = i + 2 < n ? encoding::hexDigit(path[i + 1]) : -1;
+          const int lo = i + 2 < n ? encoding::hexDigit(path[i + 2]) : -1;
           if (hi < 0 || lo < 0) {
             err = kErrBadEscape;
             return false;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "config/model.h"
+#include "core/encoding.h"
 
 namespace gatehouse::lb {
 namespace {
@@ -23,61 +24,6 @@ struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
-
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url(const unsigned char* p, size_t n) {
-  std::string out;
-  out.reserve((n * 4 + 2) / 3);
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    const uint32_t v = (uint32_t{p[i]} << 16) | (uint32_t{p[i + 1]} << 8) | p[i + 2];
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (n - i == 1) {
-    const uint32_t v = uint32_t{p[i]} << 16;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-  } else if (n - i == 2) {
-    const uint32_t v = (uint32_t{p[i]} << 16) | (uint32_t{p[i + 1]} << 8);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-  }
-  return out;
-}
-
-int b64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-bool unbase64url(std::string_view in, std::string& out) {
-  if (in.size() % 4 == 1) return false;
-  out.clear();
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = b64Value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  // Canonical only: the unused low bits of the last character must be zero, so no two cookie
-  // strings decode to the same bytes (a changed character is always a different value).
-  return (acc & ((1u << bits) - 1)) == 0;
-}
 
 const unsigned char* bytes(const std::string& s) {
   return reinterpret_cast<const unsigned char*>(s.data());
@@ -178,14 +124,14 @@ std::string StickyCookie::seal(std::string_view host, int64_t now_s) const {
                           o + 1 + kNonce + plain.size()) != 1) {
     return {};
   }
-  return base64url(o, out.size());
+  return encoding::base64Encode(out, encoding::Base64::kUrl, false);
 }
 
 std::optional<StickyCookie::Opened> StickyCookie::open(std::string_view value,
                                                        int64_t now_s) const {
   if (value.size() > 4 * (kMaxHost + 64) / 3) return std::nullopt;
   std::string raw;
-  if (!unbase64url(value, raw)) return std::nullopt;
+  if (!encoding::base64UrlDecodeStrict(value, raw)) return std::nullopt;
   if (raw.size() < 1 + kNonce + kStamp + kTag) return std::nullopt;
   const auto* r = bytes(raw);
   if (r[0] != kVersion) return std::nullopt;

@@ -8,27 +8,10 @@
 #include <cstring>
 #include <memory>
 
+#include "core/encoding.h"
+
 namespace gatehouse::policies {
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-constexpr std::string_view kB64 =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int b64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
 
 bool isBcryptChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -75,8 +58,8 @@ Sha256Digest sha256(std::string_view data) {
 bool parseHexDigest(std::string_view hex, Sha256Digest& out) {
   if (hex.size() != out.size() * 2) return false;
   for (size_t i = 0; i < out.size(); ++i) {
-    int hi = hexValue(hex[2 * i]);
-    int lo = hexValue(hex[2 * i + 1]);
+    int hi = encoding::hexDigit(hex[2 * i]);
+    int lo = encoding::hexDigit(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<uint8_t>(hi << 4 | lo);
   }
@@ -89,25 +72,7 @@ bool constantTimeEquals(std::string_view a, std::string_view b) {
 }
 
 std::string base64Encode(std::string_view data) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<uint8_t>(data[k])); };
-  for (; i + 3 <= data.size(); i += 3) {
-    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    out.push_back(kB64[v >> 18 & 63]);
-    out.push_back(kB64[v >> 12 & 63]);
-    out.push_back(kB64[v >> 6 & 63]);
-    out.push_back(kB64[v & 63]);
-  }
-  if (size_t rest = data.size() - i; rest > 0) {
-    uint32_t v = byte(i) << 16 | (rest == 2 ? byte(i + 1) << 8 : 0);
-    out.push_back(kB64[v >> 18 & 63]);
-    out.push_back(kB64[v >> 12 & 63]);
-    out.push_back(rest == 2 ? kB64[v >> 6 & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
+  return encoding::base64Encode(data, encoding::Base64::kStandard, true);
 }
 
 std::optional<std::string> base64Decode(std::string_view text) {
@@ -125,7 +90,7 @@ std::optional<std::string> base64Decode(std::string_view text) {
         continue;
       }
       if (pad > 0) return std::nullopt;  // data after padding
-      v[k] = b64Value(c);
+      v[k] = encoding::base64Digit(c, encoding::Base64::kStandard);
       if (v[k] < 0) return std::nullopt;
     }
     uint32_t n = static_cast<uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
@@ -145,8 +110,9 @@ Result<PasswordHash> parsePasswordHash(std::string_view text) {
   if (text.starts_with("$2")) {
     // $2b$10$ + 22 chars of salt + 31 chars of hash = 60 characters.
     bool prefix = text.size() == 60 && (text[2] == 'a' || text[2] == 'b' || text[2] == 'y') &&
-                  text[3] == '$' && text[6] == '$' && hexValue(text[4]) >= 0 &&
-                  hexValue(text[4]) <= 9 && hexValue(text[5]) >= 0 && hexValue(text[5]) <= 9;
+                  text[3] == '$' && text[6] == '$' && encoding::hexDigit(text[4]) >= 0 &&
+                  encoding::hexDigit(text[4]) <= 9 && encoding::hexDigit(text[5]) >= 0 &&
+                  encoding::hexDigit(text[5]) <= 9;
     bool body = prefix;
     for (size_t i = 7; body && i < text.size(); ++i)
       body = isBcryptChar(text[i]);

@@ -1,5 +1,6 @@
 #include "proxy/grpc.h"
 
+#include "core/encoding.h"
 #include "http/headers.h"
 
 namespace gatehouse::proxy::grpc {
@@ -8,7 +9,6 @@ namespace {
 constexpr std::string_view kGrpc = "application/grpc";
 constexpr std::string_view kWeb = "application/grpc-web";
 constexpr std::string_view kWebText = "application/grpc-web-text";
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 bool startsWithType(std::string_view ct, std::string_view type) {
   if (ct.size() < type.size() || !http::iequals(ct.substr(0, type.size()), type)) return false;
@@ -17,14 +17,6 @@ bool startsWithType(std::string_view ct, std::string_view type) {
   return next == '+' || next == ';';
 }
 
-int decodeChar(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
 }  // namespace
 
 bool isGrpc(const http::Request& req) {
@@ -72,26 +64,7 @@ std::string trailerFrame(const http::HeaderMap& trailers) {
 }
 
 std::string base64Encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8 |
-                 static_cast<uint8_t>(in[i + 2]);
-    out.push_back(kAlphabet[v >> 18]);
-    out.push_back(kAlphabet[v >> 12 & 63]);
-    out.push_back(kAlphabet[v >> 6 & 63]);
-    out.push_back(kAlphabet[v & 63]);
-  }
-  if (i < in.size()) {
-    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<uint8_t>(in[i + 1]) << 8;
-    out.push_back(kAlphabet[v >> 18]);
-    out.push_back(kAlphabet[v >> 12 & 63]);
-    out.push_back(i + 1 < in.size() ? kAlphabet[v >> 6 & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
+  return encoding::base64Encode(in, encoding::Base64::kStandard, true);
 }
 
 bool Base64Decoder::feed(std::string_view in, std::string& out) {
@@ -99,16 +72,16 @@ bool Base64Decoder::feed(std::string_view in, std::string& out) {
     if (c == '\r' || c == '\n') continue;
     pending_.push_back(c);
     if (pending_.size() < 4) continue;
-    int a = decodeChar(pending_[0]);
-    int b = decodeChar(pending_[1]);
+    int a = encoding::base64Digit(pending_[0], encoding::Base64::kEither);
+    int b = encoding::base64Digit(pending_[1], encoding::Base64::kEither);
     if (a < 0 || b < 0) return false;
     out.push_back(static_cast<char>(a << 2 | b >> 4));
     if (pending_[2] != '=') {
-      int c2 = decodeChar(pending_[2]);
+      int c2 = encoding::base64Digit(pending_[2], encoding::Base64::kEither);
       if (c2 < 0) return false;
       out.push_back(static_cast<char>((b & 15) << 4 | c2 >> 2));
       if (pending_[3] != '=') {
-        int d = decodeChar(pending_[3]);
+        int d = encoding::base64Digit(pending_[3], encoding::Base64::kEither);
         if (d < 0) return false;
         out.push_back(static_cast<char>((c2 & 3) << 6 | d));
       }

@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/encoding.h"
+
 namespace gatehouse::runtime {
 namespace {
 
@@ -15,13 +17,6 @@ struct Registry {
 Registry& registry() {
   static Registry r;
   return r;
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -62,7 +57,7 @@ bool decodePathSegment(std::string_view in, std::string& out) {
       continue;
     }
     if (i + 2 >= in.size()) return false;
-    int hi = hexValue(in[i + 1]), lo = hexValue(in[i + 2]);
+    int hi = encoding::hexDigit(in[i + 1]), lo = encoding::hexDigit(in[i + 2]);
     if (hi < 0 || lo < 0) return false;
     out += static_cast<char>(hi * 16 + lo);
     i += 2;

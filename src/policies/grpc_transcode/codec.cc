@@ -6,6 +6,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/encoding.h"
+
 namespace gatehouse::policies::grpc_transcode {
 
 using google::protobuf::Descriptor;
@@ -78,15 +80,6 @@ bool validUtf8(std::string_view s) {
   return true;
 }
 
-int base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
 // Standard or URL-safe alphabet, padding optional (proto3 JSON accepts both for bytes).
 bool base64Decode(std::string_view in, std::string& out) {
   while (!in.empty() && in.back() == '=')
@@ -94,7 +87,7 @@ bool base64Decode(std::string_view in, std::string& out) {
   uint32_t acc = 0;
   int bits = 0;
   for (char c : in) {
-    int v = base64Value(c);
+    int v = encoding::base64Digit(c, encoding::Base64::kEither);
     if (v < 0) return false;
     acc = acc << 6 | static_cast<uint32_t>(v);
     bits += 6;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/encoding.h"
+
 namespace gatehouse::policies::grpc_transcode {
 namespace {
 
@@ -26,13 +28,6 @@ bool validFieldPath(std::string_view p) {
 
 int rank(PathTemplate::Kind k) {
   return k == PathTemplate::Kind::kLiteral ? 0 : k == PathTemplate::Kind::kSingle ? 1 : 2;
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -145,8 +140,8 @@ bool percentDecode(std::string_view in, std::string& out, bool plus_is_space, bo
       out.push_back(' ');
     } else if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int hi = hexValue(in[i + 1]);
-      int lo = hexValue(in[i + 2]);
+      int hi = encoding::hexDigit(in[i + 1]);
+      int lo = encoding::hexDigit(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       char d = static_cast<char>(hi * 16 + lo);
       if (d == '/' && keep_slash) {

@@ -15,6 +15,8 @@
 #include <array>
 #include <cstdint>
 
+#include "core/encoding.h"
+
 namespace gatehouse::policies::jwt {
 namespace {
 
@@ -67,15 +69,6 @@ const EVP_MD* digestFor(Alg a) {
       return nullptr;
   }
   return nullptr;
-}
-
-int8_t b64Value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return static_cast<int8_t>(c - 'A');
-  if (c >= 'a' && c <= 'z') return static_cast<int8_t>(c - 'a' + 26);
-  if (c >= '0' && c <= '9') return static_cast<int8_t>(c - '0' + 52);
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
 }
 
 struct BnDeleter {
@@ -211,42 +204,11 @@ std::string_view algName(Alg alg) {
 }
 
 bool base64UrlDecode(std::string_view in, std::string& out) {
-  out.clear();
-  if (in.size() % 4 == 1) return false;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    int8_t v = b64Value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  // Leftover bits must be zero: otherwise two encodings decode to the same bytes.
-  return (acc & ((1u << bits) - 1)) == 0;
+  return encoding::base64UrlDecodeStrict(in, out);
 }
 
 std::string base64UrlEncode(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
-  return out;
+  return encoding::base64Encode(in, encoding::Base64::kUrl, false);
 }
 
 bool Key::usableFor(Alg a) const {

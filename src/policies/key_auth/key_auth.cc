@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "core/encoding.h"
 #include "http/headers.h"
 #include "policies/auth_common.h"
 #include "policies/consumers.h"
@@ -28,13 +29,6 @@ struct Options {
   auth::IdentityOptions identity;
 };
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Query values arrive percent-encoded; keys are compared decoded so a client may escape them.
 // '+' stays a '+': it is only a space in form bodies, and keys often contain it (base64).
 std::string percentDecode(std::string_view s) {
@@ -42,8 +36,8 @@ std::string percentDecode(std::string_view s) {
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = hexValue(s[i + 1]);
-      int lo = hexValue(s[i + 2]);
+      int hi = encoding::hexDigit(s[i + 1]);
+      int lo = encoding::hexDigit(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi << 4 | lo));
         i += 2;
