@@ -83,4 +83,19 @@ size_t HeaderMap::count(std::string_view name) const {
   return n;
 }
 
+bool isConnectionSpecific(std::string_view name) {
+  switch (name.size()) {
+    case 7:
+      return iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16:
+      return iequals(name, "proxy-connection");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+
 }  // namespace gatehouse::http

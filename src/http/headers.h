@@ -10,6 +10,9 @@
 namespace gatehouse::http {
 
 bool iequals(std::string_view a, std::string_view b);
+// Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2): connection, keep-alive,
+// proxy-connection, transfer-encoding, upgrade. The length test skips most names.
+bool isConnectionSpecific(std::string_view name);
 
 struct HeaderField {
   std::string_view name;

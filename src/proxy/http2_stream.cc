@@ -275,24 +275,6 @@ Task<Status> Http2Stream::sendContinue() {
   co_return Status{};
 }
 
-namespace {
-// Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); the length test skips most names.
-bool isConnectionSpecific(std::string_view name) {
-  switch (name.size()) {
-    case 7:
-      return http::iequals(name, "upgrade");
-    case 10:
-      return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
-    case 16:
-      return http::iequals(name, "proxy-connection");
-    case 17:
-      return http::iequals(name, "transfer-encoding");
-    default:
-      return false;
-  }
-}
-}  // namespace
-
 Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind kind,
                                    uint64_t length, std::string_view first) {
   if (closed_) co_return closedError();
@@ -314,7 +296,7 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
     total += f.name.size();
   lowered.reserve(total);  // no reallocation below: the views into it stay valid
   for (const auto& f : resp.headers.fields()) {
-    if (isConnectionSpecific(f.name)) continue;
+    if (http::isConnectionSpecific(f.name)) continue;
     if (tunnel_ok && http::iequals(f.name, "sec-websocket-accept")) continue;
     size_t at = lowered.size();
     for (char c : f.name)

@@ -22,24 +22,10 @@ nghttp2_nv nv(std::string_view name, std::string_view value) {
           NGHTTP2_NV_FLAG_NONE};
 }
 
-// Fields HTTP/2 forbids or carries as pseudo-headers; the length test skips most names.
+// Fields HTTP/2 forbids, or carries as pseudo-headers (host) or adds itself (te).
 bool connectionSpecific(std::string_view name) {
-  switch (name.size()) {
-    case 2:
-      return http::iequals(name, "te");
-    case 4:
-      return http::iequals(name, "host");
-    case 7:
-      return http::iequals(name, "upgrade");
-    case 10:
-      return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
-    case 16:
-      return http::iequals(name, "proxy-connection");
-    case 17:
-      return http::iequals(name, "transfer-encoding");
-    default:
-      return false;
-  }
+  return http::isConnectionSpecific(name) || (name.size() == 4 && http::iequals(name, "host")) ||
+         (name.size() == 2 && http::iequals(name, "te"));
 }
 }  // namespace
 
