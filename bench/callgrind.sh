@@ -12,6 +12,7 @@
 #                                     samples of the 2N run; no hardware counters needed)
 #   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
 #   H2=1 bench/callgrind.sh           HTTP/2 (h2c prior knowledge, -m 10 streams) to the proxy
+#   LB=least_time bench/callgrind.sh  another balancer (two origin ports instead of one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/release/gatehouse}
@@ -20,7 +21,8 @@ CONNS=${CONNS:-50}
 URLPATH=${PATH_:-/1k}
 BASE=${PORT_BASE:-19180}
 if [[ ${H2:-0} == 1 ]]; then H2LOAD_MODE=; STREAMS=${STREAMS:-10}; else H2LOAD_MODE=--h1; STREAMS=1; fi
-PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2))
+PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2)) ORIGIN2=$((BASE + 3))
+LB=${LB:-round_robin}
 RUN=$(mktemp -d /tmp/gh-callgrind.XXXXXX)
 PIDS=()
 cleanup() {
@@ -39,7 +41,7 @@ http {
   access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
   client_body_temp_path $RUN/b; proxy_temp_path $RUN/p; fastcgi_temp_path $RUN/f;
   uwsgi_temp_path $RUN/u; scgi_temp_path $RUN/s;
-  server { listen 127.0.0.1:$ORIGIN; location = /1k { return 200 "$body"; }
+  server { listen 127.0.0.1:$ORIGIN; listen 127.0.0.1:$ORIGIN2; location = /1k { return 200 "$body"; }
            location = /10k { set \$k "$body"; return 200 "\$k\$k\$k\$k\$k\$k\$k\$k\$k\$k"; } }
 }
 EOF
@@ -51,8 +53,8 @@ admin: {enabled: true, address: 127.0.0.1, port: $ADMIN}
 access_log: {enabled: false}
 timeouts: {keepalive_idle: 300s, upstream_idle: 300s}
 clusters:
-  - {name: origins, lb: round_robin, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
-     endpoints: ["127.0.0.1:$ORIGIN"]}
+  - {name: origins, lb: $LB, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
+     endpoints: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN2"]}
 routes: [{name: all, match: {path_prefix: /}, cluster: origins}]
 EOF
 

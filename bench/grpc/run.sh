@@ -46,7 +46,7 @@ worker_processes 1; daemon off; master_process off; pid $RUN/nginx.pid;
 error_log $RUN/nginx.err warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log off; keepalive_requests 10000000;  # h2 too (nginx >= 1.19.7): no GOAWAY mid-run
   client_body_temp_path $RUN/b; proxy_temp_path $RUN/p; fastcgi_temp_path $RUN/f;
   uwsgi_temp_path $RUN/u; scgi_temp_path $RUN/s;
   upstream echo { server 127.0.0.1:$ECHO_PORT; keepalive 64; }

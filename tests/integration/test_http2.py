@@ -197,6 +197,26 @@ def test_h2_over_tls_with_alpn(gatehouse, echo, certs):  # noqa: F811
             assert s.selected_alpn_protocol() == "http/1.1"
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_nghttp_and_h2load(gatehouse, echo, certs, tls):  # noqa: F811
+    # nghttp2's own clients: one verbose request, then a bounded load (4 connections x 5
+    # streams) whose every response must succeed with 200.
+    gh = gatehouse(tls_config(certs, echo) if tls else simple_config(cluster("up", echo)))
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{gh.port}/nghttp"
+    one = subprocess.run(["nghttp", "-v", "-H", "x-client: nghttp", url], capture_output=True,
+                         text=True, timeout=IO_TIMEOUT * 4)
+    assert one.returncode == 0, one.stderr
+    assert ":status: 200" in one.stdout
+    assert '"x-client", "nghttp"' in one.stdout.replace("\n", "")  # echoed request headers
+    load = subprocess.run(["h2load", "-n", "400", "-c", "4", "-m", "5", url],
+                          capture_output=True, text=True, timeout=IO_TIMEOUT * 12)
+    assert load.returncode == 0, load.stderr
+    assert "400 succeeded, 0 failed, 0 errored" in load.stdout, load.stdout
+    assert "status codes: 400 2xx" in load.stdout, load.stdout
+    if tls:
+        assert "Application protocol: h2" in load.stdout
+
+
 def test_http2_can_be_disabled(gatehouse, echo, certs):  # noqa: F811
     cfg = tls_config(certs, echo)
     cfg["http2"] = {"enabled": False}
