@@ -117,7 +117,8 @@ TEST(GrpcTranscodeCodec, FramesAndWireReader) {
   std::string f = gt::grpcFrame("abc");
   ASSERT_EQ(f.size(), 8u);
   EXPECT_FALSE(gt::nextFrame(f.substr(0, 7)).has_value());
-  auto fr = gt::nextFrame(f + "xx");
+  const std::string more = f + "xx";  // the frame's views point into it
+  auto fr = gt::nextFrame(more);
   ASSERT_TRUE(fr.has_value());
   EXPECT_EQ(fr->message, "abc");
   EXPECT_EQ(fr->size, 8u);
