@@ -1,69 +1,41 @@
 """Streaming responses (server-sent events, long polls) pass through without buffering: each
 event reaches the client while the upstream is still holding the response open, over HTTP/1.1
 and HTTP/2 downstream."""
-import socket
 import threading
 
 import httpx
 import pytest
 
 from support import IO_TIMEOUT, simple_config, wait_until
+from support.streams import ThreadedUpstream
 from test_http2 import H2Conn
 
 
-class SseUpstream:
+class SseUpstream(ThreadedUpstream):
     """Answers any request with an event stream; event i+1 is sent only after release(i)."""
 
     def __init__(self, events=3, chunked=True):
         self.events = events
         self.chunked = chunked
         self.gates = [threading.Event() for _ in range(events)]
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__(backlog=8, io_timeout=IO_TIMEOUT * 2)
 
-    @property
-    def endpoint(self):
-        return f"127.0.0.1:{self.port}"
-
-    def _serve(self):
-        self.sock.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn):
-        with conn:
-            conn.settimeout(IO_TIMEOUT * 2)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                d = conn.recv(4096)
-                if not d:
-                    return
-                data += d
-            head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-            head += b"transfer-encoding: chunked\r\n\r\n" if self.chunked else b"connection: close\r\n\r\n"
-            conn.sendall(head)
-            for i in range(self.events):
-                ev = b"id: %d\ndata: event-%d\n\n" % (i, i)
-                conn.sendall(b"%x\r\n%s\r\n" % (len(ev), ev) if self.chunked else ev)
-                if not self.gates[i].wait(IO_TIMEOUT * 2):
-                    return
-            if self.chunked:
-                conn.sendall(b"0\r\n\r\n")
+    def respond(self, conn):
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+        head += b"transfer-encoding: chunked\r\n\r\n" if self.chunked else b"connection: close\r\n\r\n"
+        conn.sendall(head)
+        for i in range(self.events):
+            ev = b"id: %d\ndata: event-%d\n\n" % (i, i)
+            conn.sendall(b"%x\r\n%s\r\n" % (len(ev), ev) if self.chunked else ev)
+            if not self.gates[i].wait(IO_TIMEOUT * 2):
+                return
+        if self.chunked:
+            conn.sendall(b"0\r\n\r\n")
 
     def close(self):
-        self.stop.set()
         for g in self.gates:
             g.set()
-        self.sock.close()
+        super().close()
 
 
 @pytest.mark.parametrize("chunked", [True, False])

@@ -107,17 +107,16 @@ class WsClients:
             self.lt.close()
 
 
-class SseTicker:
-    """SSE upstream: every connection gets `data: tick-N` events every `interval` seconds
-    (chunked), until it closes. `silent_after` stops the events (the connection stays open)."""
+class ThreadedUpstream:
+    """A raw HTTP/1.1 upstream on 127.0.0.1: one thread per connection reads the request head,
+    then `respond(conn)` writes whatever the test needs. Subclasses implement `respond`."""
 
-    def __init__(self, interval=0.5, silent_after=None):
-        self.interval = interval
-        self.silent_after = silent_after
+    def __init__(self, backlog=256, io_timeout=IO_TIMEOUT * 4):
+        self.io_timeout = io_timeout
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
+        self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
@@ -137,7 +136,7 @@ class SseTicker:
 
     def _handle(self, conn):
         with conn:
-            conn.settimeout(IO_TIMEOUT * 4)
+            conn.settimeout(self.io_timeout)
             data = b""
             try:
                 while b"\r\n\r\n" not in data:
@@ -145,22 +144,38 @@ class SseTicker:
                     if not d:
                         return
                     data += d
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                             b"transfer-encoding: chunked\r\n\r\n")
-                i = 0
-                while not self.stop.is_set():
-                    if self.silent_after is None or i < self.silent_after:
-                        ev = b"data: tick-%d\n\n" % i
-                        conn.sendall(b"%x\r\n%s\r\n" % (len(ev), ev))
-                        i += 1
-                    if self.stop.wait(self.interval):
-                        return
+                self.respond(conn)
             except OSError:
                 return
+
+    def respond(self, conn):
+        raise NotImplementedError
 
     def close(self):
         self.stop.set()
         self.sock.close()
+
+
+class SseTicker(ThreadedUpstream):
+    """SSE upstream: every connection gets `data: tick-N` events every `interval` seconds
+    (chunked), until it closes. `silent_after` stops the events (the connection stays open)."""
+
+    def __init__(self, interval=0.5, silent_after=None):
+        self.interval = interval
+        self.silent_after = silent_after
+        super().__init__()
+
+    def respond(self, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n")
+        i = 0
+        while not self.stop.is_set():
+            if self.silent_after is None or i < self.silent_after:
+                ev = b"data: tick-%d\n\n" % i
+                conn.sendall(b"%x\r\n%s\r\n" % (len(ev), ev))
+                i += 1
+            if self.stop.wait(self.interval):
+                return
 
 
 class SseClient:
