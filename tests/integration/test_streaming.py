@@ -6,7 +6,7 @@ import threading
 import httpx
 import pytest
 
-from support import IO_TIMEOUT, simple_config, wait_until
+from support import IO_TIMEOUT, simple_config
 from support.streams import ThreadedUpstream
 from test_http2 import H2Conn
 
