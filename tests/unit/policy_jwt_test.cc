@@ -105,6 +105,24 @@ TEST(Jwk, ParsesEveryKeyTypeAndRefusesBadOnes) {
   }
 }
 
+TEST(Jwk, EcCoordinateWithoutItsLeadingZeroIsPadded) {
+  // x is 31 bytes: the issuer dropped its leading zero byte. The token is signed by that key.
+  const char* jwk = R"({"kty":"EC","crv":"P-256","x":"MkbFT0Q7BqqBpDxU5EVPlp33Gaz0kFK-q-hm1JLTEw",)"
+                    R"("y":"M0Hh57U43XHF_4Rew1MEJN9AVtqID2cRofSqWZlGBgk"})";
+  const char* token =
+      "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ6In0."
+      "AVfZV6G8CS3lm4uyL5MEUbCszBfOZ_3NASa-94IOCxNQ0skK5reifrDX8ip4Hyd0dCbR_dx7iCY5hzs-AuJmkQ";
+  EXPECT_TRUE(verifies(token, key(jwk)));
+  EXPECT_FALSE(verifies(tamper(token).c_str(), key(jwk)));
+  // Longer than the curve's size is still refused.
+  EXPECT_FALSE(
+      jwt::parseJwk(
+          json::parse(
+              R"({"kty":"EC","crv":"P-256","x":"AH_Nzidw9sRdQYPL7m_bS3tYBzM1e-nvE7rPbjx70VRF",)"
+              R"("y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})"))
+          .ok());
+}
+
 TEST(Jwk, SetSkipsEncryptionAndUnknownKeys) {
   std::string set = std::string(R"({"keys":[)") + kRsJwk + "," +
                     R"({"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"},)" +

@@ -275,8 +275,13 @@ Result<Key> parseJwk(const nlohmann::json& jwk) {
     if (!x.ok()) return x.error();
     auto y = b64Member(jwk, "y");
     if (!y.ok()) return y.error();
-    if (x->size() != len || y->size() != len) return keyError("EC JWK coordinates of wrong size");
-    std::string point = "\x04" + *x + *y;
+    // RFC 7518 wants full-size coordinates, but some issuers (PyJWT before 2.8, among others)
+    // drop leading zero bytes; a shorter coordinate is the same number, so pad it back.
+    if (x->empty() || y->empty() || x->size() > len || y->size() > len) {
+      return keyError("EC JWK coordinates of wrong size");
+    }
+    std::string point = "\x04";
+    point.append(len - x->size(), '\0').append(*x).append(len - y->size(), '\0').append(*y);
     std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
     if (!bld ||
         OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
