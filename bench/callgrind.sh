@@ -10,6 +10,8 @@
 #   MODE=strace bench/callgrind.sh    syscalls per request instead (strace -c -f, same N/2N diff)
 #   MODE=perf bench/callgrind.sh      where the time goes, kernel included (perf cpu-clock
 #                                     samples of the 2N run; no hardware counters needed)
+#   PERF_CALLGRAPH=1 KEEP=1 MODE=perf ...   also record call graphs (perf report -g on the kept file)
+#   CACHESIM=1 KEEP=1 bench/callgrind.sh   also simulate caches (D1/LL misses per function)
 #   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
 #   H2=1 bench/callgrind.sh           HTTP/2 (h2c prior knowledge, -m 10 streams) to the proxy
 #   LB=least_time bench/callgrind.sh  another balancer (two origin ports instead of one)
@@ -77,10 +79,10 @@ measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse
     if [[ $MODE == strace ]]; then
         timeout 300 strace -f -c -o "$out" "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
     elif [[ $MODE == perf ]]; then
-        timeout 300 perf record -q -e cpu-clock -F 4000 -o "$out" \
+        timeout 300 perf record -q -e cpu-clock -F 4000 ${PERF_CALLGRAPH:+-g} -o "$out" \
             "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
     else
-        timeout 300 valgrind --tool=callgrind --callgrind-out-file="$out" \
+        timeout 300 valgrind --tool=callgrind ${CACHESIM:+--cache-sim=yes} --callgrind-out-file="$out" \
             "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.$n.log" 2>&1 &
     fi
     local vpid=$!

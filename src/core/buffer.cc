@@ -4,8 +4,11 @@
 
 namespace gatehouse::buffer_pool {
 namespace {
-// Bounded so a burst of connections does not pin memory for ever (about 5 MiB per worker).
-constexpr size_t kMaxCached = 256;
+// Bounded so a burst of connections does not pin memory for ever (8 MiB per worker). Every
+// request in flight holds a small block for its head, so that cache is the larger one: at 1000
+// busy connections a cap of 256 sent ~0.75 blocks per request through malloc and free.
+constexpr size_t kMaxSmallCached = 1024;
+constexpr size_t kMaxLargeCached = 256;
 thread_local std::vector<std::unique_ptr<char[]>> t_small;
 thread_local std::vector<std::unique_ptr<char[]>> t_large;
 }  // namespace
@@ -22,7 +25,9 @@ std::unique_ptr<char[]> take(size_t n) {
 
 void give(std::unique_ptr<char[]> block, size_t n) noexcept {
   auto& list = n == kSmallBlock ? t_small : t_large;
-  if (list.size() < kMaxCached) list.push_back(std::move(block));
+  if (list.size() < (n == kSmallBlock ? kMaxSmallCached : kMaxLargeCached)) {
+    list.push_back(std::move(block));
+  }
 }
 
 }  // namespace gatehouse::buffer_pool

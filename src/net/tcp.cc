@@ -159,7 +159,13 @@ bool TcpStream::ReadAwaiter::tryRead() {
     }
   }
   for (;;) {
-    ssize_t n = ::read(s.fd_, buf, len);
+    // recv/sendmsg, not read/writev: the socket calls skip the VFS layer (fdget_pos,
+    // rw_verify_area, fsnotify), about 1 µs per request at 1000 connections.
+    ssize_t n = s.not_socket_ ? ::read(s.fd_, buf, len) : ::recv(s.fd_, buf, len, 0);
+    if (n < 0 && errno == ENOTSOCK) {
+      s.not_socket_ = true;
+      continue;
+    }
     if (n >= 0) {
       result = n;
       // A short read means the kernel buffer is drained: wait for the next edge. Not after a
@@ -253,7 +259,21 @@ bool TcpStream::WriteAwaiter::tryWrite() {
   }
   if (s.ssl_) return tryWriteTls();
   while (iovcnt > 0) {
-    ssize_t n = ::writev(s.fd_, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+    ssize_t n;
+    if (s.not_socket_) {
+      n = ::writev(s.fd_, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+    } else if (iovcnt == 1) {
+      n = ::send(s.fd_, iov->iov_base, iov->iov_len, MSG_NOSIGNAL);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+      n = ::sendmsg(s.fd_, &msg, MSG_NOSIGNAL);
+    }
+    if (n < 0 && errno == ENOTSOCK) {
+      s.not_socket_ = true;
+      continue;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {

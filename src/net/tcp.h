@@ -142,6 +142,7 @@ class TcpStream {
   runtime::EventLoop& loop_;
   int fd_;
   bool cancelled_ = false;
+  bool not_socket_ = false;  // a signalfd or inotify fd read as a stream: read(), not recv()
   runtime::IoHandle io_;
   std::unique_ptr<ssl_st, SslHandleDeleter> ssl_;
 };

@@ -78,8 +78,9 @@ RetryState::~RetryState() {
 
 void RetryState::startAttempt(int host) {
   ++tries_;
-  if (host >= 0 && std::find(tried_.begin(), tried_.end(), host) == tried_.end()) {
-    tried_.push_back(host);
+  auto end = tried_.begin() + static_cast<std::ptrdiff_t>(ntried_);
+  if (host >= 0 && ntried_ < tried_.size() && std::find(tried_.begin(), end, host) == end) {
+    tried_[ntried_++] = host;
   }
 }
 

@@ -7,6 +7,7 @@
 // A retry budget keeps retries from amplifying an outage: at most budget_percent of the active
 // requests of a cluster may be retries, with a floor of budget_min_concurrency. The counts are
 // per worker (ClusterStats gauges, single writer), like every other request-path counter.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -73,7 +74,7 @@ class RetryState {
   void startAttempt(int host);
   int tries() const { return tries_; }
   // Hosts tried so far, for lb::PickContext::exclude.
-  std::span<const int> triedHosts() const { return tried_; }
+  std::span<const int> triedHosts() const { return {tried_.data(), ntried_}; }
   // Decides about the failed attempt; on kRetry counts the retry (metrics, budget) and returns
   // the backoff to wait in `delay`. On kBudgetExhausted counts that; then the cluster's
   // max_retries breaker has the last word (kBreakerOpen).
@@ -87,7 +88,9 @@ class RetryState {
   upstream::BreakerGuard breaker_unit_;  // max_retries, held once retrying
   int tries_ = 0;
   bool retrying_ = false;  // counted in active_retries
-  std::vector<int> tried_;
+  // Inline (no allocation per request); retry attempts are capped at 10 by the config loader.
+  std::array<int, 16> tried_{};
+  size_t ntried_ = 0;
 };
 
 }  // namespace gatehouse::proxy
