@@ -6,6 +6,7 @@
 #
 #   bench/ab.sh BIN_A BIN_B                 (ROUNDS=7 N=200000 CONNS=1000 PATH_=/1k)
 #   CONNS=50 ROUNDS=9 bench/ab.sh /tmp/gh-old build/release/gatehouse
+#   LB_A=round_robin LB_B=least_time bench/ab.sh BIN BIN   (what an algorithm costs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=${1:?binary A}
@@ -16,7 +17,8 @@ CONNS=${CONNS:-1000}
 URLPATH=${PATH_:-/1k}
 BASE=${PORT_BASE:-19280}
 PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2)) ORIGIN2=$((BASE + 3))
-LB=${LB:-round_robin}
+LB_A=${LB_A:-${LB:-round_robin}}
+LB_B=${LB_B:-${LB:-round_robin}}
 RUN=$(mktemp -d /tmp/gh-ab.XXXXXX)
 PIDS=()
 cleanup() {
@@ -39,7 +41,9 @@ http {
            location = /10k { set \$k "$body"; return 200 "\$k\$k\$k\$k\$k\$k\$k\$k\$k\$k"; } }
 }
 EOF
-cat >"$RUN/gh.yaml" <<EOF
+for side in A B; do
+lbvar=LB_$side
+cat >"$RUN/gh-$side.yaml" <<EOF
 workers: 1
 watch: false
 listeners: [{name: bench, address: 127.0.0.1, port: $PROXY}]
@@ -47,10 +51,11 @@ admin: {enabled: true, address: 127.0.0.1, port: $ADMIN}
 access_log: {enabled: false}
 timeouts: {keepalive_idle: 300s, upstream_idle: 300s}
 clusters:
-  - {name: origins, lb: $LB, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
+  - {name: origins, lb: ${!lbvar}, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
      endpoints: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN2"]}
 routes: [{name: all, match: {path_prefix: /}, cluster: origins}]
 EOF
+done
 
 wait_port() {
     for _ in $(seq 1 300); do
@@ -68,8 +73,8 @@ PIDS+=($!)
 wait_port "$ORIGIN" "$URLPATH"
 HZ=$(getconf CLK_TCK)
 
-one() { # one BIN -> prints proxy CPU µs per request over N measured requests
-    taskset -c 1 "$1" run -c "$RUN/gh.yaml" >"$RUN/gh.log" 2>&1 &
+one() { # one BIN SIDE -> prints proxy CPU µs per request over N measured requests
+    taskset -c 1 "$1" run -c "$RUN/gh-$2.yaml" >"$RUN/gh.log" 2>&1 &
     local pid=$!
     PIDS+=($pid)
     wait_port "$PROXY" "$URLPATH"
@@ -85,11 +90,11 @@ one() { # one BIN -> prints proxy CPU µs per request over N measured requests
     awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$N" 'BEGIN {printf "%.2f", (b - a) / hz * 1e6 / n}'
 }
 
-echo "A=$A B=$B rounds=$ROUNDS N=$N conns=$CONNS path=$URLPATH lb=$LB"
+echo "A=$A ($LB_A) B=$B ($LB_B) rounds=$ROUNDS N=$N conns=$CONNS path=$URLPATH"
 ratios=()
 for r in $(seq 1 "$ROUNDS"); do
-    a=$(one "$A")
-    b=$(one "$B")
+    a=$(one "$A" A)
+    b=$(one "$B" B)
     ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b / a}')
     ratios+=("$ratio")
     echo "round $r: A $a us/req  B $b us/req  B/A $ratio"

@@ -41,7 +41,10 @@ void LeastTime::observe(Stat& s, double sample_ns, int64_t now) const {
   if (sample_ns > s.cost) {
     s.cost = sample_ns;
   } else {
-    const double keep = std::exp(-elapsed / tau_ns_);
+    // Updates come microseconds apart against a decay of seconds: exp(-x) for tiny x by its
+    // Taylor series (error below x^3/6 < 2e-10) saves a libm call on every pick and answer.
+    const double x = elapsed / tau_ns_;
+    const double keep = x < 1e-3 ? 1.0 - x + 0.5 * x * x : std::exp(-x);
     s.cost = s.cost * keep + sample_ns * (1.0 - keep);
   }
   s.stamp = std::max(s.stamp, now);
