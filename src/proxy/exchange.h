@@ -70,7 +70,13 @@ class Exchange : private runtime::StreamWatcher {
   // What kind of long-lived stream the current request turned into (kNone: unary so far).
   enum class StreamKind { kNone, kWebSocket, kSse, kGrpc };
   // Idle keep-alive: hold no buffer memory.
-  void releaseBuffers() { up_.release(); }
+  // Between requests (idle keep-alive, a recycled HTTP/2 stream): gives back the buffer and
+  // the snapshot, so that an idle connection does not keep a replaced config alive.
+  void goIdle() {
+    up_.release();
+    ex_.snap.reset();
+    ex_.route = nullptr;
+  }
 
  private:
   enum class SendResult { kOk, kClientFailed, kUpstreamFailed, kTooLarge };

@@ -185,7 +185,10 @@ void Http2Connection::releaseStream(int32_t id) {
   constexpr size_t kMaxSpareStreams = 16;
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
-  if (spare_streams_.size() < kMaxSpareStreams) spare_streams_.push_back(std::move(it->second));
+  if (spare_streams_.size() < kMaxSpareStreams) {
+    it->second->park();
+    spare_streams_.push_back(std::move(it->second));
+  }
   streams_.erase(it);
 }
 
@@ -324,7 +327,6 @@ int Http2Connection::onStreamClose(nghttp2_session* session, int32_t stream_id, 
 
 Task<> Http2Connection::readLoop() {
   auto& loop = w_.loop();
-  const auto& cfg = *w_.snapshot()->snap->config;
   for (;;) {
     if (!in_.empty()) {
       auto bytes = in_.readable();
@@ -351,7 +353,10 @@ Task<> Http2Connection::readLoop() {
       }
     }
     if (idle && w_.draining() && !goaway_sent_) goAway(NGHTTP2_NO_ERROR);
-    auto deadline = idle ? loop.now() + cfg.timeouts.keepalive_idle : runtime::kNoDeadline;
+    // The worker's config of the moment: a reference held across the read could outlive a
+    // snapshot that a reload replaced.
+    const auto keepalive_idle = w_.snapshot()->snap->config->timeouts.keepalive_idle;
+    auto deadline = idle ? loop.now() + keepalive_idle : runtime::kNoDeadline;
     in_.reserve(16384);
     auto n = co_await client_.read(in_.writePtr(), in_.writable(), deadline);
     if (!n.ok()) {
@@ -373,7 +378,6 @@ Task<> Http2Connection::readLoop() {
 
 Task<> Http2Connection::writeLoop() {
   auto& loop = w_.loop();
-  const auto& t = w_.snapshot()->snap->config->timeouts;
   for (;;) {
     out_.clear();
     for (;;) {
@@ -390,7 +394,8 @@ Task<> Http2Connection::writeLoop() {
     }
     if (!out_.empty() && !aborted_) {
       iovec v{out_.data(), out_.size()};
-      auto st = co_await client_.writeAll(&v, 1, loop.now() + t.client_body);
+      const auto write_timeout = w_.snapshot()->snap->config->timeouts.client_body;
+      auto st = co_await client_.writeAll(&v, 1, loop.now() + write_timeout);
       if (!st.ok()) {
         closing_ = true;
         client_.interrupt();  // wakes the reader

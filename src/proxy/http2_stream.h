@@ -22,6 +22,8 @@ class Http2Stream final : public ClientIo {
   ~Http2Stream() override;
 
   int32_t id() const { return id_; }
+  // Parked on the connection's spare list: holds no snapshot while unused.
+  void park() { exchange_.goIdle(); }
   // Makes a finished stream (not running, closed) serve a new stream id, as if new.
   void recycle(int32_t id);
   // Codec side (called from nghttp2 callbacks).

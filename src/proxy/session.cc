@@ -133,16 +133,20 @@ Task<> Session::run() {
 }
 
 Task<Session::HeadResult> Session::readHead(bool first) {
+  // Values, not a reference into the config: a reload during the waits below may free that
+  // snapshot (an idle connection pins none).
   const auto& cfg = *w_.snapshot()->snap->config;
-  http1::ParseLimits limits{cfg.limits.max_request_line, cfg.limits.max_header_bytes,
-                            cfg.limits.max_headers};
+  const http1::ParseLimits limits{cfg.limits.max_request_line, cfg.limits.max_header_bytes,
+                                  cfg.limits.max_headers};
+  const auto client_header = cfg.timeouts.client_header;
+  const bool h2c = cfg.http2.enabled;
   auto now = w_.loop().now();
-  auto idle_deadline = now + (first ? cfg.timeouts.client_header : cfg.timeouts.keepalive_idle);
-  auto head_deadline = in_.empty() ? runtime::kNoDeadline : now + cfg.timeouts.client_header;
+  auto idle_deadline = now + (first ? client_header : cfg.timeouts.keepalive_idle);
+  auto head_deadline = in_.empty() ? runtime::kNoDeadline : now + client_header;
   for (;;) {
     // Prior-knowledge h2c: the client's first bytes are the HTTP/2 connection preface.
-    auto preface = first && cfg.http2.enabled && !in_.empty() ? matchHttp2Preface(in_.readable())
-                                                              : PrefaceMatch::kNo;
+    auto preface =
+        first && h2c && !in_.empty() ? matchHttp2Preface(in_.readable()) : PrefaceMatch::kNo;
     if (preface == PrefaceMatch::kYes) co_return HeadResult::kHttp2;
     if (!in_.empty() && preface == PrefaceMatch::kNo) {
       idle_ = false;
@@ -165,7 +169,7 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       // Idle keep-alive: wait for bytes without holding any buffer memory.
       idle_ = true;
       in_.release();
-      exchange_.releaseBuffers();
+      exchange_.goIdle();
       auto ready = co_await client_.readable(deadline);
       idle_ = false;
       if (!ready.ok()) {
@@ -196,7 +200,7 @@ Task<Session::HeadResult> Session::readHead(bool first) {
     if (*n == 0) co_return HeadResult::kClose;
     in_.commit(*n);
     if (head_deadline == runtime::kNoDeadline) {
-      head_deadline = w_.loop().now() + cfg.timeouts.client_header;
+      head_deadline = w_.loop().now() + client_header;
     }
   }
 }

@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 
+import httpx
 import pytest
 
 from support import (GATEHOUSE_BIN, IO_TIMEOUT, REPO, cluster, http_get, request_bytes,
@@ -348,3 +349,35 @@ def test_reload_switches_access_log_path(gatehouse, echo):
         return new_log.exists() and "/second" in new_log.read_text()
     wait_until(in_new_log, interval=0.25, message="requests logged to the new path")
     assert "/first" not in new_log.read_text()
+
+
+def test_idle_connections_survive_reloads_and_then_use_the_new_config(gatehouse, echo):
+    # Idle keep-alive connections (HTTP/1.1 and h2c) and one that has not sent a byte yet hold
+    # no snapshot: after reloads replaced theirs, they serve their next request from the new one.
+    cfg = simple_config(cluster("a", echo), routes=[local("v0")])
+    gh = gatehouse(cfg, workers=1)
+    h1 = http.client.HTTPConnection("127.0.0.1", gh.port, timeout=IO_TIMEOUT)
+    h1.request("GET", "/")
+    assert h1.getresponse().read() == b"v0"
+    h2 = httpx.Client(http1=False, http2=True, timeout=IO_TIMEOUT * 2)
+    r = h2.get(f"{gh.url}/")
+    assert (r.http_version, r.text) == ("HTTP/2", "v0")
+    silent = socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT)
+    for gen in range(1, 4):
+        cfg["routes"] = [local(f"v{gen}")]
+        cfg["timeouts"] = {"keepalive_idle": f"{30 + gen}s", "client_header": f"{20 + gen}s"}
+        gh.write_config(cfg)
+        assert gh.reload() == "success"
+        wait_until(lambda g=gen: body_of(gh) == (200, f"v{g}"), message=f"generation {gen}")
+    h1.request("GET", "/")
+    assert h1.getresponse().read() == b"v3"
+    r = h2.get(f"{gh.url}/")
+    assert (r.http_version, r.text) == ("HTTP/2", "v3")
+    silent.sendall(request_bytes("GET", "/", host="x"))
+    got = b""
+    while not got.endswith(b"v3") and (chunk := silent.recv(65536)):
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"v3")
+    h1.close()
+    h2.close()
+    silent.close()
