@@ -9,6 +9,7 @@
 #   LB_A=round_robin LB_B=least_time bench/ab.sh BIN BIN   (what an algorithm costs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 A=${1:?binary A}
 B=${2:?binary B}
 ROUNDS=${ROUNDS:-7}
@@ -28,43 +29,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-body=$(head -c 1024 /dev/zero | tr '\0' 'a')
-cat >"$RUN/origin.conf" <<EOF
-worker_processes 1; daemon off; master_process off; pid $RUN/origin.pid;
-error_log $RUN/origin.err warn; worker_rlimit_nofile 16384;
-events { worker_connections 8192; }
-http {
-  access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  client_body_temp_path $RUN/b; proxy_temp_path $RUN/p; fastcgi_temp_path $RUN/f;
-  uwsgi_temp_path $RUN/u; scgi_temp_path $RUN/s;
-  server { listen 127.0.0.1:$ORIGIN; listen 127.0.0.1:$ORIGIN2; location = /1k { return 200 "$body"; }
-           location = /10k { set \$k "$body"; return 200 "\$k\$k\$k\$k\$k\$k\$k\$k\$k\$k"; } }
-}
-EOF
-for side in A B; do
-lbvar=LB_$side
-cat >"$RUN/gh-$side.yaml" <<EOF
-workers: 1
-watch: false
-listeners: [{name: bench, address: 127.0.0.1, port: $PROXY}]
-admin: {enabled: true, address: 127.0.0.1, port: $ADMIN}
-access_log: {enabled: false}
-timeouts: {keepalive_idle: 300s, upstream_idle: 300s}
-clusters:
-  - {name: origins, lb: ${!lbvar}, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
-     endpoints: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN2"]}
-routes: [{name: all, match: {path_prefix: /}, cluster: origins}]
-EOF
-done
+origin_conf "$RUN" "$ORIGIN" "$ORIGIN2" >"$RUN/origin.conf"
+gatehouse_conf "$PROXY" "$ADMIN" "$ORIGIN" "$ORIGIN2" "$LB_A" >"$RUN/gh-A.yaml"
+gatehouse_conf "$PROXY" "$ADMIN" "$ORIGIN" "$ORIGIN2" "$LB_B" >"$RUN/gh-B.yaml"
 
-wait_port() {
-    for _ in $(seq 1 300); do
-        curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0
-        sleep 0.1
-    done
-    echo "port $1 did not come up" >&2
-    return 1
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 ulimit -n 16384 2>/dev/null || true

@@ -17,6 +17,7 @@
 #   LB=least_time bench/callgrind.sh  another balancer (two origin ports instead of one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 BIN=${1:-build/release/gatehouse}
 N=${2:-5000}
 CONNS=${CONNS:-50}
@@ -34,40 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-body=$(head -c 1024 /dev/zero | tr '\0' 'a')
-cat >"$RUN/origin.conf" <<EOF
-worker_processes 1; daemon off; master_process off; pid $RUN/origin.pid;
-error_log $RUN/origin.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  client_body_temp_path $RUN/b; proxy_temp_path $RUN/p; fastcgi_temp_path $RUN/f;
-  uwsgi_temp_path $RUN/u; scgi_temp_path $RUN/s;
-  server { listen 127.0.0.1:$ORIGIN; listen 127.0.0.1:$ORIGIN2; location = /1k { return 200 "$body"; }
-           location = /10k { set \$k "$body"; return 200 "\$k\$k\$k\$k\$k\$k\$k\$k\$k\$k"; } }
-}
-EOF
-cat >"$RUN/gh.yaml" <<EOF
-workers: 1
-watch: false
-listeners: [{name: bench, address: 127.0.0.1, port: $PROXY}]
-admin: {enabled: true, address: 127.0.0.1, port: $ADMIN}
-access_log: {enabled: false}
-timeouts: {keepalive_idle: 300s, upstream_idle: 300s}
-clusters:
-  - {name: origins, lb: $LB, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
-     endpoints: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN2"]}
-routes: [{name: all, match: {path_prefix: /}, cluster: origins}]
-EOF
+origin_conf "$RUN" "$ORIGIN" "$ORIGIN2" >"$RUN/origin.conf"
+gatehouse_conf "$PROXY" "$ADMIN" "$ORIGIN" "$ORIGIN2" "$LB" >"$RUN/gh.yaml"
 
-wait_port() {
-    for _ in $(seq 1 300); do
-        curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0
-        sleep 0.1
-    done
-    echo "port $1 did not come up" >&2
-    return 1
-}
 
 nginx -p "$RUN/" -c "$RUN/origin.conf" >"$RUN/origin.out" 2>&1 &
 PIDS+=($!)

@@ -326,6 +326,27 @@ void setIdentity(http::RequestContext& ctx, const Identity& id) {
   ctx.claims = id.claims;
 }
 
+void stripClaimHeaders(http::Request& req, const ClaimHeaders& forward) {
+  for (const auto& [claim, header] : forward)
+    req.headers.remove(header);
+}
+
+http::Verdict admitAnonymous(http::RequestContext& ctx, const std::string& anonymous,
+                             const ClaimHeaders& forward) {
+  stripClaimHeaders(ctx.request, forward);
+  ctx.consumer = anonymous;
+  ctx.consumer_groups.clear();
+  return http::Verdict::kContinue;
+}
+
+http::Verdict admit(http::RequestContext& ctx, const Identity& id, const ClaimHeaders& forward,
+                    bool strip_token, const TokenSource& source) {
+  stripClaimHeaders(ctx.request, forward);
+  if (strip_token) stripToken(ctx.request, source);
+  setIdentity(ctx, id);
+  return http::Verdict::kContinue;
+}
+
 std::shared_ptr<const http::TokenClaims> scalarClaims(const nlohmann::json& payload) {
   auto out = std::make_shared<http::TokenClaims>();
   if (!payload.is_object()) return out;

@@ -82,6 +82,18 @@ struct Identity {
 // A verified token's identity on the request: its derived headers, consumer, groups, claims.
 void setIdentity(http::RequestContext& ctx, const Identity& id);
 
+// claim path -> request header, set from a verified token.
+using ClaimHeaders = std::vector<std::pair<std::string, std::string>>;
+// Removes the headers derived from claims: a client must not be able to send them itself.
+void stripClaimHeaders(http::Request& req, const ClaimHeaders& forward);
+// A request without a token admitted as the `anonymous` consumer (the derived headers removed).
+http::Verdict admitAnonymous(http::RequestContext& ctx, const std::string& anonymous,
+                             const ClaimHeaders& forward);
+// A verified identity that passed the rules admitted: derived headers replaced, the token
+// stripped when asked, the identity set.
+http::Verdict admit(http::RequestContext& ctx, const Identity& id, const ClaimHeaders& forward,
+                    bool strip_token, const TokenSource& source);
+
 // The top-level string and integer claims of `payload` (bounded: 64 claims, 256-byte values).
 std::shared_ptr<const http::TokenClaims> scalarClaims(const nlohmann::json& payload);
 

@@ -73,12 +73,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
     std::string token;
     switch (bearer::extractToken(ctx.request, c_.source, token)) {
       case bearer::Extract::kNone:
-        if (!c_.anonymous.empty()) {
-          stripForwarded(ctx.request);
-          ctx.consumer = c_.anonymous;
-          ctx.consumer_groups.clear();
-          return http::Verdict::kContinue;
-        }
+        if (!c_.anonymous.empty()) return bearer::admitAnonymous(ctx, c_.anonymous, c_.forward);
         return reject(ctx, Reason::kMissing);
       case bearer::Extract::kMalformed:
         return reject(ctx, Reason::kMalformed);
@@ -215,12 +210,6 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
     id.expires = expires;
   }
 
-  void stripForwarded(http::Request& req) const {
-    // A client must not be able to send the headers we derive from verified claims.
-    for (const auto& [claim, header] : c_.forward)
-      req.headers.remove(header);
-  }
-
   http::Verdict apply(http::RequestContext& ctx, const bearer::Identity& id) const {
     if (id.status == 403) {
       count(Reason::kInsufficientScope);
@@ -228,10 +217,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
       ctx.consumer_groups.clear();
       return bearer::forbidden(ctx);
     }
-    stripForwarded(ctx.request);
-    if (c_.strip_token) bearer::stripToken(ctx.request, c_.source);
-    bearer::setIdentity(ctx, id);
-    return http::Verdict::kContinue;
+    return bearer::admit(ctx, id, c_.forward, c_.strip_token, c_.source);
   }
 
   void count(Reason r) const {

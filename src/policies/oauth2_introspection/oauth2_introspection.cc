@@ -76,12 +76,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
     std::string token;
     switch (bearer::extractToken(ctx.request, c_.source, token)) {
       case bearer::Extract::kNone:
-        if (!c_.anonymous.empty()) {
-          stripForwarded(ctx.request);
-          ctx.consumer = c_.anonymous;
-          ctx.consumer_groups.clear();
-          return http::Verdict::kContinue;
-        }
+        if (!c_.anonymous.empty()) return bearer::admitAnonymous(ctx, c_.anonymous, c_.forward);
         return reject(ctx, kMissing);
       case bearer::Extract::kMalformed:
         return reject(ctx, kMalformed);
@@ -215,11 +210,6 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
     return bearer::rulesPass(c_.rules, claims) ? 200 : 403;
   }
 
-  void stripForwarded(http::Request& req) const {
-    for (const auto& [claim, header] : c_.forward)
-      req.headers.remove(header);
-  }
-
   http::Verdict apply(http::RequestContext& ctx, const bearer::Identity& id) const {
     if (id.status == 401) return reject(ctx, kInactive);
     if (id.status == 403) {
@@ -228,10 +218,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
       ctx.consumer_groups.clear();
       return bearer::forbidden(ctx);
     }
-    stripForwarded(ctx.request);
-    if (c_.strip_token) bearer::stripToken(ctx.request, c_.source);
-    bearer::setIdentity(ctx, id);
-    return http::Verdict::kContinue;
+    return bearer::admit(ctx, id, c_.forward, c_.strip_token, c_.source);
   }
 
   void count(Reason r) const { rejections_[r]->fetch_add(1, std::memory_order_relaxed); }

@@ -1,0 +1,47 @@
+# Shared by bench/callgrind.sh and bench/ab.sh (sourced): the origin and gatehouse configs of
+# the single-process measurements, and a bounded wait for a port to answer.
+
+# origin_conf RUN ORIGIN ORIGIN2 > file: one nginx worker answering /1k and /10k on two ports.
+origin_conf() {
+    local run=$1 body
+    body=$(head -c 1024 /dev/zero | tr '\0' 'a')
+    cat <<CONF
+worker_processes 1; daemon off; master_process off; pid $run/origin.pid;
+error_log $run/origin.err warn; worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+http {
+  access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  client_body_temp_path $run/b; proxy_temp_path $run/p; fastcgi_temp_path $run/f;
+  uwsgi_temp_path $run/u; scgi_temp_path $run/s;
+  server { listen 127.0.0.1:$2; listen 127.0.0.1:$3; location = /1k { return 200 "$body"; }
+           location = /10k { set \$k "$body"; return 200 "\$k\$k\$k\$k\$k\$k\$k\$k\$k\$k"; } }
+}
+CONF
+}
+
+# gatehouse_conf PROXY ADMIN ORIGIN ORIGIN2 LB > file: one worker, no access log, round robin
+# (or LB) over the two origin ports with a pool large enough for 1000 connections.
+gatehouse_conf() {
+    cat <<CONF
+workers: 1
+watch: false
+listeners: [{name: bench, address: 127.0.0.1, port: $1}]
+admin: {enabled: true, address: 127.0.0.1, port: $2}
+access_log: {enabled: false}
+timeouts: {keepalive_idle: 300s, upstream_idle: 300s}
+clusters:
+  - {name: origins, lb: $5, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
+     endpoints: ["127.0.0.1:$3", "127.0.0.1:$4"]}
+routes: [{name: all, match: {path_prefix: /}, cluster: origins}]
+CONF
+}
+
+# wait_port PORT PATH: until an HTTP GET answers (30 s at most).
+wait_port() {
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0
+        sleep 0.1
+    done
+    echo "port $1 did not come up" >&2
+    return 1
+}
