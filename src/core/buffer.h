@@ -20,6 +20,9 @@ inline bool pooled(size_t n) {
 }
 std::unique_ptr<char[]> take(size_t n);
 void give(std::unique_ptr<char[]> block, size_t n) noexcept;
+// Frees the cached blocks that no take() needed since the last call (the low-water mark), so a
+// burst's blocks go back to the allocator once traffic is quiet. Returns the bytes freed.
+size_t trimUnused() noexcept;
 }  // namespace buffer_pool
 
 class Buffer {

@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -26,7 +27,8 @@ constexpr std::size_t kClassSize = 64;
 constexpr std::size_t kClasses = 64;
 constexpr std::size_t kMaxFreePerClass = 4096;
 struct FrameCache {
-  std::array<std::vector<void*>, kClasses> free;
+  std::array<std::vector<void*>, kClasses> free;  // taken and given at the back (warmest)
+  std::array<std::size_t, kClasses> low{};        // fewest cached per class since the last trim
   ~FrameCache() {
     for (auto& v : free) {
       for (void* p : v)
@@ -44,8 +46,10 @@ void* allocateFrame(std::size_t size) {
     if (!list.empty()) {
       void* p = list.back();
       list.pop_back();
+      if (list.size() < t_frames.low[cls]) t_frames.low[cls] = list.size();
       return p;
     }
+    t_frames.low[cls] = 0;
     void* p = std::malloc(cls * kClassSize);
     if (!p) throw std::bad_alloc();
     return p;
@@ -65,6 +69,21 @@ void freeFrame(void* p, std::size_t size) noexcept {
     }
   }
   std::free(p);
+}
+
+std::size_t trimFrameCache() noexcept {
+  std::size_t bytes = 0;
+  for (std::size_t cls = 0; cls < kClasses; ++cls) {
+    auto& list = t_frames.free[cls];
+    std::size_t n = std::min(t_frames.low[cls], list.size());
+    for (std::size_t i = 0; i < n; ++i)
+      std::free(list[i]);
+    list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n));
+    if (list.empty()) list.shrink_to_fit();
+    t_frames.low[cls] = list.size();
+    bytes += n * cls * kClassSize;
+  }
+  return bytes;
 }
 
 // ---- Timer ----

@@ -14,6 +14,8 @@ namespace gatehouse::runtime {
 // Size-classed per-thread free list for coroutine frames.
 void* allocateFrame(std::size_t size);
 void freeFrame(void* p, std::size_t size) noexcept;
+// Frees the cached frames that no allocation needed since the last call. Returns the bytes.
+std::size_t trimFrameCache() noexcept;
 
 struct FramePromiseBase {
   static void* operator new(std::size_t size) { return allocateFrame(size); }

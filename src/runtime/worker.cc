@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "core/buffer.h"
 #include "core/log.h"
 #include "proxy/session.h"
 
@@ -147,6 +148,13 @@ void Worker::onSweep(void* self) {
   auto now = w->loop_.now();
   for (auto& [k, p] : w->pools_)
     p->sweep(now);
+  // Every 5 s: buffers and frames a burst left cached and nothing has needed since go back to
+  // the allocator, and after a large release the allocator gives its free pages to the kernel,
+  // so a quiet server's memory follows its connections rather than its busiest moment.
+  if (++w->sweeps_ % 5 == 0) {
+    size_t freed = buffer_pool::trimUnused() + trimFrameCache();
+    if (freed >= (size_t{1} << 20)) ::malloc_trim(0);
+  }
   w->sweep_timer_.arm(w->loop_, now + std::chrono::seconds(1), &Worker::onSweep, w);
 }
 
