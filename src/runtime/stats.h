@@ -18,6 +18,30 @@ namespace gatehouse::runtime {
 // Escapes a Prometheus label value (backslash, double quote, newline).
 std::string escapeLabel(std::string_view v);
 
+// One counter family of a policy's named instances (rate_limit, quota): each instance's counters
+// struct holds an atomic per family.
+template <typename Counters>
+struct PolicyCounterFamily {
+  const char* name;
+  const char* help;
+  std::atomic<uint64_t> Counters::*field;
+};
+
+// Appends each family with one `{policy="<instance>"}` series per entry of `instances` (a map
+// from instance name to a pointer to its counters).
+template <typename Counters, size_t N, typename Instances>
+void renderPolicyCounters(std::string& out, const PolicyCounterFamily<Counters> (&families)[N],
+                          const Instances& instances) {
+  for (const auto& f : families) {
+    out.append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
+    out.append("# TYPE ").append(f.name).append(" counter\n");
+    for (const auto& [name, c] : instances) {
+      out.append(f.name).append("{policy=\"").append(escapeLabel(name)).append("\"} ");
+      out.append(std::to_string(((*c).*(f.field)).load(std::memory_order_relaxed))).append("\n");
+    }
+  }
+}
+
 struct Counter {
   std::atomic<uint64_t> v{0};
   // Single writer: a plain load + store is enough and avoids a locked instruction.

@@ -269,12 +269,7 @@ void renderMetrics(std::string& out) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
   if (r.counters.empty()) return;
-  struct Family {
-    const char* name;
-    const char* help;
-    std::atomic<uint64_t> Counters::*field;
-  };
-  static const Family kFamilies[] = {
+  static const runtime::PolicyCounterFamily<Counters> kFamilies[] = {
       {"gatehouse_quota_allowed_total", "Requests a quota policy let through (and charged).",
        &Counters::allowed},
       {"gatehouse_quota_exceeded_total", "Requests a quota policy rejected (not charged).",
@@ -287,14 +282,7 @@ void renderMetrics(std::string& out) {
       {"gatehouse_quota_degraded_total",
        "Requests decided by on_redis_error because Redis could not answer.", &Counters::degraded},
   };
-  for (const auto& f : kFamilies) {
-    out.append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
-    out.append("# TYPE ").append(f.name).append(" counter\n");
-    for (const auto& [name, c] : r.counters) {
-      out.append(f.name).append("{policy=\"").append(runtime::escapeLabel(name)).append("\"} ");
-      out.append(std::to_string(((*c).*(f.field)).load(std::memory_order_relaxed))).append("\n");
-    }
-  }
+  runtime::renderPolicyCounters(out, kFamilies, r.counters);
 }
 
 }  // namespace gatehouse::policies::quota

@@ -639,12 +639,7 @@ void renderMetrics(std::string& out) {
   auto& r = counterRegistry();
   std::lock_guard lock(r.mu);
   if (r.by_name.empty()) return;
-  struct Family {
-    const char* name;
-    const char* help;
-    std::atomic<uint64_t> InstanceCounters::*field;
-  };
-  static const Family kFamilies[] = {
+  static const runtime::PolicyCounterFamily<InstanceCounters> kFamilies[] = {
       {"gatehouse_rate_limit_allowed_total", "Requests a rate_limit policy let through.",
        &InstanceCounters::allowed},
       {"gatehouse_rate_limit_limited_total", "Requests a rate_limit policy rejected.",
@@ -667,14 +662,7 @@ void renderMetrics(std::string& out) {
       "# TYPE gatehouse_rate_limit_redis_connections_up gauge\n"
       "gatehouse_rate_limit_redis_connections_up ");
   out.append(std::to_string(RedisConn::connectionsUp())).append("\n");
-  for (const auto& f : kFamilies) {
-    out.append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
-    out.append("# TYPE ").append(f.name).append(" counter\n");
-    for (const auto& [name, c] : r.by_name) {
-      out.append(f.name).append("{policy=\"").append(runtime::escapeLabel(name)).append("\"} ");
-      out.append(std::to_string(((*c).*(f.field)).load(std::memory_order_relaxed))).append("\n");
-    }
-  }
+  runtime::renderPolicyCounters(out, kFamilies, r.by_name);
 }
 
 }  // namespace gatehouse::policies::rate_limit
