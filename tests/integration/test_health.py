@@ -2,12 +2,11 @@
 slow start. Upstreams here are small named servers whose health-check answer and request
 answer a test flips at run time; every wait polls /metrics or traffic, never a bare sleep."""
 import http.client
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from support import cluster, simple_config, wait_until
+from support import BackgroundHttpServer, cluster, simple_config, wait_until
 from test_tls import certs, tls_upstream  # noqa: F401 - fixtures
 
 CHECK_PATH = "/health"
@@ -35,30 +34,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class NamedUpstream(ThreadingHTTPServer):
+class NamedUpstream(BackgroundHttpServer):
     """Answers its name; `check_status` answers the health check path, `status` the rest."""
-    daemon_threads = True
 
     def __init__(self, name):
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.name = name
         self.status = 200
         self.check_status = 200
         self.hits = 0
         self.checks = 0
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def endpoint(self):
-        return f"127.0.0.1:{self.server_address[1]}"
-
-    def stop(self):
-        if self.thread.is_alive():
-            self.shutdown()
-            self.server_close()
-            self.thread.join(10)
+        super().__init__(_Handler)
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from support import IO_TIMEOUT, Reply, cluster, free_port, simple_config, stop_process, wait_until
+from support import (BackgroundHttpServer, IO_TIMEOUT, Reply, cluster, free_port, simple_config,
+                     stop_process, wait_until)
 
 REPLY_503 = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n"
              b"content-length: 4\r\n\r\nbusy")
@@ -54,7 +55,10 @@ def test_503_is_retried_on_another_host(gatehouse, echo, recorder_factory):
     assert len(echo.requests) == 10
     e = gh.wait_log(lambda e: e.get("attempts") == 2)
     assert e["status"] == 200 and e["upstream"] == echo_endpoint(echo)
-    gh.wait_log(lambda e: e.get("attempts") == 1 and e["status"] == 200)
+    # A retry's pick moves each worker's round robin on, so every request may start on the busy
+    # host; those that did not were answered at their first attempt.
+    if tried < 10:
+        gh.wait_log(lambda e: e.get("attempts") == 1 and e["status"] == 200)
 
 
 def echo_endpoint(echo):
@@ -156,9 +160,8 @@ def test_only_listed_statuses_are_retried(gatehouse, echo, echo2, recorder_facto
     assert retries(gh, "b", "status") == len(bad502.request_list()) >= 1
 
 
-class _Flaky(ThreadingHTTPServer):
+class _Flaky(BackgroundHttpServer):
     """Answers 503 to the first `failures` requests, then 200; records arrival times."""
-    daemon_threads = True
 
     def __init__(self, failures):
         class H(BaseHTTPRequestHandler):
@@ -176,20 +179,9 @@ class _Flaky(ThreadingHTTPServer):
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
-        super().__init__(("127.0.0.1", 0), H)
         self.failures = failures
         self.times = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def endpoint(self):
-        return f"127.0.0.1:{self.server_address[1]}"
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()
+        super().__init__(H)
 
 
 def test_backoff_separates_attempts(gatehouse):

@@ -217,3 +217,25 @@ class EchoServer(ThreadingHTTPServer):
     @property
     def endpoint(self) -> str:
         return f"{self.server_address[0]}:{self.port}"
+
+
+class BackgroundHttpServer(ThreadingHTTPServer):
+    """A test upstream with its own handler, serving from a daemon thread as soon as it is
+    made; `endpoint` is its host:port for a cluster, `stop()` is idempotent."""
+    daemon_threads = True
+
+    def __init__(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def stop(self):
+        if self.thread.is_alive():
+            self.shutdown()
+            self.server_close()
+            self.thread.join(10)
