@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "config/loader.h"
-#include "config/snapshot.h"
 #include "core/log.h"
 #include "demo/echo_server.h"
-#include "runtime/server.h"
+#include "server/server.h"
+#include "server/snapshot_builder.h"
 
 namespace {
 
@@ -36,7 +36,7 @@ int validate(const std::string& path) {
   }
   // Policies, regexes and endpoints are checked by building the snapshot.
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = config::buildSnapshot(cfg, nullptr, 1);
+  auto sr = server::buildSnapshot(cfg, nullptr, 1);
   if (!sr.snapshot) {
     for (const auto& e : sr.errors)
       std::fprintf(stderr, "%s\n", e.c_str());
@@ -90,7 +90,7 @@ config::Config demoConfig(uint16_t port, uint16_t admin_port, const std::vector<
 }  // namespace
 
 int main(int argc, char** argv) {
-  runtime::blockControlSignals();
+  server::blockControlSignals();
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string cmd = "run";
   if (!args.empty() && args[0].rfind("-", 0) != 0) {
@@ -142,23 +142,23 @@ int main(int argc, char** argv) {
       log::error("demo: ", echo.error().message);
       return 1;
     }
-    runtime::ServerOptions opts;
+    server::ServerOptions opts;
     opts.preset = demoConfig(static_cast<uint16_t>(port), static_cast<uint16_t>(admin_port),
                              (*echo)->ports());
     opts.workers_override = workers;
     log::info("demo: echo upstreams on 127.0.0.1:", (*echo)->ports()[0],
               " and 127.0.0.1:", (*echo)->ports()[1]);
     log::info("demo: try  curl -s http://127.0.0.1:", port, "/anything   (twice: see 'upstream')");
-    runtime::Server server(std::move(opts));
+    server::Server server(std::move(opts));
     return server.run();
   }
   if (cmd == "run") {
     if (config_path.empty()) config_path = positional;
     if (config_path.empty()) return usage(2);
-    runtime::ServerOptions opts;
+    server::ServerOptions opts;
     opts.config_path = config_path;
     opts.workers_override = workers;
-    runtime::Server server(std::move(opts));
+    server::Server server(std::move(opts));
     return server.run();
   }
   return usage(2);

@@ -5,8 +5,8 @@
 #include <set>
 #include <string_view>
 
+#include "config/credential_formats.h"
 #include "config/syntax.h"
-#include "policies/credentials.h"
 
 namespace gatehouse::config {
 namespace {
@@ -49,8 +49,8 @@ void readApiKeys(Diagnostics& diag, const YAML::Node& node, const std::string& p
     if (!m.isMap() || !m.require("sha256")) continue;
     std::string hex;
     m.read("sha256", hex);
-    policies::Sha256Digest d{};
-    if (!policies::parseHexDigest(hex, d) || d == policies::Sha256Digest{}) {
+    Sha256Digest d{};
+    if (!parseHexDigest(hex, d) || d == Sha256Digest{}) {
       diag.add(*m.find("sha256"), m.path("sha256"),
                "expected 64 hex digits (the SHA-256 of the key)");
       continue;
@@ -80,7 +80,7 @@ void readBasic(Diagnostics& diag, const YAML::Node& node, const std::string& pat
     }
     if (!m.require("password")) continue;
     m.read("password", b.password);
-    auto parsed = policies::parsePasswordHash(b.password);
+    auto parsed = parsePasswordHash(b.password);
     if (!parsed.ok()) {
       diag.add(*m.find("password"), m.path("password"), parsed.error().message);
       continue;

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
+namespace YAML {
+class Node;
+}
 
 namespace gatehouse::config {
 
@@ -253,10 +255,12 @@ struct Cluster {
 };
 
 // A policy entry as written: the name selects the registered factory; `config` is the raw
-// YAML node the factory validates and compiles.
+// YAML node the factory validates and compiles (never null once loaded; a YAML null when the
+// entry has no `config:`). Opaque here, so that the model carries no YAML types to the layers
+// that include it (net, http, lb).
 struct PolicySpec {
   std::string name;
-  YAML::Node config;
+  std::shared_ptr<const YAML::Node> config;
   std::string yaml_path;  // e.g. routes[2].policies[0]
   std::string file;
   int line = 0;

@@ -283,7 +283,8 @@ std::vector<PolicySpec> readPolicies(Diagnostics& diag, const YAML::Node& node,
     if (m.require("name")) m.read("name", spec.name);
     // A clone detaches the subtree from the document, which is dropped after loading.
     const YAML::Node* config = m.find("config");
-    spec.config = config ? YAML::Clone(*config) : YAML::Node(YAML::NodeType::Null);
+    spec.config = std::make_shared<const YAML::Node>(config ? YAML::Clone(*config)
+                                                            : YAML::Node(YAML::NodeType::Null));
     spec.yaml_path = item_path;
     spec.file = diag.file();
     spec.line = item.Mark().line + 1;

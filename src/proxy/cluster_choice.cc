@@ -6,10 +6,10 @@
 
 namespace gatehouse::proxy {
 
-const config::CompiledRoute& chooseRoute(const config::CompiledRoute& route,
-                                         const http::Request& req, uint64_t random) {
+const proxy::CompiledRoute& chooseRoute(const proxy::CompiledRoute& route, const http::Request& req,
+                                        uint64_t random) {
   if (!route.split) return route;
-  const config::RouteSplit& s = *route.split;
+  const proxy::RouteSplit& s = *route.split;
   for (const auto& c : s.canary) {
     std::optional<std::string_view> v;
     if (!c.header.empty()) {

@@ -4,13 +4,13 @@
 // a canary header set by a policy counts. Routes without a split are returned as they are.
 #include <cstdint>
 
-#include "config/snapshot.h"
 #include "http/message.h"
+#include "proxy/snapshot.h"
 
 namespace gatehouse::proxy {
 
 // `random` is a uniform 64-bit value (Worker::nextRandom). The result lives as long as `route`.
-const config::CompiledRoute& chooseRoute(const config::CompiledRoute& route,
-                                         const http::Request& req, uint64_t random);
+const proxy::CompiledRoute& chooseRoute(const proxy::CompiledRoute& route, const http::Request& req,
+                                        uint64_t random);
 
 }  // namespace gatehouse::proxy

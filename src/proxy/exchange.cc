@@ -20,7 +20,7 @@ std::string& appendDecimal(std::string& out, uint64_t v) {
   return out.append(buf, static_cast<size_t>(end - buf));
 }
 
-Exchange::Exchange(runtime::Worker& worker, ClientIo& io, const DownstreamInfo& down)
+Exchange::Exchange(proxy::WorkerContext& worker, ClientIo& io, const DownstreamInfo& down)
     : w_(worker), io_(io), down_(down) {}
 
 Exchange::~Exchange() {
@@ -386,12 +386,11 @@ void Exchange::endStream() {
   }
 }
 
-void Exchange::onNewSnapshot(const config::Snapshot& snap) {
+void Exchange::onNewSnapshot(const proxy::Snapshot& snap) {
   if (!ex_.route) return;
   // Variants of a split route carry the route's name, so one lookup by name covers them.
-  bool kept =
-      std::any_of(snap.routes.begin(), snap.routes.end(),
-                  [&](const config::CompiledRoute& r) { return r.name == ex_.route->name; });
+  bool kept = std::any_of(snap.routes.begin(), snap.routes.end(),
+                          [&](const proxy::CompiledRoute& r) { return r.name == ex_.route->name; });
   if (kept) {
     drain_age_timer_.cancel();  // deleted, then restored before the age ran out
     return;
@@ -442,7 +441,7 @@ Task<> Exchange::runTunnel(net::TcpStream& up) {
   }
 }
 
-runtime::Duration Exchange::responseBodyIdle(const config::CompiledCluster& cc) const {
+runtime::Duration Exchange::responseBodyIdle(const upstream::CompiledCluster& cc) const {
   if (stream_kind_ == StreamKind::kSse) return orForever(ex_.route->streams.sse_idle);
   if (stream_kind_ == StreamKind::kGrpc) return orForever(ex_.route->streams.grpc_stream_idle);
   return cc.idle_timeout;

@@ -17,8 +17,8 @@
 #include "net/tls.h"
 #include "proxy/access_log.h"
 #include "proxy/client_io.h"
+#include "proxy/worker_context.h"
 #include "runtime/task.h"
-#include "runtime/worker.h"
 
 namespace gatehouse::proxy {
 
@@ -40,9 +40,9 @@ struct DownstreamInfo {
   net::PeerCertificate peer_cert;  // verified client certificate (mTLS); empty subject if none
 };
 
-class Exchange : private runtime::StreamWatcher {
+class Exchange : private proxy::StreamWatcher {
  public:
-  Exchange(runtime::Worker& worker, ClientIo& io, const DownstreamInfo& down);
+  Exchange(proxy::WorkerContext& worker, ClientIo& io, const DownstreamInfo& down);
   ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -83,8 +83,8 @@ class Exchange : private runtime::StreamWatcher {
   enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad, kInterrupted };
   // Per-request state, reset for every request.
   struct State {
-    std::shared_ptr<runtime::WorkerSnapshot> snap;
-    const config::CompiledRoute* route = nullptr;
+    std::shared_ptr<proxy::WorkerSnapshot> snap;
+    const proxy::CompiledRoute* route = nullptr;
     std::vector<http::FilterRef> filters;
     size_t filters_run = 0;  // how many got onRequestHeaders (they get onComplete)
     runtime::TimePoint start{};
@@ -136,20 +136,20 @@ class Exchange : private runtime::StreamWatcher {
   // The response turned out to be a stream: no total timer; register for reload news.
   void startStream(StreamKind kind);
   void endStream();
-  void onNewSnapshot(const config::Snapshot& snap) override;
+  void onNewSnapshot(const proxy::Snapshot& snap) override;
   static void onDrainAge(void* self);
   // WebSocket upgrades: the per-route cap (false: answered 503) and the tunnel itself.
   runtime::Task<bool> admitWebSocket();
   runtime::Task<> runTunnel(net::TcpStream& up);
   // Idle bound for the upstream response body's reads (SSE or the cluster's idle timeout).
-  runtime::Duration responseBodyIdle(const config::CompiledCluster& cc) const;
+  runtime::Duration responseBodyIdle(const upstream::CompiledCluster& cc) const;
   // Wait for the response head: the route's timeout; a gRPC call may stream, so its server
   // may answer only after the client's first messages: grpc_stream_idle when that is longer.
   runtime::Duration responseHeadTimeout() const;
   // A response body read failed: name and count the timer that caused it, if any.
   void countBodyFailure(const Error& e);
 
-  runtime::Worker& w_;
+  proxy::WorkerContext& w_;
   ClientIo& io_;
   const DownstreamInfo& down_;
   http::RequestContext ctx_;

@@ -82,7 +82,7 @@ PrefaceMatch matchHttp2Preface(std::string_view bytes) {
   return n == kPreface.size() ? PrefaceMatch::kYes : PrefaceMatch::kPartial;
 }
 
-Http2Connection::Http2Connection(runtime::Worker& worker, net::TcpStream& client, Buffer& in,
+Http2Connection::Http2Connection(proxy::WorkerContext& worker, net::TcpStream& client, Buffer& in,
                                  const DownstreamInfo& down)
     : w_(worker), client_(client), in_(in), down_(down) {
   registerHttp2Metrics();

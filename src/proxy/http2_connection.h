@@ -17,9 +17,9 @@
 #include "core/buffer.h"
 #include "net/tcp.h"
 #include "proxy/exchange.h"
+#include "proxy/worker_context.h"
 #include "runtime/notifier.h"
 #include "runtime/task.h"
-#include "runtime/worker.h"
 
 namespace gatehouse::proxy {
 
@@ -32,7 +32,7 @@ PrefaceMatch matchHttp2Preface(std::string_view bytes);
 class Http2Connection {
  public:
   // `in` may already hold the client's first bytes (prior-knowledge h2c).
-  Http2Connection(runtime::Worker& worker, net::TcpStream& client, Buffer& in,
+  Http2Connection(proxy::WorkerContext& worker, net::TcpStream& client, Buffer& in,
                   const DownstreamInfo& down);
   ~Http2Connection();
   Http2Connection(const Http2Connection&) = delete;
@@ -47,7 +47,7 @@ class Http2Connection {
 
   // For streams.
   nghttp2_session* session() { return session_; }
-  runtime::Worker& worker() { return w_; }
+  proxy::WorkerContext& worker() { return w_; }
   const DownstreamInfo& downstream() const { return down_; }
   void wantWrite() { write_wake_.notify(); }
   void streamFinished(Http2Stream* s);
@@ -74,7 +74,7 @@ class Http2Connection {
   // and header maps' capacity, which saves ~25 allocations per request.
   void releaseStream(int32_t id);
 
-  runtime::Worker& w_;
+  proxy::WorkerContext& w_;
   net::TcpStream& client_;
   Buffer& in_;
   const DownstreamInfo& down_;

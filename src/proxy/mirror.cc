@@ -223,7 +223,7 @@ class MirrorFactory final : public http::FilterFactory {
 }  // namespace
 
 http::FilterFactoryPtr makeMirrorFilter(const config::Mirror& cfg, const std::string& route,
-                                        const config::CompiledCluster& target) {
+                                        const upstream::CompiledCluster& target) {
   runtime::registerMetricsRenderer("gatehouse_mirror_requests_total", &renderMirrorStats);
   auto t = std::make_shared<MirrorTarget>();
   t->cluster = target.name;

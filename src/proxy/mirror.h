@@ -8,8 +8,8 @@
 #include <string>
 
 #include "config/model.h"
-#include "config/snapshot.h"
 #include "http/filter.h"
+#include "proxy/snapshot.h"
 
 namespace gatehouse::proxy {
 
@@ -17,6 +17,6 @@ inline constexpr int kMaxMirrorsInFlightPerWorker = 256;
 
 // Control thread, while the snapshot is built. `target` must have its hosts filled in.
 http::FilterFactoryPtr makeMirrorFilter(const config::Mirror& cfg, const std::string& route,
-                                        const config::CompiledCluster& target);
+                                        const upstream::CompiledCluster& target);
 
 }  // namespace gatehouse::proxy

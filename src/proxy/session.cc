@@ -21,13 +21,13 @@ namespace {
 constexpr size_t kInitialBuffer = buffer_pool::kSmallBlock;
 }  // namespace
 
-Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
+Task<> runSession(proxy::WorkerContext& worker, int fd, net::SocketAddress peer,
                   std::string listener_key) {
   Session s(worker, fd, peer, std::move(listener_key));
   co_await s.run();
 }
 
-Session::Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer,
+Session::Session(proxy::WorkerContext& worker, int fd, const net::SocketAddress& peer,
                  std::string listener_key)
     : w_(worker), client_(worker.loop(), fd), in_(kInitialBuffer), exchange_(worker, *this, down_) {
   down_.peer_ip = peer.ip();

@@ -12,19 +12,19 @@
 #include "proxy/body.h"
 #include "proxy/client_io.h"
 #include "proxy/exchange.h"
+#include "proxy/worker_context.h"
 #include "runtime/task.h"
-#include "runtime/worker.h"
 
 namespace gatehouse::proxy {
 
 class Http2Connection;
 
-runtime::Task<> runSession(runtime::Worker& worker, int fd, net::SocketAddress peer,
+runtime::Task<> runSession(proxy::WorkerContext& worker, int fd, net::SocketAddress peer,
                            std::string listener_key);
 
 class Session final : public ClientIo {
  public:
-  Session(runtime::Worker& worker, int fd, const net::SocketAddress& peer,
+  Session(proxy::WorkerContext& worker, int fd, const net::SocketAddress& peer,
           std::string listener_key);
   ~Session() override;
   Session(const Session&) = delete;
@@ -70,7 +70,7 @@ class Session final : public ClientIo {
   void serializeResponseHead(const http::Response& r, bool chunked, bool has_length,
                              uint64_t length);
 
-  runtime::Worker& w_;
+  proxy::WorkerContext& w_;
   net::TcpStream client_;
   DownstreamInfo down_;
   Buffer in_;

@@ -67,7 +67,7 @@ struct DnsDiscovery::Target {
   int pending = 0;      // queries of this round not answered yet
   bool failed = false;  // some query of this round failed
   std::vector<std::unique_ptr<DnsQuery>> queries;
-  std::vector<config::ResolvedEndpoint> answers;
+  std::vector<upstream::ResolvedEndpoint> answers;
 
   ~Target() {
     // Pending callbacks run now with ARES_EDESTRUCTION and touch nothing.
@@ -97,7 +97,7 @@ void onAddrInfo(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) {
   } else {
     for (ares_addrinfo_node* n = res->nodes; n; n = n->ai_next) {
       if (n->ai_family != AF_INET && n->ai_family != AF_INET6) continue;
-      config::ResolvedEndpoint e;
+      upstream::ResolvedEndpoint e;
       e.address = net::SocketAddress::fromSockaddr(n->ai_addr, n->ai_addrlen);
       if (e.address.family() == AF_INET) {
         reinterpret_cast<sockaddr_in*>(&e.address.storage)->sin_port = htons(q->port);
@@ -155,8 +155,9 @@ void onSrv(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int ale
   TargetAccess::done(t);
 }
 
-bool sameAnswers(std::vector<config::ResolvedEndpoint> a, std::vector<config::ResolvedEndpoint> b) {
-  auto key = [](const config::ResolvedEndpoint& e) {
+bool sameAnswers(std::vector<upstream::ResolvedEndpoint> a,
+                 std::vector<upstream::ResolvedEndpoint> b) {
+  auto key = [](const upstream::ResolvedEndpoint& e) {
     return e.address.toString() + "/" + std::to_string(e.weight) + "/" + std::to_string(e.priority);
   };
   std::vector<std::string> ka, kb;
@@ -189,7 +190,7 @@ void DnsDiscovery::activate(const config::Config& cfg) {
   std::map<std::string, std::unique_ptr<Target>> kept;
   for (const auto& c : cfg.clusters) {
     if (!c.dns) continue;
-    const std::string key = config::dnsKey(*c.dns);
+    const std::string key = upstream::dnsKey(*c.dns);
     if (kept.count(key)) continue;
     auto it = targets_.find(key);
     if (it != targets_.end()) {

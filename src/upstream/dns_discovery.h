@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "config/model.h"
-#include "config/snapshot.h"
 #include "runtime/event_loop.h"
+#include "upstream/cluster.h"
 
 namespace gatehouse::upstream {
 
@@ -28,8 +28,8 @@ class DnsDiscovery {
   // The active config's discovery specs: new ones resolve now, removed ones stop.
   void activate(const config::Config& cfg);
   void stop();
-  // Answers so far, by config::dnsKey().
-  const config::ResolvedEndpoints& results() const { return results_; }
+  // Answers so far, by upstream::dnsKey().
+  const upstream::ResolvedEndpoints& results() const { return results_; }
   uint64_t resolutions() const { return resolutions_; }
   uint64_t failures() const { return failures_; }
 
@@ -45,7 +45,7 @@ class DnsDiscovery {
   runtime::EventLoop& loop_;
   std::function<void()> on_change_;
   std::map<std::string, std::unique_ptr<Target>> targets_;
-  config::ResolvedEndpoints results_;
+  upstream::ResolvedEndpoints results_;
   runtime::Timer timer_;
   bool stopped_ = false;
   bool changed_ = false;  // answers changed since on_change last ran

@@ -85,12 +85,12 @@ lb::HostHealthPtr HealthRegistry::hostHealth(const std::string& cluster, const s
   return h;
 }
 
-void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& snap) {
+void HealthRegistry::activate(std::shared_ptr<const ClusterList> clusters) {
   if (stopped_) return;
-  snap_ = snap;
+  clusters_in_use_ = clusters;
   // Keep exactly what the snapshot uses; state built for a rejected config goes too.
   std::map<std::string, Cluster> kept;
-  for (const auto& cc : snap->clusters) {
+  for (const auto& cc : *clusters) {
     Cluster& k = kept[cc.name];
     k.state = cc.health_state;
     k.breaker = cc.breakers.state;
@@ -98,7 +98,7 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
     for (const auto& h : cc.hosts.hosts)
       k.hosts[h.name] = h.health;
   }
-  for (const auto& cc : snap->clusters) {
+  for (const auto& cc : *clusters) {
     // State that no configured mechanism would ever change again is reset: a host marked down
     // by checks that are now off, or ejected when outlier detection is now off.
     for (const auto& h : cc.hosts.hosts) {
@@ -120,7 +120,7 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
   // Success-rate intervals run on across reloads; a cluster that turns it off starts afresh.
   for (auto it = success_rate_due_.begin(); it != success_rate_due_.end();) {
     bool keep = false;
-    for (const auto& cc : snap->clusters) {
+    for (const auto& cc : *clusters) {
       keep = keep || (cc.name == it->first && cc.health_policy.success_rate.enabled);
     }
     it = keep ? std::next(it) : success_rate_due_.erase(it);
@@ -130,7 +130,7 @@ void HealthRegistry::activate(const std::shared_ptr<const config::Snapshot>& sna
   if (checks_stopped_) *checks_stopped_ = true;
   checks_stopped_ = std::make_shared<bool>(false);
   bool need_tick = false;
-  for (const auto& cc : snap->clusters) {
+  for (const auto& cc : *clusters) {
     need_tick = need_tick || cc.health_policy.outlierDetection() ||
                 cc.health_policy.slow_start_window.count() > 0;
     if (!cc.health_check) continue;
@@ -175,8 +175,8 @@ void HealthRegistry::onTick(void* self) {
 }
 
 void HealthRegistry::tick(int64_t now) {
-  if (!snap_) return;
-  for (const auto& cc : snap_->clusters) {
+  if (!clusters_in_use_) return;
+  for (const auto& cc : *clusters_in_use_) {
     const lb::HealthPolicy& p = cc.health_policy;
     bool ramping = false;
     for (const auto& host : cc.hosts.hosts) {
@@ -233,7 +233,7 @@ void HealthRegistry::tick(int64_t now) {
   }
 }
 
-void HealthRegistry::evaluateSuccessRate(const config::CompiledCluster& cc, int64_t now) {
+void HealthRegistry::evaluateSuccessRate(const upstream::CompiledCluster& cc, int64_t now) {
   const lb::HealthPolicy& p = cc.health_policy;
   std::vector<lb::HostSample> samples;
   samples.reserve(cc.hosts.hosts.size());
@@ -370,12 +370,12 @@ void HealthRegistry::record(CheckTarget& t, bool ok) {
   }
 }
 
-std::string HealthRegistry::renderPrometheus(const config::Snapshot& snap) {
+std::string HealthRegistry::renderPrometheus(const ClusterList& clusters) {
   std::ostringstream o;
   const int64_t now = lb::steadyNowNs();
   auto each = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-    for (const auto& cc : snap.clusters) {
+    for (const auto& cc : clusters) {
       for (const auto& host : cc.hosts.hosts) {
         o << name << "{cluster=\"" << runtime::escapeLabel(cc.name) << "\",host=\""
           << runtime::escapeLabel(host.name) << "\"} " << value(*host.health) << '\n';
@@ -412,7 +412,7 @@ std::string HealthRegistry::renderPrometheus(const config::Snapshot& snap) {
   auto cluster = [&](std::string_view name, std::string_view type, std::string_view help,
                      auto value) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-    for (const auto& cc : snap.clusters) {
+    for (const auto& cc : clusters) {
       uint64_t sum = 0;
       for (const auto& host : cc.hosts.hosts)
         sum += value(*host.health);

@@ -9,11 +9,11 @@
 #include <memory>
 #include <string>
 
-#include "config/snapshot.h"
 #include "lb/host_health.h"
 #include "lb/rng.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
+#include "upstream/cluster.h"
 
 namespace gatehouse::upstream {
 
@@ -31,14 +31,15 @@ class HealthRegistry {
   // The cluster's circuit-breaker counters, kept like its health state.
   std::shared_ptr<ClusterBreaker> breakerState(const std::string& cluster);
 
-  // `snap` is now the active snapshot: forget hosts it no longer has, restart the active checks
-  // with its config, and run the tick if some cluster needs it.
-  void activate(const std::shared_ptr<const config::Snapshot>& snap);
+  // `clusters` (of the snapshot that is now active; the pointer keeps it alive): forget hosts
+  // they no longer have, restart the active checks with their config, and run the tick if
+  // some cluster needs it.
+  void activate(std::shared_ptr<const ClusterList> clusters);
   // Shutdown: no more checks or ticks.
   void stop();
 
-  // Per-host gauges and counters for the hosts of `snap`, in Prometheus text format.
-  static std::string renderPrometheus(const config::Snapshot& snap);
+  // Per-host gauges and counters for the hosts of `clusters`, in Prometheus text format.
+  static std::string renderPrometheus(const ClusterList& clusters);
 
   // One tick at `now_ns` (steady nanoseconds): un-eject hosts whose time has passed, decay
   // ejection levels, step slow-start ramps, and run due success-rate evaluations (which read
@@ -63,14 +64,14 @@ class HealthRegistry {
   runtime::EventLoop& loop_;
   std::map<std::string, Cluster> clusters_;
   std::shared_ptr<bool> checks_stopped_;  // shared with the running checks of this generation
-  std::shared_ptr<const config::Snapshot> snap_;
+  std::shared_ptr<const ClusterList> clusters_in_use_;
   struct RampState {
     bool active = false;
     int64_t next_step_ns = 0;
   };
   std::map<std::string, RampState> ramps_;           // by cluster
   std::map<std::string, int64_t> success_rate_due_;  // by cluster: next evaluation
-  void evaluateSuccessRate(const config::CompiledCluster& cc, int64_t now);
+  void evaluateSuccessRate(const CompiledCluster& cc, int64_t now);
   runtime::Timer tick_timer_;
   bool stopped_ = false;
   lb::Rng rng_;

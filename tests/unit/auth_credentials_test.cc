@@ -3,11 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "config/snapshot.h"
 #include "config_test_util.h"
 #include "policies/consumers.h"
 #include "policies/credentials.h"
 #include "policies/hmac_auth/hmac_auth.h"
+#include "server/snapshot_builder.h"
 
 namespace gatehouse {
 namespace {
@@ -172,7 +172,7 @@ TEST(ConsumersConfig, LoadsAndCompilesTheRegistry) {
   ASSERT_EQ(cfg->consumers.size(), 2u);
   EXPECT_EQ(cfg->consumers[0].metadata[0], (std::pair<std::string, std::string>{"tier", "gold"}));
   EXPECT_EQ(cfg->consumers[0].basic[0].username, "alice");  // defaults to the consumer name
-  auto built = config::buildSnapshot(cfg, nullptr, 1);
+  auto built = server::buildSnapshot(cfg, nullptr, 1);
   ASSERT_TRUE(built.snapshot) << (built.errors.empty() ? "" : built.errors[0]);
   const auto& reg = *built.snapshot->consumers;
   ASSERT_NE(reg.byName("alice"), nullptr);
@@ -218,7 +218,7 @@ routes:
     policies:
       - {name: basic_auth, config: {consumers: [alice, carol]}}
 )"));
-  auto built = config::buildSnapshot(cfg, nullptr, 1);
+  auto built = server::buildSnapshot(cfg, nullptr, 1);
   ASSERT_FALSE(built.snapshot);
   ASSERT_EQ(built.errors.size(), 1u);
   EXPECT_THAT(built.errors[0], HasSubstr("routes[0].policies[0].config"));
@@ -231,7 +231,7 @@ routes:
       - {name: key_auth, config: {anonymous: guest}}
       - {name: acl, config: {allow: {consumers: [alice, guest, mallory]}}}
 )"));
-  built = config::buildSnapshot(acl, nullptr, 1);
+  built = server::buildSnapshot(acl, nullptr, 1);
   ASSERT_FALSE(built.snapshot);
   ASSERT_EQ(built.errors.size(), 1u);
   EXPECT_THAT(built.errors[0], HasSubstr("allow.consumers[2]: unknown consumer 'mallory'"));

@@ -6,10 +6,10 @@
 #include <thread>
 #include <vector>
 
-#include "config/snapshot.h"
 #include "config_test_util.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
+#include "server/snapshot_builder.h"
 #include "upstream/circuit_breaker.h"
 #include "upstream/connection_pool.h"
 #include "upstream/health_checker.h"
@@ -266,9 +266,9 @@ TEST(CircuitBreaker, CountersSurviveReloadsWhileTheClusterStays) {
                        "routes:\n  - match: {path_prefix: /}\n    cluster: " + std::string(name) +
                        "\n";
     auto cfg = std::make_shared<const config::Config>(loadOk(yaml));
-    auto sr = config::buildSnapshot(cfg, nullptr, 1, &r);
+    auto sr = server::buildSnapshot(cfg, nullptr, 1, &r);
     EXPECT_TRUE(sr.snapshot);
-    r.activate(sr.snapshot);
+    r.activate(proxy::clustersOf(sr.snapshot));
     return sr.snapshot;
   };
   auto s1 = build("    circuit_breakers: {max_requests: 2}\n", "c");

@@ -173,8 +173,8 @@ TEST(ConfigLoader, FullConfigRoundTrips) {
   EXPECT_EQ(p.file, "test.yaml");
   EXPECT_EQ(p.yaml_path, "virtual_hosts[0].routes[0].policies[0]");
   EXPECT_EQ(p.line, 43);
-  ASSERT_TRUE(p.config.IsMap());
-  EXPECT_EQ(p.config["request"]["set"]["x-a"].as<std::string>(), "b");
+  ASSERT_TRUE(p.config && p.config->IsMap());
+  EXPECT_EQ((*p.config)["request"]["set"]["x-a"].as<std::string>(), "b");
 
   const Route& r1 = api.routes[1];
   EXPECT_EQ(r1.name, "api/1");

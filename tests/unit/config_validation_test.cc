@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/loader.h"
 #include "config_test_util.h"
 
@@ -382,11 +384,11 @@ TEST(ConfigValidation, Policies) {
 )");
   const auto& p = c.virtual_hosts[0].policies;
   ASSERT_EQ(p.size(), 2u);
-  EXPECT_TRUE(p[0].config.IsNull());
+  EXPECT_TRUE(p[0].config->IsNull());
   EXPECT_EQ(p[1].name, "rate_limit");
   EXPECT_EQ(p[1].line, 5);
   EXPECT_EQ(p[1].yaml_path, "virtual_hosts[0].policies[1]");
-  EXPECT_EQ(p[1].config["rps"].as<int>(), 10);
+  EXPECT_EQ((*p[1].config)["rps"].as<int>(), 10);
 
   EXPECT_CONFIG_ERROR(onlyError("virtual_hosts:\n  - name: v\n    policies: [headers]\n"), 3,
                       "virtual_hosts[0].policies[0]", "expected a map, got 'headers'");

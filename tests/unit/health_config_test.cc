@@ -4,10 +4,21 @@
 #include <gtest/gtest.h>
 
 #include "config/loader.h"
-#include "config/snapshot.h"
 #include "config_test_util.h"
+#include "server/snapshot_builder.h"
 
 namespace gatehouse::config {
+
+// Compiled by the server layer; these tests check the compiled form.
+using proxy::CompiledRoute;
+using proxy::RouteSplit;
+using proxy::Snapshot;
+using server::buildSnapshot;
+using server::SnapshotResult;
+using upstream::CompiledCluster;
+using upstream::dnsKey;
+using upstream::ResolvedEndpoint;
+using upstream::ResolvedEndpoints;
 namespace {
 
 using test_util::loadOk;

@@ -2,10 +2,10 @@
 // control-thread tick from per-worker host counters.
 #include <gtest/gtest.h>
 
-#include "config/snapshot.h"
 #include "config_test_util.h"
 #include "lb/success_rate.h"
 #include "runtime/event_loop.h"
+#include "server/snapshot_builder.h"
 #include "upstream/health_checker.h"
 
 namespace gatehouse::lb {
@@ -86,9 +86,9 @@ routes:
   auto cfg = std::make_shared<const config::Config>(config::test_util::loadOk(yaml));
   runtime::EventLoop loop;
   upstream::HealthRegistry r(loop);
-  auto snap = config::buildSnapshot(cfg, nullptr, 1, &r).snapshot;
+  auto snap = server::buildSnapshot(cfg, nullptr, 1, &r).snapshot;
   ASSERT_TRUE(snap);
-  r.activate(snap);
+  r.activate(proxy::clustersOf(snap));
   const auto& cc = snap->clusters[0];
   EXPECT_TRUE(cc.health_policy.success_rate.enabled);
   const int64_t t0 = 1'000'000'000'000;

@@ -3,9 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/loader.h"
-#include "config/snapshot.h"
 #include "http/filter.h"
 #include "policy_test_util.h"
+#include "server/snapshot_builder.h"
 
 namespace gatehouse {
 namespace {
@@ -118,7 +118,7 @@ virtual_hosts:
                                      "t.yaml");
   ASSERT_TRUE(lr.ok()) << (lr.errors.empty() ? "" : lr.errors[0].format());
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = config::buildSnapshot(cfg, nullptr, 7);
+  auto sr = server::buildSnapshot(cfg, nullptr, 7);
   ASSERT_TRUE(sr.snapshot) << (sr.errors.empty() ? "" : sr.errors[0]);
   ASSERT_EQ(sr.snapshot->routes.size(), 2u);
   // vhost policy, route policy, rewrite
@@ -142,7 +142,7 @@ TEST(Snapshot, UnknownPolicyAndBadPolicyConfigNameTheLine) {
                                      "p.yaml");
   ASSERT_TRUE(lr.ok());
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = config::buildSnapshot(cfg, nullptr, 1);
+  auto sr = server::buildSnapshot(cfg, nullptr, 1);
   EXPECT_FALSE(sr.snapshot);
   ASSERT_EQ(sr.errors.size(), 2u);
   EXPECT_NE(sr.errors[0].find("p.yaml:5"), std::string::npos) << sr.errors[0];

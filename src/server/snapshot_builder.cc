@@ -1,4 +1,4 @@
-#include "config/snapshot.h"
+#include "server/snapshot_builder.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -11,7 +11,14 @@
 #include "runtime/stats.h"
 #include "upstream/health_checker.h"
 
-namespace gatehouse::config {
+namespace gatehouse::server {
+
+using namespace config;  // the model this file compiles
+using proxy::CompiledRoute;
+using proxy::RouteSplit;
+using proxy::Snapshot;
+using upstream::CompiledCluster;
+using upstream::ResolvedEndpoints;
 namespace {
 
 std::string where(const std::string& file, int line, const std::string& path) {
@@ -34,7 +41,7 @@ void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, Com
                        spec.name + "'; known policies: " + known);
       continue;
     }
-    YAML::Node cfg = spec.config ? spec.config : YAML::Node(YAML::NodeType::Map);
+    YAML::Node cfg = spec.config && *spec.config ? *spec.config : YAML::Node(YAML::NodeType::Map);
     http::PolicyContext pctx;
     pctx.consumers = snap.consumers;
     pctx.preceding = route.filters;
@@ -117,14 +124,6 @@ std::shared_ptr<const policies::ConsumerRegistry> compileConsumers(
 
 }  // namespace
 
-std::string dnsKey(const DnsDiscovery& d) {
-  std::string k = d.name + "|" + std::to_string(static_cast<int>(d.type)) + "|" +
-                  std::to_string(d.port) + "|" + std::to_string(d.weight);
-  for (const auto& r : d.resolvers)
-    k += "|" + r;
-  return k;
-}
-
 SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
                              uint64_t generation, upstream::HealthRegistry* health,
                              const ResolvedEndpoints* dns) {
@@ -203,7 +202,7 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
       cc.hosts.hosts.push_back(std::move(h));
     }
     if (c.dns && dns) {
-      auto it = dns->find(dnsKey(*c.dns));
+      auto it = dns->find(upstream::dnsKey(*c.dns));
       if (it != dns->end()) {
         for (const auto& re : it->second) {
           lb::Host h;
@@ -366,4 +365,4 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* 
   return out;
 }
 
-}  // namespace gatehouse::config
+}  // namespace gatehouse::server

@@ -10,15 +10,20 @@
 
 #include "admin/admin_server.h"
 #include "config/model.h"
-#include "config/snapshot.h"
 #include "proxy/access_log.h"
+#include "proxy/snapshot.h"
 #include "runtime/event_loop.h"
 #include "runtime/stats.h"
-#include "runtime/worker.h"
+#include "server/snapshot_builder.h"
+#include "server/worker.h"
 #include "upstream/dns_discovery.h"
 #include "upstream/health_checker.h"
 
-namespace gatehouse::runtime {
+namespace gatehouse::server {
+
+using runtime::EventLoop;
+using runtime::Task;
+using runtime::Timer;
 
 struct ServerOptions {
   std::string config_path;               // empty when `preset` is given
@@ -45,7 +50,7 @@ class Server {
  private:
   struct Built {
     std::shared_ptr<const config::Config> config;
-    std::shared_ptr<const config::Snapshot> snapshot;
+    std::shared_ptr<const proxy::Snapshot> snapshot;
   };
   Result<Built> load();
   // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
@@ -60,10 +65,10 @@ class Server {
 
   ServerOptions opts_;
   EventLoop loop_;
-  std::unique_ptr<Stats> stats_;
+  std::unique_ptr<runtime::Stats> stats_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
-  std::shared_ptr<const config::Snapshot> current_;
+  std::shared_ptr<const proxy::Snapshot> current_;
   std::shared_ptr<proxy::AccessLogSink> log_sink_;
   std::set<std::string> open_listeners_;
   uint64_t generation_ = 0;
@@ -78,4 +83,4 @@ class Server {
   Timer ticket_timer_;
 };
 
-}  // namespace gatehouse::runtime
+}  // namespace gatehouse::server

@@ -1,4 +1,4 @@
-#include "runtime/server.h"
+#include "server/server.h"
 
 #include <signal.h>
 #include <sys/inotify.h>
@@ -18,7 +18,9 @@
 #include "core/log.h"
 #include "net/tls_tickets.h"
 
-namespace gatehouse::runtime {
+namespace gatehouse::server {
+
+using namespace runtime;  // the loop, timers, stats this thread drives
 
 namespace {
 std::string listenerKey(const config::Listener& l) {
@@ -70,7 +72,7 @@ Result<Server::Built> Server::load() {
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
   }
   auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
+  auto sr = server::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
   if (!sr.snapshot) {
     std::string msg;
     for (const auto& e : sr.errors)
@@ -154,7 +156,7 @@ int Server::run() {
     open_listeners_.insert(listenerKey(l));
   current_ = built->snapshot;
   generation_ = current_->generation;
-  health_.activate(current_);
+  health_.activate(proxy::clustersOf(current_));
   dns_.activate(*current_->config);
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
   for (int i = 0; i < nworkers; ++i) {
@@ -248,7 +250,7 @@ void Server::reload(const char* why) {
     open_listeners_.insert(listenerKey(l));
   current_ = built->snapshot;
   generation_ = current_->generation;
-  health_.activate(current_);
+  health_.activate(proxy::clustersOf(current_));
   dns_.activate(*current_->config);
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
@@ -261,7 +263,7 @@ void Server::reload(const char* why) {
 void Server::republish() {
   if (shutting_down_ || !current_) return;
   auto cfg = current_->config;
-  auto sr = config::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
+  auto sr = server::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
   if (!sr.snapshot) {
     for (const auto& e : sr.errors)
       log::error("dns update rejected: ", e);
@@ -275,7 +277,7 @@ void Server::republish() {
   }
   current_ = sr.snapshot;
   generation_ = current_->generation;
-  health_.activate(current_);
+  health_.activate(proxy::clustersOf(current_));
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->applySnapshot(current_, (*sockets)[i], log_sink_);
   }
@@ -374,7 +376,7 @@ admin::AdminResponse Server::handleAdmin(std::string_view method, std::string_vi
   if (path == "/metrics") {
     std::string body = stats_->renderPrometheus();
     if (current_) {
-      body += upstream::HealthRegistry::renderPrometheus(*current_);
+      body += upstream::HealthRegistry::renderPrometheus(current_->clusters);
       std::vector<upstream::BreakerView> breakers;
       for (const auto& cc : current_->clusters)
         breakers.push_back({cc.name, &cc.breakers});
@@ -399,4 +401,4 @@ admin::AdminResponse Server::handleAdmin(std::string_view method, std::string_vi
   return {404, "text/plain", "not found\n"};
 }
 
-}  // namespace gatehouse::runtime
+}  // namespace gatehouse::server

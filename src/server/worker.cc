@@ -1,38 +1,24 @@
-#include "runtime/worker.h"
+#include "server/worker.h"
 
 #include <malloc.h>
 #include <unistd.h>
-
-#include <random>
 
 #include "core/buffer.h"
 #include "core/log.h"
 #include "proxy/session.h"
 
-namespace gatehouse::runtime {
+namespace gatehouse::server {
 
-Worker::Worker(int id, Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink)
-    : id_(id), stats_(stats), log_sink_(std::move(log_sink)) {
-  std::random_device rd;
-  rng_state_[0] = (static_cast<uint64_t>(rd()) << 32) | rd();
-  rng_state_[1] = (static_cast<uint64_t>(rd()) << 32) | rd() | 1;
-}
+using namespace runtime;  // the loop, timers and tasks this worker drives
+
+Worker::Worker(int id, runtime::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink)
+    : WorkerContext(id, stats), log_sink_(std::move(log_sink)) {}
 
 Worker::~Worker() {
   join();
 }
 
-uint64_t Worker::nextRandom() {
-  // xorshift128+: fast and good enough for request ids and jitter (not for secrets).
-  uint64_t s1 = rng_state_[0];
-  const uint64_t s0 = rng_state_[1];
-  rng_state_[0] = s0;
-  s1 ^= s1 << 23;
-  rng_state_[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-  return rng_state_[1] + s0;
-}
-
-void Worker::start(std::shared_ptr<const config::Snapshot> snap,
+void Worker::start(std::shared_ptr<const proxy::Snapshot> snap,
                    std::vector<ListenerSocket> listeners) {
   thread_ = std::thread([this, snap = std::move(snap), listeners = std::move(listeners)]() mutable {
     install(std::move(snap), std::move(listeners), log_sink_);
@@ -47,7 +33,7 @@ void Worker::start(std::shared_ptr<const config::Snapshot> snap,
   });
 }
 
-void Worker::applySnapshot(std::shared_ptr<const config::Snapshot> snap,
+void Worker::applySnapshot(std::shared_ptr<const proxy::Snapshot> snap,
                            std::vector<ListenerSocket> listeners,
                            std::shared_ptr<proxy::AccessLogSink> log_sink) {
   loop_.post([this, snap = std::move(snap), listeners = std::move(listeners),
@@ -56,13 +42,13 @@ void Worker::applySnapshot(std::shared_ptr<const config::Snapshot> snap,
   });
 }
 
-void Worker::install(std::shared_ptr<const config::Snapshot> snap,
+void Worker::install(std::shared_ptr<const proxy::Snapshot> snap,
                      std::vector<ListenerSocket> listeners,
                      std::shared_ptr<proxy::AccessLogSink> log_sink) {
-  auto ws = std::make_shared<WorkerSnapshot>();
+  auto ws = std::make_shared<proxy::WorkerSnapshot>();
   ws->snap = snap;
   for (const auto& c : snap->clusters) {
-    WorkerCluster wc;
+    upstream::WorkerCluster wc;
     wc.cluster = &c;
     wc.lb = c.lb->create(c.hosts);
     for (const auto& h : c.hosts.hosts) {
@@ -78,11 +64,7 @@ void Worker::install(std::shared_ptr<const config::Snapshot> snap,
     }
     ws->clusters.push_back(std::move(wc));
   }
-  current_ = std::move(ws);
-  // Copy: a watcher may end its stream (and unregister) from the callback.
-  std::vector<StreamWatcher*> streams(streams_.begin(), streams_.end());
-  for (auto* st : streams)
-    if (streams_.count(st)) st->onNewSnapshot(*snap);
+  publish(std::move(ws));
 
   const auto& al = snap->config->access_log;
   log_sink_ = std::move(log_sink);
@@ -118,11 +100,6 @@ void Worker::install(std::shared_ptr<const config::Snapshot> snap,
     spawn(acceptLoop(lis, l.key));
   }
   listener_indexes_ = std::move(keep);
-}
-
-size_t Worker::listenerIndex(const std::string& key) const {
-  auto it = listener_indexes_.find(key);
-  return it == listener_indexes_.end() ? 0 : it->second;
 }
 
 Task<> Worker::acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key) {
@@ -206,4 +183,4 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-}  // namespace gatehouse::runtime
+}  // namespace gatehouse::server

@@ -1,0 +1,86 @@
+#pragma once
+// The immutable, compiled form of one configuration: routers, clusters with their host sets and
+// load-balancer factories, and each route's filter-chain factories. Built and validated on the
+// control thread; workers only read it. In-flight requests keep the snapshot they started with.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/model.h"
+#include "http/filter.h"
+#include "net/cidr.h"
+#include "net/tls.h"
+#include "upstream/cluster.h"
+
+namespace gatehouse::policies {
+class ConsumerRegistry;
+}
+namespace gatehouse::proxy {
+
+class Router;
+
+struct RouteSplit;
+
+struct CompiledRoute {
+  std::string name;
+  uint32_t stats_slot = 0;
+  int cluster = -1;  // index into Snapshot::clusters; -1 when a filter answers
+  std::vector<http::FilterFactoryPtr> filters;  // vhost policies, route policies, action
+  bool wants_request_body = false;
+  bool wants_response_body = false;
+  config::Millis response_timeout{};
+  config::RetryPolicy retry;  // the route's `retry:`, else its cluster's, else the defaults
+  // Protocol timeouts resolved from the route's overrides and the global `timeouts:`.
+  struct Streams {
+    config::Millis request_total{};
+    config::Millis grpc_unary{};
+    config::Millis grpc_stream_idle{};
+    config::Millis websocket_idle{};
+    config::Millis websocket_max_lifetime{};
+    config::Millis sse_idle{};
+    config::Millis sse_max_lifetime{};
+    uint32_t websocket_max_connections = 0;
+  } streams;
+  // Weighted clusters or canary rules: proxy::chooseRoute() picks one of its variants per
+  // request. Null for a route with one cluster and no canary.
+  std::shared_ptr<const RouteSplit> split;
+};
+
+// A route's traffic split. Each variant is a copy of the route (same filters and stats slot)
+// that forwards to one cluster, so the rest of the request path sees an ordinary route.
+struct RouteSplit {
+  struct Canary {
+    std::string header;  // lower case; or
+    std::string cookie;
+    std::optional<std::string> value;  // nullopt: presence is enough
+    size_t variant = 0;
+  };
+  std::vector<CompiledRoute> variants;
+  std::vector<std::pair<uint64_t, size_t>> weighted;  // (cumulative weight, variant)
+  uint64_t total_weight = 0;                          // 0: no split, the route's own cluster
+  std::vector<Canary> canary;                         // first match wins, before the split
+};
+
+struct Snapshot {
+  uint64_t generation = 0;
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const proxy::Router> router;
+  std::vector<CompiledRoute> routes;  // index = Router route_id
+  std::vector<upstream::CompiledCluster> clusters;
+  net::CidrSet trusted_proxies;
+  // The top-level `consumers:` registry; the empty registry when there is none.
+  std::shared_ptr<const policies::ConsumerRegistry> consumers;
+  // Parallel to config->listeners; null for plain-text listeners.
+  std::vector<std::shared_ptr<const net::TlsServerContext>> listener_tls;
+};
+
+// The snapshot's clusters, sharing its ownership (for the control thread's health checks).
+inline std::shared_ptr<const upstream::ClusterList> clustersOf(
+    const std::shared_ptr<const Snapshot>& snap) {
+  return {snap, &snap->clusters};
+}
+
+}  // namespace gatehouse::proxy

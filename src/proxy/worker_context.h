@@ -1,0 +1,85 @@
+#pragma once
+// What a connection, a request and a policy may use of the worker that runs them: its event
+// loop, the snapshot it serves, its counters, its access log, its random numbers, and the sets
+// of open sessions and long-lived streams (for drain and reload news). The worker itself
+// (server::Worker: thread, listeners, pools, accept loops) sits above the proxy and derives
+// from this, so nothing below the server layer includes it. Worker thread only, except the
+// constructor.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "proxy/access_log.h"
+#include "proxy/snapshot.h"
+#include "runtime/event_loop.h"
+#include "runtime/stats.h"
+#include "upstream/cluster.h"
+#include "upstream/connection_pool.h"
+
+namespace gatehouse::proxy {
+
+class Session;
+
+// A worker's view of one config snapshot. Requests hold a shared_ptr to it, so an old
+// snapshot stays alive until its last request finishes. Its refcount is touched only by
+// this worker, so it never bounces between cores.
+struct WorkerSnapshot {
+  std::shared_ptr<const Snapshot> snap;
+  std::vector<upstream::WorkerCluster> clusters;
+};
+
+// A long-lived stream (upgrade tunnel, event stream, gRPC call) that wants to hear about each
+// new snapshot: it keeps its own, but starts its drain age when its route was deleted.
+// Worker thread only; registered while the stream is open.
+class StreamWatcher {
+ public:
+  virtual ~StreamWatcher() = default;
+  virtual void onNewSnapshot(const Snapshot& snap) = 0;
+};
+
+class WorkerContext {
+ public:
+  WorkerContext(int id, runtime::Stats& stats);
+  virtual ~WorkerContext() = default;
+  WorkerContext(const WorkerContext&) = delete;
+  WorkerContext& operator=(const WorkerContext&) = delete;
+
+  runtime::EventLoop& loop() { return loop_; }
+  const std::shared_ptr<WorkerSnapshot>& snapshot() const { return current_; }
+  runtime::WorkerStats& stats() { return stats_.worker(id_); }
+  AccessLog& accessLog() { return access_log_; }
+  bool draining() const { return draining_; }
+  int id() const { return id_; }
+  // xorshift128+: fast and good enough for request ids and jitter (not for secrets).
+  uint64_t nextRandom();
+  void sessionStarted(Session* s) { sessions_.insert(s); }
+  // The worker may finish its drain when the last session ends.
+  virtual void sessionEnded(Session* s) { sessions_.erase(s); }
+  void streamStarted(StreamWatcher* s) { streams_.insert(s); }
+  void streamEnded(StreamWatcher* s) { streams_.erase(s); }
+  size_t openStreams() const { return streams_.size(); }
+  // Listener index of `key` in the current config (per-listener virtual hosts).
+  size_t listenerIndex(const std::string& key) const;
+
+ protected:
+  // Installs a new snapshot and tells every open stream about it.
+  void publish(std::shared_ptr<WorkerSnapshot> ws);
+
+  const int id_;
+  runtime::Stats& stats_;
+  runtime::EventLoop loop_;
+  std::shared_ptr<WorkerSnapshot> current_;
+  std::map<std::string, size_t> listener_indexes_;
+  std::unordered_set<Session*> sessions_;
+  std::unordered_set<StreamWatcher*> streams_;
+  AccessLog access_log_;
+  bool draining_ = false;
+
+ private:
+  uint64_t rng_state_[2];
+};
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,68 @@
+#pragma once
+// A worker: one thread, one EventLoop, its own SO_REUSEPORT listeners, upstream pools,
+// load-balancer state and counters. A connection lives on one worker for life. The control
+// thread talks to a worker only through post(): new snapshot, new listeners, drain. What the
+// proxy may use of it is proxy::WorkerContext, its base.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "net/tcp.h"
+#include "proxy/worker_context.h"
+#include "runtime/event_loop.h"
+#include "runtime/stats.h"
+#include "upstream/connection_pool.h"
+
+namespace gatehouse::server {
+
+// A bound listening socket handed from the control thread to a worker.
+struct ListenerSocket {
+  std::string key;  // "address:port"
+  size_t listener_index = 0;
+  int fd = -1;
+};
+
+class Worker final : public proxy::WorkerContext {
+ public:
+  Worker(int id, runtime::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Control thread.
+  void start(std::shared_ptr<const proxy::Snapshot> snap, std::vector<ListenerSocket> listeners);
+  void applySnapshot(std::shared_ptr<const proxy::Snapshot> snap,
+                     std::vector<ListenerSocket> listeners,
+                     std::shared_ptr<proxy::AccessLogSink> log_sink);
+  void drain(runtime::TimePoint deadline);
+  void join();
+  bool finished() const { return finished_.load(); }
+
+  // Worker thread only.
+  void sessionEnded(proxy::Session* s) override;
+
+ private:
+  void install(std::shared_ptr<const proxy::Snapshot> snap, std::vector<ListenerSocket> listeners,
+               std::shared_ptr<proxy::AccessLogSink> log_sink);
+  runtime::Task<> acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key);
+  void startDrain(runtime::TimePoint deadline);
+  void maybeFinish();
+  static void onSweep(void* self);
+  static void onDrainDeadline(void* self);
+
+  std::thread thread_;
+  std::atomic<bool> finished_{false};
+  std::map<std::string, std::shared_ptr<net::TcpListener>> listeners_;
+  std::unordered_map<std::string, std::unique_ptr<upstream::EndpointPool>> pools_;
+  std::shared_ptr<proxy::AccessLogSink> log_sink_;
+  runtime::Timer sweep_timer_;
+  uint64_t sweeps_ = 0;
+  runtime::Timer drain_timer_;
+};
+
+}  // namespace gatehouse::server
