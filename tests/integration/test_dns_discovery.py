@@ -15,12 +15,19 @@ pytestmark = pytest.mark.skipif(not shutil.which("dnsmasq") and not
                                 reason="dnsmasq not installed (scripts/bootstrap)")
 
 
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_dns_port():
+    """A port free for UDP and for TCP at this moment: dnsmasq binds both."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise AssertionError("no port free for both UDP and TCP")
 
 
 class Dnsmasq:
@@ -29,11 +36,21 @@ class Dnsmasq:
         self.dir.mkdir(exist_ok=True)
         self.hosts = self.dir / "hosts"
         self.hosts.write_text(hosts)
-        self.port = free_udp_port()
+        self.port = free_dns_port()
         self.extra = list(extra)
         self.proc = None
 
     def start(self):
+        # Another test may take the port between our probe and dnsmasq's bind: try a new one.
+        for attempt in range(5):
+            if attempt:
+                self.port = free_dns_port()
+            if self._launch():
+                return self
+        raise AssertionError("dnsmasq could not bind: " + (self.dir / "stderr").read_text())
+
+    def _launch(self):
+        """Starts dnsmasq on self.port; False when it exited because the port was taken."""
         self.proc = subprocess.Popen(
             [DNSMASQ, "-k", "-C", "/dev/null", "--no-resolv", "--no-hosts",
              f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
@@ -47,14 +64,19 @@ class Dnsmasq:
             s.settimeout(0.2)
 
             def answers():
-                assert self.proc.poll() is None, (self.dir / "stderr").read_text()
+                if self.proc.poll() is not None:
+                    return True  # exited: decided below
                 s.sendto(query, ("127.0.0.1", self.port))
                 try:
                     return s.recv(512)[:2] == b"\x12\x34"
                 except (socket.timeout, ConnectionRefusedError):
                     return False
             wait_until(answers, message="dnsmasq answering")
-        return self
+        if self.proc.poll() is None:
+            return True
+        err = (self.dir / "stderr").read_text()
+        assert "Address already in use" in err, err
+        return False
 
     def set_hosts(self, text):
         self.hosts.write_text(text)
