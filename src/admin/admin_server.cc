@@ -57,13 +57,13 @@ runtime::Task<> AdminServer::serve(int fd) {
     std::string_view target = head.target;
     const size_t q = target.find('?');
     std::string_view path = target.substr(0, q);
-    AdminResponse r;
-    if (auto fn = runtime::findAdminRoute(path)) {
-      // Registered routes may wait for I/O (with their own deadline); the loop keeps running.
+    http::AdminReply r;
+    if (auto fn = findPolicyEndpoint(path)) {
+      // Policies' endpoints may wait for I/O (with their own deadline); the loop keeps running.
       r = co_await fn(std::string(head.method), std::string(path),
                       std::string(q == std::string_view::npos ? "" : target.substr(q + 1)));
     } else {
-      r = handler_(head.method, path);
+      r = serveBuiltin(head.method, path, state_());
     }
     bool keep = head.keep_alive;
     in.consume(head.head_size);

@@ -48,4 +48,20 @@ bool base64UrlDecodeStrict(std::string_view in, std::string& out) {
   return (acc & ((1u << bits) - 1)) == 0;
 }
 
+bool percentDecodeSegment(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hexDigit(in[i + 1]), lo = hexDigit(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
 }  // namespace gatehouse::encoding

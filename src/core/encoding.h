@@ -38,4 +38,7 @@ std::string base64Encode(std::string_view data, Base64 alphabet, bool pad);
 // 4n+1 or non-zero leftover bits fail, so each byte string has exactly one encoding.
 bool base64UrlDecodeStrict(std::string_view in, std::string& out);
 
+// Percent-decodes one path segment (admin API paths); false on a malformed escape.
+bool percentDecodeSegment(std::string_view in, std::string& out);
+
 }  // namespace gatehouse::encoding

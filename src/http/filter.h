@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "http/admin_endpoint.h"
 #include "http/message.h"
 #include "runtime/task.h"
 
@@ -174,8 +175,10 @@ using ContextPolicyBuilder = Result<FilterFactoryPtr> (*)(const YAML::Node& conf
                                                           const PolicyContext& ctx);
 
 struct PolicyRegistration {
-  PolicyRegistration(std::string_view n, PolicyBuilder b) : name(n), plain_(b) {}
-  PolicyRegistration(std::string_view n, ContextPolicyBuilder b) : name(n), contextual_(b) {}
+  PolicyRegistration(std::string_view n, PolicyBuilder b, AdminEndpoint a = {})
+      : name(n), admin(a), plain_(b) {}
+  PolicyRegistration(std::string_view n, ContextPolicyBuilder b, AdminEndpoint a = {})
+      : name(n), admin(a), contextual_(b) {}
 
   Result<FilterFactoryPtr> build(const YAML::Node& config, const PolicyContext& ctx) const {
     return contextual_ ? contextual_(config, ctx) : plain_(config);
@@ -184,6 +187,7 @@ struct PolicyRegistration {
   Result<FilterFactoryPtr> build(const YAML::Node& config) const { return build(config, {}); }
 
   std::string_view name;
+  AdminEndpoint admin;  // the policy's admin API endpoint, if it has one
 
  private:
   PolicyBuilder plain_ = nullptr;

@@ -12,8 +12,6 @@
 #include <sstream>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "config/loader.h"
 #include "core/log.h"
 #include "net/tls_tickets.h"
@@ -164,8 +162,7 @@ int Server::run() {
   }
 
   if (cfg.admin.enabled) {
-    admin_ = std::make_unique<admin::AdminServer>(
-        loop_, [this](std::string_view m, std::string_view p) { return handleAdmin(m, p); });
+    admin_ = std::make_unique<admin::AdminServer>(loop_, [this] { return adminState(); });
     auto addr = net::SocketAddress::parse(cfg.admin.address, cfg.admin.port);
     Status st = addr.ok() ? admin_->listen(*addr) : Status(addr.error());
     if (!st.ok()) {
@@ -371,34 +368,8 @@ Task<> Server::watchLoop(int inotify_fd) {
   }
 }
 
-admin::AdminResponse Server::handleAdmin(std::string_view method, std::string_view path) {
-  if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
-  if (path == "/metrics") {
-    std::string body = stats_->renderPrometheus();
-    if (current_) {
-      body += upstream::HealthRegistry::renderPrometheus(current_->clusters);
-      std::vector<upstream::BreakerView> breakers;
-      for (const auto& cc : current_->clusters)
-        breakers.push_back({cc.name, &cc.breakers});
-      upstream::renderBreakerMetrics(body, breakers);
-    }
-    return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(body)};
-  }
-  if (path == "/healthz") return {200, "text/plain", "ok\n"};
-  if (path == "/readyz") {
-    if (shutting_down_) return {503, "text/plain", "draining\n"};
-    return {200, "text/plain", "ready\n"};
-  }
-  if (path == "/config") {
-    nlohmann::json j;
-    j["generation"] = generation_;
-    j["source"] = current_ ? current_->config->source_file : "";
-    j["routes"] = current_ ? current_->routes.size() : 0;
-    j["clusters"] = current_ ? current_->clusters.size() : 0;
-    j["workers"] = workers_.size();
-    return {200, "application/json", j.dump() + "\n"};
-  }
-  return {404, "text/plain", "not found\n"};
+admin::ServerState Server::adminState() const {
+  return {current_, stats_.get(), generation_, workers_.size(), shutting_down_};
 }
 
 }  // namespace gatehouse::server

@@ -61,7 +61,8 @@ class Server {
   void beginShutdown();
   Task<> signalLoop(int sigfd);
   Task<> watchLoop(int inotify_fd);
-  admin::AdminResponse handleAdmin(std::string_view method, std::string_view path);
+  // What the admin API's built-in endpoints report.
+  admin::ServerState adminState() const;
 
   ServerOptions opts_;
   EventLoop loop_;

@@ -6,10 +6,11 @@
 
 #include <thread>
 
+#include "admin/endpoints.h"
+#include "core/encoding.h"
 #include "policies/metering/metering.h"
 #include "policies/quota/config.h"
 #include "policies/rate_limit/limiter.h"
-#include "runtime/admin_hooks.h"
 
 namespace gatehouse::policies::quota {
 namespace {
@@ -176,30 +177,47 @@ TEST(Metering, SumsThreadsAndCapsConsumerLabels) {
 }  // namespace
 }  // namespace gatehouse::policies::metering
 
-namespace gatehouse::runtime {
+namespace gatehouse::admin {
 namespace {
 
-Task<AdminReply> dummyA(std::string, std::string, std::string) {
-  co_return AdminReply{};
+runtime::Task<http::AdminReply> dummyA(std::string, std::string, std::string) {
+  co_return http::AdminReply{};
 }
-Task<AdminReply> dummyB(std::string, std::string, std::string) {
-  co_return AdminReply{};
+runtime::Task<http::AdminReply> dummyB(std::string, std::string, std::string) {
+  co_return http::AdminReply{};
 }
 
-TEST(AdminHooks, PrefixMatchAndPathDecoding) {
-  registerAdminRoute("/hooktest", &dummyA);
-  registerAdminRoute("/hooktest/deep", &dummyB);
-  EXPECT_EQ(findAdminRoute("/hooktest"), &dummyA);
-  EXPECT_EQ(findAdminRoute("/hooktest/x/y"), &dummyA);
-  EXPECT_EQ(findAdminRoute("/hooktest/deep/x"), &dummyB);  // the longest prefix wins
-  EXPECT_EQ(findAdminRoute("/hooktestx"), nullptr);        // only at a '/' boundary
-  EXPECT_EQ(findAdminRoute("/other"), nullptr);
+TEST(AdminEndpoints, PrefixMatchAndPathDecoding) {
+  const http::AdminEndpoint endpoints[] = {{"/hooktest", &dummyA}, {"/hooktest/deep", &dummyB}};
+  EXPECT_EQ(findEndpoint(endpoints, "/hooktest"), &dummyA);
+  EXPECT_EQ(findEndpoint(endpoints, "/hooktest/x/y"), &dummyA);
+  EXPECT_EQ(findEndpoint(endpoints, "/hooktest/deep/x"), &dummyB);  // the longest prefix wins
+  EXPECT_EQ(findEndpoint(endpoints, "/hooktestx"), nullptr);        // only at a '/' boundary
+  EXPECT_EQ(findEndpoint(endpoints, "/other"), nullptr);
   std::string out;
-  EXPECT_TRUE(decodePathSegment("a%2Fb%20c", out));
+  EXPECT_TRUE(encoding::percentDecodeSegment("a%2Fb%20c", out));
   EXPECT_EQ(out, "a/b c");
-  EXPECT_FALSE(decodePathSegment("bad%2", out));
-  EXPECT_FALSE(decodePathSegment("bad%zz", out));
+  EXPECT_FALSE(encoding::percentDecodeSegment("bad%2", out));
+  EXPECT_FALSE(encoding::percentDecodeSegment("bad%zz", out));
+}
+
+TEST(AdminEndpoints, PoliciesDeclareTheirs) {
+  EXPECT_NE(findPolicyEndpoint("/quotas/q/alice"), nullptr);
+  EXPECT_NE(findPolicyEndpoint("/usage"), nullptr);
+  EXPECT_EQ(findPolicyEndpoint("/metrics"), nullptr);  // built in, served by serveBuiltin
+}
+
+TEST(AdminEndpoints, BuiltinsReportTheServerState) {
+  ServerState state;
+  state.generation = 7;
+  state.workers = 2;
+  EXPECT_EQ(serveBuiltin("GET", "/readyz", state).status, 200);
+  EXPECT_NE(serveBuiltin("GET", "/config", state).body.find("\"generation\":7"), std::string::npos);
+  EXPECT_EQ(serveBuiltin("POST", "/healthz", state).status, 405);
+  EXPECT_EQ(serveBuiltin("GET", "/nope", state).status, 404);
+  state.draining = true;
+  EXPECT_EQ(serveBuiltin("GET", "/readyz", state).status, 503);
 }
 
 }  // namespace
-}  // namespace gatehouse::runtime
+}  // namespace gatehouse::admin

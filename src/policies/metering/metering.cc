@@ -10,8 +10,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/encoding.h"
+#include "http/admin_endpoint.h"
 #include "policies/policy_yaml.h"
-#include "runtime/admin_hooks.h"
 #include "runtime/metrics_hooks.h"
 #include "runtime/stats.h"
 
@@ -136,17 +137,17 @@ void renderMetrics(std::string& out) {
   }
 }
 
-runtime::Task<runtime::AdminReply> handleAdmin(std::string method, std::string path,
-                                               std::string /*query*/) {
+runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path,
+                                            std::string /*query*/) {
   if (method != "GET" && method != "HEAD") {
-    co_return runtime::AdminReply{405, "application/json", "{\"error\":\"method not allowed\"}\n"};
+    co_return http::AdminReply{405, "application/json", "{\"error\":\"method not allowed\"}\n"};
   }
   std::string_view rest = path;
   rest.remove_prefix(std::string_view("/usage").size());
   std::string consumer;
   const bool filtered = rest.size() > 1;
-  if (filtered && !runtime::decodePathSegment(rest.substr(1), consumer)) {
-    co_return runtime::AdminReply{400, "application/json", "{\"error\":\"bad consumer\"}\n"};
+  if (filtered && !encoding::percentDecodeSegment(rest.substr(1), consumer)) {
+    co_return http::AdminReply{400, "application/json", "{\"error\":\"bad consumer\"}\n"};
   }
   nlohmann::json list = nlohmann::json::array();
   for (const auto& u : snapshot()) {
@@ -160,7 +161,7 @@ runtime::Task<runtime::AdminReply> handleAdmin(std::string method, std::string p
   nlohmann::json out;
   out["usage"] = std::move(list);
   out["max_consumers"] = global().max_consumers.load(std::memory_order_relaxed);
-  co_return runtime::AdminReply{200, "application/json", out.dump() + "\n"};
+  co_return http::AdminReply{200, "application/json", out.dump() + "\n"};
 }
 
 }  // namespace
@@ -235,8 +236,11 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   }
   setMaxConsumers(max_consumers);
   runtime::registerMetricsRenderer("metering", &renderMetrics);
-  runtime::registerAdminRoute("/usage", &handleAdmin);
   return http::FilterFactoryPtr(std::make_shared<MeteringFactory>());
+}
+
+http::AdminEndpoint adminEndpoint() {
+  return {"/usage", &handleAdmin};
 }
 
 }  // namespace gatehouse::policies::metering

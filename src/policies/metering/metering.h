@@ -16,6 +16,8 @@
 namespace gatehouse::policies::metering {
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+// GET /usage and /usage/<consumer> on the admin API.
+http::AdminEndpoint adminEndpoint();
 
 struct Usage {
   std::string route;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "core/encoding.h"
 #include "policies/quota/factory.h"
 #include "policies/rate_limit/redis_client.h"
 #include "policies/rate_limit/redis_script.h"
@@ -20,11 +21,11 @@ namespace {
 
 constexpr int64_t kSecond = 1'000'000'000;
 
-runtime::AdminReply json(int status, const nlohmann::json& j) {
+http::AdminReply json(int status, const nlohmann::json& j) {
   return {status, "application/json", j.dump() + "\n"};
 }
 
-runtime::AdminReply error(int status, std::string_view message) {
+http::AdminReply error(int status, std::string_view message) {
   nlohmann::json j;
   j["error"] = message;
   j["status"] = status;
@@ -57,7 +58,7 @@ bool keyFromSegments(std::string_view rest, std::string& key) {
     size_t slash = rest.find('/');
     std::string_view seg = rest.substr(0, slash);
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-    if (!runtime::decodePathSegment(seg, part) || part.empty()) return false;
+    if (!encoding::percentDecodeSegment(seg, part) || part.empty()) return false;
     if (!first) key += '\x1f';
     key += part;
     first = false;
@@ -65,8 +66,8 @@ bool keyFromSegments(std::string_view rest, std::string& key) {
   return !key.empty();
 }
 
-runtime::Task<runtime::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std::string key,
-                                         bool reset) {
+runtime::Task<http::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std::string key,
+                                      bool reset) {
   const QuotaConfig& cfg = f->config();
   const int64_t now = wallNs();
   nlohmann::json out;
@@ -129,8 +130,8 @@ runtime::Task<runtime::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, 
 
 }  // namespace
 
-runtime::Task<runtime::AdminReply> handleAdmin(std::string method, std::string path,
-                                               std::string /*query*/) {
+runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path,
+                                            std::string /*query*/) {
   std::string_view rest = path;
   rest.remove_prefix(std::string_view("/quotas").size());
   if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
@@ -156,7 +157,8 @@ runtime::Task<runtime::AdminReply> handleAdmin(std::string method, std::string p
   }
   const size_t slash = rest.find('/');
   std::string name;
-  if (slash == std::string_view::npos || !runtime::decodePathSegment(rest.substr(0, slash), name)) {
+  if (slash == std::string_view::npos ||
+      !encoding::percentDecodeSegment(rest.substr(0, slash), name)) {
     co_return error(404, "expected /quotas/<policy>/<key>");
   }
   rest.remove_prefix(slash + 1);

@@ -5,10 +5,10 @@
 #include <string_view>
 #include <vector>
 
+#include "http/admin_endpoint.h"
 #include "http/filter.h"
 #include "policies/quota/config.h"
 #include "policies/rate_limit/limiter.h"
-#include "runtime/admin_hooks.h"
 
 namespace gatehouse::policies::quota {
 
@@ -46,7 +46,7 @@ void registerFactory(const std::shared_ptr<const QuotaFactory>& f);
 int64_t wallNs();
 
 // The admin routes /quotas and /quotas/... (registered by build()).
-runtime::Task<runtime::AdminReply> handleAdmin(std::string method, std::string path,
-                                               std::string query);
+runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path,
+                                            std::string query);
 
 }  // namespace gatehouse::policies::quota

@@ -5,10 +5,10 @@
 #include <map>
 #include <mutex>
 
+#include "http/admin_endpoint.h"
 #include "policies/quota/factory.h"
 #include "policies/rate_limit/redis_client.h"
 #include "policies/rate_limit/redis_script.h"
-#include "runtime/admin_hooks.h"
 #include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::quota {
@@ -220,10 +220,13 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto c = parseConfig(config);
   if (!c.ok()) return c.error();
   runtime::registerMetricsRenderer("quota", &renderMetrics);
-  runtime::registerAdminRoute("/quotas", &handleAdmin);
   auto f = std::make_shared<const QuotaFactory>(std::move(*c));
   registerFactory(f);
   return http::FilterFactoryPtr(f);
+}
+
+http::AdminEndpoint adminEndpoint() {
+  return {"/quotas", &handleAdmin};
 }
 
 }  // namespace gatehouse::policies::quota

@@ -9,5 +9,7 @@
 namespace gatehouse::policies::quota {
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+// /quotas on the admin API.
+http::AdminEndpoint adminEndpoint();
 
 }  // namespace gatehouse::policies::quota

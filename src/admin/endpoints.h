@@ -1,0 +1,43 @@
+#pragma once
+// The admin API's endpoints, all served from here (admin_server.h is the listener):
+//   GET /metrics  Prometheus text format
+//   GET /healthz  200 while the process runs
+//   GET /readyz   200 when serving, 503 while draining
+//   GET /config   the active config's source file and generation (JSON)
+// plus the endpoints that policies declare with their registration (http::AdminEndpoint,
+// e.g. /quotas, /usage). Control thread only.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "http/admin_endpoint.h"
+#include "proxy/snapshot.h"
+#include "runtime/stats.h"
+
+namespace gatehouse::admin {
+
+// What the built-in endpoints report, read from the server when a request comes.
+struct ServerState {
+  std::shared_ptr<const proxy::Snapshot> snapshot;  // null before the first config
+  const runtime::Stats* stats = nullptr;
+  uint64_t generation = 0;
+  size_t workers = 0;
+  bool draining = false;
+};
+using ServerStateFn = std::function<ServerState()>;
+
+// The handler of the longest `prefix` of `path` that ends at a '/' boundary or at the end of
+// `path`; nullptr when none.
+http::AdminHandler findEndpoint(std::span<const http::AdminEndpoint> endpoints,
+                                std::string_view path);
+// The same over every registered policy's endpoint.
+http::AdminHandler findPolicyEndpoint(std::string_view path);
+
+// The built-in endpoints; 404 for any other path.
+http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
+                              const ServerState& state);
+
+}  // namespace gatehouse::admin
