@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "config/syntax.h"
-#include "policies/credentials.h"
+#include "policies/auth/credentials.h"
 
 namespace gatehouse::config {
 namespace {

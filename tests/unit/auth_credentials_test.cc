@@ -5,8 +5,8 @@
 
 #include "config/snapshot.h"
 #include "config_test_util.h"
-#include "policies/consumers.h"
-#include "policies/credentials.h"
+#include "policies/auth/consumers.h"
+#include "policies/auth/credentials.h"
 #include "policies/hmac_auth/hmac_auth.h"
 
 namespace gatehouse {

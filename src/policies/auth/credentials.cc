@@ -1,4 +1,4 @@
-#include "policies/credentials.h"
+#include "policies/auth/credentials.h"
 
 #include <crypt.h>
 #include <openssl/crypto.h>
