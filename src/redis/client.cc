@@ -79,7 +79,14 @@ int64_t Connection::connectionsUp() {
 Connection& Connection::forThisThread(const std::string& ep_id, const Endpoint& ep,
                                       std::string_view script) {
   // Destroyed at thread exit, after the worker's loop stopped but while it still exists.
-  thread_local std::map<std::string, std::unique_ptr<Connection>, std::less<>> conns;
+  // One table per script: a connection loads one script, and a script (static text) is named by
+  // its address.
+  using Table = std::map<std::string, std::unique_ptr<Connection>, std::less<>>;
+  thread_local std::vector<std::pair<const char*, Table>> by_script;
+  auto table = std::find_if(by_script.begin(), by_script.end(),
+                            [&](const auto& t) { return t.first == script.data(); });
+  if (table == by_script.end()) table = by_script.emplace(by_script.end(), script.data(), Table{});
+  Table& conns = table->second;
   auto it = conns.find(ep_id);
   if (it == conns.end()) {
     it = conns

@@ -64,8 +64,9 @@ struct CallResult {
 
 class Connection {
  public:
-  // This thread's connection to `ep` (created on first use; `ep_id` is ep.id(), computed once
-  // by the caller). Requires a running EventLoop. Every caller passes the same script.
+  // This thread's connection to `ep` that runs `script` (created on first use; `ep_id` is
+  // ep.id(), computed once by the caller). `script` must be static text: callers that pass the
+  // same script (rate_limit and quota) share a connection. Requires a running EventLoop.
   static Connection& forThisThread(const std::string& ep_id, const Endpoint& ep,
                                    std::string_view script);
   // Connections currently up, over all workers and endpoints (a metrics gauge).
