@@ -117,8 +117,7 @@ Status checkNames(const List& l, const std::string& what, const http::PolicyCont
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
-  const auto* f = http::statelessFilterOf<AclFilter>(factory);
-  return f ? &f->counters() : nullptr;
+  return policies::countersOf<AclFilter>(factory);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {

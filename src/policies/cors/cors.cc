@@ -8,6 +8,7 @@
 
 #include "core/strings.h"
 #include "http/headers.h"
+#include "policies/access.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::cors {
@@ -212,8 +213,7 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
-  const auto* f = http::statelessFilterOf<CorsFilter>(factory);
-  return f ? &f->counters() : nullptr;
+  return policies::countersOf<CorsFilter>(factory);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {

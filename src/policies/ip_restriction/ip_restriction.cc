@@ -54,8 +54,7 @@ Result<net::CidrSet> readCidrs(const YAML::Node& node, const std::string& what) 
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
-  const auto* f = http::statelessFilterOf<IpRestrictionFilter>(factory);
-  return f ? &f->counters() : nullptr;
+  return policies::countersOf<IpRestrictionFilter>(factory);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
