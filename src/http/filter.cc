@@ -78,3 +78,31 @@ const PolicyRegistration* findPolicy(std::string_view name) {
 }
 
 }  // namespace gatehouse::http
+
+namespace gatehouse::http {
+
+FilterRef FilterRef::own(std::unique_ptr<Filter> f) {
+  FilterRef r;
+  r.owned_ = std::move(f);
+  r.filter = r.owned_.get();
+  return r;
+}
+
+FilterRef FilterRef::shared(const StatelessFilter& f) {
+  FilterRef r;
+  r.view_.target = &f;
+  r.filter = &r.view_;
+  return r;
+}
+
+FilterRef& FilterRef::operator=(FilterRef&& o) noexcept {
+  owned_ = std::move(o.owned_);
+  view_.target = o.view_.target;
+  // A view points into its own FilterRef: re-aim it at ours.
+  filter = o.filter == &o.view_ ? &view_ : owned_.get();
+  o.filter = nullptr;
+  o.view_.target = nullptr;
+  return *this;
+}
+
+}  // namespace gatehouse::http

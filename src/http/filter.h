@@ -118,6 +118,8 @@ class RequestContext {
   Verdict respondError(int status, std::string_view message);
 };
 
+// The per-request half of a policy that keeps state for one request (a decision to recall in a
+// later phase, a body digest): a new instance per request, used by one worker only.
 class Filter {
  public:
   virtual ~Filter() = default;
@@ -134,18 +136,54 @@ class Filter {
   virtual void onComplete(RequestContext&) {}
 };
 
-// A filter instance for one request: either owned (stateful) or a shared stateless instance
-// whose phases must not mutate it (they run concurrently on several workers).
-struct FilterRef {
-  Filter* filter = nullptr;
-  std::unique_ptr<Filter> owned;
-  static FilterRef shared(const Filter& f) { return {const_cast<Filter*>(&f), nullptr}; }
-  static FilterRef own(std::unique_ptr<Filter> f) {
-    Filter* raw = f.get();
-    return {raw, std::move(f)};
+// The per-request half of a policy that keeps no state between phases: one immutable instance,
+// owned by the factory, serves every request on every worker at once, so its phases are const.
+class StatelessFilter {
+ public:
+  virtual ~StatelessFilter() = default;
+  virtual Verdict onRequestHeaders(RequestContext&) const { return Verdict::kContinue; }
+  virtual Verdict onRequestBody(RequestContext&, std::string& /*chunk*/, bool /*end*/) const {
+    return Verdict::kContinue;
   }
+  virtual Verdict onResponseHeaders(RequestContext&) const { return Verdict::kContinue; }
+  virtual Verdict onResponseBody(RequestContext&, std::string& /*chunk*/, bool /*end*/) const {
+    return Verdict::kContinue;
+  }
+  virtual void onComplete(RequestContext&) const {}
 };
 
+// A policy's filter for one request, called through `filter`: a Filter it owns, or a view of a
+// shared StatelessFilter (a Filter that forwards to it, held inline: no allocation).
+class FilterRef {
+ public:
+  FilterRef() = default;
+  static FilterRef own(std::unique_ptr<Filter> f);
+  static FilterRef shared(const StatelessFilter& f);
+  FilterRef(FilterRef&& o) noexcept { *this = std::move(o); }
+  FilterRef& operator=(FilterRef&& o) noexcept;
+
+  Filter* filter = nullptr;  // the owned filter or &view_
+
+ private:
+  class SharedView final : public Filter {
+   public:
+    const StatelessFilter* target = nullptr;
+    Verdict onRequestHeaders(RequestContext& c) override { return target->onRequestHeaders(c); }
+    Verdict onRequestBody(RequestContext& c, std::string& chunk, bool end) override {
+      return target->onRequestBody(c, chunk, end);
+    }
+    Verdict onResponseHeaders(RequestContext& c) override { return target->onResponseHeaders(c); }
+    Verdict onResponseBody(RequestContext& c, std::string& chunk, bool end) override {
+      return target->onResponseBody(c, chunk, end);
+    }
+    void onComplete(RequestContext& c) override { target->onComplete(c); }
+  };
+  std::unique_ptr<Filter> owned_;
+  SharedView view_;
+};
+
+// The config half of a policy: built and validated once per snapshot on the control thread,
+// then immutable and shared by every worker. create() runs on a worker for each request.
 class FilterFactory {
  public:
   virtual ~FilterFactory() = default;
@@ -153,6 +191,27 @@ class FilterFactory {
   virtual bool wantsRequestBody() const { return false; }
   virtual bool wantsResponseBody() const { return false; }
 };
+
+// The factory of a policy whose filter `F` (a StatelessFilter) is stateless: it holds the one
+// filter, built in place from the parsed config, and hands it to every request.
+template <class F>
+class StatelessFactory : public FilterFactory {
+ public:
+  template <class... Args>
+  explicit StatelessFactory(Args&&... args) : filter_(std::forward<Args>(args)...) {}
+  FilterRef create() const override { return FilterRef::shared(filter_); }
+  const F& filter() const { return filter_; }
+
+ private:
+  const F filter_;
+};
+
+// The filter of `factory` when it is a StatelessFactory<F>, else nullptr.
+template <class F>
+const F* statelessFilterOf(const FilterFactory& factory) {
+  const auto* f = dynamic_cast<const StatelessFactory<F>*>(&factory);
+  return f ? &f->filter() : nullptr;
+}
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;
 

@@ -1,17 +1,10 @@
 #include "lb/hash_key.h"
 
+#include "core/strings.h"
 #include "http/message.h"
 
 namespace gatehouse::lb {
 namespace {
-
-std::string_view trimSpaces(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
 
 std::optional<std::string_view> nonEmpty(std::string_view s) {
   if (s.empty()) return std::nullopt;
@@ -25,14 +18,14 @@ std::optional<std::string_view> findPair(std::string_view list, char sep, std::s
     size_t end = list.find(sep);
     std::string_view item = list.substr(0, end);
     list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
-    if (trim) item = trimSpaces(item);
+    if (trim) item = strings::trimSpaces(item);
     size_t eq = item.find('=');
     std::string_view item_name = item.substr(0, eq);
-    if (trim) item_name = trimSpaces(item_name);
+    if (trim) item_name = strings::trimSpaces(item_name);
     if (item_name != name) continue;
     if (eq == std::string_view::npos) return std::string_view{};
     std::string_view value = item.substr(eq + 1);
-    return trim ? trimSpaces(value) : value;
+    return trim ? strings::trimSpaces(value) : value;
   }
   return std::nullopt;
 }

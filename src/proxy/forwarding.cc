@@ -1,18 +1,11 @@
 #include "proxy/forwarding.h"
+#include "core/strings.h"
 
 #include <array>
 #include <utility>
 
 namespace gatehouse::proxy {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
 
 constexpr std::array<std::string_view, 10> kHopByHop = {
     "connection",        "keep-alive", "proxy-connection", "te",   "trailer",
@@ -63,7 +56,7 @@ void stripHopByHop(http::HeaderMap& h, bool keep_upgrade) {
   std::string_view rest = named;
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    std::string_view tok = trim(rest.substr(0, comma));
+    std::string_view tok = strings::trimSpaces(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     if (tok.empty() || http::iequals(tok, "close") || http::iequals(tok, "keep-alive")) continue;
     if (keep_upgrade && http::iequals(tok, "upgrade")) continue;
@@ -137,7 +130,8 @@ std::string applyForwarded(http::HeaderMap& h, std::string_view peer_ip, std::st
     std::string_view rest = xff;
     while (!rest.empty()) {
       auto comma = rest.rfind(',');
-      std::string_view hop = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+      std::string_view hop =
+          strings::trimSpaces(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
       if (hop.empty()) continue;
       client_ip.assign(hop);

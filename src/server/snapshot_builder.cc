@@ -2,7 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "policies/consumers.h"
+#include "policies/auth/consumers.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "config_test_util.h"
-#include "policies/consumers.h"
-#include "policies/credentials.h"
+#include "policies/auth/consumers.h"
+#include "policies/auth/credentials.h"
 #include "policies/hmac_auth/hmac_auth.h"
 #include "server/snapshot_builder.h"
 

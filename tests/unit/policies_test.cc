@@ -4,6 +4,7 @@
 
 #include "config/loader.h"
 #include "http/filter.h"
+#include "policies/policy_yaml.h"
 #include "policy_test_util.h"
 #include "server/snapshot_builder.h"
 
@@ -17,6 +18,92 @@ TEST(Policies, RegistryKnowsBuiltIns) {
     EXPECT_NE(http::findPolicy(name), nullptr) << name;
   }
   EXPECT_EQ(http::findPolicy("no-such-policy"), nullptr);
+}
+
+// A stateless filter: its phases are const and it counts the requests it saw.
+class CountingFilter final : public http::StatelessFilter {
+ public:
+  http::Verdict onRequestHeaders(http::RequestContext&) const override {
+    ++calls;
+    return http::Verdict::kRespond;
+  }
+  mutable int calls = 0;
+};
+
+TEST(FilterRef, SharedFilterIsCalledThroughMovedRefs) {
+  http::StatelessFactory<CountingFilter> factory;
+  std::vector<http::FilterRef> refs;
+  for (int i = 0; i < 20; ++i)
+    refs.push_back(factory.create());  // reallocations move the refs
+  http::RequestContext ctx;
+  for (auto& r : refs) {
+    ASSERT_NE(r.filter, nullptr);
+    EXPECT_EQ(r.filter->onRequestHeaders(ctx), http::Verdict::kRespond);
+  }
+  http::FilterRef moved = std::move(refs.front());
+  EXPECT_EQ(refs.front().filter, nullptr);
+  moved.filter->onRequestHeaders(ctx);
+  EXPECT_EQ(factory.filter().calls, 21);
+  EXPECT_EQ(http::statelessFilterOf<CountingFilter>(factory), &factory.filter());
+}
+
+TEST(FilterRef, OwnedFilterMovesWithItsRef) {
+  struct Owned final : http::Filter {
+    http::Verdict onRequestHeaders(http::RequestContext&) override { return http::Verdict::kPause; }
+  };
+  auto owned = std::make_unique<Owned>();
+  http::Filter* raw = owned.get();
+  http::FilterRef a = http::FilterRef::own(std::move(owned));
+  http::FilterRef b;
+  b = std::move(a);
+  EXPECT_EQ(b.filter, raw);
+  EXPECT_EQ(a.filter, nullptr);
+  http::RequestContext ctx;
+  EXPECT_EQ(b.filter->onRequestHeaders(ctx), http::Verdict::kPause);
+}
+
+TEST(PolicyYaml, ReadersNameTheOptionInErrors) {
+  YAML::Node n = YAML::Load("{flag: yes, bad: maybe, ttl: 90s, size: 2KiB, mode: b, list: [x, y]}");
+  bool flag = false;
+  ASSERT_TRUE(policies::readOptional(n, "flag", flag).ok());
+  EXPECT_TRUE(flag);
+  bool untouched = true;
+  ASSERT_TRUE(policies::readOptional(n, "absent", untouched).ok());
+  EXPECT_TRUE(untouched);
+  auto bad = policies::readOptional(n, "bad", flag);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "bad: expected true or false");
+
+  auto ttl =
+      policies::readDuration(n["ttl"], "ttl", std::chrono::seconds(1), std::chrono::hours(1));
+  ASSERT_TRUE(ttl.ok());
+  EXPECT_EQ(*ttl, std::chrono::seconds(90));
+  auto short_ttl =
+      policies::readDuration(n["ttl"], "ttl", std::chrono::seconds(1), std::chrono::seconds(60));
+  ASSERT_FALSE(short_ttl.ok());
+  EXPECT_EQ(short_ttl.error().message, "ttl: expected a duration from 1s to 1m, like 30s or 5m");
+  auto size = policies::readSize(n["size"], "size", 1, 1024, "512");
+  ASSERT_FALSE(size.ok());
+  EXPECT_EQ(size.error().message, "size: expected a size from 1 to 1KiB, like 512");
+
+  enum class Mode { kA, kB, kC };
+  auto mode = policies::readChoice<Mode>(n["mode"], "mode",
+                                         {{"a", Mode::kA}, {"b", Mode::kB}, {"c", Mode::kC}});
+  ASSERT_TRUE(mode.ok());
+  EXPECT_EQ(*mode, Mode::kB);
+  auto wrong = policies::readChoice<Mode>(n["list"], "list", {{"a", Mode::kA}});
+  EXPECT_FALSE(wrong.ok());
+  auto unknown =
+      policies::readChoice<Mode>(n["mode"], "mode", {{"a", Mode::kA}, {"c", Mode::kC}}, "mode");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().message, "mode: unknown mode 'b'; expected a or c");
+
+  auto list = policies::readNonEmptyList(n["list"], "list");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(*list, (std::vector<std::string>{"x", "y"}));
+  auto empty = policies::readNonEmptyList(YAML::Load("[]"), "list", "names");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().message, "list: expected a non-empty list of names");
 }
 
 TEST(Policies, HeadersEditsRequestAndResponse) {

@@ -11,10 +11,10 @@
 #include <thread>
 
 #include "http/filter.h"
-#include "policies/auth_metrics.h"
+#include "policies/auth/auth_metrics.h"
+#include "policies/auth/consumers.h"
+#include "policies/auth/credentials.h"
 #include "policies/basic_auth/basic_auth.h"
-#include "policies/consumers.h"
-#include "policies/credentials.h"
 #include "policies/offload.h"
 #include "runtime/event_loop.h"
 #include "runtime/metrics_hooks.h"

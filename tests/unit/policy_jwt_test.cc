@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "policies/bearer_auth.h"
+#include "policies/auth/bearer_auth.h"
 #include "policies/jwt_auth/jwks.h"
 #include "policies/jwt_auth/jwt.h"
 #include "policies/jwt_auth/jwt_auth.h"

@@ -3,7 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "http/filter.h"
-#include "policies/consumers.h"
+#include "policies/auth/consumers.h"
 #include "policies/key_auth/key_auth.h"
 #include "policy_test_util.h"
 

@@ -7,7 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "policies/auth_common.h"
+#include "policies/access.h"
+#include "policies/auth/auth_common.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::acl {
@@ -30,38 +31,26 @@ struct List {
   }
 };
 
-class AclFilter final : public http::Filter, public http::FilterFactory {
+class AclFilter final : public http::StatelessFilter {
  public:
   AclFilter(List allow, List deny, int unauthenticated_status)
       : allow_(std::move(allow)),
         deny_(std::move(deny)),
         unauthenticated_status_(unauthenticated_status) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-
   // Deny wins; then, when an allow list exists, only identities on it pass.
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
-    if (deny_.matches(ctx)) {
-      counters_.denied.fetch_add(1, std::memory_order_relaxed);
-      return ctx.respondError(403, "forbidden");
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
+    if (deny_.matches(ctx)) return forbid(ctx, counters_.denied);
+    if (allow_.empty()) return allow(counters_.allowed);
+    if (ctx.consumer.empty()) {
+      if (unauthenticated_status_ != 401) return forbid(ctx, counters_.unauthenticated);
+      counters_.unauthenticated.fetch_add(1, std::memory_order_relaxed);
+      // RFC 9110 §15.5.2: a 401 must carry a challenge; `key_auth` is the scheme we offer.
+      http::Verdict v = ctx.respondError(401, "authentication required");
+      ctx.local_reply.headers.add("www-authenticate", "ApiKey realm=\"gatehouse\"");
+      return v;
     }
-    if (!allow_.empty()) {
-      if (ctx.consumer.empty()) {
-        counters_.unauthenticated.fetch_add(1, std::memory_order_relaxed);
-        if (unauthenticated_status_ == 401) {
-          // RFC 9110 §15.5.2: a 401 must carry a challenge; `key_auth` is the scheme we offer.
-          http::Verdict v = ctx.respondError(401, "authentication required");
-          ctx.local_reply.headers.add("www-authenticate", "ApiKey realm=\"gatehouse\"");
-          return v;
-        }
-        return ctx.respondError(403, "forbidden");
-      }
-      if (!allow_.matches(ctx)) {
-        counters_.not_allowed.fetch_add(1, std::memory_order_relaxed);
-        return ctx.respondError(403, "forbidden");
-      }
-    }
-    counters_.allowed.fetch_add(1, std::memory_order_relaxed);
-    return http::Verdict::kContinue;
+    if (!allow_.matches(ctx)) return forbid(ctx, counters_.not_allowed);
+    return allow(counters_.allowed);
   }
 
   const Counters& counters() const { return counters_; }
@@ -70,7 +59,7 @@ class AclFilter final : public http::Filter, public http::FilterFactory {
   const List allow_;
   const List deny_;
   const int unauthenticated_status_;
-  Counters counters_;
+  mutable Counters counters_;  // relaxed atomics, written by every worker
 };
 
 Status readNames(const YAML::Node& node, const std::string& what, std::vector<std::string>& out) {
@@ -128,8 +117,7 @@ Status checkNames(const List& l, const std::string& what, const http::PolicyCont
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
-  const auto* f = dynamic_cast<const AclFilter*>(&factory);
-  return f ? &f->counters() : nullptr;
+  return policies::countersOf<AclFilter>(factory);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
@@ -155,8 +143,8 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
     }
     status = *v;
   }
-  return http::FilterFactoryPtr(
-      std::make_shared<AclFilter>(std::move(*allow), std::move(*deny), status));
+  return http::FilterFactoryPtr(std::make_shared<http::StatelessFactory<AclFilter>>(
+      std::move(*allow), std::move(*deny), status));
 }
 
 }  // namespace gatehouse::policies::acl

@@ -6,7 +6,7 @@
 #include <map>
 #include <mutex>
 
-#include "config/yaml_helpers.h"
+#include "core/clock.h"
 #include "policies/policy_yaml.h"
 #include "runtime/metrics_hooks.h"
 #include "runtime/stats.h"
@@ -15,12 +15,6 @@ namespace gatehouse::policies::adaptive_concurrency {
 namespace {
 
 constexpr int kMaxLimit = 1'000'000;
-
-int64_t nowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 bool sameParams(const Params& a, const Params& b) {
   return a.algorithm == b.algorithm && a.min_limit == b.min_limit && a.max_limit == b.max_limit &&
@@ -81,17 +75,18 @@ class AdaptiveFilter final : public http::Filter {
       return http::Verdict::kRespond;
     }
     held_ = true;
-    start_ns_ = nowNs();
+    start_ns_ = clock::steadyNs();
     return http::Verdict::kContinue;
   }
   http::Verdict onResponseHeaders(http::RequestContext& ctx) override {
     // Gateway failures (502, 503) come back at once and would make the upstream look fast.
     const int s = ctx.response.status;
-    if (held_ && latency_ns_ < 0 && s != 502 && s != 503) latency_ns_ = nowNs() - start_ns_;
+    if (held_ && latency_ns_ < 0 && s != 502 && s != 503)
+      latency_ns_ = clock::steadyNs() - start_ns_;
     return http::Verdict::kContinue;
   }
   void onComplete(http::RequestContext&) override {
-    if (held_) l_.release(nowNs(), latency_ns_);
+    if (held_) l_.release(clock::steadyNs(), latency_ns_);
     held_ = false;
   }
 
@@ -114,30 +109,6 @@ class AdaptiveFactory final : public http::FilterFactory {
   std::shared_ptr<Limiter> l_;
 };
 
-Result<int64_t> readDurationNs(const YAML::Node& n, std::string_view what) {
-  auto s = readString(n, what);
-  if (!s.ok()) return s.error();
-  auto d = config::parseDuration(*s);
-  if (!d || d->count() <= 0) {
-    return configError(std::string(what) + ": expected a duration like 100ms or 2s, got '" + *s +
-                       "'");
-  }
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(*d).count();
-}
-
-// `range` is how the error shows [lo, hi], e.g. "from 0 to 1".
-Result<double> readDecimal(const YAML::Node& n, std::string_view what, double lo, double hi,
-                           std::string_view range) {
-  auto s = readString(n, what);
-  if (!s.ok()) return s.error();
-  auto d = config::parseDecimal(*s);
-  if (!d || *d < lo || *d > hi) {
-    return configError(std::string(what) + ": expected a decimal number " + std::string(range) +
-                       ", got '" + *s + "'");
-  }
-  return *d;
-}
-
 }  // namespace
 
 Result<Options> parseOptions(const YAML::Node& config) {
@@ -156,15 +127,12 @@ Result<Options> parseOptions(const YAML::Node& config) {
     o.name = *n;
   }
   if (config["algorithm"]) {
-    auto a = readString(config["algorithm"], "algorithm");
+    auto a = readChoice<Params::Algorithm>(
+        config["algorithm"], "algorithm",
+        {{"gradient", Params::Algorithm::kGradient}, {"aimd", Params::Algorithm::kAimd}},
+        "algorithm");
     if (!a.ok()) return a.error();
-    if (*a == "gradient") {
-      p.algorithm = Params::Algorithm::kGradient;
-    } else if (*a == "aimd") {
-      p.algorithm = Params::Algorithm::kAimd;
-    } else {
-      return configError("algorithm: unknown '" + *a + "'; expected gradient or aimd");
-    }
+    p.algorithm = *a;
   }
   const bool aimd = p.algorithm == Params::Algorithm::kAimd;
   for (std::string_view k : {"min_rtt_interval", "min_rtt_samples", "buffer"}) {
@@ -203,9 +171,10 @@ Result<Options> parseOptions(const YAML::Node& config) {
   for (Dur d : {Dur{"window", &p.window_ns}, Dur{"min_rtt_interval", &p.min_rtt_interval_ns},
                 Dur{"latency_threshold", &p.latency_threshold_ns}}) {
     if (!config[d.key]) continue;
-    auto v = readDurationNs(config[d.key], d.key);
+    auto v = readDuration(config[d.key], d.key, std::chrono::milliseconds(1),
+                          std::chrono::hours(24), "100ms or 2s");
     if (!v.ok()) return v.error();
-    *d.out = *v;
+    *d.out = std::chrono::duration_cast<std::chrono::nanoseconds>(*v).count();
   }
   if (aimd && p.latency_threshold_ns <= 0) {
     return configError("latency_threshold: required for algorithm aimd (e.g. 250ms)");
@@ -234,7 +203,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     auto& slot = r.by_name[o->name];
     limiter = slot.lock();
     if (!limiter || !sameParams(limiter->params(), o->params)) {
-      limiter = std::make_shared<Limiter>(o->params, nowNs());
+      limiter = std::make_shared<Limiter>(o->params, clock::steadyNs());
       slot = limiter;
     }
   }

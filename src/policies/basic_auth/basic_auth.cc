@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "config/yaml_helpers.h"
+#include "core/clock.h"
 #include "http/headers.h"
-#include "policies/auth_common.h"
+#include "policies/auth/auth_common.h"
 #include "policies/offload.h"
 #include "policies/policy_yaml.h"
 #include "runtime/metrics_hooks.h"
@@ -28,19 +28,14 @@ constexpr int64_t kDefaultTtlMs = 300'000;
 
 BcryptCounters g_counters;
 
-int64_t monotonicNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Cache keys are a MAC under a per-process random key, so a memory dump of the cache does not
 // give an attacker a fast (unsalted SHA-256) way to test password guesses.
 const std::string& processKey() {
   static const std::string key = [] {
     std::string k(32, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(k.data()), static_cast<int>(k.size())) != 1) {
-      k = std::to_string(monotonicNs());  // still per-process; RAND_bytes does not fail in practice
+      k = std::to_string(
+          clock::steadyNs());  // still per-process; RAND_bytes does not fail in practice
     }
     return k;
   }();
@@ -86,20 +81,12 @@ struct Options {
   auth::IdentityOptions identity;
 };
 
-class BasicAuthFilter final : public http::Filter, public auth::AuthFactory {
+class BasicAuthFilter final : public http::StatelessFilter {
  public:
   explicit BasicAuthFilter(Options o) : opts_(std::move(o)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
+  const Options& options() const { return opts_; }
 
-  std::string_view policyName() const override { return kPolicy; }
-  std::string challenge() const override { return opts_.challenge; }
-  bool isOptional() const override { return opts_.identity.optional; }
-  bool definesConsumer(std::string_view name) const override {
-    return opts_.inline_users && opts_.inline_users->byName(name);
-  }
-  const auth::IdentityOptions& identity() const override { return opts_.identity; }
-
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     if (opts_.identity.optional) {
       if (auth::skipAuthenticated(ctx, opts_.identity)) return http::Verdict::kContinue;
     } else {
@@ -141,7 +128,7 @@ class BasicAuthFilter final : public http::Filter, public auth::AuthFactory {
     std::string key = cacheKey(user, password, hash.text);
     if (opts_.cache_ttl_ns > 0) {
       const CacheEntry& e = workerCache()[slotOf(key)];
-      if (!e.key.empty() && monotonicNs() - e.verified_ns < opts_.cache_ttl_ns &&
+      if (!e.key.empty() && clock::steadyNs() - e.verified_ns < opts_.cache_ttl_ns &&
           constantTimeEquals(e.key, key)) {
         cleanse(*decoded);
         g_counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
@@ -182,7 +169,7 @@ class BasicAuthFilter final : public http::Filter, public auth::AuthFactory {
     if (opts_.cache_ttl_ns > 0) {
       CacheEntry& e = workerCache()[slotOf(key)];
       e.key = std::move(key);
-      e.verified_ns = monotonicNs();
+      e.verified_ns = clock::steadyNs();
     }
     co_return accept(ctx, *consumer);
   }
@@ -198,6 +185,24 @@ class BasicAuthFilter final : public http::Filter, public auth::AuthFactory {
   }
 
   const Options opts_;
+};
+
+class BasicAuthFactory final : public auth::AuthFactory {
+ public:
+  explicit BasicAuthFactory(Options o) : filter_(std::move(o)) {}
+  http::FilterRef create() const override { return http::FilterRef::shared(filter_); }
+
+  std::string_view policyName() const override { return kPolicy; }
+  std::string challenge() const override { return opts().challenge; }
+  bool isOptional() const override { return opts().identity.optional; }
+  bool definesConsumer(std::string_view name) const override {
+    return opts().inline_users && opts().inline_users->byName(name);
+  }
+  const auth::IdentityOptions& identity() const override { return opts().identity; }
+
+ private:
+  const Options& opts() const { return filter_.options(); }
+  const BasicAuthFilter filter_;
 };
 
 void renderMetrics(std::string& out) {
@@ -261,8 +266,9 @@ const BcryptCounters& bcryptCounters() {
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
-  const YAML::Node cfg = config && config.IsMap() ? config : YAML::Node(YAML::NodeType::Map);
-  if (config && !config.IsMap() && !config.IsNull()) return configError("expected a map");
+  auto options = optionalMap(config);
+  if (!options.ok()) return options.error();
+  const YAML::Node& cfg = *options;
   if (auto st = auth::checkAuthKeys(cfg, {"realm", "consumers", "users", "cache_ttl", "strip"});
       !st.ok()) {
     return st.error();
@@ -280,20 +286,12 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
   }
   o.challenge = "Basic realm=\"" + realm + "\"";
   if (const auto& t = cfg["cache_ttl"]) {
-    std::optional<config::Millis> ms;
-    if (t.IsScalar()) ms = config::parseDuration(t.Scalar());
-    if (!ms || *ms > std::chrono::hours(24)) {
-      return configError(
-          "cache_ttl: expected a duration up to 24h, like 5m (0 disables the cache)");
-    }
+    auto ms = readDuration(t, "cache_ttl", std::chrono::milliseconds(0), std::chrono::hours(24),
+                           "5m (0 disables the cache)");
+    if (!ms.ok()) return ms.error();
     o.cache_ttl_ns = ms->count() * 1'000'000;
   }
-  if (const auto& st = cfg["strip"]) {
-    if (!st.IsScalar() || (st.Scalar() != "true" && st.Scalar() != "false")) {
-      return configError("strip: expected true or false");
-    }
-    o.strip = st.Scalar() == "true";
-  }
+  if (auto st = readOptional(cfg, "strip", o.strip); !st.ok()) return st.error();
   auto identity = auth::readIdentityOptions(cfg, ctx);
   if (!identity.ok()) return identity.error();
   o.identity = std::move(*identity);
@@ -339,7 +337,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
   }
   auth_metrics::ensureRegistered();
   runtime::registerMetricsRenderer("basic_auth_bcrypt", &renderMetrics);
-  return http::FilterFactoryPtr(std::make_shared<BasicAuthFilter>(std::move(o)));
+  return http::FilterFactoryPtr(std::make_shared<BasicAuthFactory>(std::move(o)));
 }
 
 }  // namespace gatehouse::policies::basic_auth

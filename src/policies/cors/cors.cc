@@ -6,7 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/strings.h"
 #include "http/headers.h"
+#include "policies/access.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::cors {
@@ -56,20 +58,10 @@ bool isPreflight(const http::Request& req) {
          req.headers.has("access-control-request-method");
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-class CorsFilter final : public http::Filter, public http::FilterFactory {
+class CorsFilter final : public http::StatelessFilter {
  public:
   explicit CorsFilter(Options o) : opts_(std::move(o)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     if (!isPreflight(ctx.request)) return http::Verdict::kContinue;
     std::string_view origin = ctx.request.headers.get("origin");
     std::string_view method = ctx.request.headers.get("access-control-request-method");
@@ -98,7 +90,7 @@ class CorsFilter final : public http::Filter, public http::FilterFactory {
     return v;
   }
 
-  http::Verdict onResponseHeaders(http::RequestContext& ctx) override {
+  http::Verdict onResponseHeaders(http::RequestContext& ctx) const override {
     // Preflights were answered (or refused) in the request phase.
     if (isPreflight(ctx.request)) return http::Verdict::kContinue;
     auto& h = ctx.response.headers;
@@ -161,7 +153,7 @@ class CorsFilter final : public http::Filter, public http::FilterFactory {
     if (opts_.any_header) return true;
     while (!list.empty()) {
       size_t comma = list.find(',');
-      std::string_view name = trim(list.substr(0, comma));
+      std::string_view name = strings::trimSpaces(list.substr(0, comma));
       list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
       if (name.empty()) continue;
       bool ok = false;
@@ -173,20 +165,8 @@ class CorsFilter final : public http::Filter, public http::FilterFactory {
   }
 
   const Options opts_;
-  Counters counters_;
+  mutable Counters counters_;  // relaxed atomics, written by every worker
 };
-
-Result<std::vector<std::string>> readList(const YAML::Node& node, const std::string& what) {
-  if (!node.IsSequence() || node.size() == 0)
-    return configError(what + ": expected a non-empty list");
-  std::vector<std::string> out;
-  for (size_t i = 0; i < node.size(); ++i) {
-    auto s = readString(node[i], what + "[" + std::to_string(i) + "]");
-    if (!s.ok()) return s.error();
-    out.push_back(std::move(*s));
-  }
-  return out;
-}
 
 bool isHostChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -233,8 +213,7 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
-  const auto* f = dynamic_cast<const CorsFilter*>(&factory);
-  return f ? &f->counters() : nullptr;
+  return policies::countersOf<CorsFilter>(factory);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
@@ -245,14 +224,9 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     return st.error();
   }
   Options o;
-  if (const auto& c = config["credentials"]) {
-    if (!c.IsScalar() || (c.Scalar() != "true" && c.Scalar() != "false")) {
-      return configError("credentials: expected true or false");
-    }
-    o.credentials = c.Scalar() == "true";
-  }
+  if (auto st = readOptional(config, "credentials", o.credentials); !st.ok()) return st.error();
   if (!config["origins"]) return configError("'origins' is required");
-  auto origins = readList(config["origins"], "origins");
+  auto origins = readNonEmptyList(config["origins"], "origins");
   if (!origins.ok()) return origins.error();
   for (size_t i = 0; i < origins->size(); ++i) {
     const std::string& s = (*origins)[i];
@@ -269,7 +243,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   }
   std::vector<std::string> methods = {"GET", "HEAD", "POST"};
   if (const auto& m = config["methods"]) {
-    auto v = readList(m, "methods");
+    auto v = readNonEmptyList(m, "methods");
     if (!v.ok()) return v.error();
     methods = std::move(*v);
   }
@@ -286,7 +260,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   o.methods = methods;
   o.methods_value = join(methods);
   if (const auto& h = config["headers"]) {
-    auto v = readList(h, "headers");
+    auto v = readNonEmptyList(h, "headers");
     if (!v.ok()) return v.error();
     for (size_t i = 0; i < v->size(); ++i) {
       std::string& name = (*v)[i];
@@ -306,7 +280,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     if (!o.any_header) o.headers_value = join(o.headers);
   }
   if (const auto& e = config["expose_headers"]) {
-    auto v = readList(e, "expose_headers");
+    auto v = readNonEmptyList(e, "expose_headers");
     if (!v.ok()) return v.error();
     for (size_t i = 0; i < v->size(); ++i) {
       const std::string& name = (*v)[i];
@@ -329,7 +303,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     if (!v.ok()) return v.error();
     o.max_age = std::to_string(*v);
   }
-  return http::FilterFactoryPtr(std::make_shared<CorsFilter>(std::move(o)));
+  return http::FilterFactoryPtr(std::make_shared<http::StatelessFactory<CorsFilter>>(std::move(o)));
 }
 
 }  // namespace gatehouse::policies::cors

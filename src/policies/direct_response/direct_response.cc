@@ -7,11 +7,10 @@
 namespace gatehouse::policies::direct_response {
 namespace {
 
-class DirectResponseFilter final : public http::Filter, public http::FilterFactory {
+class DirectResponseFilter final : public http::StatelessFilter {
  public:
   explicit DirectResponseFilter(config::DirectResponse spec) : spec_(std::move(spec)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     return ctx.respond(spec_.status, spec_.body, spec_.content_type);
   }
 
@@ -22,7 +21,7 @@ class DirectResponseFilter final : public http::Filter, public http::FilterFacto
 }  // namespace
 
 http::FilterFactoryPtr fromModel(const config::DirectResponse& spec) {
-  return std::make_shared<DirectResponseFilter>(spec);
+  return std::make_shared<http::StatelessFactory<DirectResponseFilter>>(spec);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {

@@ -46,14 +46,6 @@ void renderMetrics(std::string& out) {
   }
 }
 
-Result<bool> readBool(const YAML::Node& n, std::string_view what) {
-  if (n.IsScalar()) {
-    if (n.Scalar() == "true") return true;
-    if (n.Scalar() == "false") return false;
-  }
-  return configError(std::string(what) + ": expected true or false");
-}
-
 Result<Options> parseOptions(const YAML::Node& config) {
   if (auto st = checkKeys(
           config, {"descriptor_set", "services", "unannotated_methods", "unmatched", "streaming",
@@ -106,20 +98,12 @@ Result<Options> parseOptions(const YAML::Node& config) {
   v.clear();
   if (auto st = choice("streaming", {"json_array", "ndjson"}, v); !st.ok()) return st.error();
   o.streaming = v == "ndjson" ? Streaming::kNdjson : Streaming::kJsonArray;
-  auto flag = [&](const YAML::Node& n, const std::string& what, bool& out) -> Status {
-    if (!n) return {};
-    auto b = readBool(n, what);
-    if (!b.ok()) return b.error();
-    out = *b;
-    return {};
-  };
-  if (auto st = flag(config["ignore_unknown_query_parameters"], "ignore_unknown_query_parameters",
-                     t.ignore_unknown_query_parameters);
+  if (auto st = readOptional(config, "ignore_unknown_query_parameters",
+                             t.ignore_unknown_query_parameters);
       !st.ok()) {
     return st.error();
   }
-  if (auto st = flag(config["ignore_unknown_json_fields"], "ignore_unknown_json_fields",
-                     t.parse.ignore_unknown_fields);
+  if (auto st = readOptional(config, "ignore_unknown_json_fields", t.parse.ignore_unknown_fields);
       !st.ok()) {
     return st.error();
   }
@@ -135,7 +119,7 @@ Result<Options> parseOptions(const YAML::Node& config) {
         {"always_print_enums_as_ints", &t.print.always_print_enums_as_ints},
         {"preserve_proto_field_names", &t.print.preserve_proto_field_names}};
     for (const auto& [key, out] : flags) {
-      if (auto st = flag(p[key], std::string("print_options.") + key, *out); !st.ok()) {
+      if (auto st = readOptional(p, key, *out, std::string("print_options.") + key); !st.ok()) {
         return st.error();
       }
     }

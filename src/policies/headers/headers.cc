@@ -29,15 +29,14 @@ struct Edits {
 };
 
 // Stateless: one shared instance serves every request on every worker.
-class HeadersFilter final : public http::Filter, public http::FilterFactory {
+class HeadersFilter final : public http::StatelessFilter {
  public:
   HeadersFilter(Edits req, Edits resp) : request_(std::move(req)), response_(std::move(resp)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     request_.apply(ctx.request.headers);
     return http::Verdict::kContinue;
   }
-  http::Verdict onResponseHeaders(http::RequestContext& ctx) override {
+  http::Verdict onResponseHeaders(http::RequestContext& ctx) const override {
     response_.apply(ctx.response.headers);
     return http::Verdict::kContinue;
   }
@@ -116,7 +115,8 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto resp = readEdits(config["response"], "response");
   if (!resp.ok()) return resp.error();
   if (req->empty() && resp->empty()) return configError("no header edits given");
-  return http::FilterFactoryPtr(std::make_shared<HeadersFilter>(std::move(*req), std::move(*resp)));
+  return http::FilterFactoryPtr(
+      std::make_shared<http::StatelessFactory<HeadersFilter>>(std::move(*req), std::move(*resp)));
 }
 
 }  // namespace gatehouse::policies::headers

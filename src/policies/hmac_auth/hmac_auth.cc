@@ -12,9 +12,9 @@
 #include <memory>
 #include <utility>
 
-#include "config/yaml_helpers.h"
+#include "core/strings.h"
 #include "http/headers.h"
-#include "policies/auth_common.h"
+#include "policies/auth/auth_common.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::hmac_auth {
@@ -111,10 +111,7 @@ bool HmacAuthFilter::startDigest(std::string_view header) {
     size_t comma = header.find(',');
     std::string_view item = header.substr(0, comma);
     header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
-      item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
-      item.remove_suffix(1);
+    item = strings::trimSpaces(item);
     size_t eq = item.find('=');
     if (eq == std::string_view::npos) return false;
     std::string alg = lower(item.substr(0, eq));
@@ -240,15 +237,13 @@ http::Verdict HmacAuthFilter::onRequestBody(http::RequestContext& ctx, std::stri
   return reject(ctx, Reason::kDigestMismatch);
 }
 
-Result<std::vector<std::string>> readNameList(const YAML::Node& n, const std::string& what) {
-  if (!n.IsSequence() || n.size() == 0) return configError(what + ": expected a non-empty list");
-  std::vector<std::string> out;
-  for (size_t i = 0; i < n.size(); ++i) {
-    auto s = readString(n[i], what + "[" + std::to_string(i) + "]");
-    if (!s.ok()) return s.error();
-    out.push_back(lower(*s));
+Result<std::vector<std::string>> readNameList(const YAML::Node& n, std::string_view what) {
+  auto names = readNonEmptyList(n, what);
+  if (names.ok()) {
+    for (auto& s : *names)
+      s = lower(s);
   }
-  return out;
+  return names;
 }
 
 }  // namespace
@@ -381,8 +376,9 @@ bool seenBefore(std::string_view mac, int64_t expires, int64_t now) {
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
-  const YAML::Node cfg = config && config.IsMap() ? config : YAML::Node(YAML::NodeType::Map);
-  if (config && !config.IsMap() && !config.IsNull()) return configError("expected a map");
+  auto options = optionalMap(config);
+  if (!options.ok()) return options.error();
+  const YAML::Node& cfg = *options;
   if (auto st =
           auth::checkAuthKeys(cfg, {"consumers", "algorithms", "required_headers", "clock_skew",
                                     "body_digest", "max_body_bytes", "replay_protection", "strip"});
@@ -416,46 +412,27 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
     }
   }
   if (const auto& s = cfg["clock_skew"]) {
-    std::optional<config::Millis> ms;
-    if (s.IsScalar()) ms = config::parseDuration(s.Scalar());
-    if (!ms || *ms < std::chrono::seconds(1) || *ms > std::chrono::hours(1)) {
-      return configError("clock_skew: expected a duration from 1s to 1h, like 300s");
-    }
+    auto ms = readDuration(s, "clock_skew", std::chrono::seconds(1), std::chrono::hours(1), "300s");
+    if (!ms.ok()) return ms.error();
     o.clock_skew_s = std::chrono::duration_cast<std::chrono::seconds>(*ms).count();
   }
   if (const auto& b = cfg["body_digest"]) {
-    auto s = readString(b, "body_digest");
-    if (!s.ok()) return s.error();
-    if (*s == "off") {
-      o.body_digest = BodyDigest::kOff;
-    } else if (*s == "optional") {
-      o.body_digest = BodyDigest::kOptional;
-    } else if (*s == "required") {
-      o.body_digest = BodyDigest::kRequired;
-    } else {
-      return configError("body_digest: expected off, optional or required, got '" + *s + "'");
-    }
+    auto d = readChoice<BodyDigest>(b, "body_digest",
+                                    {{"off", BodyDigest::kOff},
+                                     {"optional", BodyDigest::kOptional},
+                                     {"required", BodyDigest::kRequired}});
+    if (!d.ok()) return d.error();
+    o.body_digest = *d;
   }
+
   if (const auto& m = cfg["max_body_bytes"]) {
-    std::optional<uint64_t> v;
-    if (m.IsScalar()) v = config::parseSize(m.Scalar());
-    if (!v || *v == 0 || *v > (uint64_t{1} << 30)) {
-      return configError("max_body_bytes: expected a size from 1 to 1GiB, like 1MiB");
-    }
+    auto v = readSize(m, "max_body_bytes", 1, uint64_t{1} << 30, "1MiB");
+    if (!v.ok()) return v.error();
     o.max_body = *v;
   }
-  if (const auto& r = cfg["replay_protection"]) {
-    if (!r.IsScalar() || (r.Scalar() != "true" && r.Scalar() != "false")) {
-      return configError("replay_protection: expected true or false");
-    }
-    o.replay_protection = r.Scalar() == "true";
-  }
-  if (const auto& st = cfg["strip"]) {
-    if (!st.IsScalar() || (st.Scalar() != "true" && st.Scalar() != "false")) {
-      return configError("strip: expected true or false");
-    }
-    o.strip = st.Scalar() == "true";
-  }
+  if (auto st = readOptional(cfg, "replay_protection", o.replay_protection); !st.ok())
+    return st.error();
+  if (auto st = readOptional(cfg, "strip", o.strip); !st.ok()) return st.error();
   auto identity = auth::readIdentityOptions(cfg, ctx);
   if (!identity.ok()) return identity.error();
   o.identity = std::move(*identity);

@@ -6,30 +6,24 @@
 #include <utility>
 
 #include "net/cidr.h"
+#include "policies/access.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::ip_restriction {
 namespace {
 
-class IpRestrictionFilter final : public http::Filter, public http::FilterFactory {
+class IpRestrictionFilter final : public http::StatelessFilter {
  public:
   IpRestrictionFilter(net::CidrSet allow, net::CidrSet deny)
       : allow_(std::move(allow)), deny_(std::move(deny)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-
   // Deny wins; with an allow list, the address must be on it. An address that does not parse
   // matches no list: it passes a deny-only policy but never an allow list (fail closed).
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
-    if (deny_.contains(ctx.client_ip)) {
-      counters_.denied.fetch_add(1, std::memory_order_relaxed);
-      return ctx.respondError(403, "forbidden");
-    }
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
+    if (deny_.contains(ctx.client_ip)) return forbid(ctx, counters_.denied);
     if (!allow_.empty() && !allow_.contains(ctx.client_ip)) {
-      counters_.not_allowed.fetch_add(1, std::memory_order_relaxed);
-      return ctx.respondError(403, "forbidden");
+      return forbid(ctx, counters_.not_allowed);
     }
-    counters_.allowed.fetch_add(1, std::memory_order_relaxed);
-    return http::Verdict::kContinue;
+    return allow(counters_.allowed);
   }
 
   const Counters& counters() const { return counters_; }
@@ -37,21 +31,21 @@ class IpRestrictionFilter final : public http::Filter, public http::FilterFactor
  private:
   const net::CidrSet allow_;
   const net::CidrSet deny_;
-  Counters counters_;
+  mutable Counters counters_;  // relaxed atomics, written by every worker
 };
 
 Result<net::CidrSet> readCidrs(const YAML::Node& node, const std::string& what) {
   net::CidrSet set;
   if (!node) return set;
-  if (!node.IsSequence() || node.size() == 0) {
-    return configError(what + ": expected a non-empty list of addresses or CIDR ranges");
-  }
-  for (size_t i = 0; i < node.size(); ++i) {
-    std::string at = what + "[" + std::to_string(i) + "]";
-    auto s = readString(node[i], at);
-    if (!s.ok()) return s.error();
-    auto c = net::Cidr::parse(*s);
-    if (!c.ok()) return configError(at + ": '" + *s + "' is not an IP address or CIDR range");
+  auto list = readNonEmptyList(node, what, "addresses or CIDR ranges");
+  if (!list.ok()) return list.error();
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string& s = (*list)[i];
+    auto c = net::Cidr::parse(s);
+    if (!c.ok()) {
+      return configError(what + "[" + std::to_string(i) + "]: '" + s +
+                         "' is not an IP address or CIDR range");
+    }
     set.add(*c);
   }
   return set;
@@ -60,8 +54,7 @@ Result<net::CidrSet> readCidrs(const YAML::Node& node, const std::string& what) 
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
-  const auto* f = dynamic_cast<const IpRestrictionFilter*>(&factory);
-  return f ? &f->counters() : nullptr;
+  return policies::countersOf<IpRestrictionFilter>(factory);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
@@ -72,8 +65,8 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto deny = readCidrs(config["deny"], "deny");
   if (!deny.ok()) return deny.error();
   if (allow->empty() && deny->empty()) return configError("expected 'allow' and/or 'deny'");
-  return http::FilterFactoryPtr(
-      std::make_shared<IpRestrictionFilter>(std::move(*allow), std::move(*deny)));
+  return http::FilterFactoryPtr(std::make_shared<http::StatelessFactory<IpRestrictionFilter>>(
+      std::move(*allow), std::move(*deny)));
 }
 
 }  // namespace gatehouse::policies::ip_restriction

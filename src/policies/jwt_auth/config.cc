@@ -7,10 +7,6 @@ namespace {
 
 constexpr int64_t kDay = 24 * 3600 * 1000;
 
-Error prefixed(std::string_view what, const Error& e) {
-  return configError(std::string(what) + ": " + e.message);
-}
-
 Status parseInlineJwks(const YAML::Node& n, jwt::KeySet& out) {
   std::string text;
   if (n.IsScalar()) {
@@ -119,17 +115,17 @@ Result<Config> parseConfig(const YAML::Node& config) {
     if (!uri.ok()) return uri.error();
     o.uri = *uri;
     if (const auto& v = config["jwks_refresh"]) {
-      auto d = bearer::readDurationMs(v, "jwks_refresh", 1000, 7 * kDay);
+      auto d = readDurationMs(v, "jwks_refresh", 1000, 7 * kDay);
       if (!d.ok()) return d.error();
       o.refresh_ms = *d;
     }
     if (const auto& v = config["jwks_min_refetch"]) {
-      auto d = bearer::readDurationMs(v, "jwks_min_refetch", 0, kDay);
+      auto d = readDurationMs(v, "jwks_min_refetch", 0, kDay);
       if (!d.ok()) return d.error();
       o.min_refetch_ms = *d;
     }
     if (const auto& v = config["jwks_timeout"]) {
-      auto d = bearer::readDurationMs(v, "jwks_timeout", 10, 60000);
+      auto d = readDurationMs(v, "jwks_timeout", 10, 60000);
       if (!d.ok()) return d.error();
       o.timeout_ms = *d;
     }
@@ -138,11 +134,8 @@ Result<Config> parseConfig(const YAML::Node& config) {
       if (!s.ok()) return s.error();
       o.tls.ca_file = *s;
     }
-    if (const auto& v = config["jwks_tls_verify"]) {
-      auto b = bearer::readBool(v, "jwks_tls_verify");
-      if (!b.ok()) return b.error();
-      o.tls.verify = *b;
-    }
+    if (auto st = readOptional(config, "jwks_tls_verify", o.tls.verify); !st.ok())
+      return st.error();
     auto src = jwt::JwksSource::obtain(o);
     if (!src.ok()) return prefixed("jwks_uri", src.error());
     c.remote = std::move(*src);
@@ -158,7 +151,7 @@ Result<Config> parseConfig(const YAML::Node& config) {
 
   c.allowed.fill(true);
   if (const auto& n = config["algorithms"]) {
-    auto list = bearer::readStringList(n, "algorithms");
+    auto list = readStringList(n, "algorithms");
     if (!list.ok()) return list.error();
     c.allowed.fill(false);
     for (const auto& a : *list) {
@@ -175,62 +168,31 @@ Result<Config> parseConfig(const YAML::Node& config) {
        {std::pair{"issuers", &c.checks.issuers}, std::pair{"audiences", &c.checks.audiences},
         std::pair{"required_claims", &c.checks.required}}) {
     if (const auto& n = config[key]) {
-      auto list = bearer::readStringList(n, key);
+      auto list = readStringList(n, key);
       if (!list.ok()) return list.error();
       *out = std::move(*list);
     }
   }
   if (const auto& n = config["clock_skew"]) {
-    auto d = bearer::readDurationMs(n, "clock_skew", 0, 600000);
+    auto d = readDurationMs(n, "clock_skew", 0, 600000);
     if (!d.ok()) return d.error();
     c.checks.skew = *d / 1000;
   }
-  if (const auto& n = config["require_exp"]) {
-    auto b = bearer::readBool(n, "require_exp");
-    if (!b.ok()) return b.error();
-    c.checks.require_exp = *b;
-  }
+  if (auto st = readOptional(config, "require_exp", c.checks.require_exp); !st.ok())
+    return st.error();
   if (const auto& n = config["max_token_age"]) {
-    auto d = bearer::readDurationMs(n, "max_token_age", 1000, 365 * kDay);
+    auto d = readDurationMs(n, "max_token_age", 1000, 365 * kDay);
     if (!d.ok()) return d.error();
     c.checks.max_age = *d / 1000;
   }
-  if (auto st = bearer::parseRules(config, c.rules); !st.ok()) return st.error();
-  if (const auto& n = config["forward_claims"]) {
-    if (!n.IsMap()) return configError("forward_claims: expected a map of claim -> header name");
-    for (const auto& kv : n) {
-      std::string claim = kv.first.as<std::string>("");
-      auto header = readString(kv.second, "forward_claims." + claim);
-      if (!header.ok()) return header.error();
-      if (claim.empty() || !isHeaderName(*header)) {
-        return configError("forward_claims." + claim + ": invalid header name '" + *header + "'");
-      }
-      c.forward.emplace_back(std::move(claim), std::move(*header));
-    }
-  }
-  for (auto [key, out] :
-       {std::pair{"consumer_claim", &c.consumer_claim}, std::pair{"groups_claim", &c.groups_claim},
-        std::pair{"anonymous", &c.anonymous}}) {
-    if (const auto& n = config[key]) {
-      auto s = readString(n, key);
-      if (!s.ok()) return s.error();
-      if (s->empty()) return configError(std::string(key) + ": must not be empty");
-      *out = std::move(*s);
-    }
-  }
-  if (auto st = bearer::parseTokenSource(config, c.source); !st.ok()) return st.error();
-  if (const auto& n = config["strip_token"]) {
-    auto b = bearer::readBool(n, "strip_token");
-    if (!b.ok()) return b.error();
-    c.strip_token = *b;
-  }
-  if (const auto& n = config["cache_size"]) {
-    auto v = readInt(n, "cache_size", 0, 10'000'000);
-    if (!v.ok()) return v.error();
-    c.cache_entries = static_cast<size_t>(*v);
+  if (auto st = bearer::parseBearerOptions(config, c); !st.ok()) return st.error();
+  if (const auto& n = config["consumer_claim"]) {
+    auto s = readName(n, "consumer_claim");
+    if (!s.ok()) return s.error();
+    c.consumer_claim = std::move(*s);
   }
   if (const auto& n = config["cache_ttl"]) {
-    auto d = bearer::readDurationMs(n, "cache_ttl", 1000, kDay);
+    auto d = readDurationMs(n, "cache_ttl", 1000, kDay);
     if (!d.ok()) return d.error();
     c.cache_ttl = *d / 1000;
   }

@@ -5,6 +5,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "runtime/event_loop.h"
 #include "runtime/metrics_hooks.h"
@@ -12,12 +13,6 @@
 
 namespace gatehouse::policies::jwt {
 namespace {
-
-int64_t steadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::atomic<uint64_t> g_next_id{1};
 constexpr size_t kMaxJwksBytes = 1 << 20;
@@ -131,7 +126,7 @@ bool JwksSource::tryStart(int64_t now_ms, int64_t min_gap_ms) {
 
 bool JwksSource::refreshIfDue(bool unknown_kid) {
   if (fetching()) return true;
-  const int64_t now = steadyMs();
+  const int64_t now = clock::steadyMs();
   const int64_t min_gap = min_refetch_ms_.load(std::memory_order_relaxed);
   bool due = false;
   if (!loaded()) {
@@ -200,7 +195,7 @@ void JwksSource::publish(std::vector<Key> keys) {
     keys_ = std::move(set);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  last_success_ms_.store(steadyMs(), std::memory_order_relaxed);
+  last_success_ms_.store(clock::steadyMs(), std::memory_order_relaxed);
 }
 
 }  // namespace gatehouse::policies::jwt

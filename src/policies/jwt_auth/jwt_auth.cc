@@ -8,9 +8,9 @@
 #include <string>
 #include <utility>
 
-#include "policies/auth_rejections.h"
-#include "policies/bearer_auth.h"
-#include "policies/consumers.h"
+#include "policies/auth/auth_rejections.h"
+#include "policies/auth/bearer_auth.h"
+#include "policies/auth/consumers.h"
 #include "policies/jwt_auth/config.h"
 
 namespace gatehouse::policies::jwt_auth {
@@ -59,7 +59,7 @@ struct Outcome {
   bearer::Identity identity;
 };
 
-class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
+class JwtAuthFilter final : public http::StatelessFilter {
  public:
   explicit JwtAuthFilter(Config c) : c_(std::move(c)), caches_(c_.cache_entries) {
     for (int i = 1; i < kReasonCount; ++i) {
@@ -67,9 +67,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
           authRejectionCounter("jwt_auth", kReasonNames[static_cast<size_t>(i)]);
     }
   }
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     std::string token;
     switch (bearer::extractToken(ctx.request, c_.source, token)) {
       case bearer::Extract::kNone:
@@ -96,14 +94,14 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
 
  private:
   runtime::Task<http::Verdict> awaitKeys(http::RequestContext& ctx, std::string token,
-                                         Sha256Digest digest, uint64_t seen) {
+                                         Sha256Digest digest, uint64_t seen) const {
     co_await c_.remote->waitForFetch(seen);
     Outcome o = evaluate(token, bearer::unixNow(), true);
     co_return finish(ctx, caches_.local(), digest, std::move(o));
   }
 
   http::Verdict finish(http::RequestContext& ctx, bearer::TokenCache& cache,
-                       const Sha256Digest& digest, Outcome o) {
+                       const Sha256Digest& digest, Outcome o) const {
     if (o.reason != Reason::kNone) return reject(ctx, o.reason);
     http::Verdict v = apply(ctx, o.identity);
     cache.put(digest, std::move(o.identity));
@@ -185,23 +183,7 @@ class JwtAuthFilter final : public http::Filter, public http::FilterFactory {
       return;
     }
     id.consumer = consumer->get<std::string>();
-    id.claims = bearer::scalarClaims(claims);
-    if (!c_.groups_claim.empty()) {
-      if (const nlohmann::json* g = bearer::claimAt(claims, c_.groups_claim)) {
-        if (g->is_string()) {
-          id.groups.push_back(g->get<std::string>());
-        } else if (g->is_array()) {
-          for (const auto& e : *g) {
-            if (e.is_string()) id.groups.push_back(e.get<std::string>());
-          }
-        }
-      }
-    }
-    std::string value;
-    for (const auto& [claim, header] : c_.forward) {
-      const nlohmann::json* v = bearer::claimAt(claims, claim);
-      if (v && bearer::claimHeaderValue(*v, value)) id.headers.emplace_back(header, value);
-    }
+    bearer::resolveClaims(claims, c_.groups_claim, c_.forward, id);
     id.status = bearer::rulesPass(c_.rules, claims) ? 200 : 403;
     int64_t expires = now + c_.cache_ttl;
     if (auto it = claims.find("exp"); it != claims.end() && it->is_number()) {
@@ -291,7 +273,8 @@ Reason checkClaims(const nlohmann::json& payload, const ClaimChecks& checks, int
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto c = parseConfig(config);
   if (!c.ok()) return c.error();
-  return http::FilterFactoryPtr(std::make_shared<JwtAuthFilter>(std::move(*c)));
+  return http::FilterFactoryPtr(
+      std::make_shared<http::StatelessFactory<JwtAuthFilter>>(std::move(*c)));
 }
 
 }  // namespace gatehouse::policies::jwt_auth

@@ -8,8 +8,8 @@
 
 #include "core/encoding.h"
 #include "http/headers.h"
-#include "policies/auth_common.h"
-#include "policies/consumers.h"
+#include "policies/auth/auth_common.h"
+#include "policies/auth/consumers.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::key_auth {
@@ -50,26 +50,12 @@ std::string percentDecode(std::string_view s) {
 }
 
 // Stateless but for its counters (atomics): one shared instance serves every worker.
-class KeyAuthFilter final : public http::Filter, public auth::AuthFactory {
+class KeyAuthFilter final : public http::StatelessFilter {
  public:
   explicit KeyAuthFilter(Options o) : opts_(std::move(o)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
+  const Options& options() const { return opts_; }
 
-  std::string_view policyName() const override { return "key_auth"; }
-  std::string challenge() const override { return std::string(kChallenge); }
-  bool isOptional() const override { return opts_.identity.optional; }
-  std::string_view anonymousName() const override { return opts_.anonymous; }
-  bool definesConsumer(std::string_view name) const override {
-    if (name == opts_.anonymous) return true;
-    if (!opts_.inline_consumers) return false;
-    for (const Consumer* c : opts_.keys.consumers()) {
-      if (c->name == name) return true;
-    }
-    return false;
-  }
-  const auth::IdentityOptions& identity() const override { return opts_.identity; }
-
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     if (opts_.identity.optional) {
       if (auth::skipAuthenticated(ctx, opts_.identity)) {
         if (opts_.strip) strip(ctx.request);  // another method won: still never forward a key
@@ -135,19 +121,7 @@ class KeyAuthFilter final : public http::Filter, public auth::AuthFactory {
 
   void strip(http::Request& req) const {
     if (!opts_.header.empty()) req.headers.remove(opts_.header);
-    if (opts_.query.empty() || req.query.empty()) return;
-    std::string kept;
-    kept.reserve(req.query.size());
-    std::string_view q = req.query;
-    while (!q.empty()) {
-      size_t amp = q.find('&');
-      std::string_view pair = q.substr(0, amp);
-      q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-      if (pair.substr(0, pair.find('=')) == opts_.query) continue;
-      if (!kept.empty()) kept.push_back('&');
-      kept.append(pair);
-    }
-    req.query = std::move(kept);
+    auth::removeQueryParam(req, opts_.query);
   }
 
   http::Verdict reject(http::RequestContext& ctx, auth_metrics::Reason reason) const {
@@ -155,23 +129,39 @@ class KeyAuthFilter final : public http::Filter, public auth::AuthFactory {
   }
 
   const Options opts_;
-  Counters counters_;
+  mutable Counters counters_;  // relaxed atomics, written by every worker
 };
 
-Result<bool> readBool(const YAML::Node& n, std::string_view what) {
-  if (n.IsScalar()) {
-    const std::string& s = n.Scalar();
-    if (s == "true") return true;
-    if (s == "false") return false;
+class KeyAuthFactory final : public auth::AuthFactory {
+ public:
+  explicit KeyAuthFactory(Options o) : filter_(std::move(o)) {}
+  http::FilterRef create() const override { return http::FilterRef::shared(filter_); }
+
+  std::string_view policyName() const override { return "key_auth"; }
+  std::string challenge() const override { return std::string(kChallenge); }
+  bool isOptional() const override { return opts().identity.optional; }
+  std::string_view anonymousName() const override { return opts().anonymous; }
+  bool definesConsumer(std::string_view name) const override {
+    if (name == opts().anonymous) return true;
+    if (!opts().inline_consumers) return false;
+    for (const Consumer* c : opts().keys.consumers()) {
+      if (c->name == name) return true;
+    }
+    return false;
   }
-  return configError(std::string(what) + ": expected true or false");
-}
+  const auth::IdentityOptions& identity() const override { return opts().identity; }
+  const KeyAuthFilter& filter() const { return filter_; }
+
+ private:
+  const Options& opts() const { return filter_.options(); }
+  const KeyAuthFilter filter_;
+};
 
 }  // namespace
 
 const Counters* countersOf(const http::FilterFactory& factory) {
-  const auto* f = dynamic_cast<const KeyAuthFilter*>(&factory);
-  return f ? &f->counters() : nullptr;
+  const auto* f = dynamic_cast<const KeyAuthFactory*>(&factory);
+  return f ? &f->filter().counters() : nullptr;
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
@@ -207,11 +197,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
   if (o.header.empty() && o.query.empty()) {
     return configError("header and query are both empty: there is nowhere to read a key from");
   }
-  if (const auto& s = config["strip"]) {
-    auto b = readBool(s, "strip");
-    if (!b.ok()) return b.error();
-    o.strip = *b;
-  }
+  if (auto st = readOptional(config, "strip", o.strip); !st.ok()) return st.error();
   if (const auto& a = config["anonymous"]) {
     auto s = readString(a, "anonymous");
     if (!s.ok()) return s.error();
@@ -259,7 +245,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
                          "distinguishable from authenticated ones");
     }
   }
-  return http::FilterFactoryPtr(std::make_shared<KeyAuthFilter>(std::move(o)));
+  return http::FilterFactoryPtr(std::make_shared<KeyAuthFactory>(std::move(o)));
 }
 
 }  // namespace gatehouse::policies::key_auth

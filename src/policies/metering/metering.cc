@@ -90,19 +90,11 @@ bool hasLabel(Shard& s, std::string_view consumer) {
   return yes;
 }
 
-class MeteringFilter final : public http::Filter {
+class MeteringFilter final : public http::StatelessFilter {
  public:
-  void onComplete(http::RequestContext& ctx) override {
+  void onComplete(http::RequestContext& ctx) const override {
     record(ctx.route_name, ctx.consumer, ctx.bytes_in, ctx.bytes_out);
   }
-};
-
-class MeteringFactory final : public http::FilterFactory {
- public:
-  http::FilterRef create() const override { return http::FilterRef::shared(filter_); }
-
- private:
-  MeteringFilter filter_;  // stateless: shared by all requests on every worker
 };
 
 void renderMetrics(std::string& out) {
@@ -236,7 +228,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   }
   setMaxConsumers(max_consumers);
   runtime::registerMetricsRenderer("metering", &renderMetrics);
-  return http::FilterFactoryPtr(std::make_shared<MeteringFactory>());
+  return http::FilterFactoryPtr(std::make_shared<http::StatelessFactory<MeteringFilter>>());
 }
 
 http::AdminEndpoint adminEndpoint() {

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "http/client.h"
-#include "policies/auth_rejections.h"
-#include "policies/bearer_auth.h"
-#include "policies/consumers.h"
+#include "policies/auth/auth_rejections.h"
+#include "policies/auth/bearer_auth.h"
+#include "policies/auth/consumers.h"
 #include "policies/policy_yaml.h"
 #include "runtime/event_loop.h"
 
@@ -36,19 +36,12 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames = {
     "missing", "malformed", "inactive", "claims", "insufficient_scope", "endpoint_error",
 };
 
-struct Config {
+struct Config : bearer::BearerOptions {
   std::shared_ptr<const http::ClientEndpoint> endpoint;
   std::string authorization;  // "Basic ..." for the client credentials
   std::string token_type_hint;
   int64_t timeout_ms = 2000;
-  bearer::TokenSource source;
-  bearer::Rules rules;
   std::vector<std::string> consumer_claims = {"sub", "client_id", "username"};
-  std::string groups_claim;
-  std::string anonymous;
-  bool strip_token = false;
-  std::vector<std::pair<std::string, std::string>> forward;
-  size_t cache_entries = 10000;
   int64_t cache_ttl = 60;    // seconds, positive answers
   int64_t negative_ttl = 5;  // seconds, inactive answers; 0 = not cached
   size_t max_token_bytes = 8192;
@@ -63,16 +56,14 @@ std::string base64(std::string_view in) {
   return out;
 }
 
-class IntrospectionFilter final : public http::Filter, public http::FilterFactory {
+class IntrospectionFilter final : public http::StatelessFilter {
  public:
   explicit IntrospectionFilter(Config c) : c_(std::move(c)), caches_(c_.cache_entries) {
     for (size_t i = 0; i < kReasonCount; ++i) {
       rejections_[i] = authRejectionCounter("oauth2_introspection", kReasonNames[i]);
     }
   }
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     std::string token;
     switch (bearer::extractToken(ctx.request, c_.source, token)) {
       case bearer::Extract::kNone:
@@ -121,13 +112,13 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
     void await_resume() const noexcept {}
   };
 
-  runtime::Task<http::Verdict> join(http::RequestContext& ctx, std::shared_ptr<Flight> f) {
+  runtime::Task<http::Verdict> join(http::RequestContext& ctx, std::shared_ptr<Flight> f) const {
     co_await FlightWait{*f};
     co_return answer(ctx, f->result);
   }
 
   runtime::Task<http::Verdict> introspect(http::RequestContext& ctx, std::string token,
-                                          Sha256Digest digest, std::shared_ptr<Flight> f) {
+                                          Sha256Digest digest, std::shared_ptr<Flight> f) const {
     std::optional<bearer::Identity> r = co_await call(std::move(token));
     if (r && (r->status != 401 || c_.negative_ttl > 0)) caches_.local().put(digest, *r);
     f->result = std::move(r);
@@ -148,7 +139,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
 
   // One RFC 7662 call: the identity it gives (status 200, 403, or 401 for inactive), or
   // nullopt when the endpoint failed (unreachable, non-200, not an introspection answer).
-  runtime::Task<std::optional<bearer::Identity>> call(std::string token) {
+  runtime::Task<std::optional<bearer::Identity>> call(std::string token) const {
     http::ClientRequest req;
     req.method = "POST";
     req.timeout = std::chrono::milliseconds(c_.timeout_ms);
@@ -189,22 +180,7 @@ class IntrospectionFilter final : public http::Filter, public http::FilterFactor
       }
     }
     if (id.consumer.empty()) return 401;
-    id.claims = bearer::scalarClaims(claims);
-    if (!c_.groups_claim.empty()) {
-      if (const nlohmann::json* g = bearer::claimAt(claims, c_.groups_claim)) {
-        if (g->is_string()) id.groups.push_back(g->get<std::string>());
-        if (g->is_array()) {
-          for (const auto& e : *g) {
-            if (e.is_string()) id.groups.push_back(e.get<std::string>());
-          }
-        }
-      }
-    }
-    std::string value;
-    for (const auto& [claim, header] : c_.forward) {
-      const nlohmann::json* v = bearer::claimAt(claims, claim);
-      if (v && bearer::claimHeaderValue(*v, value)) id.headers.emplace_back(header, value);
-    }
+    bearer::resolveClaims(claims, c_.groups_claim, c_.forward, id);
     id.expires = now + c_.cache_ttl;
     if (exp) id.expires = std::min(id.expires, *exp);
     return bearer::rulesPass(c_.rules, claims) ? 200 : 403;
@@ -274,11 +250,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     if (!s.ok()) return s.error();
     tls.ca_file = *s;
   }
-  if (const auto& n = config["tls_verify"]) {
-    auto b = bearer::readBool(n, "tls_verify");
-    if (!b.ok()) return b.error();
-    tls.verify = *b;
-  }
+  if (auto st = readOptional(config, "tls_verify", tls.verify); !st.ok()) return st.error();
   auto ep = http::ClientEndpoint::create(*url, tls);
   if (!ep.ok()) return configError("endpoint: " + ep.error().message);
   c.endpoint = std::move(*ep);
@@ -301,60 +273,29 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     c.token_type_hint = formEncode(*s);
   }
   if (const auto& n = config["timeout"]) {
-    auto d = bearer::readDurationMs(n, "timeout", 10, 60000);
+    auto d = readDurationMs(n, "timeout", 10, 60000);
     if (!d.ok()) return d.error();
     c.timeout_ms = *d;
   }
-  if (auto st = bearer::parseRules(config, c.rules); !st.ok()) return st.error();
+  if (auto st = bearer::parseBearerOptions(config, c); !st.ok()) return st.error();
   if (const auto& n = config["consumer_claims"]) {
-    auto list = bearer::readStringList(n, "consumer_claims");
+    auto list = readStringList(n, "consumer_claims");
     if (!list.ok()) return list.error();
     if (list->empty()) return configError("consumer_claims: expected at least one claim");
     c.consumer_claims = std::move(*list);
   }
-  for (auto [key, out] :
-       {std::pair{"groups_claim", &c.groups_claim}, std::pair{"anonymous", &c.anonymous}}) {
-    if (const auto& n = config[key]) {
-      auto s = readString(n, key);
-      if (!s.ok()) return s.error();
-      if (s->empty()) return configError(std::string(key) + ": must not be empty");
-      *out = std::move(*s);
-    }
-  }
-  if (const auto& n = config["forward_claims"]) {
-    if (!n.IsMap()) return configError("forward_claims: expected a map of claim -> header name");
-    for (const auto& kv : n) {
-      std::string claim = kv.first.as<std::string>("");
-      auto header = readString(kv.second, "forward_claims." + claim);
-      if (!header.ok()) return header.error();
-      if (claim.empty() || !isHeaderName(*header)) {
-        return configError("forward_claims." + claim + ": invalid header name '" + *header + "'");
-      }
-      c.forward.emplace_back(std::move(claim), std::move(*header));
-    }
-  }
-  if (const auto& n = config["cache_size"]) {
-    auto v = readInt(n, "cache_size", 0, 10'000'000);
-    if (!v.ok()) return v.error();
-    c.cache_entries = static_cast<size_t>(*v);
-  }
   if (const auto& n = config["cache_ttl"]) {
-    auto d = bearer::readDurationMs(n, "cache_ttl", 0, 24 * 3600 * 1000);
+    auto d = readDurationMs(n, "cache_ttl", 0, 24 * 3600 * 1000);
     if (!d.ok()) return d.error();
     c.cache_ttl = *d / 1000;
   }
   if (const auto& n = config["negative_cache_ttl"]) {
-    auto d = bearer::readDurationMs(n, "negative_cache_ttl", 0, 3600 * 1000);
+    auto d = readDurationMs(n, "negative_cache_ttl", 0, 3600 * 1000);
     if (!d.ok()) return d.error();
     c.negative_ttl = *d / 1000;
   }
-  if (auto st = bearer::parseTokenSource(config, c.source); !st.ok()) return st.error();
-  if (const auto& n = config["strip_token"]) {
-    auto b = bearer::readBool(n, "strip_token");
-    if (!b.ok()) return b.error();
-    c.strip_token = *b;
-  }
-  return http::FilterFactoryPtr(std::make_shared<IntrospectionFilter>(std::move(c)));
+  return http::FilterFactoryPtr(
+      std::make_shared<http::StatelessFactory<IntrospectionFilter>>(std::move(c)));
 }
 
 }  // namespace gatehouse::policies::oauth2_introspection

@@ -10,10 +10,11 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
 #include "core/encoding.h"
 #include "policies/quota/factory.h"
-#include "policies/rate_limit/redis_client.h"
 #include "policies/rate_limit/redis_script.h"
+#include "redis/client.h"
 #include "runtime/event_loop.h"
 
 namespace gatehouse::policies::quota {
@@ -69,7 +70,7 @@ bool keyFromSegments(std::string_view rest, std::string& key) {
 runtime::Task<http::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std::string key,
                                       bool reset) {
   const QuotaConfig& cfg = f->config();
-  const int64_t now = wallNs();
+  const int64_t now = clock::wallNs();
   nlohmann::json out;
   out["policy"] = cfg.name;
   out["key"] = key;
@@ -99,14 +100,14 @@ runtime::Task<http::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std
   }
   // A connection of its own on the control loop, closed when done: the admin API is rare, and
   // worker connections belong to their workers.
-  rate_limit::RedisEndpoint ep = cfg.redis.endpoint;
+  redis::Endpoint ep = cfg.redis.endpoint;
   ep.timeout = std::clamp<runtime::Duration>(ep.timeout, std::chrono::milliseconds(500),
                                              std::chrono::seconds(2));
   ep.connect_timeout = std::min<runtime::Duration>(ep.connect_timeout, ep.timeout);
-  rate_limit::RedisConn conn(*runtime::EventLoop::current(), ep,
-                             std::string(rate_limit::limitScript()));
-  rate_limit::RedisResult r = co_await conn.eval(f->redisArgs(key, now, reset ? -1 : 0),
-                                                 static_cast<int>(cfg.limits.size()));
+  redis::Connection conn(*runtime::EventLoop::current(), ep,
+                         std::string(rate_limit::limitScript()));
+  redis::CallResult r = co_await conn.eval(f->redisArgs(key, now, reset ? -1 : 0),
+                                           static_cast<int>(cfg.limits.size()));
   if (!r.ok) co_return error(503, "redis did not answer: " + r.error);
   if (reset) {
     out["reset"] = true;
@@ -138,7 +139,7 @@ runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path
   if (rest.empty()) {
     if (method != "GET" && method != "HEAD") co_return error(405, "method not allowed");
     nlohmann::json list = nlohmann::json::array();
-    const int64_t now = wallNs();
+    const int64_t now = clock::wallNs();
     for (const auto& name : policyNames()) {
       auto f = findPolicy(name);
       if (!f) continue;

@@ -103,24 +103,19 @@ Result<QuotaConfig> parseConfig(const YAML::Node& config) {
   }
   QuotaConfig c;
   c.redis.prefix = "gatehouse:quota:";
-  if (config["mode"]) {
-    auto m = readString(config["mode"], "mode");
-    if (!m.ok()) return m.error();
-    if (*m == "redis") {
-      c.use_redis = true;
-    } else if (*m != "local") {
-      return configError("mode: unknown mode '" + *m + "'; expected local or redis");
-    }
-  }
+  auto mode = rate_limit::parseMode(config, {"local", "redis"});
+  if (!mode.ok()) return mode.error();
+  c.use_redis = *mode == "redis";
   if (!c.use_redis) {
     for (auto k : {"redis", "on_redis_error"}) {
       if (config[k]) return configError(std::string(k) + ": only with mode redis");
     }
   } else {
-    if (!config["redis"] || !config["redis"].IsMap()) {
-      return configError("redis: required with mode redis (a map with at least 'address')");
+    if (auto st = rate_limit::parseRedis(config["redis"],
+                                         "mode redis (a map with at least 'address')", c.redis);
+        !st.ok()) {
+      return st.error();
     }
-    if (auto st = rate_limit::parseRedis(config["redis"], c.redis); !st.ok()) return st.error();
     if (config["on_redis_error"]) {
       auto e = rate_limit::parseOnError(config["on_redis_error"], "on_redis_error");
       if (!e.ok()) return e.error();
@@ -147,34 +142,9 @@ Result<QuotaConfig> parseConfig(const YAML::Node& config) {
     }
     c.name = *n;
   }
-  if (const auto& k = config["key"]) {
-    if (k.IsSequence()) {
-      if (k.size() == 0) return configError("key: expected at least one key part");
-      for (size_t i = 0; i < k.size(); ++i) {
-        auto part = rate_limit::parseKeyPart(k[i], "key[" + std::to_string(i) + "]");
-        if (!part.ok()) return part.error();
-        c.key.push_back(std::move(*part));
-      }
-    } else {
-      auto part = rate_limit::parseKeyPart(k, "key");
-      if (!part.ok()) return part.error();
-      c.key.push_back(std::move(*part));
-    }
-  } else {
-    c.key.push_back(KeySpec{rate_limit::KeyPart::kConsumer, {}});
-  }
-  if (config["missing_key"]) {
-    auto m = readString(config["missing_key"], "missing_key");
-    if (!m.ok()) return m.error();
-    if (*m == "allow") {
-      c.missing_key = MissingKey::kAllow;
-    } else if (*m == "deny") {
-      c.missing_key = MissingKey::kDeny;
-    } else if (*m == "shared") {
-      c.missing_key = MissingKey::kShared;
-    } else {
-      return configError("missing_key: unknown value '" + *m + "'; expected allow, deny or shared");
-    }
+  if (auto st = rate_limit::parseKeyedOptions(config, rate_limit::KeyPart::kConsumer, c);
+      !st.ok()) {
+    return st.error();
   }
   auto tz = std::make_shared<cal::TimeZone>();
   if (config["time_zone"]) {
@@ -188,47 +158,12 @@ Result<QuotaConfig> parseConfig(const YAML::Node& config) {
     *tz = std::move(*loaded);
     c.time_zone = *z;
   }
-  const auto& limits = config["limits"];
-  if (!limits) return configError("limits: required (a list of quotas)");
-  if (!limits.IsSequence() || limits.size() == 0) {
-    return configError("limits: expected a non-empty list of quotas");
+  auto parse = [&](const YAML::Node& node, const std::string& what) {
+    return parseLimit(node, what, tz, !c.use_redis);
+  };
+  if (auto st = rate_limit::parseLimitList(config["limits"], "quota", parse, c); !st.ok()) {
+    return st.error();
   }
-  if (limits.size() > 8) return configError("limits: at most 8 quotas per policy");
-  for (size_t i = 0; i < limits.size(); ++i) {
-    auto l = parseLimit(limits[i], "limits[" + std::to_string(i) + "]", tz, !c.use_redis);
-    if (!l.ok()) return l.error();
-    for (const auto& prev : c.limits) {
-      if (prev.name == l->name) {
-        return configError("limits[" + std::to_string(i) + "]: duplicate quota name '" + l->name +
-                           "'; give one a 'name'");
-      }
-    }
-    c.limits.push_back(std::move(*l));
-  }
-  if (config["headers"]) {
-    auto h = readString(config["headers"], "headers");
-    if (!h.ok()) return h.error();
-    if (*h == "draft") {
-      c.headers = HeaderStyle::kDraft;
-    } else if (*h == "legacy") {
-      c.headers = HeaderStyle::kLegacy;
-    } else if (*h == "none") {
-      c.headers = HeaderStyle::kNone;
-    } else {
-      return configError("headers: unknown style '" + *h + "'; expected draft, legacy or none");
-    }
-  }
-  if (config["headers_on_success"]) {
-    auto b = rate_limit::readBool(config["headers_on_success"], "headers_on_success");
-    if (!b.ok()) return b.error();
-    c.headers_on_success = *b;
-  }
-  if (config["max_keys"]) {
-    auto n = readInt(config["max_keys"], "max_keys", 16, 16 * 1024 * 1024);
-    if (!n.ok()) return n.error();
-    c.max_keys = static_cast<size_t>(*n);
-  }
-  c.policy_header = rate_limit::policyHeader(c.limits);
   return c;
 }
 

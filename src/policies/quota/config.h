@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "policies/rate_limit/config.h"
+#include "policies/rate_limit/common.h"
 #include "policies/rate_limit/limiter.h"
 
 namespace gatehouse::policies::quota {
@@ -18,17 +18,11 @@ using rate_limit::LimitSpec;
 using rate_limit::MissingKey;
 using rate_limit::OnRedisError;
 
-struct QuotaConfig {
+// Limits: kCalendar (period: day/week/month) or kSlidingWindow (rolling: DURATION). The key
+// defaults to the consumer.
+struct QuotaConfig : rate_limit::KeyedLimitOptions {
   std::string name = "quota";  // in admin URLs, metrics and Redis keys
-  std::vector<KeySpec> key;    // default: consumer
-  MissingKey missing_key = MissingKey::kShared;
-  HeaderStyle headers = HeaderStyle::kDraft;
-  bool headers_on_success = false;
-  size_t max_keys = 65536;
   std::string time_zone = "UTC";
-  // kCalendar (period: day/week/month) or kSlidingWindow (rolling: DURATION).
-  std::vector<LimitSpec> limits;
-  std::string policy_header;
   bool use_redis = false;
   rate_limit::RedisSettings redis;  // prefix default "gatehouse:quota:"
   OnRedisError on_redis_error = OnRedisError::kFailOpen;

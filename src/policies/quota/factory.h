@@ -42,9 +42,6 @@ std::shared_ptr<const QuotaFactory> findPolicy(std::string_view name);
 std::vector<std::string> policyNames();
 void registerFactory(const std::shared_ptr<const QuotaFactory>& f);
 
-// Wall-clock Unix time in nanoseconds.
-int64_t wallNs();
-
 // The admin routes /quotas and /quotas/... (registered by build()).
 runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path,
                                             std::string query);

@@ -5,10 +5,11 @@
 #include <map>
 #include <mutex>
 
+#include "core/clock.h"
 #include "http/admin_endpoint.h"
 #include "policies/quota/factory.h"
-#include "policies/rate_limit/redis_client.h"
 #include "policies/rate_limit/redis_script.h"
+#include "redis/client.h"
 #include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::quota {
@@ -16,8 +17,6 @@ namespace gatehouse::policies::quota {
 using rate_limit::Algorithm;
 using rate_limit::Decision;
 using rate_limit::LimiterTable;
-using rate_limit::RedisConn;
-using rate_limit::RedisResult;
 
 namespace {
 
@@ -32,45 +31,32 @@ FactoryRegistry& factories() {
   return r;
 }
 
-class QuotaFilter final : public http::Filter {
+class QuotaFilter final : public rate_limit::KeyedLimitFilter {
  public:
-  explicit QuotaFilter(const QuotaFactory& f) : f_(f) {}
+  explicit QuotaFilter(const QuotaFactory& f)
+      : KeyedLimitFilter(f.config(), f.counters().allowed, f.counters().exceeded, "quota exceeded"),
+        f_(f) {}
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override;
-  http::Verdict onResponseHeaders(http::RequestContext& ctx) override;
 
  private:
-  http::Verdict decide(http::RequestContext& ctx);
-  runtime::Task<http::Verdict> checkRedis(http::RequestContext& ctx, RedisConn& conn,
+  runtime::Task<http::Verdict> checkRedis(http::RequestContext& ctx, redis::Connection& conn,
                                           std::vector<std::string> args);
   http::Verdict onRedisFailure(http::RequestContext& ctx);
 
   const QuotaFactory& f_;
-  Decision decision_;
-  bool charged_ = false;
 };
 
 http::Verdict QuotaFilter::onRequestHeaders(http::RequestContext& ctx) {
   const auto& cfg = f_.config();
   thread_local std::string key;  // reused: no allocation per request for the key text
-  if (!rate_limit::extractKey(cfg.key, ctx, key)) {
-    f_.counters().missing_key.fetch_add(1, std::memory_order_relaxed);
-    switch (cfg.missing_key) {
-      case MissingKey::kAllow:
-        return http::Verdict::kContinue;
-      case MissingKey::kDeny:
-        f_.counters().exceeded.fetch_add(1, std::memory_order_relaxed);
-        return ctx.respondError(429, "request has no value for the quota key");
-      case MissingKey::kShared:
-        key =
-            "\x1e"
-            "anonymous";
-        break;
-    }
+  auto& counters = f_.counters();
+  if (auto v = rate_limit::keyOf(cfg, ctx, key, counters.missing_key, counters.exceeded, "quota")) {
+    return *v;
   }
-  const int64_t now = wallNs();
+  const int64_t now = clock::wallNs();
   if (cfg.use_redis) {
-    RedisConn& conn =
-        RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, rate_limit::limitScript());
+    redis::Connection& conn = redis::Connection::forThisThread(f_.endpointId(), cfg.redis.endpoint,
+                                                               rate_limit::limitScript());
     if (!conn.usable()) return onRedisFailure(ctx);
     ctx.pending = checkRedis(ctx, conn, f_.redisArgs(key, now, 1));
     return http::Verdict::kPause;
@@ -79,20 +65,12 @@ http::Verdict QuotaFilter::onRequestHeaders(http::RequestContext& ctx) {
   return decide(ctx);
 }
 
-runtime::Task<http::Verdict> QuotaFilter::checkRedis(http::RequestContext& ctx, RedisConn& conn,
+runtime::Task<http::Verdict> QuotaFilter::checkRedis(http::RequestContext& ctx,
+                                                     redis::Connection& conn,
                                                      std::vector<std::string> args) {
-  RedisResult r = co_await conn.eval(std::move(args), static_cast<int>(f_.config().limits.size()));
-  if (!r.ok || r.ints.size() != 5) co_return onRedisFailure(ctx);
-  constexpr int64_t kMs = 1'000'000;
-  decision_ = Decision{};
-  decision_.allowed = r.ints[0] >= 1;
-  decision_.limiting = static_cast<int>(r.ints[1]);
-  if (decision_.limiting < 0 || decision_.limiting >= static_cast<int>(f_.config().limits.size())) {
-    decision_.limiting = -1;
-  }
-  decision_.remaining = static_cast<uint64_t>(std::max<int64_t>(0, r.ints[2]));
-  decision_.reset_ns = r.ints[3] * kMs;
-  decision_.retry_after_ns = r.ints[4] * kMs;
+  const size_t limits = f_.config().limits.size();
+  redis::CallResult r = co_await conn.eval(std::move(args), static_cast<int>(limits));
+  if (!rate_limit::decisionFromReply(r, limits, decision_)) co_return onRedisFailure(ctx);
   co_return decide(ctx);
 }
 
@@ -108,39 +86,7 @@ http::Verdict QuotaFilter::onRedisFailure(http::RequestContext& ctx) {
   return http::Verdict::kContinue;
 }
 
-http::Verdict QuotaFilter::decide(http::RequestContext& ctx) {
-  const auto& cfg = f_.config();
-  if (decision_.allowed) {
-    charged_ = true;
-    f_.counters().allowed.fetch_add(1, std::memory_order_relaxed);
-    return http::Verdict::kContinue;
-  }
-  f_.counters().exceeded.fetch_add(1, std::memory_order_relaxed);
-  ctx.respondError(429, "quota exceeded");
-  rate_limit::addLimitHeaders(cfg.headers, cfg.policy_header, cfg.limits, decision_,
-                              ctx.local_reply.headers);
-  ctx.local_reply.headers.set(
-      "retry-after",
-      std::to_string(std::max<int64_t>(1, rate_limit::ceilSeconds(decision_.retry_after_ns))));
-  return http::Verdict::kRespond;
-}
-
-http::Verdict QuotaFilter::onResponseHeaders(http::RequestContext& ctx) {
-  const auto& cfg = f_.config();
-  if (charged_ && cfg.headers_on_success) {
-    rate_limit::addLimitHeaders(cfg.headers, cfg.policy_header, cfg.limits, decision_,
-                                ctx.response.headers);
-  }
-  return http::Verdict::kContinue;
-}
-
 }  // namespace
-
-int64_t wallNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 QuotaFactory::QuotaFactory(QuotaConfig c)
     : config_(std::move(c)),

@@ -9,8 +9,8 @@
 
 #include "core/result.h"
 #include "http/filter.h"
+#include "policies/rate_limit/common.h"
 #include "policies/rate_limit/limiter.h"
-#include "policies/rate_limit/redis_client.h"
 
 namespace YAML {
 class Node;
@@ -18,19 +18,9 @@ class Node;
 
 namespace gatehouse::policies::rate_limit {
 
-enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader, kClaim };
-enum class MissingKey { kAllow, kDeny, kShared };
-enum class HeaderStyle { kNone, kDraft, kLegacy };
 // kHybrid: like kRedis, but each process takes a batch of requests from the global budget and
 // spends it locally before asking Redis again.
 enum class Mode { kLocal, kRedis, kHybrid };
-// What a limit does while Redis cannot answer (down, timed out, erroring).
-enum class OnRedisError { kFailOpen, kFailClosed, kFallback };
-
-struct KeySpec {
-  KeyPart part = KeyPart::kClientIp;
-  std::string header;  // for kHeader; the claim name for kClaim
-};
 
 // Counters of one policy instance, kept by name across reloads so that /metrics counters do not
 // reset when the config is reloaded. Relaxed atomics: all workers write them.
@@ -44,22 +34,8 @@ struct InstanceCounters {
   std::atomic<uint64_t> degraded{0};      // requests decided by on_redis_error
 };
 
-struct RedisSettings {
-  RedisEndpoint endpoint;
-  std::string prefix = "gatehouse:rl:";
-  double fallback_share = 1.0;
-  std::vector<OnRedisError> on_error;  // one per limit
-};
-
-struct RateLimitConfig {
+struct RateLimitConfig : KeyedLimitOptions {
   std::string name;
-  std::vector<KeySpec> key;
-  MissingKey missing_key = MissingKey::kShared;
-  HeaderStyle headers = HeaderStyle::kDraft;
-  bool headers_on_success = false;
-  size_t max_keys = 65536;
-  std::vector<LimitSpec> limits;
-  std::string policy_header;  // precomputed RateLimit-Policy value
   Mode mode = Mode::kLocal;
   RedisSettings redis;  // modes kRedis and kHybrid
   uint64_t hybrid_batch = 10;
@@ -74,29 +50,6 @@ std::vector<LimitSpec> fallbackLimits(const RateLimitConfig& c);
 
 // Validates `config` (errors name the bad option).
 Result<RateLimitConfig> parseConfig(const YAML::Node& config);
-
-// Option readers shared with policy quota; errors name `what`.
-Result<bool> readBool(const YAML::Node& node, std::string_view what);
-Result<KeySpec> parseKeyPart(const YAML::Node& node, std::string_view what);
-Result<OnRedisError> parseOnError(const YAML::Node& node, const std::string& what);
-// "250ms", "2s": whole milliseconds, 1 ms to 60 s.
-Result<runtime::Duration> parseMillis(const YAML::Node& node, const std::string& what);
-// The `redis` map (address, username, password, database, timeout, connect_timeout, prefix).
-Status parseRedis(const YAML::Node& node, RedisSettings& r);
-
-// The key text of a request: parts joined by 0x1f. Empty when any part has no value.
-// `scratch` is reused across calls to avoid an allocation per request.
-bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ctx,
-                std::string& scratch);
-
-// Adds the quota headers of `style` for decision `d` (nothing when d.limiting < 0).
-// `policy_header` is the precomputed RateLimit-Policy value. Shared with policy quota.
-void addLimitHeaders(HeaderStyle style, const std::string& policy_header,
-                     const std::vector<LimitSpec>& limits, const Decision& d, http::HeaderMap& h);
-// The RateLimit-Policy value of `limits` (draft-ietf-httpapi-ratelimit-headers).
-std::string policyHeader(const std::vector<LimitSpec>& limits);
-// Whole seconds, rounded up: a client that waits that long is never early.
-int64_t ceilSeconds(int64_t ns);
 
 // The instance counters for `name`, created on first use and kept for the process lifetime.
 std::shared_ptr<InstanceCounters> countersFor(const std::string& name);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/clock.h"
 #include "policies/rate_limit/config.h"
 #include "policies/rate_limit/limiter.h"
 #include "policies/rate_limit/redis_script.h"
@@ -18,33 +19,23 @@
 namespace gatehouse::policies::rate_limit {
 namespace {
 
-int64_t monotonicNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 class RateLimitFactory;
 
 // Per request: remembers the decision for the response headers and the slot to release.
-class RateLimitFilter final : public http::Filter {
+class RateLimitFilter final : public KeyedLimitFilter {
  public:
-  explicit RateLimitFilter(const RateLimitFactory& f) : f_(f) {}
+  explicit RateLimitFilter(const RateLimitFactory& f);
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override;
-  http::Verdict onResponseHeaders(http::RequestContext& ctx) override;
   void onComplete(http::RequestContext& ctx) override;
 
  private:
-  http::Verdict decide(http::RequestContext& ctx);
-  runtime::Task<http::Verdict> checkRedis(http::RequestContext& ctx, RedisConn& conn,
+  runtime::Task<http::Verdict> checkRedis(http::RequestContext& ctx, redis::Connection& conn,
                                           std::vector<std::string> args, int numkeys,
                                           uint64_t hash);
   http::Verdict onRedisFailure(http::RequestContext& ctx, uint64_t hash);
 
   const RateLimitFactory& f_;
-  Decision decision_;
   uint32_t slot_ = 0;
-  bool charged_ = false;  // allowed and charged: release concurrency limits in onComplete
   uint64_t hash_ = 0;
   std::string token_;              // mode redis with in-flight caps: this request's entry
   bool fallback_charged_ = false;  // charged in the local fallback table (slot_)
@@ -56,8 +47,6 @@ class RateLimitFactory final : public http::FilterFactory {
       : config_(std::move(c)),
         table_(config_.limits, config_.mode == Mode::kLocal ? config_.max_keys : 16),
         counters_(countersFor(config_.name)),
-        shared_key_hash_(LimiterTable::hashKey(std::string_view("\x1e"
-                                                                "anonymous"))),
         fallback_(fallbackLimits(config_), fallbackLimits(config_).empty() ? 16 : config_.max_keys),
         allowance_({LimitSpec{"allowance", Algorithm::kAllowance, {}, 0, nullptr}},
                    config_.mode == Mode::kHybrid ? config_.max_keys : 16),
@@ -94,7 +83,6 @@ class RateLimitFactory final : public http::FilterFactory {
   // The table's states are atomics shared by all workers; the factory itself stays immutable.
   LimiterTable& table() const { return table_; }
   InstanceCounters& counters() const { return *counters_; }
-  uint64_t sharedKeyHash() const { return shared_key_hash_; }
   LimiterTable& fallback() const { return fallback_; }
   LimiterTable& allowance() const { return allowance_; }
   bool failClosed() const { return fail_closed_; }
@@ -120,15 +108,10 @@ class RateLimitFactory final : public http::FilterFactory {
   }
   bool redisConcurrency() const { return has_concurrency_; }
 
-  void addHeaders(http::HeaderMap& h, const Decision& d) const {
-    addLimitHeaders(config_.headers, config_.policy_header, config_.limits, d, h);
-  }
-
  private:
   const RateLimitConfig config_;
   mutable LimiterTable table_;
   std::shared_ptr<InstanceCounters> counters_;
-  uint64_t shared_key_hash_;
   mutable LimiterTable fallback_;   // mode redis: the limits with on_redis_error fallback
   mutable LimiterTable allowance_;  // mode hybrid: each key's batch taken from Redis
   const std::string endpoint_id_;
@@ -136,6 +119,11 @@ class RateLimitFactory final : public http::FilterFactory {
   bool has_concurrency_ = false;  // mode redis with in-flight caps
   std::vector<std::string> redis_argv_;
 };
+
+RateLimitFilter::RateLimitFilter(const RateLimitFactory& f)
+    : KeyedLimitFilter(f.config(), f.counters().allowed, f.counters().limited,
+                       "rate limit exceeded"),
+      f_(f) {}
 
 // A token unique to one request in the whole fleet: a random per-process prefix, the thread
 // and a per-thread count.
@@ -152,7 +140,8 @@ std::string requestToken() {
   return buf;
 }
 
-runtime::Task<> releaseInRedis(RedisConn& conn, std::vector<std::string> args, int numkeys) {
+runtime::Task<> releaseInRedis(redis::Connection& conn, std::vector<std::string> args,
+                               int numkeys) {
   // Fire and forget: if this fails, the lease ends the entry.
   co_await conn.eval(std::move(args), numkeys);
 }
@@ -161,27 +150,16 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
   const auto& cfg = f_.config();
   // One buffer per worker thread: key text is built without an allocation per request.
   thread_local std::string key;
-  uint64_t hash = 0;
-  if (extractKey(cfg.key, ctx, key)) {
-    hash = LimiterTable::hashKey(key);
-  } else {
-    f_.counters().missing_key.fetch_add(1, std::memory_order_relaxed);
-    switch (cfg.missing_key) {
-      case MissingKey::kAllow:
-        return http::Verdict::kContinue;
-      case MissingKey::kDeny:
-        f_.counters().limited.fetch_add(1, std::memory_order_relaxed);
-        return ctx.respondError(429, "request has no value for the rate-limit key");
-      case MissingKey::kShared:
-        hash = f_.sharedKeyHash();
-        break;
-    }
+  auto& counters = f_.counters();
+  if (auto v = keyOf(cfg, ctx, key, counters.missing_key, counters.limited, "rate-limit")) {
+    return *v;
   }
+  const uint64_t hash = LimiterTable::hashKey(key);
   if (cfg.mode != Mode::kLocal) {
     uint64_t want = 1;
     if (cfg.mode == Mode::kHybrid) {
       // Spend this process's allowance first; only an empty one costs a Redis round trip.
-      Decision d = f_.allowance().acquire(hash, monotonicNs(), &slot_);
+      Decision d = f_.allowance().acquire(hash, clock::steadyNs(), &slot_);
       if (d.allowed) {
         decision_ = Decision{};
         decision_.allowed = true;
@@ -190,7 +168,8 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
       // The overflow entry is shared by unrelated keys: never park a batch there.
       if (!f_.allowance().isOverflow(slot_)) want = cfg.hybrid_batch;
     }
-    RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
+    redis::Connection& conn =
+        redis::Connection::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
     // While Redis is away, decide at once: no request waits for a connection that is down.
     if (!conn.usable()) return onRedisFailure(ctx, hash);
     if (f_.redisConcurrency()) token_ = requestToken();
@@ -198,35 +177,28 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
                              static_cast<int>(cfg.limits.size()), hash);
     return http::Verdict::kPause;
   }
-  decision_ = f_.table().acquire(hash, monotonicNs(), &slot_);
+  decision_ = f_.table().acquire(hash, clock::steadyNs(), &slot_);
   if (decision_.overflow) f_.counters().overflow.fetch_add(1, std::memory_order_relaxed);
   return decide(ctx);
 }
 
-runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& ctx, RedisConn& conn,
+runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& ctx,
+                                                         redis::Connection& conn,
                                                          std::vector<std::string> args, int numkeys,
                                                          uint64_t hash) {
-  RedisResult r = co_await conn.eval(std::move(args), numkeys);
-  if (!r.ok || r.ints.size() != 5) co_return onRedisFailure(ctx, hash);
+  redis::CallResult r = co_await conn.eval(std::move(args), numkeys);
+  if (!decisionFromReply(r, f_.config().limits.size(), decision_)) {
+    co_return onRedisFailure(ctx, hash);
+  }
   hash_ = hash;
   if (r.ints[0] < 1) token_.clear();  // rejected: no in-flight entry to release
-  constexpr int64_t kMs = 1'000'000;
-  decision_ = Decision{};
-  decision_.allowed = r.ints[0] >= 1;
   if (r.ints[0] > 1) {
     // Mode hybrid: this request uses one; the rest wait locally for the key's next requests.
-    int64_t now = monotonicNs();
+    int64_t now = clock::steadyNs();
     f_.allowance().deposit(
         hash, static_cast<uint64_t>(r.ints[0] - 1), now,
         now + std::chrono::duration_cast<std::chrono::nanoseconds>(f_.config().hybrid_ttl).count());
   }
-  decision_.limiting = static_cast<int>(r.ints[1]);
-  if (decision_.limiting < 0 || decision_.limiting >= static_cast<int>(f_.config().limits.size())) {
-    decision_.limiting = -1;
-  }
-  decision_.remaining = static_cast<uint64_t>(std::max<int64_t>(0, r.ints[2]));
-  decision_.reset_ns = r.ints[3] * kMs;
-  decision_.retry_after_ns = r.ints[4] * kMs;
   co_return decide(ctx);
 }
 
@@ -243,31 +215,11 @@ http::Verdict RateLimitFilter::onRedisFailure(http::RequestContext& ctx, uint64_
     return http::Verdict::kContinue;
   }
   token_.clear();  // nothing was charged in Redis
-  decision_ = f_.fallback().acquire(hash, monotonicNs(), &slot_);
+  decision_ = f_.fallback().acquire(hash, clock::steadyNs(), &slot_);
   fallback_charged_ = decision_.allowed;
   // Header fields name the configured limits; the fallback table holds a subset of them.
   decision_.limiting = -1;
   return decide(ctx);
-}
-
-http::Verdict RateLimitFilter::decide(http::RequestContext& ctx) {
-  if (decision_.allowed) {
-    charged_ = true;
-    f_.counters().allowed.fetch_add(1, std::memory_order_relaxed);
-    return http::Verdict::kContinue;
-  }
-  f_.counters().limited.fetch_add(1, std::memory_order_relaxed);
-  ctx.respondError(429, "rate limit exceeded");
-  f_.addHeaders(ctx.local_reply.headers, decision_);
-  ctx.local_reply.headers.set(
-      "retry-after", std::to_string(std::max<int64_t>(1, ceilSeconds(decision_.retry_after_ns))));
-  return http::Verdict::kRespond;
-}
-
-http::Verdict RateLimitFilter::onResponseHeaders(http::RequestContext& ctx) {
-  // Our own 429 already carries the headers; add them to other responses only when asked.
-  if (charged_ && f_.config().headers_on_success) f_.addHeaders(ctx.response.headers, decision_);
-  return http::Verdict::kContinue;
 }
 
 void RateLimitFilter::onComplete(http::RequestContext&) {
@@ -276,7 +228,8 @@ void RateLimitFilter::onComplete(http::RequestContext&) {
     f_.table().release(slot_);
   if (fallback_charged_ && f_.fallback().hasConcurrency()) f_.fallback().release(slot_);
   if (charged_ && !token_.empty()) {
-    RedisConn& conn = RedisConn::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
+    redis::Connection& conn =
+        redis::Connection::forThisThread(f_.endpointId(), cfg.redis.endpoint, limitScript());
     if (conn.usable()) {
       runtime::spawn(releaseInRedis(conn, f_.redisArgs(hash_, -2, token_),
                                     static_cast<int>(cfg.limits.size())));

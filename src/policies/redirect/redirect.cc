@@ -21,11 +21,10 @@ std::string withPort(std::string_view host, uint16_t port, std::string_view sche
   return out;
 }
 
-class RedirectFilter final : public http::Filter, public http::FilterFactory {
+class RedirectFilter final : public http::StatelessFilter {
  public:
   explicit RedirectFilter(config::Redirect spec) : spec_(std::move(spec)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     std::string location;
     if (spec_.location) {
       location = *spec_.location;
@@ -49,11 +48,12 @@ class RedirectFilter final : public http::Filter, public http::FilterFactory {
 }  // namespace
 
 http::FilterFactoryPtr fromModel(const config::Redirect& spec) {
-  return std::make_shared<RedirectFilter>(spec);
+  return std::make_shared<http::StatelessFactory<RedirectFilter>>(spec);
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
-  if (auto st = checkKeys(config, {"status", "location", "scheme", "host", "path", "port", "strip_query"});
+  if (auto st = checkKeys(config,
+                          {"status", "location", "scheme", "host", "path", "port", "strip_query"});
       !st.ok()) {
     return st.error();
   }

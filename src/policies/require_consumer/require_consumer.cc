@@ -7,19 +7,17 @@
 #include <utility>
 #include <vector>
 
-#include "policies/auth_common.h"
+#include "policies/auth/auth_common.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::require_consumer {
 namespace {
 
-class RequireConsumerFilter final : public http::Filter, public http::FilterFactory {
+class RequireConsumerFilter final : public http::StatelessFilter {
  public:
   RequireConsumerFilter(std::vector<std::string> challenges, std::vector<std::string> anonymous)
       : challenges_(std::move(challenges)), anonymous_(std::move(anonymous)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     bool anonymous =
         std::find(anonymous_.begin(), anonymous_.end(), ctx.consumer) != anonymous_.end();
     if (!ctx.consumer.empty() && !anonymous) return http::Verdict::kContinue;
@@ -58,8 +56,8 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
         "route; put require_consumer after the optional auth policies it completes");
   }
   auth_metrics::ensureRegistered();
-  return http::FilterFactoryPtr(
-      std::make_shared<RequireConsumerFilter>(std::move(challenges), std::move(anonymous)));
+  return http::FilterFactoryPtr(std::make_shared<http::StatelessFactory<RequireConsumerFilter>>(
+      std::move(challenges), std::move(anonymous)));
 }
 
 }  // namespace gatehouse::policies::require_consumer

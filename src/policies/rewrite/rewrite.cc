@@ -9,13 +9,11 @@
 namespace gatehouse::policies::rewrite {
 namespace {
 
-class RewriteFilter final : public http::Filter, public http::FilterFactory {
+class RewriteFilter final : public http::StatelessFilter {
  public:
   RewriteFilter(config::Rewrite spec, std::unique_ptr<re2::RE2> re)
       : spec_(std::move(spec)), re_(std::move(re)) {}
-  http::FilterRef create() const override { return http::FilterRef::shared(*this); }
-
-  http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
+  http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
     if (spec_.strip_prefix || re_) {
       ctx.request.path = proxy::rewritePath(spec_, re_.get(), ctx.request.path);
     }
@@ -42,7 +40,8 @@ Result<http::FilterFactoryPtr> fromModel(const config::Rewrite& spec) {
     }
   }
   if (spec.host && !isHeaderValue(*spec.host)) return configError("host: invalid characters");
-  return http::FilterFactoryPtr(std::make_shared<RewriteFilter>(spec, std::move(re)));
+  return http::FilterFactoryPtr(
+      std::make_shared<http::StatelessFactory<RewriteFilter>>(spec, std::move(re)));
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {

@@ -1,4 +1,4 @@
-#include "policies/auth_common.h"
+#include "policies/auth/auth_common.h"
 
 #include <algorithm>
 
@@ -28,12 +28,7 @@ Status checkAuthKeys(const YAML::Node& config, std::initializer_list<std::string
 Result<IdentityOptions> readIdentityOptions(const YAML::Node& config,
                                             const http::PolicyContext& ctx) {
   IdentityOptions o;
-  if (const auto& n = config["optional"]) {
-    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false")) {
-      return configError("optional: expected true or false");
-    }
-    o.optional = n.Scalar() == "true";
-  }
+  if (auto st = readOptional(config, "optional", o.optional); !st.ok()) return st.error();
   if (const auto& n = config["consumer_header"]) {
     auto s = readString(n, "consumer_header");
     if (!s.ok()) return s.error();
@@ -41,18 +36,9 @@ Result<IdentityOptions> readIdentityOptions(const YAML::Node& config,
     o.consumer_header = std::move(*s);
   }
   if (const auto& n = config["metadata_headers"]) {
-    if (!n.IsMap()) {
-      return configError("metadata_headers: expected a map of metadata key to header name");
-    }
-    for (const auto& kv : n) {
-      std::string key = kv.first.as<std::string>("");
-      auto h = readString(kv.second, "metadata_headers." + key);
-      if (!h.ok()) return h.error();
-      if (key.empty() || !isHeaderName(*h)) {
-        return configError("metadata_headers." + key + ": invalid header name '" + *h + "'");
-      }
-      o.metadata_headers.emplace_back(std::move(key), std::move(*h));
-    }
+    auto map = readHeaderMap(n, "metadata_headers", "metadata key to header name");
+    if (!map.ok()) return map.error();
+    o.metadata_headers = std::move(*map);
   }
   std::vector<std::string> earlier_headers;
   for (const auto& f : ctx.preceding) {
@@ -156,6 +142,22 @@ http::Verdict reject(http::RequestContext& ctx, std::string_view policy,
   if (status == 401 && !challenge.empty())
     ctx.local_reply.headers.add("www-authenticate", challenge);
   return v;
+}
+
+void removeQueryParam(http::Request& req, std::string_view name) {
+  if (name.empty() || req.query.empty()) return;
+  std::string kept;
+  kept.reserve(req.query.size());
+  std::string_view q = req.query;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    if (pair.substr(0, pair.find('=')) == name) continue;
+    if (!kept.empty()) kept.push_back('&');
+    kept.append(pair);
+  }
+  req.query = std::move(kept);
 }
 
 }  // namespace gatehouse::policies::auth

@@ -1,4 +1,4 @@
-#include "policies/rate_limit/redis_client.h"
+#include "redis/client.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -15,7 +15,7 @@
 #include "net/tcp.h"
 #include "net/tls.h"
 
-namespace gatehouse::policies::rate_limit {
+namespace gatehouse::redis {
 namespace {
 
 constexpr int kMinBackoffMs = 50;
@@ -39,16 +39,16 @@ void* privOf(uint64_t id) {
   return reinterpret_cast<void*>(static_cast<uintptr_t>(id));
 }
 
-RedisConn* connOf(const redisAsyncContext* ac) {
-  return static_cast<RedisConn*>(ac->data);
+Connection* connOf(const redisAsyncContext* ac) {
+  return static_cast<Connection*>(ac->data);
 }
 
 }  // namespace
 
 // The TLS transport of one connection attempt. Its coroutines hold it (and so the stream)
 // alive; `owner` is cleared when the connection is dropped, and they stop at their next step.
-struct RedisConn::TlsLink {
-  RedisConn* owner = nullptr;
+struct Connection::TlsLink {
+  Connection* owner = nullptr;
   std::unique_ptr<net::TcpStream> stream;
   redisReader* reader = redisReaderCreate();
   std::string out;                                  // formatted commands not written yet
@@ -61,7 +61,7 @@ struct RedisConn::TlsLink {
   ~TlsLink() { redisReaderFree(reader); }
 };
 
-std::string RedisEndpoint::id() const {
+std::string Endpoint::id() const {
   std::string id = host + ":" + std::to_string(port) + "/" + std::to_string(database) + "/" +
                    username + "/" + password + (tls ? "/tls:" + tls_id : "");
   if (!sentinels.empty()) {
@@ -72,25 +72,32 @@ std::string RedisEndpoint::id() const {
   return id;
 }
 
-int64_t RedisConn::connectionsUp() {
+int64_t Connection::connectionsUp() {
   return g_connections_up.load(std::memory_order_relaxed);
 }
 
-RedisConn& RedisConn::forThisThread(const std::string& ep_id, const RedisEndpoint& ep,
-                                    std::string_view script) {
+Connection& Connection::forThisThread(const std::string& ep_id, const Endpoint& ep,
+                                      std::string_view script) {
   // Destroyed at thread exit, after the worker's loop stopped but while it still exists.
-  thread_local std::map<std::string, std::unique_ptr<RedisConn>, std::less<>> conns;
+  // One table per script: a connection loads one script, and a script (static text) is named by
+  // its address.
+  using Table = std::map<std::string, std::unique_ptr<Connection>, std::less<>>;
+  thread_local std::vector<std::pair<const char*, Table>> by_script;
+  auto table = std::find_if(by_script.begin(), by_script.end(),
+                            [&](const auto& t) { return t.first == script.data(); });
+  if (table == by_script.end()) table = by_script.emplace(by_script.end(), script.data(), Table{});
+  Table& conns = table->second;
   auto it = conns.find(ep_id);
   if (it == conns.end()) {
     it = conns
-             .emplace(ep_id, std::make_unique<RedisConn>(*runtime::EventLoop::current(), ep,
-                                                         std::string(script)))
+             .emplace(ep_id, std::make_unique<Connection>(*runtime::EventLoop::current(), ep,
+                                                          std::string(script)))
              .first;
   }
   return *it->second;
 }
 
-RedisConn::RedisConn(runtime::EventLoop& loop, RedisEndpoint ep, std::string script)
+Connection::Connection(runtime::EventLoop& loop, Endpoint ep, std::string script)
     : loop_(loop), ep_(std::move(ep)), script_(std::move(script)) {
   read_waiter_.conn = this;
   read_waiter_.on_ready = [](runtime::IoWaiter* w) {
@@ -101,14 +108,14 @@ RedisConn::RedisConn(runtime::EventLoop& loop, RedisEndpoint ep, std::string scr
   connect();
 }
 
-RedisConn::~RedisConn() {
+Connection::~Connection() {
   closing_ = true;
   *alive_ = false;
   if (ac_) redisAsyncFree(ac_);  // fails every pending call (their waiters are gone by now)
   if (link_) teardownTls();
 }
 
-void RedisConn::connect() {
+void Connection::connect() {
   if (!ep_.sentinels.empty()) {
     discovering_ = true;
     runtime::spawn(discover(this, alive_));
@@ -120,7 +127,7 @@ void RedisConn::connect() {
 // Asks the sentinels in turn (starting after the last one that answered wrongly) for the
 // master's address, then connects to it. Plain TCP, one short exchange per sentinel, each with
 // the connect timeout; the worker keeps running meanwhile.
-runtime::Task<> RedisConn::discover(RedisConn* self, std::shared_ptr<bool> alive) {
+runtime::Task<> Connection::discover(Connection* self, std::shared_ptr<bool> alive) {
   const auto& ep = self->ep_;
   std::string found_host;
   int found_port = 0;
@@ -184,7 +191,7 @@ runtime::Task<> RedisConn::discover(RedisConn* self, std::shared_ptr<bool> alive
       }
     }
     if (found_port == 0) {
-      log::warn("rate_limit: sentinel ", host, ":", port, " did not name a master for '",
+      log::warn("redis: sentinel ", host, ":", port, " did not name a master for '",
                 ep.sentinel_master, "'");
       self->next_sentinel_ = (self->next_sentinel_ + attempt + 1) % ep.sentinels.size();
     }
@@ -193,7 +200,7 @@ runtime::Task<> RedisConn::discover(RedisConn* self, std::shared_ptr<bool> alive
   if (found_port <= 0 || found_port > 65535 ||
       !net::SocketAddress::parse(found_host, static_cast<uint16_t>(found_port)).ok()) {
     if (!found_host.empty()) {
-      log::warn("rate_limit: sentinel named master ", found_host, ":", found_port,
+      log::warn("redis: sentinel named master ", found_host, ":", found_port,
                 ", which is not an IP address and port");
     }
     self->sendDeferred(false);
@@ -201,7 +208,7 @@ runtime::Task<> RedisConn::discover(RedisConn* self, std::shared_ptr<bool> alive
     co_return;
   }
   if (found_host != self->ep_.host || found_port != self->ep_.port) {
-    log::info("rate_limit: sentinel: master '", ep.sentinel_master, "' is ", found_host, ":",
+    log::info("redis: sentinel: master '", ep.sentinel_master, "' is ", found_host, ":",
               found_port);
   }
   self->ep_.host = found_host;
@@ -210,7 +217,7 @@ runtime::Task<> RedisConn::discover(RedisConn* self, std::shared_ptr<bool> alive
   self->sendDeferred(self->ac_ != nullptr || self->link_ != nullptr);
 }
 
-void RedisConn::sendDeferred(bool connected) {
+void Connection::sendDeferred(bool connected) {
   std::vector<uint64_t> ids = std::move(deferred_);
   deferred_.clear();
   for (uint64_t id : ids) {
@@ -225,7 +232,7 @@ void RedisConn::sendDeferred(bool connected) {
   }
 }
 
-void RedisConn::connectDirect() {
+void Connection::connectDirect() {
   if (ep_.tls) {
     connectTls();
     return;
@@ -236,7 +243,7 @@ void RedisConn::connectDirect() {
     return;
   }
   if (ac_->err) {
-    log::warn("rate_limit: redis ", ep_.host, ":", ep_.port, ": ", ac_->errstr);
+    log::warn("redis ", ep_.host, ":", ep_.port, ": ", ac_->errstr);
     redisAsyncFree(ac_);
     ac_ = nullptr;
     scheduleReconnect();
@@ -269,7 +276,7 @@ void RedisConn::connectDirect() {
   connect_timer_.arm(loop_, loop_.now() + ep_.connect_timeout, &onConnectTimeout, this);
 }
 
-void RedisConn::queueSetup() {
+void Connection::queueSetup() {
   auto cmd = [&](std::initializer_list<std::string_view> parts, ReplyKind kind) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
@@ -291,7 +298,7 @@ void RedisConn::queueSetup() {
   cmd({"SCRIPT", "LOAD", script_}, ReplyKind::kScript);
 }
 
-void RedisConn::connectTls() {
+void Connection::connectTls() {
   link_ = std::make_shared<TlsLink>();
   link_->owner = this;
   setup_failed_ = false;
@@ -300,8 +307,8 @@ void RedisConn::connectTls() {
   runtime::spawn(runTls(link_));
 }
 
-runtime::Task<> RedisConn::runTls(std::shared_ptr<TlsLink> link) {
-  RedisConn* self = link->owner;
+runtime::Task<> Connection::runTls(std::shared_ptr<TlsLink> link) {
+  Connection* self = link->owner;
   auto addr = net::SocketAddress::parse(self->ep_.host, static_cast<uint16_t>(self->ep_.port));
   if (!addr.ok()) {
     self->dropConnection("bad address");
@@ -325,7 +332,7 @@ runtime::Task<> RedisConn::runTls(std::shared_ptr<TlsLink> link) {
   Status hs = co_await link->stream->handshake(deadline);
   if (!link->owner) co_return;
   if (!hs.ok()) {
-    log::error("rate_limit: redis ", self->ep_.host, ":", self->ep_.port,
+    log::error("redis ", self->ep_.host, ":", self->ep_.port,
                " TLS handshake failed: ", hs.error().message);
     link->owner->dropConnection("TLS handshake failed");
     co_return;
@@ -361,13 +368,13 @@ runtime::Task<> RedisConn::runTls(std::shared_ptr<TlsLink> link) {
   }
 }
 
-void RedisConn::kickTlsWriter() {
+void Connection::kickTlsWriter() {
   if (link_ && link_->connected && !link_->writing && !link_->out.empty()) {
     runtime::spawn(writeTls(link_));
   }
 }
 
-runtime::Task<> RedisConn::writeTls(std::shared_ptr<TlsLink> link) {
+runtime::Task<> Connection::writeTls(std::shared_ptr<TlsLink> link) {
   link->writing = true;
   while (link->owner && !link->out.empty()) {
     std::string chunk = std::move(link->out);
@@ -385,7 +392,7 @@ runtime::Task<> RedisConn::writeTls(std::shared_ptr<TlsLink> link) {
   link->writing = false;
 }
 
-void RedisConn::teardownTls() {
+void Connection::teardownTls() {
   std::shared_ptr<TlsLink> link = std::move(link_);
   link->owner = nullptr;
   if (link->stream) link->stream->cancel();
@@ -401,8 +408,8 @@ void RedisConn::teardownTls() {
   afterDisconnect();
 }
 
-bool RedisConn::issue(ReplyKind kind, uint64_t id, int argc, const char** argv,
-                      const size_t* lens) {
+bool Connection::issue(ReplyKind kind, uint64_t id, int argc, const char** argv,
+                       const size_t* lens) {
   if (ac_) {
     redisCallbackFn* fn = kind == ReplyKind::kSetup    ? &onSetupReply
                           : kind == ReplyKind::kScript ? &onScriptLoaded
@@ -421,27 +428,26 @@ bool RedisConn::issue(ReplyKind kind, uint64_t id, int argc, const char** argv,
   return true;
 }
 
-void RedisConn::scheduleReconnect() {
+void Connection::scheduleReconnect() {
   if (closing_ || reconnect_timer_.armed()) return;
   backoff_ms_ = backoff_ms_ == 0 ? kMinBackoffMs : std::min(kMaxBackoffMs, backoff_ms_ * 2);
   reconnect_timer_.arm(loop_, loop_.now() + std::chrono::milliseconds(backoff_ms_),
                        &onReconnectTimer, this);
 }
 
-void RedisConn::onReconnectTimer(void* arg) {
-  auto* self = static_cast<RedisConn*>(arg);
+void Connection::onReconnectTimer(void* arg) {
+  auto* self = static_cast<Connection*>(arg);
   if (!self->usable()) self->connect();
 }
 
-void RedisConn::onConnectTimeout(void* arg) {
-  auto* self = static_cast<RedisConn*>(arg);
+void Connection::onConnectTimeout(void* arg) {
+  auto* self = static_cast<Connection*>(arg);
   if ((self->ac_ || self->link_) && !self->ready_) self->dropConnection("connect timed out");
 }
 
-void RedisConn::dropConnection(const char* why) {
+void Connection::dropConnection(const char* why) {
   if (!closing_) {
-    log::warn("rate_limit: redis ", ep_.host, ":", ep_.port, ": dropping the connection (", why,
-              ")");
+    log::warn("redis ", ep_.host, ":", ep_.port, ": dropping the connection (", why, ")");
   }
   if (ac_) {
     // Fails every pending call with a NULL reply and runs hookCleanup (which reconnects).
@@ -453,8 +459,8 @@ void RedisConn::dropConnection(const char* why) {
   }
 }
 
-void RedisConn::hookCleanup(void* p) {
-  auto* self = static_cast<RedisConn*>(p);
+void Connection::hookCleanup(void* p) {
+  auto* self = static_cast<Connection*>(p);
   if (self->fd_ >= 0) self->loop_.remove(self->fd_, self->io_);
   self->fd_ = -1;
   self->ac_ = nullptr;
@@ -462,28 +468,27 @@ void RedisConn::hookCleanup(void* p) {
   self->afterDisconnect();
 }
 
-void RedisConn::afterDisconnect() {
+void Connection::afterDisconnect() {
   flush_timer_.cancel();
   connect_timer_.cancel();
   if (ready_) {
     ready_ = false;
     g_connections_up.fetch_sub(1, std::memory_order_relaxed);
     if (!closing_) {
-      log::warn("rate_limit: redis ", ep_.host, ":", ep_.port,
+      log::warn("redis ", ep_.host, ":", ep_.port,
                 " connection lost; limits use their on_redis_error mode until it is back");
     }
   } else if (backoff_ms_ == 0 && !closing_) {
-    log::warn("rate_limit: cannot connect to redis ", ep_.host, ":", ep_.port,
-              "; retrying with backoff");
+    log::warn("redis: cannot connect to ", ep_.host, ":", ep_.port, "; retrying with backoff");
   }
   scheduleReconnect();
 }
 
-void RedisConn::hookAddRead(void*) {}  // the reader stays armed for the connection's life
-void RedisConn::hookDelRead(void*) {}
+void Connection::hookAddRead(void*) {}  // the reader stays armed for the connection's life
+void Connection::hookDelRead(void*) {}
 
-void RedisConn::hookAddWrite(void* p) {
-  auto* self = static_cast<RedisConn*>(p);
+void Connection::hookAddWrite(void* p) {
+  auto* self = static_cast<Connection*>(p);
   self->want_write_ = true;
   if (self->io_.write_ready) {
     // Flush at the end of this loop iteration: every command issued until then goes out in
@@ -496,12 +501,12 @@ void RedisConn::hookAddWrite(void* p) {
   }
 }
 
-void RedisConn::hookDelWrite(void* p) {
-  static_cast<RedisConn*>(p)->want_write_ = false;
+void Connection::hookDelWrite(void* p) {
+  static_cast<Connection*>(p)->want_write_ = false;
 }
 
-void RedisConn::onFlushTimer(void* arg) {
-  auto* self = static_cast<RedisConn*>(arg);
+void Connection::onFlushTimer(void* arg) {
+  auto* self = static_cast<Connection*>(arg);
   if (self->link_) {
     self->kickTlsWriter();
   } else {
@@ -509,7 +514,7 @@ void RedisConn::onFlushTimer(void* arg) {
   }
 }
 
-void RedisConn::flush() {
+void Connection::flush() {
   if (!ac_ || !want_write_) return;
   redisAsyncHandleWrite(ac_);
   if (ac_ && want_write_) {
@@ -519,7 +524,7 @@ void RedisConn::flush() {
   }
 }
 
-void RedisConn::onReadable() {
+void Connection::onReadable() {
   redisAsyncContext* ac = ac_;
   if (!ac) return;
   // hiredis reads at most 16 KiB per call; edge-triggered readiness will not repeat for bytes
@@ -531,19 +536,19 @@ void RedisConn::onReadable() {
   if (ac_ == ac) io_.reader = &read_waiter_;
 }
 
-void RedisConn::onSetupReply(redisAsyncContext* ac, void* r, void*) {
+void Connection::onSetupReply(redisAsyncContext* ac, void* r, void*) {
   connOf(ac)->handleReply(ReplyKind::kSetup, 0, static_cast<redisReply*>(r));
 }
 
-void RedisConn::onScriptLoaded(redisAsyncContext* ac, void* r, void*) {
+void Connection::onScriptLoaded(redisAsyncContext* ac, void* r, void*) {
   connOf(ac)->handleReply(ReplyKind::kScript, 0, static_cast<redisReply*>(r));
 }
 
-void RedisConn::onReply(redisAsyncContext* ac, void* r, void* privdata) {
+void Connection::onReply(redisAsyncContext* ac, void* r, void* privdata) {
   connOf(ac)->handleReply(ReplyKind::kCall, idOf(privdata), static_cast<redisReply*>(r));
 }
 
-void RedisConn::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
+void Connection::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
   // Inside a hiredis callback a disconnect is deferred until the callback returns; on the TLS
   // link the drop is immediate and the read loop stops after this reply.
   auto disconnect = [this](const char* why) {
@@ -557,7 +562,7 @@ void RedisConn::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
     if (!reply) return;  // connection gone; cleanup handles it
     if (reply->type == REDIS_REPLY_ERROR) {
       setup_failed_ = true;
-      log::error("rate_limit: redis ", ep_.host, ":", ep_.port,
+      log::error("redis ", ep_.host, ":", ep_.port,
                  " setup failed: ", std::string(reply->str, reply->len));
       disconnect("setup failed");
     }
@@ -567,7 +572,7 @@ void RedisConn::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
     if (!reply) return;
     if (reply->type != REDIS_REPLY_STRING || setup_failed_) {
       if (reply->type == REDIS_REPLY_ERROR) {
-        log::error("rate_limit: redis SCRIPT LOAD failed: ", std::string(reply->str, reply->len));
+        log::error("redis: SCRIPT LOAD failed: ", std::string(reply->str, reply->len));
       }
       if (ac_ || link_) disconnect("script not loaded");
       return;
@@ -577,7 +582,7 @@ void RedisConn::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
     if (!ready_) {
       ready_ = true;
       g_connections_up.fetch_add(1, std::memory_order_relaxed);
-      if (backoff_ms_ != 0) log::info("rate_limit: redis ", ep_.host, ":", ep_.port, " is back");
+      if (backoff_ms_ != 0) log::info("redis ", ep_.host, ":", ep_.port, " is back");
     }
     backoff_ms_ = 0;
     consecutive_timeouts_ = 0;
@@ -619,12 +624,12 @@ void RedisConn::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
   complete(w);
 }
 
-RedisConn::Call RedisConn::eval(std::vector<std::string> args, int numkeys) {
+Connection::Call Connection::eval(std::vector<std::string> args, int numkeys) {
   return Call(*this, std::move(args), numkeys);
 }
 
-void RedisConn::Call::await_suspend(std::coroutine_handle<> h) {
-  RedisConn& c = conn_;
+void Connection::Call::await_suspend(std::coroutine_handle<> h) {
+  Connection& c = conn_;
   w_.coro = h;
   if (!c.usable()) {
     w_.result.error = "not connected";
@@ -642,12 +647,12 @@ void RedisConn::Call::await_suspend(std::coroutine_handle<> h) {
   c.send(w_, c.sha_.empty());
 }
 
-RedisConn::Call::~Call() {
+Connection::Call::~Call() {
   // Destroyed before its reply (the request went away): a late reply finds no waiter.
   if (w_.id != 0) conn_.waiting_.erase(w_.id);
 }
 
-void RedisConn::send(Waiter& w, bool with_script_text) {
+void Connection::send(Waiter& w, bool with_script_text) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   std::string numkeys = std::to_string(w.numkeys);
@@ -669,7 +674,7 @@ void RedisConn::send(Waiter& w, bool with_script_text) {
   }
 }
 
-void RedisConn::complete(Waiter& w) {
+void Connection::complete(Waiter& w) {
   waiting_.erase(w.id);
   w.id = 0;
   w.timer.cancel();
@@ -677,9 +682,9 @@ void RedisConn::complete(Waiter& w) {
   loop_.schedule(w.coro);
 }
 
-void RedisConn::onCallTimeout(void* arg) {
+void Connection::onCallTimeout(void* arg) {
   auto& w = *static_cast<Waiter*>(arg);
-  RedisConn* self = w.conn;
+  Connection* self = w.conn;
   w.result.timed_out = true;
   w.result.error = "timeout";
   self->complete(w);
@@ -689,4 +694,4 @@ void RedisConn::onCallTimeout(void* arg) {
   }
 }
 
-}  // namespace gatehouse::policies::rate_limit
+}  // namespace gatehouse::redis

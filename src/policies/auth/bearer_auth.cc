@@ -1,23 +1,16 @@
-#include "policies/bearer_auth.h"
+#include "policies/auth/bearer_auth.h"
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 
-#include "config/yaml_helpers.h"
+#include "core/strings.h"
 #include "http/headers.h"
+#include "policies/auth/auth_common.h"
 #include "policies/policy_yaml.h"
 
 namespace gatehouse::policies::bearer {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
 
 bool validName(std::string_view s) {
   if (s.empty()) return false;
@@ -76,7 +69,7 @@ Extract extractToken(const http::Request& req, const TokenSource& src, std::stri
     for (const auto& f : req.headers.fields()) {
       if (!http::iequals(f.name, src.header)) continue;
       ++seen;
-      found = trim(f.value);
+      found = strings::trimSpaces(f.value);
     }
     if (seen > 1) return Extract::kMalformed;
     if (seen == 1) {
@@ -84,7 +77,7 @@ Extract extractToken(const http::Request& req, const TokenSource& src, std::stri
         if (found.size() < 7 || !http::iequals(found.substr(0, 7), "bearer ")) {
           return Extract::kMalformed;
         }
-        found = trim(found.substr(7));
+        found = strings::trimSpaces(found.substr(7));
       }
       if (found.empty()) return Extract::kMalformed;
       out.assign(found);
@@ -97,7 +90,7 @@ Extract extractToken(const http::Request& req, const TokenSource& src, std::stri
       std::string_view v = f.value;
       while (!v.empty()) {
         size_t semi = v.find(';');
-        std::string_view pair = trim(v.substr(0, semi));
+        std::string_view pair = strings::trimSpaces(v.substr(0, semi));
         v = semi == std::string_view::npos ? std::string_view{} : v.substr(semi + 1);
         size_t eq = pair.find('=');
         if (eq == std::string_view::npos || pair.substr(0, eq) != src.cookie) continue;
@@ -149,7 +142,7 @@ void stripToken(http::Request& req, const TokenSource& src) {
       std::string_view v = fields[i].value;
       while (!v.empty()) {
         size_t semi = v.find(';');
-        std::string_view pair = trim(v.substr(0, semi));
+        std::string_view pair = strings::trimSpaces(v.substr(0, semi));
         v = semi == std::string_view::npos ? std::string_view{} : v.substr(semi + 1);
         if (pair.empty() || pair.substr(0, pair.find('=')) == src.cookie) continue;
         if (!kept.empty()) kept.append("; ");
@@ -163,19 +156,7 @@ void stripToken(http::Request& req, const TokenSource& src) {
       ++i;
     }
   }
-  if (!src.query.empty() && !req.query.empty()) {
-    std::string kept;
-    std::string_view q = req.query;
-    while (!q.empty()) {
-      size_t amp = q.find('&');
-      std::string_view pair = q.substr(0, amp);
-      q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-      if (pair.substr(0, pair.find('=')) == src.query) continue;
-      if (!kept.empty()) kept.push_back('&');
-      kept.append(pair);
-    }
-    req.query = std::move(kept);
-  }
+  auth::removeQueryParam(req, src.query);
 }
 
 Status parseRules(const YAML::Node& config, Rules& out) {
@@ -422,37 +403,49 @@ http::Verdict unavailable(http::RequestContext& ctx) {
   return ctx.respondError(503, "authorization server unavailable");
 }
 
-Result<bool> readBool(const YAML::Node& n, std::string_view what) {
-  if (n.IsScalar()) {
-    if (auto b = config::parseBool(n.Scalar())) return *b;
+void resolveClaims(const nlohmann::json& claims, const std::string& groups_claim,
+                   const ClaimHeaders& forward, Identity& id) {
+  id.claims = scalarClaims(claims);
+  if (!groups_claim.empty()) {
+    if (const nlohmann::json* g = claimAt(claims, groups_claim)) {
+      if (g->is_string()) id.groups.push_back(g->get<std::string>());
+      if (g->is_array()) {
+        for (const auto& e : *g) {
+          if (e.is_string()) id.groups.push_back(e.get<std::string>());
+        }
+      }
+    }
   }
-  return configError(std::string(what) + ": expected true or false");
+  std::string value;
+  for (const auto& [claim, header] : forward) {
+    const nlohmann::json* v = claimAt(claims, claim);
+    if (v && claimHeaderValue(*v, value)) id.headers.emplace_back(header, value);
+  }
 }
 
-Result<std::vector<std::string>> readStringList(const YAML::Node& n, std::string_view what) {
-  std::vector<std::string> out;
-  if (n.IsScalar()) {
-    out.push_back(n.Scalar());
-    return out;
+Status parseBearerOptions(const YAML::Node& config, BearerOptions& out) {
+  if (auto st = parseTokenSource(config, out.source); !st.ok()) return st.error();
+  if (auto st = parseRules(config, out.rules); !st.ok()) return st.error();
+  if (const auto& n = config["forward_claims"]) {
+    auto map = readHeaderMap(n, "forward_claims", "claim -> header name");
+    if (!map.ok()) return map.error();
+    out.forward = std::move(*map);
   }
-  if (!n.IsSequence()) return configError(std::string(what) + ": expected a string or a list");
-  for (const auto& e : n) {
-    if (!e.IsScalar()) return configError(std::string(what) + ": expected a list of strings");
-    out.push_back(e.Scalar());
+  for (auto [key, field] :
+       {std::pair{"groups_claim", &out.groups_claim}, std::pair{"anonymous", &out.anonymous}}) {
+    if (const auto& n = config[key]) {
+      auto s = readName(n, key);
+      if (!s.ok()) return s.error();
+      *field = std::move(*s);
+    }
   }
-  return out;
-}
-
-Result<int64_t> readDurationMs(const YAML::Node& n, std::string_view what, int64_t min_ms,
-                               int64_t max_ms) {
-  std::optional<config::Millis> d;
-  if (n.IsScalar()) d = config::parseDuration(n.Scalar());
-  if (!d || d->count() < min_ms || d->count() > max_ms) {
-    return configError(std::string(what) + ": expected a duration from " +
-                       config::formatDuration(config::Millis(min_ms)) + " to " +
-                       config::formatDuration(config::Millis(max_ms)) + ", like 30s or 5m");
+  if (auto st = readOptional(config, "strip_token", out.strip_token); !st.ok()) return st.error();
+  if (const auto& n = config["cache_size"]) {
+    auto v = readInt(n, "cache_size", 0, 10'000'000);
+    if (!v.ok()) return v.error();
+    out.cache_entries = static_cast<size_t>(*v);
   }
-  return static_cast<int64_t>(d->count());
+  return {};
 }
 
 }  // namespace gatehouse::policies::bearer

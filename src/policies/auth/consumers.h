@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "policies/credentials.h"
+#include "policies/auth/credentials.h"
 
 namespace gatehouse::policies {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Pieces shared by the bearer-token policies (jwt_auth, oauth2_introspection): where a token is
 // read from, scope and claim rules, the per-worker verified-token cache and 401/403/503 answers.
-// Their rejection counters are in policies/auth_rejections.h.
+// Their rejection counters are in policies/auth/auth_rejections.h.
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
@@ -18,7 +18,7 @@
 
 #include "core/result.h"
 #include "http/filter.h"
-#include "policies/consumers.h"
+#include "policies/auth/consumers.h"
 
 namespace gatehouse::policies::bearer {
 
@@ -94,6 +94,23 @@ http::Verdict admitAnonymous(http::RequestContext& ctx, const std::string& anony
 http::Verdict admit(http::RequestContext& ctx, const Identity& id, const ClaimHeaders& forward,
                     bool strip_token, const TokenSource& source);
 
+// Fills `id` from a verified token's claims: its scalar claims, its groups (`groups_claim`, a
+// string or an array of strings; empty: none) and the headers derived from `forward`.
+void resolveClaims(const nlohmann::json& claims, const std::string& groups_claim,
+                   const ClaimHeaders& forward, Identity& id);
+
+// The options both bearer policies read the same way.
+struct BearerOptions {
+  TokenSource source;            // header, cookie, query
+  Rules rules;                   // scopes, claims
+  std::string groups_claim;      // empty: no groups
+  std::string anonymous;         // the consumer of requests without a token; empty: none
+  ClaimHeaders forward;          // forward_claims: claim path -> header name
+  bool strip_token = false;      // remove the token before proxying
+  size_t cache_entries = 10000;  // cache_size: verified tokens per worker
+};
+Status parseBearerOptions(const YAML::Node& config, BearerOptions& out);
+
 // The top-level string and integer claims of `payload` (bounded: 64 claims, 256-byte values).
 std::shared_ptr<const http::TokenClaims> scalarClaims(const nlohmann::json& payload);
 
@@ -145,12 +162,5 @@ http::Verdict unauthorized(http::RequestContext& ctx, bool token_present);
 http::Verdict forbidden(http::RequestContext& ctx);
 // 503: the authority that judges tokens cannot be reached (never a 401 for an outage).
 http::Verdict unavailable(http::RequestContext& ctx);
-
-// Shared config readers.
-Result<bool> readBool(const YAML::Node& n, std::string_view what);
-Result<std::vector<std::string>> readStringList(const YAML::Node& n, std::string_view what);
-// A duration ("300ms", "5s", "10m") between min and max, in milliseconds.
-Result<int64_t> readDurationMs(const YAML::Node& n, std::string_view what, int64_t min_ms,
-                               int64_t max_ms);
 
 }  // namespace gatehouse::policies::bearer

@@ -1,4 +1,4 @@
-#include "policies/credentials.h"
+#include "policies/auth/credentials.h"
 
 #include <crypt.h>
 #include <openssl/crypto.h>
@@ -94,23 +94,23 @@ bool verifyPassword(const PasswordHash& hash, std::string_view password) {
   return CRYPTO_memcmp(d.data(), hash.digest.data(), d.size()) == 0;
 }
 
+namespace {
+
+// Indexed by HmacAlgorithm.
+constexpr std::string_view kHmacNames[] = {"hmac-sha256", "hmac-sha384", "hmac-sha512"};
+
+}  // namespace
+
 std::optional<HmacAlgorithm> parseHmacAlgorithm(std::string_view name) {
-  if (name == "hmac-sha256") return HmacAlgorithm::kSha256;
-  if (name == "hmac-sha384") return HmacAlgorithm::kSha384;
-  if (name == "hmac-sha512") return HmacAlgorithm::kSha512;
+  for (size_t i = 0; i < std::size(kHmacNames); ++i) {
+    if (name == kHmacNames[i]) return static_cast<HmacAlgorithm>(i);
+  }
   return std::nullopt;
 }
 
 std::string_view hmacAlgorithmName(HmacAlgorithm a) {
-  switch (a) {
-    case HmacAlgorithm::kSha256:
-      return "hmac-sha256";
-    case HmacAlgorithm::kSha384:
-      return "hmac-sha384";
-    case HmacAlgorithm::kSha512:
-      return "hmac-sha512";
-  }
-  return "hmac-sha256";
+  const auto i = static_cast<size_t>(a);
+  return i < std::size(kHmacNames) ? kHmacNames[i] : kHmacNames[0];
 }
 
 std::string hmac(HmacAlgorithm alg, std::string_view key, std::string_view data) {

@@ -1,4 +1,4 @@
-#include "policies/auth_metrics.h"
+#include "policies/auth/auth_metrics.h"
 
 #include <array>
 #include <atomic>

@@ -1,8 +1,9 @@
 #pragma once
-// An async Redis connection for the rate limiter: one per worker thread and Redis endpoint,
-// driven by that worker's EventLoop through hiredis's async hooks. Never blocks the worker:
-// connect, AUTH, SELECT and SCRIPT LOAD are pipelined on a non-blocking socket, every call has
-// a deadline, and a lost connection is re-established with exponential backoff.
+// An async Redis client (rate_limit and quota today; the cache and fleet code later): one
+// connection per worker thread and Redis endpoint, driven by that worker's EventLoop through
+// hiredis's async hooks. Never blocks the worker: connect, AUTH, SELECT and SCRIPT LOAD are
+// pipelined on a non-blocking socket, every call has a deadline, and a lost connection is
+// re-established with exponential backoff.
 //
 // TLS: hiredis 0.14 (Debian 12) has no TLS support, so with `tls` set the connection runs over
 // our own net::TcpStream with OpenSSL (connect, handshake, reads and writes as coroutines on the
@@ -31,9 +32,9 @@ namespace gatehouse::net {
 class TlsClientContext;
 }
 
-namespace gatehouse::policies::rate_limit {
+namespace gatehouse::redis {
 
-struct RedisEndpoint {
+struct Endpoint {
   std::string host = "127.0.0.1";  // an IP address: no DNS lookup may block a worker
   int port = 6379;
   std::string username;
@@ -54,26 +55,27 @@ struct RedisEndpoint {
 };
 
 // The result of one script call.
-struct RedisResult {
+struct CallResult {
   bool ok = false;
   bool timed_out = false;
   std::string error;
   std::vector<int64_t> ints;  // the script's integer array reply
 };
 
-class RedisConn {
+class Connection {
  public:
-  // This thread's connection to `ep` (created on first use; `ep_id` is ep.id(), computed once
-  // by the caller). Requires a running EventLoop. Every caller passes the same script.
-  static RedisConn& forThisThread(const std::string& ep_id, const RedisEndpoint& ep,
-                                  std::string_view script);
+  // This thread's connection to `ep` that runs `script` (created on first use; `ep_id` is
+  // ep.id(), computed once by the caller). `script` must be static text: callers that pass the
+  // same script (rate_limit and quota) share a connection. Requires a running EventLoop.
+  static Connection& forThisThread(const std::string& ep_id, const Endpoint& ep,
+                                   std::string_view script);
   // Connections currently up, over all workers and endpoints (a metrics gauge).
   static int64_t connectionsUp();
 
-  RedisConn(runtime::EventLoop& loop, RedisEndpoint ep, std::string script);
-  ~RedisConn();
-  RedisConn(const RedisConn&) = delete;
-  RedisConn& operator=(const RedisConn&) = delete;
+  Connection(runtime::EventLoop& loop, Endpoint ep, std::string script);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   // Connected, authenticated and the script is loaded.
   bool ready() const { return ready_; }
@@ -88,13 +90,13 @@ class RedisConn {
  private:
   friend class Call;
   struct Waiter {
-    RedisResult result;
+    CallResult result;
     std::coroutine_handle<> coro;
     runtime::Timer timer;
     std::vector<std::string> args;  // kept to retry with EVAL after NOSCRIPT
     int numkeys = 0;
     uint64_t id = 0;
-    RedisConn* conn = nullptr;
+    Connection* conn = nullptr;
   };
 
   // What a reply answers: a setup command (AUTH, SELECT), SCRIPT LOAD, or a call (by id).
@@ -104,7 +106,7 @@ class RedisConn {
   void connect();
   void connectDirect();
   void connectTls();
-  static runtime::Task<> discover(RedisConn* self, std::shared_ptr<bool> alive);
+  static runtime::Task<> discover(Connection* self, std::shared_ptr<bool> alive);
   void sendDeferred(bool connected);
   void queueSetup();  // AUTH, SELECT, SCRIPT LOAD
   void scheduleReconnect();
@@ -137,7 +139,7 @@ class RedisConn {
   static void hookCleanup(void* p);
 
   runtime::EventLoop& loop_;
-  RedisEndpoint ep_;
+  Endpoint ep_;
   std::string script_;
   std::string sha_;
   redisAsyncContext* ac_ = nullptr;
@@ -156,7 +158,7 @@ class RedisConn {
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Waiter*> waiting_;
   struct ConnWaiter : runtime::IoWaiter {
-    RedisConn* conn = nullptr;
+    Connection* conn = nullptr;
   };
   runtime::IoHandle io_;
   ConnWaiter read_waiter_;
@@ -168,7 +170,7 @@ class RedisConn {
  public:
   class Call {
    public:
-    Call(RedisConn& c, std::vector<std::string> args, int numkeys) : conn_(c) {
+    Call(Connection& c, std::vector<std::string> args, int numkeys) : conn_(c) {
       w_.args = std::move(args);
       w_.numkeys = numkeys;
       w_.conn = &c;
@@ -179,12 +181,12 @@ class RedisConn {
     Call(Call&&) = delete;  // returned as a prvalue only (guaranteed elision)
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h);
-    RedisResult await_resume() { return std::move(w_.result); }
+    CallResult await_resume() { return std::move(w_.result); }
 
    private:
-    RedisConn& conn_;
+    Connection& conn_;
     Waiter w_;
   };
 };
 
-}  // namespace gatehouse::policies::rate_limit
+}  // namespace gatehouse::redis

@@ -1,4 +1,4 @@
-#include "policies/consumers.h"
+#include "policies/auth/consumers.h"
 
 #include <openssl/crypto.h>
 

@@ -1,4 +1,4 @@
-#include "policies/auth_rejections.h"
+#include "policies/auth/auth_rejections.h"
 
 #include <map>
 #include <memory>

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "http/filter.h"
-#include "policies/auth_metrics.h"
-#include "policies/consumers.h"
+#include "policies/auth/auth_metrics.h"
+#include "policies/auth/consumers.h"
 
 namespace gatehouse::policies::auth {
 
@@ -71,6 +71,10 @@ void setIdentity(http::RequestContext& ctx, const Consumer& c, const IdentityOpt
 // True when an earlier auth policy already set a (non-anonymous) consumer: an optional policy
 // then has nothing to add. Removes the client's copies of our headers either way.
 bool skipAuthenticated(http::RequestContext& ctx, const IdentityOptions& o);
+
+// Removes every `name` parameter from the request's query (a credential sent in the URL must
+// not reach the upstream).
+void removeQueryParam(http::Request& req, std::string_view name);
 
 // 401 (or `status`) with a JSON body carrying the request id and the challenge; clears any
 // identity an earlier policy set. Counts `reason` for `policy`.
