@@ -4,7 +4,7 @@
 #include <atomic>
 #include <string>
 
-#include "runtime/metrics_hooks.h"
+#include "policies/auth_rejections.h"
 
 namespace gatehouse::policies::auth_metrics {
 namespace {
@@ -31,18 +31,12 @@ size_t policyIndex(std::string_view policy) {
   return kPolicies.size() - 1;
 }
 
-void render(std::string& out) {
+void collect(metrics::Scrape& scrape) {
+  auto& samples = scrape.family(kAuthRejections);
   for (size_t p = 0; p < kPolicies.size(); ++p) {
     for (size_t r = 0; r < kReasonCount; ++r) {
       uint64_t v = g_counts[p][r].load(std::memory_order_relaxed);
-      if (v == 0) continue;
-      out += "gatehouse_auth_rejections_total{policy=\"";
-      out += kPolicies[p];
-      out += "\",reason=\"";
-      out += kReasons[r];
-      out += "\"} ";
-      out += std::to_string(v);
-      out += '\n';
+      if (v != 0) samples.add({kPolicies[p], kReasons[r]}, v);
     }
   }
 }
@@ -66,9 +60,7 @@ uint64_t count(std::string_view policy, Reason reason) {
 }
 
 void ensureRegistered() {
-  runtime::registerMetricsSamples("gatehouse_auth_rejections_total",
-                                  "Requests rejected by an authentication policy, by reason.",
-                                  "counter", "auth_metrics", &render);
+  metrics::Registry::process().add("auth_metrics", &collect);
 }
 
 }  // namespace gatehouse::policies::auth_metrics

@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "http/nghttp2_alloc.h"
 #include "proxy/http2_stream.h"
-#include "runtime/metrics_hooks.h"
+#include "metrics/registry.h"
 
 namespace gatehouse::proxy {
 
@@ -42,24 +42,21 @@ void count(Reason r) {
   g_protection[r].fetch_add(1, std::memory_order_relaxed);
 }
 
-void renderMetrics(std::string& out) {
-  out.append(
-      "# HELP gatehouse_http2_connections_total Downstream HTTP/2 connections.\n"
-      "# TYPE gatehouse_http2_connections_total counter\n"
-      "gatehouse_http2_connections_total ");
-  appendDecimal(out, g_connections.load(std::memory_order_relaxed)).append("\n");
-  out.append(
-      "# HELP gatehouse_http2_streams_total Downstream HTTP/2 request streams.\n"
-      "# TYPE gatehouse_http2_streams_total counter\n"
-      "gatehouse_http2_streams_total ");
-  appendDecimal(out, g_streams.load(std::memory_order_relaxed)).append("\n");
-  out.append(
-      "# HELP gatehouse_http2_protection_total HTTP/2 streams or connections cut for abuse.\n"
-      "# TYPE gatehouse_http2_protection_total counter\n");
-  for (size_t i = 0; i < kReasonCount; ++i) {
-    out.append("gatehouse_http2_protection_total{reason=\"").append(kReasonNames[i]).append("\"} ");
-    appendDecimal(out, g_protection[i].load(std::memory_order_relaxed)).append("\n");
-  }
+void collectMetrics(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kConnections{"gatehouse_http2_connections_total",
+                                                "Downstream HTTP/2 connections.",
+                                                metrics::Type::kCounter};
+  static constexpr metrics::Family kStreams{"gatehouse_http2_streams_total",
+                                            "Downstream HTTP/2 request streams.",
+                                            metrics::Type::kCounter};
+  static constexpr metrics::Family kProtection{"gatehouse_http2_protection_total",
+                                               "HTTP/2 streams or connections cut for abuse.",
+                                               metrics::Type::kCounter, {"reason"}};
+  scrape.family(kConnections).add({}, g_connections.load(std::memory_order_relaxed));
+  scrape.family(kStreams).add({}, g_streams.load(std::memory_order_relaxed));
+  auto& protection = scrape.family(kProtection);
+  for (size_t i = 0; i < kReasonCount; ++i)
+    protection.add({kReasonNames[i]}, g_protection[i].load(std::memory_order_relaxed));
 }
 
 Http2Connection* self(void* p) {
@@ -73,7 +70,7 @@ void countHttp2StalledWindow() {
 
 void registerHttp2Metrics() {
   static std::once_flag once;
-  std::call_once(once, [] { runtime::registerMetricsRenderer("http2", &renderMetrics); });
+  std::call_once(once, [] { metrics::Registry::process().add("http2", &collectMetrics); });
 }
 
 PrefaceMatch matchHttp2Preface(std::string_view bytes) {

@@ -12,8 +12,7 @@
 #include "net/tcp.h"
 #include "proxy/exchange.h"
 #include "runtime/event_loop.h"
-#include "runtime/metrics_hooks.h"
-#include "runtime/stats.h"
+#include "metrics/registry.h"
 
 namespace gatehouse::proxy {
 namespace {
@@ -28,21 +27,18 @@ struct MirrorStats {
 std::mutex g_stats_mu;
 std::map<std::pair<std::string, std::string>, std::unique_ptr<MirrorStats>> g_stats;
 
-void renderMirrorStats(std::string& out) {
+void collectMirrorStats(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kMirrored{"gatehouse_mirror_requests_total",
+                                             "Mirrored request copies by outcome.",
+                                             metrics::Type::kCounter,
+                                             {"route", "cluster", "result"}};
   std::lock_guard lock(g_stats_mu);
   if (g_stats.empty()) return;
-  out += "# HELP gatehouse_mirror_requests_total Mirrored request copies by outcome.\n";
-  out += "# TYPE gatehouse_mirror_requests_total counter\n";
+  auto& samples = scrape.family(kMirrored);
   for (const auto& [key, s] : g_stats) {
-    const std::string labels = "route=\"" + runtime::escapeLabel(key.first) + "\",cluster=\"" +
-                               runtime::escapeLabel(key.second) + "\",result=\"";
-    auto line = [&](const char* result, const std::atomic<uint64_t>& v) {
-      out += "gatehouse_mirror_requests_total{" + labels + result + "\"} " +
-             std::to_string(v.load(std::memory_order_relaxed)) + "\n";
-    };
-    line("ok", s->ok);
-    line("failed", s->failed);
-    line("skipped", s->skipped);
+    samples.add({key.first, key.second, "ok"}, s->ok.load(std::memory_order_relaxed));
+    samples.add({key.first, key.second, "failed"}, s->failed.load(std::memory_order_relaxed));
+    samples.add({key.first, key.second, "skipped"}, s->skipped.load(std::memory_order_relaxed));
   }
 }
 
@@ -224,7 +220,7 @@ class MirrorFactory final : public http::FilterFactory {
 
 http::FilterFactoryPtr makeMirrorFilter(const config::Mirror& cfg, const std::string& route,
                                         const config::CompiledCluster& target) {
-  runtime::registerMetricsRenderer("gatehouse_mirror_requests_total", &renderMirrorStats);
+  metrics::Registry::process().add("gatehouse_mirror_requests_total", &collectMirrorStats);
   auto t = std::make_shared<MirrorTarget>();
   t->cluster = target.name;
   t->hosts = target.hosts;

@@ -372,14 +372,14 @@ Task<> Server::watchLoop(int inotify_fd) {
 admin::AdminResponse Server::handleAdmin(std::string_view method, std::string_view path) {
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
   if (path == "/metrics") {
-    std::string body = stats_->renderPrometheus();
-    if (current_) {
-      body += upstream::HealthRegistry::renderPrometheus(*current_);
+    std::string body = stats_->renderPrometheus([this](metrics::Scrape& scrape) {
+      if (!current_) return;
+      upstream::HealthRegistry::collect(scrape, *current_);
       std::vector<upstream::BreakerView> breakers;
       for (const auto& cc : current_->clusters)
         breakers.push_back({cc.name, &cc.breakers});
-      upstream::renderBreakerMetrics(body, breakers);
-    }
+      upstream::collectBreakerMetrics(scrape, breakers);
+    });
     return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(body)};
   }
   if (path == "/healthz") return {200, "text/plain", "ok\n"};

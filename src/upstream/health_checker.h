@@ -15,6 +15,10 @@
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
 
+namespace gatehouse::metrics {
+class Scrape;
+}
+
 namespace gatehouse::upstream {
 
 class HealthRegistry {
@@ -37,8 +41,8 @@ class HealthRegistry {
   // Shutdown: no more checks or ticks.
   void stop();
 
-  // Per-host gauges and counters for the hosts of `snap`, in Prometheus text format.
-  static std::string renderPrometheus(const config::Snapshot& snap);
+  // Per-host and per-cluster health gauges and counters for the hosts of `snap`. Admin thread.
+  static void collect(metrics::Scrape& scrape, const config::Snapshot& snap);
 
   // One tick at `now_ns` (steady nanoseconds): un-eject hosts whose time has passed, decay
   // ejection levels, step slow-start ramps, and run due success-rate evaluations (which read

@@ -7,11 +7,11 @@
 #include <utility>
 #include <vector>
 
+#include "metrics/registry.h"
 #include "policies/grpc_transcode/codec.h"
 #include "policies/grpc_transcode/transcoder.h"
 #include "policies/policy_yaml.h"
 #include "proxy/grpc.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::grpc_transcode {
 namespace {
@@ -28,22 +28,18 @@ struct Options {
   uint64_t max_response_message_bytes = 4 << 20;  // gRPC's default receive limit
 };
 
-void renderMetrics(std::string& out) {
+void collectMetrics(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kRequests{"gatehouse_grpc_transcode_requests_total",
+                                             "Requests seen by grpc_transcode, by outcome.",
+                                             metrics::Type::kCounter, {"result"}};
   const auto& c = g_counters;
-  out.append(
-      "# HELP gatehouse_grpc_transcode_requests_total Requests seen by grpc_transcode, by "
-      "outcome.\n# TYPE gatehouse_grpc_transcode_requests_total counter\n");
   const std::pair<const char*, const std::atomic<uint64_t>*> rows[] = {
       {"transcoded", &c.transcoded},  {"passed", &c.passed},
       {"unmatched", &c.unmatched},    {"bad_request", &c.bad_request},
       {"grpc_error", &c.grpc_errors}, {"bad_response", &c.bad_response}};
-  for (const auto& [name, v] : rows) {
-    out.append("gatehouse_grpc_transcode_requests_total{result=\"")
-        .append(name)
-        .append("\"} ")
-        .append(std::to_string(v->load(std::memory_order_relaxed)))
-        .append("\n");
-  }
+  auto& samples = scrape.family(kRequests);
+  for (const auto& [name, v] : rows)
+    samples.add({name}, v->load(std::memory_order_relaxed));
 }
 
 Result<bool> readBool(const YAML::Node& n, std::string_view what) {
@@ -391,7 +387,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   if (!o.ok()) return o.error();
   auto t = Transcoder::load(o->transcoder);
   if (!t.ok()) return t.error();
-  runtime::registerMetricsRenderer("grpc_transcode", &renderMetrics);
+  metrics::Registry::process().add("grpc_transcode", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<TranscodeFactory>(std::move(*o), std::move(*t)));
 }
 

@@ -10,6 +10,10 @@
 #include "policies/rate_limit/config.h"
 #include "policies/rate_limit/limiter.h"
 
+namespace gatehouse::metrics {
+class Scrape;
+}
+
 namespace gatehouse::policies::quota {
 
 using rate_limit::HeaderStyle;
@@ -45,7 +49,7 @@ struct Counters {
   std::atomic<uint64_t> degraded{0};
 };
 std::shared_ptr<Counters> countersFor(const std::string& name);
-void renderMetrics(std::string& out);
+void collectMetrics(metrics::Scrape& scrape);
 
 // The local counter table of a policy: the same one again after a reload that keeps the
 // policy's name, key and limits (so local quotas survive reloads, though not restarts).

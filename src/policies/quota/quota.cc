@@ -5,11 +5,11 @@
 #include <map>
 #include <mutex>
 
+#include "metrics/registry.h"
 #include "policies/quota/factory.h"
 #include "policies/rate_limit/redis_client.h"
 #include "policies/rate_limit/redis_script.h"
 #include "runtime/admin_hooks.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::quota {
 
@@ -219,7 +219,7 @@ std::vector<std::string> policyNames() {
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto c = parseConfig(config);
   if (!c.ok()) return c.error();
-  runtime::registerMetricsRenderer("quota", &renderMetrics);
+  metrics::Registry::process().add("quota", &collectMetrics);
   runtime::registerAdminRoute("/quotas", &handleAdmin);
   auto f = std::make_shared<const QuotaFactory>(std::move(*c));
   registerFactory(f);

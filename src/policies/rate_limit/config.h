@@ -16,6 +16,10 @@ namespace YAML {
 class Node;
 }
 
+namespace gatehouse::metrics {
+class Scrape;
+}
+
 namespace gatehouse::policies::rate_limit {
 
 enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader, kClaim };
@@ -101,6 +105,6 @@ int64_t ceilSeconds(int64_t ns);
 // The instance counters for `name`, created on first use and kept for the process lifetime.
 std::shared_ptr<InstanceCounters> countersFor(const std::string& name);
 // Appends every instance's counters in Prometheus text format (a runtime metrics renderer).
-void renderMetrics(std::string& out);
+void collectMetrics(metrics::Scrape& scrape);
 
 }  // namespace gatehouse::policies::rate_limit

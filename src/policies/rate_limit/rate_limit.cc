@@ -9,10 +9,10 @@
 #include <thread>
 #include <utility>
 
+#include "metrics/registry.h"
 #include "policies/rate_limit/config.h"
 #include "policies/rate_limit/limiter.h"
 #include "policies/rate_limit/redis_script.h"
-#include "runtime/metrics_hooks.h"
 #include "runtime/task.h"
 
 namespace gatehouse::policies::rate_limit {
@@ -292,7 +292,7 @@ void RateLimitFilter::onComplete(http::RequestContext&) {
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto c = parseConfig(config);
   if (!c.ok()) return c.error();
-  runtime::registerMetricsRenderer("rate_limit", &renderMetrics);
+  metrics::Registry::process().add("rate_limit", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<RateLimitFactory>(std::move(*c)));
 }
 
