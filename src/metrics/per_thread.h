@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "metrics/cells.h"
+
 namespace gatehouse::metrics {
 
 // Threads that can hold a slot at once (workers, the control and admin threads, offload threads).
@@ -68,5 +70,13 @@ class PerThread {
   };
   std::atomic<Aligned*> slots_[kMaxThreadSlots] = {};
 };
+
+// The process-wide PerThread<Cells> (one per Cells type), never destroyed: a thread still running
+// while the process exits may count into it.
+template <typename Cells>
+PerThread<Cells>& processCells() {
+  static PerThread<Cells>* cells = std::make_unique<PerThread<Cells>>().release();
+  return *cells;
+}
 
 }  // namespace gatehouse::metrics

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "metrics/cells.h"
+#include "metrics/per_thread.h"
 
 namespace gatehouse::metrics {
 
@@ -81,23 +82,23 @@ class Scrape {
   std::vector<std::unique_ptr<FamilySamples>> families_;
 };
 
-// A counter family whose value is one field of a per-instance counters struct (the named
+// A counter family whose value is one Counter of a per-instance cells struct (the named
 // instances of a policy: rate_limit, quota). The family's one label names the instance.
-template <typename Counters>
+template <typename Cells>
 struct FieldFamily {
   Family family;
-  std::atomic<uint64_t> Counters::*field;
+  Counter Cells::*field;
 };
 
-// Adds each family with one sample per entry of `instances` (instance name -> pointer to its
-// counters).
-template <typename Counters, size_t N, typename Instances>
-void addFieldFamilies(Scrape& scrape, const FieldFamily<Counters> (&families)[N],
+// Adds each family with one sample per entry of `instances` (instance name -> pointer to an
+// object whose `cells` member is a PerThread<Cells>), summing every thread's cells.
+template <typename Cells, size_t N, typename Instances>
+void addFieldFamilies(Scrape& scrape, const FieldFamily<Cells> (&families)[N],
                       const Instances& instances) {
   for (const auto& f : families) {
     auto& samples = scrape.family(f.family);
     for (const auto& [name, c] : instances)
-      samples.add({name}, ((*c).*(f.field)).load(std::memory_order_relaxed));
+      samples.add({name}, c->cells.sum(f.field));
   }
 }
 

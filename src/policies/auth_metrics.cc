@@ -4,6 +4,7 @@
 #include <atomic>
 #include <string>
 
+#include "metrics/per_thread.h"
 #include "policies/auth_rejections.h"
 
 namespace gatehouse::policies::auth_metrics {
@@ -22,7 +23,19 @@ constexpr std::array<std::string_view, static_cast<size_t>(Reason::kCount)> kRea
 
 constexpr size_t kReasonCount = static_cast<size_t>(Reason::kCount);
 
-std::array<std::array<std::atomic<uint64_t>, kReasonCount>, kPolicies.size()> g_counts{};
+// Each thread counts in its own cells; /metrics sums them.
+struct Counts {
+  std::array<std::array<metrics::Counter, kReasonCount>, kPolicies.size()> by_policy;
+};
+metrics::PerThread<Counts>& cells() {
+  return metrics::processCells<Counts>();
+}
+
+uint64_t total(size_t p, size_t r) {
+  uint64_t sum = 0;
+  cells().forEach([&](const Counts& c) { sum += c.by_policy[p][r].get(); });
+  return sum;
+}
 
 size_t policyIndex(std::string_view policy) {
   for (size_t i = 0; i + 1 < kPolicies.size(); ++i) {
@@ -35,7 +48,7 @@ void collect(metrics::Scrape& scrape) {
   auto& samples = scrape.family(kAuthRejections);
   for (size_t p = 0; p < kPolicies.size(); ++p) {
     for (size_t r = 0; r < kReasonCount; ++r) {
-      uint64_t v = g_counts[p][r].load(std::memory_order_relaxed);
+      uint64_t v = total(p, r);
       if (v != 0) samples.add({kPolicies[p], kReasons[r]}, v);
     }
   }
@@ -50,13 +63,13 @@ std::string_view reasonName(Reason r) {
 void reject(std::string_view policy, Reason reason) {
   size_t r = static_cast<size_t>(reason);
   if (r >= kReasonCount) return;
-  g_counts[policyIndex(policy)][r].fetch_add(1, std::memory_order_relaxed);
+  cells().local().by_policy[policyIndex(policy)][r].inc();
 }
 
 uint64_t count(std::string_view policy, Reason reason) {
   size_t r = static_cast<size_t>(reason);
   if (r >= kReasonCount) return 0;
-  return g_counts[policyIndex(policy)][r].load(std::memory_order_relaxed);
+  return total(policyIndex(policy), r);
 }
 
 void ensureRegistered() {

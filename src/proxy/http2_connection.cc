@@ -1,13 +1,15 @@
 #include "proxy/http2_connection.h"
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <vector>
 
 #include "core/log.h"
 #include "http/nghttp2_alloc.h"
-#include "proxy/http2_stream.h"
+#include "metrics/per_thread.h"
 #include "metrics/registry.h"
+#include "proxy/http2_stream.h"
 
 namespace gatehouse::proxy {
 
@@ -34,12 +36,18 @@ enum Reason : size_t {
 constexpr const char* kReasonNames[kReasonCount] = {
     "rapid_reset",    "control_frame_flood", "continuation_flood", "header_list_too_large",
     "outbound_flood", "protocol_error",      "stalled_window"};
-std::atomic<uint64_t> g_protection[kReasonCount];
-std::atomic<uint64_t> g_connections{0};
-std::atomic<uint64_t> g_streams{0};
+// Each worker counts in its own cells; /metrics sums them.
+struct Http2Cells {
+  metrics::Counter connections;
+  metrics::Counter streams;
+  std::array<metrics::Counter, kReasonCount> protection;
+};
+metrics::PerThread<Http2Cells>& cells() {
+  return metrics::processCells<Http2Cells>();
+}
 
 void count(Reason r) {
-  g_protection[r].fetch_add(1, std::memory_order_relaxed);
+  cells().local().protection[r].inc();
 }
 
 void collectMetrics(metrics::Scrape& scrape) {
@@ -51,12 +59,18 @@ void collectMetrics(metrics::Scrape& scrape) {
                                             metrics::Type::kCounter};
   static constexpr metrics::Family kProtection{"gatehouse_http2_protection_total",
                                                "HTTP/2 streams or connections cut for abuse.",
-                                               metrics::Type::kCounter, {"reason"}};
-  scrape.family(kConnections).add({}, g_connections.load(std::memory_order_relaxed));
-  scrape.family(kStreams).add({}, g_streams.load(std::memory_order_relaxed));
-  auto& protection = scrape.family(kProtection);
+                                               metrics::Type::kCounter,
+                                               {"reason"}};
+  scrape.family(kConnections).add({}, cells().sum(&Http2Cells::connections));
+  scrape.family(kStreams).add({}, cells().sum(&Http2Cells::streams));
+  std::array<uint64_t, kReasonCount> protection{};
+  cells().forEach([&](const Http2Cells& c) {
+    for (size_t i = 0; i < kReasonCount; ++i)
+      protection[i] += c.protection[i].get();
+  });
+  auto& samples = scrape.family(kProtection);
   for (size_t i = 0; i < kReasonCount; ++i)
-    protection.add({kReasonNames[i]}, g_protection[i].load(std::memory_order_relaxed));
+    samples.add({kReasonNames[i]}, protection[i]);
 }
 
 Http2Connection* self(void* p) {
@@ -83,7 +97,7 @@ Http2Connection::Http2Connection(runtime::Worker& worker, net::TcpStream& client
                                  const DownstreamInfo& down)
     : w_(worker), client_(client), in_(in), down_(down) {
   registerHttp2Metrics();
-  g_connections.fetch_add(1, std::memory_order_relaxed);
+  cells().local().connections.inc();
   const auto& h2 = w_.snapshot()->snap->config->http2;
   budget_ = static_cast<int64_t>(h2.control_frame_budget);
   window_start_ = w_.loop().now();
@@ -227,7 +241,7 @@ int Http2Connection::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, 
 int Http2Connection::onBeginHeaders(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
   auto* c = self(p);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  g_streams.fetch_add(1, std::memory_order_relaxed);
+  cells().local().streams.inc();
   std::unique_ptr<Http2Stream> stream;
   if (!c->spare_streams_.empty()) {
     stream = std::move(c->spare_streams_.back());

@@ -16,7 +16,9 @@
 namespace gatehouse::policies::grpc_transcode {
 namespace {
 
-Counters g_counters;
+metrics::PerThread<Counters>& cells() {
+  return metrics::processCells<Counters>();
+}
 
 enum class Streaming { kJsonArray, kNdjson };
 
@@ -31,15 +33,15 @@ struct Options {
 void collectMetrics(metrics::Scrape& scrape) {
   static constexpr metrics::Family kRequests{"gatehouse_grpc_transcode_requests_total",
                                              "Requests seen by grpc_transcode, by outcome.",
-                                             metrics::Type::kCounter, {"result"}};
-  const auto& c = g_counters;
-  const std::pair<const char*, const std::atomic<uint64_t>*> rows[] = {
-      {"transcoded", &c.transcoded},  {"passed", &c.passed},
-      {"unmatched", &c.unmatched},    {"bad_request", &c.bad_request},
-      {"grpc_error", &c.grpc_errors}, {"bad_response", &c.bad_response}};
+                                             metrics::Type::kCounter,
+                                             {"result"}};
+  const std::pair<const char*, metrics::Counter Counters::*> rows[] = {
+      {"transcoded", &Counters::transcoded},  {"passed", &Counters::passed},
+      {"unmatched", &Counters::unmatched},    {"bad_request", &Counters::bad_request},
+      {"grpc_error", &Counters::grpc_errors}, {"bad_response", &Counters::bad_response}};
   auto& samples = scrape.family(kRequests);
-  for (const auto& [name, v] : rows)
-    samples.add({name}, v->load(std::memory_order_relaxed));
+  for (const auto& [name, field] : rows)
+    samples.add({name}, cells().sum(field));
 }
 
 Result<bool> readBool(const YAML::Node& n, std::string_view what) {
@@ -175,18 +177,18 @@ class TranscodeFilter final : public http::Filter {
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
     auto& req = ctx.request;
     if (proxy::grpc::isGrpc(req)) {  // a native gRPC client on the same route
-      g_counters.passed.fetch_add(1, std::memory_order_relaxed);
+      cells().local().passed.inc();
       return http::Verdict::kContinue;
     }
     binding_ = f_.transcoder().match(req.method, req.path, captures_);
     if (!binding_) {
       if (f_.options().reject_unmatched) {
-        g_counters.unmatched.fetch_add(1, std::memory_order_relaxed);
+        cells().local().unmatched.inc();
         return ctx.respond(
             404, errorJson(5, "no gRPC method is bound to " + req.method + " " + req.path),
             "application/json");
       }
-      g_counters.passed.fetch_add(1, std::memory_order_relaxed);
+      cells().local().passed.inc();
       return http::Verdict::kContinue;
     }
     // The whole body is needed to build the message (the core runs the body phase even for a
@@ -207,12 +209,12 @@ class TranscodeFilter final : public http::Filter {
     if (!binding_ || !end) return http::Verdict::kContinue;
     auto msg = f_.transcoder().buildRequest(*binding_, captures_, query_, chunk);
     if (!msg.ok()) {
-      g_counters.bad_request.fetch_add(1, std::memory_order_relaxed);
+      cells().local().bad_request.inc();
       restoreContentType(ctx);
       return ctx.respond(400, errorJson(3, msg.error().message), "application/json");
     }
     chunk = grpcFrame(*msg);
-    g_counters.transcoded.fetch_add(1, std::memory_order_relaxed);
+    cells().local().transcoded.inc();
     return http::Verdict::kContinue;
   }
 
@@ -282,7 +284,7 @@ class TranscodeFilter final : public http::Filter {
   void fail(std::string why) {
     failure_ = std::move(why);
     pending_.clear();
-    g_counters.bad_response.fetch_add(1, std::memory_order_relaxed);
+    cells().local().bad_response.inc();
   }
 
   void emit(const std::string& json, std::string& out) {
@@ -331,9 +333,9 @@ class TranscodeFilter final : public http::Filter {
       code = 13;
       message = "upstream sent no response message";
       http_status = 502;
-      g_counters.bad_response.fetch_add(1, std::memory_order_relaxed);
+      cells().local().bad_response.inc();
     } else if (code != 0) {
-      g_counters.grpc_errors.fetch_add(1, std::memory_order_relaxed);
+      cells().local().grpc_errors.inc();
     }
     const bool ndjson = f_.options().streaming == Streaming::kNdjson;
     if (streaming_ && messages_ > 0) {  // the head goes (or went) out with a 200
@@ -378,8 +380,8 @@ http::FilterRef TranscodeFactory::create() const {
 
 }  // namespace
 
-const Counters& counters() {
-  return g_counters;
+const metrics::PerThread<Counters>& counters() {
+  return cells();
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {

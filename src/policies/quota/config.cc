@@ -269,12 +269,32 @@ void collectMetrics(metrics::Scrape& scrape) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
   if (r.counters.empty()) return;
-  static const metrics::FieldFamily<Counters> kFamilies[] = {
-      {{"gatehouse_quota_allowed_total", "Requests a quota policy let through (and charged).", metrics::Type::kCounter, {"policy"}}, &Counters::allowed},
-      {{"gatehouse_quota_exceeded_total", "Requests a quota policy rejected (not charged).", metrics::Type::kCounter, {"policy"}}, &Counters::exceeded},
-      {{"gatehouse_quota_missing_key_total", "Requests without a value for the quota's key.", metrics::Type::kCounter, {"policy"}}, &Counters::missing_key},
-      {{"gatehouse_quota_redis_errors_total", "Quota checks that Redis could not answer (error, timeout, unreachable).", metrics::Type::kCounter, {"policy"}}, &Counters::redis_errors},
-      {{"gatehouse_quota_degraded_total", "Requests decided by on_redis_error because Redis could not answer.", metrics::Type::kCounter, {"policy"}}, &Counters::degraded},
+  static const metrics::FieldFamily<CounterCells> kFamilies[] = {
+      {{"gatehouse_quota_allowed_total",
+        "Requests a quota policy let through (and charged).",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::allowed},
+      {{"gatehouse_quota_exceeded_total",
+        "Requests a quota policy rejected (not charged).",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::exceeded},
+      {{"gatehouse_quota_missing_key_total",
+        "Requests without a value for the quota's key.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::missing_key},
+      {{"gatehouse_quota_redis_errors_total",
+        "Quota checks that Redis could not answer (error, timeout, unreachable).",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::redis_errors},
+      {{"gatehouse_quota_degraded_total",
+        "Requests decided by on_redis_error because Redis could not answer.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::degraded},
   };
   metrics::addFieldFamilies(scrape, kFamilies, r.counters);
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "metrics/per_thread.h"
 #include "policies/rate_limit/config.h"
 #include "policies/rate_limit/limiter.h"
 
@@ -40,13 +41,18 @@ struct QuotaConfig {
 
 Result<QuotaConfig> parseConfig(const YAML::Node& config);
 
+// One thread's counters of one quota policy (that thread alone writes them).
+struct CounterCells {
+  metrics::Counter allowed;
+  metrics::Counter exceeded;
+  metrics::Counter missing_key;
+  metrics::Counter redis_errors;
+  metrics::Counter degraded;
+};
+// A quota policy's counters by name, kept across reloads; /metrics sums the threads' cells.
 struct Counters {
   std::string name;
-  std::atomic<uint64_t> allowed{0};
-  std::atomic<uint64_t> exceeded{0};
-  std::atomic<uint64_t> missing_key{0};
-  std::atomic<uint64_t> redis_errors{0};
-  std::atomic<uint64_t> degraded{0};
+  metrics::PerThread<CounterCells> cells;
 };
 std::shared_ptr<Counters> countersFor(const std::string& name);
 void collectMetrics(metrics::Scrape& scrape);

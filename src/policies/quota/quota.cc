@@ -53,12 +53,12 @@ http::Verdict QuotaFilter::onRequestHeaders(http::RequestContext& ctx) {
   const auto& cfg = f_.config();
   thread_local std::string key;  // reused: no allocation per request for the key text
   if (!rate_limit::extractKey(cfg.key, ctx, key)) {
-    f_.counters().missing_key.fetch_add(1, std::memory_order_relaxed);
+    f_.counters().missing_key.inc();
     switch (cfg.missing_key) {
       case MissingKey::kAllow:
         return http::Verdict::kContinue;
       case MissingKey::kDeny:
-        f_.counters().exceeded.fetch_add(1, std::memory_order_relaxed);
+        f_.counters().exceeded.inc();
         return ctx.respondError(429, "request has no value for the quota key");
       case MissingKey::kShared:
         key =
@@ -98,13 +98,13 @@ runtime::Task<http::Verdict> QuotaFilter::checkRedis(http::RequestContext& ctx, 
 
 http::Verdict QuotaFilter::onRedisFailure(http::RequestContext& ctx) {
   auto& c = f_.counters();
-  c.redis_errors.fetch_add(1, std::memory_order_relaxed);
-  c.degraded.fetch_add(1, std::memory_order_relaxed);
+  c.redis_errors.inc();
+  c.degraded.inc();
   if (f_.config().on_redis_error == OnRedisError::kFailClosed) {
     // The gateway cannot tell: its failure, not the client's (never 429).
     return ctx.respondError(503, "quota backend unavailable");
   }
-  c.allowed.fetch_add(1, std::memory_order_relaxed);
+  c.allowed.inc();
   return http::Verdict::kContinue;
 }
 
@@ -112,10 +112,10 @@ http::Verdict QuotaFilter::decide(http::RequestContext& ctx) {
   const auto& cfg = f_.config();
   if (decision_.allowed) {
     charged_ = true;
-    f_.counters().allowed.fetch_add(1, std::memory_order_relaxed);
+    f_.counters().allowed.inc();
     return http::Verdict::kContinue;
   }
-  f_.counters().exceeded.fetch_add(1, std::memory_order_relaxed);
+  f_.counters().exceeded.inc();
   ctx.respondError(429, "quota exceeded");
   rate_limit::addLimitHeaders(cfg.headers, cfg.policy_header, cfg.limits, decision_,
                               ctx.local_reply.headers);

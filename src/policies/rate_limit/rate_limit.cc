@@ -93,7 +93,7 @@ class RateLimitFactory final : public http::FilterFactory {
   const RateLimitConfig& config() const { return config_; }
   // The table's states are atomics shared by all workers; the factory itself stays immutable.
   LimiterTable& table() const { return table_; }
-  InstanceCounters& counters() const { return *counters_; }
+  InstanceCounterCells& counters() const { return counters_->cells.local(); }
   uint64_t sharedKeyHash() const { return shared_key_hash_; }
   LimiterTable& fallback() const { return fallback_; }
   LimiterTable& allowance() const { return allowance_; }
@@ -165,12 +165,12 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
   if (extractKey(cfg.key, ctx, key)) {
     hash = LimiterTable::hashKey(key);
   } else {
-    f_.counters().missing_key.fetch_add(1, std::memory_order_relaxed);
+    f_.counters().missing_key.inc();
     switch (cfg.missing_key) {
       case MissingKey::kAllow:
         return http::Verdict::kContinue;
       case MissingKey::kDeny:
-        f_.counters().limited.fetch_add(1, std::memory_order_relaxed);
+        f_.counters().limited.inc();
         return ctx.respondError(429, "request has no value for the rate-limit key");
       case MissingKey::kShared:
         hash = f_.sharedKeyHash();
@@ -199,7 +199,7 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
     return http::Verdict::kPause;
   }
   decision_ = f_.table().acquire(hash, monotonicNs(), &slot_);
-  if (decision_.overflow) f_.counters().overflow.fetch_add(1, std::memory_order_relaxed);
+  if (decision_.overflow) f_.counters().overflow.inc();
   return decide(ctx);
 }
 
@@ -232,14 +232,14 @@ runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& c
 
 http::Verdict RateLimitFilter::onRedisFailure(http::RequestContext& ctx, uint64_t hash) {
   auto& counters = f_.counters();
-  counters.redis_errors.fetch_add(1, std::memory_order_relaxed);
-  counters.degraded.fetch_add(1, std::memory_order_relaxed);
+  counters.redis_errors.inc();
+  counters.degraded.inc();
   if (f_.failClosed()) {
     // The limiter cannot tell: this is the gateway's failure, not the client's (never 429).
     return ctx.respondError(503, "rate limit backend unavailable");
   }
   if (f_.fallback().limits().empty()) {  // every limit fails open
-    counters.allowed.fetch_add(1, std::memory_order_relaxed);
+    counters.allowed.inc();
     return http::Verdict::kContinue;
   }
   token_.clear();  // nothing was charged in Redis
@@ -253,10 +253,10 @@ http::Verdict RateLimitFilter::onRedisFailure(http::RequestContext& ctx, uint64_
 http::Verdict RateLimitFilter::decide(http::RequestContext& ctx) {
   if (decision_.allowed) {
     charged_ = true;
-    f_.counters().allowed.fetch_add(1, std::memory_order_relaxed);
+    f_.counters().allowed.inc();
     return http::Verdict::kContinue;
   }
-  f_.counters().limited.fetch_add(1, std::memory_order_relaxed);
+  f_.counters().limited.inc();
   ctx.respondError(429, "rate limit exceeded");
   f_.addHeaders(ctx.local_reply.headers, decision_);
   ctx.local_reply.headers.set(
