@@ -40,15 +40,15 @@ http::AdminHandler findPolicyEndpoint(std::string_view path) {
 namespace {
 
 std::string renderMetrics(const ServerState& state) {
-  std::string body = state.stats ? state.stats->renderPrometheus() : std::string();
-  if (state.snapshot) {
-    body += upstream::HealthRegistry::renderPrometheus(state.snapshot->clusters);
+  if (!state.stats) return {};
+  return state.stats->renderPrometheus([&state](metrics::Scrape& scrape) {
+    if (!state.snapshot) return;
+    upstream::HealthRegistry::collect(scrape, state.snapshot->clusters);
     std::vector<upstream::BreakerView> breakers;
     for (const auto& cc : state.snapshot->clusters)
       breakers.push_back({cc.name, &cc.breakers});
-    upstream::renderBreakerMetrics(body, breakers);
-  }
-  return body;
+    upstream::collectBreakerMetrics(scrape, breakers);
+  });
 }
 
 }  // namespace

@@ -525,6 +525,11 @@ void Exchange::finishRequest(int status) {
   }
   rec.duration_ms =
       std::chrono::duration<double, std::milli>(runtime::Clock::now() - ex_.start).count();
+  if (ex_.route) {
+    w_.stats()
+        .route(ex_.route->stats_slot)
+        .request_duration.observeUs(static_cast<uint64_t>(rec.duration_ms * 1000));
+  }
   w_.accessLog().log(rec);
 }
 

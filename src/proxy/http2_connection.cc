@@ -1,13 +1,15 @@
 #include "proxy/http2_connection.h"
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <vector>
 
 #include "core/log.h"
 #include "http/nghttp2_alloc.h"
+#include "metrics/per_thread.h"
+#include "metrics/registry.h"
 #include "proxy/http2_stream.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::proxy {
 
@@ -34,32 +36,41 @@ enum Reason : size_t {
 constexpr const char* kReasonNames[kReasonCount] = {
     "rapid_reset",    "control_frame_flood", "continuation_flood", "header_list_too_large",
     "outbound_flood", "protocol_error",      "stalled_window"};
-std::atomic<uint64_t> g_protection[kReasonCount];
-std::atomic<uint64_t> g_connections{0};
-std::atomic<uint64_t> g_streams{0};
-
-void count(Reason r) {
-  g_protection[r].fetch_add(1, std::memory_order_relaxed);
+// Each worker counts in its own cells; /metrics sums them.
+struct Http2Cells {
+  metrics::Counter connections;
+  metrics::Counter streams;
+  std::array<metrics::Counter, kReasonCount> protection;
+};
+metrics::PerThread<Http2Cells>& cells() {
+  return metrics::processCells<Http2Cells>();
 }
 
-void renderMetrics(std::string& out) {
-  out.append(
-      "# HELP gatehouse_http2_connections_total Downstream HTTP/2 connections.\n"
-      "# TYPE gatehouse_http2_connections_total counter\n"
-      "gatehouse_http2_connections_total ");
-  appendDecimal(out, g_connections.load(std::memory_order_relaxed)).append("\n");
-  out.append(
-      "# HELP gatehouse_http2_streams_total Downstream HTTP/2 request streams.\n"
-      "# TYPE gatehouse_http2_streams_total counter\n"
-      "gatehouse_http2_streams_total ");
-  appendDecimal(out, g_streams.load(std::memory_order_relaxed)).append("\n");
-  out.append(
-      "# HELP gatehouse_http2_protection_total HTTP/2 streams or connections cut for abuse.\n"
-      "# TYPE gatehouse_http2_protection_total counter\n");
-  for (size_t i = 0; i < kReasonCount; ++i) {
-    out.append("gatehouse_http2_protection_total{reason=\"").append(kReasonNames[i]).append("\"} ");
-    appendDecimal(out, g_protection[i].load(std::memory_order_relaxed)).append("\n");
-  }
+void count(Reason r) {
+  cells().local().protection[r].inc();
+}
+
+void collectMetrics(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kConnections{"gatehouse_http2_connections_total",
+                                                "Downstream HTTP/2 connections.",
+                                                metrics::Type::kCounter};
+  static constexpr metrics::Family kStreams{"gatehouse_http2_streams_total",
+                                            "Downstream HTTP/2 request streams.",
+                                            metrics::Type::kCounter};
+  static constexpr metrics::Family kProtection{"gatehouse_http2_protection_total",
+                                               "HTTP/2 streams or connections cut for abuse.",
+                                               metrics::Type::kCounter,
+                                               {"reason"}};
+  scrape.family(kConnections).add({}, cells().sum(&Http2Cells::connections));
+  scrape.family(kStreams).add({}, cells().sum(&Http2Cells::streams));
+  std::array<uint64_t, kReasonCount> protection{};
+  cells().forEach([&](const Http2Cells& c) {
+    for (size_t i = 0; i < kReasonCount; ++i)
+      protection[i] += c.protection[i].get();
+  });
+  auto& samples = scrape.family(kProtection);
+  for (size_t i = 0; i < kReasonCount; ++i)
+    samples.add({kReasonNames[i]}, protection[i]);
 }
 
 Http2Connection* self(void* p) {
@@ -73,7 +84,7 @@ void countHttp2StalledWindow() {
 
 void registerHttp2Metrics() {
   static std::once_flag once;
-  std::call_once(once, [] { runtime::registerMetricsRenderer("http2", &renderMetrics); });
+  std::call_once(once, [] { metrics::Registry::process().add("http2", &collectMetrics); });
 }
 
 PrefaceMatch matchHttp2Preface(std::string_view bytes) {
@@ -86,7 +97,7 @@ Http2Connection::Http2Connection(proxy::WorkerContext& worker, net::TcpStream& c
                                  const DownstreamInfo& down)
     : w_(worker), client_(client), in_(in), down_(down) {
   registerHttp2Metrics();
-  g_connections.fetch_add(1, std::memory_order_relaxed);
+  cells().local().connections.inc();
   const auto& h2 = w_.snapshot()->snap->config->http2;
   budget_ = static_cast<int64_t>(h2.control_frame_budget);
   window_start_ = w_.loop().now();
@@ -230,7 +241,7 @@ int Http2Connection::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, 
 int Http2Connection::onBeginHeaders(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
   auto* c = self(p);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  g_streams.fetch_add(1, std::memory_order_relaxed);
+  cells().local().streams.inc();
   std::unique_ptr<Http2Stream> stream;
   if (!c->spare_streams_.empty()) {
     stream = std::move(c->spare_streams_.back());

@@ -9,40 +9,39 @@
 #include "core/log.h"
 #include "http/http1_parser.h"
 #include "lb/rng.h"
+#include "metrics/per_thread.h"
+#include "metrics/registry.h"
 #include "net/tcp.h"
 #include "proxy/exchange.h"
 #include "runtime/event_loop.h"
-#include "runtime/metrics_hooks.h"
-#include "runtime/stats.h"
 
 namespace gatehouse::proxy {
 namespace {
 
-struct MirrorStats {
-  std::atomic<uint64_t> ok{0};
-  std::atomic<uint64_t> failed{0};   // connect, I/O, timeout or a 5xx answer
-  std::atomic<uint64_t> skipped{0};  // body too large, or too many copies in flight
+struct MirrorCells {
+  metrics::Counter ok;
+  metrics::Counter failed;   // connect, I/O, timeout or a 5xx answer
+  metrics::Counter skipped;  // body too large, or too many copies in flight
 };
+// Each worker counts in its own cells; /metrics sums them.
+using MirrorStats = metrics::PerThread<MirrorCells>;
 
 // Kept for the process's life (keyed by route and cluster) so counters survive reloads.
 std::mutex g_stats_mu;
 std::map<std::pair<std::string, std::string>, std::unique_ptr<MirrorStats>> g_stats;
 
-void renderMirrorStats(std::string& out) {
+void collectMirrorStats(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kMirrored{"gatehouse_mirror_requests_total",
+                                             "Mirrored request copies by outcome.",
+                                             metrics::Type::kCounter,
+                                             {"route", "cluster", "result"}};
   std::lock_guard lock(g_stats_mu);
   if (g_stats.empty()) return;
-  out += "# HELP gatehouse_mirror_requests_total Mirrored request copies by outcome.\n";
-  out += "# TYPE gatehouse_mirror_requests_total counter\n";
+  auto& samples = scrape.family(kMirrored);
   for (const auto& [key, s] : g_stats) {
-    const std::string labels = "route=\"" + runtime::escapeLabel(key.first) + "\",cluster=\"" +
-                               runtime::escapeLabel(key.second) + "\",result=\"";
-    auto line = [&](const char* result, const std::atomic<uint64_t>& v) {
-      out += "gatehouse_mirror_requests_total{" + labels + result + "\"} " +
-             std::to_string(v.load(std::memory_order_relaxed)) + "\n";
-    };
-    line("ok", s->ok);
-    line("failed", s->failed);
-    line("skipped", s->skipped);
+    samples.add({key.first, key.second, "ok"}, s->sum(&MirrorCells::ok));
+    samples.add({key.first, key.second, "failed"}, s->sum(&MirrorCells::failed));
+    samples.add({key.first, key.second, "skipped"}, s->sum(&MirrorCells::skipped));
   }
 }
 
@@ -95,13 +94,13 @@ runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes
   }
   ++t_next_host;
   if (!host) {
-    t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+    t->stats->local().failed.inc();
     co_return;
   }
   auto conn =
       co_await net::TcpStream::connect(*loop, host->address, loop->now() + t->connect_timeout);
   if (!conn.ok()) {
-    t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+    t->stats->local().failed.inc();
     co_return;
   }
   net::TcpStream& s = **conn;
@@ -109,7 +108,7 @@ runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes
   if (t->tls) {
     s.attachTls(t->tls->newSsl(host->hostname).release());
     if (!(co_await s.handshake(deadline)).ok()) {
-      t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+      t->stats->local().failed.inc();
       co_return;
     }
   }
@@ -138,9 +137,9 @@ runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes
   }
   // The body is not read: the connection is closed with the copy's result known.
   if (status >= 100 && status < 500) {
-    t->stats->ok.fetch_add(1, std::memory_order_relaxed);
+    t->stats->local().ok.inc();
   } else {
-    t->stats->failed.fetch_add(1, std::memory_order_relaxed);
+    t->stats->local().failed.inc();
   }
 }
 
@@ -154,7 +153,7 @@ class MirrorFilter final : public http::Filter {
     if (req.upgrade) return http::Verdict::kContinue;
     if (req.has_body &&
         (t_->max_body == 0 || (!req.chunked && req.content_length > t_->max_body))) {
-      t_->stats->skipped.fetch_add(1, std::memory_order_relaxed);
+      t_->stats->local().skipped.inc();
       return http::Verdict::kContinue;
     }
     head_.clear();
@@ -179,7 +178,7 @@ class MirrorFilter final : public http::Filter {
     if (body_.size() + chunk.size() > t_->max_body) {
       collecting_ = false;
       body_.clear();
-      t_->stats->skipped.fetch_add(1, std::memory_order_relaxed);
+      t_->stats->local().skipped.inc();
       return http::Verdict::kContinue;
     }
     body_.append(chunk);
@@ -193,7 +192,7 @@ class MirrorFilter final : public http::Filter {
  private:
   void launch() {
     if (t_in_flight >= kMaxMirrorsInFlightPerWorker) {
-      t_->stats->skipped.fetch_add(1, std::memory_order_relaxed);
+      t_->stats->local().skipped.inc();
       return;
     }
     head_.append("content-length: ");
@@ -224,7 +223,7 @@ class MirrorFactory final : public http::FilterFactory {
 
 http::FilterFactoryPtr makeMirrorFilter(const config::Mirror& cfg, const std::string& route,
                                         const upstream::CompiledCluster& target) {
-  runtime::registerMetricsRenderer("gatehouse_mirror_requests_total", &renderMirrorStats);
+  metrics::Registry::process().add("gatehouse_mirror_requests_total", &collectMirrorStats);
   auto t = std::make_shared<MirrorTarget>();
   t->cluster = target.name;
   t->hosts = target.hosts;

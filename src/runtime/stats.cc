@@ -1,22 +1,10 @@
 #include "runtime/stats.h"
 
 #include <iterator>
-#include <sstream>
 
 #include "core/log.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::runtime {
-
-void Histogram::observeUs(uint64_t us) {
-  double ms = static_cast<double>(us) / 1000.0;
-  size_t i = 0;
-  while (i < kBoundsMs.size() && ms > kBoundsMs[i])
-    ++i;
-  buckets[i].inc();
-  sum_us.inc(us);
-  count.inc();
-}
 
 Stats::Stats(int workers) {
   for (int i = 0; i < workers; ++i) {
@@ -65,20 +53,6 @@ std::string_view retryReasonName(RetryReason r) {
   return "unknown";
 }
 
-std::string escapeLabel(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 uint32_t Stats::routeSlot(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = route_slots_.find(name);
@@ -112,165 +86,222 @@ uint32_t Stats::clusterSlot(const std::string& name) {
   return slot;
 }
 
-std::string Stats::renderPrometheus() const {
-  std::lock_guard lock(mu_);
-  std::ostringstream o;
-  auto sum = [&](auto getter) {
-    uint64_t s = 0;
-    for (const auto& w : workers_)
-      s += getter(*w);
-    return s;
-  };
-  auto simple = [&](const char* name, const char* type, const char* help, uint64_t v) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
-      << name << " " << v << "\n";
-  };
-  simple("gatehouse_connections_accepted_total", "counter", "Downstream connections accepted.",
-         sum([](WorkerStats& w) { return w.connections_accepted.get(); }));
-  simple("gatehouse_connections_active", "gauge", "Open downstream connections.",
-         sum([](WorkerStats& w) { return w.connections_active.get(); }));
-  simple("gatehouse_requests_total", "counter", "Requests received.",
-         sum([](WorkerStats& w) { return w.requests.get(); }));
-  simple("gatehouse_bad_requests_total", "counter", "Malformed requests rejected before routing.",
-         sum([](WorkerStats& w) { return w.bad_requests.get(); }));
-  simple("gatehouse_no_route_total", "counter", "Requests that matched no route.",
-         sum([](WorkerStats& w) { return w.no_route.get(); }));
-  simple("gatehouse_client_timeouts_total", "counter", "Client header/body/idle timeouts.",
-         sum([](WorkerStats& w) { return w.timeouts_client.get(); }));
-  simple("gatehouse_tls_handshake_failures_total", "counter", "Failed downstream TLS handshakes.",
-         sum([](WorkerStats& w) { return w.tls_handshake_failures.get(); }));
-  o << "# HELP gatehouse_config_reloads_total Config reloads by result.\n"
-       "# TYPE gatehouse_config_reloads_total counter\n";
-  o << "gatehouse_config_reloads_total{result=\"success\"} " << reloads_ok.get() << "\n";
-  o << "gatehouse_config_reloads_total{result=\"failure\"} " << reloads_failed.get() << "\n";
-  o << "# HELP gatehouse_config_last_reload_timestamp_seconds Time of the last applied config.\n"
-       "# TYPE gatehouse_config_last_reload_timestamp_seconds gauge\n"
-       "gatehouse_config_last_reload_timestamp_seconds "
-    << config_loaded_at.load() << "\n";
+namespace {
 
-  o << "# HELP gatehouse_route_responses_total Responses by route and status class.\n"
-       "# TYPE gatehouse_route_responses_total counter\n";
+using metrics::Family;
+using metrics::Type;
+
+constexpr Family kConnectionsAccepted{"gatehouse_connections_accepted_total",
+                                      "Downstream connections accepted.", Type::kCounter};
+constexpr Family kConnectionsActive{"gatehouse_connections_active", "Open downstream connections.",
+                                    Type::kGauge};
+constexpr Family kRequests{"gatehouse_requests_total", "Requests received.", Type::kCounter};
+constexpr Family kBadRequests{"gatehouse_bad_requests_total",
+                              "Malformed requests rejected before routing.", Type::kCounter};
+constexpr Family kNoRoute{"gatehouse_no_route_total", "Requests that matched no route.",
+                          Type::kCounter};
+constexpr Family kClientTimeouts{"gatehouse_client_timeouts_total",
+                                 "Client header/body/idle timeouts.", Type::kCounter};
+constexpr Family kTlsFailures{"gatehouse_tls_handshake_failures_total",
+                              "Failed downstream TLS handshakes.", Type::kCounter};
+constexpr Family kReloads{
+    "gatehouse_config_reloads_total", "Config reloads by result.", Type::kCounter, {"result"}};
+constexpr Family kLastReload{"gatehouse_config_last_reload_timestamp_seconds",
+                             "Time of the last applied config.", Type::kGauge};
+constexpr Family kRouteResponses{"gatehouse_route_responses_total",
+                                 "Responses by route and status class.",
+                                 Type::kCounter,
+                                 {"route", "class"}};
+constexpr Family kRequestDuration{
+    "gatehouse_request_duration_seconds",
+    "Time from a request's first byte to its end (last byte sent or abort), by route.",
+    Type::kHistogram,
+    {"route"}};
+constexpr Family kTimeouts{"gatehouse_timeouts_total",
+                           "Connections, requests and streams closed by a timer.",
+                           Type::kCounter,
+                           {"reason"}};
+constexpr Family kWebsocketsActive{"gatehouse_websockets_active",
+                                   "Open WebSocket (upgrade) tunnels by route.",
+                                   Type::kGauge,
+                                   {"route"}};
+constexpr Family kWebsocketRejected{"gatehouse_websocket_rejected_total",
+                                    "WebSockets refused by websocket.max_connections.",
+                                    Type::kCounter,
+                                    {"route"}};
+constexpr Family kWebsocketCloses{"gatehouse_websocket_closes_total",
+                                  "WebSocket tunnels closed, by route and reason.",
+                                  Type::kCounter,
+                                  {"route", "reason"}};
+constexpr Family kUpstreamRetries{"gatehouse_upstream_retries_total",
+                                  "Upstream retries by reason.",
+                                  Type::kCounter,
+                                  {"cluster", "reason"}};
+constexpr Family kPoolReuseRatio{"gatehouse_upstream_pool_reuse_ratio",
+                                 "Share of upstream requests on reused connections.",
+                                 Type::kGauge,
+                                 {"cluster"}};
+constexpr Family kUpstreamResponse{"gatehouse_upstream_response_seconds",
+                                   "Time from request sent to response head.",
+                                   Type::kHistogram,
+                                   {"cluster"}};
+
+struct ClusterCounter {
+  Family family;
+  Counter ClusterStats::*field;
+};
+constexpr ClusterCounter kClusterCounters[] = {
+    {{"gatehouse_upstream_requests_total", "Requests sent upstream.", Type::kCounter, {"cluster"}},
+     &ClusterStats::requests},
+    {{"gatehouse_upstream_connect_failures_total",
+      "Upstream connect failures.",
+      Type::kCounter,
+      {"cluster"}},
+     &ClusterStats::connect_failures},
+    {{"gatehouse_upstream_timeouts_total", "Upstream timeouts.", Type::kCounter, {"cluster"}},
+     &ClusterStats::timeouts},
+    {{"gatehouse_upstream_bad_responses_total",
+      "Malformed upstream responses.",
+      Type::kCounter,
+      {"cluster"}},
+     &ClusterStats::bad_responses},
+    {{"gatehouse_upstream_no_host_total",
+      "Requests with no host to send to.",
+      Type::kCounter,
+      {"cluster"}},
+     &ClusterStats::no_host},
+    {{"gatehouse_upstream_pool_reused_total",
+      "Requests sent on a reused pooled connection.",
+      Type::kCounter,
+      {"cluster"}},
+     &ClusterStats::pool_reused},
+    {{"gatehouse_upstream_pool_new_total",
+      "Requests that opened a new upstream connection.",
+      Type::kCounter,
+      {"cluster"}},
+     &ClusterStats::pool_new},
+    {{"gatehouse_upstream_retry_budget_exhausted_total",
+      "Retries not made because the cluster's retry budget was used up.",
+      Type::kCounter,
+      {"cluster"}},
+     &ClusterStats::retry_budget_exhausted},
+    {{"gatehouse_upstream_pool_overflow_total",
+      "Requests refused because the per-endpoint connection limit was reached.",
+      Type::kCounter,
+      {"cluster"}},
+     &ClusterStats::pool_overflow},
+};
+
+}  // namespace
+
+std::string Stats::renderPrometheus(const metrics::Collector& extra) const {
+  metrics::Scrape scrape;
+  collectWorkers(scrape);
+  collectRoutes(scrape);
+  collectClusters(scrape);
+  metrics::Registry::process().collect(scrape);
+  if (extra) extra(scrape);
+  return scrape.text();
+}
+
+template <typename Getter>
+uint64_t Stats::sum(Getter getter) const {
+  uint64_t s = 0;
+  for (const auto& w : workers_)
+    s += getter(*w);
+  return s;
+}
+
+void Stats::collectWorkers(metrics::Scrape& scrape) const {
+  auto simple = [&](const Family& f, Counter WorkerStats::*field) {
+    scrape.family(f).add({}, sum([&](WorkerStats& w) { return (w.*field).get(); }));
+  };
+  simple(kConnectionsAccepted, &WorkerStats::connections_accepted);
+  simple(kConnectionsActive, &WorkerStats::connections_active);
+  simple(kRequests, &WorkerStats::requests);
+  simple(kBadRequests, &WorkerStats::bad_requests);
+  simple(kNoRoute, &WorkerStats::no_route);
+  simple(kClientTimeouts, &WorkerStats::timeouts_client);
+  simple(kTlsFailures, &WorkerStats::tls_handshake_failures);
+  auto& reloads = scrape.family(kReloads);
+  reloads.add({"success"}, reloads_ok.get());
+  reloads.add({"failure"}, reloads_failed.get());
+  scrape.family(kLastReload).add({}, static_cast<int64_t>(config_loaded_at.load()));
+}
+
+void Stats::collectRoutes(metrics::Scrape& scrape) const {
+  std::lock_guard lock(mu_);
+  auto& responses = scrape.family(kRouteResponses);
   static const char* kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
     for (int c = 0; c < 6; ++c) {
       uint64_t v = sum([&](WorkerStats& w) { return w.route(slot).by_class[c].get(); });
       if (v == 0 && c != 2) continue;
-      o << "gatehouse_route_responses_total{route=\"" << escapeLabel(route_names_[slot])
-        << "\",class=\"" << kClasses[c] << "\"} " << v << "\n";
+      responses.add({route_names_[slot], kClasses[c]}, v);
     }
   }
-  o << "# HELP gatehouse_timeouts_total Connections, requests and streams closed by a timer.\n"
-       "# TYPE gatehouse_timeouts_total counter\n";
-  for (size_t r = 0; r < static_cast<size_t>(TimeoutReason::kCount); ++r) {
-    o << "gatehouse_timeouts_total{reason=\"" << timeoutReasonName(static_cast<TimeoutReason>(r))
-      << "\"} " << sum([&](WorkerStats& w) { return w.timeouts[r].get(); }) << "\n";
+  auto& duration = scrape.family(kRequestDuration);
+  for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
+    metrics::HistogramTotals totals;
+    for (const auto& w : workers_)
+      totals.add(w->route(slot).request_duration);
+    duration.addHistogram({route_names_[slot]}, totals);
   }
-  o << "# HELP gatehouse_websockets_active Open WebSocket (upgrade) tunnels by route.\n"
-       "# TYPE gatehouse_websockets_active gauge\n";
+  auto& timeouts = scrape.family(kTimeouts);
+  for (size_t r = 0; r < static_cast<size_t>(TimeoutReason::kCount); ++r) {
+    timeouts.add({timeoutReasonName(static_cast<TimeoutReason>(r))},
+                 sum([&](WorkerStats& w) { return w.timeouts[r].get(); }));
+  }
+  auto& active = scrape.family(kWebsocketsActive);
   for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
     int64_t v = shared_route_chunks_[slot / WorkerStats::kChunk][slot % WorkerStats::kChunk]
                     .websockets_active.load(std::memory_order_relaxed);
-    o << "gatehouse_websockets_active{route=\"" << escapeLabel(route_names_[slot]) << "\"} " << v
-      << "\n";
+    active.add({route_names_[slot]}, v);
   }
-  o << "# HELP gatehouse_websocket_rejected_total WebSockets refused by "
-       "websocket.max_connections.\n"
-       "# TYPE gatehouse_websocket_rejected_total counter\n";
+  auto& rejected = scrape.family(kWebsocketRejected);
   for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
     uint64_t v = sum([&](WorkerStats& w) { return w.route(slot).websocket_rejected.get(); });
-    if (v == 0) continue;
-    o << "gatehouse_websocket_rejected_total{route=\"" << escapeLabel(route_names_[slot]) << "\"} "
-      << v << "\n";
+    if (v != 0) rejected.add({route_names_[slot]}, v);
   }
-  o << "# HELP gatehouse_websocket_closes_total WebSocket tunnels closed, by route and reason.\n"
-       "# TYPE gatehouse_websocket_closes_total counter\n";
+  auto& closes = scrape.family(kWebsocketCloses);
   for (uint32_t slot = 0; slot < route_names_.size(); ++slot) {
     for (size_t r = 0; r < static_cast<size_t>(TunnelClose::kCount); ++r) {
       uint64_t v = sum([&](WorkerStats& w) { return w.route(slot).websocket_closes[r].get(); });
-      if (v == 0) continue;
-      o << "gatehouse_websocket_closes_total{route=\"" << escapeLabel(route_names_[slot])
-        << "\",reason=\"" << tunnelCloseName(static_cast<TunnelClose>(r)) << "\"} " << v << "\n";
+      if (v != 0) closes.add({route_names_[slot], tunnelCloseName(static_cast<TunnelClose>(r))}, v);
     }
   }
+}
 
-  struct ClusterCounter {
-    const char* name;
-    const char* help;
-    Counter ClusterStats::*field;
-  };
-  static const ClusterCounter kClusterCounters[] = {
-      {"gatehouse_upstream_requests_total", "Requests sent upstream.", &ClusterStats::requests},
-      {"gatehouse_upstream_connect_failures_total", "Upstream connect failures.",
-       &ClusterStats::connect_failures},
-      {"gatehouse_upstream_timeouts_total", "Upstream timeouts.", &ClusterStats::timeouts},
-      {"gatehouse_upstream_bad_responses_total", "Malformed upstream responses.",
-       &ClusterStats::bad_responses},
-      {"gatehouse_upstream_no_host_total", "Requests with no host to send to.",
-       &ClusterStats::no_host},
-      {"gatehouse_upstream_pool_reused_total", "Requests sent on a reused pooled connection.",
-       &ClusterStats::pool_reused},
-      {"gatehouse_upstream_pool_new_total", "Requests that opened a new upstream connection.",
-       &ClusterStats::pool_new},
-      {"gatehouse_upstream_retry_budget_exhausted_total",
-       "Retries not made because the cluster's retry budget was used up.",
-       &ClusterStats::retry_budget_exhausted},
-      {"gatehouse_upstream_pool_overflow_total",
-       "Requests refused because the per-endpoint connection limit was reached.",
-       &ClusterStats::pool_overflow},
-  };
+void Stats::collectClusters(metrics::Scrape& scrape) const {
+  std::lock_guard lock(mu_);
   for (const auto& cc : kClusterCounters) {
-    o << "# HELP " << cc.name << " " << cc.help << "\n# TYPE " << cc.name << " counter\n";
-    for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot) {
-      uint64_t v = sum([&](WorkerStats& w) { return (w.cluster(slot).*cc.field).get(); });
-      o << cc.name << "{cluster=\"" << escapeLabel(cluster_names_[slot]) << "\"} " << v << "\n";
-    }
+    auto& family = scrape.family(cc.family);
+    for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot)
+      family.add({cluster_names_[slot]},
+                 sum([&](WorkerStats& w) { return (w.cluster(slot).*cc.field).get(); }));
   }
-  o << "# HELP gatehouse_upstream_retries_total Upstream retries by reason.\n"
-       "# TYPE gatehouse_upstream_retries_total counter\n";
+  auto& retries = scrape.family(kUpstreamRetries);
   for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot) {
     for (size_t r = 0; r < kRetryReasons; ++r) {
       uint64_t v = sum([&](WorkerStats& w) { return w.cluster(slot).retries[r].get(); });
-      o << "gatehouse_upstream_retries_total{cluster=\"" << escapeLabel(cluster_names_[slot])
-        << "\",reason=\"" << retryReasonName(static_cast<RetryReason>(r)) << "\"} " << v << "\n";
+      retries.add({cluster_names_[slot], retryReasonName(static_cast<RetryReason>(r))}, v);
     }
   }
-  o << "# HELP gatehouse_upstream_pool_reuse_ratio Share of upstream requests on reused "
-       "connections.\n# TYPE gatehouse_upstream_pool_reuse_ratio gauge\n";
+  auto& reuse = scrape.family(kPoolReuseRatio);
   for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot) {
     uint64_t reused = sum([&](WorkerStats& w) { return w.cluster(slot).pool_reused.get(); });
     uint64_t fresh = sum([&](WorkerStats& w) { return w.cluster(slot).pool_new.get(); });
     double ratio =
         reused + fresh ? static_cast<double>(reused) / static_cast<double>(reused + fresh) : 0;
-    o << "gatehouse_upstream_pool_reuse_ratio{cluster=\"" << escapeLabel(cluster_names_[slot])
-      << "\"} " << ratio << "\n";
+    reuse.add({cluster_names_[slot]}, ratio);
   }
-  o << "# HELP gatehouse_upstream_response_seconds Time from request sent to response head.\n"
-       "# TYPE gatehouse_upstream_response_seconds histogram\n";
+  auto& latency = scrape.family(kUpstreamResponse);
   for (uint32_t slot = 0; slot < cluster_names_.size(); ++slot) {
-    std::string label = "cluster=\"" + escapeLabel(cluster_names_[slot]) + "\"";
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b <= Histogram::kBoundsMs.size(); ++b) {
-      cumulative +=
-          sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.buckets[b].get(); });
-      o << "gatehouse_upstream_response_seconds_bucket{" << label << ",le=\"";
-      if (b < Histogram::kBoundsMs.size()) {
-        o << Histogram::kBoundsMs[b] / 1000.0;
-      } else {
-        o << "+Inf";
-      }
-      o << "\"} " << cumulative << "\n";
-    }
-    uint64_t sum_us =
-        sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.sum_us.get(); });
-    uint64_t count =
-        sum([&](WorkerStats& w) { return w.cluster(slot).upstream_latency.count.get(); });
-    o << "gatehouse_upstream_response_seconds_sum{" << label << "} "
-      << static_cast<double>(sum_us) / 1e6 << "\n";
-    o << "gatehouse_upstream_response_seconds_count{" << label << "} " << count << "\n";
+    metrics::HistogramTotals totals;
+    for (const auto& w : workers_)
+      totals.add(w->cluster(slot).upstream_latency);
+    latency.addHistogram({cluster_names_[slot]}, totals);
   }
-  std::string out = o.str();
-  renderExtraMetrics(out);
-  return out;
 }
 
 }  // namespace gatehouse::runtime

@@ -1,8 +1,9 @@
 #pragma once
 // Metrics without locks or shared cache lines on the request path: every worker owns its own
 // counters (single writer, relaxed atomics so the admin thread can read them), and the admin
-// endpoint sums them. Route and cluster series are addressed by slots that stay stable across
-// reloads, so counters survive a config change.
+// endpoint sums them (metrics::Scrape). Route and cluster series are addressed by slots that stay
+// stable across reloads, so counters survive a config change. Cells: owning worker writes;
+// slots: control thread allocates; rendering: admin thread.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -13,56 +14,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics/cells.h"
+#include "metrics/registry.h"
+
 namespace gatehouse::runtime {
 
-// Escapes a Prometheus label value (backslash, double quote, newline).
-std::string escapeLabel(std::string_view v);
-
-// One counter family of a policy's named instances (rate_limit, quota): each instance's counters
-// struct holds an atomic per family.
-template <typename Counters>
-struct PolicyCounterFamily {
-  const char* name;
-  const char* help;
-  std::atomic<uint64_t> Counters::*field;
-};
-
-// Appends each family with one `{policy="<instance>"}` series per entry of `instances` (a map
-// from instance name to a pointer to its counters).
-template <typename Counters, size_t N, typename Instances>
-void renderPolicyCounters(std::string& out, const PolicyCounterFamily<Counters> (&families)[N],
-                          const Instances& instances) {
-  for (const auto& f : families) {
-    out.append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
-    out.append("# TYPE ").append(f.name).append(" counter\n");
-    for (const auto& [name, c] : instances) {
-      out.append(f.name).append("{policy=\"").append(escapeLabel(name)).append("\"} ");
-      out.append(std::to_string(((*c).*(f.field)).load(std::memory_order_relaxed))).append("\n");
-    }
-  }
-}
-
-struct Counter {
-  std::atomic<uint64_t> v{0};
-  // Single writer: a plain load + store is enough and avoids a locked instruction.
-  void inc(uint64_t n = 1) {
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void dec(uint64_t n = 1) {
-    v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  uint64_t get() const { return v.load(std::memory_order_relaxed); }
-};
-
-struct Histogram {
-  // Upper bounds in milliseconds; the last bucket is +Inf.
-  static constexpr std::array<double, 14> kBoundsMs = {0.5, 1,   2.5, 5,    10,   25,   50,
-                                                       100, 250, 500, 1000, 2500, 5000, 10000};
-  std::array<Counter, kBoundsMs.size() + 1> buckets;
-  Counter sum_us;
-  Counter count;
-  void observeUs(uint64_t us);
-};
+// The cells are metrics:: types (one writer per worker); rendering goes through metrics::Scrape.
+using Counter = metrics::Counter;
+using Histogram = metrics::Histogram;
 
 // Why a timer closed a connection, a stream or a request: every timeout site counts one
 // (gatehouse_timeouts_total{reason}) through WorkerStats::timeout().
@@ -95,6 +54,7 @@ struct RouteStats {
   std::array<Counter, 6> by_class;  // 1xx..5xx, [0] = no response (connection aborted)
   Counter websocket_rejected;       // over websocket.max_connections
   std::array<Counter, static_cast<size_t>(TunnelClose::kCount)> websocket_closes;
+  Histogram request_duration;  // request start -> finishRequest
 };
 
 // Per-route state shared by all workers (a cross-worker cap needs one counter): written with
@@ -165,9 +125,17 @@ class Stats {
   Counter reloads_failed;
   std::atomic<int64_t> config_loaded_at{0};
 
-  std::string renderPrometheus() const;
+  // The whole /metrics page: these stats, every collector of metrics::Registry::process(), then
+  // `extra` (state the caller owns, e.g. the active snapshot's health). Admin thread.
+  std::string renderPrometheus(const metrics::Collector& extra = {}) const;
 
  private:
+  template <typename Getter>
+  uint64_t sum(Getter getter) const;
+  void collectWorkers(metrics::Scrape& scrape) const;
+  void collectRoutes(metrics::Scrape& scrape) const;
+  void collectClusters(metrics::Scrape& scrape) const;
+
   mutable std::mutex mu_;  // guards the name maps (admin reads them)
   std::vector<std::unique_ptr<WorkerStats>> workers_;
   std::array<std::unique_ptr<SharedRouteStats[]>, WorkerStats::kMaxChunks> shared_route_chunks_;

@@ -1,6 +1,6 @@
 #include "upstream/circuit_breaker.h"
 
-#include "runtime/stats.h"
+#include "metrics/registry.h"
 
 namespace gatehouse::upstream {
 
@@ -47,48 +47,49 @@ bool ConnectionSlot::tryAcquire(const std::shared_ptr<ClusterBreaker>& b, uint64
   return true;
 }
 
-void renderBreakerMetrics(std::string& out, const std::vector<BreakerView>& clusters) {
+namespace {
+
+using metrics::Family;
+using metrics::Type;
+
+constexpr std::array<std::string_view, 4> kBreakerLabels{"cluster", "limit"};
+struct BreakerFamily {
+  Family family;
+  uint64_t (*value)(const Breakers& b, Limit l);
+};
+constexpr BreakerFamily kBreakerFamilies[] = {
+    {{"gatehouse_cluster_breaker_overflow_total",
+      "Requests refused (503) by a circuit breaker, by limit.", Type::kCounter, kBreakerLabels},
+     [](const Breakers& b, Limit l) { return b.state->overflows(l); }},
+    {{"gatehouse_cluster_breaker_open",
+      "1 while the limit is reached (new requests of that kind are refused or wait).", Type::kGauge,
+      kBreakerLabels},
+     [](const Breakers& b, Limit l) -> uint64_t {
+       return b.state->current(l) >= b.cap(l) ? 1 : 0;
+     }},
+    {{"gatehouse_cluster_breaker_limit", "The configured cap, by limit.", Type::kGauge,
+      kBreakerLabels},
+     [](const Breakers& b, Limit l) -> uint64_t { return b.cap(l); }},
+    {{"gatehouse_cluster_breaker_current",
+      "Units of each limit in use: open connections, pending requests, requests and retries in "
+      "flight (all workers).",
+      Type::kGauge, kBreakerLabels},
+     [](const Breakers& b, Limit l) -> uint64_t { return b.state->current(l); }},
+};
+
+}  // namespace
+
+void collectBreakerMetrics(metrics::Scrape& scrape, const std::vector<BreakerView>& clusters) {
   constexpr Limit kAll[] = {Limit::kConnections, Limit::kPending, Limit::kRequests,
                             Limit::kRetries};
-  auto family = [&](std::string_view name, std::string_view type, std::string_view help,
-                    auto each) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-    out.append(name).append(" ").append(type).append("\n");
+  for (const auto& f : kBreakerFamilies) {
+    auto& family = scrape.family(f.family);
     for (const auto& v : clusters) {
       if (!v.breakers || !v.breakers->enabled) continue;
-      each(name, runtime::escapeLabel(v.cluster), *v.breakers);
+      for (Limit l : kAll)
+        family.add({v.cluster, limitName(l)}, f.value(*v.breakers, l));
     }
-  };
-  auto sample = [&](std::string_view name, const std::string& cluster, std::string_view limit,
-                    uint64_t value) {
-    out.append(name).append("{cluster=\"").append(cluster).append("\"");
-    if (!limit.empty()) out.append(",limit=\"").append(limit).append("\"");
-    out.append("} ").append(std::to_string(value)).append("\n");
-  };
-  family("gatehouse_cluster_breaker_overflow_total", "counter",
-         "Requests refused (503) by a circuit breaker, by limit.",
-         [&](std::string_view name, const std::string& c, const Breakers& b) {
-           for (Limit l : kAll)
-             sample(name, c, limitName(l), b.state->overflows(l));
-         });
-  family("gatehouse_cluster_breaker_open", "gauge",
-         "1 while the limit is reached (new requests of that kind are refused or wait).",
-         [&](std::string_view name, const std::string& c, const Breakers& b) {
-           for (Limit l : kAll)
-             sample(name, c, limitName(l), b.state->current(l) >= b.cap(l) ? 1 : 0);
-         });
-  family("gatehouse_cluster_breaker_limit", "gauge", "The configured cap, by limit.",
-         [&](std::string_view name, const std::string& c, const Breakers& b) {
-           for (Limit l : kAll)
-             sample(name, c, limitName(l), b.cap(l));
-         });
-  family("gatehouse_cluster_breaker_current", "gauge",
-         "Units of each limit in use: open connections, pending requests, requests and "
-         "retries in flight (all workers).",
-         [&](std::string_view name, const std::string& c, const Breakers& b) {
-           for (Limit l : kAll)
-             sample(name, c, limitName(l), b.state->current(l));
-         });
+  }
 }
 
 }  // namespace gatehouse::upstream

@@ -18,6 +18,10 @@
 #include <utility>
 #include <vector>
 
+namespace gatehouse::metrics {
+class Scrape;
+}
+
 namespace gatehouse::upstream {
 
 enum class Limit : uint8_t { kConnections = 0, kPending, kRequests, kRetries };
@@ -139,7 +143,7 @@ struct BreakerView {
   std::string_view cluster;
   const Breakers* breakers = nullptr;
 };
-// gatehouse_cluster_breaker_* families in Prometheus text format, for clusters with breakers.
-void renderBreakerMetrics(std::string& out, const std::vector<BreakerView>& clusters);
+// The gatehouse_cluster_breaker_* families, for clusters with breakers. Admin thread.
+void collectBreakerMetrics(metrics::Scrape& scrape, const std::vector<BreakerView>& clusters);
 
 }  // namespace gatehouse::upstream

@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 #include "lb/host_health.h"
-#include "runtime/metrics_hooks.h"
+#include "metrics/registry.h"
 
 namespace gatehouse::upstream {
 namespace {
@@ -34,17 +34,20 @@ std::atomic<uint64_t> g_rounds{0};
 std::atomic<uint64_t> g_failed_rounds{0};
 std::atomic<uint64_t> g_changes{0};
 
-void renderDnsMetrics(std::string& out) {
-  auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
-           " " + std::to_string(v.load(std::memory_order_relaxed)) + "\n";
-  };
-  counter("gatehouse_dns_resolutions_total", "DNS discovery rounds completed.", g_rounds);
-  counter("gatehouse_dns_resolution_failures_total",
-          "DNS discovery rounds that failed or were empty (previous answers kept).",
-          g_failed_rounds);
-  counter("gatehouse_dns_changes_total", "DNS answer changes that rebuilt the host set.",
-          g_changes);
+constexpr metrics::Family kDnsRounds{"gatehouse_dns_resolutions_total",
+                                     "DNS discovery rounds completed.", metrics::Type::kCounter};
+constexpr metrics::Family kDnsFailures{
+    "gatehouse_dns_resolution_failures_total",
+    "DNS discovery rounds that failed or were empty (previous answers kept).",
+    metrics::Type::kCounter};
+constexpr metrics::Family kDnsChanges{"gatehouse_dns_changes_total",
+                                      "DNS answer changes that rebuilt the host set.",
+                                      metrics::Type::kCounter};
+
+void collectDnsMetrics(metrics::Scrape& scrape) {
+  scrape.family(kDnsRounds).add({}, g_rounds.load(std::memory_order_relaxed));
+  scrape.family(kDnsFailures).add({}, g_failed_rounds.load(std::memory_order_relaxed));
+  scrape.family(kDnsChanges).add({}, g_changes.load(std::memory_order_relaxed));
 }
 
 }  // namespace
@@ -199,7 +202,7 @@ void DnsDiscovery::activate(const config::Config& cfg) {
       continue;
     }
     initLibrary();
-    runtime::registerMetricsRenderer("gatehouse_dns", &renderDnsMetrics);
+    metrics::Registry::process().add("gatehouse_dns", &collectDnsMetrics);
     auto t = std::make_unique<Target>();
     t->owner = this;
     t->spec = *c.dns;

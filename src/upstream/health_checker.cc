@@ -1,5 +1,4 @@
 #include "upstream/health_checker.h"
-#include "runtime/stats.h"
 
 #include <sys/uio.h>
 
@@ -11,6 +10,7 @@
 #include "core/log.h"
 #include "http/http1_parser.h"
 #include "lb/success_rate.h"
+#include "metrics/registry.h"
 #include "net/tcp.h"
 #include "upstream/grpc_health.h"
 
@@ -370,66 +370,88 @@ void HealthRegistry::record(CheckTarget& t, bool ok) {
   }
 }
 
-std::string HealthRegistry::renderPrometheus(const ClusterList& clusters) {
-  std::ostringstream o;
+namespace {
+
+using metrics::Family;
+using metrics::Type;
+
+constexpr std::array<std::string_view, 4> kHostLabels{"cluster", "host"};
+constexpr std::array<std::string_view, 4> kClusterLabel{"cluster"};
+
+// Per host: one sample per (cluster, host) of the snapshot.
+struct HostFamily {
+  Family family;
+  uint64_t (*value)(const lb::HostHealth& h, int64_t now);
+};
+constexpr HostFamily kHostFamilies[] = {
+    {{"gatehouse_upstream_host_healthy",
+      "Active health check verdict (1 healthy, 0 unhealthy; 1 without checks).", Type::kGauge,
+      kHostLabels},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.check_healthy.load() ? 1 : 0; }},
+    {{"gatehouse_upstream_host_ejected", "1 while outlier detection ejects the host.", Type::kGauge,
+      kHostLabels},
+     [](const lb::HostHealth& h, int64_t now) -> uint64_t {
+       return h.ejected.load() && h.ejected_until_ns.load() > now ? 1 : 0;
+     }},
+    {{"gatehouse_upstream_host_available", "1 when the host is healthy and not ejected.",
+      Type::kGauge, kHostLabels},
+     [](const lb::HostHealth& h, int64_t now) -> uint64_t { return h.available(now) ? 1 : 0; }},
+    {{"gatehouse_upstream_host_ejections_total",
+      "Outlier ejections of the host since it was configured.", Type::kCounter, kHostLabels},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.ejections_total.load(); }},
+    {{"gatehouse_upstream_host_active_requests", "Requests in flight to the host.", Type::kGauge,
+      kHostLabels},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.sumCounters().active; }},
+    {{"gatehouse_upstream_host_selected_total", "Requests the load balancer sent to the host.",
+      Type::kCounter, kHostLabels},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.sumCounters().selected; }},
+    {{"gatehouse_upstream_host_failures_total",
+      "Requests to the host that failed (5xx or gateway errors).", Type::kCounter, kHostLabels},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.sumCounters().failures; }},
+    {{"gatehouse_upstream_host_health_checks_passed_total", "Active health checks the host passed.",
+      Type::kCounter, kHostLabels},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.checks_passed; }},
+    {{"gatehouse_upstream_host_health_checks_failed_total", "Active health checks the host failed.",
+      Type::kCounter, kHostLabels},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.checks_failed; }},
+};
+
+// Per cluster: the same state summed, for dashboards that do not aggregate by host.
+constexpr HostFamily kClusterFamilies[] = {
+    {{"gatehouse_upstream_cluster_hosts", "Endpoints in the cluster's host set.", Type::kGauge,
+      kClusterLabel},
+     [](const lb::HostHealth&, int64_t) -> uint64_t { return 1; }},
+    {{"gatehouse_upstream_cluster_hosts_available", "Endpoints healthy and not ejected.",
+      Type::kGauge, kClusterLabel},
+     [](const lb::HostHealth& h, int64_t now) -> uint64_t { return h.available(now) ? 1 : 0; }},
+    {{"gatehouse_upstream_cluster_active_requests", "Requests in flight.", Type::kGauge,
+      kClusterLabel},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.sumCounters().active; }},
+    {{"gatehouse_upstream_cluster_ejections_total",
+      "Outlier ejections of the cluster's current endpoints.", Type::kCounter, kClusterLabel},
+     [](const lb::HostHealth& h, int64_t) -> uint64_t { return h.ejections_total.load(); }},
+};
+
+}  // namespace
+
+void HealthRegistry::collect(metrics::Scrape& scrape, const ClusterList& clusters) {
   const int64_t now = lb::steadyNowNs();
-  auto each = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  for (const auto& f : kHostFamilies) {
+    auto& family = scrape.family(f.family);
     for (const auto& cc : clusters) {
-      for (const auto& host : cc.hosts.hosts) {
-        o << name << "{cluster=\"" << runtime::escapeLabel(cc.name) << "\",host=\""
-          << runtime::escapeLabel(host.name) << "\"} " << value(*host.health) << '\n';
-      }
+      for (const auto& host : cc.hosts.hosts)
+        family.add({cc.name, host.name}, f.value(*host.health, now));
     }
-  };
-  each("gatehouse_upstream_host_healthy", "gauge",
-       "Active health check verdict (1 healthy, 0 unhealthy; 1 without checks).",
-       [](const lb::HostHealth& h) { return h.check_healthy.load() ? 1 : 0; });
-  each("gatehouse_upstream_host_ejected", "gauge", "1 while outlier detection ejects the host.",
-       [now](const lb::HostHealth& h) {
-         return h.ejected.load() && h.ejected_until_ns.load() > now ? 1 : 0;
-       });
-  each("gatehouse_upstream_host_available", "gauge", "1 when the host is healthy and not ejected.",
-       [now](const lb::HostHealth& h) { return h.available(now) ? 1 : 0; });
-  each("gatehouse_upstream_host_ejections_total", "counter",
-       "Outlier ejections of the host since it was configured.",
-       [](const lb::HostHealth& h) { return h.ejections_total.load(); });
-  each("gatehouse_upstream_host_active_requests", "gauge", "Requests in flight to the host.",
-       [](const lb::HostHealth& h) { return h.sumCounters().active; });
-  each("gatehouse_upstream_host_selected_total", "counter",
-       "Requests the load balancer sent to the host.",
-       [](const lb::HostHealth& h) { return h.sumCounters().selected; });
-  each("gatehouse_upstream_host_failures_total", "counter",
-       "Requests to the host that failed (5xx or gateway errors).",
-       [](const lb::HostHealth& h) { return h.sumCounters().failures; });
-  each("gatehouse_upstream_host_health_checks_passed_total", "counter",
-       "Active health checks the host passed.",
-       [](const lb::HostHealth& h) { return h.checks_passed; });
-  each("gatehouse_upstream_host_health_checks_failed_total", "counter",
-       "Active health checks the host failed.",
-       [](const lb::HostHealth& h) { return h.checks_failed; });
-  // Per cluster: the same state summed, for dashboards that do not aggregate by host.
-  auto cluster = [&](std::string_view name, std::string_view type, std::string_view help,
-                     auto value) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  }
+  for (const auto& f : kClusterFamilies) {
+    auto& family = scrape.family(f.family);
     for (const auto& cc : clusters) {
       uint64_t sum = 0;
       for (const auto& host : cc.hosts.hosts)
-        sum += value(*host.health);
-      o << name << "{cluster=\"" << runtime::escapeLabel(cc.name) << "\"} " << sum << '\n';
+        sum += f.value(*host.health, now);
+      family.add({cc.name}, sum);
     }
-  };
-  cluster("gatehouse_upstream_cluster_hosts", "gauge", "Endpoints in the cluster's host set.",
-          [](const lb::HostHealth&) -> uint64_t { return 1; });
-  cluster("gatehouse_upstream_cluster_hosts_available", "gauge",
-          "Endpoints healthy and not ejected.",
-          [now](const lb::HostHealth& h) -> uint64_t { return h.available(now) ? 1 : 0; });
-  cluster("gatehouse_upstream_cluster_active_requests", "gauge", "Requests in flight.",
-          [](const lb::HostHealth& h) { return h.sumCounters().active; });
-  cluster("gatehouse_upstream_cluster_ejections_total", "counter",
-          "Outlier ejections of the cluster's current endpoints.",
-          [](const lb::HostHealth& h) { return h.ejections_total.load(); });
-  return o.str();
+  }
 }
 
 }  // namespace gatehouse::upstream

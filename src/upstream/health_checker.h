@@ -15,6 +15,10 @@
 #include "runtime/task.h"
 #include "upstream/cluster.h"
 
+namespace gatehouse::metrics {
+class Scrape;
+}
+
 namespace gatehouse::upstream {
 
 class HealthRegistry {
@@ -38,8 +42,9 @@ class HealthRegistry {
   // Shutdown: no more checks or ticks.
   void stop();
 
-  // Per-host gauges and counters for the hosts of `clusters`, in Prometheus text format.
-  static std::string renderPrometheus(const ClusterList& clusters);
+  // Per-host and per-cluster health gauges and counters for the hosts of `clusters`. Admin
+  // thread.
+  static void collect(metrics::Scrape& scrape, const ClusterList& clusters);
 
   // One tick at `now_ns` (steady nanoseconds): un-eject hosts whose time has passed, decay
   // ejection levels, step slow-start ramps, and run due success-rate evaluations (which read

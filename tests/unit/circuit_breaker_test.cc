@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config_test_util.h"
+#include "metrics/registry.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
 #include "server/snapshot_builder.h"
@@ -296,8 +297,9 @@ TEST(CircuitBreaker, MetricsShowEveryLimit) {
   EXPECT_FALSE(b.tryAcquire(Limit::kRequests, over));
   Breakers off;
   off.state = std::make_shared<ClusterBreaker>();
-  std::string out;
-  renderBreakerMetrics(out, {{"api", &b}, {"quiet", &off}});
+  metrics::Scrape scrape;
+  collectBreakerMetrics(scrape, {{"api", &b}, {"quiet", &off}});
+  const std::string out = scrape.text();
   EXPECT_NE(
       out.find(
           "gatehouse_cluster_breaker_overflow_total{cluster=\"api\",limit=\"max_requests\"} 1\n"),

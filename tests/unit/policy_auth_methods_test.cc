@@ -11,13 +11,13 @@
 #include <thread>
 
 #include "http/filter.h"
+#include "metrics/registry.h"
 #include "policies/auth/auth_metrics.h"
 #include "policies/auth/consumers.h"
 #include "policies/auth/credentials.h"
 #include "policies/basic_auth/basic_auth.h"
 #include "policies/offload.h"
 #include "runtime/event_loop.h"
-#include "runtime/metrics_hooks.h"
 #include "runtime/task.h"
 
 namespace gatehouse {
@@ -133,8 +133,7 @@ TEST(BasicAuth, RejectsWithChallengeAndCountsReasons) {
   EXPECT_EQ(policies::auth_metrics::count("basic_auth", Reason::kBadCredentials), bad + 3);
   EXPECT_EQ(policies::auth_metrics::count("basic_auth", Reason::kMissing), missing + 1);
   EXPECT_EQ(policies::auth_metrics::count("basic_auth", Reason::kMalformed), malformed + 1);
-  std::string page;
-  runtime::renderExtraMetrics(page);
+  std::string page = metrics::Registry::process().render();
   EXPECT_THAT(page, HasSubstr("gatehouse_auth_rejections_total{policy=\"basic_auth\",reason="
                               "\"bad_credentials\"}"));
   // One HELP/TYPE header for the family, however many policies contribute.
@@ -271,18 +270,16 @@ TEST(HmacAuth, VerifiesASignedRequest) {
 namespace gatehouse {
 namespace {
 
-TEST(MetricsHooks, SharedFamilyPrintsItsHeaderOnce) {
-  runtime::registerMetricsSamples(
-      "gatehouse_test_shared_total", "Test.", "counter", "a",
-      [](std::string& out) { out += "gatehouse_test_shared_total{p=\"a\"} 1\n"; });
-  runtime::registerMetricsSamples(
-      "gatehouse_test_shared_total", "Test.", "counter", "b",
-      [](std::string& out) { out += "gatehouse_test_shared_total{p=\"b\"} 2\n"; });
-  runtime::registerMetricsSamples(
-      "gatehouse_test_shared_total", "Test.", "counter", "a",
-      [](std::string& out) { out += "gatehouse_test_shared_total{p=\"a\"} 3\n"; });
-  std::string page;
-  runtime::renderExtraMetrics(page);
+TEST(MetricsRegistryShared, SharedFamilyPrintsItsHeaderOnce) {
+  static constexpr metrics::Family kShared{
+      "gatehouse_test_shared_total", "Test.", metrics::Type::kCounter, {"p"}};
+  auto& reg = metrics::Registry::process();
+  reg.add("test.a", [](metrics::Scrape& s) { s.family(kShared).add({"a"}, uint64_t{1}); });
+  reg.add("test.b", [](metrics::Scrape& s) { s.family(kShared).add({"b"}, uint64_t{2}); });
+  reg.add("test.a", [](metrics::Scrape& s) { s.family(kShared).add({"a"}, uint64_t{3}); });
+  std::string page = reg.render();
+  reg.remove("test.a");
+  reg.remove("test.b");
   const std::string header = "# TYPE gatehouse_test_shared_total counter\n";
   size_t at = page.find(header);
   ASSERT_NE(at, std::string::npos) << page;

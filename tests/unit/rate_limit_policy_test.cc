@@ -5,8 +5,8 @@
 #include <string>
 
 #include "http/filter.h"
+#include "metrics/registry.h"
 #include "policies/rate_limit/config.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::rate_limit {
 namespace {
@@ -294,8 +294,7 @@ TEST(RateLimitFilter, MetricsCountPerInstance) {
   run(*f, "1.1.1.1");
   run(*f, "1.1.1.1");
   run(*f, "1.1.1.1");
-  std::string out;
-  runtime::renderExtraMetrics(out);
+  std::string out = metrics::Registry::process().render();
   EXPECT_NE(out.find("gatehouse_rate_limit_allowed_total{policy=\"" + name + "\"} 1\n"),
             std::string::npos)
       << out;

@@ -7,9 +7,8 @@
 #include <mutex>
 
 #include "core/clock.h"
+#include "metrics/registry.h"
 #include "policies/policy_yaml.h"
-#include "runtime/metrics_hooks.h"
-#include "runtime/stats.h"
 
 namespace gatehouse::policies::adaptive_concurrency {
 namespace {
@@ -35,7 +34,7 @@ Registry& registry() {
   return r;
 }
 
-void renderMetrics(std::string& out) {
+void collectMetrics(metrics::Scrape& scrape) {
   std::vector<std::pair<std::string, std::shared_ptr<Limiter>>> live;
   {
     Registry& r = registry();
@@ -44,25 +43,35 @@ void renderMetrics(std::string& out) {
       if (auto l = weak.lock()) live.emplace_back(name, std::move(l));
     }
   }
-  auto family = [&](std::string_view name, std::string_view type, std::string_view help,
-                    auto value) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-    out.append(name).append(" ").append(type).append("\n");
-    for (const auto& [n, l] : live) {
-      out.append(name).append("{policy=\"").append(runtime::escapeLabel(n)).append("\"} ");
-      out.append(value(*l)).append("\n");
-    }
-  };
-  family("gatehouse_adaptive_concurrency_limit", "gauge", "The current concurrency limit.",
-         [](const Limiter& l) { return std::to_string(l.limit()); });
-  family("gatehouse_adaptive_concurrency_in_flight", "gauge", "Requests in flight.",
-         [](const Limiter& l) { return std::to_string(l.inFlight()); });
-  family("gatehouse_adaptive_concurrency_rejected_total", "counter",
-         "Requests refused (503) over the limit.",
-         [](const Limiter& l) { return std::to_string(l.rejected()); });
-  family("gatehouse_adaptive_concurrency_min_rtt_seconds", "gauge",
-         "The measured minimum round-trip time (gradient; 0 until measured).",
-         [](const Limiter& l) { return std::to_string(static_cast<double>(l.minRttNs()) / 1e9); });
+  using metrics::Family;
+  using metrics::Type;
+  static constexpr Family kLimit{"gatehouse_adaptive_concurrency_limit",
+                                 "The current concurrency limit.",
+                                 Type::kGauge,
+                                 {"policy"}};
+  static constexpr Family kInFlight{
+      "gatehouse_adaptive_concurrency_in_flight", "Requests in flight.", Type::kGauge, {"policy"}};
+  static constexpr Family kRejected{"gatehouse_adaptive_concurrency_rejected_total",
+                                    "Requests refused (503) over the limit.",
+                                    Type::kCounter,
+                                    {"policy"}};
+  static constexpr Family kMinRtt{
+      "gatehouse_adaptive_concurrency_min_rtt_seconds",
+      "The measured minimum round-trip time (gradient; 0 until measured).",
+      Type::kGauge,
+      {"policy"}};
+  auto& limit = scrape.family(kLimit);
+  for (const auto& [n, l] : live)
+    limit.addFormatted({n}, std::to_string(l->limit()));
+  auto& in_flight = scrape.family(kInFlight);
+  for (const auto& [n, l] : live)
+    in_flight.addFormatted({n}, std::to_string(l->inFlight()));
+  auto& rejected = scrape.family(kRejected);
+  for (const auto& [n, l] : live)
+    rejected.addFormatted({n}, std::to_string(l->rejected()));
+  auto& min_rtt = scrape.family(kMinRtt);
+  for (const auto& [n, l] : live)
+    min_rtt.addFormatted({n}, std::to_string(static_cast<double>(l->minRttNs()) / 1e9));
 }
 
 class AdaptiveFilter final : public http::Filter {
@@ -207,7 +216,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
       slot = limiter;
     }
   }
-  runtime::registerMetricsRenderer("adaptive_concurrency", &renderMetrics);
+  metrics::Registry::process().add("adaptive_concurrency", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<AdaptiveFactory>(std::move(limiter)));
 }
 

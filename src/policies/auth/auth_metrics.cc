@@ -4,7 +4,8 @@
 #include <atomic>
 #include <string>
 
-#include "runtime/metrics_hooks.h"
+#include "metrics/per_thread.h"
+#include "policies/auth/auth_rejections.h"
 
 namespace gatehouse::policies::auth_metrics {
 namespace {
@@ -22,7 +23,19 @@ constexpr std::array<std::string_view, static_cast<size_t>(Reason::kCount)> kRea
 
 constexpr size_t kReasonCount = static_cast<size_t>(Reason::kCount);
 
-std::array<std::array<std::atomic<uint64_t>, kReasonCount>, kPolicies.size()> g_counts{};
+// Each thread counts in its own cells; /metrics sums them.
+struct Counts {
+  std::array<std::array<metrics::Counter, kReasonCount>, kPolicies.size()> by_policy;
+};
+metrics::PerThread<Counts>& cells() {
+  return metrics::processCells<Counts>();
+}
+
+uint64_t total(size_t p, size_t r) {
+  uint64_t sum = 0;
+  cells().forEach([&](const Counts& c) { sum += c.by_policy[p][r].get(); });
+  return sum;
+}
 
 size_t policyIndex(std::string_view policy) {
   for (size_t i = 0; i + 1 < kPolicies.size(); ++i) {
@@ -31,18 +44,12 @@ size_t policyIndex(std::string_view policy) {
   return kPolicies.size() - 1;
 }
 
-void render(std::string& out) {
+void collect(metrics::Scrape& scrape) {
+  auto& samples = scrape.family(kAuthRejections);
   for (size_t p = 0; p < kPolicies.size(); ++p) {
     for (size_t r = 0; r < kReasonCount; ++r) {
-      uint64_t v = g_counts[p][r].load(std::memory_order_relaxed);
-      if (v == 0) continue;
-      out += "gatehouse_auth_rejections_total{policy=\"";
-      out += kPolicies[p];
-      out += "\",reason=\"";
-      out += kReasons[r];
-      out += "\"} ";
-      out += std::to_string(v);
-      out += '\n';
+      uint64_t v = total(p, r);
+      if (v != 0) samples.add({kPolicies[p], kReasons[r]}, v);
     }
   }
 }
@@ -56,19 +63,17 @@ std::string_view reasonName(Reason r) {
 void reject(std::string_view policy, Reason reason) {
   size_t r = static_cast<size_t>(reason);
   if (r >= kReasonCount) return;
-  g_counts[policyIndex(policy)][r].fetch_add(1, std::memory_order_relaxed);
+  cells().local().by_policy[policyIndex(policy)][r].inc();
 }
 
 uint64_t count(std::string_view policy, Reason reason) {
   size_t r = static_cast<size_t>(reason);
   if (r >= kReasonCount) return 0;
-  return g_counts[policyIndex(policy)][r].load(std::memory_order_relaxed);
+  return total(policyIndex(policy), r);
 }
 
 void ensureRegistered() {
-  runtime::registerMetricsSamples("gatehouse_auth_rejections_total",
-                                  "Requests rejected by an authentication policy, by reason.",
-                                  "counter", "auth_metrics", &render);
+  metrics::Registry::process().add("auth_metrics", &collect);
 }
 
 }  // namespace gatehouse::policies::auth_metrics

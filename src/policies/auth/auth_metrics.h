@@ -2,10 +2,10 @@
 // Rejection counters shared by every authentication policy (key_auth, basic_auth, hmac_auth,
 // require_consumer, and later jwt_auth / introspection), exported as ONE Prometheus family:
 //   gatehouse_auth_rejections_total{policy="basic_auth",reason="bad_credentials"} 3
-// The family is registered with runtime::registerMetricsSamples, which prints HELP/TYPE once;
-// this module contributes a line per non-zero (policy, reason). A policy may count here, or
-// contribute its own sample lines to the same family under its own key. Counting is a relaxed
-// atomic add on a fixed table: no lock and no allocation on the request path.
+// The family is declared once (policies::kAuthRejections) and the metrics registry prints its
+// HELP/TYPE once; this module contributes a sample per non-zero (policy, reason). A policy may
+// count here, or add its own samples to the same family from its own collector. Counting bumps
+// this thread's cell of a fixed table (metrics::PerThread): no lock, no locked instruction.
 #include <cstdint>
 #include <string_view>
 

@@ -5,9 +5,6 @@
 #include <mutex>
 #include <utility>
 
-#include "runtime/metrics_hooks.h"
-#include "runtime/stats.h"
-
 namespace gatehouse::policies {
 namespace {
 
@@ -25,11 +22,9 @@ Registry& registry() {
 }  // namespace
 
 std::atomic<uint64_t>* authRejectionCounter(std::string_view policy, std::string_view reason) {
-  // Registered outside our lock: rendering holds the hooks' lock and then takes ours.
+  // Registered outside our lock: a scrape holds the registry's lock and then takes ours.
   // Same family as auth_metrics (key_auth, basic_auth, hmac_auth): HELP/TYPE printed once.
-  runtime::registerMetricsSamples("gatehouse_auth_rejections_total",
-                                  "Requests rejected by an authentication policy, by reason.",
-                                  "counter", "bearer_auth", &renderAuthRejections);
+  metrics::Registry::process().add("bearer_auth", &collectAuthRejections);
   auto& r = registry();
   std::lock_guard lock(r.mu);
   auto& slot = r.counters[{std::string(policy), std::string(reason)}];
@@ -37,19 +32,13 @@ std::atomic<uint64_t>* authRejectionCounter(std::string_view policy, std::string
   return slot.get();
 }
 
-void renderAuthRejections(std::string& out) {
+void collectAuthRejections(metrics::Scrape& scrape) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
   if (r.counters.empty()) return;
-  for (const auto& [key, c] : r.counters) {
-    out.append("gatehouse_auth_rejections_total{policy=\"")
-        .append(runtime::escapeLabel(key.first))
-        .append("\",reason=\"")
-        .append(runtime::escapeLabel(key.second))
-        .append("\"} ")
-        .append(std::to_string(c->load(std::memory_order_relaxed)))
-        .append("\n");
-  }
+  auto& samples = scrape.family(kAuthRejections);
+  for (const auto& [key, c] : r.counters)
+    samples.add({key.first, key.second}, c->load(std::memory_order_relaxed));
 }
 
 }  // namespace gatehouse::policies

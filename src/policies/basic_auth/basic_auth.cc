@@ -13,10 +13,10 @@
 
 #include "core/clock.h"
 #include "http/headers.h"
+#include "metrics/registry.h"
 #include "policies/auth/auth_common.h"
 #include "policies/offload.h"
 #include "policies/policy_yaml.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::basic_auth {
 namespace {
@@ -205,20 +205,18 @@ class BasicAuthFactory final : public auth::AuthFactory {
   const BasicAuthFilter filter_;
 };
 
-void renderMetrics(std::string& out) {
-  out +=
-      "# HELP gatehouse_basic_auth_bcrypt_total bcrypt password checks of basic_auth, by "
-      "outcome (cache_hit: answered from the per-worker cache without bcrypt).\n"
-      "# TYPE gatehouse_basic_auth_bcrypt_total counter\n";
-  auto line = [&](std::string_view result, const std::atomic<uint64_t>& v) {
-    out += "gatehouse_basic_auth_bcrypt_total{result=\"";
-    out += result;
-    out += "\"} " + std::to_string(v.load(std::memory_order_relaxed)) + "\n";
-  };
-  line("cache_hit", g_counters.cache_hits);
-  line("verified", g_counters.verified);
-  line("failed", g_counters.failed);
-  line("busy", g_counters.busy);
+void collectMetrics(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kBcrypt{
+      "gatehouse_basic_auth_bcrypt_total",
+      "bcrypt password checks of basic_auth, by outcome (cache_hit: answered from the per-worker "
+      "cache without bcrypt).",
+      metrics::Type::kCounter,
+      {"result"}};
+  auto& samples = scrape.family(kBcrypt);
+  samples.add({"cache_hit"}, g_counters.cache_hits.load(std::memory_order_relaxed));
+  samples.add({"verified"}, g_counters.verified.load(std::memory_order_relaxed));
+  samples.add({"failed"}, g_counters.failed.load(std::memory_order_relaxed));
+  samples.add({"busy"}, g_counters.busy.load(std::memory_order_relaxed));
 }
 
 // Inline `users: [{username, password, groups}]`: each user is its own consumer.
@@ -336,7 +334,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
     }
   }
   auth_metrics::ensureRegistered();
-  runtime::registerMetricsRenderer("basic_auth_bcrypt", &renderMetrics);
+  metrics::Registry::process().add("basic_auth_bcrypt", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<BasicAuthFactory>(std::move(o)));
 }
 

@@ -7,16 +7,18 @@
 #include <utility>
 #include <vector>
 
+#include "metrics/registry.h"
 #include "policies/grpc_transcode/codec.h"
 #include "policies/grpc_transcode/transcoder.h"
 #include "policies/policy_yaml.h"
 #include "proxy/grpc.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::grpc_transcode {
 namespace {
 
-Counters g_counters;
+metrics::PerThread<Counters>& cells() {
+  return metrics::processCells<Counters>();
+}
 
 enum class Streaming { kJsonArray, kNdjson };
 
@@ -28,22 +30,18 @@ struct Options {
   uint64_t max_response_message_bytes = 4 << 20;  // gRPC's default receive limit
 };
 
-void renderMetrics(std::string& out) {
-  const auto& c = g_counters;
-  out.append(
-      "# HELP gatehouse_grpc_transcode_requests_total Requests seen by grpc_transcode, by "
-      "outcome.\n# TYPE gatehouse_grpc_transcode_requests_total counter\n");
-  const std::pair<const char*, const std::atomic<uint64_t>*> rows[] = {
-      {"transcoded", &c.transcoded},  {"passed", &c.passed},
-      {"unmatched", &c.unmatched},    {"bad_request", &c.bad_request},
-      {"grpc_error", &c.grpc_errors}, {"bad_response", &c.bad_response}};
-  for (const auto& [name, v] : rows) {
-    out.append("gatehouse_grpc_transcode_requests_total{result=\"")
-        .append(name)
-        .append("\"} ")
-        .append(std::to_string(v->load(std::memory_order_relaxed)))
-        .append("\n");
-  }
+void collectMetrics(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kRequests{"gatehouse_grpc_transcode_requests_total",
+                                             "Requests seen by grpc_transcode, by outcome.",
+                                             metrics::Type::kCounter,
+                                             {"result"}};
+  const std::pair<const char*, metrics::Counter Counters::*> rows[] = {
+      {"transcoded", &Counters::transcoded},  {"passed", &Counters::passed},
+      {"unmatched", &Counters::unmatched},    {"bad_request", &Counters::bad_request},
+      {"grpc_error", &Counters::grpc_errors}, {"bad_response", &Counters::bad_response}};
+  auto& samples = scrape.family(kRequests);
+  for (const auto& [name, field] : rows)
+    samples.add({name}, cells().sum(field));
 }
 
 Result<Options> parseOptions(const YAML::Node& config) {
@@ -163,18 +161,18 @@ class TranscodeFilter final : public http::Filter {
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
     auto& req = ctx.request;
     if (proxy::grpc::isGrpc(req)) {  // a native gRPC client on the same route
-      g_counters.passed.fetch_add(1, std::memory_order_relaxed);
+      cells().local().passed.inc();
       return http::Verdict::kContinue;
     }
     binding_ = f_.transcoder().match(req.method, req.path, captures_);
     if (!binding_) {
       if (f_.options().reject_unmatched) {
-        g_counters.unmatched.fetch_add(1, std::memory_order_relaxed);
+        cells().local().unmatched.inc();
         return ctx.respond(
             404, errorJson(5, "no gRPC method is bound to " + req.method + " " + req.path),
             "application/json");
       }
-      g_counters.passed.fetch_add(1, std::memory_order_relaxed);
+      cells().local().passed.inc();
       return http::Verdict::kContinue;
     }
     // The whole body is needed to build the message (the core runs the body phase even for a
@@ -195,12 +193,12 @@ class TranscodeFilter final : public http::Filter {
     if (!binding_ || !end) return http::Verdict::kContinue;
     auto msg = f_.transcoder().buildRequest(*binding_, captures_, query_, chunk);
     if (!msg.ok()) {
-      g_counters.bad_request.fetch_add(1, std::memory_order_relaxed);
+      cells().local().bad_request.inc();
       restoreContentType(ctx);
       return ctx.respond(400, errorJson(3, msg.error().message), "application/json");
     }
     chunk = grpcFrame(*msg);
-    g_counters.transcoded.fetch_add(1, std::memory_order_relaxed);
+    cells().local().transcoded.inc();
     return http::Verdict::kContinue;
   }
 
@@ -270,7 +268,7 @@ class TranscodeFilter final : public http::Filter {
   void fail(std::string why) {
     failure_ = std::move(why);
     pending_.clear();
-    g_counters.bad_response.fetch_add(1, std::memory_order_relaxed);
+    cells().local().bad_response.inc();
   }
 
   void emit(const std::string& json, std::string& out) {
@@ -319,9 +317,9 @@ class TranscodeFilter final : public http::Filter {
       code = 13;
       message = "upstream sent no response message";
       http_status = 502;
-      g_counters.bad_response.fetch_add(1, std::memory_order_relaxed);
+      cells().local().bad_response.inc();
     } else if (code != 0) {
-      g_counters.grpc_errors.fetch_add(1, std::memory_order_relaxed);
+      cells().local().grpc_errors.inc();
     }
     const bool ndjson = f_.options().streaming == Streaming::kNdjson;
     if (streaming_ && messages_ > 0) {  // the head goes (or went) out with a 200
@@ -366,8 +364,8 @@ http::FilterRef TranscodeFactory::create() const {
 
 }  // namespace
 
-const Counters& counters() {
-  return g_counters;
+const metrics::PerThread<Counters>& counters() {
+  return cells();
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
@@ -375,7 +373,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   if (!o.ok()) return o.error();
   auto t = Transcoder::load(o->transcoder);
   if (!t.ok()) return t.error();
-  runtime::registerMetricsRenderer("grpc_transcode", &renderMetrics);
+  metrics::Registry::process().add("grpc_transcode", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<TranscodeFactory>(std::move(*o), std::move(*t)));
 }
 

@@ -11,19 +11,21 @@
 #include <cstdint>
 
 #include "http/filter.h"
+#include "metrics/per_thread.h"
 
 namespace gatehouse::policies::grpc_transcode {
 
 // Process-wide, for /metrics (gatehouse_grpc_transcode_*).
+// One thread's counters (that thread alone writes them); /metrics sums every thread's.
 struct Counters {
-  std::atomic<uint64_t> transcoded{0};    // requests turned into gRPC calls
-  std::atomic<uint64_t> passed{0};        // native gRPC or unmatched, passed through
-  std::atomic<uint64_t> unmatched{0};     // rejected with 404 (unmatched: reject)
-  std::atomic<uint64_t> bad_request{0};   // bad JSON, query or path values: 400
-  std::atomic<uint64_t> grpc_errors{0};   // upstream answered a non-OK grpc-status
-  std::atomic<uint64_t> bad_response{0};  // upstream messages that could not be converted
+  metrics::Counter transcoded;    // requests turned into gRPC calls
+  metrics::Counter passed;        // native gRPC or unmatched, passed through
+  metrics::Counter unmatched;     // rejected with 404 (unmatched: reject)
+  metrics::Counter bad_request;   // bad JSON, query or path values: 400
+  metrics::Counter grpc_errors;   // upstream answered a non-OK grpc-status
+  metrics::Counter bad_response;  // upstream messages that could not be converted
 };
-const Counters& counters();
+const metrics::PerThread<Counters>& counters();
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config);
 

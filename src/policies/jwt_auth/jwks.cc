@@ -7,9 +7,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "metrics/registry.h"
 #include "runtime/event_loop.h"
-#include "runtime/metrics_hooks.h"
-#include "runtime/stats.h"
 
 namespace gatehouse::policies::jwt {
 namespace {
@@ -32,14 +31,16 @@ struct ThreadView {
   std::shared_ptr<const KeySet> keys;
 };
 
-// gatehouse_jwt_jwks_fetches_total{uri,result}: one line pair per live source.
-void renderFetches(std::string& out) {
+// gatehouse_jwt_jwks_fetches_total{uri,result}: one sample pair per live source.
+void collectFetches(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kFetches{"gatehouse_jwt_jwks_fetches_total",
+                                            "Remote JWKS fetches by jwt_auth, by result.",
+                                            metrics::Type::kCounter,
+                                            {"uri", "result"}};
   auto& reg = sources();
   std::lock_guard lock(reg.mu);
   if (reg.by_key.empty()) return;
-  out.append(
-      "# HELP gatehouse_jwt_jwks_fetches_total Remote JWKS fetches by jwt_auth, by result.\n"
-      "# TYPE gatehouse_jwt_jwks_fetches_total counter\n");
+  auto& samples = scrape.family(kFetches);
   // Sources differing only in TLS options share a URI: one series per URI.
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_uri;  // uri -> (ok, error)
   for (const auto& [key, weak] : reg.by_key) {
@@ -52,12 +53,8 @@ void renderFetches(std::string& out) {
     row.second += failed;
   }
   for (const auto& [uri, row] : by_uri) {
-    const std::string label = runtime::escapeLabel(uri);
-    for (const auto& [result, n] : {std::pair{"ok", row.first}, std::pair{"error", row.second}}) {
-      out.append("gatehouse_jwt_jwks_fetches_total{uri=\"").append(label);
-      out.append("\",result=\"").append(result).append("\"} ");
-      out.append(std::to_string(n)).append("\n");
-    }
+    samples.add({uri, "ok"}, row.first);
+    samples.add({uri, "error"}, row.second);
   }
 }
 
@@ -81,8 +78,8 @@ Result<std::shared_ptr<JwksSource>> JwksSource::obtain(const JwksOptions& opts) 
   auto ep = http::ClientEndpoint::create(opts.uri, opts.tls);
   if (!ep.ok()) return ep.error();
   auto src = std::make_shared<JwksSource>(std::move(*ep), opts);
-  // Outside our lock: rendering holds the hooks' lock and then takes ours.
-  runtime::registerMetricsRenderer("gatehouse_jwt_jwks_fetches_total", &renderFetches);
+  // Outside our lock: a scrape holds the registry's lock and then takes ours.
+  metrics::Registry::process().add("gatehouse_jwt_jwks_fetches_total", &collectFetches);
   std::lock_guard lock(reg.mu);
   std::erase_if(reg.by_key, [](const auto& kv) { return kv.second.expired(); });
   reg.by_key[key] = src;

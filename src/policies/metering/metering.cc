@@ -12,8 +12,8 @@
 
 #include "core/encoding.h"
 #include "http/admin_endpoint.h"
+#include "metrics/registry.h"
 #include "policies/policy_yaml.h"
-#include "runtime/metrics_hooks.h"
 #include "runtime/stats.h"
 
 namespace gatehouse::policies::metering {
@@ -97,35 +97,34 @@ class MeteringFilter final : public http::StatelessFilter {
   }
 };
 
-void renderMetrics(std::string& out) {
+void collectMetrics(metrics::Scrape& scrape) {
   std::vector<Usage> all = snapshot();
   if (all.empty()) return;
-  struct Family {
-    const char* name;
-    const char* help;
+  struct UsageFamily {
+    metrics::Family family;
     uint64_t Usage::*field;
   };
-  static const Family kFamilies[] = {
-      {"gatehouse_usage_requests_total", "Requests per route and consumer (policy metering).",
+  static constexpr UsageFamily kFamilies[] = {
+      {{"gatehouse_usage_requests_total",
+        "Requests per route and consumer (policy metering).",
+        metrics::Type::kCounter,
+        {"route", "consumer"}},
        &Usage::requests},
-      {"gatehouse_usage_bytes_in_total",
-       "Bytes received from clients per route and consumer, heads included.", &Usage::bytes_in},
-      {"gatehouse_usage_bytes_out_total",
-       "Bytes sent to clients per route and consumer, heads included.", &Usage::bytes_out},
+      {{"gatehouse_usage_bytes_in_total",
+        "Bytes received from clients per route and consumer, heads included.",
+        metrics::Type::kCounter,
+        {"route", "consumer"}},
+       &Usage::bytes_in},
+      {{"gatehouse_usage_bytes_out_total",
+        "Bytes sent to clients per route and consumer, heads included.",
+        metrics::Type::kCounter,
+        {"route", "consumer"}},
+       &Usage::bytes_out},
   };
   for (const auto& f : kFamilies) {
-    out.append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
-    out.append("# TYPE ").append(f.name).append(" counter\n");
-    for (const auto& u : all) {
-      out.append(f.name)
-          .append("{route=\"")
-          .append(runtime::escapeLabel(u.route))
-          .append("\",consumer=\"")
-          .append(runtime::escapeLabel(u.consumer))
-          .append("\"} ")
-          .append(std::to_string(u.*(f.field)))
-          .append("\n");
-    }
+    auto& samples = scrape.family(f.family);
+    for (const auto& u : all)
+      samples.add({u.route, u.consumer}, u.*(f.field));
   }
 }
 
@@ -227,7 +226,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     }
   }
   setMaxConsumers(max_consumers);
-  runtime::registerMetricsRenderer("metering", &renderMetrics);
+  metrics::Registry::process().add("metering", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<http::StatelessFactory<MeteringFilter>>());
 }
 

@@ -5,8 +5,8 @@
 #include <map>
 #include <mutex>
 
+#include "metrics/registry.h"
 #include "policies/policy_yaml.h"
-#include "runtime/stats.h"
 
 namespace gatehouse::policies::quota {
 namespace {
@@ -200,24 +200,38 @@ std::shared_ptr<rate_limit::LimiterTable> localTableFor(const QuotaConfig& c) {
   return t;
 }
 
-void renderMetrics(std::string& out) {
+void collectMetrics(metrics::Scrape& scrape) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
   if (r.counters.empty()) return;
-  static const runtime::PolicyCounterFamily<Counters> kFamilies[] = {
-      {"gatehouse_quota_allowed_total", "Requests a quota policy let through (and charged).",
-       &Counters::allowed},
-      {"gatehouse_quota_exceeded_total", "Requests a quota policy rejected (not charged).",
-       &Counters::exceeded},
-      {"gatehouse_quota_missing_key_total", "Requests without a value for the quota's key.",
-       &Counters::missing_key},
-      {"gatehouse_quota_redis_errors_total",
-       "Quota checks that Redis could not answer (error, timeout, unreachable).",
-       &Counters::redis_errors},
-      {"gatehouse_quota_degraded_total",
-       "Requests decided by on_redis_error because Redis could not answer.", &Counters::degraded},
+  static const metrics::FieldFamily<CounterCells> kFamilies[] = {
+      {{"gatehouse_quota_allowed_total",
+        "Requests a quota policy let through (and charged).",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::allowed},
+      {{"gatehouse_quota_exceeded_total",
+        "Requests a quota policy rejected (not charged).",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::exceeded},
+      {{"gatehouse_quota_missing_key_total",
+        "Requests without a value for the quota's key.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::missing_key},
+      {{"gatehouse_quota_redis_errors_total",
+        "Quota checks that Redis could not answer (error, timeout, unreachable).",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::redis_errors},
+      {{"gatehouse_quota_degraded_total",
+        "Requests decided by on_redis_error because Redis could not answer.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &CounterCells::degraded},
   };
-  runtime::renderPolicyCounters(out, kFamilies, r.counters);
+  metrics::addFieldFamilies(scrape, kFamilies, r.counters);
 }
 
 }  // namespace gatehouse::policies::quota

@@ -7,8 +7,13 @@
 #include <vector>
 
 #include "core/result.h"
+#include "metrics/per_thread.h"
 #include "policies/rate_limit/common.h"
 #include "policies/rate_limit/limiter.h"
+
+namespace gatehouse::metrics {
+class Scrape;
+}
 
 namespace gatehouse::policies::quota {
 
@@ -30,16 +35,21 @@ struct QuotaConfig : rate_limit::KeyedLimitOptions {
 
 Result<QuotaConfig> parseConfig(const YAML::Node& config);
 
+// One thread's counters of one quota policy (that thread alone writes them).
+struct CounterCells {
+  metrics::Counter allowed;
+  metrics::Counter exceeded;
+  metrics::Counter missing_key;
+  metrics::Counter redis_errors;
+  metrics::Counter degraded;
+};
+// A quota policy's counters by name, kept across reloads; /metrics sums the threads' cells.
 struct Counters {
   std::string name;
-  std::atomic<uint64_t> allowed{0};
-  std::atomic<uint64_t> exceeded{0};
-  std::atomic<uint64_t> missing_key{0};
-  std::atomic<uint64_t> redis_errors{0};
-  std::atomic<uint64_t> degraded{0};
+  metrics::PerThread<CounterCells> cells;
 };
 std::shared_ptr<Counters> countersFor(const std::string& name);
-void renderMetrics(std::string& out);
+void collectMetrics(metrics::Scrape& scrape);
 
 // The local counter table of a policy: the same one again after a reload that keeps the
 // policy's name, key and limits (so local quotas survive reloads, though not restarts).

@@ -19,7 +19,7 @@ class QuotaFactory final : public http::FilterFactory,
   http::FilterRef create() const override;
 
   const QuotaConfig& config() const { return config_; }
-  Counters& counters() const { return *counters_; }
+  CounterCells& counters() const { return counters_->cells.local(); }
   // Mode local: the counters (atomics shared by workers and the admin API).
   rate_limit::LimiterTable& table() const { return *table_; }
   const std::string& endpointId() const { return endpoint_id_; }

@@ -7,10 +7,10 @@
 
 #include "core/clock.h"
 #include "http/admin_endpoint.h"
+#include "metrics/registry.h"
 #include "policies/quota/factory.h"
 #include "policies/rate_limit/redis_script.h"
 #include "redis/client.h"
-#include "runtime/metrics_hooks.h"
 
 namespace gatehouse::policies::quota {
 
@@ -76,13 +76,13 @@ runtime::Task<http::Verdict> QuotaFilter::checkRedis(http::RequestContext& ctx,
 
 http::Verdict QuotaFilter::onRedisFailure(http::RequestContext& ctx) {
   auto& c = f_.counters();
-  c.redis_errors.fetch_add(1, std::memory_order_relaxed);
-  c.degraded.fetch_add(1, std::memory_order_relaxed);
+  c.redis_errors.inc();
+  c.degraded.inc();
   if (f_.config().on_redis_error == OnRedisError::kFailClosed) {
     // The gateway cannot tell: its failure, not the client's (never 429).
     return ctx.respondError(503, "quota backend unavailable");
   }
-  c.allowed.fetch_add(1, std::memory_order_relaxed);
+  c.allowed.inc();
   return http::Verdict::kContinue;
 }
 
@@ -165,7 +165,7 @@ std::vector<std::string> policyNames() {
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto c = parseConfig(config);
   if (!c.ok()) return c.error();
-  runtime::registerMetricsRenderer("quota", &renderMetrics);
+  metrics::Registry::process().add("quota", &collectMetrics);
   auto f = std::make_shared<const QuotaFactory>(std::move(*c));
   registerFactory(f);
   return http::FilterFactoryPtr(f);

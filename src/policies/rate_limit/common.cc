@@ -315,15 +315,15 @@ bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ct
 }
 
 std::optional<http::Verdict> keyOf(const KeyedLimitOptions& o, http::RequestContext& ctx,
-                                   std::string& key, std::atomic<uint64_t>& missing,
-                                   std::atomic<uint64_t>& rejected, std::string_view what) {
+                                   std::string& key, metrics::Counter& missing,
+                                   metrics::Counter& rejected, std::string_view what) {
   if (extractKey(o.key, ctx, key)) return std::nullopt;
-  missing.fetch_add(1, std::memory_order_relaxed);
+  missing.inc();
   switch (o.missing_key) {
     case MissingKey::kAllow:
       return http::Verdict::kContinue;
     case MissingKey::kDeny:
-      rejected.fetch_add(1, std::memory_order_relaxed);
+      rejected.inc();
       return ctx.respondError(429, "request has no value for the " + std::string(what) + " key");
     case MissingKey::kShared:
       break;
@@ -362,10 +362,10 @@ http::Verdict respondLimited(http::RequestContext& ctx, std::string_view message
 http::Verdict KeyedLimitFilter::decide(http::RequestContext& ctx) {
   if (decision_.allowed) {
     charged_ = true;
-    allowed_.fetch_add(1, std::memory_order_relaxed);
+    allowed_.inc();
     return http::Verdict::kContinue;
   }
-  rejected_.fetch_add(1, std::memory_order_relaxed);
+  rejected_.inc();
   return respondLimited(ctx, message_, options_, decision_);
 }
 

@@ -14,6 +14,7 @@
 
 #include "core/result.h"
 #include "http/filter.h"
+#include "metrics/cells.h"
 #include "policies/rate_limit/limiter.h"
 #include "redis/client.h"
 
@@ -80,8 +81,8 @@ bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ct
 // (counted in `rejected`); shared puts the one shared key in `key` and returns nullopt, as a
 // found key does.
 std::optional<http::Verdict> keyOf(const KeyedLimitOptions& o, http::RequestContext& ctx,
-                                   std::string& key, std::atomic<uint64_t>& missing,
-                                   std::atomic<uint64_t>& rejected, std::string_view what);
+                                   std::string& key, metrics::Counter& missing,
+                                   metrics::Counter& rejected, std::string_view what);
 
 // The decision in the limit script's reply (allowed, limiting, remaining, reset ms, retry ms);
 // false when the reply is not one.
@@ -95,8 +96,8 @@ class KeyedLimitFilter : public http::Filter {
 
  protected:
   // `allowed` and `rejected` count the decisions; `message` is the 429's.
-  KeyedLimitFilter(const KeyedLimitOptions& o, std::atomic<uint64_t>& allowed,
-                   std::atomic<uint64_t>& rejected, std::string_view message)
+  KeyedLimitFilter(const KeyedLimitOptions& o, metrics::Counter& allowed,
+                   metrics::Counter& rejected, std::string_view message)
       : options_(o), allowed_(allowed), rejected_(rejected), message_(message) {}
   // Acts on decision_: kContinue when allowed (the request is then charged), else the 429.
   http::Verdict decide(http::RequestContext& ctx);
@@ -106,8 +107,8 @@ class KeyedLimitFilter : public http::Filter {
 
  private:
   const KeyedLimitOptions& options_;
-  std::atomic<uint64_t>& allowed_;
-  std::atomic<uint64_t>& rejected_;
+  metrics::Counter& allowed_;
+  metrics::Counter& rejected_;
   std::string_view message_;
 };
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 
+#include "metrics/registry.h"
 #include "policies/policy_yaml.h"
 #include "runtime/stats.h"
 
@@ -278,34 +279,48 @@ std::shared_ptr<InstanceCounters> countersFor(const std::string& name) {
   return p;
 }
 
-void renderMetrics(std::string& out) {
+void collectMetrics(metrics::Scrape& scrape) {
   auto& r = counterRegistry();
   std::lock_guard lock(r.mu);
   if (r.by_name.empty()) return;
-  static const runtime::PolicyCounterFamily<InstanceCounters> kFamilies[] = {
-      {"gatehouse_rate_limit_allowed_total", "Requests a rate_limit policy let through.",
-       &InstanceCounters::allowed},
-      {"gatehouse_rate_limit_limited_total", "Requests a rate_limit policy rejected.",
-       &InstanceCounters::limited},
-      {"gatehouse_rate_limit_missing_key_total", "Requests without a value for the policy's key.",
-       &InstanceCounters::missing_key},
-      {"gatehouse_rate_limit_overflow_total",
-       "Requests charged to the shared overflow entry because the key table was full.",
-       &InstanceCounters::overflow},
-      {"gatehouse_rate_limit_redis_errors_total",
-       "Checks a rate_limit policy could not get from Redis (error, timeout, unreachable).",
-       &InstanceCounters::redis_errors},
-      {"gatehouse_rate_limit_degraded_total",
-       "Requests decided by on_redis_error because Redis could not answer.",
-       &InstanceCounters::degraded},
+  static const metrics::FieldFamily<InstanceCounterCells> kFamilies[] = {
+      {{"gatehouse_rate_limit_allowed_total",
+        "Requests a rate_limit policy let through.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &InstanceCounterCells::allowed},
+      {{"gatehouse_rate_limit_limited_total",
+        "Requests a rate_limit policy rejected.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &InstanceCounterCells::limited},
+      {{"gatehouse_rate_limit_missing_key_total",
+        "Requests without a value for the policy's key.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &InstanceCounterCells::missing_key},
+      {{"gatehouse_rate_limit_overflow_total",
+        "Requests charged to the shared overflow entry because the key table was full.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &InstanceCounterCells::overflow},
+      {{"gatehouse_rate_limit_redis_errors_total",
+        "Checks a rate_limit policy could not get from Redis (error, timeout, unreachable).",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &InstanceCounterCells::redis_errors},
+      {{"gatehouse_rate_limit_degraded_total",
+        "Requests decided by on_redis_error because Redis could not answer.",
+        metrics::Type::kCounter,
+        {"policy"}},
+       &InstanceCounterCells::degraded},
   };
-  out.append(
-      "# HELP gatehouse_rate_limit_redis_connections_up Worker connections to Redis that are "
-      "ready (0 while Redis is unreachable: degraded).\n"
-      "# TYPE gatehouse_rate_limit_redis_connections_up gauge\n"
-      "gatehouse_rate_limit_redis_connections_up ");
-  out.append(std::to_string(redis::Connection::connectionsUp())).append("\n");
-  runtime::renderPolicyCounters(out, kFamilies, r.by_name);
+  static constexpr metrics::Family kRedisUp{
+      "gatehouse_rate_limit_redis_connections_up",
+      "Worker connections to Redis that are ready (0 while Redis is unreachable: degraded).",
+      metrics::Type::kGauge};
+  scrape.family(kRedisUp).add({}, redis::Connection::connectionsUp());
+  metrics::addFieldFamilies(scrape, kFamilies, r.by_name);
 }
 
 }  // namespace gatehouse::policies::rate_limit

@@ -9,11 +9,16 @@
 
 #include "core/result.h"
 #include "http/filter.h"
+#include "metrics/per_thread.h"
 #include "policies/rate_limit/common.h"
 #include "policies/rate_limit/limiter.h"
 
 namespace YAML {
 class Node;
+}
+
+namespace gatehouse::metrics {
+class Scrape;
 }
 
 namespace gatehouse::policies::rate_limit {
@@ -22,16 +27,21 @@ namespace gatehouse::policies::rate_limit {
 // spends it locally before asking Redis again.
 enum class Mode { kLocal, kRedis, kHybrid };
 
+// One thread's counters of one policy instance (metrics::Counter: that thread alone writes them).
+struct InstanceCounterCells {
+  metrics::Counter allowed;
+  metrics::Counter limited;
+  metrics::Counter missing_key;
+  metrics::Counter overflow;      // requests charged to the shared overflow entry
+  metrics::Counter redis_errors;  // calls that failed or timed out
+  metrics::Counter degraded;      // requests decided by on_redis_error
+};
+
 // Counters of one policy instance, kept by name across reloads so that /metrics counters do not
-// reset when the config is reloaded. Relaxed atomics: all workers write them.
+// reset when the config is reloaded. Each worker counts in its own cells; /metrics sums them.
 struct InstanceCounters {
   std::string name;
-  std::atomic<uint64_t> allowed{0};
-  std::atomic<uint64_t> limited{0};
-  std::atomic<uint64_t> missing_key{0};
-  std::atomic<uint64_t> overflow{0};      // requests charged to the shared overflow entry
-  std::atomic<uint64_t> redis_errors{0};  // calls that failed or timed out
-  std::atomic<uint64_t> degraded{0};      // requests decided by on_redis_error
+  metrics::PerThread<InstanceCounterCells> cells;
 };
 
 struct RateLimitConfig : KeyedLimitOptions {
@@ -54,6 +64,6 @@ Result<RateLimitConfig> parseConfig(const YAML::Node& config);
 // The instance counters for `name`, created on first use and kept for the process lifetime.
 std::shared_ptr<InstanceCounters> countersFor(const std::string& name);
 // Appends every instance's counters in Prometheus text format (a runtime metrics renderer).
-void renderMetrics(std::string& out);
+void collectMetrics(metrics::Scrape& scrape);
 
 }  // namespace gatehouse::policies::rate_limit

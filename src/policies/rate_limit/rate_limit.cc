@@ -10,10 +10,10 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "metrics/registry.h"
 #include "policies/rate_limit/config.h"
 #include "policies/rate_limit/limiter.h"
 #include "policies/rate_limit/redis_script.h"
-#include "runtime/metrics_hooks.h"
 #include "runtime/task.h"
 
 namespace gatehouse::policies::rate_limit {
@@ -82,7 +82,7 @@ class RateLimitFactory final : public http::FilterFactory {
   const RateLimitConfig& config() const { return config_; }
   // The table's states are atomics shared by all workers; the factory itself stays immutable.
   LimiterTable& table() const { return table_; }
-  InstanceCounters& counters() const { return *counters_; }
+  InstanceCounterCells& counters() const { return counters_->cells.local(); }
   LimiterTable& fallback() const { return fallback_; }
   LimiterTable& allowance() const { return allowance_; }
   bool failClosed() const { return fail_closed_; }
@@ -178,7 +178,7 @@ http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
     return http::Verdict::kPause;
   }
   decision_ = f_.table().acquire(hash, clock::steadyNs(), &slot_);
-  if (decision_.overflow) f_.counters().overflow.fetch_add(1, std::memory_order_relaxed);
+  if (decision_.overflow) f_.counters().overflow.inc();
   return decide(ctx);
 }
 
@@ -204,14 +204,14 @@ runtime::Task<http::Verdict> RateLimitFilter::checkRedis(http::RequestContext& c
 
 http::Verdict RateLimitFilter::onRedisFailure(http::RequestContext& ctx, uint64_t hash) {
   auto& counters = f_.counters();
-  counters.redis_errors.fetch_add(1, std::memory_order_relaxed);
-  counters.degraded.fetch_add(1, std::memory_order_relaxed);
+  counters.redis_errors.inc();
+  counters.degraded.inc();
   if (f_.failClosed()) {
     // The limiter cannot tell: this is the gateway's failure, not the client's (never 429).
     return ctx.respondError(503, "rate limit backend unavailable");
   }
   if (f_.fallback().limits().empty()) {  // every limit fails open
-    counters.allowed.fetch_add(1, std::memory_order_relaxed);
+    counters.allowed.inc();
     return http::Verdict::kContinue;
   }
   token_.clear();  // nothing was charged in Redis
@@ -245,7 +245,7 @@ void RateLimitFilter::onComplete(http::RequestContext&) {
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto c = parseConfig(config);
   if (!c.ok()) return c.error();
-  runtime::registerMetricsRenderer("rate_limit", &renderMetrics);
+  metrics::Registry::process().add("rate_limit", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<RateLimitFactory>(std::move(*c)));
 }
 

@@ -1,0 +1,73 @@
+#pragma once
+// The cells a worker writes on the request path: each cell has one writer thread (the worker
+// that owns it), so an update is a relaxed load + store with no locked instruction, and the
+// admin thread reads it with a relaxed load at scrape time and sums the workers' cells.
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace gatehouse::metrics {
+
+// A monotonic count (or, with dec(), one worker's share of an up/down gauge: the shares of all
+// workers sum to the gauge even when one worker's share wraps below zero).
+struct Counter {
+  std::atomic<uint64_t> v{0};
+  // Single writer: a plain load + store is enough and avoids a locked instruction.
+  void inc(uint64_t n = 1) {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void dec(uint64_t n = 1) {
+    v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+// One worker's share of an up/down gauge; the scrape sums the shares as signed values.
+struct Gauge {
+  std::atomic<int64_t> v{0};
+  void add(int64_t n) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void inc() { add(1); }
+  void dec() { add(-1); }
+  int64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+// Latency buckets shared by every duration histogram, in microseconds (rendered as seconds:
+// 0.0005 .. 10); an observation above the last bound lands in +Inf.
+inline constexpr std::array<uint64_t, 14> kLatencyBoundsUs = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+
+// One worker's cells of a latency histogram: non-cumulative bucket counts (the scrape makes
+// them cumulative), the sum in microseconds and the count.
+struct Histogram {
+  static constexpr size_t kBuckets = kLatencyBoundsUs.size() + 1;  // the last one is +Inf
+  std::array<Counter, kBuckets> buckets;
+  Counter sum_us;
+  Counter count;
+
+  void observeUs(uint64_t us) {
+    size_t i = 0;
+    while (i < kLatencyBoundsUs.size() && us > kLatencyBoundsUs[i])
+      ++i;
+    buckets[i].inc();
+    sum_us.inc(us);
+    count.inc();
+  }
+};
+
+// A histogram summed over workers, as the scrape renders it.
+struct HistogramTotals {
+  std::array<uint64_t, Histogram::kBuckets> buckets{};  // not cumulative
+  uint64_t sum_us = 0;
+  uint64_t count = 0;
+
+  void add(const Histogram& h) {
+    for (size_t i = 0; i < Histogram::kBuckets; ++i)
+      buckets[i] += h.buckets[i].get();
+    sum_us += h.sum_us.get();
+    count += h.count.get();
+  }
+};
+
+}  // namespace gatehouse::metrics
