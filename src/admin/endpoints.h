@@ -14,15 +14,15 @@
 #include <string_view>
 
 #include "http/admin_endpoint.h"
+#include "metrics/stats.h"
 #include "proxy/snapshot.h"
-#include "runtime/stats.h"
 
 namespace gatehouse::admin {
 
 // What the built-in endpoints report, read from the server when a request comes.
 struct ServerState {
   std::shared_ptr<const proxy::Snapshot> snapshot;  // null before the first config
-  const runtime::Stats* stats = nullptr;
+  const metrics::Stats* stats = nullptr;
   uint64_t generation = 0;
   size_t workers = 0;
   bool draining = false;

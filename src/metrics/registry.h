@@ -105,7 +105,7 @@ void addFieldFamilies(Scrape& scrape, const FieldFamily<Cells> (&families)[N],
 using Collector = std::function<void(Scrape&)>;
 
 // Collectors of the process (policies, upstream discovery and health, codecs, mirrors). The
-// runtime's own per-worker stats are collected first by runtime::Stats, which then asks this
+// runtime's own per-worker stats are collected first by metrics::Stats, which then asks this
 // registry for the rest.
 class Registry {
  public:

@@ -9,9 +9,9 @@
 #include "core/result.h"
 #include "http/headers.h"
 #include "http/message.h"
+#include "metrics/stats.h"
 #include "net/tcp.h"
 #include "proxy/body.h"
-#include "runtime/stats.h"
 #include "runtime/task.h"
 
 namespace gatehouse::proxy {
@@ -53,7 +53,7 @@ class ClientIo {
   // After a 101 on an upgrade request: copy bytes both ways until either side ends, no byte
   // moves either way for `idle`, or `max_lifetime` passes (zero durations: no limit).
   // cancel() on `up` ends it too (reported as kError; the caller knows why it cancelled).
-  virtual runtime::Task<runtime::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
+  virtual runtime::Task<metrics::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
                                                      runtime::Duration idle,
                                                      runtime::Duration max_lifetime) = 0;
 };

@@ -47,7 +47,7 @@ void Exchange::begin(std::string_view protocol_label) {
   active_ = true;
   w_.stats().requests.inc();
   total_expired_ = false;
-  total_reason_ = runtime::TimeoutReason::kRequestTotal;
+  total_reason_ = metrics::TimeoutReason::kRequestTotal;
   drain_age_expired_ = false;
   // Until routing says otherwise (armRouteTimers), the global unary bound applies.
   if (auto total = ex_.snap->snap->config->timeouts.request_total; total.count() > 0) {
@@ -246,7 +246,7 @@ Task<bool> Exchange::bufferRequestBody() {
     if (!sp.ok()) {
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
-      if (timeout) w_.stats().timeout(runtime::TimeoutReason::kClientBody);
+      if (timeout) w_.stats().timeout(metrics::TimeoutReason::kClientBody);
       co_return co_await failBuffering(timeout ? 408 : 400,
                                        timeout ? "request body timeout" : "malformed request body");
     }
@@ -350,11 +350,11 @@ void Exchange::armRouteTimers() {
   } else if (grpc::isGrpc(ctx_.request)) {
     // Any gRPC call may stream: it is watched across reloads from the start.
     total = st.grpc_unary;
-    total_reason_ = runtime::TimeoutReason::kGrpcUnary;
+    total_reason_ = metrics::TimeoutReason::kGrpcUnary;
     startStream(StreamKind::kGrpc);
   } else {
     total = st.request_total;
-    total_reason_ = runtime::TimeoutReason::kRequestTotal;
+    total_reason_ = metrics::TimeoutReason::kRequestTotal;
   }
   if (total.count() > 0) {
     auto deadline = std::max(w_.loop().now(), ex_.start + total);
@@ -368,7 +368,7 @@ void Exchange::startStream(StreamKind kind) {
   if (kind == StreamKind::kGrpc) return;  // grpc_unary (if set) still bounds the call
   total_timer_.cancel();
   if (kind == StreamKind::kSse && ex_.route->streams.sse_max_lifetime.count() > 0) {
-    total_reason_ = runtime::TimeoutReason::kSseLifetime;
+    total_reason_ = metrics::TimeoutReason::kSseLifetime;
     total_timer_.arm(w_.loop(), w_.loop().now() + ex_.route->streams.sse_max_lifetime,
                      &Exchange::onTotalTimeout, this);
   }
@@ -403,7 +403,7 @@ void Exchange::onNewSnapshot(const proxy::Snapshot& snap) {
 void Exchange::onDrainAge(void* self) {
   auto* s = static_cast<Exchange*>(self);
   s->drain_age_expired_ = true;
-  s->w_.stats().timeout(runtime::TimeoutReason::kStreamDrainAge);
+  s->w_.stats().timeout(metrics::TimeoutReason::kStreamDrainAge);
   s->abortUpstream();
 }
 
@@ -429,15 +429,15 @@ Task<> Exchange::runTunnel(net::TcpStream& up) {
   const auto& st = ex_.route->streams;
   auto reason = co_await io_.tunnel(up, up_, orForever(st.websocket_idle),
                                     orForever(st.websocket_max_lifetime));
-  if (drain_age_expired_) reason = runtime::TunnelClose::kDrainAge;
+  if (drain_age_expired_) reason = metrics::TunnelClose::kDrainAge;
   w_.stats().route(ex_.route->stats_slot).websocket_closes[static_cast<size_t>(reason)].inc();
-  if (reason == runtime::TunnelClose::kIdle) {
-    w_.stats().timeout(runtime::TimeoutReason::kWebsocketIdle);
-  } else if (reason == runtime::TunnelClose::kLifetime) {
-    w_.stats().timeout(runtime::TimeoutReason::kWebsocketLifetime);
+  if (reason == metrics::TunnelClose::kIdle) {
+    w_.stats().timeout(metrics::TimeoutReason::kWebsocketIdle);
+  } else if (reason == metrics::TunnelClose::kLifetime) {
+    w_.stats().timeout(metrics::TimeoutReason::kWebsocketLifetime);
   }
-  if (reason != runtime::TunnelClose::kClosed) {
-    ex_.error = std::string("websocket closed: ") + runtime::tunnelCloseName(reason);
+  if (reason != metrics::TunnelClose::kClosed) {
+    ex_.error = std::string("websocket closed: ") + metrics::tunnelCloseName(reason);
   }
 }
 
@@ -455,17 +455,17 @@ runtime::Duration Exchange::responseHeadTimeout() const {
 }
 
 void Exchange::countBodyFailure(const Error& e) {
-  using runtime::TimeoutReason;
+  using metrics::TimeoutReason;
   if (drain_age_expired_) {
     ex_.error = "stream closed: route deleted, max_drain_age reached";
   } else if (total_expired_) {
-    ex_.error = std::string("timeout: ") + runtime::timeoutReasonName(total_reason_);
+    ex_.error = std::string("timeout: ") + metrics::timeoutReasonName(total_reason_);
   } else if (e.code == ErrorCode::kTimeout) {
     TimeoutReason r = stream_kind_ == StreamKind::kSse    ? TimeoutReason::kSseIdle
                       : stream_kind_ == StreamKind::kGrpc ? TimeoutReason::kGrpcStreamIdle
                                                           : TimeoutReason::kUpstreamIdle;
     w_.stats().timeout(r);
-    ex_.error = std::string("timeout: ") + runtime::timeoutReasonName(r);
+    ex_.error = std::string("timeout: ") + metrics::timeoutReasonName(r);
   }
 }
 

@@ -162,7 +162,7 @@ class Exchange : private proxy::StreamWatcher {
   net::TcpStream* upstream_ = nullptr;       // the upstream in use, for abortUpstream()
   upstream::H2Stream* h2_stream_ = nullptr;  // same, for HTTP/2 clusters
   runtime::Timer total_timer_;               // request_total, grpc_unary or sse_max_lifetime
-  runtime::TimeoutReason total_reason_ = runtime::TimeoutReason::kRequestTotal;
+  metrics::TimeoutReason total_reason_ = metrics::TimeoutReason::kRequestTotal;
   bool total_expired_ = false;
   StreamKind stream_kind_ = StreamKind::kNone;
   runtime::Timer drain_age_timer_;  // the stream's route was deleted by a reload

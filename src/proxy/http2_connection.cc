@@ -372,7 +372,7 @@ Task<> Http2Connection::readLoop() {
     auto n = co_await client_.read(in_.writePtr(), in_.writable(), deadline);
     if (!n.ok()) {
       if (n.error().code == ErrorCode::kTimeout && !goaway_sent_) {
-        w_.stats().timeout(runtime::TimeoutReason::kIdleKeepalive);
+        w_.stats().timeout(metrics::TimeoutReason::kIdleKeepalive);
         goAway(NGHTTP2_NO_ERROR);  // idle: say goodbye politely
         // Give the writer a turn to send it before the connection closes.
         co_await runtime::YieldToLoop{loop};

@@ -374,7 +374,7 @@ Task<Status> Http2Stream::sendBody(std::string_view data) {
     bool woke = co_await send_wake_.wait(loop, loop.now() + idle);
     if (!woke && !closed_ && out_.size() - out_pos_ >= kOutHighWater) {
       countHttp2StalledWindow();
-      conn_.worker().stats().timeout(runtime::TimeoutReason::kClientWrite);
+      conn_.worker().stats().timeout(metrics::TimeoutReason::kClientWrite);
       abortResponse();
       co_return Error::make(ErrorCode::kTimeout, ErrorSource::kDownstream,
                             "client flow-control window stalled");
@@ -430,13 +430,13 @@ struct H2Tunnel {
   net::TcpStream& up;
   runtime::Duration idle;
   runtime::TimePoint last_activity;
-  runtime::TunnelClose reason = runtime::TunnelClose::kClosed;
+  metrics::TunnelClose reason = metrics::TunnelClose::kClosed;
   bool ended = false;
   runtime::Timer idle_timer;
   runtime::Timer life_timer;
 
-  void end(runtime::TunnelClose why) {
-    if (reason == runtime::TunnelClose::kClosed) reason = why;
+  void end(metrics::TunnelClose why) {
+    if (reason == metrics::TunnelClose::kClosed) reason = why;
     if (ended) return;
     ended = true;
     up.cancel();
@@ -447,22 +447,22 @@ struct H2Tunnel {
     auto* t = static_cast<H2Tunnel*>(arg);
     auto due = t->last_activity + t->idle;
     if (t->loop.now() >= due) {
-      t->end(runtime::TunnelClose::kIdle);
+      t->end(metrics::TunnelClose::kIdle);
     } else {
       t->idle_timer.arm(t->loop, due, &H2Tunnel::onIdle, t);
     }
   }
   static void onLifetime(void* arg) {
-    static_cast<H2Tunnel*>(arg)->end(runtime::TunnelClose::kLifetime);
+    static_cast<H2Tunnel*>(arg)->end(metrics::TunnelClose::kLifetime);
   }
 };
 }  // namespace
 
-Task<runtime::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_buffer,
+Task<metrics::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_buffer,
                                                runtime::Duration idle,
                                                runtime::Duration max_lifetime) {
   // Only an extended CONNECT stream gets here (Upgrade is HTTP/1.1; h2 requests never carry it).
-  if (!extended_connect_) co_return runtime::TunnelClose::kError;
+  if (!extended_connect_) co_return metrics::TunnelClose::kError;
   auto& loop = conn_.worker().loop();
   H2Tunnel t(loop, *this, up, idle);
   t.idle_timer.arm(loop, loop.now() + idle, &H2Tunnel::onIdle, &t);
@@ -482,7 +482,7 @@ Task<runtime::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_bu
       if (!st.ok()) break;
       t.last_activity = t.loop.now();
     }
-    t.end(runtime::TunnelClose::kError);
+    t.end(metrics::TunnelClose::kError);
   };
   auto up_to_client = [&t, &up_buffer]() -> Task<> {
     for (;;) {
@@ -501,7 +501,7 @@ Task<runtime::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_bu
       }
       up_buffer.commit(*n);
     }
-    t.end(runtime::TunnelClose::kError);
+    t.end(metrics::TunnelClose::kError);
   };
   co_await runtime::whenBoth(loop, client_to_up(), up_to_client());
   co_return t.reason;

@@ -61,7 +61,7 @@ class Http2Stream final : public ClientIo {
   runtime::Task<Status> finishBody(const http::HeaderMap* trailers) override;
   uint64_t bytesOut() const override { return bytes_out_; }
   void abortResponse() override;
-  runtime::Task<runtime::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
+  runtime::Task<metrics::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
                                              runtime::Duration idle,
                                              runtime::Duration max_lifetime) override;
 

@@ -4,7 +4,7 @@
 
 namespace gatehouse::proxy {
 
-using runtime::RetryReason;
+using metrics::RetryReason;
 
 bool retryOn(const config::RetryPolicy& policy, const AttemptFailure& f) {
   switch (f.reason) {
@@ -65,7 +65,7 @@ RetryVerdict decideRetry(const config::RetryPolicy& policy, const AttemptFailure
   return RetryVerdict::kRetry;
 }
 
-RetryState::RetryState(const config::RetryPolicy& policy, runtime::ClusterStats& stats,
+RetryState::RetryState(const config::RetryPolicy& policy, metrics::ClusterStats& stats,
                        const upstream::Breakers* breakers)
     : policy_(policy), stats_(stats), breakers_(breakers) {
   stats_.active_requests.inc();

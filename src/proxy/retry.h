@@ -13,15 +13,15 @@
 #include <vector>
 
 #include "config/model.h"
+#include "metrics/stats.h"
 #include "runtime/event_loop.h"
-#include "runtime/stats.h"
 #include "upstream/circuit_breaker.h"
 
 namespace gatehouse::proxy {
 
 // Why an attempt failed, as far as the retry policy cares.
 struct AttemptFailure {
-  runtime::RetryReason reason = runtime::RetryReason::kConnectFailure;
+  metrics::RetryReason reason = metrics::RetryReason::kConnectFailure;
   int status = 0;  // the response status for kStatus
   // A reset on a reused keep-alive connection: the upstream closed it as we sent (the keep-alive
   // race). Retried for idempotent requests whatever `on` says, as before retries were
@@ -43,7 +43,7 @@ enum class RetryVerdict { kRetry, kNo, kBudgetExhausted, kBreakerOpen };
 // Whether `policy` lists the failure (its `on` conditions).
 bool retryOn(const config::RetryPolicy& policy, const AttemptFailure& f);
 // Whether the upstream can have processed the request: false only when it surely never got it.
-bool mayHaveReachedUpstream(runtime::RetryReason reason);
+bool mayHaveReachedUpstream(metrics::RetryReason reason);
 // The retry budget: may one more retry start with these counts (this request not yet counted
 // among the retries; active_requests includes it)?
 bool budgetAllows(const config::RetryPolicy& policy, uint64_t active_requests,
@@ -64,7 +64,7 @@ class RetryState {
  public:
   // `breakers` (may be null): the cluster's circuit breakers; a retry holds a max_retries unit
   // from its first retry to the end of the request.
-  RetryState(const config::RetryPolicy& policy, runtime::ClusterStats& stats,
+  RetryState(const config::RetryPolicy& policy, metrics::ClusterStats& stats,
              const upstream::Breakers* breakers = nullptr);
   ~RetryState();
   RetryState(const RetryState&) = delete;
@@ -83,7 +83,7 @@ class RetryState {
 
  private:
   const config::RetryPolicy& policy_;
-  runtime::ClusterStats& stats_;
+  metrics::ClusterStats& stats_;
   const upstream::Breakers* breakers_;
   upstream::BreakerGuard breaker_unit_;  // max_retries, held once retrying
   int tries_ = 0;

@@ -91,7 +91,7 @@ Task<bool> Session::startTls() {
   auto st = co_await client_.handshake(deadline);
   if (!st.ok()) {
     if (st.error().code == ErrorCode::kTimeout) {
-      w_.stats().timeout(runtime::TimeoutReason::kClientHeader);
+      w_.stats().timeout(metrics::TimeoutReason::kClientHeader);
     }
     w_.stats().tls_handshake_failures.inc();
     log::debug("TLS handshake with ", down_.peer_ip, " failed: ", st.error().message);
@@ -174,8 +174,8 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       idle_ = false;
       if (!ready.ok()) {
         if (ready.error().code == ErrorCode::kTimeout) {
-          w_.stats().timeout(first ? runtime::TimeoutReason::kClientHeader
-                                   : runtime::TimeoutReason::kIdleKeepalive);
+          w_.stats().timeout(first ? metrics::TimeoutReason::kClientHeader
+                                   : metrics::TimeoutReason::kIdleKeepalive);
         }
         co_return HeadResult::kClose;
       }
@@ -185,12 +185,12 @@ Task<Session::HeadResult> Session::readHead(bool first) {
     idle_ = false;
     if (!n.ok()) {
       if (n.error().code == ErrorCode::kTimeout && in_.empty()) {
-        w_.stats().timeout(first ? runtime::TimeoutReason::kClientHeader
-                                 : runtime::TimeoutReason::kIdleKeepalive);
+        w_.stats().timeout(first ? metrics::TimeoutReason::kClientHeader
+                                 : metrics::TimeoutReason::kIdleKeepalive);
       }
       if (n.error().code == ErrorCode::kTimeout && !in_.empty()) {
         w_.stats().timeouts_client.inc();
-        w_.stats().timeout(runtime::TimeoutReason::kClientHeader);
+        w_.stats().timeout(metrics::TimeoutReason::kClientHeader);
         keep_alive_ = false;
         exchange_.resetForGatewayError("client header timeout");
         co_await exchange_.sendError(408, "request header timeout");
@@ -214,7 +214,7 @@ Task<Status> Session::writeClient(iovec* iov, int n) {
 
 void Session::countWriteTimeout(const Status& st) {
   if (!st.ok() && st.error().code == ErrorCode::kTimeout) {
-    w_.stats().timeout(runtime::TimeoutReason::kClientWrite);
+    w_.stats().timeout(metrics::TimeoutReason::kClientWrite);
   }
 }
 
@@ -391,12 +391,12 @@ struct TunnelState {
   net::TcpStream& up;
   runtime::Duration idle;
   runtime::TimePoint last_activity;
-  runtime::TunnelClose reason = runtime::TunnelClose::kClosed;
+  metrics::TunnelClose reason = metrics::TunnelClose::kClosed;
   runtime::Timer idle_timer;
   runtime::Timer life_timer;
 
-  void end(runtime::TunnelClose why) {
-    if (reason == runtime::TunnelClose::kClosed) reason = why;
+  void end(metrics::TunnelClose why) {
+    if (reason == metrics::TunnelClose::kClosed) reason = why;
     client.cancel();
     up.cancel();
   }
@@ -405,18 +405,18 @@ struct TunnelState {
     auto* t = static_cast<TunnelState*>(arg);
     auto due = t->last_activity + t->idle;
     if (t->loop.now() >= due) {
-      t->end(runtime::TunnelClose::kIdle);
+      t->end(metrics::TunnelClose::kIdle);
     } else {
       t->idle_timer.arm(t->loop, due, &TunnelState::onIdle, t);
     }
   }
   static void onLifetime(void* arg) {
-    static_cast<TunnelState*>(arg)->end(runtime::TunnelClose::kLifetime);
+    static_cast<TunnelState*>(arg)->end(metrics::TunnelClose::kLifetime);
   }
 };
 }  // namespace
 
-Task<runtime::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer,
+Task<metrics::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer,
                                            runtime::Duration idle, runtime::Duration max_lifetime) {
   keep_alive_ = false;
   auto& loop = w_.loop();
@@ -447,7 +447,7 @@ Task<runtime::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer
       buf.commit(*n);
     }
     // An error or a timer ends the whole tunnel.
-    state.end(runtime::TunnelClose::kError);
+    state.end(metrics::TunnelClose::kError);
   };
   co_await runtime::whenBoth(loop, pump(client_, in_, up), pump(up, up_buffer, client_));
   co_return state.reason;

@@ -51,7 +51,7 @@ class Session final : public ClientIo {
   runtime::Task<Status> finishBody(const http::HeaderMap* trailers) override;
   uint64_t bytesOut() const override { return bytes_out_; }
   void abortResponse() override { keep_alive_ = false; }
-  runtime::Task<runtime::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
+  runtime::Task<metrics::TunnelClose> tunnel(net::TcpStream& up, Buffer& up_buffer,
                                              runtime::Duration idle,
                                              runtime::Duration max_lifetime) override;
 

@@ -119,7 +119,7 @@ Task<Exchange::SendResult> Exchange::sendRequestBody(net::TcpStream& up) {
       ex_.error = "client body: " + sp.error().message;
       if (sp.error().code == ErrorCode::kTimeout) {
         w_.stats().timeouts_client.inc();
-        w_.stats().timeout(runtime::TimeoutReason::kClientBody);
+        w_.stats().timeout(metrics::TimeoutReason::kClientBody);
       }
       co_return SendResult::kClientFailed;
     }
@@ -242,7 +242,7 @@ Task<> Exchange::proxyToUpstream() {
       ex_.error = "client body: " + sp.error().message;
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
-      if (timeout) w_.stats().timeout(runtime::TimeoutReason::kClientBody);
+      if (timeout) w_.stats().timeout(metrics::TimeoutReason::kClientBody);
       co_await sendError(timeout ? 408 : 400,
                          timeout ? "request body timeout" : "malformed request body");
       co_return;
@@ -313,10 +313,10 @@ Task<> Exchange::proxyToUpstream() {
       if (!c.ok() || !hs.ok()) {
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
-        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
+        if (timeout) w_.stats().timeout(metrics::TimeoutReason::kUpstreamConnect);
         tracker.reset();  // a failure for this host
         // Nothing reached the upstream: another host is safe for any request.
-        if (shouldRetry({runtime::RetryReason::kConnectFailure}, retry, delay) &&
+        if (shouldRetry({metrics::RetryReason::kConnectFailure}, retry, delay) &&
             co_await backoffAndRewind(delay)) {
           continue;
         }
@@ -410,7 +410,7 @@ Task<> Exchange::proxyToUpstream() {
       // A status the policy retries: the answer is dropped with its connection (its body is
       // never read) and the request goes to another host.
       if (status >= 400 && body_sent &&
-          shouldRetry({runtime::RetryReason::kStatus, status}, retry, delay)) {
+          shouldRetry({metrics::RetryReason::kStatus, status}, retry, delay)) {
         ex_.error.clear();
         if (co_await backoffAndRewind(delay)) continue;
         upstream_ = nullptr;
@@ -430,13 +430,13 @@ Task<> Exchange::proxyToUpstream() {
     // No usable response. A reused connection that the upstream closed under us is the
     // keep-alive race: retried when nothing can have been processed twice.
     upstream_ = nullptr;
-    AttemptFailure failure{runtime::RetryReason::kReset};
+    AttemptFailure failure{metrics::RetryReason::kReset};
     failure.reused_connection = reused && (hr == HeadRead::kEmptyClose || hr == HeadRead::kIoError);
-    if (hr == HeadRead::kTimeout) failure.reason = runtime::RetryReason::kTimeout;
+    if (hr == HeadRead::kTimeout) failure.reason = metrics::RetryReason::kTimeout;
     if (!total_expired_ && hr != HeadRead::kInterrupted) {
       if (hr == HeadRead::kTimeout) {
         cs.timeouts.inc();
-        w_.stats().timeout(runtime::TimeoutReason::kUpstreamHeader);
+        w_.stats().timeout(metrics::TimeoutReason::kUpstreamHeader);
       }
       if (shouldRetry(failure, retry, delay)) {
         if (co_await backoffAndRewind(delay)) {

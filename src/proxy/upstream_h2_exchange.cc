@@ -182,9 +182,9 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         lbEnd(false);
         bool timeout = !c.ok() && c.error().code == ErrorCode::kTimeout;
         (timeout ? cs.timeouts : cs.connect_failures).inc();
-        if (timeout) w_.stats().timeout(runtime::TimeoutReason::kUpstreamConnect);
+        if (timeout) w_.stats().timeout(metrics::TimeoutReason::kUpstreamConnect);
         // Nothing reached the upstream: another host is safe for any request.
-        if (shouldRetry({runtime::RetryReason::kConnectFailure}, retry, delay) &&
+        if (shouldRetry({metrics::RetryReason::kConnectFailure}, retry, delay) &&
             co_await backoffAndRewind(delay)) {
           continue;
         }
@@ -203,7 +203,7 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
     auto stream = conn->open(nva, end_stream);
     if (!stream) {
       lbEnd(false);
-      if (shouldRetry({runtime::RetryReason::kRefusedStream}, retry, delay) &&
+      if (shouldRetry({metrics::RetryReason::kRefusedStream}, retry, delay) &&
           co_await backoffAndRewind(delay)) {
         continue;
       }
@@ -231,8 +231,8 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
         auto sp = co_await io_.readBody(grpc::isGrpc(req) ? responseBodyIdle(cc) : t.client_body);
         if (!sp.ok()) {
           if (sp.error().code == ErrorCode::kTimeout) {
-            w_.stats().timeout(grpc::isGrpc(req) ? runtime::TimeoutReason::kGrpcStreamIdle
-                                                 : runtime::TimeoutReason::kClientBody);
+            w_.stats().timeout(grpc::isGrpc(req) ? metrics::TimeoutReason::kGrpcStreamIdle
+                                                 : metrics::TimeoutReason::kClientBody);
           }
           if (!receiver_done) {
             body_failed = true;
@@ -306,7 +306,7 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
       // A status the policy retries: the stream is reset and the request goes to another host
       // (decided here, before any of the answer reaches the client).
       if (stream->status() >= 400 &&
-          shouldRetry({runtime::RetryReason::kStatus, stream->status()}, retry, delay)) {
+          shouldRetry({metrics::RetryReason::kStatus, stream->status()}, retry, delay)) {
         outcome = Outcome::kRetryStatus;
         receiver_done = true;
         stream->cancel();
@@ -366,7 +366,7 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
           if (sp.error().code == ErrorCode::kTimeout && call_deadline &&
               loop.now() >= *call_deadline) {
             ex_.error = "grpc-timeout expired";
-            w_.stats().timeout(runtime::TimeoutReason::kGrpcDeadline);
+            w_.stats().timeout(metrics::TimeoutReason::kGrpcDeadline);
           } else {
             countBodyFailure(sp.error());
           }
@@ -455,9 +455,9 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
       cs.timeouts.inc();
     } else if (outcome == Outcome::kRefused || outcome == Outcome::kTimeout ||
                outcome == Outcome::kFailed) {
-      AttemptFailure failure{outcome == Outcome::kRefused   ? runtime::RetryReason::kRefusedStream
-                             : outcome == Outcome::kTimeout ? runtime::RetryReason::kTimeout
-                                                            : runtime::RetryReason::kReset};
+      AttemptFailure failure{outcome == Outcome::kRefused   ? metrics::RetryReason::kRefusedStream
+                             : outcome == Outcome::kTimeout ? metrics::RetryReason::kTimeout
+                                                            : metrics::RetryReason::kReset};
       if (shouldRetry(failure, retry, delay) && co_await backoffAndRewind(delay)) {
         ex_.error.clear();
         continue;
@@ -466,8 +466,8 @@ Task<> Exchange::proxyToUpstreamH2(int first_host) {
     if (outcome == Outcome::kTimeout) {
       if (!total_expired_) {
         w_.stats().timeout(call_deadline && loop.now() >= *call_deadline
-                               ? runtime::TimeoutReason::kGrpcDeadline
-                               : runtime::TimeoutReason::kUpstreamHeader);
+                               ? metrics::TimeoutReason::kGrpcDeadline
+                               : metrics::TimeoutReason::kUpstreamHeader);
       }
       ex_.error = total_expired_ ? "request timeout" : "upstream response timeout";
       co_await sendError(504, ex_.error);

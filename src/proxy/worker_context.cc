@@ -4,7 +4,7 @@
 
 namespace gatehouse::proxy {
 
-WorkerContext::WorkerContext(int id, runtime::Stats& stats) : id_(id), stats_(stats) {
+WorkerContext::WorkerContext(int id, metrics::Stats& stats) : id_(id), stats_(stats) {
   std::random_device rd;
   rng_state_[0] = (static_cast<uint64_t>(rd()) << 32) | rd();
   rng_state_[1] = (static_cast<uint64_t>(rd()) << 32) | rd() | 1;

@@ -12,10 +12,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "metrics/stats.h"
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "runtime/event_loop.h"
-#include "runtime/stats.h"
 #include "upstream/cluster.h"
 #include "upstream/connection_pool.h"
 
@@ -42,14 +42,14 @@ class StreamWatcher {
 
 class WorkerContext {
  public:
-  WorkerContext(int id, runtime::Stats& stats);
+  WorkerContext(int id, metrics::Stats& stats);
   virtual ~WorkerContext() = default;
   WorkerContext(const WorkerContext&) = delete;
   WorkerContext& operator=(const WorkerContext&) = delete;
 
   runtime::EventLoop& loop() { return loop_; }
   const std::shared_ptr<WorkerSnapshot>& snapshot() const { return current_; }
-  runtime::WorkerStats& stats() { return stats_.worker(id_); }
+  metrics::WorkerStats& stats() { return stats_.worker(id_); }
   AccessLog& accessLog() { return access_log_; }
   bool draining() const { return draining_; }
   int id() const { return id_; }
@@ -69,7 +69,7 @@ class WorkerContext {
   void publish(std::shared_ptr<WorkerSnapshot> ws);
 
   const int id_;
-  runtime::Stats& stats_;
+  metrics::Stats& stats_;
   runtime::EventLoop loop_;
   std::shared_ptr<WorkerSnapshot> current_;
   std::map<std::string, size_t> listener_indexes_;

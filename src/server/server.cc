@@ -124,7 +124,7 @@ int Server::run() {
     nworkers = c && c->workers > 0 ? c->workers : 0;
   }
   if (nworkers <= 0) nworkers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  stats_ = std::make_unique<Stats>(nworkers);
+  stats_ = std::make_unique<metrics::Stats>(nworkers);
 
   auto built = load();
   if (!built.ok()) {

@@ -10,10 +10,10 @@
 
 #include "admin/admin_server.h"
 #include "config/model.h"
+#include "metrics/stats.h"
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "runtime/event_loop.h"
-#include "runtime/stats.h"
 #include "server/snapshot_builder.h"
 #include "server/worker.h"
 #include "upstream/dns_discovery.h"
@@ -66,7 +66,7 @@ class Server {
 
   ServerOptions opts_;
   EventLoop loop_;
-  std::unique_ptr<runtime::Stats> stats_;
+  std::unique_ptr<metrics::Stats> stats_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::shared_ptr<const proxy::Snapshot> current_;

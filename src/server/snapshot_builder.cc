@@ -2,13 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "metrics/stats.h"
 #include "policies/auth/consumers.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/redirect/redirect.h"
 #include "policies/rewrite/rewrite.h"
 #include "proxy/mirror.h"
 #include "proxy/router.h"
-#include "runtime/stats.h"
 #include "upstream/health_checker.h"
 
 namespace gatehouse::server {
@@ -124,7 +124,7 @@ std::shared_ptr<const policies::ConsumerRegistry> compileConsumers(
 
 }  // namespace
 
-SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, runtime::Stats* stats,
+SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, metrics::Stats* stats,
                              uint64_t generation, upstream::HealthRegistry* health,
                              const ResolvedEndpoints* dns) {
   SnapshotResult out;

@@ -11,7 +11,7 @@
 #include "proxy/snapshot.h"
 #include "upstream/cluster.h"
 
-namespace gatehouse::runtime {
+namespace gatehouse::metrics {
 class Stats;
 }
 namespace gatehouse::upstream {
@@ -28,7 +28,7 @@ struct SnapshotResult {
 // Control thread. Compiles `cfg`; on any error returns no snapshot and every error found.
 // Host health state comes from `health` (kept across reloads), or is fresh when it is null.
 // Clusters with DNS discovery get the hosts in `dns` (none until their first answer).
-SnapshotResult buildSnapshot(std::shared_ptr<const config::Config> cfg, runtime::Stats* stats,
+SnapshotResult buildSnapshot(std::shared_ptr<const config::Config> cfg, metrics::Stats* stats,
                              uint64_t generation, upstream::HealthRegistry* health = nullptr,
                              const upstream::ResolvedEndpoints* dns = nullptr);
 

@@ -11,7 +11,7 @@ namespace gatehouse::server {
 
 using namespace runtime;  // the loop, timers and tasks this worker drives
 
-Worker::Worker(int id, runtime::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink)
+Worker::Worker(int id, metrics::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink)
     : WorkerContext(id, stats), log_sink_(std::move(log_sink)) {}
 
 Worker::~Worker() {

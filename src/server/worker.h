@@ -12,10 +12,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "metrics/stats.h"
 #include "net/tcp.h"
 #include "proxy/worker_context.h"
 #include "runtime/event_loop.h"
-#include "runtime/stats.h"
 #include "upstream/connection_pool.h"
 
 namespace gatehouse::server {
@@ -29,7 +29,7 @@ struct ListenerSocket {
 
 class Worker final : public proxy::WorkerContext {
  public:
-  Worker(int id, runtime::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink);
+  Worker(int id, metrics::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

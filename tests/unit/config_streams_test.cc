@@ -8,7 +8,7 @@
 #include <string>
 
 #include "config_test_util.h"
-#include "runtime/stats.h"
+#include "metrics/stats.h"
 #include "server/snapshot_builder.h"
 
 namespace gatehouse::config {
@@ -146,15 +146,15 @@ TEST(StreamConfig, ExtendedConnectIsOptIn) {
 
 TEST(TimeoutReasons, EveryReasonHasADistinctName) {
   std::set<std::string> names;
-  for (size_t r = 0; r < static_cast<size_t>(runtime::TimeoutReason::kCount); ++r) {
-    names.insert(runtime::timeoutReasonName(static_cast<runtime::TimeoutReason>(r)));
+  for (size_t r = 0; r < static_cast<size_t>(metrics::TimeoutReason::kCount); ++r) {
+    names.insert(metrics::timeoutReasonName(static_cast<metrics::TimeoutReason>(r)));
   }
-  EXPECT_EQ(names.size(), static_cast<size_t>(runtime::TimeoutReason::kCount));
+  EXPECT_EQ(names.size(), static_cast<size_t>(metrics::TimeoutReason::kCount));
   EXPECT_TRUE(names.count("websocket_idle") && names.count("stream_drain_age"));
 }
 
 TEST(SharedRouteStats, SlotsAreSharedByWorkersAndStableAcrossLookups) {
-  runtime::Stats stats(3);
+  metrics::Stats stats(3);
   uint32_t slot = stats.routeSlot("ws");
   stats.worker(0).sharedRoute(slot).websockets_active.fetch_add(2);
   stats.worker(2).sharedRoute(slot).websockets_active.fetch_add(1);

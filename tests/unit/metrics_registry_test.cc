@@ -8,7 +8,7 @@
 
 #include "metrics/per_thread.h"
 #include "metrics/registry.h"
-#include "runtime/stats.h"
+#include "metrics/stats.h"
 
 namespace gatehouse::metrics {
 namespace {
@@ -124,7 +124,7 @@ TEST(MetricsPerThread, EachThreadWritesItsOwnCellAndTheScrapeSums) {
 }  // namespace
 }  // namespace gatehouse::metrics
 
-namespace gatehouse::runtime {
+namespace gatehouse::metrics {
 namespace {
 
 using ::testing::HasSubstr;
@@ -174,4 +174,4 @@ TEST(StatsOnRegistry, ExtraCollectorRendersAfterTheRest) {
 }
 
 }  // namespace
-}  // namespace gatehouse::runtime
+}  // namespace gatehouse::metrics

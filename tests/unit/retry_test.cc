@@ -14,7 +14,7 @@ namespace gatehouse::proxy {
 namespace {
 
 using config::Millis;
-using runtime::RetryReason;
+using metrics::RetryReason;
 using std::chrono::milliseconds;
 
 config::RetryPolicy written() {
@@ -124,7 +124,7 @@ TEST(RetryState, CountsActiveRequestsRetriesAndReasons) {
   p.backoff_base = Millis(0);
   p.budget_percent = 0;
   p.budget_min_concurrency = 1;
-  runtime::ClusterStats cs;
+  metrics::ClusterStats cs;
   RequestFacts get{.idempotent = true};
   runtime::Duration delay{};
   {
@@ -159,7 +159,7 @@ TEST(RetryState, TheMaxRetriesBreakerHasTheLastWord) {
   breakers.state = std::make_shared<upstream::ClusterBreaker>();
   breakers.enabled = true;
   breakers.max = {10, 10, 10, 1};  // max_retries: 1
-  runtime::ClusterStats cs;
+  metrics::ClusterStats cs;
   RequestFacts get{.idempotent = true};
   runtime::Duration delay{};
   {

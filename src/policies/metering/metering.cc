@@ -13,8 +13,8 @@
 #include "core/encoding.h"
 #include "http/admin_endpoint.h"
 #include "metrics/registry.h"
+#include "metrics/stats.h"
 #include "policies/policy_yaml.h"
-#include "runtime/stats.h"
 
 namespace gatehouse::policies::metering {
 namespace {

@@ -8,8 +8,8 @@
 #include <mutex>
 
 #include "metrics/registry.h"
+#include "metrics/stats.h"
 #include "policies/policy_yaml.h"
-#include "runtime/stats.h"
 
 namespace gatehouse::policies::rate_limit {
 namespace {

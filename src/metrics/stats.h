@@ -17,11 +17,7 @@
 #include "metrics/cells.h"
 #include "metrics/registry.h"
 
-namespace gatehouse::runtime {
-
-// The cells are metrics:: types (one writer per worker); rendering goes through metrics::Scrape.
-using Counter = metrics::Counter;
-using Histogram = metrics::Histogram;
+namespace gatehouse::metrics {
 
 // Why a timer closed a connection, a stream or a request: every timeout site counts one
 // (gatehouse_timeouts_total{reason}) through WorkerStats::timeout().
@@ -145,4 +141,4 @@ class Stats {
   std::vector<std::string> cluster_names_;
 };
 
-}  // namespace gatehouse::runtime
+}  // namespace gatehouse::metrics

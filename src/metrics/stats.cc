@@ -1,10 +1,10 @@
-#include "runtime/stats.h"
+#include "metrics/stats.h"
 
 #include <iterator>
 
 #include "core/log.h"
 
-namespace gatehouse::runtime {
+namespace gatehouse::metrics {
 
 Stats::Stats(int workers) {
   for (int i = 0; i < workers; ++i) {
@@ -304,4 +304,4 @@ void Stats::collectClusters(metrics::Scrape& scrape) const {
   }
 }
 
-}  // namespace gatehouse::runtime
+}  // namespace gatehouse::metrics
