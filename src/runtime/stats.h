@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/owner_thread.h"
+
 namespace gatehouse::runtime {
 
 // Escapes a Prometheus label value (backslash, double quote, newline).
@@ -44,14 +46,19 @@ void renderPolicyCounters(std::string& out, const PolicyCounterFamily<Counters> 
 
 struct Counter {
   std::atomic<uint64_t> v{0};
-  // Single writer: a plain load + store is enough and avoids a locked instruction.
+  // Single writer: a plain load + store is enough and avoids a locked instruction. A second
+  // writer would lose updates without any data race for TSan to see, so debug builds check it:
+  // the first thread to write owns the counter.
   void inc(uint64_t n = 1) {
+    GH_CLAIM_OWNER(writer);
     v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   void dec(uint64_t n = 1) {
+    GH_CLAIM_OWNER(writer);
     v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  [[no_unique_address]] OwnerThread writer;
 };
 
 struct Histogram {
