@@ -23,6 +23,7 @@ Worker::~Worker() {
 }
 
 uint64_t Worker::nextRandom() {
+  GH_ASSERT_OWNER(loop_.owner());
   // xorshift128+: fast and good enough for request ids and jitter (not for secrets).
   uint64_t s1 = rng_state_[0];
   const uint64_t s0 = rng_state_[1];
@@ -59,6 +60,7 @@ void Worker::applySnapshot(std::shared_ptr<const config::Snapshot> snap,
 void Worker::install(std::shared_ptr<const config::Snapshot> snap,
                      std::vector<ListenerSocket> listeners,
                      std::shared_ptr<proxy::AccessLogSink> log_sink) {
+  GH_ASSERT_OWNER(loop_.owner());
   auto ws = std::make_shared<WorkerSnapshot>();
   ws->snap = snap;
   for (const auto& c : snap->clusters) {
@@ -190,6 +192,7 @@ void Worker::onDrainDeadline(void* self) {
 }
 
 void Worker::sessionEnded(proxy::Session* s) {
+  GH_ASSERT_OWNER(loop_.owner());
   sessions_.erase(s);
   if (draining_) maybeFinish();
 }

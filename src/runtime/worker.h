@@ -71,18 +71,36 @@ class Worker {
   void join();
   bool finished() const { return finished_.load(); }
 
-  // Worker thread only.
+  // Worker thread only (asserted in debug builds: the thread running loop()).
   EventLoop& loop() { return loop_; }
-  const std::shared_ptr<WorkerSnapshot>& snapshot() const { return current_; }
-  WorkerStats& stats() { return stats_.worker(id_); }
-  proxy::AccessLog& accessLog() { return access_log_; }
+  const std::shared_ptr<WorkerSnapshot>& snapshot() const {
+    GH_ASSERT_OWNER(loop_.owner());
+    return current_;
+  }
+  WorkerStats& stats() {
+    GH_ASSERT_OWNER(loop_.owner());
+    return stats_.worker(id_);
+  }
+  proxy::AccessLog& accessLog() {
+    GH_ASSERT_OWNER(loop_.owner());
+    return access_log_;
+  }
   bool draining() const { return draining_; }
   int id() const { return id_; }
   uint64_t nextRandom();
-  void sessionStarted(proxy::Session* s) { sessions_.insert(s); }
+  void sessionStarted(proxy::Session* s) {
+    GH_ASSERT_OWNER(loop_.owner());
+    sessions_.insert(s);
+  }
   void sessionEnded(proxy::Session* s);
-  void streamStarted(StreamWatcher* s) { streams_.insert(s); }
-  void streamEnded(StreamWatcher* s) { streams_.erase(s); }
+  void streamStarted(StreamWatcher* s) {
+    GH_ASSERT_OWNER(loop_.owner());
+    streams_.insert(s);
+  }
+  void streamEnded(StreamWatcher* s) {
+    GH_ASSERT_OWNER(loop_.owner());
+    streams_.erase(s);
+  }
   size_t openStreams() const { return streams_.size(); }
   // Listener index of `key` in the current config (per-listener virtual hosts).
   size_t listenerIndex(const std::string& key) const;
