@@ -2,6 +2,7 @@
 // Process log (not the access log): leveled lines to stderr, one write(2) per line so lines
 // from different workers never interleave.
 #include <atomic>
+#include <cstdint>
 #include <sstream>
 #include <string_view>
 
@@ -41,9 +42,15 @@ void error(const Args&... args) {
 
 }  // namespace gatehouse::log
 
-// A broken internal invariant: logs and counts in release builds, aborts in debug builds.
+// A broken internal invariant (never bad input: that is a 4xx and a counter). Evaluates to
+// whether `cond` holds, so the caller can take a safe way out:
+//   if (GH_BUG_IF(slot >= slots_.size())) return;
+// Release builds log and count (bugCount()); builds without NDEBUG abort.
 namespace gatehouse {
 void reportBug(const char* expr, const char* file, int line);
 std::uint64_t bugCount();
 }  // namespace gatehouse
-#define GH_BUG_IF(cond) ((cond) ? (::gatehouse::reportBug(#cond, __FILE__, __LINE__), true) : false)
+#define GH_BUG_IF(cond)                                            \
+  (__builtin_expect(static_cast<bool>(cond), 0)                    \
+       ? (::gatehouse::reportBug(#cond, __FILE__, __LINE__), true) \
+       : false)

@@ -7,29 +7,40 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/owner_thread.h"
+
 namespace gatehouse::metrics {
 
 // A monotonic count (or, with dec(), one worker's share of an up/down gauge: the shares of all
 // workers sum to the gauge even when one worker's share wraps below zero).
 struct Counter {
   std::atomic<uint64_t> v{0};
-  // Single writer: a plain load + store is enough and avoids a locked instruction.
+  // Single writer: a plain load + store is enough and avoids a locked instruction. A second
+  // writer would lose updates without any data race for TSan to see, so debug builds check it:
+  // the first thread to write owns the counter.
   void inc(uint64_t n = 1) {
+    GH_CLAIM_OWNER(writer);
     v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   void dec(uint64_t n = 1) {
+    GH_CLAIM_OWNER(writer);
     v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  [[no_unique_address]] OwnerThread writer;
 };
 
 // One worker's share of an up/down gauge; the scrape sums the shares as signed values.
 struct Gauge {
   std::atomic<int64_t> v{0};
-  void add(int64_t n) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(int64_t n) {
+    GH_CLAIM_OWNER(writer);
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   void inc() { add(1); }
   void dec() { add(-1); }
   int64_t get() const { return v.load(std::memory_order_relaxed); }
+  [[no_unique_address]] OwnerThread writer;
 };
 
 // Latency buckets shared by every duration histogram, in microseconds (rendered as seconds:

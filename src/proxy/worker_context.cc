@@ -11,6 +11,7 @@ WorkerContext::WorkerContext(int id, metrics::Stats& stats) : id_(id), stats_(st
 }
 
 uint64_t WorkerContext::nextRandom() {
+  GH_ASSERT_OWNER(loop_.owner());
   uint64_t s1 = rng_state_[0];
   const uint64_t s0 = rng_state_[1];
   rng_state_[0] = s0;

@@ -4,7 +4,7 @@
 // of open sessions and long-lived streams (for drain and reload news). The worker itself
 // (server::Worker: thread, listeners, pools, accept loops) sits above the proxy and derives
 // from this, so nothing below the server layer includes it. Worker thread only, except the
-// constructor.
+// constructor (asserted in debug builds: the thread running loop()).
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/owner_thread.h"
 #include "metrics/stats.h"
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
@@ -48,18 +49,36 @@ class WorkerContext {
   WorkerContext& operator=(const WorkerContext&) = delete;
 
   runtime::EventLoop& loop() { return loop_; }
-  const std::shared_ptr<WorkerSnapshot>& snapshot() const { return current_; }
-  metrics::WorkerStats& stats() { return stats_.worker(id_); }
-  AccessLog& accessLog() { return access_log_; }
+  const std::shared_ptr<WorkerSnapshot>& snapshot() const {
+    GH_ASSERT_OWNER(loop_.owner());
+    return current_;
+  }
+  metrics::WorkerStats& stats() {
+    GH_ASSERT_OWNER(loop_.owner());
+    return stats_.worker(id_);
+  }
+  AccessLog& accessLog() {
+    GH_ASSERT_OWNER(loop_.owner());
+    return access_log_;
+  }
   bool draining() const { return draining_; }
   int id() const { return id_; }
   // xorshift128+: fast and good enough for request ids and jitter (not for secrets).
   uint64_t nextRandom();
-  void sessionStarted(Session* s) { sessions_.insert(s); }
+  void sessionStarted(Session* s) {
+    GH_ASSERT_OWNER(loop_.owner());
+    sessions_.insert(s);
+  }
   // The worker may finish its drain when the last session ends.
   virtual void sessionEnded(Session* s) { sessions_.erase(s); }
-  void streamStarted(StreamWatcher* s) { streams_.insert(s); }
-  void streamEnded(StreamWatcher* s) { streams_.erase(s); }
+  void streamStarted(StreamWatcher* s) {
+    GH_ASSERT_OWNER(loop_.owner());
+    streams_.insert(s);
+  }
+  void streamEnded(StreamWatcher* s) {
+    GH_ASSERT_OWNER(loop_.owner());
+    streams_.erase(s);
+  }
   size_t openStreams() const { return streams_.size(); }
   // Listener index of `key` in the current config (per-listener virtual hosts).
   size_t listenerIndex(const std::string& key) const;

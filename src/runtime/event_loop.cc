@@ -89,6 +89,8 @@ std::size_t trimFrameCache() noexcept {
 // ---- Timer ----
 
 void Timer::arm(EventLoop& loop, TimePoint deadline, Callback cb, void* arg) {
+  GH_ASSERT_OWNER(loop.owner_);
+  if (GH_BUG_IF(cb == nullptr)) return;  // the wheel would call it
   cb_ = cb;
   arg_ = arg;
   if (armed() && loop_ == &loop && deadline == deadline_) return;
@@ -99,7 +101,9 @@ void Timer::arm(EventLoop& loop, TimePoint deadline, Callback cb, void* arg) {
 }
 
 void Timer::cancel() {
-  if (armed()) loop_->wheel_.remove(this);
+  if (!armed()) return;
+  GH_ASSERT_OWNER(loop_->owner_);
+  loop_->wheel_.remove(this);
 }
 
 // ---- EventLoop ----
@@ -130,6 +134,9 @@ EventLoop* EventLoop::current() {
 }
 
 bool EventLoop::add(int fd, IoHandle& h) {
+  GH_ASSERT_OWNER(owner_);
+  // A second registration would leave the first slot pointing at the handle forever.
+  if (GH_BUG_IF(h.slot != UINT32_MAX)) return false;
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -154,7 +161,14 @@ bool EventLoop::add(int fd, IoHandle& h) {
 }
 
 void EventLoop::remove(int fd, IoHandle& h) {
+  GH_ASSERT_OWNER(owner_);
   if (h.slot == UINT32_MAX) return;
+  // A handle this loop does not hold (another loop's, or stale): freeing its slot would hand
+  // another socket's events to whoever reuses it.
+  if (GH_BUG_IF(h.slot >= slots_.size() || slots_[h.slot] != &h)) {
+    h.slot = UINT32_MAX;
+    return;
+  }
   // Closing the fd removes it from epoll; the explicit DEL covers dup'ed fds.
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
   slots_[h.slot] = nullptr;
@@ -194,6 +208,8 @@ void EventLoop::dispatch(uint64_t data, uint32_t events) {
 }
 
 void EventLoop::run() {
+  GH_ASSERT_OWNER(owner_);
+  owner_.bind();
   t_current = this;
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
@@ -237,6 +253,8 @@ void EventLoop::run() {
     if (stop_requested_.load(std::memory_order_acquire)) stopping_ = true;
   }
   runPosted();
+  // The thread that joins this one may destroy timers and sockets still registered.
+  owner_.release();
 }
 
 void EventLoop::stop() {

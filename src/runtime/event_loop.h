@@ -1,7 +1,8 @@
 #pragma once
 // One EventLoop per thread: edge-triggered epoll, a timing wheel and a cross-thread post queue.
 // Everything registered with a loop (sockets, timers) belongs to the loop's thread; the only
-// cross-thread entry point is post().
+// cross-thread entry point is post(). While run() runs, the loop's owner() is that thread and
+// debug builds assert it in add/remove/schedule and in Timer::arm/cancel (core/owner_thread.h).
 #include <atomic>
 #include <chrono>
 #include <coroutine>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/owner_thread.h"
 #include "runtime/timer_wheel.h"
 
 namespace gatehouse::runtime {
@@ -78,14 +80,18 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Runs until stop(). Must be called on the owning thread.
+  // Runs until stop(). The calling thread owns the loop from here until run() returns; after
+  // that, whoever joined that thread may tear down what is still registered.
   void run();
   // Thread-safe.
   void stop();
   // Thread-safe: runs fn on the loop's thread.
   void post(std::function<void()> fn);
   // Same thread: resumes h on the next loop iteration (never re-enters the caller).
-  void schedule(std::coroutine_handle<> h) { ready_.push_back(h); }
+  void schedule(std::coroutine_handle<> h) {
+    GH_ASSERT_OWNER(owner_);
+    ready_.push_back(h);
+  }
 
   // Registers fd for EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge-triggered, once for its lifetime.
   bool add(int fd, IoHandle& h);
@@ -97,6 +103,8 @@ class EventLoop {
 
   // The loop running on this thread, or nullptr.
   static EventLoop* current();
+  // The thread running run(); for GH_ASSERT_OWNER(loop.owner()) in per-worker state.
+  const OwnerThread& owner() const { return owner_; }
 
   // Awaitable sleep.
   auto sleepUntil(TimePoint deadline) {
@@ -119,6 +127,7 @@ class EventLoop {
   size_t timerCount() const { return wheel_.size(); }
   // Fires the timers due at `now` (which becomes now()) without polling: tests drive time.
   void runTimersAt(TimePoint now) {
+    GH_ASSERT_OWNER(owner_);
     now_ = now;
     wheel_.advance(now);
   }
@@ -141,6 +150,7 @@ class EventLoop {
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;
   std::atomic<bool> stop_requested_{false};
+  [[no_unique_address]] OwnerThread owner_;
 };
 
 }  // namespace gatehouse::runtime

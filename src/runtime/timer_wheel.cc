@@ -2,6 +2,7 @@
 
 #include <bit>
 
+#include "core/log.h"
 #include "runtime/event_loop.h"
 
 namespace gatehouse::runtime {
@@ -84,6 +85,8 @@ void TimerWheel::linkTail(TimerLink& head, Timer* t, uint16_t slot) {
 }
 
 void TimerWheel::add(Timer* t) {
+  // Linking a linked timer again would corrupt two lists.
+  if (GH_BUG_IF(t->prev != nullptr || t->next != nullptr)) return;
   t->expiry_ = ceilTick(t->deadline_);
   ++size_;
   if (t->expiry_ < cur_) {
@@ -109,6 +112,7 @@ void TimerWheel::place(Timer* t) {
 }
 
 void TimerWheel::remove(Timer* t) {
+  if (GH_BUG_IF(t->prev == nullptr || size_ == 0)) return;
   uint16_t s = t->slot_;
   unlink(t);
   --size_;

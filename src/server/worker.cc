@@ -45,6 +45,7 @@ void Worker::applySnapshot(std::shared_ptr<const proxy::Snapshot> snap,
 void Worker::install(std::shared_ptr<const proxy::Snapshot> snap,
                      std::vector<ListenerSocket> listeners,
                      std::shared_ptr<proxy::AccessLogSink> log_sink) {
+  GH_ASSERT_OWNER(loop_.owner());
   auto ws = std::make_shared<proxy::WorkerSnapshot>();
   ws->snap = snap;
   for (const auto& c : snap->clusters) {
@@ -167,6 +168,7 @@ void Worker::onDrainDeadline(void* self) {
 }
 
 void Worker::sessionEnded(proxy::Session* s) {
+  GH_ASSERT_OWNER(loop_.owner());
   sessions_.erase(s);
   if (draining_) maybeFinish();
 }
