@@ -13,7 +13,6 @@ using runtime::Task;
 
 namespace {
 // Response body bytes queued per stream before sendBody() waits for the client to read.
-constexpr size_t kOutHighWater = 64 * 1024;
 
 bool lowercaseOk(std::string_view name) {
   return std::none_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
@@ -60,12 +59,8 @@ void Http2Stream::recycle(int32_t id) {
   trailers_.clear();
   in_trailers_ = false;
   out_.clear();
-  out_pos_ = 0;
-  out_end_ = false;
   head_sent_ = false;
-  deferred_ = false;
   trailer_storage_.clear();
-  out_trailers_.clear();
   bytes_out_ = 0;
   started_ = false;
   running_ = false;
@@ -316,11 +311,11 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
       kind == ResponseBodyKind::kNone || (kind == ResponseBodyKind::kLength && length == 0);
   int rv;
   if (no_body) {
-    out_end_ = true;
+    out_.end = true;
     rv = nghttp2_submit_response(conn_.session(), id_, nva.data(), nva.size(), nullptr);
   } else {
-    out_.assign(first);
-    out_pos_ = 0;
+    out_.data.assign(first);
+    out_.pos = 0;
     nghttp2_data_provider dp;
     dp.source.ptr = this;
     dp.read_callback = &readCallback;
@@ -334,45 +329,22 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
 }
 
 ssize_t Http2Stream::readResponse(uint8_t* buf, size_t length, uint32_t* data_flags) {
-  size_t avail = out_.size() - out_pos_;
-  if (avail == 0) {
-    if (!out_end_) {
-      deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (out_trailers_.size() > 0) {
-      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      std::vector<nghttp2_nv> nva;
-      for (const auto& f : out_trailers_.fields())
-        nva.push_back(makeNv(f.name, f.value));
-      nghttp2_submit_trailer(conn_.session(), id_, nva.data(), nva.size());
-    }
-    return 0;
+  const ssize_t n = out_.read(conn_.session(), id_, buf, length, data_flags);
+  if (n > 0) {
+    bytes_out_ += static_cast<uint64_t>(n);
+    if (!out_.full()) send_wake_.notify();
   }
-  size_t n = std::min(avail, length);
-  std::memcpy(buf, out_.data() + out_pos_, n);
-  out_pos_ += n;
-  bytes_out_ += n;
-  if (out_pos_ == out_.size()) {
-    out_.clear();
-    out_pos_ = 0;
-  }
-  if (out_.size() - out_pos_ < kOutHighWater) send_wake_.notify();
-  if (out_pos_ == out_.size() && out_end_ && out_trailers_.size() == 0) {
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  }
-  return static_cast<ssize_t>(n);
+  return n;
 }
 
 Task<Status> Http2Stream::sendBody(std::string_view data) {
   auto& loop = conn_.worker().loop();
   const auto idle = conn_.worker().snapshot()->snap->config->timeouts.client_body;
-  while (!closed_ && out_.size() - out_pos_ >= kOutHighWater) {
+  while (!closed_ && out_.full()) {
     // The client's flow-control window is closed: wait for it to read, within the body
     // timeout (a client that never opens its window must not hold the stream for ever).
     bool woke = co_await send_wake_.wait(loop, loop.now() + idle);
-    if (!woke && !closed_ && out_.size() - out_pos_ >= kOutHighWater) {
+    if (!woke && !closed_ && out_.full()) {
       countHttp2StalledWindow();
       conn_.worker().stats().timeout(runtime::TimeoutReason::kClientWrite);
       abortResponse();
@@ -381,35 +353,17 @@ Task<Status> Http2Stream::sendBody(std::string_view data) {
     }
   }
   if (closed_) co_return closedError();
-  if (out_pos_ > 0 && out_pos_ == out_.size()) {
-    out_.clear();
-    out_pos_ = 0;
-  }
   out_.append(data);
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_.session(), id_);
-  }
+  out_.resume(conn_.session(), id_);
   conn_.wantWrite();
   co_return Status{};
 }
 
 Task<Status> Http2Stream::finishBody(const http::HeaderMap* trailers) {
-  if (out_end_) co_return Status{};  // ended with the head
+  if (out_.end) co_return Status{};  // ended with the head
   if (closed_) co_return closedError();
-  if (trailers) {
-    for (const auto& f : trailers->fields()) {
-      std::string name(f.name);
-      for (auto& c : name)
-        c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-      out_trailers_.add(name, f.value);
-    }
-  }
-  out_end_ = true;
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_.session(), id_);
-  }
+  out_.finish(trailers);
+  out_.resume(conn_.session(), id_);
   conn_.wantWrite();
   co_return Status{};
 }
