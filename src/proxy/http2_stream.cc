@@ -6,6 +6,7 @@
 
 #include "proxy/forwarding.h"
 #include "proxy/http2_connection.h"
+#include "proxy/tunnel_timers.h"
 
 namespace gatehouse::proxy {
 
@@ -374,83 +375,56 @@ void Http2Stream::abortResponse() {
   conn_.wantWrite();
 }
 
-namespace {
-// Both directions of an extended-CONNECT tunnel and its two timers.
-struct H2Tunnel {
-  H2Tunnel(runtime::EventLoop& l, Http2Stream& s, net::TcpStream& u, runtime::Duration i)
-      : loop(l), stream(s), up(u), idle(i), last_activity(l.now()) {}
-  runtime::EventLoop& loop;
-  Http2Stream& stream;
-  net::TcpStream& up;
-  runtime::Duration idle;
-  runtime::TimePoint last_activity;
-  runtime::TunnelClose reason = runtime::TunnelClose::kClosed;
-  bool ended = false;
-  runtime::Timer idle_timer;
-  runtime::Timer life_timer;
-
-  void end(runtime::TunnelClose why) {
-    if (reason == runtime::TunnelClose::kClosed) reason = why;
-    if (ended) return;
-    ended = true;
-    up.cancel();
-    stream.interruptBodyRead();
-    stream.abortResponse();  // RST_STREAM: the client sees the tunnel cut
-  }
-  static void onIdle(void* arg) {
-    auto* t = static_cast<H2Tunnel*>(arg);
-    auto due = t->last_activity + t->idle;
-    if (t->loop.now() >= due) {
-      t->end(runtime::TunnelClose::kIdle);
-    } else {
-      t->idle_timer.arm(t->loop, due, &H2Tunnel::onIdle, t);
-    }
-  }
-  static void onLifetime(void* arg) {
-    static_cast<H2Tunnel*>(arg)->end(runtime::TunnelClose::kLifetime);
-  }
-};
-}  // namespace
-
 Task<runtime::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_buffer,
                                                runtime::Duration idle,
                                                runtime::Duration max_lifetime) {
   // Only an extended CONNECT stream gets here (Upgrade is HTTP/1.1; h2 requests never carry it).
   if (!extended_connect_) co_return runtime::TunnelClose::kError;
   auto& loop = conn_.worker().loop();
-  H2Tunnel t(loop, *this, up, idle);
-  t.idle_timer.arm(loop, loop.now() + idle, &H2Tunnel::onIdle, &t);
-  t.life_timer.arm(loop, loop.now() + max_lifetime, &H2Tunnel::onLifetime, &t);
+  struct Ends {
+    Http2Stream* stream;
+    net::TcpStream* up;
+  } ends{this, &up};
+  TunnelTimers t(
+      loop,
+      [](void* p) {
+        auto* e = static_cast<Ends*>(p);
+        e->up->cancel();
+        e->stream->interruptBodyRead();
+        e->stream->abortResponse();  // RST_STREAM: the client sees the tunnel cut
+      },
+      &ends);
+  t.start(idle, max_lifetime);
   constexpr runtime::Duration kForever = std::chrono::hours(24 * 365 * 10);  // timers bound it
-  auto client_to_up = [&t, kForever]() -> Task<> {
+  auto client_to_up = [this, &t, &up, kForever]() -> Task<> {
     for (;;) {
-      auto sp = co_await t.stream.readBody(kForever);
+      auto sp = co_await readBody(kForever);
       if (!sp.ok()) break;
       if (sp->end) {
-        t.up.shutdownWrite();  // END_STREAM is the client's half-close
+        up.shutdownWrite();  // END_STREAM is the client's half-close
         co_return;
       }
       iovec v{const_cast<char*>(sp->data.data()), sp->data.size()};
-      auto st = co_await t.up.writeAll(&v, 1, runtime::kNoDeadline);
-      t.stream.consumeBody();
+      auto st = co_await up.writeAll(&v, 1, runtime::kNoDeadline);
+      consumeBody();
       if (!st.ok()) break;
-      t.last_activity = t.loop.now();
+      t.touch();
     }
     t.end(runtime::TunnelClose::kError);
   };
-  auto up_to_client = [&t, &up_buffer]() -> Task<> {
+  auto up_to_client = [this, &t, &up, &up_buffer]() -> Task<> {
     for (;;) {
       if (!up_buffer.empty()) {
-        auto st = co_await t.stream.sendBody(up_buffer.readable());
+        auto st = co_await sendBody(up_buffer.readable());
         up_buffer.clear();
         if (!st.ok()) break;
-        t.last_activity = t.loop.now();
+        t.touch();
       }
       up_buffer.reserve(4096);
-      auto n = co_await t.up.read(up_buffer.writePtr(), up_buffer.writable(), runtime::kNoDeadline);
+      auto n = co_await up.read(up_buffer.writePtr(), up_buffer.writable(), runtime::kNoDeadline);
       if (!n.ok()) break;
       if (*n == 0) {
-        (void)co_await t.stream.finishBody(nullptr);  // END_STREAM: the upstream closed
+        (void)co_await finishBody(nullptr);  // END_STREAM: the upstream closed
         co_return;
       }
       up_buffer.commit(*n);
@@ -458,7 +432,7 @@ Task<runtime::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_bu
     t.end(runtime::TunnelClose::kError);
   };
   co_await runtime::whenBoth(loop, client_to_up(), up_to_client());
-  co_return t.reason;
+  co_return t.reason();
 }
 
 }  // namespace gatehouse::proxy
