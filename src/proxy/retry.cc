@@ -58,8 +58,13 @@ RetryVerdict decideRetry(const config::RetryPolicy& policy, const AttemptError& 
     return RetryVerdict::kNo;
   }
   if (!facts.body_replayable) return RetryVerdict::kNo;
+  // The budget keeps retries from multiplying the load on the upstreams. A request that surely
+  // never reached one (connect failure, refused stream) adds nothing when it goes elsewhere:
+  // only retries of requests that may have been processed are refused by it.
   // The cluster's max_retries breaker is checked after this, by RetryState (it takes a unit).
-  if (!budgetAllows(policy, active_requests, active_retries)) return RetryVerdict::kBudgetExhausted;
+  if (e.may_have_reached_upstream && !budgetAllows(policy, active_requests, active_retries)) {
+    return RetryVerdict::kBudgetExhausted;
+  }
   return RetryVerdict::kRetry;
 }
 

@@ -8,7 +8,9 @@
 // requests of a cluster may be retry attempts in flight, with a floor of
 // budget_min_concurrency. A retry holds its budget slot while its attempt is in flight, from
 // startAttempt() to the attempt's end (the next mayRetry() or the end of the request), not
-// while it waits out its backoff: a request that sends nothing loads no upstream. The counts
+// while it waits out its backoff: a request that sends nothing loads no upstream. A retry of a
+// request that surely never reached an upstream (connect failure, refused stream) multiplies
+// nothing: the budget does not refuse it, though its attempt holds a slot. The counts
 // are per worker (ClusterStats gauges, single writer), like every other request-path counter,
 // and every count a RetryState takes is given back by a guard, on every exit path.
 #include <array>

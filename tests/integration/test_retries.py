@@ -225,7 +225,9 @@ def test_retry_budget_exhausted_gives_the_error_and_counts(gatehouse, echo, echo
     assert m.value("gatehouse_upstream_retries_total", cluster="svc", reason="status") < 8
 
 
-def test_budget_exhausted_connect_failure_is_gateway_json(gatehouse):
+def test_connect_failures_are_retried_whatever_the_budget_then_gateway_json(gatehouse):
+    # A request no upstream saw adds no load when it goes elsewhere: even a budget of nothing
+    # lets it try every attempt (issue 12 item 9). All hosts down: the gateway's JSON error.
     dead1, dead2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     gh = gatehouse(simple_config(cluster("svc", dead1, dead2), routes=[route("svc", {
         "attempts": 3, "budget": {"percent": 0, "min_concurrency": 0}})]))
@@ -233,8 +235,9 @@ def test_budget_exhausted_connect_failure_is_gateway_json(gatehouse):
     assert status == 502
     assert r.getheader("content-type").startswith("application/json")
     assert b'"request_id":"budget-1"' in body.replace(b" ", b"")
+    assert retries(gh, "svc", "connect_failure") == 2
     assert gh.metrics().value("gatehouse_upstream_retry_budget_exhausted_total",
-                              cluster="svc") >= 1
+                              cluster="svc") == 0
 
 
 def test_http2_upstream_honours_the_retry_policy(gatehouse, echo):
@@ -263,6 +266,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = -1  # head and body in one write: a kill never cuts a response in two
     def log_message(self, *a):
         pass
     def do_GET(self):
@@ -365,8 +369,8 @@ def run_weighted_failover(gatehouse, name):
         gh = gatehouse(simple_config(
             cluster("svc", *endpoints, health_check=hc),
             routes=[route("svc", {"attempts": 3, "on": ["connect-failure", "reset",
-                                                         "gateway-error"]})]),
-            workers=2, name=name)
+                                                         "gateway-error"]})],
+            access_log=LOG_FIELDS), workers=2, name=name)
         hosts = [ep for _, ep in procs]
         wait_until(lambda: all(
             gh.metrics().get_value("gatehouse_upstream_host_healthy", cluster="svc", host=h) == 1
@@ -415,6 +419,8 @@ def run_weighted_failover(gatehouse, name):
                 th.join(60)
         exhausted = gh.metrics().value("gatehouse_upstream_retry_budget_exhausted_total",
                                        cluster="svc")
+        if failures:  # what the gateway saw of them, for the assertion message
+            failures += [e for e in gh.access_log() if e.get("status", 200) >= 500][:5]
         return failures, exhausted, done[0]
     finally:
         for p, _ in procs:
@@ -428,6 +434,6 @@ def test_failover_weighted_hosts_keeps_its_retry_budget(gatehouse):
     runs = int(os.environ.get("GATEHOUSE_FAILOVER_RUNS", "3"))
     for run in range(runs):
         failures, exhausted, done = run_weighted_failover(gatehouse, f"failover{run}")
-        assert failures == [], (run, len(failures), failures[:3])
+        assert failures == [], (run, exhausted, len(failures), failures[:3])
         assert exhausted == 0, (run, exhausted)
         assert done >= 600

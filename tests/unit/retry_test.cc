@@ -120,6 +120,17 @@ TEST(RetryDecision, NeverAfterTheResponseStartedOrWithAnUnreplayableBody) {
   EXPECT_EQ(decideRetry(p, err(Code::kConnectFailed), expired, 1, 1, 0), RetryVerdict::kNo);
 }
 
+TEST(RetryDecision, TheBudgetNeverRefusesARequestThatNoUpstreamSaw) {
+  auto p = written();
+  p.on_connect_failure = true;
+  p.budget_percent = 0;
+  p.budget_min_concurrency = 0;
+  RequestFacts get{.idempotent = true};
+  EXPECT_EQ(decideRetry(p, err(Code::kConnectFailed), get, 1, 5, 5), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, err(Code::kRefusedStream), get, 1, 5, 5), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, err(Code::kReset), get, 1, 5, 0), RetryVerdict::kBudgetExhausted);
+}
+
 TEST(RetryDecision, BudgetExhaustedIsItsOwnVerdict) {
   auto p = written();
   p.budget_percent = 10;
@@ -261,12 +272,15 @@ TEST_F(RetryAccounting, RequestsWaitingOutTheirBackoffDoNotHoldTheBudget) {
   d.startAttempt(2);
   EXPECT_EQ(d.mayRetry(err(Code::kConnectFailed), get, 1, delay), RetryVerdict::kRetry);
   EXPECT_EQ(cs.retry_budget_exhausted.get(), 0u);
-  // Three retry attempts in flight fill the floor of 3: a fourth must wait for one to end.
+  // Three retry attempts in flight fill the floor of 3: a fourth retry of a request that may
+  // have been processed must wait for one to end; one that never reached an upstream need not.
   a.startAttempt(0);
   b.startAttempt(0);
   c.startAttempt(0);
-  EXPECT_EQ(d.mayRetry(err(Code::kConnectFailed), get, 1, delay), RetryVerdict::kBudgetExhausted);
   EXPECT_EQ(cs.active_retries.get(), 3u);
+  EXPECT_EQ(d.mayRetry(err(Code::kReset), get, 1, delay), RetryVerdict::kBudgetExhausted);
+  EXPECT_EQ(d.mayRetry(err(Code::kConnectFailed), get, 1, delay), RetryVerdict::kRetry);
+  EXPECT_EQ(cs.retry_budget_exhausted.get(), 1u);
 }
 
 TEST(RetryState, TheMaxRetriesBreakerHasTheLastWord) {
