@@ -19,8 +19,9 @@ std::string_view Exchange::filterResponseBody(std::string& chunk, std::string_vi
 }
 
 Task<bool> Exchange::onResponse(UpstreamIo& up) {
-  if (Http1UpstreamIo* h1 = up.http1()) co_return co_await relayHttp1(*h1);
-  co_return co_await relayHttp2(*up.http2());
+  // Not a coroutine: the relay's task itself.
+  if (Http1UpstreamIo* h1 = up.http1()) return relayHttp1(*h1);
+  return relayHttp2(*up.http2());
 }
 
 Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {

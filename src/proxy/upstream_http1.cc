@@ -345,7 +345,8 @@ AttemptError Http1UpstreamIo::headFailure(HeadRead hr) {
 }
 
 Task<Result<BodyReader::Span>> Http1UpstreamIo::readBody(runtime::Duration idle) {
-  co_return co_await reader_.next(*active_, buf_, idle, ErrorSource::kUpstream);
+  // Not a coroutine: the reader's task itself, no frame of its own per span.
+  return reader_.next(*active_, buf_, idle, ErrorSource::kUpstream);
 }
 
 }  // namespace gatehouse::proxy
