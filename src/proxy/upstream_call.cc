@@ -72,7 +72,7 @@ Task<AttemptError> UpstreamCall::run(RequestBody& body, ResponseHandler& handler
       e = attemptError(Code::kRequestTimeout);
     }
     countAttemptFailure(e);
-    // A status retry was decided when its head arrived (onHead); anything else is decided here.
+    // A status retry was decided when its head arrived (keepHead); anything else here.
     runtime::Duration delay = status_delay_;
     if (e.code == Code::kStatus || shouldRetry(e, delay)) {
       if (co_await backoff(delay)) continue;
@@ -127,7 +127,7 @@ Task<AttemptError> UpstreamCall::attempt() {
     current_ = nullptr;
     tracker_ = nullptr;
   }
-  // When a head arrived, onHead already told the balancer how the host did.
+  // When a head arrived, keepHead already told the balancer how the host did.
   if (hostFault(e)) {
     tracker.end(false);
   } else {
@@ -136,7 +136,7 @@ Task<AttemptError> UpstreamCall::attempt() {
   co_return e;
 }
 
-Task<HeadHandler::Verdict> UpstreamCall::onHead(UpstreamIo& up) {
+bool UpstreamCall::keepHead(UpstreamIo& up) {
   const double ms = msSince(sent_at_);
   if (opt_.log) opt_.log->upstream_response_ms = ms;
   stats_.upstream_latency.observeUs(static_cast<uint64_t>(ms * 1000));
@@ -144,11 +144,14 @@ Task<HeadHandler::Verdict> UpstreamCall::onHead(UpstreamIo& up) {
   tracker_->end(status < 500);
   // A status the policy retries: the answer is dropped and the request goes to another host.
   if (status >= 400 && up.requestSent() && shouldRetry(statusError(status), status_delay_)) {
-    co_return Verdict::kRetry;
+    return false;
   }
   response_started_ = true;
-  const bool clean = co_await handler_->onResponse(up);
-  co_return clean ? Verdict::kReusable : Verdict::kDone;
+  return true;
+}
+
+Task<bool> UpstreamCall::takeResponse(UpstreamIo& up) {
+  return handler_->onResponse(up);  // not a coroutine: the handler's task itself
 }
 
 bool UpstreamCall::shouldRetry(const AttemptError& e, runtime::Duration& delay) {

@@ -73,7 +73,8 @@ class UpstreamCall final : private HeadHandler {
 
  private:
   runtime::Task<AttemptError> attempt();
-  runtime::Task<Verdict> onHead(UpstreamIo& up) override;
+  bool keepHead(UpstreamIo& up) override;
+  runtime::Task<bool> takeResponse(UpstreamIo& up) override;
   // The retry decision for a failed attempt; true: retry after `delay`.
   bool shouldRetry(const AttemptError& e, runtime::Duration& delay);
   // Waits out a retry's backoff and rewinds the body. False when the call expired meanwhile.
@@ -95,7 +96,7 @@ class UpstreamCall final : private HeadHandler {
   UpstreamIo* current_ = nullptr;  // the exchange in flight
   LbTracker* tracker_ = nullptr;
   runtime::TimePoint sent_at_{};
-  runtime::Duration status_delay_{};  // a status retry's backoff, decided in onHead
+  runtime::Duration status_delay_{};  // a status retry's backoff, decided in keepHead
   bool expired_ = false;
   bool response_started_ = false;
 };

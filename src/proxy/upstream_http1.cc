@@ -309,16 +309,16 @@ Task<AttemptError> Http1UpstreamIo::exchange(RequestBody& body, HeadHandler& han
     dropConnection();
     co_return e;
   }
-  const HeadHandler::Verdict v = co_await handler.onHead(*this);
-  active_ = nullptr;
-  if (v == HeadHandler::Verdict::kRetry) {
+  if (!handler.keepHead(*this)) {
     // The answer is dropped with its connection (its body is never read).
     AttemptError e = statusError(head_.status);
     dropConnection();
     co_return e;
   }
+  const bool clean = co_await handler.takeResponse(*this);
+  active_ = nullptr;
   buf_.release();
-  if (v == HeadHandler::Verdict::kReusable && body_sent_ && body.done()) {
+  if (clean && body_sent_ && body.done()) {
     pool_->release(std::move(conn_), loop_.now());
   }
   dropConnection();

@@ -196,15 +196,16 @@ Task<AttemptError> Http2UpstreamIo::exchange(RequestBody& body, HeadHandler& han
       co_return;
     }
     head_arrived = true;
-    const HeadHandler::Verdict v = co_await handler.onHead(*this);
-    receiver_done = true;
-    if (v == HeadHandler::Verdict::kRetry) {
+    if (!handler.keepHead(*this)) {
       // Decided before any of the answer reached the client: the stream is reset.
+      receiver_done = true;
       result = statusError(stream.status());
       stream.cancel();
       body.interrupt();
       co_return;
     }
+    (void)co_await handler.takeResponse(*this);
+    receiver_done = true;
     if (!body.done()) {
       // Answered before the request ended: stop the sender wherever it waits.
       body.interrupt();

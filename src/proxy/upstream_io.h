@@ -62,15 +62,15 @@ class UpstreamIo;
 class Http1UpstreamIo;
 class Http2UpstreamIo;
 
-// Called by an UpstreamIo once, when the final response head has arrived (UpstreamCall).
+// Told by an UpstreamIo when the final response head has arrived (UpstreamCall).
 class HeadHandler {
  public:
-  enum class Verdict : uint8_t {
-    kRetry,     // dropped: the call retries (nothing of it reached the client)
-    kDone,      // taken; the connection is not clean for another request
-    kReusable,  // taken, and the response body was read to its end cleanly
-  };
-  virtual runtime::Task<Verdict> onHead(UpstreamIo& up) = 0;
+  // Whether the call keeps the head. False: it is dropped for a retry (decided at once,
+  // before any of it reaches the client).
+  virtual bool keepHead(UpstreamIo& up) = 0;
+  // A kept head: relays or reads the body. True when the body was read to its end cleanly
+  // (the connection may be kept).
+  virtual runtime::Task<bool> takeResponse(UpstreamIo& up) = 0;
 
  protected:
   ~HeadHandler() = default;
@@ -108,7 +108,7 @@ class UpstreamIo {
   // Abort: cancel the connection or stream, and wake whatever waits.
   virtual void cancel() = 0;
 
-  // The response, valid from HeadHandler::onHead until exchange() returns.
+  // The response, valid from HeadHandler::keepHead until exchange() returns.
   virtual int status() const = 0;
   // The request body went out entirely.
   virtual bool requestSent() const = 0;
