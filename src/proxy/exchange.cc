@@ -1,7 +1,6 @@
 #include "proxy/exchange.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "core/log.h"
 #include "http/request_target.h"
@@ -14,14 +13,8 @@ namespace gatehouse::proxy {
 
 using runtime::Task;
 
-std::string& appendDecimal(std::string& out, uint64_t v) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return out.append(buf, static_cast<size_t>(end - buf));
-}
-
 Exchange::Exchange(proxy::WorkerContext& worker, ClientIo& io, const DownstreamInfo& down)
-    : w_(worker), io_(io), down_(down) {}
+    : w_(worker), io_(io), down_(down), http1_(worker.loop()), http2_(worker.loop()) {}
 
 Exchange::~Exchange() {
   // A session torn down mid-stream (shutdown deadline) still releases its stream and slot.
@@ -67,11 +60,7 @@ void Exchange::resetForGatewayError(std::string_view error) {
 }
 
 void Exchange::abortUpstream() {
-  if (upstream_) upstream_->cancel();
-  if (h2_stream_) {
-    h2_stream_->cancel();
-    h2_stream_->interrupt();
-  }
+  if (call_) call_->abort();
 }
 
 bool Exchange::prepare(std::string_view target) {
@@ -424,10 +413,10 @@ Task<bool> Exchange::admitWebSocket() {
   co_return true;
 }
 
-Task<> Exchange::runTunnel(net::TcpStream& up) {
+Task<> Exchange::runTunnel(Http1UpstreamIo& up) {
   startStream(StreamKind::kWebSocket);
   const auto& st = ex_.route->streams;
-  auto reason = co_await io_.tunnel(up, up_, orForever(st.websocket_idle),
+  auto reason = co_await io_.tunnel(up.stream(), up.buffer(), orForever(st.websocket_idle),
                                     orForever(st.websocket_max_lifetime));
   if (drain_age_expired_) reason = metrics::TunnelClose::kDrainAge;
   w_.stats().route(ex_.route->stats_slot).websocket_closes[static_cast<size_t>(reason)].inc();
@@ -469,23 +458,6 @@ void Exchange::countBodyFailure(const Error& e) {
   }
 }
 
-bool Exchange::rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn) {
-  const unsigned char* p = nullptr;
-  unsigned n = 0;
-  SSL_get0_alpn_selected(conn.ssl(), &p, &n);
-  const bool h2 = n == 2 && p[0] == 'h' && p[1] == '2';
-  pool.alpn = h2 ? upstream::EndpointPool::Alpn::kH2 : upstream::EndpointPool::Alpn::kHttp1;
-  return h2;
-}
-
-Task<> Exchange::switchToH2(int host) {
-  // proxyToUpstream already counted the request; the HTTP/2 path counts it again.
-  w_.stats()
-      .cluster(ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].stats_slot)
-      .requests.dec();
-  co_await proxyToUpstreamH2(host);
-}
-
 bool isEventStream(const http::HeaderMap& h) {
   std::string_view ct = h.get("content-type");
   constexpr std::string_view kSse = "text/event-stream";
@@ -497,8 +469,7 @@ void Exchange::onTotalTimeout(void* self) {
   s->total_expired_ = true;
   s->w_.stats().timeout(s->total_reason_);
   // Only the upstream side is cut: the client may still get a 504 if nothing was sent yet.
-  if (s->upstream_) s->upstream_->cancel();
-  if (s->h2_stream_) s->h2_stream_->interrupt();
+  if (s->call_) s->call_->expire();
 }
 
 void Exchange::finishRequest(int status) {
@@ -518,7 +489,6 @@ void Exchange::finishRequest(int status) {
   }
   rec.ctx = &ctx_;
   rec.status = status;
-  rec.upstream = ex_.upstream_name;
   rec.error = ex_.error;
   if (ex_.route && ex_.route->cluster >= 0) {
     rec.cluster = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].name;

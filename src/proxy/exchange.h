@@ -1,8 +1,11 @@
 #pragma once
 // One request from routing to the logged response, whatever the downstream protocol: builds
 // the common parts of the request, routes it, runs the route's filter chain, proxies it to the
-// upstream cluster (or answers locally) and writes the response through a ClientIo. The HTTP/1
-// session owns one and reuses it for each request; HTTP/2 owns one per stream.
+// upstream cluster through an UpstreamCall (or answers locally) and writes the response
+// through a ClientIo. The HTTP/1 session owns one and reuses it for each request; HTTP/2 owns
+// one per stream. Thread: the worker of the downstream connection.
+// Files: exchange.cc (routing, filters, local replies, timers), exchange_upstream.cc (the call
+// and the request body), exchange_relay.cc (the response back to the client).
 // See docs/life-of-a-request.md.
 #include <memory>
 #include <string>
@@ -17,16 +20,13 @@
 #include "net/tls.h"
 #include "proxy/access_log.h"
 #include "proxy/client_io.h"
+#include "proxy/upstream_call.h"
 #include "proxy/worker_context.h"
 #include "runtime/task.h"
 
 namespace gatehouse::proxy {
 
-struct AttemptFailure;
-class RetryState;
-
-// Appends v in decimal (no allocation); returns out.
-std::string& appendDecimal(std::string& out, uint64_t v);
+class UpstreamCall;
 
 // A text/event-stream response (SSE): a stream, not a unary response.
 bool isEventStream(const http::HeaderMap& response_headers);
@@ -40,7 +40,7 @@ struct DownstreamInfo {
   net::PeerCertificate peer_cert;  // verified client certificate (mTLS); empty subject if none
 };
 
-class Exchange : private proxy::StreamWatcher {
+class Exchange : private proxy::StreamWatcher, private ResponseHandler {
  public:
   Exchange(proxy::WorkerContext& worker, ClientIo& io, const DownstreamInfo& down);
   ~Exchange();
@@ -73,14 +73,41 @@ class Exchange : private proxy::StreamWatcher {
   // Between requests (idle keep-alive, a recycled HTTP/2 stream): gives back the buffer and
   // the snapshot, so that an idle connection does not keep a replaced config alive.
   void goIdle() {
-    up_.release();
+    http1_.releaseBuffer();
     ex_.snap.reset();
     ex_.route = nullptr;
   }
 
  private:
-  enum class SendResult { kOk, kClientFailed, kUpstreamFailed, kTooLarge };
-  enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad, kInterrupted };
+  // The request body as the upstream call reads it: from the client through io_, checked
+  // against max_body_bytes, gRPC-Web-text decoded, through the route's body filters.
+  class ClientBody final : public RequestBody {
+   public:
+    explicit ClientBody(Exchange& ex) : ex_(ex) {}
+    void reset() {
+      failure_ = Failure::kNone;
+      web_decoder_ = grpc::Base64Decoder{};
+    }
+    std::string_view firstSpan() const override;
+    void firstSpanSent() override;
+    runtime::Task<Result<BodyReader::Span>> next() override;
+    void consume() override;
+    bool done() const override;
+    const http::HeaderMap& trailers() const override;
+    void interrupt() override;
+    Failure failure() const override { return failure_; }
+    runtime::Task<> continueAccepted() override;
+    void rewind() override;
+    bool replayable() const override;
+
+   private:
+    Result<BodyReader::Span> fail(Failure f, std::string_view why);
+    Exchange& ex_;
+    Failure failure_ = Failure::kNone;
+    std::string chunk_;    // a span transformed by body filters
+    std::string decoded_;  // a gRPC-Web-text span decoded
+    grpc::Base64Decoder web_decoder_;
+  };
   // Per-request state, reset for every request.
   struct State {
     std::shared_ptr<proxy::WorkerSnapshot> snap;
@@ -90,14 +117,12 @@ class Exchange : private proxy::StreamWatcher {
     runtime::TimePoint start{};
     bool request_body_started = false;  // bytes of the body were consumed from the client
     LogRecord log;
-    std::string upstream_name;
     std::string error;
     bool sent_continue = false;
     bool has_first_span = false;   // first body span fetched, not yet sent or consumed
     std::string_view first_span;   // view into the client io's buffer (or buffered_body)
     std::string buffered_body;     // ctx.buffer_request_body: the whole body, read up front
     bool body_replayable = false;  // buffered_body holds the whole body: a retry can resend it
-    config::Millis try_timeout{};  // this attempt's response-head timeout (retry.per_try_timeout)
   };
 
   runtime::Task<bool> runRequestFilters();
@@ -107,28 +132,25 @@ class Exchange : private proxy::StreamWatcher {
   runtime::Task<bool> bufferRequestBody();
   runtime::Task<bool> failBuffering(int status, std::string_view message);
   runtime::Task<> proxyToUpstream();
+  // The call's options from the route, the cluster and the request.
+  CallOptions callOptions(const upstream::CompiledCluster& cc, bool wait_continue);
+  // Fetches the first body span before any upstream sees the request (it rides in the
+  // HTTP/1.1 head's writev). False when the request was answered (an error).
+  runtime::Task<bool> fetchFirstSpan();
   // Reads a small body of an idempotent request into buffered_body when the route's retry
   // policy may retry after sending it. False when the request was answered (an error).
   runtime::Task<bool> bufferBodyForRetry();
-  // The retry decision for a failed attempt (proxy/retry.h); true: retry after `delay`.
-  bool shouldRetry(const AttemptFailure& f, RetryState& retry, runtime::Duration& delay);
-  // Waits out a retry's backoff and rewinds a buffered body. False when the request's total
-  // deadline passed meanwhile.
-  runtime::Task<bool> backoffAndRewind(runtime::Duration delay);
-  // `host` >= 0: use that host for the first attempt (chosen by the HTTP/1 path).
-  runtime::Task<> proxyToUpstreamH2(int host = -1);
-  // protocol auto: records what ALPN chose on a fresh connection; true when it is h2.
-  static bool rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn);
-  // protocol auto: the endpoint speaks h2; the request continues on the HTTP/2 path.
-  runtime::Task<> switchToH2(int host);
-  void serializeUpstreamHead(bool expect_continue);
-  runtime::Task<SendResult> sendHead(net::TcpStream& up);
-  runtime::Task<SendResult> sendRequestBody(net::TcpStream& up);
-  bool requestBodySent() const;
-  runtime::Task<std::pair<SendResult, HeadRead>> streamBodyWatchingResponse(net::TcpStream& up);
-  runtime::Task<HeadRead> readResponseHead(net::TcpStream& up, runtime::TimePoint deadline,
-                                           bool stop_at_continue);
-  runtime::Task<bool> relayResponse(net::TcpStream& up);
+  // The call failed: the error reply (or 499) and the log's error text, from the typed error.
+  runtime::Task<> replyToFailure(const AttemptError& e);
+  // ResponseHandler: relays the upstream's response to the client.
+  runtime::Task<bool> onResponse(UpstreamIo& up) override;
+  runtime::Task<bool> relayHttp1(Http1UpstreamIo& up);
+  runtime::Task<bool> relayHttp2(Http2UpstreamIo& up);
+  // Runs the response-body phase (reverse order) on a copy of `data` in `chunk`.
+  std::string_view filterResponseBody(std::string& chunk, std::string_view data, bool end);
+  // HTTP/2 response body to the client: filters, a held head, gRPC-Web, trailers.
+  runtime::Task<> relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool transform,
+                                 bool head_held, uint64_t content_length);
   void finishRequest(int status);
   static void onTotalTimeout(void* self);
   // After routing: the route's protocol timeouts replace the global request_total.
@@ -140,7 +162,7 @@ class Exchange : private proxy::StreamWatcher {
   static void onDrainAge(void* self);
   // WebSocket upgrades: the per-route cap (false: answered 503) and the tunnel itself.
   runtime::Task<bool> admitWebSocket();
-  runtime::Task<> runTunnel(net::TcpStream& up);
+  runtime::Task<> runTunnel(Http1UpstreamIo& up);
   // Idle bound for the upstream response body's reads (SSE or the cluster's idle timeout).
   runtime::Duration responseBodyIdle(const upstream::CompiledCluster& cc) const;
   // Wait for the response head: the route's timeout; a gRPC call may stream, so its server
@@ -154,14 +176,14 @@ class Exchange : private proxy::StreamWatcher {
   const DownstreamInfo& down_;
   http::RequestContext ctx_;
   State ex_;
-  Buffer up_;
   http::Target target_;  // reused: its path buffer keeps its capacity across requests
-  http1::ResponseHead resp_head_;
-  std::string up_head_;  // serialized upstream request head, kept for retries
   uint64_t head_bytes_ = 0;
-  net::TcpStream* upstream_ = nullptr;       // the upstream in use, for abortUpstream()
-  upstream::H2Stream* h2_stream_ = nullptr;  // same, for HTTP/2 clusters
-  runtime::Timer total_timer_;               // request_total, grpc_unary or sse_max_lifetime
+  // The upstream side, reused by every request (their buffers keep their capacity).
+  Http1UpstreamIo http1_;
+  Http2UpstreamIo http2_;
+  ClientBody body_{*this};
+  UpstreamCall* call_ = nullptr;  // the call in progress, for abortUpstream() and the deadline
+  runtime::Timer total_timer_;    // request_total, grpc_unary or sse_max_lifetime
   metrics::TimeoutReason total_reason_ = metrics::TimeoutReason::kRequestTotal;
   bool total_expired_ = false;
   StreamKind stream_kind_ = StreamKind::kNone;

@@ -212,8 +212,7 @@ int Http2Connection::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, 
     case NGHTTP2_CONTINUATION:
       if (++c->continuations_ > kMaxContinuations) {
         count(kContinuationFlood);
-        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return c->enhanceYourCalm();
       }
       break;
     case NGHTTP2_PING:
@@ -221,21 +220,24 @@ int Http2Connection::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, 
     case NGHTTP2_PRIORITY:
       if (!c->charge(1)) {
         count(kControlFlood);
-        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return c->enhanceYourCalm();
       }
       break;
     case NGHTTP2_DATA:
       if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) && !c->charge(1)) {
         count(kControlFlood);
-        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return c->enhanceYourCalm();
       }
       break;
     default:
       break;
   }
   return 0;
+}
+
+int Http2Connection::enhanceYourCalm() {
+  goAway(NGHTTP2_ENHANCE_YOUR_CALM);
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 int Http2Connection::onBeginHeaders(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
@@ -295,8 +297,7 @@ int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* 
       c->rollWindow();
       if (++c->resets_in_window_ > h2.max_resets_per_second) {
         count(kRapidReset);
-        c->goAway(NGHTTP2_ENHANCE_YOUR_CALM);
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return c->enhanceYourCalm();
       }
       break;
     }

@@ -69,6 +69,8 @@ class Http2Connection {
   bool charge(int cost);
   void rollWindow();
   void goAway(uint32_t error_code);
+  // A flood: GOAWAY(ENHANCE_YOUR_CALM); returns the callback's failure code.
+  int enhanceYourCalm();
   void maybeReap(Http2Stream* s);
   // Drops a finished stream, keeping a few for reuse: a recycled stream keeps its buffers'
   // and header maps' capacity, which saves ~25 allocations per request.

@@ -6,6 +6,7 @@
 
 #include "proxy/forwarding.h"
 #include "proxy/http2_connection.h"
+#include "proxy/tunnel_timers.h"
 
 namespace gatehouse::proxy {
 
@@ -13,7 +14,6 @@ using runtime::Task;
 
 namespace {
 // Response body bytes queued per stream before sendBody() waits for the client to read.
-constexpr size_t kOutHighWater = 64 * 1024;
 
 bool lowercaseOk(std::string_view name) {
   return std::none_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
@@ -60,12 +60,8 @@ void Http2Stream::recycle(int32_t id) {
   trailers_.clear();
   in_trailers_ = false;
   out_.clear();
-  out_pos_ = 0;
-  out_end_ = false;
   head_sent_ = false;
-  deferred_ = false;
   trailer_storage_.clear();
-  out_trailers_.clear();
   bytes_out_ = 0;
   started_ = false;
   running_ = false;
@@ -316,11 +312,11 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
       kind == ResponseBodyKind::kNone || (kind == ResponseBodyKind::kLength && length == 0);
   int rv;
   if (no_body) {
-    out_end_ = true;
+    out_.end = true;
     rv = nghttp2_submit_response(conn_.session(), id_, nva.data(), nva.size(), nullptr);
   } else {
-    out_.assign(first);
-    out_pos_ = 0;
+    out_.data.assign(first);
+    out_.pos = 0;
     nghttp2_data_provider dp;
     dp.source.ptr = this;
     dp.read_callback = &readCallback;
@@ -334,45 +330,22 @@ Task<Status> Http2Stream::sendHead(const http::Response& resp, ResponseBodyKind 
 }
 
 ssize_t Http2Stream::readResponse(uint8_t* buf, size_t length, uint32_t* data_flags) {
-  size_t avail = out_.size() - out_pos_;
-  if (avail == 0) {
-    if (!out_end_) {
-      deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (out_trailers_.size() > 0) {
-      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      std::vector<nghttp2_nv> nva;
-      for (const auto& f : out_trailers_.fields())
-        nva.push_back(makeNv(f.name, f.value));
-      nghttp2_submit_trailer(conn_.session(), id_, nva.data(), nva.size());
-    }
-    return 0;
+  const ssize_t n = out_.read(conn_.session(), id_, buf, length, data_flags);
+  if (n > 0) {
+    bytes_out_ += static_cast<uint64_t>(n);
+    if (!out_.full()) send_wake_.notify();
   }
-  size_t n = std::min(avail, length);
-  std::memcpy(buf, out_.data() + out_pos_, n);
-  out_pos_ += n;
-  bytes_out_ += n;
-  if (out_pos_ == out_.size()) {
-    out_.clear();
-    out_pos_ = 0;
-  }
-  if (out_.size() - out_pos_ < kOutHighWater) send_wake_.notify();
-  if (out_pos_ == out_.size() && out_end_ && out_trailers_.size() == 0) {
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  }
-  return static_cast<ssize_t>(n);
+  return n;
 }
 
 Task<Status> Http2Stream::sendBody(std::string_view data) {
   auto& loop = conn_.worker().loop();
   const auto idle = conn_.worker().snapshot()->snap->config->timeouts.client_body;
-  while (!closed_ && out_.size() - out_pos_ >= kOutHighWater) {
+  while (!closed_ && out_.full()) {
     // The client's flow-control window is closed: wait for it to read, within the body
     // timeout (a client that never opens its window must not hold the stream for ever).
     bool woke = co_await send_wake_.wait(loop, loop.now() + idle);
-    if (!woke && !closed_ && out_.size() - out_pos_ >= kOutHighWater) {
+    if (!woke && !closed_ && out_.full()) {
       countHttp2StalledWindow();
       conn_.worker().stats().timeout(metrics::TimeoutReason::kClientWrite);
       abortResponse();
@@ -381,35 +354,17 @@ Task<Status> Http2Stream::sendBody(std::string_view data) {
     }
   }
   if (closed_) co_return closedError();
-  if (out_pos_ > 0 && out_pos_ == out_.size()) {
-    out_.clear();
-    out_pos_ = 0;
-  }
   out_.append(data);
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_.session(), id_);
-  }
+  out_.resume(conn_.session(), id_);
   conn_.wantWrite();
   co_return Status{};
 }
 
 Task<Status> Http2Stream::finishBody(const http::HeaderMap* trailers) {
-  if (out_end_) co_return Status{};  // ended with the head
+  if (out_.end) co_return Status{};  // ended with the head
   if (closed_) co_return closedError();
-  if (trailers) {
-    for (const auto& f : trailers->fields()) {
-      std::string name(f.name);
-      for (auto& c : name)
-        c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-      out_trailers_.add(name, f.value);
-    }
-  }
-  out_end_ = true;
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_.session(), id_);
-  }
+  out_.finish(trailers);
+  out_.resume(conn_.session(), id_);
   conn_.wantWrite();
   co_return Status{};
 }
@@ -420,83 +375,56 @@ void Http2Stream::abortResponse() {
   conn_.wantWrite();
 }
 
-namespace {
-// Both directions of an extended-CONNECT tunnel and its two timers.
-struct H2Tunnel {
-  H2Tunnel(runtime::EventLoop& l, Http2Stream& s, net::TcpStream& u, runtime::Duration i)
-      : loop(l), stream(s), up(u), idle(i), last_activity(l.now()) {}
-  runtime::EventLoop& loop;
-  Http2Stream& stream;
-  net::TcpStream& up;
-  runtime::Duration idle;
-  runtime::TimePoint last_activity;
-  metrics::TunnelClose reason = metrics::TunnelClose::kClosed;
-  bool ended = false;
-  runtime::Timer idle_timer;
-  runtime::Timer life_timer;
-
-  void end(metrics::TunnelClose why) {
-    if (reason == metrics::TunnelClose::kClosed) reason = why;
-    if (ended) return;
-    ended = true;
-    up.cancel();
-    stream.interruptBodyRead();
-    stream.abortResponse();  // RST_STREAM: the client sees the tunnel cut
-  }
-  static void onIdle(void* arg) {
-    auto* t = static_cast<H2Tunnel*>(arg);
-    auto due = t->last_activity + t->idle;
-    if (t->loop.now() >= due) {
-      t->end(metrics::TunnelClose::kIdle);
-    } else {
-      t->idle_timer.arm(t->loop, due, &H2Tunnel::onIdle, t);
-    }
-  }
-  static void onLifetime(void* arg) {
-    static_cast<H2Tunnel*>(arg)->end(metrics::TunnelClose::kLifetime);
-  }
-};
-}  // namespace
-
 Task<metrics::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_buffer,
                                                runtime::Duration idle,
                                                runtime::Duration max_lifetime) {
   // Only an extended CONNECT stream gets here (Upgrade is HTTP/1.1; h2 requests never carry it).
   if (!extended_connect_) co_return metrics::TunnelClose::kError;
   auto& loop = conn_.worker().loop();
-  H2Tunnel t(loop, *this, up, idle);
-  t.idle_timer.arm(loop, loop.now() + idle, &H2Tunnel::onIdle, &t);
-  t.life_timer.arm(loop, loop.now() + max_lifetime, &H2Tunnel::onLifetime, &t);
+  struct Ends {
+    Http2Stream* stream;
+    net::TcpStream* up;
+  } ends{this, &up};
+  TunnelTimers t(
+      loop,
+      [](void* p) {
+        auto* e = static_cast<Ends*>(p);
+        e->up->cancel();
+        e->stream->interruptBodyRead();
+        e->stream->abortResponse();  // RST_STREAM: the client sees the tunnel cut
+      },
+      &ends);
+  t.start(idle, max_lifetime);
   constexpr runtime::Duration kForever = std::chrono::hours(24 * 365 * 10);  // timers bound it
-  auto client_to_up = [&t, kForever]() -> Task<> {
+  auto client_to_up = [this, &t, &up, kForever]() -> Task<> {
     for (;;) {
-      auto sp = co_await t.stream.readBody(kForever);
+      auto sp = co_await readBody(kForever);
       if (!sp.ok()) break;
       if (sp->end) {
-        t.up.shutdownWrite();  // END_STREAM is the client's half-close
+        up.shutdownWrite();  // END_STREAM is the client's half-close
         co_return;
       }
       iovec v{const_cast<char*>(sp->data.data()), sp->data.size()};
-      auto st = co_await t.up.writeAll(&v, 1, runtime::kNoDeadline);
-      t.stream.consumeBody();
+      auto st = co_await up.writeAll(&v, 1, runtime::kNoDeadline);
+      consumeBody();
       if (!st.ok()) break;
-      t.last_activity = t.loop.now();
+      t.touch();
     }
     t.end(metrics::TunnelClose::kError);
   };
-  auto up_to_client = [&t, &up_buffer]() -> Task<> {
+  auto up_to_client = [this, &t, &up, &up_buffer]() -> Task<> {
     for (;;) {
       if (!up_buffer.empty()) {
-        auto st = co_await t.stream.sendBody(up_buffer.readable());
+        auto st = co_await sendBody(up_buffer.readable());
         up_buffer.clear();
         if (!st.ok()) break;
-        t.last_activity = t.loop.now();
+        t.touch();
       }
       up_buffer.reserve(4096);
-      auto n = co_await t.up.read(up_buffer.writePtr(), up_buffer.writable(), runtime::kNoDeadline);
+      auto n = co_await up.read(up_buffer.writePtr(), up_buffer.writable(), runtime::kNoDeadline);
       if (!n.ok()) break;
       if (*n == 0) {
-        (void)co_await t.stream.finishBody(nullptr);  // END_STREAM: the upstream closed
+        (void)co_await finishBody(nullptr);  // END_STREAM: the upstream closed
         co_return;
       }
       up_buffer.commit(*n);
@@ -504,7 +432,7 @@ Task<metrics::TunnelClose> Http2Stream::tunnel(net::TcpStream& up, Buffer& up_bu
     t.end(metrics::TunnelClose::kError);
   };
   co_await runtime::whenBoth(loop, client_to_up(), up_to_client());
-  co_return t.reason;
+  co_return t.reason();
 }
 
 }  // namespace gatehouse::proxy

@@ -11,6 +11,7 @@
 #include "proxy/client_io.h"
 #include "proxy/exchange.h"
 #include "runtime/notifier.h"
+#include "upstream/h2_body_out.h"
 
 namespace gatehouse::proxy {
 
@@ -92,15 +93,11 @@ class Http2Stream final : public ClientIo {
   http::HeaderMap trailers_;
   bool in_trailers_ = false;
   // Response.
-  std::string out_;  // queued response body bytes not yet taken by the codec
-  size_t out_pos_ = 0;
-  bool out_end_ = false;  // the exchange finished the body
+  upstream::H2BodyOut out_;  // queued response body bytes not yet taken by the codec
   bool head_sent_ = false;
-  bool deferred_ = false;  // the codec is waiting for body bytes
   std::string trailer_storage_;
   std::vector<nghttp2_nv> nva_;  // response head being submitted (capacity reused)
   std::string lowered_names_;    // its lower-cased field names
-  http::HeaderMap out_trailers_;
   runtime::Notifier send_wake_;
   uint64_t bytes_out_ = 0;
   bool started_ = false;

@@ -11,6 +11,7 @@
 #include "proxy/forwarding.h"
 #include "proxy/http2_connection.h"
 #include "proxy/router.h"
+#include "proxy/tunnel_timers.h"
 
 namespace gatehouse::proxy {
 
@@ -381,50 +382,22 @@ Task<Status> Session::finishBody(const http::HeaderMap* trailers) {
   co_return st;
 }
 
-namespace {
-// Shared by both directions of a tunnel and its two timers.
-struct TunnelState {
-  TunnelState(runtime::EventLoop& l, net::TcpStream& c, net::TcpStream& u, runtime::Duration i)
-      : loop(l), client(c), up(u), idle(i), last_activity(l.now()) {}
-  runtime::EventLoop& loop;
-  net::TcpStream& client;
-  net::TcpStream& up;
-  runtime::Duration idle;
-  runtime::TimePoint last_activity;
-  metrics::TunnelClose reason = metrics::TunnelClose::kClosed;
-  runtime::Timer idle_timer;
-  runtime::Timer life_timer;
-
-  void end(metrics::TunnelClose why) {
-    if (reason == metrics::TunnelClose::kClosed) reason = why;
-    client.cancel();
-    up.cancel();
-  }
-  // Idle means no byte either way: one timer, pushed forward lazily from the last activity.
-  static void onIdle(void* arg) {
-    auto* t = static_cast<TunnelState*>(arg);
-    auto due = t->last_activity + t->idle;
-    if (t->loop.now() >= due) {
-      t->end(metrics::TunnelClose::kIdle);
-    } else {
-      t->idle_timer.arm(t->loop, due, &TunnelState::onIdle, t);
-    }
-  }
-  static void onLifetime(void* arg) {
-    static_cast<TunnelState*>(arg)->end(metrics::TunnelClose::kLifetime);
-  }
-};
-}  // namespace
-
 Task<metrics::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer,
                                            runtime::Duration idle, runtime::Duration max_lifetime) {
   keep_alive_ = false;
   auto& loop = w_.loop();
-  TunnelState state(loop, client_, up, idle);
-  if (idle.count() > 0) state.idle_timer.arm(loop, loop.now() + idle, &TunnelState::onIdle, &state);
-  if (max_lifetime.count() > 0) {
-    state.life_timer.arm(loop, loop.now() + max_lifetime, &TunnelState::onLifetime, &state);
-  }
+  struct Ends {
+    net::TcpStream* client;
+    net::TcpStream* up;
+  } ends{&client_, &up};
+  TunnelTimers state(
+      loop,
+      [](void* p) {
+        static_cast<Ends*>(p)->client->cancel();
+        static_cast<Ends*>(p)->up->cancel();
+      },
+      &ends);
+  state.start(idle, max_lifetime);
   // Bytes already buffered on either side go first, then each direction copies until EOF.
   // Reads wait without a deadline: the idle timer watches both directions at once.
   auto pump = [&state](net::TcpStream& from, Buffer& buf, net::TcpStream& to) -> Task<> {
@@ -434,7 +407,7 @@ Task<metrics::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer
         auto st = co_await to.writeAll(&v, 1, runtime::kNoDeadline);
         buf.clear();
         if (!st.ok()) break;
-        state.last_activity = state.loop.now();
+        state.touch();
       }
       buf.reserve(4096);
       auto n = co_await from.read(buf.writePtr(), buf.writable(), runtime::kNoDeadline);
@@ -443,13 +416,13 @@ Task<metrics::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer
         to.shutdownWrite();  // half-close: the other direction may still be talking
         co_return;
       }
-      state.last_activity = state.loop.now();
+      state.touch();
       buf.commit(*n);
     }
     // An error or a timer ends the whole tunnel.
     state.end(metrics::TunnelClose::kError);
   };
   co_await runtime::whenBoth(loop, pump(client_, in_, up), pump(up, up_buffer, client_));
-  co_return state.reason;
+  co_return state.reason();
 }
 }  // namespace gatehouse::proxy

@@ -11,7 +11,6 @@ namespace gatehouse::upstream {
 using runtime::Task;
 
 namespace {
-constexpr size_t kOutHighWater = 64 * 1024;
 constexpr int32_t kStreamWindow = 1 << 20;
 constexpr int32_t kConnectionWindow = 8 << 20;
 
@@ -54,46 +53,28 @@ void H2Stream::interrupt() {
 }
 
 Task<Status> H2Stream::sendBody(std::string_view data, runtime::TimePoint deadline) {
-  while (!closed_ && out_.size() - out_pos_ >= kOutHighWater) {
+  while (!closed_ && out_.full()) {
     bool woke = co_await send_wake_.wait(loop_, deadline);
     if (interrupted_) {
       interrupted_ = false;
       co_return Error::make(ErrorCode::kCancelled, ErrorSource::kUpstream, "interrupted");
     }
-    if (!woke && !closed_ && out_.size() - out_pos_ >= kOutHighWater) {
+    if (!woke && !closed_ && out_.full()) {
       co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream,
                             "upstream flow-control window stalled");
     }
   }
   if (closed_) co_return failure();
-  if (out_pos_ > 0 && out_pos_ == out_.size()) {
-    out_.clear();
-    out_pos_ = 0;
-  }
   out_.append(data);
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_->session_, id_);
-  }
+  out_.resume(conn_->session_, id_);
   conn_->wantWrite();
   co_return Status{};
 }
 
 Task<Status> H2Stream::finish(const http::HeaderMap* trailers, runtime::TimePoint) {
   if (closed_) co_return failure();
-  if (trailers) {
-    for (const auto& f : trailers->fields()) {
-      std::string name(f.name);
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-      out_trailers_.add(name, f.value);
-    }
-  }
-  out_end_ = true;
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_->session_, id_);
-  }
+  out_.finish(trailers);
+  out_.resume(conn_->session_, id_);
   conn_->wantWrite();
   co_return Status{};
 }
@@ -206,7 +187,7 @@ std::unique_ptr<H2Stream> H2Client::open(const std::vector<nghttp2_nv>& nva, boo
     return nullptr;
   }
   s->id_ = id;
-  s->out_end_ = end_stream;
+  s->out_.end = end_stream;
   streams_[id] = s.get();
   wantWrite();
   return s;
@@ -231,37 +212,9 @@ ssize_t H2Client::readRequestBody(nghttp2_session*, int32_t stream_id, uint8_t* 
   auto it = c->streams_.find(stream_id);
   if (it == c->streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   H2Stream& s = *it->second;
-  size_t avail = s.out_.size() - s.out_pos_;
-  if (avail == 0) {
-    if (!s.out_end_) {
-      s.deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (s.out_trailers_.size() > 0) {
-      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      std::vector<nghttp2_nv> nva;
-      for (const auto& f : s.out_trailers_.fields()) {
-        nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
-                       reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(),
-                       f.value.size(), NGHTTP2_NV_FLAG_NONE});
-      }
-      nghttp2_submit_trailer(c->session_, stream_id, nva.data(), nva.size());
-    }
-    return 0;
-  }
-  size_t n = std::min(avail, length);
-  std::memcpy(buf, s.out_.data() + s.out_pos_, n);
-  s.out_pos_ += n;
-  if (s.out_pos_ == s.out_.size()) {
-    s.out_.clear();
-    s.out_pos_ = 0;
-  }
-  if (s.out_.size() - s.out_pos_ < kOutHighWater) s.send_wake_.notify();
-  if (s.out_.empty() && s.out_end_ && s.out_trailers_.size() == 0) {
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  }
-  return static_cast<ssize_t>(n);
+  const ssize_t n = s.out_.read(c->session_, stream_id, buf, length, data_flags);
+  if (n > 0 && !s.out_.full()) s.send_wake_.notify();
+  return n;
 }
 
 int H2Client::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,

@@ -19,6 +19,7 @@
 #include "runtime/notifier.h"
 #include "runtime/task.h"
 #include "upstream/circuit_breaker.h"
+#include "upstream/h2_body_out.h"
 
 namespace gatehouse::upstream {
 
@@ -64,12 +65,7 @@ class H2Stream {
   std::shared_ptr<H2Client> conn_;
   runtime::EventLoop& loop_;
   int32_t id_ = -1;
-  // Request body out.
-  std::string out_;
-  size_t out_pos_ = 0;
-  bool out_end_ = false;
-  bool deferred_ = false;
-  http::HeaderMap out_trailers_;
+  H2BodyOut out_;  // request body out
   runtime::Notifier send_wake_;
   // Response in.
   int status_ = 0;

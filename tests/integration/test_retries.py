@@ -2,6 +2,7 @@
 retry, non-idempotent requests, backoff, the retry budget and failover under load with a host
 killed by PID. Upstreams are real servers on 127.0.0.1; nothing waits with a bare sleep."""
 import http.client
+import os
 import subprocess
 import sys
 import threading
@@ -224,7 +225,9 @@ def test_retry_budget_exhausted_gives_the_error_and_counts(gatehouse, echo, echo
     assert m.value("gatehouse_upstream_retries_total", cluster="svc", reason="status") < 8
 
 
-def test_budget_exhausted_connect_failure_is_gateway_json(gatehouse):
+def test_connect_failures_are_retried_whatever_the_budget_then_gateway_json(gatehouse):
+    # A request no upstream saw adds no load when it goes elsewhere: even a budget of nothing
+    # lets it try every attempt (issue 12 item 9). All hosts down: the gateway's JSON error.
     dead1, dead2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     gh = gatehouse(simple_config(cluster("svc", dead1, dead2), routes=[route("svc", {
         "attempts": 3, "budget": {"percent": 0, "min_concurrency": 0}})]))
@@ -232,8 +235,9 @@ def test_budget_exhausted_connect_failure_is_gateway_json(gatehouse):
     assert status == 502
     assert r.getheader("content-type").startswith("application/json")
     assert b'"request_id":"budget-1"' in body.replace(b" ", b"")
+    assert retries(gh, "svc", "connect_failure") == 2
     assert gh.metrics().value("gatehouse_upstream_retry_budget_exhausted_total",
-                              cluster="svc") >= 1
+                              cluster="svc") == 0
 
 
 def test_http2_upstream_honours_the_retry_policy(gatehouse, echo):
@@ -262,6 +266,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = -1  # head and body in one write: a kill never cuts a response in two
     def log_message(self, *a):
         pass
     def do_GET(self):
@@ -350,3 +355,85 @@ def test_failover_kill_one_of_three_hosts_under_load(gatehouse):
     finally:
         for p, _ in procs:
             stop_process(p)
+
+
+def run_weighted_failover(gatehouse, name):
+    """One run of issue 12 item 9's setup: three hosts weighted 1:2:3, TCP checks every 200 ms
+    with unhealthy_threshold 1, 2 workers, 6 keep-alive clients, the heaviest host SIGKILLed
+    under load. Returns (client-visible failures, retry budget refusals, requests done)."""
+    procs = [start_upstream_process(n) for n in ("h1", "h2", "h3")]
+    try:
+        endpoints = [{"host": "127.0.0.1", "port": int(ep.rsplit(":", 1)[1]), "weight": w}
+                     for (_, ep), w in zip(procs, (1, 2, 3))]
+        hc = {"type": "tcp", "interval": "200ms", "timeout": "200ms", "unhealthy_threshold": 1}
+        gh = gatehouse(simple_config(
+            cluster("svc", *endpoints, health_check=hc),
+            routes=[route("svc", {"attempts": 3, "on": ["connect-failure", "reset",
+                                                         "gateway-error"]})],
+            access_log=LOG_FIELDS), workers=2, name=name)
+        hosts = [ep for _, ep in procs]
+        wait_until(lambda: all(
+            gh.metrics().get_value("gatehouse_upstream_host_healthy", cluster="svc", host=h) == 1
+            for h in hosts), message="three healthy hosts")
+        lock = threading.Lock()
+        done = [0]
+        failures = []
+        stop = threading.Event()
+
+        def client():
+            c = http.client.HTTPConnection("127.0.0.1", gh.port, timeout=IO_TIMEOUT * 2)
+            try:
+                while not stop.is_set():
+                    try:
+                        c.request("GET", "/load")
+                        r = c.getresponse()
+                        body = r.read()
+                        ok = r.status == 200
+                    except (OSError, http.client.HTTPException) as e:
+                        ok, body = False, repr(e).encode()
+                        c.close()
+                        c = http.client.HTTPConnection("127.0.0.1", gh.port,
+                                                       timeout=IO_TIMEOUT * 2)
+                    with lock:
+                        done[0] += 1
+                        if not ok:
+                            failures.append(body[:200])
+            finally:
+                c.close()
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for th in threads:
+            th.start()
+        try:
+            wait_until(lambda: done[0] >= 300, timeout=30, message="load before the kill")
+            victim, victim_ep = procs[2]
+            victim.kill()  # SIGKILL by PID, mid-load
+            victim.wait(10)
+            wait_until(lambda: gh.metrics().get_value("gatehouse_upstream_host_healthy",
+                                                      cluster="svc", host=victim_ep) == 0,
+                       message="the killed host marked down")
+            after = done[0]
+            wait_until(lambda: done[0] >= after + 300, timeout=30, message="load after")
+        finally:
+            stop.set()
+            for th in threads:
+                th.join(60)
+        exhausted = gh.metrics().value("gatehouse_upstream_retry_budget_exhausted_total",
+                                       cluster="svc")
+        if failures:  # what the gateway saw of them, for the assertion message
+            failures += [e for e in gh.access_log() if e.get("status", 200) >= 500][:5]
+        return failures, exhausted, done[0]
+    finally:
+        for p, _ in procs:
+            stop_process(p)
+
+
+def test_failover_weighted_hosts_keeps_its_retry_budget(gatehouse):
+    # Issue 12 item 9: requests backing off after a failure on the dead host held the budget's
+    # slots, so on a worker with more than min_concurrency clients every further pick of the
+    # dead host got an immediate 502. GATEHOUSE_FAILOVER_RUNS=20 runs it 20 times in a row.
+    runs = int(os.environ.get("GATEHOUSE_FAILOVER_RUNS", "3"))
+    for run in range(runs):
+        failures, exhausted, done = run_weighted_failover(gatehouse, f"failover{run}")
+        assert failures == [], (run, exhausted, len(failures), failures[:3])
+        assert exhausted == 0, (run, exhausted)
+        assert done >= 600

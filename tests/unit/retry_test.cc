@@ -16,6 +16,20 @@ namespace {
 using config::Millis;
 using metrics::RetryReason;
 using std::chrono::milliseconds;
+using Code = AttemptError::Code;
+
+AttemptError err(Code c) {
+  return attemptError(c);
+}
+AttemptError status(int s) {
+  return statusError(s);
+}
+// A reset on a reused keep-alive connection.
+AttemptError race() {
+  AttemptError e = attemptError(Code::kReset);
+  e.reused_connection = true;
+  return e;
+}
 
 config::RetryPolicy written() {
   config::RetryPolicy p;
@@ -73,38 +87,48 @@ TEST(RetryBudget, PercentOfActiveRequestsWithAFloor) {
 TEST(RetryDecision, ConditionsFromThePolicy) {
   auto p = written();
   RequestFacts get{.idempotent = true};
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 503}, get, 1, 1, 0), RetryVerdict::kRetry);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 500}, get, 1, 1, 0), RetryVerdict::kNo);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kTimeout}, get, 1, 1, 0), RetryVerdict::kRetry);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kReset}, get, 1, 1, 0), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, status(503), get, 1, 1, 0), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, status(500), get, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, err(Code::kResponseTimeout), get, 1, 1, 0), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, err(Code::kReset), get, 1, 1, 0), RetryVerdict::kRetry);
   // attempts counts the first try: 3 tries made, none left.
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 503}, get, 3, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, status(503), get, 3, 1, 0), RetryVerdict::kNo);
   p.on_reset = false;
-  EXPECT_EQ(decideRetry(p, {RetryReason::kReset}, get, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, err(Code::kReset), get, 1, 1, 0), RetryVerdict::kNo);
   // The keep-alive race is retried whatever `on` says.
-  AttemptFailure race{RetryReason::kReset, 0, true};
-  EXPECT_EQ(decideRetry(p, race, get, 1, 1, 0), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, race(), get, 1, 1, 0), RetryVerdict::kRetry);
 }
 
 TEST(RetryDecision, NonIdempotentOnlyWhenTheRequestNeverLeft) {
   const auto p = written();
   RequestFacts post{.idempotent = false};
-  EXPECT_EQ(decideRetry(p, {RetryReason::kConnectFailure}, post, 1, 1, 0), RetryVerdict::kRetry);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kRefusedStream}, post, 1, 1, 0), RetryVerdict::kRetry);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 503}, post, 1, 1, 0), RetryVerdict::kNo);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kReset}, post, 1, 1, 0), RetryVerdict::kNo);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kTimeout}, post, 1, 1, 0), RetryVerdict::kNo);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kReset, 0, true}, post, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, err(Code::kConnectFailed), post, 1, 1, 0), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, err(Code::kRefusedStream), post, 1, 1, 0), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, status(503), post, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, err(Code::kReset), post, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, err(Code::kResponseTimeout), post, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, race(), post, 1, 1, 0), RetryVerdict::kNo);
 }
 
 TEST(RetryDecision, NeverAfterTheResponseStartedOrWithAnUnreplayableBody) {
   const auto p = written();
   RequestFacts started{.idempotent = true, .response_started = true};
-  EXPECT_EQ(decideRetry(p, {RetryReason::kReset}, started, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, err(Code::kReset), started, 1, 1, 0), RetryVerdict::kNo);
   RequestFacts streamed{.idempotent = true, .body_replayable = false};
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 503}, streamed, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, status(503), streamed, 1, 1, 0), RetryVerdict::kNo);
   RequestFacts expired{.idempotent = true, .deadline_expired = true};
-  EXPECT_EQ(decideRetry(p, {RetryReason::kConnectFailure}, expired, 1, 1, 0), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, err(Code::kConnectFailed), expired, 1, 1, 0), RetryVerdict::kNo);
+}
+
+TEST(RetryDecision, TheBudgetNeverRefusesARequestThatNoUpstreamSaw) {
+  auto p = written();
+  p.on_connect_failure = true;
+  p.budget_percent = 0;
+  p.budget_min_concurrency = 0;
+  RequestFacts get{.idempotent = true};
+  EXPECT_EQ(decideRetry(p, err(Code::kConnectFailed), get, 1, 5, 5), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, err(Code::kRefusedStream), get, 1, 5, 5), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, err(Code::kReset), get, 1, 5, 0), RetryVerdict::kBudgetExhausted);
 }
 
 TEST(RetryDecision, BudgetExhaustedIsItsOwnVerdict) {
@@ -112,11 +136,10 @@ TEST(RetryDecision, BudgetExhaustedIsItsOwnVerdict) {
   p.budget_percent = 10;
   p.budget_min_concurrency = 1;
   RequestFacts get{.idempotent = true};
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 503}, get, 1, 5, 0), RetryVerdict::kRetry);
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 503}, get, 1, 5, 1),
-            RetryVerdict::kBudgetExhausted);
+  EXPECT_EQ(decideRetry(p, status(503), get, 1, 5, 0), RetryVerdict::kRetry);
+  EXPECT_EQ(decideRetry(p, status(503), get, 1, 5, 1), RetryVerdict::kBudgetExhausted);
   // A failure the policy would not retry anyway is not a budget event.
-  EXPECT_EQ(decideRetry(p, {RetryReason::kStatus, 500}, get, 1, 5, 1), RetryVerdict::kNo);
+  EXPECT_EQ(decideRetry(p, status(500), get, 1, 5, 1), RetryVerdict::kNo);
 }
 
 TEST(RetryState, CountsActiveRequestsRetriesAndReasons) {
@@ -132,15 +155,15 @@ TEST(RetryState, CountsActiveRequestsRetriesAndReasons) {
     RetryState b(p, cs);
     EXPECT_EQ(cs.active_requests.get(), 2u);
     a.startAttempt(0);
-    EXPECT_EQ(a.mayRetry({RetryReason::kStatus, 503}, get, 1, delay), RetryVerdict::kRetry);
-    EXPECT_EQ(cs.active_retries.get(), 1u);
+    EXPECT_EQ(a.mayRetry(status(503), get, 1, delay), RetryVerdict::kRetry);
+    EXPECT_EQ(cs.active_retries.get(), 0u);  // waiting out its backoff: no slot yet
     a.startAttempt(1);
+    EXPECT_EQ(cs.active_retries.get(), 1u);
     // a holds the only budget slot; it may still retry itself, b may not.
     b.startAttempt(0);
-    EXPECT_EQ(b.mayRetry({RetryReason::kStatus, 503}, get, 1, delay),
-              RetryVerdict::kBudgetExhausted);
-    EXPECT_EQ(a.mayRetry({RetryReason::kTimeout}, get, 1, delay), RetryVerdict::kRetry);
-    EXPECT_EQ(cs.active_retries.get(), 1u);
+    EXPECT_EQ(b.mayRetry(status(503), get, 1, delay), RetryVerdict::kBudgetExhausted);
+    EXPECT_EQ(a.mayRetry(err(Code::kResponseTimeout), get, 1, delay), RetryVerdict::kRetry);
+    EXPECT_EQ(cs.active_retries.get(), 0u);  // backing off: no slot until the attempt starts
     EXPECT_EQ(a.tries(), 2);
     ASSERT_EQ(a.triedHosts().size(), 2u);
   }
@@ -148,6 +171,115 @@ TEST(RetryState, CountsActiveRequestsRetriesAndReasons) {
   EXPECT_EQ(cs.active_retries.get(), 0u);
   EXPECT_EQ(cs.retries[static_cast<size_t>(RetryReason::kStatus)].get(), 1u);
   EXPECT_EQ(cs.retries[static_cast<size_t>(RetryReason::kTimeout)].get(), 1u);
+  EXPECT_EQ(cs.retry_budget_exhausted.get(), 1u);
+}
+
+// The budget's accounting on every way a request can end: whatever happened, the gauges are
+// back to zero once its RetryState is gone (issue 12 item 9: a failover saw the budget refuse
+// 289 retries while only 20 were made).
+class RetryAccounting : public ::testing::Test {
+ protected:
+  RetryAccounting() {
+    p.attempts = 3;
+    p.on_connect_failure = p.on_reset = p.on_timeout = true;
+    p.budget_percent = 20;
+    p.budget_min_concurrency = 3;
+  }
+  void expectReturned() {
+    EXPECT_EQ(cs.active_requests.get(), 0u);
+    EXPECT_EQ(cs.active_retries.get(), 0u);
+  }
+  config::RetryPolicy p;
+  metrics::ClusterStats cs;
+  RequestFacts get{.idempotent = true};
+  runtime::Duration delay{};
+};
+
+TEST_F(RetryAccounting, SuccessOnTheFirstTry) {
+  {
+    RetryState r(p, cs);
+    r.startAttempt(0);
+    EXPECT_EQ(cs.active_requests.get(), 1u);
+    EXPECT_EQ(cs.active_retries.get(), 0u);
+  }
+  expectReturned();
+}
+
+TEST_F(RetryAccounting, SuccessOnARetryOnAnotherHost) {
+  {
+    RetryState r(p, cs);
+    r.startAttempt(0);
+    ASSERT_EQ(r.mayRetry(err(Code::kConnectFailed), get, 1, delay), RetryVerdict::kRetry);
+    r.startAttempt(1);
+    EXPECT_TRUE(r.holdsBudgetSlot());
+    EXPECT_EQ(cs.active_retries.get(), 1u);
+    ASSERT_EQ(r.triedHosts().size(), 2u);
+  }
+  expectReturned();
+}
+
+TEST_F(RetryAccounting, FailureAfterEveryAttempt) {
+  {
+    RetryState r(p, cs);
+    r.startAttempt(0);
+    ASSERT_EQ(r.mayRetry(err(Code::kReset), get, 1, delay), RetryVerdict::kRetry);
+    r.startAttempt(1);
+    ASSERT_EQ(r.mayRetry(err(Code::kReset), get, 1, delay), RetryVerdict::kRetry);
+    r.startAttempt(2);
+    EXPECT_EQ(r.mayRetry(err(Code::kReset), get, 1, delay), RetryVerdict::kNo);  // 3 tries
+    EXPECT_EQ(cs.active_retries.get(), 0u);
+  }
+  expectReturned();
+}
+
+TEST_F(RetryAccounting, ClientAbortDuringARetryAttemptOrItsBackoff) {
+  {
+    RetryState r(p, cs);  // aborted while the retry attempt is in flight
+    r.startAttempt(0);
+    ASSERT_EQ(r.mayRetry(err(Code::kReset), get, 1, delay), RetryVerdict::kRetry);
+    r.startAttempt(1);
+  }
+  expectReturned();
+  {
+    RetryState r(p, cs);  // aborted while it waits out the backoff
+    r.startAttempt(0);
+    ASSERT_EQ(r.mayRetry(err(Code::kReset), get, 1, delay), RetryVerdict::kRetry);
+  }
+  expectReturned();
+}
+
+TEST_F(RetryAccounting, TimeoutOfTheRequestAndOfAnAttempt) {
+  {
+    RetryState r(p, cs);
+    r.startAttempt(0);
+    ASSERT_EQ(r.mayRetry(err(Code::kResponseTimeout), get, 1, delay), RetryVerdict::kRetry);
+    r.startAttempt(1);
+    RequestFacts expired = get;
+    expired.deadline_expired = true;
+    EXPECT_EQ(r.mayRetry(err(Code::kResponseTimeout), expired, 1, delay), RetryVerdict::kNo);
+  }
+  expectReturned();
+}
+
+TEST_F(RetryAccounting, RequestsWaitingOutTheirBackoffDoNotHoldTheBudget) {
+  // The failover: four requests on one worker, three of them backing off after a failure on
+  // the dead host. The fourth's retry must not be refused: nothing of the three is in flight.
+  RetryState a(p, cs), b(p, cs), c(p, cs), d(p, cs);
+  for (RetryState* r : {&a, &b, &c}) {
+    r->startAttempt(2);
+    ASSERT_EQ(r->mayRetry(err(Code::kConnectFailed), get, 1, delay), RetryVerdict::kRetry);
+  }
+  d.startAttempt(2);
+  EXPECT_EQ(d.mayRetry(err(Code::kConnectFailed), get, 1, delay), RetryVerdict::kRetry);
+  EXPECT_EQ(cs.retry_budget_exhausted.get(), 0u);
+  // Three retry attempts in flight fill the floor of 3: a fourth retry of a request that may
+  // have been processed must wait for one to end; one that never reached an upstream need not.
+  a.startAttempt(0);
+  b.startAttempt(0);
+  c.startAttempt(0);
+  EXPECT_EQ(cs.active_retries.get(), 3u);
+  EXPECT_EQ(d.mayRetry(err(Code::kReset), get, 1, delay), RetryVerdict::kBudgetExhausted);
+  EXPECT_EQ(d.mayRetry(err(Code::kConnectFailed), get, 1, delay), RetryVerdict::kRetry);
   EXPECT_EQ(cs.retry_budget_exhausted.get(), 1u);
 }
 
@@ -165,10 +297,10 @@ TEST(RetryState, TheMaxRetriesBreakerHasTheLastWord) {
   {
     RetryState a(p, cs, &breakers);
     RetryState b(p, cs, &breakers);
-    EXPECT_EQ(a.mayRetry({RetryReason::kStatus, 503}, get, 1, delay), RetryVerdict::kRetry);
-    EXPECT_EQ(b.mayRetry({RetryReason::kStatus, 503}, get, 1, delay), RetryVerdict::kBreakerOpen);
+    EXPECT_EQ(a.mayRetry(status(503), get, 1, delay), RetryVerdict::kRetry);
+    EXPECT_EQ(b.mayRetry(status(503), get, 1, delay), RetryVerdict::kBreakerOpen);
     // a keeps its unit for its next retry.
-    EXPECT_EQ(a.mayRetry({RetryReason::kStatus, 503}, get, 1, delay), RetryVerdict::kRetry);
+    EXPECT_EQ(a.mayRetry(status(503), get, 1, delay), RetryVerdict::kRetry);
     EXPECT_EQ(breakers.state->current(upstream::Limit::kRetries), 1u);
     EXPECT_EQ(breakers.state->overflows(upstream::Limit::kRetries), 1u);
   }

@@ -1,0 +1,201 @@
+#include "proxy/upstream_call.h"
+
+namespace gatehouse::proxy {
+
+using runtime::Task;
+using Code = AttemptError::Code;
+
+// Tells the balancer when an attempt on a host starts and ends; a failure unless told
+// otherwise.
+class LbTracker {
+ public:
+  LbTracker(lb::LoadBalancer& lb, int host) : lb_(lb), host_(host), start_(runtime::Clock::now()) {
+    lb_.onStart(host_);
+  }
+  LbTracker(const LbTracker&) = delete;
+  LbTracker& operator=(const LbTracker&) = delete;
+  ~LbTracker() { end(false); }
+  void end(bool success) {
+    if (done_) return;
+    done_ = true;
+    lb_.onEnd(host_, runtime::Clock::now() - start_, success);
+  }
+  // Not the host's fault: outlier detection must not count it (a client could eject hosts).
+  void abandon() {
+    if (done_) return;
+    done_ = true;
+    lb_.onAbandon(host_, runtime::Clock::now() - start_);
+  }
+
+ private:
+  lb::LoadBalancer& lb_;
+  int host_;
+  runtime::TimePoint start_;
+  bool done_ = false;
+};
+
+UpstreamCall::UpstreamCall(proxy::WorkerContext& worker, const CallOptions& options,
+                           Http1UpstreamIo& http1, Http2UpstreamIo& http2)
+    : w_(worker),
+      opt_(options),
+      cc_(options.snapshot->snap->clusters[static_cast<size_t>(options.cluster)]),
+      wc_(options.snapshot->clusters[static_cast<size_t>(options.cluster)]),
+      stats_(worker.stats().cluster(cc_.stats_slot)),
+      http1_(http1),
+      http2_(http2),
+      retry_(*options.retry, stats_, &cc_.breakers) {
+  stats_.requests.inc();
+}
+
+UpstreamCall::~UpstreamCall() {
+  http1_.reset();
+  http2_.reset();
+}
+
+void UpstreamCall::expire() {
+  expired_ = true;
+  if (current_) current_->interrupt();
+}
+
+void UpstreamCall::abort() {
+  if (current_) current_->cancel();
+}
+
+Task<AttemptError> UpstreamCall::run(RequestBody& body, ResponseHandler& handler) {
+  body_ = &body;
+  handler_ = &handler;
+  for (;;) {
+    AttemptError e = co_await attempt();
+    if (e.ok()) co_return e;
+    // The client's body failing is reported as such, even past the deadline.
+    if (expired_ && e.code != Code::kBodyTooLarge && e.code != Code::kBodyIncomplete) {
+      e = attemptError(Code::kRequestTimeout);
+    }
+    countAttemptFailure(e);
+    // A status retry was decided when its head arrived (keepHead); anything else here.
+    runtime::Duration delay = status_delay_;
+    if (e.code == Code::kStatus || shouldRetry(e, delay)) {
+      if (co_await backoff(delay)) continue;
+      e = attemptError(Code::kRequestTimeout);  // the deadline passed during the backoff
+      stats_.timeouts.inc();
+    }
+    if (e.code == Code::kReset || e.code == Code::kBadResponse || e.code == Code::kRefusedStream) {
+      stats_.bad_responses.inc();
+    }
+    co_return e;
+  }
+}
+
+UpstreamIo& UpstreamCall::ioFor(const upstream::EndpointPool& pool, bool http2) {
+  http2 =
+      http2 || cc_.http2 || (cc_.protocol_auto && pool.alpn == upstream::EndpointPool::Alpn::kH2);
+  const auto& cfg = *opt_.snapshot->snap->config;
+  if (http2) {
+    if (!http2_.prepared()) http2_.prepare(*opt_.request, cfg, cc_.tls != nullptr, opt_.web);
+    return http2_;
+  }
+  if (!http1_.prepared()) http1_.prepare(*opt_.request, cfg, opt_.wait_continue);
+  return http1_;
+}
+
+Task<AttemptError> UpstreamCall::attempt() {
+  const int hi =
+      wc_.lb->pick({opt_.request, opt_.client_ip, opt_.lb_set_cookie, retry_.triedHosts()});
+  if (hi < 0) co_return attemptError(Code::kNoHost);
+  retry_.startAttempt(hi);
+  LbTracker tracker(*wc_.lb, hi);
+  const auto& host = cc_.hosts.hosts[static_cast<size_t>(hi)];
+  if (opt_.log) {
+    opt_.log->attempts = retry_.tries();
+    opt_.log->upstream = host.name;
+  }
+  AttemptTarget target{&cc_,    &host,    wc_.pools[static_cast<size_t>(hi)],
+                       &stats_, opt_.log, opt_.deadline};
+  UpstreamIo* io = &ioFor(*target.pool, false);
+  AttemptError e = co_await io->open(target);
+  if (e.code == Code::kSwitchToHttp2) {
+    // protocol auto: the fresh connection spoke h2 and is in the pool now; same host, same
+    // attempt, continued as a stream.
+    io = &ioFor(*target.pool, true);
+    e = co_await io->open(target);
+  }
+  if (e.ok()) {
+    sent_at_ = runtime::Clock::now();
+    tracker_ = &tracker;
+    current_ = io;
+    e = co_await io->exchange(*body_, *this, opt_.head_timeout);
+    current_ = nullptr;
+    tracker_ = nullptr;
+  }
+  // When a head arrived, keepHead already told the balancer how the host did.
+  if (hostFault(e)) {
+    tracker.end(false);
+  } else {
+    tracker.abandon();
+  }
+  co_return e;
+}
+
+bool UpstreamCall::keepHead(UpstreamIo& up) {
+  const double ms = msSince(sent_at_);
+  if (opt_.log) opt_.log->upstream_response_ms = ms;
+  stats_.upstream_latency.observeUs(static_cast<uint64_t>(ms * 1000));
+  const int status = up.status();
+  tracker_->end(status < 500);
+  // A status the policy retries: the answer is dropped and the request goes to another host.
+  if (status >= 400 && up.requestSent() && shouldRetry(statusError(status), status_delay_)) {
+    return false;
+  }
+  response_started_ = true;
+  return true;
+}
+
+Task<bool> UpstreamCall::takeResponse(UpstreamIo& up) {
+  return handler_->onResponse(up);  // not a coroutine: the handler's task itself
+}
+
+bool UpstreamCall::shouldRetry(const AttemptError& e, runtime::Duration& delay) {
+  RequestFacts facts;
+  facts.idempotent = opt_.request->isIdempotent();
+  facts.body_replayable = body_->replayable();
+  facts.response_started = response_started_;
+  facts.deadline_expired = expired_;
+  return retry_.mayRetry(e, facts, w_.nextRandom(), delay) == RetryVerdict::kRetry;
+}
+
+Task<bool> UpstreamCall::backoff(runtime::Duration delay) {
+  if (delay.count() > 0) co_await w_.loop().sleepFor(delay);
+  if (expired_) co_return false;
+  body_->rewind();
+  co_return true;
+}
+
+void UpstreamCall::countAttemptFailure(const AttemptError& e) {
+  switch (e.code) {
+    case Code::kNoHost:
+      stats_.no_host.inc();
+      break;
+    case Code::kConnectFailed:
+    case Code::kTlsFailed:
+      stats_.connect_failures.inc();
+      break;
+    case Code::kConnectTimeout:
+      stats_.timeouts.inc();
+      w_.stats().timeout(metrics::TimeoutReason::kUpstreamConnect);
+      break;
+    case Code::kResponseTimeout: {
+      stats_.timeouts.inc();
+      const bool call_deadline = opt_.deadline && w_.loop().now() >= *opt_.deadline;
+      w_.stats().timeout(call_deadline ? metrics::TimeoutReason::kGrpcDeadline
+                                       : metrics::TimeoutReason::kUpstreamHeader);
+      break;
+    }
+    case Code::kRequestTimeout:
+      stats_.timeouts.inc();
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace gatehouse::proxy
