@@ -122,6 +122,212 @@ std::shared_ptr<const policies::ConsumerRegistry> compileConsumers(
   return *registry;
 }
 
+// A route's protocol timeouts: its own overrides, else the global `timeouts:`.
+CompiledRoute::Streams resolveStreams(const Config& cfg, const Route& r) {
+  const auto& t = cfg.timeouts;
+  CompiledRoute::Streams st;
+  st.request_total = r.timeouts.request_total.value_or(t.request_total);
+  st.grpc_unary = r.timeouts.grpc_unary.value_or(t.grpc_unary);
+  st.grpc_stream_idle = r.timeouts.grpc_stream_idle.value_or(t.grpc_stream_idle);
+  st.sse_idle = r.timeouts.sse_idle.value_or(t.sse_idle);
+  st.sse_max_lifetime = r.timeouts.sse_max_lifetime.value_or(t.sse_max_lifetime);
+  st.websocket_idle = t.websocket_idle;
+  st.websocket_max_lifetime = t.websocket_max_lifetime;
+  if (r.websocket) {
+    st.websocket_idle = r.websocket->idle_timeout.value_or(t.websocket_idle);
+    st.websocket_max_lifetime = r.websocket->max_lifetime.value_or(t.websocket_max_lifetime);
+    st.websocket_max_connections = r.websocket->max_connections;
+  }
+  return st;
+}
+
+// One cluster: timeouts, health and breaker state (kept across reloads through `health`), TLS,
+// the balancer and the host set (configured endpoints, then DNS answers).
+CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Stats* stats,
+                               upstream::HealthRegistry* health, const ResolvedEndpoints* dns,
+                               std::vector<std::string>& errors) {
+  CompiledCluster cc;
+  cc.name = c.name;
+  cc.stats_slot = stats ? stats->clusterSlot(c.name) : 0;
+  cc.connect_timeout = c.connect_timeout.value_or(cfg.timeouts.upstream_connect);
+  cc.response_timeout = c.response_timeout.value_or(cfg.timeouts.upstream_response);
+  cc.idle_timeout = c.idle_timeout.value_or(cfg.timeouts.upstream_idle);
+  cc.pool_max_per_endpoint = c.pool_max_per_endpoint;
+  cc.pool_max_idle_per_endpoint = c.pool_max_idle_per_endpoint;
+  cc.health_state =
+      health ? health->clusterState(c.name) : std::make_shared<lb::ClusterHealthState>();
+  cc.health_policy = healthPolicy(c);
+  cc.health_check = c.health_check;
+  cc.breakers.state =
+      health ? health->breakerState(c.name) : std::make_shared<upstream::ClusterBreaker>();
+  if (c.circuit_breakers) {
+    const CircuitBreakers& b = *c.circuit_breakers;
+    cc.breakers.enabled = true;
+    cc.breakers.max = {b.max_connections, b.max_pending_requests, b.max_requests, b.max_retries};
+  }
+  // Cleartext `auto` is HTTP/1.1: without ALPN there is nothing to choose by.
+  cc.protocol_auto = c.protocol == "auto" && c.tls;
+  cc.http2 = c.protocol == "h2" || c.protocol == "h2c";
+  if (c.tls) {
+    auto alpn = c.protocol == "h2" ? net::TlsClientContext::Alpn::kH2
+                : cc.protocol_auto ? net::TlsClientContext::Alpn::kBoth
+                                   : net::TlsClientContext::Alpn::kHttp1;
+    auto tls = net::TlsClientContext::create(*c.tls, alpn);
+    if (!tls.ok()) {
+      errors.push_back(where(cfg.source_file, c.tls->line, c.tls->yaml_path) + tls.error().message);
+    } else {
+      cc.tls = *tls;
+    }
+  }
+  std::shared_ptr<const lb::StickyCookie> sticky;
+  if (c.sticky) {
+    auto st = lb::StickyCookie::create(*c.sticky, c.name);
+    if (!st.ok()) {
+      errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".sticky") +
+                       st.error().message);
+    } else {
+      sticky = *st;
+    }
+  }
+  auto lbf = lb::makeLoadBalancerFactory(c);
+  if (!lbf.ok()) {
+    errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".lb") +
+                     lbf.error().message);
+  } else {
+    cc.lb =
+        std::make_shared<lb::HealthAwareFactory>(*lbf, cc.health_state, cc.health_policy, sticky);
+  }
+  for (const auto& ep : c.endpoints) {
+    auto addr = net::resolve(ep.host, ep.port);
+    if (!addr.ok()) {
+      errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".endpoints") +
+                       addr.error().message);
+      continue;
+    }
+    lb::Host h;
+    h.address = *addr;
+    h.name = addr->toString();
+    h.weight = ep.weight;
+    h.priority = ep.priority;
+    h.health = health ? health->hostHealth(c.name, h.name)
+                      : std::make_shared<lb::HostHealth>(cc.health_state);
+    h.hostname = ep.host;
+    cc.hosts.hosts.push_back(std::move(h));
+  }
+  if (c.dns && dns) {
+    auto it = dns->find(upstream::dnsKey(*c.dns));
+    if (it != dns->end()) {
+      for (const auto& re : it->second) {
+        lb::Host h;
+        h.address = re.address;
+        h.name = re.address.toString();
+        h.weight = re.weight;
+        h.priority = re.priority;
+        h.health = health ? health->hostHealth(c.name, h.name)
+                          : std::make_shared<lb::HostHealth>(cc.health_state);
+        h.hostname = c.dns->name;
+        cc.hosts.hosts.push_back(std::move(h));
+      }
+    }
+  }
+  // Hashing balancers build their lookup table on first use and share it between workers;
+  // building it here keeps that work (a 65537-slot Maglev table, say) off the workers.
+  if (cc.lb) cc.lb->create(cc.hosts);
+  return cc;
+}
+
+// One route of a virtual host: its filter chain (virtual-host policies, route policies,
+// action), its cluster or traffic split, and its mirror.
+CompiledRoute compileRoute(const Config& cfg, const VirtualHost& vh, const Route& r,
+                           const Snapshot& snap, metrics::Stats* stats,
+                           std::vector<std::string>& errors) {
+  CompiledRoute cr;
+  cr.name = r.name;
+  cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
+  cr.response_timeout = r.timeout.value_or(cfg.timeouts.upstream_response);
+  cr.streams = resolveStreams(cfg, r);
+  addPolicies(vh.policies, snap, cr, errors);
+  addPolicies(r.policies, snap, cr, errors);
+  if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {
+    auto rw = policies::rewrite::fromModel(r.rewrite);
+    if (!rw.ok()) {
+      errors.push_back(where(cfg.source_file, r.line, r.yaml_path + ".rewrite") +
+                       rw.error().message);
+    } else {
+      cr.filters.push_back(*rw);
+    }
+  }
+  if (r.direct_response)
+    cr.filters.push_back(policies::direct_response::fromModel(*r.direct_response));
+  if (r.redirect) cr.filters.push_back(policies::redirect::fromModel(*r.redirect));
+  auto clusterIndex = [&](const std::string& name) {
+    for (size_t i = 0; i < cfg.clusters.size(); ++i) {
+      if (cfg.clusters[i].name == name) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  // Route timeout, else the cluster's response_timeout, else timeouts.upstream_response.
+  auto forwardTo = [&](CompiledRoute& to, int ci) {
+    to.cluster = ci;
+    if (!r.timeout) {
+      to.response_timeout = snap.clusters[static_cast<size_t>(ci)].response_timeout;
+    }
+    // The route's retry policy, else the cluster's, else the defaults.
+    to.retry =
+        r.retry ? *r.retry : cfg.clusters[static_cast<size_t>(ci)].retry.value_or(RetryPolicy{});
+  };
+  const std::optional<std::string> first =
+      r.cluster ? r.cluster
+                : (r.clusters.empty() ? std::nullopt : std::optional(r.clusters[0].name));
+  if (first) {
+    const int ci = clusterIndex(*first);
+    if (ci < 0) {
+      errors.push_back(where(cfg.source_file, r.line, r.yaml_path + ".cluster") +
+                       "unknown cluster '" + *first + "'");
+    } else {
+      forwardTo(cr, ci);
+    }
+  }
+  if (r.mirror && cr.cluster >= 0) {
+    const int mi = clusterIndex(r.mirror->cluster);
+    if (mi < 0) {
+      errors.push_back(where(cfg.source_file, r.line, r.yaml_path + ".mirror.cluster") +
+                       "unknown cluster '" + r.mirror->cluster + "'");
+    } else {
+      auto mf = proxy::makeMirrorFilter(*r.mirror, r.name, snap.clusters[static_cast<size_t>(mi)]);
+      cr.wants_request_body = cr.wants_request_body || mf->wantsRequestBody();
+      cr.filters.push_back(std::move(mf));
+    }
+  }
+  if (cr.cluster >= 0 && (r.clusters.size() > 1 || !r.canary.empty())) {
+    auto split = std::make_shared<RouteSplit>();
+    auto variantOf = [&](const std::string& name) -> std::optional<size_t> {
+      const int ci = clusterIndex(name);
+      if (ci < 0) return std::nullopt;
+      for (size_t k = 0; k < split->variants.size(); ++k) {
+        if (split->variants[k].cluster == ci) return k;
+      }
+      CompiledRoute v = cr;
+      forwardTo(v, ci);
+      split->variants.push_back(std::move(v));
+      return split->variants.size() - 1;
+    };
+    for (const auto& wc : r.clusters) {
+      auto k = variantOf(wc.name);
+      if (!k || wc.weight == 0) continue;
+      split->total_weight += wc.weight;
+      split->weighted.emplace_back(split->total_weight, *k);
+    }
+    for (const auto& rule : r.canary) {
+      auto k = variantOf(rule.cluster);
+      if (!k) continue;
+      split->canary.push_back({rule.header, rule.cookie, rule.value, *k});
+    }
+    cr.split = std::move(split);
+  }
+  return cr;
+}
+
 }  // namespace
 
 SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, metrics::Stats* stats,
@@ -133,95 +339,8 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, metrics::Stats* 
   snap->config = cfg;
   const std::string& file = cfg->source_file;
 
-  for (const auto& c : cfg->clusters) {
-    CompiledCluster cc;
-    cc.name = c.name;
-    cc.stats_slot = stats ? stats->clusterSlot(c.name) : 0;
-    cc.connect_timeout = c.connect_timeout.value_or(cfg->timeouts.upstream_connect);
-    cc.response_timeout = c.response_timeout.value_or(cfg->timeouts.upstream_response);
-    cc.idle_timeout = c.idle_timeout.value_or(cfg->timeouts.upstream_idle);
-    cc.pool_max_per_endpoint = c.pool_max_per_endpoint;
-    cc.pool_max_idle_per_endpoint = c.pool_max_idle_per_endpoint;
-    cc.health_state =
-        health ? health->clusterState(c.name) : std::make_shared<lb::ClusterHealthState>();
-    cc.health_policy = healthPolicy(c);
-    cc.health_check = c.health_check;
-    cc.breakers.state =
-        health ? health->breakerState(c.name) : std::make_shared<upstream::ClusterBreaker>();
-    if (c.circuit_breakers) {
-      const CircuitBreakers& b = *c.circuit_breakers;
-      cc.breakers.enabled = true;
-      cc.breakers.max = {b.max_connections, b.max_pending_requests, b.max_requests, b.max_retries};
-    }
-    // Cleartext `auto` is HTTP/1.1: without ALPN there is nothing to choose by.
-    cc.protocol_auto = c.protocol == "auto" && c.tls;
-    cc.http2 = c.protocol == "h2" || c.protocol == "h2c";
-    if (c.tls) {
-      auto alpn = c.protocol == "h2" ? net::TlsClientContext::Alpn::kH2
-                  : cc.protocol_auto ? net::TlsClientContext::Alpn::kBoth
-                                     : net::TlsClientContext::Alpn::kHttp1;
-      auto tls = net::TlsClientContext::create(*c.tls, alpn);
-      if (!tls.ok()) {
-        out.errors.push_back(where(file, c.tls->line, c.tls->yaml_path) + tls.error().message);
-      } else {
-        cc.tls = *tls;
-      }
-    }
-    std::shared_ptr<const lb::StickyCookie> sticky;
-    if (c.sticky) {
-      auto st = lb::StickyCookie::create(*c.sticky, c.name);
-      if (!st.ok()) {
-        out.errors.push_back(where(file, c.line, "clusters." + c.name + ".sticky") +
-                             st.error().message);
-      } else {
-        sticky = *st;
-      }
-    }
-    auto lbf = lb::makeLoadBalancerFactory(c);
-    if (!lbf.ok()) {
-      out.errors.push_back(where(file, c.line, "clusters." + c.name + ".lb") + lbf.error().message);
-    } else {
-      cc.lb =
-          std::make_shared<lb::HealthAwareFactory>(*lbf, cc.health_state, cc.health_policy, sticky);
-    }
-    for (const auto& ep : c.endpoints) {
-      auto addr = net::resolve(ep.host, ep.port);
-      if (!addr.ok()) {
-        out.errors.push_back(where(file, c.line, "clusters." + c.name + ".endpoints") +
-                             addr.error().message);
-        continue;
-      }
-      lb::Host h;
-      h.address = *addr;
-      h.name = addr->toString();
-      h.weight = ep.weight;
-      h.priority = ep.priority;
-      h.health = health ? health->hostHealth(c.name, h.name)
-                        : std::make_shared<lb::HostHealth>(cc.health_state);
-      h.hostname = ep.host;
-      cc.hosts.hosts.push_back(std::move(h));
-    }
-    if (c.dns && dns) {
-      auto it = dns->find(upstream::dnsKey(*c.dns));
-      if (it != dns->end()) {
-        for (const auto& re : it->second) {
-          lb::Host h;
-          h.address = re.address;
-          h.name = re.address.toString();
-          h.weight = re.weight;
-          h.priority = re.priority;
-          h.health = health ? health->hostHealth(c.name, h.name)
-                            : std::make_shared<lb::HostHealth>(cc.health_state);
-          h.hostname = c.dns->name;
-          cc.hosts.hosts.push_back(std::move(h));
-        }
-      }
-    }
-    // Hashing balancers build their lookup table on first use and share it between workers;
-    // building it here keeps that work (a 65537-slot Maglev table, say) off the workers.
-    if (cc.lb) cc.lb->create(cc.hosts);
-    snap->clusters.push_back(std::move(cc));
-  }
+  for (const auto& c : cfg->clusters)
+    snap->clusters.push_back(compileCluster(*cfg, c, stats, health, dns, out.errors));
 
   for (const auto& cidr : cfg->forwarded.trusted_proxies) {
     auto c = net::Cidr::parse(cidr);
@@ -258,108 +377,8 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, metrics::Stats* 
   snap->router = *router;
 
   for (const auto& vh : cfg->virtual_hosts) {
-    for (const auto& r : vh.routes) {
-      CompiledRoute cr;
-      cr.name = r.name;
-      cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
-      cr.response_timeout = r.timeout.value_or(cfg->timeouts.upstream_response);
-      {
-        const auto& t = cfg->timeouts;
-        auto& st = cr.streams;
-        st.request_total = r.timeouts.request_total.value_or(t.request_total);
-        st.grpc_unary = r.timeouts.grpc_unary.value_or(t.grpc_unary);
-        st.grpc_stream_idle = r.timeouts.grpc_stream_idle.value_or(t.grpc_stream_idle);
-        st.sse_idle = r.timeouts.sse_idle.value_or(t.sse_idle);
-        st.sse_max_lifetime = r.timeouts.sse_max_lifetime.value_or(t.sse_max_lifetime);
-        st.websocket_idle = t.websocket_idle;
-        st.websocket_max_lifetime = t.websocket_max_lifetime;
-        if (r.websocket) {
-          st.websocket_idle = r.websocket->idle_timeout.value_or(t.websocket_idle);
-          st.websocket_max_lifetime = r.websocket->max_lifetime.value_or(t.websocket_max_lifetime);
-          st.websocket_max_connections = r.websocket->max_connections;
-        }
-      }
-      addPolicies(vh.policies, *snap, cr, out.errors);
-      addPolicies(r.policies, *snap, cr, out.errors);
-      if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {
-        auto rw = policies::rewrite::fromModel(r.rewrite);
-        if (!rw.ok()) {
-          out.errors.push_back(where(file, r.line, r.yaml_path + ".rewrite") + rw.error().message);
-        } else {
-          cr.filters.push_back(*rw);
-        }
-      }
-      if (r.direct_response)
-        cr.filters.push_back(policies::direct_response::fromModel(*r.direct_response));
-      if (r.redirect) cr.filters.push_back(policies::redirect::fromModel(*r.redirect));
-      auto clusterIndex = [&](const std::string& name) {
-        for (size_t i = 0; i < cfg->clusters.size(); ++i) {
-          if (cfg->clusters[i].name == name) return static_cast<int>(i);
-        }
-        return -1;
-      };
-      // Route timeout, else the cluster's response_timeout, else timeouts.upstream_response.
-      auto forwardTo = [&](CompiledRoute& to, int ci) {
-        to.cluster = ci;
-        if (!r.timeout) {
-          to.response_timeout = snap->clusters[static_cast<size_t>(ci)].response_timeout;
-        }
-        // The route's retry policy, else the cluster's, else the defaults.
-        to.retry = r.retry ? *r.retry
-                           : cfg->clusters[static_cast<size_t>(ci)].retry.value_or(RetryPolicy{});
-      };
-      const std::optional<std::string> first =
-          r.cluster ? r.cluster
-                    : (r.clusters.empty() ? std::nullopt : std::optional(r.clusters[0].name));
-      if (first) {
-        const int ci = clusterIndex(*first);
-        if (ci < 0) {
-          out.errors.push_back(where(file, r.line, r.yaml_path + ".cluster") + "unknown cluster '" +
-                               *first + "'");
-        } else {
-          forwardTo(cr, ci);
-        }
-      }
-      if (r.mirror && cr.cluster >= 0) {
-        const int mi = clusterIndex(r.mirror->cluster);
-        if (mi < 0) {
-          out.errors.push_back(where(file, r.line, r.yaml_path + ".mirror.cluster") +
-                               "unknown cluster '" + r.mirror->cluster + "'");
-        } else {
-          auto mf =
-              proxy::makeMirrorFilter(*r.mirror, r.name, snap->clusters[static_cast<size_t>(mi)]);
-          cr.wants_request_body = cr.wants_request_body || mf->wantsRequestBody();
-          cr.filters.push_back(std::move(mf));
-        }
-      }
-      if (cr.cluster >= 0 && (r.clusters.size() > 1 || !r.canary.empty())) {
-        auto split = std::make_shared<RouteSplit>();
-        auto variantOf = [&](const std::string& name) -> std::optional<size_t> {
-          const int ci = clusterIndex(name);
-          if (ci < 0) return std::nullopt;
-          for (size_t k = 0; k < split->variants.size(); ++k) {
-            if (split->variants[k].cluster == ci) return k;
-          }
-          CompiledRoute v = cr;
-          forwardTo(v, ci);
-          split->variants.push_back(std::move(v));
-          return split->variants.size() - 1;
-        };
-        for (const auto& wc : r.clusters) {
-          auto k = variantOf(wc.name);
-          if (!k || wc.weight == 0) continue;
-          split->total_weight += wc.weight;
-          split->weighted.emplace_back(split->total_weight, *k);
-        }
-        for (const auto& rule : r.canary) {
-          auto k = variantOf(rule.cluster);
-          if (!k) continue;
-          split->canary.push_back({rule.header, rule.cookie, rule.value, *k});
-        }
-        cr.split = std::move(split);
-      }
-      snap->routes.push_back(std::move(cr));
-    }
+    for (const auto& r : vh.routes)
+      snap->routes.push_back(compileRoute(*cfg, vh, r, *snap, stats, out.errors));
   }
   if (out.errors.empty()) out.snapshot = std::move(snap);
   return out;
