@@ -31,19 +31,25 @@ bool parseLevel(std::string_view name, Level& out) {
   return false;
 }
 
-void write(Level lvl, std::string_view line) {
+void appendUtcNow(std::string& out) {
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char ts[64];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  char ts[40];
+  int n = std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                        static_cast<int>(ms));
+  out.append(ts, static_cast<size_t>(n));
+}
+
+void write(Level lvl, std::string_view line) {
   std::string out;
   out.reserve(line.size() + 48);
-  out.append(ts).append(" ").append(kNames[static_cast<int>(lvl)]).append(" ");
+  appendUtcNow(out);
+  out.append(" ").append(kNames[static_cast<int>(lvl)]).append(" ");
   out.append(line).append("\n");
   ssize_t n = ::write(STDERR_FILENO, out.data(), out.size());
   (void)n;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <sstream>
+#include <string>
 #include <string_view>
 
 namespace gatehouse::log {
@@ -14,6 +15,9 @@ Level level();
 void setLevel(Level lvl);
 bool parseLevel(std::string_view name, Level& out);
 void write(Level lvl, std::string_view line);
+// Appends the current UTC time as RFC 3339 with milliseconds ("2026-12-07T05:09:15.123Z"), the
+// format of log lines and access-log records.
+void appendUtcNow(std::string& out);
 
 template <typename... Args>
 void emit(Level lvl, const Args&... args) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/log.h"
 #include "core/result.h"
 #include "http/filter.h"
 
@@ -84,17 +85,9 @@ void appendNumber(std::string& out, double v) {
 }
 
 void appendTime(std::string& out) {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char b[40];
-  int n = std::snprintf(b, sizeof b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        static_cast<int>(ms));
-  out.append(b, static_cast<size_t>(n));
+  out.push_back('"');
+  log::appendUtcNow(out);
+  out.push_back('"');
 }
 
 }  // namespace

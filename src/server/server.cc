@@ -150,12 +150,7 @@ int Server::run() {
     workers_.clear();
     return 1;
   }
-  for (const auto& l : cfg.listeners)
-    open_listeners_.insert(listenerKey(l));
-  current_ = built->snapshot;
-  generation_ = current_->generation;
-  health_.activate(proxy::clustersOf(current_));
-  dns_.activate(*current_->config);
+  adopt(cfg, built->snapshot);
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
   for (int i = 0; i < nworkers; ++i) {
     workers_[static_cast<size_t>(i)]->start(current_, (*sockets)[static_cast<size_t>(i)]);
@@ -205,6 +200,15 @@ int Server::run() {
   return exit_code_;
 }
 
+void Server::adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snapshot> snap) {
+  for (const auto& l : cfg.listeners)
+    open_listeners_.insert(listenerKey(l));
+  current_ = std::move(snap);
+  generation_ = current_->generation;
+  health_.activate(proxy::clustersOf(current_));
+  dns_.activate(*current_->config);
+}
+
 void Server::reload(const char* why) {
   if (shutting_down_) return;
   log::info("reloading config (", why, ")");
@@ -243,12 +247,7 @@ void Server::reload(const char* why) {
   }
   log_sink_ = sink;
   open_listeners_.clear();
-  for (const auto& l : cfg.listeners)
-    open_listeners_.insert(listenerKey(l));
-  current_ = built->snapshot;
-  generation_ = current_->generation;
-  health_.activate(proxy::clustersOf(current_));
-  dns_.activate(*current_->config);
+  adopt(cfg, built->snapshot);
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
   }

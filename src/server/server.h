@@ -55,6 +55,9 @@ class Server {
   Result<Built> load();
   // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
   Result<std::vector<std::vector<ListenerSocket>>> bindListeners(const config::Config& cfg);
+  // `snap` (built from `cfg`) is now the active snapshot: its listeners count as open, and
+  // host health checks and DNS discovery follow it. Workers are told separately.
+  void adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snapshot> snap);
   void reload(const char* why);
   // DNS answers changed: rebuild the current config's snapshot with them and publish it.
   void republish();
