@@ -8,7 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
+#include "core/owner_thread.h"
 #include "metrics/cells.h"
 
 namespace gatehouse::metrics {
@@ -35,6 +39,18 @@ class PerThread {
   Cells& local() {
     auto& slot = slots_[threadSlot()];
     Aligned* c = slot.load(std::memory_order_acquire);
+#if GATEHOUSE_OWNER_CHECKS
+    // Debug builds check that every cell has one writer thread (metrics::Counter claims its
+    // first writer), so a slot handed on by an exited thread gets a fresh copy; the old one is
+    // kept for the sums.
+    if (c && c->user != std::this_thread::get_id()) {
+      std::lock_guard lock(retired_mu_);
+      if (slot.compare_exchange_strong(c, nullptr, std::memory_order_acq_rel)) {
+        retired_.emplace_back(c);
+      }
+      c = nullptr;
+    }
+#endif
     if (!c) {
       auto fresh = std::make_unique<Aligned>();
       Aligned* expected = nullptr;
@@ -54,6 +70,11 @@ class PerThread {
     for (const auto& s : slots_) {
       if (const Aligned* c = s.load(std::memory_order_acquire)) fn(c->cells);
     }
+#if GATEHOUSE_OWNER_CHECKS
+    std::lock_guard lock(retired_mu_);
+    for (const auto& c : retired_)
+      fn(c->cells);
+#endif
   }
 
   // The sum of one Counter field over every copy. Admin thread (scrape).
@@ -67,8 +88,15 @@ class PerThread {
  private:
   struct alignas(64) Aligned {
     Cells cells;
+#if GATEHOUSE_OWNER_CHECKS
+    std::thread::id user = std::this_thread::get_id();  // the thread the copy was made for
+#endif
   };
   std::atomic<Aligned*> slots_[kMaxThreadSlots] = {};
+#if GATEHOUSE_OWNER_CHECKS
+  mutable std::mutex retired_mu_;
+  std::vector<std::unique_ptr<Aligned>> retired_;  // copies of exited threads (debug builds)
+#endif
 };
 
 // The process-wide PerThread<Cells> (one per Cells type), never destroyed: a thread still running
