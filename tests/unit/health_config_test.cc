@@ -3,22 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "compiled_config_test_util.h"
 #include "config/loader.h"
 #include "config_test_util.h"
-#include "server/snapshot_builder.h"
 
 namespace gatehouse::config {
-
-// Compiled by the server layer; these tests check the compiled form.
-using proxy::CompiledRoute;
-using proxy::RouteSplit;
-using proxy::Snapshot;
-using server::buildSnapshot;
-using server::SnapshotResult;
-using upstream::CompiledCluster;
-using upstream::dnsKey;
-using upstream::ResolvedEndpoint;
-using upstream::ResolvedEndpoints;
 namespace {
 
 using test_util::loadOk;

@@ -4,22 +4,11 @@
 
 #include <map>
 
+#include "compiled_config_test_util.h"
 #include "config_test_util.h"
 #include "proxy/cluster_choice.h"
-#include "server/snapshot_builder.h"
 
 namespace gatehouse::config {
-
-// Compiled by the server layer; these tests check the compiled form.
-using proxy::CompiledRoute;
-using proxy::RouteSplit;
-using proxy::Snapshot;
-using server::buildSnapshot;
-using server::SnapshotResult;
-using upstream::CompiledCluster;
-using upstream::dnsKey;
-using upstream::ResolvedEndpoint;
-using upstream::ResolvedEndpoints;
 namespace {
 
 using test_util::load;
