@@ -20,6 +20,20 @@ LOG_FIELDS = {"fields": ["request_id", "method", "path", "status", "upstream", "
                          "error"]}
 
 
+
+def get_load(c, port):
+    """GET /load on keep-alive connection `c`: (ok, body, connection to use next). A failed
+    request gets a fresh connection, so a load loop survives an upstream kill."""
+    try:
+        c.request("GET", "/load")
+        r = c.getresponse()
+        body = r.read()
+        return r.status == 200, body, c
+    except (OSError, http.client.HTTPException) as e:
+        c.close()
+        return False, repr(e).encode(), http.client.HTTPConnection("127.0.0.1", port,
+                                                                   timeout=IO_TIMEOUT * 2)
+
 def route(cluster_name, retry, **extra):
     return {"name": "r", "match": {"path_prefix": "/"}, "cluster": cluster_name, "retry": retry,
             **extra}
@@ -318,16 +332,7 @@ def test_failover_kill_one_of_three_hosts_under_load(gatehouse):
                         if done[0] >= total or time.monotonic() > stop_at:
                             return
                         done[0] += 1
-                    try:
-                        c.request("GET", "/load")
-                        r = c.getresponse()
-                        body = r.read()
-                        ok = r.status == 200
-                    except (OSError, http.client.HTTPException) as e:
-                        ok, body = False, repr(e).encode()
-                        c.close()
-                        c = http.client.HTTPConnection("127.0.0.1", gh.port,
-                                                       timeout=IO_TIMEOUT * 2)
+                    ok, body, c = get_load(c, gh.port)
                     with lock:
                         if ok:
                             seen[body] = seen.get(body, 0) + 1
@@ -384,16 +389,7 @@ def run_weighted_failover(gatehouse, name):
             c = http.client.HTTPConnection("127.0.0.1", gh.port, timeout=IO_TIMEOUT * 2)
             try:
                 while not stop.is_set():
-                    try:
-                        c.request("GET", "/load")
-                        r = c.getresponse()
-                        body = r.read()
-                        ok = r.status == 200
-                    except (OSError, http.client.HTTPException) as e:
-                        ok, body = False, repr(e).encode()
-                        c.close()
-                        c = http.client.HTTPConnection("127.0.0.1", gh.port,
-                                                       timeout=IO_TIMEOUT * 2)
+                    ok, body, c = get_load(c, gh.port)
                     with lock:
                         done[0] += 1
                         if not ok:
