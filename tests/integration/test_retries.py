@@ -20,7 +20,6 @@ LOG_FIELDS = {"fields": ["request_id", "method", "path", "status", "upstream", "
                          "error"]}
 
 
-
 def get_load(c, port):
     """GET /load on keep-alive connection `c`: (ok, body, connection to use next). A failed
     request gets a fresh connection, so a load loop survives an upstream kill."""
