@@ -132,7 +132,10 @@ Task<> Exchange::sendLocalReply() {
   ctx_.response_started = true;
   ctx_.has_local_reply = false;
   // Response filters see local replies too (e.g. CORS headers on a 401).
-  if (!(co_await runResponseFilters()) && ctx_.has_local_reply) {
+  const FilterRun fr = runResponseFilters();
+  bool passed = fr == FilterRun::kContinue;
+  if (fr == FilterRun::kPaused) passed = co_await resumeResponseFilters();
+  if (!passed && ctx_.has_local_reply) {
     ctx_.response.status = ctx_.local_reply.status;
     ctx_.response.headers = std::move(ctx_.local_reply.headers);
     lr.body = std::move(ctx_.local_reply.body);
@@ -186,24 +189,46 @@ Task<> Exchange::sendOverflow(upstream::Limit limit) {
   co_await sendLocalReply();
 }
 
-Task<bool> Exchange::runRequestFilters() {
-  for (size_t i = 0; i < ex_.filters.size(); ++i) {
+Exchange::FilterRun Exchange::runRequestFilters() {
+  for (size_t i = ex_.filters_run; i < ex_.filters.size(); ++i) {
     ex_.filters_run = i + 1;
-    http::Verdict v = ex_.filters[i].filter->onRequestHeaders(ctx_);
-    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
-    if (v == http::Verdict::kRespond) co_return false;
+    const http::Verdict v = ex_.filters[i].filter->onRequestHeaders(ctx_);
+    if (v == http::Verdict::kPause) return FilterRun::kPaused;
+    if (v == http::Verdict::kRespond) return FilterRun::kRespond;
   }
-  co_return true;
+  return FilterRun::kContinue;
 }
 
-Task<bool> Exchange::runResponseFilters() {
-  // Reverse order, like an onion: the first request filter sees the response last.
-  for (size_t i = ex_.filters_run; i-- > 0;) {
-    http::Verdict v = ex_.filters[i].filter->onResponseHeaders(ctx_);
-    if (v == http::Verdict::kPause) v = co_await std::move(ctx_.pending);
-    if (v == http::Verdict::kRespond) co_return false;
+Task<bool> Exchange::resumeRequestFilters() {
+  for (;;) {
+    if ((co_await std::move(ctx_.pending)) == http::Verdict::kRespond) co_return false;
+    const FilterRun r = runRequestFilters();
+    if (r != FilterRun::kPaused) co_return r == FilterRun::kContinue;
   }
-  co_return true;
+}
+
+Exchange::FilterRun Exchange::runResponseFilters() {
+  // Reverse order, like an onion: the first request filter sees the response last.
+  ex_.response_filter = ex_.filters_run;
+  return nextResponseFilters();
+}
+
+Exchange::FilterRun Exchange::nextResponseFilters() {
+  for (size_t i = ex_.response_filter; i-- > 0;) {
+    ex_.response_filter = i;
+    const http::Verdict v = ex_.filters[i].filter->onResponseHeaders(ctx_);
+    if (v == http::Verdict::kPause) return FilterRun::kPaused;
+    if (v == http::Verdict::kRespond) return FilterRun::kRespond;
+  }
+  return FilterRun::kContinue;
+}
+
+Task<bool> Exchange::resumeResponseFilters() {
+  for (;;) {
+    if ((co_await std::move(ctx_.pending)) == http::Verdict::kRespond) co_return false;
+    const FilterRun r = nextResponseFilters();
+    if (r != FilterRun::kPaused) co_return r == FilterRun::kContinue;
+  }
 }
 
 Task<bool> Exchange::failBuffering(int status, std::string_view message) {
@@ -312,7 +337,10 @@ Task<> Exchange::run() {
   for (const auto& f : ex_.route->filters)
     ex_.filters.push_back(f->create());
 
-  if (!(co_await runRequestFilters())) {
+  const FilterRun fr = runRequestFilters();
+  bool passed = fr == FilterRun::kContinue;
+  if (fr == FilterRun::kPaused) passed = co_await resumeRequestFilters();
+  if (!passed) {
     co_await sendLocalReply();
     co_return;
   }

@@ -113,7 +113,8 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
     std::shared_ptr<proxy::WorkerSnapshot> snap;
     const proxy::CompiledRoute* route = nullptr;
     std::vector<http::FilterRef> filters;
-    size_t filters_run = 0;  // how many got onRequestHeaders (they get onComplete)
+    size_t filters_run = 0;      // how many got onRequestHeaders (they get onComplete)
+    size_t response_filter = 0;  // the response filter that paused
     runtime::TimePoint start{};
     bool request_body_started = false;  // bytes of the body were consumed from the client
     LogRecord log;
@@ -125,8 +126,14 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
     bool body_replayable = false;  // buffered_body holds the whole body: a retry can resend it
   };
 
-  runtime::Task<bool> runRequestFilters();
-  runtime::Task<bool> runResponseFilters();
+  // The header filters run synchronously until one pauses: kPaused means co_await the
+  // matching resume...() for the rest, so the common case costs no coroutine frame.
+  enum class FilterRun : uint8_t { kContinue, kRespond, kPaused };
+  FilterRun runRequestFilters();
+  runtime::Task<bool> resumeRequestFilters();
+  FilterRun runResponseFilters();
+  runtime::Task<bool> resumeResponseFilters();
+  FilterRun nextResponseFilters();  // from the one after the filter that paused
   // ctx.buffer_request_body: reads the whole body, runs the body filters on it and acts on
   // their verdicts. False when the request was answered (error or local reply).
   runtime::Task<bool> bufferRequestBody();
@@ -137,8 +144,10 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   // Fetches the first body span before any upstream sees the request (it rides in the
   // HTTP/1.1 head's writev). False when the request was answered (an error).
   runtime::Task<bool> fetchFirstSpan();
-  // Reads a small body of an idempotent request into buffered_body when the route's retry
-  // policy may retry after sending it. False when the request was answered (an error).
+  // A small body of an idempotent request is read into buffered_body when the route's retry
+  // policy may retry after sending it: needsBodyForRetry() decides (no coroutine frame for
+  // the common case), bufferBodyForRetry() reads; false when the request was answered.
+  bool needsBodyForRetry();
   runtime::Task<bool> bufferBodyForRetry();
   // The call failed: the error reply (or 499) and the log's error text, from the typed error.
   runtime::Task<> replyToFailure(const AttemptError& e);

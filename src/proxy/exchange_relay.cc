@@ -67,7 +67,10 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
   if (!ctx_.lb_set_cookie.empty()) resp.headers.addView("set-cookie", ctx_.lb_set_cookie);
   ctx_.response_started = true;
 
-  if (!(co_await runResponseFilters())) {
+  const FilterRun fr = runResponseFilters();
+  bool passed = fr == FilterRun::kContinue;
+  if (fr == FilterRun::kPaused) passed = co_await resumeResponseFilters();
+  if (!passed) {
     if (ctx_.has_local_reply) {
       co_await sendLocalReply();
       co_return false;
@@ -180,7 +183,10 @@ Task<bool> Exchange::relayHttp2(Http2UpstreamIo& up) {
   if (body_allowed || resp.status == 204) resp.headers.remove("content-length");
   if (!ctx_.lb_set_cookie.empty()) resp.headers.addView("set-cookie", ctx_.lb_set_cookie);
   ctx_.response_started = true;
-  if (!(co_await runResponseFilters()) && ctx_.has_local_reply) {
+  const FilterRun fr = runResponseFilters();
+  bool passed = fr == FilterRun::kContinue;
+  if (fr == FilterRun::kPaused) passed = co_await resumeResponseFilters();
+  if (!passed && ctx_.has_local_reply) {
     stream.cancel();
     io_.interruptBodyRead();
     co_await sendLocalReply();

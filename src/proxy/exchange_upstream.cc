@@ -32,9 +32,9 @@ CallOptions Exchange::callOptions(const upstream::CompiledCluster& cc, bool wait
   opt.lb_set_cookie = &ctx_.lb_set_cookie;
   opt.log = &ex_.log;
   opt.wait_continue = wait_continue;
-  opt.web = grpc::webMode(req);
   runtime::Duration head_timeout = responseHeadTimeout();
   if (cc.http2 || cc.protocol_auto) {
+    opt.web = grpc::webMode(req);  // translated on HTTP/2 attempts only
     // grpc-timeout bounds the whole call (and is enforced here, not only by the server).
     if (auto g = grpc::parseTimeout(req.headers.get("grpc-timeout"))) {
       opt.deadline = w_.loop().now() + *g;
@@ -61,7 +61,7 @@ Task<> Exchange::proxyToUpstream() {
                              !io_.bodyBuffered() && req.protocol != http::Protocol::kHttp10;
   UpstreamCall call(w_, callOptions(cc, wait_continue), http1_, http2_);
   body_.reset();
-  if (!(co_await bufferBodyForRetry())) co_return;
+  if (needsBodyForRetry() && !(co_await bufferBodyForRetry())) co_return;
   // Fetch the first body span before choosing a host: a malformed first chunk is rejected
   // without any upstream seeing the request, and the span rides in the head's writev.
   // Not for `protocol: auto`: the request may move to HTTP/2, which reads its own body.
@@ -113,18 +113,20 @@ Task<> Exchange::replyToFailure(const AttemptError& e) {
   co_await sendError(r.status, r.message);
 }
 
-Task<bool> Exchange::bufferBodyForRetry() {
+bool Exchange::needsBodyForRetry() {
   auto& req = ctx_.request;
   // ctx.buffer_request_body already holds the whole body in buffered_body.
   if (ctx_.buffer_request_body > 0 && req.has_body) {
     ex_.body_replayable = true;
-    co_return true;
+    return false;
   }
-  if (!req.has_body || req.chunked || req.content_length > kMaxReplayBody || req.expect_continue ||
-      ex_.route->wants_request_body || !req.isIdempotent() ||
-      !retriesAfterSending(ex_.route->retry)) {
-    co_return true;
-  }
+  return !(!req.has_body || req.chunked || req.content_length > kMaxReplayBody ||
+           req.expect_continue || ex_.route->wants_request_body || !req.isIdempotent() ||
+           !retriesAfterSending(ex_.route->retry));
+}
+
+Task<bool> Exchange::bufferBodyForRetry() {
+  auto& req = ctx_.request;
   const auto& cfg = *ex_.snap->snap->config;
   std::string& body = ex_.buffered_body;
   body.clear();

@@ -5,35 +5,6 @@ namespace gatehouse::proxy {
 using runtime::Task;
 using Code = AttemptError::Code;
 
-// Tells the balancer when an attempt on a host starts and ends; a failure unless told
-// otherwise.
-class LbTracker {
- public:
-  LbTracker(lb::LoadBalancer& lb, int host) : lb_(lb), host_(host), start_(runtime::Clock::now()) {
-    lb_.onStart(host_);
-  }
-  LbTracker(const LbTracker&) = delete;
-  LbTracker& operator=(const LbTracker&) = delete;
-  ~LbTracker() { end(false); }
-  void end(bool success) {
-    if (done_) return;
-    done_ = true;
-    lb_.onEnd(host_, runtime::Clock::now() - start_, success);
-  }
-  // Not the host's fault: outlier detection must not count it (a client could eject hosts).
-  void abandon() {
-    if (done_) return;
-    done_ = true;
-    lb_.onAbandon(host_, runtime::Clock::now() - start_);
-  }
-
- private:
-  lb::LoadBalancer& lb_;
-  int host_;
-  runtime::TimePoint start_;
-  bool done_ = false;
-};
-
 UpstreamCall::UpstreamCall(proxy::WorkerContext& worker, const CallOptions& options,
                            Http1UpstreamIo& http1, Http2UpstreamIo& http2)
     : w_(worker),
@@ -48,8 +19,8 @@ UpstreamCall::UpstreamCall(proxy::WorkerContext& worker, const CallOptions& opti
 }
 
 UpstreamCall::~UpstreamCall() {
-  http1_.reset();
-  http2_.reset();
+  if (http1_.prepared()) http1_.reset();
+  if (http2_.prepared()) http2_.reset();
 }
 
 void UpstreamCall::expire() {
@@ -65,7 +36,36 @@ Task<AttemptError> UpstreamCall::run(RequestBody& body, ResponseHandler& handler
   body_ = &body;
   handler_ = &handler;
   for (;;) {
-    AttemptError e = co_await attempt();
+    // One attempt, inline (no coroutine frame of its own): pick a host, open, exchange.
+    AttemptError e = startAttempt();
+    if (e.ok()) {
+      UpstreamIo* io = &ioFor(*target_.pool, false);
+      // (GCC 12 miscompiles co_await inside ?:, hence the plain ifs.)
+      std::optional<AttemptError> opened = io->tryOpen(target_);
+      if (opened) {
+        e = std::move(*opened);
+      } else {
+        e = co_await io->open(target_);
+      }
+      if (e.code == Code::kSwitchToHttp2) {
+        // protocol auto: the fresh connection spoke h2 and is in the pool now; same host,
+        // same attempt, continued as a stream.
+        io = &ioFor(*target_.pool, true);
+        opened = io->tryOpen(target_);
+        if (opened) {
+          e = std::move(*opened);
+        } else {
+          e = co_await io->open(target_);
+        }
+      }
+      if (e.ok()) {
+        sent_at_ = runtime::Clock::now();
+        current_ = io;
+        e = co_await io->exchange(*body_, *this, opt_.head_timeout);
+        current_ = nullptr;
+      }
+      endAttempt(e);
+    }
     if (e.ok()) co_return e;
     // The client's body failing is reported as such, even past the deadline.
     if (expired_ && e.code != Code::kBodyTooLarge && e.code != Code::kBodyIncomplete) {
@@ -86,6 +86,31 @@ Task<AttemptError> UpstreamCall::run(RequestBody& body, ResponseHandler& handler
   }
 }
 
+AttemptError UpstreamCall::startAttempt() {
+  const int hi =
+      wc_.lb->pick({opt_.request, opt_.client_ip, opt_.lb_set_cookie, retry_.triedHosts()});
+  if (hi < 0) return attemptError(Code::kNoHost);
+  retry_.startAttempt(hi);
+  tracker_.emplace(*wc_.lb, hi);
+  const auto& host = cc_.hosts.hosts[static_cast<size_t>(hi)];
+  if (opt_.log) {
+    opt_.log->attempts = retry_.tries();
+    opt_.log->upstream = host.name;
+  }
+  target_ = {&cc_, &host, wc_.pools[static_cast<size_t>(hi)], &stats_, opt_.log, opt_.deadline};
+  return AttemptError{};
+}
+
+void UpstreamCall::endAttempt(const AttemptError& e) {
+  // When a head arrived, keepHead already told the balancer how the host did.
+  if (hostFault(e)) {
+    tracker_->end(false);
+  } else {
+    tracker_->abandon();
+  }
+  tracker_.reset();
+}
+
 UpstreamIo& UpstreamCall::ioFor(const upstream::EndpointPool& pool, bool http2) {
   http2 =
       http2 || cc_.http2 || (cc_.protocol_auto && pool.alpn == upstream::EndpointPool::Alpn::kH2);
@@ -96,44 +121,6 @@ UpstreamIo& UpstreamCall::ioFor(const upstream::EndpointPool& pool, bool http2) 
   }
   if (!http1_.prepared()) http1_.prepare(*opt_.request, cfg, opt_.wait_continue);
   return http1_;
-}
-
-Task<AttemptError> UpstreamCall::attempt() {
-  const int hi =
-      wc_.lb->pick({opt_.request, opt_.client_ip, opt_.lb_set_cookie, retry_.triedHosts()});
-  if (hi < 0) co_return attemptError(Code::kNoHost);
-  retry_.startAttempt(hi);
-  LbTracker tracker(*wc_.lb, hi);
-  const auto& host = cc_.hosts.hosts[static_cast<size_t>(hi)];
-  if (opt_.log) {
-    opt_.log->attempts = retry_.tries();
-    opt_.log->upstream = host.name;
-  }
-  AttemptTarget target{&cc_,    &host,    wc_.pools[static_cast<size_t>(hi)],
-                       &stats_, opt_.log, opt_.deadline};
-  UpstreamIo* io = &ioFor(*target.pool, false);
-  AttemptError e = co_await io->open(target);
-  if (e.code == Code::kSwitchToHttp2) {
-    // protocol auto: the fresh connection spoke h2 and is in the pool now; same host, same
-    // attempt, continued as a stream.
-    io = &ioFor(*target.pool, true);
-    e = co_await io->open(target);
-  }
-  if (e.ok()) {
-    sent_at_ = runtime::Clock::now();
-    tracker_ = &tracker;
-    current_ = io;
-    e = co_await io->exchange(*body_, *this, opt_.head_timeout);
-    current_ = nullptr;
-    tracker_ = nullptr;
-  }
-  // When a head arrived, keepHead already told the balancer how the host did.
-  if (hostFault(e)) {
-    tracker.end(false);
-  } else {
-    tracker.abandon();
-  }
-  co_return e;
 }
 
 bool UpstreamCall::keepHead(UpstreamIo& up) {

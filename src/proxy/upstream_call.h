@@ -26,7 +26,34 @@
 
 namespace gatehouse::proxy {
 
-class LbTracker;
+// Tells the balancer when an attempt on a host starts and ends; a failure unless told
+// otherwise (also when the call is destroyed during the attempt).
+class LbTracker {
+ public:
+  LbTracker(lb::LoadBalancer& lb, int host) : lb_(lb), host_(host), start_(runtime::Clock::now()) {
+    lb_.onStart(host_);
+  }
+  LbTracker(const LbTracker&) = delete;
+  LbTracker& operator=(const LbTracker&) = delete;
+  ~LbTracker() { end(false); }
+  void end(bool success) {
+    if (done_) return;
+    done_ = true;
+    lb_.onEnd(host_, runtime::Clock::now() - start_, success);
+  }
+  // Not the host's fault: outlier detection must not count it (a client could eject hosts).
+  void abandon() {
+    if (done_) return;
+    done_ = true;
+    lb_.onAbandon(host_, runtime::Clock::now() - start_);
+  }
+
+ private:
+  lb::LoadBalancer& lb_;
+  int host_;
+  runtime::TimePoint start_;
+  bool done_ = false;
+};
 
 // The consumer of a call's response.
 class ResponseHandler {
@@ -72,7 +99,9 @@ class UpstreamCall final : private HeadHandler {
   const upstream::CompiledCluster& cluster() const { return cc_; }
 
  private:
-  runtime::Task<AttemptError> attempt();
+  // An attempt's synchronous ends: pick the host (kNoHost when none); tell the balancer.
+  AttemptError startAttempt();
+  void endAttempt(const AttemptError& e);
   bool keepHead(UpstreamIo& up) override;
   runtime::Task<bool> takeResponse(UpstreamIo& up) override;
   // The retry decision for a failed attempt; true: retry after `delay`.
@@ -93,8 +122,9 @@ class UpstreamCall final : private HeadHandler {
   RetryState retry_;
   RequestBody* body_ = nullptr;
   ResponseHandler* handler_ = nullptr;
-  UpstreamIo* current_ = nullptr;  // the exchange in flight
-  LbTracker* tracker_ = nullptr;
+  UpstreamIo* current_ = nullptr;     // the exchange in flight
+  AttemptTarget target_;              // the attempt in flight
+  std::optional<LbTracker> tracker_;  // the attempt in flight
   runtime::TimePoint sent_at_{};
   runtime::Duration status_delay_{};  // a status retry's backoff, decided in keepHead
   bool expired_ = false;

@@ -22,6 +22,7 @@ void Http1UpstreamIo::prepare(const http::Request& req, const config::Config& cf
 
 void Http1UpstreamIo::reset() {
   dropConnection();
+  checkout_ = {};
   req_ = nullptr;
   pool_ = nullptr;
 }
@@ -64,35 +65,42 @@ bool rememberAlpn(upstream::EndpointPool& pool, net::TcpStream& conn) {
 }
 }  // namespace
 
-Task<AttemptError> Http1UpstreamIo::open(const AttemptTarget& t) {
-  using Code = AttemptError::Code;
-  const auto& cc = *t.cluster;
+std::optional<AttemptError> Http1UpstreamIo::tryOpen(const AttemptTarget& t) {
   active_ = nullptr;
   conn_.reset();
   lease_.release();
   buf_.clear();
   pool_ = t.pool;
-  auto co = upstream::checkout(*pool_, cc.breakers, false, loop_.now());
-  if (co.wait) {
-    co = co_await upstream::waitForConnection(*pool_, cc.breakers, false, loop_,
-                                              loop_.now() + cc.connect_timeout);
-  }
-  if (co.overflow) co_return overflowError(*co.overflow);
-  conn_ = std::move(co.conn);
+  checkout_ = upstream::checkout(*pool_, t.cluster->breakers, false, loop_.now());
+  if (checkout_.wait) return std::nullopt;
+  return adoptCheckout(t);
+}
+
+std::optional<AttemptError> Http1UpstreamIo::adoptCheckout(const AttemptTarget& t) {
+  if (checkout_.overflow) return overflowError(*checkout_.overflow);
+  conn_ = std::move(checkout_.conn);
   reused_ = conn_ != nullptr;
-  if (!conn_ && pool_->active >= cc.pool_max_per_endpoint) {
+  if (!conn_ && pool_->active >= t.cluster->pool_max_per_endpoint) {
     t.stats->pool_overflow.inc();
-    co_return attemptError(Code::kPoolLimit);
+    return attemptError(AttemptError::Code::kPoolLimit);
   }
   lease_.take(pool_);
-  if (conn_) {
-    t.stats->pool_reused.inc();
-  } else {
-    AttemptError e = co_await connect(t, std::move(co.slot));
-    if (!e.ok()) co_return e;
-  }
+  if (!conn_) return std::nullopt;  // connect
+  t.stats->pool_reused.inc();
   ++conn_->requests;
-  co_return AttemptError{};
+  return AttemptError{};
+}
+
+Task<AttemptError> Http1UpstreamIo::open(const AttemptTarget& t) {
+  if (checkout_.wait) {
+    const auto& cc = *t.cluster;
+    checkout_ = co_await upstream::waitForConnection(*pool_, cc.breakers, false, loop_,
+                                                     loop_.now() + cc.connect_timeout);
+    if (auto e = adoptCheckout(t)) co_return std::move(*e);
+  }
+  AttemptError e = co_await connect(t, std::move(checkout_.slot));
+  if (e.ok()) ++conn_->requests;
+  co_return e;
 }
 
 Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::ConnectionSlot slot) {
@@ -126,25 +134,22 @@ Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::Co
   co_return AttemptError{};
 }
 
-Task<Http1UpstreamIo::SendResult> Http1UpstreamIo::sendHead(RequestBody& body) {
+int Http1UpstreamIo::headIovecs(const RequestBody& body, HeadIovecs& out) {
   // One writev for the head and the first body span.
   std::string_view first = body.firstSpan();
-  char hex[24];
-  iovec v[4] = {{head_bytes_.data(), head_bytes_.size()}, {}, {}, {}};
+  out.v[0] = {head_bytes_.data(), head_bytes_.size()};
   int n = 1;
   if (!first.empty()) {
     if (req_->chunked) {
-      int hn = std::snprintf(hex, sizeof hex, "%zx\r\n", first.size());
-      v[n++] = {hex, static_cast<size_t>(hn)};
-      v[n++] = {const_cast<char*>(first.data()), first.size()};
-      v[n++] = {const_cast<char*>("\r\n"), 2};
+      int hn = std::snprintf(out.hex, sizeof out.hex, "%zx\r\n", first.size());
+      out.v[n++] = {out.hex, static_cast<size_t>(hn)};
+      out.v[n++] = {const_cast<char*>(first.data()), first.size()};
+      out.v[n++] = {const_cast<char*>("\r\n"), 2};
     } else {
-      v[n++] = {const_cast<char*>(first.data()), first.size()};
+      out.v[n++] = {const_cast<char*>(first.data()), first.size()};
     }
   }
-  auto st = co_await active_->writeAll(v, n, writeDeadline());
-  body.firstSpanSent();
-  co_return st.ok() ? SendResult::kOk : SendResult::kUpstreamFailed;
+  return n;
 }
 
 bool Http1UpstreamIo::requestBodySent(const RequestBody& body) const {
@@ -288,7 +293,11 @@ Task<AttemptError> Http1UpstreamIo::exchange(RequestBody& body, HeadHandler& han
       hr = HeadRead::kTimeout;
     }
   } else {
-    sr = co_await sendHead(body);
+    HeadIovecs iov;  // written here, not in a coroutine of its own: no frame per request
+    const int n = headIovecs(body, iov);
+    auto st = co_await active_->writeAll(iov.v, n, writeDeadline());
+    body.firstSpanSent();
+    sr = st.ok() ? SendResult::kOk : SendResult::kUpstreamFailed;
     if (sr == SendResult::kOk && !requestBodySent(body)) {
       // Full duplex: stream the body while watching for an early response (a 413 or 401
       // before the upload is done must reach the client without waiting for the rest).

@@ -6,6 +6,7 @@
 // pool when the exchange left it clean. Waiting for a response holds no buffer memory.
 // Thread: the request's worker; the object is reused by every request of a downstream
 // connection (or HTTP/2 stream), so its buffers keep their capacity.
+#include <sys/uio.h>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,7 @@ class Http1UpstreamIo final : public UpstreamIo {
   // Idle keep-alive: hold no buffer memory.
   void releaseBuffer() { buf_.release(); }
 
+  std::optional<AttemptError> tryOpen(const AttemptTarget& target) override;
   runtime::Task<AttemptError> open(const AttemptTarget& target) override;
   runtime::Task<AttemptError> exchange(RequestBody& body, HeadHandler& handler,
                                        runtime::Duration head_timeout) override;
@@ -59,12 +61,19 @@ class Http1UpstreamIo final : public UpstreamIo {
   enum class HeadRead { kFinal, kContinue, kTimeout, kEmptyClose, kIoError, kBad, kInterrupted };
 
   void serializeHead(bool expect_continue);
-  runtime::Task<SendResult> sendHead(RequestBody& body);
+  // The head and the first body span (re-chunked when chunked), for one writev.
+  struct HeadIovecs {
+    iovec v[4];
+    char hex[24];
+  };
+  int headIovecs(const RequestBody& body, HeadIovecs& out);
   runtime::Task<SendResult> sendRequestBody(RequestBody& body);
   bool requestBodySent(const RequestBody& body) const;
   runtime::Task<std::pair<SendResult, HeadRead>> streamBodyWatchingResponse(
       RequestBody& body, runtime::Duration head_timeout);
   runtime::Task<HeadRead> readResponseHead(runtime::TimePoint deadline, bool stop_at_continue);
+  // tryOpen's checkout taken up: a leased connection or an error; nullopt: connect.
+  std::optional<AttemptError> adoptCheckout(const AttemptTarget& t);
   runtime::Task<AttemptError> connect(const AttemptTarget& t, upstream::ConnectionSlot slot);
   AttemptError headFailure(HeadRead hr);
   // Closes the connection of the exchange (a half-sent request or an unread answer on it).
@@ -83,6 +92,7 @@ class Http1UpstreamIo final : public UpstreamIo {
   std::unique_ptr<upstream::PooledConnection> conn_;
   upstream::PoolLease lease_;
   upstream::EndpointPool* pool_ = nullptr;
+  upstream::Checkout checkout_;       // between tryOpen() and open()
   net::TcpStream* active_ = nullptr;  // the connection of the exchange in progress
   bool reused_ = false;
   bool body_sent_ = false;

@@ -69,36 +69,51 @@ void Http2UpstreamIo::prepare(http::Request& req, const config::Config& cfg, boo
 void Http2UpstreamIo::reset() {
   stream_.reset();
   conn_.reset();
+  checkout_ = {};
   req_ = nullptr;
 }
 
-Task<AttemptError> Http2UpstreamIo::open(const AttemptTarget& t) {
-  using Code = AttemptError::Code;
-  const auto& cc = *t.cluster;
+std::optional<AttemptError> Http2UpstreamIo::tryOpen(const AttemptTarget& t) {
   stream_.reset();
   conn_.reset();
   target_ = t;
-  auto& pool = *t.pool;
-  auto co = upstream::checkout(pool, cc.breakers, true, loop_.now());
-  if (co.wait) {
-    co = co_await upstream::waitForConnection(pool, cc.breakers, true, loop_,
-                                              t.bounded(loop_.now() + cc.connect_timeout));
-  }
-  if (co.overflow) co_return overflowError(*co.overflow);
-  conn_ = std::move(co.h2);
+  checkout_ = upstream::checkout(*t.pool, t.cluster->breakers, true, loop_.now());
+  if (checkout_.wait) return std::nullopt;
+  return adoptCheckout(t);
+}
+
+std::optional<AttemptError> Http2UpstreamIo::adoptCheckout(const AttemptTarget& t) {
+  if (checkout_.overflow) return overflowError(*checkout_.overflow);
+  conn_ = std::move(checkout_.h2);
   if (conn_) {
     t.stats->pool_reused.inc();
-  } else {
-    if (pool.h2Count() >= cc.pool_max_per_endpoint) {
-      t.stats->pool_overflow.inc();
-      co_return attemptError(Code::kPoolLimit);
-    }
-    AttemptError e = co_await connect(t, co);
-    if (!e.ok()) co_return e;
+    return openStream();
   }
+  if (t.pool->h2Count() >= t.cluster->pool_max_per_endpoint) {
+    t.stats->pool_overflow.inc();
+    return attemptError(AttemptError::Code::kPoolLimit);
+  }
+  return std::nullopt;
+}
+
+AttemptError Http2UpstreamIo::openStream() {
   stream_ = conn_->open(nva_, !req_->has_body);
-  if (!stream_) co_return attemptError(Code::kRefusedStream, "upstream HTTP/2 connection unusable");
-  co_return AttemptError{};
+  if (!stream_) {
+    return attemptError(AttemptError::Code::kRefusedStream, "upstream HTTP/2 connection unusable");
+  }
+  return AttemptError{};
+}
+
+Task<AttemptError> Http2UpstreamIo::open(const AttemptTarget& t) {
+  if (checkout_.wait) {
+    const auto& cc = *t.cluster;
+    checkout_ = co_await upstream::waitForConnection(*t.pool, cc.breakers, true, loop_,
+                                                     t.bounded(loop_.now() + cc.connect_timeout));
+    if (auto e = adoptCheckout(t)) co_return std::move(*e);
+  }
+  AttemptError e = co_await connect(t, checkout_);
+  if (!e.ok()) co_return e;
+  co_return openStream();
 }
 
 Task<AttemptError> Http2UpstreamIo::connect(const AttemptTarget& t, upstream::Checkout& co) {

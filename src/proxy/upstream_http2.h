@@ -28,6 +28,7 @@ class Http2UpstreamIo final : public UpstreamIo {
   bool prepared() const { return req_ != nullptr; }
   void reset();
 
+  std::optional<AttemptError> tryOpen(const AttemptTarget& target) override;
   runtime::Task<AttemptError> open(const AttemptTarget& target) override;
   runtime::Task<AttemptError> exchange(RequestBody& body, HeadHandler& handler,
                                        runtime::Duration head_timeout) override;
@@ -54,6 +55,9 @@ class Http2UpstreamIo final : public UpstreamIo {
   const std::optional<runtime::TimePoint>& deadline() const { return target_.deadline; }
 
  private:
+  // tryOpen's checkout taken up: a stream on a connection or an error; nullopt: connect.
+  std::optional<AttemptError> adoptCheckout(const AttemptTarget& t);
+  AttemptError openStream();
   runtime::Task<AttemptError> connect(const AttemptTarget& t, upstream::Checkout& co);
   runtime::Task<> sendBody(RequestBody& body, bool& body_failed, const bool& receiver_done);
 
@@ -67,6 +71,7 @@ class Http2UpstreamIo final : public UpstreamIo {
   AttemptTarget target_;
   std::shared_ptr<upstream::H2Client> conn_;
   std::unique_ptr<upstream::H2Stream> stream_;
+  upstream::Checkout checkout_;  // between tryOpen() and open()
 };
 
 }  // namespace gatehouse::proxy

@@ -94,7 +94,12 @@ class UpstreamIo {
  public:
   virtual ~UpstreamIo() = default;
 
-  // Leases a pooled connection (or room for a stream) to the target's host, or connects.
+  // Starts an attempt on the target's host without suspending when it can: leases an idle
+  // pooled connection (HTTP/1.1) or a stream on a connection with room (HTTP/2). Returns how
+  // that went, or nullopt when the attempt must wait for a connection or connect: then
+  // co_await open(). (Two steps so that the common case costs no coroutine frame.)
+  virtual std::optional<AttemptError> tryOpen(const AttemptTarget& target) = 0;
+  // After tryOpen() returned nullopt: waits for a pooled connection, or connects.
   // kSwitchToHttp2 (HTTP/1.1, protocol auto): the fresh connection negotiated h2 and is now in
   // the pool as an HTTP/2 connection; the attempt continues on the HTTP/2 side.
   virtual runtime::Task<AttemptError> open(const AttemptTarget& target) = 0;
