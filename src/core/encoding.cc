@@ -64,4 +64,77 @@ bool percentDecodeSegment(std::string_view in, std::string& out) {
   return true;
 }
 
+size_t utf8SequenceLength(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
+  }
+  return n;
+}
+
+void appendJsonEscaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x80) {  // other controls and DEL
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+          break;
+        }
+        if (const size_t n = utf8SequenceLength(s.substr(i)); n > 0) {
+          out.append(s.substr(i, n));
+          i += n;
+          continue;
+        }
+        out += "\\\\x";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
+    ++i;
+  }
+}
+
 }  // namespace gatehouse::encoding

@@ -41,4 +41,14 @@ bool base64UrlDecodeStrict(std::string_view in, std::string& out);
 // Percent-decodes one path segment (admin API paths); false on a malformed escape.
 bool percentDecodeSegment(std::string_view in, std::string& out);
 
+// Length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no overlong forms,
+// no surrogates, nothing past U+10FFFF), or 0 when `s` does not start with one.
+size_t utf8SequenceLength(std::string_view s);
+
+// Appends `s` as the body of a JSON string (no quotes): well-formed UTF-8 as itself, `"` `\`
+// and control characters escaped, and each byte that is not part of well-formed UTF-8 written
+// so that the decoded string holds a backslash, `x` and two hex digits (NGINX's notation for
+// unprintable bytes in its logs): the output is always valid JSON and no byte is lost.
+void appendJsonEscaped(std::string& out, std::string_view s);
+
 }  // namespace gatehouse::encoding

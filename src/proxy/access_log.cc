@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/encoding.h"
 #include "core/log.h"
 #include "core/result.h"
 #include "http/filter.h"
@@ -47,34 +48,7 @@ constexpr size_t kFlushBytes = 32 * 1024;
 
 void appendEscaped(std::string& out, std::string_view s) {
   out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          // Non-ASCII is escaped byte-wise so a log line is always valid JSON.
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          out += b;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  encoding::appendJsonEscaped(out, s);  // well-formed UTF-8 kept, other bytes as \\xHH
   out += '"';
 }
 

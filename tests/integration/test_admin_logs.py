@@ -126,6 +126,20 @@ def test_access_log_lines_carry_request_route_upstream_status_bytes_durations(ga
     assert e["time"].endswith("Z")
 
 
+def test_access_log_keeps_utf8_and_escapes_invalid_bytes(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("echo", echo), access_log={"fields": ALL_FIELDS}))
+    agent = "café ☕ \U0001F600"
+    with gh.conn() as c:
+        c.send(b"GET /utf8/caf%C3%A9 HTTP/1.1\r\nHost: gh.test\r\nUser-Agent: "
+               + agent.encode() + b"\r\nReferer: a\xff\xfeb\xc3\r\n\r\n")
+        assert c.read_response().status == 200
+    e = gh.wait_log(lambda e: e["path"].startswith("/utf8/"))
+    gh.access_log_path.read_bytes().decode("utf-8")  # the whole file is valid UTF-8
+    assert e["user_agent"] == agent  # UTF-8 written as UTF-8, not byte-wise \u00XX
+    assert e["referer"] == "a\\xff\\xfeb\\xc3"  # each invalid byte as \xHH
+    assert e["path"] in ("/utf8/café", "/utf8/caf%C3%A9")
+
+
 def test_access_log_default_fields_and_local_and_rejected_requests(gatehouse, echo):
     gh = gatehouse(mixed_config(echo))
     with gh.conn() as c:
