@@ -34,8 +34,9 @@ constexpr std::string_view kTopKeys[] = {
     "forwarded",  "clusters",  "virtual_hosts", "routes",
     "http2",      "consumers", "streams"};
 constexpr std::string_view kStreamKeys[] = {"max_drain_age"};
-constexpr std::string_view kListenerKeys[] = {"name",          "address", "port",
-                                              "virtual_hosts", "tls",     "https_redirect"};
+constexpr std::string_view kListenerKeys[] = {
+    "name", "address", "port", "virtual_hosts", "tls", "https_redirect", "underscores_in_headers"};
+constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
@@ -568,6 +569,13 @@ class Loader {
       if (const YAML::Node* v = m.find("tls")) l.tls = readListenerTls(diag_, *v, m.path("tls"));
       if (const YAML::Node* v = m.find("https_redirect")) {
         readHttpsRedirect(diag_, *v, m.path("https_redirect"), l);
+      }
+      if (m.has("underscores_in_headers")) {
+        std::string mode = "reject_framing";
+        readOneOf(m, "underscores_in_headers", kUnderscoreHeaders, mode);
+        l.underscores_in_headers = mode == "drop"     ? UnderscoreHeaders::kDrop
+                                   : mode == "reject" ? UnderscoreHeaders::kReject
+                                                      : UnderscoreHeaders::kRejectFraming;
       }
       listener_where_.push_back(Located{item.Mark(), path});
       listener_ips_.push_back(ip);

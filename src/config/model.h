@@ -395,6 +395,14 @@ struct HttpsRedirect {
   int status = 308;     // 301, 302, 303, 307 or 308
 };
 
+// Request header names with '_': a CGI, WSGI or PHP back-end maps '_' and '-' to the same
+// variable, so `Content_Length` can become its Content-Length.
+enum class UnderscoreHeaders : uint8_t {
+  kRejectFraming,  // 400 for a framing header spelled with '_' (content_length, ...); default
+  kDrop,           // remove every header whose name has '_' (NGINX's default)
+  kReject,         // 400 for any header whose name has '_'
+};
+
 struct Listener {
   std::string name;
   std::string address = "0.0.0.0";
@@ -402,6 +410,7 @@ struct Listener {
   std::vector<std::string> virtual_hosts;  // names; empty = all
   std::optional<ListenerTls> tls;
   std::optional<HttpsRedirect> https_redirect;
+  UnderscoreHeaders underscores_in_headers = UnderscoreHeaders::kRejectFraming;
 };
 
 struct AccessLog {

@@ -27,20 +27,6 @@ bool oneOf(std::span<const std::string_view> list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
 }
 
-void readOneOf(MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
-               std::string& out) {
-  std::string v = out;
-  m.read(key, v);
-  if (!oneOf(allowed, v)) {
-    std::string list;
-    for (auto a : allowed)
-      list += (list.empty() ? "" : ", ") + std::string(a);
-    m.diag().add(*m.find(key), m.path(key), "must be one of " + list + ", got '" + v + "'");
-    return;
-  }
-  out = v;
-}
-
 }  // namespace
 
 ListenerTls readListenerTls(Diagnostics& diag, const YAML::Node& node, const std::string& path) {

@@ -440,4 +440,18 @@ void MapReader::readDuration(std::string_view key, Millis min, Millis max,
   }
 }
 
+void readOneOf(MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
+               std::string& out) {
+  std::string v = out;
+  m.read(key, v);
+  if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+    std::string list;
+    for (auto a : allowed)
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    m.diag().add(*m.find(key), m.path(key), "must be one of " + list + ", got '" + v + "'");
+    return;
+  }
+  out = v;
+}
+
 }  // namespace gatehouse::config

@@ -138,4 +138,8 @@ class MapReader {
   bool is_map_ = false;
 };
 
+// Reads m[key] into `out` when it is one of `allowed`; else reports the choices and keeps `out`.
+void readOneOf(MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
+               std::string& out);
+
 }  // namespace gatehouse::config

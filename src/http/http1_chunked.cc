@@ -21,9 +21,11 @@ uint64_t hexValue(char c) {
 
 }  // namespace
 
-void ChunkedDecoder::reset() {
+void ChunkedDecoder::reset(uint64_t max_body) {
   state_ = State::kSize;
   remaining_ = 0;
+  announced_ = 0;
+  max_body_ = max_body;
   size_digits_ = 0;
   ext_bytes_ = 0;
   trailer_bytes_ = 0;
@@ -84,6 +86,9 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in, ParseError& err) 
         if (scan::is(c, scan::kHex)) {
           if (++size_digits_ > kMaxSizeDigits) return fail(400, "chunk size too long", err);
           remaining_ = (remaining_ << 4) | hexValue(c);
+          if (max_body_ > 0 && remaining_ > max_body_ - announced_) {
+            return fail(413, "chunked body larger than max_body_bytes", err);
+          }
         } else if (size_digits_ == 0) {
           return fail(400, "invalid chunk size", err);
         } else if (c == '\r') {
@@ -99,12 +104,13 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in, ParseError& err) 
         break;
 
       case State::kSizeWs:
-        // BWS is only legal before ';', but "5 \r\n" is common enough and unambiguous.
+        // BWS is only legal before ';': "5 \r\n" is read as 5 by some parsers and refused by
+        // others, a disagreement that smuggling builds on.
         if (++ext_bytes_ > kMaxExtensionBytes) return fail(400, "chunk extension too long", err);
         if (c == ';') {
           state_ = State::kSizeExt;
         } else if (c == '\r') {
-          state_ = State::kSizeLf;
+          return fail(400, "whitespace after chunk size", err);
         } else if (!scan::isOws(c)) {
           return fail(400, "invalid chunk extension", err);
         }
@@ -131,6 +137,7 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in, ParseError& err) 
         ++i;
         size_digits_ = 0;
         ext_bytes_ = 0;
+        announced_ += remaining_;
         state_ = remaining_ == 0 ? State::kTrailer : State::kData;
         break;
 

@@ -85,14 +85,16 @@ class ChunkedDecoder {
   Step feed(std::string_view in, ParseError& err);
   const http::HeaderMap& trailers() const { return trailers_; }
   bool done() const { return state_ == State::kDone; }
-  void reset();
+  // `max_body` > 0: a chunk size that takes the body past it fails with 413 as soon as its
+  // digits say so, before any of its data is read (nothing to forward, nothing to wait for).
+  void reset(uint64_t max_body = 0);
   explicit ChunkedDecoder(size_t max_trailer_bytes = 8192)
       : max_trailer_bytes_(max_trailer_bytes) {}
 
  private:
   enum class State {
     kSize,     // chunk-size hex digits
-    kSizeWs,   // BWS after the size, before ';' or CR
+    kSizeWs,   // BWS after the size: only before ';' (RFC 9112 §7.1.1)
     kSizeExt,  // chunk extensions up to CR
     kSizeLf,
     kData,
@@ -107,6 +109,8 @@ class ChunkedDecoder {
 
   State state_ = State::kSize;
   uint64_t remaining_ = 0;
+  uint64_t announced_ = 0;  // the sizes of the chunks before this one
+  uint64_t max_body_ = 0;
   size_t size_digits_ = 0;
   size_t ext_bytes_ = 0;
   size_t trailer_bytes_ = 0;

@@ -4,13 +4,13 @@
 
 namespace gatehouse::proxy {
 
-void BodyReader::reset(Framing f, uint64_t content_length) {
+void BodyReader::reset(Framing f, uint64_t content_length, uint64_t max_chunked_body) {
   framing_ = f;
   remaining_ = content_length;
   total_ = 0;
   pending_consume_ = 0;
   done_ = f == Framing::kNone || (f == Framing::kContentLength && content_length == 0);
-  if (f == Framing::kChunked) decoder_.reset();
+  if (f == Framing::kChunked) decoder_.reset(max_chunked_body);
 }
 
 void BodyReader::consume(Buffer& buf) {
@@ -54,7 +54,8 @@ runtime::Task<Result<BodyReader::Span>> BodyReader::next(net::TcpStream& s, Buff
           http1::ParseError perr;
           auto step = decoder_.feed(avail, perr);
           if (step.status == http1::ParseStatus::kError) {
-            co_return Error::make(ErrorCode::kProtocol, source, std::string(perr.reason));
+            const ErrorCode code = perr.status == 413 ? ErrorCode::kTooLarge : ErrorCode::kProtocol;
+            co_return Error::make(code, source, std::string(perr.reason));
           }
           if (step.status == http1::ParseStatus::kComplete) done_ = true;
           if (!step.data.empty()) {

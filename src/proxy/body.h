@@ -20,7 +20,8 @@ enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
 class BodyReader {
  public:
   BodyReader() = default;
-  void reset(Framing f, uint64_t content_length);
+  // `max_chunked_body` > 0: a chunked body announcing more fails with kTooLarge at once.
+  void reset(Framing f, uint64_t content_length, uint64_t max_chunked_body = 0);
   Framing framing() const { return framing_; }
   bool done() const { return done_; }
   uint64_t bytesRead() const { return total_; }

@@ -59,6 +59,49 @@ void Exchange::resetForGatewayError(std::string_view error) {
   ex_.error.assign(error);
 }
 
+namespace {
+// A framing header spelled with '_' for '-': what a CGI back-end reads as that header. (The
+// names are letters, '-' and '_', so `| 0x20` lowers exactly the bytes that can match.)
+bool framingLookalike(std::string_view name) {
+  static constexpr std::string_view kFraming[] = {"content-length", "transfer-encoding"};
+  for (std::string_view f : kFraming) {
+    if (name.size() != f.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < f.size() && same; ++i) {
+      const char c = name[i] == '_' ? '-' : static_cast<char>(name[i] | 0x20);
+      same = c == f[i];
+    }
+    if (same) return true;
+  }
+  return false;
+}
+}  // namespace
+
+bool Exchange::checkUnderscoreHeaders(config::UnderscoreHeaders mode) {
+  auto& fields = ctx_.request.headers.fields();
+  const auto underscore = [](const http::HeaderField& f) {
+    return f.name.find('_') != std::string_view::npos;
+  };
+  if (std::none_of(fields.begin(), fields.end(), underscore)) return true;  // the common case
+  if (mode == config::UnderscoreHeaders::kDrop) {
+    std::erase_if(fields, underscore);
+    return true;
+  }
+  for (const auto& f : fields) {
+    if (!underscore(f)) continue;
+    if (mode == config::UnderscoreHeaders::kReject || framingLookalike(f.name)) {
+      w_.stats().bad_requests.inc();
+      ex_.error = "header name with an underscore: ";
+      ex_.error.append(f.name);
+      ctx_.respondError(400, mode == config::UnderscoreHeaders::kReject
+                                 ? "header names with underscores are not accepted"
+                                 : "framing header name spelled with an underscore");
+      return false;
+    }
+  }
+  return true;
+}
+
 void Exchange::abortUpstream() {
   if (call_) call_->abort();
 }
@@ -68,6 +111,11 @@ bool Exchange::prepare(std::string_view target) {
   const auto& snap = *ex_.snap->snap;
   const auto& cfg = *snap.config;
   if (down_.tls) req.scheme = "https";
+  ex_.listener = w_.listenerIndex(down_.listener_key);
+  const auto mode = ex_.listener < cfg.listeners.size()
+                        ? cfg.listeners[ex_.listener].underscores_in_headers
+                        : config::UnderscoreHeaders::kRejectFraming;
+  if (!checkUnderscoreHeaders(mode)) return false;
 
   // Request id: keep a valid incoming one, else generate.
   const auto& fwd = cfg.forwarded;
@@ -258,6 +306,9 @@ Task<bool> Exchange::bufferRequestBody() {
   while (had_body) {
     auto sp = co_await io_.readBody(cfg.timeouts.client_body);
     if (!sp.ok()) {
+      if (sp.error().code == ErrorCode::kTooLarge) {
+        co_return co_await failBuffering(413, "request body too large");
+      }
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
       if (timeout) w_.stats().timeout(metrics::TimeoutReason::kClientBody);
@@ -309,7 +360,7 @@ static std::string httpsLocation(const http::Request& req, uint16_t port) {
 
 Task<> Exchange::run() {
   const auto& snap = *ex_.snap->snap;
-  const size_t listener = w_.listenerIndex(down_.listener_key);
+  const size_t listener = ex_.listener;
   if (listener < snap.config->listeners.size()) {
     if (const auto& redirect = snap.config->listeners[listener].https_redirect) {
       ctx_.local_reply.status = redirect->status;

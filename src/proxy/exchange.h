@@ -56,6 +56,8 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   // this adds what every protocol shares: request id, forwarding headers, client-certificate
   // headers, the body limit and the normalised path from `target`. False: a local reply is set.
   bool prepare(std::string_view target);
+  // Header names with '_' per the listener's underscores_in_headers. False: answered 400.
+  bool checkUnderscoreHeaders(config::UnderscoreHeaders mode);
   // Routing, filters and the upstream (or the local reply prepared by a failed prepare()).
   runtime::Task<> run();
   runtime::Task<> sendLocalReply();
@@ -113,6 +115,7 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
     std::shared_ptr<proxy::WorkerSnapshot> snap;
     const proxy::CompiledRoute* route = nullptr;
     std::vector<http::FilterRef> filters;
+    size_t listener = 0;         // index into the snapshot's listeners
     size_t filters_run = 0;      // how many got onRequestHeaders (they get onComplete)
     size_t response_filter = 0;  // the response filter that paused
     runtime::TimePoint start{};

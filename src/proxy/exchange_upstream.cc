@@ -62,11 +62,15 @@ Task<> Exchange::proxyToUpstream() {
   UpstreamCall call(w_, callOptions(cc, wait_continue), http1_, http2_);
   body_.reset();
   if (needsBodyForRetry() && !(co_await bufferBodyForRetry())) co_return;
-  // Fetch the first body span before choosing a host: a malformed first chunk is rejected
-  // without any upstream seeing the request, and the span rides in the head's writev.
-  // Not for `protocol: auto`: the request may move to HTTP/2, which reads its own body.
-  if (!cc.http2 && !cc.protocol_auto && !wait_continue && !io_.bodyDone() &&
-      !ex_.route->wants_request_body && (req.chunked || io_.bodyBuffered())) {
+  // Fetch the first body span before choosing a host: a malformed or oversized first chunk is
+  // refused without any upstream seeing the request, and the span rides in the head's writev
+  // (HTTP/2: the first DATA). Sent as read, so not when an HTTP/2 attempt would decode it
+  // (gRPC-Web text) or a body filter transforms it.
+  const bool h2_possible = cc.http2 || cc.protocol_auto;
+  const bool raw_span_ok =
+      !h2_possible || (req.chunked && grpc::webMode(req) != grpc::WebMode::kText);
+  if (raw_span_ok && !wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body &&
+      (req.chunked || io_.bodyBuffered())) {
     if (!(co_await fetchFirstSpan())) co_return;
   }
   call_ = &call;
@@ -80,6 +84,10 @@ Task<bool> Exchange::fetchFirstSpan() {
   auto sp = co_await io_.readBody(ex_.snap->snap->config->timeouts.client_body);
   if (!sp.ok()) {
     ex_.error = "client body: " + sp.error().message;
+    if (sp.error().code == ErrorCode::kTooLarge) {
+      co_await sendError(413, "request body too large");
+      co_return false;
+    }
     bool timeout = sp.error().code == ErrorCode::kTimeout;
     (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
     if (timeout) w_.stats().timeout(metrics::TimeoutReason::kClientBody);
@@ -180,7 +188,7 @@ Task<Result<BodyReader::Span>> Exchange::ClientBody::next() {
                                       : runtime::Duration(cfg.timeouts.client_body);
   auto sp = co_await ex_.io_.readBody(idle);
   if (!sp.ok()) {
-    failure_ = Failure::kIncomplete;
+    failure_ = sp.error().code == ErrorCode::kTooLarge ? Failure::kTooLarge : Failure::kIncomplete;
     if (sp.error().code == ErrorCode::kTimeout) {
       ex_.w_.stats().timeout(grpc ? metrics::TimeoutReason::kGrpcStreamIdle
                                   : metrics::TimeoutReason::kClientBody);

@@ -294,7 +294,8 @@ bool Session::buildRequest() {
     case http1::BodyKind::kChunked:
       req.has_body = true;
       req.chunked = true;
-      body_.reset(Framing::kChunked, 0);
+      // A chunk announcing more than max_body_bytes is refused before its data is awaited.
+      body_.reset(Framing::kChunked, 0, w_.snapshot()->snap->config->limits.max_body_bytes);
       break;
     default:
       body_.reset(Framing::kNone, 0);
@@ -323,7 +324,7 @@ Task<> Session::runHttp2() {
 }
 
 Task<Result<BodyReader::Span>> Session::readBody(runtime::Duration idle) {
-  co_return co_await body_.next(client_, in_, idle, ErrorSource::kDownstream);
+  return body_.next(client_, in_, idle, ErrorSource::kDownstream);  // no frame of its own
 }
 
 Task<Status> Session::sendContinue() {

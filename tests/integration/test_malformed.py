@@ -1,9 +1,12 @@
 """Malformed and ambiguous requests, sent on raw sockets. Each case checks the status AND that
 the recording upstream received nothing for it; a valid control request afterwards proves the
 upstream path worked, so "nothing arrived" is not an accident of a broken setup."""
+import subprocess
+
 import pytest
 
-from support import Reply, cluster, request_bytes, simple_config
+from support import Gatehouse, Reply, cluster, request_bytes, simple_config
+from support.common import GATEHOUSE_BIN, free_port
 
 LIMITS = {"max_request_line": 1024, "max_header_bytes": 4096, "max_headers": 20,
           "max_body_bytes": 1000}
@@ -128,10 +131,10 @@ def test_malformed_request_is_rejected_and_never_reaches_upstream(gh, name):
 
 CHUNK_CASES = {
     "invalid_chunk_size": "zz\r\nhello\r\n0\r\n\r\n",
-    "chunk_size_overflow": "fffffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
     "chunk_size_with_space_inside": "1 0\r\n0123456789abcdef\r\n0\r\n\r\n",
     "chunk_data_longer_than_size": "3\r\nhello\r\n0\r\n\r\n",
     "chunk_size_bare_lf": "5\nhello\r\n0\r\n\r\n",
+    "chunk_size_trailing_whitespace": "3 \r\nabc\r\n0\r\n\r\n",
 }
 
 
@@ -154,7 +157,7 @@ def test_bad_chunked_body_is_400_and_no_complete_request_reaches_upstream(gh, na
     assert reqs[0].conn == gh.recorder.connection_count() - 1
 
 
-@pytest.mark.parametrize("name", ["invalid_chunk_size", "chunk_size_overflow"])
+@pytest.mark.parametrize("name", ["invalid_chunk_size", "chunk_size_trailing_whitespace"])
 def test_bad_first_chunk_never_reaches_upstream_at_all(gh, name):
     raw = (f"POST /chunky HTTP/1.1\r\n{H}Transfer-Encoding: chunked\r\n\r\n"
            + CHUNK_CASES[name]).encode()
@@ -170,6 +173,16 @@ def test_chunked_body_over_max_body_bytes_is_413(gh):
         assert r.status == 413
     control(gh)
     assert [q.request_line for q in gh.recorder.request_list()] == ["GET /control HTTP/1.1"]
+
+
+@pytest.mark.parametrize("size_line", ["111111113", "fffffffffffffff0", "3e9",
+                                       "fffffffffffffffffffff"])
+def test_chunk_size_over_max_body_bytes_is_refused_at_once(gh, size_line):
+    """The size alone says the body is too large: 413 before any data is sent or awaited, and
+    nothing reaches the upstream (max_body_bytes is 1000 here; 0x3e9 is 1001). A size no 64-bit
+    number holds is refused the same way, on the digit that passes the limit."""
+    head = f"POST /huge HTTP/1.1\r\n{H}Transfer-Encoding: chunked\r\n\r\n".encode()
+    assert_rejected(gh, head + size_line.encode() + b"\r\nabc", 413)
 
 
 def test_body_over_limit_leftover_is_never_parsed_as_request(gh):
@@ -234,3 +247,53 @@ def test_headers_exactly_at_max_headers_are_accepted(gh):
     with gh.conn() as c:
         c.send(request_bytes("GET", "/many", headers=headers))
         assert c.read_response().status == 200
+
+
+@pytest.mark.parametrize("name", ["Content_Length", "transfer_encoding", "CONTENT_length"])
+def test_framing_header_spelled_with_underscore_is_400(gh, name):
+    """A CGI/WSGI/PHP back-end maps '_' and '-' to one variable: Content_Length would become
+    its Content-Length."""
+    value = "chunked" if "encoding" in name else "5"
+    raw = f"POST /cgi HTTP/1.1\r\n{H}Content-Length: 5\r\n{name}: {value}\r\n\r\nhello"
+    assert_rejected(gh, raw.encode(), 400)
+
+
+def test_other_underscore_headers_are_forwarded_by_default(gh):
+    with gh.conn() as c:
+        c.send(request_bytes("GET", "/u", headers=[("X_Custom", "a"), ("X-Dash", "b")]))
+        assert c.read_response().status == 200
+    (req,) = gh.recorder.request_list()
+    assert req.header("x_custom") == "a" and req.header("x-dash") == "b"
+
+
+def underscore_config(recorder, mode):
+    return simple_config(cluster("rec", recorder), limits=LIMITS, listeners=[
+        {"name": "main", "address": "127.0.0.1", "port": "@main",
+         "underscores_in_headers": mode}])
+
+
+def test_listener_can_drop_every_underscore_header(gatehouse, recorder):
+    gh = gatehouse(underscore_config(recorder, "drop"))
+    with gh.conn() as c:
+        c.send(f"POST /d HTTP/1.1\r\n{H}Content-Length: 5\r\nContent_Length: 99\r\n"
+               "X_Custom: a\r\nX-Dash: b\r\n\r\nhello".encode())
+        assert c.read_response().status == 200
+    (req,) = recorder.request_list()
+    assert req.header("content_length") is None and req.header("x_custom") is None
+    assert req.header("x-dash") == "b" and req.body == b"hello"
+
+
+def test_listener_can_reject_every_underscore_header(gatehouse, recorder):
+    gh = gatehouse(underscore_config(recorder, "reject"))
+    gh.recorder = recorder
+    assert_rejected(gh, request_bytes("GET", "/r", headers=[("X_Custom", "a")]), 400)
+
+
+def test_unknown_underscore_mode_fails_validation(tmp_path, recorder):
+    g = Gatehouse(tmp_path, underscore_config(recorder, "allow"), name="bad")
+    g.port, g.admin_port = free_port(), free_port()  # never bound: only validated
+    g.write_config()
+    r = subprocess.run([GATEHOUSE_BIN, "validate", str(g.config_path)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0
+    assert "underscores_in_headers" in r.stderr and "reject_framing" in r.stderr, r.stderr

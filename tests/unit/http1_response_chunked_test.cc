@@ -240,7 +240,7 @@ const std::string_view kChunkedMessages[] = {
     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
     "A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n",
     "3;name=value\r\nabc\r\n2;a;b=\"q;\\\"x\"\r\nde\r\n0;last\r\n\r\n",
-    "4 \r\nwiki\r\n5 ;x=1\r\npedia\r\n0\r\n\r\n",
+    "4\r\nwiki\r\n5 ;x=1\r\npedia\r\n0\r\n\r\n",
     "1\r\nx\r\n0\r\nExpires: never\r\nX-Checksum:  abc \r\n\r\n",
     "0000000000000001\r\nz\r\n0\r\n\r\n",
     "0\r\n\r\n",
@@ -330,6 +330,8 @@ TEST(Http1Chunked, Rejections) {
       {"5\r\nhello\r0\r\n\r\n", 400},
       {"5\r\nhello0\r\n\r\n", 400},
       {"5 x\r\nhello\r\n0\r\n\r\n", 400},
+      {"5 \r\nhello\r\n0\r\n\r\n", 400},  // BWS only before ';'
+      {"5\t\r\nhello\r\n0\r\n\r\n", 400},
       {"5;a\nhello\r\n0\r\n\r\n", 400},
       {"5;a\x01\r\nhello\r\n0\r\n\r\n", 400},
       {"5;a\0\r\nhello\r\n0\r\n\r\n"s, 400},
@@ -359,6 +361,46 @@ TEST(Http1Chunked, Rejections) {
     EXPECT_EQ(slow.status, ParseStatus::kError) << testing::PrintToString(c.in);
     EXPECT_EQ(slow.err.status, c.status) << testing::PrintToString(c.in);
   }
+}
+
+TEST(Http1Chunked, WhitespaceBeforeAnExtensionIsAllowed) {
+  const Decoded d = decodeWhole("5 ;a=b\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ(d.status, ParseStatus::kComplete) << d.err.reason;
+  EXPECT_EQ(d.data, "hello");
+}
+
+TEST(Http1Chunked, SizeOverTheBodyLimitFailsBeforeItsData) {
+  ChunkedDecoder dec;
+  ParseError err;
+  dec.reset(1000);
+  // 0x3e9 = 1001: refused on its last digit, before the line or any data arrives.
+  EXPECT_EQ(dec.feed("3e", err).status, ParseStatus::kIncomplete);
+  EXPECT_EQ(dec.feed("9", err).status, ParseStatus::kError);
+  EXPECT_EQ(err.status, 413);
+  // The sizes add up: 1000 in two chunks passes, one byte more does not.
+  dec.reset(1000);
+  std::string ok =
+      "1f4\r\n" + std::string(500, 'a') + "\r\n1f4\r\n" + std::string(500, 'b') + "\r\n0\r\n\r\n";
+  size_t off = 0;
+  ChunkedDecoder::Step s{};
+  do {
+    s = dec.feed(std::string_view(ok).substr(off), err);
+    off += s.consumed;
+  } while (s.status == ParseStatus::kIncomplete && s.consumed > 0);
+  EXPECT_EQ(s.status, ParseStatus::kComplete);
+  dec.reset(1000);
+  const std::string over = "1f4\r\n" + std::string(500, 'a') + "\r\n1f5\r\n";
+  off = 0;
+  do {
+    s = dec.feed(std::string_view(over).substr(off), err);
+    off += s.consumed;
+  } while (s.status == ParseStatus::kIncomplete && s.consumed > 0);
+  EXPECT_EQ(s.status, ParseStatus::kError);
+  EXPECT_EQ(err.status, 413);
+  // A size no 64-bit number holds is a 400 whatever the limit.
+  dec.reset(0);
+  EXPECT_EQ(dec.feed("10000000000000000\r\n", err).status, ParseStatus::kError);
+  EXPECT_EQ(err.status, 400);
 }
 
 TEST(Http1Chunked, TrailerLimitCountsWholeSection) {
