@@ -116,6 +116,19 @@ class MapReader {
       }
     }
   }
+  // A string (into a std::string or std::optional<std::string>) that must pass `valid(value)`;
+  // otherwise `problem(value)` is reported.
+  template <typename Out, typename Valid, typename Problem>
+  void readChecked(std::string_view key, Out& out, Valid&& valid, Problem&& problem) const {
+    if (const YAML::Node* v = find(key)) {
+      std::optional<std::string> s = readString(diag_, *v, path(key));
+      if (s && !valid(*s)) {
+        diag_.add(*v, path(key), problem(*s));
+      } else if (s) {
+        out = std::move(*s);
+      }
+    }
+  }
   template <typename T>
   void readSize(std::string_view key, uint64_t min, uint64_t max, T& out) const {
     if (const YAML::Node* v = find(key)) {
