@@ -151,4 +151,17 @@ class MapReader {
   bool is_map_ = false;
 };
 
+// Calls `each(m)` with a MapReader for every item of the list at `node` that is a map; a
+// value that is not a list, and items that are not maps, are reported and skipped.
+template <typename Each>
+void forEachMap(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                std::span<const std::string_view> known, Each&& each) {
+  if (!expectList(diag, node, path)) return;
+  size_t index = 0;
+  for (const auto& item : node) {
+    const MapReader m(diag, item, indexPath(path, index++), known);
+    if (m.isMap()) each(m);
+  }
+}
+
 }  // namespace gatehouse::config
