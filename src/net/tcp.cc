@@ -73,6 +73,7 @@ void TcpStream::onTimeout(void* p) {
   a->coro.resume();
 }
 
+// Parks a read or write that would block until its syscall completes or its deadline passes.
 template <typename Awaiter, bool (Awaiter::*kAttempt)()>
 void TcpStream::suspendUntilDone(Awaiter& a, std::coroutine_handle<> h) {
   a.coro = h;
