@@ -2,7 +2,7 @@
 
 #include "core/buffer.h"
 #include "core/log.h"
-#include "http/http1_parser.h"
+#include "http/http1_read_head.h"
 #include "http/message.h"
 
 namespace gatehouse::admin {
@@ -37,17 +37,8 @@ runtime::Task<> AdminServer::serve(int fd) {
   http1::RequestHead head;
   http1::ParseLimits limits{4096, 16384, 50};
   for (;;) {
-    http1::ParseError err;
-    auto st = in.empty() ? http1::ParseStatus::kIncomplete
-                         : http1::parseRequestHead(in.readable(), limits, head, err);
-    if (st == http1::ParseStatus::kError) co_return;
-    if (st == http1::ParseStatus::kIncomplete) {
-      in.reserve(1024);
-      auto n =
-          co_await s.read(in.writePtr(), in.writable(), loop_.now() + std::chrono::seconds(30));
-      if (!n.ok() || *n == 0) co_return;
-      in.commit(*n);
-      continue;
+    if (!co_await http1::readRequestHead(s, in, limits, head, 1024, std::chrono::seconds(30))) {
+      co_return;
     }
     // The admin API takes no request bodies.
     if (head.body != http1::BodyKind::kNone &&

@@ -64,57 +64,47 @@ void readApiKeys(Diagnostics& diag, const YAML::Node& node, const std::string& p
 
 void readBasic(Diagnostics& diag, const YAML::Node& node, const std::string& path, Seen& seen,
                ConsumerSpec& c) {
-  if (!expectList(diag, node, path)) return;
-  size_t index = 0;
-  for (const auto& item : node) {
-    std::string item_path = indexPath(path, index++);
-    MapReader m(diag, item, item_path, kBasicKeys);
-    if (!m.isMap()) continue;
+  forEachMap(diag, node, path, kBasicKeys, [&](const MapReader& m) {
     ConsumerSpec::Basic b;
     b.username = c.name;
     m.read("username", b.username);
     if (b.username.find(':') != std::string::npos || hasControlChars(b.username)) {
       diag.add(*m.find("username"), m.path("username"),
                "must not contain ':' or control characters (RFC 7617)");
-      continue;
+      return;
     }
-    if (!m.require("password")) continue;
+    if (!m.require("password")) return;
     m.read("password", b.password);
     auto parsed = parsePasswordHash(b.password);
     if (!parsed.ok()) {
       diag.add(*m.find("password"), m.path("password"), parsed.error().message);
-      continue;
+      return;
     }
-    const YAML::Node& at = m.has("username") ? *m.find("username") : item;
-    if (b.username.empty()) continue;
+    const YAML::Node& at = m.has("username") ? *m.find("username") : m.node();
+    if (b.username.empty()) return;
     if (seen.add(diag, seen.usernames, at, m.path("username"), b.username,
                  "basic-auth username '" + b.username + "'")) {
       c.basic.push_back(std::move(b));
     }
-  }
+  });
 }
 
 void readHmac(Diagnostics& diag, const YAML::Node& node, const std::string& path, Seen& seen,
               ConsumerSpec& c) {
-  if (!expectList(diag, node, path)) return;
-  size_t index = 0;
-  for (const auto& item : node) {
-    std::string item_path = indexPath(path, index++);
-    MapReader m(diag, item, item_path, kHmacKeys);
-    if (!m.isMap()) continue;
+  forEachMap(diag, node, path, kHmacKeys, [&](const MapReader& m) {
     ConsumerSpec::Hmac h;
-    if (!m.require("key_id")) continue;
+    if (!m.require("key_id")) return;
     m.read("key_id", h.key_id);
     if (h.key_id.empty() || h.key_id.find('"') != std::string::npos || hasControlChars(h.key_id)) {
       if (!h.key_id.empty()) {
         diag.add(*m.find("key_id"), m.path("key_id"),
                  "must not contain '\"' or control characters");
       }
-      continue;
+      return;
     }
     if (m.has("secret") == m.has("secret_env")) {
-      diag.add(item, item_path, "needs exactly one of secret, secret_env");
-      continue;
+      diag.add(m.node(), m.path(), "needs exactly one of secret, secret_env");
+      return;
     }
     if (m.has("secret")) {
       m.read("secret", h.secret);
@@ -125,7 +115,7 @@ void readHmac(Diagnostics& diag, const YAML::Node& node, const std::string& path
       if (!v || !*v) {
         diag.add(*m.find("secret_env"), m.path("secret_env"),
                  "environment variable '" + var + "' is not set or empty");
-        continue;
+        return;
       }
       h.secret = v;
     }
@@ -133,13 +123,13 @@ void readHmac(Diagnostics& diag, const YAML::Node& node, const std::string& path
       std::string_view key = m.has("secret") ? "secret" : "secret_env";
       diag.add(*m.find(key), m.path(key),
                "the HMAC secret must be at least " + std::to_string(kMinHmacSecret) + " bytes");
-      continue;
+      return;
     }
     if (seen.add(diag, seen.key_ids, *m.find("key_id"), m.path("key_id"), h.key_id,
                  "HMAC key id '" + h.key_id + "'")) {
       c.hmac.push_back(std::move(h));
     }
-  }
+  });
 }
 
 void readMetadata(Diagnostics& diag, const YAML::Node& node, const std::string& path,
@@ -173,22 +163,17 @@ void readMetadata(Diagnostics& diag, const YAML::Node& node, const std::string& 
 std::vector<ConsumerSpec> readConsumers(Diagnostics& diag, const YAML::Node& node,
                                         const std::string& path) {
   std::vector<ConsumerSpec> out;
-  if (!expectList(diag, node, path)) return out;
   Seen seen;
-  size_t index = 0;
-  for (const auto& item : node) {
-    std::string item_path = indexPath(path, index++);
-    MapReader m(diag, item, item_path, kConsumerKeys);
-    if (!m.isMap()) continue;
+  forEachMap(diag, node, path, kConsumerKeys, [&](const MapReader& m) {
     ConsumerSpec c;
-    c.line = item.Mark().line + 1;
-    c.yaml_path = item_path;
-    if (!m.require("name")) continue;
+    c.line = m.node().Mark().line + 1;
+    c.yaml_path = m.path();
+    if (!m.require("name")) return;
     m.read("name", c.name);
-    if (c.name.empty()) continue;
+    if (c.name.empty()) return;
     if (hasControlChars(c.name)) {
       diag.add(*m.find("name"), m.path("name"), "must not contain control characters");
-      continue;
+      return;
     }
     seen.add(diag, seen.names, *m.find("name"), m.path("name"), c.name,
              "consumer name '" + c.name + "'");
@@ -215,7 +200,7 @@ std::vector<ConsumerSpec> readConsumers(Diagnostics& diag, const YAML::Node& nod
       }
     }
     out.push_back(std::move(c));
-  }
+  });
   return out;
 }
 

@@ -127,43 +127,26 @@ void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::strin
   }
   m.read("grpc_service", hc.grpc_service);
   m.readInt("unhealthy_threshold", 1, kMaxThreshold, hc.unhealthy_threshold);
-  if (const YAML::Node* v = m.find("path")) {
-    std::optional<std::string> p = readString(diag, *v, m.path("path"));
-    bool valid = p && !p->empty() && (*p)[0] == '/' &&
-                 p->find_first_of(std::string_view(" \t\r\n\0", 5)) == std::string::npos;
-    if (p && !valid) {
-      diag.add(*v, m.path("path"), "must start with '/' and contain no spaces or controls");
-    } else if (p) {
-      hc.path = *p;
-    }
-  }
-  if (const YAML::Node* v = m.find("method")) {
-    std::optional<std::string> method = readString(diag, *v, m.path("method"));
-    if (method && !isHttpToken(*method)) {
-      diag.add(*v, m.path("method"), "'" + *method + "' is not a valid HTTP method");
-    } else if (method) {
-      hc.method = *method;
-    }
-  }
-  if (const YAML::Node* v = m.find("host")) {
-    std::optional<std::string> host = readString(diag, *v, m.path("host"));
-    if (host && !isHostHeaderValue(*host)) {
-      diag.add(*v, m.path("host"), "'" + *host + "' is not a valid Host header value");
-    } else if (host) {
-      hc.host = *host;
-    }
-  }
+  m.readChecked(
+      "path", hc.path,
+      [](const std::string& p) {
+        return !p.empty() && p[0] == '/' &&
+               p.find_first_of(std::string_view(" \t\r\n\0", 5)) == std::string::npos;
+      },
+      [](const std::string&) { return "must start with '/' and contain no spaces or controls"; });
+  m.readChecked("method", hc.method, isHttpToken, [](const std::string& method) {
+    return "'" + method + "' is not a valid HTTP method";
+  });
+  m.readChecked("host", hc.host, isHostHeaderValue, [](const std::string& host) {
+    return "'" + host + "' is not a valid Host header value";
+  });
   if (const YAML::Node* v = m.find("expected_status")) {
     readStatuses(diag, *v, m.path("expected_status"), hc.expected_statuses);
   }
-  if (const YAML::Node* v = m.find("body_contains")) {
-    std::optional<std::string> needle = readString(diag, *v, m.path("body_contains"));
-    if (needle && needle->size() > kMaxBodyNeedle) {
-      diag.add(*v, m.path("body_contains"), "longer than 4096 bytes");
-    } else if (needle) {
-      hc.body_contains = *needle;
-    }
-  }
+  m.readChecked(
+      "body_contains", hc.body_contains,
+      [](const std::string& needle) { return needle.size() <= kMaxBodyNeedle; },
+      [](const std::string&) { return "longer than 4096 bytes"; });
   c.health_check = std::move(hc);
 }
 
@@ -211,48 +194,37 @@ void readSticky(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   MapReader m(diag, node, path, kStickyKeys);
   if (!m.isMap()) return;
   StickySession st;
-  if (const YAML::Node* v = m.find("cookie")) {
-    std::optional<std::string> name = readString(diag, *v, m.path("cookie"));
-    if (name && !isHttpToken(*name)) {
-      diag.add(*v, m.path("cookie"), "'" + *name + "' is not a valid cookie name");
-    } else if (name) {
-      st.cookie = *name;
-    }
-  }
+  m.readChecked("cookie", st.cookie, isHttpToken, [](const std::string& name) {
+    return "'" + name + "' is not a valid cookie name";
+  });
   m.readDuration("ttl", Millis(0), Millis(400LL * 24 * 3600 * 1000), st.ttl);
   if (st.ttl.count() > 0 && st.ttl < Millis(1000)) {
     diag.add(*m.find("ttl"), m.path("ttl"), "must be 0 (a session cookie) or at least 1s");
   }
-  if (const YAML::Node* v = m.find("path")) {
-    std::optional<std::string> p = readString(diag, *v, m.path("path"));
-    if (p && (p->empty() || (*p)[0] != '/' || p->find_first_of("; \t\r\n") != std::string::npos)) {
-      diag.add(*v, m.path("path"), "must start with '/' and contain no ';', spaces or controls");
-    } else if (p) {
-      st.path = *p;
-    }
-  }
+  m.readChecked(
+      "path", st.path,
+      [](const std::string& p) {
+        return !p.empty() && p[0] == '/' && p.find_first_of("; \t\r\n") == std::string::npos;
+      },
+      [](const std::string&) {
+        return "must start with '/' and contain no ';', spaces or controls";
+      });
   m.read("secure", st.secure);
   m.read("http_only", st.http_only);
-  if (const YAML::Node* v = m.find("same_site")) {
-    std::optional<std::string> ss = readString(diag, *v, m.path("same_site"));
-    if (ss && std::find(std::begin(kSameSite), std::end(kSameSite), *ss) == std::end(kSameSite)) {
-      diag.add(*v, m.path("same_site"),
-               "unknown value '" + *ss + "'; expected one of: " + joinNames(kSameSite));
-    } else if (ss) {
-      st.same_site = *ss;
-    }
-  }
+  m.readChecked(
+      "same_site", st.same_site,
+      [](const std::string& ss) {
+        return std::find(std::begin(kSameSite), std::end(kSameSite), ss) != std::end(kSameSite);
+      },
+      [](const std::string& ss) {
+        return "unknown value '" + ss + "'; expected one of: " + joinNames(kSameSite);
+      });
   if (st.same_site == "none" && !st.secure) {
     diag.add(node, m.path("same_site"), "same_site: none needs secure: true (browsers reject it)");
   }
-  if (const YAML::Node* v = m.find("key")) {
-    std::optional<std::string> key = readString(diag, *v, m.path("key"));
-    if (key && key->size() < 16) {
-      diag.add(*v, m.path("key"), "must be at least 16 characters of secret");
-    } else if (key) {
-      st.key = *key;
-    }
-  }
+  m.readChecked(
+      "key", st.key, [](const std::string& key) { return key.size() >= 16; },
+      [](const std::string&) { return "must be at least 16 characters of secret"; });
   c.sticky = std::move(st);
 }
 

@@ -337,16 +337,11 @@ class Loader {
   }
 
   void readClusters(const YAML::Node& node, std::vector<Cluster>& out) {
-    if (!expectList(diag_, node, "clusters")) return;
     std::map<std::string, int, std::less<>> seen;  // name -> line
-    size_t index = 0;
-    for (const auto& item : node) {
-      std::string path = indexPath("clusters", index++);
-      MapReader m(diag_, item, path, kClusterKeys);
-      if (!m.isMap()) continue;
+    forEachMap(diag_, node, "clusters", kClusterKeys, [&](const MapReader& m) {
       Cluster c;
-      c.line = item.Mark().line + 1;
-      c.yaml_path = path;
+      c.line = m.node().Mark().line + 1;
+      c.yaml_path = m.path();
       if (m.require("name")) m.read("name", c.name);
       if (!c.name.empty()) {
         auto [it, inserted] = seen.emplace(c.name, c.line);
@@ -368,7 +363,7 @@ class Loader {
       m.readInt("pool_max_idle_per_endpoint", 0, kMaxPoolSize, c.pool_max_idle_per_endpoint);
       if (c.pool_max_idle_per_endpoint > c.pool_max_per_endpoint) {
         const YAML::Node* at = m.find("pool_max_idle_per_endpoint");
-        diag_.add(at ? *at : item, m.path("pool_max_idle_per_endpoint"),
+        diag_.add(at ? *at : m.node(), m.path("pool_max_idle_per_endpoint"),
                   "must not exceed pool_max_per_endpoint (" +
                       std::to_string(c.pool_max_per_endpoint) + ")");
       }
@@ -417,7 +412,7 @@ class Loader {
       m.readInt("priority_failover_threshold", 1, 100, c.priority_failover_threshold);
       if (const YAML::Node* v = m.find("retry")) c.retry = readRetry(diag_, *v, m.path("retry"));
       out.push_back(std::move(c));
-    }
+    });
   }
 
   void readEndpoints(const YAML::Node& node, const std::string& path, Cluster& c) {
@@ -441,22 +436,17 @@ class Loader {
   }
 
   void readVirtualHosts(const YAML::Node& node, std::vector<VirtualHost>& out) {
-    if (!expectList(diag_, node, "virtual_hosts")) return;
-    size_t index = 0;
-    for (const auto& item : node) {
-      std::string path = indexPath("virtual_hosts", index++);
-      MapReader m(diag_, item, path, kVirtualHostKeys);
-      if (!m.isMap()) continue;
+    forEachMap(diag_, node, "virtual_hosts", kVirtualHostKeys, [&](const MapReader& m) {
       VirtualHost vh;
       if (m.require("name")) m.read("name", vh.name);
-      addVirtualHostName(vh.name, m.find("name") ? m.find("name")->Mark() : item.Mark(),
+      addVirtualHostName(vh.name, m.find("name") ? m.find("name")->Mark() : m.node().Mark(),
                          m.path("name"));
       std::vector<Located> domains;
       if (const YAML::Node* v = m.find("domains")) {
         readDomains(*v, m.path("domains"), vh.domains, domains);
       } else {
         vh.domains.push_back("*");
-        domains.push_back(Located{item.Mark(), m.path("domains")});
+        domains.push_back(Located{m.node().Mark(), m.path("domains")});
       }
       if (const YAML::Node* v = m.find("policies")) {
         vh.policies = readPolicies(diag_, *v, m.path("policies"));
@@ -464,7 +454,7 @@ class Loader {
       if (const YAML::Node* v = m.find("routes")) readRoutes(*v, m.path("routes"), vh);
       out.push_back(std::move(vh));
       vhost_domains_.push_back(std::move(domains));
-    }
+    });
   }
 
   VirtualHost implicitVirtualHost(const YAML::Node& key, const YAML::Node& routes) {
@@ -536,19 +526,14 @@ class Loader {
 
   void readListeners(const YAML::Node& node, const std::vector<VirtualHost>& vhosts,
                      std::vector<Listener>& out) {
-    if (!expectList(diag_, node, "listeners")) return;
     std::set<std::string, std::less<>> names;
-    size_t index = 0;
-    for (const auto& item : node) {
-      std::string path = indexPath("listeners", index++);
-      MapReader m(diag_, item, path, kListenerKeys);
-      if (!m.isMap()) continue;
+    forEachMap(diag_, node, "listeners", kListenerKeys, [&](const MapReader& m) {
       Listener l;
       m.read("address", l.address);
       std::optional<IpAddress> ip = parseIp(l.address);
       if (!ip) {
         const YAML::Node* at = m.find("address");
-        diag_.add(at ? *at : item, m.path("address"),
+        diag_.add(at ? *at : m.node(), m.path("address"),
                   "'" + l.address + "' is not an IP address (names are not resolved here)");
       }
       m.readInt("port", 1, kMaxPort, l.port);
@@ -556,11 +541,11 @@ class Loader {
       m.read("name", l.name);
       if (!names.insert(l.name).second) {
         const YAML::Node* at = m.find("name");
-        diag_.add(at ? *at : item, m.path("name"), "duplicate listener name '" + l.name + "'");
+        diag_.add(at ? *at : m.node(), m.path("name"), "duplicate listener name '" + l.name + "'");
       }
       if (ip) {
         const YAML::Node* at = m.find("port");
-        Located where{at ? at->Mark() : item.Mark(), m.path("port")};
+        Located where{at ? at->Mark() : m.node().Mark(), m.path("port")};
         checkBindConflict(*ip, l, where, out);
       }
       if (const YAML::Node* v = m.find("virtual_hosts")) {
@@ -577,10 +562,10 @@ class Loader {
                                    : mode == "reject" ? UnderscoreHeaders::kReject
                                                       : UnderscoreHeaders::kRejectFraming;
       }
-      listener_where_.push_back(Located{item.Mark(), path});
+      listener_where_.push_back(Located{m.node().Mark(), m.path()});
       listener_ips_.push_back(ip);
       out.push_back(std::move(l));
-    }
+    });
   }
 
   void checkBindConflict(const IpAddress& ip, const Listener& l, const Located& where,

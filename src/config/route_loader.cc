@@ -68,12 +68,7 @@ template <typename T>
 std::vector<T> readValueMatches(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                                 bool is_header) {
   std::vector<T> out;
-  if (!expectList(diag, node, path)) return out;
-  size_t index = 0;
-  for (const auto& item : node) {
-    std::string item_path = indexPath(path, index++);
-    MapReader m(diag, item, item_path, kValueMatchKeys);
-    if (!m.isMap()) continue;
+  forEachMap(diag, node, path, kValueMatchKeys, [&](const MapReader& m) {
     T match;
     if (m.require("name")) m.read("name", match.name);
     if (is_header && !match.name.empty()) {
@@ -89,10 +84,10 @@ std::vector<T> readValueMatches(Diagnostics& diag, const YAML::Node& node, const
       match.present = readBool(diag, *v, m.path("present"));
     constexpr std::string_view kOneOf[] = {"exact", "regex", "present"};
     if (presentKeys(m, kOneOf).size() != 1) {
-      diag.add(item, item_path, "needs exactly one of exact, regex, present");
+      diag.add(m.node(), m.path(), "needs exactly one of exact, regex, present");
     }
     out.push_back(std::move(match));
-  }
+  });
   return out;
 }
 
@@ -273,23 +268,18 @@ bool checkRegex(Diagnostics& diag, const YAML::Node& at, const std::string& path
 std::vector<PolicySpec> readPolicies(Diagnostics& diag, const YAML::Node& node,
                                      const std::string& path) {
   std::vector<PolicySpec> out;
-  if (!expectList(diag, node, path)) return out;
-  size_t index = 0;
-  for (const auto& item : node) {
-    std::string item_path = indexPath(path, index++);
-    MapReader m(diag, item, item_path, kPolicyKeys);
-    if (!m.isMap()) continue;
+  forEachMap(diag, node, path, kPolicyKeys, [&](const MapReader& m) {
     PolicySpec spec;
     if (m.require("name")) m.read("name", spec.name);
     // A clone detaches the subtree from the document, which is dropped after loading.
     const YAML::Node* config = m.find("config");
     spec.config = std::make_shared<const YAML::Node>(config ? YAML::Clone(*config)
                                                             : YAML::Node(YAML::NodeType::Null));
-    spec.yaml_path = item_path;
+    spec.yaml_path = m.path();
     spec.file = diag.file();
-    spec.line = item.Mark().line + 1;
+    spec.line = m.node().Mark().line + 1;
     out.push_back(std::move(spec));
-  }
+  });
   return out;
 }
 

@@ -59,26 +59,22 @@ void readCanary(const MapReader& route, Route& r,
   const YAML::Node& node = *route.find("canary");
   const std::string path = route.path("canary");
   Diagnostics& diag = route.diag();
-  if (!expectList(diag, node, path)) return;
-  size_t index = 0;
-  for (const auto& item : node) {
-    MapReader m(diag, item, indexPath(path, index++), kCanaryKeys);
-    if (!m.isMap()) continue;
+  forEachMap(diag, node, path, kCanaryKeys, [&](const MapReader& m) {
     CanaryRule rule;
     if (m.has("header") == m.has("cookie")) {
-      diag.add(item, m.path(), "a canary rule needs exactly one of 'header' and 'cookie'");
-      continue;
+      diag.add(m.node(), m.path(), "a canary rule needs exactly one of 'header' and 'cookie'");
+      return;
     }
-    if (!m.require("cluster")) continue;
+    if (!m.require("cluster")) return;
     m.read("cluster", rule.cluster);
-    if (!knownCluster(m, "cluster", rule.cluster, clusters)) continue;
+    if (!knownCluster(m, "cluster", rule.cluster, clusters)) return;
     const std::string_view key = m.has("header") ? "header" : "cookie";
     std::string name;
     m.read(key, name);
     if (!isHttpToken(name)) {
       diag.add(*m.find(key), m.path(key),
                "'" + name + "' is not a valid " + std::string(key) + " name");
-      continue;
+      return;
     }
     if (key == "header") {
       std::transform(name.begin(), name.end(), name.begin(),
@@ -89,7 +85,7 @@ void readCanary(const MapReader& route, Route& r,
     }
     m.read("value", rule.value, true);
     r.canary.push_back(std::move(rule));
-  }
+  });
 }
 
 void readMirror(const MapReader& route, Route& r,

@@ -58,6 +58,26 @@ std::string rangeMessage(const std::string& min, const std::string& max, bool ha
   return "must be between " + min + " and " + max + ", got " + got;
 }
 
+// What readInt, readDuration and readSize share: parse the scalar, then check it against
+// [min, max]. `expected` says what a valid value looks like; `format` writes a bound in the
+// error; without a lower bound (`has_min` false) the range reads "at most max".
+template <typename T, typename Parse, typename Format>
+std::optional<T> readInRange(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                             std::string_view expected, Parse parse, Format format, T min, T max,
+                             bool has_min) {
+  std::optional<T> v;
+  if (node.IsScalar()) v = parse(node.Scalar());
+  if (!v) {
+    diag.add(node, path, "expected " + std::string(expected) + ", got " + describe(node));
+    return std::nullopt;
+  }
+  if (*v < min || *v > max) {
+    diag.add(node, path, rangeMessage(format(min), format(max), has_min, node.Scalar()));
+    return std::nullopt;
+  }
+  return v;
+}
+
 }  // namespace
 
 std::string childPath(std::string_view parent, std::string_view key) {
@@ -289,51 +309,20 @@ std::optional<bool> readBool(Diagnostics& diag, const YAML::Node& node, const st
 
 std::optional<int64_t> readInt(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                                int64_t min, int64_t max) {
-  std::optional<int64_t> v;
-  if (node.IsScalar()) v = parseInt(node.Scalar());
-  if (!v) {
-    diag.add(node, path, "expected an integer, got " + describe(node));
-    return std::nullopt;
-  }
-  if (*v < min || *v > max) {
-    diag.add(node, path,
-             "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                 node.Scalar());
-    return std::nullopt;
-  }
-  return v;
+  const auto format = [](int64_t n) { return std::to_string(n); };
+  return readInRange(diag, node, path, "an integer", parseInt, format, min, max, true);
 }
 
 std::optional<Millis> readDuration(Diagnostics& diag, const YAML::Node& node,
                                    const std::string& path, Millis min, Millis max) {
-  std::optional<Millis> v;
-  if (node.IsScalar()) v = parseDuration(node.Scalar());
-  if (!v) {
-    diag.add(node, path, "expected a duration like 250ms, 10s, 1m, got " + describe(node));
-    return std::nullopt;
-  }
-  if (*v < min || *v > max) {
-    diag.add(
-        node, path,
-        rangeMessage(formatDuration(min), formatDuration(max), min.count() > 0, node.Scalar()));
-    return std::nullopt;
-  }
-  return v;
+  return readInRange(diag, node, path, "a duration like 250ms, 10s, 1m", parseDuration,
+                     formatDuration, min, max, min.count() > 0);
 }
 
 std::optional<uint64_t> readSize(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                                  uint64_t min, uint64_t max) {
-  std::optional<uint64_t> v;
-  if (node.IsScalar()) v = parseSize(node.Scalar());
-  if (!v) {
-    diag.add(node, path, "expected a size like 512, 8KiB, 10MiB, got " + describe(node));
-    return std::nullopt;
-  }
-  if (*v < min || *v > max) {
-    diag.add(node, path, rangeMessage(formatSize(min), formatSize(max), min > 0, node.Scalar()));
-    return std::nullopt;
-  }
-  return v;
+  return readInRange(diag, node, path, "a size like 512, 8KiB, 10MiB", parseSize, formatSize, min,
+                     max, min > 0);
 }
 
 bool expectList(Diagnostics& diag, const YAML::Node& node, const std::string& path) {
@@ -440,7 +429,7 @@ void MapReader::readDuration(std::string_view key, Millis min, Millis max,
   }
 }
 
-void readOneOf(MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
+void readOneOf(const MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
                std::string& out) {
   std::string v = out;
   m.read(key, v);

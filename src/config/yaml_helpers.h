@@ -116,6 +116,19 @@ class MapReader {
       }
     }
   }
+  // A string (into a std::string or std::optional<std::string>) that must pass `valid(value)`;
+  // otherwise `problem(value)` is reported.
+  template <typename Out, typename Valid, typename Problem>
+  void readChecked(std::string_view key, Out& out, Valid&& valid, Problem&& problem) const {
+    if (const YAML::Node* v = find(key)) {
+      std::optional<std::string> s = readString(diag_, *v, path(key));
+      if (s && !valid(*s)) {
+        diag_.add(*v, path(key), problem(*s));
+      } else if (s) {
+        out = std::move(*s);
+      }
+    }
+  }
   template <typename T>
   void readSize(std::string_view key, uint64_t min, uint64_t max, T& out) const {
     if (const YAML::Node* v = find(key)) {
@@ -138,8 +151,21 @@ class MapReader {
   bool is_map_ = false;
 };
 
+// Calls `each(m)` with a MapReader for every item of the list at `node` that is a map; a
+// value that is not a list, and items that are not maps, are reported and skipped.
+template <typename Each>
+void forEachMap(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                std::span<const std::string_view> known, Each&& each) {
+  if (!expectList(diag, node, path)) return;
+  size_t index = 0;
+  for (const auto& item : node) {
+    const MapReader m(diag, item, indexPath(path, index++), known);
+    if (m.isMap()) each(m);
+  }
+}
+
 // Reads m[key] into `out` when it is one of `allowed`; else reports the choices and keeps `out`.
-void readOneOf(MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
+void readOneOf(const MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
                std::string& out);
 
 }  // namespace gatehouse::config

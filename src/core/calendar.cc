@@ -4,7 +4,10 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
+
+#include "core/enum_names.h"
 
 namespace gatehouse::cal {
 namespace {
@@ -356,15 +359,9 @@ Period Calendar::at(int64_t unix_s) const {
 }
 
 std::string_view toString(PeriodUnit u) {
-  switch (u) {
-    case PeriodUnit::kDay:
-      return "day";
-    case PeriodUnit::kWeek:
-      return "week";
-    case PeriodUnit::kMonth:
-      return "month";
-  }
-  return "day";
+  static constexpr std::string_view kNames[] = {"day", "week", "month"};
+  static_assert(std::size(kNames) == static_cast<size_t>(PeriodUnit::kMonth) + 1);
+  return enumName(u, kNames, "day");
 }
 
 }  // namespace gatehouse::cal

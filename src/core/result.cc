@@ -1,35 +1,22 @@
 #include "core/result.h"
 
+#include <iterator>
+
+#include "core/enum_names.h"
+
 namespace gatehouse {
 
+namespace {
+// By ErrorCode value: a new code goes at the end of the enum and here, and moves the assert.
+constexpr std::string_view kErrorCodeNames[] = {
+    "ok",        "timeout",   "closed",           "reset",     "connect_failed", "protocol_error",
+    "too_large", "cancelled", "invalid_argument", "not_found", "io_error",       "unavailable",
+};
+static_assert(std::size(kErrorCodeNames) == static_cast<size_t>(ErrorCode::kUnavailable) + 1);
+}  // namespace
+
 std::string_view toString(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kOk:
-      return "ok";
-    case ErrorCode::kTimeout:
-      return "timeout";
-    case ErrorCode::kClosed:
-      return "closed";
-    case ErrorCode::kReset:
-      return "reset";
-    case ErrorCode::kConnectFailed:
-      return "connect_failed";
-    case ErrorCode::kProtocol:
-      return "protocol_error";
-    case ErrorCode::kTooLarge:
-      return "too_large";
-    case ErrorCode::kCancelled:
-      return "cancelled";
-    case ErrorCode::kInvalidArgument:
-      return "invalid_argument";
-    case ErrorCode::kNotFound:
-      return "not_found";
-    case ErrorCode::kIo:
-      return "io_error";
-    case ErrorCode::kUnavailable:
-      return "unavailable";
-  }
-  return "unknown";
+  return enumName(code, kErrorCodeNames, "unknown");
 }
 
 }  // namespace gatehouse

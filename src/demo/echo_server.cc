@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/buffer.h"
-#include "http/http1_parser.h"
+#include "http/http1_read_head.h"
 #include "proxy/body.h"
 
 namespace gatehouse::demo {
@@ -16,16 +16,8 @@ runtime::Task<> serve(runtime::EventLoop& loop, int fd, std::string name) {
   http1::ParseLimits limits;
   proxy::BodyReader body;
   for (;;) {
-    http1::ParseError err;
-    auto st = in.empty() ? http1::ParseStatus::kIncomplete
-                         : http1::parseRequestHead(in.readable(), limits, head, err);
-    if (st == http1::ParseStatus::kError) co_return;
-    if (st == http1::ParseStatus::kIncomplete) {
-      in.reserve(4096);
-      auto n = co_await s.read(in.writePtr(), in.writable(), loop.now() + std::chrono::seconds(60));
-      if (!n.ok() || *n == 0) co_return;
-      in.commit(*n);
-      continue;
+    if (!co_await http1::readRequestHead(s, in, limits, head, 4096, std::chrono::seconds(60))) {
+      co_return;
     }
     nlohmann::json j;
     j["upstream"] = name;

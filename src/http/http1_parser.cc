@@ -353,6 +353,18 @@ ParseStatus needMoreLine(std::string_view in, const HeadSetup& s, const ParseLim
   return needMoreHead(s.window, err);
 }
 
+// Clears what request and response heads share (version, headers, framing) for a new parse;
+// the header vector keeps its capacity.
+template <typename Head>
+inline void resetFraming(Head& out) {
+  out.version_minor = 1;
+  out.headers.clear();
+  out.body = BodyKind::kNone;
+  out.content_length = 0;
+  out.keep_alive = true;
+  out.head_size = 0;
+}
+
 // Request-target forms (RFC 9112 §3.2). Sets `authority` for absolute-form.
 bool validTarget(std::string_view method, std::string_view target, std::string_view& authority) {
   if (method == "CONNECT") return validAuthority(target, /*require_port=*/true);
@@ -377,17 +389,12 @@ bool validTarget(std::string_view method, std::string_view target, std::string_v
 
 ParseStatus parseRequestHead(std::string_view in, const ParseLimits& limits, RequestHead& out,
                              ParseError& err) {
+  resetFraming(out);
   out.method = {};
   out.target = {};
-  out.version_minor = 1;
-  out.headers.clear();
-  out.body = BodyKind::kNone;
-  out.content_length = 0;
-  out.keep_alive = true;
   out.expect_continue = false;
   out.upgrade = false;
   out.host = {};
-  out.head_size = 0;
 
   HeadSetup s;
   if (const ParseStatus st = setupHead(in, limits, s, err); st != ParseStatus::kComplete) {
@@ -558,14 +565,9 @@ ParseStatus parseResponseImpl(std::string_view in, const ParseLimits& limits,
 
 ParseStatus parseResponseHead(std::string_view in, const ParseLimits& limits,
                               bool request_method_head, ResponseHead& out, ParseError& err) {
+  resetFraming(out);
   out.status = 0;
   out.reason = {};
-  out.version_minor = 1;
-  out.headers.clear();
-  out.body = BodyKind::kNone;
-  out.content_length = 0;
-  out.keep_alive = true;
-  out.head_size = 0;
   const ParseStatus st = parseResponseImpl(in, limits, request_method_head, out, err);
   // The shared helpers speak request statuses; an upstream's malformed head is always a 502.
   if (st == ParseStatus::kError) err.status = 502;

@@ -69,6 +69,11 @@ constexpr TargetError kErrUserinfo{400, "userinfo in request-target"};
 constexpr TargetError kErrAuthority{400, "invalid authority in request-target"};
 constexpr TargetError kErrConnect{405, "CONNECT is not supported"};
 
+// The error for a byte that may not stand in a path at all.
+constexpr TargetError rejectedByteError(Cls c) {
+  return c == kFragment ? kErrFragment : c == kBackslash ? kErrBackslash : kErrBadPathChar;
+}
+
 inline bool isUnreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
@@ -88,7 +93,8 @@ bool scanPath(std::string_view pq, bool merge_slashes, size_t& end, bool& slow, 
   slow = false;
   for (size_t i = 0; i < n; ++i) {
     // Looking back only on '.' and '/' keeps the common byte free of a loop-carried `prev`.
-    switch (kClass[static_cast<unsigned char>(pq[i])]) {
+    const Cls cls = kClass[static_cast<unsigned char>(pq[i])];
+    switch (cls) {
       case kOk:
         break;
       case kDot:
@@ -105,13 +111,9 @@ bool scanPath(std::string_view pq, bool merge_slashes, size_t& end, bool& slow, 
         end = i;
         return true;
       case kFragment:
-        err = kErrFragment;
-        return false;
       case kBackslash:
-        err = kErrBackslash;
-        return false;
       case kBad:
-        err = kErrBadPathChar;
+        err = rejectedByteError(cls);
         return false;
     }
   }
@@ -182,13 +184,9 @@ bool normalizeSlow(std::string_view path, const config::PathNormalization& norm,
           err = kErrQueryInPath;
           return false;
         case kFragment:
-          err = kErrFragment;
-          return false;
         case kBackslash:
-          err = kErrBackslash;
-          return false;
         case kBad:
-          err = kErrBadPathChar;
+          err = rejectedByteError(kClass[c]);
           return false;
       }
     }

@@ -2,6 +2,7 @@
 // The candidate hosts of one least-loaded pick. Comparing every host gives the exact minimum;
 // comparing a few drawn at random (power of two choices) is O(1) and keeps workers, which
 // each see only their own load, from all piling onto the same "least loaded" host. Per worker.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -9,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "lb/load_balancer.h"
 #include "lb/rng.h"
 
 namespace gatehouse::lb {
@@ -63,6 +65,30 @@ class Choices {
   uint32_t count_;
   uint32_t choices_;  // 0 = every host
   std::vector<uint32_t> order_;
+};
+
+// What least_conn and least_time share: the host whose load per unit of weight is lowest
+// among the candidates, with its own random draw. Weights below 1 count as 1.
+class LeastLoadPicker {
+ public:
+  LeastLoadPicker(const HostSet& hosts, uint32_t choice_count, uint64_t seed)
+      : rng_(seed), choices_(hosts.hosts.size(), choice_count) {
+    weight_.reserve(hosts.hosts.size());
+    for (const Host& h : hosts.hosts)
+      weight_.push_back(std::max<uint32_t>(h.weight, 1));
+  }
+
+  // `load(host)` is a double. Divided, not multiplied by a reciprocal: equal ratios then give
+  // equal doubles, so ties are real ties and spread at random.
+  template <typename Load>
+  int pick(Load&& load) {
+    return choices_.pickLowest(rng_, [&](uint32_t host) { return load(host) / weight_[host]; });
+  }
+
+ private:
+  Rng rng_;
+  Choices choices_;
+  std::vector<double> weight_;
 };
 
 }  // namespace gatehouse::lb

@@ -152,4 +152,24 @@ class TableCache {
   std::vector<std::pair<std::string, uint32_t>> key_;  // (name, weight) per host, in order
 };
 
+// The factory of a hashing algorithm: Table::build(hosts, options.*kTableParam) makes the
+// table (ring points per weight, Maglev table size), shared through the cache.
+template <typename Table, uint32_t config::LbOptions::*kTableParam>
+class HashingFactory final : public LoadBalancerFactory {
+ public:
+  explicit HashingFactory(const config::LbOptions& options) : options_(options) {}
+  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
+    auto table = cache_.get(
+        hosts, [this](const HostSet& h) { return Table::build(h, options_.*kTableParam); });
+    return std::make_unique<HashingBalancer<Table>>(hosts, std::move(table), options_,
+                                                    randomSeed());
+  }
+  // A ramping weight would move keys between hosts at every step.
+  bool rampsWeights() const override { return false; }
+
+ private:
+  config::LbOptions options_;
+  mutable TableCache<Table> cache_;
+};
+
 }  // namespace gatehouse::lb

@@ -4,7 +4,6 @@
 // starting at a random one so ties spread; `choice_count: k` compares k random hosts instead.
 #include "lb/choices.h"
 #include "lb/load_balancer.h"
-#include "lb/rng.h"
 
 namespace gatehouse::lb {
 
@@ -18,22 +17,11 @@ class LeastConn final : public LoadBalancer {
   uint32_t inFlight(int host) const { return active_[static_cast<size_t>(host)]; }
 
  private:
-  Rng rng_;
-  Choices choices_;
-  std::vector<double> weight_;
+  LeastLoadPicker picker_;
   std::vector<uint32_t> active_;
 };
 
-class LeastConnFactory final : public LoadBalancerFactory {
- public:
-  explicit LeastConnFactory(uint32_t choice_count) : choice_count_(choice_count) {}
-  static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
-  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
-    return std::make_unique<LeastConn>(hosts, choice_count_, randomSeed());
-  }
-
- private:
-  uint32_t choice_count_;
-};
+// `least_conn`, with cluster.lb_options.choice_count.
+Result<LoadBalancerFactoryPtr> makeLeastConnFactory(const config::Cluster& cluster);
 
 }  // namespace gatehouse::lb

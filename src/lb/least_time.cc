@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "config/model.h"
+#include "lb/seeded_factory.h"
 
 namespace gatehouse::lb {
 namespace {
@@ -24,15 +25,10 @@ std::chrono::nanoseconds LeastTime::steadyNow() {
 
 LeastTime::LeastTime(const HostSet& hosts, std::chrono::nanoseconds decay, uint32_t choice_count,
                      uint64_t seed, Clock clock)
-    : rng_(seed),
-      choices_(hosts.hosts.size(), choice_count),
+    : picker_(hosts, choice_count, seed),
       clock_(std::move(clock)),
       tau_ns_(static_cast<double>(std::max<int64_t>(decay.count(), 1))),
-      stats_(hosts.hosts.size()) {
-  weight_.reserve(hosts.hosts.size());
-  for (const Host& h : hosts.hosts)
-    weight_.push_back(std::max<uint32_t>(h.weight, 1));
-}
+      stats_(hosts.hosts.size()) {}
 
 // Finagle's PeakEwma.observe: the old estimate keeps weight exp(-elapsed / tau), and a sample
 // above the estimate replaces it outright. Observing 0 is how an estimate decays with time.
@@ -58,8 +54,7 @@ double LeastTime::score(Stat& s, int64_t now) const {
 
 int LeastTime::pick(const PickContext&) {
   const int64_t now = clock_().count();
-  return choices_.pickLowest(
-      rng_, [&](uint32_t host) { return score(stats_[host], now) / weight_[host]; });
+  return picker_.pick([&](uint32_t host) { return score(stats_[host], now); });
 }
 
 void LeastTime::onStart(int host) {
@@ -95,11 +90,12 @@ double LeastTime::estimate(int host) {
   return s.cost;
 }
 
-Result<LoadBalancerFactoryPtr> LeastTimeFactory::make(const config::Cluster& cluster) {
+Result<LoadBalancerFactoryPtr> makeLeastTimeFactory(const config::Cluster& cluster) {
   const config::LbOptions& o = cluster.lb_options;
-  return LoadBalancerFactoryPtr(std::make_shared<LeastTimeFactory>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(o.ewma_decay),
-      o.choice_count.value_or(kDefaultChoices)));
+  return LoadBalancerFactoryPtr(
+      std::make_shared<SeededFactory<LeastTime, std::chrono::nanoseconds, uint32_t>>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(o.ewma_decay),
+          o.choice_count.value_or(kDefaultChoices)));
 }
 
 }  // namespace gatehouse::lb

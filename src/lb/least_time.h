@@ -9,7 +9,6 @@
 
 #include "lb/choices.h"
 #include "lb/load_balancer.h"
-#include "lb/rng.h"
 
 namespace gatehouse::lb {
 
@@ -38,26 +37,13 @@ class LeastTime final : public LoadBalancer {
   void observe(Stat& s, double sample_ns, int64_t now) const;
   double score(Stat& s, int64_t now) const;
 
-  Rng rng_;
-  Choices choices_;
+  LeastLoadPicker picker_;
   Clock clock_;
   double tau_ns_;
   std::vector<Stat> stats_;
-  std::vector<double> weight_;
 };
 
-class LeastTimeFactory final : public LoadBalancerFactory {
- public:
-  LeastTimeFactory(std::chrono::nanoseconds decay, uint32_t choice_count)
-      : decay_(decay), choice_count_(choice_count) {}
-  static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
-  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
-    return std::make_unique<LeastTime>(hosts, decay_, choice_count_, randomSeed());
-  }
-
- private:
-  std::chrono::nanoseconds decay_;
-  uint32_t choice_count_;
-};
+// `least_time`, with cluster.lb_options.ewma_decay and choice_count.
+Result<LoadBalancerFactoryPtr> makeLeastTimeFactory(const config::Cluster& cluster);
 
 }  // namespace gatehouse::lb

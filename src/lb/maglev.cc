@@ -73,15 +73,10 @@ MaglevTable MaglevTable::build(const HostSet& hosts, uint32_t table_size) {
   return table;
 }
 
-Result<LoadBalancerFactoryPtr> MaglevFactory::make(const config::Cluster& cluster) {
-  return LoadBalancerFactoryPtr(std::make_shared<MaglevFactory>(cluster.lb_options));
-}
-
-std::unique_ptr<LoadBalancer> MaglevFactory::create(const HostSet& hosts) const {
-  auto table = cache_.get(hosts, [this](const HostSet& h) {
-    return MaglevTable::build(h, options_.maglev_table_size);
-  });
-  return std::make_unique<Maglev>(hosts, std::move(table), options_, randomSeed());
+Result<LoadBalancerFactoryPtr> makeMaglevFactory(const config::Cluster& cluster) {
+  return LoadBalancerFactoryPtr(
+      std::make_shared<HashingFactory<MaglevTable, &config::LbOptions::maglev_table_size>>(
+          cluster.lb_options));
 }
 
 }  // namespace gatehouse::lb

@@ -25,16 +25,7 @@ class MaglevTable {
 
 using Maglev = HashingBalancer<MaglevTable>;
 
-class MaglevFactory final : public LoadBalancerFactory {
- public:
-  explicit MaglevFactory(const config::LbOptions& options) : options_(options) {}
-  static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
-  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override;
-  bool rampsWeights() const override { return false; }
-
- private:
-  config::LbOptions options_;
-  mutable TableCache<MaglevTable> cache_;
-};
+// `maglev`, with cluster.lb_options (hash key, table size, bounded load).
+Result<LoadBalancerFactoryPtr> makeMaglevFactory(const config::Cluster& cluster);
 
 }  // namespace gatehouse::lb

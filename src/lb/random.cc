@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "lb/seeded_factory.h"
+
 namespace gatehouse::lb {
 
 WeightedRandom::WeightedRandom(const HostSet& hosts, uint64_t seed) : rng_(seed) {
@@ -68,8 +70,8 @@ int WeightedRandom::pick(const PickContext&) {
   return static_cast<int>(r < bucket.threshold ? b : bucket.alias);
 }
 
-Result<LoadBalancerFactoryPtr> WeightedRandomFactory::make(const config::Cluster&) {
-  return LoadBalancerFactoryPtr(std::make_shared<WeightedRandomFactory>());
+Result<LoadBalancerFactoryPtr> makeWeightedRandomFactory(const config::Cluster&) {
+  return LoadBalancerFactoryPtr(std::make_shared<SeededFactory<WeightedRandom>>());
 }
 
 }  // namespace gatehouse::lb

@@ -24,12 +24,7 @@ class WeightedRandom final : public LoadBalancer {
   bool uniform_ = true;
 };
 
-class WeightedRandomFactory final : public LoadBalancerFactory {
- public:
-  static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
-  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
-    return std::make_unique<WeightedRandom>(hosts, randomSeed());
-  }
-};
+// `random`: no options.
+Result<LoadBalancerFactoryPtr> makeWeightedRandomFactory(const config::Cluster& cluster);
 
 }  // namespace gatehouse::lb

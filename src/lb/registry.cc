@@ -19,13 +19,13 @@ struct Algorithm {
 
 // clang-format off
 constexpr Algorithm kAlgorithms[] = {
-    {"round_robin", &RoundRobinFactory::make},
-    {"least_conn", &LeastConnFactory::make},
-    {"least_time", &LeastTimeFactory::make},
-    {"random", &WeightedRandomFactory::make},
-    {"ip_hash", &RingHashFactory::makeIpHash},
-    {"ring_hash", &RingHashFactory::make},
-    {"maglev", &MaglevFactory::make},
+    {"round_robin", &makeRoundRobinFactory},
+    {"least_conn", &makeLeastConnFactory},
+    {"least_time", &makeLeastTimeFactory},
+    {"random", &makeWeightedRandomFactory},
+    {"ip_hash", &makeIpHashFactory},
+    {"ring_hash", &makeRingHashFactory},
+    {"maglev", &makeMaglevFactory},
 };
 // clang-format on
 

@@ -67,20 +67,18 @@ size_t Ring::position(uint64_t hash) const {
   return it == hashes_.end() ? 0 : static_cast<size_t>(it - hashes_.begin());
 }
 
-Result<LoadBalancerFactoryPtr> RingHashFactory::make(const config::Cluster& cluster) {
+namespace {
+using RingHashFactory = HashingFactory<Ring, &config::LbOptions::ring_replicas>;
+}  // namespace
+
+Result<LoadBalancerFactoryPtr> makeRingHashFactory(const config::Cluster& cluster) {
   return LoadBalancerFactoryPtr(std::make_shared<RingHashFactory>(cluster.lb_options));
 }
 
-Result<LoadBalancerFactoryPtr> RingHashFactory::makeIpHash(const config::Cluster& cluster) {
+Result<LoadBalancerFactoryPtr> makeIpHashFactory(const config::Cluster& cluster) {
   config::LbOptions options = cluster.lb_options;
   options.hash_key = config::HashKey{};  // source_ip
   return LoadBalancerFactoryPtr(std::make_shared<RingHashFactory>(options));
-}
-
-std::unique_ptr<LoadBalancer> RingHashFactory::create(const HostSet& hosts) const {
-  auto ring = cache_.get(
-      hosts, [this](const HostSet& h) { return Ring::build(h, options_.ring_replicas); });
-  return std::make_unique<RingHash>(hosts, std::move(ring), options_, randomSeed());
 }
 
 }  // namespace gatehouse::lb

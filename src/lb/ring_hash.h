@@ -28,18 +28,9 @@ class Ring {
 
 using RingHash = HashingBalancer<Ring>;
 
-// Serves both `ring_hash` and `ip_hash` (the latter with hash_key forced to source_ip).
-class RingHashFactory final : public LoadBalancerFactory {
- public:
-  explicit RingHashFactory(const config::LbOptions& options) : options_(options) {}
-  static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
-  static Result<LoadBalancerFactoryPtr> makeIpHash(const config::Cluster& cluster);
-  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override;
-  bool rampsWeights() const override { return false; }
-
- private:
-  config::LbOptions options_;
-  mutable TableCache<Ring> cache_;
-};
+// `ring_hash`, with cluster.lb_options (hash key, replicas, bounded load).
+Result<LoadBalancerFactoryPtr> makeRingHashFactory(const config::Cluster& cluster);
+// `ip_hash`: the same ring with the hash key forced to the client IP.
+Result<LoadBalancerFactoryPtr> makeIpHashFactory(const config::Cluster& cluster);
 
 }  // namespace gatehouse::lb

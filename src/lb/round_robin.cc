@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "lb/seeded_factory.h"
+
 namespace gatehouse::lb {
 
 RoundRobin::RoundRobin(const HostSet& hosts, uint64_t seed) {
@@ -34,8 +36,8 @@ int RoundRobin::pick(const PickContext&) {
   return best;
 }
 
-Result<LoadBalancerFactoryPtr> RoundRobinFactory::make(const config::Cluster&) {
-  return LoadBalancerFactoryPtr(std::make_shared<RoundRobinFactory>());
+Result<LoadBalancerFactoryPtr> makeRoundRobinFactory(const config::Cluster&) {
+  return LoadBalancerFactoryPtr(std::make_shared<SeededFactory<RoundRobin>>());
 }
 
 }  // namespace gatehouse::lb

@@ -23,12 +23,7 @@ class RoundRobin final : public LoadBalancer {
   size_t next_ = 0;
 };
 
-class RoundRobinFactory final : public LoadBalancerFactory {
- public:
-  static Result<LoadBalancerFactoryPtr> make(const config::Cluster& cluster);
-  std::unique_ptr<LoadBalancer> create(const HostSet& hosts) const override {
-    return std::make_unique<RoundRobin>(hosts);
-  }
-};
+// `round_robin`: no options.
+Result<LoadBalancerFactoryPtr> makeRoundRobinFactory(const config::Cluster& cluster);
 
 }  // namespace gatehouse::lb

@@ -2,22 +2,18 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <iterator>
 
+#include "core/enum_names.h"
 #include "core/log.h"
 
 namespace gatehouse::metrics {
 namespace {
 
-const char* typeName(Type t) {
-  switch (t) {
-    case Type::kCounter:
-      return "counter";
-    case Type::kGauge:
-      return "gauge";
-    case Type::kHistogram:
-      return "histogram";
-  }
-  return "untyped";
+std::string_view typeName(Type t) {
+  static constexpr std::string_view kNames[] = {"counter", "gauge", "histogram"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Type::kHistogram) + 1);
+  return enumName(t, kNames, "untyped");
 }
 
 // The shortest form that round-trips like Prometheus clients print (%g: 0.0005, 2.5, 10).

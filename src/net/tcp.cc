@@ -28,7 +28,59 @@ Error ioError(int err, ErrorSource src) {
   if (err == ECONNRESET || err == EPIPE || err == ENOTCONN) code = ErrorCode::kReset;
   return Error::make(code, src, std::strerror(err));
 }
+
+// Why a read or write ended without its bytes (timed out, cancelled, or a socket error).
+Error ioFailure(bool timed_out, int err, const char* timeout_message) {
+  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, timeout_message);
+  if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  return ioError(err, ErrorSource::kInternal);
+}
+
+// Drops the first `written` bytes from the front of an iovec list.
+inline void consumeIov(iovec*& iov, int& iovcnt, size_t written) {
+  while (iovcnt > 0 && written >= iov->iov_len) {
+    written -= iov->iov_len;
+    ++iov;
+    --iovcnt;
+  }
+  if (iovcnt > 0) {
+    iov->iov_base = static_cast<char*>(iov->iov_base) + written;
+    iov->iov_len -= written;
+  }
+}
 }  // namespace
+
+// The loop's readiness callback for a read or write: retry the syscall; done resumes the
+// coroutine, would-block parks the awaiter again. A template, so the retry is a direct call.
+template <typename Awaiter, bool (Awaiter::*kAttempt)()>
+void TcpStream::retryOnReady(IoWaiter* self) {
+  auto* a = static_cast<Awaiter*>(self);
+  if ((a->*kAttempt)()) {
+    a->timer_.cancel();
+    a->coro.resume();
+  } else {
+    a->park();
+  }
+}
+
+// Deadline callback: unparks the awaiter from whichever slot holds it and resumes it timed out.
+template <typename Awaiter>
+void TcpStream::onTimeout(void* p) {
+  auto* a = static_cast<Awaiter*>(p);
+  if (a->s.io_.reader == a) a->s.io_.reader = nullptr;
+  if (a->s.io_.writer == a) a->s.io_.writer = nullptr;
+  a->timed_out = true;
+  a->coro.resume();
+}
+
+// Parks a read or write that would block until its syscall completes or its deadline passes.
+template <typename Awaiter, bool (Awaiter::*kAttempt)()>
+void TcpStream::suspendUntilDone(Awaiter& a, std::coroutine_handle<> h) {
+  a.coro = h;
+  a.on_ready = &retryOnReady<Awaiter, kAttempt>;
+  a.park();
+  if (a.deadline != kNoDeadline) a.timer_.arm(a.s.loop_, a.deadline, &onTimeout<Awaiter>, &a);
+}
 
 TcpStream::TcpStream(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {
   loop_.add(fd_, io_);
@@ -184,18 +236,7 @@ bool TcpStream::ReadAwaiter::tryRead() {
 }
 
 void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
-  coro = h;
-  on_ready = [](IoWaiter* self) {
-    auto* a = static_cast<ReadAwaiter*>(self);
-    if (a->tryRead()) {
-      a->timer_.cancel();
-      a->coro.resume();
-    } else {
-      a->park();
-    }
-  };
-  park();
-  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &TcpStream::onReadTimeout, this);
+  suspendUntilDone<ReadAwaiter, &ReadAwaiter::tryRead>(*this, h);
 }
 
 void TcpStream::ReadAwaiter::park() {
@@ -207,18 +248,8 @@ void TcpStream::ReadAwaiter::park() {
   }
 }
 
-void TcpStream::onReadTimeout(void* p) {
-  auto* a = static_cast<ReadAwaiter*>(p);
-  if (a->s.io_.reader == a) a->s.io_.reader = nullptr;
-  if (a->s.io_.writer == a) a->s.io_.writer = nullptr;
-  a->timed_out = true;
-  a->coro.resume();
-}
-
 Result<size_t> TcpStream::ReadAwaiter::await_resume() {
-  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "read timeout");
-  if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
-  if (err != 0) return ioError(err, ErrorSource::kInternal);
+  if (timed_out || err != 0) return ioFailure(timed_out, err, "read timeout");
   return static_cast<size_t>(result);
 }
 
@@ -230,17 +261,7 @@ void TcpStream::ReadableAwaiter::await_suspend(std::coroutine_handle<> h) {
     a->coro.resume();
   };
   s.io_.reader = this;
-  if (deadline != kNoDeadline) {
-    timer_.arm(
-        s.loop_, deadline,
-        [](void* p) {
-          auto* a = static_cast<ReadableAwaiter*>(p);
-          a->s.io_.reader = nullptr;
-          a->timed_out = true;
-          a->coro.resume();
-        },
-        this);
-  }
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &onTimeout<ReadableAwaiter>, this);
 }
 
 Result<size_t> TcpStream::ReadableAwaiter::await_resume() {
@@ -283,15 +304,8 @@ bool TcpStream::WriteAwaiter::tryWrite() {
       err = errno;
       return true;
     }
-    auto left = static_cast<size_t>(n);
-    while (iovcnt > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --iovcnt;
-    }
+    consumeIov(iov, iovcnt, static_cast<size_t>(n));
     if (iovcnt > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
       // Kernel buffer full: the next edge will tell us when there is room.
       s.io_.write_ready = false;
       return false;
@@ -335,46 +349,17 @@ bool TcpStream::WriteAwaiter::tryWriteTls() {
           return true;
       }
     }
-    auto left = static_cast<size_t>(w);
-    while (iovcnt > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --iovcnt;
-    }
-    if (iovcnt > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
+    consumeIov(iov, iovcnt, static_cast<size_t>(w));
   }
   return true;
 }
 
 void TcpStream::WriteAwaiter::await_suspend(std::coroutine_handle<> h) {
-  coro = h;
-  on_ready = [](IoWaiter* self) {
-    auto* a = static_cast<WriteAwaiter*>(self);
-    if (a->tryWrite()) {
-      a->timer_.cancel();
-      a->coro.resume();
-    } else {
-      a->s.io_.writer = a;
-    }
-  };
-  s.io_.writer = this;
-  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &TcpStream::onWriteTimeout, this);
-}
-
-void TcpStream::onWriteTimeout(void* p) {
-  auto* a = static_cast<WriteAwaiter*>(p);
-  a->s.io_.writer = nullptr;
-  a->timed_out = true;
-  a->coro.resume();
+  suspendUntilDone<WriteAwaiter, &WriteAwaiter::tryWrite>(*this, h);
 }
 
 Status TcpStream::WriteAwaiter::await_resume() {
-  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "write timeout");
-  if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
-  if (err != 0) return ioError(err, ErrorSource::kInternal);
+  if (timed_out || err != 0) return ioFailure(timed_out, err, "write timeout");
   return {};
 }
 
@@ -457,16 +442,8 @@ Result<std::unique_ptr<TcpListener>> TcpListener::bind(EventLoop& loop, const So
 }
 
 TcpListener::~TcpListener() {
-  if (io_.reader) {
-    // Never leave a coroutine suspended on a destroyed listener.
-    auto* a = static_cast<AcceptAwaiter*>(std::exchange(io_.reader, nullptr));
-    a->err = ECANCELED;
-    loop_.schedule(a->coro);
-  }
-  if (fd_ >= 0) {
-    loop_.remove(fd_, io_);
-    ::close(fd_);
-  }
+  // Never leave a coroutine suspended on a destroyed listener.
+  close();
 }
 
 void TcpListener::close() {

@@ -79,6 +79,7 @@ class TcpStream {
     }
     bool tryWrite();
     bool tryWriteTls();
+    void park() { s.io_.writer = this; }
     bool await_ready() { return s.io_.write_ready && tryWrite(); }
     void await_suspend(std::coroutine_handle<> h);
     Status await_resume();
@@ -137,8 +138,13 @@ class TcpStream {
 
  private:
   bool tlsPendingSlow() const;
-  static void onReadTimeout(void* a);
-  static void onWriteTimeout(void* a);
+  // Shared by the awaiters above; defined (and only instantiated) in tcp.cc.
+  template <typename Awaiter, bool (Awaiter::*kAttempt)()>
+  static void suspendUntilDone(Awaiter& a, std::coroutine_handle<> h);
+  template <typename Awaiter, bool (Awaiter::*kAttempt)()>
+  static void retryOnReady(runtime::IoWaiter* self);
+  template <typename Awaiter>
+  static void onTimeout(void* awaiter);
   runtime::EventLoop& loop_;
   int fd_;
   bool cancelled_ = false;
