@@ -75,7 +75,7 @@ Task<AttemptError> Http1UpstreamIo::open(const AttemptTarget& t) {
   auto co = upstream::checkout(*pool_, cc.breakers, false, loop_.now());
   if (co.wait) {
     co = co_await upstream::waitForConnection(*pool_, cc.breakers, false, loop_,
-                                              loop_.now() + cc.connect_timeout);
+                                              t.bounded(loop_.now() + cc.connect_timeout));
   }
   if (co.overflow) co_return overflowError(*co.overflow);
   conn_ = std::move(co.conn);
@@ -99,8 +99,8 @@ Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::Co
   using Code = AttemptError::Code;
   const auto& cc = *t.cluster;
   auto t0 = runtime::Clock::now();
-  auto c =
-      co_await net::TcpStream::connect(loop_, t.host->address, loop_.now() + cc.connect_timeout);
+  auto c = co_await net::TcpStream::connect(loop_, t.host->address,
+                                            t.bounded(loop_.now() + cc.connect_timeout));
   if (t.log) t.log->upstream_connect_ms = msSince(t0);
   if (!c.ok()) {
     bool timeout = c.error().code == ErrorCode::kTimeout;
@@ -109,7 +109,7 @@ Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::Co
   }
   if (cc.tls) {
     (*c)->attachTls(cc.tls->newSsl(t.host->hostname).release());
-    Status hs = co_await (*c)->handshake(loop_.now() + cc.connect_timeout);
+    Status hs = co_await (*c)->handshake(t.bounded(loop_.now() + cc.connect_timeout));
     if (!hs.ok()) co_return attemptError(Code::kTlsFailed, "upstream " + hs.error().message);
     if (cc.protocol_auto && rememberAlpn(*pool_, **c)) {
       auto h2 = upstream::H2Client::start(loop_, std::move(*c), cc.idle_timeout);
