@@ -173,36 +173,20 @@ Result<Config> parseConfig(const YAML::Node& config, const http::PolicyContext& 
   if (!config || !config.IsMap()) {
     return configError("expected a map with keys, jwks, jwks_uri or jwks_cluster");
   }
-  if (auto st = checkKeys(config, {"jwks",
-                                   "keys",
-                                   "jwks_uri",
-                                   "jwks_cluster",
-                                   "jwks_path",
-                                   "jwks_refresh",
-                                   "jwks_min_refetch",
-                                   "jwks_timeout",
-                                   "jwks_ca_file",
-                                   "jwks_tls_verify",
-                                   "algorithms",
-                                   "issuers",
-                                   "audiences",
-                                   "clock_skew",
-                                   "require_exp",
-                                   "max_token_age",
-                                   "required_claims",
-                                   "scopes",
-                                   "claims",
-                                   "forward_claims",
-                                   "consumer_claim",
-                                   "groups_claim",
-                                   "anonymous",
-                                   "header",
-                                   "cookie",
-                                   "query",
-                                   "strip_token",
-                                   "cache_size",
-                                   "cache_ttl"});
+  // Laid out by hand: clang-format would put one key per line.
+  // clang-format off
+  if (auto st = checkKeys(
+          config,
+          {"jwks",            "keys",            "jwks_uri",         "jwks_cluster",
+           "jwks_path",       "jwks_refresh",    "jwks_min_refetch", "jwks_timeout",
+           "jwks_ca_file",    "jwks_tls_verify", "algorithms",       "issuers",
+           "audiences",       "clock_skew",      "require_exp",      "max_token_age",
+           "required_claims", "scopes",          "claims",           "forward_claims",
+           "consumer_claim",  "groups_claim",    "anonymous",        "header",
+           "cookie",          "query",           "strip_token",      "cache_size",
+           "cache_ttl"});
       !st.ok()) {
+    // clang-format on
     return st.error();
   }
   Config c;
