@@ -70,7 +70,7 @@ http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
     j["generation"] = state.generation;
     j["source"] = snap ? snap->config->source_file : "";
     j["routes"] = snap ? snap->routes.size() : 0;
-    j["clusters"] = snap ? snap->clusters.size() : 0;
+    j["clusters"] = snap ? snap->config->clusters.size() : 0;  // configured, not implicit
     j["workers"] = state.workers;
     return {200, "application/json", j.dump() + "\n"};
   }

@@ -18,6 +18,7 @@
 #include "core/result.h"
 #include "http/admin_endpoint.h"
 #include "http/message.h"
+#include "http/url.h"
 #include "runtime/task.h"
 
 namespace YAML {
@@ -215,6 +216,23 @@ const F* statelessFilterOf(const FilterFactory& factory) {
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;
 
+// The upstream clusters of the snapshot being built, for a policy that calls a service while
+// it handles a request (a JWKS, a token introspection endpoint) through
+// proxy/cluster_client.h: a configured cluster by name, or the implicit cluster of a URL's
+// origin. Implemented by the snapshot builder (server/); control thread, during the build.
+class ClusterCatalog {
+ public:
+  // Whether `name` is a configured cluster.
+  virtual bool hasCluster(std::string_view name) const = 0;
+  // Adds (once per origin and TLS options) the implicit cluster of `url`: its host and port,
+  // TLS with these options for https, resolved like a configured endpoint. Returns its name
+  // (http::implicitClusterName), or why it cannot be built (a bad CA file, say).
+  virtual Result<std::string> clusterForUrl(const Url& url, const ClientTlsOptions& tls) = 0;
+
+ protected:
+  ~ClusterCatalog() = default;
+};
+
 // What a builder may read besides its own YAML, from the snapshot being built (control
 // thread; valid only during the call).
 struct PolicyContext {
@@ -223,6 +241,9 @@ struct PolicyContext {
   std::shared_ptr<const policies::ConsumerRegistry> consumers;
   // The factories already in this route's chain (virtual-host policies first), in order.
   std::span<const FilterFactoryPtr> preceding;
+  // The snapshot's clusters; null in unit tests (a URL then names its implicit cluster, which
+  // no snapshot holds, and a cluster name is taken on trust).
+  ClusterCatalog* clusters = nullptr;
 };
 
 // Policy registration: name -> builder. The builder validates `config` and returns the

@@ -28,6 +28,7 @@ AttemptError attemptError(Code code, std::string detail) {
     case Code::kBodyIncomplete:
     case Code::kCancelled:
     case Code::kRequestTimeout:
+    case Code::kResponseTooLarge:
       e.may_have_reached_upstream = true;
       break;
     default:
@@ -111,6 +112,10 @@ ErrorReply errorReply(const AttemptError& e) {
       return {400, "request body incomplete", "request body incomplete"};
     case Code::kCancelled:
       return {499, "client went away", "client went away"};
+    case Code::kUnknownCluster:
+      return {503, "unknown upstream cluster", "unknown upstream cluster"};
+    case Code::kResponseTooLarge:
+      return {502, "upstream response too large", "upstream response too large"};
   }
   return {502, "bad response from upstream", "bad upstream response"};
 }

@@ -30,6 +30,9 @@ struct AttemptError {
     kBodyTooLarge,     // the client's body went past max_body_bytes
     kBodyIncomplete,   // the client's body failed (timeout, reset, malformed)
     kCancelled,        // the exchange was aborted (client gone, stream reset, drain)
+    // Cluster-client calls only (proxy/cluster_client.h):
+    kUnknownCluster,    // the snapshot has no cluster of that name
+    kResponseTooLarge,  // the response body went past the caller's limit
   };
 
   Code code = Code::kNone;

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/model.h"
@@ -69,12 +70,22 @@ struct Snapshot {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const proxy::Router> router;
   std::vector<CompiledRoute> routes;  // index = Router route_id
+  // The configured clusters (config->clusters order), then the implicit ones policies asked
+  // for by URL (http::ClusterCatalog).
   std::vector<upstream::CompiledCluster> clusters;
   net::CidrSet trusted_proxies;
   // The top-level `consumers:` registry; the empty registry when there is none.
   std::shared_ptr<const policies::ConsumerRegistry> consumers;
   // Parallel to config->listeners; null for plain-text listeners.
   std::vector<std::shared_ptr<const net::TlsServerContext>> listener_tls;
+
+  // Index into `clusters` of the cluster named `name`, or -1.
+  int clusterIndex(std::string_view name) const {
+    for (size_t i = 0; i < clusters.size(); ++i) {
+      if (clusters[i].name == name) return static_cast<int>(i);
+    }
+    return -1;
+  }
 };
 
 // The snapshot's clusters, sharing its ownership (for the control thread's health checks).

@@ -95,7 +95,7 @@ Task<AttemptError> Http1UpstreamIo::open(const AttemptTarget& t) {
   if (checkout_.wait) {
     const auto& cc = *t.cluster;
     checkout_ = co_await upstream::waitForConnection(*pool_, cc.breakers, false, loop_,
-                                                     loop_.now() + cc.connect_timeout);
+                                                     t.bounded(loop_.now() + cc.connect_timeout));
     if (auto e = adoptCheckout(t)) co_return std::move(*e);
   }
   AttemptError e = co_await connect(t, std::move(checkout_.slot));
@@ -107,8 +107,8 @@ Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::Co
   using Code = AttemptError::Code;
   const auto& cc = *t.cluster;
   auto t0 = runtime::Clock::now();
-  auto c =
-      co_await net::TcpStream::connect(loop_, t.host->address, loop_.now() + cc.connect_timeout);
+  auto c = co_await net::TcpStream::connect(loop_, t.host->address,
+                                            t.bounded(loop_.now() + cc.connect_timeout));
   if (t.log) t.log->upstream_connect_ms = msSince(t0);
   if (!c.ok()) {
     bool timeout = c.error().code == ErrorCode::kTimeout;
@@ -117,7 +117,7 @@ Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::Co
   }
   if (cc.tls) {
     (*c)->attachTls(cc.tls->newSsl(t.host->hostname).release());
-    Status hs = co_await (*c)->handshake(loop_.now() + cc.connect_timeout);
+    Status hs = co_await (*c)->handshake(t.bounded(loop_.now() + cc.connect_timeout));
     if (!hs.ok()) co_return attemptError(Code::kTlsFailed, "upstream " + hs.error().message);
     if (cc.protocol_auto && rememberAlpn(*pool_, **c)) {
       auto h2 = upstream::H2Client::start(loop_, std::move(*c), cc.idle_timeout);

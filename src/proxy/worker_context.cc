@@ -3,6 +3,21 @@
 #include <random>
 
 namespace gatehouse::proxy {
+namespace {
+thread_local WorkerContext* t_current_worker = nullptr;
+}  // namespace
+
+WorkerContext* currentWorker() {
+  return t_current_worker;
+}
+
+CurrentWorkerScope::CurrentWorkerScope(WorkerContext& worker) : previous_(t_current_worker) {
+  t_current_worker = &worker;
+}
+
+CurrentWorkerScope::~CurrentWorkerScope() {
+  t_current_worker = previous_;
+}
 
 WorkerContext::WorkerContext(int id, metrics::Stats& stats) : id_(id), stats_(stats) {
   std::random_device rd;

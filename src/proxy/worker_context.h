@@ -32,6 +32,25 @@ struct WorkerSnapshot {
   std::vector<upstream::WorkerCluster> clusters;
 };
 
+class WorkerContext;
+
+// The worker whose loop this thread runs, or null (the control thread, a unit test without a
+// worker). It lets a policy, which sees only the http layer's RequestContext, reach its
+// worker's snapshot and pools (proxy/cluster_client.h). Set by CurrentWorkerScope for the
+// worker thread's whole life.
+WorkerContext* currentWorker();
+
+class CurrentWorkerScope {
+ public:
+  explicit CurrentWorkerScope(WorkerContext& worker);
+  ~CurrentWorkerScope();
+  CurrentWorkerScope(const CurrentWorkerScope&) = delete;
+  CurrentWorkerScope& operator=(const CurrentWorkerScope&) = delete;
+
+ private:
+  WorkerContext* previous_;
+};
+
 // A long-lived stream (upgrade tunnel, event stream, gRPC call) that wants to hear about each
 // new snapshot: it keeps its own, but starts its drain age when its route was deleted.
 // Worker thread only; registered while the stream is open.

@@ -29,8 +29,61 @@ std::string where(const std::string& file, int line, const std::string& path) {
   return s;
 }
 
+// The clusters policies may call (http::ClusterCatalog): the configured ones by name, and an
+// implicit cluster per URL origin, compiled after the routes and appended to the snapshot's
+// clusters (the configured ones keep their indexes).
+class PolicyClusters final : public http::ClusterCatalog {
+ public:
+  explicit PolicyClusters(const Config& cfg) : cfg_(cfg) {}
+
+  bool hasCluster(std::string_view name) const override {
+    for (const auto& c : cfg_.clusters) {
+      if (c.name == name) return true;
+    }
+    return false;
+  }
+
+  Result<std::string> clusterForUrl(const http::Url& url,
+                                    const http::ClientTlsOptions& tls) override {
+    std::string name = http::implicitClusterName(url, tls);
+    if (hasCluster(name)) {
+      return configError("a configured cluster is named '" + name + "', the implicit cluster of " +
+                         "this URL; rename it or name it instead of the URL");
+    }
+    for (const auto& c : implicit_) {
+      if (c.name == name) return name;
+    }
+    Cluster c;
+    c.name = name;
+    c.endpoints.push_back({url.host, url.port, 1, 0});
+    if (url.https) {
+      UpstreamTls t;
+      t.verify = tls.verify;
+      t.ca_file = tls.ca_file;
+      // Checked here, so that the error names the policy's option rather than the cluster.
+      auto ctx = net::TlsClientContext::create(t, net::TlsClientContext::Alpn::kHttp1);
+      if (!ctx.ok()) return ctx.error();
+      c.tls = std::move(t);
+    }
+    if (auto addr = net::resolve(url.host, url.port); !addr.ok()) return addr.error();
+    c.yaml_path = "clusters." + name;
+    implicit_.push_back(std::move(c));
+    return name;
+  }
+
+  const std::vector<Cluster>& implicit() const { return implicit_; }
+
+ private:
+  static Error configError(std::string msg) {
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, std::move(msg));
+  }
+
+  const Config& cfg_;
+  std::vector<Cluster> implicit_;
+};
+
 void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, CompiledRoute& route,
-                 std::vector<std::string>& errors) {
+                 PolicyClusters& clusters, std::vector<std::string>& errors) {
   for (const auto& spec : specs) {
     const http::PolicyRegistration* reg = http::findPolicy(spec.name);
     if (!reg) {
@@ -45,6 +98,7 @@ void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, Com
     http::PolicyContext pctx;
     pctx.consumers = snap.consumers;
     pctx.preceding = route.filters;
+    pctx.clusters = &clusters;
     Result<http::FilterFactoryPtr> f = [&]() -> Result<http::FilterFactoryPtr> {
       try {
         return reg->build(cfg, pctx);
@@ -165,6 +219,7 @@ CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Sta
     cc.breakers.enabled = true;
     cc.breakers.max = {b.max_connections, b.max_pending_requests, b.max_requests, b.max_retries};
   }
+  cc.retry = c.retry.value_or(RetryPolicy{});
   // Cleartext `auto` is HTTP/1.1: without ALPN there is nothing to choose by.
   cc.protocol_auto = c.protocol == "auto" && c.tls;
   cc.http2 = c.protocol == "h2" || c.protocol == "h2c";
@@ -239,15 +294,15 @@ CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Sta
 // One route of a virtual host: its filter chain (virtual-host policies, route policies,
 // action), its cluster or traffic split, and its mirror.
 CompiledRoute compileRoute(const Config& cfg, const VirtualHost& vh, const Route& r,
-                           const Snapshot& snap, metrics::Stats* stats,
+                           const Snapshot& snap, PolicyClusters& clusters, metrics::Stats* stats,
                            std::vector<std::string>& errors) {
   CompiledRoute cr;
   cr.name = r.name;
   cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
   cr.response_timeout = r.timeout.value_or(cfg.timeouts.upstream_response);
   cr.streams = resolveStreams(cfg, r);
-  addPolicies(vh.policies, snap, cr, errors);
-  addPolicies(r.policies, snap, cr, errors);
+  addPolicies(vh.policies, snap, cr, clusters, errors);
+  addPolicies(r.policies, snap, cr, clusters, errors);
   if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {
     auto rw = policies::rewrite::fromModel(r.rewrite);
     if (!rw.ok()) {
@@ -376,10 +431,13 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, metrics::Stats* 
   }
   snap->router = *router;
 
+  PolicyClusters policy_clusters(*cfg);
   for (const auto& vh : cfg->virtual_hosts) {
     for (const auto& r : vh.routes)
-      snap->routes.push_back(compileRoute(*cfg, vh, r, *snap, stats, out.errors));
+      snap->routes.push_back(compileRoute(*cfg, vh, r, *snap, policy_clusters, stats, out.errors));
   }
+  for (const auto& c : policy_clusters.implicit())
+    snap->clusters.push_back(compileCluster(*cfg, c, stats, health, dns, out.errors));
   if (out.errors.empty()) out.snapshot = std::move(snap);
   return out;
 }

@@ -21,6 +21,7 @@ Worker::~Worker() {
 void Worker::start(std::shared_ptr<const proxy::Snapshot> snap,
                    std::vector<ListenerSocket> listeners) {
   thread_ = std::thread([this, snap = std::move(snap), listeners = std::move(listeners)]() mutable {
+    proxy::CurrentWorkerScope current(*this);  // for policies that call clusters
     install(std::move(snap), std::move(listeners), log_sink_);
     sweep_timer_.arm(loop_, loop_.now() + std::chrono::seconds(1), &Worker::onSweep, this);
     loop_.run();

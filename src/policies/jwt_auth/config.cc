@@ -85,21 +85,108 @@ Status parseKeyList(const YAML::Node& n, jwt::KeySet& out) {
   return {};
 }
 
+// Where the remote JWKS comes from: `jwks_uri` (its origin's implicit cluster) or
+// `jwks_cluster` + `jwks_path`, and how often it is fetched.
+Status parseRemote(const YAML::Node& config, const http::PolicyContext& ctx, Config& c) {
+  const bool by_uri = static_cast<bool>(config["jwks_uri"]);
+  const bool by_cluster = static_cast<bool>(config["jwks_cluster"]);
+  if (by_uri && by_cluster)
+    return configError("jwks_cluster: set jwks_uri or jwks_cluster, not both");
+  if (!by_cluster && config["jwks_path"])
+    return configError("jwks_path: only valid with jwks_cluster");
+  if (!by_uri) {
+    for (const char* k : {"jwks_ca_file", "jwks_tls_verify"}) {
+      if (config[k]) {
+        return configError(std::string(k) + ": only valid with jwks_uri" +
+                           (by_cluster ? " (the cluster's tls applies)" : ""));
+      }
+    }
+  }
+  if (!by_uri && !by_cluster) {
+    for (const char* k : {"jwks_refresh", "jwks_min_refetch", "jwks_timeout"}) {
+      if (config[k])
+        return configError(std::string(k) + ": only valid with jwks_uri or jwks_cluster");
+    }
+    return {};
+  }
+  jwt::JwksOptions o;
+  if (by_uri) {
+    auto uri = readString(config["jwks_uri"], "jwks_uri");
+    if (!uri.ok()) return uri.error();
+    auto url = http::parseUrl(*uri);
+    if (!url.ok()) return prefixed("jwks_uri", url.error());
+    http::ClientTlsOptions tls;
+    if (const auto& v = config["jwks_ca_file"]) {
+      auto s = readString(v, "jwks_ca_file");
+      if (!s.ok()) return s.error();
+      tls.ca_file = *s;
+    }
+    if (auto st = readOptional(config, "jwks_tls_verify", tls.verify); !st.ok()) return st.error();
+    if (ctx.clusters) {
+      auto name = ctx.clusters->clusterForUrl(*url, tls);
+      if (!name.ok()) return prefixed("jwks_uri", name.error());
+      o.cluster = std::move(*name);
+    } else {
+      o.cluster = http::implicitClusterName(*url, tls);
+    }
+    o.target = url->target;
+    o.authority = url->authority;
+    o.label = *uri;
+  } else {
+    auto name = readString(config["jwks_cluster"], "jwks_cluster");
+    if (!name.ok()) return name.error();
+    if (ctx.clusters && !ctx.clusters->hasCluster(*name)) {
+      return configError("jwks_cluster: unknown cluster '" + *name + "'");
+    }
+    if (!config["jwks_path"]) return configError("jwks_path: required with jwks_cluster");
+    auto path = readString(config["jwks_path"], "jwks_path");
+    if (!path.ok()) return path.error();
+    if (path->empty() || path->front() != '/') {
+      return configError("jwks_path: expected an absolute path such as /.well-known/jwks.json");
+    }
+    o.cluster = std::move(*name);
+    o.target = std::move(*path);
+    o.label = "cluster:" + o.cluster + o.target;
+  }
+  if (const auto& v = config["jwks_refresh"]) {
+    auto d = readDurationMs(v, "jwks_refresh", 1000, 7 * kDay);
+    if (!d.ok()) return d.error();
+    o.refresh_ms = *d;
+  }
+  if (const auto& v = config["jwks_min_refetch"]) {
+    auto d = readDurationMs(v, "jwks_min_refetch", 0, kDay);
+    if (!d.ok()) return d.error();
+    o.min_refetch_ms = *d;
+  }
+  if (const auto& v = config["jwks_timeout"]) {
+    auto d = readDurationMs(v, "jwks_timeout", 10, 60000);
+    if (!d.ok()) return d.error();
+    o.timeout_ms = *d;
+  }
+  c.remote = jwt::JwksSource::obtain(o);
+  return {};
+}
+
 }  // namespace
 
-Result<Config> parseConfig(const YAML::Node& config) {
+Result<Config> parseConfig(const YAML::Node& config, const http::PolicyContext& ctx) {
   if (!config || !config.IsMap()) {
-    return configError("expected a map with keys, jwks or jwks_uri");
+    return configError("expected a map with keys, jwks, jwks_uri or jwks_cluster");
   }
+  // Laid out by hand: clang-format would put one key per line.
+  // clang-format off
   if (auto st = checkKeys(
           config,
-          {"jwks",         "keys",         "jwks_uri",        "jwks_refresh",   "jwks_min_refetch",
-           "jwks_timeout", "jwks_ca_file", "jwks_tls_verify", "algorithms",     "issuers",
-           "audiences",    "clock_skew",   "require_exp",     "max_token_age",  "required_claims",
-           "scopes",       "claims",       "forward_claims",  "consumer_claim", "groups_claim",
-           "anonymous",    "header",       "cookie",          "query",          "strip_token",
-           "cache_size",   "cache_ttl"});
+          {"jwks",            "keys",            "jwks_uri",         "jwks_cluster",
+           "jwks_path",       "jwks_refresh",    "jwks_min_refetch", "jwks_timeout",
+           "jwks_ca_file",    "jwks_tls_verify", "algorithms",       "issuers",
+           "audiences",       "clock_skew",      "require_exp",      "max_token_age",
+           "required_claims", "scopes",          "claims",           "forward_claims",
+           "consumer_claim",  "groups_claim",    "anonymous",        "header",
+           "cookie",          "query",           "strip_token",      "cache_size",
+           "cache_ttl"});
       !st.ok()) {
+    // clang-format on
     return st.error();
   }
   Config c;
@@ -109,44 +196,9 @@ Result<Config> parseConfig(const YAML::Node& config) {
   if (const auto& n = config["keys"]) {
     if (auto st = parseKeyList(n, c.static_keys); !st.ok()) return st.error();
   }
-  if (const auto& n = config["jwks_uri"]) {
-    jwt::JwksOptions o;
-    auto uri = readString(n, "jwks_uri");
-    if (!uri.ok()) return uri.error();
-    o.uri = *uri;
-    if (const auto& v = config["jwks_refresh"]) {
-      auto d = readDurationMs(v, "jwks_refresh", 1000, 7 * kDay);
-      if (!d.ok()) return d.error();
-      o.refresh_ms = *d;
-    }
-    if (const auto& v = config["jwks_min_refetch"]) {
-      auto d = readDurationMs(v, "jwks_min_refetch", 0, kDay);
-      if (!d.ok()) return d.error();
-      o.min_refetch_ms = *d;
-    }
-    if (const auto& v = config["jwks_timeout"]) {
-      auto d = readDurationMs(v, "jwks_timeout", 10, 60000);
-      if (!d.ok()) return d.error();
-      o.timeout_ms = *d;
-    }
-    if (const auto& v = config["jwks_ca_file"]) {
-      auto s = readString(v, "jwks_ca_file");
-      if (!s.ok()) return s.error();
-      o.tls.ca_file = *s;
-    }
-    if (auto st = readOptional(config, "jwks_tls_verify", o.tls.verify); !st.ok())
-      return st.error();
-    auto src = jwt::JwksSource::obtain(o);
-    if (!src.ok()) return prefixed("jwks_uri", src.error());
-    c.remote = std::move(*src);
-  } else {
-    for (const char* k :
-         {"jwks_refresh", "jwks_min_refetch", "jwks_timeout", "jwks_ca_file", "jwks_tls_verify"}) {
-      if (config[k]) return configError(std::string(k) + ": only valid with jwks_uri");
-    }
-  }
+  if (auto st = parseRemote(config, ctx, c); !st.ok()) return st.error();
   if (c.static_keys.keys.empty() && !c.remote) {
-    return configError("no keys: set keys, jwks or jwks_uri");
+    return configError("no keys: set keys, jwks, jwks_uri or jwks_cluster");
   }
 
   c.allowed.fill(true);

@@ -17,7 +17,7 @@ namespace gatehouse::policies::jwt_auth {
 
 struct Config : bearer::BearerOptions {
   jwt::KeySet static_keys;                  // inline JWKS, PEM keys and secrets
-  std::shared_ptr<jwt::JwksSource> remote;  // jwks_uri, or null
+  std::shared_ptr<jwt::JwksSource> remote;  // jwks_uri or jwks_cluster, or null
   std::array<bool, jwt::kAlgCount> allowed{};
   ClaimChecks checks;
   std::string consumer_claim = "sub";
@@ -25,6 +25,7 @@ struct Config : bearer::BearerOptions {
   size_t max_token_bytes = 16384;
 };
 
-Result<Config> parseConfig(const YAML::Node& config);
+// `ctx.clusters` checks jwks_cluster and adds jwks_uri's implicit cluster (when not null).
+Result<Config> parseConfig(const YAML::Node& config, const http::PolicyContext& ctx);
 
 }  // namespace gatehouse::policies::jwt_auth

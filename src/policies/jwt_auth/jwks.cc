@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/registry.h"
+#include "proxy/cluster_client.h"
 #include "runtime/event_loop.h"
 
 namespace gatehouse::policies::jwt {
@@ -19,7 +20,8 @@ constexpr auto kPollInterval = std::chrono::milliseconds(5);
 
 struct SourceRegistry {
   std::mutex mu;
-  std::map<std::string, std::weak_ptr<JwksSource>> by_key;
+  // key -> (metrics label, source)
+  std::map<std::string, std::pair<std::string, std::weak_ptr<JwksSource>>> by_key;
 };
 SourceRegistry& sources() {
   static SourceRegistry r;
@@ -43,12 +45,12 @@ void collectFetches(metrics::Scrape& scrape) {
   auto& samples = scrape.family(kFetches);
   // Sources differing only in TLS options share a URI: one series per URI.
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_uri;  // uri -> (ok, error)
-  for (const auto& [key, weak] : reg.by_key) {
-    auto src = weak.lock();
+  for (const auto& [key, entry] : reg.by_key) {
+    auto src = entry.second.lock();
     if (!src) continue;
     const uint64_t failed = src->fetchErrors();
     const uint64_t all = src->fetchCount();
-    auto& row = by_uri[key.substr(0, key.find('\n'))];
+    auto& row = by_uri[entry.first];
     row.first += all >= failed ? all - failed : 0;
     row.second += failed;
   }
@@ -60,14 +62,14 @@ void collectFetches(metrics::Scrape& scrape) {
 
 }  // namespace
 
-Result<std::shared_ptr<JwksSource>> JwksSource::obtain(const JwksOptions& opts) {
-  std::string key =
-      opts.uri + '\n' + (opts.tls.verify ? "v" : "n") + '\n' + opts.tls.ca_file.value_or("");
+std::shared_ptr<JwksSource> JwksSource::obtain(const JwksOptions& opts) {
+  // The implicit cluster's name carries the URL's TLS options, so they are part of the key.
+  std::string key = opts.cluster + '\n' + opts.target + '\n' + opts.authority;
   auto& reg = sources();
   {
     std::lock_guard lock(reg.mu);
     if (auto it = reg.by_key.find(key); it != reg.by_key.end()) {
-      if (auto existing = it->second.lock()) {
+      if (auto existing = it->second.second.lock()) {
         existing->refresh_ms_.store(opts.refresh_ms);
         existing->min_refetch_ms_.store(opts.min_refetch_ms);
         existing->timeout_ms_.store(opts.timeout_ms);
@@ -75,20 +77,21 @@ Result<std::shared_ptr<JwksSource>> JwksSource::obtain(const JwksOptions& opts) 
       }
     }
   }
-  auto ep = http::ClientEndpoint::create(opts.uri, opts.tls);
-  if (!ep.ok()) return ep.error();
-  auto src = std::make_shared<JwksSource>(std::move(*ep), opts);
+  auto src = std::make_shared<JwksSource>(opts);
   // Outside our lock: a scrape holds the registry's lock and then takes ours.
   metrics::Registry::process().add("gatehouse_jwt_jwks_fetches_total", &collectFetches);
   std::lock_guard lock(reg.mu);
-  std::erase_if(reg.by_key, [](const auto& kv) { return kv.second.expired(); });
-  reg.by_key[key] = src;
+  std::erase_if(reg.by_key, [](const auto& kv) { return kv.second.second.expired(); });
+  reg.by_key[key] = {opts.label, src};
   return src;
 }
 
-JwksSource::JwksSource(std::shared_ptr<const http::ClientEndpoint> ep, JwksOptions opts)
+JwksSource::JwksSource(const JwksOptions& opts)
     : id_(g_next_id.fetch_add(1)),
-      endpoint_(std::move(ep)),
+      cluster_(opts.cluster),
+      target_(opts.target),
+      authority_(opts.authority),
+      label_(opts.label),
       refresh_ms_(opts.refresh_ms),
       min_refetch_ms_(opts.min_refetch_ms),
       timeout_ms_(opts.timeout_ms) {}
@@ -149,39 +152,47 @@ runtime::Task<void> JwksSource::waitForFetch(uint64_t seen) {
 }
 
 runtime::Task<void> JwksSource::fetchTask(std::shared_ptr<JwksSource> self) {
-  http::ClientRequest req;
-  req.headers.emplace_back("accept", "application/json");
-  req.timeout = std::chrono::milliseconds(self->timeout_ms_.load());
-  req.max_response_bytes = kMaxJwksBytes;
-  auto resp = co_await http::fetch(self->endpoint_, std::move(req));
   std::string why;
-  if (!resp.ok()) {
-    why = resp.error().message;
-  } else if (resp->status != 200) {
-    why = "status " + std::to_string(resp->status);
-  } else {
-    size_t skipped = 0;
-    auto keys = parseJwks(resp->body, &skipped);
-    if (keys.ok()) {
-      // A published JWKS must not carry shared secrets: an HMAC key fetched from a URL could
-      // be read by anyone, so it is never trusted.
-      std::erase_if(*keys, [](const Key& k) { return k.type == KeyType::kOct; });
-    }
-    if (!keys.ok()) {
-      why = keys.error().message;
-    } else if (keys->empty()) {
-      why = "no usable signing keys";
+  if (proxy::WorkerContext* worker = proxy::currentWorker()) {
+    proxy::ClusterRequest req;
+    req.target = self->target_;
+    req.authority = self->authority_;
+    req.headers.emplace_back("accept", "application/json");
+    req.timeout = std::chrono::milliseconds(self->timeout_ms_.load());
+    req.max_response_bytes = kMaxJwksBytes;
+    // Holds the worker's current snapshot (and with it the cluster) until the call ends.
+    proxy::ClusterResult resp =
+        co_await proxy::callCluster(*worker, self->cluster_, std::move(req));
+    if (!resp.ok()) {
+      why = std::string(proxy::errorReply(resp.error).log);
+      if (!resp.error.detail.empty()) why += " (" + resp.error.detail + ")";
+    } else if (resp.response.status != 200) {
+      why = "status " + std::to_string(resp.response.status);
     } else {
-      self->publish(std::move(*keys));
+      why = self->take(resp.response.body);
     }
+  } else {
+    why = "no worker on this thread";  // only a unit test without a worker gets here
   }
   if (!why.empty()) {
     self->fetch_errors_.fetch_add(1, std::memory_order_relaxed);
-    log::warn("jwt_auth: JWKS fetch from ", self->endpoint_->url.authority,
-              self->endpoint_->url.target, " failed: ", why, "; keeping the previous keys");
+    log::warn("jwt_auth: JWKS fetch from ", self->label_, " failed: ", why,
+              "; keeping the previous keys");
   }
   self->fetches_.fetch_add(1, std::memory_order_relaxed);  // completed fetches
   self->fetching_.store(false, std::memory_order_release);
+}
+
+std::string JwksSource::take(const std::string& body) {
+  size_t skipped = 0;
+  auto keys = parseJwks(body, &skipped);
+  if (!keys.ok()) return keys.error().message;
+  // A published JWKS must not carry shared secrets: an HMAC key fetched from a URL could be
+  // read by anyone, so it is never trusted.
+  std::erase_if(*keys, [](const Key& k) { return k.type == KeyType::kOct; });
+  if (keys->empty()) return "no usable signing keys";
+  publish(std::move(*keys));
+  return {};
 }
 
 void JwksSource::publish(std::vector<Key> keys) {

@@ -1,8 +1,13 @@
 #pragma once
 // Remote JWKS for jwt_auth: fetched asynchronously on the worker that first needs it, shared by
 // every worker, refreshed periodically and re-fetched when a token names an unknown `kid`
-// (at most once per min_refetch). Sources are kept by URL across config reloads, so a reload
-// does not refetch.
+// (at most once per min_refetch). Sources are kept by what they fetch (cluster, path, Host)
+// across config reloads, so a reload does not refetch.
+//
+// A fetch is a cluster-client call (proxy/cluster_client.h) on the worker that started it: the
+// cluster named by `jwks_cluster`, or the implicit cluster of `jwks_uri`'s origin, looked up
+// by name in that worker's current snapshot and held for the call's duration. So it gets the
+// cluster's pooled connections, balancing, health, retries and resolution.
 //
 // Publication: the key set is an immutable shared_ptr guarded by a mutex plus an atomic
 // generation. Each worker keeps its own copy of the shared_ptr and compares generations (one
@@ -14,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "http/client.h"
 #include "policies/jwt_auth/jwt.h"
 #include "runtime/task.h"
 
@@ -45,8 +49,10 @@ void forEachCandidate(const KeySet& set, const std::string& kid, Alg alg, size_t
 }
 
 struct JwksOptions {
-  std::string uri;
-  http::ClientTlsOptions tls;
+  std::string cluster;    // jwks_cluster, or the implicit cluster of jwks_uri
+  std::string target;     // jwks_path, or jwks_uri's path and query
+  std::string authority;  // the Host to send: jwks_uri's; empty for a named cluster
+  std::string label;      // the metrics' `uri` label: jwks_uri, or "cluster:NAME/PATH"
   int64_t refresh_ms = 300'000;
   int64_t min_refetch_ms = 10'000;
   int64_t timeout_ms = 5'000;
@@ -54,11 +60,11 @@ struct JwksOptions {
 
 class JwksSource : public std::enable_shared_from_this<JwksSource> {
  public:
-  // Control thread: the source for these options (shared with earlier builds when the URL
-  // and TLS options match; timings follow the newest build).
-  static Result<std::shared_ptr<JwksSource>> obtain(const JwksOptions& opts);
+  // Control thread: the source for these options (shared with earlier builds when cluster,
+  // target and Host match; timings follow the newest build).
+  static std::shared_ptr<JwksSource> obtain(const JwksOptions& opts);
 
-  JwksSource(std::shared_ptr<const http::ClientEndpoint> ep, JwksOptions opts);
+  explicit JwksSource(const JwksOptions& opts);
 
   // Worker: this thread's view of the current key set (null before the first fetch succeeds).
   const KeySet* current() const;
@@ -79,10 +85,15 @@ class JwksSource : public std::enable_shared_from_this<JwksSource> {
  private:
   bool tryStart(int64_t now_ms, int64_t min_gap_ms);
   static runtime::Task<void> fetchTask(std::shared_ptr<JwksSource> self);
+  // Parses and publishes a fetched JWKS; why it was refused, or empty.
+  std::string take(const std::string& body);
   void publish(std::vector<Key> keys);
 
   uint64_t id_;
-  std::shared_ptr<const http::ClientEndpoint> endpoint_;
+  const std::string cluster_;
+  const std::string target_;
+  const std::string authority_;
+  const std::string label_;
   std::atomic<int64_t> refresh_ms_;
   std::atomic<int64_t> min_refetch_ms_;
   std::atomic<int64_t> timeout_ms_;

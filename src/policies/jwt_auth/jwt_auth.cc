@@ -270,8 +270,8 @@ Reason checkClaims(const nlohmann::json& payload, const ClaimChecks& checks, int
   return Reason::kNone;
 }
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
-  auto c = parseConfig(config);
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
+  auto c = parseConfig(config, ctx);
   if (!c.ok()) return c.error();
   return http::FilterFactoryPtr(
       std::make_shared<http::StatelessFactory<JwtAuthFilter>>(std::move(*c)));

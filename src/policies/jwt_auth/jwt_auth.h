@@ -1,8 +1,8 @@
 #pragma once
 // Policy `jwt_auth`: authenticates a request by a JWT (JWS compact) from a Bearer header, a
-// cookie or a query parameter; keys from inline JWKS/PEM/secrets or a remote JWKS URL. Sets
-// ctx.consumer / ctx.consumer_groups, forwards chosen claims as headers, enforces scope and
-// claim rules (403), or answers 401. See docs/config.md#jwt_auth.
+// cookie or a query parameter; keys from inline JWKS/PEM/secrets or a remote JWKS (a URL or a
+// cluster and path). Sets ctx.consumer / ctx.consumer_groups, forwards chosen claims as headers,
+// enforces scope and claim rules (403), or answers 401. See docs/config.md#jwt_auth.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -44,6 +44,6 @@ struct ClaimChecks {
 };
 Reason checkClaims(const nlohmann::json& payload, const ClaimChecks& checks, int64_t now);
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx);
 
 }  // namespace gatehouse::policies::jwt_auth

@@ -13,11 +13,11 @@
 #include <utility>
 #include <vector>
 
-#include "http/client.h"
 #include "policies/auth/auth_rejections.h"
 #include "policies/auth/bearer_auth.h"
 #include "policies/auth/consumers.h"
 #include "policies/policy_yaml.h"
+#include "proxy/cluster_client.h"
 #include "runtime/event_loop.h"
 
 namespace gatehouse::policies::oauth2_introspection {
@@ -37,7 +37,9 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames = {
 };
 
 struct Config : bearer::BearerOptions {
-  std::shared_ptr<const http::ClientEndpoint> endpoint;
+  std::string cluster;        // endpoint_cluster, or the implicit cluster of `endpoint`
+  std::string target;         // endpoint_path, or the endpoint URL's path and query
+  std::string authority;      // the Host to send: the endpoint URL's; empty for a named cluster
   std::string authorization;  // "Basic ..." for the client credentials
   std::string token_type_hint;
   int64_t timeout_ms = 2000;
@@ -140,8 +142,12 @@ class IntrospectionFilter final : public http::StatelessFilter {
   // One RFC 7662 call: the identity it gives (status 200, 403, or 401 for inactive), or
   // nullopt when the endpoint failed (unreachable, non-200, not an introspection answer).
   runtime::Task<std::optional<bearer::Identity>> call(std::string token) const {
-    http::ClientRequest req;
+    proxy::WorkerContext* worker = proxy::currentWorker();
+    if (!worker) co_return std::nullopt;  // only a unit test without a worker gets here
+    proxy::ClusterRequest req;
     req.method = "POST";
+    req.target = c_.target;
+    req.authority = c_.authority;
     req.timeout = std::chrono::milliseconds(c_.timeout_ms);
     req.max_response_bytes = 256 * 1024;
     req.headers.emplace_back("content-type", "application/x-www-form-urlencoded");
@@ -149,9 +155,10 @@ class IntrospectionFilter final : public http::StatelessFilter {
     if (!c_.authorization.empty()) req.headers.emplace_back("authorization", c_.authorization);
     req.body = "token=" + formEncode(token);
     if (!c_.token_type_hint.empty()) req.body += "&token_type_hint=" + c_.token_type_hint;
-    auto resp = co_await http::fetch(c_.endpoint, std::move(req));
-    if (!resp.ok() || resp->status != 200) co_return std::nullopt;
-    auto body = nlohmann::json::parse(resp->body, nullptr, false);
+    // Holds the worker's current snapshot (and with it the cluster) until the call ends.
+    auto resp = co_await proxy::callCluster(*worker, c_.cluster, std::move(req));
+    if (!resp.ok() || resp.response.status != 200) co_return std::nullopt;
+    auto body = nlohmann::json::parse(resp.response.body, nullptr, false);
     auto active = body.is_object() ? body.find("active") : body.end();
     if (!body.is_object() || active == body.end() || !active->is_boolean()) co_return std::nullopt;
     const int64_t now = bearer::unixNow();
@@ -229,21 +236,51 @@ std::string formEncode(std::string_view s) {
   return out;
 }
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
-  if (!config || !config.IsMap()) return configError("expected a map with 'endpoint'");
-  if (auto st = checkKeys(
-          config, {"endpoint",       "client_id",       "client_secret", "token_type_hint",
-                   "timeout",        "ca_file",         "tls_verify",    "scopes",
-                   "claims",         "consumer_claims", "groups_claim",  "anonymous",
-                   "forward_claims", "cache_size",      "cache_ttl",     "negative_cache_ttl",
-                   "header",         "cookie",          "query",         "strip_token"});
-      !st.ok()) {
-    return st.error();
+namespace {
+
+// Where the calls go: `endpoint` (its origin's implicit cluster) or `endpoint_cluster` +
+// `endpoint_path`.
+Status parseEndpoint(const YAML::Node& config, const http::PolicyContext& ctx, Config& c) {
+  const bool by_url = static_cast<bool>(config["endpoint"]);
+  const bool by_cluster = static_cast<bool>(config["endpoint_cluster"]);
+  if (by_url && by_cluster) {
+    return configError("endpoint_cluster: set endpoint or endpoint_cluster, not both");
   }
-  Config c;
-  if (!config["endpoint"]) return configError("endpoint: required (the RFC 7662 URL)");
-  auto url = readString(config["endpoint"], "endpoint");
-  if (!url.ok()) return url.error();
+  if (!by_url && !by_cluster) {
+    return configError(
+        "endpoint: required (the RFC 7662 URL), or endpoint_cluster and "
+        "endpoint_path");
+  }
+  if (!by_cluster && config["endpoint_path"]) {
+    return configError("endpoint_path: only valid with endpoint_cluster");
+  }
+  if (by_cluster) {
+    for (const char* k : {"ca_file", "tls_verify"}) {
+      if (config[k]) {
+        return configError(std::string(k) +
+                           ": only valid with endpoint (the cluster's tls applies)");
+      }
+    }
+    auto name = readString(config["endpoint_cluster"], "endpoint_cluster");
+    if (!name.ok()) return name.error();
+    if (ctx.clusters && !ctx.clusters->hasCluster(*name)) {
+      return configError("endpoint_cluster: unknown cluster '" + *name + "'");
+    }
+    if (!config["endpoint_path"])
+      return configError("endpoint_path: required with endpoint_cluster");
+    auto path = readString(config["endpoint_path"], "endpoint_path");
+    if (!path.ok()) return path.error();
+    if (path->empty() || path->front() != '/') {
+      return configError("endpoint_path: expected an absolute path such as /oauth2/introspect");
+    }
+    c.cluster = std::move(*name);
+    c.target = std::move(*path);
+    return {};
+  }
+  auto text = readString(config["endpoint"], "endpoint");
+  if (!text.ok()) return text.error();
+  auto url = http::parseUrl(*text);
+  if (!url.ok()) return configError("endpoint: " + url.error().message);
   http::ClientTlsOptions tls;
   if (const auto& n = config["ca_file"]) {
     auto s = readString(n, "ca_file");
@@ -251,9 +288,35 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
     tls.ca_file = *s;
   }
   if (auto st = readOptional(config, "tls_verify", tls.verify); !st.ok()) return st.error();
-  auto ep = http::ClientEndpoint::create(*url, tls);
-  if (!ep.ok()) return configError("endpoint: " + ep.error().message);
-  c.endpoint = std::move(*ep);
+  if (ctx.clusters) {
+    auto name = ctx.clusters->clusterForUrl(*url, tls);
+    if (!name.ok()) return configError("endpoint: " + name.error().message);
+    c.cluster = std::move(*name);
+  } else {
+    c.cluster = http::implicitClusterName(*url, tls);
+  }
+  c.target = url->target;
+  c.authority = url->authority;
+  return {};
+}
+
+}  // namespace
+
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
+  if (!config || !config.IsMap()) return configError("expected a map with 'endpoint'");
+  if (auto st = checkKeys(config, {"endpoint",     "endpoint_cluster", "endpoint_path",
+                                   "client_id",    "client_secret",    "token_type_hint",
+                                   "timeout",      "ca_file",          "tls_verify",
+                                   "scopes",       "claims",           "consumer_claims",
+                                   "groups_claim", "anonymous",        "forward_claims",
+                                   "cache_size",   "cache_ttl",        "negative_cache_ttl",
+                                   "header",       "cookie",           "query",
+                                   "strip_token"});
+      !st.ok()) {
+    return st.error();
+  }
+  Config c;
+  if (auto st = parseEndpoint(config, ctx, c); !st.ok()) return st.error();
   if (config["client_id"]) {
     auto id = readString(config["client_id"], "client_id");
     if (!id.ok()) return id.error();

@@ -4,6 +4,9 @@
                        answers with chunked framing to exercise the client's chunked decoder.
   IntrospectionServer  an RFC 7662 endpoint: POST token=... with Basic client credentials;
                        answers from a dict of token -> JSON, counts calls, can fail on demand.
+
+Both keep connections alive (HTTP/1.1) and count the connections they accept, so a test can
+tell pooled calls from one connection per call.
 """
 from __future__ import annotations
 
@@ -19,6 +22,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def get_request(self):
+        sock, addr = super().get_request()
+        with self.owner.lock:
+            self.owner.connections += 1
+        return sock, addr
+
 
 class _Base:
     def __init__(self, handler, tls=None):
@@ -31,6 +40,7 @@ class _Base:
             self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
             self.scheme = "https"
         self.lock = threading.Lock()
+        self.connections = 0
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -40,6 +50,10 @@ class _Base:
     def start(self):
         self.thread.start()
         return self
+
+    def connection_count(self) -> int:
+        with self.lock:
+            return self.connections
 
     def stop(self):
         if hasattr(self, "stopping"):

@@ -1,8 +1,8 @@
-// URL parsing of the policy HTTP client (the I/O is covered by the jwt_auth and
-// oauth2_introspection integration tests).
+// URL parsing for the URLs policies call, and the implicit cluster names they become (the
+// calls themselves are covered by cluster_client_test and the auth integration tests).
 #include <gtest/gtest.h>
 
-#include "http/client.h"
+#include "http/url.h"
 
 namespace gatehouse::http {
 namespace {
@@ -44,17 +44,18 @@ TEST(ClientUrl, RefusesWhatItCannotCallSafely) {
   }
 }
 
-TEST(ClientEndpoint, ResolvesLiteralsAndLoadsTls) {
-  auto ep = ClientEndpoint::create("https://127.0.0.1:8443/x", {});
-  ASSERT_TRUE(ep.ok()) << ep.error().message;
-  EXPECT_EQ((*ep)->address.toString(), "127.0.0.1:8443");
-  EXPECT_NE((*ep)->tls, nullptr);
-  ClientTlsOptions bad_ca;
-  bad_ca.ca_file = "/nonexistent/ca.pem";
-  EXPECT_FALSE(ClientEndpoint::create("https://127.0.0.1/", bad_ca).ok());
-  auto plain = ClientEndpoint::create("http://127.0.0.1/", bad_ca);
-  ASSERT_TRUE(plain.ok());
-  EXPECT_EQ((*plain)->tls, nullptr);
+TEST(ClientUrl, ImplicitClusterNamesAreOneOriginWithItsTlsOptions) {
+  auto a = parseUrl("https://IdP.example.com/keys");
+  auto b = parseUrl("https://idp.example.com:443/other?x");
+  auto v6 = parseUrl("http://[::1]:8080/");
+  ASSERT_TRUE(a.ok() && b.ok() && v6.ok());
+  EXPECT_EQ(implicitClusterName(*a, {}), "https://idp.example.com:443");
+  EXPECT_EQ(implicitClusterName(*b, {}), implicitClusterName(*a, {}));
+  EXPECT_EQ(implicitClusterName(*v6, {}), "http://[::1]:8080");
+  ClientTlsOptions lax;
+  lax.verify = false;
+  lax.ca_file = "/etc/ca.pem";
+  EXPECT_EQ(implicitClusterName(*a, lax), "https://idp.example.com:443#noverify#ca=/etc/ca.pem");
 }
 
 }  // namespace
