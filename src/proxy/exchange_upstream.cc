@@ -64,11 +64,12 @@ Task<> Exchange::proxyToUpstream() {
   if (needsBodyForRetry() && !(co_await bufferBodyForRetry())) co_return;
   // Fetch the first body span before choosing a host: a malformed or oversized first chunk is
   // refused without any upstream seeing the request, and the span rides in the head's writev
-  // (HTTP/2: the first DATA). Sent as read, so not when an HTTP/2 attempt would decode it
-  // (gRPC-Web text) or a body filter transforms it.
+  // (HTTP/2: the first DATA). Towards HTTP/2 only for an HTTP/1.1 client's chunked body: an
+  // HTTP/2 client's stream (gRPC) must not wait for its first message, and gRPC-Web text is
+  // decoded by the HTTP/2 attempt.
   const bool h2_possible = cc.http2 || cc.protocol_auto;
-  const bool raw_span_ok =
-      !h2_possible || (req.chunked && grpc::webMode(req) != grpc::WebMode::kText);
+  const bool raw_span_ok = !h2_possible || (req.chunked && req.protocol != http::Protocol::kHttp2 &&
+                                            grpc::webMode(req) != grpc::WebMode::kText);
   if (raw_span_ok && !wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body &&
       (req.chunked || io_.bodyBuffered())) {
     if (!(co_await fetchFirstSpan())) co_return;

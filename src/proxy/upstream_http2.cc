@@ -160,8 +160,9 @@ Task<> Http2UpstreamIo::sendBody(RequestBody& body, bool& body_failed, const boo
   if (!req_->has_body) co_return;
   upstream::H2Stream& stream = *stream_;
   if (std::string_view first = body.firstSpan(); !first.empty()) {
-    // A body read whole up front (ctx.buffer_request_body); kept for a retry.
+    // A body read whole up front (kept for a retry), or the first span fetched early.
     auto st = co_await stream.sendBody(first, bounded(loop_.now() + upstream_idle_));
+    body.firstSpanSent();
     if (!st.ok()) co_return;
   }
   for (;;) {

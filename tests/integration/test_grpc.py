@@ -197,11 +197,31 @@ def test_http_over_h2c_and_h2_upstreams(gatehouse, echo, certs):  # noqa: F811
             assert len(r.content) == size and hashlib.sha256(r.content).hexdigest() == gen_sha256(size)
             r = c.get(f"{a.url}{prefix}/t", headers={"x-echo-trailer": "x-sum: 7"})
             assert r.status_code == 200
+            # An HTTP/1.1 chunked upload: its first chunk is read before the stream opens and
+            # must go up exactly once.
+            parts = [b"first-", b"second-", b"third"]
+            r = c.post(f"{a.url}{prefix}/chunked", content=iter(parts))
+            assert r.json()["body_sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
     # The HTTP/2 connections to the upstreams were reused across requests.
     m = a.metrics()
     streams_b = b.metrics().value("gatehouse_http2_streams_total")
     conns_b = b.metrics().value("gatehouse_http2_connections_total")
     assert streams_b >= 4 and conns_b <= 2
+
+
+def test_oversized_first_chunk_never_opens_an_upstream_stream(gatehouse, echo):
+    b = gatehouse(simple_config(cluster("up", echo)), name="b")
+    a = gatehouse(simple_config(
+        {"name": "h2c", "protocol": "h2c", "endpoints": [f"127.0.0.1:{b.port}"]},
+        limits={"max_body_bytes": 1000}), name="a")
+    with a.conn() as conn:
+        conn.send(b"POST /big HTTP/1.1\r\nHost: gh.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"111111113\r\nabc")
+        assert conn.read_response().status == 413
+    with httpx.Client(timeout=IO_TIMEOUT) as c:
+        assert c.get(f"{a.url}/control").status_code == 200
+    b.wait_log(lambda e: e["path"] == "/control")
+    assert [e["path"] for e in b.access_log()] == ["/control"]
 
 
 class HealthServer(GrpcServer):
