@@ -500,8 +500,9 @@ void TcpListener::AcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
 }
 
 Result<TcpListener::Accepted> TcpListener::AcceptAwaiter::await_resume() {
-  if (l.closed_ && out.fd < 0) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  // ECANCELED first: close() (also from ~TcpListener) set it, and the listener may be gone.
   if (err == ECANCELED) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  if (l.closed_ && out.fd < 0) return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
   if (err != 0) return ioError(err, ErrorSource::kDownstream);
   return out;
 }
