@@ -82,9 +82,9 @@ TEST(KeyAuth, MissingOrBadKeyIs401WithChallenge) {
   EXPECT_EQ(run(f, ctx), http::Verdict::kRespond);
   const auto* c = policies::key_auth::countersOf(*f);
   ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->missing.load(), 1u);
-  EXPECT_EQ(c->invalid.load(), 3u);
-  EXPECT_EQ(c->accepted.load(), 0u);
+  EXPECT_EQ(c->missing(), 1u);
+  EXPECT_EQ(c->invalid(), 3u);
+  EXPECT_EQ(c->accepted(), 0u);
 }
 
 TEST(KeyAuth, QueryKeyDecodedAndStripped) {
@@ -125,7 +125,7 @@ TEST(KeyAuth, AnonymousOnlyWithoutAKey) {
   http::RequestContext bad;
   bad.request.headers.add("x-api-key", "wrong");
   EXPECT_EQ(run(f, bad), http::Verdict::kRespond);  // a wrong key never falls back to anonymous
-  EXPECT_EQ(policies::key_auth::countersOf(*f)->anonymous.load(), 1u);
+  EXPECT_EQ(policies::key_auth::countersOf(*f)->anonymous(), 1u);
 }
 
 TEST(KeyAuth, RejectsBadConfig) {
