@@ -68,6 +68,7 @@ HealthAwareBalancer::HealthAwareBalancer(std::shared_ptr<const LoadBalancerFacto
       clock_(std::move(clock)),
       to_view_(hosts.hosts.size(), -1),
       sticky_(std::move(sticky)) {
+  owner_.bind();
   counters_.reserve(hosts_.hosts.size());
   for (const Host& h : hosts_.hosts)
     counters_.push_back(h.health ? &h.health->countersForThisThread() : nullptr);
@@ -75,6 +76,7 @@ HealthAwareBalancer::HealthAwareBalancer(std::shared_ptr<const LoadBalancerFacto
 }
 
 void HealthAwareBalancer::refresh() {
+  GH_ASSERT_OWNER(owner_);  // every pick and view query comes through here
   if (cluster_ && cluster_->epoch.load(std::memory_order_relaxed) != built_epoch_) rebuild();
 }
 
@@ -253,6 +255,7 @@ int HealthAwareBalancer::pickSticky(const PickContext& ctx) {
 }
 
 void HealthAwareBalancer::onStart(int host) {
+  GH_ASSERT_OWNER(owner_);
   if (host < 0 || static_cast<size_t>(host) >= to_view_.size()) return;
   if (HostCounters* c = counters_[static_cast<size_t>(host)]) {
     c->selected.inc();
@@ -263,6 +266,7 @@ void HealthAwareBalancer::onStart(int host) {
 }
 
 void HealthAwareBalancer::onEnd(int host, std::chrono::nanoseconds latency, bool success) {
+  GH_ASSERT_OWNER(owner_);
   if (host < 0 || static_cast<size_t>(host) >= to_view_.size()) return;
   if (HostCounters* c = counters_[static_cast<size_t>(host)]) {
     c->active.dec();
@@ -284,6 +288,7 @@ void HealthAwareBalancer::onEnd(int host, std::chrono::nanoseconds latency, bool
 }
 
 void HealthAwareBalancer::onAbandon(int host, std::chrono::nanoseconds latency) {
+  GH_ASSERT_OWNER(owner_);
   if (host < 0 || static_cast<size_t>(host) >= to_view_.size()) return;
   if (HostCounters* c = counters_[static_cast<size_t>(host)]) c->active.dec();
   const int v = to_view_[static_cast<size_t>(host)];

@@ -22,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/owner_thread.h"
 #include "lb/host_health.h"
 #include "lb/load_balancer.h"
 #include "lb/sticky_cookie.h"
@@ -62,6 +63,8 @@ uint32_t slowStartWeight(const HealthPolicy& p, uint32_t weight, std::chrono::na
 // (of `cluster_hosts` hosts) holds max_ejection_percent of them ejected. Any thread.
 bool ejectHost(HostHealth& h, const HealthPolicy& p, size_t cluster_hosts, int64_t now_ns);
 
+// One per worker (and per cluster of a snapshot), wrapping that worker's inner balancer: it and
+// everything it holds belong to the thread that built it (checked in debug builds).
 class HealthAwareBalancer final : public LoadBalancer {
  public:
   using Clock = std::function<int64_t()>;  // steady nanoseconds
@@ -104,6 +107,8 @@ class HealthAwareBalancer final : public LoadBalancer {
   std::unique_ptr<LoadBalancer> inner_;
   std::vector<HostCounters*> counters_;  // parallel to hosts_; null without health
   std::shared_ptr<const StickyCookie> sticky_;
+  // Bound by the constructor, not claimed on first use: counters_ are the building thread's.
+  [[no_unique_address]] OwnerThread owner_;
 };
 
 class HealthAwareFactory final : public LoadBalancerFactory {

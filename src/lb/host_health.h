@@ -15,15 +15,25 @@
 #include <utility>
 #include <vector>
 
+#include "core/owner_thread.h"
+
 namespace gatehouse::lb {
 
 // A counter with one writer thread: a plain load + store, no locked instruction. Other threads
-// (the control thread, /metrics) only read it.
+// (the control thread, /metrics) only read it. Debug builds check the single writer: the first
+// thread to write owns it.
 struct SingleWriterCounter {
   std::atomic<uint64_t> v{0};
-  void inc() { v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-  void dec() { v.store(v.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
+  void inc() {
+    GH_CLAIM_OWNER(writer);
+    v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  void dec() {
+    GH_CLAIM_OWNER(writer);
+    v.store(v.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  [[no_unique_address]] OwnerThread writer;
 };
 
 // Per (host, worker thread) request counters, written by that worker's balancers only, so the

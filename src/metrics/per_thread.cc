@@ -50,8 +50,9 @@ struct ThreadSlot {
 
 }  // namespace
 
-size_t threadSlot() {
+size_t detail::assignThreadSlot() {
   thread_local ThreadSlot slot;
+  detail::t_thread_slot = slot.index;
   return slot.index;
 }
 

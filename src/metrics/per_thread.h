@@ -21,8 +21,22 @@ namespace gatehouse::metrics {
 // A thread beyond that shares the last slot (counts may then race; logged once).
 inline constexpr size_t kMaxThreadSlots = 256;
 
+namespace detail {
+inline constexpr size_t kNoSlot = ~size_t{0};
+// This thread's slot index. Constant-initialised, so reading it is one thread-local load (no
+// TLS init wrapper): the request path pays that, not a call.
+inline thread_local size_t t_thread_slot = kNoSlot;
+// Takes a slot for this thread (and gives it back when the thread exits).
+size_t assignThreadSlot();
+}  // namespace detail
+
 // This thread's slot, assigned on first use. Any thread.
-size_t threadSlot();
+inline size_t threadSlot() {
+  const size_t slot = detail::t_thread_slot;
+  if (slot != detail::kNoSlot) [[likely]]
+    return slot;
+  return detail::assignThreadSlot();
+}
 
 template <typename Cells>
 class PerThread {

@@ -108,6 +108,11 @@ constexpr Family kReloads{
     "gatehouse_config_reloads_total", "Config reloads by result.", Type::kCounter, {"result"}};
 constexpr Family kLastReload{"gatehouse_config_last_reload_timestamp_seconds",
                              "Time of the last applied config.", Type::kGauge};
+constexpr Family kInternalBugs{
+    "gatehouse_internal_bugs_total",
+    "Broken internal invariants (GH_BUG_IF) seen and survived; each is also logged. Not 0: "
+    "report a bug.",
+    Type::kCounter};
 constexpr Family kRouteResponses{"gatehouse_route_responses_total",
                                  "Responses by route and status class.",
                                  Type::kCounter,
@@ -227,6 +232,8 @@ void Stats::collectWorkers(metrics::Scrape& scrape) const {
   reloads.add({"success"}, reloads_ok.get());
   reloads.add({"failure"}, reloads_failed.get());
   scrape.family(kLastReload).add({}, static_cast<int64_t>(config_loaded_at.load()));
+  // Release builds survive a GH_BUG_IF (debug builds abort): the count shows it happened.
+  scrape.family(kInternalBugs).add({}, bugCount());
 }
 
 void Stats::collectRoutes(metrics::Scrape& scrape) const {

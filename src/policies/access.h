@@ -1,22 +1,22 @@
 #pragma once
 // What the policies that allow or deny requests (acl, ip_restriction, cors) share: answers that
-// count the decision in one of the policy's counters (relaxed atomics, written by every worker),
-// and finding those counters from the factory (tests, metrics).
-#include <atomic>
+// count the decision in one of the policy's counters (the calling thread's own cell: single
+// writer, no locked instruction), and finding those counters from the factory (tests, metrics).
 #include <cstdint>
 #include <utility>
 
 #include "http/filter.h"
+#include "metrics/cells.h"
 
 namespace gatehouse::policies {
 
-inline http::Verdict allow(std::atomic<uint64_t>& counter) {
-  counter.fetch_add(1, std::memory_order_relaxed);
+inline http::Verdict allow(metrics::Counter& counter) {
+  counter.inc();
   return http::Verdict::kContinue;
 }
 
-inline http::Verdict forbid(http::RequestContext& ctx, std::atomic<uint64_t>& counter) {
-  counter.fetch_add(1, std::memory_order_relaxed);
+inline http::Verdict forbid(http::RequestContext& ctx, metrics::Counter& counter) {
+  counter.inc();
   return ctx.respondError(403, "forbidden");
 }
 

@@ -5,12 +5,12 @@
 #include <sys/ioctl.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <memory>
 
 #include "core/log.h"
+#include "metrics/per_thread.h"
 #include "net/address.h"
 #include "net/tcp.h"
 #include "net/tls.h"
@@ -24,7 +24,14 @@ constexpr int kMaxBackoffMs = 1000;
 // many consecutive call timeouts the connection is dropped and re-established.
 constexpr int kMaxConsecutiveTimeouts = 3;
 
-std::atomic<int64_t> g_connections_up{0};
+// Connections set up and ready, over all workers (a gauge): each thread adds its ups and downs
+// to its own share, summed when read, so workers never write a shared cache line.
+struct ConnectionsUp {
+  metrics::Gauge up;
+};
+metrics::Gauge& connectionsUpShare() {
+  return metrics::processCells<ConnectionsUp>().local().up;
+}
 
 int64_t bytesAvailable(int fd) {
   int n = 0;
@@ -73,7 +80,10 @@ std::string Endpoint::id() const {
 }
 
 int64_t Connection::connectionsUp() {
-  return g_connections_up.load(std::memory_order_relaxed);
+  int64_t total = 0;
+  metrics::processCells<ConnectionsUp>().forEach(
+      [&](const ConnectionsUp& c) { total += c.up.get(); });
+  return total;
 }
 
 Connection& Connection::forThisThread(const std::string& ep_id, const Endpoint& ep,
@@ -473,7 +483,7 @@ void Connection::afterDisconnect() {
   connect_timer_.cancel();
   if (ready_) {
     ready_ = false;
-    g_connections_up.fetch_sub(1, std::memory_order_relaxed);
+    connectionsUpShare().dec();
     if (!closing_) {
       log::warn("redis ", ep_.host, ":", ep_.port,
                 " connection lost; limits use their on_redis_error mode until it is back");
@@ -581,7 +591,7 @@ void Connection::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
     connect_timer_.cancel();
     if (!ready_) {
       ready_ = true;
-      g_connections_up.fetch_add(1, std::memory_order_relaxed);
+      connectionsUpShare().inc();
       if (backoff_ms_ != 0) log::info("redis ", ep_.host, ":", ep_.port, " is back");
     }
     backoff_ms_ = 0;

@@ -7,7 +7,8 @@
 // started under the old snapshot releases into the same counters. The limits come from the
 // snapshot (Breakers), so a reload changes them at once. Relaxed atomics only: no lock on the
 // request path. A counter is taken with fetch_add and given back when it went past the cap, so
-// racing workers never exceed the cap together.
+// racing workers never exceed the cap together. Overflows are only a metric: each thread counts
+// them in its own cells (metrics::PerThread), summed when read.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -17,6 +18,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "metrics/per_thread.h"
 
 namespace gatehouse::metrics {
 class Scrape;
@@ -40,14 +43,14 @@ class ClusterBreaker {
   bool tryTake(Limit l, uint64_t max);
   void release(Limit l) { counters_[idx(l)].current.fetch_sub(1, std::memory_order_relaxed); }
   // An overflow decided elsewhere (a pending request that timed out waiting for a connection).
-  void countOverflow(Limit l) {
-    counters_[idx(l)].overflows.fetch_add(1, std::memory_order_relaxed);
-  }
+  void countOverflow(Limit l) { overflows_.local()[idx(l)].inc(); }
   uint64_t current(Limit l) const {
     return counters_[idx(l)].current.load(std::memory_order_relaxed);
   }
   uint64_t overflows(Limit l) const {
-    return counters_[idx(l)].overflows.load(std::memory_order_relaxed);
+    uint64_t total = 0;
+    overflows_.forEach([&](const OverflowCells& c) { total += c[idx(l)].get(); });
+    return total;
   }
 
  private:
@@ -55,9 +58,10 @@ class ClusterBreaker {
   // One cache line each: connections and requests are taken by different code paths.
   struct alignas(64) Counter {
     std::atomic<uint64_t> current{0};
-    std::atomic<uint64_t> overflows{0};
   };
+  using OverflowCells = std::array<metrics::Counter, kLimitCount>;
   std::array<Counter, kLimitCount> counters_;
+  metrics::PerThread<OverflowCells> overflows_;
 };
 
 // One unit of a limit, given back on destruction. Holds the breaker by raw pointer: a request

@@ -12,6 +12,7 @@ bool EndpointPool::usable(PooledConnection& c, runtime::TimePoint now) const {
 }
 
 std::unique_ptr<PooledConnection> EndpointPool::acquire(runtime::TimePoint now) {
+  GH_CLAIM_OWNER(owner_);
   while (!idle_.empty()) {
     auto c = std::move(idle_.back());
     idle_.pop_back();
@@ -21,6 +22,7 @@ std::unique_ptr<PooledConnection> EndpointPool::acquire(runtime::TimePoint now) 
 }
 
 void EndpointPool::release(std::unique_ptr<PooledConnection> conn, runtime::TimePoint now) {
+  GH_CLAIM_OWNER(owner_);
   if (waiters_.empty()) {
     // Closed by unique_ptr. A request waiting for a slot on another worker gets this one's.
     if (idle_.size() >= max_idle_ || conn->slot.othersWaiting()) return;
@@ -31,6 +33,7 @@ void EndpointPool::release(std::unique_ptr<PooledConnection> conn, runtime::Time
 }
 
 void EndpointPool::sweep(runtime::TimePoint now) {
+  GH_CLAIM_OWNER(owner_);
   idle_.erase(std::remove_if(idle_.begin(), idle_.end(),
                              [&](auto& c) {
                                if (!usable(*c, now)) return true;
@@ -46,6 +49,7 @@ void EndpointPool::sweep(runtime::TimePoint now) {
 }
 
 std::shared_ptr<H2Client> EndpointPool::h2Pick() {
+  GH_CLAIM_OWNER(owner_);
   // One pass: the least-loaded connection with room; dead ones are dropped on the way.
   size_t best = SIZE_MAX;
   for (size_t i = 0; i < h2_.size();) {
@@ -103,6 +107,7 @@ Take tryTake(Checkout& c, EndpointPool& pool, const Breakers& b, bool http2,
 }  // namespace
 
 void EndpointPool::endH2Connect() {
+  GH_CLAIM_OWNER(owner_);
   --h2_connecting_;
   for (auto* n : waiters_)
     n->notify();

@@ -1,12 +1,14 @@
 #pragma once
 // Per-worker pool of idle keep-alive connections to one upstream endpoint (one pool per
-// cluster x host). No locks: a pool belongs to one worker. Idle connections are checked without
-// a syscall: any readiness edge while idle (bytes or FIN from the upstream) makes them unusable.
+// cluster x host). No locks: a pool belongs to one worker, the first thread that uses it
+// (checked in debug builds). Idle connections are checked without a syscall: any readiness edge
+// while idle (bytes or FIN from the upstream) makes them unusable.
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "core/owner_thread.h"
 #include "net/tcp.h"
 #include "runtime/event_loop.h"
 #include "runtime/notifier.h"
@@ -38,9 +40,16 @@ class EndpointPool {
   // slot a pending request elsewhere needs.
   void sweep(runtime::TimePoint now);
   // Requests waiting (max_connections reached) for a connection of this pool to come back.
-  void addWaiter(runtime::Notifier* n) { waiters_.push_back(n); }
-  void removeWaiter(runtime::Notifier* n) { std::erase(waiters_, n); }
+  void addWaiter(runtime::Notifier* n) {
+    GH_CLAIM_OWNER(owner_);
+    waiters_.push_back(n);
+  }
+  void removeWaiter(runtime::Notifier* n) {
+    GH_CLAIM_OWNER(owner_);
+    std::erase(waiters_, n);
+  }
   void setLimits(size_t max_idle, runtime::Duration idle_timeout) {
+    GH_CLAIM_OWNER(owner_);
     max_idle_ = max_idle;
     idle_timeout_ = idle_timeout;
   }
@@ -52,16 +61,23 @@ class EndpointPool {
   // HTTP/2 endpoints: connections shared by many requests. The least busy one with room for
   // another stream, or nullptr (dead ones are dropped here).
   std::shared_ptr<H2Client> h2Pick();
-  void h2Add(std::shared_ptr<H2Client> c) { h2_.push_back(std::move(c)); }
+  void h2Add(std::shared_ptr<H2Client> c) {
+    GH_CLAIM_OWNER(owner_);
+    h2_.push_back(std::move(c));
+  }
   size_t h2Count() const { return h2_.size(); }
   // Requests of this worker opening an HTTP/2 connection right now: others wait for it rather
   // than open one each (a burst of N requests would otherwise open N connections).
   size_t h2Connecting() const { return h2_connecting_; }
-  void beginH2Connect() { ++h2_connecting_; }
+  void beginH2Connect() {
+    GH_CLAIM_OWNER(owner_);
+    ++h2_connecting_;
+  }
   // Wakes the requests waiting for it, whether the connection was added or failed.
   void endH2Connect();
 
  private:
+  friend class PoolLease;
   bool usable(PooledConnection& c, runtime::TimePoint now) const;
   std::vector<std::unique_ptr<PooledConnection>> idle_;  // LIFO: the warmest first
   std::vector<std::shared_ptr<H2Client>> h2_;
@@ -69,6 +85,9 @@ class EndpointPool {
   std::vector<runtime::Notifier*> waiters_;  // FIFO
   size_t max_idle_;
   runtime::Duration idle_timeout_;
+  // The worker that uses the pool: claimed on first use, since pools may be made before their
+  // worker runs (tests) and are destroyed after it stops.
+  [[no_unique_address]] OwnerThread owner_;
 };
 
 // Counts a connection as in use on its pool for as long as the lease is held.
@@ -81,10 +100,13 @@ class PoolLease {
   void take(EndpointPool* p) {
     release();
     pool_ = p;
+    GH_CLAIM_OWNER(pool_->owner_);
     ++pool_->active;
   }
   void release() {
-    if (pool_) --pool_->active;
+    if (!pool_) return;
+    GH_CLAIM_OWNER(pool_->owner_);
+    --pool_->active;
     pool_ = nullptr;
   }
 

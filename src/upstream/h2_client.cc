@@ -164,10 +164,12 @@ H2Client::~H2Client() {
 }
 
 bool H2Client::hasCapacity() const {
+  GH_ASSERT_OWNER(loop_.owner());  // a connection belongs to the loop (worker) it runs on
   return !dead_ && !goaway_ && streams_.size() < remote_max_streams_;
 }
 
 void H2Client::close() {
+  GH_ASSERT_OWNER(loop_.owner());
   if (dead_) return;
   dead_ = true;
   stream_->cancel();
@@ -175,6 +177,7 @@ void H2Client::close() {
 }
 
 std::unique_ptr<H2Stream> H2Client::open(const std::vector<nghttp2_nv>& nva, bool end_stream) {
+  GH_ASSERT_OWNER(loop_.owner());
   if (dead_ || goaway_) return nullptr;
   auto s = std::make_unique<H2Stream>(shared_from_this(), loop_);
   nghttp2_data_provider dp;

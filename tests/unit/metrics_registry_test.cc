@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/log.h"
 #include "metrics/per_thread.h"
 #include "metrics/registry.h"
 #include "metrics/stats.h"
@@ -163,6 +164,14 @@ TEST(StatsOnRegistry, SumsWorkersAndKeepsSlotsAcrossReRegistration) {
   EXPECT_THAT(page, HasSubstr("# TYPE gatehouse_upstream_response_seconds histogram\n"));
   EXPECT_EQ(page.find("# HELP gatehouse_requests_total"),
             page.rfind("# HELP gatehouse_requests_total"));
+}
+
+TEST(StatsOnRegistry, ExportsTheCountOfBrokenInvariants) {
+  // Debug builds abort on GH_BUG_IF, so the count is only shown, not provoked, here.
+  Stats stats(1);
+  EXPECT_THAT(stats.renderPrometheus(), HasSubstr("# TYPE gatehouse_internal_bugs_total counter\n"
+                                                  "gatehouse_internal_bugs_total " +
+                                                  std::to_string(bugCount()) + "\n"));
 }
 
 TEST(StatsOnRegistry, ExtraCollectorRendersAfterTheRest) {

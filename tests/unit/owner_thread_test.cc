@@ -1,6 +1,7 @@
-// Thread-ownership checks (core/owner_thread.h): an event loop's timers and a worker's
-// single-writer counters abort when touched from a thread that does not own them. The checks are
-// compiled out of release builds, so these tests run in the debug, asan and tsan presets.
+// Thread-ownership checks (core/owner_thread.h): an event loop's timers, a worker's single-writer
+// counters, its balancers and its connection pools abort when touched from a thread that does
+// not own them. The checks are compiled out of release builds, so the death tests run in the
+// debug, asan and tsan presets.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,9 +9,12 @@
 #include <memory>
 #include <thread>
 
+#include "config/model.h"
 #include "core/owner_thread.h"
+#include "lb/health_aware.h"
 #include "metrics/stats.h"
 #include "runtime/event_loop.h"
+#include "upstream/connection_pool.h"
 
 namespace gatehouse {
 namespace {
@@ -56,6 +60,63 @@ TEST(OwnerThreadDeathTest, SecondWriterOfASingleWriterCounterAborts) {
         c.inc();
       },
       "thread-ownership violation: 'writer'");
+}
+
+// A worker's balancer as the worker builds it: round robin over two hosts with health state.
+std::unique_ptr<lb::HealthAwareBalancer> makeWorkerBalancer() {
+  auto state = std::make_shared<lb::ClusterHealthState>();
+  lb::HostSet hosts;
+  for (const char* name : {"10.0.0.1:80", "10.0.0.2:80"}) {
+    lb::Host h;
+    h.name = name;
+    h.health = std::make_shared<lb::HostHealth>(state);
+    hosts.hosts.push_back(std::move(h));
+  }
+  config::Cluster c;
+  c.lb = "round_robin";
+  return std::make_unique<lb::HealthAwareBalancer>(*lb::makeLoadBalancerFactory(c), hosts, state,
+                                                   lb::HealthPolicy{});
+}
+
+TEST(OwnerThreadDeathTest, PickingFromAnotherWorkersBalancerAborts) {
+  SKIP_WITHOUT_OWNER_CHECKS();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto balancer = makeWorkerBalancer();
+        std::thread([&balancer] { balancer->pick({}); }).join();
+      },
+      "thread-ownership violation: 'owner_'.*health_aware.cc");
+}
+
+TEST(OwnerThreadDeathTest, SecondThreadUsingAWorkersConnectionPoolAborts) {
+  SKIP_WITHOUT_OWNER_CHECKS();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        upstream::EndpointPool pool(4, std::chrono::seconds(60));
+        std::thread([&pool] { pool.acquire(runtime::Clock::now()); }).join();
+        pool.acquire(runtime::Clock::now());
+      },
+      "thread-ownership violation: 'owner_'.*connection_pool.cc");
+}
+
+TEST(OwnerThread, BalancerAndPoolBelongToTheThreadThatUsesThem) {
+  // Built here, used on "the worker" only: no check fires (the control thread may build a
+  // balancer to warm shared tables, and pools are made before their worker runs).
+  std::unique_ptr<lb::HealthAwareBalancer> balancer;
+  upstream::EndpointPool pool(4, std::chrono::seconds(60));
+  std::thread([&] {
+    balancer = makeWorkerBalancer();
+    const int host = balancer->pick({});
+    balancer->onStart(host);
+    balancer->onEnd(host, std::chrono::milliseconds(1), true);
+    upstream::PoolLease lease;
+    lease.take(&pool);
+    EXPECT_EQ(pool.acquire(runtime::Clock::now()), nullptr);
+  }).join();
+  EXPECT_EQ(pool.active, 0u);
+  balancer.reset();  // teardown after the worker stopped needs no check
 }
 
 TEST(OwnerThread, OwnerArmsAndCancelsThroughPostAndJoinerTearsDown) {

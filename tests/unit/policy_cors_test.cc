@@ -94,8 +94,8 @@ TEST(Cors, PreflightRejected) {
   EXPECT_EQ(dev.local_reply.status, 204);
   const auto* counters = policies::cors::countersOf(*f);
   ASSERT_NE(counters, nullptr);
-  EXPECT_EQ(counters->preflight_rejected.load(), 6u);
-  EXPECT_EQ(counters->preflight_allowed.load(), 2u);
+  EXPECT_EQ(counters->preflightRejected(), 6u);
+  EXPECT_EQ(counters->preflightAllowed(), 2u);
 }
 
 TEST(Cors, OptionsWithoutPreflightHeadersIsNotAPreflight) {

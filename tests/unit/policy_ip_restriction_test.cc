@@ -34,8 +34,8 @@ TEST(IpRestriction, AllowListIPv4AndIPv6) {
   EXPECT_EQ(check(f, "not-an-ip"), 403);
   const auto* c = policies::ip_restriction::countersOf(*f);
   ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->allowed.load(), 3u);
-  EXPECT_EQ(c->not_allowed.load(), 4u);
+  EXPECT_EQ(c->allowed(), 3u);
+  EXPECT_EQ(c->notAllowed(), 4u);
 }
 
 TEST(IpRestriction, DenyWins) {
@@ -44,7 +44,7 @@ TEST(IpRestriction, DenyWins) {
   EXPECT_EQ(check(f, "10.1.0.1"), 0);
   EXPECT_EQ(check(f, "10.9.0.1"), 403);
   EXPECT_EQ(check(f, "::1"), 403);
-  EXPECT_EQ(policies::ip_restriction::countersOf(*f)->denied.load(), 2u);
+  EXPECT_EQ(policies::ip_restriction::countersOf(*f)->denied(), 2u);
 }
 
 TEST(IpRestriction, DenyOnly) {

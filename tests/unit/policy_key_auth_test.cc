@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <thread>
+#include <vector>
+
 #include "http/filter.h"
 #include "policies/auth/consumers.h"
 #include "policies/key_auth/key_auth.h"
@@ -82,9 +85,28 @@ TEST(KeyAuth, MissingOrBadKeyIs401WithChallenge) {
   EXPECT_EQ(run(f, ctx), http::Verdict::kRespond);
   const auto* c = policies::key_auth::countersOf(*f);
   ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->missing.load(), 1u);
-  EXPECT_EQ(c->invalid.load(), 3u);
-  EXPECT_EQ(c->accepted.load(), 0u);
+  EXPECT_EQ(c->missing(), 1u);
+  EXPECT_EQ(c->invalid(), 3u);
+  EXPECT_EQ(c->accepted(), 0u);
+}
+
+TEST(KeyAuth, CountersSumWhatEveryWorkerCounted) {
+  auto f = build(consumersYaml());
+  ASSERT_TRUE(f);
+  // Several workers share the filter; each counts in its own cells.
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 3; ++w) {
+    workers.emplace_back([&f] {
+      for (int i = 0; i < 100; ++i) {
+        http::RequestContext ctx;
+        ctx.request.headers.add("x-api-key", "password");
+        run(f, ctx);
+      }
+    });
+  }
+  for (auto& w : workers)
+    w.join();
+  EXPECT_EQ(policies::key_auth::countersOf(*f)->accepted(), 300u);
 }
 
 TEST(KeyAuth, QueryKeyDecodedAndStripped) {
@@ -125,7 +147,7 @@ TEST(KeyAuth, AnonymousOnlyWithoutAKey) {
   http::RequestContext bad;
   bad.request.headers.add("x-api-key", "wrong");
   EXPECT_EQ(run(f, bad), http::Verdict::kRespond);  // a wrong key never falls back to anonymous
-  EXPECT_EQ(policies::key_auth::countersOf(*f)->anonymous.load(), 1u);
+  EXPECT_EQ(policies::key_auth::countersOf(*f)->anonymous(), 1u);
 }
 
 TEST(KeyAuth, RejectsBadConfig) {

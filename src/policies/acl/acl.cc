@@ -39,18 +39,18 @@ class AclFilter final : public http::StatelessFilter {
         unauthenticated_status_(unauthenticated_status) {}
   // Deny wins; then, when an allow list exists, only identities on it pass.
   http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
-    if (deny_.matches(ctx)) return forbid(ctx, counters_.denied);
-    if (allow_.empty()) return allow(counters_.allowed);
+    if (deny_.matches(ctx)) return forbid(ctx, counters_.local().denied);
+    if (allow_.empty()) return allow(counters_.local().allowed);
     if (ctx.consumer.empty()) {
-      if (unauthenticated_status_ != 401) return forbid(ctx, counters_.unauthenticated);
-      counters_.unauthenticated.fetch_add(1, std::memory_order_relaxed);
+      if (unauthenticated_status_ != 401) return forbid(ctx, counters_.local().unauthenticated);
+      counters_.local().unauthenticated.inc();
       // RFC 9110 §15.5.2: a 401 must carry a challenge; `key_auth` is the scheme we offer.
       http::Verdict v = ctx.respondError(401, "authentication required");
       ctx.local_reply.headers.add("www-authenticate", "ApiKey realm=\"gatehouse\"");
       return v;
     }
-    if (!allow_.matches(ctx)) return forbid(ctx, counters_.not_allowed);
-    return allow(counters_.allowed);
+    if (!allow_.matches(ctx)) return forbid(ctx, counters_.local().not_allowed);
+    return allow(counters_.local().allowed);
   }
 
   const Counters& counters() const { return counters_; }
@@ -59,7 +59,7 @@ class AclFilter final : public http::StatelessFilter {
   const List allow_;
   const List deny_;
   const int unauthenticated_status_;
-  mutable Counters counters_;  // relaxed atomics, written by every worker
+  Counters counters_;  // per-thread cells: every worker counts in its own
 };
 
 Status readNames(const YAML::Node& node, const std::string& what, std::vector<std::string>& out) {

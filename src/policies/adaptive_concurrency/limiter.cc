@@ -30,7 +30,7 @@ bool Limiter::tryAcquire() {
   if (in_flight_.fetch_add(1, std::memory_order_relaxed) < limit_.load(std::memory_order_relaxed))
     return true;
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  rejected_.fetch_add(1, std::memory_order_relaxed);
+  rejected_.local().count.inc();
   return false;
 }
 

@@ -11,9 +11,12 @@
 //  - aimd: each window, limit -= limit * (1 - decrease_factor) when the mean sample is above
 //    latency_threshold, else limit += 1.
 // The mean is used rather than Envoy's p50: it needs only two atomics. Times are injected
-// (nanoseconds of a steady clock) so the algorithm is testable without sleeping.
+// (nanoseconds of a steady clock) so the algorithm is testable without sleeping. The rejection
+// count is only a metric, not limiter state: each thread counts in its own cell.
 #include <atomic>
 #include <cstdint>
+
+#include "metrics/per_thread.h"
 
 namespace gatehouse::policies::adaptive_concurrency {
 
@@ -47,7 +50,7 @@ class Limiter {
 
   uint32_t limit() const { return limit_.load(std::memory_order_relaxed); }
   uint32_t inFlight() const { return in_flight_.load(std::memory_order_relaxed); }
-  uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
+  uint64_t rejected() const { return rejected_.sum(&RejectedCell::count); }
   int64_t minRttNs() const { return min_rtt_ns_.load(std::memory_order_relaxed); }
   bool measuringMinRtt() const { return measuring_.load(std::memory_order_relaxed); }
   const Params& params() const { return p_; }
@@ -57,10 +60,14 @@ class Limiter {
   void updateWindow(int64_t now_ns);
   void startMinRtt();
 
+  struct RejectedCell {
+    metrics::Counter count;
+  };
+
   const Params p_;
   std::atomic<uint32_t> limit_;
   std::atomic<uint32_t> in_flight_{0};
-  std::atomic<uint64_t> rejected_{0};
+  metrics::PerThread<RejectedCell> rejected_;
   // The current sample window.
   std::atomic<int64_t> window_sum_ns_{0};
   std::atomic<uint64_t> window_count_{0};

@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "http/headers.h"
+#include "metrics/per_thread.h"
 #include "metrics/registry.h"
 #include "policies/auth/auth_common.h"
 #include "policies/offload.h"
@@ -26,7 +27,16 @@ constexpr std::string_view kMessage = "invalid or missing credentials";
 constexpr size_t kCacheSlots = 4096;  // per worker; direct-mapped, ~200 KiB
 constexpr int64_t kDefaultTtlMs = 300'000;
 
-BcryptCounters g_counters;
+// One thread's counts (single writer); /metrics and bcryptCounters() sum every thread's.
+struct BcryptCells {
+  metrics::Counter cache_hits;
+  metrics::Counter verified;
+  metrics::Counter failed;
+  metrics::Counter busy;
+};
+BcryptCells& localCounters() {
+  return metrics::processCells<BcryptCells>().local();
+}
 
 // Cache keys are a MAC under a per-process random key, so a memory dump of the cache does not
 // give an attacker a fast (unsalted SHA-256) way to test password guesses.
@@ -131,7 +141,7 @@ class BasicAuthFilter final : public http::StatelessFilter {
       if (!e.key.empty() && clock::steadyNs() - e.verified_ns < opts_.cache_ttl_ns &&
           constantTimeEquals(e.key, key)) {
         cleanse(*decoded);
-        g_counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
+        localCounters().cache_hits.inc();
         return accept(ctx, *entry.consumer);
       }
     }
@@ -155,17 +165,17 @@ class BasicAuthFilter final : public http::StatelessFilter {
     runtime::Task<std::optional<bool>> task = offload::run<bool>(std::move(job));
     std::optional<bool> ok = co_await std::move(task);
     if (!ok) {
-      g_counters.busy.fetch_add(1, std::memory_order_relaxed);
+      localCounters().busy.inc();
       auth::reject(ctx, kPolicy, auth_metrics::Reason::kBusy, {},
                    "authentication temporarily unavailable", 503);
       ctx.local_reply.headers.add("retry-after", "1");
       co_return http::Verdict::kRespond;
     }
     if (!*ok) {
-      g_counters.failed.fetch_add(1, std::memory_order_relaxed);
+      localCounters().failed.inc();
       co_return reject(ctx, auth_metrics::Reason::kBadCredentials);
     }
-    g_counters.verified.fetch_add(1, std::memory_order_relaxed);
+    localCounters().verified.inc();
     if (opts_.cache_ttl_ns > 0) {
       CacheEntry& e = workerCache()[slotOf(key)];
       e.key = std::move(key);
@@ -213,10 +223,11 @@ void collectMetrics(metrics::Scrape& scrape) {
       metrics::Type::kCounter,
       {"result"}};
   auto& samples = scrape.family(kBcrypt);
-  samples.add({"cache_hit"}, g_counters.cache_hits.load(std::memory_order_relaxed));
-  samples.add({"verified"}, g_counters.verified.load(std::memory_order_relaxed));
-  samples.add({"failed"}, g_counters.failed.load(std::memory_order_relaxed));
-  samples.add({"busy"}, g_counters.busy.load(std::memory_order_relaxed));
+  const BcryptCounters c = bcryptCounters();
+  samples.add({"cache_hit"}, c.cache_hits);
+  samples.add({"verified"}, c.verified);
+  samples.add({"failed"}, c.failed);
+  samples.add({"busy"}, c.busy);
 }
 
 // Inline `users: [{username, password, groups}]`: each user is its own consumer.
@@ -259,8 +270,10 @@ Result<std::shared_ptr<const ConsumerRegistry>> readUsers(const YAML::Node& list
 
 }  // namespace
 
-const BcryptCounters& bcryptCounters() {
-  return g_counters;
+BcryptCounters bcryptCounters() {
+  const auto& cells = metrics::processCells<BcryptCells>();
+  return {cells.sum(&BcryptCells::cache_hits), cells.sum(&BcryptCells::verified),
+          cells.sum(&BcryptCells::failed), cells.sum(&BcryptCells::busy)};
 }
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {

@@ -4,21 +4,21 @@
 // checked inline in constant time. bcrypt (50-100 ms) never runs on a worker loop: a verified
 // (user, password) pair is remembered in a bounded per-worker cache for `cache_ttl`, and a
 // miss is verified on the shared offload pool while the request pauses (Verdict::kPause).
-#include <atomic>
 #include <cstdint>
 
 #include "http/filter.h"
 
 namespace gatehouse::policies::basic_auth {
 
-// Process-wide, exported on /metrics as gatehouse_basic_auth_bcrypt_total{result=...}.
+// Process-wide, exported on /metrics as gatehouse_basic_auth_bcrypt_total{result=...}. Each
+// thread counts in its own cells; this is their sum at the time of the call.
 struct BcryptCounters {
-  std::atomic<uint64_t> cache_hits{0};
-  std::atomic<uint64_t> verified{0};  // bcrypt ran and the password matched
-  std::atomic<uint64_t> failed{0};    // bcrypt ran and the password did not match
-  std::atomic<uint64_t> busy{0};      // the offload pool was full: 503
+  uint64_t cache_hits = 0;
+  uint64_t verified = 0;  // bcrypt ran and the password matched
+  uint64_t failed = 0;    // bcrypt ran and the password did not match
+  uint64_t busy = 0;      // the offload pool was full: 503
 };
-const BcryptCounters& bcryptCounters();
+BcryptCounters bcryptCounters();
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx);
 

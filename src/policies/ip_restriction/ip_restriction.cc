@@ -19,11 +19,11 @@ class IpRestrictionFilter final : public http::StatelessFilter {
   // Deny wins; with an allow list, the address must be on it. An address that does not parse
   // matches no list: it passes a deny-only policy but never an allow list (fail closed).
   http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
-    if (deny_.contains(ctx.client_ip)) return forbid(ctx, counters_.denied);
+    if (deny_.contains(ctx.client_ip)) return forbid(ctx, counters_.local().denied);
     if (!allow_.empty() && !allow_.contains(ctx.client_ip)) {
-      return forbid(ctx, counters_.not_allowed);
+      return forbid(ctx, counters_.local().not_allowed);
     }
-    return allow(counters_.allowed);
+    return allow(counters_.local().allowed);
   }
 
   const Counters& counters() const { return counters_; }
@@ -31,7 +31,7 @@ class IpRestrictionFilter final : public http::StatelessFilter {
  private:
   const net::CidrSet allow_;
   const net::CidrSet deny_;
-  mutable Counters counters_;  // relaxed atomics, written by every worker
+  Counters counters_;  // per-thread cells: every worker counts in its own
 };
 
 Result<net::CidrSet> readCidrs(const YAML::Node& node, const std::string& what) {

@@ -202,9 +202,7 @@ class JwtAuthFilter final : public http::StatelessFilter {
     return bearer::admit(ctx, id, c_.forward, c_.strip_token, c_.source);
   }
 
-  void count(Reason r) const {
-    rejections_[static_cast<size_t>(r)]->fetch_add(1, std::memory_order_relaxed);
-  }
+  void count(Reason r) const { rejections_[static_cast<size_t>(r)].inc(); }
 
   http::Verdict reject(http::RequestContext& ctx, Reason r) const {
     count(r);
@@ -214,7 +212,7 @@ class JwtAuthFilter final : public http::StatelessFilter {
 
   const Config c_;
   bearer::WorkerCaches caches_;
-  std::array<std::atomic<uint64_t>*, kReasonCount> rejections_{};
+  std::array<AuthRejectionCounter, kReasonCount> rejections_{};
 };
 
 }  // namespace

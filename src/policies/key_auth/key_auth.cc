@@ -49,7 +49,7 @@ std::string percentDecode(std::string_view s) {
   return out;
 }
 
-// Stateless but for its counters (atomics): one shared instance serves every worker.
+// Stateless but for its counters (per-thread cells): one shared instance serves every worker.
 class KeyAuthFilter final : public http::StatelessFilter {
  public:
   explicit KeyAuthFilter(Options o) : opts_(std::move(o)) {}
@@ -85,20 +85,20 @@ class KeyAuthFilter final : public http::StatelessFilter {
     if (seen == 0) {
       if (opts_.identity.optional) return http::Verdict::kContinue;
       if (!opts_.anonymous.empty()) {
-        counters_.anonymous.fetch_add(1, std::memory_order_relaxed);
+        counters_.local().anonymous.inc();
         ctx.consumer = opts_.anonymous;
         ctx.consumer_groups.clear();
         return http::Verdict::kContinue;
       }
-      counters_.missing.fetch_add(1, std::memory_order_relaxed);
+      counters_.local().missing.inc();
       return reject(ctx, auth_metrics::Reason::kMissing);
     }
     const Consumer* c = seen == 1 ? opts_.keys.find(key) : nullptr;
     if (!c) {
-      counters_.invalid.fetch_add(1, std::memory_order_relaxed);
+      counters_.local().invalid.inc();
       return reject(ctx, auth_metrics::Reason::kBadCredentials);
     }
-    counters_.accepted.fetch_add(1, std::memory_order_relaxed);
+    counters_.local().accepted.inc();
     auth::setIdentity(ctx, *c, opts_.identity);
     if (opts_.strip) strip(ctx.request);
     return http::Verdict::kContinue;
@@ -129,7 +129,7 @@ class KeyAuthFilter final : public http::StatelessFilter {
   }
 
   const Options opts_;
-  mutable Counters counters_;  // relaxed atomics, written by every worker
+  Counters counters_;  // per-thread cells: every worker counts in its own
 };
 
 class KeyAuthFactory final : public auth::AuthFactory {

@@ -1,20 +1,31 @@
 #pragma once
 // Policy `key_auth`: authenticates a request by an API key taken from a header and/or a query
 // parameter, sets ctx.consumer / ctx.consumer_groups, or answers 401.
-#include <atomic>
 #include <cstdint>
 
 #include "http/filter.h"
+#include "metrics/per_thread.h"
 
 namespace gatehouse::policies::key_auth {
 
-// Per-reason counters, kept on the (shared, immutable) factory; read by tests and, later, by
-// a /metrics exporter.
+// One thread's counts (each thread writes only its own copy).
+struct CounterCells {
+  metrics::Counter accepted;
+  metrics::Counter anonymous;
+  metrics::Counter missing;
+  metrics::Counter invalid;
+};
+
+// Per-outcome counters, kept on the (shared, immutable) factory; read by tests and, later, by
+// a /metrics exporter. Counted in the calling thread's cells; the getters sum every thread's.
 struct Counters {
-  std::atomic<uint64_t> accepted{0};
-  std::atomic<uint64_t> anonymous{0};
-  std::atomic<uint64_t> missing{0};
-  std::atomic<uint64_t> invalid{0};
+  CounterCells& local() const { return cells.local(); }
+  uint64_t accepted() const { return cells.sum(&CounterCells::accepted); }
+  uint64_t anonymous() const { return cells.sum(&CounterCells::anonymous); }
+  uint64_t missing() const { return cells.sum(&CounterCells::missing); }
+  uint64_t invalid() const { return cells.sum(&CounterCells::invalid); }
+
+  mutable metrics::PerThread<CounterCells> cells;
 };
 
 const Counters* countersOf(const http::FilterFactory& factory);  // nullptr if not key_auth

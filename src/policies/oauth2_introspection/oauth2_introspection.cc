@@ -204,7 +204,7 @@ class IntrospectionFilter final : public http::StatelessFilter {
     return bearer::admit(ctx, id, c_.forward, c_.strip_token, c_.source);
   }
 
-  void count(Reason r) const { rejections_[r]->fetch_add(1, std::memory_order_relaxed); }
+  void count(Reason r) const { rejections_[r].inc(); }
 
   http::Verdict reject(http::RequestContext& ctx, Reason r) const {
     count(r);
@@ -213,7 +213,7 @@ class IntrospectionFilter final : public http::StatelessFilter {
 
   const Config c_;
   bearer::WorkerCaches caches_;
-  std::array<std::atomic<uint64_t>*, kReasonCount> rejections_{};
+  std::array<AuthRejectionCounter, kReasonCount> rejections_{};
 };
 
 }  // namespace
