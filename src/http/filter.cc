@@ -18,6 +18,7 @@ void RequestContext::reset() {
   request.content_length_present = false;
   request.expect_continue = false;
   request.upgrade = false;
+  request.underscore_in_names = false;
   request.head_bytes.clear();
   response.status = 0;
   response.reason.clear();

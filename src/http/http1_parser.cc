@@ -43,6 +43,7 @@ struct FieldFacts {
   bool te_invalid = false;       // empty element, non-token coding, parameters on chunked
   size_t host_fields = 0;
   std::string_view host;
+  bool underscore_name = false;  // some field name has '_'
   bool conn_close = false;
   bool conn_keep_alive = false;
   bool conn_upgrade = false;
@@ -223,7 +224,7 @@ ParseStatus parseFields(const Window& w, size_t i, size_t max_headers, http::Hea
     if (isOws(c)) return fail(err, 400, "obs-fold or leading whitespace in header");
 
     const size_t name_start = i;
-    i = scan::scanToken(p, i, cap);
+    i = scan::scanFieldName(p, i, cap, facts.underscore_name);
     if (i >= cap) return needMoreHead(w, err);
     if (p[i] != ':' || i == name_start) return fail(err, 400, "invalid header name");
     const std::string_view name(p + name_start, i - name_start);
@@ -394,6 +395,7 @@ ParseStatus parseRequestHead(std::string_view in, const ParseLimits& limits, Req
   out.target = {};
   out.expect_continue = false;
   out.upgrade = false;
+  out.underscore_in_names = false;
   out.host = {};
 
   HeadSetup s;
@@ -476,6 +478,7 @@ ParseStatus parseRequestHead(std::string_view in, const ParseLimits& limits, Req
   // RFC 9110 §7.8: Upgrade in an HTTP/1.0 request is ignored.
   out.upgrade = minor == 1 && f.conn_upgrade && f.has_upgrade;
   out.expect_continue = minor == 1 && f.expect_continue;
+  out.underscore_in_names = f.underscore_name;
   out.head_size = head_end;
   return ParseStatus::kComplete;
 }

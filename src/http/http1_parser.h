@@ -35,12 +35,13 @@ struct RequestHead {
   http::HeaderMap headers;  // views into the input
   BodyKind body = BodyKind::kNone;
   uint64_t content_length = 0;
-  bool keep_alive = true;        // from version + Connection
-  bool expect_continue = false;  // Expect: 100-continue
-  bool upgrade = false;          // Connection: upgrade + Upgrade header present
-  std::string_view host;         // the single Host value (required on 1.1); for an
-                                 // absolute-form target, the target's authority
-  size_t head_size = 0;          // bytes consumed incl. final CRLF
+  bool keep_alive = true;            // from version + Connection
+  bool expect_continue = false;      // Expect: 100-continue
+  bool upgrade = false;              // Connection: upgrade + Upgrade header present
+  bool underscore_in_names = false;  // some field name has an underscore
+  std::string_view host;             // the single Host value (required on 1.1); for an
+                                     // absolute-form target, the target's authority
+  size_t head_size = 0;              // bytes consumed incl. final CRLF
 };
 
 struct ResponseHead {

@@ -25,7 +25,8 @@ struct Request {
   bool content_length_present = false;  // the client sent Content-Length (even 0)
   bool expect_continue = false;
   bool upgrade = false;
-  std::string head_bytes;  // owns the bytes parsed header views point into
+  bool underscore_in_names = false;  // some header name has '_' (noted by the codec)
+  std::string head_bytes;            // owns the bytes parsed header views point into
 
   bool isIdempotent() const {
     return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||

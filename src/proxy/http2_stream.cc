@@ -102,6 +102,7 @@ bool Http2Stream::addHeader(std::string_view name, std::string_view value, size_
     cookie_.append(value);
     return true;
   }
+  if (name.find('_') != std::string_view::npos) req.underscore_in_names = true;
   req.headers.add(name, value);
   return true;
 }

@@ -281,6 +281,7 @@ bool Session::buildRequest() {
   bool is_h2c = head_.upgrade && http::iequals(req.headers.get("upgrade"), "h2c");
   req.upgrade = head_.upgrade && !is_h2c;
   req.expect_continue = head_.expect_continue;
+  req.underscore_in_names = head_.underscore_in_names;
   stripHopByHop(req.headers, req.upgrade);
   req.headers.remove("expect");
 

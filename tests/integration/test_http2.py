@@ -134,6 +134,17 @@ def h2c_client():
     return httpx.Client(http1=False, http2=True, timeout=IO_TIMEOUT * 2)
 
 
+def test_h2_framing_header_with_underscore_is_400_and_others_pass(gatehouse, echo):
+    gh = gatehouse(simple_config(cluster("up", echo)))
+    with h2c_client() as c:
+        r = c.post(f"{gh.url}/cgi", content=b"hello", headers={"content_length": "99"})
+        assert r.status_code == 400 and r.http_version == "HTTP/2"
+        r = c.get(f"{gh.url}/ok", headers={"x_custom": "v"})
+        assert r.status_code == 200
+        assert dict(r.json()["headers"])["x_custom"] == "v"
+    assert echo.request_count() == 1
+
+
 def test_h2c_prior_knowledge_and_http1_share_a_port(gatehouse, echo):
     gh = gatehouse(simple_config(cluster("up", echo)))
     with h2c_client() as c:
