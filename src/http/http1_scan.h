@@ -16,7 +16,7 @@ enum ByteClass : uint8_t {
   kTarget = 4,      // request-target byte we accept: VCHAR except '#' (fragments are invalid)
   kHex = 8,         // HEXDIG
   kHostChar = 16,   // reg-name byte: unreserved / sub-delims (minus ',') / '%'
-  kNameChar = 32,   // tchar except '_' (field names: '_' is noted, see scanFieldName)
+  kNameChar = 32,   // tchar except '_' (field names: '_' is noted, see scanNameChars)
 };
 
 constexpr std::array<uint8_t, 256> makeClasses() {
@@ -146,20 +146,16 @@ inline size_t scanToken(const char* p, size_t i, size_t end) {
   return i;
 }
 
-// scanToken for a field name that also notes a '_' in it (a CGI back-end reads '_' as '-'):
-// the fast loop stops at '_' only in names that have one, so the common case costs nothing.
-inline size_t scanFieldName(const char* p, size_t i, size_t end, bool& underscore) {
+// scanToken without '_': a field name's common case; the caller notes a name with '_' (a CGI
+// back-end reads it as '-') when the scan stops there.
+inline size_t scanNameChars(const char* p, size_t i, size_t end) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
-  for (;;) {
-    while (i + 4 <= end && (kClasses[u[i]] & kClasses[u[i + 1]] & kClasses[u[i + 2]] &
-                            kClasses[u[i + 3]] & kNameChar))
-      i += 4;
-    while (i < end && is(p[i], kNameChar))
-      ++i;
-    if (i == end || p[i] != '_') return i;
-    underscore = true;
+  while (i + 4 <= end && (kClasses[u[i]] & kClasses[u[i + 1]] & kClasses[u[i + 2]] &
+                          kClasses[u[i + 3]] & kNameChar))
+    i += 4;
+  while (i < end && is(p[i], kNameChar))
     ++i;
-  }
+  return i;
 }
 
 // A complete field line without its CRLF: token ":" OWS value OWS. Used for trailers, which are

@@ -77,8 +77,10 @@ bool framingLookalike(std::string_view name) {
 }
 }  // namespace
 
-bool Exchange::checkUnderscoreHeaders(config::UnderscoreHeaders mode) {
-  if (!ctx_.request.underscore_in_names) return true;  // the common case: the codec saw none
+bool Exchange::checkUnderscoreHeaders() {
+  const auto& listeners = ex_.snap->snap->config->listeners;
+  const auto mode = ex_.listener < listeners.size() ? listeners[ex_.listener].underscores_in_headers
+                                                    : config::UnderscoreHeaders::kRejectFraming;
   auto& fields = ctx_.request.headers.fields();
   const auto underscore = [](const http::HeaderField& f) {
     return f.name.find('_') != std::string_view::npos;
@@ -112,10 +114,7 @@ bool Exchange::prepare(std::string_view target) {
   const auto& cfg = *snap.config;
   if (down_.tls) req.scheme = "https";
   ex_.listener = w_.listenerIndex(down_.listener_key);
-  const auto mode = ex_.listener < cfg.listeners.size()
-                        ? cfg.listeners[ex_.listener].underscores_in_headers
-                        : config::UnderscoreHeaders::kRejectFraming;
-  if (!checkUnderscoreHeaders(mode)) return false;
+  if (req.underscore_in_names && !checkUnderscoreHeaders()) return false;
 
   // Request id: keep a valid incoming one, else generate.
   const auto& fwd = cfg.forwarded;

@@ -56,8 +56,9 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   // this adds what every protocol shares: request id, forwarding headers, client-certificate
   // headers, the body limit and the normalised path from `target`. False: a local reply is set.
   bool prepare(std::string_view target);
-  // Header names with '_' per the listener's underscores_in_headers. False: answered 400.
-  bool checkUnderscoreHeaders(config::UnderscoreHeaders mode);
+  // A request whose codec saw a header name with '_', per the listener's
+  // underscores_in_headers. False: answered 400.
+  bool checkUnderscoreHeaders();
   // Routing, filters and the upstream (or the local reply prepared by a failed prepare()).
   runtime::Task<> run();
   runtime::Task<> sendLocalReply();
