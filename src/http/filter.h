@@ -244,6 +244,9 @@ struct PolicyContext {
   // The snapshot's clusters; null in unit tests (a URL then names its implicit cluster, which
   // no snapshot holds, and a cluster name is taken on trust).
   ClusterCatalog* clusters = nullptr;
+  // "<virtual host>/<route>": the chain being built, for state a policy keeps across reloads by
+  // its identity (rate_limit). Empty in unit tests.
+  std::string scope;
 };
 
 // Policy registration: name -> builder. The builder validates `config` and returns the
