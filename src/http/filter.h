@@ -79,6 +79,7 @@ class RequestContext {
   // Verified downstream client certificate (mTLS); empty subject when there is none.
   std::string_view client_cert_subject;
   std::string_view client_cert_sans;
+  std::span<const std::string> client_cert_san_entries;  // one entry each ("URI:spiffe://x")
   std::string_view client_cert_sha256;
   std::string route_name;
   std::vector<PathParam> path_params;

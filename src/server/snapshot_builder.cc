@@ -168,6 +168,7 @@ std::shared_ptr<const policies::ConsumerRegistry> compileConsumers(
     }
     for (const auto& h : spec.hmac)
       c.hmac.push_back({h.key_id, h.secret});
+    c.certificates = spec.certificates;
     list.push_back(std::move(c));
   }
   auto registry = policies::ConsumerRegistry::create(std::move(list));
