@@ -45,7 +45,7 @@ class WsEchoServer:
                     await ws.send(m)
             except websockets.ConnectionClosed:
                 pass
-        def count(path, headers):
+        async def count(path, headers):
             self.handshakes += 1
             return None  # go on with the handshake
         return await websockets.serve(echo, "127.0.0.1", 0, ping_interval=None,
