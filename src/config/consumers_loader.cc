@@ -12,7 +12,10 @@ namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kConsumerKeys[] = {"name", "groups", "metadata", "credentials"};
-constexpr std::string_view kCredentialKeys[] = {"api_keys", "basic", "hmac"};
+constexpr std::string_view kCredentialKeys[] = {"api_keys", "basic", "hmac", "certificates"};
+constexpr std::string_view kCertificateKeys[] = {"sha256", "subject", "san"};
+// The subjectAltName kinds the TLS layer reports (net::peerCertificate).
+constexpr std::string_view kSanKinds[] = {"DNS:", "URI:", "email:"};
 constexpr std::string_view kApiKeyKeys[] = {"sha256"};
 constexpr std::string_view kBasicKeys[] = {"username", "password"};
 constexpr std::string_view kHmacKeys[] = {"key_id", "secret", "secret_env"};
@@ -20,7 +23,7 @@ constexpr size_t kMinHmacSecret = 16;  // bytes; shorter secrets are guessable o
 
 // Uniqueness across the whole registry; value = line of the first use.
 struct Seen {
-  std::map<std::string, int, std::less<>> names, digests, usernames, key_ids;
+  std::map<std::string, int, std::less<>> names, digests, usernames, key_ids, certificates;
 
   bool add(Diagnostics& diag, std::map<std::string, int, std::less<>>& set, const YAML::Node& at,
            const std::string& path, const std::string& value, std::string_view what) {
@@ -132,6 +135,63 @@ void readHmac(Diagnostics& diag, const YAML::Node& node, const std::string& path
   });
 }
 
+// A certificate fingerprint as 64 hex digits, or as `openssl x509 -fingerprint -sha256` prints
+// it (upper case, colon-separated); lower-case hex without colons, or empty when malformed.
+std::string normalFingerprint(std::string_view text) {
+  std::string hex;
+  for (char ch : text) {
+    if (ch == ':' && text.size() == 95) continue;
+    hex.push_back(ch);
+  }
+  Sha256Digest d{};
+  if (hex.size() != 64 || !parseHexDigest(hex, d)) return {};
+  return toLowerAscii(hex);
+}
+
+void readCertificates(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                      Seen& seen, ConsumerSpec& c) {
+  using Kind = ConsumerSpec::Certificate::Kind;
+  forEachMap(diag, node, path, kCertificateKeys, [&](const MapReader& m) {
+    int given = (m.has("sha256") ? 1 : 0) + (m.has("subject") ? 1 : 0) + (m.has("san") ? 1 : 0);
+    if (given != 1) {
+      diag.add(m.node(), m.path(), "needs exactly one of sha256, subject, san");
+      return;
+    }
+    ConsumerSpec::Certificate cert;
+    std::string_view key = m.has("sha256") ? "sha256" : m.has("subject") ? "subject" : "san";
+    cert.kind = key == "sha256" ? Kind::kSha256 : key == "subject" ? Kind::kSubject : Kind::kSan;
+    m.read(key, cert.value);
+    const YAML::Node& at = *m.find(key);
+    if (cert.kind == Kind::kSha256) {
+      cert.value = normalFingerprint(cert.value);
+      if (cert.value.empty()) {
+        diag.add(at, m.path(key),
+                 "expected the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed");
+        return;
+      }
+    } else if (cert.value.empty() || hasControlChars(cert.value)) {
+      diag.add(at, m.path(key), "must be non-empty, without control characters");
+      return;
+    } else if (cert.kind == Kind::kSan) {
+      bool known = false;
+      for (auto kind : kSanKinds) {
+        known = known || (cert.value.size() > kind.size() && cert.value.starts_with(kind));
+      }
+      if (!known) {
+        diag.add(at, m.path(key),
+                 "expected one subjectAltName entry with its type: DNS:<name>, URI:<uri> or "
+                 "email:<address>");
+        return;
+      }
+    }
+    std::string unique = std::string(key) + '\n' + cert.value;
+    if (seen.add(diag, seen.certificates, at, m.path(key), unique,
+                 "certificate " + std::string(key) + " '" + cert.value + "'")) {
+      c.certificates.push_back(std::move(cert));
+    }
+  });
+}
+
 void readMetadata(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                   ConsumerSpec& c) {
   if (!node.IsMap()) {
@@ -197,6 +257,9 @@ std::vector<ConsumerSpec> readConsumers(Diagnostics& diag, const YAML::Node& nod
         }
         if (const YAML::Node* v = cm.find("basic")) readBasic(diag, *v, cm.path("basic"), seen, c);
         if (const YAML::Node* v = cm.find("hmac")) readHmac(diag, *v, cm.path("hmac"), seen, c);
+        if (const YAML::Node* v = cm.find("certificates")) {
+          readCertificates(diag, *v, cm.path("certificates"), seen, c);
+        }
       }
     }
     out.push_back(std::move(c));

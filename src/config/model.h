@@ -430,12 +430,20 @@ struct ConsumerSpec {
     std::string key_id;
     std::string secret;  // from `secret` or the environment variable named by `secret_env`
   };
+  // A TLS client certificate (policy cert_auth): exactly one of its fingerprint, its subject
+  // or one of its subjectAltName entries.
+  struct Certificate {
+    enum class Kind { kSha256, kSubject, kSan };
+    Kind kind = Kind::kSha256;
+    std::string value;  // lower-case hex; RFC 2253 subject; "DNS:...", "URI:..." or "email:..."
+  };
   std::string name;
   std::vector<std::string> groups;
   std::vector<std::pair<std::string, std::string>> metadata;
   std::vector<std::string> api_keys;  // SHA-256 hex digests
   std::vector<Basic> basic;
   std::vector<Hmac> hmac;
+  std::vector<Certificate> certificates;
   int line = 0;
   std::string yaml_path;  // consumers[2]
 };

@@ -42,6 +42,7 @@ void RequestContext::reset() {
   claims.reset();
   client_cert_subject = {};
   client_cert_sans = {};
+  client_cert_san_entries = {};
   client_cert_sha256 = {};
   route_name.clear();
   path_params.clear();

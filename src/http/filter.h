@@ -79,6 +79,7 @@ class RequestContext {
   // Verified downstream client certificate (mTLS); empty subject when there is none.
   std::string_view client_cert_subject;
   std::string_view client_cert_sans;
+  std::span<const std::string> client_cert_san_entries;  // one entry each ("URI:spiffe://x")
   std::string_view client_cert_sha256;
   std::string route_name;
   std::vector<PathParam> path_params;
@@ -244,6 +245,9 @@ struct PolicyContext {
   // The snapshot's clusters; null in unit tests (a URL then names its implicit cluster, which
   // no snapshot holds, and a cluster name is taken on trust).
   ClusterCatalog* clusters = nullptr;
+  // "<virtual host>/<route>": the chain being built, for state a policy keeps across reloads by
+  // its identity (rate_limit). Empty in unit tests.
+  std::string scope;
 };
 
 // Policy registration: name -> builder. The builder validates `config` and returns the

@@ -88,10 +88,12 @@ PeerCertificate peerCertificate(ssl_st* ssl) {
                                                  : nullptr;
       if (!kind) continue;
       const ASN1_STRING* s = gn->d.ia5;
+      std::string entry(kind);
+      entry.append(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                   static_cast<size_t>(ASN1_STRING_length(s)));
       if (!out.sans.empty()) out.sans += ",";
-      out.sans += kind;
-      out.sans.append(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                      static_cast<size_t>(ASN1_STRING_length(s)));
+      out.sans += entry;
+      out.san_entries.push_back(std::move(entry));
     }
     GENERAL_NAMES_free(sans);
   }

@@ -73,7 +73,10 @@ class TlsClientContext {
 struct PeerCertificate {
   std::string subject;  // RFC 2253 form, e.g. "CN=client.test,O=Example"
   std::string sans;     // comma-separated "DNS:a,URI:spiffe://x,IP:1.2.3.4"
-  std::string sha256;   // lower-case hex of the DER
+  // The same entries one by one, unaltered: a value may itself hold a comma (a URI), so only
+  // this list tells where one entry ends (identity matching must not split `sans`).
+  std::vector<std::string> san_entries;
+  std::string sha256;  // lower-case hex of the DER
 };
 PeerCertificate peerCertificate(ssl_st* ssl);
 

@@ -3,6 +3,7 @@
 #include "policies/acl/acl.h"
 #include "policies/adaptive_concurrency/adaptive_concurrency.h"
 #include "policies/basic_auth/basic_auth.h"
+#include "policies/cert_auth/cert_auth.h"
 #include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/grpc_transcode/grpc_transcode.h"
@@ -31,6 +32,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"key_auth", &policies::key_auth::build},
       {"basic_auth", &policies::basic_auth::build},
       {"hmac_auth", &policies::hmac_auth::build},
+      {"cert_auth", &policies::cert_auth::build},
       {"require_consumer", &policies::require_consumer::build},
       {"acl", &policies::acl::build},
       {"ip_restriction", &policies::ip_restriction::build},

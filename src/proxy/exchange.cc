@@ -137,6 +137,7 @@ bool Exchange::prepare(std::string_view target) {
   if (!cert.subject.empty()) {
     ctx_.client_cert_subject = cert.subject;
     ctx_.client_cert_sans = cert.sans;
+    ctx_.client_cert_san_entries = cert.san_entries;
     ctx_.client_cert_sha256 = cert.sha256;
     if (down_.forward_client_cert) {
       req.headers.addView("x-client-cert-subject", cert.subject);

@@ -83,7 +83,8 @@ class PolicyClusters final : public http::ClusterCatalog {
 };
 
 void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, CompiledRoute& route,
-                 PolicyClusters& clusters, std::vector<std::string>& errors) {
+                 const std::string& scope, PolicyClusters& clusters,
+                 std::vector<std::string>& errors) {
   for (const auto& spec : specs) {
     const http::PolicyRegistration* reg = http::findPolicy(spec.name);
     if (!reg) {
@@ -99,6 +100,7 @@ void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, Com
     pctx.consumers = snap.consumers;
     pctx.preceding = route.filters;
     pctx.clusters = &clusters;
+    pctx.scope = scope;
     Result<http::FilterFactoryPtr> f = [&]() -> Result<http::FilterFactoryPtr> {
       try {
         return reg->build(cfg, pctx);
@@ -166,6 +168,7 @@ std::shared_ptr<const policies::ConsumerRegistry> compileConsumers(
     }
     for (const auto& h : spec.hmac)
       c.hmac.push_back({h.key_id, h.secret});
+    c.certificates = spec.certificates;
     list.push_back(std::move(c));
   }
   auto registry = policies::ConsumerRegistry::create(std::move(list));
@@ -301,8 +304,9 @@ CompiledRoute compileRoute(const Config& cfg, const VirtualHost& vh, const Route
   cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
   cr.response_timeout = r.timeout.value_or(cfg.timeouts.upstream_response);
   cr.streams = resolveStreams(cfg, r);
-  addPolicies(vh.policies, snap, cr, clusters, errors);
-  addPolicies(r.policies, snap, cr, clusters, errors);
+  const std::string scope = vh.name + "/" + r.name;
+  addPolicies(vh.policies, snap, cr, scope, clusters, errors);
+  addPolicies(r.policies, snap, cr, scope, clusters, errors);
   if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {
     auto rw = policies::rewrite::fromModel(r.rewrite);
     if (!rw.ok()) {

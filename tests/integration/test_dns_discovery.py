@@ -209,3 +209,27 @@ def test_resolver_down_at_start_is_retried(gatehouse, tmp_path, echo):
         wait_until(lambda: upstream(gh) == "echo-a", message="resolved once the server is up")
     finally:
         d.stop()
+
+
+def test_rate_limit_counters_survive_a_dns_change(gatehouse, dns, loopback_pair):
+    # A DNS answer that changes rebuilds the snapshot, and with it every policy.
+    a, b = loopback_pair
+    d = dns(hosts="127.0.0.2 svc.test\n")
+    limited = {"name": "limited", "match": {"path_prefix": "/limited"}, "cluster": "d",
+               "policies": [{"name": "rate_limit", "config": {"limits": [{"rate": "2/h"}]}}]}
+    free = {"name": "free", "match": {"path_prefix": "/"}, "cluster": "d"}
+    gh = gatehouse(simple_config({"name": "d", "dns": {
+        "name": "svc.test", "type": "A", "port": a.port, "refresh": "200ms",
+        "resolvers": [f"127.0.0.1:{d.port}"]}}, routes=[limited, free]))
+    wait_until(lambda: upstream(gh) == "echo-a", message="first resolution")
+
+    def limited_status():
+        with RawConn(gh.port) as c:
+            c.send(request_bytes("GET", "/limited"))
+            return c.read_response().status
+    assert [limited_status() for _ in range(3)] == [200, 200, 429]
+    changes = gh.metrics().value("gatehouse_dns_changes_total")
+    d.set_hosts("127.0.0.3 svc.test\n")
+    wait_until(lambda: upstream(gh) == "echo-b", message="re-resolution to the new address")
+    assert gh.metrics().value("gatehouse_dns_changes_total") > changes
+    assert limited_status() == 429

@@ -163,3 +163,41 @@ def test_bad_rate_is_a_config_error(tmp_path):
     out = p.stdout + p.stderr
     assert "limits[0].rate: invalid rate '10/fortnight'" in out, out
     assert "policies[0]" in out, out
+
+
+def test_counters_and_in_flight_caps_survive_a_reload(gatehouse, echo):
+    def config(hourly):
+        return simple_config(cluster("echo", echo), routes=[
+            {"name": "held", "match": {"path_prefix": "/held"}, "cluster": "echo",
+             "policies": [{"name": "rate_limit", "config": {"limits": [{"concurrency": 1}]}}]},
+            {"name": "all", "match": {"path_prefix": "/"}, "cluster": "echo",
+             "policies": [{"name": "rate_limit", "config": {"limits": [{"rate": hourly}]}}]}])
+    gh = gatehouse(config("3/h"), workers=2)
+    assert [get(gh, "/a").status for _ in range(4)] == [200, 200, 200, 429]
+    held = {}
+
+    def slow():
+        with RawConn(gh.port, timeout=30) as c:
+            c.send(request_bytes("GET", "/held", headers=[("x-echo-wait", "reload")]))
+            held["status"] = c.read_response(timeout=30).status
+
+    t = threading.Thread(target=slow, daemon=True)
+    t.start()
+    try:
+        wait_until(lambda: echo.request_count() == 4, message="the held request at the upstream")
+        # The same config again: the client at its limit stays limited, and the in-flight cap
+        # still counts the request held across the reload.
+        assert gh.reload() == "success"
+        assert [get(gh, "/a").status for _ in range(3)] == [429] * 3
+        assert get(gh, "/held").status == 429
+    finally:
+        echo.release("reload")
+        t.join(30)
+    assert held["status"] == 200
+    with RawConn(gh.port, timeout=30) as c:  # the released slot is usable again
+        wait_until(lambda: get(gh, "/held", conn=c).status == 200,
+                   message="the in-flight slot released into the kept counter")
+    # A changed limit is a new policy: it starts from fresh counters.
+    gh.write_config(config("4/h"))
+    assert gh.reload() == "success"
+    assert [get(gh, "/a").status for _ in range(5)] == [200] * 4 + [429]

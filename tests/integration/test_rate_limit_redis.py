@@ -2,7 +2,10 @@
 Redis killed mid-test and restarted: fail_open / fail_closed / fallback behave as configured,
 nothing crashes, and recovery needs no help. Every wait is a condition, never a bare sleep."""
 import json
+import os
+import signal
 import threading
+import time
 
 import pytest
 
@@ -259,3 +262,50 @@ def resp_keys(redis):
                     return [lines[2 + 2 * i].decode() for i in range(n)]
             if not chunk:
                 return []
+
+
+@pytest.mark.parametrize("mode", ["fail_open", "fail_closed"])
+def test_redis_that_hangs_is_cut_off_by_the_call_timeout(gatehouse, redis, mode):
+    # SIGSTOP: Redis keeps its connections open and accepts new ones, but never answers. Only
+    # the call timeout ends a request's wait; the failure mode then decides it.
+    limited = {"name": "limited", "match": {"path_prefix": "/limited"},
+               "direct_response": {"status": 200, "body": "limited"},
+               "policies": [{"name": "rate_limit", "config": {
+                   "name": "hang", "mode": "redis", "on_redis_error": mode,
+                   "redis": {"address": redis.address, "timeout": "300ms"},
+                   "limits": [{"rate": "1000/h"}]}}]}
+    free = {"name": "free", "match": {"path_prefix": "/"},
+            "direct_response": {"status": 200, "body": "free"}}
+    gh = gatehouse({"routes": [limited, free]}, workers=2)
+    assert [get(gh, "/limited").status for _ in range(4)] == [200] * 4
+    expected = 200 if mode == "fail_open" else 503
+    os.kill(redis.proc.pid, signal.SIGSTOP)
+    try:
+        for _ in range(4):
+            t0 = time.monotonic()
+            r = get(gh, "/limited")
+            # 300 ms, with a bound generous enough for a loaded box; without the call timeout
+            # the request would wait for as long as Redis stays stopped.
+            assert time.monotonic() - t0 < 10, "the call timeout did not cut the wait"
+            assert r.status == expected, r.status
+        # Requests waiting on the stopped Redis hold nothing an unlimited route needs.
+        waiting = [threading.Thread(target=get, args=(gh, "/limited"), daemon=True)
+                   for _ in range(4)]
+        for t in waiting:
+            t.start()
+        assert [get(gh, "/free").status for _ in range(6)] == [200] * 6
+        for t in waiting:
+            t.join(30)
+        m = gh.metrics()
+        assert m.value("gatehouse_rate_limit_degraded_total", policy="hang") == 8
+        assert m.value("gatehouse_rate_limit_redis_errors_total", policy="hang") >= 1
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+
+    # Back on Redis: requests are decided by the counter again, not by the failure mode.
+    def decided_by_redis():
+        before = gh.metrics().value("gatehouse_rate_limit_degraded_total", policy="hang")
+        ok = get(gh, "/limited").status == 200
+        return ok and gh.metrics().value("gatehouse_rate_limit_degraded_total",
+                                         policy="hang") == before
+    wait_until(decided_by_redis, timeout=30, message="recovery after SIGCONT")

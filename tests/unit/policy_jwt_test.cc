@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/registry.h"
 #include "policies/auth/bearer_auth.h"
+#include "policies/auth/credentials.h"
 #include "policies/jwt_auth/jwks.h"
 #include "policies/jwt_auth/jwt.h"
 #include "policies/jwt_auth/jwt_auth.h"
@@ -187,6 +189,64 @@ TEST(JwsDecode, RejectsNoneCritAndMalformed) {
   }
   EXPECT_EQ(jwt::parseAlg("none"), std::nullopt);
   EXPECT_EQ(jwt::algName(*jwt::parseAlg("PS384")), "PS384");
+}
+
+// "header.claims.<hmac-sha256 under kDupSecret>" from JSON texts (duplicates survive as sent).
+constexpr std::string_view kDupSecret = "0123456789abcdef0123456789abcdef";
+std::string signedToken(const std::string& header, const std::string& claims) {
+  std::string input = jwt::base64UrlEncode(header) + "." + jwt::base64UrlEncode(claims);
+  return input + "." + jwt::base64UrlEncode(hmac(HmacAlgorithm::kSha256, kDupSecret, input));
+}
+
+TEST(JwsDecode, RefusesDuplicateMemberNames) {
+  jwt::Token t;
+  const std::string hs = R"({"alg":"HS256"})";
+  // Two exp: the first expired, the last valid. A last-wins parser would accept it.
+  EXPECT_EQ(jwt::decodeToken(signedToken(hs, R"({"sub":"a","exp":1,"exp":4000000000})"), t),
+            jwt::DecodeError::kDuplicateMember);
+  // In the JOSE header, and spelled with an escape (the same name once decoded).
+  EXPECT_EQ(jwt::decodeToken(signedToken(R"({"alg":"HS256","kid":"a","kid":"b"})", "{}"), t),
+            jwt::DecodeError::kDuplicateMember);
+  EXPECT_EQ(jwt::decodeToken(signedToken(hs, R"({"sub":"a","\u0073ub":"b"})"), t),
+            jwt::DecodeError::kDuplicateMember);
+  // At any depth of the claims.
+  EXPECT_EQ(jwt::decodeToken(signedToken(hs, R"({"tenant":{"tier":"gold","tier":"free"}})"), t),
+            jwt::DecodeError::kDuplicateMember);
+  EXPECT_EQ(jwt::decodeToken(signedToken(hs, R"({"a":[{"x":1},{"y":1,"y":2}]})"), t),
+            jwt::DecodeError::kDuplicateMember);
+  // The same name in sibling objects, or as a value, is not a duplicate.
+  EXPECT_EQ(
+      jwt::decodeToken(
+          signedToken(hs, R"({"a":{"x":1},"b":{"x":2,"c":{"a":"a"}},"x":[{"x":0},{"x":1}]})"), t),
+      jwt::DecodeError::kNone);
+}
+
+TEST(JwtAuthFilter, DuplicateClaimIsRefusedUnderItsOwnReason) {
+  auto f = testutil::buildPolicy(
+      "jwt_auth", std::string("{keys: [{secret: ") + std::string(kDupSecret) + "}]}");
+  ASSERT_NE(f, nullptr);
+  auto run = [&](const std::string& token) {
+    http::RequestContext ctx;
+    ctx.request.headers.add("authorization", "Bearer " + token);
+    auto ref = f->create();
+    ref.filter->onRequestHeaders(ctx);
+    return ctx.consumer.empty() ? ctx.local_reply.status : 200;
+  };
+  // Read from /metrics' text: the family's rendering is the contract, not the counter type.
+  auto counted = [] {
+    const std::string text = metrics::Registry::process().render();
+    const std::string series =
+        "gatehouse_auth_rejections_total{policy=\"jwt_auth\",reason=\"duplicate_member\"} ";
+    size_t at = text.find(series);
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + series.size()));
+  };
+  const uint64_t before = counted();
+  const std::string hs = R"({"alg":"HS256"})";
+  EXPECT_EQ(run(signedToken(hs, R"({"sub":"alice","exp":4000000000})")), 200);
+  EXPECT_EQ(run(signedToken(hs, R"({"sub":"alice","exp":1,"exp":4000000000})")), 401);
+  EXPECT_EQ(run(signedToken(hs, R"({"sub":"alice","sub":"admin","exp":4000000000})")), 401);
+  EXPECT_EQ(counted(), before + 2);
+  EXPECT_EQ(jwt_auth::reasonName(jwt_auth::Reason::kDuplicateMember), "duplicate_member");
 }
 
 TEST(JwtClaims, TimesIssuerAudienceRequired) {

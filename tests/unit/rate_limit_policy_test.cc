@@ -285,6 +285,49 @@ TEST(RateLimitFilter, ConcurrencyReleasedAfterCompletion) {
   EXPECT_EQ(run(*f, "1.1.1.1").status, 200);
 }
 
+// Builds as the snapshot builder does for route `scope`, after the policies in `chain`.
+http::FilterFactoryPtr buildIn(const std::string& scope, const std::string& yaml,
+                               std::vector<http::FilterFactoryPtr> chain = {}) {
+  http::PolicyContext ctx;
+  ctx.scope = scope;
+  ctx.preceding = chain;
+  auto r = http::findPolicy("rate_limit")->build(YAML::Load(yaml), ctx);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : nullptr;
+}
+
+TEST(RateLimitFilter, CountersAndInFlightKeptAcrossRebuildsByIdentity) {
+  // A reload builds the policy again while the previous factory is alive (the old snapshot).
+  static int run_no = 0;  // a fresh route per run (--gtest_repeat): tables are process-wide
+  const std::string scope = "vh/kept-" + std::to_string(++run_no);
+  auto old = buildIn(scope, "limits: [{rate: 2/h}, {concurrency: 1}]");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(run(*old, "1.1.1.1").status, 200);
+  http::RequestContext held;
+  held.client_ip = "1.1.1.1";
+  auto in_flight = old->create();
+  ASSERT_EQ(in_flight.filter->onRequestHeaders(held), http::Verdict::kContinue);
+
+  auto same = buildIn(scope, "limits: [{rate: 2/h}, {concurrency: 1}]");
+  EXPECT_EQ(run(*same, "1.1.1.1").status, 429);  // the held request still counts
+  in_flight.filter->onComplete(held);            // released through the old factory
+  EXPECT_EQ(run(*same, "1.1.1.1").status, 429);  // 2 per hour spent before the rebuild
+  EXPECT_EQ(run(*same, "2.2.2.2").status, 200);
+
+  // Another limit, another route, or the second rate_limit of the chain: fresh counters.
+  EXPECT_EQ(run(*buildIn(scope, "limits: [{rate: 3/h}, {concurrency: 1}]"), "1.1.1.1").status, 200);
+  EXPECT_EQ(run(*buildIn(scope + "x", "limits: [{rate: 2/h}, {concurrency: 1}]"), "1.1.1.1").status,
+            200);
+  EXPECT_EQ(
+      run(*buildIn(scope, "limits: [{rate: 2/h}, {concurrency: 1}]", {same}), "1.1.1.1").status,
+      200);
+  // Without a route (unit tests, or once every factory holding it is gone): fresh too.
+  EXPECT_EQ(run(*build("limits: [{rate: 2/h}, {concurrency: 1}]"), "1.1.1.1").status, 200);
+  old.reset();
+  same.reset();
+  EXPECT_EQ(run(*buildIn(scope, "limits: [{rate: 2/h}, {concurrency: 1}]"), "1.1.1.1").status, 200);
+}
+
 TEST(RateLimitFilter, MetricsCountPerInstance) {
   // Counters are process-wide per policy name: a fresh name per run (--gtest_repeat).
   static int run_no = 0;

@@ -10,9 +10,9 @@
 namespace gatehouse::policies::auth_metrics {
 namespace {
 
-constexpr std::array<std::string_view, 7> kPolicies = {
+constexpr std::array<std::string_view, 8> kPolicies = {
     "key_auth",         "basic_auth", "hmac_auth", "jwt_auth", "oauth2_introspection",
-    "require_consumer", "other"};
+    "require_consumer", "cert_auth",  "other"};
 
 constexpr std::array<std::string_view, static_cast<size_t>(Reason::kCount)> kReasons = {
     "missing",         "malformed",     "bad_credentials",

@@ -34,7 +34,7 @@ enum class Reason : uint8_t {
 std::string_view reasonName(Reason r);
 
 // Lock-free. `policy` is one of the names below; any other name counts as "other".
-//   key_auth basic_auth hmac_auth jwt_auth oauth2_introspection require_consumer
+//   key_auth basic_auth hmac_auth jwt_auth oauth2_introspection require_consumer cert_auth
 void reject(std::string_view policy, Reason reason);
 uint64_t count(std::string_view policy, Reason reason);  // tests and diagnostics
 

@@ -35,6 +35,12 @@ Result<std::shared_ptr<const ConsumerRegistry>> ConsumerRegistry::create(
         return configError("consumer '" + c.name + "': duplicate HMAC key id '" + h.key_id + "'");
       }
     }
+    for (const auto& cert : c.certificates) {
+      if (!r->certificates_[static_cast<size_t>(cert.kind)].emplace(cert.value, &c).second) {
+        return configError("consumer '" + c.name + "': certificate '" + cert.value +
+                           "' is configured more than once");
+      }
+    }
   }
   return std::shared_ptr<const ConsumerRegistry>(std::move(r));
 }
@@ -58,6 +64,13 @@ const ConsumerRegistry::BasicEntry* ConsumerRegistry::findBasic(std::string_view
 const ConsumerRegistry::HmacEntry* ConsumerRegistry::findHmac(std::string_view key_id) const {
   auto it = hmac_.find(key_id);
   return it == hmac_.end() ? nullptr : &it->second;
+}
+
+const Consumer* ConsumerRegistry::findCertificate(CertificateCredential::Kind kind,
+                                                  std::string_view value) const {
+  const auto& index = certificates_[static_cast<size_t>(kind)];
+  auto it = index.find(value);
+  return it == index.end() ? nullptr : it->second;
 }
 
 Status readGroups(const YAML::Node& g, const std::string& what, std::vector<std::string>& out) {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/model.h"
 #include "core/result.h"
 #include "policies/auth/credentials.h"
 
@@ -27,6 +28,9 @@ struct HmacCredential {
   std::string secret;
 };
 
+// A TLS client certificate that identifies a consumer (policy cert_auth).
+using CertificateCredential = config::ConsumerSpec::Certificate;
+
 struct Consumer {
   std::string name;
   std::vector<std::string> groups;
@@ -34,6 +38,7 @@ struct Consumer {
   std::vector<Sha256Digest> key_digests;  // SHA-256 of each API key; plaintext is never stored
   std::vector<BasicCredential> basic;
   std::vector<HmacCredential> hmac;
+  std::vector<CertificateCredential> certificates;
 };
 
 class ConsumerRegistry {
@@ -60,11 +65,16 @@ class ConsumerRegistry {
   };
   const HmacEntry* findHmac(std::string_view key_id) const;
 
+  // The consumer a certificate credential of this kind and value names, or nullptr.
+  const Consumer* findCertificate(CertificateCredential::Kind kind, std::string_view value) const;
+
  private:
   std::vector<Consumer> consumers_;  // never resized after create(): entries point into it
   std::map<std::string, const Consumer*, std::less<>> by_name_;
   std::map<std::string, BasicEntry, std::less<>> basic_;
   std::map<std::string, HmacEntry, std::less<>> hmac_;
+  // Indexed by CertificateCredential::Kind.
+  std::map<std::string, const Consumer*, std::less<>> certificates_[3];
 };
 
 // API-key lookup over a chosen set of consumers (a whole registry, a named subset, or a

@@ -12,8 +12,10 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "core/encoding.h"
 
@@ -415,6 +417,33 @@ bool verifySignature(Alg alg, const Key& key, std::string_view input, std::strin
   return verifyEvp(alg, key.pkey.get(), input, s, sig.size());
 }
 
+namespace {
+
+// Parses a JOSE header or claims set; `duplicate` is set when an object at any depth repeats a
+// member name. RFC 7519 lets a parser take the last one, but a back-end that takes the first
+// would read a different token than the one we checked.
+nlohmann::json parseUniqueMembers(const std::string& text, bool& duplicate) {
+  std::vector<std::vector<std::string>> open;  // member names of each enclosing object
+  duplicate = false;
+  auto track = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) {
+      open.emplace_back();
+    } else if (event == Event::object_end && !open.empty()) {
+      open.pop_back();
+    } else if (event == Event::key && !open.empty()) {
+      auto& names = open.back();
+      const auto& name = parsed.get_ref<const std::string&>();
+      if (std::find(names.begin(), names.end(), name) != names.end()) duplicate = true;
+      names.push_back(name);
+    }
+    return true;
+  };
+  return nlohmann::json::parse(text, track, false);
+}
+
+}  // namespace
+
 DecodeError decodeToken(std::string_view text, Token& out) {
   size_t d1 = text.find('.');
   if (d1 == std::string_view::npos) return DecodeError::kMalformed;
@@ -428,8 +457,10 @@ DecodeError decodeToken(std::string_view text, Token& out) {
   if (h.empty() || p.empty()) return DecodeError::kMalformed;
   std::string buf;
   if (!base64UrlDecode(h, buf)) return DecodeError::kMalformed;
-  out.header = nlohmann::json::parse(buf, nullptr, false);
+  bool duplicate = false;
+  out.header = parseUniqueMembers(buf, duplicate);
   if (out.header.is_discarded() || !out.header.is_object()) return DecodeError::kMalformed;
+  if (duplicate) return DecodeError::kDuplicateMember;
   auto alg = out.header.find("alg");
   if (alg == out.header.end() || !alg->is_string()) return DecodeError::kAlgorithm;
   auto a = parseAlg(alg->get_ref<const std::string&>());
@@ -443,8 +474,9 @@ DecodeError decodeToken(std::string_view text, Token& out) {
   }
   if (s.empty() || !base64UrlDecode(s, out.signature)) return DecodeError::kMalformed;
   if (!base64UrlDecode(p, buf)) return DecodeError::kMalformed;
-  out.payload = nlohmann::json::parse(buf, nullptr, false);
+  out.payload = parseUniqueMembers(buf, duplicate);
   if (out.payload.is_discarded() || !out.payload.is_object()) return DecodeError::kMalformed;
+  if (duplicate) return DecodeError::kDuplicateMember;
   out.signing_input = text.substr(0, d2);
   return DecodeError::kNone;
 }

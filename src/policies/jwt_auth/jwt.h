@@ -82,9 +82,10 @@ struct Token {
   std::string kid;
 };
 
-enum class DecodeError { kNone, kMalformed, kAlgorithm };
+enum class DecodeError { kNone, kMalformed, kAlgorithm, kDuplicateMember };
 // Splits and decodes a compact JWS. kAlgorithm: alg missing, "none", or unsupported; also
 // tokens with a "crit" header (we understand no extensions, RFC 7515 §4.1.11).
+// kDuplicateMember: the header, or an object at any depth of the claims, repeats a member name.
 DecodeError decodeToken(std::string_view text, Token& out);
 
 }  // namespace gatehouse::policies::jwt

@@ -30,6 +30,7 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames = {
     "claims",
     "insufficient_scope",
     "keys_unavailable",
+    "duplicate_member",
 };
 constexpr size_t kMaxCandidates = 8;  // keys tried for one token (bounds work per request)
 
@@ -119,6 +120,9 @@ class JwtAuthFilter final : public http::StatelessFilter {
         return o;
       case jwt::DecodeError::kAlgorithm:
         o.reason = Reason::kAlgorithm;
+        return o;
+      case jwt::DecodeError::kDuplicateMember:
+        o.reason = Reason::kDuplicateMember;
         return o;
       case jwt::DecodeError::kNone:
         break;

@@ -29,8 +29,9 @@ enum class Reason {
   kClaims,  // a required claim is missing or a registered claim has the wrong type
   kInsufficientScope,
   kKeysUnavailable,  // the remote JWKS never loaded: 503
+  kDuplicateMember,  // the header or the claims repeat a member name (ambiguous token)
 };
-inline constexpr int kReasonCount = 13;
+inline constexpr int kReasonCount = 14;
 std::string_view reasonName(Reason r);
 
 // The registered-claim checks (RFC 7519 §4.1), pure for tests. Times in unix seconds.

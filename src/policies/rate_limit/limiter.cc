@@ -1,6 +1,8 @@
 #include "policies/rate_limit/limiter.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "lb/hash.h"
@@ -523,6 +525,30 @@ size_t LimiterTable::usedSlots() const {
   for (size_t i = 0; i < capacity_; ++i)
     n += tags_[i].load(std::memory_order_relaxed) > kBusy ? 1 : 0;
   return n;
+}
+
+std::shared_ptr<LimiterTable> sharedTable(const std::string& identity, std::string_view what,
+                                          const std::vector<LimitSpec>& limits, size_t max_keys) {
+  if (identity.empty()) return std::make_shared<LimiterTable>(limits, max_keys);
+  // Everything that gives a stored state its meaning. The limit names only label headers.
+  std::string fp = identity + '\n' + std::string(what) + '\n' + std::to_string(max_keys);
+  for (const auto& l : limits) {
+    fp += '\n' + std::to_string(static_cast<int>(l.algorithm)) + ' ' +
+          std::to_string(l.rate.count) + ' ' + std::to_string(l.rate.period_ns) + ' ' +
+          std::to_string(l.burst);
+    if (l.calendar) fp += ' ' + std::string(cal::toString(l.calendar->unit()));
+  }
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<LimiterTable>> tables;
+  std::lock_guard lock(mu);
+  for (auto it = tables.begin(); it != tables.end();) {
+    it = it->second.expired() ? tables.erase(it) : std::next(it);
+  }
+  auto& kept = tables[fp];
+  if (auto t = kept.lock()) return t;
+  auto t = std::make_shared<LimiterTable>(limits, max_keys);
+  kept = t;
+  return t;
 }
 
 }  // namespace gatehouse::policies::rate_limit

@@ -132,4 +132,14 @@ class LimiterTable {
   std::unique_ptr<std::atomic<uint64_t>[]> states_;
 };
 
+// The counters of one policy instance, kept across config reloads and DNS-discovery changes
+// (both rebuild the snapshot and every factory). `identity` names the policy (its route and
+// position) and `what` the table's role; the limits and capacity are added to it, so a changed
+// limit starts from fresh counters while an unchanged one keeps its states and in-flight
+// counts. The table lives while a factory holds it: the previous snapshot's factory still does
+// while the next one is built. An empty identity (unit tests) gives a table of its own.
+// Control thread (policy builders).
+std::shared_ptr<LimiterTable> sharedTable(const std::string& identity, std::string_view what,
+                                          const std::vector<LimitSpec>& limits, size_t max_keys);
+
 }  // namespace gatehouse::policies::rate_limit

@@ -43,11 +43,14 @@ class RateLimitFilter final : public KeyedLimitFilter {
 
 class RateLimitFactory final : public http::FilterFactory {
  public:
-  explicit RateLimitFactory(RateLimitConfig c)
+  // `identity`: see identityOf(); the local counters are kept by it across reloads.
+  RateLimitFactory(RateLimitConfig c, const std::string& identity)
       : config_(std::move(c)),
-        table_(config_.limits, config_.mode == Mode::kLocal ? config_.max_keys : 16),
+        table_(config_.mode == Mode::kLocal
+                   ? sharedTable(identity, "local", config_.limits, config_.max_keys)
+                   : std::make_shared<LimiterTable>(config_.limits, 16)),  // unused
         counters_(countersFor(config_.name)),
-        fallback_(fallbackLimits(config_), fallbackLimits(config_).empty() ? 16 : config_.max_keys),
+        fallback_(fallbackTable(config_, identity)),
         allowance_({LimitSpec{"allowance", Algorithm::kAllowance, {}, 0, nullptr}},
                    config_.mode == Mode::kHybrid ? config_.max_keys : 16),
         endpoint_id_(config_.redis.endpoint.id()) {
@@ -81,9 +84,9 @@ class RateLimitFactory final : public http::FilterFactory {
 
   const RateLimitConfig& config() const { return config_; }
   // The table's states are atomics shared by all workers; the factory itself stays immutable.
-  LimiterTable& table() const { return table_; }
+  LimiterTable& table() const { return *table_; }
   InstanceCounterCells& counters() const { return counters_->cells.local(); }
-  LimiterTable& fallback() const { return fallback_; }
+  LimiterTable& fallback() const { return *fallback_; }
   LimiterTable& allowance() const { return allowance_; }
   bool failClosed() const { return fail_closed_; }
   const std::string& endpointId() const { return endpoint_id_; }
@@ -109,11 +112,18 @@ class RateLimitFactory final : public http::FilterFactory {
   bool redisConcurrency() const { return has_concurrency_; }
 
  private:
+  static std::shared_ptr<LimiterTable> fallbackTable(const RateLimitConfig& c,
+                                                     const std::string& identity) {
+    auto limits = fallbackLimits(c);
+    if (limits.empty()) return std::make_shared<LimiterTable>(std::move(limits), 16);  // unused
+    return sharedTable(identity, "fallback", limits, c.max_keys);
+  }
+
   const RateLimitConfig config_;
-  mutable LimiterTable table_;
+  std::shared_ptr<LimiterTable> table_;  // mode local
   std::shared_ptr<InstanceCounters> counters_;
-  mutable LimiterTable fallback_;   // mode redis: the limits with on_redis_error fallback
-  mutable LimiterTable allowance_;  // mode hybrid: each key's batch taken from Redis
+  std::shared_ptr<LimiterTable> fallback_;  // mode redis: the limits with on_redis_error fallback
+  mutable LimiterTable allowance_;          // mode hybrid: each key's batch taken from Redis
   const std::string endpoint_id_;
   bool fail_closed_ = false;
   bool has_concurrency_ = false;  // mode redis with in-flight caps
@@ -240,13 +250,30 @@ void RateLimitFilter::onComplete(http::RequestContext&) {
   fallback_charged_ = false;
 }
 
+// What names a policy's local counters across reloads: its route, its place among the route's
+// rate_limit policies (other policies may come and go around it), its name, mode and key. The
+// limits are added by sharedTable(). Empty without a route (unit tests): counters of its own.
+std::string identityOf(const RateLimitConfig& c, const http::PolicyContext& ctx) {
+  if (ctx.scope.empty()) return {};
+  size_t ordinal = 0;
+  for (const auto& f : ctx.preceding) {
+    if (dynamic_cast<const RateLimitFactory*>(f.get())) ++ordinal;
+  }
+  std::string id = std::string(ctx.scope) + "\nrate_limit " + std::to_string(ordinal) + '\n' +
+                   c.name + '\n' + std::to_string(static_cast<int>(c.mode));
+  for (const auto& k : c.key)
+    id += '\n' + std::to_string(static_cast<int>(k.part)) + k.header;
+  return id;
+}
+
 }  // namespace
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   auto c = parseConfig(config);
   if (!c.ok()) return c.error();
   metrics::Registry::process().add("rate_limit", &collectMetrics);
-  return http::FilterFactoryPtr(std::make_shared<RateLimitFactory>(std::move(*c)));
+  const std::string identity = identityOf(*c, ctx);
+  return http::FilterFactoryPtr(std::make_shared<RateLimitFactory>(std::move(*c), identity));
 }
 
 }  // namespace gatehouse::policies::rate_limit

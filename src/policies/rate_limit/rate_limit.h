@@ -5,6 +5,8 @@
 
 namespace gatehouse::policies::rate_limit {
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+// Local counters and in-flight counts are kept across reloads by the policy's identity (its
+// route, its place among the route's rate_limit policies, its key and limits): see sharedTable().
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx);
 
 }  // namespace gatehouse::policies::rate_limit

@@ -33,6 +33,7 @@ class WsEchoServer:
     traffic for the idle timeout under test)."""
 
     def __init__(self):
+        self.handshakes = 0  # opening requests received (before any is accepted or refused)
         self.lt = LoopThread()
         self.server = self.lt.run(self._start())
         self.port = self.server.sockets[0].getsockname()[1]
@@ -44,7 +45,11 @@ class WsEchoServer:
                     await ws.send(m)
             except websockets.ConnectionClosed:
                 pass
-        return await websockets.serve(echo, "127.0.0.1", 0, ping_interval=None)
+        async def count(path, headers):
+            self.handshakes += 1
+            return None  # go on with the handshake
+        return await websockets.serve(echo, "127.0.0.1", 0, ping_interval=None,
+                                      process_request=count)
 
     @property
     def endpoint(self):
@@ -67,9 +72,9 @@ class WsClients:
         self.lt = LoopThread()
         self.conns = []
 
-    def open(self, url):
+    def open(self, url, extra_headers=None):
         async def connect():
-            return await websockets.connect(url, ping_interval=None,
+            return await websockets.connect(url, ping_interval=None, extra_headers=extra_headers,
                                             open_timeout=IO_TIMEOUT * 2, close_timeout=1)
         ws = self.lt.run(connect())
         self.conns.append(ws)
