@@ -47,7 +47,9 @@ constexpr std::string_view kTimeoutKeys[] = {
 constexpr std::string_view kLimitKeys[] = {"max_request_line", "max_header_bytes", "max_headers",
                                            "max_body_bytes"};
 constexpr std::string_view kPathNormalizationKeys[] = {"merge_slashes", "decode_unreserved",
-                                                       "reject_encoded_slash"};
+                                                       "reject_encoded_slash",
+                                                       "reject_double_encoding", "path_parameters"};
+constexpr std::string_view kPathParameters[] = {"reject", "strip", "keep"};
 constexpr std::string_view kForwardedKeys[] = {"trusted_proxies", "request_id",
                                                "request_id_header"};
 constexpr std::string_view kClusterKeys[] = {"name",
@@ -197,6 +199,14 @@ class Loader {
     m.read("merge_slashes", p.merge_slashes);
     m.read("decode_unreserved", p.decode_unreserved);
     m.read("reject_encoded_slash", p.reject_encoded_slash);
+    m.read("reject_double_encoding", p.reject_double_encoding);
+    if (m.has("path_parameters")) {
+      std::string mode = "reject";
+      readOneOf(m, "path_parameters", kPathParameters, mode);
+      p.path_parameters = mode == "strip"  ? PathParameters::kStrip
+                          : mode == "keep" ? PathParameters::kKeep
+                                           : PathParameters::kReject;
+    }
   }
 
   void readForwarded(const YAML::Node& node, ForwardedHeaders& f) {

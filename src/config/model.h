@@ -79,10 +79,21 @@ struct Http2Options {
   bool enable_connect_protocol = false;
 };
 
+// What to do with ";params" in a path segment ("/a;jsessionid=1/b"). Servlet containers and
+// some frameworks strip them before routing, so "/;x/admin" or "/admin;x" is "/admin" there
+// while a prefix match here sees something else.
+enum class PathParameters : uint8_t {
+  kReject,  // 400 for a ';' (raw or %3B) anywhere in the path; default
+  kStrip,   // remove ";..." up to the end of each segment; route and forward the result
+  kKeep,    // ';' is an ordinary character (only "..;x" and ".;x" segments are refused)
+};
+
 struct PathNormalization {
   bool merge_slashes = true;
   bool decode_unreserved = true;
-  bool reject_encoded_slash = true;  // %2F, %5C
+  bool reject_encoded_slash = true;    // %2F, %5C
+  bool reject_double_encoding = true;  // %25 followed by two hex digits (%252e, %2561)
+  PathParameters path_parameters = PathParameters::kReject;
 };
 
 struct ForwardedHeaders {

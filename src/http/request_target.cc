@@ -17,6 +17,7 @@ enum Cls : uint8_t {
   kDot,        // '.': only interesting at the start of a segment
   kSlash,      // '/'
   kPct,        // '%'
+  kSemicolon,  // ';': starts a segment parameter for back-ends that strip them
   kEscape,     // allowed by clients in practice but not by RFC 3986: escaped in the output
   kQuery,      // '?': ends the path
   kFragment,   // '#'
@@ -34,13 +35,14 @@ constexpr std::array<Cls, 256> makeClassTable() {
     t[c] = kOk;
   for (int c = '0'; c <= '9'; ++c)
     t[c] = kOk;
-  for (char c : std::string_view("-_~!$&'()*+,;=:@"))
+  for (char c : std::string_view("-_~!$&'()*+,=:@"))
     t[static_cast<unsigned char>(c)] = kOk;
   for (char c : std::string_view("\"<>[]^`{|}"))
     t[static_cast<unsigned char>(c)] = kEscape;
   t['.'] = kDot;
   t['/'] = kSlash;
   t['%'] = kPct;
+  t[';'] = kSemicolon;
   t['?'] = kQuery;
   t['#'] = kFragment;
   t['\\'] = kBackslash;
@@ -58,6 +60,9 @@ constexpr TargetError kErrEncodedNul{400, "encoded NUL in path"};
 constexpr TargetError kErrEncodedSlash{400, "encoded slash or backslash in path"};
 constexpr TargetError kErrAboveRoot{400, "'..' above the root in path"};
 constexpr TargetError kErrDotParams{400, "dot segment with parameters in path"};
+constexpr TargetError kErrPathParams{400, "';' parameter in path"};
+constexpr TargetError kErrEncodedSemicolon{400, "encoded ';' in path"};
+constexpr TargetError kErrDoubleEncoding{400, "double percent-encoding in path"};
 constexpr TargetError kErrQueryInPath{400, "'?' in path"};
 constexpr TargetError kErrNotAbsolutePath{400, "path must start with '/'"};
 constexpr TargetError kErrBadQueryChar{400, "invalid character in query"};
@@ -87,8 +92,11 @@ inline void appendEscape(std::string& out, unsigned char c) {
 
 // The single pass every request takes: validates the path bytes, finds where the path ends
 // ('?' or the end) and says whether anything needs rewriting. Only a '.' right after '/' can
-// start a dot segment, so "/app.js" stays on the fast path.
-bool scanPath(std::string_view pq, bool merge_slashes, size_t& end, bool& slow, TargetError& err) {
+// start a dot segment, so "/app.js" stays on the fast path; a path without '%' or ';' that
+// needs no dot or slash work is copied as is.
+bool scanPath(std::string_view pq, const config::PathNormalization& norm, size_t& end, bool& slow,
+              TargetError& err) {
+  const bool merge_slashes = norm.merge_slashes;
   const size_t n = pq.size();
   slow = false;
   for (size_t i = 0; i < n; ++i) {
@@ -106,6 +114,13 @@ bool scanPath(std::string_view pq, bool merge_slashes, size_t& end, bool& slow, 
       case kPct:
       case kEscape:
         slow = true;
+        break;
+      case kSemicolon:
+        if (norm.path_parameters == config::PathParameters::kReject) {
+          err = kErrPathParams;
+          return false;
+        }
+        slow |= norm.path_parameters == config::PathParameters::kStrip;
         break;
       case kQuery:
         end = i;
@@ -125,6 +140,59 @@ bool scanPath(std::string_view pq, bool merge_slashes, size_t& end, bool& slow, 
 inline bool isDotSegmentWithParams(std::string_view seg) {
   if (seg.size() < 2 || seg[0] != '.') return false;
   return seg[1] == ';' || (seg[1] == '.' && seg.size() > 2 && seg[2] == ';');
+}
+
+// One character of `path` at `j` as a back-end decoding once sees it: a valid "%XX" escape is
+// its byte, anything else itself. Advances `j`; -1 at the end.
+int decodedAt(std::string_view path, size_t& j) {
+  const size_t n = path.size();
+  if (j >= n) return -1;
+  if (path[j] == '%' && j + 2 < n) {
+    const int hi = encoding::hexDigit(path[j + 1]);
+    const int lo = encoding::hexDigit(path[j + 2]);
+    if (hi >= 0 && lo >= 0) {
+      j += 3;
+      return hi * 16 + lo;
+    }
+  }
+  return static_cast<unsigned char>(path[j++]);
+}
+
+// "%25" at `i` starts a second escape when the next two characters, once decoded, are hex
+// digits: "%252e", "%2561", "%25%32%65" all become "%2E" or "%61" after one decode, which a
+// back-end that decodes again turns into '.' or 'a' after routing saw something else.
+bool startsDoubleEscape(std::string_view path, size_t i) {
+  size_t j = i + 3;
+  const int hi = decodedAt(path, j);
+  const int lo = decodedAt(path, j);
+  return hi >= 0 && lo >= 0 && encoding::hexDigit(static_cast<char>(hi)) >= 0 &&
+         encoding::hexDigit(static_cast<char>(lo)) >= 0;
+}
+
+// The byte an escape at `i` decodes to, or an error for escapes that are never let through.
+bool decodeEscape(std::string_view path, size_t i, const config::PathNormalization& norm,
+                  unsigned char& v, TargetError& err) {
+  const size_t n = path.size();
+  const int hi = i + 2 < n ? encoding::hexDigit(path[i + 1]) : -1;
+  const int lo = i + 2 < n ? encoding::hexDigit(path[i + 2]) : -1;
+  if (hi < 0 || lo < 0) {
+    err = kErrBadEscape;
+    return false;
+  }
+  v = static_cast<unsigned char>(hi * 16 + lo);
+  if (v == 0) {
+    err = kErrEncodedNul;
+  } else if ((v == '/' || v == '\\') && norm.reject_encoded_slash) {
+    err = kErrEncodedSlash;
+  } else if (v == ';' && norm.path_parameters != config::PathParameters::kKeep) {
+    // A back-end that decodes before it strips parameters would strip here too.
+    err = kErrEncodedSemicolon;
+  } else if (v == '%' && norm.reject_double_encoding && startsDoubleEscape(path, i)) {
+    err = kErrDoubleEncoding;
+  } else {
+    return true;
+  }
+  return false;
 }
 
 // Full normalisation of a path that starts with '/' and contains no '?'. Segments are written to
@@ -154,24 +222,9 @@ bool normalizeSlow(std::string_view path, const config::PathNormalization& norm,
           ++i;
           break;
         case kPct: {
-          const int hi = i + 2 < n ? encoding::hexDigit(path[i + 1]) : -1;
-          const int lo = i + 2 < n ? encoding::hexDigit(path[i + 2]) : -1;
-          if (hi < 0 || lo < 0) {
-            err = kErrBadEscape;
-            return false;
-          }
-          const auto v = static_cast<unsigned char>(hi * 16 + lo);
-          if (v == 0) {
-            err = kErrEncodedNul;
-            return false;
-          }
-          if (v == '/' || v == '\\') {
-            if (norm.reject_encoded_slash) {
-              err = kErrEncodedSlash;
-              return false;
-            }
-            appendEscape(out, v);
-          } else if (v == '.' || (norm.decode_unreserved && isUnreserved(v))) {
+          unsigned char v = 0;
+          if (!decodeEscape(path, i, norm, v, err)) return false;
+          if (v == '.' || (norm.decode_unreserved && isUnreserved(v))) {
             out.push_back(static_cast<char>(v));
           } else {
             appendEscape(out, v);
@@ -179,6 +232,18 @@ bool normalizeSlow(std::string_view path, const config::PathNormalization& norm,
           i += 3;
           break;
         }
+        case kSemicolon:
+          if (norm.path_parameters == config::PathParameters::kStrip) {
+            // The parameter runs to the end of the segment; "..;x" is then "..", as there.
+            i = std::min(path.find('/', i), n);
+          } else if (norm.path_parameters == config::PathParameters::kKeep) {
+            out.push_back(';');
+            ++i;
+          } else {
+            err = kErrPathParams;
+            return false;
+          }
+          break;
         case kSlash:  // unreachable: the loop stops at '/'
         case kQuery:
           err = kErrQueryInPath;
@@ -237,7 +302,7 @@ bool parsePathAndQuery(std::string_view pq, const config::PathNormalization& nor
                        TargetError& err) {
   size_t end = 0;
   bool slow = false;
-  if (!scanPath(pq, norm.merge_slashes, end, slow, err)) return false;
+  if (!scanPath(pq, norm, end, slow, err)) return false;
   if (end < pq.size()) {
     out.has_query = true;
     out.query = pq.substr(end + 1);
@@ -349,7 +414,7 @@ bool normalizePath(std::string_view path, const config::PathNormalization& norm,
   }
   size_t end = 0;
   bool slow = false;
-  if (!scanPath(path, norm.merge_slashes, end, slow, err)) return false;
+  if (!scanPath(path, norm, end, slow, err)) return false;
   if (end != path.size()) {
     err = kErrQueryInPath;
     return false;

@@ -11,7 +11,12 @@
 //     RFC 3986 does not allow them raw and the upstream would decode "%7C" and "|" alike;
 //   - "." and ".." segments are removed (RFC 3986 §5.2.4); ".." above the root is rejected;
 //   - "//" is merged into "/" when merge_slashes (empty segments are dropped before dot removal,
-//     as nginx does: "/a//../b" -> "/b"); otherwise empty segments are kept and ".." pops them.
+//     as nginx does: "/a//../b" -> "/b"); otherwise empty segments are kept and ".." pops them;
+//   - a back-end that decodes twice, or strips ";params", must not reach what routing denies:
+//     "%25" followed by two characters that decode to hex digits is refused when
+//     reject_double_encoding; ';' and "%3B" are refused (path_parameters: reject), or ";..." is
+//     cut from each segment before dot removal (strip), or ';' is kept (keep).
+// A path with no '%' and no ';' that needs no dot or slash work is copied without decoding.
 // The result is idempotent: normalizePath(normalizePath(x)) == normalizePath(x).
 #include <string>
 #include <string_view>

@@ -222,6 +222,22 @@ TEST(ConfigLoader, EmptyDocumentGivesDefaults) {
   EXPECT_EQ(c.access_log.fields.size(), kDefaultAccessLogFields.size());
 }
 
+TEST(ConfigLoader, PathNormalizationDefaultsRefuseDoubleEncodingAndParameters) {
+  const Config defaults = loadOk("{}");
+  EXPECT_TRUE(defaults.path_normalization.reject_double_encoding);
+  EXPECT_EQ(defaults.path_normalization.path_parameters, PathParameters::kReject);
+  const Config strip =
+      loadOk("path_normalization: {reject_double_encoding: false, path_parameters: strip}");
+  EXPECT_FALSE(strip.path_normalization.reject_double_encoding);
+  EXPECT_EQ(strip.path_normalization.path_parameters, PathParameters::kStrip);
+  EXPECT_EQ(
+      loadOk("path_normalization: {path_parameters: keep}").path_normalization.path_parameters,
+      PathParameters::kKeep);
+  EXPECT_CONFIG_ERROR(onlyError("path_normalization: {path_parameters: drop}"), 1,
+                      "path_normalization.path_parameters",
+                      "must be one of reject, strip, keep, got 'drop'");
+}
+
 TEST(ConfigLoader, TopLevelRoutesFormDefaultVirtualHost) {
   Config c = loadOk(R"(clusters: [{name: b, endpoints: ["127.0.0.1:1"]}]
 routes:

@@ -342,6 +342,48 @@ TEST(GrpcTranscodeRequest, PathQueryAndBodyMerge) {
   EXPECT_EQ(ds.decode(*r), R"(name: "things/k" n: 4 sub { id: 77 })");
 }
 
+TEST(GrpcTranscodeResponse, InvalidUtf8InAStringBecomesReplacementCharacters) {
+  // protobuf copies the bytes of a proto3 string into the JSON as they are (found by
+  // grpc_transcode_json_fuzz); the client gets valid UTF-8.
+  DescriptorSet ds;
+  auto t = gt::Transcoder::load(options(ds));
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  std::vector<gt::Capture> caps;
+  const auto* get = (*t)->match("GET", "/v1/things/k", caps);
+  ASSERT_NE(get, nullptr);
+  std::string message;
+  gt::appendLengthDelimited(4,
+                            "a\xC1\x86"
+                            "b",
+                            message);  // tags: an overlong form
+  gt::appendLengthDelimited(4, "caf\xC3\xA9", message);
+  auto json = (*t)->responseJson(*get, message);
+  ASSERT_TRUE(json.ok()) << json.error().message;
+  EXPECT_EQ(*json,
+            "{\"tags\":[\"a\xEF\xBF\xBD\xEF\xBF\xBD"
+            "b\",\"caf\xC3\xA9\"]}");
+}
+
+TEST(GrpcTranscodeRequest, FieldBodyIsOneJsonValue) {
+  // With body: "sub" the body is wrapped as {"sub": <body>}; a body that closes that value
+  // early must not set other fields (found by grpc_transcode_json_fuzz).
+  DescriptorSet ds;
+  auto t = gt::Transcoder::load(options(ds));
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  std::vector<gt::Capture> caps;
+  const auto* set_sub = (*t)->match("POST", "/v1/things/k:sub", caps);
+  ASSERT_NE(set_sub, nullptr);
+  for (const char* body :
+       {R"({"id": 77}, "n": 5)", R"({"id": 1}, "tags": ["x"])", R"(null, "flag": true)"}) {
+    auto bad = (*t)->buildRequest(*set_sub, caps, "", body);
+    ASSERT_FALSE(bad.ok()) << body << " -> " << ds.decode(*bad);
+    EXPECT_EQ(bad.error().message.rfind("invalid JSON body", 0), 0u) << bad.error().message;
+  }
+  auto r = (*t)->buildRequest(*set_sub, caps, "", " {\"id\": \"5\"} ");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(ds.decode(*r), R"(name: "things/k" sub { id: 5 })");
+}
+
 // --- the filter, phase by phase -------------------------------------------------------------
 
 struct FilterRun {

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "core/encoding.h"
 #include "policies/grpc_transcode/codec.h"
 #include "policies/policy_yaml.h"
 
@@ -42,6 +43,33 @@ bool blank(std::string_view s) {
 
 Error clientError(std::string msg) {
   return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kDownstream, std::move(msg));
+}
+
+// True when every top-level field of `message` is `field`.
+bool onlyField(std::string_view message, const pb::FieldDescriptor* field) {
+  WireReader r(message);
+  WireReader::Field f;
+  while (r.next(f)) {
+    if (f.number != static_cast<uint32_t>(field->number())) return false;
+  }
+  return !r.failed();
+}
+
+// Appends `json` with each byte that is not part of well-formed UTF-8 replaced by U+FFFD:
+// protobuf copies a proto3 string's bytes as they are, and a client's JSON parser may refuse
+// (or a browser mangle) the whole document for one bad byte. Only strings can hold such bytes.
+void appendValidUtf8(std::string& out, std::string_view json) {
+  size_t i = 0;
+  while (i < json.size()) {
+    const size_t n = encoding::utf8SequenceLength(json.substr(i));
+    if (n > 0) {
+      out.append(json.substr(i, n));
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
 }
 
 }  // namespace
@@ -254,6 +282,10 @@ Result<std::string> Transcoder::buildRequest(const Binding& b, const std::vector
       why.resize(std::min(why.find('\n'), why.size()));  // drop the parser's context lines
       return clientError("invalid JSON body: " + why);
     }
+    if (b.body == Binding::Body::kField && !onlyField(out, b.body_field)) {
+      // `1, "n": 5` would otherwise set fields the rule does not bind to the body.
+      return clientError("invalid JSON body: not a single JSON value");
+    }
   }
   // Query parameters bind fields the body does not cover (none when the body is "*").
   if (b.body != Binding::Body::kAll && !query.empty()) {
@@ -303,7 +335,7 @@ Result<std::string> Transcoder::responseJson(const Binding& b, std::string_view 
       return Error::make(ErrorCode::kProtocol, ErrorSource::kUpstream,
                          "response message: " + std::string(st.message()));
     }
-    json.append(one);
+    appendValidUtf8(json, one);
     return {};
   };
   if (!b.response_body) {
