@@ -129,8 +129,9 @@ bool Exchange::needsBodyForRetry(const upstream::CompiledCluster& cc) {
     ex_.body_replayable = true;
     return false;
   }
+  // gRPC-Web text is decoded span by span as it is read (ClientBody::next): never kept raw.
   if (!req.has_body || req.chunked || req.content_length > kMaxReplayBody || req.expect_continue ||
-      ex_.route->wants_request_body) {
+      ex_.route->wants_request_body || grpc::webMode(req) == grpc::WebMode::kText) {
     return false;
   }
   const auto& policy = ex_.route->retry;

@@ -206,7 +206,11 @@ void Http2Connection::terminate(uint32_t error_code) {
 }
 
 bool Http2Connection::isOpen(int32_t stream_id) const {
-  return nghttp2_session_find_stream(session_, stream_id) != nullptr;
+  // nghttp2 keeps some closed streams (and idle ones a PRIORITY frame named) around.
+  nghttp2_stream* st = nghttp2_session_find_stream(session_, stream_id);
+  if (st == nullptr) return false;
+  const auto state = nghttp2_stream_get_state(st);
+  return state != NGHTTP2_STREAM_STATE_IDLE && state != NGHTTP2_STREAM_STATE_CLOSED;
 }
 
 void Http2Connection::streamFinished(Http2Stream* s) {

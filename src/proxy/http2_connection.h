@@ -54,6 +54,8 @@ class Http2Connection : private Http2FrameGuard::Streams {
   const DownstreamInfo& downstream() const { return down_; }
   void wantWrite() { write_wake_.notify(); }
   void streamFinished(Http2Stream* s);
+  // Ended by a connection error (GOAWAY with an error code, or a client that does not read).
+  bool failed() const { return failed_; }
 
  private:
   static int onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self);

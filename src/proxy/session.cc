@@ -331,7 +331,11 @@ Task<> Session::handleRequest() {
 Task<> Session::runHttp2() {
   h2_ = std::make_unique<Http2Connection>(w_, client_, in_, down_);
   co_await h2_->run();
+  // A connection error: the client may still be sending (a flood); closing with its bytes
+  // unread would reset the connection and could destroy the GOAWAY before it is read.
+  const bool linger = h2_->failed() && !aborted_;
   h2_.reset();
+  if (linger) co_await lingeringClose();
 }
 
 Task<Result<BodyReader::Span>> Session::readBody(runtime::Duration idle) {
