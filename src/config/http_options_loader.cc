@@ -11,6 +11,7 @@ constexpr std::string_view kHttp2Keys[] = {"enabled",
                                            "max_header_list_bytes",
                                            "max_resets_per_second",
                                            "control_frame_budget",
+                                           "control_frame_refill_per_second",
                                            "enable_connect_protocol"};
 constexpr std::string_view kHttpsRedirectKeys[] = {"port", "status"};
 constexpr int64_t kMaxPort = 65535;
@@ -32,6 +33,7 @@ void readHttp2(Diagnostics& diag, const YAML::Node& node, Http2Options& h) {
   u32("max_header_list_bytes", 1024, uint64_t{16} << 20, h.max_header_list_bytes);
   u32("max_resets_per_second", 1, 1000000, h.max_resets_per_second);
   u32("control_frame_budget", 10, 1000000, h.control_frame_budget);
+  u32("control_frame_refill_per_second", 1, 1000000, h.control_frame_refill_per_second);
 }
 
 // `https_redirect: true` or `{port, status}`.

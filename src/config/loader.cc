@@ -34,9 +34,16 @@ constexpr std::string_view kTopKeys[] = {
     "forwarded",  "clusters",  "virtual_hosts", "routes",
     "http2",      "consumers", "streams"};
 constexpr std::string_view kStreamKeys[] = {"max_drain_age"};
-constexpr std::string_view kListenerKeys[] = {
-    "name", "address", "port", "virtual_hosts", "tls", "https_redirect", "underscores_in_headers"};
+constexpr std::string_view kListenerKeys[] = {"name",
+                                              "address",
+                                              "port",
+                                              "virtual_hosts",
+                                              "tls",
+                                              "https_redirect",
+                                              "underscores_in_headers",
+                                              "protocol"};
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
+constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
@@ -147,7 +154,7 @@ class Loader {
       config.virtual_hosts.push_back(implicitVirtualHost(*m.findKey("routes"), *v));
     }
     if (const YAML::Node* v = m.find("listeners")) {
-      readListeners(*v, config.virtual_hosts, config.listeners);
+      readListeners(*v, config.virtual_hosts, config.http2.enabled, config.listeners);
     } else {
       config.listeners.push_back(defaultListener());
       listener_where_.push_back(Located{YAML::Mark::null_mark(), "listeners"});
@@ -535,7 +542,7 @@ class Loader {
   }
 
   void readListeners(const YAML::Node& node, const std::vector<VirtualHost>& vhosts,
-                     std::vector<Listener>& out) {
+                     bool http2_enabled, std::vector<Listener>& out) {
     std::set<std::string, std::less<>> names;
     forEachMap(diag_, node, "listeners", kListenerKeys, [&](const MapReader& m) {
       Listener l;
@@ -571,6 +578,21 @@ class Loader {
         l.underscores_in_headers = mode == "drop"     ? UnderscoreHeaders::kDrop
                                    : mode == "reject" ? UnderscoreHeaders::kReject
                                                       : UnderscoreHeaders::kRejectFraming;
+      }
+      if (m.has("protocol")) {
+        std::string proto = "auto";
+        readOneOf(m, "protocol", kListenerProtocols, proto);
+        l.protocol = proto == "h2c"     ? ListenerProtocol::kH2c
+                     : proto == "http1" ? ListenerProtocol::kHttp1
+                                        : ListenerProtocol::kAuto;
+        const YAML::Node* at = m.find("protocol");
+        if (l.tls && l.protocol != ListenerProtocol::kAuto) {
+          diag_.add(*at, m.path("protocol"),
+                    "a TLS listener chooses its protocol by ALPN (tls.alpn); 'protocol' is for "
+                    "plain listeners");
+        } else if (l.protocol == ListenerProtocol::kH2c && !http2_enabled) {
+          diag_.add(*at, m.path("protocol"), "h2c needs http2.enabled");
+        }
       }
       listener_where_.push_back(Located{m.node().Mark(), m.path()});
       listener_ips_.push_back(ip);

@@ -74,7 +74,11 @@ struct Http2Options {
   uint32_t max_frame_size = 16384;
   uint32_t max_header_list_bytes = 65536;  // decoded size (RFC 9113 §6.5.2)
   uint32_t max_resets_per_second = 100;    // client RST_STREAMs before GOAWAY (rapid reset)
-  uint32_t control_frame_budget = 1000;    // PING/SETTINGS/PRIORITY/empty DATA burst (+100/s)
+  // Frames that do no useful work (empty DATA, tiny WINDOW_UPDATEs, PRIORITY, RST_STREAM on
+  // closed streams, SETTINGS, PING): a burst per connection, refilled per second and by the
+  // gateway's response frames. Spending it is a flood: GOAWAY(ENHANCE_YOUR_CALM).
+  uint32_t control_frame_budget = 1000;
+  uint32_t control_frame_refill_per_second = 100;
   // RFC 8441: WebSocket over HTTP/2 (extended CONNECT), tunnelled to an HTTP/1.1 Upgrade.
   bool enable_connect_protocol = false;
 };
@@ -414,6 +418,13 @@ enum class UnderscoreHeaders : uint8_t {
   kReject,         // 400 for any header whose name has '_'
 };
 
+// What a plain (cleartext) listener speaks.
+enum class ListenerProtocol : uint8_t {
+  kAuto,   // HTTP/1.1, and HTTP/2 for a client that starts with its preface (h2c); default
+  kHttp1,  // HTTP/1.1 only
+  kH2c,    // HTTP/2 only (prior knowledge): any other first bytes are an invalid preface
+};
+
 struct Listener {
   std::string name;
   std::string address = "0.0.0.0";
@@ -422,6 +433,7 @@ struct Listener {
   std::optional<ListenerTls> tls;
   std::optional<HttpsRedirect> https_redirect;
   UnderscoreHeaders underscores_in_headers = UnderscoreHeaders::kRejectFraming;
+  ListenerProtocol protocol = ListenerProtocol::kAuto;
 };
 
 struct AccessLog {

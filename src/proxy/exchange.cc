@@ -108,6 +108,11 @@ void Exchange::abortUpstream() {
   if (call_) call_->abort();
 }
 
+void Exchange::abandon(std::string_view why) {
+  ex_.error.assign(why);
+  finishRequest(499);
+}
+
 bool Exchange::prepare(std::string_view target) {
   auto& req = ctx_.request;
   const auto& snap = *ex_.snap->snap;

@@ -69,6 +69,8 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   void resetForGatewayError(std::string_view error);
   // Drain deadline or stream reset: cancel the upstream side.
   void abortUpstream();
+  // The client went away before run(): logged as 499 with `why`, nothing else is done.
+  void abandon(std::string_view why);
   bool active() const { return active_; }
   // What kind of long-lived stream the current request turned into (kNone: unary so far).
   enum class StreamKind { kNone, kWebSocket, kSse, kGrpc };
@@ -148,10 +150,12 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   // Fetches the first body span before any upstream sees the request (it rides in the
   // HTTP/1.1 head's writev). False when the request was answered (an error).
   runtime::Task<bool> fetchFirstSpan();
-  // A small body of an idempotent request is read into buffered_body when the route's retry
-  // policy may retry after sending it: needsBodyForRetry() decides (no coroutine frame for
-  // the common case), bufferBodyForRetry() reads; false when the request was answered.
-  bool needsBodyForRetry();
+  // A small body is read into buffered_body when the route's retry policy may retry after
+  // sending it: an idempotent request's for reset, timeout or statuses, any request's towards
+  // HTTP/2 for a refused stream (REFUSED_STREAM, past GOAWAY). needsBodyForRetry() decides (no
+  // coroutine frame for the common case), bufferBodyForRetry() reads; false when the request
+  // was answered.
+  bool needsBodyForRetry(const upstream::CompiledCluster& cc);
   runtime::Task<bool> bufferBodyForRetry();
   // The call failed: the error reply (or 499) and the log's error text, from the typed error.
   runtime::Task<> replyToFailure(const AttemptError& e);

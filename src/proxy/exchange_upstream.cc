@@ -61,7 +61,7 @@ Task<> Exchange::proxyToUpstream() {
                              !io_.bodyBuffered() && req.protocol != http::Protocol::kHttp10;
   UpstreamCall call(w_, callOptions(cc, wait_continue), http1_, http2_);
   body_.reset();
-  if (needsBodyForRetry() && !(co_await bufferBodyForRetry())) co_return;
+  if (needsBodyForRetry(cc) && !(co_await bufferBodyForRetry())) co_return;
   // Fetch the first body span before choosing a host: a malformed or oversized first chunk is
   // refused without any upstream seeing the request, and the span rides in the head's writev
   // (HTTP/2: the first DATA). Towards HTTP/2 only for an HTTP/1.1 client's chunked body: an
@@ -122,16 +122,24 @@ Task<> Exchange::replyToFailure(const AttemptError& e) {
   co_await sendError(r.status, r.message);
 }
 
-bool Exchange::needsBodyForRetry() {
+bool Exchange::needsBodyForRetry(const upstream::CompiledCluster& cc) {
   auto& req = ctx_.request;
   // ctx.buffer_request_body already holds the whole body in buffered_body.
   if (ctx_.buffer_request_body > 0 && req.has_body) {
     ex_.body_replayable = true;
     return false;
   }
-  return !(!req.has_body || req.chunked || req.content_length > kMaxReplayBody ||
-           req.expect_continue || ex_.route->wants_request_body || !req.isIdempotent() ||
-           !retriesAfterSending(ex_.route->retry));
+  // gRPC-Web text is decoded span by span as it is read (ClientBody::next): never kept raw.
+  if (!req.has_body || req.chunked || req.content_length > kMaxReplayBody || req.expect_continue ||
+      ex_.route->wants_request_body || grpc::webMode(req) == grpc::WebMode::kText) {
+    return false;
+  }
+  const auto& policy = ex_.route->retry;
+  // An HTTP/2 upstream may refuse a stream (or GOAWAY it) after its body went out; the retry
+  // is safe for any method, but only with the body kept.
+  const bool refused_retry =
+      (cc.http2 || cc.protocol_auto) && policy.attempts > 1 && policy.on_connect_failure;
+  return refused_retry || (req.isIdempotent() && retriesAfterSending(policy));
 }
 
 Task<bool> Exchange::bufferBodyForRetry() {

@@ -17,10 +17,9 @@ using runtime::Task;
 
 namespace {
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-// Client frames that do no useful work (PING, SETTINGS, PRIORITY, empty DATA) draw from a
-// budget that refills over time; a client that spends it gets GOAWAY(ENHANCE_YOUR_CALM).
-constexpr int64_t kBudgetRefillPerSecond = 100;
 constexpr uint32_t kMaxContinuations = 64;
+// Once the connection failed, the GOAWAY gets this long to be written.
+constexpr auto kFinalWriteTimeout = std::chrono::seconds(2);
 
 // Why HTTP/2 connections or streams were cut for abuse, and connection counts (all workers).
 enum Reason : size_t {
@@ -36,11 +35,13 @@ enum Reason : size_t {
 constexpr const char* kReasonNames[kReasonCount] = {
     "rapid_reset",    "control_frame_flood", "continuation_flood", "header_list_too_large",
     "outbound_flood", "protocol_error",      "stalled_window"};
+constexpr size_t kFloodKinds = static_cast<size_t>(FloodKind::kCount);
 // Each worker counts in its own cells; /metrics sums them.
 struct Http2Cells {
   metrics::Counter connections;
   metrics::Counter streams;
   std::array<metrics::Counter, kReasonCount> protection;
+  std::array<metrics::Counter, kFloodKinds> floods;
 };
 metrics::PerThread<Http2Cells>& cells() {
   return metrics::processCells<Http2Cells>();
@@ -48,6 +49,11 @@ metrics::PerThread<Http2Cells>& cells() {
 
 void count(Reason r) {
   cells().local().protection[r].inc();
+}
+
+void countFlood(FloodKind k) {
+  count(kControlFlood);
+  cells().local().floods[static_cast<size_t>(k)].inc();
 }
 
 void collectMetrics(metrics::Scrape& scrape) {
@@ -61,16 +67,36 @@ void collectMetrics(metrics::Scrape& scrape) {
                                                "HTTP/2 streams or connections cut for abuse.",
                                                metrics::Type::kCounter,
                                                {"reason"}};
+  static constexpr metrics::Family kFloods{
+      "gatehouse_http2_floods_total",
+      "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for frames that do no useful "
+      "work, by the kind of frame that spent the budget.",
+      metrics::Type::kCounter,
+      {"kind"}};
   scrape.family(kConnections).add({}, cells().sum(&Http2Cells::connections));
   scrape.family(kStreams).add({}, cells().sum(&Http2Cells::streams));
   std::array<uint64_t, kReasonCount> protection{};
+  std::array<uint64_t, kFloodKinds> floods{};
   cells().forEach([&](const Http2Cells& c) {
     for (size_t i = 0; i < kReasonCount; ++i)
       protection[i] += c.protection[i].get();
+    for (size_t i = 0; i < kFloodKinds; ++i)
+      floods[i] += c.floods[i].get();
   });
   auto& samples = scrape.family(kProtection);
   for (size_t i = 0; i < kReasonCount; ++i)
     samples.add({kReasonNames[i]}, protection[i]);
+  auto& flood_samples = scrape.family(kFloods);
+  for (size_t i = 0; i < kFloodKinds; ++i)
+    flood_samples.add({floodKindName(static_cast<FloodKind>(i))}, floods[i]);
+}
+
+Http2FrameGuard::Limits guardLimits(const config::Http2Options& h2) {
+  Http2FrameGuard::Limits l;
+  l.budget = h2.control_frame_budget;
+  l.refill_per_second = h2.control_frame_refill_per_second;
+  l.max_resets_per_second = h2.max_resets_per_second;
+  return l;
 }
 
 Http2Connection* self(void* p) {
@@ -95,12 +121,14 @@ PrefaceMatch matchHttp2Preface(std::string_view bytes) {
 
 Http2Connection::Http2Connection(proxy::WorkerContext& worker, net::TcpStream& client, Buffer& in,
                                  const DownstreamInfo& down)
-    : w_(worker), client_(client), in_(in), down_(down) {
+    : w_(worker),
+      client_(client),
+      in_(in),
+      down_(down),
+      guard_(guardLimits(worker.snapshot()->snap->config->http2), worker.loop().now()) {
   registerHttp2Metrics();
   cells().local().connections.inc();
   const auto& h2 = w_.snapshot()->snap->config->http2;
-  budget_ = static_cast<int64_t>(h2.control_frame_budget);
-  window_start_ = w_.loop().now();
 
   nghttp2_session_callbacks* cb = nullptr;
   nghttp2_session_callbacks_new(&cb);
@@ -110,6 +138,7 @@ Http2Connection::Http2Connection(proxy::WorkerContext& worker, net::TcpStream& c
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Http2Connection::onFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Http2Connection::onDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Http2Connection::onStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Http2Connection::onFrameSend);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   // Request DATA is acknowledged only once the upstream has taken it: backpressure.
@@ -117,8 +146,11 @@ Http2Connection::Http2Connection(proxy::WorkerContext& worker, net::TcpStream& c
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_max_continuations(opt, kMaxContinuations * 2);  // ours trips first
-  nghttp2_option_set_stream_reset_rate_limit(opt, h2.max_resets_per_second * 4ULL,
-                                             h2.max_resets_per_second * 2ULL);
+  // nghttp2's own RST_STREAM limit (all streams) is a backstop above the guard's, so that the
+  // guard, which tells rapid reset from RST_STREAM on closed streams, trips first.
+  nghttp2_option_set_stream_reset_rate_limit(
+      opt, uint64_t{h2.control_frame_budget} + 2ULL * h2.max_resets_per_second,
+      uint64_t{h2.control_frame_refill_per_second} + 2ULL * h2.max_resets_per_second);
   nghttp2_session_server_new3(&session_, cb, this, opt, http::nghttp2Allocator());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
@@ -162,21 +194,23 @@ void Http2Connection::goAway(uint32_t error_code) {
   wantWrite();
 }
 
-void Http2Connection::rollWindow() {
-  auto now = w_.loop().now();
-  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - window_start_);
-  if (elapsed.count() < 1000) return;
-  const auto& h2 = w_.snapshot()->snap->config->http2;
-  int64_t refill = elapsed.count() / 1000 * kBudgetRefillPerSecond;
-  budget_ = std::min<int64_t>(budget_ + refill, static_cast<int64_t>(h2.control_frame_budget));
-  window_start_ = now;
-  resets_in_window_ = 0;
+void Http2Connection::terminate(uint32_t error_code) {
+  closing_ = true;  // the reader stops at the frame that failed
+  wantWrite();
+  if (failed_) return;
+  failed_ = true;
+  goaway_sent_ = true;
+  // GOAWAY(last stream processed, error_code); once it is queued nghttp2 sends no HEADERS or
+  // DATA for any stream (they fail its "session closing" check), and after it nothing at all.
+  nghttp2_session_terminate_session(session_, error_code);
 }
 
-bool Http2Connection::charge(int cost) {
-  rollWindow();
-  budget_ -= cost;
-  return budget_ >= 0;
+bool Http2Connection::isOpen(int32_t stream_id) const {
+  // nghttp2 keeps some closed streams (and idle ones a PRIORITY frame named) around.
+  nghttp2_stream* st = nghttp2_session_find_stream(session_, stream_id);
+  if (st == nullptr) return false;
+  const auto state = nghttp2_stream_get_state(st);
+  return state != NGHTTP2_STREAM_STATE_IDLE && state != NGHTTP2_STREAM_STATE_CLOSED;
 }
 
 void Http2Connection::streamFinished(Http2Stream* s) {
@@ -215,29 +249,24 @@ int Http2Connection::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, 
         return c->enhanceYourCalm();
       }
       break;
-    case NGHTTP2_PING:
-    case NGHTTP2_SETTINGS:
-    case NGHTTP2_PRIORITY:
-      if (!c->charge(1)) {
-        count(kControlFlood);
-        return c->enhanceYourCalm();
-      }
-      break;
-    case NGHTTP2_DATA:
-      if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) && !c->charge(1)) {
-        count(kControlFlood);
-        return c->enhanceYourCalm();
-      }
-      break;
-    default:
+    default:  // the rest was judged by the guard
       break;
   }
   return 0;
 }
 
 int Http2Connection::enhanceYourCalm() {
-  goAway(NGHTTP2_ENHANCE_YOUR_CALM);
+  terminate(NGHTTP2_ENHANCE_YOUR_CALM);
   return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+int Http2Connection::onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* p) {
+  // Useful work for the client: what it sends in return (WINDOW_UPDATE for the data, a
+  // bandwidth-probing PING) is paid for.
+  if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) {
+    self(p)->guard_.credit(1);
+  }
+  return 0;
 }
 
 int Http2Connection::onBeginHeaders(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
@@ -274,8 +303,7 @@ int Http2Connection::onHeader(nghttp2_session* session, const nghttp2_frame* fra
   return 0;
 }
 
-int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* p) {
-  auto* c = self(p);
+int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, void*) {
   auto* s =
       static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
   const bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
@@ -291,17 +319,7 @@ int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* 
     case NGHTTP2_DATA:
       if (s && end_stream) s->onEndStream();
       break;
-    case NGHTTP2_RST_STREAM: {
-      // CVE-2023-44487: opening and resetting streams costs us work and the client nothing.
-      const auto& h2 = c->w_.snapshot()->snap->config->http2;
-      c->rollWindow();
-      if (++c->resets_in_window_ > h2.max_resets_per_second) {
-        count(kRapidReset);
-        return c->enhanceYourCalm();
-      }
-      break;
-    }
-    default:
+    default:  // RST_STREAM (rapid reset) is counted by the guard
       break;
   }
   return 0;
@@ -337,26 +355,64 @@ int Http2Connection::onStreamClose(nghttp2_session* session, int32_t stream_id, 
   return 0;
 }
 
+bool Http2Connection::feed() {
+  const auto now = w_.loop().now();
+  bool fed = false;
+  while (!in_.empty() && !closing_) {
+    const auto step = guard_.next(in_.readable(), *this, now);
+    using Verdict = Http2FrameGuard::Verdict;
+    if (step.verdict == Verdict::kFlood) {
+      countFlood(guard_.kind());
+      log::debug("HTTP/2 from ", down_.peer_ip, ": ", floodKindName(guard_.kind()), " flood");
+      terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+      break;
+    }
+    if (step.verdict == Verdict::kRapidReset) {
+      count(kRapidReset);
+      terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+      break;
+    }
+    if (step.verdict == Verdict::kStreamIdRegression) {
+      count(kProtocolError);
+      log::debug("HTTP/2 from ", down_.peer_ip, ": HEADERS on a stream id it skipped");
+      terminate(NGHTTP2_PROTOCOL_ERROR);
+      break;
+    }
+    if (step.bytes == 0) break;  // the rest of a frame head is still to come
+    ssize_t rv = nghttp2_session_mem_recv(
+        session_, reinterpret_cast<const uint8_t*>(in_.readable().data()), step.bytes);
+    if (rv < 0) {
+      if (rv == NGHTTP2_ERR_FLOODED) {
+        // The client does not read the acknowledgements it asks for: nothing more is written.
+        count(kCodecFlood);
+        drop_output_ = true;
+        failed_ = true;
+      } else if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+        count(kProtocolError);
+        log::debug("HTTP/2 from ", down_.peer_ip, ": invalid connection preface");
+        terminate(NGHTTP2_PROTOCOL_ERROR);
+      } else if (rv != NGHTTP2_ERR_CALLBACK_FAILURE) {
+        count(kProtocolError);
+        log::debug("HTTP/2 from ", down_.peer_ip, ": ", nghttp2_strerror(static_cast<int>(rv)));
+        drop_output_ = true;
+        failed_ = true;
+      }
+      // NGHTTP2_ERR_CALLBACK_FAILURE: a callback terminated the connection already.
+      closing_ = true;
+      break;
+    }
+    in_.consume(step.bytes);
+    fed = true;
+  }
+  if (fed || closing_) wantWrite();
+  return !closing_;
+}
+
 Task<> Http2Connection::readLoop() {
   auto& loop = w_.loop();
   for (;;) {
-    if (!in_.empty()) {
-      auto bytes = in_.readable();
-      ssize_t rv = nghttp2_session_mem_recv(
-          session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-      if (rv < 0) {
-        if (rv == NGHTTP2_ERR_FLOODED) {
-          count(kCodecFlood);
-        } else if (rv != NGHTTP2_ERR_CALLBACK_FAILURE) {
-          count(kProtocolError);
-          log::debug("HTTP/2 from ", down_.peer_ip, ": ", nghttp2_strerror(static_cast<int>(rv)));
-        }
-        break;
-      }
-      in_.consume(static_cast<size_t>(rv));
-      wantWrite();
-    }
-    if (closing_ || aborted_ || !nghttp2_session_want_read(session_)) break;
+    if (!feed()) break;
+    if (aborted_ || !nghttp2_session_want_read(session_)) break;
     bool idle = true;
     for (const auto& [id, s] : streams_) {
       if (s->running()) {
@@ -383,8 +439,15 @@ Task<> Http2Connection::readLoop() {
     if (*n == 0) break;
     in_.commit(*n);
   }
+  in_.clear();  // a connection that failed leaves the rest of its input unread
   in_.release();
   closing_ = true;
+  if (failed_) {
+    // No response may follow the frame that failed the connection: cancel every stream now,
+    // not once the GOAWAY is written.
+    for (auto& [id, s] : streams_)
+      s->abort();
+  }
   wantWrite();
 }
 
@@ -404,9 +467,10 @@ Task<> Http2Connection::writeLoop() {
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
       if (out_.size() >= 65536) break;
     }
-    if (!out_.empty() && !aborted_) {
+    if (!out_.empty() && !aborted_ && !drop_output_) {
       iovec v{out_.data(), out_.size()};
-      const auto write_timeout = w_.snapshot()->snap->config->timeouts.client_body;
+      runtime::Duration write_timeout = w_.snapshot()->snap->config->timeouts.client_body;
+      if (failed_) write_timeout = std::min<runtime::Duration>(write_timeout, kFinalWriteTimeout);
       auto st = co_await client_.writeAll(&v, 1, loop.now() + write_timeout);
       if (!st.ok()) {
         closing_ = true;
@@ -424,6 +488,8 @@ Task<> Http2Connection::writeLoop() {
     }
     co_await write_wake_.wait(loop, runtime::kNoDeadline);
   }
+  // After a connection error the client sees the end at once, even while streams unwind.
+  if (failed_ && !aborted_) client_.shutdownWrite();
   out_.clear();
   out_.shrink_to_fit();
 }

@@ -220,7 +220,12 @@ bool Http2Stream::buildRequest() {
 Task<> Http2Stream::serve() {
   // Started from inside the codec's receive callback: run from the loop instead.
   co_await runtime::YieldToLoop{conn_.worker().loop()};
-  if (!buildRequest()) {
+  if (closed_) {
+    // Reset by the client (or the connection failed) before it was started: nothing goes
+    // upstream. With rapid reset (HEADERS + RST_STREAM in one read) this is every stream.
+    (void)buildRequest();  // for the access log
+    exchange_.abandon("stream reset by client before it started");
+  } else if (!buildRequest()) {
     co_await exchange_.sendLocalReply();
   } else {
     co_await exchange_.run();

@@ -20,6 +20,13 @@ using runtime::Task;
 namespace {
 // Request heads are small; the buffer grows (up to limits.max_header_bytes) when one is not.
 constexpr size_t kInitialBuffer = buffer_pool::kSmallBlock;
+
+// What the listener of a plain connection speaks (TLS listeners choose by ALPN).
+config::ListenerProtocol listenerProtocol(proxy::WorkerContext& w, const std::string& key) {
+  const auto& listeners = w.snapshot()->snap->config->listeners;
+  const size_t li = w.listenerIndex(key);
+  return li < listeners.size() ? listeners[li].protocol : config::ListenerProtocol::kAuto;
+}
 }  // namespace
 
 Task<> runSession(proxy::WorkerContext& worker, int fd, net::SocketAddress peer,
@@ -113,7 +120,10 @@ Task<> Session::run() {
     if (must_linger_) co_await lingeringClose();
     co_return;
   }
-  if (alpn_h2_) {
+  if (alpn_h2_ ||
+      (!down_.tls && listenerProtocol(w_, down_.listener_key) == config::ListenerProtocol::kH2c)) {
+    // An h2c-only listener takes whatever comes as HTTP/2: anything but the preface is an
+    // invalid preface (GOAWAY(PROTOCOL_ERROR)), never an HTTP/1.1 request.
     co_await runHttp2();
     co_return;
   }
@@ -140,7 +150,8 @@ Task<Session::HeadResult> Session::readHead(bool first) {
   const http1::ParseLimits limits{cfg.limits.max_request_line, cfg.limits.max_header_bytes,
                                   cfg.limits.max_headers};
   const auto client_header = cfg.timeouts.client_header;
-  const bool h2c = cfg.http2.enabled;
+  const bool h2c = cfg.http2.enabled &&
+                   listenerProtocol(w_, down_.listener_key) != config::ListenerProtocol::kHttp1;
   auto now = w_.loop().now();
   auto idle_deadline = now + (first ? client_header : cfg.timeouts.keepalive_idle);
   auto head_deadline = in_.empty() ? runtime::kNoDeadline : now + client_header;
@@ -321,7 +332,11 @@ Task<> Session::handleRequest() {
 Task<> Session::runHttp2() {
   h2_ = std::make_unique<Http2Connection>(w_, client_, in_, down_);
   co_await h2_->run();
+  // A connection error: the client may still be sending (a flood); closing with its bytes
+  // unread would reset the connection and could destroy the GOAWAY before it is read.
+  const bool linger = h2_->failed() && !aborted_;
   h2_.reset();
+  if (linger) co_await lingeringClose();
 }
 
 Task<Result<BodyReader::Span>> Session::readBody(runtime::Duration idle) {

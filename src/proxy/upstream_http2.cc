@@ -166,6 +166,9 @@ Task<> Http2UpstreamIo::sendBody(RequestBody& body, bool& body_failed, const boo
     if (!st.ok()) co_return;
   }
   for (;;) {
+    // A body read whole before the call (kept for a retry) has nothing more to give; asking
+    // the client side again could meet a previous attempt's interrupt.
+    if (body.done()) break;
     auto sp = co_await body.next();
     if (!sp.ok()) {
       if (!receiver_done) {

@@ -419,14 +419,12 @@ def frame(ftype, flags, sid, payload):
     return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
 
 
-def test_continuation_flood_closes_the_connection(gatehouse, echo):
-    import hpack
-    gh = gatehouse(simple_config(cluster("up", echo)))
-    block = hpack.Encoder().encode([(":method", "GET"), (":path", "/" + "a" * 200),
-                                    (":scheme", "http"), (":authority", "x")])
-    with socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT) as s:
+def continuation_flood(port, block):
+    """HEADERS without END_HEADERS, then one CONTINUATION per byte of the header block: returns
+    (GOAWAY error codes received, how the connection ended)."""
+    from support.h2flood import GOAWAY, goaway_code, read_until_closed
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
         s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b""))
-        # HEADERS without END_HEADERS, then one CONTINUATION per byte of the header block.
         out = frame(1, 0x1, 1, block[:1])
         for i in range(1, len(block)):
             out += frame(9, 0, 1, block[i:i + 1])
@@ -434,20 +432,42 @@ def test_continuation_flood_closes_the_connection(gatehouse, echo):
             s.sendall(out)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        got = b""
-        deadline = time.monotonic() + IO_TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                d = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not d:
-                break
-            got += d
-    # The gateway answered with GOAWAY (type 7) and closed; the request never went upstream.
-    assert b"\x07\x00\x00\x00\x00\x00" in got or len(got) > 0
+        frames, how = read_until_closed(s, IO_TIMEOUT)
+    return [goaway_code(f[3]) for f in frames if f[0] == GOAWAY], how
+
+
+def test_continuation_flood_closes_the_connection(gatehouse, echo):
+    # Floods of CONTINUATION frames on several connections, one after another, while another
+    # client keeps being served: each flood ends with GOAWAY(ENHANCE_YOUR_CALM) and a close,
+    # and its request never goes upstream.
+    import threading
+    import hpack
+    gh = gatehouse(simple_config(cluster("up", echo)))
+    block = hpack.Encoder().encode([(":method", "GET"), (":path", "/" + "a" * 200),
+                                    (":scheme", "http"), (":authority", "x")])
+    results = []
+
+    def flooder():
+        for _ in range(10):
+            results.append(continuation_flood(gh.port, block))
+    t = threading.Thread(target=flooder)
+    t.start()
+    try:
+        c = H2Conn(gh.port)
+        served = 0
+        while t.is_alive() or served < 5:
+            assert c.response(c.request("GET", f"/during/{served}"))["status"] == 200
+            served += 1
+            assert served < 10_000
+        c.close()
+    finally:
+        t.join(timeout=IO_TIMEOUT * 10)
+    assert len(results) == 10
+    for goaways, how in results:
+        assert goaways == [h2.errors.ErrorCodes.ENHANCE_YOUR_CALM], results
+        assert how in ("eof", "reset"), results  # closed, not merely answered
     wait_until(lambda: gh.metrics().value("gatehouse_http2_protection_total",
-                                          reason="continuation_flood") >= 1)
+                                          reason="continuation_flood") >= 10)
     assert not any(rec.get("path", "").startswith("/aaa") for rec in gh.access_log())
 
 

@@ -34,6 +34,7 @@ TEST(Http2Config, DefaultsAndOverrides) {
   max_header_list_bytes: 8KiB
   max_resets_per_second: 5
   control_frame_budget: 50
+  control_frame_refill_per_second: 7
 )");
   EXPECT_FALSE(c.http2.enabled);
   EXPECT_EQ(c.http2.max_concurrent_streams, 10u);
@@ -41,6 +42,42 @@ TEST(Http2Config, DefaultsAndOverrides) {
   EXPECT_EQ(c.http2.max_header_list_bytes, 8192u);
   EXPECT_EQ(c.http2.max_resets_per_second, 5u);
   EXPECT_EQ(c.http2.control_frame_budget, 50u);
+  EXPECT_EQ(c.http2.control_frame_refill_per_second, 7u);
+  EXPECT_EQ(d.http2.control_frame_refill_per_second, 100u);
+}
+
+TEST(Http2Config, ListenerProtocol) {
+  config::Config c = loadOk(R"(listeners:
+  - {name: a, port: 8080}
+  - {name: b, port: 8081, protocol: h2c}
+  - {name: c, port: 8082, protocol: http1}
+  - {name: d, port: 8083, protocol: auto}
+)");
+  ASSERT_EQ(c.listeners.size(), 4u);
+  EXPECT_EQ(c.listeners[0].protocol, config::ListenerProtocol::kAuto);
+  EXPECT_EQ(c.listeners[1].protocol, config::ListenerProtocol::kH2c);
+  EXPECT_EQ(c.listeners[2].protocol, config::ListenerProtocol::kHttp1);
+  EXPECT_EQ(c.listeners[3].protocol, config::ListenerProtocol::kAuto);
+  auto r = load("listeners: [{name: a, port: 8080, protocol: h3}]\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors[0].format().find("listeners[0].protocol"), std::string::npos)
+      << r.errors[0].format();
+  // A TLS listener chooses by ALPN.
+  r = load(R"(listeners:
+  - name: a
+    port: 8443
+    protocol: h2c
+    tls: {certificates: [{cert: a.crt, key: a.key}]}
+)");
+  ASSERT_FALSE(r.ok());
+  bool named = false;
+  for (const auto& e : r.errors)
+    named = named || e.format().find("chooses its protocol by ALPN") != std::string::npos;
+  EXPECT_TRUE(named);
+  r = load("http2: {enabled: false}\nlisteners: [{name: a, port: 8080, protocol: h2c}]\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors[0].format().find("h2c needs http2.enabled"), std::string::npos)
+      << r.errors[0].format();
 }
 
 TEST(Http2Config, BadValuesNameTheOption) {
