@@ -7,6 +7,7 @@
 #   bench/ab.sh BIN_A BIN_B                 (ROUNDS=7 N=200000 CONNS=1000 PATH_=/1k)
 #   CONNS=50 ROUNDS=9 bench/ab.sh /tmp/gh-old build/release/gatehouse
 #   LB_A=round_robin LB_B=least_time bench/ab.sh BIN BIN   (what an algorithm costs)
+#   H2=1 CONNS=50 bench/ab.sh A B           h2c prior knowledge, STREAMS=10 per connection
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -17,6 +18,7 @@ N=${N:-200000}
 CONNS=${CONNS:-1000}
 URLPATH=${PATH_:-/1k}
 BASE=${PORT_BASE:-19280}
+if [[ ${H2:-0} == 1 ]]; then LOAD_MODE=(-m "${STREAMS:-10}"); else LOAD_MODE=(--h1); fi
 PROXY=$BASE ADMIN=$((BASE + 1)) ORIGIN=$((BASE + 2)) ORIGIN2=$((BASE + 3))
 LB_A=${LB_A:-${LB:-round_robin}}
 LB_B=${LB_B:-${LB:-round_robin}}
@@ -46,10 +48,10 @@ one() { # one BIN SIDE -> prints proxy CPU µs per request over N measured reque
     local pid=$!
     PIDS+=($pid)
     wait_port "$PROXY" "$URLPATH"
-    timeout 120 taskset -c 0 h2load --h1 -n $((N / 4)) -c "$CONNS" "http://127.0.0.1:$PROXY$URLPATH" >/dev/null 2>&1
+    timeout 120 taskset -c 0 h2load "${LOAD_MODE[@]}" -n $((N / 4)) -c "$CONNS" "http://127.0.0.1:$PROXY$URLPATH" >/dev/null 2>&1
     local t0
     t0=$(cpu_ticks "$pid")
-    timeout 300 taskset -c 0 h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$PROXY$URLPATH" >"$RUN/h2load" 2>&1
+    timeout 300 taskset -c 0 h2load "${LOAD_MODE[@]}" -n "$N" -c "$CONNS" "http://127.0.0.1:$PROXY$URLPATH" >"$RUN/h2load" 2>&1
     local t1
     t1=$(cpu_ticks "$pid")
     grep -q "$N succeeded" "$RUN/h2load" || { cat "$RUN/h2load" >&2; return 1; }
@@ -58,7 +60,7 @@ one() { # one BIN SIDE -> prints proxy CPU µs per request over N measured reque
     awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$N" 'BEGIN {printf "%.2f", (b - a) / hz * 1e6 / n}'
 }
 
-echo "A=$A ($LB_A) B=$B ($LB_B) rounds=$ROUNDS N=$N conns=$CONNS path=$URLPATH"
+echo "A=$A ($LB_A) B=$B ($LB_B) rounds=$ROUNDS N=$N conns=$CONNS path=$URLPATH h2=${H2:-0}"
 ratios=()
 for r in $(seq 1 "$ROUNDS"); do
     a=$(one "$A" A)
