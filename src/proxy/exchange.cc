@@ -118,7 +118,11 @@ bool Exchange::prepare(std::string_view target) {
   const auto& snap = *ex_.snap->snap;
   const auto& cfg = *snap.config;
   if (down_.tls) req.scheme = "https";
-  ex_.listener = w_.listenerIndex(down_.listener_key);
+  if (listener_generation_ != snap.generation) {
+    listener_generation_ = snap.generation;
+    listener_index_ = w_.listenerIndex(down_.listener_key);
+  }
+  ex_.listener = listener_index_;
   if (req.underscore_in_names && !checkUnderscoreHeaders()) return false;
 
   // Request id: keep a valid incoming one, else generate.

@@ -7,6 +7,7 @@
 // Files: exchange.cc (routing, filters, local replies, timers), exchange_upstream.cc (the call
 // and the request body), exchange_relay.cc (the response back to the client).
 // See docs/life-of-a-request.md.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -195,6 +196,10 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   State ex_;
   http::Target target_;  // reused: its path buffer keeps its capacity across requests
   uint64_t head_bytes_ = 0;
+  // down_.listener_key's index in the listeners of snapshot generation listener_generation_:
+  // looked up once per reload, not per keep-alive request.
+  uint64_t listener_generation_ = UINT64_MAX;
+  size_t listener_index_ = 0;
   // The upstream side, reused by every request (their buffers keep their capacity).
   Http1UpstreamIo http1_;
   Http2UpstreamIo http2_;

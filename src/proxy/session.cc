@@ -150,7 +150,7 @@ Task<Session::HeadResult> Session::readHead(bool first) {
   const http1::ParseLimits limits{cfg.limits.max_request_line, cfg.limits.max_header_bytes,
                                   cfg.limits.max_headers};
   const auto client_header = cfg.timeouts.client_header;
-  const bool h2c = cfg.http2.enabled &&
+  const bool h2c = first && cfg.http2.enabled &&
                    listenerProtocol(w_, down_.listener_key) != config::ListenerProtocol::kHttp1;
   auto now = w_.loop().now();
   auto idle_deadline = now + (first ? client_header : cfg.timeouts.keepalive_idle);
