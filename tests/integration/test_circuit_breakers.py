@@ -183,7 +183,7 @@ def test_adaptive_concurrency_limits_a_slow_upstream_only(gatehouse, echo_factor
         with gh.conn() as c:
             c.send(request_bytes("GET", "/slow/x", headers=[("x-echo-delay", "1")]))
             assert c.read_response(timeout=20).status == 200
-    assert metric(gh, limit, policy="slow") == 1
+    wait_until(lambda: metric(gh, limit, policy="slow") == 1, message="the limit to reach 1")
     before = slow.request_count()
     held = send_held(gh, 1, "go", path="/slow")
     wait_until(lambda: slow.request_count() == before + 1, message="the slow request to be held")
@@ -255,8 +255,10 @@ def test_adaptive_concurrency_gradient_learns_min_rtt_then_backs_off(gatehouse, 
     assert metric(gh, limit, policy="grad") == 1  # pinned while the min RTT is measured
     for i in range(2):
         assert read_all([_send(gh, f"/fast/{i}")])[0].status == 200
-    assert metric(gh, "gatehouse_adaptive_concurrency_min_rtt_seconds", policy="grad") > 0
-    assert metric(gh, limit, policy="grad") == 4
+    # A sample is taken when the exchange ends, just after the client has its response.
+    wait_until(lambda: metric(gh, "gatehouse_adaptive_concurrency_min_rtt_seconds",
+                              policy="grad") > 0, message="the min RTT to be measured")
+    wait_until(lambda: metric(gh, limit, policy="grad") == 4, message="the limit to open")
     # Answers far slower than the min RTT: gradient 0.5, so 4 -> 3 -> 2 (headroom keeps 2).
     for i in range(5):
         if metric(gh, limit, policy="grad") == 2:
@@ -264,7 +266,7 @@ def test_adaptive_concurrency_gradient_learns_min_rtt_then_backs_off(gatehouse, 
         with gh.conn() as c:
             c.send(request_bytes("GET", f"/slow/{i}", headers=[("x-echo-delay", "1")]))
             assert c.read_response(timeout=20).status == 200
-    assert metric(gh, limit, policy="grad") == 2
+    wait_until(lambda: metric(gh, limit, policy="grad") == 2, message="the limit to reach 2")
     before = echo.request_count()
     held = send_held(gh, 2, "go")
     wait_until(lambda: echo.request_count() == before + 2, message="two requests held")
