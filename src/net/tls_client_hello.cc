@@ -174,8 +174,9 @@ HelloStatus parseBody(std::string_view body, ClientHello& out, HelloError& err) 
 // `joined` (several).
 HelloStatus assemble(std::string_view input, const Limits& limits, std::string_view& message,
                      std::string& joined, size_t& record_end, HelloError& err) {
-  const bool truncated = input.size() > limits.max_bytes;
-  if (truncated) input = input.substr(0, limits.max_bytes);
+  // At the limit, needing more is being too large.
+  const bool truncated = input.size() >= limits.max_bytes;
+  input = input.substr(0, limits.max_bytes);
   auto needMore = [&]() {
     return truncated ? fail(HelloError::kTooLarge, err) : HelloStatus::kNeedMore;
   };
@@ -208,8 +209,9 @@ HelloStatus assemble(std::string_view input, const Limits& limits, std::string_v
       if (hs_total > limits.max_bytes) return fail(HelloError::kTooLarge, err);
     }
     if (hs_total != 0 && message.size() >= hs_total) {
+      const size_t before = message.size() - avail;  // handshake bytes from earlier records
       message = message.substr(0, hs_total);
-      record_end = off + kRecordHeader + len;
+      record_end = off + kRecordHeader + (hs_total - before);
       return HelloStatus::kComplete;
     }
     if (avail < len) return needMore();

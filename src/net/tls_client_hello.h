@@ -43,7 +43,8 @@ struct ClientHello {
   std::vector<uint16_t> supported_versions;  // extension 43, in client order; empty if absent
   std::string server_name;                   // lowercased host_name; empty if no SNI
   std::vector<std::string> alpn;             // protocol names in client order; empty if absent
-  size_t record_bytes = 0;                   // bytes of the records that carried the ClientHello
+  // Input bytes up to the ClientHello's last byte, record headers included.
+  size_t record_bytes = 0;
 };
 
 struct Limits {
