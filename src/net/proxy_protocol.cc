@@ -121,7 +121,8 @@ ParseStatus parseV1Line(std::string_view line, Header& out, ParseError& err) {
 }
 
 ParseStatus parseV1(std::string_view input, Header& out, ParseError& err) {
-  const size_t scan = std::min(input.size(), kV1MaxLine);
+  // The CRLF must end within kV1MaxLine bytes: a CR can be at most at kV1MaxLine - 2.
+  const size_t scan = std::min(input.size(), kV1MaxLine - 1);
   for (size_t i = 0; i < scan; ++i) {
     const char c = input[i];
     if (c == '\r') {
@@ -135,7 +136,7 @@ ParseStatus parseV1(std::string_view input, Header& out, ParseError& err) {
     // Printable US-ASCII only: a lone LF, NUL or binary byte is not a v1 line.
     if (c < 0x20 || c > 0x7e) return fail(ParseError::kV1BadSyntax, err);
   }
-  if (input.size() >= kV1MaxLine) return fail(ParseError::kV1LineTooLong, err);
+  if (input.size() >= kV1MaxLine - 1) return fail(ParseError::kV1LineTooLong, err);
   return ParseStatus::kNeedMore;
 }
 

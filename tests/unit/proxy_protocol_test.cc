@@ -68,6 +68,12 @@ TEST(ProxyProtocolV1, UnknownUsesRealAddresses) {
   ASSERT_EQ(worst.size(), kV1MaxLine);
   ASSERT_EQ(run(worst, h, err), ParseStatus::kComplete);
   EXPECT_FALSE(h.hasAddresses());
+  // One byte more: the CRLF ends past byte 107.
+  const std::string longer = worst.substr(0, 14) + "f" + worst.substr(14);
+  ASSERT_EQ(longer.size(), kV1MaxLine + 1);
+  EXPECT_EQ(run(longer, h, err), ParseStatus::kError);
+  EXPECT_EQ(err, ParseError::kV1LineTooLong);
+  EXPECT_EQ(run(longer.substr(0, kV1MaxLine - 1), h, err), ParseStatus::kError);
 }
 
 TEST(ProxyProtocolV1, EveryPrefixNeedsMore) {
