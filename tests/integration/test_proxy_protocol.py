@@ -353,3 +353,16 @@ def test_proxied_upstream_connections_are_not_shared_between_clients(gatehouse, 
     # One upstream connection per client (its keep-alive requests reuse it), each naming it.
     assert capture.captured() == [
         f"PROXY TCP4 127.0.0.1 127.0.0.1 {p} {gh.port}\r\n".encode() for p in ports]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_health_checks_send_a_header_too(gatehouse, capture, version):
+    hc = {"path": "/health", "interval": "200ms", "timeout": "200ms",
+          "healthy_threshold": 1, "unhealthy_threshold": 2}
+    gatehouse(simple_config(cluster("cap", capture, proxy_protocol=version, health_check=hc)))
+    first = wait_until(lambda: capture.captured()[:1], message="a health check")[0]
+    if version == "v2":
+        assert first == V2_SIG + b"\x20\x00\x00\x00"  # LOCAL, no addresses
+    else:
+        assert first.startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ") and first.endswith(
+            f" {capture.port}\r\n".encode())
