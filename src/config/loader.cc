@@ -17,6 +17,7 @@
 #include "config/health_loader.h"
 #include "config/http_options_loader.h"
 #include "config/lb_options_loader.h"
+#include "config/proxy_protocol_loader.h"
 #include "config/retry_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
@@ -41,7 +42,8 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "tls",
                                               "https_redirect",
                                               "underscores_in_headers",
-                                              "protocol"};
+                                              "protocol",
+                                              "proxy_protocol"};
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
@@ -78,6 +80,7 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "panic_threshold",
                                              "priority_failover_threshold",
                                              "protocol",
+                                             "proxy_protocol",
                                              "retry"};
 constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c", "auto"};
 constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
@@ -219,21 +222,7 @@ class Loader {
   void readForwarded(const YAML::Node& node, ForwardedHeaders& f) {
     MapReader m(diag_, node, "forwarded", kForwardedKeys);
     if (const YAML::Node* list = m.find("trusted_proxies")) {
-      std::string path = m.path("trusted_proxies");
-      if (expectList(diag_, *list, path)) {
-        size_t index = 0;
-        for (const auto& item : *list) {
-          std::string item_path = indexPath(path, index++);
-          std::optional<std::string> text = readString(diag_, item, item_path);
-          if (!text) continue;
-          Result<std::string> cidr = normalizeCidr(*text);
-          if (!cidr) {
-            diag_.add(item, item_path, "invalid CIDR: " + cidr.error().message);
-            continue;
-          }
-          f.trusted_proxies.push_back(std::move(*cidr));
-        }
-      }
+      readCidrList(diag_, *list, m.path("trusted_proxies"), f.trusted_proxies);
     }
     m.read("request_id", f.request_id);
     m.read("request_id_header", f.request_id_header);
@@ -407,6 +396,9 @@ class Loader {
         } else if (c.protocol == "h2c" && c.tls) {
           diag_.add(at, m.path("protocol"), "h2c is cleartext: remove `tls` or use h2");
         }
+      }
+      if (const YAML::Node* v = m.find("proxy_protocol")) {
+        readClusterProxyProtocol(diag_, *v, m.path("proxy_protocol"), c);
       }
       // After `lb` and the endpoints, which some checks need.
       if (const YAML::Node* v = m.find("lb_options")) {
@@ -593,6 +585,9 @@ class Loader {
         } else if (l.protocol == ListenerProtocol::kH2c && !http2_enabled) {
           diag_.add(*at, m.path("protocol"), "h2c needs http2.enabled");
         }
+      }
+      if (const YAML::Node* v = m.find("proxy_protocol")) {
+        l.proxy_protocol = readListenerProxyProtocol(diag_, *v, m.path("proxy_protocol"));
       }
       listener_where_.push_back(Located{m.node().Mark(), m.path()});
       listener_ips_.push_back(ip);

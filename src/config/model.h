@@ -241,6 +241,9 @@ struct CircuitBreakers {
   uint64_t max_retries = 3;              // retries in flight
 };
 
+// What a cluster writes in front of each new upstream HTTP/1.1 connection.
+enum class ProxyProtocolSend : uint8_t { kOff, kV1, kV2 };
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;  // empty when `dns` is set
@@ -264,6 +267,8 @@ struct Cluster {
   // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`), auto (ALPN) or h2c (cleartext,
   // prior knowledge).
   std::string protocol = "http1";
+  // A PROXY header on each new upstream connection, which then serves only the client it names.
+  ProxyProtocolSend proxy_protocol = ProxyProtocolSend::kOff;
   std::optional<RetryPolicy> retry;  // the default for its routes
   int line = 0;
   std::string yaml_path;  // e.g. clusters[1]
@@ -425,6 +430,14 @@ enum class ListenerProtocol : uint8_t {
   kH2c,    // HTTP/2 only (prior knowledge): any other first bytes are an invalid preface
 };
 
+// A PROXY protocol header (v1 and/or v2) in front of every connection from a trusted source
+// (docs/config.md, "PROXY protocol"). From any other source a header is refused.
+struct ListenerProxyProtocol {
+  std::vector<std::string> trusted;  // canonical CIDRs; never empty
+  bool accept_v1 = true;
+  bool accept_v2 = true;
+};
+
 struct Listener {
   std::string name;
   std::string address = "0.0.0.0";
@@ -434,6 +447,7 @@ struct Listener {
   std::optional<HttpsRedirect> https_redirect;
   UnderscoreHeaders underscores_in_headers = UnderscoreHeaders::kRejectFraming;
   ListenerProtocol protocol = ListenerProtocol::kAuto;
+  std::optional<ListenerProxyProtocol> proxy_protocol;
 };
 
 struct AccessLog {

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <limits>
 
+#include "config/syntax.h"
+
 namespace gatehouse::config {
 
 namespace {
@@ -441,6 +443,23 @@ void readOneOf(const MapReader& m, std::string_view key, std::span<const std::st
     return;
   }
   out = v;
+}
+
+void readCidrList(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                  std::vector<std::string>& out) {
+  if (!expectList(diag, node, path)) return;
+  size_t index = 0;
+  for (const auto& item : node) {
+    std::string item_path = indexPath(path, index++);
+    std::optional<std::string> text = readString(diag, item, item_path);
+    if (!text) continue;
+    Result<std::string> cidr = normalizeCidr(*text);
+    if (!cidr) {
+      diag.add(item, item_path, "invalid CIDR: " + cidr.error().message);
+      continue;
+    }
+    out.push_back(std::move(*cidr));
+  }
 }
 
 }  // namespace gatehouse::config

@@ -74,6 +74,10 @@ std::optional<uint64_t> readSize(Diagnostics& diag, const YAML::Node& node, cons
                                  uint64_t min, uint64_t max);
 // Reports anything but a sequence.
 bool expectList(Diagnostics& diag, const YAML::Node& node, const std::string& path);
+// A list of CIDRs ("10.0.0.0/8", "::1"), appended to `out` in canonical form; each bad entry is
+// reported at its line.
+void readCidrList(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                  std::vector<std::string>& out);
 
 // Longest a timeout may be; also keeps arithmetic on Millis far from overflow.
 inline constexpr Millis kMaxDuration{7LL * 24 * 3600 * 1000};

@@ -23,6 +23,13 @@ const char* timeoutReasonName(TimeoutReason r) {
   return kNames[static_cast<size_t>(r)];
 }
 
+const char* proxyProtocolRefusalName(ProxyProtocolRefusal r) {
+  static const char* kNames[] = {"missing",   "malformed", "version",
+                                 "untrusted", "timeout",   "closed"};
+  static_assert(std::size(kNames) == static_cast<size_t>(ProxyProtocolRefusal::kCount));
+  return kNames[static_cast<size_t>(r)];
+}
+
 const char* tunnelCloseName(TunnelClose r) {
   static const char* kNames[] = {"closed", "idle_timeout", "max_lifetime", "drain_age", "error"};
   static_assert(std::size(kNames) == static_cast<size_t>(TunnelClose::kCount));
@@ -104,6 +111,14 @@ constexpr Family kClientTimeouts{"gatehouse_client_timeouts_total",
                                  "Client header/body/idle timeouts.", Type::kCounter};
 constexpr Family kTlsFailures{"gatehouse_tls_handshake_failures_total",
                               "Failed downstream TLS handshakes.", Type::kCounter};
+constexpr Family kProxyProtocolAccepted{
+    "gatehouse_proxy_protocol_accepted_total",
+    "PROXY protocol headers accepted on listeners with proxy_protocol.", Type::kCounter};
+constexpr Family kProxyProtocolRefused{
+    "gatehouse_proxy_protocol_refused_total",
+    "Connections closed by a listener's proxy_protocol check, by reason.",
+    Type::kCounter,
+    {"reason"}};
 constexpr Family kReloads{
     "gatehouse_config_reloads_total", "Config reloads by result.", Type::kCounter, {"result"}};
 constexpr Family kLastReload{"gatehouse_config_last_reload_timestamp_seconds",
@@ -228,6 +243,12 @@ void Stats::collectWorkers(metrics::Scrape& scrape) const {
   simple(kNoRoute, &WorkerStats::no_route);
   simple(kClientTimeouts, &WorkerStats::timeouts_client);
   simple(kTlsFailures, &WorkerStats::tls_handshake_failures);
+  simple(kProxyProtocolAccepted, &WorkerStats::proxy_protocol_accepted);
+  auto& refused = scrape.family(kProxyProtocolRefused);
+  for (size_t r = 0; r < static_cast<size_t>(ProxyProtocolRefusal::kCount); ++r) {
+    refused.add({proxyProtocolRefusalName(static_cast<ProxyProtocolRefusal>(r))},
+                sum([&](WorkerStats& w) { return w.proxy_protocol_refused[r].get(); }));
+  }
   auto& reloads = scrape.family(kReloads);
   reloads.add({"success"}, reloads_ok.get());
   reloads.add({"failure"}, reloads_failed.get());

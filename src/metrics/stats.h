@@ -42,6 +42,19 @@ enum class TimeoutReason : uint8_t {
 };
 const char* timeoutReasonName(TimeoutReason r);
 
+// Why a listener with `proxy_protocol` closed a connection before serving it
+// (gatehouse_proxy_protocol_refused_total{reason}).
+enum class ProxyProtocolRefusal : uint8_t {
+  kMissing,    // a trusted source sent no header
+  kMalformed,  // a trusted source sent a malformed header
+  kVersion,    // a header of a version the listener does not accept
+  kUntrusted,  // a source outside `trusted` sent a header
+  kTimeout,    // no complete header within timeouts.client_header
+  kClosed,     // the peer closed (or reset) before a complete header
+  kCount
+};
+const char* proxyProtocolRefusalName(ProxyProtocolRefusal r);
+
 // How a WebSocket (upgrade tunnel) ended.
 enum class TunnelClose : uint8_t { kClosed, kIdle, kLifetime, kDrainAge, kError, kCount };
 const char* tunnelCloseName(TunnelClose r);
@@ -92,6 +105,8 @@ struct WorkerStats {
   Counter timeouts_client;
   Counter tls_handshake_failures;
   std::array<Counter, static_cast<size_t>(TimeoutReason::kCount)> timeouts;
+  Counter proxy_protocol_accepted;
+  std::array<Counter, static_cast<size_t>(ProxyProtocolRefusal::kCount)> proxy_protocol_refused;
   std::array<std::unique_ptr<RouteStats[]>, kMaxChunks> route_chunks;
   std::array<std::unique_ptr<ClusterStats[]>, kMaxChunks> cluster_chunks;
 

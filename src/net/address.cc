@@ -38,6 +38,14 @@ SocketAddress SocketAddress::fromSockaddr(const sockaddr* sa, socklen_t len) {
   return a;
 }
 
+SocketAddress localAddressOf(int fd) {
+  SocketAddress a;
+  socklen_t len = sizeof a.storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &len) != 0) return {};
+  a.len = len;
+  return a;
+}
+
 uint16_t SocketAddress::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
   if (family() == AF_INET6) {

@@ -24,6 +24,9 @@ struct SocketAddress {
   std::string toString() const;  // "127.0.0.1:80" or "[::1]:80"
 };
 
+// The local address of a connected socket (getsockname); empty (len 0) on failure.
+SocketAddress localAddressOf(int fd);
+
 // An IP literal, or a name through the system resolver (first address). Blocks: call it on
 // the control thread (snapshot builds), never on a worker.
 Result<SocketAddress> resolve(const std::string& host, uint16_t port);

@@ -35,6 +35,16 @@ bool isEventStream(const http::HeaderMap& response_headers);
 // What the exchange needs to know about the downstream connection; owned by the connection.
 struct DownstreamInfo {
   std::string peer_ip;
+  // The client's address: the socket's peer, or the source a trusted PROXY header named.
+  net::SocketAddress peer;
+  // The address the client connected to, from a PROXY header; empty: the socket's own.
+  net::SocketAddress local;
+  int fd = -1;  // the downstream socket (getsockname when `local` is needed and empty)
+  // TLS SNI and ALPN (or the authority and ALPN of an accepted PROXY v2 header), for a PROXY
+  // header sent upstream.
+  // Views into the TLS session or the Session's copy of the header; no copy per connection.
+  std::string_view sni;
+  std::string_view alpn;
   std::string listener_key;
   bool tls = false;
   bool forward_client_cert = false;
@@ -148,6 +158,8 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   runtime::Task<> proxyToUpstream();
   // The call's options from the route, the cluster and the request.
   CallOptions callOptions(const upstream::CompiledCluster& cc, bool wait_continue);
+  // Cluster proxy_protocol: proxy_header_ and proxy_owner_ for this request's client.
+  void buildProxyHeader(config::ProxyProtocolSend version);
   // Fetches the first body span before any upstream sees the request (it rides in the
   // HTTP/1.1 head's writev). False when the request was answered (an error).
   runtime::Task<bool> fetchFirstSpan();
@@ -192,6 +204,9 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   proxy::WorkerContext& w_;
   ClientIo& io_;
   const DownstreamInfo& down_;
+  std::string proxy_header_;          // cluster proxy_protocol: the header for a new connection
+  std::string proxy_owner_;           // ... and the part naming the client (no unique id)
+  net::SocketAddress local_address_;  // the downstream socket's, looked up once when needed
   http::RequestContext ctx_;
   State ex_;
   http::Target target_;  // reused: its path buffer keeps its capacity across requests

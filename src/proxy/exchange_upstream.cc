@@ -2,6 +2,8 @@
 // it reads (ClientBody), a small body kept for retries, and the reply when the call fails.
 #include "core/log.h"
 #include "proxy/exchange.h"
+
+#include "net/proxy_protocol.h"
 #include "proxy/grpc.h"
 #include "proxy/upstream_call.h"
 
@@ -20,6 +22,29 @@ bool retriesAfterSending(const config::RetryPolicy& p) {
 }
 }  // namespace
 
+void Exchange::buildProxyHeader(config::ProxyProtocolSend version) {
+  namespace pp = net::proxy_protocol;
+  if (down_.local.len == 0 && local_address_.len == 0) {
+    local_address_ = net::localAddressOf(down_.fd);
+  }
+  pp::WriteParams p;
+  p.source = down_.peer;
+  p.destination = down_.local.len != 0 ? down_.local : local_address_;
+  if (version == config::ProxyProtocolSend::kV1) {
+    proxy_owner_ = pp::writeV1(p);
+    proxy_header_ = proxy_owner_;
+    return;
+  }
+  p.alpn = down_.alpn;
+  p.authority = down_.sni;
+  auto owner = pp::writeV2(p);
+  // The unique id is the request id of the request that opens the connection.
+  p.unique_id = std::string_view(ctx_.request_id).substr(0, pp::kMaxUniqueId);
+  auto header = pp::writeV2(p);
+  proxy_owner_ = owner.ok() ? std::move(*owner) : std::string();
+  proxy_header_ = header.ok() ? std::move(*header) : proxy_owner_;
+}
+
 CallOptions Exchange::callOptions(const upstream::CompiledCluster& cc, bool wait_continue) {
   auto& req = ctx_.request;
   const config::RetryPolicy& policy = ex_.route->retry;
@@ -32,6 +57,11 @@ CallOptions Exchange::callOptions(const upstream::CompiledCluster& cc, bool wait
   opt.lb_set_cookie = &ctx_.lb_set_cookie;
   opt.log = &ex_.log;
   opt.wait_continue = wait_continue;
+  if (cc.proxy_protocol != config::ProxyProtocolSend::kOff && !cc.http2) {
+    buildProxyHeader(cc.proxy_protocol);
+    opt.proxy_header = proxy_header_;
+    opt.proxy_owner = proxy_owner_;
+  }
   runtime::Duration head_timeout = responseHeadTimeout();
   if (cc.http2 || cc.protocol_auto) {
     opt.web = grpc::webMode(req);  // translated on HTTP/2 attempts only

@@ -10,6 +10,7 @@
 #include "http/request_target.h"
 #include "proxy/forwarding.h"
 #include "proxy/http2_connection.h"
+#include "proxy/proxy_header.h"
 #include "proxy/router.h"
 #include "proxy/tunnel_timers.h"
 
@@ -39,6 +40,8 @@ Session::Session(proxy::WorkerContext& worker, int fd, const net::SocketAddress&
                  std::string listener_key)
     : w_(worker), client_(worker.loop(), fd), in_(kInitialBuffer), exchange_(worker, *this, down_) {
   down_.peer_ip = peer.ip();
+  down_.peer = peer;
+  down_.fd = fd;
   down_.listener_key = std::move(listener_key);
   client_.setNoDelay();
   w_.sessionStarted(this);
@@ -64,6 +67,41 @@ void Session::abort() {
   client_.cancel();
   exchange_.abortUpstream();
   if (h2_) h2_->abort();
+}
+
+std::shared_ptr<const CompiledProxyProtocol> Session::proxyProtocolPolicy() const {
+  const auto& policies = w_.snapshot()->snap->listener_proxy_protocol;
+  const size_t li = w_.listenerIndex(down_.listener_key);
+  return li < policies.size() ? policies[li] : nullptr;
+}
+
+Task<bool> Session::acceptProxyHeader(std::shared_ptr<const CompiledProxyProtocol> policy) {
+  const bool trusted = policy->trusted.contains(down_.peer_ip);
+  const auto deadline = w_.loop().now() + w_.snapshot()->snap->config->timeouts.client_header;
+  ProxyHeaderResult r = co_await readProxyHeader(client_, *policy, trusted, deadline);
+  if (!r.accepted) {
+    w_.stats().proxy_protocol_refused[static_cast<size_t>(r.refusal)].inc();
+    if (r.refusal == metrics::ProxyProtocolRefusal::kTimeout) {
+      w_.stats().timeout(metrics::TimeoutReason::kClientHeader);
+    }
+    log::debug("PROXY protocol from ", down_.peer_ip,
+               " refused: ", metrics::proxyProtocolRefusalName(r.refusal));
+    co_return false;
+  }
+  if (!r.has_header) co_return true;
+  w_.stats().proxy_protocol_accepted.inc();
+  // LOCAL, UNKNOWN and non-IP families keep the socket's addresses (the spec says so).
+  if (r.header.hasAddresses()) {
+    down_.peer = r.header.source;
+    down_.local = r.header.destination;
+    down_.peer_ip = down_.peer.ip();
+  }
+  // What the proxy in front saw, passed on by a cluster that sends PROXY v2.
+  proxy_authority_ = std::move(r.header.authority);
+  proxy_alpn_ = std::move(r.header.alpn);
+  down_.sni = proxy_authority_;
+  down_.alpn = proxy_alpn_;
+  co_return true;
 }
 
 Task<bool> Session::startTls() {
@@ -112,10 +150,19 @@ Task<bool> Session::startTls() {
   unsigned proto_len = 0;
   SSL_get0_alpn_selected(client_.ssl(), &proto, &proto_len);
   alpn_h2_ = proto_len == 2 && proto[0] == 'h' && proto[1] == '2';
+  // Views into the SSL object, which lives as long as the session.
+  if (proto_len != 0) down_.alpn = {reinterpret_cast<const char*>(proto), proto_len};
+  if (const char* sni = SSL_get_servername(client_.ssl(), TLSEXT_NAMETYPE_host_name)) {
+    down_.sni = sni;
+  }
   co_return true;
 }
 
 Task<> Session::run() {
+  // Off (the common case): no coroutine frame, no syscall.
+  if (auto policy = proxyProtocolPolicy(); policy && !(co_await acceptProxyHeader(policy))) {
+    co_return;
+  }
   if (!(co_await startTls())) {
     if (must_linger_) co_await lingeringClose();
     co_return;

@@ -12,6 +12,7 @@
 #include "proxy/body.h"
 #include "proxy/client_io.h"
 #include "proxy/exchange.h"
+#include "proxy/snapshot.h"
 #include "proxy/worker_context.h"
 #include "runtime/task.h"
 
@@ -58,6 +59,10 @@ class Session final : public ClientIo {
  private:
   enum class HeadResult { kOk, kClose, kHttp2 };
   runtime::Task<HeadResult> readHead(bool first);
+  // The listener's proxy_protocol policy, or null (the common case: nothing else is done).
+  std::shared_ptr<const CompiledProxyProtocol> proxyProtocolPolicy() const;
+  // Reads (or refuses) a PROXY header; a header's source becomes the client. False: close.
+  runtime::Task<bool> acceptProxyHeader(std::shared_ptr<const CompiledProxyProtocol> policy);
   // TLS listeners: plain-HTTP detection and the handshake. False: close the connection.
   runtime::Task<bool> startTls();
   runtime::Task<> handleRequest();
@@ -87,6 +92,8 @@ class Session final : public ClientIo {
   bool must_linger_ = false;  // unread request bytes may follow: close gracefully
   bool alpn_h2_ = false;      // TLS chose h2
   std::shared_ptr<const net::TlsServerContext> tls_ctx_;  // kept for the SNI callback
+  std::string proxy_authority_;  // from an accepted PROXY v2 header (down_.sni views it)
+  std::string proxy_alpn_;
   std::unique_ptr<Http2Connection> h2_;
 };
 

@@ -13,6 +13,7 @@
 #include "config/model.h"
 #include "http/filter.h"
 #include "net/cidr.h"
+#include "net/proxy_protocol.h"
 #include "net/tls.h"
 #include "upstream/cluster.h"
 
@@ -65,6 +66,12 @@ struct RouteSplit {
   std::vector<Canary> canary;                         // first match wins, before the split
 };
 
+// A listener's `proxy_protocol` compiled: who may send a header, and which versions.
+struct CompiledProxyProtocol {
+  net::CidrSet trusted;
+  net::proxy_protocol::ParseOptions options;
+};
+
 struct Snapshot {
   uint64_t generation = 0;
   std::shared_ptr<const config::Config> config;
@@ -78,6 +85,8 @@ struct Snapshot {
   std::shared_ptr<const policies::ConsumerRegistry> consumers;
   // Parallel to config->listeners; null for plain-text listeners.
   std::vector<std::shared_ptr<const net::TlsServerContext>> listener_tls;
+  // Parallel to config->listeners; null where the listener has no `proxy_protocol`.
+  std::vector<std::shared_ptr<const CompiledProxyProtocol>> listener_proxy_protocol;
 
   // Index into `clusters` of the cluster named `name`, or -1.
   int clusterIndex(std::string_view name) const {

@@ -119,7 +119,10 @@ UpstreamIo& UpstreamCall::ioFor(const upstream::EndpointPool& pool, bool http2) 
     if (!http2_.prepared()) http2_.prepare(*opt_.request, cfg, cc_.tls != nullptr, opt_.web);
     return http2_;
   }
-  if (!http1_.prepared()) http1_.prepare(*opt_.request, cfg, opt_.wait_continue);
+  if (!http1_.prepared()) {
+    http1_.prepare(*opt_.request, cfg, opt_.wait_continue);
+    http1_.setProxyHeader(opt_.proxy_header, opt_.proxy_owner);
+  }
   return http1_;
 }
 

@@ -78,6 +78,10 @@ struct CallOptions {
   bool wait_continue = false;                  // HTTP/1.1: ask for 100-continue first
   grpc::WebMode web = grpc::WebMode::kNone;    // HTTP/2: translate gRPC-Web
   LogRecord* log = nullptr;                    // attempts, upstream, timings (may be null)
+  // Cluster proxy_protocol: the header for a new HTTP/1.1 connection, and the part of it that
+  // names the client (idle connections are reused only for the same owner). Empty: off.
+  std::string_view proxy_header;
+  std::string_view proxy_owner;
 };
 
 class UpstreamCall final : private HeadHandler {

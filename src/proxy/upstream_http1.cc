@@ -25,6 +25,8 @@ void Http1UpstreamIo::reset() {
   checkout_ = {};
   req_ = nullptr;
   pool_ = nullptr;
+  proxy_header_ = {};
+  proxy_owner_ = {};
 }
 
 void Http1UpstreamIo::dropConnection() {
@@ -71,7 +73,7 @@ std::optional<AttemptError> Http1UpstreamIo::tryOpen(const AttemptTarget& t) {
   lease_.release();
   buf_.clear();
   pool_ = t.pool;
-  checkout_ = upstream::checkout(*pool_, t.cluster->breakers, false, loop_.now());
+  checkout_ = upstream::checkout(*pool_, t.cluster->breakers, false, loop_.now(), proxy_owner_);
   if (checkout_.wait) return std::nullopt;
   return adoptCheckout(t);
 }
@@ -95,7 +97,8 @@ Task<AttemptError> Http1UpstreamIo::open(const AttemptTarget& t) {
   if (checkout_.wait) {
     const auto& cc = *t.cluster;
     checkout_ = co_await upstream::waitForConnection(*pool_, cc.breakers, false, loop_,
-                                                     t.bounded(loop_.now() + cc.connect_timeout));
+                                                     t.bounded(loop_.now() + cc.connect_timeout),
+                                                     std::string(proxy_owner_));
     if (auto e = adoptCheckout(t)) co_return std::move(*e);
   }
   AttemptError e = co_await connect(t, std::move(checkout_.slot));
@@ -115,6 +118,13 @@ Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::Co
     co_return attemptError(timeout ? Code::kConnectTimeout : Code::kConnectFailed,
                            "upstream connect: " + c.error().message);
   }
+  if (!proxy_header_.empty()) {
+    // Once, first on the connection (before TLS): it names the client for the connection's life.
+    iovec v{const_cast<char*>(proxy_header_.data()), proxy_header_.size()};
+    Status st = co_await (*c)->writeAll(&v, 1, t.bounded(loop_.now() + cc.connect_timeout));
+    if (!st.ok())
+      co_return attemptError(Code::kConnectFailed, "upstream PROXY header: " + st.error().message);
+  }
   if (cc.tls) {
     (*c)->attachTls(cc.tls->newSsl(t.host->hostname).release());
     Status hs = co_await (*c)->handshake(t.bounded(loop_.now() + cc.connect_timeout));
@@ -130,6 +140,7 @@ Task<AttemptError> Http1UpstreamIo::connect(const AttemptTarget& t, upstream::Co
   conn_ = std::make_unique<upstream::PooledConnection>();
   conn_->stream = std::move(*c);
   conn_->slot = std::move(slot);
+  conn_->owner = proxy_owner_;
   t.stats->pool_new.inc();
   co_return AttemptError{};
 }

@@ -24,6 +24,12 @@ class Http1UpstreamIo final : public UpstreamIo {
   // 100-continue before sending the body. The head is serialized once per call.
   void prepare(const http::Request& req, const config::Config& cfg, bool wait_continue);
   bool prepared() const { return req_ != nullptr; }
+  // After prepare(): the PROXY header to write on a new connection (before TLS) and its owner
+  // tag (docs/config.md, cluster proxy_protocol). Empty: a plain shared connection.
+  void setProxyHeader(std::string_view header, std::string_view owner) {
+    proxy_header_ = header;
+    proxy_owner_ = owner;
+  }
   // After the call: forget the request (the next call prepares again).
   void reset();
   // Idle keep-alive: hold no buffer memory.
@@ -85,7 +91,9 @@ class Http1UpstreamIo final : public UpstreamIo {
   bool wait_continue_ = false;
   runtime::Duration upstream_idle_{};
   http1::ParseLimits limits_{};
-  std::string head_bytes_;  // the serialized request head, kept for retries
+  std::string head_bytes_;         // the serialized request head, kept for retries
+  std::string_view proxy_header_;  // owned by the caller for the call's life
+  std::string_view proxy_owner_;
   Buffer buf_;
   http1::ResponseHead head_;
   BodyReader reader_;

@@ -118,6 +118,19 @@ void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, Com
   }
 }
 
+// The loader normalized every CIDR, so parsing cannot fail here.
+std::shared_ptr<const proxy::CompiledProxyProtocol> compileListenerProxyProtocol(
+    const config::Listener& l) {
+  if (!l.proxy_protocol) return nullptr;
+  auto pp = std::make_shared<proxy::CompiledProxyProtocol>();
+  for (const auto& cidr : l.proxy_protocol->trusted) {
+    if (auto c = net::Cidr::parse(cidr); c.ok()) pp->trusted.add(*c);
+  }
+  pp->options.accept_v1 = l.proxy_protocol->accept_v1;
+  pp->options.accept_v2 = l.proxy_protocol->accept_v2;
+  return pp;
+}
+
 lb::HealthPolicy healthPolicy(const Cluster& c) {
   using std::chrono::nanoseconds;
   lb::HealthPolicy p;
@@ -226,6 +239,7 @@ CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Sta
   // Cleartext `auto` is HTTP/1.1: without ALPN there is nothing to choose by.
   cc.protocol_auto = c.protocol == "auto" && c.tls;
   cc.http2 = c.protocol == "h2" || c.protocol == "h2c";
+  cc.proxy_protocol = c.proxy_protocol;
   if (c.tls) {
     auto alpn = c.protocol == "h2" ? net::TlsClientContext::Alpn::kH2
                 : cc.protocol_auto ? net::TlsClientContext::Alpn::kBoth
@@ -409,6 +423,9 @@ SnapshotResult buildSnapshot(std::shared_ptr<const Config> cfg, metrics::Stats* 
       snap->trusted_proxies.add(*c);
     }
   }
+
+  for (const auto& l : cfg->listeners)
+    snap->listener_proxy_protocol.push_back(compileListenerProxyProtocol(l));
 
   for (const auto& l : cfg->listeners) {
     if (!l.tls) {

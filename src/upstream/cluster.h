@@ -40,6 +40,8 @@ struct CompiledCluster {
   Breakers breakers;   // `circuit_breakers:`; counters kept across reloads
   // protocol auto over TLS: h2 or HTTP/1.1 per endpoint, by ALPN on its first connection.
   bool protocol_auto = false;
+  // A PROXY header on each new HTTP/1.1 connection (then private to one downstream client).
+  config::ProxyProtocolSend proxy_protocol = config::ProxyProtocolSend::kOff;
   // The cluster's `retry:` (else the defaults), for calls that have no route (cluster client).
   config::RetryPolicy retry;
 };

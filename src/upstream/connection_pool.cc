@@ -11,11 +11,14 @@ bool EndpointPool::usable(PooledConnection& c, runtime::TimePoint now) const {
   return c.stream->idleCheckUsable();
 }
 
-std::unique_ptr<PooledConnection> EndpointPool::acquire(runtime::TimePoint now) {
+std::unique_ptr<PooledConnection> EndpointPool::acquire(runtime::TimePoint now,
+                                                        std::string_view owner) {
   GH_CLAIM_OWNER(owner_);
-  while (!idle_.empty()) {
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
+  // From the warmest; unusable ones met on the way are closed, other owners' ones stay.
+  for (size_t i = idle_.size(); i-- > 0;) {
+    if (idle_[i]->owner != owner) continue;
+    auto c = std::move(idle_[i]);
+    idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
     if (usable(*c, now)) return c;
   }
   return nullptr;
@@ -90,14 +93,14 @@ class WaiterRegistration {
 enum class Take { kTaken, kConnectInFlight, kNoSlot };
 
 // An existing connection, or a slot to open one.
-Take tryTake(Checkout& c, EndpointPool& pool, const Breakers& b, bool http2,
-             runtime::TimePoint now) {
+Take tryTake(Checkout& c, EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now,
+             std::string_view owner) {
   if (http2) {
     c.h2 = pool.h2Pick();
     if (c.h2) return Take::kTaken;
     if (pool.h2Connecting() > 0) return Take::kConnectInFlight;
   } else {
-    c.conn = pool.acquire(now);
+    c.conn = pool.acquire(now, owner);
     if (c.conn) return Take::kTaken;
   }
   return !b.enabled || c.slot.tryAcquire(b.state, b.cap(Limit::kConnections)) ? Take::kTaken
@@ -113,21 +116,23 @@ void EndpointPool::endH2Connect() {
     n->notify();
 }
 
-Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now) {
+Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now,
+                  std::string_view owner) {
   Checkout c;
-  c.wait = tryTake(c, pool, b, http2, now) != Take::kTaken;
+  c.wait = tryTake(c, pool, b, http2, now, owner) != Take::kTaken;
   return c;
 }
 
 runtime::Task<Checkout> waitForConnection(EndpointPool& pool, const Breakers& b, bool http2,
-                                          runtime::EventLoop& loop, runtime::TimePoint deadline) {
+                                          runtime::EventLoop& loop, runtime::TimePoint deadline,
+                                          std::string owner) {
   Checkout c;
   BreakerGuard pending;  // only while waiting for a connection slot (max_connections)
   runtime::Notifier wake;
   WaiterRegistration reg(pool, wake);
   for (;;) {
     const auto now = loop.now();
-    const Take t = tryTake(c, pool, b, http2, now);
+    const Take t = tryTake(c, pool, b, http2, now, owner);
     if (t == Take::kTaken) co_return c;
     if (t == Take::kNoSlot && !pending.held() &&
         !pending.acquire(*b.state, Limit::kPending, b.cap(Limit::kPending))) {

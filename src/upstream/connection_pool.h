@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/owner_thread.h"
@@ -23,6 +25,9 @@ struct PooledConnection {
   runtime::TimePoint idle_since{};
   uint64_t requests = 0;
   ConnectionSlot slot;  // counted against the cluster's max_connections (when configured)
+  // Cluster proxy_protocol: the PROXY header this connection was opened with (without the
+  // unique id). Only requests of the same downstream client (same header) reuse it.
+  std::string owner;
 };
 
 class EndpointPool {
@@ -30,8 +35,8 @@ class EndpointPool {
   EndpointPool(size_t max_idle, runtime::Duration idle_timeout)
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
-  // An idle connection that is still usable, or nullptr.
-  std::unique_ptr<PooledConnection> acquire(runtime::TimePoint now);
+  // An idle, still usable connection opened for `owner` (empty: a shared one), or nullptr.
+  std::unique_ptr<PooledConnection> acquire(runtime::TimePoint now, std::string_view owner = {});
   // Returns a connection after a complete exchange. It goes to a request of this pool waiting
   // for a connection if there is one; otherwise it is closed if the pool is full or if a
   // request of the cluster waits elsewhere for a connection slot.
@@ -137,7 +142,9 @@ struct Checkout {
 };
 
 // Worker thread. Never suspends, so the common case costs no coroutine frame.
-Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now);
+// `owner`: HTTP/1.1 connections carrying a PROXY header reuse only one opened for that header.
+Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::TimePoint now,
+                  std::string_view owner = {});
 // After checkout() said `wait`: the request waits until a connection of this pool comes back,
 // one with room for a stream appears (HTTP/2: the connection another request is opening), or a
 // connection slot frees up. Waiting for a slot counts as pending (at most max_pending_requests,
@@ -145,6 +152,7 @@ Checkout checkout(EndpointPool& pool, const Breakers& b, bool http2, runtime::Ti
 // that a request that waited for another's HTTP/2 connect opens its own. Slots freed on other
 // workers are seen by polling every few ms.
 runtime::Task<Checkout> waitForConnection(EndpointPool& pool, const Breakers& b, bool http2,
-                                          runtime::EventLoop& loop, runtime::TimePoint deadline);
+                                          runtime::EventLoop& loop, runtime::TimePoint deadline,
+                                          std::string owner = {});
 
 }  // namespace gatehouse::upstream

@@ -11,6 +11,7 @@
 #include "http/http1_parser.h"
 #include "lb/success_rate.h"
 #include "metrics/registry.h"
+#include "net/proxy_protocol.h"
 #include "net/tcp.h"
 #include "upstream/grpc_health.h"
 
@@ -46,6 +47,7 @@ struct HealthRegistry::CheckTarget {
   net::SocketAddress address;
   std::string hostname;                              // as configured, for TLS SNI
   std::shared_ptr<const net::TlsClientContext> tls;  // the cluster's upstream TLS, if any
+  config::ProxyProtocolSend proxy_protocol = config::ProxyProtocolSend::kOff;
   config::HealthCheck hc;
   std::string request;  // the HTTP request bytes, built once
   lb::HostHealthPtr health;
@@ -141,6 +143,7 @@ void HealthRegistry::activate(std::shared_ptr<const ClusterList> clusters) {
       t->address = h.address;
       t->hostname = h.hostname;
       t->tls = cc.tls;
+      t->proxy_protocol = cc.proxy_protocol;
       t->hc = *cc.health_check;
       t->health = h.health;
       t->stopped = checks_stopped_;
@@ -284,6 +287,24 @@ Task<bool> HealthRegistry::probe(std::shared_ptr<CheckTarget> t) {
   if (!conn.ok()) co_return false;
   if (t->hc.kind == config::HealthCheck::Kind::kTcp) co_return true;
   net::TcpStream& s = **conn;
+  if (t->proxy_protocol != config::ProxyProtocolSend::kOff) {
+    // A host that expects a PROXY header gets one (as requests' connections do): v2 LOCAL, or a
+    // v1 line with this connection's own addresses, as the spec advises for health checks.
+    namespace pp = net::proxy_protocol;
+    pp::WriteParams params;
+    params.command = pp::Command::kLocal;
+    std::string header;
+    if (t->proxy_protocol == config::ProxyProtocolSend::kV1) {
+      params.command = pp::Command::kProxy;
+      params.source = net::localAddressOf(s.fd());
+      params.destination = t->address;
+      header = pp::writeV1(params);
+    } else if (auto v2 = pp::writeV2(params); v2.ok()) {
+      header = std::move(*v2);
+    }
+    iovec hv{header.data(), header.size()};
+    if (!(co_await s.writeAll(&hv, 1, deadline)).ok()) co_return false;
+  }
   if (t->tls) {
     // Checked the way requests reach the host: a broken certificate is a failed check.
     s.attachTls(t->tls->newSsl(t->hostname).release());
