@@ -271,6 +271,24 @@ Result<size_t> TcpStream::ReadableAwaiter::await_resume() {
   return size_t{0};
 }
 
+void TcpStream::WritableAwaiter::await_suspend(std::coroutine_handle<> h) {
+  coro = h;
+  on_ready = [](IoWaiter* self) {
+    auto* a = static_cast<WritableAwaiter*>(self);
+    a->timer_.cancel();
+    a->coro.resume();
+  };
+  s.io_.writer = this;
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &onTimeout<WritableAwaiter>, this);
+}
+
+Result<size_t> TcpStream::WritableAwaiter::await_resume() {
+  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "write timeout");
+  if (s.cancelled_ || err == ECANCELED)
+    return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  return size_t{0};
+}
+
 // ---- write ----
 
 bool TcpStream::WriteAwaiter::tryWrite() {
