@@ -340,3 +340,30 @@ def test_removed_listener_closes_its_sessions_after_max_drain_age(gatehouse, tcp
         assert s.recv(100) == b""
         assert time.monotonic() - start >= 0.3
     assert g.wait_log(lambda e: e.get("kind") == "tcp")["close_reason"] == "drain_age"
+
+
+def test_outlier_detection_counts_connect_failures(gatehouse, tcp_server):
+    good = tcp_server(echo_handler)
+    gone = tcp_server(echo_handler)
+    gone_port = gone.port
+    gone.stop()  # refuses connections from now on
+    cluster = {"name": "up", "lb": "round_robin", "endpoints": endpoints(good.port, gone_port),
+               "outlier_detection": {"consecutive_failures": 2, "max_ejection_percent": 50,
+                                     "base_ejection_time": "30s"}}
+    g = gatehouse(tcp_config(cluster, {"connect_retries": 1}))
+    for i in range(6):
+        with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+            s.sendall(b"x%d" % i)
+            assert s.recv(10) == b"x%d" % i
+    m = g.metrics()
+    assert m.value("gatehouse_upstream_host_ejected", cluster="up",
+                   host=f"127.0.0.1:{gone_port}") == 1
+    # Ejected: new connections no longer try it (the failure count stops growing).
+    failures = m.value("gatehouse_tcp_upstream_connect_failures_total", cluster="up")
+    assert failures >= 2
+    for i in range(4):
+        with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+            s.sendall(b"y")
+            assert s.recv(10) == b"y"
+    assert g.metrics().value("gatehouse_tcp_upstream_connect_failures_total",
+                             cluster="up") == failures
