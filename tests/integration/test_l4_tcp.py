@@ -312,8 +312,10 @@ def test_reload_while_100_connections_stream_zero_resets(gatehouse, tcp_server):
         t.join(60)
     assert errors == []
     assert up.accepted == 100 and up2.accepted == 0
+    # A client sees the FIN a moment before its session counts the close.
+    wait_until(lambda: g.metrics().value("gatehouse_tcp_closes_total", listener="tcp",
+                                         reason="closed") == 100, message="100 closes counted")
     m = g.metrics()
-    assert m.value("gatehouse_tcp_closes_total", listener="tcp", reason="closed") == 100
     for reason in ("client_error", "upstream_error", "drain_age"):
         assert m.value("gatehouse_tcp_closes_total", listener="tcp", reason=reason) == 0
     # New connections go to the new cluster.
@@ -367,3 +369,44 @@ def test_outlier_detection_counts_connect_failures(gatehouse, tcp_server):
             assert s.recv(10) == b"y"
     assert g.metrics().value("gatehouse_tcp_upstream_connect_failures_total",
                              cluster="up") == failures
+
+
+def test_max_lifetime_closes_a_busy_connection(gatehouse, tcp_server):
+    up = tcp_server(echo_handler)
+    g = gatehouse(tcp_config({"name": "up", "endpoints": endpoints(up.port)},
+                             {"max_lifetime": "600ms"}))
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+        start = time.monotonic()
+        closed = False
+        while time.monotonic() - start < 10:
+            try:
+                s.sendall(b"tick")
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+                break
+            time.sleep(0.05)
+        assert closed and time.monotonic() - start >= 0.5
+    assert g.wait_log(lambda e: e.get("kind") == "tcp")["close_reason"] == "max_lifetime"
+
+
+def test_every_host_down_closes_the_client_and_logs_the_attempts(gatehouse, tcp_server):
+    ports = []
+    for _ in range(2):
+        s = tcp_server(echo_handler)
+        ports.append(s.port)
+        s.stop()
+    g = gatehouse(tcp_config({"name": "up", "endpoints": endpoints(*ports)},
+                             {"connect_retries": 3, "connect_timeout": "2s"}))
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+        s.settimeout(10)
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    line = g.wait_log(lambda e: e.get("kind") == "tcp")
+    assert line["close_reason"] == "connect_failed"
+    assert line["attempts"] == 4 and line["upstream"] == ""
+    assert g.metrics().value("gatehouse_tcp_upstream_connect_failures_total", cluster="up") == 4
