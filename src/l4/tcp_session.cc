@@ -194,12 +194,14 @@ Task<> TcpSession::relay(net::TcpStream& up) {
                   bool client_side) -> Task<> {
     PumpEnd e = splice ? co_await pumpSplice(from, to, *pipe, d)
                        : co_await pumpCopy(from, to, plan_->buffer_size, d);
-    // An error on one side ends both directions; EOF ends this one only (half-close).
-    if (e == PumpEnd::kReadError) {
-      end(client_side ? CloseReason::kClientError : CloseReason::kUpstreamError);
-    } else if (e == PumpEnd::kWriteError) {
-      end(client_side ? CloseReason::kUpstreamError : CloseReason::kClientError);
-    }
+    // An error on one side ends both directions, and the other peer gets a reset rather
+    // than a FIN that would pass a truncated stream for a complete one. EOF ends this
+    // direction only (half-close).
+    const bool failed = e == PumpEnd::kReadError || e == PumpEnd::kWriteError;
+    if (!failed) co_return;
+    const bool client_failed = (e == PumpEnd::kReadError) == client_side;
+    (client_failed ? up : client_).resetOnClose();
+    end(client_failed ? CloseReason::kClientError : CloseReason::kUpstreamError);
   };
   co_await runtime::whenBoth(loop, pump(client_, up, pipes[0].get(), from_client, true),
                              pump(up, client_, pipes[1].get(), to_client, false));

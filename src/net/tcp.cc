@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -140,6 +141,11 @@ void TcpStream::setNoDelay() {
 
 void TcpStream::shutdownWrite() {
   ::shutdown(fd_, SHUT_WR);
+}
+
+void TcpStream::resetOnClose() {
+  linger l{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }
 
 bool TcpStream::idleCheckUsable() {

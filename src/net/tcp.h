@@ -148,6 +148,9 @@ class TcpStream {
   // Wakes the pending read/write with kCancelled once; later operations work normally.
   void interrupt();
   void shutdownWrite();
+  // Makes the close send RST instead of FIN (SO_LINGER 0): a relay tells one peer that the
+  // other side failed, so a truncated stream never looks complete.
+  void resetOnClose();
   // Best-effort, non-blocking: has the peer closed or sent bytes while the socket sat idle?
   // Used before reusing a pooled connection.
   bool idleCheckUsable();

@@ -4,6 +4,7 @@ rules, metrics, the access log, and reloads under 100 streaming connections."""
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -410,3 +411,24 @@ def test_every_host_down_closes_the_client_and_logs_the_attempts(gatehouse, tcp_
     assert line["close_reason"] == "connect_failed"
     assert line["attempts"] == 4 and line["upstream"] == ""
     assert g.metrics().value("gatehouse_tcp_upstream_connect_failures_total", cluster="up") == 4
+
+
+def reset_after(n):
+    """Sends n bytes, then closes with RST (SO_LINGER 0)."""
+    def handle(conn):
+        conn.sendall(b"r" * n)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+    return handle
+
+
+@pytest.mark.parametrize("relay", ["splice", "copy"])
+def test_upstream_reset_reaches_the_client_as_a_reset(gatehouse, tcp_server, relay):
+    up = tcp_server(reset_after(100_000))
+    g = gatehouse(tcp_config({"name": "up", "endpoints": endpoints(up.port)}, {"relay": relay}))
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+        s.sendall(b"hello")
+        with pytest.raises(ConnectionResetError):  # never a clean EOF: the reply is truncated
+            while s.recv(65536):
+                pass
+    assert g.wait_log(lambda e: e.get("kind") == "tcp")["close_reason"] == "upstream_error"
