@@ -432,3 +432,42 @@ def test_upstream_reset_reaches_the_client_as_a_reset(gatehouse, tcp_server, rel
             while s.recv(65536):
                 pass
     assert g.wait_log(lambda e: e.get("kind") == "tcp")["close_reason"] == "upstream_error"
+
+
+def test_cluster_circuit_breaker_caps_tcp_connections(gatehouse, tcp_server):
+    up = tcp_server(echo_handler)
+    cluster = {"name": "up", "endpoints": endpoints(up.port),
+               "circuit_breakers": {"max_connections": 1}}
+    g = gatehouse(tcp_config(cluster))
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as first:
+        first.sendall(b"one")
+        assert first.recv(10) == b"one"
+        with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as second:
+            second.settimeout(5)
+            try:
+                assert second.recv(10) == b""
+            except ConnectionResetError:
+                pass
+        wait_until(lambda: g.metrics().get_value("gatehouse_tcp_closes_total", listener="tcp",
+                                                 reason="cluster_limit") == 1,
+                   message="the cluster limit refusal")
+        assert up.accepted == 1
+
+
+def test_http_health_check_on_a_tcp_cluster(gatehouse, echo, tcp_server):
+    # The raw echo server accepts TCP but does not speak HTTP: an http check fails it.
+    raw = tcp_server(echo_handler)
+    cluster = {"name": "web", "lb": "round_robin",
+               "endpoints": [{"host": "127.0.0.1", "port": echo.port}] + endpoints(raw.port),
+               "health_check": {"type": "http", "path": "/healthz", "interval": "200ms",
+                                "timeout": "150ms", "unhealthy_threshold": 1}}
+    g = gatehouse(tcp_config(cluster))
+    wait_until(lambda: g.metrics().get_value("gatehouse_upstream_host_healthy", cluster="web",
+                                             host=f"127.0.0.1:{raw.port}") == 0,
+               message="the raw server to fail its HTTP check")
+    # Round robin over two hosts, one of them unhealthy: every connection reaches the HTTP
+    # server (the raw one would echo the request back instead of answering it).
+    for _ in range(6):
+        with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+            s.sendall(b"GET /x HTTP/1.0\r\nHost: a\r\n\r\n")
+            assert recv_all(s).startswith(b"HTTP/1.")
