@@ -9,6 +9,7 @@
 
 #include "config/model.h"
 #include "core/result.h"
+#include "l4/inspector.h"
 #include "l4/tcp_stats.h"
 #include "net/cidr.h"
 #include "proxy/snapshot.h"
@@ -30,6 +31,9 @@ struct TcpListenerPlan {
   bool has_ip_rules = false;
   net::CidrSet allow;
   net::CidrSet deny;
+  // Reads the first bytes and may choose the cluster (TLS SNI, PROXY protocol); null: none.
+  std::shared_ptr<const FirstBytesInspector> inspector;
+  runtime::Duration inspect_timeout = std::chrono::seconds(5);
   ListenerStats* listener_stats = nullptr;  // process lifetime
   ClusterStats* cluster_stats = nullptr;
 

@@ -26,7 +26,7 @@ class TcpSession::Direction final : public PumpProgress {
   void moved(size_t n) override {
     timers_.touch();
     ListenerCells& lc = s_.plan_->listener_stats->cells.local();
-    ClusterCells& cc = s_.plan_->cluster_stats->cells.local();
+    ClusterCells& cc = s_.cluster_stats_->cells.local();
     if (from_client_) {
       s_.bytes_in_ += n;
       lc.bytes_in.inc(n);
@@ -59,6 +59,8 @@ TcpSession::TcpSession(proxy::WorkerContext& worker, TcpSessionOwner& owner, int
       client_(worker.loop(), fd),
       client_ip_(peer.ip()),
       client_address_(peer.toString()),
+      cluster_(plan_->cluster),
+      cluster_stats_(plan_->cluster_stats),
       started_(worker.loop().now()) {
   client_.setNoDelay();
   owner_.tcpSessionStarted(this);
@@ -108,7 +110,7 @@ void TcpSession::onDrainAge(void* self) {
   static_cast<TcpSession*>(self)->end(CloseReason::kDrainAge);
 }
 
-bool TcpSession::admit() {
+bool TcpSession::admitClient() {
   if (!plan_->admits(client_ip_)) {
     reason_ = CloseReason::kIpDenied;
     return false;
@@ -122,8 +124,28 @@ bool TcpSession::admit() {
     }
     admitted_ = true;
   }
-  const upstream::CompiledCluster& cc =
-      snapshot_->snap->clusters[static_cast<size_t>(plan_->cluster)];
+  return true;
+}
+
+Task<bool> TcpSession::inspect() {
+  const runtime::TimePoint deadline = w_.loop().now() + plan_->inspect_timeout;
+  auto r = co_await plan_->inspector->inspect(client_, first_, deadline);
+  const auto& clusters = snapshot_->snap->clusters;
+  if (!r.ok() || r->consumed > first_.size() ||
+      (r->cluster >= 0 && static_cast<size_t>(r->cluster) >= clusters.size())) {
+    note(CloseReason::kRejected);
+    co_return false;
+  }
+  first_.consume(r->consumed);
+  if (r->cluster >= 0 && r->cluster != cluster_) {
+    cluster_ = r->cluster;
+    cluster_stats_ = &clusterStats(clusters[static_cast<size_t>(cluster_)].name);
+  }
+  co_return true;
+}
+
+bool TcpSession::admitCluster() {
+  const upstream::CompiledCluster& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
   if (!cc.breakers.tryAcquire(upstream::Limit::kConnections, cluster_slot_)) {
     reason_ = CloseReason::kClusterLimit;
     return false;
@@ -133,7 +155,7 @@ bool TcpSession::admit() {
 
 Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
   auto& loop = w_.loop();
-  upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(plan_->cluster)];
+  upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(cluster_)];
   const auto& hosts = wc.cluster->hosts.hosts;
   const runtime::TimePoint deadline = loop.now() + plan_->connect_timeout;
   std::vector<int> tried;
@@ -158,7 +180,7 @@ Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
     }
     // A failed connect counts for outlier detection (consecutive failures) and least_time.
     wc.lb->onEnd(h, runtime::Clock::now() - t0, false);
-    plan_->cluster_stats->cells.local().connect_failures.inc();
+    cluster_stats_->cells.local().connect_failures.inc();
     note(CloseReason::kConnectFailed);
     tried.push_back(h);
     if (reason_set_) break;  // aborted while connecting
@@ -188,6 +210,18 @@ Task<> TcpSession::relay(net::TcpStream& up) {
     if (!pipes[0] || !pipes[1]) log::warn("tcp listener ", plan_->name, ": no pipe, copying");
   }
   const bool splice = pipes[0] && pipes[1];
+  if (!first_.empty()) {
+    // What the inspector read goes first, before the client's later bytes.
+    iovec v{const_cast<char*>(first_.readable().data()), first_.size()};
+    const size_t n = first_.size();
+    if (!(co_await up.writeAll(&v, 1, loop.now() + plan_->connect_timeout)).ok()) {
+      note(CloseReason::kUpstreamError);
+      reason_set_ = true;
+    } else {
+      Direction(*this, timers, true).moved(n);
+    }
+    first_.clear();
+  }
   Direction from_client(*this, timers, true);
   Direction to_client(*this, timers, false);
   auto pump = [&](net::TcpStream& from, net::TcpStream& to, Pipe* pipe, Direction& d,
@@ -203,8 +237,10 @@ Task<> TcpSession::relay(net::TcpStream& up) {
     (client_failed ? up : client_).resetOnClose();
     end(client_failed ? CloseReason::kClientError : CloseReason::kUpstreamError);
   };
-  co_await runtime::whenBoth(loop, pump(client_, up, pipes[0].get(), from_client, true),
-                             pump(up, client_, pipes[1].get(), to_client, false));
+  if (!reason_set_) {
+    co_await runtime::whenBoth(loop, pump(client_, up, pipes[0].get(), from_client, true),
+                               pump(up, client_, pipes[1].get(), to_client, false));
+  }
   timers_ = nullptr;
   if (!reason_set_) {
     if (timers.reason() == metrics::TunnelClose::kIdle) reason_ = CloseReason::kIdleTimeout;
@@ -217,7 +253,9 @@ Task<> TcpSession::relay(net::TcpStream& up) {
 Task<> TcpSession::run() {
   ListenerCells& lc = plan_->listener_stats->cells.local();
   lc.connections.inc();
-  if (!admit()) {
+  bool admitted = admitClient();
+  if (admitted && plan_->inspector) admitted = co_await inspect();
+  if (!admitted || !admitCluster()) {
     finish();
     co_return;  // the destructor closes the client at once
   }
@@ -226,14 +264,14 @@ Task<> TcpSession::run() {
   if (up) {
     if (!reason_set_) {
       up->setNoDelay();
-      ClusterCells& cc = plan_->cluster_stats->cells.local();
+      ClusterCells& cc = cluster_stats_->cells.local();
       cc.connections.inc();
       cc.active.inc();
       reason_ = CloseReason::kClosed;
       co_await relay(*up);
       cc.active.dec();
     }
-    upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(plan_->cluster)];
+    upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(cluster_)];
     // Latency for least_time is the connect time: a session's length says nothing of the host.
     wc.lb->onEnd(host_,
                  std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -256,8 +294,9 @@ void TcpSession::finish() {
   proxy::ConnectionLogRecord rec;
   rec.listener = plan_->name;
   rec.client = client_address_;
-  rec.cluster = plan_->cluster_name;
-  const auto& hosts = snapshot_->snap->clusters[static_cast<size_t>(plan_->cluster)].hosts.hosts;
+  const upstream::CompiledCluster& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
+  rec.cluster = cc.name;
+  const auto& hosts = cc.hosts.hosts;
   if (host_ >= 0) rec.upstream = hosts[static_cast<size_t>(host_)].name;
   rec.bytes_in = bytes_in_;
   rec.bytes_out = bytes_out_;

@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "core/buffer.h"
+#include "l4/inspector.h"
 #include "l4/listener_plan.h"
 #include "l4/relay.h"
 #include "l4/tcp_stats.h"
@@ -53,9 +55,12 @@ class TcpSession final : public proxy::StreamWatcher {
 
  private:
   class Direction;
-  // Admission: IP rules, the listener's and the cluster's connection caps. False: refused
-  // (reason_ says why).
-  bool admit();
+  // Admission, in order: IP rules and the listener's cap; the first-bytes inspector (when
+  // the listener has one), which may choose another cluster; that cluster's connection cap.
+  // False: refused (reason_ says why).
+  bool admitClient();
+  runtime::Task<bool> inspect();
+  bool admitCluster();
   runtime::Task<std::unique_ptr<net::TcpStream>> connectUpstream();
   runtime::Task<> relay(net::TcpStream& up);
   // Ends the session for `why` (the first reason wins) and cuts both directions.
@@ -71,7 +76,10 @@ class TcpSession final : public proxy::StreamWatcher {
   std::shared_ptr<const TcpListenerPlan> plan_;
   net::TcpStream client_;
   std::string client_ip_;
-  std::string client_address_;  // "ip:port"
+  std::string client_address_;   // "ip:port"
+  int cluster_;                  // index into the snapshot's clusters: the plan's, or inspected
+  ClusterStats* cluster_stats_;  // that cluster's counters
+  Buffer first_;                 // bytes the inspector read, forwarded upstream first
   runtime::TimePoint started_;
   CloseReason reason_ = CloseReason::kClosed;
   bool reason_set_ = false;

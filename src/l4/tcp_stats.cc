@@ -60,8 +60,9 @@ constexpr Family kUpReceived{"gatehouse_tcp_upstream_bytes_received_total",
                              {"cluster"}};
 
 constexpr const char* kCloseNames[] = {
-    "closed",         "idle_timeout",   "max_lifetime", "drain_age", "shutdown", "client_error",
-    "upstream_error", "connect_failed", "no_host",      "ip_denied", "limit",    "cluster_limit"};
+    "closed",       "idle_timeout",   "max_lifetime",   "drain_age", "shutdown",
+    "client_error", "upstream_error", "connect_failed", "no_host",   "ip_denied",
+    "limit",        "cluster_limit",  "rejected"};
 static_assert(std::size(kCloseNames) == static_cast<size_t>(CloseReason::kCount));
 
 struct Tables {

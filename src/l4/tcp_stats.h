@@ -27,6 +27,7 @@ enum class CloseReason : uint8_t {
   kIpDenied,       // refused by ip_restriction
   kLimit,          // refused: the listener's max_connections
   kClusterLimit,   // refused: the cluster's circuit_breakers.max_connections
+  kRejected,       // refused by the listener's first-bytes inspector
   kCount
 };
 const char* closeReasonName(CloseReason r);

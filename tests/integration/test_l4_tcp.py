@@ -181,7 +181,9 @@ def test_backpressure_a_client_that_stops_reading(gatehouse, tcp_server, relay):
         time.sleep(0.3)
         return sender.sent == a and a < total
     wait_until(stalled, 30, message="the upstream to be blocked by backpressure")
-    assert sender.sent < 32 << 20, f"{sender.sent} bytes left the upstream with nobody reading"
+    # Kernel socket buffers autotune (tcp_rmem's max is 32 MiB here, tcp_wmem's 4 MiB), so tens
+    # of MiB may leave the sender; without backpressure all 200 MiB would, into gatehouse.
+    assert sender.sent < 96 << 20, f"{sender.sent} bytes left the upstream with nobody reading"
     grown = rss_kib(g.pid) - before
     assert grown < 16 * 1024, f"gatehouse RSS grew by {grown} KiB while the client did not read"
     # Resume: everything arrives, in full.

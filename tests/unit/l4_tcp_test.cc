@@ -15,7 +15,9 @@
 #include "config_test_util.h"
 #include "l4/listener_plan.h"
 #include "l4/relay.h"
+#include "l4/tcp_session.h"
 #include "metrics/stats.h"
+#include "proxy/worker_context.h"
 
 namespace gatehouse::config {
 namespace {
@@ -219,6 +221,126 @@ TEST(PipePool, ReusesOnlyEmptyPipes) {
   auto b = pool.take(65536);
   pool.give(std::move(b));
   EXPECT_EQ(pool.idle(), 1u);
+}
+
+// ---- The first-bytes inspector seam, through a real TcpSession on a loop ----
+
+namespace {
+
+// Reads a "cluster-name\n" line, routes to that cluster and does not forward the line.
+class LineInspector final : public l4::FirstBytesInspector {
+ public:
+  explicit LineInspector(const Snapshot& snap) : snap_(snap) {}
+  runtime::Task<Result<l4::Inspection>> inspect(net::TcpStream& client, Buffer& first,
+                                                runtime::TimePoint deadline) const override {
+    for (;;) {
+      size_t nl = first.readable().find('\n');
+      if (nl != std::string_view::npos) {
+        int c = snap_.clusterIndex(first.readable().substr(0, nl));
+        if (c < 0) co_return Error::make(ErrorCode::kProtocol, ErrorSource::kDownstream, "name");
+        co_return l4::Inspection{c, nl + 1};
+      }
+      first.reserve(256);
+      auto n = co_await client.read(first.writePtr(), first.writable(), deadline);
+      if (!n.ok() || *n == 0) co_return Error::make(ErrorCode::kClosed, ErrorSource::kDownstream);
+      first.commit(*n);
+    }
+  }
+
+ private:
+  const Snapshot& snap_;
+};
+
+class TestWorker final : public proxy::WorkerContext, public l4::TcpSessionOwner {
+ public:
+  explicit TestWorker(metrics::Stats& stats) : WorkerContext(0, stats) {}
+  void install(std::shared_ptr<const Snapshot> snap) {
+    auto ws = std::make_shared<proxy::WorkerSnapshot>();
+    ws->snap = snap;
+    for (const auto& c : snap->clusters) {
+      upstream::WorkerCluster wc;
+      wc.cluster = &c;
+      wc.lb = c.lb->create(c.hosts);
+      ws->clusters.push_back(std::move(wc));
+    }
+    publish(std::move(ws));
+  }
+  void tcpSessionStarted(l4::TcpSession*) override {}
+  void tcpSessionEnded(l4::TcpSession*) override { ++ended; }
+  l4::PipePool& pipePool() override { return pipes; }
+  l4::PipePool pipes;
+  int ended = 0;
+};
+
+}  // namespace
+
+TEST(TcpSessionInspector, ChoosesTheClusterAndForwardsTheRest) {
+  metrics::Stats stats(1);
+  TestWorker w(stats);
+  runtime::EventLoop& loop = w.loop();
+  auto addr = net::SocketAddress::parse("127.0.0.1", 0);
+  ASSERT_TRUE(addr.ok());
+  auto up_a = net::TcpListener::bind(loop, *addr, 16, false);
+  auto up_b = net::TcpListener::bind(loop, *addr, 16, false);
+  ASSERT_TRUE(up_a.ok() && up_b.ok());
+  auto port = [](auto& l) { return std::to_string((*l)->localAddress().port()); };
+  auto cfg = std::make_shared<const Config>(
+      loadOk("clusters:\n  - {name: a, endpoints: [\"127.0.0.1:" + port(up_a) +
+             "\"]}\n  - {name: b, endpoints: [\"127.0.0.1:" + port(up_b) +
+             "\"]}\nlisteners: [{name: t, port: 6390, mode: tcp, tcp: {cluster: a, relay: "
+             "splice}}]\n"));
+  SnapshotResult sr = buildSnapshot(cfg, &stats, 1);
+  ASSERT_TRUE(sr.snapshot);
+  auto compiled = l4::compileTcpListener(cfg->listeners[0], *sr.snapshot);
+  ASSERT_TRUE(compiled.ok());
+  auto plan = std::make_shared<l4::TcpListenerPlan>(**compiled);
+  plan->inspector = std::make_shared<LineInspector>(*sr.snapshot);
+
+  auto [client_fd, session_fd] = tcpPair();
+  net::TcpStream client(loop, client_fd);
+  std::string upstream_got, client_got;
+  auto upstream_b = [&]() -> runtime::Task<> {
+    auto acc = co_await (*up_b)->accept();
+    if (!acc.ok()) co_return;
+    net::TcpStream s(loop, acc->fd);
+    char buf[256];
+    for (;;) {
+      auto n = co_await s.read(buf, sizeof buf, loop.now() + std::chrono::seconds(20));
+      if (!n.ok() || *n == 0) break;
+      upstream_got.append(buf, *n);
+    }
+    std::string reply = "from b";
+    iovec v{reply.data(), reply.size()};
+    (void)co_await s.writeAll(&v, 1, loop.now() + std::chrono::seconds(20));
+  };
+  auto talk = [&]() -> runtime::Task<> {
+    std::string out = "b\nhello ";
+    iovec v{out.data(), out.size()};
+    (void)co_await client.writeAll(&v, 1, loop.now() + std::chrono::seconds(20));
+    std::string more = "world";  // after the inspector decided: relayed by the pumps
+    iovec v2{more.data(), more.size()};
+    (void)co_await client.writeAll(&v2, 1, loop.now() + std::chrono::seconds(20));
+    client.shutdownWrite();
+    char buf[256];
+    for (;;) {
+      auto n = co_await client.read(buf, sizeof buf, loop.now() + std::chrono::seconds(20));
+      if (!n.ok() || *n == 0) break;
+      client_got.append(buf, *n);
+    }
+    loop.stop();
+  };
+  auto peer = net::SocketAddress::parse("127.0.0.1", 40000);
+  loop.post([&] {
+    w.install(sr.snapshot);
+    runtime::spawn(upstream_b());
+    runtime::spawn(l4::runTcpSession(w, w, session_fd, *peer, plan));
+    runtime::spawn(talk());
+  });
+  loop.run();
+  runtime::destroyDetachedCoroutines();
+  EXPECT_EQ(upstream_got, "hello world");  // the routing line was consumed, not forwarded
+  EXPECT_EQ(client_got, "from b");
+  EXPECT_EQ(w.ended, 1);
 }
 
 }  // namespace
