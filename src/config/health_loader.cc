@@ -21,7 +21,9 @@ constexpr std::string_view kHealthCheckKeys[] = {"type",
                                                  "body_contains",
                                                  "healthy_threshold",
                                                  "unhealthy_threshold",
-                                                 "grpc_service"};
+                                                 "grpc_service",
+                                                 "send",
+                                                 "expect"};
 constexpr std::string_view kHttpOnlyKeys[] = {"path", "method", "host", "expected_status",
                                               "body_contains"};
 constexpr std::string_view kHealthCheckTypes[] = {"http", "tcp", "grpc"};
@@ -143,6 +145,17 @@ void readHealthCheck(Diagnostics& diag, const YAML::Node& node, const std::strin
   if (const YAML::Node* v = m.find("expected_status")) {
     readStatuses(diag, *v, m.path("expected_status"), hc.expected_statuses);
   }
+  for (std::string_view k : {std::string_view("send"), std::string_view("expect")}) {
+    if (const YAML::Node* key = m.findKey(k); key && hc.kind != HealthCheck::Kind::kTcp) {
+      diag.add(*key, m.path(k), "'" + std::string(k) + "' applies to type tcp only");
+    }
+  }
+  m.readChecked(
+      "send", hc.send, [](const std::string& b) { return b.size() <= kMaxBodyNeedle; },
+      [](const std::string&) { return "longer than 4096 bytes"; });
+  m.readChecked(
+      "expect", hc.expect, [](const std::string& b) { return b.size() <= kMaxBodyNeedle; },
+      [](const std::string&) { return "longer than 4096 bytes"; });
   m.readChecked(
       "body_contains", hc.body_contains,
       [](const std::string& needle) { return needle.size() <= kMaxBodyNeedle; },

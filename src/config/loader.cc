@@ -21,6 +21,7 @@
 #include "config/retry_loader.h"
 #include "config/route_loader.h"
 #include "config/syntax.h"
+#include "config/tcp_listener_loader.h"
 #include "config/tls_loader.h"
 #include "config/yaml_document.h"
 #include "config/yaml_helpers.h"
@@ -43,7 +44,9 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "https_redirect",
                                               "underscores_in_headers",
                                               "protocol",
-                                              "proxy_protocol"};
+                                              "proxy_protocol",
+                                              "mode",
+                                              "tcp"};
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
@@ -157,7 +160,7 @@ class Loader {
       config.virtual_hosts.push_back(implicitVirtualHost(*m.findKey("routes"), *v));
     }
     if (const YAML::Node* v = m.find("listeners")) {
-      readListeners(*v, config.virtual_hosts, config.http2.enabled, config.listeners);
+      readListeners(*v, config, config.listeners);
     } else {
       config.listeners.push_back(defaultListener());
       listener_where_.push_back(Located{YAML::Mark::null_mark(), "listeners"});
@@ -533,8 +536,9 @@ class Loader {
     }
   }
 
-  void readListeners(const YAML::Node& node, const std::vector<VirtualHost>& vhosts,
-                     bool http2_enabled, std::vector<Listener>& out) {
+  void readListeners(const YAML::Node& node, const Config& config, std::vector<Listener>& out) {
+    const std::vector<VirtualHost>& vhosts = config.virtual_hosts;
+    const bool http2_enabled = config.http2.enabled;
     std::set<std::string, std::less<>> names;
     forEachMap(diag_, node, "listeners", kListenerKeys, [&](const MapReader& m) {
       Listener l;
@@ -589,6 +593,7 @@ class Loader {
       if (const YAML::Node* v = m.find("proxy_protocol")) {
         l.proxy_protocol = readListenerProxyProtocol(diag_, *v, m.path("proxy_protocol"));
       }
+      readListenerMode(diag_, m, config.clusters, l);
       listener_where_.push_back(Located{m.node().Mark(), m.path()});
       listener_ips_.push_back(ip);
       out.push_back(std::move(l));

@@ -116,7 +116,8 @@ struct Endpoint {
 
 // What ring_hash and maglev hash to choose a host.
 struct HashKey {
-  enum class Source { kSourceIp, kHeader, kCookie, kQuery, kPath };
+  // kSourceAddress: "ip:port" of the client (TCP listeners; HTTP requests hash the IP).
+  enum class Source { kSourceIp, kSourceAddress, kHeader, kCookie, kQuery, kPath };
   Source source = Source::kSourceIp;
   std::string name;  // header (lower case), cookie or query parameter name; empty otherwise
 };
@@ -153,6 +154,10 @@ struct HealthCheck {
   std::optional<std::string> body_contains;
   // gRPC only (grpc.health.v1.Health/Check): the service name; empty = the whole server.
   std::string grpc_service;
+  // TCP only: bytes sent once connected, and bytes the reply must contain (e.g. Redis
+  // "PING\r\n" / "+PONG"). Empty: connecting is the whole check.
+  std::string send;
+  std::string expect;
 };
 
 // Success-rate outlier detection (Envoy style): every `interval`, hosts that served at least
@@ -438,8 +443,38 @@ struct ListenerProxyProtocol {
   bool accept_v2 = true;
 };
 
+// What a listener speaks: HTTP (the default) or raw TCP forwarded to one cluster.
+enum class ListenerMode : uint8_t { kHttp, kTcp };
+
+// IP rules of a TCP listener: the shape of the `ip_restriction` policy (deny wins; with an
+// allow list, the client must be on it). CIDRs normalized by the loader.
+struct IpRules {
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+};
+
+// How a TCP listener moves bytes: splice() through a pipe (zero-copy) or read()/write().
+enum class TcpRelay : uint8_t { kSplice, kCopy };
+
+// A listener's `tcp:` block (mode: tcp): every accepted connection goes to a host of `cluster`.
+struct TcpProxy {
+  std::string cluster;
+  std::optional<Millis> connect_timeout;  // unset: the cluster's, else timeouts.upstream_connect
+  uint32_t connect_retries = 1;           // other hosts tried within the same connect budget
+  std::optional<Millis> idle_timeout;     // unset: the cluster's idle_timeout if set, else 1h
+  Millis max_lifetime{0};                 // 0 = unlimited
+  uint32_t max_connections = 0;           // per listener, all workers together; 0 = unlimited
+  TcpRelay relay = TcpRelay::kSplice;
+  size_t buffer_size = 65536;  // per direction: the pipe (splice) or the buffer (copy)
+  std::optional<IpRules> ip_restriction;
+};
+
+inline constexpr Millis kDefaultTcpIdleTimeout{3600000};
+
 struct Listener {
   std::string name;
+  ListenerMode mode = ListenerMode::kHttp;
+  std::optional<TcpProxy> tcp;  // set if and only if mode is kTcp
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   std::vector<std::string> virtual_hosts;  // names; empty = all

@@ -48,6 +48,9 @@ std::optional<std::string_view> findQueryParam(std::string_view query, std::stri
 std::optional<std::string_view> extractHashKey(const config::HashKey& key, const PickContext& ctx) {
   using Source = config::HashKey::Source;
   if (key.source == Source::kSourceIp) return nonEmpty(ctx.client_ip);
+  if (key.source == Source::kSourceAddress) {
+    return nonEmpty(ctx.client_address.empty() ? ctx.client_ip : ctx.client_address);
+  }
   if (ctx.request == nullptr) return std::nullopt;
   const http::Request& req = *ctx.request;
   switch (key.source) {
@@ -62,6 +65,7 @@ std::optional<std::string_view> extractHashKey(const config::HashKey& key, const
     case Source::kPath:
       return nonEmpty(req.path);
     case Source::kSourceIp:
+    case Source::kSourceAddress:
       break;
   }
   return std::nullopt;

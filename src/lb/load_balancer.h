@@ -48,6 +48,8 @@ struct PickContext {
   // Hosts to avoid (a retry's hosts already tried): a balancer picks another host when one is
   // available, and one of these only when nothing else is.
   std::span<const int> exclude = {};
+  // "ip:port" of the TCP client (L4 listeners); empty for HTTP requests, which hash the IP.
+  std::string_view client_address = {};
 };
 
 class LoadBalancer {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -142,6 +143,11 @@ void TcpStream::shutdownWrite() {
   ::shutdown(fd_, SHUT_WR);
 }
 
+void TcpStream::resetOnClose() {
+  linger l{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
 bool TcpStream::idleCheckUsable() {
   if (io_.hup || io_.rdhup) return false;
   // Drained when parked and no edge since: nothing arrived, no syscall needed.
@@ -266,6 +272,24 @@ void TcpStream::ReadableAwaiter::await_suspend(std::coroutine_handle<> h) {
 
 Result<size_t> TcpStream::ReadableAwaiter::await_resume() {
   if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "idle timeout");
+  if (s.cancelled_ || err == ECANCELED)
+    return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
+  return size_t{0};
+}
+
+void TcpStream::WritableAwaiter::await_suspend(std::coroutine_handle<> h) {
+  coro = h;
+  on_ready = [](IoWaiter* self) {
+    auto* a = static_cast<WritableAwaiter*>(self);
+    a->timer_.cancel();
+    a->coro.resume();
+  };
+  s.io_.writer = this;
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &onTimeout<WritableAwaiter>, this);
+}
+
+Result<size_t> TcpStream::WritableAwaiter::await_resume() {
+  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "write timeout");
   if (s.cancelled_ || err == ECANCELED)
     return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
   return size_t{0};

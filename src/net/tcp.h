@@ -102,6 +102,23 @@ class TcpStream {
   };
   ReadableAwaiter readable(TimePoint deadline) { return ReadableAwaiter(*this, deadline); }
 
+  // Waits until the socket may be writable (or hung up) after a write that would block: relays
+  // that move bytes with their own syscalls (splice) wait here. Same results as readable().
+  struct WritableAwaiter : runtime::IoWaiter {
+    TcpStream& s;
+    TimePoint deadline;
+    bool timed_out = false;
+    runtime::Timer timer_;
+    WritableAwaiter(TcpStream& st, TimePoint d) : s(st), deadline(d) { timer = &timer_; }
+    ~WritableAwaiter() {
+      if (s.io_.writer == this) s.io_.writer = nullptr;
+    }
+    bool await_ready() const { return s.io_.write_ready || s.cancelled_; }
+    void await_suspend(std::coroutine_handle<> h);
+    Result<size_t> await_resume();
+  };
+  WritableAwaiter writable(TimePoint deadline) { return WritableAwaiter(*this, deadline); }
+
   // Reads at most `len` bytes.
   ReadAwaiter read(char* buf, size_t len, TimePoint deadline) {
     return ReadAwaiter(*this, buf, len, deadline);
@@ -125,9 +142,15 @@ class TcpStream {
   void cancel();
   // Records that a read would block now, so the next wait is for a new edge.
   void markDrained() { io_.read_ready = false; }
+  // Records that a write would block now (the socket buffer is full).
+  void markWriteBlocked() { io_.write_ready = false; }
+  bool cancelled() const { return cancelled_; }
   // Wakes the pending read/write with kCancelled once; later operations work normally.
   void interrupt();
   void shutdownWrite();
+  // Makes the close send RST instead of FIN (SO_LINGER 0): a relay tells one peer that the
+  // other side failed, so a truncated stream never looks complete.
+  void resetOnClose();
   // Best-effort, non-blocking: has the peer closed or sent bytes while the socket sat idle?
   // Used before reusing a pooled connection.
   bool idleCheckUsable();

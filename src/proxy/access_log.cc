@@ -265,12 +265,45 @@ void AccessLog::log(const LogRecord& r) {
     }
   }
   buf_ += "}\n";
+  lineAdded();
+}
+
+void AccessLog::lineAdded() {
   if (buf_.size() >= kFlushBytes) {
     flush();
   } else if (!timer_.armed() && loop_) {
     timer_.arm(*loop_, loop_->now() + std::chrono::milliseconds(200), &AccessLog::onFlushTimer,
                this);
   }
+}
+
+void AccessLog::logConnection(const ConnectionLogRecord& r) {
+  if (!sink_) return;
+  buf_ += "{\"time\":";
+  appendTime(buf_);
+  buf_ += ",\"kind\":\"tcp\",\"listener\":";
+  appendEscaped(buf_, r.listener);
+  buf_ += ",\"client\":";
+  appendEscaped(buf_, r.client);
+  buf_ += ",\"cluster\":";
+  appendEscaped(buf_, r.cluster);
+  buf_ += ",\"upstream\":";
+  appendEscaped(buf_, r.upstream);
+  buf_ += ",\"bytes_in\":" + std::to_string(r.bytes_in);
+  buf_ += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+  buf_ += ",\"duration_ms\":";
+  appendNumber(buf_, r.duration_ms);
+  buf_ += ",\"upstream_connect_ms\":";
+  if (r.upstream_connect_ms >= 0) {
+    appendNumber(buf_, r.upstream_connect_ms);
+  } else {
+    buf_ += "null";
+  }
+  buf_ += ",\"attempts\":" + std::to_string(r.attempts);
+  buf_ += ",\"close_reason\":";
+  appendEscaped(buf_, r.close_reason);
+  buf_ += "}\n";
+  lineAdded();
 }
 
 }  // namespace gatehouse::proxy

@@ -83,6 +83,22 @@ struct LogRecord {
   int attempts = 0;  // upstream tries (1 + retries); 0 when none was made
 };
 
+// One TCP connection of a TCP listener (l4/), logged when it closes. Its line has fixed fields:
+// time, kind ("tcp"), listener, client, cluster, upstream, bytes_in, bytes_out, duration_ms,
+// upstream_connect_ms, attempts, close_reason (access_log.fields selects HTTP fields only).
+struct ConnectionLogRecord {
+  std::string_view listener;
+  std::string_view client;  // "ip:port"
+  std::string_view cluster;
+  std::string_view upstream;  // the host's name; empty when none was connected
+  uint64_t bytes_in = 0;      // from the client
+  uint64_t bytes_out = 0;     // to the client
+  double duration_ms = 0;
+  double upstream_connect_ms = -1;
+  int attempts = 0;
+  std::string_view close_reason;
+};
+
 class AccessLog {
  public:
   AccessLog() = default;
@@ -90,11 +106,13 @@ class AccessLog {
   void configure(runtime::EventLoop& loop, std::shared_ptr<AccessLogSink> sink,
                  std::vector<LogField> fields);
   void log(const LogRecord& rec);
+  void logConnection(const ConnectionLogRecord& rec);
   void flush();
   ~AccessLog();
 
  private:
   static void onFlushTimer(void* self);
+  void lineAdded();
   runtime::EventLoop* loop_ = nullptr;
   std::shared_ptr<AccessLogSink> sink_;
   std::vector<LogField> fields_;

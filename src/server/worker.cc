@@ -67,6 +67,7 @@ void Worker::install(std::shared_ptr<const proxy::Snapshot> snap,
     ws->clusters.push_back(std::move(wc));
   }
   publish(std::move(ws));
+  installTcpPlans(*snap, listeners);
 
   const auto& al = snap->config->access_log;
   log_sink_ = std::move(log_sink);
@@ -104,6 +105,25 @@ void Worker::install(std::shared_ptr<const proxy::Snapshot> snap,
   listener_indexes_ = std::move(keep);
 }
 
+void Worker::installTcpPlans(const proxy::Snapshot& snap,
+                             const std::vector<ListenerSocket>& listeners) {
+  tcp_plans_.clear();
+  for (const auto& l : listeners) {
+    if (l.listener_index >= snap.config->listeners.size()) continue;
+    const config::Listener& spec = snap.config->listeners[l.listener_index];
+    if (spec.mode != config::ListenerMode::kTcp) continue;
+    auto plan = l4::compileTcpListener(spec, snap);
+    if (!plan.ok()) {
+      // The loader validated it; a plan that still fails refuses connections rather than
+      // serving HTTP on a TCP port.
+      log::error("worker ", id_, ": tcp listener ", spec.name, ": ", plan.error().message);
+      tcp_plans_[l.key] = nullptr;
+      continue;
+    }
+    tcp_plans_[l.key] = std::move(*plan);
+  }
+}
+
 Task<> Worker::acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key) {
   for (;;) {
     auto acc = co_await listener->accept();
@@ -116,6 +136,14 @@ Task<> Worker::acceptLoop(std::shared_ptr<net::TcpListener> listener, std::strin
     }
     if (draining_) {
       ::close(acc->fd);
+      continue;
+    }
+    if (auto it = tcp_plans_.find(key); it != tcp_plans_.end()) {
+      if (!it->second) {
+        ::close(acc->fd);
+        continue;
+      }
+      spawn(l4::runTcpSession(*this, *this, acc->fd, acc->peer, it->second));
       continue;
     }
     spawn(proxy::runSession(*this, acc->fd, acc->peer, key));
@@ -157,10 +185,13 @@ void Worker::startDrain(TimePoint deadline) {
 
 void Worker::onDrainDeadline(void* self) {
   auto* w = static_cast<Worker*>(self);
-  log::warn("worker ", w->id_, ": drain deadline reached with ", w->sessions_.size(),
-            " connections open; closing them");
+  log::warn("worker ", w->id_, ": drain deadline reached with ",
+            w->sessions_.size() + w->tcp_sessions_.size(), " connections open; closing them");
   std::vector<proxy::Session*> snapshot(w->sessions_.begin(), w->sessions_.end());
   for (auto* s : snapshot)
+    s->abort();
+  std::vector<l4::TcpSession*> tcp(w->tcp_sessions_.begin(), w->tcp_sessions_.end());
+  for (auto* s : tcp)
     s->abort();
   // Aborted sessions unwind on the next turns; stop regardless after a short grace.
   w->drain_timer_.arm(
@@ -174,8 +205,21 @@ void Worker::sessionEnded(proxy::Session* s) {
   if (draining_) maybeFinish();
 }
 
+void Worker::tcpSessionStarted(l4::TcpSession* s) {
+  GH_ASSERT_OWNER(loop_.owner());
+  tcp_sessions_.insert(s);
+}
+
+void Worker::tcpSessionEnded(l4::TcpSession* s) {
+  GH_ASSERT_OWNER(loop_.owner());
+  tcp_sessions_.erase(s);
+  if (draining_) maybeFinish();
+}
+
 void Worker::maybeFinish() {
-  if (draining_ && sessions_.empty()) {
+  // TCP sessions run on during a drain (a relay has no request boundary to stop at) until they
+  // end or the drain deadline cuts them.
+  if (draining_ && sessions_.empty() && tcp_sessions_.empty()) {
     sweep_timer_.cancel();
     drain_timer_.cancel();
     loop_.stop();

@@ -12,6 +12,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "l4/listener_plan.h"
+#include "l4/relay.h"
+#include "l4/tcp_session.h"
 #include "metrics/stats.h"
 #include "net/tcp.h"
 #include "proxy/worker_context.h"
@@ -27,7 +30,7 @@ struct ListenerSocket {
   int fd = -1;
 };
 
-class Worker final : public proxy::WorkerContext {
+class Worker final : public proxy::WorkerContext, public l4::TcpSessionOwner {
  public:
   Worker(int id, metrics::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink);
   ~Worker();
@@ -45,10 +48,16 @@ class Worker final : public proxy::WorkerContext {
 
   // Worker thread only.
   void sessionEnded(proxy::Session* s) override;
+  // l4::TcpSessionOwner (worker thread only).
+  void tcpSessionStarted(l4::TcpSession* s) override;
+  void tcpSessionEnded(l4::TcpSession* s) override;
+  l4::PipePool& pipePool() override { return pipes_; }
 
  private:
   void install(std::shared_ptr<const proxy::Snapshot> snap, std::vector<ListenerSocket> listeners,
                std::shared_ptr<proxy::AccessLogSink> log_sink);
+  // Compiles the TCP listeners among `listeners` against the snapshot just published.
+  void installTcpPlans(const proxy::Snapshot& snap, const std::vector<ListenerSocket>& listeners);
   runtime::Task<> acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key);
   void startDrain(runtime::TimePoint deadline);
   void maybeFinish();
@@ -60,6 +69,10 @@ class Worker final : public proxy::WorkerContext {
   std::map<std::string, std::shared_ptr<net::TcpListener>> listeners_;
   std::unordered_map<std::string, std::unique_ptr<upstream::EndpointPool>> pools_;
   std::shared_ptr<proxy::AccessLogSink> log_sink_;
+  // Listener key -> its plan, for the TCP listeners of the current snapshot.
+  std::map<std::string, std::shared_ptr<const l4::TcpListenerPlan>> tcp_plans_;
+  std::unordered_set<l4::TcpSession*> tcp_sessions_;
+  l4::PipePool pipes_;
   runtime::Timer sweep_timer_;
   uint64_t sweeps_ = 0;
   runtime::Timer drain_timer_;

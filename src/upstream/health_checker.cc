@@ -281,11 +281,30 @@ Task<> HealthRegistry::checkLoop(std::shared_ptr<CheckTarget> t) {
   }
 }
 
+// TCP check with send/expect: writes `send`, then reads until the reply contains `expect`.
+Task<bool> HealthRegistry::probeTcpBytes(const CheckTarget& t, net::TcpStream& s,
+                                         runtime::TimePoint deadline) {
+  if (!t.hc.send.empty()) {
+    std::string out = t.hc.send;
+    iovec v{out.data(), out.size()};
+    if (!(co_await s.writeAll(&v, 1, deadline)).ok()) co_return false;
+  }
+  if (t.hc.expect.empty()) co_return true;
+  std::string in;
+  char chunk[4096];
+  while (in.size() <= kMaxCheckBytes) {
+    auto n = co_await s.read(chunk, sizeof chunk, deadline);
+    if (!n.ok() || *n == 0) co_return false;
+    in.append(chunk, *n);
+    if (in.find(t.hc.expect) != std::string::npos) co_return true;
+  }
+  co_return false;
+}
+
 Task<bool> HealthRegistry::probe(std::shared_ptr<CheckTarget> t) {
   const runtime::TimePoint deadline = loop_.now() + t->hc.timeout;
   auto conn = co_await net::TcpStream::connect(loop_, t->address, deadline);
   if (!conn.ok()) co_return false;
-  if (t->hc.kind == config::HealthCheck::Kind::kTcp) co_return true;
   net::TcpStream& s = **conn;
   if (t->proxy_protocol != config::ProxyProtocolSend::kOff) {
     // A host that expects a PROXY header gets one (as requests' connections do): v2 LOCAL, or a
@@ -305,6 +324,8 @@ Task<bool> HealthRegistry::probe(std::shared_ptr<CheckTarget> t) {
     iovec hv{header.data(), header.size()};
     if (!(co_await s.writeAll(&hv, 1, deadline)).ok()) co_return false;
   }
+  if (t->hc.kind == config::HealthCheck::Kind::kTcp)
+    co_return co_await probeTcpBytes(*t, s, deadline);
   if (t->tls) {
     // Checked the way requests reach the host: a broken certificate is a failed check.
     s.attachTls(t->tls->newSsl(t->hostname).release());

@@ -15,6 +15,9 @@
 #include "runtime/task.h"
 #include "upstream/cluster.h"
 
+namespace gatehouse::net {
+class TcpStream;
+}
 namespace gatehouse::metrics {
 class Scrape;
 }
@@ -62,6 +65,8 @@ class HealthRegistry {
 
   runtime::Task<> checkLoop(std::shared_ptr<CheckTarget> t);
   runtime::Task<bool> probe(std::shared_ptr<CheckTarget> t);
+  static runtime::Task<bool> probeTcpBytes(const CheckTarget& t, net::TcpStream& s,
+                                           runtime::TimePoint deadline);
   void record(CheckTarget& t, bool ok);
   runtime::Duration jitter(runtime::Duration max);
   static void onTick(void* self);

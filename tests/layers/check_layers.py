@@ -19,6 +19,7 @@ LAYERS = [
     ("redis",),
     ("lb", "upstream"),
     ("proxy",),
+    ("l4",),
     ("policies",),
     ("admin", "demo"),
     ("server",),

@@ -36,8 +36,8 @@ class CheckLayersTest(unittest.TestCase):
 
     def test_folder_without_a_layer_is_flagged(self):
         with tempfile.TemporaryDirectory() as src:
-            write(src, "l4/proxy.cc", '#include "core/buffer.h"\n')
-            write(src, "core/x.cc", '#include "l4/proxy.h"\n')
+            write(src, "quic/proxy.cc", '#include "core/buffer.h"\n')
+            write(src, "core/x.cc", '#include "quic/proxy.h"\n')
             problems, _ = check_layers.check(src)
             self.assertEqual(len(problems), 2)
 

@@ -120,10 +120,11 @@ TEST(LbConfig, Errors) {
   EXPECT_CONFIG_ERROR(onlyError(cluster("ring_hash", "      bounded_load: lots\n")), 6,
                       "clusters[0].lb_options.bounded_load",
                       "expected a decimal number like 1.25, got 'lots'");
-  EXPECT_CONFIG_ERROR(onlyError(cluster("ring_hash", "      hash_key: cookie\n")), 6,
-                      "clusters[0].lb_options.hash_key",
-                      "unknown hash key 'cookie'; expected source_ip, path, or a map with one "
-                      "of: header, cookie, query");
+  EXPECT_CONFIG_ERROR(
+      onlyError(cluster("ring_hash", "      hash_key: cookie\n")), 6,
+      "clusters[0].lb_options.hash_key",
+      "unknown hash key 'cookie'; expected source_ip, source_ip_port, path, or a map "
+      "with one of: header, cookie, query");
   EXPECT_CONFIG_ERROR(onlyError(cluster("ring_hash", "      hash_key: {header: a, cookie: b}\n")),
                       6, "clusters[0].lb_options.hash_key",
                       "needs exactly one of: header, cookie, query");

@@ -82,7 +82,14 @@ class Gatehouse:
     def extra_port(self, name: str) -> int:
         """A stable free port for `"port": "@name"` in listeners (any name but "main")."""
         if name not in self.ports:
-            self.ports[name] = free_port()
+            # free_port() may hand back a port just given out (it is released at once).
+            taken = {self.port, self.admin_port, *self.ports.values()}
+            port = free_port()
+            for _ in range(100):
+                if port not in taken:
+                    break
+                port = free_port()
+            self.ports[name] = port
         return self.ports[name]
 
     def full_config(self, config: dict) -> dict:

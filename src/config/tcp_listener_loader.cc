@@ -1,0 +1,122 @@
+#include "config/tcp_listener_loader.h"
+
+#include <algorithm>
+#include <string_view>
+
+#include "config/syntax.h"
+
+namespace gatehouse::config {
+namespace {
+
+constexpr std::string_view kListenerModes[] = {"http", "tcp"};
+constexpr std::string_view kTcpKeys[] = {"cluster",      "connect_timeout", "connect_retries",
+                                         "idle_timeout", "max_lifetime",    "max_connections",
+                                         "relay",        "buffer_size",     "ip_restriction"};
+constexpr std::string_view kTcpRelays[] = {"splice", "copy"};
+constexpr std::string_view kIpRuleKeys[] = {"allow", "deny"};
+// Options that only mean something to the HTTP stack.
+constexpr std::string_view kHttpListenerKeys[] = {"virtual_hosts", "tls", "https_redirect",
+                                                  "underscores_in_headers", "protocol"};
+constexpr int64_t kMaxTcpConnections = 10'000'000;
+constexpr int64_t kMaxConnectRetries = 16;
+
+IpRules readIpRules(Diagnostics& diag, const YAML::Node& node, const std::string& path) {
+  MapReader m(diag, node, path, kIpRuleKeys);
+  IpRules rules;
+  if (!m.isMap()) return rules;
+  // An empty list would be a rule that says nothing: leave it out instead.
+  for (auto [key, list] : {std::pair{"allow", &rules.allow}, std::pair{"deny", &rules.deny}}) {
+    const YAML::Node* v = m.find(key);
+    if (!v) continue;
+    if (v->IsSequence() && v->size() == 0)
+      diag.add(*v, m.path(key), "must not be empty; leave it out instead");
+    readCidrList(diag, *v, m.path(key), *list);
+  }
+  if (!m.has("allow") && !m.has("deny")) diag.add(node, path, "expected 'allow' and/or 'deny'");
+  return rules;
+}
+
+void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Cluster>& clusters,
+                  const std::string& name) {
+  const YAML::Node& at = *t.find("cluster");
+  auto it = std::find_if(clusters.begin(), clusters.end(),
+                         [&](const Cluster& c) { return c.name == name; });
+  if (it == clusters.end()) {
+    diag.add(at, t.path("cluster"), "unknown cluster '" + name + "'");
+  } else if (it->tls) {
+    diag.add(at, t.path("cluster"),
+             "cluster '" + name +
+                 "' has 'tls': a TCP listener forwards the client's bytes as they are (TLS "
+                 "origination on TCP listeners is not supported yet)");
+  } else if (it->sticky) {
+    diag.add(at, t.path("cluster"),
+             "cluster '" + name +
+                 "' has 'sticky' (a cookie): TCP connections cannot carry it; "
+                 "use lb: ring_hash or maglev with hash_key: source_ip");
+  } else if (it->proxy_protocol != ProxyProtocolSend::kOff) {
+    diag.add(
+        at, t.path("cluster"),
+        "cluster '" + name + "' has 'proxy_protocol': TCP listeners do not send PROXY headers yet");
+  }
+}
+
+TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                      const std::vector<Cluster>& clusters) {
+  MapReader t(diag, node, path, kTcpKeys);
+  TcpProxy tcp;
+  if (!t.isMap()) return tcp;
+  if (t.require("cluster")) {
+    t.read("cluster", tcp.cluster);
+    if (!tcp.cluster.empty()) checkCluster(diag, t, clusters, tcp.cluster);
+  }
+  t.readDuration("connect_timeout", Millis(1), kMaxDuration, tcp.connect_timeout);
+  t.readInt("connect_retries", 0, kMaxConnectRetries, tcp.connect_retries);
+  t.readDuration("idle_timeout", Millis(1), kMaxDuration, tcp.idle_timeout);
+  t.readDuration("max_lifetime", Millis(0), kMaxDuration, tcp.max_lifetime);
+  t.readInt("max_connections", 0, kMaxTcpConnections, tcp.max_connections);
+  if (t.has("relay")) {
+    std::string relay = "splice";
+    readOneOf(t, "relay", kTcpRelays, relay);
+    tcp.relay = relay == "copy" ? TcpRelay::kCopy : TcpRelay::kSplice;
+  }
+  t.readSize("buffer_size", 4096, uint64_t{16} << 20, tcp.buffer_size);
+  if (const YAML::Node* v = t.find("ip_restriction")) {
+    tcp.ip_restriction = readIpRules(diag, *v, t.path("ip_restriction"));
+  }
+  return tcp;
+}
+
+}  // namespace
+
+void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<Cluster>& clusters,
+                      Listener& l) {
+  if (m.has("mode")) {
+    std::string mode = "http";
+    readOneOf(m, "mode", kListenerModes, mode);
+    l.mode = mode == "tcp" ? ListenerMode::kTcp : ListenerMode::kHttp;
+  }
+  const YAML::Node* tcp = m.find("tcp");
+  if (l.mode == ListenerMode::kHttp) {
+    if (tcp) diag.add(*m.findKey("tcp"), m.path("tcp"), "'tcp' applies to mode: tcp listeners");
+    return;
+  }
+  for (std::string_view k : kHttpListenerKeys) {
+    if (const YAML::Node* key = m.findKey(k)) {
+      diag.add(*key, m.path(k),
+               "'" + std::string(k) + "' applies to HTTP listeners; this one has mode: tcp");
+    }
+  }
+  if (const YAML::Node* key = m.findKey("proxy_protocol")) {
+    diag.add(*key, m.path("proxy_protocol"),
+             "'proxy_protocol' is not supported on mode: tcp listeners yet");
+  }
+  if (!tcp) {
+    diag.add(*m.find("mode"), m.path("mode"),
+             "mode: tcp needs a 'tcp' block naming the cluster (tcp: {cluster: NAME})");
+    l.tcp = TcpProxy{};
+    return;
+  }
+  l.tcp = readTcpProxy(diag, *tcp, m.path("tcp"), clusters);
+}
+
+}  // namespace gatehouse::config

@@ -1,0 +1,59 @@
+#include "l4/listener_plan.h"
+
+#include <chrono>
+
+namespace gatehouse::l4 {
+namespace {
+
+Status addCidrs(const std::vector<std::string>& list, net::CidrSet& out) {
+  for (const std::string& text : list) {
+    auto c = net::Cidr::parse(text);
+    if (!c.ok()) return c.error();
+    out.add(*c);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::Listener& listener,
+                                                                  const proxy::Snapshot& snap) {
+  if (!listener.tcp) {
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig,
+                       "listener '" + listener.name + "' has no tcp block");
+  }
+  const config::TcpProxy& tcp = *listener.tcp;
+  auto plan = std::make_shared<TcpListenerPlan>();
+  plan->name = listener.name;
+  plan->cluster = snap.clusterIndex(tcp.cluster);
+  if (plan->cluster < 0) {
+    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
+                       "listener '" + listener.name + "': unknown cluster '" + tcp.cluster + "'");
+  }
+  const upstream::CompiledCluster& cc = snap.clusters[static_cast<size_t>(plan->cluster)];
+  plan->cluster_name = cc.name;
+  // The cluster's connect_timeout is already resolved against timeouts.upstream_connect.
+  plan->connect_timeout = tcp.connect_timeout ? *tcp.connect_timeout : cc.connect_timeout;
+  const config::Cluster* spec = nullptr;
+  for (const auto& c : snap.config->clusters) {
+    if (c.name == tcp.cluster) spec = &c;
+  }
+  plan->idle_timeout = tcp.idle_timeout             ? *tcp.idle_timeout
+                       : spec && spec->idle_timeout ? *spec->idle_timeout
+                                                    : config::kDefaultTcpIdleTimeout;
+  plan->max_lifetime = tcp.max_lifetime;
+  plan->connect_retries = tcp.connect_retries;
+  plan->max_connections = tcp.max_connections;
+  plan->relay = tcp.relay;
+  plan->buffer_size = tcp.buffer_size;
+  if (tcp.ip_restriction) {
+    plan->has_ip_rules = true;
+    if (auto st = addCidrs(tcp.ip_restriction->allow, plan->allow); !st.ok()) return st.error();
+    if (auto st = addCidrs(tcp.ip_restriction->deny, plan->deny); !st.ok()) return st.error();
+  }
+  plan->listener_stats = &listenerStats(listener.name);
+  plan->cluster_stats = &clusterStats(cc.name);
+  return std::shared_ptr<const TcpListenerPlan>(std::move(plan));
+}
+
+}  // namespace gatehouse::l4

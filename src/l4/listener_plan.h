@@ -1,0 +1,54 @@
+#pragma once
+// A TCP listener compiled against one config snapshot: the cluster it forwards to (an index
+// into the snapshot's clusters), its timeouts and limits, its IP rules and its counters. Built
+// by the worker when it installs a snapshot (server::Worker::install), then immutable: a
+// connection keeps the plan and the snapshot it was accepted with for its whole life.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/model.h"
+#include "core/result.h"
+#include "l4/inspector.h"
+#include "l4/tcp_stats.h"
+#include "net/cidr.h"
+#include "proxy/snapshot.h"
+#include "runtime/timer_wheel.h"
+
+namespace gatehouse::l4 {
+
+struct TcpListenerPlan {
+  std::string name;  // the listener's name: log field and metrics label
+  int cluster = -1;  // index into Snapshot::clusters (and WorkerSnapshot::clusters)
+  std::string cluster_name;
+  runtime::Duration connect_timeout{};
+  runtime::Duration idle_timeout{};
+  runtime::Duration max_lifetime{};  // zero: unlimited
+  uint32_t connect_retries = 0;
+  uint32_t max_connections = 0;  // zero: unlimited
+  config::TcpRelay relay = config::TcpRelay::kSplice;
+  size_t buffer_size = 0;
+  bool has_ip_rules = false;
+  net::CidrSet allow;
+  net::CidrSet deny;
+  // Reads the first bytes and may choose the cluster (TLS SNI, PROXY protocol); null: none.
+  std::shared_ptr<const FirstBytesInspector> inspector;
+  runtime::Duration inspect_timeout = std::chrono::seconds(5);
+  ListenerStats* listener_stats = nullptr;  // process lifetime
+  ClusterStats* cluster_stats = nullptr;
+
+  // Deny wins; with an allow list, the client must be on it; an unparsable address matches
+  // no list (passes deny-only rules, fails an allow list), as the ip_restriction policy does.
+  bool admits(std::string_view client_ip) const {
+    if (!has_ip_rules) return true;
+    if (deny.contains(client_ip)) return false;
+    return allow.empty() || allow.contains(client_ip);
+  }
+};
+
+// Compiles `listener` (mode tcp) against `snap`. Errors: the cluster is missing from the
+// snapshot or a CIDR does not parse (both validated by the loader already). Any thread.
+Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::Listener& listener,
+                                                                  const proxy::Snapshot& snap);
+
+}  // namespace gatehouse::l4
