@@ -131,6 +131,12 @@ bool skipAuthenticated(http::RequestContext& ctx, const IdentityOptions& o) {
   return true;
 }
 
+bool alreadyAuthenticated(http::RequestContext& ctx, const IdentityOptions& o) {
+  if (o.optional) return skipAuthenticated(ctx, o);
+  stripIdentityHeaders(ctx, o);
+  return false;
+}
+
 http::Verdict reject(http::RequestContext& ctx, std::string_view policy,
                      auth_metrics::Reason reason, std::string_view challenge,
                      std::string_view message, int status) {

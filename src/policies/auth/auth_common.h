@@ -71,6 +71,9 @@ void setIdentity(http::RequestContext& ctx, const Consumer& c, const IdentityOpt
 // True when an earlier auth policy already set a (non-anonymous) consumer: an optional policy
 // then has nothing to add. Removes the client's copies of our headers either way.
 bool skipAuthenticated(http::RequestContext& ctx, const IdentityOptions& o);
+// Where every auth policy's request path starts: skipAuthenticated for an optional policy, else
+// stripIdentityHeaders. True when the policy has nothing to do (optional, already authenticated).
+bool alreadyAuthenticated(http::RequestContext& ctx, const IdentityOptions& o);
 
 // Removes every `name` parameter from the request's query (a credential sent in the URL must
 // not reach the upstream).

@@ -97,11 +97,7 @@ class BasicAuthFilter final : public http::StatelessFilter {
   const Options& options() const { return opts_; }
 
   http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
-    if (opts_.identity.optional) {
-      if (auth::skipAuthenticated(ctx, opts_.identity)) return http::Verdict::kContinue;
-    } else {
-      auth::stripIdentityHeaders(ctx, opts_.identity);
-    }
+    if (auth::alreadyAuthenticated(ctx, opts_.identity)) return http::Verdict::kContinue;
     std::string_view credentials;
     int basic_headers = 0;
     for (const auto& f : ctx.request.headers.fields()) {

@@ -33,11 +33,7 @@ class CertAuthFilter final : public http::StatelessFilter {
   const Options& options() const { return opts_; }
 
   http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
-    if (opts_.identity.optional) {
-      if (auth::skipAuthenticated(ctx, opts_.identity)) return http::Verdict::kContinue;
-    } else {
-      auth::stripIdentityHeaders(ctx, opts_.identity);
-    }
+    if (auth::alreadyAuthenticated(ctx, opts_.identity)) return http::Verdict::kContinue;
     // The TLS layer sets these only for a certificate that verified against the client CA.
     if (ctx.client_cert_sha256.empty()) {
       if (opts_.identity.optional) return http::Verdict::kContinue;

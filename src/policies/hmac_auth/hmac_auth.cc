@@ -133,11 +133,7 @@ bool HmacAuthFilter::startDigest(std::string_view header) {
 
 http::Verdict HmacAuthFilter::onRequestHeaders(http::RequestContext& ctx) {
   const Options& o = f_.opts();
-  if (o.identity.optional) {
-    if (auth::skipAuthenticated(ctx, o.identity)) return http::Verdict::kContinue;
-  } else {
-    auth::stripIdentityHeaders(ctx, o.identity);
-  }
+  if (auth::alreadyAuthenticated(ctx, o.identity)) return http::Verdict::kContinue;
   int found = 0;
   std::string_view params;
   for (const auto& f : ctx.request.headers.fields()) {

@@ -56,13 +56,9 @@ class KeyAuthFilter final : public http::StatelessFilter {
   const Options& options() const { return opts_; }
 
   http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
-    if (opts_.identity.optional) {
-      if (auth::skipAuthenticated(ctx, opts_.identity)) {
-        if (opts_.strip) strip(ctx.request);  // another method won: still never forward a key
-        return http::Verdict::kContinue;
-      }
-    } else {
-      auth::stripIdentityHeaders(ctx, opts_.identity);
+    if (auth::alreadyAuthenticated(ctx, opts_.identity)) {
+      if (opts_.strip) strip(ctx.request);  // another method won: still never forward a key
+      return http::Verdict::kContinue;
     }
     // A request may carry the key several times; more than one value is ambiguous (which one
     // would the upstream trust?), so it counts as an invalid key rather than picking one.
