@@ -1,5 +1,9 @@
 #include "proxy/grpc.h"
 
+#include <chrono>
+#include <cstdint>
+#include <utility>
+
 #include "core/encoding.h"
 #include "http/headers.h"
 
@@ -101,22 +105,15 @@ std::optional<runtime::Duration> parseTimeout(std::string_view v) {
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
   using namespace std::chrono;
-  switch (v.back()) {
-    case 'H':
-      return duration_cast<runtime::Duration>(hours(n));
-    case 'M':
-      return duration_cast<runtime::Duration>(minutes(n));
-    case 'S':
-      return duration_cast<runtime::Duration>(seconds(n));
-    case 'm':
-      return duration_cast<runtime::Duration>(milliseconds(n));
-    case 'u':
-      return duration_cast<runtime::Duration>(microseconds(n));
-    case 'n':
-      return duration_cast<runtime::Duration>(nanoseconds(n));
-    default:
-      return std::nullopt;
+  // The units a grpc-timeout may carry: hours down to nanoseconds.
+  constexpr std::pair<char, runtime::Duration> kUnits[] = {
+      {'H', hours(1)},        {'M', minutes(1)},      {'S', seconds(1)},
+      {'m', milliseconds(1)}, {'u', microseconds(1)}, {'n', nanoseconds(1)},
+  };
+  for (const auto& [unit, length] : kUnits) {
+    if (v.back() == unit) return length * static_cast<int64_t>(n);
   }
+  return std::nullopt;
 }
 
 int statusFor(int http_status) {

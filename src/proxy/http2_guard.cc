@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <string_view>
+
+#include "core/enum_names.h"
 
 namespace gatehouse::proxy {
 
@@ -19,28 +23,16 @@ uint32_t be24(std::string_view b) {
 uint32_t be32(std::string_view b) {
   return (uint32_t{static_cast<uint8_t>(b[0])} << 24) | (be24(b.substr(1)));
 }
+
+constexpr std::string_view kFloodKindNames[] = {
+    "empty_data", "window_update", "priority", "rst_stream", "settings", "ping", "unknown_frame",
+};
+static_assert(std::size(kFloodKindNames) == static_cast<size_t>(FloodKind::kCount));
 }  // namespace
 
 const char* floodKindName(FloodKind k) {
-  switch (k) {
-    case FloodKind::kEmptyData:
-      return "empty_data";
-    case FloodKind::kWindowUpdate:
-      return "window_update";
-    case FloodKind::kPriority:
-      return "priority";
-    case FloodKind::kRstStream:
-      return "rst_stream";
-    case FloodKind::kSettings:
-      return "settings";
-    case FloodKind::kPing:
-      return "ping";
-    case FloodKind::kUnknown:
-      return "unknown_frame";
-    case FloodKind::kCount:
-      break;
-  }
-  return "unknown_frame";
+  // Every entry is a literal, so the view is NUL-terminated.
+  return enumName(k, kFloodKindNames, "unknown_frame").data();
 }
 
 Http2FrameGuard::Http2FrameGuard(const Limits& limits, runtime::TimePoint now)
