@@ -2,6 +2,7 @@
 
 #include <iterator>
 
+#include "core/enum_names.h"
 #include "core/log.h"
 
 namespace gatehouse::metrics {
@@ -42,55 +43,48 @@ void ensureChunk(Chunks& chunks, uint32_t slot) {
   auto& c = chunks[slot / WorkerStats::kChunk];
   if (!c) c = std::make_unique<T[]>(WorkerStats::kChunk);
 }
+
+// The slot of `name`, given the first time it is asked for (after `grow` makes room for it in
+// every chunk list); past the limit, slot 0 (shared, and logged). The caller holds mu_.
+template <typename Grow>
+uint32_t slotFor(std::unordered_map<std::string, uint32_t>& slots, std::vector<std::string>& names,
+                 const std::string& name, std::string_view kind, Grow&& grow) {
+  auto it = slots.find(name);
+  if (it != slots.end()) return it->second;
+  auto slot = static_cast<uint32_t>(names.size());
+  if (slot >= WorkerStats::kChunk * WorkerStats::kMaxChunks) {
+    log::error("stats: ", kind, " slot limit reached; '", name, "' shares slot 0");
+    return 0;
+  }
+  grow(slot);
+  slots.emplace(name, slot);
+  names.push_back(name);
+  return slot;
+}
 }  // namespace
 
 std::string_view retryReasonName(RetryReason r) {
-  switch (r) {
-    case RetryReason::kConnectFailure:
-      return "connect_failure";
-    case RetryReason::kRefusedStream:
-      return "refused_stream";
-    case RetryReason::kReset:
-      return "reset";
-    case RetryReason::kTimeout:
-      return "timeout";
-    case RetryReason::kStatus:
-      return "status";
-  }
-  return "unknown";
+  static constexpr std::string_view kNames[] = {"connect_failure", "refused_stream", "reset",
+                                                "timeout", "status"};
+  static_assert(std::size(kNames) == kRetryReasons);
+  return enumName(r, kNames, "unknown");
 }
 
 uint32_t Stats::routeSlot(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto it = route_slots_.find(name);
-  if (it != route_slots_.end()) return it->second;
-  auto slot = static_cast<uint32_t>(route_names_.size());
-  if (slot >= WorkerStats::kChunk * WorkerStats::kMaxChunks) {
-    log::error("stats: route slot limit reached; '", name, "' shares slot 0");
-    return 0;
-  }
-  for (auto& w : workers_)
-    ensureChunk<RouteStats>(w->route_chunks, slot);
-  ensureChunk<SharedRouteStats>(shared_route_chunks_, slot);
-  route_slots_.emplace(name, slot);
-  route_names_.push_back(name);
-  return slot;
+  return slotFor(route_slots_, route_names_, name, "route", [&](uint32_t slot) {
+    for (auto& w : workers_)
+      ensureChunk<RouteStats>(w->route_chunks, slot);
+    ensureChunk<SharedRouteStats>(shared_route_chunks_, slot);
+  });
 }
 
 uint32_t Stats::clusterSlot(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto it = cluster_slots_.find(name);
-  if (it != cluster_slots_.end()) return it->second;
-  auto slot = static_cast<uint32_t>(cluster_names_.size());
-  if (slot >= WorkerStats::kChunk * WorkerStats::kMaxChunks) {
-    log::error("stats: cluster slot limit reached; '", name, "' shares slot 0");
-    return 0;
-  }
-  for (auto& w : workers_)
-    ensureChunk<ClusterStats>(w->cluster_chunks, slot);
-  cluster_slots_.emplace(name, slot);
-  cluster_names_.push_back(name);
-  return slot;
+  return slotFor(cluster_slots_, cluster_names_, name, "cluster", [&](uint32_t slot) {
+    for (auto& w : workers_)
+      ensureChunk<ClusterStats>(w->cluster_chunks, slot);
+  });
 }
 
 namespace {
