@@ -259,37 +259,22 @@ Result<size_t> TcpStream::ReadAwaiter::await_resume() {
   return static_cast<size_t>(result);
 }
 
-void TcpStream::ReadableAwaiter::await_suspend(std::coroutine_handle<> h) {
+void TcpStream::ReadinessAwaiter::await_suspend(std::coroutine_handle<> h) {
   coro = h;
   on_ready = [](IoWaiter* self) {
-    auto* a = static_cast<ReadableAwaiter*>(self);
+    auto* a = static_cast<ReadinessAwaiter*>(self);
     a->timer_.cancel();
     a->coro.resume();
   };
-  s.io_.reader = this;
-  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &onTimeout<ReadableAwaiter>, this);
+  (write ? s.io_.writer : s.io_.reader) = this;
+  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &onTimeout<ReadinessAwaiter>, this);
 }
 
-Result<size_t> TcpStream::ReadableAwaiter::await_resume() {
-  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "idle timeout");
-  if (s.cancelled_ || err == ECANCELED)
-    return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
-  return size_t{0};
-}
-
-void TcpStream::WritableAwaiter::await_suspend(std::coroutine_handle<> h) {
-  coro = h;
-  on_ready = [](IoWaiter* self) {
-    auto* a = static_cast<WritableAwaiter*>(self);
-    a->timer_.cancel();
-    a->coro.resume();
-  };
-  s.io_.writer = this;
-  if (deadline != kNoDeadline) timer_.arm(s.loop_, deadline, &onTimeout<WritableAwaiter>, this);
-}
-
-Result<size_t> TcpStream::WritableAwaiter::await_resume() {
-  if (timed_out) return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal, "write timeout");
+Result<size_t> TcpStream::ReadinessAwaiter::await_resume() {
+  if (timed_out) {
+    return Error::make(ErrorCode::kTimeout, ErrorSource::kInternal,
+                       write ? "write timeout" : "idle timeout");
+  }
   if (s.cancelled_ || err == ECANCELED)
     return Error::make(ErrorCode::kCancelled, ErrorSource::kInternal);
   return size_t{0};

@@ -87,37 +87,30 @@ class TcpStream {
 
   // Waits until the socket may be readable (or hung up) without holding a buffer: idle
   // keep-alive connections wait here. Ok(0) when ready; kTimeout / kCancelled otherwise.
-  struct ReadableAwaiter : runtime::IoWaiter {
+  // Or, with `write`, until it may be writable (or hung up) after a write that would block:
+  // relays that move bytes with their own syscalls (splice) wait there.
+  struct ReadinessAwaiter : runtime::IoWaiter {
     TcpStream& s;
     TimePoint deadline;
+    bool write;
     bool timed_out = false;
     runtime::Timer timer_;
-    ReadableAwaiter(TcpStream& st, TimePoint d) : s(st), deadline(d) { timer = &timer_; }
-    ~ReadableAwaiter() {
-      if (s.io_.reader == this) s.io_.reader = nullptr;
+    ReadinessAwaiter(TcpStream& st, TimePoint d, bool w) : s(st), deadline(d), write(w) {
+      timer = &timer_;
     }
-    bool await_ready() const { return s.io_.read_ready || s.cancelled_ || s.tlsPending(); }
+    ~ReadinessAwaiter() {
+      runtime::IoWaiter*& slot = write ? s.io_.writer : s.io_.reader;
+      if (slot == this) slot = nullptr;
+    }
+    bool await_ready() const {
+      return s.cancelled_ || (write ? s.io_.write_ready : s.io_.read_ready || s.tlsPending());
+    }
     void await_suspend(std::coroutine_handle<> h);
     Result<size_t> await_resume();
   };
-  ReadableAwaiter readable(TimePoint deadline) { return ReadableAwaiter(*this, deadline); }
-
-  // Waits until the socket may be writable (or hung up) after a write that would block: relays
-  // that move bytes with their own syscalls (splice) wait here. Same results as readable().
-  struct WritableAwaiter : runtime::IoWaiter {
-    TcpStream& s;
-    TimePoint deadline;
-    bool timed_out = false;
-    runtime::Timer timer_;
-    WritableAwaiter(TcpStream& st, TimePoint d) : s(st), deadline(d) { timer = &timer_; }
-    ~WritableAwaiter() {
-      if (s.io_.writer == this) s.io_.writer = nullptr;
-    }
-    bool await_ready() const { return s.io_.write_ready || s.cancelled_; }
-    void await_suspend(std::coroutine_handle<> h);
-    Result<size_t> await_resume();
-  };
-  WritableAwaiter writable(TimePoint deadline) { return WritableAwaiter(*this, deadline); }
+  ReadinessAwaiter readable(TimePoint deadline) { return ReadinessAwaiter(*this, deadline, false); }
+  // Same results as readable().
+  ReadinessAwaiter writable(TimePoint deadline) { return ReadinessAwaiter(*this, deadline, true); }
 
   // Reads at most `len` bytes.
   ReadAwaiter read(char* buf, size_t len, TimePoint deadline) {
