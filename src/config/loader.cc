@@ -47,6 +47,7 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "proxy_protocol",
                                               "mode",
                                               "tcp"};
+// In the order of their enums (readEnum).
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
 constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
@@ -61,7 +62,7 @@ constexpr std::string_view kLimitKeys[] = {"max_request_line", "max_header_bytes
 constexpr std::string_view kPathNormalizationKeys[] = {"merge_slashes", "decode_unreserved",
                                                        "reject_encoded_slash",
                                                        "reject_double_encoding", "path_parameters"};
-constexpr std::string_view kPathParameters[] = {"reject", "strip", "keep"};
+constexpr std::string_view kPathParameters[] = {"reject", "strip", "keep"};  // PathParameters
 constexpr std::string_view kForwardedKeys[] = {"trusted_proxies", "request_id",
                                                "request_id_header"};
 constexpr std::string_view kClusterKeys[] = {"name",
@@ -213,13 +214,7 @@ class Loader {
     m.read("decode_unreserved", p.decode_unreserved);
     m.read("reject_encoded_slash", p.reject_encoded_slash);
     m.read("reject_double_encoding", p.reject_double_encoding);
-    if (m.has("path_parameters")) {
-      std::string mode = "reject";
-      readOneOf(m, "path_parameters", kPathParameters, mode);
-      p.path_parameters = mode == "strip"  ? PathParameters::kStrip
-                          : mode == "keep" ? PathParameters::kKeep
-                                           : PathParameters::kReject;
-    }
+    readEnum(m, "path_parameters", kPathParameters, p.path_parameters);
   }
 
   void readForwarded(const YAML::Node& node, ForwardedHeaders& f) {
@@ -248,28 +243,24 @@ class Loader {
     const YAML::Node* list = m.find("fields");
     if (!list) return;
     std::string path = m.path("fields");
-    if (!expectList(diag_, *list, path)) return;
-    if (list->size() == 0) {
-      diag_.add(*list, path, "must not be empty; leave it out for the default fields");
+    if (!expectNonEmptyList(diag_, *list, path,
+                            "must not be empty; leave it out for the default fields")) {
       return;
     }
     a.fields.clear();
-    size_t index = 0;
-    for (const auto& item : *list) {
-      std::string item_path = indexPath(path, index++);
-      std::optional<std::string> field = readString(diag_, item, item_path);
-      if (!field) continue;
-      if (!contains(kAccessLogFields, *field)) {
-        std::string known;
-        diag_.add(
-            item, item_path,
-            "unknown field '" + *field + "'; expected one of: " + joinNames(kAccessLogFields));
-      } else if (std::find(a.fields.begin(), a.fields.end(), *field) != a.fields.end()) {
-        diag_.add(item, item_path, "duplicate field '" + *field + "'");
-      } else {
-        a.fields.push_back(std::move(*field));
-      }
-    }
+    forEachString(
+        diag_, *list, path,
+        [&](const YAML::Node& item, const std::string& item_path, std::string field) {
+          if (!contains(kAccessLogFields, field)) {
+            diag_.add(
+                item, item_path,
+                "unknown field '" + field + "'; expected one of: " + joinNames(kAccessLogFields));
+          } else if (std::find(a.fields.begin(), a.fields.end(), field) != a.fields.end()) {
+            diag_.add(item, item_path, "duplicate field '" + field + "'");
+          } else {
+            a.fields.push_back(std::move(field));
+          }
+        });
   }
 
   // "10.0.0.1:80", "[::1]:80" or "name:80".
@@ -428,11 +419,7 @@ class Loader {
   }
 
   void readEndpoints(const YAML::Node& node, const std::string& path, Cluster& c) {
-    if (!expectList(diag_, node, path)) return;
-    if (node.size() == 0) {
-      diag_.add(node, path, "a cluster needs at least one endpoint");
-      return;
-    }
+    if (!expectNonEmptyList(diag_, node, path, "a cluster needs at least one endpoint")) return;
     size_t index = 0;
     for (const auto& item : node) {
       std::string item_path = indexPath(path, index++);
@@ -494,27 +481,22 @@ class Loader {
 
   void readDomains(const YAML::Node& node, const std::string& path, std::vector<std::string>& out,
                    std::vector<Located>& where) {
-    if (!expectList(diag_, node, path)) return;
-    if (node.size() == 0) {
-      diag_.add(node, path, "needs at least one domain (or leave it out for '*')");
+    if (!expectNonEmptyList(diag_, node, path,
+                            "needs at least one domain (or leave it out for '*')")) {
+      return;
     }
-    size_t index = 0;
-    for (const auto& item : node) {
-      std::string item_path = indexPath(path, index++);
-      std::optional<std::string> text = readString(diag_, item, item_path);
-      if (!text) continue;
-      Result<std::string> domain = normalizeDomain(*text);
-      if (!domain) {
-        diag_.add(item, item_path, domain.error().message);
-        continue;
-      }
-      if (std::find(out.begin(), out.end(), *domain) != out.end()) {
-        diag_.add(item, item_path, "duplicate domain '" + *domain + "'");
-        continue;
-      }
-      out.push_back(std::move(*domain));
-      where.push_back(Located{item.Mark(), item_path});
-    }
+    forEachString(diag_, node, path,
+                  [&](const YAML::Node& item, const std::string& item_path, std::string text) {
+                    Result<std::string> domain = normalizeDomain(text);
+                    if (!domain) {
+                      diag_.add(item, item_path, domain.error().message);
+                    } else if (std::find(out.begin(), out.end(), *domain) != out.end()) {
+                      diag_.add(item, item_path, "duplicate domain '" + *domain + "'");
+                    } else {
+                      out.push_back(std::move(*domain));
+                      where.push_back(Located{item.Mark(), item_path});
+                    }
+                  });
   }
 
   void readRoutes(const YAML::Node& node, const std::string& path, VirtualHost& vh) {
@@ -568,19 +550,9 @@ class Loader {
       if (const YAML::Node* v = m.find("https_redirect")) {
         readHttpsRedirect(diag_, *v, m.path("https_redirect"), l);
       }
-      if (m.has("underscores_in_headers")) {
-        std::string mode = "reject_framing";
-        readOneOf(m, "underscores_in_headers", kUnderscoreHeaders, mode);
-        l.underscores_in_headers = mode == "drop"     ? UnderscoreHeaders::kDrop
-                                   : mode == "reject" ? UnderscoreHeaders::kReject
-                                                      : UnderscoreHeaders::kRejectFraming;
-      }
+      readEnum(m, "underscores_in_headers", kUnderscoreHeaders, l.underscores_in_headers);
       if (m.has("protocol")) {
-        std::string proto = "auto";
-        readOneOf(m, "protocol", kListenerProtocols, proto);
-        l.protocol = proto == "h2c"     ? ListenerProtocol::kH2c
-                     : proto == "http1" ? ListenerProtocol::kHttp1
-                                        : ListenerProtocol::kAuto;
+        readEnum(m, "protocol", kListenerProtocols, l.protocol);
         const YAML::Node* at = m.find("protocol");
         if (l.tls && l.protocol != ListenerProtocol::kAuto) {
           diag_.add(*at, m.path("protocol"),
@@ -616,25 +588,22 @@ class Loader {
 
   void readListenerHosts(const YAML::Node& node, const std::string& path,
                          const std::vector<VirtualHost>& vhosts, std::vector<std::string>& out) {
-    if (!expectList(diag_, node, path)) return;
-    if (node.size() == 0) {
-      // An empty list would mean "every virtual host", which is surely not what was meant.
-      diag_.add(node, path, "must not be empty; leave it out to serve every virtual host");
+    // An empty list would mean "every virtual host", which is surely not what was meant.
+    if (!expectNonEmptyList(diag_, node, path,
+                            "must not be empty; leave it out to serve every virtual host")) {
+      return;
     }
-    size_t index = 0;
-    for (const auto& item : node) {
-      std::string item_path = indexPath(path, index++);
-      std::optional<std::string> name = readString(diag_, item, item_path);
-      if (!name) continue;
-      auto named = [&](const VirtualHost& vh) { return vh.name == *name; };
-      if (std::none_of(vhosts.begin(), vhosts.end(), named)) {
-        diag_.add(item, item_path, "unknown virtual host '" + *name + "'");
-      } else if (std::find(out.begin(), out.end(), *name) != out.end()) {
-        diag_.add(item, item_path, "duplicate virtual host '" + *name + "'");
-      } else {
-        out.push_back(std::move(*name));
-      }
-    }
+    forEachString(diag_, node, path,
+                  [&](const YAML::Node& item, const std::string& item_path, std::string name) {
+                    auto named = [&](const VirtualHost& vh) { return vh.name == name; };
+                    if (std::none_of(vhosts.begin(), vhosts.end(), named)) {
+                      diag_.add(item, item_path, "unknown virtual host '" + name + "'");
+                    } else if (std::find(out.begin(), out.end(), name) != out.end()) {
+                      diag_.add(item, item_path, "duplicate virtual host '" + name + "'");
+                    } else {
+                      out.push_back(std::move(name));
+                    }
+                  });
   }
 
   // A domain may belong to one virtual host per listener, or the router could not choose.

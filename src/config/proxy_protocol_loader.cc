@@ -11,25 +11,20 @@ constexpr std::string_view kSendModes[] = {"off", "v1", "v2"};
 
 void readVersions(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                   ListenerProxyProtocol& pp) {
-  if (!expectList(diag, node, path)) return;
-  if (node.size() == 0) {
-    diag.add(node, path, "list at least one of v1, v2");
-    return;
-  }
+  if (!expectNonEmptyList(diag, node, path, "list at least one of v1, v2")) return;
   pp.accept_v1 = pp.accept_v2 = false;
-  size_t index = 0;
-  for (const auto& item : node) {
-    const std::string item_path = indexPath(path, index++);
-    std::optional<std::string> v = readString(diag, item, item_path);
-    if (!v) continue;
-    if (std::find(std::begin(kVersions), std::end(kVersions), *v) == std::end(kVersions)) {
-      diag.add(item, item_path, "unknown PROXY protocol version '" + *v + "'; expected v1 or v2");
-      continue;
-    }
-    bool& accept = *v == "v1" ? pp.accept_v1 : pp.accept_v2;
-    if (accept) diag.add(item, item_path, "'" + *v + "' listed twice");
-    accept = true;
-  }
+  forEachString(
+      diag, node, path,
+      [&](const YAML::Node& item, const std::string& item_path, const std::string& v) {
+        if (std::find(std::begin(kVersions), std::end(kVersions), v) == std::end(kVersions)) {
+          diag.add(item, item_path,
+                   "unknown PROXY protocol version '" + v + "'; expected v1 or v2");
+          return;
+        }
+        bool& accept = v == "v1" ? pp.accept_v1 : pp.accept_v2;
+        if (accept) diag.add(item, item_path, "'" + v + "' listed twice");
+        accept = true;
+      });
 }
 }  // namespace
 

@@ -30,9 +30,8 @@ std::optional<std::pair<int, int>> parseStatuses(std::string_view text) {
 
 void readConditions(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                     RetryPolicy& p) {
-  if (!expectList(diag, node, path)) return;
-  if (node.size() == 0) {
-    diag.add(node, path, "needs at least one condition; use attempts: 1 to turn retries off");
+  if (!expectNonEmptyList(diag, node, path,
+                          "needs at least one condition; use attempts: 1 to turn retries off")) {
     return;
   }
   RetryPolicy out = p;

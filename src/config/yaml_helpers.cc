@@ -445,21 +445,26 @@ void readOneOf(const MapReader& m, std::string_view key, std::span<const std::st
   out = v;
 }
 
+bool expectNonEmptyList(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                        std::string empty_message) {
+  if (!expectList(diag, node, path)) return false;
+  if (node.size() > 0) return true;
+  diag.add(node, path, std::move(empty_message));
+  return false;
+}
+
 void readCidrList(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                   std::vector<std::string>& out) {
   if (!expectList(diag, node, path)) return;
-  size_t index = 0;
-  for (const auto& item : node) {
-    std::string item_path = indexPath(path, index++);
-    std::optional<std::string> text = readString(diag, item, item_path);
-    if (!text) continue;
-    Result<std::string> cidr = normalizeCidr(*text);
-    if (!cidr) {
-      diag.add(item, item_path, "invalid CIDR: " + cidr.error().message);
-      continue;
-    }
-    out.push_back(std::move(*cidr));
-  }
+  forEachString(diag, node, path,
+                [&](const YAML::Node& item, const std::string& item_path, std::string text) {
+                  Result<std::string> cidr = normalizeCidr(text);
+                  if (!cidr) {
+                    diag.add(item, item_path, "invalid CIDR: " + cidr.error().message);
+                    return;
+                  }
+                  out.push_back(std::move(*cidr));
+                });
 }
 
 }  // namespace gatehouse::config

@@ -2,6 +2,7 @@
 // Typed readers over yaml-cpp nodes for the config loader. Each reader reports a ConfigError
 // (with the node's line and YAML path) and returns nullopt instead of throwing, so one pass
 // over the document collects every error. Internal to config/; runs on the control thread.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -74,6 +75,9 @@ std::optional<uint64_t> readSize(Diagnostics& diag, const YAML::Node& node, cons
                                  uint64_t min, uint64_t max);
 // Reports anything but a sequence.
 bool expectList(Diagnostics& diag, const YAML::Node& node, const std::string& path);
+// expectList, and an empty list reported with `empty_message`: false for either.
+bool expectNonEmptyList(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                        std::string empty_message);
 // A list of CIDRs ("10.0.0.0/8", "::1"), appended to `out` in canonical form; each bad entry is
 // reported at its line.
 void readCidrList(Diagnostics& diag, const YAML::Node& node, const std::string& path,
@@ -168,8 +172,32 @@ void forEachMap(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   }
 }
 
+// each(item, item_path, text) for every item of the sequence `node` (check it with expectList)
+// that is a string; the others are reported.
+template <typename Each>
+void forEachString(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                   Each&& each) {
+  size_t index = 0;
+  for (const auto& item : node) {
+    const std::string item_path = indexPath(path, index++);
+    std::optional<std::string> text = readString(diag, item, item_path);
+    if (text) each(item, item_path, std::move(*text));
+  }
+}
+
 // Reads m[key] into `out` when it is one of `allowed`; else reports the choices and keeps `out`.
 void readOneOf(const MapReader& m, std::string_view key, std::span<const std::string_view> allowed,
                std::string& out);
+
+// readOneOf for an enum numbered 0, 1, 2, ... in the order of `names`, the first its default:
+// when m has `key`, `out` is the value it names (the default for a name not in `names`).
+template <typename Enum>
+void readEnum(const MapReader& m, std::string_view key, std::span<const std::string_view> names,
+              Enum& out) {
+  if (!m.has(key)) return;
+  std::string name(names.front());
+  readOneOf(m, key, names, name);
+  out = static_cast<Enum>(std::find(names.begin(), names.end(), name) - names.begin());
+}
 
 }  // namespace gatehouse::config
