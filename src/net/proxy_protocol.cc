@@ -203,25 +203,38 @@ ParseStatus parseV2Tlvs(std::string_view header, size_t offset, Header& out, Par
   return ParseStatus::kComplete;
 }
 
+// PROXY v2 sends both addresses, then both ports, all in network order: copied as they are.
+template <typename Sockaddr, auto kFamily, auto kAddr, auto kPort>
+void readV2AddressPair(const unsigned char* a, sa_family_t family, Header& out) {
+  auto* src = reinterpret_cast<Sockaddr*>(&out.source.storage);
+  auto* dst = reinterpret_cast<Sockaddr*>(&out.destination.storage);
+  src->*kFamily = dst->*kFamily = family;
+  constexpr size_t kAddrSize = sizeof(Sockaddr{}.*kAddr);
+  std::memcpy(&(src->*kAddr), a, kAddrSize);
+  std::memcpy(&(dst->*kAddr), a + kAddrSize, kAddrSize);
+  std::memcpy(&(src->*kPort), a + 2 * kAddrSize, 2);
+  std::memcpy(&(dst->*kPort), a + 2 * kAddrSize + 2, 2);
+  out.source.len = out.destination.len = sizeof(Sockaddr);
+}
+
+// The other way: both addresses, then both ports, as the sockaddrs hold them (network order).
+template <typename Sockaddr, auto kAddr, auto kPort>
+void appendV2AddressPair(const WriteParams& params, std::string& out) {
+  const auto* src = reinterpret_cast<const Sockaddr*>(&params.source.storage);
+  const auto* dst = reinterpret_cast<const Sockaddr*>(&params.destination.storage);
+  for (const Sockaddr* sa : {src, dst})
+    out.append(reinterpret_cast<const char*>(&(sa->*kAddr)), sizeof(sa->*kAddr));
+  for (const Sockaddr* sa : {src, dst})
+    out.append(reinterpret_cast<const char*>(&(sa->*kPort)), 2);
+}
+
 void readV2Addresses(const unsigned char* a, Family family, Header& out) {
   if (family == Family::kInet) {
-    auto* src = reinterpret_cast<sockaddr_in*>(&out.source.storage);
-    auto* dst = reinterpret_cast<sockaddr_in*>(&out.destination.storage);
-    src->sin_family = dst->sin_family = AF_INET;
-    std::memcpy(&src->sin_addr, a, 4);
-    std::memcpy(&dst->sin_addr, a + 4, 4);
-    std::memcpy(&src->sin_port, a + 8, 2);
-    std::memcpy(&dst->sin_port, a + 10, 2);
-    out.source.len = out.destination.len = sizeof(sockaddr_in);
+    readV2AddressPair<sockaddr_in, &sockaddr_in::sin_family, &sockaddr_in::sin_addr,
+                      &sockaddr_in::sin_port>(a, AF_INET, out);
   } else if (family == Family::kInet6) {
-    auto* src = reinterpret_cast<sockaddr_in6*>(&out.source.storage);
-    auto* dst = reinterpret_cast<sockaddr_in6*>(&out.destination.storage);
-    src->sin6_family = dst->sin6_family = AF_INET6;
-    std::memcpy(&src->sin6_addr, a, 16);
-    std::memcpy(&dst->sin6_addr, a + 16, 16);
-    std::memcpy(&src->sin6_port, a + 32, 2);
-    std::memcpy(&dst->sin6_port, a + 34, 2);
-    out.source.len = out.destination.len = sizeof(sockaddr_in6);
+    readV2AddressPair<sockaddr_in6, &sockaddr_in6::sin6_family, &sockaddr_in6::sin6_addr,
+                      &sockaddr_in6::sin6_port>(a, AF_INET6, out);
   }
 }
 
@@ -338,19 +351,10 @@ Result<std::string> writeV2(const WriteParams& params) {
   out.push_back(static_cast<char>(v4 ? 0x11 : v6 ? 0x21 : 0x00));
   out.append(2, '\0');  // length, set below
   if (v4) {
-    const auto* src = reinterpret_cast<const sockaddr_in*>(&params.source.storage);
-    const auto* dst = reinterpret_cast<const sockaddr_in*>(&params.destination.storage);
-    out.append(reinterpret_cast<const char*>(&src->sin_addr), 4);
-    out.append(reinterpret_cast<const char*>(&dst->sin_addr), 4);
-    out.append(reinterpret_cast<const char*>(&src->sin_port), 2);
-    out.append(reinterpret_cast<const char*>(&dst->sin_port), 2);
+    appendV2AddressPair<sockaddr_in, &sockaddr_in::sin_addr, &sockaddr_in::sin_port>(params, out);
   } else if (v6) {
-    const auto* src = reinterpret_cast<const sockaddr_in6*>(&params.source.storage);
-    const auto* dst = reinterpret_cast<const sockaddr_in6*>(&params.destination.storage);
-    out.append(reinterpret_cast<const char*>(&src->sin6_addr), 16);
-    out.append(reinterpret_cast<const char*>(&dst->sin6_addr), 16);
-    out.append(reinterpret_cast<const char*>(&src->sin6_port), 2);
-    out.append(reinterpret_cast<const char*>(&dst->sin6_port), 2);
+    appendV2AddressPair<sockaddr_in6, &sockaddr_in6::sin6_addr, &sockaddr_in6::sin6_port>(params,
+                                                                                          out);
   }
   if (!params.alpn.empty()) appendTlv(out, kTlvAlpn, params.alpn);
   if (!params.authority.empty()) appendTlv(out, kTlvAuthority, params.authority);

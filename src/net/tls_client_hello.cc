@@ -61,6 +61,11 @@ class Reader {
     pos_ += n;
     return true;
   }
+  // A non-empty list behind a 16-bit length that spans the rest of the data (server_name, ALPN).
+  bool wholeList16() {
+    size_t len = 0;
+    return u16(len) && len > 0 && len == left();
+  }
 
  private:
   size_t byte(size_t i) const { return static_cast<unsigned char>(data_[i]); }
@@ -81,8 +86,7 @@ std::string lowercase(std::string_view s) {
 
 bool parseServerName(std::string_view ext, ClientHello& out) {
   Reader r(ext);
-  size_t list_len = 0;
-  if (!r.u16(list_len) || list_len == 0 || list_len != r.left()) return false;
+  if (!r.wholeList16()) return false;
   while (r.left() > 0) {
     size_t type = 0;
     size_t len = 0;
@@ -98,8 +102,7 @@ bool parseServerName(std::string_view ext, ClientHello& out) {
 
 bool parseAlpn(std::string_view ext, ClientHello& out) {
   Reader r(ext);
-  size_t list_len = 0;
-  if (!r.u16(list_len) || list_len == 0 || list_len != r.left()) return false;
+  if (!r.wholeList16()) return false;
   while (r.left() > 0) {
     size_t len = 0;
     std::string_view proto;
