@@ -412,6 +412,22 @@ bool compileValueMatcher(const std::string& name, const std::optional<std::strin
   return true;
 }
 
+// Every header (or query) match of a route, in order; false with `error` at the first bad one.
+template <typename Match>
+bool compileValueMatchers(const std::vector<Match>& matches, const std::string& where,
+                          std::vector<ValueMatcher>& out, std::string& error) {
+  for (size_t k = 0; k < matches.size(); ++k) {
+    const Match& v = matches[k];
+    ValueMatcher vm;
+    if (!compileValueMatcher(v.name, v.exact, v.regex, v.present,
+                             where + "[" + std::to_string(k) + "]", vm, error)) {
+      return false;
+    }
+    out.push_back(std::move(vm));
+  }
+  return true;
+}
+
 bool compileRoute(const config::Route& route, const config::PathNormalization& norm,
                   const std::string& where, CompiledRoute& out, std::string& error) {
   const config::RouteMatch& m = route.match;
@@ -448,23 +464,9 @@ bool compileRoute(const config::Route& route, const config::PathNormalization& n
     }
   }
   out.methods = m.methods;
-  for (size_t k = 0; k < m.headers.size(); ++k) {
-    const config::HeaderMatch& h = m.headers[k];
-    ValueMatcher vm;
-    if (!compileValueMatcher(h.name, h.exact, h.regex, h.present,
-                             mw + ".headers[" + std::to_string(k) + "]", vm, error)) {
-      return false;
-    }
-    out.headers.push_back(std::move(vm));
-  }
-  for (size_t k = 0; k < m.query.size(); ++k) {
-    const config::QueryMatch& q = m.query[k];
-    ValueMatcher vm;
-    if (!compileValueMatcher(q.name, q.exact, q.regex, q.present,
-                             mw + ".query[" + std::to_string(k) + "]", vm, error)) {
-      return false;
-    }
-    out.query.push_back(std::move(vm));
+  if (!compileValueMatchers(m.headers, mw + ".headers", out.headers, error) ||
+      !compileValueMatchers(m.query, mw + ".query", out.query, error)) {
+    return false;
   }
 
   const config::Rewrite& rw = route.rewrite;
