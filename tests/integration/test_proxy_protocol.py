@@ -252,14 +252,15 @@ class CaptureServer:
             index = len(self.headers)
             self.headers.append(None)
         try:
-            while b"\r\n\r\n" not in buf:
+            # A v2 header starts with CRLF CRLF itself: wait for the request line, then its end.
+            while (start := buf.find(b"GET ")) < 0 or b"\r\n\r\n" not in buf[start:]:
                 chunk = c.recv(65536)
                 if not chunk:
                     return
                 buf += chunk
-            start = buf.find(b"GET ")
             with self.lock:
                 self.headers[index] = buf[:start]
+            buf = buf[start:]
             served = 0
             while True:
                 end = buf.find(b"\r\n\r\n")
