@@ -16,6 +16,7 @@ Clients:
 import pytest
 
 from support import OK_REPLY, EchoServer, Gatehouse, Recorder
+from support.streams import WsClients, WsEchoServer
 
 
 @pytest.fixture
@@ -79,3 +80,16 @@ def gatehouse(tmp_path):
         # SIGTERM must drain and exit 0; a crash, a sanitizer abort or a hang (SIGKILL) fails.
         assert rc == 0, f"gatehouse exited with {rc}; stderr:\n{err[-3000:]}"
 
+
+@pytest.fixture
+def ws_upstream():
+    s = WsEchoServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clients():
+    c = WsClients()
+    yield c
+    c.close()

@@ -7,23 +7,8 @@ import pytest
 import websockets
 
 from support import simple_config, wait_until
-from support.streams import WsClients, WsEchoServer
 
 KEY = "ws-client-key-1"
-
-
-@pytest.fixture
-def ws_upstream():
-    s = WsEchoServer()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def clients():
-    c = WsClients()
-    yield c
-    c.close()
 
 
 def test_rejected_upgrade_is_never_tunnelled(gatehouse, ws_upstream, clients):

@@ -6,21 +6,6 @@ import pytest
 import websockets
 
 from support import IO_TIMEOUT, simple_config, wait_until
-from support.streams import WsClients, WsEchoServer
-
-
-@pytest.fixture
-def ws_upstream():
-    s = WsEchoServer()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def clients():
-    c = WsClients()
-    yield c
-    c.close()
 
 
 def ws_config(up, websocket=None, **extra):
