@@ -64,7 +64,7 @@ class Errors:
             self.done[kind] = self.done.get(kind, 0) + done
             self.failed[kind] = self.failed.get(kind, 0) + failed
             if failed and why:
-                self.last[kind] = str(why)[:300]
+                self.last[kind] = str(why)[:700]
 
 
 # -- upstreams ------------------------------------------------------------------------------
@@ -160,11 +160,9 @@ def h2load_rounds(kind, args, url, deadline, errors):
         if not m or not s:
             errors.add(kind, failed=1, why=out[-300:])
             continue
-        done, ok = int(m.group(3)), int(m.group(4))
+        done = int(m.group(3))
         bad = int(m.group(5)) + int(m.group(6)) + int(m.group(7)) + int(s.group(4))
-        errors.add(kind, done=done, failed=bad, why=None if not bad else f"{bad} of {done}")
-        if bad:
-            errors.add(kind, why=out[-600:])
+        errors.add(kind, done=done, failed=bad, why=f"{bad} of {done}: {out[-600:]}")
 
 
 def ws_client(url, deadline, errors):
