@@ -18,11 +18,24 @@ START_TIMEOUT = 20.0
 IO_TIMEOUT = 15.0
 
 
+_recent_ports: list[int] = []
+
+
 def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1 (bind port 0, read it back, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A currently free TCP port on 127.0.0.1 (bind port 0, read it back, close).
+
+    The kernel may hand the same port out twice in a row once it is released, so
+    a port given out recently by this process is skipped (bounded retries)."""
+    port = 0
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _recent_ports:
+            break
+    _recent_ports.append(port)
+    del _recent_ports[:-512]
+    return port
 
 
 def wait_until(cond, timeout=IO_TIMEOUT, interval=0.02, message="condition"):
