@@ -53,10 +53,6 @@ void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Clust
              "cluster '" + name +
                  "' has 'sticky' (a cookie): TCP connections cannot carry it; "
                  "use lb: ring_hash or maglev with hash_key: source_ip");
-  } else if (it->proxy_protocol != ProxyProtocolSend::kOff) {
-    diag.add(
-        at, t.path("cluster"),
-        "cluster '" + name + "' has 'proxy_protocol': TCP listeners do not send PROXY headers yet");
   }
 }
 

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "core/log.h"
+#include "net/proxy_protocol.h"
+#include "proxy/forwarding.h"
 
 namespace gatehouse::l4 {
 
@@ -57,12 +59,14 @@ TcpSession::TcpSession(proxy::WorkerContext& worker, TcpSessionOwner& owner, int
       snapshot_(worker.snapshot()),
       plan_(std::move(plan)),
       client_(worker.loop(), fd),
+      peer_(peer),
       client_ip_(peer.ip()),
       client_address_(peer.toString()),
       cluster_(plan_->cluster),
       cluster_stats_(plan_->cluster_stats),
       started_(worker.loop().now()) {
   client_.setNoDelay();
+  proxy::makeRequestId(w_.nextRandom(), w_.nextRandom(), id_);
   owner_.tcpSessionStarted(this);
   w_.streamStarted(this);
 }
@@ -188,6 +192,19 @@ Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
   co_return nullptr;
 }
 
+std::string TcpSession::proxyHeader() const {
+  namespace pp = net::proxy_protocol;
+  const upstream::CompiledCluster& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
+  if (cc.proxy_protocol == config::ProxyProtocolSend::kOff) return {};
+  pp::WriteParams p;
+  p.source = peer_;
+  p.destination = net::localAddressOf(client_.fd());
+  if (cc.proxy_protocol == config::ProxyProtocolSend::kV1) return pp::writeV1(p);
+  p.unique_id = id_;
+  auto v2 = pp::writeV2(p);
+  return v2.ok() ? std::move(*v2) : std::string();
+}
+
 Task<> TcpSession::relay(net::TcpStream& up) {
   auto& loop = w_.loop();
   struct Ends {
@@ -210,14 +227,18 @@ Task<> TcpSession::relay(net::TcpStream& up) {
     if (!pipes[0] || !pipes[1]) log::warn("tcp listener ", plan_->name, ": no pipe, copying");
   }
   const bool splice = pipes[0] && pipes[1];
-  if (!first_.empty()) {
-    // What the inspector read goes first, before the client's later bytes.
-    iovec v{const_cast<char*>(first_.readable().data()), first_.size()};
+  // The PROXY header, then what the inspector read, before the client's later bytes.
+  std::string header = proxyHeader();
+  iovec head[2];
+  int parts = 0;
+  if (!header.empty()) head[parts++] = {header.data(), header.size()};
+  if (!first_.empty()) head[parts++] = {const_cast<char*>(first_.readable().data()), first_.size()};
+  if (parts > 0) {
     const size_t n = first_.size();
-    if (!(co_await up.writeAll(&v, 1, loop.now() + plan_->connect_timeout)).ok()) {
+    if (!(co_await up.writeAll(head, parts, loop.now() + plan_->connect_timeout)).ok()) {
       note(CloseReason::kUpstreamError);
       reason_set_ = true;
-    } else {
+    } else if (n > 0) {
       Direction(*this, timers, true).moved(n);
     }
     first_.clear();
@@ -293,6 +314,7 @@ void TcpSession::finish() {
   cluster_slot_.reset();
   proxy::ConnectionLogRecord rec;
   rec.listener = plan_->name;
+  rec.id = id_;
   rec.client = client_address_;
   const upstream::CompiledCluster& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
   rec.cluster = cc.name;

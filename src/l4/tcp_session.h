@@ -63,6 +63,8 @@ class TcpSession final : public proxy::StreamWatcher {
   bool admitCluster();
   runtime::Task<std::unique_ptr<net::TcpStream>> connectUpstream();
   runtime::Task<> relay(net::TcpStream& up);
+  // What goes upstream before the client's bytes: the cluster's PROXY header, if any.
+  std::string proxyHeader() const;
   // Ends the session for `why` (the first reason wins) and cuts both directions.
   void end(CloseReason why);
   // Records a reason that does not end anything by itself (a failed connect attempt).
@@ -75,6 +77,8 @@ class TcpSession final : public proxy::StreamWatcher {
   std::shared_ptr<proxy::WorkerSnapshot> snapshot_;  // kept for life: cluster, balancer, hosts
   std::shared_ptr<const TcpListenerPlan> plan_;
   net::TcpStream client_;
+  net::SocketAddress peer_;  // the client, for the PROXY header
+  std::string id_;           // the log's "id" and the PROXY v2 unique id
   std::string client_ip_;
   std::string client_address_;   // "ip:port"
   int cluster_;                  // index into the snapshot's clusters: the plan's, or inspected

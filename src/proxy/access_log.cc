@@ -281,7 +281,9 @@ void AccessLog::logConnection(const ConnectionLogRecord& r) {
   if (!sink_) return;
   buf_ += "{\"time\":";
   appendTime(buf_);
-  buf_ += ",\"kind\":\"tcp\",\"listener\":";
+  buf_ += ",\"kind\":\"tcp\",\"id\":";
+  appendEscaped(buf_, r.id);
+  buf_ += ",\"listener\":";
   appendEscaped(buf_, r.listener);
   buf_ += ",\"client\":";
   appendEscaped(buf_, r.client);

@@ -88,6 +88,7 @@ struct LogRecord {
 // upstream_connect_ms, attempts, close_reason (access_log.fields selects HTTP fields only).
 struct ConnectionLogRecord {
   std::string_view listener;
+  std::string_view id;      // the connection's id (the unique id of a PROXY v2 header)
   std::string_view client;  // "ip:port"
   std::string_view cluster;
   std::string_view upstream;  // the host's name; empty when none was connected

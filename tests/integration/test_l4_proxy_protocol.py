@@ -1,0 +1,113 @@
+"""PROXY protocol sent by TCP listeners: a cluster with `proxy_protocol: v1|v2` gets the header
+in front of the client's bytes (v2 with the connection's id as the unique id, the same id the
+access-log line carries), and the client's bytes follow untouched."""
+import socket
+import threading
+
+import pytest
+
+from support import wait_until
+from support.tcp import echo_handler
+from test_l4_tcp import endpoints, tcp_config, tcp_port, tcp_server  # noqa: F401 (fixture)
+from test_proxy_protocol import V2_SIG, parse_v2
+
+
+def read_exact(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError(f"EOF after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+class HeaderCapture:
+    """A TCP handler that reads one PROXY header (v1 line or v2 block), records it, then
+    echoes the rest of the connection."""
+
+    def __init__(self):
+        self.headers = []
+        self.lock = threading.Lock()
+
+    def __call__(self, conn):
+        first = read_exact(conn, 12)
+        if first == V2_SIG:
+            rest = read_exact(conn, 4)
+            header = first + rest + read_exact(conn, int.from_bytes(rest[2:4], "big"))
+        else:
+            header = first
+            while not header.endswith(b"\r\n") and len(header) < 108:
+                header += read_exact(conn, 1)
+        with self.lock:
+            self.headers.append(header)
+        echo_handler(conn)
+
+    def captured(self):
+        with self.lock:
+            return list(self.headers)
+
+
+def round_trip(port, payload):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.settimeout(10)
+        local = s.getsockname()
+        s.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            chunk = s.recv(65536)
+            assert chunk, "the echo ended early"
+            got += chunk
+        return local, got
+
+
+@pytest.mark.parametrize("relay", ["splice", "copy"])
+def test_v1_names_the_client_and_the_bytes_follow_untouched(gatehouse, tcp_server, relay):
+    cap = HeaderCapture()
+    up = tcp_server(cap)
+    g = gatehouse(tcp_config({"name": "up", "endpoints": endpoints(up.port), "proxy_protocol": "v1"},
+                             {"relay": relay}))
+    payload = bytes(range(256)) * 64
+    (_, client_port), got = round_trip(tcp_port(g), payload)
+    assert got == payload
+    assert cap.captured() == [
+        f"PROXY TCP4 127.0.0.1 127.0.0.1 {client_port} {tcp_port(g)}\r\n".encode()]
+    line = g.wait_log(lambda e: e.get("kind") == "tcp")
+    assert line["bytes_in"] == len(payload), "the header is not counted as the client's bytes"
+
+
+def test_v2_carries_the_connection_id_as_unique_id(gatehouse, tcp_server):
+    cap = HeaderCapture()
+    up = tcp_server(cap)
+    g = gatehouse(tcp_config({"name": "up", "endpoints": endpoints(up.port), "proxy_protocol": "v2"}))
+    ids = []
+    for i in range(2):
+        (_, client_port), got = round_trip(tcp_port(g), b"hello %d" % i)
+        assert got == b"hello %d" % i
+        command, src, dst, sport, dport, tlvs = parse_v2(cap.captured()[i])
+        assert (command, src, dst, sport, dport) == (
+            0x21, "127.0.0.1", "127.0.0.1", client_port, tcp_port(g))
+        ids.append(tlvs[0x05].decode())
+    assert ids[0] != ids[1], "each connection has its own id"
+    def tcp_lines():
+        lines = [e for e in g.access_log() if e.get("kind") == "tcp"]
+        return lines if len(lines) >= 2 else None
+    lines = wait_until(tcp_lines, message="two tcp log lines")
+    assert sorted(e["id"] for e in lines) == sorted(ids)
+
+
+def test_send_expect_health_check_sends_a_local_header_first(gatehouse, tcp_server):
+    cap = HeaderCapture()
+    up = tcp_server(cap)
+    hc = {"type": "tcp", "send": "PING\r\n", "expect": "PING", "interval": "200ms",
+          "timeout": "200ms", "healthy_threshold": 1, "unhealthy_threshold": 1}
+    g = gatehouse(tcp_config({"name": "up", "endpoints": endpoints(up.port), "proxy_protocol": "v2",
+                              "health_check": hc}))
+    checks = wait_until(lambda: cap.captured()[:3] if len(cap.captured()) >= 3 else None,
+                        message="three health checks")
+    assert checks == [V2_SIG + b"\x20\x00\x00\x00"] * 3  # LOCAL, no addresses
+    # The echo answered PING after the header: with unhealthy_threshold 1, one failed check
+    # would have taken the host out.
+    assert g.metrics().value("gatehouse_upstream_host_healthy", cluster="up",
+                             host=f"127.0.0.1:{up.port}") == 1
+    assert round_trip(tcp_port(g), b"x")[1] == b"x"
