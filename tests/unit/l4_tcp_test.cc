@@ -70,10 +70,13 @@ TEST(TcpListenerConfig, ProxyProtocolIsNotYetForTcpListeners) {
   EXPECT_CONFIG_ERROR(onlyError(withListener("{port: 6380, mode: tcp, tcp: {cluster: db}, "
                                              "proxy_protocol: {trusted: [10.0.0.0/8]}}")),
                       3, "listeners[0].proxy_protocol", "not supported on mode: tcp listeners");
-  EXPECT_CONFIG_ERROR(
-      onlyError("clusters: [{name: db, proxy_protocol: v2, endpoints: [\"127.0.0.1:6379\"]}]\n"
-                "listeners:\n  - {port: 6380, mode: tcp, tcp: {cluster: db}}\n"),
-      3, "listeners[0].tcp.cluster", "TCP listeners do not send PROXY headers yet");
+}
+
+TEST(TcpListenerConfig, ClusterThatSendsProxyProtocolIsAllowed) {
+  Config c = loadOk(
+      "clusters: [{name: db, proxy_protocol: v2, endpoints: [\"127.0.0.1:6379\"]}]\n"
+      "listeners:\n  - {port: 6380, mode: tcp, tcp: {cluster: db}}\n");
+  EXPECT_EQ(c.clusters[0].proxy_protocol, ProxyProtocolSend::kV2);
 }
 
 TEST(TcpListenerConfig, ErrorsNameTheLineAndOption) {
