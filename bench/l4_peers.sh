@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # L4 (TCP) proxies side by side: gatehouse `mode: tcp` (splice), HAProxy 2.6 `mode tcp` (default,
-# and with `option splice-auto`) and the NGINX `stream` module, each with one worker pinned to
+# and with `option splice-request` + `splice-response`) and the NGINX `stream` module, each with one worker pinned to
 # CPU 1, in front of one nginx origin on two ports (CPU 0, with wrk). Interleaved rounds, the
 # case order rotating each round; a fresh proxy per case and round. Not part of CI.
 #   conn   - connection rate: wrk -c50 with `Connection: close`, each connection a POST of
@@ -87,7 +87,8 @@ backend be
 CONF
 }
 haproxy_conf "" >"$RUN/haproxy.cfg"
-haproxy_conf "option splice-auto" >"$RUN/haproxy-splice.cfg"
+haproxy_conf "option splice-request
+    option splice-response" >"$RUN/haproxy-splice.cfg"
 cat >"$RUN/nginx-stream.conf" <<CONF
 load_module $STREAM_MODULE;
 worker_processes 1; daemon off; master_process off; pid $RUN/stream.pid;
