@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # L4 (TCP) proxies side by side: gatehouse `mode: tcp` (splice), HAProxy 2.6 `mode tcp` (default,
-# and with `option splice-request` + `splice-response`) and the NGINX `stream` module, each with one worker pinned to
-# CPU 1, in front of one nginx origin on two ports (CPU 0, with wrk). Interleaved rounds, the
-# case order rotating each round; a fresh proxy per case and round. Not part of CI.
+# and with `option splice-request` + `splice-response`) and the NGINX `stream` module, each with
+# one worker pinned to CPU 1, in front of one nginx origin on two ports (CPU 0, with wrk).
+# Interleaved rounds, the case order rotating each round; a fresh proxy per case and round.
+# Not part of CI.
 #   conn   - connection rate: wrk -c50 with `Connection: close`, each connection a POST of
 #            1 KiB answered by 1 KiB, then closed by the origin (connect, 1 KiB each way, close);
 #   stream - throughput over 64 long connections: keep-alive GETs of a 1 MiB file.
