@@ -4,14 +4,17 @@
 #include <string_view>
 
 #include "config/syntax.h"
+#include "net/tls_client_hello.h"
 
 namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kListenerModes[] = {"http", "tcp"};
-constexpr std::string_view kTcpKeys[] = {"cluster",      "connect_timeout", "connect_retries",
-                                         "idle_timeout", "max_lifetime",    "max_connections",
-                                         "relay",        "buffer_size",     "ip_restriction"};
+constexpr std::string_view kTcpKeys[] = {
+    "cluster",         "connect_timeout", "connect_retries", "idle_timeout",   "max_lifetime",
+    "max_connections", "relay",           "buffer_size",     "ip_restriction", "tls_passthrough"};
+constexpr std::string_view kPassthroughKeys[] = {"routes"};
+constexpr std::string_view kPassthroughRouteKeys[] = {"sni", "alpn", "cluster"};
 constexpr std::string_view kTcpRelays[] = {"splice", "copy"};
 constexpr std::string_view kIpRuleKeys[] = {"allow", "deny"};
 // Options that only mean something to the HTTP stack.
@@ -60,12 +63,76 @@ void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Clust
   }
 }
 
+// "a.example.com" or "*.example.com", lowercased; nullopt (reported) otherwise.
+std::optional<std::string> readSniPattern(Diagnostics& diag, const YAML::Node& node,
+                                          const std::string& path) {
+  std::optional<std::string> text = readString(diag, node, path);
+  if (!text) return std::nullopt;
+  std::string pattern = toLowerAscii(*text);
+  std::string_view name = pattern;
+  if (name.starts_with("*.")) name.remove_prefix(2);
+  if (!net::tls_hello::isValidHostName(name)) {
+    diag.add(node, path, "'" + *text + "' is not a host name or a wildcard '*.' followed by one");
+    return std::nullopt;
+  }
+  return pattern;
+}
+
+TlsPassthroughRoute readPassthroughRoute(Diagnostics& diag, const MapReader& r,
+                                         const std::vector<Cluster>& clusters) {
+  TlsPassthroughRoute route;
+  if (const YAML::Node* v = r.find("sni")) {
+    if (auto p = readSniPattern(diag, *v, r.path("sni"))) route.sni = std::move(*p);
+  }
+  if (const YAML::Node* v = r.find("alpn")) {
+    if (expectNonEmptyList(diag, *v, r.path("alpn"), "must not be empty; leave it out instead")) {
+      forEachString(diag, *v, r.path("alpn"),
+                    [&](const YAML::Node&, const std::string&, std::string name) {
+                      route.alpn.push_back(std::move(name));
+                    });
+    }
+  }
+  if (!r.has("sni") && !r.has("alpn")) {
+    diag.add(r.node(), r.path(), "a route needs 'sni', 'alpn' or both");
+  }
+  if (r.require("cluster")) {
+    r.read("cluster", route.cluster);
+    if (!route.cluster.empty()) checkCluster(diag, r, clusters, route.cluster);
+  }
+  return route;
+}
+
+TlsPassthrough readTlsPassthrough(Diagnostics& diag, const YAML::Node& node,
+                                  const std::string& path, const std::vector<Cluster>& clusters) {
+  MapReader m(diag, node, path, kPassthroughKeys);
+  TlsPassthrough out;
+  if (!m.isMap() || !m.require("routes")) return out;
+  const YAML::Node& routes = *m.find("routes");
+  if (!expectNonEmptyList(diag, routes, m.path("routes"), "needs at least one route")) return out;
+  forEachMap(diag, routes, m.path("routes"), kPassthroughRouteKeys, [&](const MapReader& r) {
+    TlsPassthroughRoute route = readPassthroughRoute(diag, r, clusters);
+    // The same pattern and ALPN list twice: the second route could never be chosen.
+    for (const TlsPassthroughRoute& earlier : out.routes) {
+      if (earlier.sni == route.sni && earlier.alpn == route.alpn) {
+        diag.add(r.node(), r.path(), "repeats an earlier route's 'sni' and 'alpn'");
+        break;
+      }
+    }
+    out.routes.push_back(std::move(route));
+  });
+  return out;
+}
+
 TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                       const std::vector<Cluster>& clusters) {
   MapReader t(diag, node, path, kTcpKeys);
   TcpProxy tcp;
   if (!t.isMap()) return tcp;
-  if (t.require("cluster")) {
+  if (const YAML::Node* v = t.find("tls_passthrough")) {
+    tcp.tls_passthrough = readTlsPassthrough(diag, *v, t.path("tls_passthrough"), clusters);
+  }
+  // With tls_passthrough the cluster is optional: the default for unmatched ClientHellos.
+  if (tcp.tls_passthrough ? t.has("cluster") : t.require("cluster")) {
     t.read("cluster", tcp.cluster);
     if (!tcp.cluster.empty()) checkCluster(diag, t, clusters, tcp.cluster);
   }

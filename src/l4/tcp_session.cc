@@ -61,6 +61,8 @@ TcpSession::TcpSession(proxy::WorkerContext& worker, TcpSessionOwner& owner, int
       client_address_(peer.toString()),
       cluster_(plan_->cluster),
       cluster_stats_(plan_->cluster_stats),
+      connect_timeout_(plan_->connect_timeout),
+      idle_timeout_(plan_->idle_timeout),
       started_(worker.loop().now()) {
   client_.setNoDelay();
   owner_.tcpSessionStarted(this);
@@ -137,9 +139,19 @@ Task<bool> TcpSession::inspect() {
     co_return false;
   }
   first_.consume(r->consumed);
+  sni_ = std::move(r->server_name);
   if (r->cluster >= 0 && r->cluster != cluster_) {
     cluster_ = r->cluster;
-    cluster_stats_ = &clusterStats(clusters[static_cast<size_t>(cluster_)].name);
+    const auto index = static_cast<size_t>(cluster_);
+    cluster_stats_ = &clusterStats(clusters[index].name);
+    if (index < plan_->timeouts_by_cluster.size()) {
+      connect_timeout_ = plan_->timeouts_by_cluster[index].connect;
+      idle_timeout_ = plan_->timeouts_by_cluster[index].idle;
+    }
+  }
+  if (cluster_ < 0) {  // no route and no default cluster
+    note(CloseReason::kRejected);
+    co_return false;
   }
   co_return true;
 }
@@ -157,7 +169,7 @@ Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
   auto& loop = w_.loop();
   upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(cluster_)];
   const auto& hosts = wc.cluster->hosts.hosts;
-  const runtime::TimePoint deadline = loop.now() + plan_->connect_timeout;
+  const runtime::TimePoint deadline = loop.now() + connect_timeout_;
   std::vector<int> tried;
   note(CloseReason::kNoHost);
   // Every try shares one budget: a retry gets what the failed tries left of it.
@@ -165,6 +177,7 @@ Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
     lb::PickContext ctx;
     ctx.client_ip = client_ip_;
     ctx.client_address = client_address_;
+    ctx.sni = sni_;
     ctx.exclude = tried;
     int h = wc.lb->pick(ctx);
     if (h < 0 || static_cast<size_t>(h) >= hosts.size()) break;
@@ -201,7 +214,7 @@ Task<> TcpSession::relay(net::TcpStream& up) {
         static_cast<Ends*>(p)->up->cancel();
       },
       &ends);
-  timers.start(plan_->idle_timeout, plan_->max_lifetime);
+  timers.start(idle_timeout_, plan_->max_lifetime);
   timers_ = &timers;
   std::unique_ptr<Pipe> pipes[2];
   if (plan_->relay == config::TcpRelay::kSplice) {
@@ -214,7 +227,7 @@ Task<> TcpSession::relay(net::TcpStream& up) {
     // What the inspector read goes first, before the client's later bytes.
     iovec v{const_cast<char*>(first_.readable().data()), first_.size()};
     const size_t n = first_.size();
-    if (!(co_await up.writeAll(&v, 1, loop.now() + plan_->connect_timeout)).ok()) {
+    if (!(co_await up.writeAll(&v, 1, loop.now() + connect_timeout_)).ok()) {
       note(CloseReason::kUpstreamError);
       reason_set_ = true;
     } else {
@@ -294,10 +307,12 @@ void TcpSession::finish() {
   proxy::ConnectionLogRecord rec;
   rec.listener = plan_->name;
   rec.client = client_address_;
-  const upstream::CompiledCluster& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
-  rec.cluster = cc.name;
-  const auto& hosts = cc.hosts.hosts;
-  if (host_ >= 0) rec.upstream = hosts[static_cast<size_t>(host_)].name;
+  rec.sni = sni_;
+  if (cluster_ >= 0) {
+    const auto& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
+    rec.cluster = cc.name;
+    if (host_ >= 0) rec.upstream = cc.hosts.hosts[static_cast<size_t>(host_)].name;
+  }
   rec.bytes_in = bytes_in_;
   rec.bytes_out = bytes_out_;
   rec.duration_ms = ms;

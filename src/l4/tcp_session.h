@@ -79,7 +79,10 @@ class TcpSession final : public proxy::StreamWatcher {
   std::string client_address_;   // "ip:port"
   int cluster_;                  // index into the snapshot's clusters: the plan's, or inspected
   ClusterStats* cluster_stats_;  // that cluster's counters
-  Buffer first_;                 // bytes the inspector read, forwarded upstream first
+  runtime::Duration connect_timeout_;  // that cluster's (or the listener's)
+  runtime::Duration idle_timeout_;
+  std::string sni_;  // the ClientHello's server name (tls_passthrough); empty otherwise
+  Buffer first_;     // bytes the inspector read, forwarded upstream first
   runtime::TimePoint started_;
   CloseReason reason_ = CloseReason::kClosed;
   bool reason_set_ = false;

@@ -248,7 +248,7 @@ class LineInspector final : public l4::FirstBytesInspector {
       if (nl != std::string_view::npos) {
         int c = snap_.clusterIndex(first.readable().substr(0, nl));
         if (c < 0) co_return Error::make(ErrorCode::kProtocol, ErrorSource::kDownstream, "name");
-        co_return l4::Inspection{c, nl + 1};
+        co_return l4::Inspection{c, nl + 1, {}};
       }
       first.reserve(256);
       auto n = co_await client.read(first.writePtr(), first.writable(), deadline);
