@@ -18,7 +18,7 @@ constexpr std::string_view kPassthroughRouteKeys[] = {"sni", "alpn", "cluster"};
 constexpr std::string_view kTcpRelays[] = {"splice", "copy"};
 constexpr std::string_view kIpRuleKeys[] = {"allow", "deny"};
 // Options that only mean something to the HTTP stack.
-constexpr std::string_view kHttpListenerKeys[] = {"virtual_hosts", "tls", "https_redirect",
+constexpr std::string_view kHttpListenerKeys[] = {"virtual_hosts", "https_redirect",
                                                   "underscores_in_headers", "protocol"};
 constexpr int64_t kMaxTcpConnections = 10'000'000;
 constexpr int64_t kMaxConnectRetries = 16;
@@ -39,18 +39,20 @@ IpRules readIpRules(Diagnostics& diag, const YAML::Node& node, const std::string
   return rules;
 }
 
+// `passthrough`: the listener forwards the client's TLS as it is (tls_passthrough), so the
+// cluster must not add its own.
 void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Cluster>& clusters,
-                  const std::string& name) {
+                  const std::string& name, bool passthrough) {
   const YAML::Node& at = *t.find("cluster");
   auto it = std::find_if(clusters.begin(), clusters.end(),
                          [&](const Cluster& c) { return c.name == name; });
   if (it == clusters.end()) {
     diag.add(at, t.path("cluster"), "unknown cluster '" + name + "'");
-  } else if (it->tls) {
+  } else if (it->tls && passthrough) {
     diag.add(at, t.path("cluster"),
              "cluster '" + name +
-                 "' has 'tls': a TCP listener forwards the client's bytes as they are (TLS "
-                 "origination on TCP listeners is not supported yet)");
+                 "' has 'tls': tls_passthrough forwards the client's TLS as it is, and cannot "
+                 "wrap it in another TLS connection");
   } else if (it->sticky) {
     diag.add(at, t.path("cluster"),
              "cluster '" + name +
@@ -97,7 +99,7 @@ TlsPassthroughRoute readPassthroughRoute(Diagnostics& diag, const MapReader& r,
   }
   if (r.require("cluster")) {
     r.read("cluster", route.cluster);
-    if (!route.cluster.empty()) checkCluster(diag, r, clusters, route.cluster);
+    if (!route.cluster.empty()) checkCluster(diag, r, clusters, route.cluster, true);
   }
   return route;
 }
@@ -134,7 +136,9 @@ TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::stri
   // With tls_passthrough the cluster is optional: the default for unmatched ClientHellos.
   if (tcp.tls_passthrough ? t.has("cluster") : t.require("cluster")) {
     t.read("cluster", tcp.cluster);
-    if (!tcp.cluster.empty()) checkCluster(diag, t, clusters, tcp.cluster);
+    if (!tcp.cluster.empty()) {
+      checkCluster(diag, t, clusters, tcp.cluster, tcp.tls_passthrough.has_value());
+    }
   }
   t.readDuration("connect_timeout", Millis(1), kMaxDuration, tcp.connect_timeout);
   t.readInt("connect_retries", 0, kMaxConnectRetries, tcp.connect_retries);
@@ -151,6 +155,21 @@ TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::stri
     tcp.ip_restriction = readIpRules(diag, *v, t.path("ip_restriction"));
   }
   return tcp;
+}
+
+// `tls` on a TCP listener terminates TLS; what only HTTP can use is an error there.
+void checkTerminationTls(Diagnostics& diag, const MapReader& m, Listener& l) {
+  const YAML::Node& tls = *m.find("tls");
+  if (l.tcp->tls_passthrough) {
+    diag.add(*m.findKey("tls"), m.path("tls"),
+             "'tls' terminates TLS and 'tcp.tls_passthrough' forwards it: choose one");
+  }
+  if (l.tls->forward_client_cert) {
+    diag.add(tls, m.path("tls") + ".forward_client_cert",
+             "a TCP listener has no request headers to carry the client certificate");
+  }
+  // The L7 default (h2, http/1.1) would promise protocols the upstream may not speak.
+  if (!tls.IsMap() || !tls["alpn"]) l.tls->alpn.clear();
 }
 
 }  // namespace
@@ -184,6 +203,7 @@ void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<C
     return;
   }
   l.tcp = readTcpProxy(diag, *tcp, m.path("tcp"), clusters);
+  if (l.tls) checkTerminationTls(diag, m, l);
 }
 
 }  // namespace gatehouse::config

@@ -64,6 +64,14 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
       plan->timeouts_by_cluster.push_back(resolveTimeouts(tcp, snap, i));
     }
   }
+  const auto& listeners = snap.config->listeners;
+  for (size_t i = 0; i < listeners.size() && i < snap.listener_tls.size(); ++i) {
+    if (listeners[i].name == listener.name) plan->tls = snap.listener_tls[i];
+  }
+  if (listener.tls && !plan->tls) {
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig,
+                       "listener '" + listener.name + "': no TLS context");
+  }
   plan->max_lifetime = tcp.max_lifetime;
   plan->connect_retries = tcp.connect_retries;
   plan->max_connections = tcp.max_connections;

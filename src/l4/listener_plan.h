@@ -13,6 +13,7 @@
 #include "l4/inspector.h"
 #include "l4/tcp_stats.h"
 #include "net/cidr.h"
+#include "net/tls.h"
 #include "proxy/snapshot.h"
 #include "runtime/timer_wheel.h"
 
@@ -42,6 +43,8 @@ struct TcpListenerPlan {
   bool has_ip_rules = false;
   net::CidrSet allow;
   net::CidrSet deny;
+  // The listener's `tls` (termination): the client's handshake comes first; null: plain.
+  std::shared_ptr<const net::TlsServerContext> tls;
   // Reads the first bytes and may choose the cluster (TLS SNI, PROXY protocol); null: none.
   std::shared_ptr<const FirstBytesInspector> inspector;
   runtime::Duration inspect_timeout = std::chrono::seconds(5);

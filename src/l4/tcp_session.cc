@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "l4/tls_termination.h"
 
 namespace gatehouse::l4 {
 
@@ -165,6 +166,31 @@ bool TcpSession::admitCluster() {
   return true;
 }
 
+Task<bool> TcpSession::acceptClientTls() {
+  const runtime::TimePoint deadline = w_.loop().now() + plan_->inspect_timeout;
+  Status st = co_await acceptTls(client_, *plan_->tls, deadline);
+  if (st.ok()) co_return true;
+  log::debug("tcp listener ", plan_->name, ": TLS handshake with ", client_address_,
+             " failed: ", st.error().message);
+  note(CloseReason::kRejected);
+  co_return false;
+}
+
+Task<bool> TcpSession::secureUpstream(net::TcpStream& up) {
+  upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(cluster_)];
+  if (!wc.cluster->tls) co_return true;
+  const auto& host = wc.cluster->hosts.hosts[static_cast<size_t>(host_)];
+  const runtime::TimePoint t0 = runtime::Clock::now();
+  Status st = co_await originateTls(up, *wc.cluster->tls, host.hostname,
+                                    w_.loop().now() + connect_timeout_);
+  if (st.ok()) co_return true;
+  log::debug("tcp listener ", plan_->name, ": TLS to ", host.name, " failed: ", st.error().message);
+  wc.lb->onEnd(host_, runtime::Clock::now() - t0, false);
+  cluster_stats_->cells.local().connect_failures.inc();
+  note(CloseReason::kConnectFailed);
+  co_return false;
+}
+
 Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
   auto& loop = w_.loop();
   upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(cluster_)];
@@ -217,7 +243,8 @@ Task<> TcpSession::relay(net::TcpStream& up) {
   timers.start(idle_timeout_, plan_->max_lifetime);
   timers_ = &timers;
   std::unique_ptr<Pipe> pipes[2];
-  if (plan_->relay == config::TcpRelay::kSplice) {
+  // splice() moves raw bytes: a TLS side needs OpenSSL, so the copy pumps run there.
+  if (plan_->relay == config::TcpRelay::kSplice && !client_.ssl() && !up.ssl()) {
     pipes[0] = owner_.pipePool().take(plan_->buffer_size);
     pipes[1] = owner_.pipePool().take(plan_->buffer_size);
     if (!pipes[0] || !pipes[1]) log::warn("tcp listener ", plan_->name, ": no pipe, copying");
@@ -268,12 +295,14 @@ Task<> TcpSession::run() {
   lc.connections.inc();
   bool admitted = admitClient();
   if (admitted && plan_->inspector) admitted = co_await inspect();
+  if (admitted && plan_->tls) admitted = co_await acceptClientTls();
   if (!admitted || !admitCluster()) {
     finish();
     co_return;  // the destructor closes the client at once
   }
   lc.active.inc();
   std::unique_ptr<net::TcpStream> up = co_await connectUpstream();
+  if (up && !(co_await secureUpstream(*up))) up.reset();
   if (up) {
     if (!reason_set_) {
       up->setNoDelay();

@@ -61,7 +61,11 @@ class TcpSession final : public proxy::StreamWatcher {
   bool admitClient();
   runtime::Task<bool> inspect();
   bool admitCluster();
+  // The listener's TLS handshake with the client (termination); false: refused.
+  runtime::Task<bool> acceptClientTls();
   runtime::Task<std::unique_ptr<net::TcpStream>> connectUpstream();
+  // The cluster's upstream TLS, if any, on the connected host; false: failed like a connect.
+  runtime::Task<bool> secureUpstream(net::TcpStream& up);
   runtime::Task<> relay(net::TcpStream& up);
   // Ends the session for `why` (the first reason wins) and cuts both directions.
   void end(CloseReason why);

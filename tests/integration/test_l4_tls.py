@@ -1,7 +1,9 @@
 """TLS on TCP listeners: passthrough routed by the ClientHello's SNI and ALPN to real
 `openssl s_server` back-ends that hold their own certificates (the client sees each back-end's
 certificate: the bytes went through untouched), a ClientHello sent a byte per segment,
-refusals (not TLS, malformed, unknown SNI), the `sni` hash key and the access log."""
+refusals (not TLS, malformed, unknown SNI), the `sni` hash key and the access log. TLS
+termination (`tls` on a TCP listener): to a plain echo server, with mTLS, and re-encrypted to
+a TLS back-end."""
 import socket
 import ssl
 import subprocess
@@ -10,18 +12,19 @@ import time
 import pytest
 
 from support import IO_TIMEOUT, free_port, stop_process, wait_until
+from support.tcp import TcpServer, echo_handler
 from test_tls import make_cert
 
 
 class OpensslServer:
     """`openssl s_server -www` on 127.0.0.1 with its own certificate."""
 
-    def __init__(self, cert, alpn="h2,http/1.1,x-custom"):
+    def __init__(self, cert, mode="-www"):
         self.cert = cert
         self.port = free_port()
         self.proc = subprocess.Popen(
             ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}", "-cert", cert[0],
-             "-key", cert[1], "-www", "-alpn", alpn, "-quiet"],
+             "-key", cert[1], mode, "-alpn", "h2,http/1.1,x-custom", "-quiet"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def accepting():
@@ -206,3 +209,84 @@ def test_sni_hash_key_keeps_a_name_on_one_host(gatehouse, backends):
         assert all(fetch(port, name)[0] == first for _ in range(2)), name
         seen[name] = first
     assert len(set(seen.values())) == 2  # 12 names spread over both hosts
+
+
+# -- TLS termination on TCP listeners: `tls` on a mode: tcp listener.
+
+@pytest.fixture
+def term_certs(tmp_path):
+    d = tmp_path / "term"
+    d.mkdir()
+    ca = make_cert(d, "ca", ["Test CA"])
+    return {"proxy": make_cert(d, "proxy", ["proxy.test"]), "ca": ca,
+            "client": make_cert(d, "client", ["client.test"], ca=ca, client=True),
+            "upstream": make_cert(d, "upstream", ["upstream.test"])}
+
+
+def termination_config(cluster, tls):
+    return {"clusters": [cluster],
+            "listeners": [{"name": "main", "address": "127.0.0.1", "port": "@main"},
+                          {"name": "tls", "address": "127.0.0.1", "port": "@tls", "mode": "tcp",
+                           "tls": tls, "tcp": {"cluster": cluster["name"]}}]}
+
+
+def tls_talk(port, message, cert=None):
+    """Over TLS through the proxy: sends `message`, closes the writing side (close_notify and
+    FIN), returns (the proxy's certificate DER, every byte until EOF)."""
+    ctx = client_ctx()
+    if cert:
+        ctx.load_cert_chain(*cert)
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="proxy.test") as s:
+            s.sendall(message)
+            got = b""
+            while len(got) < len(message) and (chunk := s.recv(65536)):
+                got += chunk
+            return s.getpeercert(binary_form=True), got
+
+
+@pytest.fixture
+def echo_server():
+    s = TcpServer(echo_handler).start()
+    yield s
+    s.stop()
+
+
+def test_termination_to_a_plain_echo_server(gatehouse, echo_server, term_certs):
+    echo = echo_server
+    tls = {"certificates": [{"cert": term_certs["proxy"][0], "key": term_certs["proxy"][1]}]}
+    g = gatehouse(termination_config(cluster_of("echo", echo), tls))
+    port = g.extra_port("tls")
+    der, got = tls_talk(port, b"hello over tls\n" * 1000)
+    assert der == ssl.PEM_cert_to_DER_cert(open(term_certs["proxy"][0]).read())
+    assert got == b"hello over tls\n" * 1000
+    line = g.wait_log(lambda e: e.get("kind") == "tcp" and e.get("listener") == "tls")
+    assert line["cluster"] == "echo" and line["bytes_in"] == 15000
+
+
+def test_termination_with_required_client_certificate(gatehouse, echo_server, term_certs):
+    echo = echo_server
+    tls = {"certificates": [{"cert": term_certs["proxy"][0], "key": term_certs["proxy"][1]}],
+           "client_auth": "require", "client_ca": term_certs["ca"][0]}
+    g = gatehouse(termination_config(cluster_of("echo", echo), tls))
+    port = g.extra_port("tls")
+    assert tls_talk(port, b"ping", cert=term_certs["client"])[1] == b"ping"
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        got = tls_talk(port, b"ping")[1]
+        assert got == b""  # TLS 1.3: the refusal may only show on the first read
+        raise ConnectionError("closed")
+    assert g.metrics().value("gatehouse_tcp_closes_total", listener="tls", reason="rejected") == 1
+
+
+def test_termination_re_encrypted_to_a_tls_upstream(gatehouse, term_certs):
+    upstream = OpensslServer(term_certs["upstream"], mode="-rev")
+    try:
+        cluster = cluster_of("secure", upstream,
+                             tls={"ca": term_certs["upstream"][0], "sni": "upstream.test"})
+        tls = {"certificates": [{"cert": term_certs["proxy"][0], "key": term_certs["proxy"][1]}]}
+        g = gatehouse(termination_config(cluster, tls))
+        der, got = tls_talk(g.extra_port("tls"), b"gatehouse\n")
+        assert got == b"esuohetag\n"  # s_server -rev: the line reversed, over its own TLS
+        assert der == ssl.PEM_cert_to_DER_cert(open(term_certs["proxy"][0]).read())
+    finally:
+        upstream.stop()

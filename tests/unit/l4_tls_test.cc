@@ -88,6 +88,21 @@ TEST(TlsPassthroughConfig, SniHashKey) {
   EXPECT_EQ(lb::extractHashKey(c.clusters[0].lb_options.hash_key, ctx), "a.example.com");
 }
 
+TEST(TcpTlsTerminationConfig, ListenerTlsOnTcpListeners) {
+  const std::string certs = "tls: {certificates: [{cert: /c.pem, key: /k.pem}]";
+  Config c = loadOk(withTcp("{cluster: a}, " + certs + "}"));
+  ASSERT_TRUE(c.listeners[0].tls);
+  EXPECT_TRUE(c.listeners[0].tls->alpn.empty());  // not the HTTP default (h2, http/1.1)
+  Config d = loadOk(withTcp("{cluster: a}, " + certs + ", alpn: [http/1.1]}"));
+  EXPECT_EQ(d.listeners[0].tls->alpn, std::vector<std::string>{"http/1.1"});
+  EXPECT_CONFIG_ERROR(onlyError(withTcp("{cluster: a}, " + certs + ", forward_client_cert: true}")),
+                      6, "listeners[0].tls.forward_client_cert", "no request headers");
+  EXPECT_CONFIG_ERROR(
+      onlyError(
+          withTcp("{tls_passthrough: {routes: [{sni: a.test, cluster: a}]}}, " + certs + "}")),
+      6, "listeners[0].tls", "choose one");
+}
+
 class TlsPassthroughRouting : public ::testing::Test {
  protected:
   // Compiles listener 0 of `yaml`; the inspector and plan live as long as the fixture.
