@@ -4,7 +4,6 @@
 #include <string_view>
 
 #include "config/syntax.h"
-#include "net/tls_client_hello.h"
 
 namespace gatehouse::config {
 namespace {
@@ -73,7 +72,8 @@ std::optional<std::string> readSniPattern(Diagnostics& diag, const YAML::Node& n
   std::string pattern = toLowerAscii(*text);
   std::string_view name = pattern;
   if (name.starts_with("*.")) name.remove_prefix(2);
-  if (!net::tls_hello::isValidHostName(name)) {
+  // As SNI carries a name: no trailing dot (isDnsName would take one).
+  if (!isDnsName(name) || name.ends_with('.')) {
     diag.add(node, path, "'" + *text + "' is not a host name or a wildcard '*.' followed by one");
     return std::nullopt;
   }

@@ -53,6 +53,9 @@ TEST(TlsPassthroughConfig, ErrorsNameTheLineAndOption) {
   EXPECT_CONFIG_ERROR(
       onlyError(withTcp("{tls_passthrough: {routes: [{sni: \"a..test\", cluster: a}]}}")), 6,
       "listeners[0].tcp.tls_passthrough.routes[0].sni", "is not a host name");
+  EXPECT_CONFIG_ERROR(
+      onlyError(withTcp("{tls_passthrough: {routes: [{sni: a.test., cluster: a}]}}")), 6,
+      "listeners[0].tcp.tls_passthrough.routes[0].sni", "is not a host name");
   EXPECT_CONFIG_ERROR(onlyError(withTcp("{tls_passthrough: {routes: [{sni: \"*\", cluster: a}]}}")),
                       6, "listeners[0].tcp.tls_passthrough.routes[0].sni", "is not a host name");
   EXPECT_CONFIG_ERROR(
