@@ -16,7 +16,7 @@ constexpr std::string_view kLbOptionKeys[] = {"hash_key",          "fallback",  
                                               "maglev_table_size", "bounded_load", "ewma_decay",
                                               "choice_count"};
 constexpr std::string_view kHashKeyKeys[] = {"header", "cookie", "query"};
-constexpr std::string_view kHashKeyScalars[] = {"source_ip", "source_ip_port", "path"};
+constexpr std::string_view kHashKeyScalars[] = {"source_ip", "source_ip_port", "path", "sni"};
 constexpr std::string_view kLbFallbacks[] = {"round_robin", "random"};
 
 // Which algorithms read each lb option; giving one to another algorithm is an error, since it
@@ -62,7 +62,7 @@ bool isQueryParamName(std::string_view s) {
   });
 }
 
-// `source_ip`, `source_ip_port`, `path`, or a map with exactly one of header, cookie, query.
+// `source_ip`, `source_ip_port`, `path`, `sni`, or a map with exactly one of header, cookie, query.
 void readHashKey(Diagnostics& diag, const YAML::Node& node, const std::string& path, HashKey& out) {
   if (!node.IsMap()) {
     std::optional<std::string> text = readString(diag, node, path);
@@ -73,6 +73,8 @@ void readHashKey(Diagnostics& diag, const YAML::Node& node, const std::string& p
       out = HashKey{HashKey::Source::kSourceAddress, {}};
     } else if (*text == "path") {
       out = HashKey{HashKey::Source::kPath, {}};
+    } else if (*text == "sni") {
+      out = HashKey{HashKey::Source::kSni, {}};
     } else {
       diag.add(node, path,
                "unknown hash key '" + *text + "'; expected " + joinNames(kHashKeyScalars) +

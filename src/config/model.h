@@ -117,7 +117,8 @@ struct Endpoint {
 // What ring_hash and maglev hash to choose a host.
 struct HashKey {
   // kSourceAddress: "ip:port" of the client (TCP listeners; HTTP requests hash the IP).
-  enum class Source { kSourceIp, kSourceAddress, kHeader, kCookie, kQuery, kPath };
+  // kSni: the ClientHello's server name (TCP listeners with tls_passthrough).
+  enum class Source { kSourceIp, kSourceAddress, kHeader, kCookie, kQuery, kPath, kSni };
   Source source = Source::kSourceIp;
   std::string name;  // header (lower case), cookie or query parameter name; empty otherwise
 };
@@ -456,9 +457,25 @@ struct IpRules {
 // How a TCP listener moves bytes: splice() through a pipe (zero-copy) or read()/write().
 enum class TcpRelay : uint8_t { kSplice, kCopy };
 
-// A listener's `tcp:` block (mode: tcp): every accepted connection goes to a host of `cluster`.
+// One route of `tcp.tls_passthrough`: a ClientHello whose SNI matches `sni` (a host name or
+// "*." + one, lowercased; empty: any) and that offers one of `alpn` (empty: any) goes to
+// `cluster`.
+struct TlsPassthroughRoute {
+  std::string sni;
+  std::vector<std::string> alpn;
+  std::string cluster;
+};
+
+// `tcp.tls_passthrough`: route on the ClientHello without terminating TLS (docs/config.md).
+struct TlsPassthrough {
+  std::vector<TlsPassthroughRoute> routes;
+};
+
+// A listener's `tcp:` block (mode: tcp): every accepted connection goes to a host of `cluster`
+// (with tls_passthrough: of the route's cluster; `cluster`, optional there, is the default).
 struct TcpProxy {
   std::string cluster;
+  std::optional<TlsPassthrough> tls_passthrough;
   std::optional<Millis> connect_timeout;  // unset: the cluster's, else timeouts.upstream_connect
   uint32_t connect_retries = 1;           // other hosts tried within the same connect budget
   std::optional<Millis> idle_timeout;     // unset: the cluster's idle_timeout if set, else 1h

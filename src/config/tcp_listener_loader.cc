@@ -9,13 +9,15 @@ namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kListenerModes[] = {"http", "tcp"};
-constexpr std::string_view kTcpKeys[] = {"cluster",      "connect_timeout", "connect_retries",
-                                         "idle_timeout", "max_lifetime",    "max_connections",
-                                         "relay",        "buffer_size",     "ip_restriction"};
+constexpr std::string_view kTcpKeys[] = {
+    "cluster",         "connect_timeout", "connect_retries", "idle_timeout",   "max_lifetime",
+    "max_connections", "relay",           "buffer_size",     "ip_restriction", "tls_passthrough"};
+constexpr std::string_view kPassthroughKeys[] = {"routes"};
+constexpr std::string_view kPassthroughRouteKeys[] = {"sni", "alpn", "cluster"};
 constexpr std::string_view kTcpRelays[] = {"splice", "copy"};
 constexpr std::string_view kIpRuleKeys[] = {"allow", "deny"};
 // Options that only mean something to the HTTP stack.
-constexpr std::string_view kHttpListenerKeys[] = {"virtual_hosts", "tls", "https_redirect",
+constexpr std::string_view kHttpListenerKeys[] = {"virtual_hosts", "https_redirect",
                                                   "underscores_in_headers", "protocol"};
 constexpr int64_t kMaxTcpConnections = 10'000'000;
 constexpr int64_t kMaxConnectRetries = 16;
@@ -36,18 +38,20 @@ IpRules readIpRules(Diagnostics& diag, const YAML::Node& node, const std::string
   return rules;
 }
 
+// `passthrough`: the listener forwards the client's TLS as it is (tls_passthrough), so the
+// cluster must not add its own.
 void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Cluster>& clusters,
-                  const std::string& name) {
+                  const std::string& name, bool passthrough) {
   const YAML::Node& at = *t.find("cluster");
   auto it = std::find_if(clusters.begin(), clusters.end(),
                          [&](const Cluster& c) { return c.name == name; });
   if (it == clusters.end()) {
     diag.add(at, t.path("cluster"), "unknown cluster '" + name + "'");
-  } else if (it->tls) {
+  } else if (it->tls && passthrough) {
     diag.add(at, t.path("cluster"),
              "cluster '" + name +
-                 "' has 'tls': a TCP listener forwards the client's bytes as they are (TLS "
-                 "origination on TCP listeners is not supported yet)");
+                 "' has 'tls': tls_passthrough forwards the client's TLS as it is, and cannot "
+                 "wrap it in another TLS connection");
   } else if (it->sticky) {
     diag.add(at, t.path("cluster"),
              "cluster '" + name +
@@ -56,14 +60,81 @@ void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Clust
   }
 }
 
+// "a.example.com" or "*.example.com", lowercased; nullopt (reported) otherwise.
+std::optional<std::string> readSniPattern(Diagnostics& diag, const YAML::Node& node,
+                                          const std::string& path) {
+  std::optional<std::string> text = readString(diag, node, path);
+  if (!text) return std::nullopt;
+  std::string pattern = toLowerAscii(*text);
+  std::string_view name = pattern;
+  if (name.starts_with("*.")) name.remove_prefix(2);
+  // As SNI carries a name: no trailing dot (isDnsName would take one).
+  if (!isDnsName(name) || name.ends_with('.')) {
+    diag.add(node, path, "'" + *text + "' is not a host name or a wildcard '*.' followed by one");
+    return std::nullopt;
+  }
+  return pattern;
+}
+
+TlsPassthroughRoute readPassthroughRoute(Diagnostics& diag, const MapReader& r,
+                                         const std::vector<Cluster>& clusters) {
+  TlsPassthroughRoute route;
+  if (const YAML::Node* v = r.find("sni")) {
+    if (auto p = readSniPattern(diag, *v, r.path("sni"))) route.sni = std::move(*p);
+  }
+  if (const YAML::Node* v = r.find("alpn")) {
+    if (expectNonEmptyList(diag, *v, r.path("alpn"), "must not be empty; leave it out instead")) {
+      forEachString(diag, *v, r.path("alpn"),
+                    [&](const YAML::Node&, const std::string&, std::string name) {
+                      route.alpn.push_back(std::move(name));
+                    });
+    }
+  }
+  if (!r.has("sni") && !r.has("alpn")) {
+    diag.add(r.node(), r.path(), "a route needs 'sni', 'alpn' or both");
+  }
+  if (r.require("cluster")) {
+    r.read("cluster", route.cluster);
+    if (!route.cluster.empty()) checkCluster(diag, r, clusters, route.cluster, true);
+  }
+  return route;
+}
+
+TlsPassthrough readTlsPassthrough(Diagnostics& diag, const YAML::Node& node,
+                                  const std::string& path, const std::vector<Cluster>& clusters) {
+  MapReader m(diag, node, path, kPassthroughKeys);
+  TlsPassthrough out;
+  if (!m.isMap() || !m.require("routes")) return out;
+  const YAML::Node& routes = *m.find("routes");
+  if (!expectNonEmptyList(diag, routes, m.path("routes"), "needs at least one route")) return out;
+  forEachMap(diag, routes, m.path("routes"), kPassthroughRouteKeys, [&](const MapReader& r) {
+    TlsPassthroughRoute route = readPassthroughRoute(diag, r, clusters);
+    // The same pattern and ALPN list twice: the second route could never be chosen.
+    for (const TlsPassthroughRoute& earlier : out.routes) {
+      if (earlier.sni == route.sni && earlier.alpn == route.alpn) {
+        diag.add(r.node(), r.path(), "repeats an earlier route's 'sni' and 'alpn'");
+        break;
+      }
+    }
+    out.routes.push_back(std::move(route));
+  });
+  return out;
+}
+
 TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                       const std::vector<Cluster>& clusters) {
   MapReader t(diag, node, path, kTcpKeys);
   TcpProxy tcp;
   if (!t.isMap()) return tcp;
-  if (t.require("cluster")) {
+  if (const YAML::Node* v = t.find("tls_passthrough")) {
+    tcp.tls_passthrough = readTlsPassthrough(diag, *v, t.path("tls_passthrough"), clusters);
+  }
+  // With tls_passthrough the cluster is optional: the default for unmatched ClientHellos.
+  if (tcp.tls_passthrough ? t.has("cluster") : t.require("cluster")) {
     t.read("cluster", tcp.cluster);
-    if (!tcp.cluster.empty()) checkCluster(diag, t, clusters, tcp.cluster);
+    if (!tcp.cluster.empty()) {
+      checkCluster(diag, t, clusters, tcp.cluster, tcp.tls_passthrough.has_value());
+    }
   }
   t.readDuration("connect_timeout", Millis(1), kMaxDuration, tcp.connect_timeout);
   t.readInt("connect_retries", 0, kMaxConnectRetries, tcp.connect_retries);
@@ -80,6 +151,21 @@ TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::stri
     tcp.ip_restriction = readIpRules(diag, *v, t.path("ip_restriction"));
   }
   return tcp;
+}
+
+// `tls` on a TCP listener terminates TLS; what only HTTP can use is an error there.
+void checkTerminationTls(Diagnostics& diag, const MapReader& m, Listener& l) {
+  const YAML::Node& tls = *m.find("tls");
+  if (l.tcp->tls_passthrough) {
+    diag.add(*m.findKey("tls"), m.path("tls"),
+             "'tls' terminates TLS and 'tcp.tls_passthrough' forwards it: choose one");
+  }
+  if (l.tls->forward_client_cert) {
+    diag.add(tls, m.path("tls") + ".forward_client_cert",
+             "a TCP listener has no request headers to carry the client certificate");
+  }
+  // The L7 default (h2, http/1.1) would promise protocols the upstream may not speak.
+  if (!tls.IsMap() || !tls["alpn"]) l.tls->alpn.clear();
 }
 
 }  // namespace
@@ -113,6 +199,7 @@ void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<C
     return;
   }
   l.tcp = readTcpProxy(diag, *tcp, m.path("tcp"), clusters);
+  if (l.tls) checkTerminationTls(diag, m, l);
 }
 
 }  // namespace gatehouse::config

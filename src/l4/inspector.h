@@ -6,6 +6,7 @@
 // One const inspector per listener plan, shared by its connections; inspect() runs on the
 // session's worker.
 #include <cstddef>
+#include <string>
 
 #include "core/buffer.h"
 #include "core/result.h"
@@ -15,8 +16,9 @@
 namespace gatehouse::l4 {
 
 struct Inspection {
-  int cluster = -1;     // index into the snapshot's clusters; -1: the listener's own cluster
-  size_t consumed = 0;  // leading bytes of `first` not to forward upstream
+  int cluster = -1;         // index into the snapshot's clusters; -1: the listener's own cluster
+  size_t consumed = 0;      // leading bytes of `first` not to forward upstream
+  std::string server_name;  // the TLS SNI, for the access log and the `sni` hash key
 };
 
 class FirstBytesInspector {

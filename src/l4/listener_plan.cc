@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "l4/tls_passthrough.h"
+
 namespace gatehouse::l4 {
 namespace {
 
@@ -12,6 +14,22 @@ Status addCidrs(const std::vector<std::string>& list, net::CidrSet& out) {
     out.add(*c);
   }
   return {};
+}
+
+TcpTimeouts resolveTimeouts(const config::TcpProxy& tcp, const proxy::Snapshot& snap,
+                            size_t cluster) {
+  const upstream::CompiledCluster& cc = snap.clusters[cluster];
+  const config::Cluster* spec = nullptr;
+  for (const auto& c : snap.config->clusters) {
+    if (c.name == cc.name) spec = &c;
+  }
+  TcpTimeouts t;
+  // The cluster's connect_timeout is already resolved against timeouts.upstream_connect.
+  t.connect = tcp.connect_timeout ? *tcp.connect_timeout : cc.connect_timeout;
+  t.idle = tcp.idle_timeout             ? *tcp.idle_timeout
+           : spec && spec->idle_timeout ? *spec->idle_timeout
+                                        : config::kDefaultTcpIdleTimeout;
+  return t;
 }
 
 }  // namespace
@@ -25,22 +43,35 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
   const config::TcpProxy& tcp = *listener.tcp;
   auto plan = std::make_shared<TcpListenerPlan>();
   plan->name = listener.name;
-  plan->cluster = snap.clusterIndex(tcp.cluster);
-  if (plan->cluster < 0) {
+  plan->cluster = tcp.cluster.empty() ? -1 : snap.clusterIndex(tcp.cluster);
+  if (plan->cluster < 0 && !(tcp.cluster.empty() && tcp.tls_passthrough)) {
     return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
                        "listener '" + listener.name + "': unknown cluster '" + tcp.cluster + "'");
   }
-  const upstream::CompiledCluster& cc = snap.clusters[static_cast<size_t>(plan->cluster)];
-  plan->cluster_name = cc.name;
-  // The cluster's connect_timeout is already resolved against timeouts.upstream_connect.
-  plan->connect_timeout = tcp.connect_timeout ? *tcp.connect_timeout : cc.connect_timeout;
-  const config::Cluster* spec = nullptr;
-  for (const auto& c : snap.config->clusters) {
-    if (c.name == tcp.cluster) spec = &c;
+  if (plan->cluster >= 0) {
+    const auto index = static_cast<size_t>(plan->cluster);
+    plan->cluster_name = snap.clusters[index].name;
+    const TcpTimeouts t = resolveTimeouts(tcp, snap, index);
+    plan->connect_timeout = t.connect;
+    plan->idle_timeout = t.idle;
+    plan->cluster_stats = &clusterStats(plan->cluster_name);
   }
-  plan->idle_timeout = tcp.idle_timeout             ? *tcp.idle_timeout
-                       : spec && spec->idle_timeout ? *spec->idle_timeout
-                                                    : config::kDefaultTcpIdleTimeout;
+  if (tcp.tls_passthrough) {
+    auto inspector = TlsPassthroughInspector::compile(*tcp.tls_passthrough, snap, plan->cluster);
+    if (!inspector.ok()) return inspector.error();
+    plan->inspector = std::move(*inspector);
+    for (size_t i = 0; i < snap.clusters.size(); ++i) {
+      plan->timeouts_by_cluster.push_back(resolveTimeouts(tcp, snap, i));
+    }
+  }
+  const auto& listeners = snap.config->listeners;
+  for (size_t i = 0; i < listeners.size() && i < snap.listener_tls.size(); ++i) {
+    if (listeners[i].name == listener.name) plan->tls = snap.listener_tls[i];
+  }
+  if (listener.tls && !plan->tls) {
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig,
+                       "listener '" + listener.name + "': no TLS context");
+  }
   plan->max_lifetime = tcp.max_lifetime;
   plan->connect_retries = tcp.connect_retries;
   plan->max_connections = tcp.max_connections;
@@ -52,7 +83,6 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
     if (auto st = addCidrs(tcp.ip_restriction->deny, plan->deny); !st.ok()) return st.error();
   }
   plan->listener_stats = &listenerStats(listener.name);
-  plan->cluster_stats = &clusterStats(cc.name);
   return std::shared_ptr<const TcpListenerPlan>(std::move(plan));
 }
 

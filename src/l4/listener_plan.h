@@ -6,23 +6,35 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/model.h"
 #include "core/result.h"
 #include "l4/inspector.h"
 #include "l4/tcp_stats.h"
 #include "net/cidr.h"
+#include "net/tls.h"
 #include "proxy/snapshot.h"
 #include "runtime/timer_wheel.h"
 
 namespace gatehouse::l4 {
 
+// The timeouts of a connection to one cluster: the listener's if set, else the cluster's.
+struct TcpTimeouts {
+  runtime::Duration connect{};
+  runtime::Duration idle{};
+};
+
 struct TcpListenerPlan {
   std::string name;  // the listener's name: log field and metrics label
-  int cluster = -1;  // index into Snapshot::clusters (and WorkerSnapshot::clusters)
+  // Index into Snapshot::clusters (and WorkerSnapshot::clusters); -1 for a tls_passthrough
+  // listener without a default cluster (its inspector chooses, or the connection is refused).
+  int cluster = -1;
   std::string cluster_name;
   runtime::Duration connect_timeout{};
   runtime::Duration idle_timeout{};
+  // Per snapshot cluster index, for a connection the inspector sent elsewhere.
+  std::vector<TcpTimeouts> timeouts_by_cluster;
   runtime::Duration max_lifetime{};  // zero: unlimited
   uint32_t connect_retries = 0;
   uint32_t max_connections = 0;  // zero: unlimited
@@ -31,11 +43,13 @@ struct TcpListenerPlan {
   bool has_ip_rules = false;
   net::CidrSet allow;
   net::CidrSet deny;
+  // The listener's `tls` (termination): the client's handshake comes first; null: plain.
+  std::shared_ptr<const net::TlsServerContext> tls;
   // Reads the first bytes and may choose the cluster (TLS SNI, PROXY protocol); null: none.
   std::shared_ptr<const FirstBytesInspector> inspector;
   runtime::Duration inspect_timeout = std::chrono::seconds(5);
   ListenerStats* listener_stats = nullptr;  // process lifetime
-  ClusterStats* cluster_stats = nullptr;
+  ClusterStats* cluster_stats = nullptr;    // null when cluster is -1
 
   // Deny wins; with an allow list, the client must be on it; an unparsable address matches
   // no list (passes deny-only rules, fails an allow list), as the ip_restriction policy does.
@@ -46,8 +60,9 @@ struct TcpListenerPlan {
   }
 };
 
-// Compiles `listener` (mode tcp) against `snap`. Errors: the cluster is missing from the
-// snapshot or a CIDR does not parse (both validated by the loader already). Any thread.
+// Compiles `listener` (mode tcp) against `snap`, with its tls_passthrough inspector. Errors: a
+// cluster is missing from the snapshot, a CIDR or an SNI pattern does not parse (all validated
+// by the loader already). Any thread.
 Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::Listener& listener,
                                                                   const proxy::Snapshot& snap);
 

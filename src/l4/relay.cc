@@ -1,6 +1,7 @@
 #include "l4/relay.h"
 
 #include <fcntl.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -92,6 +93,8 @@ runtime::Task<PumpEnd> pumpCopy(net::TcpStream& from, net::TcpStream& to, size_t
       co_return n.error().code == ErrorCode::kCancelled ? PumpEnd::kCancelled : PumpEnd::kReadError;
     }
     if (*n == 0) {
+      // A TLS sink gets close_notify first, so its peer sees an orderly end, not a truncation.
+      if (to.ssl()) (void)SSL_shutdown(to.ssl());
       to.shutdownWrite();
       co_return PumpEnd::kEof;
     }

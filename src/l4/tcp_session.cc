@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "l4/tls_termination.h"
 #include "net/proxy_protocol.h"
 #include "proxy/forwarding.h"
 
@@ -64,6 +65,8 @@ TcpSession::TcpSession(proxy::WorkerContext& worker, TcpSessionOwner& owner, int
       client_address_(peer.toString()),
       cluster_(plan_->cluster),
       cluster_stats_(plan_->cluster_stats),
+      connect_timeout_(plan_->connect_timeout),
+      idle_timeout_(plan_->idle_timeout),
       started_(worker.loop().now()) {
   client_.setNoDelay();
   proxy::makeRequestId(w_.nextRandom(), w_.nextRandom(), id_);
@@ -141,9 +144,19 @@ Task<bool> TcpSession::inspect() {
     co_return false;
   }
   first_.consume(r->consumed);
+  sni_ = std::move(r->server_name);
   if (r->cluster >= 0 && r->cluster != cluster_) {
     cluster_ = r->cluster;
-    cluster_stats_ = &clusterStats(clusters[static_cast<size_t>(cluster_)].name);
+    const auto index = static_cast<size_t>(cluster_);
+    cluster_stats_ = &clusterStats(clusters[index].name);
+    if (index < plan_->timeouts_by_cluster.size()) {
+      connect_timeout_ = plan_->timeouts_by_cluster[index].connect;
+      idle_timeout_ = plan_->timeouts_by_cluster[index].idle;
+    }
+  }
+  if (cluster_ < 0) {  // no route and no default cluster
+    note(CloseReason::kRejected);
+    co_return false;
   }
   co_return true;
 }
@@ -157,11 +170,45 @@ bool TcpSession::admitCluster() {
   return true;
 }
 
+Task<bool> TcpSession::acceptClientTls() {
+  const runtime::TimePoint deadline = w_.loop().now() + plan_->inspect_timeout;
+  Status st = co_await acceptTls(client_, *plan_->tls, deadline);
+  if (st.ok()) co_return true;
+  log::debug("tcp listener ", plan_->name, ": TLS handshake with ", client_address_,
+             " failed: ", st.error().message);
+  note(CloseReason::kRejected);
+  co_return false;
+}
+
+Task<bool> TcpSession::startUpstream(net::TcpStream& up) {
+  upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(cluster_)];
+  const runtime::TimePoint t0 = runtime::Clock::now();
+  // The PROXY header goes first and in clear, before any TLS handshake.
+  if (std::string header = proxyHeader(); !header.empty()) {
+    iovec v{header.data(), header.size()};
+    if (!(co_await up.writeAll(&v, 1, w_.loop().now() + connect_timeout_)).ok()) {
+      wc.lb->onEnd(host_, runtime::Clock::now() - t0, false);
+      note(CloseReason::kUpstreamError);
+      co_return false;
+    }
+  }
+  if (!wc.cluster->tls) co_return true;
+  const auto& host = wc.cluster->hosts.hosts[static_cast<size_t>(host_)];
+  Status st = co_await originateTls(up, *wc.cluster->tls, host.hostname,
+                                    w_.loop().now() + connect_timeout_);
+  if (st.ok()) co_return true;
+  log::debug("tcp listener ", plan_->name, ": TLS to ", host.name, " failed: ", st.error().message);
+  wc.lb->onEnd(host_, runtime::Clock::now() - t0, false);
+  cluster_stats_->cells.local().connect_failures.inc();
+  note(CloseReason::kConnectFailed);
+  co_return false;
+}
+
 Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
   auto& loop = w_.loop();
   upstream::WorkerCluster& wc = snapshot_->clusters[static_cast<size_t>(cluster_)];
   const auto& hosts = wc.cluster->hosts.hosts;
-  const runtime::TimePoint deadline = loop.now() + plan_->connect_timeout;
+  const runtime::TimePoint deadline = loop.now() + connect_timeout_;
   std::vector<int> tried;
   note(CloseReason::kNoHost);
   // Every try shares one budget: a retry gets what the failed tries left of it.
@@ -169,6 +216,7 @@ Task<std::unique_ptr<net::TcpStream>> TcpSession::connectUpstream() {
     lb::PickContext ctx;
     ctx.client_ip = client_ip_;
     ctx.client_address = client_address_;
+    ctx.sni = sni_;
     ctx.exclude = tried;
     int h = wc.lb->pick(ctx);
     if (h < 0 || static_cast<size_t>(h) >= hosts.size()) break;
@@ -201,6 +249,7 @@ std::string TcpSession::proxyHeader() const {
   p.destination = net::localAddressOf(client_.fd());
   if (cc.proxy_protocol == config::ProxyProtocolSend::kV1) return pp::writeV1(p);
   p.unique_id = id_;
+  p.authority = sni_;
   auto v2 = pp::writeV2(p);
   return v2.ok() ? std::move(*v2) : std::string();
 }
@@ -218,27 +267,24 @@ Task<> TcpSession::relay(net::TcpStream& up) {
         static_cast<Ends*>(p)->up->cancel();
       },
       &ends);
-  timers.start(plan_->idle_timeout, plan_->max_lifetime);
+  timers.start(idle_timeout_, plan_->max_lifetime);
   timers_ = &timers;
   std::unique_ptr<Pipe> pipes[2];
-  if (plan_->relay == config::TcpRelay::kSplice) {
+  // splice() moves raw bytes: a TLS side needs OpenSSL, so the copy pumps run there.
+  if (plan_->relay == config::TcpRelay::kSplice && !client_.ssl() && !up.ssl()) {
     pipes[0] = owner_.pipePool().take(plan_->buffer_size);
     pipes[1] = owner_.pipePool().take(plan_->buffer_size);
     if (!pipes[0] || !pipes[1]) log::warn("tcp listener ", plan_->name, ": no pipe, copying");
   }
   const bool splice = pipes[0] && pipes[1];
-  // The PROXY header, then what the inspector read, before the client's later bytes.
-  std::string header = proxyHeader();
-  iovec head[2];
-  int parts = 0;
-  if (!header.empty()) head[parts++] = {header.data(), header.size()};
-  if (!first_.empty()) head[parts++] = {const_cast<char*>(first_.readable().data()), first_.size()};
-  if (parts > 0) {
+  if (!first_.empty()) {
+    // What the inspector read goes first, before the client's later bytes.
+    iovec v{const_cast<char*>(first_.readable().data()), first_.size()};
     const size_t n = first_.size();
-    if (!(co_await up.writeAll(head, parts, loop.now() + plan_->connect_timeout)).ok()) {
+    if (!(co_await up.writeAll(&v, 1, loop.now() + connect_timeout_)).ok()) {
       note(CloseReason::kUpstreamError);
       reason_set_ = true;
-    } else if (n > 0) {
+    } else {
       Direction(*this, timers, true).moved(n);
     }
     first_.clear();
@@ -276,12 +322,14 @@ Task<> TcpSession::run() {
   lc.connections.inc();
   bool admitted = admitClient();
   if (admitted && plan_->inspector) admitted = co_await inspect();
+  if (admitted && plan_->tls) admitted = co_await acceptClientTls();
   if (!admitted || !admitCluster()) {
     finish();
     co_return;  // the destructor closes the client at once
   }
   lc.active.inc();
   std::unique_ptr<net::TcpStream> up = co_await connectUpstream();
+  if (up && !(co_await startUpstream(*up))) up.reset();
   if (up) {
     if (!reason_set_) {
       up->setNoDelay();
@@ -316,10 +364,12 @@ void TcpSession::finish() {
   rec.listener = plan_->name;
   rec.id = id_;
   rec.client = client_address_;
-  const upstream::CompiledCluster& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
-  rec.cluster = cc.name;
-  const auto& hosts = cc.hosts.hosts;
-  if (host_ >= 0) rec.upstream = hosts[static_cast<size_t>(host_)].name;
+  rec.sni = sni_;
+  if (cluster_ >= 0) {
+    const auto& cc = snapshot_->snap->clusters[static_cast<size_t>(cluster_)];
+    rec.cluster = cc.name;
+    if (host_ >= 0) rec.upstream = cc.hosts.hosts[static_cast<size_t>(host_)].name;
+  }
   rec.bytes_in = bytes_in_;
   rec.bytes_out = bytes_out_;
   rec.duration_ms = ms;

@@ -61,9 +61,14 @@ class TcpSession final : public proxy::StreamWatcher {
   bool admitClient();
   runtime::Task<bool> inspect();
   bool admitCluster();
+  // The listener's TLS handshake with the client (termination); false: refused.
+  runtime::Task<bool> acceptClientTls();
   runtime::Task<std::unique_ptr<net::TcpStream>> connectUpstream();
+  // On the connected host: the cluster's PROXY header, then its upstream TLS, if any;
+  // false: failed like a connect.
+  runtime::Task<bool> startUpstream(net::TcpStream& up);
   runtime::Task<> relay(net::TcpStream& up);
-  // What goes upstream before the client's bytes: the cluster's PROXY header, if any.
+  // The cluster's PROXY header for this connection; empty when it sends none.
   std::string proxyHeader() const;
   // Ends the session for `why` (the first reason wins) and cuts both directions.
   void end(CloseReason why);
@@ -83,7 +88,10 @@ class TcpSession final : public proxy::StreamWatcher {
   std::string client_address_;   // "ip:port"
   int cluster_;                  // index into the snapshot's clusters: the plan's, or inspected
   ClusterStats* cluster_stats_;  // that cluster's counters
-  Buffer first_;                 // bytes the inspector read, forwarded upstream first
+  runtime::Duration connect_timeout_;  // that cluster's (or the listener's)
+  runtime::Duration idle_timeout_;
+  std::string sni_;  // the ClientHello's server name (tls_passthrough); empty otherwise
+  Buffer first_;     // bytes the inspector read, forwarded upstream first
   runtime::TimePoint started_;
   CloseReason reason_ = CloseReason::kClosed;
   bool reason_set_ = false;

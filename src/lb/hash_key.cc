@@ -51,6 +51,7 @@ std::optional<std::string_view> extractHashKey(const config::HashKey& key, const
   if (key.source == Source::kSourceAddress) {
     return nonEmpty(ctx.client_address.empty() ? ctx.client_ip : ctx.client_address);
   }
+  if (key.source == Source::kSni) return nonEmpty(ctx.sni);
   if (ctx.request == nullptr) return std::nullopt;
   const http::Request& req = *ctx.request;
   switch (key.source) {
@@ -66,6 +67,7 @@ std::optional<std::string_view> extractHashKey(const config::HashKey& key, const
       return nonEmpty(req.path);
     case Source::kSourceIp:
     case Source::kSourceAddress:
+    case Source::kSni:
       break;
   }
   return std::nullopt;

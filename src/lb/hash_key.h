@@ -1,7 +1,8 @@
 #pragma once
 // Extracts the value the hashing balancers (ring_hash, maglev, ip_hash) hash: a header, a
-// cookie, a query parameter, the path or the client IP, as lb_options.hash_key says. Runs in
-// pick() on the worker; the returned view points into the request (or ctx.client_ip).
+// cookie, a query parameter, the path, the client IP or the TLS SNI, as lb_options.hash_key
+// says. Runs in pick() on the worker; the returned view points into the request (or the
+// context's client_ip, client_address or sni).
 #include <optional>
 #include <string_view>
 

@@ -50,6 +50,8 @@ struct PickContext {
   std::span<const int> exclude = {};
   // "ip:port" of the TCP client (L4 listeners); empty for HTTP requests, which hash the IP.
   std::string_view client_address = {};
+  // The TLS server name of a passthrough TCP connection (hash key `sni`); empty otherwise.
+  std::string_view sni = {};
 };
 
 class LoadBalancer {

@@ -289,6 +289,8 @@ void AccessLog::logConnection(const ConnectionLogRecord& r) {
   appendEscaped(buf_, r.client);
   buf_ += ",\"cluster\":";
   appendEscaped(buf_, r.cluster);
+  buf_ += ",\"sni\":";
+  appendEscaped(buf_, r.sni);
   buf_ += ",\"upstream\":";
   appendEscaped(buf_, r.upstream);
   buf_ += ",\"bytes_in\":" + std::to_string(r.bytes_in);

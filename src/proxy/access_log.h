@@ -88,9 +88,10 @@ struct LogRecord {
 // upstream_connect_ms, attempts, close_reason (access_log.fields selects HTTP fields only).
 struct ConnectionLogRecord {
   std::string_view listener;
-  std::string_view id;      // the connection's id (the unique id of a PROXY v2 header)
-  std::string_view client;  // "ip:port"
-  std::string_view cluster;
+  std::string_view id;        // the connection's id (the unique id of a PROXY v2 header)
+  std::string_view client;    // "ip:port"
+  std::string_view cluster;   // empty when none was chosen (tls_passthrough, no route)
+  std::string_view sni;       // the TLS server name (tls_passthrough); empty otherwise
   std::string_view upstream;  // the host's name; empty when none was connected
   uint64_t bytes_in = 0;      // from the client
   uint64_t bytes_out = 0;     // to the client

@@ -108,11 +108,17 @@ TEST(TcpListenerConfig, ErrorsNameTheLineAndOption) {
       "listeners[0].tcp.conect_timeout", "connect_timeout");
 }
 
-TEST(TcpListenerConfig, ClusterWithTlsIsRefused) {
-  ConfigError e = onlyError(
+TEST(TcpListenerConfig, ClusterWithTlsOriginatesTlsButNotUnderPassthrough) {
+  Config c = loadOk(
       "clusters: [{name: db, tls: {verify: false}, endpoints: [\"127.0.0.1:6379\"]}]\n"
       "listeners: [{port: 6380, mode: tcp, tcp: {cluster: db}}]\n");
-  EXPECT_CONFIG_ERROR(e, 2, "listeners[0].tcp.cluster", "forwards the client's bytes");
+  EXPECT_TRUE(c.clusters[0].tls);
+  ConfigError e = onlyError(
+      "clusters: [{name: db, tls: {verify: false}, endpoints: [\"127.0.0.1:6379\"]}]\n"
+      "listeners: [{port: 6380, mode: tcp, tcp: {tls_passthrough: {routes: [{sni: a.test, "
+      "cluster: db}]}}}]\n");
+  EXPECT_CONFIG_ERROR(e, 2, "listeners[0].tcp.tls_passthrough.routes[0].cluster",
+                      "cannot wrap it in another TLS connection");
 }
 
 TEST(TcpHealthCheckConfig, SendExpectForTcpOnly) {
@@ -251,7 +257,7 @@ class LineInspector final : public l4::FirstBytesInspector {
       if (nl != std::string_view::npos) {
         int c = snap_.clusterIndex(first.readable().substr(0, nl));
         if (c < 0) co_return Error::make(ErrorCode::kProtocol, ErrorSource::kDownstream, "name");
-        co_return l4::Inspection{c, nl + 1};
+        co_return l4::Inspection{c, nl + 1, {}};
       }
       first.reserve(256);
       auto n = co_await client.read(first.writePtr(), first.writable(), deadline);

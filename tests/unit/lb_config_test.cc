@@ -123,7 +123,7 @@ TEST(LbConfig, Errors) {
   EXPECT_CONFIG_ERROR(
       onlyError(cluster("ring_hash", "      hash_key: cookie\n")), 6,
       "clusters[0].lb_options.hash_key",
-      "unknown hash key 'cookie'; expected source_ip, source_ip_port, path, or a map "
+      "unknown hash key 'cookie'; expected source_ip, source_ip_port, path, sni, or a map "
       "with one of: header, cookie, query");
   EXPECT_CONFIG_ERROR(onlyError(cluster("ring_hash", "      hash_key: {header: a, cookie: b}\n")),
                       6, "clusters[0].lb_options.hash_key",
