@@ -111,3 +111,20 @@ def test_send_expect_health_check_sends_a_local_header_first(gatehouse, tcp_serv
     assert g.metrics().value("gatehouse_upstream_host_healthy", cluster="up",
                              host=f"127.0.0.1:{up.port}") == 1
     assert round_trip(tcp_port(g), b"x")[1] == b"x"
+
+
+def test_v2_names_the_passthrough_sni_as_authority(gatehouse, tcp_server):
+    import ssl
+    cap = HeaderCapture()
+    up = tcp_server(cap)
+    g = gatehouse(tcp_config({"name": "up", "endpoints": endpoints(up.port), "proxy_protocol": "v2"},
+                             {"tls_passthrough": {"routes": [{"sni": "a.test", "cluster": "up"}]}}))
+    ctx = ssl.create_default_context()
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as raw:
+        # The echo sends the ClientHello back, so the handshake fails; only the header matters.
+        with pytest.raises((ssl.SSLError, OSError)):
+            ctx.wrap_socket(raw, server_hostname="a.test")
+    header = wait_until(lambda: cap.captured()[:1], message="the PROXY header")[0]
+    tlvs = parse_v2(header)[5]
+    assert tlvs[0x02] == b"a.test"
+    assert len(tlvs[0x05]) == 36  # the connection id

@@ -416,8 +416,10 @@ def test_every_host_down_closes_the_client_and_logs_the_attempts(gatehouse, tcp_
 
 
 def reset_after(n):
-    """Sends n bytes, then closes with RST (SO_LINGER 0)."""
+    """Waits for the client's first bytes (so the relay is up: a reset that beat the proxy's
+    connect check would be a failed connect), sends n bytes, then closes with RST (SO_LINGER 0)."""
     def handle(conn):
+        conn.recv(100)
         conn.sendall(b"r" * n)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
