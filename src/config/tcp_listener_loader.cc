@@ -8,10 +8,12 @@
 namespace gatehouse::config {
 namespace {
 
-constexpr std::string_view kListenerModes[] = {"http", "tcp"};
+constexpr std::string_view kListenerModes[] = {"http", "tcp", "udp"};
 constexpr std::string_view kTcpKeys[] = {"cluster",      "connect_timeout", "connect_retries",
                                          "idle_timeout", "max_lifetime",    "max_connections",
                                          "relay",        "buffer_size",     "ip_restriction"};
+constexpr std::string_view kUdpKeys[] = {"cluster",   "idle_timeout", "max_sessions",
+                                         "responses", "buffer_size",  "ip_restriction"};
 constexpr std::string_view kTcpRelays[] = {"splice", "copy"};
 constexpr std::string_view kIpRuleKeys[] = {"allow", "deny"};
 // Options that only mean something to the HTTP stack.
@@ -19,6 +21,8 @@ constexpr std::string_view kHttpListenerKeys[] = {"virtual_hosts", "tls", "https
                                                   "underscores_in_headers", "protocol"};
 constexpr int64_t kMaxTcpConnections = 10'000'000;
 constexpr int64_t kMaxConnectRetries = 16;
+constexpr int64_t kMaxUdpSessions = 10'000'000;
+constexpr int64_t kMaxUdpResponses = 1'000'000;
 
 IpRules readIpRules(Diagnostics& diag, const YAML::Node& node, const std::string& path) {
   MapReader m(diag, node, path, kIpRuleKeys);
@@ -36,8 +40,9 @@ IpRules readIpRules(Diagnostics& diag, const YAML::Node& node, const std::string
   return rules;
 }
 
+// `kind` names the listener mode in messages: "TCP" or "UDP".
 void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Cluster>& clusters,
-                  const std::string& name) {
+                  const std::string& name, const std::string& kind) {
   const YAML::Node& at = *t.find("cluster");
   auto it = std::find_if(clusters.begin(), clusters.end(),
                          [&](const Cluster& c) { return c.name == name; });
@@ -45,18 +50,19 @@ void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Clust
     diag.add(at, t.path("cluster"), "unknown cluster '" + name + "'");
   } else if (it->tls) {
     diag.add(at, t.path("cluster"),
-             "cluster '" + name +
-                 "' has 'tls': a TCP listener forwards the client's bytes as they are (TLS "
-                 "origination on TCP listeners is not supported yet)");
+             "cluster '" + name + "' has 'tls': a " + kind +
+                 " listener forwards the client's bytes as they are (TLS "
+                 "origination on " +
+                 kind + " listeners is not supported)");
   } else if (it->sticky) {
     diag.add(at, t.path("cluster"),
-             "cluster '" + name +
-                 "' has 'sticky' (a cookie): TCP connections cannot carry it; "
+             "cluster '" + name + "' has 'sticky' (a cookie): " + kind +
+                 " sessions cannot carry it; "
                  "use lb: ring_hash or maglev with hash_key: source_ip");
   } else if (it->proxy_protocol != ProxyProtocolSend::kOff) {
-    diag.add(
-        at, t.path("cluster"),
-        "cluster '" + name + "' has 'proxy_protocol': TCP listeners do not send PROXY headers yet");
+    diag.add(at, t.path("cluster"),
+             "cluster '" + name + "' has 'proxy_protocol': " + kind +
+                 " listeners do not send PROXY headers");
   }
 }
 
@@ -67,7 +73,7 @@ TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::stri
   if (!t.isMap()) return tcp;
   if (t.require("cluster")) {
     t.read("cluster", tcp.cluster);
-    if (!tcp.cluster.empty()) checkCluster(diag, t, clusters, tcp.cluster);
+    if (!tcp.cluster.empty()) checkCluster(diag, t, clusters, tcp.cluster, "TCP");
   }
   t.readDuration("connect_timeout", Millis(1), kMaxDuration, tcp.connect_timeout);
   t.readInt("connect_retries", 0, kMaxConnectRetries, tcp.connect_retries);
@@ -86,37 +92,73 @@ TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::stri
   return tcp;
 }
 
-}  // namespace
+UdpProxy readUdpProxy(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                      const std::vector<Cluster>& clusters) {
+  MapReader u(diag, node, path, kUdpKeys);
+  UdpProxy udp;
+  if (!u.isMap()) return udp;
+  if (u.require("cluster")) {
+    u.read("cluster", udp.cluster);
+    if (!udp.cluster.empty()) checkCluster(diag, u, clusters, udp.cluster, "UDP");
+  }
+  u.readDuration("idle_timeout", Millis(1), kMaxDuration, udp.idle_timeout);
+  u.readInt("max_sessions", 0, kMaxUdpSessions, udp.max_sessions);
+  // A count of replies per datagram, or `streaming` (the same as 0: unlimited).
+  if (const YAML::Node* v = u.find("responses");
+      v && !(v->IsScalar() && v->Scalar() == "streaming")) {
+    u.readInt("responses", 0, kMaxUdpResponses, udp.responses);
+  }
+  u.readSize("buffer_size", 512, 65535, udp.buffer_size);
+  if (const YAML::Node* v = u.find("ip_restriction")) {
+    udp.ip_restriction = readIpRules(diag, *v, u.path("ip_restriction"));
+  }
+  return udp;
+}
 
-void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<Cluster>& clusters,
-                      Listener& l) {
-  if (m.has("mode")) {
-    std::string mode = "http";
-    readOneOf(m, "mode", kListenerModes, mode);
-    l.mode = mode == "tcp" ? ListenerMode::kTcp : ListenerMode::kHttp;
-  }
-  const YAML::Node* tcp = m.find("tcp");
-  if (l.mode == ListenerMode::kHttp) {
-    if (tcp) diag.add(*m.findKey("tcp"), m.path("tcp"), "'tcp' applies to mode: tcp listeners");
-    return;
-  }
+// Reports the HTTP-only options of an L4 listener (`mode` is "tcp" or "udp").
+void rejectHttpOptions(Diagnostics& diag, const MapReader& m, const std::string& mode) {
   for (std::string_view k : kHttpListenerKeys) {
     if (const YAML::Node* key = m.findKey(k)) {
       diag.add(*key, m.path(k),
-               "'" + std::string(k) + "' applies to HTTP listeners; this one has mode: tcp");
+               "'" + std::string(k) + "' applies to HTTP listeners; this one has mode: " + mode);
     }
   }
   if (const YAML::Node* key = m.findKey("proxy_protocol")) {
     diag.add(*key, m.path("proxy_protocol"),
-             "'proxy_protocol' is not supported on mode: tcp listeners yet");
+             "'proxy_protocol' is not supported on mode: " + mode + " listeners yet");
   }
-  if (!tcp) {
+}
+
+}  // namespace
+
+void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<Cluster>& clusters,
+                      Listener& l) {
+  std::string mode = "http";
+  if (m.has("mode")) {
+    readOneOf(m, "mode", kListenerModes, mode);
+    l.mode = mode == "tcp"   ? ListenerMode::kTcp
+             : mode == "udp" ? ListenerMode::kUdp
+                             : ListenerMode::kHttp;
+  }
+  for (const char* block : {"tcp", "udp"}) {
+    if (const YAML::Node* key = m.findKey(block); key && block != mode) {
+      diag.add(*key, m.path(block),
+               "'" + std::string(block) + "' applies to mode: " + block + " listeners");
+    }
+  }
+  if (l.mode == ListenerMode::kHttp) return;
+  rejectHttpOptions(diag, m, mode);
+  const YAML::Node* block = m.find(mode);
+  if (!block) {
     diag.add(*m.find("mode"), m.path("mode"),
-             "mode: tcp needs a 'tcp' block naming the cluster (tcp: {cluster: NAME})");
-    l.tcp = TcpProxy{};
-    return;
+             "mode: " + mode + " needs a '" + mode + "' block naming the cluster (" + mode +
+                 ": {cluster: NAME})");
   }
-  l.tcp = readTcpProxy(diag, *tcp, m.path("tcp"), clusters);
+  if (l.mode == ListenerMode::kTcp) {
+    l.tcp = block ? readTcpProxy(diag, *block, m.path("tcp"), clusters) : TcpProxy{};
+  } else {
+    l.udp = block ? readUdpProxy(diag, *block, m.path("udp"), clusters) : UdpProxy{};
+  }
 }
 
 }  // namespace gatehouse::config

@@ -3,18 +3,6 @@
 #include <chrono>
 
 namespace gatehouse::l4 {
-namespace {
-
-Status addCidrs(const std::vector<std::string>& list, net::CidrSet& out) {
-  for (const std::string& text : list) {
-    auto c = net::Cidr::parse(text);
-    if (!c.ok()) return c.error();
-    out.add(*c);
-  }
-  return {};
-}
-
-}  // namespace
 
 Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::Listener& listener,
                                                                   const proxy::Snapshot& snap) {
@@ -46,11 +34,9 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
   plan->max_connections = tcp.max_connections;
   plan->relay = tcp.relay;
   plan->buffer_size = tcp.buffer_size;
-  if (tcp.ip_restriction) {
-    plan->has_ip_rules = true;
-    if (auto st = addCidrs(tcp.ip_restriction->allow, plan->allow); !st.ok()) return st.error();
-    if (auto st = addCidrs(tcp.ip_restriction->deny, plan->deny); !st.ok()) return st.error();
-  }
+  auto rules = IpRuleSet::compile(tcp.ip_restriction);
+  if (!rules.ok()) return rules.error();
+  plan->ip_rules = std::move(*rules);
   plan->listener_stats = &listenerStats(listener.name);
   plan->cluster_stats = &clusterStats(cc.name);
   return std::shared_ptr<const TcpListenerPlan>(std::move(plan));

@@ -10,8 +10,8 @@
 #include "config/model.h"
 #include "core/result.h"
 #include "l4/inspector.h"
+#include "l4/ip_rules.h"
 #include "l4/tcp_stats.h"
-#include "net/cidr.h"
 #include "proxy/snapshot.h"
 #include "runtime/timer_wheel.h"
 
@@ -28,22 +28,14 @@ struct TcpListenerPlan {
   uint32_t max_connections = 0;  // zero: unlimited
   config::TcpRelay relay = config::TcpRelay::kSplice;
   size_t buffer_size = 0;
-  bool has_ip_rules = false;
-  net::CidrSet allow;
-  net::CidrSet deny;
+  IpRuleSet ip_rules;
   // Reads the first bytes and may choose the cluster (TLS SNI, PROXY protocol); null: none.
   std::shared_ptr<const FirstBytesInspector> inspector;
   runtime::Duration inspect_timeout = std::chrono::seconds(5);
   ListenerStats* listener_stats = nullptr;  // process lifetime
   ClusterStats* cluster_stats = nullptr;
 
-  // Deny wins; with an allow list, the client must be on it; an unparsable address matches
-  // no list (passes deny-only rules, fails an allow list), as the ip_restriction policy does.
-  bool admits(std::string_view client_ip) const {
-    if (!has_ip_rules) return true;
-    if (deny.contains(client_ip)) return false;
-    return allow.empty() || allow.contains(client_ip);
-  }
+  bool admits(std::string_view client_ip) const { return ip_rules.admits(client_ip); }
 };
 
 // Compiles `listener` (mode tcp) against `snap`. Errors: the cluster is missing from the
