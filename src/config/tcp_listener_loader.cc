@@ -62,7 +62,7 @@ void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Clust
   } else if (it->proxy_protocol != ProxyProtocolSend::kOff) {
     diag.add(at, t.path("cluster"),
              "cluster '" + name + "' has 'proxy_protocol': " + kind +
-                 " listeners do not send PROXY headers");
+                 " listeners do not send PROXY headers yet");
   }
 }
 

@@ -13,11 +13,9 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
   const config::TcpProxy& tcp = *listener.tcp;
   auto plan = std::make_shared<TcpListenerPlan>();
   plan->name = listener.name;
-  plan->cluster = snap.clusterIndex(tcp.cluster);
-  if (plan->cluster < 0) {
-    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
-                       "listener '" + listener.name + "': unknown cluster '" + tcp.cluster + "'");
-  }
+  auto cluster = listenerClusterIndex(listener, tcp.cluster, snap);
+  if (!cluster.ok()) return cluster.error();
+  plan->cluster = *cluster;
   const upstream::CompiledCluster& cc = snap.clusters[static_cast<size_t>(plan->cluster)];
   plan->cluster_name = cc.name;
   // The cluster's connect_timeout is already resolved against timeouts.upstream_connect.

@@ -13,11 +13,9 @@ Result<std::shared_ptr<const UdpListenerPlan>> compileUdpListener(const config::
   const config::UdpProxy& udp = *listener.udp;
   auto plan = std::make_shared<UdpListenerPlan>();
   plan->name = listener.name;
-  plan->cluster = snap.clusterIndex(udp.cluster);
-  if (plan->cluster < 0) {
-    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
-                       "listener '" + listener.name + "': unknown cluster '" + udp.cluster + "'");
-  }
+  auto cluster = listenerClusterIndex(listener, udp.cluster, snap);
+  if (!cluster.ok()) return cluster.error();
+  plan->cluster = *cluster;
   plan->cluster_name = snap.clusters[static_cast<size_t>(plan->cluster)].name;
   plan->idle_timeout = std::chrono::duration_cast<runtime::Duration>(udp.idle_timeout);
   plan->max_sessions = udp.max_sessions;

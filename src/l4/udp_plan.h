@@ -9,7 +9,7 @@
 
 #include "config/model.h"
 #include "core/result.h"
-#include "l4/ip_rules.h"
+#include "l4/plan_parts.h"
 #include "l4/udp_stats.h"
 #include "proxy/snapshot.h"
 #include "runtime/timer_wheel.h"

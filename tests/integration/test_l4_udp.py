@@ -3,34 +3,19 @@ affinity, idle timeout, responses (DNS-style and streaming), max_sessions under 
 sources, IP rules, refusals (ICMP), truncation, reloads that keep sessions, drain of a removed
 listener, metrics and the access log."""
 import socket
-import time
 from pathlib import Path
 
 import pytest
 
 from support import wait_until
+from support.l4 import endpoints, l4_config
 from support.udp import DNSMASQ, DnsServer, UdpEchoServer, ask, dns_query
 
 needs_dnsmasq = pytest.mark.skipif(DNSMASQ is None, reason="dnsmasq is not installed")
 
 
 def udp_config(cluster, udp=None, **extra):
-    """An HTTP main listener (the launcher's readiness probe) plus a UDP listener 'udp'."""
-    block = {"cluster": cluster["name"]}
-    block.update(udp or {})
-    c = {
-        "clusters": [cluster],
-        "listeners": [
-            {"name": "main", "address": "127.0.0.1", "port": "@main"},
-            {"name": "udp", "address": "127.0.0.1", "port": "@udp", "mode": "udp", "udp": block},
-        ],
-    }
-    c.update(extra)
-    return c
-
-
-def endpoints(*ports):
-    return [{"host": "127.0.0.1", "port": p} for p in ports]
+    return l4_config("udp", cluster, udp, **extra)
 
 
 def udp_port(g):

@@ -1,4 +1,4 @@
-#include "l4/ip_rules.h"
+#include "l4/plan_parts.h"
 
 namespace gatehouse::l4 {
 
@@ -15,6 +15,16 @@ Result<IpRuleSet> IpRuleSet::compile(const std::optional<config::IpRules>& rules
     }
   }
   return out;
+}
+
+Result<int> listenerClusterIndex(const config::Listener& listener, const std::string& cluster,
+                                 const proxy::Snapshot& snap) {
+  int index = snap.clusterIndex(cluster);
+  if (index < 0) {
+    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
+                       "listener '" + listener.name + "': unknown cluster '" + cluster + "'");
+  }
+  return index;
 }
 
 }  // namespace gatehouse::l4

@@ -1,12 +1,15 @@
 #pragma once
-// The compiled `ip_restriction` of an L4 listener (TCP or UDP): the shape of the L7
-// ip_restriction policy. Built with the listener's plan, then immutable; any thread.
+// Pieces shared by the plans of TCP and UDP listeners (l4/listener_plan.h, l4/udp_plan.h): the
+// compiled `ip_restriction` (the shape of the L7 ip_restriction policy) and the cluster lookup.
+// Built with a listener's plan, then immutable; any thread.
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "config/model.h"
 #include "core/result.h"
 #include "net/cidr.h"
+#include "proxy/snapshot.h"
 
 namespace gatehouse::l4 {
 
@@ -26,5 +29,10 @@ struct IpRuleSet {
     return allow.empty() || allow.contains(client_ip);
   }
 };
+
+// The index in `snap` of `cluster`, named by `listener`. Errors: no such cluster (validated by
+// the loader already).
+Result<int> listenerClusterIndex(const config::Listener& listener, const std::string& cluster,
+                                 const proxy::Snapshot& snap);
 
 }  // namespace gatehouse::l4
