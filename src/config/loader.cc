@@ -46,7 +46,8 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "protocol",
                                               "proxy_protocol",
                                               "mode",
-                                              "tcp"};
+                                              "tcp",
+                                              "udp"};
 // In the order of their enums (readEnum).
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
@@ -538,11 +539,6 @@ class Loader {
         const YAML::Node* at = m.find("name");
         diag_.add(at ? *at : m.node(), m.path("name"), "duplicate listener name '" + l.name + "'");
       }
-      if (ip) {
-        const YAML::Node* at = m.find("port");
-        Located where{at ? at->Mark() : m.node().Mark(), m.path("port")};
-        checkBindConflict(*ip, l, where, out);
-      }
       if (const YAML::Node* v = m.find("virtual_hosts")) {
         readListenerHosts(*v, m.path("virtual_hosts"), vhosts, l.virtual_hosts);
       }
@@ -566,6 +562,11 @@ class Loader {
         l.proxy_protocol = readListenerProxyProtocol(diag_, *v, m.path("proxy_protocol"));
       }
       readListenerMode(diag_, m, config.clusters, l);
+      if (ip) {
+        const YAML::Node* at = m.find("port");
+        Located where{at ? at->Mark() : m.node().Mark(), m.path("port")};
+        checkBindConflict(*ip, l, where, out);
+      }
       listener_where_.push_back(Located{m.node().Mark(), m.path()});
       listener_ips_.push_back(ip);
       out.push_back(std::move(l));
@@ -575,7 +576,11 @@ class Loader {
   void checkBindConflict(const IpAddress& ip, const Listener& l, const Located& where,
                          const std::vector<Listener>& earlier) {
     for (size_t i = 0; i < earlier.size(); ++i) {
-      if (!listener_ips_[i] || !bindOverlaps(ip, l.port, *listener_ips_[i], earlier[i].port)) {
+      // TCP and UDP ports are separate spaces (DNS serves both on 53).
+      const bool same_protocol =
+          (l.mode == ListenerMode::kUdp) == (earlier[i].mode == ListenerMode::kUdp);
+      if (!same_protocol || !listener_ips_[i] ||
+          !bindOverlaps(ip, l.port, *listener_ips_[i], earlier[i].port)) {
         continue;
       }
       diag_.add(where.mark, where.path,
@@ -649,7 +654,9 @@ class Loader {
       const Listener& l = config.listeners[i];
       std::optional<IpAddress> lip =
           i < listener_ips_.size() ? listener_ips_[i] : parseIp(l.address);
-      if (!lip || !bindOverlaps(*ip, a.port, *lip, l.port)) continue;
+      if (l.mode == ListenerMode::kUdp || !lip || !bindOverlaps(*ip, a.port, *lip, l.port)) {
+        continue;
+      }
       // With no admin section the clash is the listener's doing; point there instead.
       if (!node && !listener_where_[i].mark.is_null()) {
         port_where = Located{listener_where_[i].mark, listener_where_[i].path + ".port"};

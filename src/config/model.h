@@ -444,8 +444,8 @@ struct ListenerProxyProtocol {
   bool accept_v2 = true;
 };
 
-// What a listener speaks: HTTP (the default) or raw TCP forwarded to one cluster.
-enum class ListenerMode : uint8_t { kHttp, kTcp };
+// What a listener speaks: HTTP (the default), raw TCP or UDP datagrams forwarded to one cluster.
+enum class ListenerMode : uint8_t { kHttp, kTcp, kUdp };
 
 // IP rules of a TCP listener: the shape of the `ip_restriction` policy (deny wins; with an
 // allow list, the client must be on it). CIDRs normalized by the loader.
@@ -488,10 +488,24 @@ struct TcpProxy {
 
 inline constexpr Millis kDefaultTcpIdleTimeout{3600000};
 
+// A listener's `udp:` block (mode: udp): each client address (ip:port) is a session with its
+// own connected socket to one host of `cluster`; replies go back to that client.
+struct UdpProxy {
+  std::string cluster;
+  Millis idle_timeout{60000};     // a session with no datagram either way for this long ends
+  uint32_t max_sessions = 65536;  // per listener, all workers together; 0 = unlimited
+  // Replies expected per client datagram: the session ends once the upstream has sent this
+  // many for each datagram forwarded (1: DNS-style). 0 (`streaming`): unlimited.
+  uint32_t responses = 0;
+  size_t buffer_size = 65535;  // the largest datagram forwarded; longer ones are dropped
+  std::optional<IpRules> ip_restriction;
+};
+
 struct Listener {
   std::string name;
   ListenerMode mode = ListenerMode::kHttp;
   std::optional<TcpProxy> tcp;  // set if and only if mode is kTcp
+  std::optional<UdpProxy> udp;  // set if and only if mode is kUdp
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   std::vector<std::string> virtual_hosts;  // names; empty = all

@@ -8,19 +8,23 @@
 namespace gatehouse::config {
 namespace {
 
-constexpr std::string_view kListenerModes[] = {"http", "tcp"};
+constexpr std::string_view kListenerModes[] = {"http", "tcp", "udp"};
 constexpr std::string_view kTcpKeys[] = {
     "cluster",         "connect_timeout", "connect_retries", "idle_timeout",   "max_lifetime",
     "max_connections", "relay",           "buffer_size",     "ip_restriction", "tls_passthrough"};
 constexpr std::string_view kPassthroughKeys[] = {"routes"};
 constexpr std::string_view kPassthroughRouteKeys[] = {"sni", "alpn", "cluster"};
+constexpr std::string_view kUdpKeys[] = {"cluster",   "idle_timeout", "max_sessions",
+                                         "responses", "buffer_size",  "ip_restriction"};
 constexpr std::string_view kTcpRelays[] = {"splice", "copy"};
 constexpr std::string_view kIpRuleKeys[] = {"allow", "deny"};
-// Options that only mean something to the HTTP stack.
+// Options that only mean something to the HTTP stack (`tls` also terminates on TCP listeners).
 constexpr std::string_view kHttpListenerKeys[] = {"virtual_hosts", "https_redirect",
                                                   "underscores_in_headers", "protocol"};
 constexpr int64_t kMaxTcpConnections = 10'000'000;
 constexpr int64_t kMaxConnectRetries = 16;
+constexpr int64_t kMaxUdpSessions = 10'000'000;
+constexpr int64_t kMaxUdpResponses = 1'000'000;
 
 IpRules readIpRules(Diagnostics& diag, const YAML::Node& node, const std::string& path) {
   MapReader m(diag, node, path, kIpRuleKeys);
@@ -38,11 +42,13 @@ IpRules readIpRules(Diagnostics& diag, const YAML::Node& node, const std::string
   return rules;
 }
 
-// `passthrough`: the listener forwards the client's TLS as it is (tls_passthrough), so the
-// cluster must not add its own.
+// What a cluster behind an L4 listener may not have. `kind` names the listener mode in
+// messages ("TCP" or "UDP"); `passthrough`: a TCP listener that forwards the client's TLS as it
+// is (tls_passthrough), so the cluster must not add its own.
 void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Cluster>& clusters,
-                  const std::string& name, bool passthrough) {
+                  const std::string& name, const std::string& kind, bool passthrough) {
   const YAML::Node& at = *t.find("cluster");
+  const bool udp = kind == "UDP";
   auto it = std::find_if(clusters.begin(), clusters.end(),
                          [&](const Cluster& c) { return c.name == name; });
   if (it == clusters.end()) {
@@ -52,11 +58,18 @@ void checkCluster(Diagnostics& diag, const MapReader& t, const std::vector<Clust
              "cluster '" + name +
                  "' has 'tls': tls_passthrough forwards the client's TLS as it is, and cannot "
                  "wrap it in another TLS connection");
+  } else if (it->tls && udp) {
+    diag.add(at, t.path("cluster"),
+             "cluster '" + name + "' has 'tls': UDP listeners forward datagrams as they are");
   } else if (it->sticky) {
     diag.add(at, t.path("cluster"),
-             "cluster '" + name +
-                 "' has 'sticky' (a cookie): TCP connections cannot carry it; "
+             "cluster '" + name + "' has 'sticky' (a cookie): " + kind +
+                 " sessions cannot carry it; "
                  "use lb: ring_hash or maglev with hash_key: source_ip");
+  } else if (it->proxy_protocol != ProxyProtocolSend::kOff && udp) {
+    diag.add(
+        at, t.path("cluster"),
+        "cluster '" + name + "' has 'proxy_protocol': UDP listeners do not send PROXY headers");
   }
 }
 
@@ -95,7 +108,7 @@ TlsPassthroughRoute readPassthroughRoute(Diagnostics& diag, const MapReader& r,
   }
   if (r.require("cluster")) {
     r.read("cluster", route.cluster);
-    if (!route.cluster.empty()) checkCluster(diag, r, clusters, route.cluster, true);
+    if (!route.cluster.empty()) checkCluster(diag, r, clusters, route.cluster, "TCP", true);
   }
   return route;
 }
@@ -133,7 +146,7 @@ TcpProxy readTcpProxy(Diagnostics& diag, const YAML::Node& node, const std::stri
   if (tcp.tls_passthrough ? t.has("cluster") : t.require("cluster")) {
     t.read("cluster", tcp.cluster);
     if (!tcp.cluster.empty()) {
-      checkCluster(diag, t, clusters, tcp.cluster, tcp.tls_passthrough.has_value());
+      checkCluster(diag, t, clusters, tcp.cluster, "TCP", tcp.tls_passthrough.has_value());
     }
   }
   t.readDuration("connect_timeout", Millis(1), kMaxDuration, tcp.connect_timeout);
@@ -168,38 +181,77 @@ void checkTerminationTls(Diagnostics& diag, const MapReader& m, Listener& l) {
   if (!tls.IsMap() || !tls["alpn"]) l.tls->alpn.clear();
 }
 
+UdpProxy readUdpProxy(Diagnostics& diag, const YAML::Node& node, const std::string& path,
+                      const std::vector<Cluster>& clusters) {
+  MapReader u(diag, node, path, kUdpKeys);
+  UdpProxy udp;
+  if (!u.isMap()) return udp;
+  if (u.require("cluster")) {
+    u.read("cluster", udp.cluster);
+    if (!udp.cluster.empty()) checkCluster(diag, u, clusters, udp.cluster, "UDP", false);
+  }
+  u.readDuration("idle_timeout", Millis(1), kMaxDuration, udp.idle_timeout);
+  u.readInt("max_sessions", 0, kMaxUdpSessions, udp.max_sessions);
+  // A count of replies per datagram, or `streaming` (the same as 0: unlimited).
+  if (const YAML::Node* v = u.find("responses");
+      v && !(v->IsScalar() && v->Scalar() == "streaming")) {
+    u.readInt("responses", 0, kMaxUdpResponses, udp.responses);
+  }
+  u.readSize("buffer_size", 512, 65535, udp.buffer_size);
+  if (const YAML::Node* v = u.find("ip_restriction")) {
+    udp.ip_restriction = readIpRules(diag, *v, u.path("ip_restriction"));
+  }
+  return udp;
+}
+
+// Reports the HTTP-only options of an L4 listener (`mode` is "tcp" or "udp").
+void rejectHttpOptions(Diagnostics& diag, const MapReader& m, const std::string& mode) {
+  for (std::string_view k : kHttpListenerKeys) {
+    if (const YAML::Node* key = m.findKey(k)) {
+      diag.add(*key, m.path(k),
+               "'" + std::string(k) + "' applies to HTTP listeners; this one has mode: " + mode);
+    }
+  }
+  if (const YAML::Node* key = m.findKey("tls"); key && mode == "udp") {
+    diag.add(*key, m.path("tls"), "'tls' does not apply to mode: udp listeners");
+  }
+  if (const YAML::Node* key = m.findKey("proxy_protocol")) {
+    diag.add(*key, m.path("proxy_protocol"),
+             "'proxy_protocol' is not supported on mode: " + mode + " listeners yet");
+  }
+}
+
 }  // namespace
 
 void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<Cluster>& clusters,
                       Listener& l) {
+  std::string mode = "http";
   if (m.has("mode")) {
-    std::string mode = "http";
     readOneOf(m, "mode", kListenerModes, mode);
-    l.mode = mode == "tcp" ? ListenerMode::kTcp : ListenerMode::kHttp;
+    l.mode = mode == "tcp"   ? ListenerMode::kTcp
+             : mode == "udp" ? ListenerMode::kUdp
+                             : ListenerMode::kHttp;
   }
-  const YAML::Node* tcp = m.find("tcp");
-  if (l.mode == ListenerMode::kHttp) {
-    if (tcp) diag.add(*m.findKey("tcp"), m.path("tcp"), "'tcp' applies to mode: tcp listeners");
-    return;
-  }
-  for (std::string_view k : kHttpListenerKeys) {
-    if (const YAML::Node* key = m.findKey(k)) {
-      diag.add(*key, m.path(k),
-               "'" + std::string(k) + "' applies to HTTP listeners; this one has mode: tcp");
+  for (const char* block : {"tcp", "udp"}) {
+    if (const YAML::Node* key = m.findKey(block); key && block != mode) {
+      diag.add(*key, m.path(block),
+               "'" + std::string(block) + "' applies to mode: " + block + " listeners");
     }
   }
-  if (const YAML::Node* key = m.findKey("proxy_protocol")) {
-    diag.add(*key, m.path("proxy_protocol"),
-             "'proxy_protocol' is not supported on mode: tcp listeners yet");
-  }
-  if (!tcp) {
+  if (l.mode == ListenerMode::kHttp) return;
+  rejectHttpOptions(diag, m, mode);
+  const YAML::Node* block = m.find(mode);
+  if (!block) {
     diag.add(*m.find("mode"), m.path("mode"),
-             "mode: tcp needs a 'tcp' block naming the cluster (tcp: {cluster: NAME})");
-    l.tcp = TcpProxy{};
-    return;
+             "mode: " + mode + " needs a '" + mode + "' block naming the cluster (" + mode +
+                 ": {cluster: NAME})");
   }
-  l.tcp = readTcpProxy(diag, *tcp, m.path("tcp"), clusters);
-  if (l.tls) checkTerminationTls(diag, m, l);
+  if (l.mode == ListenerMode::kTcp) {
+    l.tcp = block ? readTcpProxy(diag, *block, m.path("tcp"), clusters) : TcpProxy{};
+    if (l.tls) checkTerminationTls(diag, m, l);
+  } else {
+    l.udp = block ? readUdpProxy(diag, *block, m.path("udp"), clusters) : UdpProxy{};
+  }
 }
 
 }  // namespace gatehouse::config

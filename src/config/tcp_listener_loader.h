@@ -1,6 +1,7 @@
 #pragma once
-// Reads a listener's `mode:` and `tcp:` block (docs/config.md, "TCP listeners"). Internal to
-// config/; the loader calls it on the control thread for each listener, after the clusters.
+// Reads a listener's `mode:` and its `tcp:` or `udp:` block (docs/config.md, "TCP listeners",
+// "UDP listeners"). Internal to config/; the loader calls it on the control thread for each
+// listener, after the clusters.
 #include <string>
 #include <vector>
 
@@ -11,8 +12,9 @@
 
 namespace gatehouse::config {
 
-// Sets l.mode and l.tcp from the listener map `m`; reports HTTP-only options on a TCP listener,
-// a `tcp:` block without `mode: tcp`, and unknown or unusable clusters.
+// Sets l.mode and l.tcp or l.udp from the listener map `m`; reports HTTP-only options on an L4
+// listener, a `tcp:` or `udp:` block on a listener of another mode, and unknown or unusable
+// clusters.
 void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<Cluster>& clusters,
                       Listener& l);
 

@@ -7,15 +7,6 @@
 namespace gatehouse::l4 {
 namespace {
 
-Status addCidrs(const std::vector<std::string>& list, net::CidrSet& out) {
-  for (const std::string& text : list) {
-    auto c = net::Cidr::parse(text);
-    if (!c.ok()) return c.error();
-    out.add(*c);
-  }
-  return {};
-}
-
 TcpTimeouts resolveTimeouts(const config::TcpProxy& tcp, const proxy::Snapshot& snap,
                             size_t cluster) {
   const upstream::CompiledCluster& cc = snap.clusters[cluster];
@@ -43,10 +34,11 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
   const config::TcpProxy& tcp = *listener.tcp;
   auto plan = std::make_shared<TcpListenerPlan>();
   plan->name = listener.name;
-  plan->cluster = tcp.cluster.empty() ? -1 : snap.clusterIndex(tcp.cluster);
-  if (plan->cluster < 0 && !(tcp.cluster.empty() && tcp.tls_passthrough)) {
-    return Error::make(ErrorCode::kNotFound, ErrorSource::kConfig,
-                       "listener '" + listener.name + "': unknown cluster '" + tcp.cluster + "'");
+  // A tls_passthrough listener may have no default cluster: its inspector chooses.
+  if (!tcp.cluster.empty() || !tcp.tls_passthrough) {
+    auto cluster = listenerClusterIndex(listener, tcp.cluster, snap);
+    if (!cluster.ok()) return cluster.error();
+    plan->cluster = *cluster;
   }
   if (plan->cluster >= 0) {
     const auto index = static_cast<size_t>(plan->cluster);
@@ -77,11 +69,9 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
   plan->max_connections = tcp.max_connections;
   plan->relay = tcp.relay;
   plan->buffer_size = tcp.buffer_size;
-  if (tcp.ip_restriction) {
-    plan->has_ip_rules = true;
-    if (auto st = addCidrs(tcp.ip_restriction->allow, plan->allow); !st.ok()) return st.error();
-    if (auto st = addCidrs(tcp.ip_restriction->deny, plan->deny); !st.ok()) return st.error();
-  }
+  auto rules = IpRuleSet::compile(tcp.ip_restriction);
+  if (!rules.ok()) return rules.error();
+  plan->ip_rules = std::move(*rules);
   plan->listener_stats = &listenerStats(listener.name);
   return std::shared_ptr<const TcpListenerPlan>(std::move(plan));
 }

@@ -11,8 +11,8 @@
 #include "config/model.h"
 #include "core/result.h"
 #include "l4/inspector.h"
+#include "l4/plan_parts.h"
 #include "l4/tcp_stats.h"
-#include "net/cidr.h"
 #include "net/tls.h"
 #include "proxy/snapshot.h"
 #include "runtime/timer_wheel.h"
@@ -40,9 +40,7 @@ struct TcpListenerPlan {
   uint32_t max_connections = 0;  // zero: unlimited
   config::TcpRelay relay = config::TcpRelay::kSplice;
   size_t buffer_size = 0;
-  bool has_ip_rules = false;
-  net::CidrSet allow;
-  net::CidrSet deny;
+  IpRuleSet ip_rules;
   // The listener's `tls` (termination): the client's handshake comes first; null: plain.
   std::shared_ptr<const net::TlsServerContext> tls;
   // Reads the first bytes and may choose the cluster (TLS SNI, PROXY protocol); null: none.
@@ -51,13 +49,7 @@ struct TcpListenerPlan {
   ListenerStats* listener_stats = nullptr;  // process lifetime
   ClusterStats* cluster_stats = nullptr;    // null when cluster is -1
 
-  // Deny wins; with an allow list, the client must be on it; an unparsable address matches
-  // no list (passes deny-only rules, fails an allow list), as the ip_restriction policy does.
-  bool admits(std::string_view client_ip) const {
-    if (!has_ip_rules) return true;
-    if (deny.contains(client_ip)) return false;
-    return allow.empty() || allow.contains(client_ip);
-  }
+  bool admits(std::string_view client_ip) const { return ip_rules.admits(client_ip); }
 };
 
 // Compiles `listener` (mode tcp) against `snap`, with its tls_passthrough inspector. Errors: a

@@ -1,10 +1,8 @@
 #include "l4/tcp_stats.h"
 
-#include <map>
-#include <memory>
-#include <mutex>
 #include <string>
 
+#include "l4/stats_table.h"
 #include "metrics/registry.h"
 
 namespace gatehouse::l4 {
@@ -65,17 +63,11 @@ constexpr const char* kCloseNames[] = {
     "limit",        "cluster_limit",  "rejected"};
 static_assert(std::size(kCloseNames) == static_cast<size_t>(CloseReason::kCount));
 
-struct Tables {
-  std::mutex mu;
-  std::map<std::string, std::unique_ptr<ListenerStats>, std::less<>> listeners;
-  std::map<std::string, std::unique_ptr<ClusterStats>, std::less<>> clusters;
-};
-
 void collectListener(metrics::Scrape& s, const std::string& name, const ListenerStats& st) {
   auto sum = [&](metrics::Counter ListenerCells::*f) { return st.cells.sum(f); };
   s.family(kConnections).add({name}, sum(&ListenerCells::connections));
   int64_t active = 0;
-  metrics::HistogramTotals duration;
+  metrics::SessionHistogramTotals duration;
   std::array<uint64_t, static_cast<size_t>(CloseReason::kCount)> closes{};
   st.cells.forEach([&](const ListenerCells& c) {
     active += c.active.get();
@@ -102,30 +94,12 @@ void collectCluster(metrics::Scrape& s, const std::string& name, const ClusterSt
   s.family(kUpReceived).add({name}, sum(&ClusterCells::bytes_received));
 }
 
-// Created on first use, with its collector.
-Tables& tables() {
-  static Tables t;
-  static const bool registered = [] {
-    metrics::Registry::process().add("l4_tcp", [](metrics::Scrape& s) {
-      std::lock_guard lock(t.mu);
-      for (const auto& [name, st] : t.listeners)
-        collectListener(s, name, *st);
-      for (const auto& [name, st] : t.clusters)
-        collectCluster(s, name, *st);
-    });
-    return true;
-  }();
-  (void)registered;
-  return t;
-}
+using Table = StatsTable<ListenerStats, ClusterStats>;
 
-template <typename Stats>
-Stats& entry(std::map<std::string, std::unique_ptr<Stats>, std::less<>>& map, std::mutex& mu,
-             std::string_view name) {
-  std::lock_guard lock(mu);
-  auto it = map.find(name);
-  if (it == map.end()) it = map.emplace(std::string(name), std::make_unique<Stats>()).first;
-  return *it->second;
+// Created on first use, with its collector.
+Table& table() {
+  static Table t("l4_tcp", &collectListener, &collectCluster);
+  return t;
 }
 
 }  // namespace
@@ -136,13 +110,11 @@ const char* closeReasonName(CloseReason r) {
 }
 
 ListenerStats& listenerStats(std::string_view listener) {
-  Tables& t = tables();
-  return entry(t.listeners, t.mu, listener);
+  return table().listener(listener);
 }
 
 ClusterStats& clusterStats(std::string_view cluster) {
-  Tables& t = tables();
-  return entry(t.clusters, t.mu, cluster);
+  return table().cluster(cluster);
 }
 
 }  // namespace gatehouse::l4

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "l4/stats_table.h"
 #include "metrics/cells.h"
 #include "metrics/per_thread.h"
 
@@ -38,7 +39,7 @@ struct ListenerCells {
   metrics::Counter bytes_in;     // from clients
   metrics::Counter bytes_out;    // to clients
   std::array<metrics::Counter, static_cast<size_t>(CloseReason::kCount)> closes;
-  metrics::Histogram duration;  // accept to close
+  metrics::SessionHistogram duration;  // accept to close
 };
 
 struct ClusterCells {
@@ -49,15 +50,8 @@ struct ClusterCells {
   metrics::Counter bytes_received;
 };
 
-struct ListenerStats {
-  metrics::PerThread<ListenerCells> cells;
-  // Connections admitted now on every worker: max_connections is checked against it.
-  std::atomic<int64_t> open{0};
-};
-
-struct ClusterStats {
-  metrics::PerThread<ClusterCells> cells;
-};
+using ListenerStats = ListenerEntry<ListenerCells>;
+using ClusterStats = ClusterEntry<ClusterCells>;
 
 // The process's entries; created on first use by name. Any thread (a mutex guards the maps;
 // callers keep the returned reference, which stays valid for the life of the process).

@@ -43,23 +43,31 @@ struct Gauge {
   [[no_unique_address]] OwnerThread writer;
 };
 
-// Latency buckets shared by every duration histogram, in microseconds (rendered as seconds:
-// 0.0005 .. 10); an observation above the last bound lands in +Inf.
+// Latency buckets shared by every request-duration histogram, in microseconds (rendered as
+// seconds: 0.0005 .. 10); an observation above the last bound lands in +Inf.
 inline constexpr std::array<uint64_t, 14> kLatencyBoundsUs = {
     500,    1000,   2500,   5000,    10000,   25000,   50000,
     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
-// One worker's cells of a latency histogram: non-cumulative bucket counts (the scrape makes
-// them cumulative), the sum in microseconds and the count.
-struct Histogram {
-  static constexpr size_t kBuckets = kLatencyBoundsUs.size() + 1;  // the last one is +Inf
+// Buckets of L4 session durations (TCP connections, UDP sessions), which last from
+// milliseconds (a DNS exchange) to hours (a database connection): 1 ms .. 4 h.
+inline constexpr std::array<uint64_t, 14> kSessionBoundsUs = {
+    1000,     10000,     100000,    1000000,    5000000,    10000000,   30000000,
+    60000000, 300000000, 900000000, 1800000000, 3600000000, 7200000000, 14400000000};
+
+// One worker's cells of a duration histogram over `kBounds` (microseconds): non-cumulative
+// bucket counts (the scrape makes them cumulative), the sum in microseconds and the count.
+template <const auto& kBounds>
+struct BoundedHistogram {
+  static constexpr const auto& kBoundsUs = kBounds;
+  static constexpr size_t kBuckets = kBounds.size() + 1;  // the last one is +Inf
   std::array<Counter, kBuckets> buckets;
   Counter sum_us;
   Counter count;
 
   void observeUs(uint64_t us) {
     size_t i = 0;
-    while (i < kLatencyBoundsUs.size() && us > kLatencyBoundsUs[i])
+    while (i < kBounds.size() && us > kBounds[i])
       ++i;
     buckets[i].inc();
     sum_us.inc(us);
@@ -68,17 +76,25 @@ struct Histogram {
 };
 
 // A histogram summed over workers, as the scrape renders it.
-struct HistogramTotals {
-  std::array<uint64_t, Histogram::kBuckets> buckets{};  // not cumulative
+template <const auto& kBounds>
+struct BoundedHistogramTotals {
+  static constexpr const auto& kBoundsUs = kBounds;
+  static constexpr size_t kBuckets = kBounds.size() + 1;
+  std::array<uint64_t, kBuckets> buckets{};  // not cumulative
   uint64_t sum_us = 0;
   uint64_t count = 0;
 
-  void add(const Histogram& h) {
-    for (size_t i = 0; i < Histogram::kBuckets; ++i)
+  void add(const BoundedHistogram<kBounds>& h) {
+    for (size_t i = 0; i < kBuckets; ++i)
       buckets[i] += h.buckets[i].get();
     sum_us += h.sum_us.get();
     count += h.count.get();
   }
 };
+
+using Histogram = BoundedHistogram<kLatencyBoundsUs>;
+using HistogramTotals = BoundedHistogramTotals<kLatencyBoundsUs>;
+using SessionHistogram = BoundedHistogram<kSessionBoundsUs>;
+using SessionHistogramTotals = BoundedHistogramTotals<kSessionBoundsUs>;
 
 }  // namespace gatehouse::metrics

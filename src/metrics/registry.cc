@@ -94,15 +94,16 @@ void FamilySamples::addFormatted(std::initializer_list<std::string_view> values,
   text_.append(v).append("\n");
 }
 
-void FamilySamples::addHistogram(std::initializer_list<std::string_view> values,
-                                 const HistogramTotals& h) {
+void FamilySamples::addBuckets(std::initializer_list<std::string_view> values,
+                               std::span<const uint64_t> bounds_us,
+                               std::span<const uint64_t> buckets, uint64_t sum_us, uint64_t count) {
   uint64_t cumulative = 0;
   std::string le;
-  for (size_t b = 0; b < Histogram::kBuckets; ++b) {
-    cumulative += h.buckets[b];
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    cumulative += buckets[b];
     le.clear();
-    if (b < kLatencyBoundsUs.size()) {
-      appendDouble(le, static_cast<double>(kLatencyBoundsUs[b]) / 1e6);
+    if (b < bounds_us.size()) {
+      appendDouble(le, static_cast<double>(bounds_us[b]) / 1e6);
     } else {
       le = "+Inf";
     }
@@ -110,10 +111,10 @@ void FamilySamples::addHistogram(std::initializer_list<std::string_view> values,
     text_.append(std::to_string(cumulative)).append("\n");
   }
   labels("_sum", values, {});
-  appendDouble(text_, static_cast<double>(h.sum_us) / 1e6);
+  appendDouble(text_, static_cast<double>(sum_us) / 1e6);
   text_ += '\n';
   labels("_count", values, {});
-  text_.append(std::to_string(h.count)).append("\n");
+  text_.append(std::to_string(count)).append("\n");
 }
 
 Scrape::Scrape() = default;

@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,12 +51,20 @@ class FamilySamples {
   // A value already formatted (kept where a family's output format predates the registry).
   void addFormatted(std::initializer_list<std::string_view> values, std::string_view v);
   // A histogram series: _bucket (cumulative, then +Inf), _sum (seconds) and _count.
-  void addHistogram(std::initializer_list<std::string_view> values, const HistogramTotals& h);
+  template <const auto& kBounds>
+  void addHistogram(std::initializer_list<std::string_view> values,
+                    const BoundedHistogramTotals<kBounds>& h) {
+    addBuckets(values, kBounds, h.buckets, h.sum_us, h.count);
+  }
 
   explicit FamilySamples(const Family& f) : family_(f) {}  // made by Scrape::family
 
  private:
   friend class Scrape;
+  // `buckets` has one more entry than `bounds_us` (+Inf), not cumulative.
+  void addBuckets(std::initializer_list<std::string_view> values,
+                  std::span<const uint64_t> bounds_us, std::span<const uint64_t> buckets,
+                  uint64_t sum_us, uint64_t count);
   void labels(std::string_view suffix, std::initializer_list<std::string_view> values,
               std::string_view le);
 

@@ -281,8 +281,12 @@ void AccessLog::logConnection(const ConnectionLogRecord& r) {
   if (!sink_) return;
   buf_ += "{\"time\":";
   appendTime(buf_);
-  buf_ += ",\"kind\":\"tcp\",\"id\":";
-  appendEscaped(buf_, r.id);
+  const bool udp = r.kind == ConnectionKind::kUdp;
+  buf_ += udp ? ",\"kind\":\"udp\"" : ",\"kind\":\"tcp\"";
+  if (!r.id.empty()) {
+    buf_ += ",\"id\":";
+    appendEscaped(buf_, r.id);
+  }
   buf_ += ",\"listener\":";
   appendEscaped(buf_, r.listener);
   buf_ += ",\"client\":";
@@ -295,6 +299,10 @@ void AccessLog::logConnection(const ConnectionLogRecord& r) {
   appendEscaped(buf_, r.upstream);
   buf_ += ",\"bytes_in\":" + std::to_string(r.bytes_in);
   buf_ += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+  if (udp) {
+    buf_ += ",\"datagrams_in\":" + std::to_string(r.datagrams_in);
+    buf_ += ",\"datagrams_out\":" + std::to_string(r.datagrams_out);
+  }
   buf_ += ",\"duration_ms\":";
   appendNumber(buf_, r.duration_ms);
   buf_ += ",\"upstream_connect_ms\":";

@@ -86,7 +86,11 @@ struct LogRecord {
 // One TCP connection of a TCP listener (l4/), logged when it closes. Its line has fixed fields:
 // time, kind ("tcp"), listener, client, cluster, upstream, bytes_in, bytes_out, duration_ms,
 // upstream_connect_ms, attempts, close_reason (access_log.fields selects HTTP fields only).
+// What a connection-log line describes: a TCP connection or a UDP session.
+enum class ConnectionKind : uint8_t { kTcp, kUdp };
+
 struct ConnectionLogRecord {
+  ConnectionKind kind = ConnectionKind::kTcp;
   std::string_view listener;
   std::string_view id;        // the connection's id (the unique id of a PROXY v2 header)
   std::string_view client;    // "ip:port"
@@ -95,6 +99,8 @@ struct ConnectionLogRecord {
   std::string_view upstream;  // the host's name; empty when none was connected
   uint64_t bytes_in = 0;      // from the client
   uint64_t bytes_out = 0;     // to the client
+  uint64_t datagrams_in = 0;  // UDP only: from the client
+  uint64_t datagrams_out = 0;
   double duration_ms = 0;
   double upstream_connect_ms = -1;
   int attempts = 0;

@@ -15,14 +15,17 @@
 #include "config/loader.h"
 #include "core/log.h"
 #include "net/tls_tickets.h"
+#include "net/udp.h"
 
 namespace gatehouse::server {
 
 using namespace runtime;  // the loop, timers, stats this thread drives
 
 namespace {
+// UDP ports are a space of their own: a UDP listener may share a TCP listener's port.
 std::string listenerKey(const config::Listener& l) {
-  return l.address + ":" + std::to_string(l.port);
+  const char* scheme = l.mode == config::ListenerMode::kUdp ? "udp:" : "";
+  return scheme + l.address + ":" + std::to_string(l.port);
 }
 
 std::string fileHash(const std::string& path) {
@@ -97,7 +100,8 @@ Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const con
     for (auto& pw : per_worker) {
       ListenerSocket ls{key, i, -1};
       if (!exists) {
-        auto fd = net::bindListenSocket(*addr, 4096, true);
+        auto fd = l.mode == config::ListenerMode::kUdp ? net::bindUdpSocket(*addr, true)
+                                                       : net::bindListenSocket(*addr, 4096, true);
         if (!fd.ok()) return fail(fd.error());
         opened.push_back(*fd);
         ls.fd = *fd;

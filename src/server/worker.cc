@@ -3,6 +3,8 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "core/buffer.h"
 #include "core/log.h"
 #include "proxy/session.h"
@@ -10,6 +12,16 @@
 namespace gatehouse::server {
 
 using namespace runtime;  // the loop, timers and tasks this worker drives
+
+namespace {
+
+bool isUdp(const proxy::Snapshot& snap, const ListenerSocket& l) {
+  const auto& specs = snap.config->listeners;
+  return l.listener_index < specs.size() &&
+         specs[l.listener_index].mode == config::ListenerMode::kUdp;
+}
+
+}  // namespace
 
 Worker::Worker(int id, metrics::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink)
     : WorkerContext(id, stats), log_sink_(std::move(log_sink)) {}
@@ -25,6 +37,9 @@ void Worker::start(std::shared_ptr<const proxy::Snapshot> snap,
     install(std::move(snap), std::move(listeners), log_sink_);
     sweep_timer_.arm(loop_, loop_.now() + std::chrono::seconds(1), &Worker::onSweep, this);
     loop_.run();
+    // UDP sessions log their end on this thread, before the access log's last flush.
+    udp_listeners_.clear();
+    retired_udp_.clear();
     // Whatever is still suspended (sessions cut at the drain deadline) is destroyed here, on
     // its own thread, while the loop it registered with still exists.
     destroyDetachedCoroutines();
@@ -68,6 +83,7 @@ void Worker::install(std::shared_ptr<const proxy::Snapshot> snap,
   }
   publish(std::move(ws));
   installTcpPlans(*snap, listeners);
+  installUdpListeners(*snap, listeners);
 
   const auto& al = snap->config->access_log;
   log_sink_ = std::move(log_sink);
@@ -93,7 +109,7 @@ void Worker::install(std::shared_ptr<const proxy::Snapshot> snap,
     }
   }
   for (const auto& l : listeners) {
-    if (l.fd < 0) continue;
+    if (l.fd < 0 || isUdp(*snap, l)) continue;
     if (draining_ || listeners_.count(l.key)) {
       ::close(l.fd);
       continue;
@@ -122,6 +138,54 @@ void Worker::installTcpPlans(const proxy::Snapshot& snap,
     }
     tcp_plans_[l.key] = std::move(*plan);
   }
+}
+
+void Worker::installUdpListeners(const proxy::Snapshot& snap,
+                                 const std::vector<ListenerSocket>& listeners) {
+  std::set<std::string> present;
+  for (const auto& l : listeners) {
+    if (!isUdp(snap, l)) continue;
+    present.insert(l.key);
+    const config::Listener& spec = snap.config->listeners[l.listener_index];
+    std::shared_ptr<const l4::UdpListenerPlan> plan;
+    if (auto p = l4::compileUdpListener(spec, snap); p.ok()) {
+      plan = std::move(*p);
+    } else {
+      // The loader validated it; a listener without a plan drops every datagram.
+      log::error("worker ", id_, ": udp listener ", spec.name, ": ", p.error().message);
+    }
+    if (auto it = udp_listeners_.find(l.key); it != udp_listeners_.end()) {
+      it->second->setPlan(std::move(plan));  // open sessions keep theirs
+      if (l.fd >= 0) ::close(l.fd);
+      continue;
+    }
+    if (l.fd < 0) continue;
+    if (draining_) {
+      ::close(l.fd);
+      continue;
+    }
+    udp_listeners_[l.key] = std::make_unique<l4::UdpListener>(*this, *this, l.fd, std::move(plan));
+  }
+  const auto age = std::chrono::duration_cast<Duration>(snap.config->streams.max_drain_age);
+  for (auto it = udp_listeners_.begin(); it != udp_listeners_.end();) {
+    if (present.count(it->first)) {
+      ++it;
+      continue;
+    }
+    // Removed: its sessions keep the socket for their replies until they end or age out.
+    it->second->retire(age);
+    retired_udp_.push_back(std::move(it->second));
+    it = udp_listeners_.erase(it);
+  }
+}
+
+size_t Worker::udpSessionCount() const {
+  size_t n = 0;
+  for (const auto& [k, l] : udp_listeners_)
+    n += l->sessionCount();
+  for (const auto& l : retired_udp_)
+    n += l->sessionCount();
+  return n;
 }
 
 Task<> Worker::acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key) {
@@ -158,6 +222,8 @@ void Worker::onSweep(void* self) {
   // Every 5 s: buffers and frames a burst left cached and nothing has needed since go back to
   // the allocator, and after a large release the allocator gives its free pages to the kernel,
   // so a quiet server's memory follows its connections rather than its busiest moment.
+  // Removed UDP listeners whose last session has ended give their socket back.
+  std::erase_if(w->retired_udp_, [now](const auto& l) { return l->finished(now); });
   if (++w->sweeps_ % 5 == 0) {
     size_t freed = buffer_pool::trimUnused() + trimFrameCache();
     if (freed >= (size_t{1} << 20)) ::malloc_trim(0);
@@ -179,6 +245,11 @@ void Worker::startDrain(TimePoint deadline) {
   std::vector<proxy::Session*> snapshot(sessions_.begin(), sessions_.end());
   for (auto* s : snapshot)
     s->onDrain();
+  // UDP sessions waiting for replies run on until they have them or the drain deadline.
+  for (auto& [k, l] : udp_listeners_)
+    l->drain();
+  for (auto& l : retired_udp_)
+    l->drain();
   drain_timer_.arm(loop_, deadline, &Worker::onDrainDeadline, this);
   maybeFinish();
 }
@@ -186,13 +257,18 @@ void Worker::startDrain(TimePoint deadline) {
 void Worker::onDrainDeadline(void* self) {
   auto* w = static_cast<Worker*>(self);
   log::warn("worker ", w->id_, ": drain deadline reached with ",
-            w->sessions_.size() + w->tcp_sessions_.size(), " connections open; closing them");
+            w->sessions_.size() + w->tcp_sessions_.size() + w->udpSessionCount(),
+            " connections open; closing them");
   std::vector<proxy::Session*> snapshot(w->sessions_.begin(), w->sessions_.end());
   for (auto* s : snapshot)
     s->abort();
   std::vector<l4::TcpSession*> tcp(w->tcp_sessions_.begin(), w->tcp_sessions_.end());
   for (auto* s : tcp)
     s->abort();
+  for (auto& [k, l] : w->udp_listeners_)
+    l->closeAll();
+  for (auto& l : w->retired_udp_)
+    l->closeAll();
   // Aborted sessions unwind on the next turns; stop regardless after a short grace.
   w->drain_timer_.arm(
       w->loop_, w->loop_.now() + std::chrono::seconds(1),
@@ -216,10 +292,15 @@ void Worker::tcpSessionEnded(l4::TcpSession* s) {
   if (draining_) maybeFinish();
 }
 
+void Worker::udpSessionEnded() {
+  GH_ASSERT_OWNER(loop_.owner());
+  if (draining_) maybeFinish();
+}
+
 void Worker::maybeFinish() {
   // TCP sessions run on during a drain (a relay has no request boundary to stop at) until they
   // end or the drain deadline cuts them.
-  if (draining_ && sessions_.empty() && tcp_sessions_.empty()) {
+  if (draining_ && sessions_.empty() && tcp_sessions_.empty() && udpSessionCount() == 0) {
     sweep_timer_.cancel();
     drain_timer_.cancel();
     loop_.stop();

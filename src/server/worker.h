@@ -15,6 +15,7 @@
 #include "l4/listener_plan.h"
 #include "l4/relay.h"
 #include "l4/tcp_session.h"
+#include "l4/udp_listener.h"
 #include "metrics/stats.h"
 #include "net/tcp.h"
 #include "proxy/worker_context.h"
@@ -30,7 +31,9 @@ struct ListenerSocket {
   int fd = -1;
 };
 
-class Worker final : public proxy::WorkerContext, public l4::TcpSessionOwner {
+class Worker final : public proxy::WorkerContext,
+                     public l4::TcpSessionOwner,
+                     public l4::UdpListenerOwner {
  public:
   Worker(int id, metrics::Stats& stats, std::shared_ptr<proxy::AccessLogSink> log_sink);
   ~Worker();
@@ -52,12 +55,18 @@ class Worker final : public proxy::WorkerContext, public l4::TcpSessionOwner {
   void tcpSessionStarted(l4::TcpSession* s) override;
   void tcpSessionEnded(l4::TcpSession* s) override;
   l4::PipePool& pipePool() override { return pipes_; }
+  // l4::UdpListenerOwner (worker thread only).
+  void udpSessionEnded() override;
 
  private:
   void install(std::shared_ptr<const proxy::Snapshot> snap, std::vector<ListenerSocket> listeners,
                std::shared_ptr<proxy::AccessLogSink> log_sink);
   // Compiles the TCP listeners among `listeners` against the snapshot just published.
   void installTcpPlans(const proxy::Snapshot& snap, const std::vector<ListenerSocket>& listeners);
+  // Opens, updates and retires the UDP listeners among `listeners`.
+  void installUdpListeners(const proxy::Snapshot& snap,
+                           const std::vector<ListenerSocket>& listeners);
+  size_t udpSessionCount() const;
   runtime::Task<> acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key);
   void startDrain(runtime::TimePoint deadline);
   void maybeFinish();
@@ -73,6 +82,10 @@ class Worker final : public proxy::WorkerContext, public l4::TcpSessionOwner {
   std::map<std::string, std::shared_ptr<const l4::TcpListenerPlan>> tcp_plans_;
   std::unordered_set<l4::TcpSession*> tcp_sessions_;
   l4::PipePool pipes_;
+  // Listener key -> the UDP listener of the current config; removed ones that still have
+  // sessions (their socket carries the replies) until those end.
+  std::map<std::string, std::unique_ptr<l4::UdpListener>> udp_listeners_;
+  std::vector<std::unique_ptr<l4::UdpListener>> retired_udp_;
   runtime::Timer sweep_timer_;
   uint64_t sweeps_ = 0;
   runtime::Timer drain_timer_;

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from support import RedisServer, resp_command, wait_until
+from support.l4 import endpoints, l4_config
 from support.tcp import BulkSender, TcpServer, echo_handler, pattern, recv_all, reply_after_eof
 
 REDIS_CLI = shutil.which("redis-cli")
@@ -23,21 +24,7 @@ needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None or REDIS_C
 
 def tcp_config(cluster, tcp=None, **extra):
     """An HTTP main listener (the launcher's readiness probe) plus a TCP listener 'tcp'."""
-    block = {"cluster": cluster["name"]}
-    block.update(tcp or {})
-    c = {
-        "clusters": [cluster],
-        "listeners": [
-            {"name": "main", "address": "127.0.0.1", "port": "@main"},
-            {"name": "tcp", "address": "127.0.0.1", "port": "@tcp", "mode": "tcp", "tcp": block},
-        ],
-    }
-    c.update(extra)
-    return c
-
-
-def endpoints(*ports):
-    return [{"host": "127.0.0.1", "port": p} for p in ports]
+    return l4_config("tcp", cluster, tcp, **extra)
 
 
 def tcp_port(g):

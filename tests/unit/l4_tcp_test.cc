@@ -86,8 +86,8 @@ TEST(TcpListenerConfig, ErrorsNameTheLineAndOption) {
                       "listeners[0].tcp", "'tcp' applies to mode: tcp listeners");
   EXPECT_CONFIG_ERROR(onlyError(withListener("{port: 6380, mode: tcp, tcp: {cluster: nope}}")), 3,
                       "listeners[0].tcp.cluster", "unknown cluster 'nope'");
-  EXPECT_CONFIG_ERROR(onlyError(withListener("{port: 6380, mode: udp}")), 3, "listeners[0].mode",
-                      "http, tcp");
+  EXPECT_CONFIG_ERROR(onlyError(withListener("{port: 6380, mode: sctp}")), 3, "listeners[0].mode",
+                      "http, tcp, udp");
   EXPECT_CONFIG_ERROR(onlyError(withListener("{port: 6380, mode: tcp, tcp: {}}")), 3,
                       "listeners[0].tcp.cluster", "missing required option 'cluster'");
   EXPECT_CONFIG_ERROR(
