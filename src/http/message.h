@@ -40,8 +40,9 @@ struct Response {
   HeaderMap headers;
   // The upstream body's framing, set by the core before the response-headers phase (the
   // framing headers are gone by then, so a filter reads the length here): no body (HEAD, 204,
-  // 304); a length known ahead; or a length unknown ahead (`chunked`: HTTP/1.1 chunked or an
-  // HTTP/2 body without content-length; `until_close`: an HTTP/1 body ended by the close).
+  // 304, and a local reply, whose body skips the response-body phase); a length known ahead;
+  // or a length unknown ahead (`chunked`: HTTP/1.1 chunked or an HTTP/2 body without
+  // content-length; `until_close`: an HTTP/1 body ended by the close).
   bool has_body = true;
   bool chunked = false;
   uint64_t content_length = 0;  // when has_body && !chunked && !until_close

@@ -277,6 +277,21 @@ def test_curl_compressed(gatehouse, upstream):
         assert body == json_body(10000)
 
 
+def test_local_replies_are_not_coded(gatehouse, upstream):
+    """A reply the gateway makes itself skips the body filters: it must not claim a coding."""
+    body = "plain text " * 200
+    route = {"name": "api", "match": {"path_prefix": "/"}, "cluster": "up",
+             "policies": [{"name": "compress", "config": {}},
+                          {"name": "direct_response", "config": {"body": body}}]}
+    gh = gatehouse(simple_config({"name": "up", "endpoints": [upstream.endpoint]},
+                                 routes=[route]))
+    with httpx.Client(timeout=IO_TIMEOUT * 2) as c:
+        r, raw = raw_get(c, f"{gh.url}/local", "gzip, br")
+    assert r.status_code == 200 and raw == body.encode()
+    assert "content-encoding" not in r.headers
+    assert upstream.paths == []
+
+
 def post(gh, body, headers):
     with httpx.Client(timeout=IO_TIMEOUT * 2) as c:
         return c.post(f"{gh.url}/upload", content=body, headers=headers)
