@@ -50,6 +50,7 @@ void RequestContext::reset() {
   hold_response_head = false;
   response_trailers = nullptr;
   drop_response_trailers = false;
+  response_body_declines = 0;
   bytes_in = 0;
   bytes_out = 0;
   final_status = 0;

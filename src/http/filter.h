@@ -103,6 +103,11 @@ class RequestContext {
   // something only to a protocol the filter translated away).
   const HeaderMap* response_trailers = nullptr;
   bool drop_response_trailers = false;
+  // Bumped in the response-headers phase by a filter whose factory wants the response body but
+  // that leaves this response's body alone (compress, on an image). When every such filter on
+  // the route declines, the core relays the body as it came, with its Content-Length.
+  uint8_t response_body_declines = 0;
+  void declineResponseBody() { ++response_body_declines; }
   // Set by the core just before onComplete: bytes read from and written to the client for
   // this request, heads included (the access log's bytes_in / bytes_out), and the status sent.
   uint64_t bytes_in = 0;

@@ -38,9 +38,14 @@ struct Response {
   int status = 0;
   std::string reason;
   HeaderMap headers;
+  // The upstream body's framing, set by the core before the response-headers phase (the
+  // framing headers are gone by then, so a filter reads the length here): no body (HEAD, 204,
+  // 304, and a local reply, whose body skips the response-body phase); a length known ahead;
+  // or a length unknown ahead (`chunked`: HTTP/1.1 chunked or an HTTP/2 body without
+  // content-length; `until_close`: an HTTP/1 body ended by the close).
   bool has_body = true;
   bool chunked = false;
-  uint64_t content_length = 0;
+  uint64_t content_length = 0;  // when has_body && !chunked && !until_close
   bool until_close = false;
   std::string head_bytes;
 };

@@ -4,6 +4,7 @@
 #include "policies/adaptive_concurrency/adaptive_concurrency.h"
 #include "policies/basic_auth/basic_auth.h"
 #include "policies/cert_auth/cert_auth.h"
+#include "policies/compress/compress.h"
 #include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
 #include "policies/grpc_transcode/grpc_transcode.h"
@@ -43,6 +44,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"oauth2_introspection", &policies::oauth2_introspection::build},
       {"grpc_transcode", &policies::grpc_transcode::build},
       {"adaptive_concurrency", &policies::adaptive_concurrency::build},
+      {"compress", &policies::compress::build},
   };
   return kPolicies;
 }

@@ -186,6 +186,11 @@ Task<> Exchange::sendLocalReply() {
   ctx_.response.reason.clear();
   ctx_.response.headers = std::move(lr.headers);
   lr.headers.clear();
+  // The reply's body skips the response-body phase: to those filters there is none.
+  ctx_.response.has_body = false;
+  ctx_.response.chunked = false;
+  ctx_.response.until_close = false;
+  ctx_.response.content_length = 0;
   ctx_.response_started = true;
   ctx_.has_local_reply = false;
   // Response filters see local replies too (e.g. CORS headers on a 401).

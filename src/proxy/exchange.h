@@ -178,6 +178,10 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   runtime::Task<bool> relayHttp2(Http2UpstreamIo& up);
   // Runs the response-body phase (reverse order) on a copy of `data` in `chunk`.
   std::string_view filterResponseBody(std::string& chunk, std::string_view data, bool end);
+  // Whether a response-body filter (that did not decline this response) sees the body.
+  bool filtersResponseBody() const {
+    return ex_.route->response_body_filters > ctx_.response_body_declines;
+  }
   // HTTP/2 response body to the client: filters, a held head, gRPC-Web, trailers.
   runtime::Task<> relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool transform,
                                  bool head_held, uint64_t content_length);

@@ -65,6 +65,10 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
   }
   stripHopByHop(resp.headers, upgraded);
   if (!ctx_.lb_set_cookie.empty()) resp.headers.addView("set-cookie", ctx_.lb_set_cookie);
+  resp.has_body = body_allowed && head.body != http1::BodyKind::kNone;
+  resp.chunked = head.body == http1::BodyKind::kChunked;
+  resp.until_close = head.body == http1::BodyKind::kUntilClose;
+  resp.content_length = head.body == http1::BodyKind::kContentLength ? head.content_length : 0;
   ctx_.response_started = true;
 
   const FilterRun fr = runResponseFilters();
@@ -96,7 +100,7 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
       break;
   }
   if (!body_allowed) up_framing = Framing::kNone;
-  const bool transform = ex_.route->wants_response_body && up_framing != Framing::kNone;
+  const bool transform = filtersResponseBody() && up_framing != Framing::kNone;
   ResponseBodyKind kind = ResponseBodyKind::kNone;
   uint64_t length = 0;
   if (up_framing == Framing::kContentLength && !transform) {
@@ -133,6 +137,7 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
 
   std::string chunk;
   bool ok = true;
+  bool filters_ended = false;  // the body filters had their end=true call
   while (!up.bodyDone()) {
     auto sp = co_await up.readBody(body_idle);
     if (!sp.ok()) {
@@ -144,6 +149,7 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
       break;
     }
     std::string_view data = transform ? filterResponseBody(chunk, sp->data, sp->end) : sp->data;
+    filters_ended = sp->end;
     Status wst;
     if (!data.empty()) wst = co_await io_.sendBody(data);
     up.consumeBody();
@@ -153,6 +159,12 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
       break;
     }
     if (sp->end) break;
+  }
+  if (ok && transform && !filters_ended) {
+    // A length-delimited body can end without an end=true read: the filters still get the end
+    // (an encoder writes its trailer there).
+    std::string_view tail = filterResponseBody(chunk, {}, true);
+    if (!tail.empty()) ok = (co_await io_.sendBody(tail)).ok();
   }
   if (ok) {
     auto fst = co_await io_.finishBody(&up.trailers());
@@ -182,6 +194,11 @@ Task<bool> Exchange::relayHttp2(Http2UpstreamIo& up) {
   const bool body_allowed = req.method != "HEAD" && resp.status != 204 && resp.status != 304;
   if (body_allowed || resp.status == 204) resp.headers.remove("content-length");
   if (!ctx_.lb_set_cookie.empty()) resp.headers.addView("set-cookie", ctx_.lb_set_cookie);
+  // A stream that ended with its head has an empty body, whatever it declared.
+  const bool ended = stream.bodyDone() && stream.trailers().size() == 0;
+  resp.has_body = body_allowed;
+  resp.chunked = !has_length && !ended;
+  resp.content_length = ended ? 0 : content_length;
   ctx_.response_started = true;
   const FilterRun fr = runResponseFilters();
   bool passed = fr == FilterRun::kContinue;
@@ -200,7 +217,7 @@ Task<bool> Exchange::relayHttp2(Http2UpstreamIo& up) {
     resp.headers.set("content-type", ct);
     has_length = false;  // trailers join the body
   }
-  const bool transform = ex_.route->wants_response_body && body_allowed;
+  const bool transform = filtersResponseBody() && body_allowed;
   ResponseBodyKind kind = ResponseBodyKind::kStream;
   if (!body_allowed) {
     kind = ResponseBodyKind::kNone;

@@ -32,7 +32,7 @@ struct CompiledRoute {
   int cluster = -1;  // index into Snapshot::clusters; -1 when a filter answers
   std::vector<http::FilterFactoryPtr> filters;  // vhost policies, route policies, action
   bool wants_request_body = false;
-  bool wants_response_body = false;
+  uint8_t response_body_filters = 0;  // filters whose factory wants the response body
   config::Millis response_timeout{};
   config::RetryPolicy retry;  // the route's `retry:`, else its cluster's, else the defaults
   // Protocol timeouts resolved from the route's overrides and the global `timeouts:`.

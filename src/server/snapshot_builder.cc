@@ -113,7 +113,7 @@ void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, Com
       continue;
     }
     route.wants_request_body = route.wants_request_body || (*f)->wantsRequestBody();
-    route.wants_response_body = route.wants_response_body || (*f)->wantsResponseBody();
+    if ((*f)->wantsResponseBody()) ++route.response_body_filters;
     route.filters.push_back(std::move(*f));
   }
 }

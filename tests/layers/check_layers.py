@@ -16,6 +16,7 @@ LAYERS = [
     ("config",),
     ("net",),
     ("http",),
+    ("compress",),
     ("redis",),
     ("lb", "upstream"),
     ("proxy",),

@@ -1,0 +1,32 @@
+#pragma once
+// Internal to compress/: one constructor per library (gzip.cc, brotli.cc, zstd.cc), called by
+// the registry in encoder.cc, and the output-growing helper they share. Any thread.
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "compress/encoder.h"
+
+namespace gatehouse::compress::detail {
+
+Result<std::unique_ptr<Encoder>> makeGzipEncoder(int level);
+Result<std::unique_ptr<Encoder>> makeBrotliEncoder(int level);
+Result<std::unique_ptr<Encoder>> makeZstdEncoder(int level);
+Result<std::unique_ptr<Decoder>> makeZlibDecoder(DecodeCoding c, uint64_t max_output);
+
+// Grows `out` by at least `want` bytes of spare room after its first `used` bytes and returns
+// where the room starts; the codec writes there, then the caller trims `out` to what it used.
+inline char* spareRoom(std::string& out, size_t used, size_t want) {
+  if (out.size() < used + want) out.resize(used + want);
+  return out.data() + used;
+}
+
+// `codec` (a new Encoder or Decoder) once its init(args...) succeeded, or init's error.
+template <class Base, class Codec, class... Args>
+Result<std::unique_ptr<Base>> initialized(std::unique_ptr<Codec> codec, Args... args) {
+  if (auto st = codec->init(args...); !st.ok()) return st.error();
+  return std::unique_ptr<Base>(std::move(codec));
+}
+
+}  // namespace gatehouse::compress::detail
