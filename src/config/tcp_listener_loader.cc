@@ -215,9 +215,9 @@ void rejectHttpOptions(Diagnostics& diag, const MapReader& m, const std::string&
   if (const YAML::Node* key = m.findKey("tls"); key && mode == "udp") {
     diag.add(*key, m.path("tls"), "'tls' does not apply to mode: udp listeners");
   }
-  if (const YAML::Node* key = m.findKey("proxy_protocol")) {
+  if (const YAML::Node* key = m.findKey("proxy_protocol"); key && mode == "udp") {
     diag.add(*key, m.path("proxy_protocol"),
-             "'proxy_protocol' is not supported on mode: " + mode + " listeners yet");
+             "'proxy_protocol' is not supported on mode: udp listeners");
   }
 }
 

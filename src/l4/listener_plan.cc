@@ -58,7 +58,11 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
   }
   const auto& listeners = snap.config->listeners;
   for (size_t i = 0; i < listeners.size() && i < snap.listener_tls.size(); ++i) {
-    if (listeners[i].name == listener.name) plan->tls = snap.listener_tls[i];
+    if (listeners[i].name != listener.name) continue;
+    plan->tls = snap.listener_tls[i];
+    if (i < snap.listener_proxy_protocol.size()) {
+      plan->proxy_protocol = snap.listener_proxy_protocol[i];
+    }
   }
   if (listener.tls && !plan->tls) {
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig,

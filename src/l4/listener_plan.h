@@ -41,6 +41,8 @@ struct TcpListenerPlan {
   config::TcpRelay relay = config::TcpRelay::kSplice;
   size_t buffer_size = 0;
   IpRuleSet ip_rules;
+  // The listener's `proxy_protocol`: a PROXY header is read before anything else; null: none.
+  std::shared_ptr<const proxy::CompiledProxyProtocol> proxy_protocol;
   // The listener's `tls` (termination): the client's handshake comes first; null: plain.
   std::shared_ptr<const net::TlsServerContext> tls;
   // Reads the first bytes and may choose the cluster (TLS SNI, PROXY protocol); null: none.

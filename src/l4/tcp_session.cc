@@ -8,6 +8,7 @@
 #include "l4/tls_termination.h"
 #include "net/proxy_protocol.h"
 #include "proxy/forwarding.h"
+#include "proxy/proxy_header.h"
 
 namespace gatehouse::l4 {
 
@@ -170,6 +171,31 @@ bool TcpSession::admitCluster() {
   return true;
 }
 
+Task<bool> TcpSession::acceptProxyHeader() {
+  const proxy::CompiledProxyProtocol& policy = *plan_->proxy_protocol;
+  const runtime::TimePoint deadline = w_.loop().now() + plan_->inspect_timeout;
+  proxy::ProxyHeaderResult r = co_await proxy::readProxyHeader(
+      client_, policy, policy.trusted.contains(client_ip_), deadline);
+  if (!r.accepted) {
+    w_.stats().proxy_protocol_refused[static_cast<size_t>(r.refusal)].inc();
+    log::debug("tcp listener ", plan_->name, ": PROXY protocol from ", client_address_,
+               " refused: ", metrics::proxyProtocolRefusalName(r.refusal));
+    note(CloseReason::kRejected);
+    co_return false;
+  }
+  if (!r.has_header) co_return true;
+  w_.stats().proxy_protocol_accepted.inc();
+  // LOCAL, UNKNOWN and non-IP families keep the socket's addresses (the spec says so).
+  if (r.header.hasAddresses()) {
+    peer_ = r.header.source;
+    local_ = r.header.destination;
+    client_ip_ = peer_.ip();
+    client_address_ = peer_.toString();
+  }
+  proxy_authority_ = std::move(r.header.authority);
+  co_return true;
+}
+
 Task<bool> TcpSession::acceptClientTls() {
   const runtime::TimePoint deadline = w_.loop().now() + plan_->inspect_timeout;
   Status st = co_await acceptTls(client_, *plan_->tls, deadline);
@@ -246,10 +272,10 @@ std::string TcpSession::proxyHeader() const {
   if (cc.proxy_protocol == config::ProxyProtocolSend::kOff) return {};
   pp::WriteParams p;
   p.source = peer_;
-  p.destination = net::localAddressOf(client_.fd());
+  p.destination = local_.len != 0 ? local_ : net::localAddressOf(client_.fd());
   if (cc.proxy_protocol == config::ProxyProtocolSend::kV1) return pp::writeV1(p);
   p.unique_id = id_;
-  p.authority = sni_;
+  p.authority = sni_.empty() ? std::string_view(proxy_authority_) : std::string_view(sni_);
   auto v2 = pp::writeV2(p);
   return v2.ok() ? std::move(*v2) : std::string();
 }
@@ -320,7 +346,10 @@ Task<> TcpSession::relay(net::TcpStream& up) {
 Task<> TcpSession::run() {
   ListenerCells& lc = plan_->listener_stats->cells.local();
   lc.connections.inc();
-  bool admitted = admitClient();
+  bool admitted = true;
+  // Plain ifs: GCC 12 miscompiles co_await inside a conditional expression.
+  if (plan_->proxy_protocol) admitted = co_await acceptProxyHeader();
+  if (admitted) admitted = admitClient();
   if (admitted && plan_->inspector) admitted = co_await inspect();
   if (admitted && plan_->tls) admitted = co_await acceptClientTls();
   if (!admitted || !admitCluster()) {

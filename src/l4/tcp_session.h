@@ -62,6 +62,9 @@ class TcpSession final : public proxy::StreamWatcher {
   runtime::Task<bool> inspect();
   bool admitCluster();
   // The listener's TLS handshake with the client (termination); false: refused.
+  // The listener's PROXY header: from a trusted source it names the client (IP rules, logs,
+  // hash keys and the header sent upstream); false: refused.
+  runtime::Task<bool> acceptProxyHeader();
   runtime::Task<bool> acceptClientTls();
   runtime::Task<std::unique_ptr<net::TcpStream>> connectUpstream();
   // On the connected host: the cluster's PROXY header, then its upstream TLS, if any;
@@ -82,8 +85,10 @@ class TcpSession final : public proxy::StreamWatcher {
   std::shared_ptr<proxy::WorkerSnapshot> snapshot_;  // kept for life: cluster, balancer, hosts
   std::shared_ptr<const TcpListenerPlan> plan_;
   net::TcpStream client_;
-  net::SocketAddress peer_;  // the client, for the PROXY header
-  std::string id_;           // the log's "id" and the PROXY v2 unique id
+  net::SocketAddress peer_;      // the client: the socket's peer, or an accepted PROXY header's
+  net::SocketAddress local_;     // what the client connected to, when a PROXY header named it
+  std::string proxy_authority_;  // an accepted PROXY v2 header's authority TLV
+  std::string id_;               // the log's "id" and the PROXY v2 unique id
   std::string client_ip_;
   std::string client_address_;   // "ip:port"
   int cluster_;                  // index into the snapshot's clusters: the plan's, or inspected

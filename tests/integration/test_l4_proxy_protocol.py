@@ -1,4 +1,5 @@
-"""PROXY protocol sent by TCP listeners: a cluster with `proxy_protocol: v1|v2` gets the header
+"""PROXY protocol on TCP listeners, accepted from trusted sources (the header names the client
+for IP rules, logs and the header sent upstream) and sent by clusters: a cluster with `proxy_protocol: v1|v2` gets the header
 in front of the client's bytes (v2 with the connection's id as the unique id, the same id the
 access-log line carries), and the client's bytes follow untouched."""
 import socket
@@ -9,7 +10,7 @@ import pytest
 from support import wait_until
 from support.tcp import echo_handler
 from test_l4_tcp import endpoints, tcp_config, tcp_port, tcp_server  # noqa: F401 (fixture)
-from test_proxy_protocol import V2_SIG, parse_v2
+from test_proxy_protocol import V2_SIG, parse_v2, v1, v2
 
 
 def read_exact(conn, n):
@@ -128,3 +129,96 @@ def test_v2_names_the_passthrough_sni_as_authority(gatehouse, tcp_server):
     tlvs = parse_v2(header)[5]
     assert tlvs[0x02] == b"a.test"
     assert len(tlvs[0x05]) == 36  # the connection id
+
+
+# ---- accepting a PROXY header on a TCP listener ----------------------------------------------
+
+def accepting_config(up, trusted=("127.0.0.1/32",), tcp=None, send="v2"):
+    cluster = {"name": "up", "endpoints": endpoints(up.port)}
+    if send:
+        cluster["proxy_protocol"] = send
+    c = tcp_config(cluster, tcp)
+    c["listeners"][1]["proxy_protocol"] = {"trusted": list(trusted)}
+    return c
+
+
+def send_and_close(port, payload):
+    """Sends payload, reads until the gateway closes; returns what came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.settimeout(10)
+        s.sendall(payload)
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        return got
+
+
+def refused_count(g, reason):
+    return g.metrics().get_value("gatehouse_proxy_protocol_refused_total", reason=reason) or 0
+
+
+@pytest.mark.parametrize("header", ["v1", "v2"])
+def test_trusted_header_names_the_client_upstream_and_in_the_log(gatehouse, tcp_server, header):
+    cap = HeaderCapture()
+    up = tcp_server(cap)
+    g = gatehouse(accepting_config(up))
+    hdr = (v1("203.0.113.7", "198.51.100.1", 40000, 5432) if header == "v1" else
+           v2("203.0.113.7", "198.51.100.1", 40000, 5432))
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+        s.settimeout(10)
+        s.sendall(hdr + b"ping")
+        assert read_exact(s, 4) == b"ping", "the header is consumed, the bytes after it relayed"
+    command, src, dst, sport, dport, _ = parse_v2(cap.captured()[0])
+    assert (src, dst, sport, dport) == ("203.0.113.7", "198.51.100.1", 40000, 5432)
+    line = g.wait_log(lambda e: e.get("kind") == "tcp")
+    assert line["client"] == "203.0.113.7:40000" and line["bytes_in"] == 4
+
+
+def test_ip_rules_apply_to_the_header_client(gatehouse, tcp_server):
+    up = tcp_server(echo_handler)
+    g = gatehouse(accepting_config(up, tcp={"ip_restriction": {"deny": ["203.0.113.0/24"]}},
+                                   send=None))
+    assert send_and_close(tcp_port(g), v1("203.0.113.7") + b"x") == b""
+    assert g.wait_log(lambda e: e.get("kind") == "tcp")["close_reason"] == "ip_denied"
+    assert up.accepted == 0
+    # Another client address passes the same rules.
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
+        s.settimeout(10)
+        s.sendall(v1("192.0.2.9") + b"ok")
+        assert read_exact(s, 2) == b"ok"
+
+
+def test_trusted_source_without_a_header_is_refused(gatehouse, tcp_server):
+    up = tcp_server(echo_handler)
+    g = gatehouse(accepting_config(up, send=None))
+    assert send_and_close(tcp_port(g), b"PING\r\n" * 20) == b""
+    wait_until(lambda: refused_count(g, "missing") == 1, message="refused{missing}")
+    assert g.wait_log(lambda e: e.get("kind") == "tcp")["close_reason"] == "rejected"
+    assert up.accepted == 0
+
+
+def test_untrusted_sender_of_a_header_is_refused_and_plain_clients_served(gatehouse, tcp_server):
+    up = tcp_server(echo_handler)
+    g = gatehouse(accepting_config(up, trusted=("10.0.0.0/8",), send=None))
+    assert send_and_close(tcp_port(g), v1("203.0.113.7") + b"x") == b""
+    wait_until(lambda: refused_count(g, "untrusted") == 1, message="refused{untrusted}")
+    assert round_trip(tcp_port(g), b"plain")[1] == b"plain"
+
+
+def test_header_then_client_hello_routes_by_sni(gatehouse, tcp_server):
+    import ssl
+    cap = HeaderCapture()
+    up = tcp_server(cap)
+    g = gatehouse(accepting_config(
+        up, tcp={"tls_passthrough": {"routes": [{"sni": "a.test", "cluster": "up"}]}}))
+    ctx = ssl.create_default_context()
+    with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as raw:
+        raw.sendall(v2("203.0.113.7", "198.51.100.1", 40000, 443))
+        with pytest.raises((ssl.SSLError, OSError)):
+            ctx.wrap_socket(raw, server_hostname="a.test")
+    header = wait_until(lambda: cap.captured()[:1], message="the PROXY header")[0]
+    _, src, _, sport, _, tlvs = parse_v2(header)
+    assert (src, sport, tlvs[0x02]) == ("203.0.113.7", 40000, b"a.test")

@@ -66,10 +66,15 @@ TEST(TcpListenerConfig, DefaultsAreHttpAndSplice) {
   EXPECT_FALSE(h.listeners[0].tcp);
 }
 
-TEST(TcpListenerConfig, ProxyProtocolIsNotYetForTcpListeners) {
-  EXPECT_CONFIG_ERROR(onlyError(withListener("{port: 6380, mode: tcp, tcp: {cluster: db}, "
+TEST(TcpListenerConfig, ProxyProtocolOnTcpButNotUdpListeners) {
+  Config c = loadOk(withListener("{port: 6380, mode: tcp, tcp: {cluster: db}, "
+                                 "proxy_protocol: {trusted: [10.0.0.0/8], versions: [v2]}}"));
+  ASSERT_TRUE(c.listeners[0].proxy_protocol);
+  EXPECT_FALSE(c.listeners[0].proxy_protocol->accept_v1);
+  EXPECT_TRUE(c.listeners[0].proxy_protocol->accept_v2);
+  EXPECT_CONFIG_ERROR(onlyError(withListener("{port: 6380, mode: udp, udp: {cluster: db}, "
                                              "proxy_protocol: {trusted: [10.0.0.0/8]}}")),
-                      3, "listeners[0].proxy_protocol", "not supported on mode: tcp listeners");
+                      3, "listeners[0].proxy_protocol", "not supported on mode: udp listeners");
 }
 
 TEST(TcpListenerConfig, ClusterThatSendsProxyProtocolIsAllowed) {
