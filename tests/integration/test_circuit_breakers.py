@@ -254,6 +254,10 @@ def test_adaptive_concurrency_gradient_learns_min_rtt_then_backs_off(gatehouse, 
     limit = "gatehouse_adaptive_concurrency_limit"
     assert metric(gh, limit, policy="grad") == 1  # pinned while the min RTT is measured
     for i in range(2):
+        # The limit is 1 and an exchange ends (leaves in_flight) just after its client has the
+        # response: wait for that before the next request.
+        wait_until(lambda: metric(gh, "gatehouse_adaptive_concurrency_in_flight",
+                                  policy="grad") == 0, message="no request in flight")
         assert read_all([_send(gh, f"/fast/{i}")])[0].status == 200
     # A sample is taken when the exchange ends, just after the client has its response.
     wait_until(lambda: metric(gh, "gatehouse_adaptive_concurrency_min_rtt_seconds",
