@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support import wait_until
+from support import is_sanitized_binary, wait_until
 from support.l4 import endpoints, l4_config
 from support.udp import DNSMASQ, DnsServer, UdpEchoServer, ask, dns_query
 
@@ -193,7 +193,10 @@ def test_max_sessions_drops_new_sources_beyond_the_cap(gatehouse, udp_echo):
     assert metric(g, "gatehouse_udp_sessions_active", listener="udp") == cap
     assert up.received == cap
     grown = rss_kib(g.pid) - before
-    assert grown < 8 * 1024, f"gatehouse RSS grew by {grown} KiB under a flood of sources"
+    # A sanitizer build's allocator (quarantine, shadow memory) makes RSS not comparable; the
+    # counters above still prove that nothing was kept for the dropped sources.
+    if not is_sanitized_binary():
+        assert grown < 8 * 1024, f"gatehouse RSS grew by {grown} KiB under a flood of sources"
     # The admitted sessions still work; one ends and a new source gets its place.
     assert exchange(held[0], port, b"again") == b"m:0:again"
     for s in held:
