@@ -17,6 +17,7 @@ import pytest
 
 from support import OK_REPLY, EchoServer, Gatehouse, Recorder
 from support.streams import WsClients, WsEchoServer
+from support.tcp import TcpServer
 
 
 @pytest.fixture
@@ -40,6 +41,20 @@ def echo(echo_factory):
 @pytest.fixture
 def echo2(echo_factory):
     return echo_factory("echo-b")
+
+
+@pytest.fixture
+def tcp_server():
+    """Factory: tcp_server(handler) -> a started raw TCP upstream (support/tcp.py)."""
+    servers = []
+
+    def make(handler):
+        s = TcpServer(handler).start()
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.stop()
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""PROXY protocol on TCP listeners, accepted from trusted sources (the header names the client
-for IP rules, logs and the header sent upstream) and sent by clusters: a cluster with `proxy_protocol: v1|v2` gets the header
-in front of the client's bytes (v2 with the connection's id as the unique id, the same id the
-access-log line carries), and the client's bytes follow untouched."""
+"""PROXY protocol on TCP listeners: accepted from trusted sources (the header names the client
+for IP rules, logs and the header sent upstream), and sent to a cluster with
+`proxy_protocol: v1|v2` in front of the client's bytes (v2 with the connection's id as the
+unique id, the same id the access-log line carries); the client's bytes follow untouched."""
 import socket
 import threading
 
 import pytest
 
 from support import wait_until
-from support.tcp import echo_handler
-from test_l4_tcp import endpoints, tcp_config, tcp_port, tcp_server  # noqa: F401 (fixture)
+from support.l4 import endpoints, tcp_config, tcp_port
+from support.tcp import echo_handler, read_until_closed
 from test_proxy_protocol import V2_SIG, parse_v2, v1, v2
 
 
@@ -147,13 +147,7 @@ def send_and_close(port, payload):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.settimeout(10)
         s.sendall(payload)
-        got = b""
-        try:
-            while chunk := s.recv(65536):
-                got += chunk
-        except ConnectionResetError:
-            pass
-        return got
+        return read_until_closed(s)
 
 
 def refused_count(g, reason):

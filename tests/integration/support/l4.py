@@ -2,6 +2,7 @@
 
   l4_config()  - an HTTP main listener (the launcher's readiness probe) and one TCP or UDP
                  listener forwarding to a cluster
+  tcp_config() - l4_config for a TCP listener 'tcp'; tcp_port(g) its port
   endpoints()  - 127.0.0.1 endpoints for a cluster
 """
 from __future__ import annotations
@@ -21,6 +22,15 @@ def l4_config(mode: str, cluster: dict, options: dict | None = None, **extra) ->
     }
     c.update(extra)
     return c
+
+
+def tcp_config(cluster: dict, tcp: dict | None = None, **extra) -> dict:
+    """l4_config for a TCP listener named 'tcp' (port "@tcp")."""
+    return l4_config("tcp", cluster, tcp, **extra)
+
+
+def tcp_port(g) -> int:
+    return g.extra_port("tcp")
 
 
 def endpoints(*ports) -> list[dict]:

@@ -2,6 +2,7 @@
 127.0.0.1 with an ephemeral port and one thread per connection; stopped by stop().
 
   TcpServer(handler) - calls handler(conn) for each accepted connection (then closes it).
+  read_until_closed  - what a client reads until the peer closes (FIN or RST).
   echo_handler       - echoes every byte until EOF, then closes (FIN after the last byte).
   reply_after_eof(n) - reads until the client's FIN, then sends n bytes derived from what it
                        read (sha256-seeded blocks) and closes: proves half-close.
@@ -31,6 +32,17 @@ def recv_all(conn: socket.socket) -> bytes:
         if not chunk:
             return bytes(data)
         data += chunk
+
+
+def read_until_closed(conn: socket.socket) -> bytes:
+    """What arrives until the peer closes, by FIN or by RST (a refusal may be either)."""
+    data = bytearray()
+    try:
+        while chunk := conn.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return bytes(data)
 
 
 def echo_handler(conn: socket.socket):
