@@ -160,13 +160,15 @@ def test_trusted_header_names_the_client_upstream_and_in_the_log(gatehouse, tcp_
     up = tcp_server(cap)
     g = gatehouse(accepting_config(up))
     hdr = (v1("203.0.113.7", "198.51.100.1", 40000, 5432) if header == "v1" else
-           v2("203.0.113.7", "198.51.100.1", 40000, 5432))
+           v2("203.0.113.7", "198.51.100.1", 40000, 5432, tlvs=b"\x02\x00\x06a.test"))
     with socket.create_connection(("127.0.0.1", tcp_port(g)), timeout=10) as s:
         s.settimeout(10)
         s.sendall(hdr + b"ping")
         assert read_exact(s, 4) == b"ping", "the header is consumed, the bytes after it relayed"
-    command, src, dst, sport, dport, _ = parse_v2(cap.captured()[0])
+    command, src, dst, sport, dport, tlvs = parse_v2(cap.captured()[0])
     assert (src, dst, sport, dport) == ("203.0.113.7", "198.51.100.1", 40000, 5432)
+    if header == "v2":
+        assert tlvs[0x02] == b"a.test", "the accepted header's authority is passed on"
     line = g.wait_log(lambda e: e.get("kind") == "tcp")
     assert line["client"] == "203.0.113.7:40000" and line["bytes_in"] == 4
 
