@@ -1,5 +1,7 @@
 // brotli through libbrotlienc's streaming API: BROTLI_OPERATION_FLUSH after every write, so a
-// client can decode each chunk as it comes, and BROTLI_OPERATION_FINISH at the end.
+// client can decode each chunk as it comes, and BROTLI_OPERATION_FINISH at the end. The decoder
+// (libbrotlidec) stops at the output bound, and refuses bytes after the end of the stream.
+#include <brotli/decode.h>
 #include <brotli/encode.h>
 
 #include "compress/codecs.h"
@@ -61,7 +63,69 @@ class BrotliEncoder final : public Encoder {
   BrotliEncoderState* state_ = nullptr;
 };
 
+class BrotliDecoder final : public Decoder {
+ public:
+  explicit BrotliDecoder(uint64_t max_output) : max_output_(max_output) {}
+  ~BrotliDecoder() override {
+    if (state_) BrotliDecoderDestroyInstance(state_);
+  }
+  BrotliDecoder(const BrotliDecoder&) = delete;
+  BrotliDecoder& operator=(const BrotliDecoder&) = delete;
+
+  Status init() {
+    state_ = BrotliDecoderCreateInstance(nullptr, nullptr, nullptr);
+    if (!state_) return codecError(ErrorCode::kIo, "brotli: cannot create a decoder");
+    return {};
+  }
+
+  Status write(std::string_view in, std::string& out) override {
+    size_t avail_in = in.size();
+    const auto* next_in = reinterpret_cast<const uint8_t*>(in.data());
+    size_t used = out.size();
+    while (avail_in > 0 || BrotliDecoderHasMoreOutput(state_)) {
+      if (ended_) return corrupt(out, used);  // bytes after the end of the stream
+      const size_t room = decodeRoom(max_output_, total_, kStep);
+      size_t avail_out = room;
+      auto* next_out = reinterpret_cast<uint8_t*>(spareRoom(out, used, room));
+      const BrotliDecoderResult rc = BrotliDecoderDecompressStream(state_, &avail_in, &next_in,
+                                                                   &avail_out, &next_out, nullptr);
+      const size_t produced = room - avail_out;
+      used += produced;
+      total_ += produced;
+      if (total_ > max_output_) {
+        out.resize(used);
+        return codecError(ErrorCode::kTooLarge, "decoded body over the limit");
+      }
+      if (rc == BROTLI_DECODER_RESULT_ERROR) return corrupt(out, used);
+      if (rc == BROTLI_DECODER_RESULT_SUCCESS) ended_ = true;
+      if (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) break;  // consumed everything
+    }
+    out.resize(used);
+    return {};
+  }
+
+  Status finish() override {
+    if (!ended_) return codecError(ErrorCode::kProtocol, "truncated compressed body");
+    return {};
+  }
+
+ private:
+  static Status corrupt(std::string& out, size_t used) {
+    out.resize(used);
+    return codecError(ErrorCode::kProtocol, "corrupt compressed body");
+  }
+
+  BrotliDecoderState* state_ = nullptr;
+  uint64_t max_output_;
+  uint64_t total_ = 0;
+  bool ended_ = false;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<Decoder>> makeBrotliDecoder(uint64_t max_output) {
+  return initialized<Decoder>(std::make_unique<BrotliDecoder>(max_output));
+}
 
 Result<std::unique_ptr<Encoder>> makeBrotliEncoder(int level) {
   return initialized<Encoder>(std::make_unique<BrotliEncoder>(), level);

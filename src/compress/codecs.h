@@ -14,6 +14,15 @@ Result<std::unique_ptr<Encoder>> makeGzipEncoder(int level);
 Result<std::unique_ptr<Encoder>> makeBrotliEncoder(int level);
 Result<std::unique_ptr<Encoder>> makeZstdEncoder(int level);
 Result<std::unique_ptr<Decoder>> makeZlibDecoder(DecodeCoding c, uint64_t max_output);
+Result<std::unique_ptr<Decoder>> makeBrotliDecoder(uint64_t max_output);
+Result<std::unique_ptr<Decoder>> makeZstdDecoder(uint64_t max_output);
+
+// The output room for a decoder's next step: `step` bytes, or one byte past what is left under
+// the bound (enough to tell that the body passes it).
+inline size_t decodeRoom(uint64_t max_output, uint64_t total, size_t step) {
+  const uint64_t left = max_output - total;
+  return left < step ? static_cast<size_t>(left) + 1 : step;
+}
 
 // Grows `out` by at least `want` bytes of spare room after its first `used` bytes and returns
 // where the room starts; the codec writes there, then the caller trims `out` to what it used.

@@ -58,11 +58,22 @@ Result<std::unique_ptr<Encoder>> makeEncoder(Algorithm a, int level) {
 std::optional<DecodeCoding> decodeCodingOf(std::string_view token) {
   if (algorithmOf(token) == Algorithm::kGzip) return DecodeCoding::kGzip;
   if (http::iequals(token, "deflate")) return DecodeCoding::kDeflate;
+  if (http::iequals(token, "br")) return DecodeCoding::kBrotli;
+  if (http::iequals(token, "zstd")) return DecodeCoding::kZstd;
   return std::nullopt;
 }
 
 Result<std::unique_ptr<Decoder>> makeDecoder(DecodeCoding c, uint64_t max_output) {
-  return detail::makeZlibDecoder(c, max_output);
+  switch (c) {
+    case DecodeCoding::kGzip:
+    case DecodeCoding::kDeflate:
+      return detail::makeZlibDecoder(c, max_output);
+    case DecodeCoding::kBrotli:
+      return detail::makeBrotliDecoder(max_output);
+    case DecodeCoding::kZstd:
+      return detail::makeZstdDecoder(max_output);
+  }
+  return codecError(ErrorCode::kInvalidArgument, "unknown coding");
 }
 
 Result<std::string> decodeAll(DecodeCoding c, std::string_view in, uint64_t max_output) {

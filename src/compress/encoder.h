@@ -46,15 +46,18 @@ class Encoder {
 // A new encoder at `level` (clamped into levelRange(a)), or why the library refused.
 Result<std::unique_ptr<Encoder>> makeEncoder(Algorithm a, int level);
 
-// The codings we decode (request bodies): gzip and deflate (the zlib format of RFC 9110).
-enum class DecodeCoding : uint8_t { kGzip, kDeflate };
-// The coding of a Content-Encoding value ("gzip", "x-gzip", "deflate"), or nullopt.
+// The codings we decode (request bodies): gzip, deflate (the zlib format of RFC 9110), brotli
+// and zstd.
+enum class DecodeCoding : uint8_t { kGzip, kDeflate, kBrotli, kZstd };
+// The coding of a Content-Encoding value ("gzip", "x-gzip", "deflate", "br", "zstd"), or nullopt.
 std::optional<DecodeCoding> decodeCodingOf(std::string_view token);
 
 // One decompressed stream, with a bound on its output against decompression bombs: write()
 // appends what `in` decodes to and fails with kTooLarge as soon as the total would pass
 // `max_output`, or with kProtocol on corrupt input; finish() fails with kProtocol when the
-// stream is truncated. Concatenated gzip members decode as one body (RFC 1952).
+// stream is truncated. Concatenated gzip members (RFC 1952) and zstd frames (RFC 8878) decode as
+// one body. A zstd frame that asks for a window over 8 MiB is corrupt (RFC 8878 §3.1.1.1.2 lets a
+// decoder refuse it; HTTP's zstd coding caps it there), which bounds a decoder's memory.
 class Decoder {
  public:
   virtual ~Decoder() = default;

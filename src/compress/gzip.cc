@@ -91,9 +91,7 @@ class ZlibDecoder final : public Decoder {
         if (!gzip_ || inflateReset(&zs_) != Z_OK) return corrupt(out, used);
         ended_ = false;
       }
-      // One byte past the bound is enough to tell that the body passes it.
-      const uint64_t left = max_output_ - total_;
-      const size_t room = left < kStep ? static_cast<size_t>(left) + 1 : kStep;
+      const size_t room = decodeRoom(max_output_, total_, kStep);
       zs_.next_out = reinterpret_cast<Bytef*>(spareRoom(out, used, room));
       zs_.avail_out = static_cast<uInt>(room);
       const int rc = inflate(&zs_, Z_NO_FLUSH);

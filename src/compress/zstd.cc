@@ -1,5 +1,6 @@
 // zstd through ZSTD_compressStream2: ZSTD_e_flush after every write (each chunk decodable as
-// it comes), ZSTD_e_end at the end. The frame carries a checksum.
+// it comes), ZSTD_e_end at the end. The frame carries a checksum. The decoder takes concatenated
+// frames, stops at the output bound and refuses windows over 8 MiB (2^23).
 #include <zstd.h>
 
 #include "compress/codecs.h"
@@ -50,7 +51,68 @@ class ZstdEncoder final : public Encoder {
   ZSTD_CCtx* cctx_ = nullptr;
 };
 
+constexpr int kMaxWindowLog = 23;
+
+class ZstdDecoder final : public Decoder {
+ public:
+  explicit ZstdDecoder(uint64_t max_output) : max_output_(max_output) {}
+  ~ZstdDecoder() override { ZSTD_freeDCtx(dctx_); }  // accepts null
+  ZstdDecoder(const ZstdDecoder&) = delete;
+  ZstdDecoder& operator=(const ZstdDecoder&) = delete;
+
+  Status init() {
+    dctx_ = ZSTD_createDCtx();
+    if (!dctx_ || ZSTD_isError(ZSTD_DCtx_setParameter(dctx_, ZSTD_d_windowLogMax, kMaxWindowLog))) {
+      return codecError(ErrorCode::kIo, "zstd: cannot create a decoder");
+    }
+    return {};
+  }
+
+  Status write(std::string_view in, std::string& out) override {
+    ZSTD_inBuffer input{in.data(), in.size(), 0};
+    size_t used = out.size();
+    const size_t step = ZSTD_DStreamOutSize();
+    // Until the input is consumed and the decoder holds nothing more (a full output buffer may
+    // leave decoded bytes inside it).
+    bool more = input.pos < input.size;
+    while (more) {
+      const size_t room = decodeRoom(max_output_, total_, step);
+      ZSTD_outBuffer output{spareRoom(out, used, room), room, 0};
+      const size_t rc = ZSTD_decompressStream(dctx_, &output, &input);
+      used += output.pos;
+      total_ += output.pos;
+      if (total_ > max_output_) {
+        out.resize(used);
+        return codecError(ErrorCode::kTooLarge, "decoded body over the limit");
+      }
+      if (ZSTD_isError(rc)) {
+        out.resize(used);
+        return codecError(ErrorCode::kProtocol, "corrupt compressed body");
+      }
+      frame_done_ = rc == 0;
+      more = input.pos < input.size || output.pos == output.size;
+    }
+    out.resize(used);
+    return {};
+  }
+
+  Status finish() override {
+    if (!frame_done_) return codecError(ErrorCode::kProtocol, "truncated compressed body");
+    return {};
+  }
+
+ private:
+  ZSTD_DCtx* dctx_ = nullptr;
+  uint64_t max_output_;
+  uint64_t total_ = 0;
+  bool frame_done_ = false;  // the last frame ended and everything decoded was handed out
+};
+
 }  // namespace
+
+Result<std::unique_ptr<Decoder>> makeZstdDecoder(uint64_t max_output) {
+  return initialized<Decoder>(std::make_unique<ZstdDecoder>(max_output));
+}
 
 Result<std::unique_ptr<Encoder>> makeZstdEncoder(int level) {
   return initialized<Encoder>(std::make_unique<ZstdEncoder>(), level);

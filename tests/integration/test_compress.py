@@ -312,6 +312,26 @@ def test_gzip_request_body_is_decoded_for_the_upstream(gatehouse, upstream):
     assert r.status_code == 200 and upstream.uploads[-1][1] == plain
 
 
+ENCODERS = {"br": brotli.compress,
+            "zstd": lambda b: zstandard.ZstdCompressor().compress(b)}
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd"])
+def test_brotli_and_zstd_request_bodies_are_decoded(gatehouse, upstream, coding):
+    gh = start(gatehouse, upstream, request_decompression={"max_size": "1MiB"})
+    plain = json_body(100000)
+    r = post(gh, ENCODERS[coding](plain), {"content-encoding": coding})
+    assert r.status_code == 200, r.text
+    headers, body = upstream.uploads[-1]
+    assert body == plain and "content-encoding" not in headers
+    bomb = ENCODERS[coding](bytes(8 << 20))
+    assert len(bomb) < 64 * 1024
+    assert post(gh, bomb, {"content-encoding": coding}).status_code == 413
+    assert post(gh, ENCODERS[coding](b"ok") + b"junk",
+                {"content-encoding": coding}).status_code == 400
+    assert len(upstream.uploads) == 1
+
+
 def test_decompression_bomb_is_refused(gatehouse, upstream):
     gh = start(gatehouse, upstream, request_decompression={"max_size": "1MiB"})
     bomb = gzip.compress(bytes(10 << 20))

@@ -204,7 +204,9 @@ TEST(Tokens, RoundTrip) {
   EXPECT_FALSE(algorithmOf("deflate"));
   EXPECT_EQ(decodeCodingOf("X-GZIP"), DecodeCoding::kGzip);
   EXPECT_EQ(decodeCodingOf("deflate"), DecodeCoding::kDeflate);
-  EXPECT_FALSE(decodeCodingOf("br"));
+  EXPECT_EQ(decodeCodingOf("br"), DecodeCoding::kBrotli);
+  EXPECT_EQ(decodeCodingOf("ZSTD"), DecodeCoding::kZstd);
+  EXPECT_FALSE(decodeCodingOf("compress"));
 }
 
 std::string zlibCompress(const std::string& in, int window_bits) {

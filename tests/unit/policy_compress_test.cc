@@ -190,10 +190,10 @@ TEST(CompressPolicy, DecodesRequestBodies) {
   EXPECT_EQ(corrupt.local_reply.status, 400);
 
   http::RequestContext other;
-  std::string br = "opaque";
-  EXPECT_EQ(sendCodedBody(other, f, br, "br"), http::Verdict::kContinue);
+  std::string lzw = "opaque";
+  EXPECT_EQ(sendCodedBody(other, f, lzw, "compress"), http::Verdict::kContinue);
   EXPECT_EQ(other.buffer_request_body, 0u);  // not ours to decode: streamed as it is
-  EXPECT_EQ(br, "opaque");
+  EXPECT_EQ(lzw, "opaque");
 }
 
 TEST(CompressPolicy, RequestDecodingIsOffByDefault) {

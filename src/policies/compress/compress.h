@@ -1,7 +1,7 @@
 #pragma once
 // Policy `compress`: compresses response bodies with gzip, brotli or zstd as the client's
-// Accept-Encoding allows, chunk by chunk as they stream; optionally decodes gzip or deflate
-// request bodies for the upstream, bounded against decompression bombs. build() runs on the
+// Accept-Encoding allows, chunk by chunk as they stream; optionally decodes gzip, deflate, br or
+// zstd request bodies for the upstream, bounded against decompression bombs. build() runs on the
 // control thread; the filter (one per request) on its worker.
 #include <cstdint>
 #include <string>
