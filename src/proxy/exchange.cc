@@ -14,7 +14,7 @@ namespace gatehouse::proxy {
 using runtime::Task;
 
 Exchange::Exchange(proxy::WorkerContext& worker, ClientIo& io, const DownstreamInfo& down)
-    : w_(worker), io_(io), down_(down), http1_(worker.loop()), http2_(worker.loop()) {}
+    : w_(worker), io_(&io), down_(&down), http1_(worker.loop()), http2_(worker.loop()) {}
 
 Exchange::~Exchange() {
   // A session torn down mid-stream (shutdown deadline) still releases its stream and slot.
@@ -55,7 +55,7 @@ void Exchange::resetForGatewayError(std::string_view error) {
   ex_.start = runtime::Clock::now();
   head_bytes_ = 0;
   active_ = true;
-  ctx_.client_ip = down_.peer_ip;
+  ctx_.client_ip = down_->peer_ip;
   ex_.error.assign(error);
 }
 
@@ -117,10 +117,10 @@ bool Exchange::prepare(std::string_view target) {
   auto& req = ctx_.request;
   const auto& snap = *ex_.snap->snap;
   const auto& cfg = *snap.config;
-  if (down_.tls) req.scheme = "https";
+  if (down_->tls) req.scheme = "https";
   if (listener_generation_ != snap.generation) {
     listener_generation_ = snap.generation;
-    listener_index_ = w_.listenerIndex(down_.listener_key);
+    listener_index_ = w_.listenerIndex(down_->listener_key);
   }
   ex_.listener = listener_index_;
   if (req.underscore_in_names && !checkUnderscoreHeaders()) return false;
@@ -137,18 +137,19 @@ bool Exchange::prepare(std::string_view target) {
     }
   }
   ctx_.client_ip =
-      applyForwarded(req.headers, down_.peer_ip, req.scheme, req.authority, snap.trusted_proxies);
+      applyForwarded(req.headers, down_->peer_ip, req.scheme, req.authority, snap.trusted_proxies);
   // Client-certificate headers are only ever set by us.
   req.headers.remove("x-client-cert-subject");
   req.headers.remove("x-client-cert-san");
   req.headers.remove("x-client-cert-sha256");
-  const auto& cert = down_.peer_cert;
+  static const net::PeerCertificate kNoCertificate;
+  const auto& cert = down_->peer_cert ? *down_->peer_cert : kNoCertificate;
   if (!cert.subject.empty()) {
     ctx_.client_cert_subject = cert.subject;
     ctx_.client_cert_sans = cert.sans;
     ctx_.client_cert_san_entries = cert.san_entries;
     ctx_.client_cert_sha256 = cert.sha256;
-    if (down_.forward_client_cert) {
+    if (down_->forward_client_cert) {
       req.headers.addView("x-client-cert-subject", cert.subject);
       if (!cert.sans.empty()) req.headers.addView("x-client-cert-san", cert.sans);
       req.headers.addView("x-client-cert-sha256", cert.sha256);
@@ -231,9 +232,9 @@ Task<> Exchange::sendLocalReply() {
     kind = ResponseBodyKind::kNone;
     body = {};
   }
-  auto st = co_await io_.sendHead(ctx_.response, kind, body.size(), body);
-  if (st.ok()) (void)co_await io_.finishBody(nullptr);
-  ex_.log.bytes_out = io_.bytesOut();
+  auto st = co_await io_->sendHead(ctx_.response, kind, body.size(), body);
+  if (st.ok()) (void)co_await io_->finishBody(nullptr);
+  ex_.log.bytes_out = io_->bytesOut();
   finishRequest(status);
 }
 
@@ -310,7 +311,7 @@ Task<bool> Exchange::bufferRequestBody() {
   if (req.expect_continue && !ex_.sent_continue) {
     // The client waits for this before sending the body we are about to read.
     ex_.sent_continue = true;
-    if (!(co_await io_.sendContinue()).ok()) {
+    if (!(co_await io_->sendContinue()).ok()) {
       co_return co_await failBuffering(400, "client write failed");
     }
   }
@@ -318,7 +319,7 @@ Task<bool> Exchange::bufferRequestBody() {
   body.clear();
   const bool had_body = req.has_body;
   while (had_body) {
-    auto sp = co_await io_.readBody(cfg.timeouts.client_body);
+    auto sp = co_await io_->readBody(cfg.timeouts.client_body);
     if (!sp.ok()) {
       if (sp.error().code == ErrorCode::kTooLarge) {
         co_return co_await failBuffering(413, "request body too large");
@@ -335,7 +336,7 @@ Task<bool> Exchange::bufferRequestBody() {
       co_return co_await failBuffering(413, "request body too large");
     }
     body.append(sp->data);
-    io_.consumeBody();
+    io_->consumeBody();
   }
   for (size_t i = 0; i < ex_.filters_run; ++i) {
     http::Verdict v = ex_.filters[i].filter->onRequestBody(ctx_, body, true);
@@ -509,8 +510,8 @@ Task<bool> Exchange::admitWebSocket() {
 Task<> Exchange::runTunnel(Http1UpstreamIo& up) {
   startStream(StreamKind::kWebSocket);
   const auto& st = ex_.route->streams;
-  auto reason = co_await io_.tunnel(up.stream(), up.buffer(), orForever(st.websocket_idle),
-                                    orForever(st.websocket_max_lifetime));
+  auto reason = co_await io_->tunnel(up.stream(), up.buffer(), orForever(st.websocket_idle),
+                                     orForever(st.websocket_max_lifetime));
   if (drain_age_expired_) reason = metrics::TunnelClose::kDrainAge;
   w_.stats().route(ex_.route->stats_slot).websocket_closes[static_cast<size_t>(reason)].inc();
   if (reason == metrics::TunnelClose::kIdle) {
@@ -570,7 +571,7 @@ void Exchange::finishRequest(int status) {
   total_timer_.cancel();
   endStream();
   auto& rec = ex_.log;
-  rec.bytes_in = head_bytes_ + io_.bodyBytesRead();
+  rec.bytes_in = head_bytes_ + io_->bodyBytesRead();
   ctx_.bytes_in = rec.bytes_in;
   ctx_.bytes_out = rec.bytes_out;
   ctx_.final_status = status;

@@ -37,8 +37,9 @@ struct DownstreamInfo {
   std::string peer_ip;
   // The client's address: the socket's peer, or the source a trusted PROXY header named.
   net::SocketAddress peer;
-  // The address the client connected to, from a PROXY header; empty: the socket's own.
-  net::SocketAddress local;
+  // The address the client connected to, from a PROXY header; null: the socket's own. (Held
+  // apart, like peer_cert, because most connections have none and every idle one holds this.)
+  std::unique_ptr<const net::SocketAddress> local;
   int fd = -1;  // the downstream socket (getsockname when `local` is needed and empty)
   // TLS SNI and ALPN (or the authority and ALPN of an accepted PROXY v2 header), for a PROXY
   // header sent upstream.
@@ -48,7 +49,8 @@ struct DownstreamInfo {
   std::string listener_key;
   bool tls = false;
   bool forward_client_cert = false;
-  net::PeerCertificate peer_cert;  // verified client certificate (mTLS); empty subject if none
+  // The verified client certificate (mTLS); null when there is none.
+  std::unique_ptr<const net::PeerCertificate> peer_cert;
 };
 
 class Exchange : private proxy::StreamWatcher, private ResponseHandler {
@@ -58,6 +60,13 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
+  // Moves an idle exchange (from a worker's pool of spares) to another connection.
+  void rebind(ClientIo& io, const DownstreamInfo& down) {
+    io_ = &io;
+    down_ = &down;
+    local_address_ = {};  // per connection, looked up again when needed
+    listener_generation_ = UINT64_MAX;
+  }
   // Starts a request: fresh state, the current snapshot, the total-time timer.
   void begin(std::string_view protocol_label);
   http::RequestContext& ctx() { return ctx_; }
@@ -206,10 +215,10 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   void countBodyFailure(const Error& e);
 
   proxy::WorkerContext& w_;
-  ClientIo& io_;
-  const DownstreamInfo& down_;
-  std::string proxy_header_;          // cluster proxy_protocol: the header for a new connection
-  std::string proxy_owner_;           // ... and the part naming the client (no unique id)
+  ClientIo* io_;                // never null; rebind() moves a pooled exchange to a connection
+  const DownstreamInfo* down_;  // never null
+  std::string proxy_header_;    // cluster proxy_protocol: the header for a new connection
+  std::string proxy_owner_;     // ... and the part naming the client (no unique id)
   net::SocketAddress local_address_;  // the downstream socket's, looked up once when needed
   http::RequestContext ctx_;
   State ex_;

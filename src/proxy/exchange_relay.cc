@@ -120,17 +120,17 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
     auto sp = co_await up.readBody(body_idle);
     if (sp.ok() && !sp->end) first = sp->data;
   }
-  auto st = co_await io_.sendHead(resp, kind, length, first);
+  auto st = co_await io_->sendHead(resp, kind, length, first);
   up.consumeBody();
   if (!st.ok()) {
     ex_.error = "client write: " + st.error().message;
-    ex_.log.bytes_out = io_.bytesOut();
+    ex_.log.bytes_out = io_->bytesOut();
     finishRequest(resp.status);
     co_return false;
   }
   if (upgraded) {
     co_await runTunnel(up);
-    ex_.log.bytes_out = io_.bytesOut();
+    ex_.log.bytes_out = io_->bytesOut();
     finishRequest(resp.status);
     co_return false;
   }
@@ -144,14 +144,14 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
       // Headers are out: all we can do is cut the response so the client sees truncation.
       ex_.error = "upstream body: " + sp.error().message;
       countBodyFailure(sp.error());
-      io_.abortResponse();
+      io_->abortResponse();
       ok = false;
       break;
     }
     std::string_view data = transform ? filterResponseBody(chunk, sp->data, sp->end) : sp->data;
     filters_ended = sp->end;
     Status wst;
-    if (!data.empty()) wst = co_await io_.sendBody(data);
+    if (!data.empty()) wst = co_await io_->sendBody(data);
     up.consumeBody();
     if (!wst.ok()) {
       ex_.error = "client write: " + wst.error().message;
@@ -164,13 +164,13 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
     // A length-delimited body can end without an end=true read: the filters still get the end
     // (an encoder writes its trailer there).
     std::string_view tail = filterResponseBody(chunk, {}, true);
-    if (!tail.empty()) ok = (co_await io_.sendBody(tail)).ok();
+    if (!tail.empty()) ok = (co_await io_->sendBody(tail)).ok();
   }
   if (ok) {
-    auto fst = co_await io_.finishBody(&up.trailers());
+    auto fst = co_await io_->finishBody(&up.trailers());
     if (!fst.ok()) ok = false;
   }
-  ex_.log.bytes_out = io_.bytesOut();
+  ex_.log.bytes_out = io_->bytesOut();
   finishRequest(resp.status);
   co_return ok&& reusable&& up.bodyDone() && buf.empty();
 }
@@ -205,7 +205,7 @@ Task<bool> Exchange::relayHttp2(Http2UpstreamIo& up) {
   if (fr == FilterRun::kPaused) passed = co_await resumeResponseFilters();
   if (!passed && ctx_.has_local_reply) {
     stream.cancel();
-    io_.interruptBodyRead();
+    io_->interruptBodyRead();
     co_await sendLocalReply();
     co_return false;
   }
@@ -242,7 +242,7 @@ Task<> Exchange::relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool
   const grpc::WebMode web = up.webMode();
   const bool body_allowed = kind != ResponseBodyKind::kNone;
   const auto& cc = call_->cluster();
-  bool ok = head_held || (co_await io_.sendHead(resp, kind, content_length, {})).ok();
+  bool ok = head_held || (co_await io_->sendHead(resp, kind, content_length, {})).ok();
   std::string chunk;
   while (ok && body_allowed) {
     auto sp = co_await up.readBody(responseBodyIdle(cc));
@@ -257,13 +257,13 @@ Task<> Exchange::relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool
       }
       if (head_held) {  // nothing sent yet: the client can still get a proper error
         stream.cancel();
-        io_.interruptBodyRead();
+        io_->interruptBodyRead();
         bool timeout = sp.error().code == ErrorCode::kTimeout;
         co_await sendError(timeout ? 504 : 502,
                            timeout ? "upstream body timeout" : "bad response from upstream");
         co_return;
       }
-      io_.abortResponse();
+      io_->abortResponse();
       ok = false;
       break;
     }
@@ -275,8 +275,8 @@ Task<> Exchange::relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool
     }
     if (head_held && (sp->end || !data.empty())) {
       head_held = false;
-      auto hst = co_await io_.sendHead(resp, sp->end ? ResponseBodyKind::kLength : kind,
-                                       data.size(), sp->end ? data : std::string_view{});
+      auto hst = co_await io_->sendHead(resp, sp->end ? ResponseBodyKind::kLength : kind,
+                                        data.size(), sp->end ? data : std::string_view{});
       if (sp->end) data = {};
       if (!hst.ok()) {
         ex_.error = "client write: " + hst.error().message;
@@ -290,7 +290,7 @@ Task<> Exchange::relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool
       data = encoded;
     }
     if (!data.empty()) {
-      auto wst = co_await io_.sendBody(data);
+      auto wst = co_await io_->sendBody(data);
       if (!wst.ok()) {
         ex_.error = "client write: " + wst.error().message;
         ok = false;
@@ -302,12 +302,12 @@ Task<> Exchange::relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool
   if (ok && web != grpc::WebMode::kNone && stream.trailers().size() > 0) {
     std::string frame = grpc::trailerFrame(stream.trailers());
     if (web == grpc::WebMode::kText) frame = grpc::base64Encode(frame);
-    ok = (co_await io_.sendBody(frame)).ok();
-    if (ok) (void)co_await io_.finishBody(nullptr);
+    ok = (co_await io_->sendBody(frame)).ok();
+    if (ok) (void)co_await io_->finishBody(nullptr);
   } else if (ok) {
-    (void)co_await io_.finishBody(ctx_.drop_response_trailers ? nullptr : &stream.trailers());
+    (void)co_await io_->finishBody(ctx_.drop_response_trailers ? nullptr : &stream.trailers());
   }
-  ex_.log.bytes_out = io_.bytesOut();
+  ex_.log.bytes_out = io_->bytesOut();
   finishRequest(resp.status);
 }
 

@@ -24,19 +24,19 @@ bool retriesAfterSending(const config::RetryPolicy& p) {
 
 void Exchange::buildProxyHeader(config::ProxyProtocolSend version) {
   namespace pp = net::proxy_protocol;
-  if (down_.local.len == 0 && local_address_.len == 0) {
-    local_address_ = net::localAddressOf(down_.fd);
+  if (!down_->local && local_address_.len == 0) {
+    local_address_ = net::localAddressOf(down_->fd);
   }
   pp::WriteParams p;
-  p.source = down_.peer;
-  p.destination = down_.local.len != 0 ? down_.local : local_address_;
+  p.source = down_->peer;
+  p.destination = down_->local ? *down_->local : local_address_;
   if (version == config::ProxyProtocolSend::kV1) {
     proxy_owner_ = pp::writeV1(p);
     proxy_header_ = proxy_owner_;
     return;
   }
-  p.alpn = down_.alpn;
-  p.authority = down_.sni;
+  p.alpn = down_->alpn;
+  p.authority = down_->sni;
   auto owner = pp::writeV2(p);
   // The unique id is the request id of the request that opens the connection.
   p.unique_id = std::string_view(ctx_.request_id).substr(0, pp::kMaxUniqueId);
@@ -88,7 +88,7 @@ Task<> Exchange::proxyToUpstream() {
   auto& req = ctx_.request;
   // Ask the upstream whether it wants the body only if the client asked us and sent none yet.
   const bool wait_continue = !cc.http2 && req.expect_continue && req.has_body &&
-                             !io_.bodyBuffered() && req.protocol != http::Protocol::kHttp10;
+                             !io_->bodyBuffered() && req.protocol != http::Protocol::kHttp10;
   UpstreamCall call(w_, callOptions(cc, wait_continue), http1_, http2_);
   body_.reset();
   if (needsBodyForRetry(cc) && !(co_await bufferBodyForRetry())) co_return;
@@ -100,8 +100,8 @@ Task<> Exchange::proxyToUpstream() {
   const bool h2_possible = cc.http2 || cc.protocol_auto;
   const bool raw_span_ok = !h2_possible || (req.chunked && req.protocol != http::Protocol::kHttp2 &&
                                             grpc::webMode(req) != grpc::WebMode::kText);
-  if (raw_span_ok && !wait_continue && !io_.bodyDone() && !ex_.route->wants_request_body &&
-      (req.chunked || io_.bodyBuffered())) {
+  if (raw_span_ok && !wait_continue && !io_->bodyDone() && !ex_.route->wants_request_body &&
+      (req.chunked || io_->bodyBuffered())) {
     if (!(co_await fetchFirstSpan())) co_return;
   }
   call_ = &call;
@@ -112,7 +112,7 @@ Task<> Exchange::proxyToUpstream() {
 }
 
 Task<bool> Exchange::fetchFirstSpan() {
-  auto sp = co_await io_.readBody(ex_.snap->snap->config->timeouts.client_body);
+  auto sp = co_await io_->readBody(ex_.snap->snap->config->timeouts.client_body);
   if (!sp.ok()) {
     ex_.error = "client body: " + sp.error().message;
     if (sp.error().code == ErrorCode::kTooLarge) {
@@ -179,7 +179,7 @@ Task<bool> Exchange::bufferBodyForRetry() {
   body.clear();
   body.reserve(req.content_length);
   for (;;) {
-    auto sp = co_await io_.readBody(cfg.timeouts.client_body);
+    auto sp = co_await io_->readBody(cfg.timeouts.client_body);
     if (!sp.ok()) {
       bool timeout = sp.error().code == ErrorCode::kTimeout;
       (timeout ? w_.stats().timeouts_client : w_.stats().bad_requests).inc();
@@ -189,7 +189,7 @@ Task<bool> Exchange::bufferBodyForRetry() {
     ex_.request_body_started = true;
     if (sp->end) break;
     body.append(sp->data);
-    io_.consumeBody();
+    io_->consumeBody();
   }
   ex_.has_first_span = !body.empty();
   ex_.first_span = body;
@@ -209,7 +209,7 @@ void Exchange::ClientBody::firstSpanSent() {
   st.has_first_span = false;
   st.first_span = {};
   st.request_body_started = true;
-  ex_.io_.consumeBody();
+  ex_.io_->consumeBody();
 }
 
 Result<BodyReader::Span> Exchange::ClientBody::fail(Failure f, std::string_view why) {
@@ -225,7 +225,7 @@ Task<Result<BodyReader::Span>> Exchange::ClientBody::next() {
   // A gRPC stream's client may pause between messages: the stream idle bound applies.
   const runtime::Duration idle = grpc ? ex_.responseBodyIdle(ex_.call_->cluster())
                                       : runtime::Duration(cfg.timeouts.client_body);
-  auto sp = co_await ex_.io_.readBody(idle);
+  auto sp = co_await ex_.io_->readBody(idle);
   if (!sp.ok()) {
     failure_ = sp.error().code == ErrorCode::kTooLarge ? Failure::kTooLarge : Failure::kIncomplete;
     if (sp.error().code == ErrorCode::kTimeout) {
@@ -241,7 +241,7 @@ Task<Result<BodyReader::Span>> Exchange::ClientBody::next() {
   // A chunked body has no declared length to check up front: enforce the limit as it
   // streams. The upstream never gets the final chunk, so it never sees a complete request.
   const uint64_t max_body = cfg.limits.max_body_bytes;
-  if (max_body > 0 && ex_.io_.bodyBytesRead() > max_body) {
+  if (max_body > 0 && ex_.io_->bodyBytesRead() > max_body) {
     co_return fail(Failure::kTooLarge, "request body too large");
   }
   std::string_view data = sp->data;
@@ -264,25 +264,25 @@ Task<Result<BodyReader::Span>> Exchange::ClientBody::next() {
 }
 
 void Exchange::ClientBody::consume() {
-  ex_.io_.consumeBody();
+  ex_.io_->consumeBody();
 }
 
 bool Exchange::ClientBody::done() const {
-  return ex_.io_.bodyDone();
+  return ex_.io_->bodyDone();
 }
 
 const http::HeaderMap& Exchange::ClientBody::trailers() const {
-  return ex_.io_.bodyTrailers();
+  return ex_.io_->bodyTrailers();
 }
 
 void Exchange::ClientBody::interrupt() {
-  ex_.io_.interruptBodyRead();
+  ex_.io_->interruptBodyRead();
 }
 
 Task<> Exchange::ClientBody::continueAccepted() {
   if (ex_.ex_.sent_continue) co_return;
   ex_.ex_.sent_continue = true;
-  (void)co_await ex_.io_.sendContinue();
+  (void)co_await ex_.io_->sendContinue();
 }
 
 void Exchange::ClientBody::rewind() {

@@ -30,15 +30,48 @@ config::ListenerProtocol listenerProtocol(proxy::WorkerContext& w, const std::st
 }
 }  // namespace
 
+Http1StatePool::~Http1StatePool() = default;
+
+std::unique_ptr<Http1RequestState> Http1StatePool::take(WorkerContext& worker, ClientIo& io,
+                                                        const DownstreamInfo& down) {
+  if (free_.empty()) return std::make_unique<Http1RequestState>(worker, io, down);
+  auto state = std::move(free_.back());
+  free_.pop_back();
+  low_ = std::min(low_, free_.size());
+  state->exchange.rebind(io, down);
+  return state;
+}
+
+void Http1StatePool::give(std::unique_ptr<Http1RequestState> state) {
+  if (state->exchange.active()) return;  // destroyed here: it still holds a request's parts
+  state->exchange.goIdle();
+  free_.push_back(std::move(state));
+}
+
+size_t Http1StatePool::trimUnused() {
+  const size_t n = std::min(low_, free_.size());
+  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(n));
+  if (free_.empty()) free_.shrink_to_fit();
+  low_ = free_.size();
+  return n * sizeof(Http1RequestState);
+}
+
+namespace {
+// The frame of a connection's task holds only the session's pointer: an idle keep-alive
+// connection costs its Session, run()'s frame and this one.
+Task<> runOwnedSession(std::unique_ptr<Session> s) {
+  co_await s->run();
+}
+}  // namespace
+
 Task<> runSession(proxy::WorkerContext& worker, int fd, net::SocketAddress peer,
                   std::string listener_key) {
-  Session s(worker, fd, peer, std::move(listener_key));
-  co_await s.run();
+  return runOwnedSession(std::make_unique<Session>(worker, fd, peer, std::move(listener_key)));
 }
 
 Session::Session(proxy::WorkerContext& worker, int fd, const net::SocketAddress& peer,
                  std::string listener_key)
-    : w_(worker), client_(worker.loop(), fd), in_(kInitialBuffer), exchange_(worker, *this, down_) {
+    : w_(worker), client_(worker.loop(), fd), in_(kInitialBuffer) {
   down_.peer_ip = peer.ip();
   down_.peer = peer;
   down_.fd = fd;
@@ -50,6 +83,7 @@ Session::Session(proxy::WorkerContext& worker, int fd, const net::SocketAddress&
 }
 
 Session::~Session() {
+  if (req_) w_.http1Spares().give(std::move(req_));
   w_.stats().connections_active.dec();
   w_.sessionEnded(this);
 }
@@ -65,7 +99,7 @@ void Session::onDrain() {
 void Session::abort() {
   aborted_ = true;
   client_.cancel();
-  exchange_.abortUpstream();
+  if (req_) req_->exchange.abortUpstream();
   if (h2_) h2_->abort();
 }
 
@@ -93,7 +127,7 @@ Task<bool> Session::acceptProxyHeader(std::shared_ptr<const CompiledProxyProtoco
   // LOCAL, UNKNOWN and non-IP families keep the socket's addresses (the spec says so).
   if (r.header.hasAddresses()) {
     down_.peer = r.header.source;
-    down_.local = r.header.destination;
+    down_.local = std::make_unique<const net::SocketAddress>(r.header.destination);
     down_.peer_ip = down_.peer.ip();
   }
   // What the proxy in front saw, passed on by a cluster that sends PROXY v2.
@@ -145,7 +179,10 @@ Task<bool> Session::startTls() {
   }
   down_.tls = true;
   down_.forward_client_cert = tls_ctx_->forwardClientCert();
-  down_.peer_cert = net::peerCertificate(client_.ssl());
+  auto cert = net::peerCertificate(client_.ssl());
+  if (!cert.sha256.empty()) {  // a certificate was presented and verified
+    down_.peer_cert = std::make_unique<const net::PeerCertificate>(std::move(cert));
+  }
   const unsigned char* proto = nullptr;
   unsigned proto_len = 0;
   SSL_get0_alpn_selected(client_.ssl(), &proto, &proto_len);
@@ -186,6 +223,22 @@ Task<> Session::run() {
     co_await handleRequest();
     if (!keep_alive_ || aborted_) break;
     if (w_.draining() && in_.empty()) break;
+    if (in_.empty()) {
+      // Idle keep-alive: no request state, no buffer and no readHead frame are held while
+      // waiting for the next request's first bytes.
+      const auto deadline = w_.loop().now() + w_.snapshot()->snap->config->timeouts.keepalive_idle;
+      idle_ = true;
+      in_.release();
+      releaseRequest();
+      auto ready = co_await client_.readable(deadline);
+      idle_ = false;
+      if (!ready.ok()) {
+        if (ready.error().code == ErrorCode::kTimeout) {
+          w_.stats().timeout(metrics::TimeoutReason::kIdleKeepalive);
+        }
+        break;
+      }
+    }
   }
   if (must_linger_ && !aborted_) co_await lingeringClose();
 }
@@ -210,15 +263,15 @@ Task<Session::HeadResult> Session::readHead(bool first) {
     if (!in_.empty() && preface == PrefaceMatch::kNo) {
       idle_ = false;
       http1::ParseError err;
-      auto st = http1::parseRequestHead(in_.readable(), limits, head_, err);
+      auto st = http1::parseRequestHead(in_.readable(), limits, request().head, err);
       if (st == http1::ParseStatus::kComplete) co_return HeadResult::kOk;
       if (st == http1::ParseStatus::kError) {
         w_.stats().bad_requests.inc();
         log::debug("rejected request from ", down_.peer_ip, ": ", err.reason);
         keep_alive_ = false;
         must_linger_ = true;
-        exchange_.resetForGatewayError(err.reason);
-        co_await exchange_.sendError(err.status, err.reason);
+        request().exchange.resetForGatewayError(err.reason);
+        co_await req_->exchange.sendError(err.status, err.reason);
         co_return HeadResult::kClose;
       }
     }
@@ -228,7 +281,7 @@ Task<Session::HeadResult> Session::readHead(bool first) {
       // Idle keep-alive: wait for bytes without holding any buffer memory.
       idle_ = true;
       in_.release();
-      exchange_.goIdle();
+      releaseRequest();
       auto ready = co_await client_.readable(deadline);
       idle_ = false;
       if (!ready.ok()) {
@@ -251,8 +304,8 @@ Task<Session::HeadResult> Session::readHead(bool first) {
         w_.stats().timeouts_client.inc();
         w_.stats().timeout(metrics::TimeoutReason::kClientHeader);
         keep_alive_ = false;
-        exchange_.resetForGatewayError("client header timeout");
-        co_await exchange_.sendError(408, "request header timeout");
+        request().exchange.resetForGatewayError("client header timeout");
+        co_await req_->exchange.sendError(408, "request header timeout");
       }
       co_return HeadResult::kClose;
     }
@@ -279,7 +332,7 @@ void Session::countWriteTimeout(const Status& st) {
 
 void Session::serializeResponseHead(const http::Response& r, bool chunked, bool has_length,
                                     uint64_t length) {
-  std::string& out = out_;
+  std::string& out = req_->out;
   out.clear();
   std::string_view reason = r.reason.empty() ? http::reasonPhrase(r.status) : r.reason;
   char code[4] = {static_cast<char>('0' + r.status / 100 % 10),
@@ -296,7 +349,7 @@ void Session::serializeResponseHead(const http::Response& r, bool chunked, bool 
     // Connection: upgrade was added by the caller.
   } else if (!keep_alive_) {
     out.append("connection: close\r\n");
-  } else if (exchange_.ctx().request.protocol == http::Protocol::kHttp10) {
+  } else if (req_->exchange.ctx().request.protocol == http::Protocol::kHttp10) {
     out.append("connection: keep-alive\r\n");
   }
   out.append("\r\n");
@@ -317,66 +370,73 @@ Task<> Session::lingeringClose() {
 }
 
 bool Session::buildRequest() {
-  Exchange& ex = exchange_;
+  Exchange& ex = req_->exchange;
+  const http1::RequestHead& head = req_->head;
   auto& req = ex.ctx().request;
   // Own the head bytes and re-point the parsed views into them.
-  std::string_view raw = in_.readable().substr(0, head_.head_size);
+  std::string_view raw = in_.readable().substr(0, head.head_size);
   req.head_bytes.assign(raw);
   const char* old_base = raw.data();
   const char* new_base = req.head_bytes.data();
   auto rebase = [&](std::string_view v) {
     return std::string_view(new_base + (v.data() - old_base), v.size());
   };
-  for (const auto& f : head_.headers.fields())
+  for (const auto& f : head.headers.fields())
     req.headers.addView(rebase(f.name), rebase(f.value));
-  std::string_view target = rebase(head_.target);
-  req.method.assign(head_.method);
-  req.authority.assign(head_.host);
-  req.protocol = head_.version_minor == 0 ? http::Protocol::kHttp10 : http::Protocol::kHttp11;
-  keep_alive_ = head_.keep_alive;
-  in_.consume(head_.head_size);
+  std::string_view target = rebase(head.target);
+  req.method.assign(head.method);
+  req.authority.assign(head.host);
+  req.protocol = head.version_minor == 0 ? http::Protocol::kHttp10 : http::Protocol::kHttp11;
+  keep_alive_ = head.keep_alive;
+  in_.consume(head.head_size);
 
-  bool is_h2c = head_.upgrade && http::iequals(req.headers.get("upgrade"), "h2c");
-  req.upgrade = head_.upgrade && !is_h2c;
-  req.expect_continue = head_.expect_continue;
-  req.underscore_in_names = head_.underscore_in_names;
+  bool is_h2c = head.upgrade && http::iequals(req.headers.get("upgrade"), "h2c");
+  req.upgrade = head.upgrade && !is_h2c;
+  req.expect_continue = head.expect_continue;
+  req.underscore_in_names = head.underscore_in_names;
   stripHopByHop(req.headers, req.upgrade);
   req.headers.remove("expect");
 
-  switch (head_.body) {
+  switch (head.body) {
     case http1::BodyKind::kContentLength:
-      req.has_body = head_.content_length > 0;
-      req.content_length = head_.content_length;
+      req.has_body = head.content_length > 0;
+      req.content_length = head.content_length;
       req.content_length_present = true;
-      body_.reset(Framing::kContentLength, head_.content_length);
+      req_->body.reset(Framing::kContentLength, head.content_length);
       break;
     case http1::BodyKind::kChunked:
       req.has_body = true;
       req.chunked = true;
       // A chunk announcing more than max_body_bytes is refused before its data is awaited.
-      body_.reset(Framing::kChunked, 0, w_.snapshot()->snap->config->limits.max_body_bytes);
+      req_->body.reset(Framing::kChunked, 0, w_.snapshot()->snap->config->limits.max_body_bytes);
       break;
     default:
-      body_.reset(Framing::kNone, 0);
+      req_->body.reset(Framing::kNone, 0);
       break;
   }
 
-  ex.setHeadBytes(head_.head_size);
+  ex.setHeadBytes(head.head_size);
   return ex.prepare(target);
 }
 
 Task<> Session::handleRequest() {
-  exchange_.begin(head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  Exchange& ex = req_->exchange;
+  ex.begin(req_->head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
   if (!buildRequest()) {
     keep_alive_ = false;
     must_linger_ = true;
-    co_await exchange_.sendLocalReply();
+    co_await ex.sendLocalReply();
     co_return;
   }
-  co_await exchange_.run();
+  co_await ex.run();
+}
+
+void Session::releaseRequest() {
+  if (req_) w_.http1Spares().give(std::move(req_));
 }
 
 Task<> Session::runHttp2() {
+  releaseRequest();  // each stream has its own exchange
   h2_ = std::make_unique<Http2Connection>(w_, client_, in_, down_);
   co_await h2_->run();
   // A connection error: the client may still be sending (a flood); closing with its bytes
@@ -387,7 +447,7 @@ Task<> Session::runHttp2() {
 }
 
 Task<Result<BodyReader::Span>> Session::readBody(runtime::Duration idle) {
-  return body_.next(client_, in_, idle, ErrorSource::kDownstream);  // no frame of its own
+  return req_->body.next(client_, in_, idle, ErrorSource::kDownstream);  // no frame of its own
 }
 
 Task<Status> Session::sendContinue() {
@@ -402,36 +462,38 @@ Task<Status> Session::sendHead(const http::Response& resp, ResponseBodyKind kind
   response_chunked_ = false;
   bool has_length = kind == ResponseBodyKind::kLength;
   if (kind == ResponseBodyKind::kStream) {
-    if (exchange_.ctx().request.protocol == http::Protocol::kHttp11) {
+    if (req_->exchange.ctx().request.protocol == http::Protocol::kHttp11) {
       response_chunked_ = true;
     } else {
       keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
     }
   }
-  if (!body_.skipBuffered(in_)) {
+  if (!req_->body.skipBuffered(in_)) {
     // The request body was not read to its end: it must never be parsed as a next request.
     keep_alive_ = false;
     must_linger_ = true;
   }
   if (w_.draining()) keep_alive_ = false;
   serializeResponseHead(resp, response_chunked_, has_length, length);
-  writer_.reset(response_chunked_);
-  iovec v[2] = {{out_.data(), out_.size()}, {const_cast<char*>(first.data()), first.size()}};
+  req_->writer.reset(response_chunked_);
+  std::string& out = req_->out;
+  iovec v[2] = {{out.data(), out.size()}, {const_cast<char*>(first.data()), first.size()}};
   auto st = co_await writeClient(v, 2);
   if (!st.ok()) {
     keep_alive_ = false;
     co_return st;
   }
-  bytes_out_ = out_.size() + first.size();
+  bytes_out_ = out.size() + first.size();
   co_return st;
 }
 
 Task<Status> Session::sendBody(std::string_view data) {
   const auto& t = w_.snapshot()->snap->config->timeouts;
-  uint64_t before = writer_.bytesWritten();
-  auto st = co_await writer_.write(client_, data, w_.loop().now() + t.client_body);
+  BodyWriter& writer = req_->writer;
+  uint64_t before = writer.bytesWritten();
+  auto st = co_await writer.write(client_, data, w_.loop().now() + t.client_body);
   countWriteTimeout(st);
-  bytes_out_ += writer_.bytesWritten() - before;
+  bytes_out_ += writer.bytesWritten() - before;
   if (!st.ok()) keep_alive_ = false;
   co_return st;
 }
@@ -439,9 +501,10 @@ Task<Status> Session::sendBody(std::string_view data) {
 Task<Status> Session::finishBody(const http::HeaderMap* trailers) {
   if (!response_chunked_) co_return Status{};
   const auto& t = w_.snapshot()->snap->config->timeouts;
-  uint64_t before = writer_.bytesWritten();
-  auto st = co_await writer_.finish(client_, trailers, w_.loop().now() + t.client_body);
-  bytes_out_ += writer_.bytesWritten() - before;
+  BodyWriter& writer = req_->writer;
+  uint64_t before = writer.bytesWritten();
+  auto st = co_await writer.finish(client_, trailers, w_.loop().now() + t.client_body);
+  bytes_out_ += writer.bytesWritten() - before;
   if (!st.ok()) keep_alive_ = false;
   co_return st;
 }

@@ -20,6 +20,41 @@ namespace gatehouse::proxy {
 
 class Http2Connection;
 
+// What an HTTP/1.1 connection needs only while a request is in flight: taken from the worker's
+// spares (WorkerContext::http1Spares) when a request's first bytes arrive and given back when
+// the connection goes idle, so an idle keep-alive connection holds none of it, and a busy
+// worker reuses warm ones.
+struct Http1RequestState {
+  Http1RequestState(WorkerContext& worker, ClientIo& io, const DownstreamInfo& down)
+      : exchange(worker, io, down) {}
+  Exchange exchange;
+  http1::RequestHead head;
+  BodyReader body;    // the current request's body
+  BodyWriter writer;  // the current response's body
+  std::string out;    // reused scratch for serialized heads
+};
+
+// A worker's spare Http1RequestStates. Worker thread only.
+class Http1StatePool {
+ public:
+  Http1StatePool() = default;
+  ~Http1StatePool();
+  Http1StatePool(const Http1StatePool&) = delete;
+  Http1StatePool& operator=(const Http1StatePool&) = delete;
+
+  std::unique_ptr<Http1RequestState> take(WorkerContext& worker, ClientIo& io,
+                                          const DownstreamInfo& down);
+  // An exchange still in a request is not taken back (its destructor ends what it holds).
+  void give(std::unique_ptr<Http1RequestState> state);
+  // Frees the spares that no take() needed since the last call (the low-water mark). Returns
+  // the bytes freed (approximately).
+  size_t trimUnused();
+
+ private:
+  std::vector<std::unique_ptr<Http1RequestState>> free_;
+  size_t low_ = 0;
+};
+
 runtime::Task<> runSession(proxy::WorkerContext& worker, int fd, net::SocketAddress peer,
                            std::string listener_key);
 
@@ -38,11 +73,12 @@ class Session final : public ClientIo {
   void abort();
 
   // ClientIo (the request being served on this connection).
+  // (Called by the exchange during a request, so req_ is set.)
   runtime::Task<Result<BodyReader::Span>> readBody(runtime::Duration idle) override;
-  void consumeBody() override { body_.consume(in_); }
-  bool bodyDone() const override { return body_.done(); }
-  uint64_t bodyBytesRead() const override { return body_.bytesRead(); }
-  const http::HeaderMap& bodyTrailers() const override { return body_.trailers(); }
+  void consumeBody() override { req_->body.consume(in_); }
+  bool bodyDone() const override { return req_->body.done(); }
+  uint64_t bodyBytesRead() const override { return req_->body.bytesRead(); }
+  const http::HeaderMap& bodyTrailers() const override { return req_->body.trailers(); }
   bool bodyBuffered() const override { return !in_.empty(); }
   void interruptBodyRead() override { client_.interrupt(); }
   runtime::Task<Status> sendContinue() override;
@@ -71,6 +107,12 @@ class Session final : public ClientIo {
   void countWriteTimeout(const Status& st);
   runtime::Task<> lingeringClose();
   runtime::Task<> runHttp2();
+  // The request state: taken when a request's bytes are there, given back when idle.
+  Http1RequestState& request() {
+    if (!req_) req_ = w_.http1Spares().take(w_, *this, down_);
+    return *req_;
+  }
+  void releaseRequest();
   // Response head for the client; framing decided by the caller.
   void serializeResponseHead(const http::Response& r, bool chunked, bool has_length,
                              uint64_t length);
@@ -79,11 +121,7 @@ class Session final : public ClientIo {
   net::TcpStream client_;
   DownstreamInfo down_;
   Buffer in_;
-  std::string out_;  // reused scratch for serialized heads
-  http1::RequestHead head_;
-  BodyReader body_;    // the current request's body
-  BodyWriter writer_;  // the current response's body
-  Exchange exchange_;
+  std::unique_ptr<Http1RequestState> req_;  // null while idle
   uint64_t bytes_out_ = 0;
   bool response_chunked_ = false;
   bool keep_alive_ = true;

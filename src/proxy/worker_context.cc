@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "proxy/session.h"
+
 namespace gatehouse::proxy {
 namespace {
 thread_local WorkerContext* t_current_worker = nullptr;
@@ -19,11 +21,14 @@ CurrentWorkerScope::~CurrentWorkerScope() {
   t_current_worker = previous_;
 }
 
-WorkerContext::WorkerContext(int id, metrics::Stats& stats) : id_(id), stats_(stats) {
+WorkerContext::WorkerContext(int id, metrics::Stats& stats)
+    : id_(id), stats_(stats), http1_spares_(std::make_unique<Http1StatePool>()) {
   std::random_device rd;
   rng_state_[0] = (static_cast<uint64_t>(rd()) << 32) | rd();
   rng_state_[1] = (static_cast<uint64_t>(rd()) << 32) | rd() | 1;
 }
+
+WorkerContext::~WorkerContext() = default;
 
 uint64_t WorkerContext::nextRandom() {
   GH_ASSERT_OWNER(loop_.owner());

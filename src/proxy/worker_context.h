@@ -33,6 +33,7 @@ struct WorkerSnapshot {
 };
 
 class WorkerContext;
+class Http1StatePool;  // proxy/session.h
 
 // The worker whose loop this thread runs, or null (the control thread, a unit test without a
 // worker). It lets a policy, which sees only the http layer's RequestContext, reach its
@@ -63,7 +64,7 @@ class StreamWatcher {
 class WorkerContext {
  public:
   WorkerContext(int id, metrics::Stats& stats);
-  virtual ~WorkerContext() = default;
+  virtual ~WorkerContext();
   WorkerContext(const WorkerContext&) = delete;
   WorkerContext& operator=(const WorkerContext&) = delete;
 
@@ -99,6 +100,11 @@ class WorkerContext {
     streams_.erase(s);
   }
   size_t openStreams() const { return streams_.size(); }
+  // Spare per-request states of HTTP/1.1 connections (proxy/session.h).
+  Http1StatePool& http1Spares() {
+    GH_ASSERT_OWNER(loop_.owner());
+    return *http1_spares_;
+  }
   // Listener index of `key` in the current config (per-listener virtual hosts).
   size_t listenerIndex(const std::string& key) const;
 
@@ -115,6 +121,7 @@ class WorkerContext {
   std::unordered_set<StreamWatcher*> streams_;
   AccessLog access_log_;
   bool draining_ = false;
+  std::unique_ptr<Http1StatePool> http1_spares_;  // after loop_: its exchanges hold timers
 
  private:
   uint64_t rng_state_[2];

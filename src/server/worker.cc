@@ -219,13 +219,13 @@ void Worker::onSweep(void* self) {
   auto now = w->loop_.now();
   for (auto& [k, p] : w->pools_)
     p->sweep(now);
-  // Every 5 s: buffers and frames a burst left cached and nothing has needed since go back to
-  // the allocator, and after a large release the allocator gives its free pages to the kernel,
-  // so a quiet server's memory follows its connections rather than its busiest moment.
+  // Every 5 s: buffers, frames and request states a burst left cached and nothing has needed since
+  // go back to the allocator, and after a large release the allocator gives its free pages to the
+  // kernel, so a quiet server's memory follows its connections rather than its busiest moment.
   // Removed UDP listeners whose last session has ended give their socket back.
   std::erase_if(w->retired_udp_, [now](const auto& l) { return l->finished(now); });
   if (++w->sweeps_ % 5 == 0) {
-    size_t freed = buffer_pool::trimUnused() + trimFrameCache();
+    size_t freed = buffer_pool::trimUnused() + trimFrameCache() + w->http1Spares().trimUnused();
     if (freed >= (size_t{1} << 20)) ::malloc_trim(0);
   }
   w->sweep_timer_.arm(w->loop_, now + std::chrono::seconds(1), &Worker::onSweep, w);
