@@ -28,3 +28,6 @@ export REPS="${REPS:-3}"
 export OUT="${OUT:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}"
 "$HARNESS/run.sh"
 cat "$OUT/summary.md"
+echo
+echo "Median of per-repetition ratios (bench/ratios.py):"
+/usr/bin/python3 "$ROOT/bench/ratios.py" "$OUT/raw.tsv" gatehouse
