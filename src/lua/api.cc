@@ -1,0 +1,214 @@
+// Builds the `gh` table, gh.shared over a SharedDict, per-request variables and the hook call.
+// Anything that may allocate in the state runs inside a protected call: an allocation refused
+// by the memory bound must become a failed call, never a panic.
+#include "lua/api.h"
+
+#include <lua.hpp>
+
+#include "lua/api_internal.h"
+
+namespace gatehouse::lua {
+namespace {
+
+constexpr const char* kGhKey = "gatehouse.gh";
+constexpr const char* kInvokeKey = "gatehouse.invoke";
+
+SharedDict& dictOf(lua_State* L) {
+  return *static_cast<SharedDict*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+int sharedGet(lua_State* L) {
+  const std::string key = luaL_checkstring(L, 1);
+  const SharedDict::Value* v = dictOf(L).get(key);
+  if (v == nullptr) return 0;
+  if (const auto* d = std::get_if<double>(v)) {
+    lua_pushnumber(L, *d);
+  } else if (const auto* s = std::get_if<std::string>(v)) {
+    lua_pushlstring(L, s->data(), s->size());
+  } else {
+    lua_pushboolean(L, std::get<bool>(*v) ? 1 : 0);
+  }
+  return 1;
+}
+
+// gh.shared.set(key, value): value a number, string or boolean; nil removes the key. Returns
+// true, or false and a reason.
+int sharedSet(lua_State* L) {
+  size_t n = 0;
+  const char* k = luaL_checklstring(L, 1, &n);
+  SharedDict::Value v;
+  switch (lua_type(L, 2)) {
+    case LUA_TNONE:
+    case LUA_TNIL:
+      dictOf(L).erase(std::string(k, n));
+      lua_pushboolean(L, 1);
+      return 1;
+    case LUA_TNUMBER:
+      v = lua_tonumber(L, 2);
+      break;
+    case LUA_TBOOLEAN:
+      v = lua_toboolean(L, 2) != 0;
+      break;
+    case LUA_TSTRING: {
+      size_t vn = 0;
+      const char* s = lua_tolstring(L, 2, &vn);
+      if (vn > SharedDict::kMaxValueBytes) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "value too large");
+        return 2;
+      }
+      v = std::string(s, vn);
+      break;
+    }
+    default:
+      return luaL_argerror(L, 2, "a number, string, boolean or nil");
+  }
+  const bool ok = dictOf(L).set(std::string(k, n), std::move(v));
+  lua_pushboolean(L, ok ? 1 : 0);
+  if (ok) return 1;
+  lua_pushliteral(L, "dictionary full");
+  return 2;
+}
+
+// gh.shared.incr(key [, by = 1 [, init = 0]]): the new value, or nil and a reason.
+int sharedIncr(lua_State* L) {
+  const std::string key = luaL_checkstring(L, 1);
+  const double by = luaL_optnumber(L, 2, 1);
+  const double init = luaL_optnumber(L, 3, 0);
+  const double* v = dictOf(L).incr(key, by, init);
+  if (v == nullptr) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "not a number, or dictionary full");
+    return 2;
+  }
+  lua_pushnumber(L, *v);
+  return 1;
+}
+
+// Calls the hook: (fn, vars, [last]) -> sets gh.vars, then fn([last]).
+int invoke(lua_State* L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, kGhKey);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "vars");
+  lua_pop(L, 1);
+  lua_remove(L, 2);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+int install(lua_State* L) {
+  auto* dict = static_cast<SharedDict*>(lua_touserdata(L, 1));
+  lua_newtable(L);  // gh
+  registerRequestApi(L);
+  registerUtilApi(L);
+  lua_newtable(L);
+  const luaL_Reg shared[] = {{"get", sharedGet}, {"set", sharedSet}, {"incr", sharedIncr}};
+  for (const auto& fn : shared) {
+    lua_pushlightuserdata(L, dict);
+    lua_pushcclosure(L, fn.func, 1);
+    lua_setfield(L, -2, fn.name);
+  }
+  lua_setfield(L, -2, "shared");
+  lua_newtable(L);
+  lua_setfield(L, -2, "vars");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, kGhKey);
+  lua_setglobal(L, "gh");
+  lua_pushcfunction(L, invoke);
+  lua_setfield(L, LUA_REGISTRYINDEX, kInvokeKey);
+  return 0;
+}
+
+struct RefArgs {
+  const char* name;
+  int ref;
+};
+
+int makeVars(lua_State* L) {
+  auto* a = static_cast<RefArgs*>(lua_touserdata(L, 1));
+  lua_newtable(L);
+  a->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+int makeFunctionRef(lua_State* L) {
+  auto* a = static_cast<RefArgs*>(lua_touserdata(L, 1));
+  lua_getglobal(L, a->name);
+  if (!lua_isfunction(L, -1)) return 0;
+  a->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+}  // namespace
+
+const SharedDict::Value* SharedDict::get(const std::string& key) const {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+bool SharedDict::set(const std::string& key, Value v) {
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    it->second = std::move(v);
+    return true;
+  }
+  if (entries_.size() >= kMaxEntries) return false;
+  entries_.emplace(key, std::move(v));
+  return true;
+}
+
+const double* SharedDict::incr(const std::string& key, double by, double init) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    if (entries_.size() >= kMaxEntries) return nullptr;
+    it = entries_.emplace(key, init).first;
+  }
+  auto* d = std::get_if<double>(&it->second);
+  if (d == nullptr) return nullptr;
+  *d += by;
+  return d;
+}
+
+bool installApi(Vm& vm, SharedDict* dict) {
+  return lua_cpcall(vm.state(), install, dict) == 0;
+}
+
+int newVars(Vm& vm) {
+  RefArgs a{nullptr, LUA_NOREF};
+  if (lua_cpcall(vm.state(), makeVars, &a) != 0) {
+    lua_pop(vm.state(), 1);
+    return LUA_NOREF;
+  }
+  return a.ref;
+}
+
+void releaseVars(Vm& vm, int vars_ref) {
+  luaL_unref(vm.state(), LUA_REGISTRYINDEX, vars_ref);
+}
+
+int functionRef(Vm& vm, const char* name) {
+  RefArgs a{name, LUA_NOREF};
+  if (lua_cpcall(vm.state(), makeFunctionRef, &a) != 0) {
+    lua_pop(vm.state(), 1);
+    return LUA_NOREF;
+  }
+  return a.ref;
+}
+
+CallFailure runHook(Vm& vm, int fn_ref, Invocation& inv, int vars_ref) {
+  lua_State* L = vm.state();
+  lua_getfield(L, LUA_REGISTRYINDEX, kInvokeKey);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, vars_ref);
+  int nargs = 2;
+  if (inv.phase == Phase::kRequestBody || inv.phase == Phase::kResponseBody) {
+    lua_pushboolean(L, inv.last ? 1 : 0);
+    ++nargs;
+  }
+  vm.binding = &inv;
+  CallFailure f = vm.call(nargs);
+  vm.binding = nullptr;
+  return f;
+}
+
+}  // namespace gatehouse::lua
