@@ -61,8 +61,11 @@ void pushView(lua_State* L, std::string_view s) {
 
 int pushHeader(lua_State* L, const http::HeaderMap& headers) {
   const std::string_view name = checkView(L, 1);
-  if (!headers.has(name)) return 0;
-  pushView(L, headers.get(name));
+  if (!headers.has(name)) {
+    lua_pushnil(L);
+  } else {
+    pushView(L, headers.get(name));
+  }
   return 1;
 }
 
@@ -245,9 +248,13 @@ int respond(lua_State* L) {
   return 0;
 }
 
+// Absent values are an explicit nil, so that tostring(gh.consumer()) works.
 int pushOptional(lua_State* L, std::string_view s) {
-  if (s.empty()) return 0;
-  pushView(L, s);
+  if (s.empty()) {
+    lua_pushnil(L);
+  } else {
+    pushView(L, s);
+  }
   return 1;
 }
 int consumer(lua_State* L) {
@@ -265,15 +272,20 @@ int requestId(lua_State* L) {
 int claim(lua_State* L) {
   const std::string_view name = checkView(L, 1);
   const auto& claims = current(L).ctx->claims;
-  if (!claims) return 0;
-  for (const auto& [k, v] : claims->values) {
-    if (k == name) return pushOptional(L, v);
+  if (claims) {
+    for (const auto& [k, v] : claims->values) {
+      if (k == name) return pushOptional(L, v);
+    }
   }
-  return 0;
+  lua_pushnil(L);
+  return 1;
 }
 int claims(lua_State* L) {
   const auto& c = current(L).ctx->claims;
-  if (!c) return 0;
+  if (!c) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_createtable(L, 0, static_cast<int>(c->values.size()));
   for (const auto& [k, v] : c->values) {
     pushView(L, k);

@@ -116,13 +116,26 @@ int openSandbox(lua_State* L) {
   return 0;
 }
 
+// Lua cuts a long file name in messages to "..." and its last 56 bytes (LUA_IDSIZE): put the
+// whole name back, so that a log line names the file.
+void restoreFileName(std::string& msg, const std::string& file) {
+  constexpr size_t kIdSize = 60;
+  if (file.size() < kIdSize) return;
+  const std::string cut = "..." + file.substr(file.size() - (kIdSize - 4));
+  for (size_t at = msg.find(cut); at != std::string::npos; at = msg.find(cut, at + file.size())) {
+    msg.replace(at, cut.size(), file);
+  }
+}
+
 }  // namespace
 
 std::string scriptPosition(lua_State* L, int level) {
   lua_Debug ar;
   for (; lua_getstack(L, level, &ar) != 0; ++level) {
     if (lua_getinfo(L, "Sl", &ar) != 0 && ar.currentline > 0) {
-      return std::string(ar.short_src) + ":" + std::to_string(ar.currentline);
+      // The whole file name (short_src cuts long paths); short_src for other chunks.
+      const char* src = ar.source != nullptr && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
+      return std::string(src) + ":" + std::to_string(ar.currentline);
     }
   }
   return {};
@@ -221,6 +234,7 @@ CallFailure Vm::call(int nargs) {
                     ? std::string(msg, n)
                     : std::string("(error object is a ") + luaL_typename(L_, -1) + " value)";
     f.where = where_;
+    restoreFileName(f.message, chunk_name_);
     lua_pop(L_, 1);
   }
   lua_pop(L_, 1);  // the handler
@@ -236,10 +250,12 @@ CallFailure Vm::call(int nargs) {
 }
 
 Status Vm::load(std::string_view source, std::string_view chunk_name) {
-  const std::string name = "@" + std::string(chunk_name);
+  chunk_name_.assign(chunk_name);
+  const std::string name = "@" + chunk_name_;
   if (luaL_loadbufferx(L_, source.data(), source.size(), name.c_str(), "t") != 0) {
     std::string msg = lua_tostring(L_, -1) != nullptr ? lua_tostring(L_, -1) : "load failed";
     lua_pop(L_, 1);
+    restoreFileName(msg, chunk_name_);
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, std::move(msg));
   }
   CallFailure f = call(0);

@@ -85,8 +85,9 @@ class Vm {
   uint64_t ticks_ = 0;
   uint64_t tick_limit_ = 0;
   bool over_budget_ = false;
-  int handler_ref_ = -1;  // onError, made once: a call must not allocate outside the pcall
-  std::string where_;     // the failing position, set by the hooks
+  int handler_ref_ = -1;    // onError, made once: a call must not allocate outside the pcall
+  std::string where_;       // the failing position, set by the hooks
+  std::string chunk_name_;  // the loaded script's file (or name)
 };
 
 // "file:line" of the innermost Lua function on the stack from `level` up, or "".
