@@ -20,8 +20,9 @@ SharedDict& dictOf(lua_State* L) {
 int sharedGet(lua_State* L) {
   const std::string key = luaL_checkstring(L, 1);
   const SharedDict::Value* v = dictOf(L).get(key);
-  if (v == nullptr) return 0;
-  if (const auto* d = std::get_if<double>(v)) {
+  if (v == nullptr) {
+    lua_pushnil(L);
+  } else if (const auto* d = std::get_if<double>(v)) {
     lua_pushnumber(L, *d);
   } else if (const auto* s = std::get_if<std::string>(v)) {
     lua_pushlstring(L, s->data(), s->size());
