@@ -104,6 +104,21 @@ end
     assert r.headers["x-vars"] == "yes:42"
 
 
+def test_respond_from_response_headers_replaces_the_upstream_response(gatehouse, tmp_path, echo):
+    g, _ = start(gatehouse, tmp_path, echo, """
+function on_response_headers()
+  if gh.resp.get_status() == 404 then
+    gh.respond(200, "replaced", {["x-replaced"] = "1"})
+  end
+end
+""")
+    r = httpx.get(g.url + "/", headers={"x-echo-status": "404"}, timeout=IO_TIMEOUT)
+    assert r.status_code == 200
+    assert r.text == "replaced"
+    assert r.headers["x-replaced"] == "1"
+    assert httpx.get(g.url + "/", timeout=IO_TIMEOUT).json()["path"] == "/"
+
+
 def test_variables_are_per_request(gatehouse, tmp_path, echo):
     g, _ = start(gatehouse, tmp_path, echo, """
 function on_request_headers()
