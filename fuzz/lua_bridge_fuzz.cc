@@ -37,6 +37,8 @@ function on_request_headers()
   gh.vars.seen = value
   gh.shared.set(name, value)
   gh.shared.incr("n")
+  gh.global.set(value, name)
+  gh.global.get(name)
 end
 function on_request_body(last)
   local body = gh.req.get_body()
@@ -54,12 +56,13 @@ end
 struct Bridge {
   std::unique_ptr<glua::Vm> vm;
   glua::SharedDict dict;
+  glua::GlobalDict global;
   int on_headers = -1;
   int on_body = -1;
   Bridge() {
     vm = glua::Vm::create({.max_instructions = 10'000'000, .max_memory = 64ull << 20},
                           glua::kAllowNone);
-    FUZZ_CHECK(vm && glua::installApi(*vm, &dict));
+    FUZZ_CHECK(vm && glua::installApi(*vm, &dict, &global));
     FUZZ_CHECK(vm->load(kScript, "bridge.lua").ok());
     on_headers = glua::functionRef(*vm, "on_request_headers");
     on_body = glua::functionRef(*vm, "on_request_body");
@@ -105,5 +108,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(!ctx.request.path.empty() && ctx.request.path[0] == '/');
   FUZZ_CHECK(ctx.request.path.find('?') == std::string::npos);
   if (bridge.dict.size() > 1000) bridge.dict = glua::SharedDict();
+  if (bridge.global.dict.size() > 1000) bridge.global.dict = glua::SharedDict();
   return 0;
 }

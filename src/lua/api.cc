@@ -5,6 +5,9 @@
 
 #include <lua.hpp>
 
+#include <mutex>
+#include <optional>
+
 #include "lua/api_internal.h"
 
 namespace gatehouse::lua {
@@ -13,18 +16,29 @@ namespace {
 constexpr const char* kGhKey = "gatehouse.gh";
 constexpr const char* kInvokeKey = "gatehouse.invoke";
 
+// gh.shared's functions carry their dictionary (upvalue 1) and, for gh.global, the mutex that
+// guards it across workers (upvalue 2; null for a worker's own). Arguments are checked before
+// the lock is taken and values pushed after it is released.
 SharedDict& dictOf(lua_State* L) {
   return *static_cast<SharedDict*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+std::unique_lock<std::mutex> lockOf(lua_State* L) {
+  auto* mu = static_cast<std::mutex*>(lua_touserdata(L, lua_upvalueindex(2)));
+  return mu != nullptr ? std::unique_lock<std::mutex>(*mu) : std::unique_lock<std::mutex>();
 }
 
 int sharedGet(lua_State* L) {
   const std::string key = luaL_checkstring(L, 1);
-  const SharedDict::Value* v = dictOf(L).get(key);
-  if (v == nullptr) {
+  std::optional<SharedDict::Value> v;
+  {
+    auto lock = lockOf(L);
+    if (const SharedDict::Value* found = dictOf(L).get(key)) v = *found;
+  }
+  if (!v) {
     lua_pushnil(L);
-  } else if (const auto* d = std::get_if<double>(v)) {
+  } else if (const auto* d = std::get_if<double>(&*v)) {
     lua_pushnumber(L, *d);
-  } else if (const auto* s = std::get_if<std::string>(v)) {
+  } else if (const auto* s = std::get_if<std::string>(&*v)) {
     lua_pushlstring(L, s->data(), s->size());
   } else {
     lua_pushboolean(L, std::get<bool>(*v) ? 1 : 0);
@@ -37,13 +51,11 @@ int sharedGet(lua_State* L) {
 int sharedSet(lua_State* L) {
   size_t n = 0;
   const char* k = luaL_checklstring(L, 1, &n);
-  SharedDict::Value v;
+  std::optional<SharedDict::Value> v;
   switch (lua_type(L, 2)) {
     case LUA_TNONE:
     case LUA_TNIL:
-      dictOf(L).erase(std::string(k, n));
-      lua_pushboolean(L, 1);
-      return 1;
+      break;
     case LUA_TNUMBER:
       v = lua_tonumber(L, 2);
       break;
@@ -64,7 +76,15 @@ int sharedSet(lua_State* L) {
     default:
       return luaL_argerror(L, 2, "a number, string, boolean or nil");
   }
-  const bool ok = dictOf(L).set(std::string(k, n), std::move(v));
+  bool ok = true;
+  {
+    auto lock = lockOf(L);
+    if (v) {
+      ok = dictOf(L).set(std::string(k, n), std::move(*v));
+    } else {
+      dictOf(L).erase(std::string(k, n));
+    }
+  }
   lua_pushboolean(L, ok ? 1 : 0);
   if (ok) return 1;
   lua_pushliteral(L, "dictionary full");
@@ -76,14 +96,31 @@ int sharedIncr(lua_State* L) {
   const std::string key = luaL_checkstring(L, 1);
   const double by = luaL_optnumber(L, 2, 1);
   const double init = luaL_optnumber(L, 3, 0);
-  const double* v = dictOf(L).incr(key, by, init);
-  if (v == nullptr) {
+  std::optional<double> now;
+  {
+    auto lock = lockOf(L);
+    if (const double* v = dictOf(L).incr(key, by, init)) now = *v;
+  }
+  if (!now) {
     lua_pushnil(L);
     lua_pushliteral(L, "not a number, or dictionary full");
     return 2;
   }
-  lua_pushnumber(L, *v);
+  lua_pushnumber(L, *now);
   return 1;
+}
+
+// Sets gh[name] to a table of the dictionary functions over `dict` (guarded by `mu`, or not).
+void addDictionary(lua_State* L, const char* name, SharedDict* dict, std::mutex* mu) {
+  lua_newtable(L);
+  const luaL_Reg fns[] = {{"get", sharedGet}, {"set", sharedSet}, {"incr", sharedIncr}};
+  for (const auto& fn : fns) {
+    lua_pushlightuserdata(L, dict);
+    lua_pushlightuserdata(L, mu);
+    lua_pushcclosure(L, fn.func, 2);
+    lua_setfield(L, -2, fn.name);
+  }
+  lua_setfield(L, -2, name);
 }
 
 // Calls the hook: (fn, vars, [last]) -> sets gh.vars, then fn([last]).
@@ -97,19 +134,18 @@ int invoke(lua_State* L) {
   return 0;
 }
 
+struct Dictionaries {
+  SharedDict* local;
+  GlobalDict* global;
+};
+
 int install(lua_State* L) {
-  auto* dict = static_cast<SharedDict*>(lua_touserdata(L, 1));
+  auto* dicts = static_cast<Dictionaries*>(lua_touserdata(L, 1));
   lua_newtable(L);  // gh
   registerRequestApi(L);
   registerUtilApi(L);
-  lua_newtable(L);
-  const luaL_Reg shared[] = {{"get", sharedGet}, {"set", sharedSet}, {"incr", sharedIncr}};
-  for (const auto& fn : shared) {
-    lua_pushlightuserdata(L, dict);
-    lua_pushcclosure(L, fn.func, 1);
-    lua_setfield(L, -2, fn.name);
-  }
-  lua_setfield(L, -2, "shared");
+  addDictionary(L, "shared", dicts->local, nullptr);
+  addDictionary(L, "global", &dicts->global->dict, &dicts->global->mu);
   lua_newtable(L);
   lua_setfield(L, -2, "vars");
   lua_pushvalue(L, -1);
@@ -170,8 +206,9 @@ const double* SharedDict::incr(const std::string& key, double by, double init) {
   return d;
 }
 
-bool installApi(Vm& vm, SharedDict* dict) {
-  return lua_cpcall(vm.state(), install, dict) == 0;
+bool installApi(Vm& vm, SharedDict* local, GlobalDict* global) {
+  Dictionaries dicts{local, global};
+  return lua_cpcall(vm.state(), install, &dicts) == 0;
 }
 
 int newVars(Vm& vm) {

@@ -1,7 +1,8 @@
 #pragma once
 // The `gh` table a script sees: the request being served (gh.req, gh.resp, gh.respond, who is
-// calling), per-request variables (gh.vars), a per-worker dictionary (gh.shared) and helpers
-// (time, encodings, JSON, hashes, logging). Installed once per Vm; used on the Vm's thread.
+// calling), per-request variables (gh.vars), a per-worker dictionary (gh.shared), one shared
+// by all workers (gh.global), and helpers (time, encodings, JSON, hashes, logging). Installed once
+// per Vm; used on the Vm's thread.
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -45,9 +46,16 @@ class SharedDict {
   std::unordered_map<std::string, Value> entries_;
 };
 
+// The dictionary behind gh.global: one per script name for the whole process, every worker's
+// states reaching it under the mutex.
+struct GlobalDict {
+  std::mutex mu;
+  SharedDict dict;
+};
+
 // Installs the global `gh` in `vm` (call once, before Vm::load); false when it does not fit
-// in the memory bound. `dict` backs gh.shared and must outlive `vm`.
-bool installApi(Vm& vm, SharedDict* dict);
+// in the memory bound. `local` backs gh.shared and `global` gh.global; both outlive `vm`.
+bool installApi(Vm& vm, SharedDict* local, GlobalDict* global);
 
 // A fresh per-request variables table in `vm`'s registry: its reference, or -1 (LUA_NOREF)
 // when the state is out of memory.

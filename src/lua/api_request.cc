@@ -89,8 +89,23 @@ int pushHeaders(lua_State* L, const http::HeaderMap& headers) {
   return 1;
 }
 
+// Framing and connection fields are the gateway's to write: a script setting them could make
+// the message's length lie.
+bool isManaged(std::string_view name) {
+  return http::iequals(name, "content-length") || http::isConnectionSpecific(name) ||
+         http::iequals(name, "te") || http::iequals(name, "trailer");
+}
+
+std::string lowerCase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 int setHeader(lua_State* L, http::HeaderMap& headers) {
   const std::string_view name = checkView(L, 1);
+  if (isManaged(name)) return luaL_argerror(L, 1, "framing headers are set by the gateway");
   if (lua_isnoneornil(L, 2)) {
     headers.remove(name);
     return 0;
@@ -98,14 +113,14 @@ int setHeader(lua_State* L, http::HeaderMap& headers) {
   const std::string_view value = checkView(L, 2);
   if (!isToken(name)) return luaL_argerror(L, 1, "not a header name");
   if (!isFieldValue(value)) return luaL_argerror(L, 2, "a header value holds no CR, LF or NUL");
-  std::string lower(name);
-  for (char& c : lower)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  headers.set(lower, value);
+  headers.set(lowerCase(name), value);
   return 0;
 }
 
 int removeHeader(lua_State* L, http::HeaderMap& headers) {
+  if (isManaged(checkView(L, 1))) {
+    return luaL_argerror(L, 1, "framing headers are set by the gateway");
+  }
   lua_pushinteger(L, static_cast<lua_Integer>(headers.remove(checkView(L, 1))));
   return 1;
 }
@@ -234,10 +249,11 @@ int respond(lua_State* L) {
       size_t kn = 0, vn = 0;
       const char* k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : nullptr;
       const char* v = lua_isstring(L, -1) ? lua_tolstring(L, -1, &vn) : nullptr;
-      if (k == nullptr || v == nullptr || !isToken({k, kn}) || !isFieldValue({v, vn})) {
+      if (k == nullptr || v == nullptr || !isToken({k, kn}) || !isFieldValue({v, vn}) ||
+          isManaged({k, kn})) {
         return luaL_argerror(L, 3, "a table of header names to string values");
       }
-      reply.headers.set({k, kn}, {v, vn});
+      reply.headers.set(lowerCase({k, kn}), {v, vn});
       lua_pop(L, 1);
     }
   }

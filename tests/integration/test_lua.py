@@ -237,6 +237,23 @@ end
     assert e["hdrs"]["x-last"] == "/after"
 
 
+def test_global_dict_is_shared_by_every_worker(gatehouse, tmp_path, echo):
+    g, _ = start(gatehouse, tmp_path, echo, """
+function on_request_headers()
+  gh.respond(200, tostring(gh.global.incr("hits")) .. " " .. tostring(gh.shared.incr("hits")))
+end
+""", workers=2)
+    globals_, locals_ = [], []
+    for _ in range(30):
+        # A new connection each time: the kernel spreads them over both workers.
+        r = httpx.get(g.url + "/", headers={"connection": "close"}, timeout=IO_TIMEOUT)
+        total, own = r.text.split()
+        globals_.append(int(total))
+        locals_.append(int(own))
+    assert globals_ == list(range(1, 31))
+    assert max(locals_) <= 30
+
+
 FORBIDDEN_PROBE = """
 local function probe()
   local r = {}

@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "http/filter.h"
 #include "lua/api.h"
@@ -25,11 +27,12 @@ using lua::Vm;
 struct Loaded {
   std::unique_ptr<Vm> vm;
   lua::SharedDict dict;
+  lua::GlobalDict global;
   explicit Loaded(const std::string& script, lua::Limits limits = {},
                   uint32_t allow = lua::kAllowNone) {
     vm = Vm::create(limits, allow);
     EXPECT_TRUE(vm);
-    EXPECT_TRUE(lua::installApi(*vm, &dict));
+    EXPECT_TRUE(lua::installApi(*vm, &dict, &global));
     auto st = vm->load(script, "test.lua");
     EXPECT_TRUE(st.ok()) << st.error().message;
   }
@@ -147,6 +150,8 @@ end
 function bad_path() gh.req.set_path("no-slash") end
 function bad_value() gh.req.set_header("x", "a\r\nb: c") end
 function body_outside() gh.req.get_body() end
+function framing() gh.req.set_header("Content-Length", "1") end
+function framing_removed() gh.req.remove_header("transfer-encoding") end
 )");
   http::RequestContext ctx;
   ctx.request.method = "GET";
@@ -159,7 +164,7 @@ function body_outside() gh.req.get_body() end
   EXPECT_EQ(ctx.request.path, "/new/p");
   EXPECT_EQ(ctx.request.query, "a=1");
   EXPECT_EQ(ctx.request.method, "PATCH");
-  for (const char* fn : {"bad_path", "bad_value", "body_outside"}) {
+  for (const char* fn : {"bad_path", "bad_value", "body_outside", "framing", "framing_removed"}) {
     CallFailure f = l.run(fn, ctx);
     EXPECT_EQ(f.kind, Failure::kError) << fn;
     EXPECT_EQ(f.where.rfind("test.lua:", 0), 0u) << fn << ": " << f.where;
@@ -169,7 +174,7 @@ function body_outside() gh.req.get_body() end
 
 TEST(LuaApi, RespondAndBodies) {
   Loaded l(R"(
-function deny() gh.respond(429, "slow down", {["retry-after"] = "3"}) end
+function deny() gh.respond(429, "slow down", {["Retry-After"] = "3"}) end
 function body() gh.req.set_body(gh.req.get_body():upper()) end
 function late() gh.respond(200, "x") end
 )");
@@ -180,6 +185,8 @@ function late() gh.respond(200, "x") end
   EXPECT_TRUE(ctx.has_local_reply);
   EXPECT_EQ(ctx.local_reply.status, 429);
   EXPECT_EQ(ctx.local_reply.body, "slow down");
+  ASSERT_EQ(ctx.local_reply.headers.fields().size(), 2u);              // and content-type
+  EXPECT_EQ(ctx.local_reply.headers.fields()[0].name, "retry-after");  // HTTP/2: lower case
   EXPECT_EQ(ctx.local_reply.headers.get("retry-after"), "3");
   std::string chunk = "abc";
   ASSERT_EQ(l.run("body", ctx, Phase::kRequestBody, &chunk).kind, Failure::kNone);
@@ -245,6 +252,27 @@ TEST(LuaSharedDict, GetSetIncr) {
   EXPECT_EQ(l.eval("gh.shared.get('s')"), "nil");
   EXPECT_EQ(l.eval("select(2, gh.shared.set('big', string.rep('x', 70000)))"), "value too large");
   EXPECT_EQ(l.dict.size(), 2u);
+}
+
+TEST(LuaSharedDict, GlobalIsSharedByStatesOnManyThreads) {
+  lua::GlobalDict global;
+  static constexpr int kThreads = 4, kIncrements = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&global] {
+      lua::SharedDict local;
+      auto vm = Vm::create({}, lua::kAllowNone);
+      ASSERT_TRUE(vm && lua::installApi(*vm, &local, &global));
+      ASSERT_TRUE(vm->load("for i = 1, " + std::to_string(kIncrements) +
+                               " do gh.global.incr('n') gh.shared.incr('n') end",
+                           "t.lua")
+                      .ok());
+      EXPECT_EQ(std::get<double>(*local.get("n")), kIncrements);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(std::get<double>(*global.dict.get("n")), kThreads * kIncrements);
 }
 
 TEST(LuaPolicy, Options) {

@@ -5,6 +5,7 @@
 #include <lua.hpp>
 
 #include <array>
+#include <mutex>
 #include <unordered_map>
 
 #include "core/log.h"
@@ -26,15 +27,18 @@ struct WorkerScript {
   std::unique_ptr<glua::Vm> vm;
   std::array<int, kHookCount> hooks{};
   std::shared_ptr<glua::SharedDict> dict;
+  std::shared_ptr<glua::GlobalDict> global;
 };
 
 // A fresh state with the API and the script loaded, or why not.
 Result<std::unique_ptr<WorkerScript>> loadScript(const Options& o,
-                                                 std::shared_ptr<glua::SharedDict> dict) {
+                                                 std::shared_ptr<glua::SharedDict> dict,
+                                                 std::shared_ptr<glua::GlobalDict> global) {
   auto ws = std::make_unique<WorkerScript>();
   ws->dict = std::move(dict);
+  ws->global = std::move(global);
   ws->vm = glua::Vm::create(o.limits, o.allow);
-  if (!ws->vm || !glua::installApi(*ws->vm, ws->dict.get())) {
+  if (!ws->vm || !glua::installApi(*ws->vm, ws->dict.get(), ws->global.get())) {
     return configError("the Lua state does not fit in max_memory");
   }
   if (auto st = ws->vm->load(o.source, o.chunk_name); !st.ok()) return st.error();
@@ -49,6 +53,16 @@ std::shared_ptr<glua::SharedDict> workerDict(const std::string& name) {
   thread_local std::unordered_map<std::string, std::shared_ptr<glua::SharedDict>> dicts;
   auto& d = dicts[name];
   if (!d) d = std::make_shared<glua::SharedDict>();
+  return d;
+}
+
+// The process's dictionary for a script name (gh.global), kept for the process's life.
+std::shared_ptr<glua::GlobalDict> globalDict(const std::string& name) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::shared_ptr<glua::GlobalDict>> dicts;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& d = dicts[name];
+  if (!d) d = std::make_shared<glua::GlobalDict>();
   return d;
 }
 
@@ -78,7 +92,7 @@ class LuaFactory final : public http::FilterFactory {
       if (e.factory == this && !e.alive.expired()) return e.script;
     }
     std::erase_if(t_scripts, [](const WorkerEntry& e) { return e.alive.expired(); });
-    auto ws = loadScript(o_, workerDict(o_.name));
+    auto ws = loadScript(o_, workerDict(o_.name), globalDict(o_.name));
     if (!ws.ok()) {
       log::error("lua ", o_.chunk_name, ": ", ws.error().message);
       return nullptr;
@@ -175,8 +189,9 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   if (!o.ok()) return o.error();
   // Compile and run the top level once here: a broken script fails the config, with file:line.
   glua::SharedDict scratch_dict;
+  glua::GlobalDict scratch_global;  // the top level must not touch the live dictionaries
   auto vm = glua::Vm::create(o->limits, o->allow);
-  if (!vm || !glua::installApi(*vm, &scratch_dict)) {
+  if (!vm || !glua::installApi(*vm, &scratch_dict, &scratch_global)) {
     return configError("the Lua state does not fit in max_memory");
   }
   if (auto st = vm->load(o->source, o->chunk_name); !st.ok()) return st.error();
