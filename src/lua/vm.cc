@@ -142,7 +142,7 @@ std::string scriptPosition(lua_State* L, int level) {
 }
 
 std::unique_ptr<Vm> Vm::create(const Limits& limits, uint32_t allow) {
-  std::unique_ptr<Vm> vm(new Vm(limits));  // private constructor: make_unique cannot reach it
+  auto vm = std::make_unique<Vm>(Key{}, limits);
   vm->L_ = lua_newstate(&Vm::allocate, vm.get());
   if (vm->L_ == nullptr) return nullptr;
   luaJIT_setmode(vm->L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);

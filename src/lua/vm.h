@@ -43,11 +43,16 @@ struct CallFailure {
 };
 
 class Vm {
+  struct Key {  // lets create() use make_unique while the constructor stays its own
+    explicit Key() = default;
+  };
+
  public:
   // A fresh state with the sandboxed standard library; null when even that does not fit in
   // `limits.max_memory`.
   static std::unique_ptr<Vm> create(const Limits& limits, uint32_t allow);
   ~Vm();
+  Vm(Key, const Limits& limits) : limits_(limits) {}
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;
 
@@ -70,7 +75,6 @@ class Vm {
   void* binding = nullptr;
 
  private:
-  Vm(const Limits& limits) : limits_(limits) {}
   void openLibraries(uint32_t allow);
   void armBudget();
   static void* allocate(void* ud, void* ptr, size_t osize, size_t nsize);
