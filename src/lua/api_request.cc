@@ -186,8 +186,12 @@ int reqSetBody(lua_State* L) {
   return 0;
 }
 
+// In on_log: the status the client got (a reply the gateway or a policy made included).
 int respGetStatus(lua_State* L) {
-  lua_pushinteger(L, response(L).status);
+  const http::Response& r = response(L);
+  const Invocation& inv = current(L);
+  const int final_status = inv.ctx->final_status;
+  lua_pushinteger(L, inv.phase == Phase::kLog && final_status != 0 ? final_status : r.status);
   return 1;
 }
 int respSetStatus(lua_State* L) {

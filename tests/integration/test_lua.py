@@ -119,6 +119,21 @@ end
     assert httpx.get(g.url + "/", timeout=IO_TIMEOUT).json()["path"] == "/"
 
 
+def test_on_log_sees_the_final_status(gatehouse, tmp_path, echo):
+    g, _ = start(gatehouse, tmp_path, echo, """
+function on_request_headers()
+  if gh.req.get_path() == "/deny" then return gh.respond(418, "no") end
+  gh.req.set_header("x-last", tostring(gh.shared.get("last_status")))
+end
+function on_log()
+  gh.shared.set("last_status", gh.resp.get_status())
+end
+""", workers=1)
+    assert httpx.get(g.url + "/deny", timeout=IO_TIMEOUT).status_code == 418
+    assert echoed(httpx.get(g.url + "/", timeout=IO_TIMEOUT))["hdrs"]["x-last"] == "418"
+    assert echoed(httpx.get(g.url + "/", timeout=IO_TIMEOUT))["hdrs"]["x-last"] == "200"
+
+
 def test_variables_are_per_request(gatehouse, tmp_path, echo):
     g, _ = start(gatehouse, tmp_path, echo, """
 function on_request_headers()
