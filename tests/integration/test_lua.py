@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import jwt
 
 from support import IO_TIMEOUT, simple_config, wait_until
 from support.common import GATEHOUSE_BIN
@@ -190,6 +191,33 @@ end
     assert e["hdrs"]["x-rid"] == e["hdrs"]["x-request-id"]
     assert e["hdrs"]["x-consumer"] == "nil"
     assert e["hdrs"]["x-claim"] == "nil"
+
+
+def test_consumer_and_claims_from_jwt_auth(gatehouse, tmp_path, echo):
+    secret = b"0123456789abcdef0123456789abcdef-lua-test"
+    jwks = {"keys": [{"kty": "oct", "kid": "hs",
+                      "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}]}
+    script = tmp_path / "claims.lua"
+    script.write_text("""
+function on_request_headers()
+  gh.req.set_header("x-lua-consumer", tostring(gh.consumer()))
+  gh.req.set_header("x-lua-sub", tostring(gh.claim("sub")))
+  gh.req.set_header("x-lua-email", tostring((gh.claims() or {}).email))
+end
+""")
+    route = {"name": "api", "match": {"path_prefix": "/"}, "cluster": "up", "policies": [
+        {"name": "jwt_auth", "config": {"jwks": json.dumps(jwks), "issuers": ["lua-test"]}},
+        {"name": "lua", "config": {"file": str(script)}}]}
+    g = gatehouse(simple_config({"name": "up", "endpoints": [echo.endpoint]}, routes=[route]))
+    now = int(time.time())
+    token = jwt.encode({"iss": "lua-test", "sub": "alice", "email": "alice@example.test",
+                        "iat": now, "exp": now + 300}, secret, algorithm="HS256",
+                       headers={"kid": "hs"})
+    e = echoed(httpx.get(g.url + "/", headers={"authorization": f"Bearer {token}"},
+                         timeout=IO_TIMEOUT))
+    assert e["hdrs"]["x-lua-consumer"] == "alice"
+    assert e["hdrs"]["x-lua-sub"] == "alice"
+    assert e["hdrs"]["x-lua-email"] == "alice@example.test"
 
 
 def test_helpers(gatehouse, tmp_path, echo):
