@@ -273,11 +273,17 @@ end
     counts = [echoed(httpx.get(g.url + f"/p{i}", timeout=IO_TIMEOUT))["hdrs"]["x-count"]
               for i in range(3)]
     assert counts == ["1", "2", "3"]
-    path.write_text(script + "\n-- edited\n")
+    # The new script runs after the reload; the dictionary keeps its count.
+    path.write_text(script.replace('"x-last"', '"x-last-v2"'))
     assert g.reload() == "success"
     e = echoed(httpx.get(g.url + "/after", timeout=IO_TIMEOUT))
     assert e["hdrs"]["x-count"] == "4"
-    assert e["hdrs"]["x-last"] == "/after"
+    assert e["hdrs"]["x-last-v2"] == "/after"
+    assert "x-last" not in e["hdrs"]
+    # A broken script fails the reload and the running one keeps serving.
+    path.write_text("function on_request_headers(\n")
+    assert g.reload() == "failure"
+    assert echoed(httpx.get(g.url + "/again", timeout=IO_TIMEOUT))["hdrs"]["x-count"] == "5"
 
 
 def test_global_dict_is_shared_by_every_worker(gatehouse, tmp_path, echo):
