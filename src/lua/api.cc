@@ -212,6 +212,11 @@ bool installApi(Vm& vm, SharedDict* local, GlobalDict* global) {
 }
 
 int newVars(Vm& vm) {
+  if (!vm.spare_tables.empty()) {
+    const int ref = vm.spare_tables.back();
+    vm.spare_tables.pop_back();
+    return ref;
+  }
   RefArgs a{nullptr, LUA_NOREF};
   if (lua_cpcall(vm.state(), makeVars, &a) != 0) {
     lua_pop(vm.state(), 1);
@@ -220,8 +225,40 @@ int newVars(Vm& vm) {
   return a.ref;
 }
 
+// Empties the table (no allocation: only existing keys are set to nil) and keeps it for the
+// next request: a new table per request costs more than the rest of a small hook.
 void releaseVars(Vm& vm, int vars_ref) {
-  luaL_unref(vm.state(), LUA_REGISTRYINDEX, vars_ref);
+  constexpr size_t kMaxSpare = 64;
+  constexpr int kMaxKeysToClear = 64;
+  if (vars_ref == LUA_NOREF) return;
+  lua_State* L = vm.state();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, vars_ref);
+  bool reusable = lua_istable(L, -1) && vm.spare_tables.size() < kMaxSpare;
+  if (reusable) {
+    int keys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      lua_pop(L, 1);
+      if (++keys > kMaxKeysToClear) {  // a big table: let the collector have it
+        lua_pop(L, 1);
+        reusable = false;
+        break;
+      }
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);  // clearing a field while traversing is allowed
+    }
+  }
+  if (reusable) {
+    lua_pushnil(L);
+    lua_setmetatable(L, -2);
+  }
+  lua_pop(L, 1);
+  if (reusable) {
+    vm.spare_tables.push_back(vars_ref);
+  } else {
+    luaL_unref(L, LUA_REGISTRYINDEX, vars_ref);
+  }
 }
 
 int functionRef(Vm& vm, const char* name) {

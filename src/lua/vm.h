@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.h"
 
@@ -73,6 +74,8 @@ class Vm {
   static Vm* of(lua_State* L);
   // Data the bindings attach to the state (the request being served); owned elsewhere.
   void* binding = nullptr;
+  // Registry references of emptied per-request tables, kept for reuse (lua/api.cc).
+  std::vector<int> spare_tables;
 
  private:
   void openLibraries(uint32_t allow);

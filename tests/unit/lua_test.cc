@@ -214,6 +214,24 @@ end
   EXPECT_EQ(ctx.request.headers.get("x-who"), "alice/u-1/nil/gold/api/10.0.0.1/rid");
 }
 
+TEST(LuaApi, VarsAreEmptyForEachRequest) {
+  Loaded l(R"(
+function fill()
+  local n = tonumber(gh.req.get_header("x-n"))
+  gh.req.set_header("x-seen", tostring(next(gh.vars)) .. "," .. tostring(getmetatable(gh.vars)))
+  for i = 1, n do gh.vars["k" .. i] = i end
+  setmetatable(gh.vars, {__index = function() return "leak" end})
+end
+)");
+  for (const char* n : {"3", "100", "3", "0"}) {
+    http::RequestContext ctx;
+    ctx.request.headers.add("x-n", n);
+    ASSERT_EQ(l.run("fill", ctx).kind, Failure::kNone);
+    EXPECT_EQ(ctx.request.headers.get("x-seen"), "nil,nil") << n;
+  }
+  EXPECT_LE(l.vm->spare_tables.size(), 1u);
+}
+
 TEST(LuaApi, Helpers) {
   Loaded l("");
   EXPECT_EQ(l.eval("gh.base64_encode('hi?')"), "aGk/");
