@@ -13,6 +13,7 @@
 #include "policies/ip_restriction/ip_restriction.h"
 #include "policies/jwt_auth/jwt_auth.h"
 #include "policies/key_auth/key_auth.h"
+#include "policies/lua/lua.h"
 #include "policies/metering/metering.h"
 #include "policies/oauth2_introspection/oauth2_introspection.h"
 #include "policies/quota/quota.h"
@@ -45,6 +46,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"grpc_transcode", &policies::grpc_transcode::build},
       {"adaptive_concurrency", &policies::adaptive_concurrency::build},
       {"compress", &policies::compress::build},
+      {"lua", &policies::lua::build},
   };
   return kPolicies;
 }

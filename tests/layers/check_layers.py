@@ -17,6 +17,7 @@ LAYERS = [
     ("net",),
     ("http",),
     ("compress",),
+    ("lua",),
     ("redis",),
     ("lb", "upstream"),
     ("proxy",),

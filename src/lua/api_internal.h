@@ -1,0 +1,25 @@
+#pragma once
+// Shared by the files that build the `gh` table (lua/api*.cc); not for other layers. Runs on
+// the Vm's thread.
+#include <lua.hpp>
+
+#include "lua/api.h"
+
+namespace gatehouse::lua {
+
+// The invocation being served; raises a Lua error outside a hook.
+Invocation& current(lua_State* L);
+
+// Sets each function of `fns` (null-terminated) as a field of the table on top of the stack.
+inline void setFunctions(lua_State* L, const luaL_Reg* fns) {
+  for (; fns->name != nullptr; ++fns) {
+    lua_pushcfunction(L, fns->func);
+    lua_setfield(L, -2, fns->name);
+  }
+}
+
+// Each adds its fields to the `gh` table on top of the stack.
+void registerRequestApi(lua_State* L);
+void registerUtilApi(lua_State* L);
+
+}  // namespace gatehouse::lua

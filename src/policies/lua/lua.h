@@ -1,0 +1,29 @@
+#pragma once
+// Policy `lua`: a user script (LuaJIT, sandboxed and bounded) with hooks for each phase of the
+// filter chain. build() runs on the control thread: it reads the options and compiles and runs
+// the script once in a throwaway state, so a syntax error fails the config with file:line.
+// Each worker then keeps its own state per policy instance (made on its first request; no
+// lock between workers) and a per-worker dictionary per script name that outlives reloads.
+#include <cstdint>
+#include <string>
+
+#include "http/filter.h"
+#include "lua/vm.h"
+
+namespace gatehouse::policies::lua {
+
+struct Options {
+  std::string source;      // the script's text
+  std::string chunk_name;  // the file, or "inline:NAME": what errors and logs call it
+  std::string name;        // keys the per-worker dictionary (default: the file, or "inline")
+  gatehouse::lua::Limits limits;
+  uint32_t allow = gatehouse::lua::kAllowNone;
+  int error_status = 500;               // a failed hook ends the request with this status
+  uint64_t max_body_size = 1ull << 20;  // bound on the request body on_request_body sees
+};
+
+Result<Options> parseOptions(const YAML::Node& config);
+
+Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+
+}  // namespace gatehouse::policies::lua

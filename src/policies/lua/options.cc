@@ -1,0 +1,105 @@
+// The `lua` policy's options (control thread).
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "policies/lua/lua.h"
+#include "policies/policy_yaml.h"
+
+namespace gatehouse::policies::lua {
+namespace {
+
+namespace glua = gatehouse::lua;
+
+constexpr std::pair<std::string_view, uint32_t> kAllowances[] = {
+    {"io", glua::kAllowIo},   {"os", glua::kAllowOs},           {"debug", glua::kAllowDebug},
+    {"ffi", glua::kAllowFfi}, {"package", glua::kAllowPackage}, {"bytecode", glua::kAllowBytecode},
+};
+
+Status readAllow(const YAML::Node& node, Options& o) {
+  auto names = readStringList(node, "allow");
+  if (!names.ok()) return names.error();
+  for (const auto& name : *names) {
+    bool known = false;
+    for (const auto& [n, bit] : kAllowances) {
+      if (name == n) o.allow |= bit, known = true;
+    }
+    if (!known) {
+      return configError("allow: unknown library '" + name +
+                         "'; expected io, os, debug, ffi, package or bytecode");
+    }
+  }
+  return {};
+}
+
+Status readSource(const YAML::Node& c, Options& o) {
+  if (c["file"] && c["source"]) return configError("set one of file and source, not both");
+  if (c["file"]) {
+    auto file = readName(c["file"], "file");
+    if (!file.ok()) return file.error();
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) return configError("file: cannot read '" + *file + "'");
+    std::ostringstream text;
+    text << in.rdbuf();
+    o.source = text.str();
+    o.chunk_name = *file;
+    o.name = *file;
+    return {};
+  }
+  if (c["source"]) {
+    auto text = readName(c["source"], "source");
+    if (!text.ok()) return text.error();
+    o.source = std::move(*text);
+    o.chunk_name = "inline";
+    o.name = "inline";
+    return {};
+  }
+  return configError("set file (a script's path) or source (the script itself)");
+}
+
+}  // namespace
+
+Result<Options> parseOptions(const YAML::Node& config) {
+  if (!config.IsMap()) return configError("expected a map with file or source");
+  const YAML::Node& c = config;
+  if (auto st = checkKeys(c, {"file", "source", "name", "max_instructions", "max_memory",
+                              "error_status", "max_body_size", "allow"});
+      !st.ok()) {
+    return st.error();
+  }
+  Options o;
+  if (auto st = readSource(c, o); !st.ok()) return st.error();
+  if (c["name"]) {
+    auto name = readName(c["name"], "name");
+    if (!name.ok()) return name.error();
+    o.name = std::move(*name);
+    if (o.chunk_name == "inline") o.chunk_name = "inline:" + o.name;
+  }
+  if (c["max_instructions"]) {
+    auto n = readInt(c["max_instructions"], "max_instructions", 0, 1'000'000'000);
+    if (!n.ok()) return n.error();
+    o.limits.max_instructions = static_cast<uint64_t>(*n);
+  }
+  if (c["max_memory"]) {
+    auto size = readSize(c["max_memory"], "max_memory", 256 * 1024, 1ull << 32, "16MiB");
+    if (!size.ok()) return size.error();
+    o.limits.max_memory = *size;
+  }
+  if (c["error_status"]) {
+    auto status = readInt(c["error_status"], "error_status", 400, 599);
+    if (!status.ok()) return status.error();
+    o.error_status = *status;
+  }
+  if (c["max_body_size"]) {
+    auto size = readSize(c["max_body_size"], "max_body_size", 1, 1ull << 30, "1MiB");
+    if (!size.ok()) return size.error();
+    o.max_body_size = *size;
+  }
+  if (c["allow"]) {
+    if (auto st = readAllow(c["allow"], o); !st.ok()) return st.error();
+  }
+  return o;
+}
+
+}  // namespace gatehouse::policies::lua
