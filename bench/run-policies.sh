@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What policies and algorithms cost: Gatehouse plain next to Gatehouse with API-key auth, JWT
-# RS256 / ES256 (warm verified-token cache), local / Redis / hybrid rate limits, and the
+# RS256 / ES256 (warm verified-token cache), local / Redis / hybrid rate limits, a realistic
+# Lua policy (read a header, look it up in the worker's dictionary, set two headers), and the
 # least_time and maglev balancers, in one interleaved run of the shared harness (1 KiB, 50
 # connections by default). NGINX is the reference. Not part of CI (~10 minutes).
 #   bench/run-policies.sh
@@ -53,6 +54,19 @@ EOF
 import json, sys
 import yaml
 d, base_path, redis_port = sys.argv[1], sys.argv[2], sys.argv[3]
+# Issue 19's realistic script: one header read, one dictionary lookup, two headers set.
+LUA_SCRIPT = '''
+function on_request_headers()
+  local tenant = gh.req.get_header("x-tenant")
+  local plan = gh.shared.get("plan:" .. tenant)
+  if not plan then
+    plan = "standard"
+    gh.shared.set("plan:" .. tenant, plan)
+  end
+  gh.req.set_header("x-tenant-plan", plan)
+  gh.req.set_header("x-tenant-checked", "1")
+end
+'''
 base = yaml.safe_load(open(base_path))
 s = json.load(open(f"{d}/secrets.json"))
 def set_header(name, value):
@@ -78,6 +92,8 @@ variants = {
     "rl-local": [limit("local")],
     "rl-redis": [limit("redis")],
     "rl-hybrid": [limit("hybrid", {"hybrid": {"batch": 1000, "batch_ttl": "1s"}})],
+    "lua": [set_header("x-tenant", "acme"),
+            {"name": "lua", "config": {"name": "bench", "source": LUA_SCRIPT}}],
 }
 for name, policies in variants.items():
     c = json.loads(json.dumps(base))
