@@ -3,6 +3,7 @@
 #include "policies/acl/acl.h"
 #include "policies/adaptive_concurrency/adaptive_concurrency.h"
 #include "policies/basic_auth/basic_auth.h"
+#include "policies/cache/cache.h"
 #include "policies/cert_auth/cert_auth.h"
 #include "policies/compress/compress.h"
 #include "policies/cors/cors.h"
@@ -45,6 +46,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"grpc_transcode", &policies::grpc_transcode::build},
       {"adaptive_concurrency", &policies::adaptive_concurrency::build},
       {"compress", &policies::compress::build},
+      {"cache", &policies::cache::build},
   };
   return kPolicies;
 }

@@ -1,0 +1,32 @@
+#pragma once
+// Policy `cache`: an RFC 9111 shared cache in front of the route's upstream. Hits are answered
+// from the zone's memory store (cache/store.h) without an upstream call; stale entries with a
+// validator are revalidated with a conditional request; storable responses are stored while
+// they stream to the client. build() runs on the control thread; the filter (one per request)
+// on its worker; the store is shared by all workers and survives reloads by zone name.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cache/key.h"
+#include "cache/semantics.h"
+#include "cache/store.h"
+#include "http/filter.h"
+
+namespace gatehouse::policies::cache {
+
+struct Options {
+  std::string zone = "default";
+  uint64_t size = 64ull << 20;            // the zone's bound in bytes
+  uint64_t max_object_size = 1ull << 20;  // a larger body is relayed but not stored
+  gatehouse::cache::KeySpec key;
+  gatehouse::cache::StoreRules rules;
+  bool status_headers = true;         // X-Cache and Cache-Status on every response
+  bool request_cache_control = true;  // honour the client's Cache-Control
+};
+
+Result<Options> parseOptions(const YAML::Node& config);
+
+Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+
+}  // namespace gatehouse::policies::cache

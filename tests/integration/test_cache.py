@@ -1,0 +1,409 @@
+"""Policy `cache`: an RFC 9111 shared cache, observed through an upstream that counts the
+requests it gets. Storability (Cache-Control from both sides, Expires, heuristic freshness off
+by default, the Authorization rule), hits answered without the upstream (Age, X-Cache,
+Cache-Status), Vary with Accept-Encoding normalised, configurable keys, invalidation by unsafe
+methods, revalidation with ETag / Last-Modified, and clients' conditional requests."""
+import email.utils
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import httpx
+import pytest
+
+from support import IO_TIMEOUT, BackgroundHttpServer, simple_config
+
+
+class Upstream(BackgroundHttpServer):
+    """Answers each path as `set(path, ...)` said (status, headers, body), 304 to a matching
+    If-None-Match when the answer has an ETag; counts and records the requests per path."""
+
+    def __init__(self):
+        self.answers = {}
+        self.requests = []  # (method, target, headers dict lower-case)
+        super().__init__(Handler)
+
+    def set(self, path, headers=None, body=b"hello", status=200):
+        with self.lock:
+            self.answers[path] = (status, dict(headers or {}), body)
+
+    def count(self, path=None):
+        with self.lock:
+            return sum(1 for r in self.requests if path is None or r[1].split("?")[0] == path)
+
+    def last(self, path):
+        with self.lock:
+            return [r for r in self.requests if r[1] == path][-1]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        srv = self.server
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if self.command == "POST":
+            self.rfile.read(int(headers.get("content-length") or 0))
+        with srv.lock:
+            srv.requests.append((self.command, self.path, headers))
+            status, extra, body = srv.answers.get(self.path.split("?")[0], (404, {}, b"none"))
+        etag = extra.get("etag")
+        if etag and headers.get("if-none-match") == etag and self.command in ("GET", "HEAD"):
+            status, body = 304, b""
+        self.send_response(status)
+        for k, v in extra.items():
+            self.send_header(k, v)
+        if "date" not in {k.lower() for k in extra}:
+            self.send_header("date", email.utils.formatdate(usegmt=True))
+        if status != 304:
+            self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and status != 304:
+            self.wfile.write(body)
+
+    do_HEAD = do_GET  # noqa: N815
+    do_POST = do_GET  # noqa: N815
+    do_DELETE = do_GET  # noqa: N815
+
+
+@pytest.fixture
+def upstream():
+    u = Upstream()
+    yield u
+    u.stop()
+
+
+def start(gatehouse, upstream, **policy):
+    route = {"name": "api", "match": {"path_prefix": "/"}, "cluster": "up",
+             "policies": [{"name": "cache", "config": policy}]}
+    return gatehouse(simple_config({"name": "up", "endpoints": [upstream.endpoint]},
+                                   routes=[route]))
+
+
+@pytest.fixture
+def client():
+    with httpx.Client(timeout=IO_TIMEOUT * 2) as c:
+        yield c
+
+
+def http_date(offset_s):
+    return email.utils.formatdate(time.time() + offset_s, usegmt=True)
+
+
+def test_fresh_response_is_served_from_the_cache(gatehouse, upstream, client):
+    upstream.set("/a", {"cache-control": "max-age=60", "content-type": "text/plain",
+                        "x-custom": "kept"}, b"body-a")
+    gh = start(gatehouse, upstream)
+    r1 = client.get(f"{gh.url}/a")
+    assert r1.status_code == 200 and r1.content == b"body-a"
+    assert r1.headers["x-cache"] == "MISS"
+    assert r1.headers["cache-status"] == "gatehouse; fwd=uri-miss; stored"
+    for _ in range(3):
+        r = client.get(f"{gh.url}/a")
+        assert r.status_code == 200 and r.content == b"body-a"
+        assert r.headers["x-cache"] == "HIT"
+        assert r.headers["cache-status"].startswith("gatehouse; hit; ttl=")
+        assert r.headers["x-custom"] == "kept"
+        assert r.headers["content-type"] == "text/plain"
+        assert int(r.headers["age"]) >= 0
+    assert upstream.count("/a") == 1
+
+
+def test_age_counts_the_upstream_age(gatehouse, upstream, client):
+    upstream.set("/aged", {"cache-control": "max-age=600", "age": "100"})
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/aged")
+    r = client.get(f"{gh.url}/aged")
+    assert r.headers["x-cache"] == "HIT"
+    assert 100 <= int(r.headers["age"]) < 200
+    ttl = int(r.headers["cache-status"].split("ttl=")[1])
+    assert 400 <= ttl <= 500
+
+
+@pytest.mark.parametrize("headers,stored", [
+    ({"cache-control": "max-age=60"}, True),
+    ({"cache-control": "s-maxage=60, max-age=0"}, True),
+    ({"cache-control": "public, max-age=60"}, True),
+    ({"cache-control": "max-age=60, no-store"}, False),
+    ({"cache-control": "max-age=60, private"}, False),
+    ({"cache-control": "max-age=0"}, False),
+    ({"cache-control": "s-maxage=0, max-age=60"}, False),
+    ({}, False),                                          # no freshness information
+    ({"last-modified": "Mon, 01 Jan 2024 00:00:00 GMT"}, False),  # heuristics are off
+    ({"expires": "in-the-future"}, False),                # an invalid Expires has expired
+    ({"cache-control": "max-age=60", "set-cookie": "a=1"}, False),
+    ({"cache-control": "max-age=60", "vary": "*"}, False),
+])
+def test_response_storability(gatehouse, upstream, client, headers, stored):
+    upstream.set("/s", headers)
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/s")
+    r = client.get(f"{gh.url}/s")
+    assert (r.headers["x-cache"] == "HIT") == stored
+    assert upstream.count("/s") == (1 if stored else 2)
+
+
+def test_expires_gives_freshness(gatehouse, upstream, client):
+    upstream.set("/future", {"expires": http_date(120)})
+    upstream.set("/past", {"expires": http_date(-120)})
+    gh = start(gatehouse, upstream)
+    for path, hits in (("/future", True), ("/past", False)):
+        client.get(f"{gh.url}{path}")
+        r = client.get(f"{gh.url}{path}")
+        assert (r.headers["x-cache"] == "HIT") == hits, path
+
+
+def test_heuristic_freshness_when_enabled(gatehouse, upstream, client):
+    upstream.set("/lm", {"last-modified": http_date(-10 * 86400)})
+    gh = start(gatehouse, upstream, heuristic_freshness=True)
+    client.get(f"{gh.url}/lm")
+    assert client.get(f"{gh.url}/lm").headers["x-cache"] == "HIT"
+    assert upstream.count("/lm") == 1
+
+
+def test_uncacheable_statuses_and_methods(gatehouse, upstream, client):
+    upstream.set("/err", {"cache-control": "max-age=60"}, status=500)
+    upstream.set("/gone", {"cache-control": "max-age=60"}, status=404)
+    gh = start(gatehouse, upstream)
+    for _ in range(2):
+        assert client.get(f"{gh.url}/err").status_code == 500
+        assert client.get(f"{gh.url}/gone").status_code == 404
+    assert upstream.count("/err") == 2  # 500 is not cacheable by default
+    assert upstream.count("/gone") == 1  # 404 is
+    upstream.set("/p", {"cache-control": "max-age=60"})
+    for _ in range(2):
+        r = client.post(f"{gh.url}/p", content=b"x")
+        assert r.headers["x-cache"] == "BYPASS"
+    assert upstream.count("/p") == 2
+
+
+def test_unsafe_method_invalidates_the_entry(gatehouse, upstream, client):
+    upstream.set("/doc", {"cache-control": "max-age=60"}, b"v1")
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/doc")
+    assert client.get(f"{gh.url}/doc").headers["x-cache"] == "HIT"
+    upstream.set("/doc", {"cache-control": "max-age=60"}, b"v2")
+    assert client.post(f"{gh.url}/doc", content=b"new").status_code == 200
+    r = client.get(f"{gh.url}/doc")
+    assert r.headers["x-cache"] == "MISS" and r.content == b"v2"
+
+
+def test_head_is_answered_from_a_get_entry(gatehouse, upstream, client):
+    upstream.set("/h", {"cache-control": "max-age=60"}, b"x" * 1234)
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/h")
+    r = client.head(f"{gh.url}/h")
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["x-cache"] == "HIT"
+    assert r.headers["content-length"] == "1234"
+    assert upstream.count("/h") == 1
+
+
+def test_request_cache_control(gatehouse, upstream, client):
+    upstream.set("/rc", {"cache-control": "max-age=60", "age": "5"})
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/rc")
+    # no-cache, and max-age below the entry's age, from the client: the upstream is asked
+    # (there is nothing to revalidate with).
+    assert client.get(f"{gh.url}/rc", headers={"cache-control": "no-cache"}).headers[
+        "x-cache"] == "MISS"
+    assert client.get(f"{gh.url}/rc", headers={"pragma": "no-cache"}).headers["x-cache"] == "MISS"
+    assert client.get(f"{gh.url}/rc", headers={"cache-control": "max-age=0"}).headers[
+        "x-cache"] == "MISS"
+    assert upstream.count("/rc") == 4
+    assert client.get(f"{gh.url}/rc", headers={"cache-control": "max-age=30"}).headers[
+        "x-cache"] == "HIT"
+    # no-store: the response is not stored, the old entry still answers.
+    upstream.set("/ns", {"cache-control": "max-age=60"})
+    client.get(f"{gh.url}/ns", headers={"cache-control": "no-store"})
+    assert client.get(f"{gh.url}/ns").headers["x-cache"] == "MISS"
+    # only-if-cached: 504 rather than the upstream.
+    r = client.get(f"{gh.url}/never", headers={"cache-control": "only-if-cached"})
+    assert r.status_code == 504
+    assert upstream.count("/never") == 0
+
+
+def test_request_cache_control_can_be_ignored(gatehouse, upstream, client):
+    upstream.set("/rc", {"cache-control": "max-age=60"})
+    gh = start(gatehouse, upstream, request_cache_control=False)
+    client.get(f"{gh.url}/rc")
+    assert client.get(f"{gh.url}/rc", headers={"cache-control": "no-cache"}).headers[
+        "x-cache"] == "HIT"
+
+
+def test_vary_keeps_one_entry_per_variant(gatehouse, upstream, client):
+    upstream.set("/v", {"cache-control": "max-age=60", "vary": "Accept-Encoding, X-Lang"})
+    gh = start(gatehouse, upstream)
+
+    def get(ae, lang="en"):
+        return client.get(f"{gh.url}/v", headers={"accept-encoding": ae, "x-lang": lang}
+                          ).headers["x-cache"]
+    assert get("gzip, br") == "MISS"
+    assert get("br,gzip") == "HIT"              # normalised: same codings
+    assert get("br;q=0.8, gzip, identity") == "HIT"
+    assert get("gzip") == "MISS"                # another variant
+    assert get("gzip, br;q=0") == "HIT"         # br refused: same as plain gzip
+    assert get("gzip, br", lang="de") == "MISS"
+    assert get("gzip, br", lang="de") == "HIT"
+    assert get("gzip, br") == "HIT"             # the first variant is still there
+    assert upstream.count("/v") == 3
+
+
+def test_authorization_rule(gatehouse, upstream, client):
+    upstream.set("/priv", {"cache-control": "max-age=60"})
+    upstream.set("/pub", {"cache-control": "public, max-age=60"})
+    upstream.set("/shared", {"cache-control": "s-maxage=60"})
+    gh = start(gatehouse, upstream)
+    auth = {"authorization": "Bearer secret"}
+    # Not stored from an authorized request without public / s-maxage / must-revalidate.
+    for _ in range(2):
+        r = client.get(f"{gh.url}/priv", headers=auth)
+        assert r.headers["x-cache"] == "MISS"
+    assert "authorization" in r.headers["cache-status"]
+    assert upstream.count("/priv") == 2
+    # An anonymous entry is not served to an authorized request either.
+    client.get(f"{gh.url}/priv")
+    assert client.get(f"{gh.url}/priv").headers["x-cache"] == "HIT"
+    assert client.get(f"{gh.url}/priv", headers=auth).headers["x-cache"] == "MISS"
+    # public and s-maxage allow it.
+    for path in ("/pub", "/shared"):
+        client.get(f"{gh.url}{path}", headers=auth)
+        assert client.get(f"{gh.url}{path}", headers=auth).headers["x-cache"] == "HIT"
+        assert upstream.count(path) == 1
+
+
+def test_key_options(gatehouse, upstream, client):
+    upstream.set("/k", {"cache-control": "max-age=60"})
+    gh = start(gatehouse, upstream, key={"query": ["a", "b"], "headers": ["x-tenant"]})
+
+    def get(q, tenant="t1"):
+        return client.get(f"{gh.url}/k?{q}", headers={"x-tenant": tenant}).headers["x-cache"]
+    assert get("a=1&b=2") == "MISS"
+    assert get("b=2&a=1") == "HIT"         # sorted
+    assert get("b=2&a=1&utm=x") == "HIT"   # not a key parameter
+    assert get("a=1&b=3") == "MISS"
+    assert get("a=1&b=2", tenant="t2") == "MISS"
+    assert upstream.count("/k") == 3
+
+
+def test_default_query_key_is_the_whole_sorted_query(gatehouse, upstream, client):
+    upstream.set("/q", {"cache-control": "max-age=60"})
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/q?x=1&y=2")
+    assert client.get(f"{gh.url}/q?y=2&x=1").headers["x-cache"] == "HIT"
+    assert client.get(f"{gh.url}/q?y=2&x=1&z=3").headers["x-cache"] == "MISS"
+
+
+def test_large_and_chunked_bodies(gatehouse, upstream, client):
+    big = bytes(range(256)) * 1024  # 256 KiB
+    upstream.set("/big", {"cache-control": "max-age=60"}, big)
+    upstream.set("/mid", {"cache-control": "max-age=60"}, big[:100000])
+    gh = start(gatehouse, upstream, max_object_size="128KiB")
+    for _ in range(2):
+        r = client.get(f"{gh.url}/big")
+        assert r.content == big and r.headers["x-cache"] == "MISS"
+    for _ in range(2):
+        r = client.get(f"{gh.url}/mid")
+        assert r.content == big[:100000]
+    assert r.headers["x-cache"] == "HIT"
+    assert r.headers["content-length"] == "100000"
+
+
+def test_status_headers_can_be_turned_off(gatehouse, upstream, client):
+    upstream.set("/a", {"cache-control": "max-age=60"})
+    gh = start(gatehouse, upstream, status_headers=False)
+    client.get(f"{gh.url}/a")
+    r = client.get(f"{gh.url}/a")
+    assert "x-cache" not in r.headers and "cache-status" not in r.headers
+    assert upstream.count("/a") == 1
+
+
+def test_client_conditional_request_gets_304_from_the_cache(gatehouse, upstream, client):
+    lm = "Mon, 01 Jan 2024 00:00:00 GMT"
+    upstream.set("/c", {"cache-control": "max-age=60", "etag": '"v1"', "last-modified": lm})
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/c")
+    r = client.get(f"{gh.url}/c", headers={"if-none-match": '"v1"'})
+    assert r.status_code == 304 and r.content == b""
+    assert r.headers["etag"] == '"v1"' and r.headers["x-cache"] == "HIT"
+    assert client.get(f"{gh.url}/c", headers={"if-none-match": 'W/"v1", "x"'}).status_code == 304
+    assert client.get(f"{gh.url}/c", headers={"if-none-match": '"v0"'}).status_code == 200
+    assert client.get(f"{gh.url}/c", headers={"if-modified-since": lm}).status_code == 304
+    r = client.get(f"{gh.url}/c", headers={"if-modified-since": "Sun, 01 Jan 2023 00:00:00 GMT"})
+    assert r.status_code == 200 and r.content == b"hello"
+    assert upstream.count("/c") == 1
+
+
+def test_stale_entry_is_revalidated_and_refreshed(gatehouse, upstream, client):
+    # no-cache: stored, but each use asks the upstream first.
+    upstream.set("/r", {"cache-control": "no-cache", "etag": '"e1"', "x-version": "1"}, b"full")
+    gh = start(gatehouse, upstream)
+    assert client.get(f"{gh.url}/r").headers["x-cache"] == "MISS"
+    r = client.get(f"{gh.url}/r")
+    assert r.status_code == 200 and r.content == b"full"
+    assert r.headers["x-cache"] == "REVALIDATED"
+    assert r.headers["cache-status"] == "gatehouse; fwd=stale; fwd-status=304"
+    assert upstream.last("/r")[2]["if-none-match"] == '"e1"'
+    # A 304 updates the stored fields.
+    upstream.set("/r", {"cache-control": "no-cache", "etag": '"e1"', "x-version": "2"}, b"full")
+    assert client.get(f"{gh.url}/r").headers["x-version"] == "2"
+    # The client's own conditional is answered from the refreshed entry.
+    r = client.get(f"{gh.url}/r", headers={"if-none-match": '"e1"'})
+    assert r.status_code == 304
+    # A changed resource: the 200 replaces the entry.
+    upstream.set("/r", {"cache-control": "no-cache", "etag": '"e2"'}, b"new body")
+    r = client.get(f"{gh.url}/r")
+    assert r.content == b"new body" and r.headers["x-cache"] == "MISS"
+    assert upstream.last("/r")[2]["if-none-match"] == '"e1"'
+    r = client.get(f"{gh.url}/r")
+    assert r.content == b"new body" and r.headers["x-cache"] == "REVALIDATED"
+    assert upstream.count("/r") == 6
+
+
+def test_expired_entry_is_revalidated_with_last_modified(gatehouse, upstream, client):
+    lm = "Mon, 01 Jan 2024 00:00:00 GMT"
+    upstream.set("/lm", {"cache-control": "max-age=1", "last-modified": lm}, b"dated")
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/lm")
+    deadline = time.monotonic() + IO_TIMEOUT
+    while time.monotonic() < deadline:  # the entry turns stale after its max-age
+        r = client.get(f"{gh.url}/lm")
+        if r.headers["x-cache"] != "HIT":
+            break
+        time.sleep(0.2)
+    assert r.content == b"dated"
+    assert upstream.last("/lm")[2]["if-modified-since"] == lm
+    # The upstream's answer was a full 200 (it ignores If-Modified-Since): stored again.
+    assert r.headers["x-cache"] == "MISS"
+
+
+def test_entries_survive_a_reload(gatehouse, upstream, client):
+    upstream.set("/a", {"cache-control": "max-age=60"})
+    gh = start(gatehouse, upstream, zone="z1")
+    client.get(f"{gh.url}/a")
+    assert gh.reload() == "success"
+    assert client.get(f"{gh.url}/a").headers["x-cache"] == "HIT"
+    assert upstream.count("/a") == 1
+
+
+def test_workers_share_the_store(gatehouse, upstream):
+    upstream.set("/w", {"cache-control": "max-age=60"})
+    gh = start(gatehouse, upstream)
+    with httpx.Client(timeout=IO_TIMEOUT * 2) as c:
+        c.get(f"{gh.url}/w")
+    hits = []
+
+    def one():
+        with httpx.Client(timeout=IO_TIMEOUT * 2) as c:  # new connections: any worker
+            hits.append(c.get(f"{gh.url}/w").headers["x-cache"])
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert hits == ["HIT"] * 8
+    assert upstream.count("/w") == 1
