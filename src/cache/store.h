@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/coalescer.h"
 #include "cache/entry.h"
 
 namespace gatehouse::cache {
@@ -44,6 +45,8 @@ class Store {
   uint64_t bytes() const;
   uint64_t keys() const;
   uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
+  // The zone's open flights (request coalescing), shared by the workers like the entries.
+  Coalescer& flights() { return flights_; }
 
  private:
   struct Slot {
@@ -74,6 +77,7 @@ class Store {
   std::atomic<uint64_t> max_bytes_;
   std::atomic<uint64_t> evictions_{0};
   Shard shards_[kShards];
+  Coalescer flights_;
 };
 
 // The process-wide stores by zone name: a zone outlives config reloads as long as some

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 import httpx
 import pytest
 
-from support import IO_TIMEOUT, BackgroundHttpServer, simple_config
+from support import IO_TIMEOUT, BackgroundHttpServer, simple_config, wait_until
 
 
 class Upstream(BackgroundHttpServer):
@@ -19,6 +19,7 @@ class Upstream(BackgroundHttpServer):
     If-None-Match when the answer has an ETag; counts and records the requests per path."""
 
     def __init__(self):
+        self.gates = {}  # path -> threading.Event the answer waits for
         self.answers = {}
         self.requests = []  # (method, target, headers dict lower-case)
         super().__init__(Handler)
@@ -51,6 +52,9 @@ class Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.requests.append((self.command, self.path, headers))
             status, extra, body = srv.answers.get(self.path.split("?")[0], (404, {}, b"none"))
+            gate = srv.gates.get(self.path.split("?")[0])
+        if gate is not None and not gate.wait(IO_TIMEOUT * 4):
+            return
         etag = extra.get("etag")
         if etag and headers.get("if-none-match") == etag and self.command in ("GET", "HEAD"):
             status, body = 304, b""
@@ -74,6 +78,8 @@ class Handler(BaseHTTPRequestHandler):
 def upstream():
     u = Upstream()
     yield u
+    for gate in u.gates.values():
+        gate.set()
     u.stop()
 
 
@@ -407,3 +413,88 @@ def test_workers_share_the_store(gatehouse, upstream):
         t.join()
     assert hits == ["HIT"] * 8
     assert upstream.count("/w") == 1
+
+
+def concurrent_gets(url, n):
+    """Starts n GETs at once (one connection each); returns (threads, results list)."""
+    results = []
+    client = httpx.Client(timeout=IO_TIMEOUT * 4, limits=httpx.Limits(max_connections=n + 10))
+
+    def one():
+        r = client.get(url)
+        results.append((r.status_code, r.content, r.headers.get("cache-status", "")))
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return threads, results, client
+
+
+def waiting(gh, zone="default"):
+    return gh.metrics().get_value("gatehouse_cache_coalesced_waiting", zone=zone)
+
+
+def test_concurrent_misses_make_one_upstream_request(gatehouse, upstream):
+    upstream.set("/hot", {"cache-control": "max-age=60"}, b"hot body")
+    upstream.gates["/hot"] = threading.Event()
+    gh = start(gatehouse, upstream)
+    threads, results, client = concurrent_gets(f"{gh.url}/hot", 100)
+    # The leader's request reached the upstream; the 99 others wait for it in the gateway.
+    wait_until(lambda: upstream.count("/hot") == 1 and waiting(gh) == 99, IO_TIMEOUT * 2,
+               message="one upstream request and 99 waiters")
+    upstream.gates["/hot"].set()
+    for t in threads:
+        t.join(IO_TIMEOUT * 4)
+    client.close()
+    assert len(results) == 100
+    assert all(status == 200 and body == b"hot body" for status, body, _ in results)
+    assert upstream.count("/hot") == 1
+    assert sum("collapsed" in cs for _, _, cs in results) == 99
+    m = gh.metrics()
+    assert m.value("gatehouse_cache_coalesced_total", zone="default") == 99
+    assert m.value("gatehouse_cache_coalesced_waiting", zone="default") == 0
+
+
+def test_a_failed_leader_does_not_stall_the_others(gatehouse, upstream):
+    upstream.set("/fail", {"cache-control": "max-age=60"}, b"broken", status=500)
+    upstream.gates["/fail"] = threading.Event()
+    gh = start(gatehouse, upstream, coalesce_timeout="60s")
+    threads, results, client = concurrent_gets(f"{gh.url}/fail", 5)
+    wait_until(lambda: upstream.count("/fail") == 1 and waiting(gh) == 4, IO_TIMEOUT * 2,
+               message="one upstream request and 4 waiters")
+    upstream.gates["/fail"].set()
+    start_t = time.monotonic()
+    for t in threads:
+        t.join(IO_TIMEOUT * 4)
+    client.close()
+    assert time.monotonic() - start_t < 30  # far below the 60 s bound
+    assert [r[0] for r in results] == [500] * 5
+    assert upstream.count("/fail") == 5  # the answer was not storable: each asked itself
+
+
+def test_a_waiter_goes_upstream_after_its_bound(gatehouse, upstream):
+    upstream.set("/stuck", {"cache-control": "max-age=60"}, b"late")
+    upstream.gates["/stuck"] = threading.Event()
+    gh = start(gatehouse, upstream, coalesce_timeout="300ms")
+    threads, results, client = concurrent_gets(f"{gh.url}/stuck", 2)
+    # The leader is still held by the upstream; the other request stops waiting and asks too.
+    wait_until(lambda: upstream.count("/stuck") == 2, IO_TIMEOUT * 2,
+               message="the waiter's own upstream request")
+    upstream.gates["/stuck"].set()
+    for t in threads:
+        t.join(IO_TIMEOUT * 4)
+    client.close()
+    assert [r[0] for r in results] == [200, 200]
+    assert waiting(gh) == 0
+
+
+def test_coalescing_can_be_turned_off(gatehouse, upstream):
+    upstream.set("/off", {"cache-control": "max-age=60"})
+    upstream.gates["/off"] = threading.Event()
+    gh = start(gatehouse, upstream, coalesce=False)
+    threads, results, client = concurrent_gets(f"{gh.url}/off", 3)
+    wait_until(lambda: upstream.count("/off") == 3, IO_TIMEOUT * 2, message="3 upstream requests")
+    upstream.gates["/off"].set()
+    for t in threads:
+        t.join(IO_TIMEOUT * 4)
+    client.close()
+    assert [r[0] for r in results] == [200] * 3

@@ -27,6 +27,8 @@ TEST(CachePolicyOptions, Defaults) {
   EXPECT_EQ(o->rules.fallback_ttl_s, 0);
   EXPECT_TRUE(o->status_headers);
   EXPECT_TRUE(o->request_cache_control);
+  EXPECT_TRUE(o->coalesce);
+  EXPECT_EQ(o->coalesce_timeout_ms, 5000);
 }
 
 TEST(CachePolicyOptions, ReadsEveryOption) {
@@ -40,6 +42,8 @@ heuristic_freshness: true
 max_heuristic_ttl: 1h
 status_headers: false
 request_cache_control: false
+coalesce: false
+coalesce_timeout: 250ms
 )"));
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(o->zone, "api");
@@ -55,6 +59,8 @@ request_cache_control: false
   EXPECT_EQ(o->rules.heuristic.max_s, 3600);
   EXPECT_FALSE(o->status_headers);
   EXPECT_FALSE(o->request_cache_control);
+  EXPECT_FALSE(o->coalesce);
+  EXPECT_EQ(o->coalesce_timeout_ms, 250);
   EXPECT_EQ(parseOptions(YAML::Load("key: {query: none}"))->key.query,
             gatehouse::cache::KeySpec::Query::kNone);
 }

@@ -1,11 +1,16 @@
 #include "policies/cache/cache.h"
 
 #include <charconv>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "core/clock.h"
+#include "metrics/registry.h"
+#include "runtime/event_loop.h"
+#include "runtime/task.h"
 
 namespace gatehouse::policies::cache {
 namespace {
@@ -32,6 +37,38 @@ bool kept304(std::string_view name) {
          name == "expires" || name == "vary" || name == "date" || name == "content-location";
 }
 
+// Per zone: what the store holds and what coalescing did. Admin thread (a scrape).
+void collectMetrics(metrics::Scrape& scrape) {
+  using metrics::Family;
+  using metrics::Type;
+  static constexpr Family kBytes{"gatehouse_cache_bytes",
+                                 "Bytes a cache zone holds (bodies, fields, keys).",
+                                 Type::kGauge,
+                                 {"zone"}};
+  static constexpr Family kKeys{
+      "gatehouse_cache_keys", "Keys a cache zone holds.", Type::kGauge, {"zone"}};
+  static constexpr Family kEvictions{"gatehouse_cache_evictions_total",
+                                     "Keys evicted to stay within a zone's size.",
+                                     Type::kCounter,
+                                     {"zone"}};
+  static constexpr Family kCoalesced{
+      "gatehouse_cache_coalesced_total",
+      "Requests that waited for another request's upstream answer for the same key.",
+      Type::kCounter,
+      {"zone"}};
+  static constexpr Family kWaiting{"gatehouse_cache_coalesced_waiting",
+                                   "Requests waiting now for another request's upstream answer.",
+                                   Type::kGauge,
+                                   {"zone"}};
+  for (const auto& [zone, store] : gatehouse::cache::liveZones()) {
+    scrape.family(kBytes).add({zone}, store->bytes());
+    scrape.family(kKeys).add({zone}, store->keys());
+    scrape.family(kEvictions).add({zone}, store->evictions());
+    scrape.family(kCoalesced).add({zone}, store->flights().coalesced());
+    scrape.family(kWaiting).add({zone}, store->flights().waiting());
+  }
+}
+
 struct Shared {
   Options o;
   std::shared_ptr<Store> store;
@@ -52,34 +89,106 @@ class CacheFilter final : public http::Filter {
     }
     if (s_.o.request_cache_control) req_cc_ = gatehouse::cache::cacheControlOf(req.headers);
     request_time_ = nowSeconds();
-    entry_ = s_.store->lookup(
-        key_, [&](const Entry& e) { return gatehouse::cache::varyMatches(e, req.headers); });
-    if (entry_) {
-      switch (gatehouse::cache::usability(*entry_, req_cc_, req.headers.has("authorization"),
-                                          request_time_)) {
-        case Usability::kFresh:
-          return answer(ctx, entry_, Outcome::kHit);
-        case Usability::kRevalidate:
-          if (entry_->hasValidator()) {
-            revalidate(req);
-            return http::Verdict::kContinue;
-          }
-          entry_.reset();
-          break;
-        case Usability::kUnusable:
-          entry_.reset();
-          break;
-      }
-    }
+    if (auto v = fromStore(ctx)) return *v;
     if (req_cc_.only_if_cached) {
       answered_ = true;
       return ctx.respondError(504, "not in the cache (only-if-cached)");
     }
     mode_ = Mode::kMiss;
+    if (req.method == "GET" && s_.o.coalesce) return joinFlight(ctx);
     return http::Verdict::kContinue;
   }
 
   http::Verdict onResponseHeaders(http::RequestContext& ctx) override {
+    const http::Verdict v = responseHeaders(ctx);
+    if (!collecting_) finishFlight();  // nothing more to store: the waiters may look again
+    return v;
+  }
+
+  http::Verdict onResponseBody(http::RequestContext&, std::string& chunk, bool end) override {
+    if (!collecting_) return http::Verdict::kContinue;
+    if (body_.size() + chunk.size() > s_.o.max_object_size) {
+      collecting_ = false;  // grew past the bound: the client still gets it all
+      std::string().swap(body_);
+      finishFlight();
+      return http::Verdict::kContinue;
+    }
+    body_.append(chunk);
+    if (end) {
+      collecting_ = false;
+      pending_->body = std::make_shared<const std::string>(std::move(body_));
+      s_.store->insert(key_, std::move(pending_));
+      finishFlight();
+    }
+    return http::Verdict::kContinue;
+  }
+
+  void onComplete(http::RequestContext&) override { finishFlight(); }
+
+ private:
+  enum class Mode { kMiss, kRevalidate, kBypass };
+  enum class Outcome { kHit, kMiss, kRevalidated, kBypass };
+
+  // Answers from the store, or sets up a revalidation of the stored entry; nullopt: a miss.
+  std::optional<http::Verdict> fromStore(http::RequestContext& ctx) {
+    auto& req = ctx.request;
+    entry_ = s_.store->lookup(
+        key_, [&](const Entry& e) { return gatehouse::cache::varyMatches(e, req.headers); });
+    if (!entry_) return std::nullopt;
+    switch (gatehouse::cache::usability(*entry_, req_cc_, req.headers.has("authorization"),
+                                        request_time_)) {
+      case Usability::kFresh:
+        return answer(ctx, entry_, Outcome::kHit);
+      case Usability::kRevalidate:
+        if (entry_->hasValidator()) {
+          revalidate(req);
+          return http::Verdict::kContinue;
+        }
+        break;
+      case Usability::kUnusable:
+        break;
+    }
+    entry_.reset();
+    return std::nullopt;
+  }
+
+  // A miss: leads the key's flight (asks the upstream), or waits for the request that does.
+  http::Verdict joinFlight(http::RequestContext& ctx) {
+    runtime::EventLoop* loop = runtime::EventLoop::current();
+    if (!loop) return http::Verdict::kContinue;
+    bool leader = false;
+    auto waiter = s_.store->flights().join(key_, *loop, leader);
+    if (leader) {
+      leader_ = true;
+      return http::Verdict::kContinue;
+    }
+    ctx.pending = awaitFlight(ctx, std::move(waiter), *loop);
+    return http::Verdict::kPause;
+  }
+
+  // After the leader (or the bound): a hit when it stored its answer; otherwise this request
+  // asks the upstream itself, so a failed or uncacheable leader stalls nobody for long.
+  runtime::Task<http::Verdict> awaitFlight(http::RequestContext& ctx,
+                                           std::shared_ptr<gatehouse::cache::Waiter> waiter,
+                                           runtime::EventLoop& loop) {
+    struct Left {
+      gatehouse::cache::Coalescer& c;
+      ~Left() { c.leftWaiting(); }
+    } left{s_.store->flights()};
+    (void)co_await waiter->wait(loop.now() + std::chrono::milliseconds(s_.o.coalesce_timeout_ms));
+    collapsed_ = true;
+    request_time_ = nowSeconds();
+    if (auto v = fromStore(ctx)) co_return *v;
+    co_return http::Verdict::kContinue;
+  }
+
+  void finishFlight() {
+    if (!leader_) return;
+    leader_ = false;
+    s_.store->flights().finish(key_);
+  }
+
+  http::Verdict responseHeaders(http::RequestContext& ctx) {
     if (answered_ || ctx.local_response) {
       ctx.declineResponseBody();
       return http::Verdict::kContinue;
@@ -134,26 +243,6 @@ class CacheFilter final : public http::Filter {
     return http::Verdict::kContinue;
   }
 
-  http::Verdict onResponseBody(http::RequestContext&, std::string& chunk, bool end) override {
-    if (!collecting_) return http::Verdict::kContinue;
-    if (body_.size() + chunk.size() > s_.o.max_object_size) {
-      collecting_ = false;  // grew past the bound: the client still gets it all
-      std::string().swap(body_);
-      return http::Verdict::kContinue;
-    }
-    body_.append(chunk);
-    if (end) {
-      collecting_ = false;
-      pending_->body = std::make_shared<const std::string>(std::move(body_));
-      s_.store->insert(key_, std::move(pending_));
-    }
-    return http::Verdict::kContinue;
-  }
-
- private:
-  enum class Mode { kMiss, kRevalidate, kBypass };
-  enum class Outcome { kHit, kMiss, kRevalidated, kBypass };
-
   // Asks the upstream whether the stored entry is still current: the client's own conditionals
   // are set aside (the cache answers them from the entry) and the entry's validators sent.
   void revalidate(http::Request& req) {
@@ -200,6 +289,7 @@ class CacheFilter final : public http::Filter {
         lr.headers.add("x-cache", "HIT");
         std::string status = "gatehouse; hit; ttl=";
         status.append(decimal(buf, e.lifetime - e.age(now)));
+        if (collapsed_) status.append("; detail=collapsed");  // stored by the request it waited for
         lr.headers.add("cache-status", status);
       } else {
         lr.headers.add("x-cache", "REVALIDATED");
@@ -220,6 +310,7 @@ class CacheFilter final : public http::Filter {
     headers.add("x-cache", "MISS");
     std::string status = mode_ == Mode::kRevalidate ? "gatehouse; fwd=stale" : "gatehouse; fwd=";
     if (mode_ != Mode::kRevalidate) status.append(entry_ ? "miss" : "uri-miss");
+    if (collapsed_) status.append("; collapsed");  // waited for another request in vain
     if (detail == "stored") {
       status.append("; stored");
     } else if (!detail.empty()) {
@@ -230,6 +321,8 @@ class CacheFilter final : public http::Filter {
 
   const Shared& s_;
   Mode mode_ = Mode::kMiss;
+  bool leader_ = false;     // this request leads its key's flight
+  bool collapsed_ = false;  // this request waited for another's
   bool invalidate_ = false;
   bool answered_ = false;
   bool collecting_ = false;
@@ -262,6 +355,7 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   if (!o.ok()) return o.error();
   Shared s{std::move(*o), nullptr};
   s.store = gatehouse::cache::storeForZone(s.o.zone, s.o.size);
+  metrics::Registry::process().add("cache", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<CacheFactory>(std::move(s)));
 }
 

@@ -21,8 +21,10 @@ struct Options {
   uint64_t max_object_size = 1ull << 20;  // a larger body is relayed but not stored
   gatehouse::cache::KeySpec key;
   gatehouse::cache::StoreRules rules;
-  bool status_headers = true;         // X-Cache and Cache-Status on every response
-  bool request_cache_control = true;  // honour the client's Cache-Control
+  bool status_headers = true;          // X-Cache and Cache-Status on every response
+  bool request_cache_control = true;   // honour the client's Cache-Control
+  bool coalesce = true;                // concurrent misses for a key make one upstream request
+  int64_t coalesce_timeout_ms = 5000;  // a waiter's bound; then it asks the upstream itself
 };
 
 Result<Options> parseOptions(const YAML::Node& config);

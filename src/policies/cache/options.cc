@@ -71,9 +71,9 @@ Result<Options> parseOptions(const YAML::Node& config) {
   auto map = optionalMap(config);
   if (!map.ok()) return map.error();
   const YAML::Node& c = *map;
-  if (auto st = checkKeys(
-          c, {"zone", "size", "max_object_size", "key", "default_ttl", "heuristic_freshness",
-              "max_heuristic_ttl", "status_headers", "request_cache_control"});
+  if (auto st = checkKeys(c, {"zone", "size", "max_object_size", "key", "default_ttl",
+                              "heuristic_freshness", "max_heuristic_ttl", "status_headers",
+                              "request_cache_control", "coalesce", "coalesce_timeout"});
       !st.ok()) {
     return st.error();
   }
@@ -104,6 +104,12 @@ Result<Options> parseOptions(const YAML::Node& config) {
   if (auto st = readOptional(c, "status_headers", o.status_headers); !st.ok()) return st.error();
   if (auto st = readOptional(c, "request_cache_control", o.request_cache_control); !st.ok()) {
     return st.error();
+  }
+  if (auto st = readOptional(c, "coalesce", o.coalesce); !st.ok()) return st.error();
+  if (c["coalesce_timeout"]) {
+    auto t = readDurationMs(c["coalesce_timeout"], "coalesce_timeout", 1, 600'000);
+    if (!t.ok()) return t.error();
+    o.coalesce_timeout_ms = *t;
   }
   return o;
 }
