@@ -46,7 +46,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"grpc_transcode", &policies::grpc_transcode::build},
       {"adaptive_concurrency", &policies::adaptive_concurrency::build},
       {"compress", &policies::compress::build},
-      {"cache", &policies::cache::build},
+      {"cache", &policies::cache::build, policies::cache::adminEndpoint()},
   };
   return kPolicies;
 }

@@ -498,3 +498,82 @@ def test_coalescing_can_be_turned_off(gatehouse, upstream):
         t.join(IO_TIMEOUT * 4)
     client.close()
     assert [r[0] for r in results] == [200] * 3
+
+
+def poll_until_not_hit(client, url):
+    """GETs `url` until its answer is no longer a fresh hit (its entry went stale); returns it."""
+    def attempt():
+        r = client.get(url)
+        return r if r.headers.get("x-cache") != "HIT" else None
+    return wait_until(attempt, IO_TIMEOUT * 2, interval=0.2, message="the entry to go stale")
+
+
+def test_stale_if_error_with_the_upstream_killed(gatehouse, upstream, client):
+    # connection: close, so that no pooled connection outlives the upstream's listener.
+    close = {"connection": "close"}
+    upstream.set("/sie", {"cache-control": "max-age=1, stale-if-error=300", **close},
+                 b"old but good")
+    upstream.set("/plain", {"cache-control": "max-age=1", **close}, b"no grace")
+    upstream.set("/strict", {"cache-control": "max-age=1, must-revalidate", **close}, b"strict")
+    gh = start(gatehouse, upstream, stale_if_error="60s")
+    for path in ("/sie", "/plain", "/strict"):
+        assert client.get(f"{gh.url}{path}").headers["x-cache"] == "MISS"
+    upstream.stop()  # connections are refused from now on: the gateway answers 502
+    r = poll_until_not_hit(client, f"{gh.url}/sie")
+    assert r.status_code == 200 and r.content == b"old but good"
+    assert r.headers["x-cache"] == "STALE"
+    assert r.headers["cache-status"] == (
+        "gatehouse; hit; fwd=stale; fwd-status=502; detail=stale-if-error")
+    assert int(r.headers["age"]) >= 1
+    # The configured bound covers a response without its own stale-if-error...
+    r = client.get(f"{gh.url}/plain")
+    assert r.status_code == 200 and r.headers["x-cache"] == "STALE"
+    # ...but not one with must-revalidate.
+    assert client.get(f"{gh.url}/strict").status_code == 502
+
+
+def test_stale_if_error_on_an_upstream_5xx(gatehouse, upstream, client):
+    upstream.set("/e", {"cache-control": "max-age=1, stale-if-error=300", "etag": '"a"'}, b"v1")
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/e")
+    upstream.set("/e", {}, b"boom", status=503)
+    r = poll_until_not_hit(client, f"{gh.url}/e")
+    assert r.status_code == 200 and r.content == b"v1" and r.headers["x-cache"] == "STALE"
+    assert "fwd-status=503" in r.headers["cache-status"]
+    # Without a grace period the error goes through.
+    upstream.set("/n", {"cache-control": "max-age=1"}, b"v1")
+    client.get(f"{gh.url}/n")
+    upstream.set("/n", {}, b"boom", status=500)
+    assert poll_until_not_hit(client, f"{gh.url}/n").status_code == 500
+
+
+def admin_post(gh, path):
+    r = httpx.post(f"{gh.admin_url}{path}", timeout=IO_TIMEOUT)
+    return r.status_code, r.json()
+
+
+def test_purge_by_key_prefix_and_tag(gatehouse, upstream, client):
+    for path, tags in (("/p/a", {"surrogate-key": "red blue"}), ("/p/b", {"cache-tag": "blue"}),
+                       ("/q/c", {"cache-tag": "green, red"}), ("/q/d", {})):
+        upstream.set(path, {"cache-control": "max-age=60", **tags}, path.encode())
+    gh = start(gatehouse, upstream)
+    host = f"127.0.0.1:{gh.port}"
+
+    def state():
+        return {p: client.get(f"{gh.url}{p}").headers["x-cache"]
+                for p in ("/p/a", "/p/b", "/q/c", "/q/d")}
+    state()
+    assert set(state().values()) == {"HIT"}
+    zones = httpx.get(f"{gh.admin_url}/cache", timeout=IO_TIMEOUT).json()["zones"]
+    assert {"zone": "default"}.items() <= zones[0].items() and zones[0]["keys"] == 4
+    assert admin_post(gh, "/cache/purge?tag=red") == (200, {"purged": 2})
+    assert state() == {"/p/a": "MISS", "/p/b": "HIT", "/q/c": "MISS", "/q/d": "HIT"}
+    assert admin_post(gh, f"/cache/purge?key={host}/q/d") == (200, {"purged": 1})
+    assert admin_post(gh, f"/cache/purge?key={host}/q/d") == (200, {"purged": 0})
+    assert state() == {"/p/a": "HIT", "/p/b": "HIT", "/q/c": "HIT", "/q/d": "MISS"}
+    assert admin_post(gh, f"/cache/purge?prefix={host}/p/&zone=default") == (200, {"purged": 2})
+    assert state() == {"/p/a": "MISS", "/p/b": "MISS", "/q/c": "HIT", "/q/d": "HIT"}
+    assert admin_post(gh, "/cache/purge?tag=x&zone=nope")[0] == 404
+    assert admin_post(gh, "/cache/purge?colour=red")[0] == 400
+    assert admin_post(gh, "/cache/purge?tag=a&key=b")[0] == 400
+    assert httpx.get(f"{gh.admin_url}/cache/purge?tag=red", timeout=IO_TIMEOUT).status_code == 405

@@ -44,6 +44,7 @@ status_headers: false
 request_cache_control: false
 coalesce: false
 coalesce_timeout: 250ms
+stale_if_error: 10m
 )"));
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(o->zone, "api");
@@ -61,6 +62,7 @@ coalesce_timeout: 250ms
   EXPECT_FALSE(o->request_cache_control);
   EXPECT_FALSE(o->coalesce);
   EXPECT_EQ(o->coalesce_timeout_ms, 250);
+  EXPECT_EQ(o->stale_if_error_s, 600);
   EXPECT_EQ(parseOptions(YAML::Load("key: {query: none}"))->key.query,
             gatehouse::cache::KeySpec::Query::kNone);
 }

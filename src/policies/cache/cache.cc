@@ -127,7 +127,7 @@ class CacheFilter final : public http::Filter {
 
  private:
   enum class Mode { kMiss, kRevalidate, kBypass };
-  enum class Outcome { kHit, kMiss, kRevalidated, kBypass };
+  enum class Outcome { kHit, kMiss, kRevalidated, kStaleIfError, kBypass };
 
   // Answers from the store, or sets up a revalidation of the stored entry; nullopt: a miss.
   std::optional<http::Verdict> fromStore(http::RequestContext& ctx) {
@@ -140,6 +140,7 @@ class CacheFilter final : public http::Filter {
       case Usability::kFresh:
         return answer(ctx, entry_, Outcome::kHit);
       case Usability::kRevalidate:
+        stale_ = entry_;  // kept for stale-if-error
         if (entry_->hasValidator()) {
           revalidate(req);
           return http::Verdict::kContinue;
@@ -182,6 +183,21 @@ class CacheFilter final : public http::Filter {
     co_return http::Verdict::kContinue;
   }
 
+  // The upstream failed: the gateway's own 502/503/504 (no connection, an open breaker, a
+  // timeout) or the upstream's 5xx.
+  static bool failed(const http::RequestContext& ctx) {
+    const int st = ctx.response.status;
+    return ctx.local_response ? (st == 502 || st == 503 || st == 504) : st >= 500;
+  }
+
+  // RFC 5861 §4: the entry's own stale-if-error, else the configured one; never past a
+  // must-revalidate that did not grant one.
+  bool staleIfErrorAllows(const Entry& e) const {
+    int64_t bound = e.stale_if_error;
+    if (bound == 0 && !e.must_revalidate) bound = s_.o.stale_if_error_s;
+    return bound > 0 && e.age(nowSeconds()) - e.lifetime <= bound;
+  }
+
   void finishFlight() {
     if (!leader_) return;
     leader_ = false;
@@ -189,6 +205,11 @@ class CacheFilter final : public http::Filter {
   }
 
   http::Verdict responseHeaders(http::RequestContext& ctx) {
+    if (!answered_ && stale_ && failed(ctx) && staleIfErrorAllows(*stale_)) {
+      if (mode_ == Mode::kRevalidate) restoreClientConditionals(ctx.request);
+      fwd_status_ = ctx.response.status;
+      return answer(ctx, stale_, Outcome::kStaleIfError);
+    }
     if (answered_ || ctx.local_response) {
       ctx.declineResponseBody();
       return http::Verdict::kContinue;
@@ -291,6 +312,11 @@ class CacheFilter final : public http::Filter {
         status.append(decimal(buf, e.lifetime - e.age(now)));
         if (collapsed_) status.append("; detail=collapsed");  // stored by the request it waited for
         lr.headers.add("cache-status", status);
+      } else if (outcome == Outcome::kStaleIfError) {
+        lr.headers.add("x-cache", "STALE");
+        std::string status = "gatehouse; hit; fwd=stale; fwd-status=";
+        status.append(decimal(buf, fwd_status_)).append("; detail=stale-if-error");
+        lr.headers.add("cache-status", status);
       } else {
         lr.headers.add("x-cache", "REVALIDATED");
         lr.headers.add("cache-status", "gatehouse; fwd=stale; fwd-status=304");
@@ -330,6 +356,8 @@ class CacheFilter final : public http::Filter {
   int64_t request_time_ = 0;
   std::string key_;
   EntryPtr entry_;
+  EntryPtr stale_;  // a stale entry that may still answer if the upstream fails
+  int fwd_status_ = 0;
   std::shared_ptr<Entry> pending_;
   std::string body_;
   std::string client_inm_;

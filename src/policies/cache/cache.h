@@ -21,14 +21,19 @@ struct Options {
   uint64_t max_object_size = 1ull << 20;  // a larger body is relayed but not stored
   gatehouse::cache::KeySpec key;
   gatehouse::cache::StoreRules rules;
-  bool status_headers = true;          // X-Cache and Cache-Status on every response
-  bool request_cache_control = true;   // honour the client's Cache-Control
-  bool coalesce = true;                // concurrent misses for a key make one upstream request
-  int64_t coalesce_timeout_ms = 5000;  // a waiter's bound; then it asks the upstream itself
+  bool status_headers = true;         // X-Cache and Cache-Status on every response
+  bool request_cache_control = true;  // honour the client's Cache-Control
+  bool coalesce = true;               // concurrent misses for a key make one upstream request
+  int64_t coalesce_timeout_ms = 5000;
+  // How stale an entry may be to answer when the upstream fails, for responses without their
+  // own stale-if-error (RFC 5861); 0: only those that carry one.
+  int64_t stale_if_error_s = 0;  // a waiter's bound; then it asks the upstream itself
 };
 
 Result<Options> parseOptions(const YAML::Node& config);
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+// GET /cache (the zones) and POST /cache/purge?key=|prefix=|tag=[&zone=].
+http::AdminEndpoint adminEndpoint();
 
 }  // namespace gatehouse::policies::cache
