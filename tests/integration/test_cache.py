@@ -117,6 +117,17 @@ def test_fresh_response_is_served_from_the_cache(gatehouse, upstream, client):
         assert r.headers["content-type"] == "text/plain"
         assert int(r.headers["age"]) >= 0
     assert upstream.count("/a") == 1
+    assert results_by_route(gh) == {("default/api", "hit"): 3, ("default/api", "miss"): 1}
+
+
+def results_by_route(gh):
+    """The non-zero gatehouse_cache_responses_total samples: {(route, result): count}."""
+    out = {}
+    for (name, labels), v in gh.metrics().items():
+        if name == "gatehouse_cache_responses_total" and v:
+            d = dict(labels)
+            out[(d["route"], d["result"])] = v
+    return out
 
 
 def test_age_counts_the_upstream_age(gatehouse, upstream, client):
@@ -185,6 +196,7 @@ def test_uncacheable_statuses_and_methods(gatehouse, upstream, client):
         r = client.post(f"{gh.url}/p", content=b"x")
         assert r.headers["x-cache"] == "BYPASS"
     assert upstream.count("/p") == 2
+    assert results_by_route(gh)[("default/api", "bypass")] == 2
 
 
 def test_unsafe_method_invalidates_the_entry(gatehouse, upstream, client):
@@ -530,6 +542,8 @@ def test_stale_if_error_with_the_upstream_killed(gatehouse, upstream, client):
     assert r.status_code == 200 and r.headers["x-cache"] == "STALE"
     # ...but not one with must-revalidate.
     assert client.get(f"{gh.url}/strict").status_code == 502
+    counts = results_by_route(gh)
+    assert counts[("default/api", "stale")] == 2 and counts[("default/api", "miss")] >= 4
 
 
 def test_stale_if_error_on_an_upstream_5xx(gatehouse, upstream, client):
@@ -576,4 +590,7 @@ def test_purge_by_key_prefix_and_tag(gatehouse, upstream, client):
     assert admin_post(gh, "/cache/purge?tag=x&zone=nope")[0] == 404
     assert admin_post(gh, "/cache/purge?colour=red")[0] == 400
     assert admin_post(gh, "/cache/purge?tag=a&key=b")[0] == 400
+    m = gh.metrics()
+    assert m.value("gatehouse_cache_keys", zone="default") == 4
+    assert m.value("gatehouse_cache_bytes", zone="default") > 0
     assert httpx.get(f"{gh.admin_url}/cache/purge?tag=red", timeout=IO_TIMEOUT).status_code == 405

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "core/clock.h"
-#include "metrics/registry.h"
+#include "policies/cache/stats.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
 
@@ -37,41 +37,10 @@ bool kept304(std::string_view name) {
          name == "expires" || name == "vary" || name == "date" || name == "content-location";
 }
 
-// Per zone: what the store holds and what coalescing did. Admin thread (a scrape).
-void collectMetrics(metrics::Scrape& scrape) {
-  using metrics::Family;
-  using metrics::Type;
-  static constexpr Family kBytes{"gatehouse_cache_bytes",
-                                 "Bytes a cache zone holds (bodies, fields, keys).",
-                                 Type::kGauge,
-                                 {"zone"}};
-  static constexpr Family kKeys{
-      "gatehouse_cache_keys", "Keys a cache zone holds.", Type::kGauge, {"zone"}};
-  static constexpr Family kEvictions{"gatehouse_cache_evictions_total",
-                                     "Keys evicted to stay within a zone's size.",
-                                     Type::kCounter,
-                                     {"zone"}};
-  static constexpr Family kCoalesced{
-      "gatehouse_cache_coalesced_total",
-      "Requests that waited for another request's upstream answer for the same key.",
-      Type::kCounter,
-      {"zone"}};
-  static constexpr Family kWaiting{"gatehouse_cache_coalesced_waiting",
-                                   "Requests waiting now for another request's upstream answer.",
-                                   Type::kGauge,
-                                   {"zone"}};
-  for (const auto& [zone, store] : gatehouse::cache::liveZones()) {
-    scrape.family(kBytes).add({zone}, store->bytes());
-    scrape.family(kKeys).add({zone}, store->keys());
-    scrape.family(kEvictions).add({zone}, store->evictions());
-    scrape.family(kCoalesced).add({zone}, store->flights().coalesced());
-    scrape.family(kWaiting).add({zone}, store->flights().waiting());
-  }
-}
-
 struct Shared {
   Options o;
   std::shared_ptr<Store> store;
+  RouteStats* stats = nullptr;
 };
 
 class CacheFilter final : public http::Filter {
@@ -92,6 +61,7 @@ class CacheFilter final : public http::Filter {
     if (auto v = fromStore(ctx)) return *v;
     if (req_cc_.only_if_cached) {
       answered_ = true;
+      s_.stats->count(Outcome::kMiss);
       return ctx.respondError(504, "not in the cache (only-if-cached)");
     }
     mode_ = Mode::kMiss;
@@ -127,7 +97,6 @@ class CacheFilter final : public http::Filter {
 
  private:
   enum class Mode { kMiss, kRevalidate, kBypass };
-  enum class Outcome { kHit, kMiss, kRevalidated, kStaleIfError, kBypass };
 
   // Answers from the store, or sets up a revalidation of the stored entry; nullopt: a miss.
   std::optional<http::Verdict> fromStore(http::RequestContext& ctx) {
@@ -211,6 +180,9 @@ class CacheFilter final : public http::Filter {
       return answer(ctx, stale_, Outcome::kStaleIfError);
     }
     if (answered_ || ctx.local_response) {
+      // The gateway's own answer (an error, another policy's reply) to a request the cache
+      // did not answer: counted, never stored.
+      if (!answered_) s_.stats->count(mode_ == Mode::kBypass ? Outcome::kBypass : Outcome::kMiss);
       ctx.declineResponseBody();
       return http::Verdict::kContinue;
     }
@@ -290,6 +262,7 @@ class CacheFilter final : public http::Filter {
   // The reply's fields are views into the entry: entry_ holds it until the request ends.
   http::Verdict answer(http::RequestContext& ctx, EntryPtr entry, Outcome outcome) {
     answered_ = true;
+    s_.stats->count(outcome);
     entry_ = std::move(entry);
     const Entry& e = *entry_;
     auto& lr = ctx.local_reply;
@@ -327,6 +300,7 @@ class CacheFilter final : public http::Filter {
   }
 
   void mark(http::HeaderMap& headers, Outcome outcome, std::string_view detail) {
+    s_.stats->count(outcome);
     if (!s_.o.status_headers) return;
     if (outcome == Outcome::kBypass) {
       headers.add("x-cache", "BYPASS");
@@ -378,12 +352,13 @@ class CacheFactory final : public http::FilterFactory {
 
 }  // namespace
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   auto o = parseOptions(config);
   if (!o.ok()) return o.error();
-  Shared s{std::move(*o), nullptr};
+  Shared s{std::move(*o), nullptr, nullptr};
   s.store = gatehouse::cache::storeForZone(s.o.zone, s.o.size);
-  metrics::Registry::process().add("cache", &collectMetrics);
+  s.stats = &routeStats(ctx.scope);
+  registerMetrics();
   return http::FilterFactoryPtr(std::make_shared<CacheFactory>(std::move(s)));
 }
 

@@ -32,7 +32,8 @@ struct Options {
 
 Result<Options> parseOptions(const YAML::Node& config);
 
-Result<http::FilterFactoryPtr> build(const YAML::Node& config);
+// `ctx.scope` names the route in the metrics.
+Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx);
 // GET /cache (the zones) and POST /cache/purge?key=|prefix=|tag=[&zone=].
 http::AdminEndpoint adminEndpoint();
 
