@@ -41,6 +41,12 @@ std::shared_ptr<Waiter> Coalescer::join(std::string_view key, runtime::EventLoop
   return w;
 }
 
+bool Coalescer::tryLead(std::string_view key) {
+  Shard& s = shards_[std::hash<std::string_view>{}(key) % kShards];
+  std::lock_guard lock(s.mu);
+  return s.flights.try_emplace(std::string(key)).second;
+}
+
 void Coalescer::finish(std::string_view key) {
   std::vector<std::shared_ptr<Waiter>> waiters;
   {

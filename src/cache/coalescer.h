@@ -68,6 +68,9 @@ class Coalescer {
   // Opens the flight for `key` (`leader` set true, nullptr returned: the caller asks the
   // upstream and must call finish(key)), or joins the open one as a Waiter on `loop`.
   std::shared_ptr<Waiter> join(std::string_view key, runtime::EventLoop& loop, bool& leader);
+  // Opens the flight for `key` when none is open (true: the caller leads it and must call
+  // finish(key)); never waits.
+  bool tryLead(std::string_view key);
   // Closes the flight for `key` and wakes its waiters.
   void finish(std::string_view key);
 

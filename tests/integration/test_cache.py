@@ -51,10 +51,11 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.read(int(headers.get("content-length") or 0))
         with srv.lock:
             srv.requests.append((self.command, self.path, headers))
-            status, extra, body = srv.answers.get(self.path.split("?")[0], (404, {}, b"none"))
             gate = srv.gates.get(self.path.split("?")[0])
         if gate is not None and not gate.wait(IO_TIMEOUT * 4):
             return
+        with srv.lock:  # read after the gate: a test may change the answer meanwhile
+            status, extra, body = srv.answers.get(self.path.split("?")[0], (404, {}, b"none"))
         etag = extra.get("etag")
         if etag and headers.get("if-none-match") == etag and self.command in ("GET", "HEAD"):
             status, body = 304, b""
@@ -594,3 +595,51 @@ def test_purge_by_key_prefix_and_tag(gatehouse, upstream, client):
     assert m.value("gatehouse_cache_keys", zone="default") == 4
     assert m.value("gatehouse_cache_bytes", zone="default") > 0
     assert httpx.get(f"{gh.admin_url}/cache/purge?tag=red", timeout=IO_TIMEOUT).status_code == 405
+
+
+def test_stale_while_revalidate_one_refresh_per_key(gatehouse, upstream, client):
+    # Age 5 over a max-age of 1: stored already stale, within its stale-while-revalidate.
+    upstream.set("/swr", {"cache-control": "max-age=1, stale-while-revalidate=600",
+                          "etag": '"s1"', "age": "5"}, b"swr body")
+    gh = start(gatehouse, upstream)
+    assert client.get(f"{gh.url}/swr").headers["x-cache"] == "MISS"
+    upstream.gates["/swr"] = threading.Event()
+    threads, results, other = concurrent_gets(f"{gh.url}/swr", 1)  # the refreshing request
+    wait_until(lambda: upstream.count("/swr") == 2, IO_TIMEOUT * 2, message="the refresh")
+    assert upstream.last("/swr")[2]["if-none-match"] == '"s1"'
+    # While it is held, others get the stale entry at once, and start no refresh of their own.
+    for _ in range(3):
+        r = client.get(f"{gh.url}/swr")
+        assert r.status_code == 200 and r.content == b"swr body"
+        assert r.headers["x-cache"] == "STALE"
+        assert r.headers["cache-status"] == "gatehouse; hit; detail=stale-while-revalidate"
+    assert upstream.count("/swr") == 2
+    upstream.set("/swr", {"cache-control": "max-age=600", "etag": '"s1"'}, b"swr body")
+    upstream.gates["/swr"].set()
+    for t in threads:
+        t.join(IO_TIMEOUT * 4)
+    other.close()
+    assert results[0][0] == 200 and results[0][1] == b"swr body"
+    assert "fwd-status=304" in results[0][2]
+    r = client.get(f"{gh.url}/swr")
+    assert r.headers["x-cache"] == "HIT"  # refreshed by the 304
+    assert upstream.count("/swr") == 2
+    assert results_by_route(gh)[("default/api", "stale")] == 3
+
+
+def test_no_stale_while_revalidate_without_a_grant(gatehouse, upstream, client):
+    upstream.set("/nsw", {"cache-control": "max-age=1", "etag": '"n1"', "age": "5"}, b"b")
+    gh = start(gatehouse, upstream)
+    client.get(f"{gh.url}/nsw")
+    assert client.get(f"{gh.url}/nsw").headers["x-cache"] == "REVALIDATED"
+    # The configured default grants it.
+    gh2 = start(gatehouse, upstream, zone="other", stale_while_revalidate="1m")
+    client.get(f"{gh2.url}/nsw")
+    upstream.gates["/nsw"] = threading.Event()
+    threads, results, other = concurrent_gets(f"{gh2.url}/nsw", 1)
+    wait_until(lambda: upstream.count("/nsw") == 4, IO_TIMEOUT * 2, message="the refresh")
+    assert client.get(f"{gh2.url}/nsw").headers["x-cache"] == "STALE"
+    upstream.gates["/nsw"].set()
+    for t in threads:
+        t.join(IO_TIMEOUT * 4)
+    other.close()

@@ -45,6 +45,7 @@ request_cache_control: false
 coalesce: false
 coalesce_timeout: 250ms
 stale_if_error: 10m
+stale_while_revalidate: 30s
 )"));
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(o->zone, "api");
@@ -63,6 +64,7 @@ stale_if_error: 10m
   EXPECT_FALSE(o->coalesce);
   EXPECT_EQ(o->coalesce_timeout_ms, 250);
   EXPECT_EQ(o->stale_if_error_s, 600);
+  EXPECT_EQ(o->stale_while_revalidate_s, 30);
   EXPECT_EQ(parseOptions(YAML::Load("key: {query: none}"))->key.query,
             gatehouse::cache::KeySpec::Query::kNone);
 }

@@ -65,7 +65,7 @@ class CacheFilter final : public http::Filter {
       return ctx.respondError(504, "not in the cache (only-if-cached)");
     }
     mode_ = Mode::kMiss;
-    if (req.method == "GET" && s_.o.coalesce) return joinFlight(ctx);
+    if (req.method == "GET" && s_.o.coalesce && !leader_) return joinFlight(ctx);
     return http::Verdict::kContinue;
   }
 
@@ -110,6 +110,13 @@ class CacheFilter final : public http::Filter {
         return answer(ctx, entry_, Outcome::kHit);
       case Usability::kRevalidate:
         stale_ = entry_;  // kept for stale-if-error
+        if (staleWhileRevalidateAllows(*entry_)) {
+          // One request per key refreshes the entry; meanwhile the others get it stale.
+          if (!s_.store->flights().tryLead(key_)) {
+            return answer(ctx, entry_, Outcome::kStaleWhileRevalidate);
+          }
+          leader_ = true;
+        }
         if (entry_->hasValidator()) {
           revalidate(req);
           return http::Verdict::kContinue;
@@ -164,6 +171,16 @@ class CacheFilter final : public http::Filter {
   bool staleIfErrorAllows(const Entry& e) const {
     int64_t bound = e.stale_if_error;
     if (bound == 0 && !e.must_revalidate) bound = s_.o.stale_if_error_s;
+    return bound > 0 && e.age(nowSeconds()) - e.lifetime <= bound;
+  }
+
+  // RFC 5861 §3: a stale entry within the response's own stale-while-revalidate, else the
+  // configured one (not past a must-revalidate without its own), unless the client asked for a
+  // fresh or validated answer.
+  bool staleWhileRevalidateAllows(const Entry& e) const {
+    if (req_cc_.no_cache || req_cc_.max_age != CacheControl::kUnset) return false;
+    int64_t bound = e.stale_while_revalidate;
+    if (bound == 0 && !e.must_revalidate) bound = s_.o.stale_while_revalidate_s;
     return bound > 0 && e.age(nowSeconds()) - e.lifetime <= bound;
   }
 
@@ -285,6 +302,9 @@ class CacheFilter final : public http::Filter {
         status.append(decimal(buf, e.lifetime - e.age(now)));
         if (collapsed_) status.append("; detail=collapsed");  // stored by the request it waited for
         lr.headers.add("cache-status", status);
+      } else if (outcome == Outcome::kStaleWhileRevalidate) {
+        lr.headers.add("x-cache", "STALE");
+        lr.headers.add("cache-status", "gatehouse; hit; detail=stale-while-revalidate");
       } else if (outcome == Outcome::kStaleIfError) {
         lr.headers.add("x-cache", "STALE");
         std::string status = "gatehouse; hit; fwd=stale; fwd-status=";

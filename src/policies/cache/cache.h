@@ -27,7 +27,10 @@ struct Options {
   int64_t coalesce_timeout_ms = 5000;
   // How stale an entry may be to answer when the upstream fails, for responses without their
   // own stale-if-error (RFC 5861); 0: only those that carry one.
-  int64_t stale_if_error_s = 0;  // a waiter's bound; then it asks the upstream itself
+  int64_t stale_if_error_s = 0;
+  // How stale an entry may be to answer while one request refreshes it, for responses without
+  // their own stale-while-revalidate (RFC 5861); 0: only those that carry one.
+  int64_t stale_while_revalidate_s = 0;  // a waiter's bound; then it asks the upstream itself
 };
 
 Result<Options> parseOptions(const YAML::Node& config);

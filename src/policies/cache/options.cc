@@ -71,10 +71,10 @@ Result<Options> parseOptions(const YAML::Node& config) {
   auto map = optionalMap(config);
   if (!map.ok()) return map.error();
   const YAML::Node& c = *map;
-  if (auto st =
-          checkKeys(c, {"zone", "size", "max_object_size", "key", "default_ttl",
-                        "heuristic_freshness", "max_heuristic_ttl", "status_headers",
-                        "request_cache_control", "coalesce", "coalesce_timeout", "stale_if_error"});
+  if (auto st = checkKeys(
+          c, {"zone", "size", "max_object_size", "key", "default_ttl", "heuristic_freshness",
+              "max_heuristic_ttl", "status_headers", "request_cache_control", "coalesce",
+              "coalesce_timeout", "stale_if_error", "stale_while_revalidate"});
       !st.ok()) {
     return st.error();
   }
@@ -116,6 +116,11 @@ Result<Options> parseOptions(const YAML::Node& config) {
     auto t = readDurationMs(c["stale_if_error"], "stale_if_error", 0, kYearMs);
     if (!t.ok()) return t.error();
     o.stale_if_error_s = *t / 1000;
+  }
+  if (c["stale_while_revalidate"]) {
+    auto t = readDurationMs(c["stale_while_revalidate"], "stale_while_revalidate", 0, kYearMs);
+    if (!t.ok()) return t.error();
+    o.stale_while_revalidate_s = *t / 1000;
   }
   return o;
 }

@@ -19,8 +19,12 @@ Routes& routes() {
   return *r;
 }
 
-constexpr std::string_view kOutcomeNames[kOutcomeCount] = {"hit", "miss", "revalidated", "stale",
-                                                           "bypass"};
+// The `result` label by Outcome: both stale answers are "stale" (the client got a stale
+// entry), so one sample sums them.
+constexpr size_t kResultCount = 5;
+constexpr std::string_view kResultNames[kResultCount] = {"hit", "miss", "revalidated", "stale",
+                                                         "bypass"};
+constexpr size_t kResultOf[kOutcomeCount] = {0, 1, 2, 3, 4, 3};
 
 void collect(metrics::Scrape& scrape) {
   using metrics::Family;
@@ -54,11 +58,13 @@ void collect(metrics::Scrape& scrape) {
     Routes& r = routes();
     std::lock_guard lock(r.mu);
     for (const auto& s : r.all) {
-      for (size_t i = 0; i < kOutcomeCount; ++i) {
-        uint64_t total = 0;
-        s->cells.forEach([&](const OutcomeCells& c) { total += c.by_outcome[i].get(); });
-        samples.add({s->route, kOutcomeNames[i]}, total);
-      }
+      uint64_t totals[kResultCount] = {};
+      s->cells.forEach([&](const OutcomeCells& c) {
+        for (size_t i = 0; i < kOutcomeCount; ++i)
+          totals[kResultOf[i]] += c.by_outcome[i].get();
+      });
+      for (size_t i = 0; i < kResultCount; ++i)
+        samples.add({s->route, kResultNames[i]}, totals[i]);
     }
   }
   for (const auto& [zone, store] : gatehouse::cache::liveZones()) {

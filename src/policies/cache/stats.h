@@ -10,8 +10,8 @@
 
 namespace gatehouse::policies::cache {
 
-enum class Outcome { kHit, kMiss, kRevalidated, kStaleIfError, kBypass };
-inline constexpr size_t kOutcomeCount = 5;
+enum class Outcome { kHit, kMiss, kRevalidated, kStaleIfError, kBypass, kStaleWhileRevalidate };
+inline constexpr size_t kOutcomeCount = 6;
 
 struct OutcomeCells {
   metrics::Counter by_outcome[kOutcomeCount];
