@@ -29,10 +29,12 @@ void RequestContext::reset() {
   response.until_close = false;
   response.head_bytes.clear();
   response_started = false;
+  local_response = false;
   lb_set_cookie.clear();
   local_reply.status = 200;
   local_reply.headers.clear();
   local_reply.body.clear();
+  local_reply.shared_body.reset();
   has_local_reply = false;
   pending = {};
   request_id.clear();
@@ -61,6 +63,7 @@ Verdict RequestContext::respond(int status, std::string body, std::string_view c
   local_reply.headers.clear();
   if (!body.empty() || status >= 200) local_reply.headers.add("content-type", content_type);
   local_reply.body = std::move(body);
+  local_reply.shared_body.reset();
   has_local_reply = true;
   return Verdict::kRespond;
 }

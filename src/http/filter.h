@@ -40,6 +40,9 @@ struct LocalReply {
   int status = 200;
   HeaderMap headers;
   std::string body;
+  // A body shared with its owner (a cached response), sent instead of `body` when set: a reply
+  // from a store then copies no body bytes. Held until the reply is written.
+  std::shared_ptr<const std::string> shared_body;
 };
 
 struct PathParam {
@@ -66,6 +69,9 @@ class RequestContext {
   Request request;
   Response response;              // valid from the response-headers phase on
   bool response_started = false;  // response headers have been received or generated
+  // `response` is the gateway's own reply (a filter's local reply, or an error such as a 502
+  // when the upstream failed), not one from the upstream: a cache must not store it.
+  bool local_response = false;
   LocalReply local_reply;
   bool has_local_reply = false;
   runtime::Task<Verdict> pending;  // set together with Verdict::kPause

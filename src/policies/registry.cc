@@ -3,6 +3,7 @@
 #include "policies/acl/acl.h"
 #include "policies/adaptive_concurrency/adaptive_concurrency.h"
 #include "policies/basic_auth/basic_auth.h"
+#include "policies/cache/cache.h"
 #include "policies/cert_auth/cert_auth.h"
 #include "policies/compress/compress.h"
 #include "policies/cors/cors.h"
@@ -47,6 +48,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"adaptive_concurrency", &policies::adaptive_concurrency::build},
       {"compress", &policies::compress::build},
       {"lua", &policies::lua::build},
+      {"cache", &policies::cache::build, policies::cache::adminEndpoint()},
   };
   return kPolicies;
 }

@@ -193,6 +193,7 @@ Task<> Exchange::sendLocalReply() {
   ctx_.response.until_close = false;
   ctx_.response.content_length = 0;
   ctx_.response_started = true;
+  ctx_.local_response = true;
   ctx_.has_local_reply = false;
   // Response filters see local replies too (e.g. CORS headers on a 401).
   const FilterRun fr = runResponseFilters();
@@ -218,10 +219,11 @@ Task<> Exchange::sendLocalReply() {
           grpc::encodeMessage(ex_.error.empty() ? http::reasonPhrase(status) : ex_.error));
     ctx_.response.status = 200;
     lr.body.clear();
+    lr.shared_body.reset();
   }
   const bool no_body = status == 204 || status == 304 || status < 200;
   ResponseBodyKind kind = ResponseBodyKind::kLength;
-  std::string_view body = lr.body;
+  std::string_view body = lr.shared_body ? std::string_view(*lr.shared_body) : lr.body;
   if (no_body) {
     kind = ResponseBodyKind::kNone;
     body = {};
@@ -234,6 +236,7 @@ Task<> Exchange::sendLocalReply() {
   }
   auto st = co_await io_->sendHead(ctx_.response, kind, body.size(), body);
   if (st.ok()) (void)co_await io_->finishBody(nullptr);
+  lr.shared_body.reset();  // written: an idle keep-alive connection must not pin a cached body
   ex_.log.bytes_out = io_->bytesOut();
   finishRequest(status);
 }

@@ -16,7 +16,7 @@ LAYERS = [
     ("config",),
     ("net",),
     ("http",),
-    ("compress",),
+    ("compress", "cache"),
     ("lua",),
     ("redis",),
     ("lb", "upstream"),
