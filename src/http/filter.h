@@ -259,6 +259,9 @@ struct PolicyContext {
   // "<virtual host>/<route>": the chain being built, for state a policy keeps across reloads by
   // its identity (rate_limit). Empty in unit tests.
   std::string scope;
+  // The cluster the route forwards to (the first of a traffic split), for a policy that calls it
+  // itself (cache's background refresh); empty when the route has none.
+  std::string route_cluster;
 };
 
 // Policy registration: name -> builder. The builder validates `config` and returns the

@@ -83,8 +83,8 @@ class PolicyClusters final : public http::ClusterCatalog {
 };
 
 void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, CompiledRoute& route,
-                 const std::string& scope, PolicyClusters& clusters,
-                 std::vector<std::string>& errors) {
+                 const std::string& scope, const std::string& route_cluster,
+                 PolicyClusters& clusters, std::vector<std::string>& errors) {
   for (const auto& spec : specs) {
     const http::PolicyRegistration* reg = http::findPolicy(spec.name);
     if (!reg) {
@@ -101,6 +101,7 @@ void addPolicies(const std::vector<PolicySpec>& specs, const Snapshot& snap, Com
     pctx.preceding = route.filters;
     pctx.clusters = &clusters;
     pctx.scope = scope;
+    pctx.route_cluster = route_cluster;
     Result<http::FilterFactoryPtr> f = [&]() -> Result<http::FilterFactoryPtr> {
       try {
         return reg->build(cfg, pctx);
@@ -319,8 +320,10 @@ CompiledRoute compileRoute(const Config& cfg, const VirtualHost& vh, const Route
   cr.response_timeout = r.timeout.value_or(cfg.timeouts.upstream_response);
   cr.streams = resolveStreams(cfg, r);
   const std::string scope = vh.name + "/" + r.name;
-  addPolicies(vh.policies, snap, cr, scope, clusters, errors);
-  addPolicies(r.policies, snap, cr, scope, clusters, errors);
+  const std::string route_cluster =
+      r.cluster ? *r.cluster : (r.clusters.empty() ? std::string() : r.clusters[0].name);
+  addPolicies(vh.policies, snap, cr, scope, route_cluster, clusters, errors);
+  addPolicies(r.policies, snap, cr, scope, route_cluster, clusters, errors);
   if (r.rewrite.strip_prefix || r.rewrite.regex || r.rewrite.host) {
     auto rw = policies::rewrite::fromModel(r.rewrite);
     if (!rw.ok()) {

@@ -8,7 +8,9 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "policies/cache/refresh.h"
 #include "policies/cache/stats.h"
+#include "proxy/worker_context.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
 
@@ -41,6 +43,8 @@ struct Shared {
   Options o;
   std::shared_ptr<Store> store;
   RouteStats* stats = nullptr;
+  // stale-while-revalidate refreshes through it; empty: a request refreshes in the foreground
+  std::string route_cluster;
 };
 
 class CacheFilter final : public http::Filter {
@@ -111,11 +115,12 @@ class CacheFilter final : public http::Filter {
       case Usability::kRevalidate:
         stale_ = entry_;  // kept for stale-if-error
         if (staleWhileRevalidateAllows(*entry_)) {
-          // One request per key refreshes the entry; meanwhile the others get it stale.
+          // One refresh per key; meanwhile every request gets the entry stale.
           if (!s_.store->flights().tryLead(key_)) {
             return answer(ctx, entry_, Outcome::kStaleWhileRevalidate);
           }
-          leader_ = true;
+          if (refreshInBackground(req)) return answer(ctx, entry_, Outcome::kStaleWhileRevalidate);
+          leader_ = true;  // no cluster to call: this request refreshes it
         }
         if (entry_->hasValidator()) {
           revalidate(req);
@@ -127,6 +132,15 @@ class CacheFilter final : public http::Filter {
     }
     entry_.reset();
     return std::nullopt;
+  }
+
+  // Starts the refresh of entry_ off this request's path (it finishes the key's flight).
+  bool refreshInBackground(const http::Request& req) {
+    proxy::WorkerContext* worker = proxy::currentWorker();
+    if (!worker || s_.route_cluster.empty()) return false;
+    RefreshJob job{s_.store, s_.o.rules, s_.o.max_object_size, key_, entry_, s_.route_cluster};
+    startRefresh(*worker, std::move(job), req);
+    return true;
   }
 
   // A miss: leads the key's flight (asks the upstream), or waits for the request that does.
@@ -375,7 +389,7 @@ class CacheFactory final : public http::FilterFactory {
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   auto o = parseOptions(config);
   if (!o.ok()) return o.error();
-  Shared s{std::move(*o), nullptr, nullptr};
+  Shared s{std::move(*o), nullptr, nullptr, ctx.route_cluster};
   s.store = gatehouse::cache::storeForZone(s.o.zone, s.o.size);
   s.stats = &routeStats(ctx.scope);
   registerMetrics();
