@@ -130,8 +130,14 @@ runtime::Task<Status> TcpStream::handshake(TimePoint deadline) {
 }
 
 TcpStream::~TcpStream() {
+  if (fd_ < 0) return;
   loop_.remove(fd_, io_);
   ::close(fd_);
+}
+
+int TcpStream::release() {
+  loop_.remove(fd_, io_);
+  return std::exchange(fd_, -1);
 }
 
 void TcpStream::setNoDelay() {
