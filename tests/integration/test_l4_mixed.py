@@ -2,8 +2,8 @@
 SNI names one of its virtual hosts is served by gatehouse's HTTP stack (its own certificate,
 HTTP/1.1 and h2 by ALPN); any other is passed through, untouched, to an `openssl s_server`
 back-end (the client sees that back-end's certificate). Unknown names without a default, a
-malformed ClientHello and a ClientHello split over many segments; a reload with a connection
-open on each side."""
+malformed ClientHello and a ClientHello split over many segments; a reload with a passthrough
+connection open; a PROXY header in front of the ClientHello."""
 import socket
 import ssl
 import subprocess
@@ -13,6 +13,7 @@ import pytest
 
 from support import IO_TIMEOUT, wait_until
 from test_l4_tls import OpensslServer, cluster_of, client_ctx, fetch, refused
+from test_proxy_protocol import v1, v2
 from test_tls import make_cert
 
 
@@ -200,3 +201,31 @@ def test_reload_keeps_open_connections_and_applies_to_new_ones(gatehouse, certs,
             assert body.startswith(b"HTTP/1.0 200 ok"), body[:100]
     # (s_server serves one connection at a time: the held one has ended.)
     assert fetch(port, "c.example")[0] == der_of(certs["b"])
+
+
+@pytest.mark.parametrize("header", ["v1", "v2"])
+def test_proxy_header_before_the_client_hello(gatehouse, certs, backend_b, header):
+    cfg = mixed_config(certs, backend_b)
+    cfg["listeners"][1]["proxy_protocol"] = {"trusted": ["127.0.0.1/32"]}
+    g = gatehouse(cfg)
+    port = g.extra_port("edge")
+    hdr = v1("203.0.113.9", sport=41000) if header == "v1" else v2("203.0.113.9", sport=41000)
+
+    def handshake(name):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        raw.sendall(hdr)
+        return client_ctx(["http/1.1"]).wrap_socket(raw, server_hostname=name)
+
+    with handshake("a.example") as s:
+        assert s.getpeercert(binary_form=True) == der_of(certs["gatehouse"])
+        s.sendall(b"GET /x HTTP/1.1\r\nhost: a.example\r\nconnection: close\r\n\r\n")
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"from-l7"), got
+    line = g.wait_log(lambda e: e.get("kind") != "tcp" and e.get("status") == 200)
+    assert line["client_ip"] == "203.0.113.9", line
+    with handshake("b.example") as s:
+        assert s.getpeercert(binary_form=True) == der_of(certs["b"])
+    line = g.wait_log(lambda e: e.get("kind") == "tcp" and e.get("sni") == "b.example")
+    assert line["client"] == "203.0.113.9:41000"
