@@ -360,8 +360,7 @@ Task<> TcpSession::run() {
   std::unique_ptr<net::TcpStream> up = co_await connectUpstream();
   if (up && !(co_await startUpstream(*up))) up.reset();
   if (up) {
-    if (!reason_set_) {
-      up->setNoDelay();
+    if (!reason_set_) {  // (connect() set TCP_NODELAY)
       ClusterCells& cc = cluster_stats_->cells.local();
       cc.connections.inc();
       cc.active.inc();

@@ -131,7 +131,7 @@ runtime::Task<Status> TcpStream::handshake(TimePoint deadline) {
 
 TcpStream::~TcpStream() {
   if (fd_ < 0) return;
-  loop_.remove(fd_, io_);
+  loop_.forget(io_);  // the close below takes the socket out of epoll
   ::close(fd_);
 }
 
@@ -398,10 +398,9 @@ runtime::Task<Result<std::unique_ptr<TcpStream>>> TcpStream::connect(EventLoop& 
   auto stream = std::make_unique<TcpStream>(loop, fd);
   stream->setNoDelay();
   if (rc != 0) {
-    // Wait for writability with a zero-length write; then read SO_ERROR.
+    // Wait for writability (no syscall until the edge); then read SO_ERROR.
     stream->io_.write_ready = false;
-    iovec none{nullptr, 0};
-    Status st = co_await stream->writeAll(&none, 1, deadline);
+    auto st = co_await stream->writable(deadline);
     if (!st.ok()) {
       if (st.error().code == ErrorCode::kTimeout) {
         co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream, "connect timeout", true);
