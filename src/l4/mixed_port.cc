@@ -110,8 +110,14 @@ Task<PeekResult> peekClientHello(runtime::EventLoop& loop, int fd, const MixedPo
       stream.markDrained();
       continue;
     }
-    // An edge without new bytes after some arrived is the FIN: nothing more will come.
-    if (n <= 0 || n == seen) break;
+    if (n <= 0) break;
+    if (n == seen) {
+      // An edge for bytes an earlier peek already saw (epoll queues one per arrival), or the
+      // FIN: after that nothing more will come.
+      if (stream.peerShutWrite() || stream.peerHungUp()) break;
+      stream.markDrained();
+      continue;
+    }
     seen = n;
     if (auto d = decide({buf.data(), static_cast<size_t>(n)}, plan, limits, out)) {
       result = *d;

@@ -153,6 +153,8 @@ class TcpStream {
   int release();
   runtime::EventLoop& loop() { return loop_; }
   bool peerHungUp() const { return io_.hup; }
+  // The peer's FIN has been seen (EPOLLRDHUP).
+  bool peerShutWrite() const { return io_.rdhup; }
   void setNoDelay();
 
  private:
