@@ -41,6 +41,8 @@ class TcpSession::Direction final : public PumpProgress {
       cc.bytes_received.inc(n);
     }
   }
+  // The second direction to reach EOF ends the relay, and the session closes both sockets.
+  bool halfCloseSink() override { return ++s_.directions_at_eof_ < 2; }
 
  private:
   TcpSession& s_;
