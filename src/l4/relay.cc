@@ -51,10 +51,6 @@ runtime::Task<PumpEnd> pumpSplice(net::TcpStream& from, net::TcpStream& to, Pipe
                                   PumpProgress& progress) {
   for (;;) {
     if (from.cancelled() || to.cancelled()) co_return PumpEnd::kCancelled;
-    // Splice only while the socket may hold bytes: a fresh upstream (or one that said EAGAIN)
-    // waits for its edge instead of a splice that would say EAGAIN. Not after a short fill: a
-    // fill is also cut short by the pipe's slots (one per segment), with bytes left behind.
-    if (!(co_await from.readable(runtime::kNoDeadline)).ok()) co_return PumpEnd::kCancelled;
     // Fill: only into an empty pipe, so a slow sink stops the reads (backpressure).
     ssize_t n = ::splice(from.fd(), nullptr, pipe.writeFd(), nullptr, pipe.size(), kSpliceFlags);
     if (n == 0) {
@@ -66,6 +62,7 @@ runtime::Task<PumpEnd> pumpSplice(net::TcpStream& from, net::TcpStream& to, Pipe
       if (errno == EINTR) continue;
       if (errno != EAGAIN) co_return PumpEnd::kReadError;
       from.markDrained();
+      if (!(co_await from.readable(runtime::kNoDeadline)).ok()) co_return PumpEnd::kCancelled;
       continue;
     }
     pipe.pending = static_cast<size_t>(n);
