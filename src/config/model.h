@@ -504,7 +504,8 @@ struct UdpProxy {
 struct Listener {
   std::string name;
   ListenerMode mode = ListenerMode::kHttp;
-  std::optional<TcpProxy> tcp;  // set if and only if mode is kTcp
+  // Set for mode kTcp; on kHttp (with `tls` and tcp.tls_passthrough) it makes a mixed port.
+  std::optional<TcpProxy> tcp;
   std::optional<UdpProxy> udp;  // set if and only if mode is kUdp
   std::string address = "0.0.0.0";
   uint16_t port = 8080;

@@ -204,6 +204,23 @@ UdpProxy readUdpProxy(Diagnostics& diag, const YAML::Node& node, const std::stri
   return udp;
 }
 
+// A mixed port: an HTTP listener with `tls` whose `tcp` block passes through, by its
+// tls_passthrough routes, the ClientHellos that name none of the listener's virtual hosts.
+void readMixedPort(Diagnostics& diag, const MapReader& m, const YAML::Node& block,
+                   const std::vector<Cluster>& clusters, Listener& l) {
+  l.tcp = readTcpProxy(diag, block, m.path("tcp"), clusters);
+  const YAML::Node& key = *m.findKey("tcp");
+  if (!l.tcp->tls_passthrough) {
+    diag.add(key, m.path("tcp"),
+             "'tcp' applies to mode: tcp listeners, and with 'tls_passthrough' to an HTTP "
+             "listener with 'tls' (a mixed port)");
+  } else if (!l.tls) {
+    diag.add(key, m.path("tcp"),
+             "a mixed port (an HTTP listener with tcp.tls_passthrough) needs 'tls': the "
+             "ClientHello's server name chooses between HTTP and passthrough");
+  }
+}
+
 // Reports the HTTP-only options of an L4 listener (`mode` is "tcp" or "udp").
 void rejectHttpOptions(Diagnostics& diag, const MapReader& m, const std::string& mode) {
   for (std::string_view k : kHttpListenerKeys) {
@@ -233,12 +250,17 @@ void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<C
                              : ListenerMode::kHttp;
   }
   for (const char* block : {"tcp", "udp"}) {
-    if (const YAML::Node* key = m.findKey(block); key && block != mode) {
+    // An HTTP listener's `tcp` block makes a mixed port (readMixedPort).
+    const bool mixed = l.mode == ListenerMode::kHttp && std::string_view(block) == "tcp";
+    if (const YAML::Node* key = m.findKey(block); key && block != mode && !mixed) {
       diag.add(*key, m.path(block),
                "'" + std::string(block) + "' applies to mode: " + block + " listeners");
     }
   }
-  if (l.mode == ListenerMode::kHttp) return;
+  if (l.mode == ListenerMode::kHttp) {
+    if (const YAML::Node* block = m.find("tcp")) readMixedPort(diag, m, *block, clusters, l);
+    return;
+  }
   rejectHttpOptions(diag, m, mode);
   const YAML::Node* block = m.find(mode);
   if (!block) {

@@ -13,8 +13,8 @@
 namespace gatehouse::config {
 
 // Sets l.mode and l.tcp or l.udp from the listener map `m`; reports HTTP-only options on an L4
-// listener, a `tcp:` or `udp:` block on a listener of another mode, and unknown or unusable
-// clusters.
+// listener, a `tcp:` or `udp:` block on a listener of another mode (an HTTP listener may have
+// a `tcp:` block with tls_passthrough: a mixed port), and unknown or unusable clusters.
 void readListenerMode(Diagnostics& diag, const MapReader& m, const std::vector<Cluster>& clusters,
                       Listener& l);
 

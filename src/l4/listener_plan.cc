@@ -57,14 +57,16 @@ Result<std::shared_ptr<const TcpListenerPlan>> compileTcpListener(const config::
     }
   }
   const auto& listeners = snap.config->listeners;
+  // The `tls` of an HTTP listener (a mixed port) is its HTTP side's, not this plan's.
+  const bool terminates = listener.mode == config::ListenerMode::kTcp && listener.tls;
   for (size_t i = 0; i < listeners.size() && i < snap.listener_tls.size(); ++i) {
     if (listeners[i].name != listener.name) continue;
-    plan->tls = snap.listener_tls[i];
+    if (terminates) plan->tls = snap.listener_tls[i];
     if (i < snap.listener_proxy_protocol.size()) {
       plan->proxy_protocol = snap.listener_proxy_protocol[i];
     }
   }
-  if (listener.tls && !plan->tls) {
+  if (terminates && !plan->tls) {
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig,
                        "listener '" + listener.name + "': no TLS context");
   }

@@ -54,7 +54,8 @@ runtime::Task<PumpEnd> pumpSplice(net::TcpStream& from, net::TcpStream& to, Pipe
     // Fill: only into an empty pipe, so a slow sink stops the reads (backpressure).
     ssize_t n = ::splice(from.fd(), nullptr, pipe.writeFd(), nullptr, pipe.size(), kSpliceFlags);
     if (n == 0) {
-      to.shutdownWrite();  // half-close: the other direction may still be talking
+      // Half-close: the other direction may still be talking.
+      if (progress.halfCloseSink()) to.shutdownWrite();
       co_return PumpEnd::kEof;
     }
     if (n < 0) {
@@ -95,7 +96,7 @@ runtime::Task<PumpEnd> pumpCopy(net::TcpStream& from, net::TcpStream& to, size_t
     if (*n == 0) {
       // A TLS sink gets close_notify first, so its peer sees an orderly end, not a truncation.
       if (to.ssl()) (void)SSL_shutdown(to.ssl());
-      to.shutdownWrite();
+      if (progress.halfCloseSink()) to.shutdownWrite();
       co_return PumpEnd::kEof;
     }
     iovec v{buf.get(), *n};

@@ -51,7 +51,7 @@ class PipePool {
 
 // How one direction ended.
 enum class PumpEnd : uint8_t {
-  kEof,         // the source sent FIN; the sink was shut down for writing
+  kEof,         // the source sent FIN; the sink was shut down for writing (halfCloseSink)
   kReadError,   // the source failed (reset)
   kWriteError,  // the sink failed (reset, broken pipe)
   kCancelled,   // a stream was cancelled (timer, drain, the other direction's error)
@@ -62,6 +62,10 @@ struct PumpProgress {
   virtual ~PumpProgress() = default;
   // `n` bytes reached the sink. Worker thread.
   virtual void moved(size_t n) = 0;
+  // The source sent FIN. True: shut the sink down for writing (half-close). False when the
+  // caller closes the sink right after anyway (the other direction has ended too): its close()
+  // sends the same FIN, one syscall fewer.
+  virtual bool halfCloseSink() { return true; }
 };
 
 // Splices from `from` to `to` through `pipe` until EOF, an error or a cancel.

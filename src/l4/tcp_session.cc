@@ -41,6 +41,8 @@ class TcpSession::Direction final : public PumpProgress {
       cc.bytes_received.inc(n);
     }
   }
+  // The second direction to reach EOF ends the relay, and the session closes both sockets.
+  bool halfCloseSink() override { return ++s_.directions_at_eof_ < 2; }
 
  private:
   TcpSession& s_;
@@ -360,8 +362,7 @@ Task<> TcpSession::run() {
   std::unique_ptr<net::TcpStream> up = co_await connectUpstream();
   if (up && !(co_await startUpstream(*up))) up.reset();
   if (up) {
-    if (!reason_set_) {
-      up->setNoDelay();
+    if (!reason_set_) {  // (connect() set TCP_NODELAY)
       ClusterCells& cc = cluster_stats_->cells.local();
       cc.connections.inc();
       cc.active.inc();

@@ -100,7 +100,8 @@ class TcpSession final : public proxy::StreamWatcher {
   runtime::TimePoint started_;
   CloseReason reason_ = CloseReason::kClosed;
   bool reason_set_ = false;
-  bool admitted_ = false;  // counted in the listener's open connections
+  uint8_t directions_at_eof_ = 0;  // pumps that read FIN (Direction::halfCloseSink)
+  bool admitted_ = false;          // counted in the listener's open connections
   upstream::BreakerGuard cluster_slot_;
   int host_ = -1;  // the connected host's index, -1 before
   int attempts_ = 0;

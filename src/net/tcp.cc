@@ -130,8 +130,14 @@ runtime::Task<Status> TcpStream::handshake(TimePoint deadline) {
 }
 
 TcpStream::~TcpStream() {
-  loop_.remove(fd_, io_);
+  if (fd_ < 0) return;
+  loop_.forget(io_);  // the close below takes the socket out of epoll
   ::close(fd_);
+}
+
+int TcpStream::release() {
+  loop_.remove(fd_, io_);
+  return std::exchange(fd_, -1);
 }
 
 void TcpStream::setNoDelay() {
@@ -392,10 +398,9 @@ runtime::Task<Result<std::unique_ptr<TcpStream>>> TcpStream::connect(EventLoop& 
   auto stream = std::make_unique<TcpStream>(loop, fd);
   stream->setNoDelay();
   if (rc != 0) {
-    // Wait for writability with a zero-length write; then read SO_ERROR.
+    // Wait for writability (no syscall until the edge); then read SO_ERROR.
     stream->io_.write_ready = false;
-    iovec none{nullptr, 0};
-    Status st = co_await stream->writeAll(&none, 1, deadline);
+    auto st = co_await stream->writable(deadline);
     if (!st.ok()) {
       if (st.error().code == ErrorCode::kTimeout) {
         co_return Error::make(ErrorCode::kTimeout, ErrorSource::kUpstream, "connect timeout", true);

@@ -148,8 +148,13 @@ class TcpStream {
   // Used before reusing a pooled connection.
   bool idleCheckUsable();
   int fd() const { return fd_; }
+  // Unregisters the socket and hands it back open, for a new owner (a mixed port peeks at the
+  // ClientHello, then gives the socket to the HTTP or the TCP session). Plain streams only.
+  int release();
   runtime::EventLoop& loop() { return loop_; }
   bool peerHungUp() const { return io_.hup; }
+  // The peer's FIN has been seen (EPOLLRDHUP).
+  bool peerShutWrite() const { return io_.rdhup; }
   void setNoDelay();
 
  private:

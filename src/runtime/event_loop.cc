@@ -171,6 +171,16 @@ void EventLoop::remove(int fd, IoHandle& h) {
   }
   // Closing the fd removes it from epoll; the explicit DEL covers dup'ed fds.
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  forget(h);
+}
+
+void EventLoop::forget(IoHandle& h) {
+  GH_ASSERT_OWNER(owner_);
+  if (h.slot == UINT32_MAX) return;
+  if (GH_BUG_IF(h.slot >= slots_.size() || slots_[h.slot] != &h)) {
+    h.slot = UINT32_MAX;
+    return;
+  }
   slots_[h.slot] = nullptr;
   ++generations_[h.slot];
   free_slots_.push_back(h.slot);

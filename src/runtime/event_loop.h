@@ -96,6 +96,9 @@ class EventLoop {
   // Registers fd for EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge-triggered, once for its lifetime.
   bool add(int fd, IoHandle& h);
   void remove(int fd, IoHandle& h);
+  // remove() for an fd closed right after and never duplicated: close() takes it out of epoll,
+  // so the EPOLL_CTL_DEL syscall is skipped (a stale event finds the slot's generation moved).
+  void forget(IoHandle& h);
 
   // Cached at each iteration; cheap.
   TimePoint now() const { return now_; }

@@ -124,9 +124,20 @@ void Worker::install(std::shared_ptr<const proxy::Snapshot> snap,
 void Worker::installTcpPlans(const proxy::Snapshot& snap,
                              const std::vector<ListenerSocket>& listeners) {
   tcp_plans_.clear();
+  mixed_plans_.clear();
   for (const auto& l : listeners) {
     if (l.listener_index >= snap.config->listeners.size()) continue;
     const config::Listener& spec = snap.config->listeners[l.listener_index];
+    if (spec.mode == config::ListenerMode::kHttp && spec.tcp) {
+      auto plan = l4::compileMixedPort(spec, snap);
+      if (plan.ok()) {
+        mixed_plans_[l.key] = std::move(*plan);
+      } else {
+        log::error("worker ", id_, ": mixed listener ", spec.name, ": ", plan.error().message);
+        mixed_plans_[l.key] = nullptr;  // refuses connections rather than guessing a side
+      }
+      continue;
+    }
     if (spec.mode != config::ListenerMode::kTcp) continue;
     auto plan = l4::compileTcpListener(spec, snap);
     if (!plan.ok()) {
@@ -210,7 +221,40 @@ Task<> Worker::acceptLoop(std::shared_ptr<net::TcpListener> listener, std::strin
       spawn(l4::runTcpSession(*this, *this, acc->fd, acc->peer, it->second));
       continue;
     }
+    if (mixed_plans_.count(key)) {
+      spawn(serveMixedPort(acc->fd, acc->peer, key));
+      continue;
+    }
     spawn(proxy::runSession(*this, acc->fd, acc->peer, key));
+  }
+}
+
+Task<> Worker::serveMixedPort(int fd, net::SocketAddress peer, std::string key) {
+  auto it = mixed_plans_.find(key);
+  std::shared_ptr<const l4::MixedPortPlan> plan = it != mixed_plans_.end() ? it->second : nullptr;
+  if (!plan) {
+    ::close(fd);
+    co_return;
+  }
+  net::tls_hello::ClientHello hello;
+  const l4::PeekResult peeked = co_await l4::peekClientHello(loop_, fd, *plan, hello);
+  // A reload during the peek installed a new snapshot, which the session will take: take the
+  // plan compiled against it too (cluster indexes are per snapshot).
+  it = mixed_plans_.find(key);
+  plan = it != mixed_plans_.end() ? it->second : nullptr;
+  if (peeked == l4::PeekResult::kGone || !plan || draining_) {
+    ::close(fd);
+    co_return;
+  }
+  // Not TLS goes to HTTP, which answers plain HTTP with a readable 400; a malformed
+  // ClientHello to the TCP session, whose inspector refuses it, counted and logged.
+  const bool http =
+      peeked == l4::PeekResult::kNotTls ||
+      (peeked == l4::PeekResult::kHello && plan->route(hello) == l4::MixedTarget::kHttp);
+  if (http) {
+    co_await proxy::runSession(*this, fd, peer, std::move(key));
+  } else {
+    co_await l4::runTcpSession(*this, *this, fd, peer, plan->passthrough);
   }
 }
 

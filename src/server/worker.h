@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "l4/listener_plan.h"
+#include "l4/mixed_port.h"
 #include "l4/relay.h"
 #include "l4/tcp_session.h"
 #include "l4/udp_listener.h"
@@ -68,6 +69,8 @@ class Worker final : public proxy::WorkerContext,
                            const std::vector<ListenerSocket>& listeners);
   size_t udpSessionCount() const;
   runtime::Task<> acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key);
+  // A connection to a mixed port: peeks at its ClientHello, then runs the HTTP or TCP session.
+  runtime::Task<> serveMixedPort(int fd, net::SocketAddress peer, std::string key);
   void startDrain(runtime::TimePoint deadline);
   void maybeFinish();
   static void onSweep(void* self);
@@ -80,6 +83,8 @@ class Worker final : public proxy::WorkerContext,
   std::shared_ptr<proxy::AccessLogSink> log_sink_;
   // Listener key -> its plan, for the TCP listeners of the current snapshot.
   std::map<std::string, std::shared_ptr<const l4::TcpListenerPlan>> tcp_plans_;
+  // Listener key -> its plan, for the HTTP listeners with tcp.tls_passthrough (mixed ports).
+  std::map<std::string, std::shared_ptr<const l4::MixedPortPlan>> mixed_plans_;
   std::unordered_set<l4::TcpSession*> tcp_sessions_;
   l4::PipePool pipes_;
   // Listener key -> the UDP listener of the current config; removed ones that still have

@@ -3,6 +3,7 @@ for IP rules, logs and the header sent upstream), and sent to a cluster with
 `proxy_protocol: v1|v2` in front of the client's bytes (v2 with the connection's id as the
 unique id, the same id the access-log line carries); the client's bytes follow untouched."""
 import socket
+import ssl
 import threading
 
 import pytest
@@ -11,6 +12,7 @@ from support import wait_until
 from support.l4 import endpoints, tcp_config, tcp_port
 from support.tcp import echo_handler, read_until_closed
 from test_proxy_protocol import V2_SIG, parse_v2, v1, v2
+from test_tls import make_cert
 
 
 def read_exact(conn, n):
@@ -218,3 +220,44 @@ def test_header_then_client_hello_routes_by_sni(gatehouse, tcp_server):
     header = wait_until(lambda: cap.captured()[:1], message="the PROXY header")[0]
     _, src, _, sport, _, tlvs = parse_v2(header)
     assert (src, sport, tlvs[0x02]) == ("203.0.113.7", 40000, b"a.test")
+
+
+class HeaderThenTls:
+    """A TCP handler that reads one PROXY v2 header in the clear, then runs a TLS server
+    handshake (its own certificate, the SNI recorded), then answers each message reversed."""
+
+    def __init__(self, cert, size):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(*cert)
+        self.ctx.sni_callback = lambda sock, name, ctx: self.names.append(name)
+        self.size = size
+        self.names = []
+        self.headers = []
+
+    def __call__(self, conn):
+        first = read_exact(conn, 16)
+        self.headers.append(first + read_exact(conn, int.from_bytes(first[14:16], "big")))
+        with self.ctx.wrap_socket(conn, server_side=True) as tls:
+            self.versions = tls.version()
+            tls.sendall(read_exact(tls, self.size)[::-1])
+            tls.unwrap()
+
+
+def test_v2_header_goes_before_the_upstream_tls_handshake(gatehouse, tcp_server, tmp_path):
+    cert = make_cert(tmp_path, "upstream", ["upstream.test"])
+    payload = bytes(range(256)) * 40
+    cap = HeaderThenTls(cert, len(payload))
+    up = tcp_server(cap)
+    cluster = {"name": "up", "endpoints": endpoints(up.port), "proxy_protocol": "v2",
+               "tls": {"ca": cert[0], "sni": "upstream.test"}}
+    g = gatehouse(tcp_config(cluster, {"relay": "splice"}))
+    (_, client_port), got = round_trip(tcp_port(g), payload)
+    # The reply crossed the TLS session the back-end ran after reading the header in the clear.
+    assert got == payload[::-1]
+    assert cap.names == ["upstream.test"] and cap.versions.startswith("TLS")
+    command, src, dst, sport, dport, tlvs = parse_v2(cap.headers[0])
+    assert (command, src, dst, sport, dport) == (
+        0x21, "127.0.0.1", "127.0.0.1", client_port, tcp_port(g))
+    line = g.wait_log(lambda e: e.get("kind") == "tcp")
+    assert tlvs[0x05].decode() == line["id"]
+    assert line["close_reason"] == "closed" and line["bytes_in"] == len(payload)
