@@ -125,6 +125,23 @@ start_case() { # start_case CASE -> pid on stdout
     echo $!
 }
 origin_requests() { wc -l <"$RUN/origin.access"; }
+# stop_case PID: the proxy and every process under it (Varnish's child outlives a TERMed
+# manager for a while and keeps the port), each by PID, then until the port is free (30 s).
+stop_case() {
+    local pids=($1) i=0
+    while ((i < ${#pids[@]})); do
+        pids+=($(ps -o pid= --ppid "${pids[$i]}" 2>/dev/null || true))
+        i=$((i + 1))
+    done
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+        ss -ltn "sport = :$PROXY" | grep -q LISTEN || return 0
+        sleep 0.1
+    done
+    echo "port $PROXY still taken after stopping $1" >&2
+    return 1
+}
 # warm PATH: until two GETs in a row reach the proxy but not the origin (30 s at most).
 warm() {
     for _ in $(seq 1 300); do
@@ -175,8 +192,7 @@ for r in $(seq 1 "$ROUNDS"); do
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$c" "$rate" "$cpu_us" \
                 "$(wrk_pct 50%)" "$(wrk_pct 99%)" "$((o1 - o0))" "${errs:-0}" | tee -a "$RUN/raw.tsv"
         done
-        kill -TERM "$pid"
-        wait "$pid" 2>/dev/null || true
+        stop_case "$pid"
     done
 done
 /usr/bin/python3 - "$RUN/raw.tsv" <<'PY'
