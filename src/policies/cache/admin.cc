@@ -10,21 +10,14 @@
 
 #include "cache/store.h"
 #include "core/encoding.h"
+#include "policies/admin_json.h"
 #include "policies/cache/cache.h"
 
 namespace gatehouse::policies::cache {
 namespace {
 
-http::AdminReply json(int status, const nlohmann::json& j) {
-  return {status, "application/json", j.dump() + "\n"};
-}
-
-http::AdminReply error(int status, std::string_view message) {
-  nlohmann::json j;
-  j["error"] = message;
-  j["status"] = status;
-  return json(status, j);
-}
+using policies::jsonError;
+using policies::jsonReply;
 
 // The query's parameters, percent-decoded; false on a malformed escape.
 bool parseQuery(std::string_view q, std::vector<std::pair<std::string, std::string>>& out) {
@@ -58,27 +51,27 @@ http::AdminReply listZones() {
   }
   nlohmann::json out;
   out["zones"] = std::move(zones);
-  return json(200, out);
+  return jsonReply(200, out);
 }
 
 http::AdminReply purge(std::string_view query) {
   std::vector<std::pair<std::string, std::string>> params;
-  if (!parseQuery(query, params)) return error(400, "malformed percent-encoding in the query");
+  if (!parseQuery(query, params)) return jsonError(400, "malformed percent-encoding in the query");
   std::string zone;
   const std::pair<std::string, std::string>* what = nullptr;
   for (const auto& p : params) {
     if (p.first == "zone") {
       zone = p.second;
     } else if (p.first == "key" || p.first == "prefix" || p.first == "tag") {
-      if (what) return error(400, "give one of key, prefix or tag");
+      if (what) return jsonError(400, "give one of key, prefix or tag");
       what = &p;
     } else {
-      return error(400, "unknown parameter '" + p.first + "'; expected key, prefix, tag, zone");
+      return jsonError(400, "unknown parameter '" + p.first + "'; expected key, prefix, tag, zone");
     }
   }
-  if (!what) return error(400, "expected key=, prefix= or tag= (and optionally zone=)");
+  if (!what) return jsonError(400, "expected key=, prefix= or tag= (and optionally zone=)");
   if (what->second.empty() && what->first != "prefix") {
-    return error(400, what->first + " must not be empty");
+    return jsonError(400, what->first + " must not be empty");
   }
   uint64_t purged = 0;
   bool zone_found = zone.empty();
@@ -93,23 +86,23 @@ http::AdminReply purge(std::string_view query) {
       purged += store->removeTag(what->second);
     }
   }
-  if (!zone_found) return error(404, "no cache zone named '" + zone + "'");
+  if (!zone_found) return jsonError(404, "no cache zone named '" + zone + "'");
   nlohmann::json out;
   out["purged"] = purged;
-  return json(200, out);
+  return jsonReply(200, out);
 }
 
 runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path,
                                             std::string query) {
   if (path == "/cache") {
-    if (method != "GET" && method != "HEAD") co_return error(405, "method not allowed");
+    if (method != "GET" && method != "HEAD") co_return jsonError(405, "method not allowed");
     co_return listZones();
   }
   if (path == "/cache/purge") {
-    if (method != "POST") co_return error(405, "use POST /cache/purge");
+    if (method != "POST") co_return jsonError(405, "use POST /cache/purge");
     co_return purge(query);
   }
-  co_return error(404, "expected GET /cache or POST /cache/purge");
+  co_return jsonError(404, "expected GET /cache or POST /cache/purge");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/encoding.h"
+#include "policies/admin_json.h"
 #include "policies/quota/factory.h"
 #include "policies/rate_limit/redis_script.h"
 #include "redis/client.h"
@@ -22,16 +23,8 @@ namespace {
 
 constexpr int64_t kSecond = 1'000'000'000;
 
-http::AdminReply json(int status, const nlohmann::json& j) {
-  return {status, "application/json", j.dump() + "\n"};
-}
-
-http::AdminReply error(int status, std::string_view message) {
-  nlohmann::json j;
-  j["error"] = message;
-  j["status"] = status;
-  return json(status, j);
-}
+using policies::jsonError;
+using policies::jsonReply;
 
 nlohmann::json describeLimit(const LimitSpec& l, const std::string& zone, int64_t now_ns) {
   nlohmann::json j;
@@ -80,7 +73,7 @@ runtime::Task<http::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std
     if (reset) {
       f->table().reset(hash);
       out["reset"] = true;
-      co_return json(200, out);
+      co_return jsonReply(200, out);
     }
     std::vector<uint64_t> states;
     f->table().peek(hash, states);
@@ -96,7 +89,7 @@ runtime::Task<http::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std
       limits.push_back(std::move(j));
     }
     out["limits"] = std::move(limits);
-    co_return json(200, out);
+    co_return jsonReply(200, out);
   }
   // A connection of its own on the control loop, closed when done: the admin API is rare, and
   // worker connections belong to their workers.
@@ -108,12 +101,13 @@ runtime::Task<http::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std
                          std::string(rate_limit::limitScript()));
   redis::CallResult r = co_await conn.eval(f->redisArgs(key, now, reset ? -1 : 0),
                                            static_cast<int>(cfg.limits.size()));
-  if (!r.ok) co_return error(503, "redis did not answer: " + r.error);
+  if (!r.ok) co_return jsonError(503, "redis did not answer: " + r.error);
   if (reset) {
     out["reset"] = true;
-    co_return json(200, out);
+    co_return jsonReply(200, out);
   }
-  if (r.ints.size() != cfg.limits.size() * 2) co_return error(502, "unexpected reply from redis");
+  if (r.ints.size() != cfg.limits.size() * 2)
+    co_return jsonError(502, "unexpected reply from redis");
   nlohmann::json limits = nlohmann::json::array();
   for (size_t i = 0; i < cfg.limits.size(); ++i) {
     const LimitSpec& l = cfg.limits[i];
@@ -126,7 +120,7 @@ runtime::Task<http::AdminReply> usage(std::shared_ptr<const QuotaFactory> f, std
     limits.push_back(std::move(j));
   }
   out["limits"] = std::move(limits);
-  co_return json(200, out);
+  co_return jsonReply(200, out);
 }
 
 }  // namespace
@@ -137,7 +131,7 @@ runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path
   rest.remove_prefix(std::string_view("/quotas").size());
   if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
   if (rest.empty()) {
-    if (method != "GET" && method != "HEAD") co_return error(405, "method not allowed");
+    if (method != "GET" && method != "HEAD") co_return jsonError(405, "method not allowed");
     nlohmann::json list = nlohmann::json::array();
     const int64_t now = clock::wallNs();
     for (const auto& name : policyNames()) {
@@ -154,36 +148,36 @@ runtime::Task<http::AdminReply> handleAdmin(std::string method, std::string path
     }
     nlohmann::json out;
     out["policies"] = std::move(list);
-    co_return json(200, out);
+    co_return jsonReply(200, out);
   }
   const size_t slash = rest.find('/');
   std::string name;
   if (slash == std::string_view::npos ||
       !encoding::percentDecodeSegment(rest.substr(0, slash), name)) {
-    co_return error(404, "expected /quotas/<policy>/<key>");
+    co_return jsonError(404, "expected /quotas/<policy>/<key>");
   }
   rest.remove_prefix(slash + 1);
   bool reset = false;
   if (method == "POST") {
     constexpr std::string_view kReset = "/reset";
     if (rest.size() <= kReset.size() || rest.substr(rest.size() - kReset.size()) != kReset) {
-      co_return error(404, "expected POST /quotas/<policy>/<key>/reset");
+      co_return jsonError(404, "expected POST /quotas/<policy>/<key>/reset");
     }
     rest.remove_suffix(kReset.size());
     reset = true;
   } else if (method == "DELETE") {
     reset = true;
   } else if (method != "GET" && method != "HEAD") {
-    co_return error(405, "method not allowed");
+    co_return jsonError(405, "method not allowed");
   }
   std::string key;
-  if (!keyFromSegments(rest, key)) co_return error(400, "bad key in the path");
+  if (!keyFromSegments(rest, key)) co_return jsonError(400, "bad key in the path");
   auto f = findPolicy(name);
-  if (!f) co_return error(404, "no quota policy named '" + name + "'");
+  if (!f) co_return jsonError(404, "no quota policy named '" + name + "'");
   if (std::count(key.begin(), key.end(), '\x1f') + 1 !=
       static_cast<std::ptrdiff_t>(f->config().key.size())) {
-    co_return error(400, "policy '" + name + "' has a key of " +
-                             std::to_string(f->config().key.size()) + " part(s)");
+    co_return jsonError(400, "policy '" + name + "' has a key of " +
+                                 std::to_string(f->config().key.size()) + " part(s)");
   }
   co_return co_await usage(std::move(f), std::move(key), reset);
 }
