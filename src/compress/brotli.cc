@@ -83,7 +83,7 @@ class BrotliDecoder final : public Decoder {
     const auto* next_in = reinterpret_cast<const uint8_t*>(in.data());
     size_t used = out.size();
     while (avail_in > 0 || BrotliDecoderHasMoreOutput(state_)) {
-      if (ended_) return corrupt(out, used);  // bytes after the end of the stream
+      if (ended_) return corruptBody(out, used);  // bytes after the end of the stream
       const size_t room = decodeRoom(max_output_, total_, kStep);
       size_t avail_out = room;
       auto* next_out = reinterpret_cast<uint8_t*>(spareRoom(out, used, room));
@@ -93,10 +93,9 @@ class BrotliDecoder final : public Decoder {
       used += produced;
       total_ += produced;
       if (total_ > max_output_) {
-        out.resize(used);
-        return codecError(ErrorCode::kTooLarge, "decoded body over the limit");
+        return bodyOverLimit(out, used);
       }
-      if (rc == BROTLI_DECODER_RESULT_ERROR) return corrupt(out, used);
+      if (rc == BROTLI_DECODER_RESULT_ERROR) return corruptBody(out, used);
       if (rc == BROTLI_DECODER_RESULT_SUCCESS) ended_ = true;
       if (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) break;  // consumed everything
     }
@@ -104,17 +103,9 @@ class BrotliDecoder final : public Decoder {
     return {};
   }
 
-  Status finish() override {
-    if (!ended_) return codecError(ErrorCode::kProtocol, "truncated compressed body");
-    return {};
-  }
+  Status finish() override { return endedOrTruncated(ended_); }
 
  private:
-  static Status corrupt(std::string& out, size_t used) {
-    out.resize(used);
-    return codecError(ErrorCode::kProtocol, "corrupt compressed body");
-  }
-
   BrotliDecoderState* state_ = nullptr;
   uint64_t max_output_;
   uint64_t total_ = 0;

@@ -31,6 +31,21 @@ inline char* spareRoom(std::string& out, size_t used, size_t want) {
   return out.data() + used;
 }
 
+// A decoder's failures; `out` keeps the `used` bytes it had decoded.
+inline Status corruptBody(std::string& out, size_t used) {
+  out.resize(used);
+  return codecError(ErrorCode::kProtocol, "corrupt compressed body");
+}
+inline Status bodyOverLimit(std::string& out, size_t used) {
+  out.resize(used);
+  return codecError(ErrorCode::kTooLarge, "decoded body over the limit");
+}
+// finish(): fine once the stream (or its last frame) ended.
+inline Status endedOrTruncated(bool ended) {
+  if (ended) return {};
+  return codecError(ErrorCode::kProtocol, "truncated compressed body");
+}
+
 // `codec` (a new Encoder or Decoder) once its init(args...) succeeded, or init's error.
 template <class Base, class Codec, class... Args>
 Result<std::unique_ptr<Base>> initialized(std::unique_ptr<Codec> codec, Args... args) {

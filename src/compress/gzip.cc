@@ -88,7 +88,7 @@ class ZlibDecoder final : public Decoder {
     while (zs_.avail_in > 0) {
       if (ended_) {
         // Another gzip member follows (RFC 1952 §2.2); after a zlib stream nothing may.
-        if (!gzip_ || inflateReset(&zs_) != Z_OK) return corrupt(out, used);
+        if (!gzip_ || inflateReset(&zs_) != Z_OK) return corruptBody(out, used);
         ended_ = false;
       }
       const size_t room = decodeRoom(max_output_, total_, kStep);
@@ -99,30 +99,21 @@ class ZlibDecoder final : public Decoder {
       used += produced;
       total_ += produced;
       if (total_ > max_output_) {
-        out.resize(used);
-        return codecError(ErrorCode::kTooLarge, "decoded body over the limit");
+        return bodyOverLimit(out, used);
       }
       if (rc == Z_STREAM_END) {
         ended_ = true;
       } else if (rc != Z_OK && !(rc == Z_BUF_ERROR && produced == 0 && zs_.avail_in == 0)) {
-        return corrupt(out, used);
+        return corruptBody(out, used);
       }
     }
     out.resize(used);
     return {};
   }
 
-  Status finish() override {
-    if (!ended_) return codecError(ErrorCode::kProtocol, "truncated compressed body");
-    return {};
-  }
+  Status finish() override { return endedOrTruncated(ended_); }
 
  private:
-  static Status corrupt(std::string& out, size_t used) {
-    out.resize(used);
-    return codecError(ErrorCode::kProtocol, "corrupt compressed body");
-  }
-
   z_stream zs_;
   uint64_t max_output_;
   uint64_t total_ = 0;

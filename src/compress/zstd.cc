@@ -82,12 +82,10 @@ class ZstdDecoder final : public Decoder {
       used += output.pos;
       total_ += output.pos;
       if (total_ > max_output_) {
-        out.resize(used);
-        return codecError(ErrorCode::kTooLarge, "decoded body over the limit");
+        return bodyOverLimit(out, used);
       }
       if (ZSTD_isError(rc)) {
-        out.resize(used);
-        return codecError(ErrorCode::kProtocol, "corrupt compressed body");
+        return corruptBody(out, used);
       }
       frame_done_ = rc == 0;
       more = input.pos < input.size || output.pos == output.size;
@@ -96,10 +94,7 @@ class ZstdDecoder final : public Decoder {
     return {};
   }
 
-  Status finish() override {
-    if (!frame_done_) return codecError(ErrorCode::kProtocol, "truncated compressed body");
-    return {};
-  }
+  Status finish() override { return endedOrTruncated(frame_done_); }
 
  private:
   ZSTD_DCtx* dctx_ = nullptr;
