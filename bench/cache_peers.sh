@@ -155,9 +155,6 @@ warm() {
     echo "$1 was never served from the cache" >&2
     return 1
 }
-wrk_requests() { awk '/requests in/ {print $1}' "$RUN/wrk.out"; }
-wrk_errors() { awk '/Socket errors|Non-2xx/ {print}' "$RUN/wrk.out" | tr '\n' ' '; }
-wrk_pct() { awk -v p="$1" '$1 == p {print $2}' "$RUN/wrk.out"; }
 
 ulimit -n 16384 2>/dev/null || true
 touch "$RUN/origin.access"

@@ -122,14 +122,11 @@ measure() {
     t1=$(cpu_ticks "$pid")
     awk -v a="$t0" -v b="$t1" -v hz="$HZ" 'BEGIN {printf "%.4f", (b - a) / hz}'
 }
-wrk_requests() { awk '/requests in/ {print $1}' "$RUN/wrk.out"; }
-wrk_errors() { awk '/Socket errors|Non-2xx/ {print}' "$RUN/wrk.out" | tr '\n' ' '; }
 wrk_bytes() { # "N requests in Xs, 1.23GB read"
     awk '/requests in/ {v = $5; u = substr(v, length(v) - 1); n = substr(v, 1, length(v) - 2);
         m = (u == "GB") ? 1e9 * 1.073741824 : (u == "MB") ? 1048576 : (u == "KB") ? 1024 : 1;
         printf "%.0f", n * m}' "$RUN/wrk.out"
 }
-wrk_pct() { awk -v p="$1" '$1 == p {print $2}' "$RUN/wrk.out"; }
 
 ulimit -n 16384 2>/dev/null || true
 taskset -c 0 nginx -p "$RUN/" -c "$RUN/origin.conf" >"$RUN/origin.out" 2>&1 &

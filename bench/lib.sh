@@ -1,4 +1,4 @@
-# Shared by bench/callgrind.sh and bench/ab.sh (sourced): the origin and gatehouse configs of
+# Shared by the bench scripts (sourced): the origin and gatehouse configs of
 # the single-process measurements, and a bounded wait for a port to answer.
 
 # origin_conf RUN ORIGIN ORIGIN2 > file: one nginx worker answering /1k and /10k on two ports.
@@ -45,3 +45,9 @@ wait_port() {
     echo "port $1 did not come up" >&2
     return 1
 }
+
+# What the last wrk run (--latency) wrote to $RUN/wrk.out: requests completed, its socket errors
+# and non-2xx line (empty when none), and a latency percentile (wrk_pct 99%).
+wrk_requests() { awk '/requests in/ {print $1}' "$RUN/wrk.out"; }
+wrk_errors() { awk '/Socket errors|Non-2xx/ {print}' "$RUN/wrk.out" | tr '\n' ' '; }
+wrk_pct() { awk -v p="$1" '$1 == p {print $2}' "$RUN/wrk.out"; }
