@@ -4,6 +4,16 @@
 
 namespace gatehouse::http {
 
+void RequestContext::setVar(std::string_view name, std::string_view value) {
+  for (auto& [k, v] : vars) {
+    if (k == name) {
+      v.assign(value);
+      return;
+    }
+  }
+  vars.emplace_back(std::string(name), std::string(value));
+}
+
 void RequestContext::reset() {
   request.method.clear();
   request.path.clear();
@@ -31,6 +41,7 @@ void RequestContext::reset() {
   response_started = false;
   local_response = false;
   lb_set_cookie.clear();
+  vars.clear();
   local_reply.status = 200;
   local_reply.headers.clear();
   local_reply.body.clear();

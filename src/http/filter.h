@@ -121,6 +121,16 @@ class RequestContext {
   int final_status = 0;
   // Set-Cookie value from the load balancer (sticky sessions), added to the upstream response.
   std::string lb_set_cookie;
+  // Request variables set by policies (Lua's gh.vars, transform) for later policies, templates
+  // (`vars.NAME`) and the access log. Few per request, so a list, not a map.
+  std::vector<std::pair<std::string, std::string>> vars;
+  std::string_view var(std::string_view name) const {
+    for (const auto& [k, v] : vars) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+  void setVar(std::string_view name, std::string_view value);
 
   // Clears everything for the next request on the connection, keeping buffer capacity.
   void reset();
