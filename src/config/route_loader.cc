@@ -297,7 +297,9 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   if (const YAML::Node* v = m.find("match")) route.match = readMatch(diag, *v, m.path("match"));
 
   std::vector<std::string_view> actions = presentKeys(m, kActionKeys);
-  if (actions.empty()) {
+  // Without an action, a policy must answer or pick a cluster (aggregate, version); the
+  // snapshot builder checks that, as only it knows what each policy does.
+  if (actions.empty() && !m.find("policies")) {
     diag.add(node, path,
              "route needs exactly one action: cluster, clusters, direct_response or redirect");
   }

@@ -42,6 +42,8 @@ void RequestContext::reset() {
   local_response = false;
   lb_set_cookie.clear();
   vars.clear();
+  cancelled.reset();
+  upstream_cluster = {};
   local_reply.status = 200;
   local_reply.headers.clear();
   local_reply.body.clear();

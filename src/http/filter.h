@@ -45,6 +45,37 @@ struct LocalReply {
   std::shared_ptr<const std::string> shared_body;
 };
 
+// Tells a paused filter that its request was abandoned (the client reset its HTTP/2 stream, a
+// drain deadline passed), so that it stops the work it started (aggregate's upstream calls).
+// One subscriber at a time; the callback runs on the request's worker, from the core's abort
+// path, and must not resume coroutines inline (schedule them instead).
+class CancelSignal {
+ public:
+  using Callback = void (*)(void* arg);
+  void subscribe(Callback cb, void* arg) {
+    cb_ = cb;
+    arg_ = arg;
+  }
+  void unsubscribe() {
+    cb_ = nullptr;
+    arg_ = nullptr;
+  }
+  void fire() {
+    fired_ = true;
+    if (Callback cb = std::exchange(cb_, nullptr)) cb(arg_);
+  }
+  bool fired() const { return fired_; }
+  void reset() {
+    unsubscribe();
+    fired_ = false;
+  }
+
+ private:
+  Callback cb_ = nullptr;
+  void* arg_ = nullptr;
+  bool fired_ = false;
+};
+
 struct PathParam {
   std::string_view name;
   std::string_view value;
@@ -74,6 +105,9 @@ class RequestContext {
   bool local_response = false;
   LocalReply local_reply;
   bool has_local_reply = false;
+  // Fired when the request is abandoned while it runs (see CancelSignal). Declared before
+  // `pending`, so that a paused task destroyed with the context can still unsubscribe.
+  CancelSignal cancelled;
   runtime::Task<Verdict> pending;  // set together with Verdict::kPause
 
   std::string request_id;
@@ -131,6 +165,11 @@ class RequestContext {
     return {};
   }
   void setVar(std::string_view name, std::string_view value);
+  // A policy's pick of the upstream cluster, by name (`version`): the route forwards there
+  // instead of its own cluster or split. Only names the policy's factory lists in
+  // routableClusters() have a compiled variant; the view must outlive the request (it points
+  // into the factory's config).
+  std::string_view upstream_cluster;
 
   // Clears everything for the next request on the connection, keeping buffer capacity.
   void reset();
@@ -213,6 +252,11 @@ class FilterFactory {
   virtual FilterRef create() const = 0;
   virtual bool wantsRequestBody() const { return false; }
   virtual bool wantsResponseBody() const { return false; }
+  // The clusters this policy may send a request to by setting ctx.upstream_cluster; the
+  // snapshot builder compiles a route variant for each (control thread).
+  virtual std::vector<std::string> routableClusters() const { return {}; }
+  // The policy answers every request itself (aggregate): its route needs no cluster.
+  virtual bool answersRequests() const { return false; }
 };
 
 // The factory of a policy whose filter `F` (a StatelessFilter) is stateless: it holds the one

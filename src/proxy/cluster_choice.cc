@@ -7,9 +7,14 @@
 namespace gatehouse::proxy {
 
 const proxy::CompiledRoute& chooseRoute(const proxy::CompiledRoute& route, const http::Request& req,
-                                        uint64_t random) {
+                                        uint64_t random, std::string_view picked) {
   if (!route.split) return route;
   const proxy::RouteSplit& s = *route.split;
+  if (!picked.empty()) {
+    for (const auto& [name, variant] : s.by_name) {
+      if (name == picked) return s.variants[variant];
+    }
+  }
   for (const auto& c : s.canary) {
     std::optional<std::string_view> v;
     if (!c.header.empty()) {

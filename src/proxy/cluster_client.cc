@@ -17,6 +17,12 @@ std::string_view ClusterResponse::header(std::string_view lower_name) const {
   return {};
 }
 
+void CallCanceller::cancel() {
+  cancelled_ = true;
+  // expire() rather than abort(): it also ends a retry backoff.
+  if (call_) call_->expire();
+}
+
 namespace {
 
 std::string lowerCase(std::string_view s) {
@@ -193,14 +199,20 @@ Task<ClusterResult> callCluster(WorkerContext& worker, std::shared_ptr<WorkerSna
   opt.head_timeout = head_timeout;
   opt.deadline = deadline;  // bounds the HTTP/2 side's waits; the timer cuts the rest
 
+  CallCanceller* canceller = req.canceller;
+  if (canceller && canceller->cancelled()) co_return failed(attemptError(Code::kCancelled));
   Http1UpstreamIo http1(loop);
   Http2UpstreamIo http2(loop);
   UpstreamCall call(worker, opt, http1, http2);
   runtime::Timer timer;  // destroyed (cancelled) before the call
   timer.arm(loop, deadline, &expireCall, &call);
+  if (canceller) canceller->call_ = &call;
   AttemptError e = co_await call.run(body, handler);
+  if (canceller) canceller->call_ = nullptr;
   if (e.ok() && !handler.failure.ok()) e = std::move(handler.failure);
-  if (!e.ok() && call.expired() && e.code != Code::kResponseTooLarge) {
+  if (canceller && canceller->cancelled()) {
+    e = attemptError(Code::kCancelled, "cluster " + cc.name + ": call cancelled");
+  } else if (!e.ok() && call.expired() && e.code != Code::kResponseTooLarge) {
     e = attemptError(Code::kRequestTimeout, "cluster " + cc.name + ": call timeout");
   }
   result.error = std::move(e);

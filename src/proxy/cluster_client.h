@@ -32,6 +32,10 @@
 
 namespace gatehouse::proxy {
 
+class UpstreamCall;
+
+class CallCanceller;
+
 struct ClusterRequest {
   std::string method = "GET";
   std::string target = "/";  // path and query
@@ -45,6 +49,7 @@ struct ClusterRequest {
   // per_try_timeout.
   runtime::Duration timeout = std::chrono::seconds(5);
   size_t max_response_bytes = 1 << 20;  // the decoded body
+  CallCanceller* canceller = nullptr;   // optional; see CallCanceller
 };
 
 struct ClusterResponse {
@@ -73,5 +78,21 @@ runtime::Task<ClusterResult> callCluster(WorkerContext& worker, std::string clus
 runtime::Task<ClusterResult> callCluster(WorkerContext& worker,
                                          std::shared_ptr<WorkerSnapshot> snap, int cluster,
                                          ClusterRequest req);
+
+// Lets a caller stop its call in flight (the client that asked for it went away). cancel()
+// cuts the attempt in flight and any retry backoff; the call then ends kCancelled. A call
+// started after cancel() ends kCancelled at once. Owned by the caller; it must outlive the call.
+// Worker thread of the call.
+class CallCanceller {
+ public:
+  void cancel();
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  friend runtime::Task<ClusterResult> callCluster(WorkerContext&, std::shared_ptr<WorkerSnapshot>,
+                                                  int, ClusterRequest);
+  UpstreamCall* call_ = nullptr;  // the call in flight, set by callCluster
+  bool cancelled_ = false;
+};
 
 }  // namespace gatehouse::proxy

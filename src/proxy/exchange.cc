@@ -106,6 +106,7 @@ bool Exchange::checkUnderscoreHeaders() {
 
 void Exchange::abortUpstream() {
   if (call_) call_->abort();
+  ctx_.cancelled.fire();  // a paused filter's own calls (aggregate)
 }
 
 void Exchange::abandon(std::string_view why) {
@@ -413,7 +414,8 @@ Task<> Exchange::run() {
     co_await sendLocalReply();
     co_return;
   }
-  ex_.route = &chooseRoute(*ex_.route, ctx_.request, w_.nextRandom());  // traffic split
+  // Traffic split, or a policy's pick (version).
+  ex_.route = &chooseRoute(*ex_.route, ctx_.request, w_.nextRandom(), ctx_.upstream_cluster);
   if (ex_.route->cluster < 0) {
     ex_.error = "route has no upstream";
     co_await sendError(500, "route has no action");

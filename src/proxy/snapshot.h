@@ -64,6 +64,8 @@ struct RouteSplit {
   std::vector<std::pair<uint64_t, size_t>> weighted;  // (cumulative weight, variant)
   uint64_t total_weight = 0;                          // 0: no split, the route's own cluster
   std::vector<Canary> canary;                         // first match wins, before the split
+  // Clusters a policy may pick by name (FilterFactory::routableClusters), before the rest.
+  std::vector<std::pair<std::string, size_t>> by_name;
 };
 
 // A listener's `proxy_protocol` compiled: who may send a header, and which versions.

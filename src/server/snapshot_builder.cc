@@ -375,7 +375,19 @@ CompiledRoute compileRoute(const Config& cfg, const VirtualHost& vh, const Route
       cr.filters.push_back(std::move(mf));
     }
   }
-  if (cr.cluster >= 0 && (r.clusters.size() > 1 || !r.canary.empty())) {
+  std::vector<std::string> routable;  // clusters a policy may pick (version)
+  bool answered = r.direct_response || r.redirect;
+  for (const auto& f : cr.filters) {
+    for (auto& name : f->routableClusters())
+      routable.push_back(std::move(name));
+    answered = answered || f->answersRequests();
+  }
+  if (!first && !answered && routable.empty()) {
+    errors.push_back(where(cfg.source_file, r.line, r.yaml_path) +
+                     "route needs an action: cluster, clusters, direct_response, redirect, or a "
+                     "policy that answers (aggregate) or picks a cluster (version)");
+  }
+  if (!routable.empty() || (cr.cluster >= 0 && (r.clusters.size() > 1 || !r.canary.empty()))) {
     auto split = std::make_shared<RouteSplit>();
     auto variantOf = [&](const std::string& name) -> std::optional<size_t> {
       const int ci = clusterIndex(name);
@@ -398,6 +410,15 @@ CompiledRoute compileRoute(const Config& cfg, const VirtualHost& vh, const Route
       auto k = variantOf(rule.cluster);
       if (!k) continue;
       split->canary.push_back({rule.header, rule.cookie, rule.value, *k});
+    }
+    for (const auto& name : routable) {
+      auto k = variantOf(name);
+      if (!k) {
+        errors.push_back(where(cfg.source_file, r.line, r.yaml_path + ".policies") +
+                         "unknown cluster '" + name + "'");
+        continue;
+      }
+      split->by_name.emplace_back(name, *k);
     }
     cr.split = std::move(split);
   }
