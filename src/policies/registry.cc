@@ -2,6 +2,7 @@
 #include "http/filter.h"
 #include "policies/acl/acl.h"
 #include "policies/adaptive_concurrency/adaptive_concurrency.h"
+#include "policies/aggregate/aggregate.h"
 #include "policies/basic_auth/basic_auth.h"
 #include "policies/cache/cache.h"
 #include "policies/cert_auth/cert_auth.h"
@@ -49,6 +50,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"compress", &policies::compress::build},
       {"lua", &policies::lua::build},
       {"cache", &policies::cache::build, policies::cache::adminEndpoint()},
+      {"aggregate", &policies::aggregate::build},
   };
   return kPolicies;
 }
