@@ -23,6 +23,7 @@
 #include "policies/redirect/redirect.h"
 #include "policies/require_consumer/require_consumer.h"
 #include "policies/rewrite/rewrite.h"
+#include "policies/version/version.h"
 
 namespace gatehouse::http {
 
@@ -51,6 +52,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"lua", &policies::lua::build},
       {"cache", &policies::cache::build, policies::cache::adminEndpoint()},
       {"aggregate", &policies::aggregate::build},
+      {"version", &policies::version::build},
   };
   return kPolicies;
 }
