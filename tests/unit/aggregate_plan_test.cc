@@ -23,6 +23,9 @@ TEST(AggregatePlan, TemplateSubstitutesAndEscapes) {
   auto raw =
       expand(*t, Escape::kNone, [](const Ref&) { return std::optional<std::string>("a/b"); });
   EXPECT_EQ(*raw, "/users/a/b/x?q=a/b&h=a/b");
+  auto json = expand(*parseTemplate(R"({{"id": "{request.params.id}"}})"), Escape::kJson,
+                     [](const Ref&) { return std::optional<std::string>("a\"b\\c\n"); });
+  EXPECT_EQ(*json, R"({"id": "a\"b\\c\u000a"})");
   // A missing value fails the whole expansion.
   EXPECT_FALSE(expand(*t, Escape::kNone, [](const Ref&) { return std::optional<std::string>(); }));
 }

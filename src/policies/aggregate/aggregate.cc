@@ -170,7 +170,7 @@ std::optional<proxy::ClusterRequest> Run::buildRequest(size_t i) const {
     req.headers.emplace_back(name, std::move(*v));
   }
   if (call.body) {
-    auto b = expand(*call.body, Escape::kNone, get);
+    auto b = expand(*call.body, Escape::kJson, get);
     if (!b) return std::nullopt;
     req.body = std::move(*b);
     req.headers.emplace_back("content-type", "application/json");

@@ -192,6 +192,22 @@ void appendUrlEscaped(std::string& out, std::string_view v) {
   }
 }
 
+void appendJsonEscaped(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+}
+
 std::optional<std::string> scalarText(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number() || v.is_boolean()) return v.dump();

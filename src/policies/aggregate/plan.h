@@ -52,10 +52,13 @@ struct Template {
 };
 Result<Template> parseTemplate(std::string_view text);
 
-// How a value is written into its place: percent-encoded (paths and queries) or as it is.
-enum class Escape { kNone, kUrl };
+// How a value is written into its place: percent-encoded (paths and queries), escaped as the
+// inside of a JSON string (bodies: quotes, backslashes and control characters), or as it is.
+enum class Escape { kNone, kUrl, kJson };
 // Appends `v` percent-encoded (all but RFC 3986 unreserved characters).
 void appendUrlEscaped(std::string& out, std::string_view v);
+// Appends `v` escaped for the inside of a JSON string (no quotes added).
+void appendJsonEscaped(std::string& out, std::string_view v);
 // Fills `t`; `lookup` gives the text of each ref or nullopt when it is missing (then the
 // whole expansion fails with nullopt).
 template <class Lookup>
@@ -66,6 +69,8 @@ std::optional<std::string> expand(const Template& t, Escape escape, Lookup&& loo
     if (!v) return std::nullopt;
     if (escape == Escape::kUrl) {
       appendUrlEscaped(out, *v);
+    } else if (escape == Escape::kJson) {
+      appendJsonEscaped(out, *v);
     } else {
       out += *v;
     }
