@@ -242,3 +242,25 @@ def test_bad_configs_are_rejected_with_their_line(gatehouse, services, tmp_path)
         err = p.stdout + p.stderr
         assert msg in err, (name, err)
         assert f"{path}:" in err, (name, err)  # file:line
+
+
+def test_consumer_propagates_and_a_call_after_a_failed_optional_one_is_skipped(gatehouse,
+                                                                                services):
+    import hashlib
+    users, orders, _ = services
+    calls = [USER,
+             {"name": "stock", "cluster": "orders", "path": "/broken", "required": False},
+             {"name": "detail", "cluster": "users", "path": "/users/{calls.stock.body./id}",
+              "required": False, "headers": {"x-who": "{consumer}"}}]
+    cfg = config(services, calls)
+    cfg["routes"][1]["policies"].insert(0, {"name": "key_auth", "config": {"consumers": [
+        {"name": "alice", "keys": [{"sha256": hashlib.sha256(b"k-alice").hexdigest()}]}]}})
+    gh = gatehouse(cfg)
+    r = httpx.get(gh.url + "/p/42", headers={"x-api-key": "k-alice"}, timeout=15)
+    assert r.status_code == 200, r.text
+    assert r.json()["_partial"] == ["stock", "detail"]
+    assert r.json()["_errors"]["detail"] == {"reason": "skipped"}
+    assert r.headers["x-aggregate-partial"] == "stock, detail"
+    assert users.headers_of("/users/42")[0]["x-consumer"] == "alice"
+    assert users.paths() == ["/users/42"]  # `detail` was never sent
+    assert httpx.get(gh.url + "/p/42", timeout=15).status_code == 401
