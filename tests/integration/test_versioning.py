@@ -146,6 +146,9 @@ def test_bad_version_configs_are_rejected(tmp_path, v1, v2):
         "cluster": ({"versions": {"1": {"cluster": "nope"}}, "default": "1"},
                     "unknown cluster 'nope'"),
         "source": ({"from": "cookie"}, "unknown source 'cookie'"),
+        # The route has no cluster: every version needs one.
+        "no cluster": ({"versions": {"1": {}, "2": {"cluster": "v2"}}, "default": "2"},
+                       "versions.1.cluster: required (the route has no cluster)"),
     }
     for name, (opts, msg) in cases.items():
         cfg = versions_config(v1, v2)
