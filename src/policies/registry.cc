@@ -22,6 +22,7 @@
 #include "policies/redirect/redirect.h"
 #include "policies/require_consumer/require_consumer.h"
 #include "policies/rewrite/rewrite.h"
+#include "policies/transform/transform.h"
 
 namespace gatehouse::http {
 
@@ -49,6 +50,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"compress", &policies::compress::build},
       {"lua", &policies::lua::build},
       {"cache", &policies::cache::build, policies::cache::adminEndpoint()},
+      {"transform", &policies::transform::build},
   };
   return kPolicies;
 }
