@@ -23,17 +23,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string again;
   for (const auto& t : p->tokens()) {
     again.push_back('/');
-    for (char c : t) again.append(c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c));
+    for (char c : t)
+      again.append(c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c));
   }
   FUZZ_CHECK(again == text);
 
-  nlohmann::json doc = nlohmann::json::parse(doc_text, nullptr, false);
+  tmpl::Json doc = tmpl::Json::parse(doc_text, nullptr, false);
   if (doc.is_discarded()) return 0;
-  const nlohmann::json* found = p->find(std::as_const(doc));
+  const tmpl::Json* found = p->find(std::as_const(doc));
   FUZZ_CHECK(found == p->find(doc));
-  nlohmann::json copy = doc;
+  tmpl::Json copy = doc;
   if (p->set(copy, 42, true, true)) {
-    const nlohmann::json* v = p->find(copy);
+    const tmpl::Json* v = p->find(copy);
     // "-" appends: the new element is the last one, which the pointer itself does not name.
     FUZZ_CHECK(v != nullptr || (!p->tokens().empty() && p->tokens().back() == "-"));
     if (v) FUZZ_CHECK(*v == 42);

@@ -275,8 +275,8 @@ std::vector<PolicySpec> readPolicies(Diagnostics& diag, const YAML::Node& node,
     // option inside its config (a template). The node keeps the document alive, which is
     // read only on the control thread.
     const YAML::Node* config = m.find("config");
-    spec.config = std::make_shared<const YAML::Node>(config ? *config
-                                                            : YAML::Node(YAML::NodeType::Null));
+    spec.config =
+        std::make_shared<const YAML::Node>(config ? *config : YAML::Node(YAML::NodeType::Null));
     spec.yaml_path = m.path();
     spec.file = diag.file();
     spec.line = m.node().Mark().line + 1;

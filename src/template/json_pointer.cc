@@ -4,7 +4,7 @@
 
 namespace gatehouse::tmpl {
 
-using nlohmann::json;
+using json = Json;
 
 std::optional<size_t> arrayIndex(std::string_view token) {
   if (token.empty() || token.size() > 18) return std::nullopt;  // 18 digits cannot overflow

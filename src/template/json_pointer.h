@@ -1,6 +1,6 @@
 #pragma once
 // RFC 6901 JSON pointers ("/a/b~1c/0"), parsed once when the config loads and evaluated per
-// request against an nlohmann::json document without throwing. Pure functions and immutable
+// request against a JSON document (Json) without throwing. Pure functions and immutable
 // values: any thread. The parse error is a typed value with the offset of the bad escape.
 #include <cstddef>
 #include <optional>
@@ -14,6 +14,10 @@
 
 namespace gatehouse::tmpl {
 
+// The JSON documents templates and body rules work on: nlohmann's, keeping the order of an
+// object's keys as they came (a rewrite changes only what its rules name).
+using Json = nlohmann::ordered_json;
+
 class JsonPointer {
  public:
   // "" is the whole document; otherwise each token follows a '/'. "~0" is '~' and "~1" is '/';
@@ -26,17 +30,17 @@ class JsonPointer {
 
   // The value the pointer names, or nullptr when a step is missing (a key absent, an index
   // out of range or not a number, a scalar on the way).
-  const nlohmann::json* find(const nlohmann::json& doc) const;
-  nlohmann::json* find(nlohmann::json& doc) const;
+  const Json* find(const Json& doc) const;
+  Json* find(Json& doc) const;
 
   // Writes `value` at the pointer. Missing objects on the way are created when
   // `create_parents`; an array token must be an index in range, or "-" (appends). With
   // `overwrite` false an existing value is kept (and false returned). False also when the
   // parent is missing or a scalar, or the pointer is the root and `doc` is kept.
-  bool set(nlohmann::json& doc, nlohmann::json value, bool create_parents, bool overwrite) const;
+  bool set(Json& doc, Json value, bool create_parents, bool overwrite) const;
   // Removes and returns the value at the pointer (nullopt when absent). The root cannot be
   // removed: it is returned and `doc` becomes null.
-  std::optional<nlohmann::json> take(nlohmann::json& doc) const;
+  std::optional<Json> take(Json& doc) const;
 
  private:
   std::string text_;

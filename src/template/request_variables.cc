@@ -4,12 +4,12 @@
 
 namespace gatehouse::tmpl {
 
-bool appendJsonValue(const nlohmann::json& value, std::string& out) {
+bool appendJsonValue(const Json& value, std::string& out) {
   if (value.is_null()) return false;
   if (value.is_string()) {
     out.append(value.get_ref<const std::string&>());
   } else {
-    out.append(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    out.append(value.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
   return true;
 }
@@ -32,9 +32,9 @@ void appendDecoded(std::string_view in, std::string& out) {
   }
 }
 
-bool appendBody(const nlohmann::json* body, const JsonPointer& p, std::string& out) {
+bool appendBody(const Json* body, const JsonPointer& p, std::string& out) {
   if (!body) return false;
-  const nlohmann::json* v = p.find(*body);
+  const Json* v = p.find(*body);
   return v && appendJsonValue(*v, out);
 }
 

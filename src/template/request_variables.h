@@ -16,8 +16,8 @@ class RequestVariables final : public VariableSource {
  public:
   explicit RequestVariables(const http::RequestContext& ctx) : ctx_(ctx) {}
 
-  const nlohmann::json* request_body = nullptr;
-  const nlohmann::json* response_body = nullptr;
+  const Json* request_body = nullptr;
+  const Json* response_body = nullptr;
 
   bool append(const Variable& v, std::string& out) const override;
 
@@ -27,7 +27,7 @@ class RequestVariables final : public VariableSource {
 
 // Appends a JSON value as template text: a string as its characters, null as nothing (false
 // is returned), anything else as compact JSON.
-bool appendJsonValue(const nlohmann::json& value, std::string& out);
+bool appendJsonValue(const Json& value, std::string& out);
 
 // The percent-decoded value of the first `name` parameter in a raw query string ('+' is a
 // space), appended to `out`; false when there is none.

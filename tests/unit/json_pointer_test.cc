@@ -7,7 +7,7 @@
 namespace gatehouse::tmpl {
 namespace {
 
-using nlohmann::json;
+using json = Json;
 
 JsonPointer ptr(std::string_view text) {
   auto p = JsonPointer::parse(text);

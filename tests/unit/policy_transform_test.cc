@@ -224,6 +224,15 @@ TEST(Transform, OversizedOrNonJsonResponseIs502) {
   EXPECT_EQ(ctx2.response.status, 502);
 }
 
+TEST(Transform, KeyOrderIsKept) {
+  auto f = build("response: {body: [{remove: /a}, {set: /b, value: 0}, {set: /new, value: 1}]}");
+  http::RequestContext ctx;
+  ctx.response.status = 200;
+  ctx.response.headers.add("content-type", "application/json");
+  EXPECT_EQ(respond(f, ctx, R"({"z": 1, "a": 2, "m": 3, "b": {"y": 1, "c": 2}})"),
+            R"({"z":1,"m":3,"b":0,"new":1})");
+}
+
 TEST(Transform, CodedResponseBodyPassesThrough) {
   auto f = build("response: {body: [{remove: /a}]}");
   http::RequestContext ctx;

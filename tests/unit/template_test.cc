@@ -118,7 +118,7 @@ TEST(RequestVariables, ReadTheRequestContext) {
   ctx.route_name = "users";
   ctx.path_params.push_back({"id", "7"});
   ctx.setVar("plan", "gold");
-  const nlohmann::json body = nlohmann::json::parse(R"({"a": {"n": 3, "s": "x"}, "z": null})");
+  const Json body = Json::parse(R"({"a": {"n": 3, "s": "x"}, "z": null})");
   RequestVariables vars(ctx);
   vars.response_body = &body;
   ctx.response_started = true;

@@ -4,7 +4,7 @@
 
 namespace gatehouse::policies::transform {
 
-using nlohmann::json;
+using json = tmpl::Json;
 
 json buildValue(const ValueSpec& spec, const tmpl::VariableSource& vars, std::string& scratch) {
   if (spec.json_template) {

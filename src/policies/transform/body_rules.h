@@ -13,18 +13,18 @@
 namespace gatehouse::policies::transform {
 
 // Runs `rules` in order on `doc`; templates read `vars`. `scratch` is reused for rendering.
-void applyBodyRules(const std::vector<BodyRule>& rules, nlohmann::json& doc,
+void applyBodyRules(const std::vector<BodyRule>& rules, tmpl::Json& doc,
                     const tmpl::VariableSource& vars, std::string& scratch);
 
 // The value a set/add rule writes.
-nlohmann::json buildValue(const ValueSpec& spec, const tmpl::VariableSource& vars,
-                          std::string& scratch);
+tmpl::Json buildValue(const ValueSpec& spec, const tmpl::VariableSource& vars,
+                      std::string& scratch);
 
 // Whether `rule` holds for a response of `status` with the JSON body `doc` (null when the body
 // is not JSON: a rule with a body condition then does not hold).
-bool statusRuleHolds(const StatusRule& rule, int status, const nlohmann::json* doc);
+bool statusRuleHolds(const StatusRule& rule, int status, const tmpl::Json* doc);
 
 // Compact JSON text; invalid UTF-8 in strings (from a template) becomes U+FFFD.
-std::string serialize(const nlohmann::json& doc);
+std::string serialize(const tmpl::Json& doc);
 
 }  // namespace gatehouse::policies::transform

@@ -99,21 +99,21 @@ Result<FieldOps> readFieldOps(const YAML::Node& node, const std::string& what, b
 
 // A YAML scalar as JSON: quoted scalars are strings; plain ones may be null, booleans or
 // numbers.
-nlohmann::json scalarJson(const YAML::Node& node) {
+tmpl::Json scalarJson(const YAML::Node& node) {
   const std::string& s = node.Scalar();
   if (node.Tag() == "!") return s;
   if (s == "null" || s == "~") return nullptr;
   if (s == "true") return true;
   if (s == "false") return false;
-  nlohmann::json n = nlohmann::json::parse(s, nullptr, false);
+  tmpl::Json n = tmpl::Json::parse(s, nullptr, false);
   if (!n.is_discarded() && n.is_number()) return n;
   return s;
 }
 
 Status readValue(const YAML::Node& node, const std::string& what, uint32_t scopes, ValueSpec& spec,
-                 const std::string& pointer, nlohmann::json& out) {
+                 const std::string& pointer, tmpl::Json& out) {
   if (node.IsMap()) {
-    out = nlohmann::json::object();
+    out = tmpl::Json::object();
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
       std::string escaped;
@@ -127,7 +127,7 @@ Status readValue(const YAML::Node& node, const std::string& what, uint32_t scope
     return {};
   }
   if (node.IsSequence()) {
-    out = nlohmann::json::array();
+    out = tmpl::Json::array();
     size_t i = 0;
     for (const auto& item : node) {
       out.push_back(nullptr);

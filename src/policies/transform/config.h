@@ -33,7 +33,7 @@ struct FieldOps {
 // rendered per request (into strings); or, with `value_json`, a template whose output is
 // parsed as JSON (a string when it is not JSON).
 struct ValueSpec {
-  nlohmann::json literal;
+  tmpl::Json literal;
   std::vector<std::pair<tmpl::JsonPointer, tmpl::Template>> templates;  // leaves of `literal`
   std::optional<tmpl::Template> json_template;
 };
@@ -52,7 +52,7 @@ struct StatusRule {
   int from = 0;
   int to = 0;
   std::optional<tmpl::JsonPointer> when_exists;  // the JSON body has a value there
-  std::optional<std::pair<tmpl::JsonPointer, nlohmann::json>> when_equals;
+  std::optional<std::pair<tmpl::JsonPointer, tmpl::Json>> when_equals;
   bool needsBody() const { return when_exists || when_equals; }
 };
 

@@ -17,7 +17,7 @@
 namespace gatehouse::policies::transform {
 namespace {
 
-using nlohmann::json;
+using json = tmpl::Json;
 
 bool isJsonType(std::string_view content_type) {
   std::string_view t = content_type.substr(0, content_type.find(';'));
