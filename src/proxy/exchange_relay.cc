@@ -138,6 +138,16 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
     co_return false;
   }
 
+  const bool ok = co_await relayHttp1Body(up, kind, transform, head_held, body_idle);
+  co_return ok&& reusable&& up.bodyDone() && buf.empty();
+}
+
+// The body of an HTTP/1 upstream response, through the body filters when `transform`; a held
+// head goes out with the filters' first bytes or at the end. Finishes the request; true when
+// the whole response reached the client.
+Task<bool> Exchange::relayHttp1Body(Http1UpstreamIo& up, ResponseBodyKind kind, bool transform,
+                                    bool head_held, runtime::Duration body_idle) {
+  auto& resp = ctx_.response;
   std::string chunk;
   bool ok = true;
   bool filters_ended = false;  // the body filters had their end=true call
@@ -150,7 +160,7 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
         const bool timeout = sp.error().code == ErrorCode::kTimeout;
         co_await sendError(timeout ? 504 : 502,
                            timeout ? "upstream body timeout" : "bad response from upstream");
-        co_return false;
+        co_return false;  // sendError finished the request
       }
       // Headers are out: all we can do is cut the response so the client sees truncation.
       io_->abortResponse();
@@ -192,7 +202,7 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
   }
   ex_.log.bytes_out = io_->bytesOut();
   finishRequest(resp.status);
-  co_return ok&& reusable&& up.bodyDone() && buf.empty();
+  co_return ok;
 }
 
 Task<bool> Exchange::relayHttp2(Http2UpstreamIo& up) {
