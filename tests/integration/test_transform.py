@@ -353,3 +353,34 @@ routes:
     assert f"{path}:11:" in out.stderr, out.stderr  # the policy's line
     assert "request.headers.set.X-User (line 16)" in out.stderr, out.stderr  # the option's line
     assert "unknown variable 'request.heder.x-user'" in out.stderr, out.stderr
+
+
+def test_templates_read_the_consumer_and_its_token_claims(gatehouse, upstream):
+    """jwt_auth first in the chain: transform reads the consumer and the verified claims."""
+    import base64
+    import time
+
+    import jwt as pyjwt
+    secret = b"0123456789abcdef0123456789abcdef-hmac-secret"
+    jwks = {"keys": [{"kty": "oct", "kid": "hs",
+                      "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}]}
+    auth = {"name": "jwt_auth", "config": {"jwks": json.dumps(jwks), "issuers": ["https://idp/"],
+                                           "audiences": ["api"]}}
+    r = route({"path_prefix": "/"}, {"request": {
+        "headers": {"set": {"x-consumer": "{{ consumer.name }}",
+                            "x-email": "{{ consumer.claims.email | lower }}"}},
+        "body": [{"set": "/owner", "value": "{{ consumer.claims.sub }}"}]}})
+    r["policies"].insert(0, auth)
+    g = start(gatehouse, upstream, r)
+    now = int(time.time())
+    tok = pyjwt.encode({"iss": "https://idp/", "aud": "api", "sub": "alice", "iat": now,
+                        "exp": now + 300, "email": "Alice@Example.TEST"}, secret,
+                       algorithm="HS256", headers={"kid": "hs"})
+    with client(g) as c:
+        assert c.post("/x", json={"a": 1}).status_code == 401
+        resp = c.post("/x", json={"a": 1}, headers={"authorization": f"Bearer {tok}"})
+        assert resp.status_code == 200, resp.text
+        seen = upstream.last()
+        assert seen["headers"]["x-consumer"] == "alice"
+        assert seen["headers"]["x-email"] == "alice@example.test"
+        assert json.loads(seen["body"]) == {"a": 1, "owner": "alice"}
