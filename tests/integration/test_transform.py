@@ -296,6 +296,9 @@ def test_non_json_bodies(gatehouse, upstream):
         assert upstream.last()["body"] == "plain text"
         r = c.get("/pass/html")
         assert r.status_code == 200 and r.content == b"<p>hi</p>"
+    m = g.metrics()
+    assert m.value("gatehouse_transform_bodies_total", side="request", result="not_json") == 3
+    assert m.value("gatehouse_transform_bodies_total", side="response", result="not_json") == 2
 
 
 def test_coded_response_passes_through(gatehouse, upstream):
@@ -309,6 +312,9 @@ def test_coded_response_passes_through(gatehouse, upstream):
         assert headers["content-encoding"] == "gzip"
         assert body == raw  # untouched
         assert headers["x-seen"] == "yes"
+    m = g.metrics()
+    assert m.value("gatehouse_transform_bodies_total", side="response", result="coded") == 1
+    assert m.value("gatehouse_transform_bodies_total", side="response", result="transformed") == 0
 
 
 class socket_get:

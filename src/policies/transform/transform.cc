@@ -4,11 +4,13 @@
 
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "core/encoding.h"
 #include "core/log.h"
 #include "http/headers.h"
+#include "metrics/registry.h"
 #include "policies/policy_yaml.h"
 #include "policies/transform/body_rules.h"
 #include "policies/transform/config.h"
@@ -18,6 +20,38 @@ namespace gatehouse::policies::transform {
 namespace {
 
 using json = tmpl::Json;
+
+// What happened to the bodies the policy read, per side: exported as
+// gatehouse_transform_bodies_total{side, result}.
+struct Counters {
+  metrics::Counter request_transformed;
+  metrics::Counter request_not_json;  // rejected (415) or passed, per on_non_json
+  metrics::Counter response_transformed;
+  metrics::Counter response_not_json;   // 502 or passed, per on_non_json
+  metrics::Counter response_too_large;  // 502
+  metrics::Counter response_coded;      // Content-Encoding: passed through untouched
+};
+
+metrics::PerThread<Counters>& cells() {
+  return metrics::processCells<Counters>();
+}
+
+void collectMetrics(metrics::Scrape& scrape) {
+  static constexpr metrics::Family kBodies{"gatehouse_transform_bodies_total",
+                                           "Bodies the transform policy read, by side and outcome.",
+                                           metrics::Type::kCounter,
+                                           {"side", "result"}};
+  const std::tuple<const char*, const char*, metrics::Counter Counters::*> rows[] = {
+      {"request", "transformed", &Counters::request_transformed},
+      {"request", "not_json", &Counters::request_not_json},
+      {"response", "transformed", &Counters::response_transformed},
+      {"response", "not_json", &Counters::response_not_json},
+      {"response", "too_large", &Counters::response_too_large},
+      {"response", "coded", &Counters::response_coded}};
+  auto& samples = scrape.family(kBodies);
+  for (const auto& [side, result, field] : rows)
+    samples.add({side, result}, cells().sum(field));
+}
 
 bool isJsonType(std::string_view content_type) {
   std::string_view t = content_type.substr(0, content_type.find(';'));
@@ -139,6 +173,7 @@ class TransformFilter final : public http::Filter {
       doc = json(json::value_t::discarded);
     }
     if (doc.is_discarded()) {
+      cells().local().request_not_json.inc();
       if (o_.on_non_json == OnNonJson::kPass) return http::Verdict::kContinue;
       return ctx.respondError(415, "the request body must be JSON (application/json)");
     }
@@ -150,6 +185,7 @@ class TransformFilter final : public http::Filter {
     }
     applyBodyRules(o_.request.body, doc, vars, scratch_);
     chunk = serialize(doc);
+    cells().local().request_transformed.inc();
     return http::Verdict::kContinue;
   }
 
@@ -159,9 +195,11 @@ class TransformFilter final : public http::Filter {
     const bool coded = !coding.empty() && !http::iequals(coding, "identity");
     if (!o_.response_needs_body || !resp.has_body || ctx.local_response || coded) {
       if (o_.response_needs_body) {
-        if (coded)
+        if (coded) {
+          cells().local().response_coded.inc();
           log::debug("transform: ", coding, "-coded response body passed through; request ",
                      ctx.request_id);
+        }
         ctx.declineResponseBody();
       }
       finishHead(ctx, nullptr);
@@ -206,6 +244,7 @@ class TransformFilter final : public http::Filter {
   void finishBody(http::RequestContext& ctx, std::string& out) {
     auto& resp = ctx.response;
     if (too_large_) {
+      cells().local().response_too_large.inc();
       log::warn("transform: response body over max_body_size (", o_.max_body_size,
                 " bytes); request ", ctx.request_id);
       replyError(ctx, out, "response body too large to transform");
@@ -216,10 +255,12 @@ class TransformFilter final : public http::Filter {
       doc = json::parse(body_, nullptr, false);
     }
     const bool is_json = !doc.is_discarded();
-    if (!is_json && !body_.empty() && !o_.response.body.empty() &&
-        o_.on_non_json == OnNonJson::kReject) {
-      replyError(ctx, out, "the upstream response body is not JSON");
-      return;
+    if (!is_json && !body_.empty() && !o_.response.body.empty()) {
+      cells().local().response_not_json.inc();
+      if (o_.on_non_json == OnNonJson::kReject) {
+        replyError(ctx, out, "the upstream response body is not JSON");
+        return;
+      }
     }
     finishHead(ctx, is_json ? &doc : nullptr);
     if (resp.status == 204 || resp.status == 304) {
@@ -233,6 +274,7 @@ class TransformFilter final : public http::Filter {
     tmpl::RequestVariables vars(ctx);
     applyBodyRules(o_.response.body, doc, vars, scratch_);
     out = serialize(doc);
+    cells().local().response_transformed.inc();
     if (out != body_) changedEtag(resp.headers);
   }
 
@@ -277,6 +319,7 @@ http::FilterRef TransformFactory::create() const {
 Result<http::FilterFactoryPtr> build(const YAML::Node& config) {
   auto o = parseOptions(config);
   if (!o.ok()) return o.error();
+  metrics::Registry::process().add("transform", &collectMetrics);
   return http::FilterFactoryPtr(std::make_shared<TransformFactory>(std::move(*o)));
 }
 
