@@ -80,6 +80,18 @@ request:
   EXPECT_EQ(h.get("x-tag"), "t");
 }
 
+TEST(Transform, RenderedPathsCannotBreakTheRequestLine) {
+  auto f = build("request: {path: \"/u/{{ request.header.x-name }}/%41\"}");
+  ASSERT_TRUE(f);
+  http::RequestContext ctx;
+  ctx.request.headers.add("x-name", "a b?c#d%zz\x01");
+  auto ref = f->create();
+  ref.filter->onRequestHeaders(ctx);
+  EXPECT_EQ(ctx.request.path, "/u/a%20b%3Fc%23d%25zz%01/%41");
+  EXPECT_NE(buildError("request: {query: {add: {\"a b\": x}}}").find("invalid query parameter"),
+            std::string::npos);
+}
+
 TEST(Transform, HeaderValuesWithLineBreaksAreLeftOut) {
   auto f = build("request: {headers: {set: {X-Q: \"{{ request.query.q }}\"}}}");
   ASSERT_TRUE(f);

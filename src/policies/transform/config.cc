@@ -50,7 +50,20 @@ Status checkName(const YAML::Node& at, std::string_view what, const std::string&
   if (header && framingHeader(name)) {
     return optionError(at, what, "header '" + name + "' controls message framing");
   }
-  if (!header && name.empty()) return optionError(at, what, "empty parameter name");
+  if (!header) {
+    // Names are written into the query as they are: only characters that need no escape.
+    const std::string_view ok = "-._~!$'()*+,;:@[]";
+    bool valid = !name.empty();
+    for (char c : name) {
+      valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || ok.find(c) != std::string_view::npos);
+    }
+    if (!valid) {
+      return optionError(at, what,
+                         "invalid query parameter name '" + name +
+                             "' (letters, digits and -._~!$'()*+,;:@[] only)");
+    }
+  }
   return {};
 }
 

@@ -87,6 +87,36 @@ void applyHeaderOps(const FieldOps& ops, http::HeaderMap& h, const tmpl::Variabl
   }
 }
 
+bool isPathChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("-._~!$&'()*+,;=:@/").find(c) != std::string_view::npos;
+}
+
+// Percent-encodes, in place, every byte of a rendered path that may not appear in one (a space,
+// '?', '#', a control or non-ASCII byte from a header or a body), so that a value can never
+// change the request line; a '%' that starts a valid escape is kept.
+void encodePath(std::string& path, std::string& scratch) {
+  bool clean = true;
+  for (size_t i = 0; i < path.size() && clean; ++i) {
+    clean = isPathChar(path[i]) ||
+            (path[i] == '%' && i + 2 < path.size() && encoding::hexDigit(path[i + 1]) >= 0 &&
+             encoding::hexDigit(path[i + 2]) >= 0);
+  }
+  if (clean) return;
+  scratch.clear();
+  for (size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    const bool escape = c == '%' && i + 2 < path.size() && encoding::hexDigit(path[i + 1]) >= 0 &&
+                        encoding::hexDigit(path[i + 2]) >= 0;
+    if (isPathChar(c) || escape) {
+      scratch.push_back(c);
+    } else {
+      tmpl::appendUrlEncoded(scratch, std::string_view(&path[i], 1));
+    }
+  }
+  path.swap(scratch);
+}
+
 bool listed(const std::vector<std::string>& names, std::string_view name) {
   for (const auto& n : names) {
     if (n == name) return true;
@@ -153,7 +183,10 @@ class TransformFilter final : public http::Filter {
     tmpl::RequestVariables vars(ctx);
     // Path and query are rendered from the request as it came; headers see earlier edits.
     std::string path;
-    if (s.path) s.path->render(vars, path);
+    if (s.path) {
+      s.path->render(vars, path);
+      encodePath(path, scratch_);
+    }
     std::string query;
     if (!s.query.empty()) query = editQuery(s.query, ctx.request.query, vars, scratch_);
     applyHeaderOps(s.headers, ctx.request.headers, vars, scratch_);
