@@ -390,3 +390,22 @@ def test_templates_read_the_consumer_and_its_token_claims(gatehouse, upstream):
         assert seen["headers"]["x-consumer"] == "alice"
         assert seen["headers"]["x-email"] == "alice@example.test"
         assert json.loads(seen["body"]) == {"a": 1, "owner": "alice"}
+
+
+def test_http2_clients_get_the_same_transforms(gatehouse, upstream):
+    upstream.replies["/gone"] = (404, {"content-type": "application/json"}, b'{"e": 1}')
+    upstream.replies["/wrapped"] = (200, {"content-type": "application/json"},
+                                    b'{"data": {"k": "v"}}')
+    g = start(gatehouse, upstream, route({"path_prefix": "/"}, {
+        "request": {"body": [{"rename": "/a", "to": "b"}]},
+        "response": {"status": [{"from": 404, "to": 204}], "body": [{"unwrap": "/data"}]}}))
+    with httpx.Client(http1=False, http2=True, timeout=IO_TIMEOUT) as c:
+        r = c.post(g.url + "/echo", json={"a": 1})
+        assert r.http_version == "HTTP/2"
+        assert r.status_code == 200
+        assert json.loads(upstream.last()["body"]) == {"b": 1}
+        r = c.get(g.url + "/wrapped")
+        assert r.json() == {"k": "v"}
+        assert r.headers["content-length"] == str(len(r.content))
+        r = c.get(g.url + "/gone")
+        assert r.status_code == 204 and r.content == b""
