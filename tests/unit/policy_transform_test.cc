@@ -168,9 +168,13 @@ TEST(Transform, NonJsonRequestBodyRejectedOrPassed) {
 // Runs the response phases over `body` delivered in two chunks; returns what the client gets.
 std::string respond(const http::FilterFactoryPtr& f, http::RequestContext& ctx, std::string body) {
   ctx.response_started = true;
+  ctx.response.content_length = body.size();
   auto ref = f->create();
   ref.filter->onRequestHeaders(ctx);
-  ref.filter->onResponseHeaders(ctx);
+  if (ref.filter->onResponseHeaders(ctx) == http::Verdict::kRespond) {
+    ctx.response.status = ctx.local_reply.status;  // as the core sends it
+    return ctx.local_reply.body;
+  }
   if (!ctx.hold_response_head) return body;
   std::string first = body.substr(0, body.size() / 2), second = body.substr(body.size() / 2);
   ref.filter->onResponseBody(ctx, first, false);
@@ -233,7 +237,16 @@ TEST(Transform, OversizedOrNonJsonResponseIs502) {
   ctx2.response.status = 200;
   ctx2.response.headers.add("content-type", "text/html");
   respond(g, ctx2, "<p>hi</p>");
-  EXPECT_EQ(ctx2.response.status, 502);
+  EXPECT_EQ(ctx2.response.status, 502);  // judged by its head, never read
+
+  // Passed: a non-JSON body is not even held (an event stream must flow).
+  auto h = build("on_non_json: pass\nresponse: {body: [{remove: /a}]}");
+  http::RequestContext ctx3;
+  ctx3.response.status = 200;
+  ctx3.response.headers.add("content-type", "text/event-stream");
+  EXPECT_EQ(respond(h, ctx3, "data: x\n\n"), "data: x\n\n");
+  EXPECT_FALSE(ctx3.hold_response_head);
+  EXPECT_EQ(ctx3.response_body_declines, 1);
 }
 
 TEST(Transform, KeyOrderIsKept) {
@@ -252,6 +265,7 @@ TEST(Transform, CodedResponseBodyPassesThrough) {
   ctx.response.status = 200;
   ctx.response.headers.add("content-type", "application/json");
   ctx.response.headers.add("content-encoding", "gzip");
+  ctx.response.content_length = 10;
   auto ref = f->create();
   ref.filter->onResponseHeaders(ctx);
   EXPECT_FALSE(ctx.hold_response_head);

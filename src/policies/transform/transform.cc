@@ -226,7 +226,19 @@ class TransformFilter final : public http::Filter {
     auto& resp = ctx.response;
     std::string_view coding = resp.headers.get("content-encoding");
     const bool coded = !coding.empty() && !http::iequals(coding, "identity");
-    if (!o_.response_needs_body || !resp.has_body || ctx.local_response || coded) {
+    const bool has_body = resp.has_body && !ctx.local_response &&
+                          (resp.chunked || resp.until_close || resp.content_length > 0);
+    // A body that says it is not JSON is judged by its head: an event stream or a download is
+    // never held, and a rejected one never read.
+    const bool json_type = isJsonType(resp.headers.get("content-type"));
+    if (has_body && !coded && !json_type && o_.response_needs_body && !o_.response.body.empty()) {
+      cells().local().response_not_json.inc();
+      if (o_.on_non_json == OnNonJson::kReject) {
+        return ctx.respondError(502, "the upstream response body is not JSON");
+      }
+    }
+    if (!o_.response_needs_body || !has_body || coded ||
+        (!json_type && !emptiesBody(resp.status))) {
       if (o_.response_needs_body) {
         if (coded) {
           cells().local().response_coded.inc();
@@ -259,6 +271,14 @@ class TransformFilter final : public http::Filter {
   }
 
  private:
+  // Whether a status rule without a body condition turns `status` into one without a body.
+  bool emptiesBody(int status) const {
+    for (const StatusRule& r : o_.response.status) {
+      if (r.from == status && !r.needsBody()) return r.to == 204 || r.to == 304;
+    }
+    return false;
+  }
+
   // The status and header edits; `doc` is the upstream's JSON body when it was read.
   void finishHead(http::RequestContext& ctx, const json* doc) {
     auto& resp = ctx.response;
@@ -289,7 +309,7 @@ class TransformFilter final : public http::Filter {
     }
     const bool is_json = !doc.is_discarded();
     if (!is_json && !body_.empty() && !o_.response.body.empty()) {
-      cells().local().response_not_json.inc();
+      cells().local().response_not_json.inc();  // JSON by its type, but it does not parse
       if (o_.on_non_json == OnNonJson::kReject) {
         replyError(ctx, out, "the upstream response body is not JSON");
         return;
