@@ -271,10 +271,12 @@ std::vector<PolicySpec> readPolicies(Diagnostics& diag, const YAML::Node& node,
   forEachMap(diag, node, path, kPolicyKeys, [&](const MapReader& m) {
     PolicySpec spec;
     if (m.require("name")) m.read("name", spec.name);
-    // A clone detaches the subtree from the document, which is dropped after loading.
+    // Not a clone: a clone loses the marks, and a policy's builder names the line of a bad
+    // option inside its config (a template). The node keeps the document alive, which is
+    // read only on the control thread.
     const YAML::Node* config = m.find("config");
-    spec.config = std::make_shared<const YAML::Node>(config ? YAML::Clone(*config)
-                                                            : YAML::Node(YAML::NodeType::Null));
+    spec.config =
+        std::make_shared<const YAML::Node>(config ? *config : YAML::Node(YAML::NodeType::Null));
     spec.yaml_path = m.path();
     spec.file = diag.file();
     spec.line = m.node().Mark().line + 1;

@@ -136,7 +136,7 @@ class RequestContext {
   // the status or headers from what the body or trailers say (a protocol translation). The
   // core then sends the head only when the body filters first produce bytes, or at the end of
   // the body (with a Content-Length); until then a body call may still change ctx.response.
-  // Honoured on HTTP/2 upstream clusters.
+  // Honoured on HTTP/1 and HTTP/2 upstream clusters.
   bool hold_response_head = false;
   // The upstream response trailers, valid only during the response-body phase's end=true
   // call (null otherwise). drop_response_trailers keeps them from the client (they meant

@@ -24,6 +24,7 @@
 #include "policies/require_consumer/require_consumer.h"
 #include "policies/rewrite/rewrite.h"
 #include "policies/version/version.h"
+#include "policies/transform/transform.h"
 
 namespace gatehouse::http {
 
@@ -53,6 +54,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"cache", &policies::cache::build, policies::cache::adminEndpoint()},
       {"aggregate", &policies::aggregate::build},
       {"version", &policies::version::build},
+      {"transform", &policies::transform::build},
   };
   return kPolicies;
 }

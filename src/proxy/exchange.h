@@ -184,6 +184,8 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   // ResponseHandler: relays the upstream's response to the client.
   runtime::Task<bool> onResponse(UpstreamIo& up) override;
   runtime::Task<bool> relayHttp1(Http1UpstreamIo& up);
+  runtime::Task<bool> relayHttp1Body(Http1UpstreamIo& up, ResponseBodyKind kind, bool transform,
+                                     bool head_held, runtime::Duration body_idle);
   runtime::Task<bool> relayHttp2(Http2UpstreamIo& up);
   // Runs the response-body phase (reverse order) on a copy of `data` in `chunk`.
   std::string_view filterResponseBody(std::string& chunk, std::string_view data, bool end);

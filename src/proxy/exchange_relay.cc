@@ -115,12 +115,15 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
   if (upgraded) resp.headers.add("connection", "upgrade");
 
   up.beginBody(up_framing, head.content_length);
+  // A body filter may hold the head until it has seen the body (see filter.h).
+  bool head_held = transform && ctx_.hold_response_head;
   std::string_view first;
   if (up_framing == Framing::kContentLength && !transform && !buf.empty()) {
     auto sp = co_await up.readBody(body_idle);
     if (sp.ok() && !sp->end) first = sp->data;
   }
-  auto st = co_await io_->sendHead(resp, kind, length, first);
+  Status st;
+  if (!head_held) st = co_await io_->sendHead(resp, kind, length, first);
   up.consumeBody();
   if (!st.ok()) {
     ex_.error = "client write: " + st.error().message;
@@ -135,15 +138,31 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
     co_return false;
   }
 
+  const bool ok = co_await relayHttp1Body(up, kind, transform, head_held, body_idle);
+  co_return ok&& reusable&& up.bodyDone() && buf.empty();
+}
+
+// The body of an HTTP/1 upstream response, through the body filters when `transform`; a held
+// head goes out with the filters' first bytes or at the end. Finishes the request; true when
+// the whole response reached the client.
+Task<bool> Exchange::relayHttp1Body(Http1UpstreamIo& up, ResponseBodyKind kind, bool transform,
+                                    bool head_held, runtime::Duration body_idle) {
+  auto& resp = ctx_.response;
   std::string chunk;
   bool ok = true;
   bool filters_ended = false;  // the body filters had their end=true call
   while (!up.bodyDone()) {
     auto sp = co_await up.readBody(body_idle);
     if (!sp.ok()) {
-      // Headers are out: all we can do is cut the response so the client sees truncation.
       ex_.error = "upstream body: " + sp.error().message;
       countBodyFailure(sp.error());
+      if (head_held) {  // nothing sent yet: the client can still get a proper error
+        const bool timeout = sp.error().code == ErrorCode::kTimeout;
+        co_await sendError(timeout ? 504 : 502,
+                           timeout ? "upstream body timeout" : "bad response from upstream");
+        co_return false;  // sendError finished the request
+      }
+      // Headers are out: all we can do is cut the response so the client sees truncation.
       io_->abortResponse();
       ok = false;
       break;
@@ -151,7 +170,13 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
     std::string_view data = transform ? filterResponseBody(chunk, sp->data, sp->end) : sp->data;
     filters_ended = sp->end;
     Status wst;
-    if (!data.empty()) wst = co_await io_->sendBody(data);
+    if (head_held && (sp->end || !data.empty())) {
+      head_held = false;
+      wst = co_await io_->sendHead(resp, sp->end ? ResponseBodyKind::kLength : kind, data.size(),
+                                   sp->end ? data : std::string_view{});
+      if (sp->end) data = {};
+    }
+    if (wst.ok() && !data.empty()) wst = co_await io_->sendBody(data);
     up.consumeBody();
     if (!wst.ok()) {
       ex_.error = "client write: " + wst.error().message;
@@ -164,7 +189,12 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
     // A length-delimited body can end without an end=true read: the filters still get the end
     // (an encoder writes its trailer there).
     std::string_view tail = filterResponseBody(chunk, {}, true);
-    if (!tail.empty()) ok = (co_await io_->sendBody(tail)).ok();
+    if (head_held) {
+      head_held = false;
+      ok = (co_await io_->sendHead(resp, ResponseBodyKind::kLength, tail.size(), tail)).ok();
+    } else if (!tail.empty()) {
+      ok = (co_await io_->sendBody(tail)).ok();
+    }
   }
   if (ok) {
     auto fst = co_await io_->finishBody(&up.trailers());
@@ -172,7 +202,7 @@ Task<bool> Exchange::relayHttp1(Http1UpstreamIo& up) {
   }
   ex_.log.bytes_out = io_->bytesOut();
   finishRequest(resp.status);
-  co_return ok&& reusable&& up.bodyDone() && buf.empty();
+  co_return ok;
 }
 
 Task<bool> Exchange::relayHttp2(Http2UpstreamIo& up) {

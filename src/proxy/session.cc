@@ -460,7 +460,8 @@ Task<Status> Session::sendHead(const http::Response& resp, ResponseBodyKind kind
                                std::string_view first) {
   bytes_out_ = 0;
   response_chunked_ = false;
-  bool has_length = kind == ResponseBodyKind::kLength;
+  // A 204 carries no Content-Length at all (RFC 9110 §8.6), even one a filter made.
+  bool has_length = kind == ResponseBodyKind::kLength && resp.status != 204;
   if (kind == ResponseBodyKind::kStream) {
     if (req_->exchange.ctx().request.protocol == http::Protocol::kHttp11) {
       response_chunked_ = true;

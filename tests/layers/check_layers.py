@@ -16,6 +16,7 @@ LAYERS = [
     ("config",),
     ("net",),
     ("http",),
+    ("template",),
     ("compress", "cache"),
     ("lua",),
     ("redis",),
