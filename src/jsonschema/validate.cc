@@ -50,6 +50,8 @@ class Evaluator {
   bool validate(NodeId id, const Json& instance, Annotations* ann);
 
  private:
+  static constexpr int kMaxDepth = 512;
+  bool validateNode(NodeId id, const Json& instance, Annotations* ann);
   struct Segment {
     std::string_view key;
     size_t index;
@@ -94,6 +96,7 @@ class Evaluator {
   std::vector<ValidationError>* errors_;
   size_t max_errors_;
   int quiet_ = 0;
+  int depth_ = 0;
   std::vector<Segment> path_;
   std::vector<uint32_t> scope_;  // resources entered, outermost first ($dynamicRef)
 };
@@ -307,12 +310,16 @@ bool Evaluator::checkProperties(const Node& n, const Json& v, Annotations* ann) 
       }
     }
     if (!matched && need_additional) {
-      if (!child(n.additional_properties, *it, key)) {
-        if (nodes_[n.additional_properties].kind == Node::Kind::kFalse) {
-          path_.push_back({key, 0, false});
-          fail("additionalProperties", "property '" + key + "' is not allowed");
-          path_.pop_back();
-        }
+      bool good;
+      if (nodes_[n.additional_properties].kind == Node::Kind::kFalse) {
+        good = false;
+        path_.push_back({key, 0, false});
+        fail("additionalProperties", "property '" + key + "' is not allowed");
+        path_.pop_back();
+      } else {
+        good = child(n.additional_properties, *it, key);
+      }
+      if (!good) {
         ok = false;
         if (stopEarly()) return false;
       }
@@ -470,6 +477,18 @@ bool Evaluator::checkUnevaluated(const Node& n, const Json& v, const Annotations
 }
 
 bool Evaluator::validate(NodeId id, const Json& v, Annotations* ann) {
+  // Bounds the recursion: a deeply nested instance, or a $ref cycle that never descends.
+  if (depth_ >= kMaxDepth) {
+    fail("depth", "nested too deeply to validate");
+    return false;
+  }
+  ++depth_;
+  bool ok = validateNode(id, v, ann);
+  --depth_;
+  return ok;
+}
+
+bool Evaluator::validateNode(NodeId id, const Json& v, Annotations* ann) {
   const Node& n = nodes_[id];
   if (n.kind == Node::Kind::kTrue) return true;
   if (n.kind == Node::Kind::kFalse) {
