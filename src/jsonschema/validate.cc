@@ -454,10 +454,13 @@ bool Evaluator::checkUnevaluated(const Node& n, const Json& v, const Annotations
   if ((n.has & kHasUnevaluatedProperties) && v.is_object()) {
     for (auto it = v.begin(); it != v.end(); ++it) {
       if (own.hasProperty(it.key())) continue;
-      if (!child(n.unevaluated_properties, *it, it.key())) {
-        path_.push_back({it.key(), 0, false});
-        fail("unevaluatedProperties", "property '" + it.key() + "' is not allowed");
-        path_.pop_back();
+      const bool never = nodes_[n.unevaluated_properties].kind == Node::Kind::kFalse;
+      if (never || !child(n.unevaluated_properties, *it, it.key())) {
+        if (never) {  // else the subschema reported its own keyword
+          path_.push_back({it.key(), 0, false});
+          fail("unevaluatedProperties", "property '" + it.key() + "' is not allowed");
+          path_.pop_back();
+        }
         ok = false;
         if (stopEarly()) return false;
       }
@@ -466,8 +469,13 @@ bool Evaluator::checkUnevaluated(const Node& n, const Json& v, const Annotations
   if ((n.has & kHasUnevaluatedItems) && v.is_array()) {
     for (size_t i = 0; i < v.size(); ++i) {
       if (own.hasItem(i)) continue;
-      if (!item(n.unevaluated_items, v[i], i)) {
-        fail("unevaluatedItems", "item " + std::to_string(i) + " is not allowed");
+      const bool never = nodes_[n.unevaluated_items].kind == Node::Kind::kFalse;
+      if (never || !item(n.unevaluated_items, v[i], i)) {
+        if (never) {
+          path_.push_back({{}, i, true});
+          fail("unevaluatedItems", "item " + std::to_string(i) + " is not allowed");
+          path_.pop_back();
+        }
         ok = false;
         if (stopEarly()) return false;
       }
