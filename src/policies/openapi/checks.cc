@@ -165,7 +165,7 @@ const MediaType* checkRequestHead(const Spec& spec, const Match& match,
   for (const auto& m : op.request_content) {
     // The most specific range wins: an exact type over "application/*" over "*/*".
     if (mediaInRange(media, m.range) &&
-        (!best || m.range.find('*') == std::string::npos || best->range == "*/*")) {
+        (!best || m.range.find('*') == std::string::npos || best->range == kAnyMedia)) {
       best = &m;
     }
   }

@@ -203,7 +203,7 @@ Status SpecReader::readContent(const Json& content, const std::string& pointer,
   for (const auto& [range, media] : content.items()) {
     MediaType m;
     m.range = mediaTypeOf(range);
-    m.json = isJsonMedia(m.range) || m.range == "*/*" || m.range == "application/*";
+    m.json = isJsonMedia(m.range) || m.range == kAnyMedia || m.range == "application/*";
     std::string media_pointer = pointer;
     jsonschema::appendPointerToken(media_pointer, range);
     if (media.is_object() && media.contains("schema")) {
@@ -316,7 +316,7 @@ std::string mediaTypeOf(std::string_view content_type) {
 }
 
 bool mediaInRange(std::string_view media, std::string_view range) {
-  if (range == "*/*" || range == media) return true;
+  if (range == kAnyMedia || range == media) return true;
   if (range.size() > 2 && range.substr(range.size() - 2) == "/*") {
     return media.substr(0, range.size() - 1) == range.substr(0, range.size() - 1);
   }

@@ -86,6 +86,11 @@ Result<std::shared_ptr<const Spec>> loadSpec(const std::string& file, SpecOption
 Result<std::shared_ptr<const Spec>> parseSpec(std::string_view text, const std::string& name,
                                               SpecOptions options);
 
+// The range of every media type, spelled in two literals so that no tool reads a comment opener.
+inline constexpr std::string_view kAnyMedia =
+    "*/"
+    "*";
+
 // The media type of a Content-Type value: lowercased, without parameters.
 std::string mediaTypeOf(std::string_view content_type);
 // Whether `media` falls in `range` ("application/json", "application/*", "*/*").
