@@ -35,6 +35,7 @@ Result<SchemaId> Builder::compile(std::string_view reference) {
 Result<std::shared_ptr<const Validator>> Builder::finish() {
   if (!state_) return schemaError("builder already finished");
   if (auto s = state_->compileDynamicAnchors(); !s.ok()) return s.error();
+  if (auto s = state_->checkCycles(); !s.ok()) return s.error();
   std::shared_ptr<const Validator> v(std::move(state_->out));
   state_.reset();
   return v;

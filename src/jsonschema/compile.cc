@@ -414,6 +414,51 @@ Result<NodeId> CompileState::compileReference(std::string_view reference, const 
   return compileAt(*target, fallback);
 }
 
+Status CompileState::checkCycles() const {
+  // A cycle of in-place applicators ($ref, allOf, not, ...) never reaches a smaller part of
+  // the instance, so validating through it would never end: such a schema is refused here.
+  const auto& nodes = out->nodes_;
+  enum : uint8_t { kUnseen, kOnPath, kDone };
+  std::vector<uint8_t> mark(nodes.size(), kUnseen);
+  std::vector<std::pair<NodeId, size_t>> stack;  // node, next edge
+  auto edges = [&](NodeId id, std::vector<NodeId>& out_edges) {
+    const Node& n = nodes[id];
+    out_edges.clear();
+    for (NodeId e : {n.ref, n.dynamic_ref, n.not_, n.if_, n.then_, n.else_}) {
+      if (e != kNoNode) out_edges.push_back(e);
+    }
+    for (const auto* list : {&n.all_of, &n.any_of, &n.one_of}) {
+      out_edges.insert(out_edges.end(), list->begin(), list->end());
+    }
+    for (const auto& d : n.dependent_schemas)
+      out_edges.push_back(d.schema);
+  };
+  std::vector<NodeId> scratch;
+  for (NodeId root = 0; root < nodes.size(); ++root) {
+    if (mark[root] != kUnseen) continue;
+    stack.push_back({root, 0});
+    mark[root] = kOnPath;
+    while (!stack.empty()) {
+      auto& [id, next] = stack.back();
+      edges(id, scratch);
+      if (next >= scratch.size()) {
+        mark[id] = kDone;
+        stack.pop_back();
+        continue;
+      }
+      NodeId to = scratch[next++];
+      if (mark[to] == kOnPath) {
+        return schemaError("a $ref cycle never descends into the instance (it would not end)");
+      }
+      if (mark[to] == kUnseen) {
+        mark[to] = kOnPath;
+        stack.push_back({to, 0});
+      }
+    }
+  }
+  return {};
+}
+
 Status CompileState::compileDynamicAnchors() {
   // A $dynamicRef may land on any $dynamicAnchor of a resource in the dynamic scope, so every
   // one of them needs a node. Compiling one may add resources, so loop to a fixed point.

@@ -55,6 +55,7 @@ struct CompileState {
   Result<NodeId> compileAt(const Json& schema, const Location& fallback);
   Result<NodeId> compileReference(std::string_view reference, const Location& from);
   Status compileDynamicAnchors();
+  Status checkCycles() const;
 };
 
 Error schemaError(std::string message);

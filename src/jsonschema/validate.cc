@@ -48,9 +48,11 @@ class Evaluator {
       : nodes_(v.nodes_), resources_(v.resources_), errors_(errors), max_errors_(max_errors) {}
 
   bool validate(NodeId id, const Json& instance, Annotations* ann);
+  bool exhausted() const { return steps_ > kMaxSteps; }
 
  private:
   static constexpr int kMaxDepth = 512;
+  static constexpr uint64_t kMaxSteps = uint64_t{1} << 22;  // subschema visits per validate()
   bool validateNode(NodeId id, const Json& instance, Annotations* ann);
   struct Segment {
     std::string_view key;
@@ -97,6 +99,7 @@ class Evaluator {
   size_t max_errors_;
   int quiet_ = 0;
   int depth_ = 0;
+  uint64_t steps_ = 0;
   std::vector<Segment> path_;
   std::vector<uint32_t> scope_;  // resources entered, outermost first ($dynamicRef)
 };
@@ -485,11 +488,13 @@ bool Evaluator::checkUnevaluated(const Node& n, const Json& v, const Annotations
 }
 
 bool Evaluator::validate(NodeId id, const Json& v, Annotations* ann) {
-  // Bounds the recursion: a deeply nested instance, or a $ref cycle that never descends.
+  // Bounds the recursion (a deeply nested instance) and the work (nested anyOf branches that
+  // each fail late can multiply): past either bound the instance is refused, not hung on.
   if (depth_ >= kMaxDepth) {
     fail("depth", "nested too deeply to validate");
     return false;
   }
+  if (++steps_ > kMaxSteps) return false;  // reported once, by Validator::validate
   ++depth_;
   bool ok = validateNode(id, v, ann);
   --depth_;
@@ -550,7 +555,13 @@ bool Validator::validate(SchemaId schema, const Json& instance,
                          std::vector<ValidationError>* errors, size_t max_errors) const {
   if (schema.node >= nodes_.size()) return false;
   Evaluator e(*this, errors, max_errors == 0 ? 1 : max_errors);
-  return e.validate(schema.node, instance, nullptr);
+  const bool ok = e.validate(schema.node, instance, nullptr);
+  if (e.exhausted() && errors) {
+    // What failed after the budget ran out says nothing about the instance.
+    errors->clear();
+    errors->push_back({"", "budget", "too much work to validate"});
+  }
+  return ok && !e.exhausted();
 }
 
 }  // namespace gatehouse::jsonschema

@@ -147,10 +147,37 @@ TEST(JsonSchema, DeepRecursionIsBoundedByTheInstance) {
   EXPECT_EQ(errors[0].keyword, "depth");
 }
 
-TEST(JsonSchema, RefCycleWithoutDescentFailsInsteadOfLooping) {
-  auto [v, id] = compile(R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},
-                              "$ref":"#/$defs/a"})");
-  EXPECT_FALSE(v->validate(id, Json(1)));
+TEST(JsonSchema, RefCyclesThatNeverDescendAreRefused) {
+  for (const char* s :
+       {R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},
+                           "$ref":"#/$defs/a"})",
+        R"({"anyOf":[{"$ref":"#"},{"$ref":"#"}]})", R"({"allOf":[{"not":{"$ref":"#"}}]})"}) {
+    auto r = compileSchema(Json::parse(s), Options{});
+    ASSERT_FALSE(r.ok()) << s;
+    EXPECT_NE(r.error().message.find("cycle"), std::string::npos);
+  }
+  // Recursion through a property or an item is fine.
+  auto [v, id] = compile(R"({"properties":{"next":{"$ref":"#"}},"anyOf":[{"required":["v"]},
+                              {"required":["next"]}]})");
+  EXPECT_TRUE(v->validate(id, Json::parse(R"({"next":{"next":{"v":1}}})")));
+  EXPECT_FALSE(v->validate(id, Json::parse(R"({"next":{"next":{}}})")));
+}
+
+TEST(JsonSchema, WorkIsBounded) {
+  // 24 nested anyOf levels whose first branch fails only at the bottom: 2^24 paths unbounded.
+  Json schema = {{"$defs", {{"l0", {{"type", "string"}}}}}, {"$ref", "#/$defs/l24"}};
+  for (int i = 1; i <= 24; ++i) {
+    Json below = {{"$ref", "#/$defs/l" + std::to_string(i - 1)}};
+    schema["$defs"]["l" + std::to_string(i)] = {
+        {"anyOf",
+         Json::array({Json{{"allOf", Json::array({below, Json{{"type", "null"}}})}}, below})}};
+  }
+  auto r = compileSchema(schema, Options{});
+  ASSERT_TRUE(r.ok());
+  std::vector<ValidationError> errors;
+  EXPECT_FALSE(r->first->validate(r->second, Json(1), &errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].keyword, "budget");
 }
 
 }  // namespace
