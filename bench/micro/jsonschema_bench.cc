@@ -27,10 +27,10 @@ std::string specText() {
   return s.str();
 }
 
-// A valid order of about 1 KiB: 12 lines, a card payment, an address and a note.
+// A valid order of about 1 KiB: 22 lines, a card payment, an address and a note.
 std::string orderBody(bool valid) {
   Json lines = Json::array();
-  for (int i = 0; i < 12; ++i) {
+  for (int i = 0; i < 22; ++i) {
     lines.push_back({{"sku", "SKU-" + std::to_string(1000 + i)}, {"quantity", 1 + i % 5}});
   }
   if (!valid) lines[7]["quantity"] = "three";
