@@ -167,9 +167,13 @@ def test_unknown_operations_reject_or_pass(gatehouse, echo):
     assert m.value("gatehouse_openapi_validations_total", route="default/shop", phase="request",
                    result="unknown_operation") == 2
 
+    # HEAD is checked as the GET it stands for.
+    assert httpx.head(g.url + "/pets/5", timeout=IO_TIMEOUT).status_code == 200
+    assert httpx.head(g.url + "/pets/0", timeout=IO_TIMEOUT).status_code == 400
+
     g2 = start(gatehouse, echo, unknown_operation="pass")
     r = httpx.get(g2.url + "/nope", timeout=IO_TIMEOUT)
-    assert r.status_code == 200 and echo.request_count() == before + 1
+    assert r.status_code == 200 and echo.request_count() == before + 2
 
 
 def test_base_path_is_removed_before_matching(gatehouse, echo):

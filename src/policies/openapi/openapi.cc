@@ -42,6 +42,10 @@ class OpenApiFilter final : public http::Filter {
     if (path.substr(0, base.size()) == base) {
       path.remove_prefix(base.size());
       match = f_.spec().match(ctx.request.method, path.empty() ? "/" : path);
+      // HEAD is GET without the body (RFC 9110 9.3.2), unless the document says otherwise.
+      if (!match.operation && ctx.request.method == "HEAD") {
+        match = f_.spec().match("GET", path.empty() ? "/" : path);
+      }
     }
     if (!match.operation) {
       f_.stats().count(Outcome::kUnknownOperation);
