@@ -18,6 +18,7 @@
 #include "policies/lua/lua.h"
 #include "policies/metering/metering.h"
 #include "policies/oauth2_introspection/oauth2_introspection.h"
+#include "policies/openapi/openapi.h"
 #include "policies/quota/quota.h"
 #include "policies/rate_limit/rate_limit.h"
 #include "policies/redirect/redirect.h"
@@ -51,6 +52,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"adaptive_concurrency", &policies::adaptive_concurrency::build},
       {"compress", &policies::compress::build},
       {"lua", &policies::lua::build},
+      {"openapi_validate", &policies::openapi::build},
       {"cache", &policies::cache::build, policies::cache::adminEndpoint()},
       {"aggregate", &policies::aggregate::build},
       {"version", &policies::version::build},

@@ -13,7 +13,7 @@ LAYERS = [
     ("core",),
     ("runtime",),
     ("metrics",),
-    ("config",),
+    ("config", "jsonschema"),
     ("net",),
     ("http",),
     ("template",),
