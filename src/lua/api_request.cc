@@ -13,6 +13,8 @@ bool isTokenChar(unsigned char c) {
   return std::isalnum(c) != 0 ||
          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
+}  // namespace
+
 bool isToken(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
@@ -26,7 +28,6 @@ bool isFieldValue(std::string_view s) {
   }
   return true;
 }
-// No spaces, controls or fragment; the path also no '?' and a leading '/'.
 bool isTargetPart(std::string_view s, bool path) {
   if (path && (s.empty() || s[0] != '/')) return false;
   for (unsigned char c : s) {
@@ -34,6 +35,8 @@ bool isTargetPart(std::string_view s, bool path) {
   }
   return true;
 }
+
+namespace {
 
 http::Request& request(lua_State* L) {
   return current(L).ctx->request;
@@ -87,13 +90,6 @@ int pushHeaders(lua_State* L, const http::HeaderMap& headers) {
     lua_setfield(L, -2, name.c_str());
   }
   return 1;
-}
-
-// Framing and connection fields are the gateway's to write: a script setting them could make
-// the message's length lie.
-bool isManaged(std::string_view name) {
-  return http::iequals(name, "content-length") || http::isConnectionSpecific(name) ||
-         http::iequals(name, "te") || http::iequals(name, "trailer");
 }
 
 std::string lowerCase(std::string_view s) {
@@ -341,6 +337,11 @@ const luaL_Reg kContextFunctions[] = {
 };
 
 }  // namespace
+
+bool isManaged(std::string_view name) {
+  return http::iequals(name, "content-length") || http::isConnectionSpecific(name) ||
+         http::iequals(name, "te") || http::iequals(name, "trailer");
+}
 
 Invocation& current(lua_State* L) {
   auto* inv = static_cast<Invocation*>(Vm::of(L)->binding);

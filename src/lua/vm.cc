@@ -214,6 +214,34 @@ int Vm::onError(lua_State* L) {
   return 1;
 }
 
+CallFailure Vm::failure(lua_State* from, int rc) {
+  CallFailure f;
+  f.kind = rc == LUA_ERRMEM ? Failure::kMemory
+           : over_budget_   ? Failure::kBudget
+           : refusing_      ? Failure::kMemory
+                            : Failure::kError;
+  size_t n = 0;
+  const char* msg = lua_tolstring(from, -1, &n);
+  f.message = msg != nullptr
+                  ? std::string(msg, n)
+                  : std::string("(error object is a ") + luaL_typename(from, -1) + " value)";
+  f.where = where_;
+  restoreFileName(f.message, chunk_name_);
+  lua_pop(from, 1);
+  return f;
+}
+
+void Vm::recover(const CallFailure& f) {
+  if (over_budget_) armBudget();
+  if (f.kind == Failure::kMemory) {
+    // What this call left behind is garbage now; a state still nearly full after a full
+    // collection (a script growing a global table) is replaced by its owner.
+    refusing_ = false;
+    lua_gc(L_, LUA_GCCOLLECT, 0);
+    exhausted_ = limits_.max_memory != 0 && used_ > limits_.max_memory / 4 * 3;
+  }
+}
+
 CallFailure Vm::call(int nargs) {
   const int base = lua_gettop(L_) - nargs;  // the function's slot
   lua_rawgeti(L_, LUA_REGISTRYINDEX, handler_ref_);
@@ -223,30 +251,27 @@ CallFailure Vm::call(int nargs) {
   where_.clear();
   const int rc = lua_pcall(L_, nargs, 0, base);
   CallFailure f;
-  if (rc != 0) {
-    f.kind = rc == LUA_ERRMEM ? Failure::kMemory
-             : over_budget_   ? Failure::kBudget
-             : refusing_      ? Failure::kMemory
-                              : Failure::kError;
-    size_t n = 0;
-    const char* msg = lua_tolstring(L_, -1, &n);
-    f.message = msg != nullptr
-                    ? std::string(msg, n)
-                    : std::string("(error object is a ") + luaL_typename(L_, -1) + " value)";
-    f.where = where_;
-    restoreFileName(f.message, chunk_name_);
-    lua_pop(L_, 1);
-  }
+  if (rc != 0) f = failure(L_, rc);
   lua_pop(L_, 1);  // the handler
-  if (over_budget_) armBudget();
-  if (f.kind == Failure::kMemory) {
-    // What this call left behind is garbage now; a state still nearly full after a full
-    // collection (a script growing a global table) is replaced by its owner.
-    refusing_ = false;
-    lua_gc(L_, LUA_GCCOLLECT, 0);
-    exhausted_ = limits_.max_memory != 0 && used_ > limits_.max_memory / 4 * 3;
-  }
+  recover(f);
   return f;
+}
+
+Vm::Resumed Vm::resume(lua_State* co, int nargs, uint64_t& ticks, CallFailure& f) {
+  ticks_ = ticks;
+  refusing_ = false;
+  where_.clear();
+  const int rc = lua_resume(co, nargs);
+  ticks = ticks_;
+  if (rc == LUA_YIELD) return Resumed::kYielded;
+  if (rc == 0) {
+    lua_settop(co, 0);
+    return Resumed::kDone;
+  }
+  // A failed coroutine keeps its stack: the position is that of its innermost Lua function.
+  if (where_.empty()) where_ = scriptPosition(co, 0);
+  f = failure(co, rc);
+  return Resumed::kFailed;
 }
 
 Status Vm::load(std::string_view source, std::string_view chunk_name) {

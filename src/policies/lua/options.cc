@@ -63,8 +63,9 @@ Status readSource(const YAML::Node& c, Options& o) {
 Result<Options> parseOptions(const YAML::Node& config) {
   if (!config.IsMap()) return configError("expected a map with file or source");
   const YAML::Node& c = config;
-  if (auto st = checkKeys(c, {"file", "source", "name", "max_instructions", "max_memory",
-                              "error_status", "max_body_size", "allow"});
+  if (auto st =
+          checkKeys(c, {"file", "source", "name", "max_instructions", "max_memory", "error_status",
+                        "max_body_size", "allow", "max_sub_requests", "max_sub_response_size"});
       !st.ok()) {
     return st.error();
   }
@@ -95,6 +96,17 @@ Result<Options> parseOptions(const YAML::Node& config) {
     auto size = readSize(c["max_body_size"], "max_body_size", 1, 1ull << 30, "1MiB");
     if (!size.ok()) return size.error();
     o.max_body_size = *size;
+  }
+  if (c["max_sub_requests"]) {
+    auto n = readInt(c["max_sub_requests"], "max_sub_requests", 0, 1000);
+    if (!n.ok()) return n.error();
+    o.max_sub_requests = static_cast<int>(*n);
+  }
+  if (c["max_sub_response_size"]) {
+    auto size =
+        readSize(c["max_sub_response_size"], "max_sub_response_size", 1, 1ull << 30, "1MiB");
+    if (!size.ok()) return size.error();
+    o.max_sub_response = *size;
   }
   if (c["allow"]) {
     if (auto st = readAllow(c["allow"], o); !st.ok()) return st.error();
