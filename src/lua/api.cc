@@ -138,6 +138,7 @@ int install(lua_State* L) {
   addDictionary(L, "shared", dicts->local, nullptr);
   addDictionary(L, "global", &dicts->global->dict, &dicts->global->mu);
   registerCallApi(L);
+  registerMetricApi(L, nullptr);
   lua_setglobal(L, "gh");
   lua_pushboolean(L, 0);
   lua_setfield(L, LUA_REGISTRYINDEX, kAnswerHeadersKey);

@@ -118,6 +118,11 @@ struct GlobalDict {
 // in the memory bound. `local` backs gh.shared and `global` gh.global; both outlive `vm`.
 bool installApi(Vm& vm, SharedDict* local, GlobalDict* global);
 
+class ScriptMetrics;
+// Points gh.metric at `metrics` (declared in the policy's config; they outlive `vm`). Before
+// it, gh.metric knows no metric.
+bool installMetrics(Vm& vm, const ScriptMetrics* metrics);
+
 // A global function's registry reference, or -1 (LUA_NOREF) when `name` is not a function.
 int functionRef(Vm& vm, const char* name);
 

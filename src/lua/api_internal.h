@@ -30,6 +30,7 @@ bool isManaged(std::string_view name);
 // Each adds its fields to the `gh` table on top of the stack.
 void registerRequestApi(lua_State* L);
 void registerUtilApi(lua_State* L);
-void registerCallApi(lua_State* L);  // gh.call and gh.vars
+void registerCallApi(lua_State* L);                                  // gh.call and gh.vars
+void registerMetricApi(lua_State* L, const ScriptMetrics* metrics);  // gh.metric
 
 }  // namespace gatehouse::lua

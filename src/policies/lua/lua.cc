@@ -30,17 +30,20 @@ struct WorkerScript {
   std::array<int, kHookCount> hooks{};
   std::shared_ptr<glua::SharedDict> dict;
   std::shared_ptr<glua::GlobalDict> global;
+  std::shared_ptr<const glua::ScriptMetrics> metrics;  // gh.metric's (the Vm points at them)
 };
 
 // A fresh state with the API and the script loaded, or why not.
-Result<std::unique_ptr<WorkerScript>> loadScript(const Options& o,
-                                                 std::shared_ptr<glua::SharedDict> dict,
-                                                 std::shared_ptr<glua::GlobalDict> global) {
+Result<std::unique_ptr<WorkerScript>> loadScript(
+    const Options& o, std::shared_ptr<glua::SharedDict> dict,
+    std::shared_ptr<glua::GlobalDict> global, std::shared_ptr<const glua::ScriptMetrics> metrics) {
   auto ws = std::make_unique<WorkerScript>();
+  ws->metrics = std::move(metrics);
   ws->dict = std::move(dict);
   ws->global = std::move(global);
   ws->vm = glua::Vm::create(o.limits, o.allow);
-  if (!ws->vm || !glua::installApi(*ws->vm, ws->dict.get(), ws->global.get())) {
+  if (!ws->vm || !glua::installApi(*ws->vm, ws->dict.get(), ws->global.get()) ||
+      !glua::installMetrics(*ws->vm, ws->metrics.get())) {
     return configError("the Lua state does not fit in max_memory");
   }
   if (auto st = ws->vm->load(o.source, o.chunk_name); !st.ok()) return st.error();
@@ -82,7 +85,10 @@ thread_local std::vector<WorkerEntry> t_scripts;
 class LuaFactory final : public http::FilterFactory {
  public:
   LuaFactory(Options o, std::array<bool, kHookCount> has)
-      : o_(std::move(o)), has_(has), alive_(std::make_shared<char>()) {}
+      : o_(std::move(o)),
+        has_(has),
+        metrics_(glua::ScriptMetrics::make(o_.metrics)),
+        alive_(std::make_shared<char>()) {}
   http::FilterRef create() const override;
   bool wantsRequestBody() const override { return has_[kOnRequestBody]; }
   bool wantsResponseBody() const override { return has_[kOnResponseBody]; }
@@ -94,7 +100,7 @@ class LuaFactory final : public http::FilterFactory {
       if (e.factory == this && !e.alive.expired()) return e.script;
     }
     std::erase_if(t_scripts, [](const WorkerEntry& e) { return e.alive.expired(); });
-    auto ws = loadScript(o_, workerDict(o_.name), globalDict(o_.name));
+    auto ws = loadScript(o_, workerDict(o_.name), globalDict(o_.name), metrics_);
     if (!ws.ok()) {
       log::error("lua ", o_.chunk_name, ": ", ws.error().message);
       return nullptr;
@@ -111,6 +117,7 @@ class LuaFactory final : public http::FilterFactory {
  private:
   const Options o_;
   const std::array<bool, kHookCount> has_;
+  const std::shared_ptr<const glua::ScriptMetrics> metrics_;
   const std::shared_ptr<const void> alive_;  // its weak copies tell workers this is gone
 };
 
