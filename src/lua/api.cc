@@ -139,6 +139,7 @@ int install(lua_State* L) {
   addDictionary(L, "global", &dicts->global->dict, &dicts->global->mu);
   registerCallApi(L);
   registerMetricApi(L, nullptr);
+  registerRegexApi(L);
   lua_setglobal(L, "gh");
   lua_pushboolean(L, 0);
   lua_setfield(L, LUA_REGISTRYINDEX, kAnswerHeadersKey);

@@ -331,6 +331,32 @@ end
   EXPECT_EQ(l.run("hook", again).kind, Failure::kNone);
 }
 
+TEST(LuaApi, Regexes) {
+  Loaded l(R"(
+function re()
+  local m = gh.re.match("/users/42/orders/7", [[^/users/(?P<user>\d+)/orders/(\d+)(x)?$]])
+  gh.req.set_header("x-match", m[0] .. "|" .. m[1] .. "|" .. m.user .. "|" .. m[2] .. "|" ..
+                               tostring(m[3]))
+  gh.req.set_header("x-nomatch", tostring(gh.re.match("abc", "^b")))
+  local s, e = gh.re.find("hello world", "o w")
+  gh.req.set_header("x-find", s .. "," .. e)
+  local out, n = gh.re.gsub("a1b22c333", "[0-9]+", "<\\0>")
+  gh.req.set_header("x-gsub", out .. "|" .. n)
+  gh.req.set_header("x-bad", tostring(pcall(gh.re.match, "x", "(")))
+  gh.req.set_header("x-catastrophic", tostring(gh.re.match(string.rep("a", 5000), "(a*)*b")))
+end
+)");
+  http::RequestContext ctx;
+  const CallFailure f = l.run("re", ctx);
+  ASSERT_EQ(f.kind, Failure::kNone) << f.message;
+  EXPECT_EQ(ctx.request.headers.get("x-match"), "/users/42/orders/7|42|42|7|false");
+  EXPECT_EQ(ctx.request.headers.get("x-nomatch"), "nil");
+  EXPECT_EQ(ctx.request.headers.get("x-find"), "5,7");
+  EXPECT_EQ(ctx.request.headers.get("x-gsub"), "a<1>b<22>c<333>|3");
+  EXPECT_EQ(ctx.request.headers.get("x-bad"), "false");
+  EXPECT_EQ(ctx.request.headers.get("x-catastrophic"), "nil");  // RE2: linear, no backtracking
+}
+
 TEST(LuaApi, Helpers) {
   Loaded l("");
   EXPECT_EQ(l.eval("gh.base64_encode('hi?')"), "aGk/");
