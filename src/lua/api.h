@@ -54,6 +54,9 @@ struct Invocation {
   int sub_requests = 0;         // made so far in this hook call
   int max_sub_requests = 8;     // beyond: gh.call returns nil, "too many sub-requests"
   lua_State* thread = nullptr;  // the hook's coroutine (set by HookCall)
+  // When set, gh.log lines go here ("LEVEL FILE:LINE: message") instead of the process log
+  // (`gatehouse lua-test`).
+  std::vector<std::string>* logs = nullptr;
 };
 
 // One hook call, run as a coroutine of the Vm so that gh.call can suspend it. Worker thread

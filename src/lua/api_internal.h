@@ -31,7 +31,7 @@ bool isManaged(std::string_view name);
 void registerRequestApi(lua_State* L);
 void registerUtilApi(lua_State* L);
 void registerCallApi(lua_State* L);                                  // gh.call and gh.vars
-void registerRegexApi(lua_State* L);  // gh.re
+void registerRegexApi(lua_State* L);                                 // gh.re
 void registerMetricApi(lua_State* L, const ScriptMetrics* metrics);  // gh.metric
 
 }  // namespace gatehouse::lua

@@ -127,6 +127,19 @@ void restoreFileName(std::string& msg, const std::string& file) {
   }
 }
 
+// "file:line" when `msg` starts with it (the script's file), else "".
+std::string positionPrefix(const std::string& msg, const std::string& file) {
+  if (file.empty() || msg.compare(0, file.size(), file) != 0 || msg.size() <= file.size() ||
+      msg[file.size()] != ':') {
+    return {};
+  }
+  size_t end = file.size() + 1;
+  while (end < msg.size() && msg[end] >= '0' && msg[end] <= '9')
+    ++end;
+  if (end == file.size() + 1 || end >= msg.size() || msg[end] != ':') return {};
+  return msg.substr(0, end);
+}
+
 }  // namespace
 
 std::string scriptPosition(lua_State* L, int level) {
@@ -268,9 +281,11 @@ Vm::Resumed Vm::resume(lua_State* co, int nargs, uint64_t& ticks, CallFailure& f
     lua_settop(co, 0);
     return Resumed::kDone;
   }
-  // A failed coroutine keeps its stack: the position is that of its innermost Lua function.
   if (where_.empty()) where_ = scriptPosition(co, 0);
   f = failure(co, rc);
+  // LuaJIT unwinds a failed coroutine's frames: the position is then the one the message
+  // starts with ("file:line: ..."), which Lua adds to errors raised in the script's code.
+  if (f.where.empty()) f.where = positionPrefix(f.message, chunk_name_);
   return Resumed::kFailed;
 }
 
