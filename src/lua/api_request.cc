@@ -1,6 +1,7 @@
 // gh.req, gh.resp, gh.respond and who is calling: the request-facing half of the `gh` table.
 #include <lua.hpp>
 
+#include <array>
 #include <cctype>
 
 #include "lua/api.h"
@@ -9,9 +10,19 @@
 namespace gatehouse::lua {
 namespace {
 
+// RFC 9110 tchar, as a table: a header set from a script checks every byte of its name.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c)
+    t[static_cast<size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[static_cast<size_t>(c)] = t[static_cast<size_t>(c - 'a' + 'A')] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 bool isTokenChar(unsigned char c) {
-  return std::isalnum(c) != 0 ||
-         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  return kTokenChars[c];
 }
 }  // namespace
 
@@ -94,8 +105,9 @@ int pushHeaders(lua_State* L, const http::HeaderMap& headers) {
 
 std::string lowerCase(std::string_view s) {
   std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII: no locale lookup
+  }
   return out;
 }
 
