@@ -1,6 +1,7 @@
 // gh.req, gh.resp, gh.respond and who is calling: the request-facing half of the `gh` table.
 #include <lua.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -74,11 +75,11 @@ void pushView(lua_State* L, std::string_view s) {
 }
 
 int pushHeader(lua_State* L, const http::HeaderMap& headers) {
-  const std::string_view name = checkView(L, 1);
-  if (!headers.has(name)) {
+  const http::HeaderField* f = headers.find(checkView(L, 1));
+  if (f == nullptr) {
     lua_pushnil(L);
   } else {
-    pushView(L, headers.get(name));
+    pushView(L, f->value);
   }
   return 1;
 }
@@ -121,7 +122,13 @@ int setHeader(lua_State* L, http::HeaderMap& headers) {
   const std::string_view value = checkView(L, 2);
   if (!isToken(name)) return luaL_argerror(L, 1, "not a header name");
   if (!isFieldValue(value)) return luaL_argerror(L, 2, "a header value holds no CR, LF or NUL");
-  headers.set(lowerCase(name), value);
+  const bool lower =
+      std::none_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  if (lower) {
+    headers.set(name, value);  // the usual case: no copy to lower-case
+  } else {
+    headers.set(lowerCase(name), value);
+  }
   return 0;
 }
 
