@@ -192,8 +192,11 @@ class LuaFilter final : public http::Filter {
   http::Verdict run(http::RequestContext& ctx, Hook hook, glua::Phase phase, std::string* body,
                     bool last) {
     if (!script_ || script_->hooks[hook] == LUA_NOREF || failed_) return http::Verdict::kContinue;
-    inv_ = glua::Invocation{};
+    // Field by field: a fresh Invocation (its sub-request's strings) costs more than the hook.
     inv_.ctx = &ctx;
+    inv_.responded = false;
+    inv_.waiting = false;
+    inv_.sub_requests = 0;
     inv_.phase = phase;
     inv_.body = body;
     inv_.last = last;
