@@ -15,6 +15,8 @@
 #   KEEP=1 bench/callgrind.sh         keep the run directory (profiles for callgrind_annotate)
 #   H2=1 bench/callgrind.sh           HTTP/2 (h2c prior knowledge, -m 10 streams) to the proxy
 #   LB=least_time bench/callgrind.sh  another balancer (two origin ports instead of one)
+#   ROUTE_POLICIES='[{name: lua, config: {file: bench/lua-realistic.lua}}]' bench/callgrind.sh
+#                                     policies on the route (a YAML flow list)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh

@@ -20,7 +20,8 @@ CONF
 }
 
 # gatehouse_conf PROXY ADMIN ORIGIN ORIGIN2 LB > file: one worker, no access log, round robin
-# (or LB) over the two origin ports with a pool large enough for 1000 connections.
+# (or LB) over the two origin ports with a pool large enough for 1000 connections. ROUTE_POLICIES
+# (a YAML flow list) puts policies on the route.
 gatehouse_conf() {
     cat <<CONF
 workers: 1
@@ -32,7 +33,7 @@ timeouts: {keepalive_idle: 300s, upstream_idle: 300s}
 clusters:
   - {name: origins, lb: $5, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
      endpoints: ["127.0.0.1:$3", "127.0.0.1:$4"]}
-routes: [{name: all, match: {path_prefix: /}, cluster: origins}]
+routes: [{name: all, match: {path_prefix: /}, cluster: origins${ROUTE_POLICIES:+, policies: $ROUTE_POLICIES}}]
 CONF
 }
 

@@ -7,6 +7,7 @@
 #   bench/run-policies.sh
 #   REPS=5 SCENARIOS="1k-c50 1k-c1000" bench/run-policies.sh
 #   ONLY="leasttime maglev" REPS=5 bench/run-policies.sh    (the balancer row only)
+#   ONLY="lua lua-base" REPS=5 bench/run-policies.sh        (the Lua script's cost)
 # wrk sends no credentials, so a `headers` policy first in the chain sets them: the measured
 # cost is the auth check itself, as for a client that always sends the same key or token.
 set -euo pipefail
@@ -94,6 +95,8 @@ variants = {
     "rl-hybrid": [limit("hybrid", {"hybrid": {"batch": 1000, "batch_ttl": "1s"}})],
     "lua": [set_header("x-tenant", "acme"),
             {"name": "lua", "config": {"name": "bench", "source": LUA_SCRIPT}}],
+    # The lua case without the script: lua - lua-base is what the script costs.
+    "lua-base": [set_header("x-tenant", "acme")],
 }
 for name, policies in variants.items():
     c = json.loads(json.dumps(base))

@@ -1,4 +1,5 @@
-// gatehouse: API gateway and load balancer. Subcommands: run (default), validate, demo, version.
+// gatehouse: API gateway and load balancer. Subcommands: run (default), validate, demo,
+// lua-test, version.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -8,6 +9,7 @@
 #include "config/loader.h"
 #include "core/log.h"
 #include "demo/echo_server.h"
+#include "policies/lua/test_command.h"
 #include "server/server.h"
 #include "server/snapshot_builder.h"
 
@@ -19,6 +21,7 @@ constexpr const char* kUsage =
     "usage: gatehouse [run] -c FILE [--workers N] [--log-level debug|info|warn|error]\n"
     "       gatehouse validate FILE\n"
     "       gatehouse demo [--port PORT] [--admin-port PORT] [--workers N]\n"
+    "       gatehouse lua-test SCRIPT --request FILE|JSON [--policy FILE|YAML] [--json]\n"
     "       gatehouse version\n";
 
 int usage(int code) {
@@ -93,6 +96,9 @@ config::Config demoConfig(uint16_t port, uint16_t admin_port, const std::vector<
 int main(int argc, char** argv) {
   server::blockControlSignals();
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "lua-test") {
+    return policies::lua::runLuaTest({args.begin() + 1, args.end()});
+  }
   std::string cmd = "run";
   if (!args.empty() && args[0].rfind("-", 0) != 0) {
     cmd = args[0];

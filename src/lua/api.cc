@@ -13,8 +13,10 @@
 namespace gatehouse::lua {
 namespace {
 
-constexpr const char* kGhKey = "gatehouse.gh";
-constexpr const char* kInvokeKey = "gatehouse.invoke";
+// Registry fields holding a sub-request's answer while a hook is resumed with it (made at
+// install, so that reading them later allocates nothing).
+constexpr const char* kAnswerHeadersKey = "gatehouse.answer_headers";
+constexpr const char* kAnswerBodyKey = "gatehouse.answer_body";
 
 // gh.shared's functions carry their dictionary (upvalue 1) and, for gh.global, the mutex that
 // guards it across workers (upvalue 2; null for a worker's own). Arguments are checked before
@@ -123,17 +125,6 @@ void addDictionary(lua_State* L, const char* name, SharedDict* dict, std::mutex*
   lua_setfield(L, -2, name);
 }
 
-// Calls the hook: (fn, vars, [last]) -> sets gh.vars, then fn([last]).
-int invoke(lua_State* L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, kGhKey);
-  lua_pushvalue(L, 2);
-  lua_setfield(L, -2, "vars");
-  lua_pop(L, 1);
-  lua_remove(L, 2);
-  lua_call(L, lua_gettop(L) - 1, 0);
-  return 0;
-}
-
 struct Dictionaries {
   SharedDict* local;
   GlobalDict* global;
@@ -146,13 +137,14 @@ int install(lua_State* L) {
   registerUtilApi(L);
   addDictionary(L, "shared", dicts->local, nullptr);
   addDictionary(L, "global", &dicts->global->dict, &dicts->global->mu);
-  lua_newtable(L);
-  lua_setfield(L, -2, "vars");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, kGhKey);
+  registerCallApi(L);
+  registerMetricApi(L, nullptr);
+  registerRegexApi(L);
   lua_setglobal(L, "gh");
-  lua_pushcfunction(L, invoke);
-  lua_setfield(L, LUA_REGISTRYINDEX, kInvokeKey);
+  lua_pushboolean(L, 0);
+  lua_setfield(L, LUA_REGISTRYINDEX, kAnswerHeadersKey);
+  lua_pushboolean(L, 0);
+  lua_setfield(L, LUA_REGISTRYINDEX, kAnswerBodyKey);
   return 0;
 }
 
@@ -161,10 +153,42 @@ struct RefArgs {
   int ref;
 };
 
-int makeVars(lua_State* L) {
-  auto* a = static_cast<RefArgs*>(lua_touserdata(L, 1));
-  lua_newtable(L);
+struct ThreadArgs {
+  lua_State* thread;
+  int ref;
+};
+
+int makeThread(lua_State* L) {
+  auto* a = static_cast<ThreadArgs*>(lua_touserdata(L, 1));
+  a->thread = lua_newthread(L);
   a->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+// Stores a sub-request's answer in the registry fields, as Lua values.
+int storeAnswer(lua_State* L) {
+  const auto* answer = static_cast<const SubResponse*>(lua_touserdata(L, 1));
+  if (!answer->error.empty()) {
+    lua_pushlstring(L, answer->error.data(), answer->error.size());
+    lua_setfield(L, LUA_REGISTRYINDEX, kAnswerBodyKey);
+    return 0;
+  }
+  lua_createtable(L, 0, static_cast<int>(answer->headers.size()));
+  for (const auto& [name, value] : answer->headers) {
+    lua_getfield(L, -1, name.c_str());
+    if (lua_isstring(L, -1)) {  // a repeated field: values joined as a list
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, value.data(), value.size());
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, value.data(), value.size());
+    }
+    lua_setfield(L, -2, name.c_str());
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, kAnswerHeadersKey);
+  lua_pushlstring(L, answer->body.data(), answer->body.size());
+  lua_setfield(L, LUA_REGISTRYINDEX, kAnswerBodyKey);
   return 0;
 }
 
@@ -211,56 +235,6 @@ bool installApi(Vm& vm, SharedDict* local, GlobalDict* global) {
   return lua_cpcall(vm.state(), install, &dicts) == 0;
 }
 
-int newVars(Vm& vm) {
-  if (!vm.spare_tables.empty()) {
-    const int ref = vm.spare_tables.back();
-    vm.spare_tables.pop_back();
-    return ref;
-  }
-  RefArgs a{nullptr, LUA_NOREF};
-  if (lua_cpcall(vm.state(), makeVars, &a) != 0) {
-    lua_pop(vm.state(), 1);
-    return LUA_NOREF;
-  }
-  return a.ref;
-}
-
-// Empties the table (no allocation: only existing keys are set to nil) and keeps it for the
-// next request: a new table per request costs more than the rest of a small hook.
-void releaseVars(Vm& vm, int vars_ref) {
-  constexpr size_t kMaxSpare = 64;
-  constexpr int kMaxKeysToClear = 64;
-  if (vars_ref == LUA_NOREF) return;
-  lua_State* L = vm.state();
-  lua_rawgeti(L, LUA_REGISTRYINDEX, vars_ref);
-  bool reusable = lua_istable(L, -1) && vm.spare_tables.size() < kMaxSpare;
-  if (reusable) {
-    int keys = 0;
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-      lua_pop(L, 1);
-      if (++keys > kMaxKeysToClear) {  // a big table: let the collector have it
-        lua_pop(L, 1);
-        reusable = false;
-        break;
-      }
-      lua_pushvalue(L, -1);
-      lua_pushnil(L);
-      lua_rawset(L, -4);  // clearing a field while traversing is allowed
-    }
-  }
-  if (reusable) {
-    lua_pushnil(L);
-    lua_setmetatable(L, -2);
-  }
-  lua_pop(L, 1);
-  if (reusable) {
-    vm.spare_tables.push_back(vars_ref);
-  } else {
-    luaL_unref(L, LUA_REGISTRYINDEX, vars_ref);
-  }
-}
-
 int functionRef(Vm& vm, const char* name) {
   RefArgs a{name, LUA_NOREF};
   if (lua_cpcall(vm.state(), makeFunctionRef, &a) != 0) {
@@ -270,20 +244,120 @@ int functionRef(Vm& vm, const char* name) {
   return a.ref;
 }
 
-CallFailure runHook(Vm& vm, int fn_ref, Invocation& inv, int vars_ref) {
-  lua_State* L = vm.state();
-  lua_getfield(L, LUA_REGISTRYINDEX, kInvokeKey);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, vars_ref);
-  int nargs = 2;
-  if (inv.phase == Phase::kRequestBody || inv.phase == Phase::kResponseBody) {
-    lua_pushboolean(L, inv.last ? 1 : 0);
-    ++nargs;
+CallFailure runHook(Vm& vm, int fn_ref, Invocation& inv) {
+  HookCall hook(vm);
+  SubResponse refused;
+  refused.error = "sub-requests are not available here";
+  HookCall::Step step = hook.start(fn_ref, inv);
+  while (step == HookCall::Step::kWaiting)
+    step = hook.resume(inv, refused);
+  return step == HookCall::Step::kFailed ? hook.failure() : CallFailure{};
+}
+
+HookCall::~HookCall() {
+  release(false);
+}
+
+void HookCall::release(bool reusable) {
+  if (co_ == nullptr) return;
+  lua_State* L = vm_.state();
+  if (reusable && vm_.idle_thread == nullptr) {
+    vm_.idle_thread = co_;
+    vm_.idle_thread_ref = co_ref_;
+  } else {
+    luaL_unref(L, LUA_REGISTRYINDEX, co_ref_);  // a suspended or dead coroutine: collected
   }
-  vm.binding = &inv;
-  CallFailure f = vm.call(nargs);
-  vm.binding = nullptr;
-  return f;
+  co_ = nullptr;
+  co_ref_ = LUA_NOREF;
+}
+
+HookCall::Step HookCall::start(int fn_ref, Invocation& inv) {
+  release(false);
+  if (vm_.idle_thread != nullptr) {
+    co_ = vm_.idle_thread;
+    co_ref_ = vm_.idle_thread_ref;
+    vm_.idle_thread = nullptr;
+    vm_.idle_thread_ref = LUA_NOREF;
+  } else {
+    ThreadArgs a{nullptr, LUA_NOREF};
+    if (lua_cpcall(vm_.state(), makeThread, &a) != 0) {
+      lua_pop(vm_.state(), 1);
+      failure_ = {Failure::kMemory, "", "not enough memory for the hook's coroutine"};
+      return Step::kFailed;
+    }
+    co_ = a.thread;
+    co_ref_ = a.ref;
+  }
+  // A thread's stack has room for a few values: these pushes allocate nothing.
+  lua_rawgeti(co_, LUA_REGISTRYINDEX, fn_ref);
+  int nargs = 0;
+  if (inv.phase == Phase::kRequestBody || inv.phase == Phase::kResponseBody) {
+    lua_pushboolean(co_, inv.last ? 1 : 0);
+    nargs = 1;
+  }
+  inv.thread = co_;
+  inv.waiting = false;
+  ticks_ = 0;
+  vm_.binding = &inv;
+  const Vm::Resumed r = vm_.resume(co_, nargs, ticks_, failure_);
+  vm_.binding = nullptr;
+  return settle(inv, r);
+}
+
+HookCall::Step HookCall::resume(Invocation& inv, const SubResponse& answer) {
+  lua_State* L = vm_.state();
+  if (co_ == nullptr || !inv.waiting) {
+    failure_ = {Failure::kError, "", "resumed a hook that is not waiting"};
+    return Step::kFailed;
+  }
+  inv.waiting = false;
+  if (lua_cpcall(L, storeAnswer, const_cast<SubResponse*>(&answer)) != 0) {
+    lua_pop(L, 1);
+    failure_ = {Failure::kMemory, "", "not enough memory for the sub-request's answer"};
+    release(false);
+    return Step::kFailed;
+  }
+  // gh.call's results, pushed onto the suspended coroutine (values that exist: no allocation).
+  int nresults = 3;
+  if (!answer.error.empty()) {
+    lua_pushnil(co_);
+    lua_getfield(co_, LUA_REGISTRYINDEX, kAnswerBodyKey);
+    nresults = 2;
+  } else {
+    lua_pushinteger(co_, answer.status);
+    lua_getfield(co_, LUA_REGISTRYINDEX, kAnswerHeadersKey);
+    lua_getfield(co_, LUA_REGISTRYINDEX, kAnswerBodyKey);
+  }
+  lua_pushboolean(L, 0);
+  lua_setfield(L, LUA_REGISTRYINDEX, kAnswerHeadersKey);
+  lua_pushboolean(L, 0);
+  lua_setfield(L, LUA_REGISTRYINDEX, kAnswerBodyKey);
+  inv.thread = co_;
+  vm_.binding = &inv;
+  const Vm::Resumed r = vm_.resume(co_, nresults, ticks_, failure_);
+  vm_.binding = nullptr;
+  return settle(inv, r);
+}
+
+HookCall::Step HookCall::settle(Invocation& inv, Vm::Resumed r) {
+  switch (r) {
+    case Vm::Resumed::kDone:
+      release(true);
+      return Step::kDone;
+    case Vm::Resumed::kFailed:
+      release(false);  // what the dead coroutine holds becomes garbage
+      vm_.recover(failure_);
+      return Step::kFailed;
+    case Vm::Resumed::kYielded:
+      break;
+  }
+  lua_settop(co_, 0);
+  if (inv.waiting) return Step::kWaiting;
+  // A bare coroutine.yield in the hook itself: nothing would ever resume it.
+  failure_ = {Failure::kError, scriptPosition(co_, 0),
+              "coroutine.yield outside a coroutine of the script"};
+  release(false);
+  return Step::kFailed;
 }
 
 }  // namespace gatehouse::lua

@@ -18,8 +18,20 @@ inline void setFunctions(lua_State* L, const luaL_Reg* fns) {
   }
 }
 
+// Checks of what a script hands the gateway (lua/api_request.cc).
+bool isToken(std::string_view s);       // a header name or method
+bool isFieldValue(std::string_view s);  // no CR, LF or NUL
+// No spaces, controls or fragment; a path (`path`) also no '?' and a leading '/'.
+bool isTargetPart(std::string_view s, bool path);
+// Framing and connection fields are the gateway's to write: a script setting them could make
+// the message's length lie.
+bool isManaged(std::string_view name);
+
 // Each adds its fields to the `gh` table on top of the stack.
 void registerRequestApi(lua_State* L);
 void registerUtilApi(lua_State* L);
+void registerCallApi(lua_State* L);                                  // gh.call and gh.vars
+void registerRegexApi(lua_State* L);                                 // gh.re
+void registerMetricApi(lua_State* L, const ScriptMetrics* metrics);  // gh.metric
 
 }  // namespace gatehouse::lua

@@ -1,6 +1,8 @@
 // gh.req, gh.resp, gh.respond and who is calling: the request-facing half of the `gh` table.
 #include <lua.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 
 #include "lua/api.h"
@@ -9,10 +11,22 @@
 namespace gatehouse::lua {
 namespace {
 
+// RFC 9110 tchar, as a table: a header set from a script checks every byte of its name.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c)
+    t[static_cast<size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[static_cast<size_t>(c)] = t[static_cast<size_t>(c - 'a' + 'A')] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 bool isTokenChar(unsigned char c) {
-  return std::isalnum(c) != 0 ||
-         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  return kTokenChars[c];
 }
+}  // namespace
+
 bool isToken(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
@@ -26,7 +40,6 @@ bool isFieldValue(std::string_view s) {
   }
   return true;
 }
-// No spaces, controls or fragment; the path also no '?' and a leading '/'.
 bool isTargetPart(std::string_view s, bool path) {
   if (path && (s.empty() || s[0] != '/')) return false;
   for (unsigned char c : s) {
@@ -34,6 +47,8 @@ bool isTargetPart(std::string_view s, bool path) {
   }
   return true;
 }
+
+namespace {
 
 http::Request& request(lua_State* L) {
   return current(L).ctx->request;
@@ -60,11 +75,11 @@ void pushView(lua_State* L, std::string_view s) {
 }
 
 int pushHeader(lua_State* L, const http::HeaderMap& headers) {
-  const std::string_view name = checkView(L, 1);
-  if (!headers.has(name)) {
+  const http::HeaderField* f = headers.find(checkView(L, 1));
+  if (f == nullptr) {
     lua_pushnil(L);
   } else {
-    pushView(L, headers.get(name));
+    pushView(L, f->value);
   }
   return 1;
 }
@@ -89,17 +104,11 @@ int pushHeaders(lua_State* L, const http::HeaderMap& headers) {
   return 1;
 }
 
-// Framing and connection fields are the gateway's to write: a script setting them could make
-// the message's length lie.
-bool isManaged(std::string_view name) {
-  return http::iequals(name, "content-length") || http::isConnectionSpecific(name) ||
-         http::iequals(name, "te") || http::iequals(name, "trailer");
-}
-
 std::string lowerCase(std::string_view s) {
   std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII: no locale lookup
+  }
   return out;
 }
 
@@ -113,7 +122,13 @@ int setHeader(lua_State* L, http::HeaderMap& headers) {
   const std::string_view value = checkView(L, 2);
   if (!isToken(name)) return luaL_argerror(L, 1, "not a header name");
   if (!isFieldValue(value)) return luaL_argerror(L, 2, "a header value holds no CR, LF or NUL");
-  headers.set(lowerCase(name), value);
+  const bool lower =
+      std::none_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  if (lower) {
+    headers.set(name, value);  // the usual case: no copy to lower-case
+  } else {
+    headers.set(lowerCase(name), value);
+  }
   return 0;
 }
 
@@ -341,6 +356,11 @@ const luaL_Reg kContextFunctions[] = {
 };
 
 }  // namespace
+
+bool isManaged(std::string_view name) {
+  return http::iequals(name, "content-length") || http::isConnectionSpecific(name) ||
+         http::iequals(name, "te") || http::iequals(name, "trailer");
+}
 
 Invocation& current(lua_State* L) {
   auto* inv = static_cast<Invocation*>(Vm::of(L)->binding);

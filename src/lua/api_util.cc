@@ -296,6 +296,11 @@ int logLine(lua_State* L) {
   log::Level lvl = log::Level::kInfo;
   if (!log::parseLevel(level, lvl)) return luaL_argerror(L, 1, "debug, info, warn or error");
   const char* msg = luaL_checkstring(L, 2);
+  auto* inv = static_cast<Invocation*>(Vm::of(L)->binding);
+  if (inv != nullptr && inv->logs != nullptr) {
+    inv->logs->push_back(std::string(level) + " " + scriptPosition(L, 1) + ": " + msg);
+    return 0;
+  }
   if (lvl < log::level()) return 0;
   std::string line = "lua ";
   line.append(scriptPosition(L, 1)).append(": ").append(msg);

@@ -127,6 +127,19 @@ void restoreFileName(std::string& msg, const std::string& file) {
   }
 }
 
+// "file:line" when `msg` starts with it (the script's file), else "".
+std::string positionPrefix(const std::string& msg, const std::string& file) {
+  if (file.empty() || msg.compare(0, file.size(), file) != 0 || msg.size() <= file.size() ||
+      msg[file.size()] != ':') {
+    return {};
+  }
+  size_t end = file.size() + 1;
+  while (end < msg.size() && msg[end] >= '0' && msg[end] <= '9')
+    ++end;
+  if (end == file.size() + 1 || end >= msg.size() || msg[end] != ':') return {};
+  return msg.substr(0, end);
+}
+
 }  // namespace
 
 std::string scriptPosition(lua_State* L, int level) {
@@ -214,6 +227,34 @@ int Vm::onError(lua_State* L) {
   return 1;
 }
 
+CallFailure Vm::failure(lua_State* from, int rc) {
+  CallFailure f;
+  f.kind = rc == LUA_ERRMEM ? Failure::kMemory
+           : over_budget_   ? Failure::kBudget
+           : refusing_      ? Failure::kMemory
+                            : Failure::kError;
+  size_t n = 0;
+  const char* msg = lua_tolstring(from, -1, &n);
+  f.message = msg != nullptr
+                  ? std::string(msg, n)
+                  : std::string("(error object is a ") + luaL_typename(from, -1) + " value)";
+  f.where = where_;
+  restoreFileName(f.message, chunk_name_);
+  lua_pop(from, 1);
+  return f;
+}
+
+void Vm::recover(const CallFailure& f) {
+  if (over_budget_) armBudget();
+  if (f.kind == Failure::kMemory) {
+    // What this call left behind is garbage now; a state still nearly full after a full
+    // collection (a script growing a global table) is replaced by its owner.
+    refusing_ = false;
+    lua_gc(L_, LUA_GCCOLLECT, 0);
+    exhausted_ = limits_.max_memory != 0 && used_ > limits_.max_memory / 4 * 3;
+  }
+}
+
 CallFailure Vm::call(int nargs) {
   const int base = lua_gettop(L_) - nargs;  // the function's slot
   lua_rawgeti(L_, LUA_REGISTRYINDEX, handler_ref_);
@@ -223,30 +264,29 @@ CallFailure Vm::call(int nargs) {
   where_.clear();
   const int rc = lua_pcall(L_, nargs, 0, base);
   CallFailure f;
-  if (rc != 0) {
-    f.kind = rc == LUA_ERRMEM ? Failure::kMemory
-             : over_budget_   ? Failure::kBudget
-             : refusing_      ? Failure::kMemory
-                              : Failure::kError;
-    size_t n = 0;
-    const char* msg = lua_tolstring(L_, -1, &n);
-    f.message = msg != nullptr
-                    ? std::string(msg, n)
-                    : std::string("(error object is a ") + luaL_typename(L_, -1) + " value)";
-    f.where = where_;
-    restoreFileName(f.message, chunk_name_);
-    lua_pop(L_, 1);
-  }
+  if (rc != 0) f = failure(L_, rc);
   lua_pop(L_, 1);  // the handler
-  if (over_budget_) armBudget();
-  if (f.kind == Failure::kMemory) {
-    // What this call left behind is garbage now; a state still nearly full after a full
-    // collection (a script growing a global table) is replaced by its owner.
-    refusing_ = false;
-    lua_gc(L_, LUA_GCCOLLECT, 0);
-    exhausted_ = limits_.max_memory != 0 && used_ > limits_.max_memory / 4 * 3;
-  }
+  recover(f);
   return f;
+}
+
+Vm::Resumed Vm::resume(lua_State* co, int nargs, uint64_t& ticks, CallFailure& f) {
+  ticks_ = ticks;
+  refusing_ = false;
+  where_.clear();
+  const int rc = lua_resume(co, nargs);
+  ticks = ticks_;
+  if (rc == LUA_YIELD) return Resumed::kYielded;
+  if (rc == 0) {
+    lua_settop(co, 0);
+    return Resumed::kDone;
+  }
+  if (where_.empty()) where_ = scriptPosition(co, 0);
+  f = failure(co, rc);
+  // LuaJIT unwinds a failed coroutine's frames: the position is then the one the message
+  // starts with ("file:line: ..."), which Lua adds to errors raised in the script's code.
+  if (f.where.empty()) f.where = positionPrefix(f.message, chunk_name_);
+  return Resumed::kFailed;
 }
 
 Status Vm::load(std::string_view source, std::string_view chunk_name) {

@@ -65,6 +65,17 @@ class Vm {
   // results. A failure leaves the state usable unless it was kMemory (see exhausted()).
   CallFailure call(int nargs);
 
+  // Starts coroutine `co` (a function and `nargs` arguments on its stack) or continues it (the
+  // `nargs` values its yield returns on its stack), under the bounds. `ticks` carries one
+  // hook call's instruction count across its resumes (0 to start). kYielded leaves what the
+  // coroutine yielded on its stack; kDone leaves it empty; kFailed fills `failure` (the
+  // coroutine is dead then: drop its last reference, then call recover()).
+  enum class Resumed { kDone, kYielded, kFailed };
+  Resumed resume(lua_State* co, int nargs, uint64_t& ticks, CallFailure& failure);
+  // After a failed resume, once the dead coroutine is unreachable: re-arms the budget and,
+  // after a memory failure, collects (and marks the state exhausted when still nearly full).
+  void recover(const CallFailure& f);
+
   // Whether a call ran out of memory: the owner should replace the state.
   bool exhausted() const { return exhausted_; }
   size_t memoryUsed() const { return used_; }
@@ -74,8 +85,10 @@ class Vm {
   static Vm* of(lua_State* L);
   // Data the bindings attach to the state (the request being served); owned elsewhere.
   void* binding = nullptr;
-  // Registry references of emptied per-request tables, kept for reuse (lua/api.cc).
-  std::vector<int> spare_tables;
+  // A finished hook coroutine kept for the next hook call (lua/api.cc): making a thread per
+  // call costs more than a small hook. Its registry reference, or -1.
+  lua_State* idle_thread = nullptr;
+  int idle_thread_ref = -1;
 
  private:
   void openLibraries(uint32_t allow);
@@ -83,6 +96,8 @@ class Vm {
   static void* allocate(void* ud, void* ptr, size_t osize, size_t nsize);
   static void onCount(lua_State* L, lua_Debug* ar);
   static int onError(lua_State* L);
+  // The failure of a call or resume that returned `rc`, its message on top of `from`'s stack.
+  CallFailure failure(lua_State* from, int rc);
 
   Limits limits_;
   lua_State* L_ = nullptr;

@@ -18,7 +18,7 @@
 namespace gatehouse::proxy {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, LogField>, 23> kFieldNames = {{
+constexpr std::array<std::pair<std::string_view, LogField>, 24> kFieldNames = {{
     {"time", LogField::kTime},
     {"request_id", LogField::kRequestId},
     {"client_ip", LogField::kClientIp},
@@ -42,6 +42,7 @@ constexpr std::array<std::pair<std::string_view, LogField>, 23> kFieldNames = {{
     {"error", LogField::kError},
     {"consumer", LogField::kConsumer},
     {"attempts", LogField::kAttempts},
+    {"vars", LogField::kVars},
 }};
 
 constexpr size_t kFlushBytes = 32 * 1024;
@@ -261,6 +262,16 @@ void AccessLog::log(const LogRecord& r) {
         break;
       case LogField::kAttempts:
         buf_ += "\"attempts\":" + std::to_string(r.attempts);
+        break;
+      case LogField::kVars:
+        buf_ += "\"vars\":{";
+        for (size_t i = 0; i < ctx.vars.size(); ++i) {
+          if (i > 0) buf_ += ',';
+          appendEscaped(buf_, ctx.vars[i].first);
+          buf_ += ':';
+          appendEscaped(buf_, ctx.vars[i].second);
+        }
+        buf_ += '}';
         break;
     }
   }

@@ -41,6 +41,7 @@ enum class LogField {
   kError,
   kConsumer,
   kAttempts,
+  kVars,  // RequestContext::vars as a JSON object (not in the default list)
 };
 
 // Parses a field name; false when unknown.

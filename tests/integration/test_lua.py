@@ -457,3 +457,20 @@ def test_inline_source_and_a_script_without_hooks(tmp_path):
     assert out.returncode != 0 and "defines no hook" in out.stdout + out.stderr
     out = validate({"source": "function on_log() end", "allow": ["sockets"]})
     assert out.returncode != 0 and "unknown library 'sockets'" in out.stdout + out.stderr
+
+
+def test_regexes(gatehouse, tmp_path, echo):
+    g, _ = start(gatehouse, tmp_path, echo, r"""
+function on_request_headers()
+  local m = gh.re.match(gh.req.get_path(), [[^/users/(?P<id>\d+)]])
+  if not m then return gh.respond(404, "no user") end
+  gh.req.set_header("x-user", m.id)
+  gh.req.set_path((gh.re.gsub(gh.req.get_path(), [[^/users/(\d+)]], "/v2/u/\\1")))
+  gh.req.set_header("x-at", tostring((gh.re.find(gh.req.get_path(), "u/"))))
+end
+""")
+    e = echoed(httpx.get(g.url + "/users/17/profile", timeout=IO_TIMEOUT))
+    assert e["hdrs"]["x-user"] == "17"
+    assert e["path"] == "/v2/u/17/profile"
+    assert e["hdrs"]["x-at"] == "5"
+    assert httpx.get(g.url + "/other", timeout=IO_TIMEOUT).status_code == 404

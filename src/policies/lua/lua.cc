@@ -6,11 +6,13 @@
 
 #include <array>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "core/log.h"
 #include "lua/api.h"
 #include "policies/policy_yaml.h"
+#include "proxy/cluster_client.h"
 
 namespace gatehouse::policies::lua {
 namespace {
@@ -28,17 +30,20 @@ struct WorkerScript {
   std::array<int, kHookCount> hooks{};
   std::shared_ptr<glua::SharedDict> dict;
   std::shared_ptr<glua::GlobalDict> global;
+  std::shared_ptr<const glua::ScriptMetrics> metrics;  // gh.metric's (the Vm points at them)
 };
 
 // A fresh state with the API and the script loaded, or why not.
-Result<std::unique_ptr<WorkerScript>> loadScript(const Options& o,
-                                                 std::shared_ptr<glua::SharedDict> dict,
-                                                 std::shared_ptr<glua::GlobalDict> global) {
+Result<std::unique_ptr<WorkerScript>> loadScript(
+    const Options& o, std::shared_ptr<glua::SharedDict> dict,
+    std::shared_ptr<glua::GlobalDict> global, std::shared_ptr<const glua::ScriptMetrics> metrics) {
   auto ws = std::make_unique<WorkerScript>();
+  ws->metrics = std::move(metrics);
   ws->dict = std::move(dict);
   ws->global = std::move(global);
   ws->vm = glua::Vm::create(o.limits, o.allow);
-  if (!ws->vm || !glua::installApi(*ws->vm, ws->dict.get(), ws->global.get())) {
+  if (!ws->vm || !glua::installApi(*ws->vm, ws->dict.get(), ws->global.get()) ||
+      !glua::installMetrics(*ws->vm, ws->metrics.get())) {
     return configError("the Lua state does not fit in max_memory");
   }
   if (auto st = ws->vm->load(o.source, o.chunk_name); !st.ok()) return st.error();
@@ -80,7 +85,10 @@ thread_local std::vector<WorkerEntry> t_scripts;
 class LuaFactory final : public http::FilterFactory {
  public:
   LuaFactory(Options o, std::array<bool, kHookCount> has)
-      : o_(std::move(o)), has_(has), alive_(std::make_shared<char>()) {}
+      : o_(std::move(o)),
+        has_(has),
+        metrics_(glua::ScriptMetrics::make(o_.metrics)),
+        alive_(std::make_shared<char>()) {}
   http::FilterRef create() const override;
   bool wantsRequestBody() const override { return has_[kOnRequestBody]; }
   bool wantsResponseBody() const override { return has_[kOnResponseBody]; }
@@ -92,7 +100,7 @@ class LuaFactory final : public http::FilterFactory {
       if (e.factory == this && !e.alive.expired()) return e.script;
     }
     std::erase_if(t_scripts, [](const WorkerEntry& e) { return e.alive.expired(); });
-    auto ws = loadScript(o_, workerDict(o_.name), globalDict(o_.name));
+    auto ws = loadScript(o_, workerDict(o_.name), globalDict(o_.name), metrics_);
     if (!ws.ok()) {
       log::error("lua ", o_.chunk_name, ": ", ws.error().message);
       return nullptr;
@@ -109,6 +117,7 @@ class LuaFactory final : public http::FilterFactory {
  private:
   const Options o_;
   const std::array<bool, kHookCount> has_;
+  const std::shared_ptr<const glua::ScriptMetrics> metrics_;
   const std::shared_ptr<const void> alive_;  // its weak copies tell workers this is gone
 };
 
@@ -123,12 +132,42 @@ const char* failureName(glua::Failure kind) {
   }
 }
 
+// What a sub-request failed with, as the script reads it.
+std::string subRequestError(const proxy::AttemptError& e) {
+  if (e.code == proxy::AttemptError::Code::kRequestTimeout) return "timeout";
+  return std::string(proxy::errorReply(e).message);
+}
+
+// Performs a script's gh.call through the cluster client (the request's worker, its snapshot).
+runtime::Task<glua::SubResponse> performSubRequest(glua::SubRequest req, size_t max_bytes) {
+  glua::SubResponse out;
+  proxy::WorkerContext* worker = proxy::currentWorker();
+  if (worker == nullptr) {  // only a unit test without a worker gets here
+    out.error = "sub-requests need a worker";
+    co_return out;
+  }
+  proxy::ClusterRequest call;
+  call.method = std::move(req.method);
+  call.target = std::move(req.target);
+  call.headers = std::move(req.headers);
+  call.body = std::move(req.body);
+  call.timeout = std::chrono::milliseconds(req.timeout_ms);
+  call.max_response_bytes = max_bytes;
+  proxy::ClusterResult r =
+      co_await proxy::callCluster(*worker, std::move(req.cluster), std::move(call));
+  if (!r.ok()) {
+    out.error = subRequestError(r.error);
+    co_return out;
+  }
+  out.status = r.response.status;
+  out.headers = std::move(r.response.headers);
+  out.body = std::move(r.response.body);
+  co_return out;
+}
+
 class LuaFilter final : public http::Filter {
  public:
   explicit LuaFilter(const LuaFactory& f) : f_(f) {}
-  ~LuaFilter() override {
-    if (script_ && vars_ != LUA_NOREF) glua::releaseVars(*script_->vm, vars_);
-  }
 
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
     script_ = f_.workerScript();
@@ -153,18 +192,52 @@ class LuaFilter final : public http::Filter {
   http::Verdict run(http::RequestContext& ctx, Hook hook, glua::Phase phase, std::string* body,
                     bool last) {
     if (!script_ || script_->hooks[hook] == LUA_NOREF || failed_) return http::Verdict::kContinue;
-    glua::Vm& vm = *script_->vm;
-    if (vars_ == LUA_NOREF) vars_ = glua::newVars(vm);
-    glua::Invocation inv{&ctx, phase, body, last, false};
-    const glua::CallFailure f = glua::runHook(vm, script_->hooks[hook], inv, vars_);
-    if (f.kind == glua::Failure::kNone) {
-      return inv.responded ? http::Verdict::kRespond : http::Verdict::kContinue;
+    // Field by field: a fresh Invocation (its sub-request's strings) costs more than the hook.
+    inv_.ctx = &ctx;
+    inv_.responded = false;
+    inv_.waiting = false;
+    inv_.sub_requests = 0;
+    inv_.phase = phase;
+    inv_.body = body;
+    inv_.last = last;
+    inv_.max_sub_requests = f_.options().max_sub_requests;
+    if (!call_) call_.emplace(*script_->vm);
+    return settle(ctx, hook, call_->start(script_->hooks[hook], inv_));
+  }
+
+  http::Verdict settle(http::RequestContext& ctx, Hook hook, glua::HookCall::Step step) {
+    switch (step) {
+      case glua::HookCall::Step::kDone:
+        return inv_.responded ? http::Verdict::kRespond : http::Verdict::kContinue;
+      case glua::HookCall::Step::kWaiting:
+        // gh.call refuses the phases whose verdicts the core does not await.
+        ctx.pending = awaitSubRequests(ctx, hook);
+        return http::Verdict::kPause;
+      case glua::HookCall::Step::kFailed:
+        break;
     }
+    return fail(ctx, hook, call_->failure());
+  }
+
+  // The hook, suspended in gh.call: each sub-request performed, the hook resumed with its
+  // answer, until it ends. The filter (and with it the state) outlives this task.
+  runtime::Task<http::Verdict> awaitSubRequests(http::RequestContext& ctx, Hook hook) {
+    glua::HookCall::Step step = glua::HookCall::Step::kWaiting;
+    while (step == glua::HookCall::Step::kWaiting) {
+      glua::SubResponse answer =
+          co_await performSubRequest(std::move(inv_.sub_request), f_.options().max_sub_response);
+      step = call_->resume(inv_, answer);
+    }
+    co_return settle(ctx, hook, step);
+  }
+
+  http::Verdict fail(http::RequestContext& ctx, Hook hook, const glua::CallFailure& f) {
     failed_ = true;
+    const glua::Phase phase = inv_.phase;
     log::error("lua ", f_.options().chunk_name, ": ", kHookNames[hook], " failed at ",
                f.where.empty() ? "?" : f.where, " (", failureName(f.kind), "): ", f.message,
                "; request ", ctx.request_id);
-    if (vm.exhausted()) f_.dropWorkerScript(script_.get());
+    if (script_->vm->exhausted()) f_.dropWorkerScript(script_.get());
     // Once the response is on its way its status cannot change: the failure is only logged.
     if (phase == glua::Phase::kResponseBody || phase == glua::Phase::kLog) {
       return http::Verdict::kContinue;
@@ -173,8 +246,9 @@ class LuaFilter final : public http::Filter {
   }
 
   const LuaFactory& f_;
-  std::shared_ptr<WorkerScript> script_;
-  int vars_ = LUA_NOREF;
+  std::shared_ptr<WorkerScript> script_;  // outlives call_ (declared before it)
+  std::optional<glua::HookCall> call_;
+  glua::Invocation inv_;
   bool failed_ = false;  // a failed hook ends the script's part in this request
 };
 

@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <string>
 
+#include <vector>
+
 #include "http/filter.h"
+#include "lua/script_metrics.h"
 #include "lua/vm.h"
 
 namespace gatehouse::policies::lua {
@@ -18,8 +21,11 @@ struct Options {
   std::string name;        // keys the per-worker dictionary (default: the file, or "inline")
   gatehouse::lua::Limits limits;
   uint32_t allow = gatehouse::lua::kAllowNone;
-  int error_status = 500;               // a failed hook ends the request with this status
-  uint64_t max_body_size = 1ull << 20;  // bound on the request body on_request_body sees
+  int error_status = 500;                // a failed hook ends the request with this status
+  uint64_t max_body_size = 1ull << 20;   // bound on the request body on_request_body sees
+  int max_sub_requests = 8;              // gh.call per hook call
+  size_t max_sub_response = 1ull << 20;  // a sub-request's response body
+  std::vector<gatehouse::lua::MetricSpec> metrics;  // gh.metric's counters and gauges
 };
 
 Result<Options> parseOptions(const YAML::Node& config);

@@ -33,6 +33,61 @@ Status readAllow(const YAML::Node& node, Options& o) {
   return {};
 }
 
+Status readMetric(const YAML::Node& node, glua::MetricSpec& m) {
+  if (!node.IsMap()) return configError("metrics: each entry is a map with name and type");
+  if (auto st = checkKeys(node, {"name", "type", "help", "labels", "max_series"}); !st.ok()) {
+    return st;
+  }
+  auto name = readName(node["name"], "metrics.name");
+  if (!name.ok()) return name.error();
+  if (!glua::isMetricName(*name)) {
+    return configError("metrics: name '" + *name + "' is not [a-zA-Z_][a-zA-Z0-9_]*");
+  }
+  m.name = std::move(*name);
+  if (node["type"]) {
+    auto type = readName(node["type"], "metrics.type");
+    if (!type.ok()) return type.error();
+    if (*type != "counter" && *type != "gauge") {
+      return configError("metrics: type '" + *type + "'; expected counter or gauge");
+    }
+    m.type = *type == "counter" ? glua::MetricSpec::Type::kCounter : glua::MetricSpec::Type::kGauge;
+  }
+  m.help = "Lua metric " + m.name + ".";
+  if (node["help"]) {
+    auto help = readName(node["help"], "metrics.help");
+    if (!help.ok()) return help.error();
+    m.help = std::move(*help);
+  }
+  if (node["labels"]) {
+    auto labels = readStringList(node["labels"], "metrics.labels");
+    if (!labels.ok()) return labels.error();
+    if (labels->size() > 4) return configError("metrics: at most 4 labels");
+    for (const auto& l : *labels) {
+      if (!glua::isMetricName(l)) return configError("metrics: label '" + l + "' is not a name");
+    }
+    m.labels = std::move(*labels);
+  }
+  if (node["max_series"]) {
+    auto n = readInt(node["max_series"], "metrics.max_series", 1, 10000);
+    if (!n.ok()) return n.error();
+    m.max_series = static_cast<size_t>(*n);
+  }
+  return {};
+}
+
+Status readMetrics(const YAML::Node& node, Options& o) {
+  if (!node.IsSequence()) return configError("metrics: expected a list");
+  for (const auto& entry : node) {
+    glua::MetricSpec m;
+    if (auto st = readMetric(entry, m); !st.ok()) return st;
+    for (const auto& other : o.metrics) {
+      if (other.name == m.name) return configError("metrics: '" + m.name + "' declared twice");
+    }
+    o.metrics.push_back(std::move(m));
+  }
+  return {};
+}
+
 Status readSource(const YAML::Node& c, Options& o) {
   if (c["file"] && c["source"]) return configError("set one of file and source, not both");
   if (c["file"]) {
@@ -63,8 +118,9 @@ Status readSource(const YAML::Node& c, Options& o) {
 Result<Options> parseOptions(const YAML::Node& config) {
   if (!config.IsMap()) return configError("expected a map with file or source");
   const YAML::Node& c = config;
-  if (auto st = checkKeys(c, {"file", "source", "name", "max_instructions", "max_memory",
-                              "error_status", "max_body_size", "allow"});
+  if (auto st = checkKeys(
+          c, {"file", "source", "name", "max_instructions", "max_memory", "error_status",
+              "max_body_size", "allow", "max_sub_requests", "max_sub_response_size", "metrics"});
       !st.ok()) {
     return st.error();
   }
@@ -95,6 +151,20 @@ Result<Options> parseOptions(const YAML::Node& config) {
     auto size = readSize(c["max_body_size"], "max_body_size", 1, 1ull << 30, "1MiB");
     if (!size.ok()) return size.error();
     o.max_body_size = *size;
+  }
+  if (c["max_sub_requests"]) {
+    auto n = readInt(c["max_sub_requests"], "max_sub_requests", 0, 1000);
+    if (!n.ok()) return n.error();
+    o.max_sub_requests = static_cast<int>(*n);
+  }
+  if (c["max_sub_response_size"]) {
+    auto size =
+        readSize(c["max_sub_response_size"], "max_sub_response_size", 1, 1ull << 30, "1MiB");
+    if (!size.ok()) return size.error();
+    o.max_sub_response = *size;
+  }
+  if (c["metrics"]) {
+    if (auto st = readMetrics(c["metrics"], o); !st.ok()) return st.error();
   }
   if (c["allow"]) {
     if (auto st = readAllow(c["allow"], o); !st.ok()) return st.error();
