@@ -156,6 +156,13 @@ class TcpStream {
   // The peer's FIN has been seen (EPOLLRDHUP).
   bool peerShutWrite() const { return io_.rdhup; }
   void setNoDelay();
+  // Calls fn(arg) once when the peer hangs up while no read is pending (IoHandle::on_hangup);
+  // a hang-up seen before this call is not reported (check peerShutWrite/peerHungUp first).
+  void watchHangup(void (*fn)(void*), void* arg) {
+    io_.on_hangup = fn;
+    io_.hangup_arg = arg;
+  }
+  void unwatchHangup() { io_.on_hangup = nullptr; }
 
  private:
   bool tlsPendingSlow() const;

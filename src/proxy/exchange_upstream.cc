@@ -104,6 +104,10 @@ Task<> Exchange::proxyToUpstream() {
       (req.chunked || io_->bodyBuffered())) {
     if (!(co_await fetchFirstSpan())) co_return;
   }
+  if (ctx_.cancelled.fired()) {  // the client left while a filter or the body ran
+    co_await replyToFailure(attemptError(AttemptError::Code::kCancelled));
+    co_return;
+  }
   call_ = &call;
   if (total_expired_) call.expire();  // while the body was being read
   AttemptError e = co_await call.run(body_, *this);

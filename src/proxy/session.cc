@@ -83,6 +83,7 @@ Session::Session(proxy::WorkerContext& worker, int fd, const net::SocketAddress&
 }
 
 Session::~Session() {
+  unwatchHangup();
   if (req_) w_.http1Spares().give(std::move(req_));
   w_.stats().connections_active.dec();
   w_.sessionEnded(this);
@@ -428,11 +429,46 @@ Task<> Session::handleRequest() {
     co_await ex.sendLocalReply();
     co_return;
   }
+  // Ends the hang-up watch however the request ends (the frame may be destroyed mid-way).
+  struct HangupWatch {
+    Session& s;
+    ~HangupWatch() { s.unwatchHangup(); }
+  } watch{*this};
+  if (req_->body.done()) watchHangup();  // no body (else consumeBody starts the watch)
   co_await ex.run();
 }
 
 void Session::releaseRequest() {
   if (req_) w_.http1Spares().give(std::move(req_));
+}
+
+void Session::watchHangup() {
+  if (hangup_watched_) return;
+  hangup_watched_ = true;
+  if (client_.peerShutWrite() || client_.peerHungUp()) {
+    // The FIN came with the request's last bytes, so no edge will report it: do it next turn,
+    // from the loop, never inside the exchange that is reading the body.
+    hangup_timer_.arm(w_.loop(), w_.loop().now(), &Session::onClientHangup, this);
+  } else {
+    client_.watchHangup(&Session::onClientHangup, this);
+  }
+}
+
+void Session::unwatchHangup() {
+  if (!hangup_watched_) return;
+  hangup_watched_ = false;
+  hangup_timer_.cancel();
+  client_.unwatchHangup();
+}
+
+void Session::onClientHangup(void* self) {
+  auto* s = static_cast<Session*>(self);
+  s->unwatchHangup();
+  if (!s->req_) return;
+  // Pipelined requests still buffered are dropped with the connection (NGINX does the same).
+  s->keep_alive_ = false;
+  log::debug("client ", s->down_.peer_ip, " hung up during a request: aborting it");
+  s->req_->exchange.abortUpstream();
 }
 
 Task<> Session::runHttp2() {
@@ -513,6 +549,7 @@ Task<Status> Session::finishBody(const http::HeaderMap* trailers) {
 Task<metrics::TunnelClose> Session::tunnel(net::TcpStream& up, Buffer& up_buffer,
                                            runtime::Duration idle, runtime::Duration max_lifetime) {
   keep_alive_ = false;
+  unwatchHangup();  // the tunnel reads the client itself and sees its FIN
   auto& loop = w_.loop();
   struct Ends {
     net::TcpStream* client;

@@ -75,7 +75,10 @@ class Session final : public ClientIo {
   // ClientIo (the request being served on this connection).
   // (Called by the exchange during a request, so req_ is set.)
   runtime::Task<Result<BodyReader::Span>> readBody(runtime::Duration idle) override;
-  void consumeBody() override { req_->body.consume(in_); }
+  void consumeBody() override {
+    req_->body.consume(in_);
+    if (req_->body.done()) watchHangup();
+  }
   bool bodyDone() const override { return req_->body.done(); }
   uint64_t bodyBytesRead() const override { return req_->body.bytesRead(); }
   const http::HeaderMap& bodyTrailers() const override { return req_->body.trailers(); }
@@ -113,6 +116,12 @@ class Session final : public ClientIo {
     return *req_;
   }
   void releaseRequest();
+  // While a request whose body has been read waits for (or relays) its response, a client that
+  // hangs up (FIN, RST) aborts it, as NGINX and Envoy do: the upstream call is abandoned and
+  // its connection closed, a paused filter's calls (aggregate) are cancelled.
+  void watchHangup();
+  void unwatchHangup();
+  static void onClientHangup(void* self);
   // Response head for the client; framing decided by the caller.
   void serializeResponseHead(const http::Response& r, bool chunked, bool has_length,
                              uint64_t length);
@@ -133,6 +142,8 @@ class Session final : public ClientIo {
   std::string proxy_authority_;  // from an accepted PROXY v2 header (down_.sni views it)
   std::string proxy_alpn_;
   std::unique_ptr<Http2Connection> h2_;
+  runtime::Timer hangup_timer_;  // reports next turn a hang-up seen before the watch began
+  bool hangup_watched_ = false;
 };
 
 }  // namespace gatehouse::proxy

@@ -206,6 +206,10 @@ void EventLoop::dispatch(uint64_t data, uint32_t events) {
       r->on_ready(r);
       h = live();  // the resumed coroutine may have closed the socket
       if (!h) return;
+    } else if (h->on_hangup && (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
+      std::exchange(h->on_hangup, nullptr)(h->hangup_arg);
+      h = live();  // the watcher may have ended what owns the socket
+      if (!h) return;
     }
   }
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {

@@ -43,6 +43,10 @@ struct IoHandle {
   // Peer shut down its writing side (EPOLLRDHUP). The FIN often arrives in the same edge as
   // the last data, so a short read then does not mean "wait for another edge": none will come.
   bool rdhup = false;
+  // Called once (then cleared) when the peer hangs up (FIN, RST or a socket error) while no
+  // read is pending: a proxy notices a client that leaves while it is not reading from it.
+  void (*on_hangup)(void* arg) = nullptr;
+  void* hangup_arg = nullptr;
   uint32_t slot = UINT32_MAX;
 };
 

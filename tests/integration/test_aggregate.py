@@ -5,6 +5,7 @@ document marked partial in the body and a header), header and identity propagati
 client's cancellation reaching the slow upstream, and the per-call metrics."""
 import json
 import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -214,6 +215,45 @@ def test_client_cancellation_cancels_the_calls(gatehouse, services):
                                               reason="cancelled") == 1,
                message="cancelled call counted")
     c.close()
+
+
+def test_http1_client_hang_up_cancels_the_calls(gatehouse, services):
+    """An HTTP/1.1 client that closes its connection while the calls run: no reader is waiting
+    on its socket, yet the FIN alone must cancel the slow call."""
+    _, _, reviews = services
+    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{request.params.id}",
+                    "timeout": "10s"}]
+    gh = gatehouse(config(services, calls))
+    s = socket.create_connection(("127.0.0.1", gh.port))
+    s.sendall(b"GET /p/42 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reviews.started.wait(10), "the slow call reached its upstream"
+    t0 = time.monotonic()
+    s.close()
+    # The slow upstream sees its connection closed long before its 5 s answer.
+    wait_until(lambda: "/reviews/42" in reviews.abandoned, timeout=4.0,
+               message="slow upstream saw the call abandoned")
+    assert time.monotonic() - t0 < 4.0
+    wait_until(lambda: gh.metrics().get_value("gatehouse_aggregate_call_failures_total",
+                                              route="default/p", call="reviews",
+                                              reason="cancelled") == 1,
+               message="cancelled call counted")
+
+
+def test_http1_client_hang_up_abandons_a_proxied_request(gatehouse, services):
+    """A plain proxied request: the client's FIN abandons the upstream call and closes its
+    connection (a pooled one would stay open), and the gateway goes on serving."""
+    _, _, reviews = services
+    gh = gatehouse(simple_config(cluster("reviews", reviews)))
+    s = socket.create_connection(("127.0.0.1", gh.port))
+    s.sendall(b"GET /reviews/42 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reviews.started.wait(10), "the request reached the slow upstream"
+    t0 = time.monotonic()
+    s.close()
+    wait_until(lambda: "/reviews/42" in reviews.abandoned, timeout=4.0,
+               message="slow upstream saw its connection closed")
+    assert time.monotonic() - t0 < 4.0
+    r = httpx.get(f"http://127.0.0.1:{gh.port}/fast/42", timeout=10)
+    assert r.status_code == 200 and r.json() == {"stars": 4}
 
 
 def test_bad_configs_are_rejected_with_their_line(gatehouse, services, tmp_path):

@@ -5,6 +5,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import httpx
 import pytest
@@ -141,6 +142,26 @@ def test_tls13_only_listener_refuses_tls12(gatehouse, echo, certs):
     with pytest.raises(ssl.SSLError):
         tls_get(gh.port, "a.test", client_ctx(maxv=ssl.TLSVersion.TLSv1_2))
     assert tls_get(gh.port, "a.test", client_ctx())[2][0][0] == 200
+
+
+def test_client_hang_up_over_tls_abandons_the_upstream_request(gatehouse, certs):
+    """A TLS client that closes (close_notify, then FIN) while its request waits for a slow
+    upstream: the upstream connection is closed long before its 5 s answer."""
+    from test_aggregate import Service  # (test_aggregate imports this module: not at the top)
+    slow = Service({"/slow": (200, {"ok": True}, 5.0)})
+    try:
+        gh = gatehouse(tls_config(certs, slow))
+        raw = socket.create_connection(("127.0.0.1", gh.port), timeout=IO_TIMEOUT)
+        s = client_ctx().wrap_socket(raw, server_hostname="a.test")
+        s.sendall(b"GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert slow.started.wait(10), "the request reached the slow upstream"
+        t0 = time.monotonic()
+        s.close()
+        wait_until(lambda: "/slow" in slow.abandoned, timeout=4.0,
+                   message="slow upstream saw its connection closed")
+        assert time.monotonic() - t0 < 4.0
+    finally:
+        slow.stop()
 
 
 def test_plain_http_on_tls_port_gets_a_clear_error(gatehouse, echo, certs):

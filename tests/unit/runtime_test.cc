@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -153,6 +155,43 @@ TEST(Runtime, ConnectRefusedIsAnError) {
   runtime::spawn(client());
   loop.run();
   EXPECT_TRUE(failed);
+}
+
+TEST(Runtime, HangupWatcherSeesPeerFinWithNoReadPending) {
+  EventLoop loop;
+  int watched_fds[2];
+  int unwatched_fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, watched_fds), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, unwatched_fds), 0);
+  net::TcpStream watched(loop, watched_fds[0]);
+  net::TcpStream unwatched(loop, unwatched_fds[0]);
+  struct Seen {
+    EventLoop* loop;
+    int watched = 0;
+    int unwatched = 0;
+  } seen{&loop};
+  watched.watchHangup(
+      [](void* p) {
+        auto* s = static_cast<Seen*>(p);
+        ++s->watched;
+        s->loop->stop();
+      },
+      &seen);
+  unwatched.watchHangup([](void* p) { ++static_cast<Seen*>(p)->unwatched; }, &seen);
+  unwatched.unwatchHangup();
+  runtime::Timer safety;  // a missed hang-up fails the test instead of hanging it
+  safety.arm(
+      loop, loop.now() + std::chrono::seconds(10),
+      [](void* p) { static_cast<EventLoop*>(p)->stop(); }, &loop);
+  // Nobody reads either socket: only the watcher can report the peer's FIN.
+  ::shutdown(unwatched_fds[1], SHUT_WR);
+  ::shutdown(watched_fds[1], SHUT_WR);
+  loop.run();
+  EXPECT_EQ(seen.watched, 1);
+  EXPECT_EQ(seen.unwatched, 0);
+  EXPECT_TRUE(watched.peerShutWrite());
+  ::close(watched_fds[1]);
+  ::close(unwatched_fds[1]);
 }
 
 }  // namespace
