@@ -29,6 +29,7 @@ void UpstreamCall::expire() {
 }
 
 void UpstreamCall::abort() {
+  aborted_ = true;
   if (current_) current_->cancel();
 }
 
@@ -36,6 +37,7 @@ Task<AttemptError> UpstreamCall::run(RequestBody& body, ResponseHandler& handler
   body_ = &body;
   handler_ = &handler;
   for (;;) {
+    if (aborted_) co_return attemptError(Code::kCancelled);
     // One attempt, inline (no coroutine frame of its own): pick a host, open, exchange.
     AttemptError e = startAttempt();
     if (e.ok()) {
@@ -58,6 +60,8 @@ Task<AttemptError> UpstreamCall::run(RequestBody& body, ResponseHandler& handler
           e = co_await io->open(target_);
         }
       }
+      // abort() while connecting had nothing to cancel: stop before the request is sent.
+      if (e.ok() && aborted_) e = attemptError(Code::kCancelled);
       if (e.ok()) {
         sent_at_ = runtime::Clock::now();
         current_ = io;

@@ -97,7 +97,8 @@ class UpstreamCall final : private HeadHandler {
   runtime::Task<AttemptError> run(RequestBody& body, ResponseHandler& handler);
   // The request's deadline passed: cuts the attempt in flight; the call ends kRequestTimeout.
   void expire();
-  // Cancels the attempt in flight (the client went away, a drain deadline).
+  // Cancels the attempt in flight (the client went away, a drain deadline); an attempt still
+  // connecting, or one not started yet, ends kCancelled before it sends anything.
   void abort();
   bool expired() const { return expired_; }
   const upstream::CompiledCluster& cluster() const { return cc_; }
@@ -132,6 +133,7 @@ class UpstreamCall final : private HeadHandler {
   runtime::TimePoint sent_at_{};
   runtime::Duration status_delay_{};  // a status retry's backoff, decided in keepHead
   bool expired_ = false;
+  bool aborted_ = false;
   bool response_started_ = false;
 };
 
