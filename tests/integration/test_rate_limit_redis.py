@@ -136,6 +136,13 @@ def test_redis_killed_and_restarted(gatehouse, redis, mode):
     # No request needed: each worker that had connected reconnects on its own (backoff <= 1 s).
     # A worker that first met Redis during the outage (a request it served) reconnects too.
     wait_until(lambda: up(gh) >= before, timeout=20, message="automatic reconnection")
+    # A worker that met Redis only during the outage may still be in its backoff: its next
+    # request would use the fallback. When both workers met it, wait for both (backoff <= 1 s);
+    # when one never did, it connects on its first request, which waits for the connection.
+    try:
+        wait_until(lambda: up(gh) == 2, timeout=5, message="both workers reconnected")
+    except AssertionError:
+        pass
     # Back on the global counter, which the restarted Redis starts afresh.
     assert statuses(gh, 6) == [200] * 4 + [429] * 2
     assert gh.metrics().value("gatehouse_rate_limit_degraded_total", policy="global") == 6
