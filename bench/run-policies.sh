@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # What policies and algorithms cost: Gatehouse plain next to Gatehouse with API-key auth, JWT
 # RS256 / ES256 (warm verified-token cache), local / Redis / hybrid rate limits, a realistic
-# Lua policy (read a header, look it up in the worker's dictionary, set two headers), and the
+# Lua policy (read a header, look it up in the worker's dictionary, set two headers), the WAF
+# (ModSecurity + OWASP CRS) at paranoia levels 1 and 2, and the
 # least_time and maglev balancers, in one interleaved run of the shared harness (1 KiB, 50
 # connections by default). NGINX is the reference. Not part of CI (~10 minutes).
 #   bench/run-policies.sh
 #   REPS=5 SCENARIOS="1k-c50 1k-c1000" bench/run-policies.sh
 #   ONLY="leasttime maglev" REPS=5 bench/run-policies.sh    (the balancer row only)
 #   ONLY="lua lua-base" REPS=5 bench/run-policies.sh        (the Lua script's cost)
+#   ONLY="waf-pl1 waf-pl2" REPS=5 bench/run-policies.sh     (the WAF at paranoia levels 1 and 2)
 # wrk sends no credentials, so a `headers` policy first in the chain sets them: the measured
 # cost is the auth check itself, as for a client that always sends the same key or token.
 set -euo pipefail
@@ -87,6 +89,9 @@ variants = {
             {"name": "lua", "config": {"name": "bench", "source": LUA_SCRIPT}}],
     # The lua case without the script: lua - lua-base is what the script costs.
     "lua-base": [set_header("x-tenant", "acme")],
+    # ModSecurity + the OWASP CRS on a clean request (bench/waf-cost.sh also measures attacks).
+    "waf-pl1": [{"name": "waf", "config": {"paranoia_level": 1}}],
+    "waf-pl2": [{"name": "waf", "config": {"paranoia_level": 2}}],
 }
 for name, policies in variants.items():
     c = json.loads(json.dumps(base))

@@ -26,6 +26,7 @@
 #include "policies/rewrite/rewrite.h"
 #include "policies/version/version.h"
 #include "policies/transform/transform.h"
+#include "policies/waf/waf.h"
 
 namespace gatehouse::http {
 
@@ -57,6 +58,7 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"aggregate", &policies::aggregate::build},
       {"version", &policies::version::build},
       {"transform", &policies::transform::build},
+      {"waf", &policies::waf::build},
   };
   return kPolicies;
 }
