@@ -215,12 +215,12 @@ def test_own_rule_files_and_paranoia_level(gatehouse, echo, tmp_path):
               route("api", "/", rule_files=[str(rules)]))
     line = assert_blocked(g, echo, "GET", "/api/x?debug=on", "1000001")
     assert line["rules"][0]["msg"] == "debug switch from outside"
-    # A request PL1 lets through and PL2 does not (942432: too many special characters).
-    odd = "/x?comment=" + "%27%3B%28%29%7C%3C%3E%22" * 2
-    r, _ = send(g, "GET", "/api" + odd)
-    assert r.status_code == 200, r.text
-    r, rid = send(g, "GET", "/pl2" + odd)
-    assert r.status_code == 403, r.text
+    # Requests PL1 lets through and PL2 does not (942260, 942390: SQL-like words and operators).
+    for odd in ("/x?q=select%20name%20from%20products", "/x?filter=status%3D%3D1%20or%201"):
+        r, _ = send(g, "GET", "/api" + odd)
+        assert r.status_code == 200, (odd, r.text)
+        r, rid = send(g, "GET", "/pl2" + odd)
+        assert r.status_code == 403, (odd, r.text)
 
 
 def test_response_inspection(gatehouse):

@@ -7,20 +7,28 @@
 #include <modsecurity/transaction.h>
 
 #include <charconv>
+#include <mutex>
 
 namespace gatehouse::policies::waf {
 namespace {
 
 // The worker's ModSecurity instance: it holds the persistent collections (CRS's `ip` and
 // `global`), whose in-memory store does not lock reads against writes, so no two threads share
-// one. Matches are read from the Transaction, so its log callback discards the text it gets.
+// one. Made under a lock and never destroyed: ModSecurity's constructor and destructor call
+// process-wide library setup and teardown (curl_global_init, xmlCleanupParser) that must not
+// run while another thread uses those libraries. Matches are read from the Transaction, so the
+// log callback discards the text it is given.
 modsecurity::ModSecurity& threadModSecurity() {
-  thread_local std::unique_ptr<modsecurity::ModSecurity> ms = [] {
-    auto m = std::make_unique<modsecurity::ModSecurity>();
-    m->setServerLogCb([](void*, const void*) {}, modsecurity::RuleMessageLogProperty);
-    return m;
-  }();
-  return *ms;
+  thread_local modsecurity::ModSecurity* mine = nullptr;
+  if (mine) return *mine;
+  static std::mutex mu;
+  static auto* instances = new std::vector<std::unique_ptr<modsecurity::ModSecurity>>();
+  std::lock_guard lock(mu);
+  auto m = std::make_unique<modsecurity::ModSecurity>();
+  m->setServerLogCb([](void*, const void*) {}, modsecurity::RuleMessageLogProperty);
+  mine = m.get();
+  instances->push_back(std::move(m));
+  return *mine;
 }
 
 std::string str(std::string_view v) {
@@ -69,14 +77,22 @@ Decision Inspection::requestHead(const RequestHead& head) {
   const std::string version = str(head.http_version);
   tx_->processURI(uri.c_str(), method.c_str(), version.c_str());
   bool has_host = false;
+  bool has_length = false;
+  bool has_te = false;
   for (const auto& f : head.headers) {
-    if (f.name.size() == 4 && (f.name == "host" || f.name == "Host")) has_host = true;
+    has_host |= http::iequals(f.name, "host");
+    has_length |= http::iequals(f.name, "content-length");
+    has_te |= http::iequals(f.name, "transfer-encoding");
     tx_->addRequestHeader(reinterpret_cast<const unsigned char*>(f.name.data()), f.name.size(),
                           reinterpret_cast<const unsigned char*>(f.value.data()), f.value.size());
   }
   if (!has_host && !head.authority.empty()) {
     tx_->addRequestHeader("Host", str(head.authority));
   }
+  if (head.content_length_present && !has_length) {
+    tx_->addRequestHeader("Content-Length", std::to_string(head.content_length));
+  }
+  if (head.chunked && !has_te && !has_length) tx_->addRequestHeader("Transfer-Encoding", "chunked");
   tx_->processRequestHeaders();
   return decision();
 }

@@ -6,6 +6,7 @@
 // after each phase whether the rules want the exchange stopped. Used on one worker thread; each
 // worker has its own ModSecurity instance (its persistent collections are not safely shared),
 // all of them run the shared, read-only RuleSet. CPU only: nothing here waits.
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -37,6 +38,11 @@ struct RequestHead {
   std::string_view authority;
   std::string_view client_ip;
   std::span<const http::HeaderField> headers;
+  // The body's framing, whose headers the gateway removed before policies run: the rules
+  // expect them (CRS 920180 flags a POST with neither).
+  bool content_length_present = false;
+  uint64_t content_length = 0;
+  bool chunked = false;
 };
 
 // What the rules decided after a phase.

@@ -69,8 +69,9 @@ Status loadText(modsecurity::RulesSet& rules, const std::string& text, const cha
   return loadError(std::move(err));
 }
 
-std::string quoted(const std::string& path) {
-  return "\"" + path + "\"";
+// SecLang's Include takes the path as one bare word: no quotes, no blanks.
+bool includable(const std::string& path) {
+  return path.find_first_of(" \t\r\n\"'") == std::string::npos;
 }
 
 }  // namespace
@@ -147,8 +148,15 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load(const RulesSpec& spec) {
     return loadError("crs_dir: " + spec.crs_dir +
                      " is not a directory (install Debian's modsecurity-crs, or set crs_dir)");
   }
+  if (!includable(spec.crs_dir)) {
+    return loadError("crs_dir: " + spec.crs_dir +
+                     ": a path with blanks or quotes cannot be loaded");
+  }
   std::vector<std::string> files;
   for (const auto& f : spec.rule_files) {
+    if (!includable(f)) {
+      return loadError("rule_files: " + f + ": a path with blanks or quotes cannot be loaded");
+    }
     std::error_code ec;
     if (!std::filesystem::is_regular_file(f, ec)) {
       return loadError("rule_files: cannot read " + f);
@@ -167,12 +175,11 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load(const RulesSpec& spec) {
     return st.error();
   }
   if (!spec.crs_dir.empty()) {
-    const std::string inc = "Include " + quoted(spec.crs_dir + "/*.conf") + "\n";
+    const std::string inc = "Include " + spec.crs_dir + "/*.conf\n";
     if (auto st = loadText(*rules, inc, "<waf crs>", spec.crs_dir); !st.ok()) return st.error();
   }
   for (const auto& f : files) {
-    if (auto st = loadText(*rules, "Include " + quoted(f) + "\n", "<waf rule_files>", f);
-        !st.ok()) {
+    if (auto st = loadText(*rules, "Include " + f + "\n", "<waf rule_files>", f); !st.ok()) {
       return st.error();
     }
   }

@@ -74,9 +74,11 @@ class WafFilter final : public http::Filter {
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
     const auto& req = ctx.request;
     insp_.emplace(f_.rules(), f_.options().exclusions, ctx.request_id);
-    const RequestHead head{
-        req.method,    req.path,      req.query,           versionOf(req.protocol),
-        req.authority, ctx.client_ip, req.headers.fields()};
+    RequestHead head{req.method,    req.path,      req.query,           versionOf(req.protocol),
+                     req.authority, ctx.client_ip, req.headers.fields()};
+    head.content_length_present = req.content_length_present;
+    head.content_length = req.content_length;
+    head.chunked = req.has_body && req.chunked;
     if (auto d = insp_->requestHead(head); d.interrupt) return block(ctx, d.status);
     if (!req.has_body) return finishRequest(ctx, {});
     const uint64_t bound = f_.options().rules.max_body_size;
