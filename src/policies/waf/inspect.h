@@ -57,7 +57,7 @@ struct Match {
   std::string message;
   std::string data;
   int severity = 0;
-  bool disruptive = false;  // the rule that blocked (or would have, in detection-only mode)
+  bool disruptive = false;  // the rule that blocked (never set in detection-only mode)
 };
 
 class Inspection {

@@ -161,12 +161,15 @@ class WafFilter final : public http::Filter {
     return http::Verdict::kContinue;
   }
 
-  // In detection-only mode, a disruptive rule that matched is what would have blocked.
+  // In detection-only mode ModSecurity runs no disruptive action, so "would have blocked" is
+  // read from the CRS: its blocking evaluation matched (949110 inbound, 959100 outbound), or
+  // the inbound score reached the threshold.
   void noteDetection() {
     if (f_.options().rules.block || outcome_ != Outcome::kPassed) return;
-    for (const auto& m : insp_->matches()) {
-      if (m.disruptive) outcome_ = Outcome::kDetected;
-    }
+    bool would_block = insp_->inboundScore() >= f_.options().rules.inbound_threshold;
+    for (const auto& m : insp_->matches())
+      would_block |= m.id == 949110 || m.id == 959100;
+    if (would_block) outcome_ = Outcome::kDetected;
   }
 
   http::Verdict block(http::RequestContext& ctx, int status) {
