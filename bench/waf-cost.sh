@@ -45,8 +45,9 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d\n", 
 measure() {
     ROUTE_POLICIES=${POLICIES[$1]} gatehouse_conf "$PROXY" "$ADMIN" "$ORIGIN" "$ORIGIN2" \
         round_robin >"$RUN/gh.yaml"
-    timeout 300 "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.log" 2>&1 &
+    "$BIN" run -c "$RUN/gh.yaml" >"$RUN/gh.log" 2>&1 &  # its own PID: CPU is read from /proc
     local pid=$!
+    PIDS+=("$pid")
     wait_port "$PROXY" /1k
     local url="http://127.0.0.1:$PROXY$2"
     timeout 120 h2load --h1 -n 300 -c "$CONNS" "$url" >/dev/null 2>&1  # warm-up
@@ -54,7 +55,7 @@ measure() {
     a=$(cpu_ns "$pid")
     timeout 200 h2load --h1 -n "$N" -c "$CONNS" "$url" >"$RUN/h2load.out" 2>&1
     b=$(cpu_ns "$pid")
-    grep -q "$N succeeded" "$RUN/h2load.out" || { cat "$RUN/h2load.out" >&2; kill "$pid"; return 1; }
+    grep -q "$N done" "$RUN/h2load.out" || { cat "$RUN/h2load.out" >&2; kill "$pid"; return 1; }
     kill -TERM "$pid"
     wait "$pid" || true
     echo $(((b - a) / N))
