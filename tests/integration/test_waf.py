@@ -279,3 +279,17 @@ def test_bad_rules_file_fails_validate_with_file_and_line(tmp_path, echo):
     assert out.returncode != 0
     assert f"{bad}:3:" in out.stderr, out.stderr
     assert "routes[0].policies[0]" in out.stderr or "routes[0]" in out.stderr, out.stderr
+
+
+def test_http2_requests_are_inspected_too(gatehouse, echo):
+    g = start(gatehouse, echo)
+    with httpx.Client(http1=False, http2=True, timeout=IO_TIMEOUT * 2) as c:
+        before = echo.request_count()
+        r = c.post(g.url + "/api/login", json={"user": "admin' OR 1=1 -- ", "password": "x"},
+                   headers={"x-request-id": "waf-h2-attack"})
+        assert r.http_version == "HTTP/2" and r.status_code == 403, r.text
+        assert r.json()["request_id"] == "waf-h2-attack"
+        assert echo.request_count() == before
+        r = c.post(g.url + "/api/people", json={"last_name": "O'Brien"})
+        assert r.status_code == 200, r.text
+    assert 942100 in waf_line(g, "waf-h2-attack")["rule_ids"]
