@@ -17,6 +17,8 @@
 #   LB=least_time bench/callgrind.sh  another balancer (two origin ports instead of one)
 #   ROUTE_POLICIES='[{name: lua, config: {file: bench/lua-realistic.lua}}]' bench/callgrind.sh
 #                                     policies on the route (a YAML flow list)
+#   EXPECT=done PATH_="/1k?id=1'%20OR%20'1'='1" ROUTE_POLICIES='[{name: waf}]' bench/callgrind.sh
+#                                     requests the route refuses (403s count as done, not succeeded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -61,7 +63,7 @@ measure() { # measure REQUESTS -> prints total Ir (or syscalls) of the gatehouse
     wait_port "$PROXY" "$URLPATH"
     timeout 200 h2load $H2LOAD_MODE -n "$n" -c "$CONNS" -m "$STREAMS" "http://127.0.0.1:$PROXY$URLPATH" \
         >"$RUN/h2load.$n" 2>&1
-    grep -q "$n succeeded" "$RUN/h2load.$n" || { cat "$RUN/h2load.$n" >&2; return 1; }
+    grep -q "$n ${EXPECT:-succeeded}" "$RUN/h2load.$n" || { cat "$RUN/h2load.$n" >&2; return 1; }
     kill -TERM "$vpid"
     wait "$vpid" || true
     if [[ $MODE == perf ]]; then
