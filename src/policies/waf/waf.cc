@@ -50,6 +50,11 @@ bool inspectableType(std::string_view ct) {
          starts("application/problem+json");
 }
 
+bool isGrpc(std::string_view ct) {
+  constexpr std::string_view kGrpc = "application/grpc";
+  return ct.size() >= kGrpc.size() && http::iequals(ct.substr(0, kGrpc.size()), kGrpc);
+}
+
 class WafFactory final : public http::FilterFactory {
  public:
   WafFactory(Options o, std::shared_ptr<const RuleSet> rules)
@@ -81,6 +86,12 @@ class WafFilter final : public http::Filter {
     head.chunked = req.has_body && req.chunked;
     if (auto d = insp_->requestHead(head); d.interrupt) return block(ctx, d.status);
     if (!req.has_body) return finishRequest(ctx, {});
+    // gRPC bodies are binary protobuf the rules cannot read, and buffering one would stall a
+    // streaming call: its head is inspected, its body passes.
+    if (isGrpc(req.headers.get("content-type"))) {
+      skipped_body_ = true;
+      return finishRequest(ctx, {});
+    }
     const uint64_t bound = f_.options().rules.max_body_size;
     if (!req.chunked && req.content_length > bound) return overLimit(ctx);
     ctx.buffer_request_body = std::max(ctx.buffer_request_body, bound);
