@@ -162,6 +162,56 @@ TEST(WafInspection, ExclusionsByIdRangeAndTag) {
   EXPECT_FALSE(run(**rules, by_tag, "q=evil").interrupt);
 }
 
+// The filter's body decisions, on rules of our own (no CRS: fast).
+std::string ownPolicyYaml(const std::string& extra) {
+  return "{crs: false, rule_files: [" + tempFile("filter.conf", kOwnRules) + "], " + extra + "}";
+}
+
+TEST(WafFilter, BuffersBodiesUpToTheBoundAndRejectsOrSkipsBeyond) {
+  auto reject = testutil::buildPolicy("waf", ownPolicyYaml("max_body_size: 1KiB"));
+  auto skip = testutil::buildPolicy("waf", ownPolicyYaml("max_body_size: 1KiB, over_limit: skip"));
+  ASSERT_TRUE(reject && skip);
+  auto request = [](http::RequestContext& ctx, uint64_t length, const char* type) {
+    ctx.request.method = "POST";
+    ctx.request.path = "/items";
+    ctx.request.has_body = true;
+    ctx.request.content_length = length;
+    ctx.request.content_length_present = true;
+    ctx.request.headers.add("content-type", type);
+  };
+  {  // within the bound: buffered, then inspected
+    http::RequestContext ctx;
+    request(ctx, 100, "application/x-www-form-urlencoded");
+    auto f = reject->create();
+    EXPECT_EQ(f.filter->onRequestHeaders(ctx), http::Verdict::kContinue);
+    EXPECT_EQ(ctx.buffer_request_body, 1024u);
+    std::string body = "a=1&b=evil";
+    EXPECT_EQ(f.filter->onRequestBody(ctx, body, true), http::Verdict::kRespond);
+    EXPECT_EQ(ctx.local_reply.status, 403);
+  }
+  {  // declared beyond the bound: 413 before the body is read
+    http::RequestContext ctx;
+    request(ctx, 4096, "application/json");
+    auto f = reject->create();
+    EXPECT_EQ(f.filter->onRequestHeaders(ctx), http::Verdict::kRespond);
+    EXPECT_EQ(ctx.local_reply.status, 413);
+  }
+  {  // skip: not buffered, passes
+    http::RequestContext ctx;
+    request(ctx, 4096, "application/json");
+    auto f = skip->create();
+    EXPECT_EQ(f.filter->onRequestHeaders(ctx), http::Verdict::kContinue);
+    EXPECT_EQ(ctx.buffer_request_body, 0u);
+  }
+  {  // gRPC: head only, never buffered
+    http::RequestContext ctx;
+    request(ctx, 100, "application/grpc+proto");
+    auto f = reject->create();
+    EXPECT_EQ(f.filter->onRequestHeaders(ctx), http::Verdict::kContinue);
+    EXPECT_EQ(ctx.buffer_request_body, 0u);
+  }
+}
+
 TEST(WafInspection, CoreRuleSetBlocksSqlInjectionAndLogsTheRule) {
   if (!std::filesystem::is_directory(policies::waf::kDebianCrsDir)) {
     GTEST_SKIP() << "modsecurity-crs is not installed";
