@@ -9,6 +9,8 @@
 #include "policies/compress/compress.h"
 #include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
+#include "policies/graphql/graphql.h"
+#include "policies/graphql/rest.h"
 #include "policies/grpc_transcode/grpc_transcode.h"
 #include "policies/headers/headers.h"
 #include "policies/hmac_auth/hmac_auth.h"
@@ -57,6 +59,8 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"aggregate", &policies::aggregate::build},
       {"version", &policies::version::build},
       {"transform", &policies::transform::build},
+      {"graphql", &policies::graphql::build},
+      {"rest_to_graphql", &policies::graphql::buildRest},
   };
   return kPolicies;
 }
