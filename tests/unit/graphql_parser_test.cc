@@ -84,8 +84,9 @@ TEST(GraphqlParser, ParsesOperationsFieldsAliasesArgumentsAndDirectives) {
 }
 
 TEST(GraphqlParser, ParsesFragmentsAndShorthand) {
-  const auto& doc = ok(gq::parse(
-      "{ ...F ... on User { id } ... @skip(if: false) { name } } fragment F on Query { hello }"));
+  auto parsed1 = gq::parse(
+      "{ ...F ... on User { id } ... @skip(if: false) { name } } fragment F on Query { hello }");
+  const auto& doc = ok(parsed1);
   ASSERT_EQ(doc.operations.size(), 1u);
   ASSERT_EQ(doc.fragments.size(), 1u);
   EXPECT_EQ(doc.fragments[0].type_condition, "Query");
@@ -99,7 +100,8 @@ TEST(GraphqlParser, ParsesFragmentsAndShorthand) {
 }
 
 TEST(GraphqlParser, DecodesStringEscapes) {
-  const auto& doc = ok(gq::parse(R"({ a(s: "q\"b\\s\/n\nt\tu\u00e9w\u{1F600}p\uD83D\uDE00") })"));
+  auto parsed2 = gq::parse(R"({ a(s: "q\"b\\s\/n\nt\tu\u00e9w\u{1F600}p\uD83D\uDE00") })");
+  const auto& doc = ok(parsed2);
   const auto& v = doc.operations[0].selections[0].arguments[0].value;
   ASSERT_EQ(v.kind, gq::Value::Kind::kString);
   EXPECT_EQ(v.string, "q\"b\\s/n\nt\tu\xC3\xA9w\xF0\x9F\x98\x80p\xF0\x9F\x98\x80");
@@ -118,12 +120,14 @@ TEST(GraphqlParser, BlockStringsFollowTheSpec) {
   EXPECT_EQ(gq::blockStringValue("\n    Hello,\n      World!\n\n    Yours,\n      GraphQL.\n  "),
             "Hello,\n  World!\n\nYours,\n  GraphQL.");
   EXPECT_EQ(gq::blockStringValue("  first\n  second"), "  first\nsecond");
-  const auto& doc = ok(gq::parse("{ a(s: \"\"\"\n  x \\\"\"\" y\n    z\n\"\"\") }"));
+  auto parsed3 = gq::parse("{ a(s: \"\"\"\n  x \\\"\"\" y\n    z\n\"\"\") }");
+  const auto& doc = ok(parsed3);
   EXPECT_EQ(doc.operations[0].selections[0].arguments[0].value.string, "x \"\"\" y\n  z");
 }
 
 TEST(GraphqlParser, Numbers) {
-  const auto& doc = ok(gq::parse("{ a(i: -0, f: 1.5e-3, g: 0.0, h: 12E+2) }"));
+  auto parsed4 = gq::parse("{ a(i: -0, f: 1.5e-3, g: 0.0, h: 12E+2) }");
+  const auto& doc = ok(parsed4);
   const auto& args = doc.operations[0].selections[0].arguments;
   EXPECT_EQ(args[0].value.kind, gq::Value::Kind::kInt);
   EXPECT_EQ(args[1].value.kind, gq::Value::Kind::kFloat);
