@@ -1,5 +1,5 @@
-// Policy graphql's per-request work on a realistic query: a 1.1 KiB document with variables, two
-// named fragments and an inline fragment (40 fields, depth 5), sent as a POST body. Measures the
+// Policy graphql's per-request work on a realistic query: a 1 KiB product-page document with
+// variables, arguments, an alias, two named fragments and an inline fragment, sent as a POST body. Measures the
 // parser and the analysis alone, and the policy's whole body phase (JSON body parse, GraphQL
 // parse, operation selection, depth/alias/field/cost checks, request variables, route pick).
 #include <benchmark/benchmark.h>
