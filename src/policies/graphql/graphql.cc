@@ -44,7 +44,7 @@ class GraphqlFilter final : public http::Filter {
   // Checks `r`; `substituted` is set when its query came from the persisted list (APQ).
   http::Verdict check(http::RequestContext& ctx, GraphqlRequest& r, bool is_get, bool& substituted);
   http::Verdict resolvePersisted(http::RequestContext& ctx, GraphqlRequest& r, bool& substituted);
-  http::Verdict enforce(http::RequestContext& ctx, const GraphqlRequest& r, const gq::Operation& op,
+  http::Verdict enforce(http::RequestContext& ctx, const gq::Operation& op,
                         const gq::OperationStats& s);
 
   const GraphqlFactory& f_;
@@ -260,11 +260,11 @@ http::Verdict GraphqlFilter::check(http::RequestContext& ctx, GraphqlRequest& r,
   if (auto* e = std::get_if<gq::AnalysisError>(&analysed)) {
     return fail(ctx, "GRAPHQL_VALIDATION_FAILED", e->message);
   }
-  return enforce(ctx, r, op, std::get<gq::OperationStats>(analysed));
+  return enforce(ctx, op, std::get<gq::OperationStats>(analysed));
 }
 
-http::Verdict GraphqlFilter::enforce(http::RequestContext& ctx, const GraphqlRequest& r,
-                                     const gq::Operation& op, const gq::OperationStats& s) {
+http::Verdict GraphqlFilter::enforce(http::RequestContext& ctx, const gq::Operation& op,
+                                     const gq::OperationStats& s) {
   const GraphqlConfig& c = cfg();
   struct Limit {
     const char* option;
@@ -294,7 +294,6 @@ http::Verdict GraphqlFilter::enforce(http::RequestContext& ctx, const GraphqlReq
   const std::string_view type = gq::toString(op.type);
   ctx.setVar("graphql_operation", op.name);
   ctx.setVar("graphql_type", type);
-  (void)r;
   if (auto it = c.route_operations.find(op.name);
       !op.name.empty() && it != c.route_operations.end()) {
     ctx.upstream_cluster = it->second;

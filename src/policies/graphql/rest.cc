@@ -84,7 +84,6 @@ class RestFilter final : public http::Filter {
 
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override {
     ctx.buffer_request_body = c_.max_request_bytes;  // the body phase builds the GraphQL body
-    client_content_type_.assign(ctx.request.headers.get("content-type"));
     return http::Verdict::kContinue;
   }
 
@@ -194,7 +193,6 @@ class RestFilter final : public http::Filter {
   }
 
   const RestConfig& c_;
-  std::string client_content_type_;
   std::string pending_;
   bool converting_ = false;
   bool too_large_ = false;
