@@ -14,7 +14,7 @@ namespace {
 using testutil::buildPolicy;
 
 struct Outcome {
-  http::Verdict verdict;
+  http::Verdict verdict = http::Verdict::kContinue;
   int status = 0;
   nlohmann::json body;
 };
@@ -24,7 +24,8 @@ Outcome runPost(const http::FilterFactoryPtr& f, http::RequestContext& ctx,
   ctx.request.method = "POST";
   ctx.request.headers.add("content-type", "application/json");
   auto ref = f->create();
-  Outcome o{ref.filter->onRequestHeaders(ctx)};
+  Outcome o;
+  o.verdict = ref.filter->onRequestHeaders(ctx);
   EXPECT_EQ(o.verdict, http::Verdict::kContinue);
   EXPECT_GT(ctx.buffer_request_body, 0u);
   std::string chunk = req.dump();
