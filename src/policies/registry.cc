@@ -9,6 +9,8 @@
 #include "policies/compress/compress.h"
 #include "policies/cors/cors.h"
 #include "policies/direct_response/direct_response.h"
+#include "policies/graphql/graphql.h"
+#include "policies/graphql/rest.h"
 #include "policies/grpc_transcode/grpc_transcode.h"
 #include "policies/headers/headers.h"
 #include "policies/hmac_auth/hmac_auth.h"
@@ -59,6 +61,8 @@ const std::vector<PolicyRegistration>& policyRegistry() {
       {"version", &policies::version::build},
       {"transform", &policies::transform::build},
       {"waf", &policies::waf::build},
+      {"graphql", &policies::graphql::build},
+      {"rest_to_graphql", &policies::graphql::buildRest},
   };
   return kPolicies;
 }

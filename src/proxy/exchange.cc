@@ -415,8 +415,12 @@ Task<> Exchange::run() {
     co_return;
   }
   // Traffic split, or a policy's pick (version).
-  ex_.route = &chooseRoute(*ex_.route, ctx_.request, w_.nextRandom(), ctx_.upstream_cluster);
-  if (ex_.route->cluster < 0) {
+  const proxy::CompiledRoute& matched = *ex_.route;
+  const bool picked_early = !ctx_.upstream_cluster.empty();
+  ex_.route = &chooseRoute(matched, ctx_.request, w_.nextRandom(), ctx_.upstream_cluster);
+  // A policy that reads the body may still pick the cluster from it (graphql's operation).
+  const bool pick_from_body = ctx_.buffer_request_body > 0 && !picked_early && matched.split;
+  if (ex_.route->cluster < 0 && !pick_from_body) {
     ex_.error = "route has no upstream";
     co_await sendError(500, "route has no action");
     co_return;
@@ -425,6 +429,14 @@ Task<> Exchange::run() {
   if (ctx_.request.upgrade && !(co_await admitWebSocket())) co_return;
   if (ctx_.buffer_request_body > 0) {
     if (!(co_await bufferRequestBody())) co_return;
+    if (pick_from_body && !ctx_.upstream_cluster.empty()) {
+      ex_.route = &chooseRoute(matched, ctx_.request, w_.nextRandom(), ctx_.upstream_cluster);
+    }
+    if (ex_.route->cluster < 0) {
+      ex_.error = "route has no upstream";
+      co_await sendError(500, "route has no action");
+      co_return;
+    }
   }
   co_await proxyToUpstream();
 }

@@ -16,7 +16,7 @@ LAYERS = [
     ("config", "jsonschema"),
     ("net",),
     ("http",),
-    ("template",),
+    ("template", "graphql"),
     ("compress", "cache"),
     ("lua",),
     ("redis",),

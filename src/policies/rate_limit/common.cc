@@ -133,9 +133,14 @@ Result<KeySpec> parseKeyPart(const YAML::Node& node, std::string_view what) {
     // verified (top-level string or integer claims).
     k.part = KeyPart::kClaim;
     k.header = s->substr(6);
+  } else if (s->rfind("var:", 0) == 0 && s->size() > 4) {
+    // A request variable set by a policy earlier on the route (graphql_operation, say).
+    k.part = KeyPart::kVar;
+    k.header = s->substr(4);
   } else {
     return configError(std::string(what) + ": unknown key '" + *s +
-                       "'; expected client_ip, route, consumer, header:NAME or claim:NAME");
+                       "'; expected client_ip, route, consumer, header:NAME, claim:NAME or "
+                       "var:NAME");
   }
   return k;
 }
@@ -305,6 +310,9 @@ bool extractKey(const std::vector<KeySpec>& spec, const http::RequestContext& ct
         break;
       case KeyPart::kClaim:
         if (ctx.claims) v = ctx.claims->get(spec[i].header);
+        break;
+      case KeyPart::kVar:
+        v = ctx.var(spec[i].header);
         break;
     }
     if (v.empty()) return false;

@@ -24,7 +24,9 @@ class Node;
 
 namespace gatehouse::policies::rate_limit {
 
-enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader, kClaim };
+// kVar: a request variable a policy earlier on the route set (RequestContext::vars), such as
+// graphql's graphql_operation.
+enum class KeyPart { kClientIp, kRoute, kConsumer, kHeader, kClaim, kVar };
 enum class MissingKey { kAllow, kDeny, kShared };
 enum class HeaderStyle { kNone, kDraft, kLegacy };
 // What a limit does while Redis cannot answer (down, timed out, erroring).
@@ -32,7 +34,7 @@ enum class OnRedisError { kFailOpen, kFailClosed, kFallback };
 
 struct KeySpec {
   KeyPart part = KeyPart::kClientIp;
-  std::string header;  // for kHeader; the claim name for kClaim
+  std::string header;  // for kHeader; the claim name for kClaim, the variable's for kVar
 };
 
 // The options both policies read the same way.

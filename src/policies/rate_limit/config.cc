@@ -107,6 +107,9 @@ std::string defaultName(const RateLimitConfig& c) {
       case KeyPart::kClaim:
         n += "claim:" + k.header;
         break;
+      case KeyPart::kVar:
+        n += "var:" + k.header;
+        break;
     }
   }
   for (const auto& l : c.limits)

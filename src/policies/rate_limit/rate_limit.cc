@@ -26,9 +26,13 @@ class RateLimitFilter final : public KeyedLimitFilter {
  public:
   explicit RateLimitFilter(const RateLimitFactory& f);
   http::Verdict onRequestHeaders(http::RequestContext& ctx) override;
+  // A key that names a request variable a body-reading policy sets (graphql) is decided here.
+  http::Verdict onRequestBody(http::RequestContext& ctx, std::string& chunk, bool end) override;
   void onComplete(http::RequestContext& ctx) override;
 
  private:
+  http::Verdict decideRequest(http::RequestContext& ctx);
+
   runtime::Task<http::Verdict> checkRedis(http::RequestContext& ctx, redis::Connection& conn,
                                           std::vector<std::string> args, int numkeys,
                                           uint64_t hash);
@@ -39,6 +43,7 @@ class RateLimitFilter final : public KeyedLimitFilter {
   uint64_t hash_ = 0;
   std::string token_;              // mode redis with in-flight caps: this request's entry
   bool fallback_charged_ = false;  // charged in the local fallback table (slot_)
+  bool deferred_ = false;          // waiting for the body phase to have the key's variables
 };
 
 class RateLimitFactory final : public http::FilterFactory {
@@ -56,6 +61,8 @@ class RateLimitFactory final : public http::FilterFactory {
         endpoint_id_(config_.redis.endpoint.id()) {
     for (auto e : config_.redis.on_error)
       fail_closed_ = fail_closed_ || e == OnRedisError::kFailClosed;
+    for (const auto& k : config_.key)
+      key_reads_vars_ = key_reads_vars_ || k.part == KeyPart::kVar;
     if (config_.mode != Mode::kLocal) {
       // Static parts of the script's arguments; the keys are built per request.
       for (const auto& l : config_.limits) {
@@ -89,6 +96,7 @@ class RateLimitFactory final : public http::FilterFactory {
   LimiterTable& fallback() const { return *fallback_; }
   LimiterTable& allowance() const { return allowance_; }
   bool failClosed() const { return fail_closed_; }
+  bool keyReadsVars() const { return key_reads_vars_; }
   const std::string& endpointId() const { return endpoint_id_; }
 
   // KEYS then ARGV for one key: "<prefix><policy>:{<key hash>}:<limit index>". The hash tag
@@ -126,6 +134,7 @@ class RateLimitFactory final : public http::FilterFactory {
   mutable LimiterTable allowance_;          // mode hybrid: each key's batch taken from Redis
   const std::string endpoint_id_;
   bool fail_closed_ = false;
+  bool key_reads_vars_ = false;
   bool has_concurrency_ = false;  // mode redis with in-flight caps
   std::vector<std::string> redis_argv_;
 };
@@ -157,6 +166,25 @@ runtime::Task<> releaseInRedis(redis::Connection& conn, std::vector<std::string>
 }
 
 http::Verdict RateLimitFilter::onRequestHeaders(http::RequestContext& ctx) {
+  // A policy before this one reads the body (graphql) and will set the variables the key
+  // names only then: decide in the body phase.
+  if (ctx.buffer_request_body > 0 && f_.keyReadsVars()) {
+    thread_local std::string probe;
+    if (!extractKey(f_.config().key, ctx, probe)) {
+      deferred_ = true;
+      return http::Verdict::kContinue;
+    }
+  }
+  return decideRequest(ctx);
+}
+
+http::Verdict RateLimitFilter::onRequestBody(http::RequestContext& ctx, std::string&, bool end) {
+  if (!deferred_ || !end) return http::Verdict::kContinue;
+  deferred_ = false;
+  return decideRequest(ctx);
+}
+
+http::Verdict RateLimitFilter::decideRequest(http::RequestContext& ctx) {
   const auto& cfg = f_.config();
   // One buffer per worker thread: key text is built without an allocation per request.
   thread_local std::string key;
