@@ -113,12 +113,13 @@ TEST(RouterExplain, NoMatchListsEveryRoute) {
 TEST(RouterExplain, AgreesWithMatch) {
   auto router = mustBuild(severalRoutes());
   ASSERT_TRUE(router);
-  http::HeaderMap qa;
-  qa.add("x-env", "qa");
+  http::HeaderMap qa_map;
+  qa_map.add("x-env", "qa");
+  const http::HeaderMap* qa = &qa_map;
   for (const char* host : {"api.example.com", "x.example.com", "z.org"}) {
     for (const char* path : {"/", "/admin/x", "/api/", "/api/users/1", "/api/users/1/x", "/apix"}) {
       for (const char* method : {"GET", "POST"}) {
-        for (const http::HeaderMap* headers : {static_cast<const http::HeaderMap*>(nullptr), &qa}) {
+        for (const http::HeaderMap* headers : {static_cast<const http::HeaderMap*>(nullptr), qa}) {
           for (const char* query : {"", "debug=1"}) {
             Req r = get(path, query);
             r.host = host;
