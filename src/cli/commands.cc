@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
+#include <sstream>
 #include <memory>
 #include <vector>
 
@@ -165,8 +165,9 @@ int runValidate(std::span<const std::string> args) {
   if (diff_with.empty()) return 0;
 
   std::ifstream in(path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto local = config::configTree(text);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto local = config::configTree(text.str());
   if (!local.ok()) {
     std::fprintf(stderr, "%s: %s\n", path.c_str(), local.error().message.c_str());
     return 1;

@@ -11,7 +11,8 @@ KEY_SHA256 = "6ab9f1eb8f7d3388f4f9d586f66e99fd54080df2c446f0e58668b09c08a16dd0"
 
 CONFIG = {
     "watch": False,
-    "listeners": [{"name": "public", "address": "127.0.0.1", "port": 18080},
+    "listeners": [{"name": "public", "address": "127.0.0.1", "port": 18080,
+                   "virtual_hosts": ["api"]},
                   {"name": "ops", "address": "127.0.0.1", "port": 18081,
                    "virtual_hosts": ["ops"]}],
     "admin": {"enabled": False},

@@ -173,3 +173,18 @@ def test_systemd_unit_is_type_notify_with_reload_and_hardening(tmp_path):
     problems = [ln for ln in r.stderr.splitlines()
                 if "gatehouse.service" in ln and "Unknown" in ln or "Failed to parse" in ln]
     assert not problems, r.stderr
+
+
+def test_cli_reference_is_generated_from_the_binary(tmp_path):
+    """docs/cli.md is scripts/gen-cli-doc's output: run it again and compare."""
+    doc = REPO / "docs" / "cli.md"
+    before = doc.read_text()
+    work = tmp_path / "repo"
+    (work / "scripts").mkdir(parents=True)
+    (work / "docs").mkdir()
+    shutil.copy(REPO / "scripts" / "gen-cli-doc", work / "scripts" / "gen-cli-doc")
+    r = subprocess.run([str(work / "scripts" / "gen-cli-doc"), GATEHOUSE_BIN],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (work / "docs" / "cli.md").read_text() == before, \
+        "docs/cli.md is stale: run scripts/gen-cli-doc"
