@@ -217,7 +217,7 @@ json noteTimeouts(const proxy::Snapshot& snap, const proxy::CompiledRoute& varia
   json retry;
   retry["attempts"] = r.attempts;
   json on = json::array();
-  if (r.on_connect_failure) on.push_back("connect_failure");
+  if (r.on_connect_failure) on.push_back("connect-failure");
   if (r.on_reset) on.push_back("reset");
   if (r.on_timeout) on.push_back("timeout");
   for (const auto& [lo, hi] : r.statuses)

@@ -16,12 +16,12 @@ CONFIG = {
                   {"name": "ops", "address": "127.0.0.1", "port": 18081,
                    "virtual_hosts": ["ops"]}],
     "admin": {"enabled": False},
-    "consumers": [{"name": "alice", "groups": ["staff"], "api_keys": [KEY_SHA256]}],
+    "consumers": [{"name": "alice", "groups": ["staff"], "credentials": {"api_keys": [{"sha256": KEY_SHA256}]}}],
     "clusters": [
         {"name": "users", "endpoints": ["127.0.0.1:9001", "127.0.0.1:9002"]},
         {"name": "users-v2", "endpoints": ["127.0.0.1:9003"]},
         {"name": "billing", "endpoints": ["127.0.0.1:9004"],
-         "retry": {"attempts": 3, "on": ["connect_failure", "503"]}},
+         "retry": {"attempts": 3, "on": ["connect-failure", "503"]}},
     ],
     "virtual_hosts": [
         {"name": "api", "domains": ["api.example.com"],
@@ -36,7 +36,7 @@ CONFIG = {
               "clusters": [{"name": "users", "weight": 3}, {"name": "users-v2", "weight": 1}],
               "canary": [{"cookie": "canary", "cluster": "users-v2"}], "timeout": "4s"},
              {"name": "billing", "match": {"path_prefix": "/billing/"}, "cluster": "billing",
-              "policies": [{"name": "key_auth"},
+              "policies": [{"name": "key_auth", "config": {}},
                            {"name": "rate_limit",
                             "config": {"key": ["consumer"],
                                        "limits": [{"rate": "5/s", "burst": 10}]}}]},

@@ -23,7 +23,8 @@ listeners:
 consumers:
   - name: alice
     groups: [staff]
-    api_keys: ["6ab9f1eb8f7d3388f4f9d586f66e99fd54080df2c446f0e58668b09c08a16dd0"]
+    credentials:
+      api_keys: [{sha256: 6ab9f1eb8f7d3388f4f9d586f66e99fd54080df2c446f0e58668b09c08a16dd0}]
 clusters:
   - name: users
     lb: ring_hash
@@ -34,7 +35,7 @@ clusters:
     endpoints: ["127.0.0.1:9101"]
   - name: billing
     endpoints: ["127.0.0.1:9201"]
-    retry: {attempts: 3, on: [connect_failure, 503]}
+    retry: {attempts: 3, on: [connect-failure, 503]}
 virtual_hosts:
   - name: api
     domains: [api.example.com]
@@ -55,6 +56,7 @@ virtual_hosts:
         cluster: billing
         policies:
           - name: key_auth
+            config: {}
           - name: rate_limit
             config: {limits: [{rate: 10/s, burst: 20}], key: [consumer]}
       - name: hello
@@ -178,7 +180,7 @@ TEST(Explain, IpRestrictionDirectResponseAndRetries) {
   EXPECT_EQ(j["listener"]["name"], "internal");
   EXPECT_EQ(j["route"]["name"], "internal-all");
   EXPECT_EQ(j["timeouts"]["retry"]["attempts"], 3);
-  EXPECT_EQ(j["timeouts"]["retry"]["on"], json::array({"connect_failure", "503"}));
+  EXPECT_EQ(j["timeouts"]["retry"]["on"], json::array({"connect-failure", "503"}));
 }
 
 TEST(Explain, NoVhostNoRouteAndBadTarget) {
