@@ -7,11 +7,12 @@ import shutil
 import signal
 import socket
 import subprocess
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from support import GATEHOUSE_BIN, cluster, wait_until
+from support import GATEHOUSE_BIN, BackgroundHttpServer, cluster
 from support.common import IO_TIMEOUT, REPO
 
 
@@ -188,3 +189,56 @@ def test_cli_reference_is_generated_from_the_binary(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (work / "docs" / "cli.md").read_text() == before, \
         "docs/cli.md is stale: run scripts/gen-cli-doc"
+
+
+class _VersionedAdmin(BaseHTTPRequestHandler):
+    """An admin API with /api/v1/config (as the versioned API serves it) and no /config."""
+    protocol_version = "HTTP/1.1"
+    reply: dict = {}
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path == "/api/v1/config" and self.headers.get("authorization") == "Bearer t0k":
+            body, status = json.dumps(self.reply).encode(), 200
+        elif self.path == "/api/v1/config":
+            body, status = b'{"error": "unauthorized"}', 401
+        else:
+            body, status = b"not found\n", 404
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize("shape", ["yaml", "typed_tree"])
+def test_validate_diff_with_the_versioned_admin_api(tmp_path, shape, monkeypatch):
+    running = {"clusters": [{"name": "svc", "endpoints": ["127.0.0.1:9001"],
+                             "connect_timeout": "1s"}],
+               "routes": [{"name": "all", "cluster": "svc"}],
+               "admin": {"port": 9901}}
+    if shape == "yaml":
+        reply = {"generation": 7, "source": "/etc/gh.yaml", "yaml": json.dumps(running)}
+    else:  # a server that converted scalars to numbers: 9901 must still equal "9901"
+        reply = {"generation": 7, "source": "/etc/gh.yaml", "config": running}
+    handler = type("H", (_VersionedAdmin,), {"reply": reply})
+    server = BackgroundHttpServer(handler)
+    try:
+        changed = json.loads(json.dumps(running))
+        changed["clusters"][0]["connect_timeout"] = "2s"
+        path = tmp_path / "gh.yaml"
+        path.write_text(json.dumps(changed))
+        url = f"http://{server.endpoint}"
+        p = gh("validate", str(path), "--diff-with", url)
+        assert p.returncode == 1 and "--token" in p.stderr, p.stderr
+        monkeypatch.setenv("GATEHOUSE_ADMIN_TOKEN", "t0k")
+        p = gh("validate", str(path), "--diff-with", url)
+        assert p.returncode == 0, p.stderr
+        lines = p.stdout.splitlines()
+        assert lines[1] == (f"changes from {url}/api/v1/config (generation 7, /etc/gh.yaml) "
+                            f"to {path}:"), lines
+        assert lines[2:] == ['~ clusters[svc].connect_timeout: "1s" -> "2s"', "1 change(s)"]
+    finally:
+        server.stop()
