@@ -144,18 +144,20 @@ Result<ExplainRequest> fromJson(const nlohmann::json& j) {
     out = j[key].get<std::string>();
     return {};
   };
-  for (const char* key : {"method", "url", "path", "host", "client_ip", "listener"}) {
+  for (const char* key : {"method", "url", "path", "host", "client_ip"}) {
     std::string* out = nullptr;
     std::string_view k = key;
     if (k == "method") out = &req.method;
     if (k == "url" || k == "path") out = &req.url;
     if (k == "host") out = &req.host;
     if (k == "client_ip") out = &req.client_ip;
-    if (k == "listener") out = &req.listener;
     if (auto st = str(key, *out); !st.ok()) return st.error();
   }
+  // A listener by name, or by its index as a number.
   if (j.contains("listener") && j["listener"].is_number_unsigned()) {
     req.listener = std::to_string(j["listener"].get<uint64_t>());
+  } else if (auto st = str("listener", req.listener); !st.ok()) {
+    return st.error();
   }
   if (!j.contains("url") && !j.contains("path")) return badRequest("'url' (or 'path') is required");
   if (j.contains("headers")) {

@@ -23,6 +23,7 @@ TEST(ConfigTree, RedactsSecretsButShowsTheyChanged) {
   EXPECT_EQ(formatChanges(changes).find("hunter"), std::string::npos);
 }
 
+// Keys of a map come out sorted (the tree's objects are ordered by key).
 TEST(ConfigTree, NamedListsMatchByName) {
   auto a = configTree(R"(
 clusters:
@@ -39,8 +40,8 @@ timeouts: {drain: 15s, client_header: 5s}
   ASSERT_TRUE(a.ok() && b.ok());
   const std::string text = formatChanges(diffTrees(*a, *b));
   EXPECT_EQ(text,
-            "~ clusters[a].lb: \"round_robin\" -> \"least_conn\"\n"
             "- clusters[a].endpoints[1]: \"h:2\"\n"
+            "~ clusters[a].lb: \"round_robin\" -> \"least_conn\"\n"
             "- clusters[b]: {\"name\":\"b\"}\n"
             "+ clusters[new]: {\"name\":\"new\"}\n"
             "+ timeouts.client_header: \"5s\"\n");

@@ -18,7 +18,7 @@ using nlohmann::json;
 // alice's API key is "k1" (printf %s k1 | sha256sum).
 constexpr const char* kConfig = R"(
 listeners:
-  - {name: public, address: 127.0.0.1, port: 8080}
+  - {name: public, address: 127.0.0.1, port: 8080, virtual_hosts: [api]}
   - {name: internal, address: 127.0.0.1, port: 8081, virtual_hosts: [internal]}
 consumers:
   - name: alice
@@ -28,7 +28,7 @@ consumers:
 clusters:
   - name: users
     lb: ring_hash
-    lb_options: {hash_key: {source: header, name: x-user}}
+    lb_options: {hash_key: {header: x-user}}
     connect_timeout: 750ms
     endpoints: ["127.0.0.1:9001", "127.0.0.1:9002"]
   - name: users-canary
