@@ -1,54 +1,49 @@
-// gatehouse: API gateway and load balancer. Subcommands: run (default), validate, demo,
-// lua-test, version.
+// gatehouse: API gateway and load balancer. Subcommands (cli/help.cc describes each): run
+// (default), validate, explain, demo, lua-test, version, help, completion.
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "config/loader.h"
+#include "cli/commands.h"
+#include "cli/help.h"
 #include "core/log.h"
 #include "demo/echo_server.h"
 #include "policies/lua/test_command.h"
 #include "server/server.h"
-#include "server/snapshot_builder.h"
 
 namespace {
 
 using namespace gatehouse;
 
-constexpr const char* kUsage =
-    "usage: gatehouse [run] -c FILE [--workers N] [--log-level debug|info|warn|error]\n"
-    "       gatehouse validate FILE\n"
-    "       gatehouse demo [--port PORT] [--admin-port PORT] [--workers N]\n"
-    "       gatehouse lua-test SCRIPT --request FILE|JSON [--policy FILE|YAML] [--json]\n"
-    "       gatehouse version\n";
-
 int usage(int code) {
-  std::fputs(kUsage, code == 0 ? stdout : stderr);
+  std::fputs(cli::overview().c_str(), code == 0 ? stdout : stderr);
   return code;
 }
 
-int validate(const std::string& path) {
-  auto lr = config::loadConfigFile(path);
-  if (!lr.ok()) {
-    for (const auto& e : lr.errors)
-      std::fprintf(stderr, "%s\n", e.format().c_str());
-    std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), lr.errors.size());
-    return 1;
+// gatehouse help [COMMAND] [--man]
+int help(const std::vector<std::string>& args) {
+  if (args.empty()) return usage(0);
+  if (args[0] == "--man") {
+    std::fputs(cli::manPage().c_str(), stdout);
+    return 0;
   }
-  // Policies, regexes and endpoints are checked by building the snapshot.
-  auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = server::buildSnapshot(cfg, nullptr, 1);
-  if (!sr.snapshot) {
-    for (const auto& e : sr.errors)
-      std::fprintf(stderr, "%s\n", e.c_str());
-    std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), sr.errors.size());
-    return 1;
+  const cli::CommandHelp* c = cli::findCommand(args[0]);
+  if (!c) {
+    std::fprintf(stderr, "gatehouse help: unknown command '%s'\n", args[0].c_str());
+    return usage(2);
   }
-  // Configured clusters: the implicit ones policies' URLs add are not the user's to count.
-  std::printf("%s: ok (%zu routes, %zu clusters)\n", path.c_str(), sr.snapshot->routes.size(),
-              sr.snapshot->config->clusters.size());
+  std::fputs(cli::commandText(*c).c_str(), stdout);
+  return 0;
+}
+
+int completion(const std::vector<std::string>& args) {
+  if (args.size() != 1 || args[0] != "bash") {
+    std::fprintf(stderr, "usage: gatehouse completion bash\n");
+    return 2;
+  }
+  std::fputs(cli::bashCompletion().c_str(), stdout);
   return 0;
 }
 
@@ -100,9 +95,29 @@ int main(int argc, char** argv) {
     return policies::lua::runLuaTest({args.begin() + 1, args.end()});
   }
   std::string cmd = "run";
+  bool named = false;  // `gatehouse run --help` describes run; `gatehouse --help` lists all
   if (!args.empty() && args[0].rfind("-", 0) != 0) {
     cmd = args[0];
+    named = true;
     args.erase(args.begin());
+  }
+  if (const cli::CommandHelp* c = named ? cli::findCommand(cmd) : nullptr) {
+    for (const auto& a : args) {
+      if (a == "--") break;  // explain's curl words are not ours
+      if (a == "-h" || a == "--help") {
+        std::fputs(cli::commandText(*c).c_str(), stdout);
+        return 0;
+      }
+    }
+  }
+  // Commands with their own argument parsing (cli/).
+  if (cmd == "help") return help(args);
+  if (cmd == "completion") return completion(args);
+  if (cmd == "explain") return cli::runExplain(args);
+  if (cmd == "validate") return cli::runValidate(args);
+  if (cmd != "run" && cmd != "demo" && cmd != "version") {
+    std::fprintf(stderr, "gatehouse: unknown command '%s'\n", cmd.c_str());
+    return usage(2);
   }
   std::string config_path;
   int workers = 0;
@@ -125,6 +140,12 @@ int main(int argc, char** argv) {
       if (!log::parseLevel(value(), lvl)) return usage(2);
       log::setLevel(lvl);
     } else if (a == "-h" || a == "--help") {
+      if (named) {
+        if (const cli::CommandHelp* c = cli::findCommand(cmd)) {
+          std::fputs(cli::commandText(*c).c_str(), stdout);
+          return 0;
+        }
+      }
       return usage(0);
     } else if (positional.empty() && a.rfind("-", 0) != 0) {
       positional = a;
@@ -137,11 +158,6 @@ int main(int argc, char** argv) {
   if (cmd == "version") {
     std::printf("gatehouse %s\n", GATEHOUSE_VERSION);
     return 0;
-  }
-  if (cmd == "validate") {
-    std::string path = !positional.empty() ? positional : config_path;
-    if (path.empty()) return usage(2);
-    return validate(path);
   }
   if (cmd == "demo") {
     auto echo = demo::EchoServers::start(2);

@@ -1,5 +1,9 @@
 #include "admin/admin_server.h"
 
+#include <optional>
+
+#include "admin/explain_endpoint.h"
+
 #include "core/buffer.h"
 #include "core/log.h"
 #include "http/http1_read_head.h"
@@ -31,6 +35,20 @@ runtime::Task<> AdminServer::acceptLoop() {
   }
 }
 
+// The `length` body bytes after a head of `head_size` bytes in `in`, read as far as needed;
+// nothing is consumed (views into the head stay valid only until `in` grows, so the caller
+// copies what it needs from the head first). nullopt on a read error, timeout or EOF.
+runtime::Task<std::optional<std::string>> AdminServer::readBody(net::TcpStream& s, Buffer& in,
+                                                                size_t head_size, size_t length) {
+  while (in.size() < head_size + length) {
+    in.reserve(head_size + length - in.size());
+    auto n = co_await s.read(in.writePtr(), in.writable(), loop_.now() + std::chrono::seconds(30));
+    if (!n.ok() || *n == 0) co_return std::nullopt;
+    in.commit(*n);
+  }
+  co_return std::string(in.readable().substr(head_size, length));
+}
+
 runtime::Task<> AdminServer::serve(int fd) {
   net::TcpStream s(loop_, fd);
   Buffer in(4096);
@@ -40,30 +58,40 @@ runtime::Task<> AdminServer::serve(int fd) {
     if (!co_await http1::readRequestHead(s, in, limits, head, 1024, std::chrono::seconds(30))) {
       co_return;
     }
-    // The admin API takes no request bodies.
+    // Copies: reading a body may move the buffer the head's views point into.
+    const std::string method(head.method);
+    const std::string_view target = head.target;
+    const size_t q = target.find('?');
+    const std::string path(target.substr(0, q));
+    const std::string query(q == std::string_view::npos ? "" : target.substr(q + 1));
+    const size_t head_size = head.head_size;
+    const bool keep = head.keep_alive;
+    // The admin API takes no request bodies, except a bounded one where takesRequestBody().
+    std::string body;
     if (head.body != http1::BodyKind::kNone &&
         !(head.body == http1::BodyKind::kContentLength && head.content_length == 0)) {
-      co_return;
+      if (!takesRequestBody(path) || head.body != http1::BodyKind::kContentLength ||
+          head.content_length > kMaxExplainBody) {
+        co_return;
+      }
+      auto read = co_await readBody(s, in, head_size, head.content_length);
+      if (!read) co_return;
+      body = std::move(*read);
     }
-    std::string_view target = head.target;
-    const size_t q = target.find('?');
-    std::string_view path = target.substr(0, q);
     http::AdminReply r;
     if (auto fn = findPolicyEndpoint(path)) {
       // Policies' endpoints may wait for I/O (with their own deadline); the loop keeps running.
-      r = co_await fn(std::string(head.method), std::string(path),
-                      std::string(q == std::string_view::npos ? "" : target.substr(q + 1)));
+      r = co_await fn(method, path, query);
     } else {
-      r = serveBuiltin(head.method, path, state_());
+      r = serveBuiltin(method, path, state_(), query, body);
     }
-    bool keep = head.keep_alive;
-    in.consume(head.head_size);
+    in.consume(head_size + body.size());
     std::string out =
         "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(http::reasonPhrase(r.status)) +
         "\r\ncontent-type: " + r.content_type +
         "\r\ncontent-length: " + std::to_string(r.body.size()) + "\r\ncache-control: no-store\r\n" +
         (keep ? "" : "connection: close\r\n") + "\r\n";
-    if (head.method != "HEAD") out += r.body;
+    if (method != "HEAD") out += r.body;
     iovec v{out.data(), out.size()};
     auto wst = co_await s.writeAll(&v, 1, loop_.now() + std::chrono::seconds(30));
     if (!wst.ok() || !keep) co_return;

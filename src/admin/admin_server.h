@@ -3,8 +3,11 @@
 // endpoints it serves are in admin/endpoints.h. It shares the HTTP/1 parser with the data
 // plane but none of its state.
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "admin/endpoints.h"
+#include "core/buffer.h"
 #include "net/tcp.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
@@ -23,6 +26,8 @@ class AdminServer {
  private:
   runtime::Task<> acceptLoop();
   runtime::Task<> serve(int fd);
+  runtime::Task<std::optional<std::string>> readBody(net::TcpStream& s, Buffer& in,
+                                                     size_t head_size, size_t length);
   runtime::EventLoop& loop_;
   ServerStateFn state_;
   std::unique_ptr<net::TcpListener> listener_;

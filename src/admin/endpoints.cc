@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/explain_endpoint.h"
+#include "config/config_tree.h"
 #include "http/filter.h"
 #include "upstream/circuit_breaker.h"
 #include "upstream/health_checker.h"
@@ -54,7 +56,9 @@ std::string renderMetrics(const ServerState& state) {
 }  // namespace
 
 http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
-                              const ServerState& state) {
+                              const ServerState& state, std::string_view query,
+                              std::string_view body) {
+  if (path == kExplainPath) return serveExplain(method, query, body, state);
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics(state)};
@@ -72,6 +76,12 @@ http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
     j["routes"] = snap ? snap->routes.size() : 0;
     j["clusters"] = snap ? snap->config->clusters.size() : 0;  // configured, not implicit
     j["workers"] = state.workers;
+    // The file as a tree, secrets redacted: `gatehouse validate --diff-with` compares with it.
+    if (state.config_text) {
+      if (auto tree = config::configTree(*state.config_text); tree.ok()) {
+        j["config"] = std::move(*tree);
+      }
+    }
     return {200, "application/json", j.dump() + "\n"};
   }
   return {404, "text/plain", "not found\n"};

@@ -3,7 +3,8 @@
 //   GET /metrics  Prometheus text format
 //   GET /healthz  200 while the process runs
 //   GET /readyz   200 when serving, 503 while draining
-//   GET /config   the active config's source file and generation (JSON)
+//   GET /config   the active config's source file, generation and redacted tree (JSON)
+//   POST /api/v1/explain  what the gateway would do with a request (admin/explain_endpoint.h)
 // plus the endpoints that policies declare with their registration (http::AdminEndpoint,
 // e.g. /quotas, /usage). Control thread only.
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "http/admin_endpoint.h"
@@ -26,6 +28,9 @@ struct ServerState {
   uint64_t generation = 0;
   size_t workers = 0;
   bool draining = false;
+  // The active config's YAML text as loaded (null for an in-memory config): GET /config serves
+  // it as a redacted tree for `gatehouse validate --diff-with`.
+  std::shared_ptr<const std::string> config_text;
 };
 using ServerStateFn = std::function<ServerState()>;
 
@@ -36,8 +41,10 @@ http::AdminHandler findEndpoint(std::span<const http::AdminEndpoint> endpoints,
 // The same over every registered policy's endpoint.
 http::AdminHandler findPolicyEndpoint(std::string_view path);
 
-// The built-in endpoints; 404 for any other path.
+// The built-in endpoints; 404 for any other path. `query` and `body` are read only by the
+// endpoints that take them (POST /api/v1/explain).
 http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
-                              const ServerState& state);
+                              const ServerState& state, std::string_view query = {},
+                              std::string_view body = {});
 
 }  // namespace gatehouse::admin

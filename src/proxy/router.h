@@ -42,6 +42,7 @@
 // request can equal is a silent hole in an auth rule, so build() rejects it with the fix.
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -95,6 +96,41 @@ struct RouteResult {
   std::optional<std::string_view> param(std::string_view name) const;
 };
 
+// Why a route did not take a request (Router::explain), in the order match() checks: kNone for
+// the route that did.
+enum class RouteMiss : uint8_t { kNone, kMethod, kPath, kHeader, kQuery };
+std::string_view routeMissName(RouteMiss m);  // "method", "path", "header", "query"
+
+// One route of the selected virtual host as the explain walk judged it.
+struct RouteVerdict {
+  size_t route_id = 0;
+  std::string_view route_name;  // into the Router
+  RouteMiss miss = RouteMiss::kNone;
+  // What failed, in words: "path_prefix '/api/' is not a prefix of '/web'",
+  // "method GET is not one of POST, PUT", "header 'x-env' is absent (wants exact 'qa')".
+  std::string detail;
+};
+
+// One virtual host a listener serves, and whether the Host took it.
+struct VhostVerdict {
+  size_t vhost_index = 0;
+  std::string_view name;  // into the Router
+  bool selected = false;
+  std::string detail;  // "exact domain 'api.example.com'", "no domain of [a.com, b.com]"
+};
+
+// The whole decision of match(), step by step (Router::explain).
+struct RouteTrace {
+  bool listener_known = false;
+  std::string host;                  // the Host in lookup form (lower case, no port)
+  std::vector<VhostVerdict> vhosts;  // the listener's virtual hosts, in config order
+  std::optional<size_t> vhost_index;
+  // Every route of the selected vhost in written order, up to and including the one that
+  // matched (all of them when none did).
+  std::vector<RouteVerdict> routes;
+  std::optional<RouteResult> match;  // the same answer as match(); params point into req.path
+};
+
 class Router {
   struct Passkey {};
 
@@ -115,6 +151,12 @@ class Router {
   // or no route of that vhost matches; the core answers 404. Allocates nothing unless a
   // query matcher has to regex-match a percent-encoded value.
   std::optional<RouteResult> match(size_t listener_index, const RouteRequest& req) const;
+
+  // match(), explained: every virtual host of the listener and every route of the chosen one
+  // up to the match, each with why it did or did not take the request. For tools (the admin
+  // API's explain endpoint, `gatehouse explain`), never the request path: it walks all routes
+  // in written order instead of the index, and allocates freely. Any thread.
+  RouteTrace explain(size_t listener_index, const RouteRequest& req) const;
 
   // Step 1 of match() alone: the vhost index for `host` on a listener, or nullopt.
   std::optional<size_t> selectVirtualHost(size_t listener_index, std::string_view host) const;

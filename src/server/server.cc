@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "net/tls_tickets.h"
 #include "net/udp.h"
+#include "server/sd_notify.h"
 
 namespace gatehouse::server {
 
@@ -26,6 +27,23 @@ namespace {
 std::string listenerKey(const config::Listener& l) {
   const char* scheme = l.mode == config::ListenerMode::kUdp ? "udp:" : "";
   return scheme + l.address + ":" + std::to_string(l.port);
+}
+
+// The config file's bytes, or nullopt when it cannot be read whole (a directory, no access,
+// over the loader's size cap): loadConfigFile then reports why.
+std::optional<std::string> readConfigText(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > config::kMaxConfigBytes) return std::nullopt;
+  }
+  if (in.bad()) return std::nullopt;
+  return text;
 }
 
 std::string fileHash(const std::string& path) {
@@ -61,10 +79,15 @@ Server::~Server() {
 
 Result<Server::Built> Server::load() {
   config::LoadResult lr;
+  std::shared_ptr<const std::string> text;
   if (opts_.preset) {
     lr.config = *opts_.preset;
+  } else if (auto read = readConfigText(opts_.config_path)) {
+    // The text we parse is the text GET /config serves: the file may change meanwhile.
+    lr = config::loadConfigString(*read, opts_.config_path);
+    text = std::make_shared<const std::string>(std::move(*read));
   } else {
-    lr = config::loadConfigFile(opts_.config_path);
+    lr = config::loadConfigFile(opts_.config_path);  // says why the file cannot be read
   }
   if (!lr.ok()) {
     std::string msg;
@@ -80,7 +103,7 @@ Result<Server::Built> Server::load() {
       msg += "\n  " + e;
     return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
   }
-  return Built{cfg, sr.snapshot};
+  return Built{cfg, sr.snapshot, std::move(text)};
 }
 
 Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const config::Config& cfg) {
@@ -155,6 +178,7 @@ int Server::run() {
     return 1;
   }
   adopt(cfg, built->snapshot);
+  config_text_ = built->text;
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
   for (int i = 0; i < nworkers; ++i) {
     workers_[static_cast<size_t>(i)]->start(current_, (*sockets)[static_cast<size_t>(i)]);
@@ -173,6 +197,8 @@ int Server::run() {
     log::info("listening on ", listenerKey(l), " (", nworkers, " workers)");
   }
   if (admin_) log::info("admin API on ", cfg.admin.address, ":", cfg.admin.port);
+  // Listeners are bound, workers serve and the admin API listens: tell systemd.
+  if (!shutting_down_) sd::ready("serving generation " + std::to_string(generation_));
 
   if (sigfd >= 0) spawn(signalLoop(sigfd));
   // TLS session-ticket keys: a new key every 12 h; the last 3 stay valid for resumption.
@@ -216,6 +242,12 @@ void Server::adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snaps
 void Server::reload(const char* why) {
   if (shutting_down_) return;
   log::info("reloading config (", why, ")");
+  sd::reloading();
+  // READY=1 again on every way out: a rejected reload still leaves the gateway serving.
+  struct ReadyAgain {
+    const uint64_t& generation;
+    ~ReadyAgain() { sd::ready("serving generation " + std::to_string(generation)); }
+  } ready_again{generation_};
   auto built = load();
   if (!built.ok()) {
     stats_->reloads_failed.inc();
@@ -252,6 +284,7 @@ void Server::reload(const char* why) {
   log_sink_ = sink;
   open_listeners_.clear();
   adopt(cfg, built->snapshot);
+  config_text_ = built->text;
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
   }
@@ -287,6 +320,7 @@ void Server::republish() {
 void Server::beginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  sd::stopping();
   health_.stop();
   dns_.stop();
   auto drain = current_ ? current_->config->timeouts.drain : std::chrono::milliseconds(15000);
@@ -372,7 +406,7 @@ Task<> Server::watchLoop(int inotify_fd) {
 }
 
 admin::ServerState Server::adminState() const {
-  return {current_, stats_.get(), generation_, workers_.size(), shutting_down_};
+  return {current_, stats_.get(), generation_, workers_.size(), shutting_down_, config_text_};
 }
 
 }  // namespace gatehouse::server

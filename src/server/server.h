@@ -51,6 +51,7 @@ class Server {
   struct Built {
     std::shared_ptr<const config::Config> config;
     std::shared_ptr<const proxy::Snapshot> snapshot;
+    std::shared_ptr<const std::string> text;  // the YAML as read; null for a preset config
   };
   Result<Built> load();
   // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
@@ -76,6 +77,7 @@ class Server {
   std::shared_ptr<proxy::AccessLogSink> log_sink_;
   std::set<std::string> open_listeners_;
   uint64_t generation_ = 0;
+  std::shared_ptr<const std::string> config_text_;  // the active config's YAML (GET /config)
   std::string config_hash_;
   bool shutting_down_ = false;
   int exit_code_ = 0;

@@ -24,8 +24,10 @@ LAYERS = [
     ("proxy",),
     ("l4",),
     ("policies",),
+    ("explain",),
     ("admin", "demo"),
     ("server",),
+    ("cli",),
 ]
 RANK = {folder: i for i, group in enumerate(LAYERS) for folder in group}
 MAIN_RANK = len(LAYERS)  # src/main.cc sits above everything
