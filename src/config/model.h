@@ -8,7 +8,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace YAML {
@@ -329,7 +328,6 @@ struct DirectResponse {
   int status = 200;
   std::string body;
   std::string content_type = "text/plain";
-  std::vector<std::pair<std::string, std::string>> headers;  // lowercase names (405's Allow)
 };
 
 struct Redirect {

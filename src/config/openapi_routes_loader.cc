@@ -316,6 +316,19 @@ std::string problem405(const std::string& allow) {
          allow + "\"}\n";
 }
 
+// The Allow header a 405 must carry (RFC 9110 15.5.6), set by the `headers` policy.
+PolicySpec allowHeader(const MapReader& m, const std::string& allow) {
+  YAML::Node config(YAML::NodeType::Map);
+  config["response"]["set"]["allow"] = allow;
+  PolicySpec spec;
+  spec.name = "headers";
+  spec.config = std::make_shared<const YAML::Node>(config);
+  spec.yaml_path = childPath(m.path(), "method_not_allowed");
+  spec.file = m.diag().file();
+  spec.line = m.node().Mark().line + 1;
+  return spec;
+}
+
 void addRoutes(const MapReader& m, const Block& b, std::vector<Generated>& gen,
                std::vector<Route>& out) {
   std::stable_sort(gen.begin(), gen.end(), [](const Generated& x, const Generated& y) {
@@ -389,8 +402,8 @@ void addRoutes(const MapReader& m, const Block& b, std::vector<Generated>& gen,
     d.status = 405;
     d.body = problem405(allow);
     d.content_type = "application/problem+json";
-    d.headers.emplace_back("allow", allow);
     r.direct_response = std::move(d);
+    r.policies.push_back(allowHeader(m, allow));  // `headers` also edits local replies
     out.push_back(std::move(r));
   }
 }

@@ -108,8 +108,10 @@ TEST(OpenApiRoutes, OneRoutePerOperationMostSpecificPathFirst) {
   const Route* not_allowed = find(c, "405 /items/{item_id}");
   ASSERT_TRUE(not_allowed && not_allowed->direct_response);
   EXPECT_EQ(not_allowed->direct_response->status, 405);
-  EXPECT_THAT(not_allowed->direct_response->headers,
-              ElementsAre(std::pair<std::string, std::string>("allow", "GET, DELETE, HEAD")));
+  ASSERT_EQ(not_allowed->policies.size(), 1u);
+  EXPECT_EQ(not_allowed->policies[0].name, "headers");
+  EXPECT_EQ((*not_allowed->policies[0].config)["response"]["set"]["allow"].as<std::string>(),
+            "GET, DELETE, HEAD");
   EXPECT_TRUE(not_allowed->match.methods.empty());
 }
 

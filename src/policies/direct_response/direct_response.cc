@@ -11,10 +11,7 @@ class DirectResponseFilter final : public http::StatelessFilter {
  public:
   explicit DirectResponseFilter(config::DirectResponse spec) : spec_(std::move(spec)) {}
   http::Verdict onRequestHeaders(http::RequestContext& ctx) const override {
-    http::Verdict v = ctx.respond(spec_.status, spec_.body, spec_.content_type);
-    for (const auto& [name, value] : spec_.headers)
-      ctx.local_reply.headers.add(name, value);
-    return v;
+    return ctx.respond(spec_.status, spec_.body, spec_.content_type);
   }
 
  private:
