@@ -36,7 +36,8 @@ Template compiled(std::string_view text) {
   return t.ok() ? std::move(*t) : std::get<Template>(Template::compile(""));
 }
 
-std::string render(const Template& t, Escape e, const MapVariables& vars, bool* complete = nullptr) {
+std::string render(const Template& t, Escape e, const MapVariables& vars,
+                   bool* complete = nullptr) {
   std::string out;
   const bool ok = t.render(EscapingVariables(vars, e), out);
   if (complete) *complete = ok;
@@ -89,7 +90,8 @@ TEST(AggregatePlan, CallVariablesAndErrors) {
   EXPECT_NE(old.error().message.find("{{ consumer.name }}"), std::string::npos);
   EXPECT_TRUE(compileTemplate(R"({"plain": "json {braces}"})").ok());
   // Outside aggregate, calls.* is no variable.
-  EXPECT_TRUE(std::holds_alternative<tmpl::CompileError>(Template::compile("{{ calls.x.status }}")));
+  EXPECT_TRUE(
+      std::holds_alternative<tmpl::CompileError>(Template::compile("{{ calls.x.status }}")));
 }
 
 TEST(AggregatePlan, PlaceMakesTheWay) {
@@ -109,8 +111,7 @@ TEST(AggregatePlan, DeepMerge) {
   EXPECT_EQ(a, Json::parse(R"({"a": {"x": 1, "y": [2], "z": 3}, "b": 1, "c": null})"));
 }
 
-std::vector<CallTemplates> refsOf(const std::vector<Template>& ts,
-                                  std::vector<std::string> names) {
+std::vector<CallTemplates> refsOf(const std::vector<Template>& ts, std::vector<std::string> names) {
   std::vector<CallTemplates> out;
   for (size_t i = 0; i < ts.size(); ++i)
     out.push_back({names[i], {&ts[i]}});

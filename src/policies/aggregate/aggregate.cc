@@ -46,7 +46,7 @@ struct Config {
   std::vector<Call> calls;
   Merge merge = Merge::kKeys;
   std::optional<tmpl::Template> body_template;  // merge: template
-  std::vector<std::string> forward_headers;  // lower case
+  std::vector<std::string> forward_headers;     // lower case
   bool forward_authorization = false;
   std::string consumer_header = "x-consumer";  // empty: not sent
   size_t max_response_bytes = 1 << 20;
@@ -445,9 +445,9 @@ Status readCall(const YAML::Node& n, const std::string& what, const http::Policy
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   if (!config || !config.IsMap()) return configError("expected a map with 'calls'");
-  if (auto st =
-          checkKeys(config, {"calls", "merge", "template", "forward_headers", "forward_authorization",
-                             "consumer_header", "max_response_size", "status", "partial_header"});
+  if (auto st = checkKeys(config,
+                          {"calls", "merge", "template", "forward_headers", "forward_authorization",
+                           "consumer_header", "max_response_size", "status", "partial_header"});
       !st.ok()) {
     return st.error();
   }

@@ -71,9 +71,8 @@ void deepMerge(Json& into, Json from) {
 Result<tmpl::Template> compileTemplate(std::string_view text) {
   if (auto at = legacyReference(text)) {
     const size_t close = text.find('}', *at);
-    std::string_view ref = text.substr(*at + 1, close == std::string_view::npos
-                                                    ? std::string_view::npos
-                                                    : close - *at - 1);
+    std::string_view ref = text.substr(
+        *at + 1, close == std::string_view::npos ? std::string_view::npos : close - *at - 1);
     std::string now = ref == "consumer" ? "consumer.name" : std::string(ref);
     if (now.starts_with("calls.") && now.find(".body/") != std::string::npos) {
       now.replace(now.find(".body/"), 6, ".body./");
@@ -81,8 +80,7 @@ Result<tmpl::Template> compileTemplate(std::string_view text) {
     return planError("column " + std::to_string(*at + 1) + ": '{" + std::string(ref) +
                      "}' is the old syntax; write '{{ " + now + " }}' (docs/templates.md)");
   }
-  tmpl::Compiled c =
-      tmpl::Template::compile(text, tmpl::kScopeRequest | tmpl::kScopeCalls);
+  tmpl::Compiled c = tmpl::Template::compile(text, tmpl::kScopeRequest | tmpl::kScopeCalls);
   if (auto* e = std::get_if<tmpl::CompileError>(&c)) return planError(tmpl::describe(*e));
   return std::move(std::get<tmpl::Template>(c));
 }
