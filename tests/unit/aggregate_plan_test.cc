@@ -15,10 +15,12 @@ using tmpl::JsonPointer;
 using tmpl::Template;
 using tmpl::Variable;
 
+using Values = std::map<std::string, std::string>;
+
 // Values by variable key ("id", "q", "x-t"); calls.NAME.* by "NAME".
 class MapVariables final : public tmpl::VariableSource {
  public:
-  explicit MapVariables(std::map<std::string, std::string> v) : values_(std::move(v)) {}
+  explicit MapVariables(Values v) : values_(std::move(v)) {}
   bool append(const Variable& v, std::string& out) const override {
     auto it = values_.find(v.field == Field::kRequestPath ? "path" : v.key);
     if (it == values_.end()) return false;
@@ -27,7 +29,7 @@ class MapVariables final : public tmpl::VariableSource {
   }
 
  private:
-  std::map<std::string, std::string> values_;
+  Values values_;
 };
 
 Template compiled(std::string_view text) {
@@ -47,19 +49,19 @@ std::string render(const Template& t, Escape e, const MapVariables& vars,
 TEST(AggregatePlan, TemplatesEscapeForWhereTheyLand) {
   Template t = compiled(
       "/users/{{ request.params.id }}/x?q={{ request.query.q }}&h={{ request.header.x-t }}");
-  MapVariables vars({{"id", "a b/c"}, {"q", "v"}, {"x-t", "v"}, {"path", "/p/a b"}});
+  MapVariables vars(Values{{"id", "a b/c"}, {"q", "v"}, {"x-t", "v"}, {"path", "/p/a b"}});
   EXPECT_EQ(render(t, Escape::kUrl, vars), "/users/a%20b%2Fc/x?q=v&h=v");
   EXPECT_EQ(render(t, Escape::kNone, vars), "/users/a b/c/x?q=v&h=v");
   // request.path is already in URL form: not encoded twice.
   EXPECT_EQ(render(compiled("{{ request.path }}"), Escape::kUrl, vars), "/p/a b");
-  MapVariables quote({{"id", "a\"b\\c\n"}});
+  MapVariables quote(Values{{"id", "a\"b\\c\n"}});
   EXPECT_EQ(render(compiled(R"({"id": "{{ request.params.id }}"})"), Escape::kJson, quote),
             R"({"id": "a\"b\\c\n"})");
   // A missing value renders as nothing and says so, unless it has a default.
   bool complete = true;
-  EXPECT_EQ(render(t, Escape::kUrl, MapVariables({}), &complete), "/users//x?q=&h=");
+  EXPECT_EQ(render(t, Escape::kUrl, MapVariables(Values{}), &complete), "/users//x?q=&h=");
   EXPECT_FALSE(complete);
-  render(compiled("/{{ request.params.id | default \"0\" }}"), Escape::kUrl, MapVariables({}),
+  render(compiled("/{{ request.params.id | default \"0\" }}"), Escape::kUrl, MapVariables(Values{}),
          &complete);
   EXPECT_TRUE(complete);
 }
