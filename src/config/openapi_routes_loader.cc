@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -132,6 +133,11 @@ std::optional<YAML::Node> parseDocument(Diagnostics& diag, const std::string& te
 }
 
 std::optional<std::string> readFileText(const std::string& file, std::string& error) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {  // a FIFO or device would block the load
+    error = ec ? ec.message() : "not a regular file";
+    return std::nullopt;
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     error = std::strerror(errno);
