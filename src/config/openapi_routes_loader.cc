@@ -335,82 +335,84 @@ PolicySpec allowHeader(const MapReader& m, const std::string& allow) {
   return spec;
 }
 
+void setPath(Route& r, const std::string& tmpl) {
+  if (tmpl.find('{') == std::string::npos) {
+    r.match.path_exact = tmpl;
+  } else {
+    r.match.path_template = tmpl;
+  }
+}
+
+// A path's 405: every method the document does not define for it, with Allow.
+Route notAllowedRoute(const MapReader& m, const std::string& tmpl,
+                      const std::vector<std::string>& methods) {
+  std::string allow;
+  for (const auto& method : methods)
+    allow += (allow.empty() ? "" : ", ") + method;
+  Route r;
+  r.name = "405 " + tmpl;
+  r.yaml_path = childPath(m.path(), "method_not_allowed");
+  r.line = m.node().Mark().line + 1;
+  setPath(r, tmpl);
+  DirectResponse d;
+  d.status = 405;
+  d.body = problem405(allow);
+  d.content_type = "application/problem+json";
+  r.direct_response = std::move(d);
+  r.policies.push_back(allowHeader(m, allow));  // `headers` also edits local replies
+  return r;
+}
+
+// Paths most specific first, each path's operations together and then its 405 route: a
+// concrete path owns all its methods (PUT /pets/search is a 405, not /pets/{petId}'s PUT).
 void addRoutes(const MapReader& m, const Block& b, std::vector<Generated>& gen,
                std::vector<Route>& out) {
-  std::stable_sort(gen.begin(), gen.end(), [](const Generated& x, const Generated& y) {
-    return specificityKey(x.tmpl) < specificityKey(y.tmpl);
-  });
-  const int line = m.node().Mark().line + 1;
-  std::vector<std::pair<std::string, std::vector<std::string>>> methods_by_path;
+  std::vector<std::string> paths;  // in the document's order
   for (const Generated& g : gen) {
-    auto it = std::find_if(methods_by_path.begin(), methods_by_path.end(),
-                           [&](const auto& p) { return p.first == g.tmpl; });
-    if (it == methods_by_path.end()) {
-      methods_by_path.emplace_back(g.tmpl, std::vector<std::string>{});
-      it = std::prev(methods_by_path.end());
-    }
-    it->second.push_back(g.op->method);
+    if (std::find(paths.begin(), paths.end(), g.tmpl) == paths.end()) paths.push_back(g.tmpl);
   }
+  auto pathIndex = [&](const std::string& tmpl) {
+    return std::find(paths.begin(), paths.end(), tmpl) - paths.begin();
+  };
+  std::stable_sort(gen.begin(), gen.end(), [&](const Generated& x, const Generated& y) {
+    return std::pair(specificityKey(x.tmpl), pathIndex(x.tmpl)) <
+           std::pair(specificityKey(y.tmpl), pathIndex(y.tmpl));
+  });
   size_t without_cluster = 0;
   std::string first_without;
-  for (const Generated& g : gen) {
-    const OpenApiOperation& o = *g.op;
-    Route r;
-    r.name = o.operation_id.empty() ? o.method + " " + b.base_path + o.path : o.operation_id;
-    r.yaml_path = childPath(m.path(), r.name);
-    r.line = line;
-    if (g.tmpl.find('{') == std::string::npos) {
-      r.match.path_exact = g.tmpl;
-    } else {
-      r.match.path_template = g.tmpl;
-    }
-    r.match.methods.push_back(o.method);
+  for (size_t begin = 0; begin < gen.size();) {
+    size_t end = begin;
+    std::vector<std::string> methods;
+    while (end < gen.size() && gen[end].tmpl == gen[begin].tmpl)
+      methods.push_back(gen[end++].op->method);
     // HEAD is GET without the body (RFC 9110 9.3.2), unless the document defines it.
-    const auto& methods =
-        std::find_if(methods_by_path.begin(), methods_by_path.end(), [&](const auto& p) {
-          return p.first == g.tmpl;
-        })->second;
-    if (o.method == "GET" && std::find(methods.begin(), methods.end(), "HEAD") == methods.end()) {
-      r.match.methods.emplace_back("HEAD");
+    const bool add_head = std::find(methods.begin(), methods.end(), "GET") != methods.end() &&
+                          std::find(methods.begin(), methods.end(), "HEAD") == methods.end();
+    for (size_t i = begin; i < end; ++i) {
+      const OpenApiOperation& o = *gen[i].op;
+      Route r;
+      r.name = o.operation_id.empty() ? o.method + " " + b.base_path + o.path : o.operation_id;
+      r.yaml_path = childPath(m.path(), r.name);
+      r.line = m.node().Mark().line + 1;
+      setPath(r, gen[i].tmpl);
+      r.match.methods.push_back(o.method);
+      if (o.method == "GET" && add_head) r.match.methods.emplace_back("HEAD");
+      r.cluster = clusterFor(b, o);
+      r.policies = policiesFor(b, o);
+      if (!r.cluster && r.policies.empty() && without_cluster++ == 0) {
+        first_without = r.name + " (" + b.spec + ":" + std::to_string(o.line) + ")";
+      }
+      out.push_back(std::move(r));
     }
-    r.cluster = clusterFor(b, o);
-    r.policies = policiesFor(b, o);
-    if (!r.cluster && r.policies.empty() && without_cluster++ == 0) {
-      first_without = r.name + " (" + b.spec + ":" + std::to_string(o.line) + ")";
-    }
-    out.push_back(std::move(r));
+    if (add_head) methods.emplace_back("HEAD");
+    if (b.method_not_allowed) out.push_back(notAllowedRoute(m, gen[begin].tmpl, methods));
+    begin = end;
   }
   if (without_cluster > 0) {
     m.diag().add(m.node(), m.path(),
                  std::to_string(without_cluster) + " operation(s) have no cluster, the first " +
                      first_without +
                      ": set `cluster`, or name them in clusters_by_tag or clusters_by_operation");
-  }
-  if (!b.method_not_allowed) return;
-  for (auto& [tmpl, methods] : methods_by_path) {
-    if (std::find(methods.begin(), methods.end(), "GET") != methods.end() &&
-        std::find(methods.begin(), methods.end(), "HEAD") == methods.end()) {
-      methods.emplace_back("HEAD");
-    }
-    std::string allow;
-    for (const auto& method : methods)
-      allow += (allow.empty() ? "" : ", ") + method;
-    Route r;
-    r.name = "405 " + tmpl;
-    r.yaml_path = childPath(m.path(), "method_not_allowed");
-    r.line = line;
-    if (tmpl.find('{') == std::string::npos) {
-      r.match.path_exact = tmpl;
-    } else {
-      r.match.path_template = tmpl;
-    }
-    DirectResponse d;
-    d.status = 405;
-    d.body = problem405(allow);
-    d.content_type = "application/problem+json";
-    r.direct_response = std::move(d);
-    r.policies.push_back(allowHeader(m, allow));  // `headers` also edits local replies
-    out.push_back(std::move(r));
   }
 }
 

@@ -32,9 +32,9 @@ struct OpenApiOperation {
 std::vector<OpenApiOperation> readOpenApiOperations(Diagnostics& spec_diag,
                                                     const std::string& text);
 
-// Reads one `routes_from_openapi` block at `node` and appends its routes to `out`: operation
-// routes most specific path first (OpenAPI's rule: /users/login before /users/{name}), then,
-// unless disabled, one 405 route per path for the methods the document does not define.
+// Reads one `routes_from_openapi` block at `node` and appends its routes to `out`: paths most
+// specific first (OpenAPI's rule: /users/login before /users/{name}), each path's operation
+// routes followed, unless disabled, by its 405 route for the methods the document lacks.
 void readRoutesFromOpenApi(Diagnostics& diag, const YAML::Node& node, const std::string& path,
                            const std::set<std::string, std::less<>>& clusters,
                            std::vector<Route>& out);

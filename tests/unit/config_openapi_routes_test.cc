@@ -94,10 +94,10 @@ TEST(OpenApiRoutes, OneRoutePerOperationMostSpecificPathFirst) {
   for (const Route& r : c.virtual_hosts[0].routes)
     names.push_back(r.name);
   // /items/mine before /items/{item-id}; the operation without an id is named METHOD path;
-  // then one 405 route per path.
-  EXPECT_THAT(names, ElementsAre("listItems", "createItem", "HEAD /health", "myItems", "getItem",
-                                 "DELETE /items/{item-id}", "405 /items", "405 /health",
-                                 "405 /items/mine", "405 /items/{item_id}"));
+  // each path's 405 route right after its operations.
+  EXPECT_THAT(names, ElementsAre("listItems", "createItem", "405 /items", "HEAD /health",
+                                 "405 /health", "myItems", "405 /items/mine", "getItem",
+                                 "DELETE /items/{item-id}", "405 /items/{item_id}"));
   const Route* get = find(c, "getItem");
   ASSERT_TRUE(get);
   EXPECT_EQ(get->match.path_template, "/items/{item_id}");  // a router variable is an identifier
@@ -165,6 +165,8 @@ TEST(OpenApiRoutes, GeneratedRoutesAreOrdinaryRoutesForTheRouter) {
   EXPECT_EQ(route("GET", "/items/7"), "getItem");
   EXPECT_EQ(route("HEAD", "/items/7"), "getItem");
   EXPECT_EQ(route("PUT", "/items/7"), "405 /items/{item_id}");
+  // A concrete path owns its methods: not /items/{item-id}'s DELETE.
+  EXPECT_EQ(route("DELETE", "/items/mine"), "405 /items/mine");
   EXPECT_EQ(route("GET", "/nothing"), "none");
   auto built = buildSnapshot(cfg, nullptr, 1);
   EXPECT_TRUE(built.snapshot) << (built.errors.empty() ? "" : built.errors[0]);
