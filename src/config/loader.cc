@@ -491,7 +491,7 @@ class Loader {
     }
     std::map<std::string, int, std::less<>> seen;  // name -> line
     for (Route& r : generated) {
-      if (auto [it, fresh] = seen.emplace(r.name, r.line); !fresh && r.line != it->second) {
+      if (auto [it, fresh] = seen.emplace(r.name, r.line); !fresh) {
         YAML::Mark at;
         at.line = r.line - 1;
         diag_.add(at, r.yaml_path,
