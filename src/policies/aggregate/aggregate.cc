@@ -204,9 +204,9 @@ runtime::Task<> Run::runCall(std::shared_ptr<Run> self, size_t i) {
   const auto started = runtime::Clock::now();
   std::optional<Failure> failure;
   std::optional<proxy::ClusterRequest> req;
-  if (!run.cancelled) req = run.buildRequest(i);
+  if (!run.cancelled) req = run.buildRequest(i);  // after a cancel the request may be gone
   if (!req) {
-    failure = Failure::kSkipped;
+    failure = run.cancelled ? Failure::kCancelled : Failure::kSkipped;
   } else {
     req->canceller = &st.canceller;
     proxy::ClusterResult r =
