@@ -124,7 +124,8 @@ def test_reload_follows_the_document(gatehouse, echo, echo2, tmp_path):
                                  "  /dup:\n    get:\n      operationId: listKennels\n  /owners:\n"))
     assert g.reload() == "failure"
     assert request(g, "GET", "/kennels").status_code == 200
-    assert "duplicate operationId 'listKennels'" in g.stderr
+    wait_until(lambda: "duplicate operationId 'listKennels'" in g.stderr(), IO_TIMEOUT,
+               message="the reload error logged")
 
 
 def test_validate_names_the_file_and_line(tmp_path, echo, echo2):
