@@ -231,7 +231,7 @@ paths:
       "clusters: [{name: main, endpoints: [\"127.0.0.1:1\"]}]\n"
       "routes_from_openapi: {spec: " +
       none.path() + "}\n");
-  EXPECT_THAT(e.message, HasSubstr("has no cluster"));
+  EXPECT_THAT(e.message, HasSubstr("6 operation(s) have no cluster, the first listItems"));
 }
 
 TEST(OpenApiRoutes, JsonDocumentsAndVirtualHosts) {
