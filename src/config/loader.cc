@@ -17,6 +17,7 @@
 #include "config/health_loader.h"
 #include "config/http_options_loader.h"
 #include "config/lb_options_loader.h"
+#include "config/openapi_routes_loader.h"
 #include "config/proxy_protocol_loader.h"
 #include "config/retry_loader.h"
 #include "config/route_loader.h"
@@ -34,7 +35,7 @@ constexpr std::string_view kTopKeys[] = {
     "workers",    "watch",     "listeners",     "admin",
     "access_log", "timeouts",  "limits",        "path_normalization",
     "forwarded",  "clusters",  "virtual_hosts", "routes",
-    "http2",      "consumers", "streams"};
+    "http2",      "consumers", "streams",       "routes_from_openapi"};
 constexpr std::string_view kStreamKeys[] = {"max_drain_age"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "address",
@@ -89,7 +90,8 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "retry"};
 constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c", "auto"};
 constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
-constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes"};
+constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes",
+                                                 "routes_from_openapi"};
 
 constexpr int kMaxWorkers = 1024;
 constexpr int64_t kMaxPort = 65535;
@@ -158,8 +160,11 @@ class Loader {
     // Clusters before routes, and virtual hosts before listeners, so references resolve.
     if (const YAML::Node* v = m.find("clusters")) readClusters(*v, config.clusters);
     if (const YAML::Node* v = m.find("virtual_hosts")) readVirtualHosts(*v, config.virtual_hosts);
-    if (const YAML::Node* v = m.find("routes")) {
-      config.virtual_hosts.push_back(implicitVirtualHost(*m.findKey("routes"), *v));
+    const YAML::Node* top_routes = m.find("routes");
+    const YAML::Node* top_openapi = m.find("routes_from_openapi");
+    if (top_routes || top_openapi) {
+      const YAML::Node& key = *m.findKey(top_routes ? "routes" : "routes_from_openapi");
+      config.virtual_hosts.push_back(implicitVirtualHost(key, top_routes, top_openapi));
     }
     if (const YAML::Node* v = m.find("listeners")) {
       readListeners(*v, config, config.listeners);
@@ -451,20 +456,50 @@ class Loader {
       if (const YAML::Node* v = m.find("policies")) {
         vh.policies = readPolicies(diag_, *v, m.path("policies"));
       }
+      if (const YAML::Node* v = m.find("routes_from_openapi")) {
+        readOpenApiBlocks(*v, m.path("routes_from_openapi"), vh);
+      }
       if (const YAML::Node* v = m.find("routes")) readRoutes(*v, m.path("routes"), vh);
       out.push_back(std::move(vh));
       vhost_domains_.push_back(std::move(domains));
     });
   }
 
-  VirtualHost implicitVirtualHost(const YAML::Node& key, const YAML::Node& routes) {
+  VirtualHost implicitVirtualHost(const YAML::Node& key, const YAML::Node* routes,
+                                  const YAML::Node* openapi) {
     VirtualHost vh;
     vh.name = std::string(kImplicitVirtualHost);
     vh.domains.push_back("*");
     addVirtualHostName(vh.name, key.Mark(), "routes");
     vhost_domains_.push_back({Located{key.Mark(), "routes"}});
-    readRoutes(routes, "routes", vh);
+    if (openapi) readOpenApiBlocks(*openapi, "routes_from_openapi", vh);
+    if (routes) readRoutes(*routes, "routes", vh);
     return vh;
+  }
+
+  // One `routes_from_openapi` map, or a list of them (one per document). Their routes come
+  // before the vhost's own `routes`, which can then add paths the document lacks.
+  void readOpenApiBlocks(const YAML::Node& node, const std::string& path, VirtualHost& vh) {
+    std::vector<Route> generated;
+    if (node.IsSequence()) {
+      size_t index = 0;
+      for (const auto& item : node) {
+        readRoutesFromOpenApi(diag_, item, indexPath(path, index++), cluster_names_, generated);
+      }
+    } else {
+      readRoutesFromOpenApi(diag_, node, path, cluster_names_, generated);
+    }
+    std::map<std::string, int, std::less<>> seen;  // name -> line
+    for (Route& r : generated) {
+      if (auto [it, fresh] = seen.emplace(r.name, r.line); !fresh) {
+        YAML::Mark at;
+        at.line = r.line - 1;
+        diag_.add(at, r.yaml_path,
+                  "duplicate route name '" + r.name + "' in virtual host '" + vh.name +
+                      "' (first at line " + std::to_string(it->second) + ")");
+      }
+      vh.routes.push_back(std::move(r));
+    }
   }
 
   void addVirtualHostName(const std::string& name, const YAML::Mark& mark,
@@ -503,6 +538,8 @@ class Loader {
   void readRoutes(const YAML::Node& node, const std::string& path, VirtualHost& vh) {
     if (!expectList(diag_, node, path)) return;
     std::map<std::string, int, std::less<>> seen;  // name -> line
+    for (const Route& r : vh.routes)
+      seen.emplace(r.name, r.line);  // generated from an OpenAPI document
     size_t index = 0;
     for (const auto& item : node) {
       std::string item_path = indexPath(path, index);

@@ -115,6 +115,17 @@ void Diagnostics::add(const YAML::Node& at, std::string path, std::string messag
   add(at.IsDefined() ? at.Mark() : YAML::Mark::null_mark(), std::move(path), std::move(message));
 }
 
+void Diagnostics::absorb(Diagnostics& other) {
+  const size_t dropped = other.count_ - other.errors_.size();
+  for (ConfigError& e : other.errors_) {
+    ++count_;
+    if (errors_.size() < kMaxReportedErrors) errors_.push_back(std::move(e));
+  }
+  count_ += dropped;
+  other.errors_.clear();
+  other.count_ = 0;
+}
+
 std::vector<ConfigError> Diagnostics::take() {
   std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
     return std::pair(a.line, a.column) < std::pair(b.line, b.column);

@@ -31,6 +31,9 @@ class Diagnostics {
   void add(const YAML::Node& at, std::string path, std::string message);
   const std::string& file() const { return file_; }
   size_t count() const { return count_; }
+  // Takes over `other`'s errors, which keep naming their own file (a document the config
+  // refers to, such as an OpenAPI description).
+  void absorb(Diagnostics& other);
   // Errors sorted by position (unpositioned first), plus a note if some were dropped.
   std::vector<ConfigError> take();
 

@@ -112,6 +112,9 @@ bool RequestVariables::append(const Variable& v, std::string& out) const {
     }
     case Field::kResponseBody:
       return appendBody(response_body, v.pointer, out);
+    case Field::kCallBody:
+    case Field::kCallStatus:
+      return false;  // aggregate's own source answers these
   }
   return false;
 }

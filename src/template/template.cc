@@ -115,6 +115,7 @@ class Compiler {
     std::string_view path = s_.substr(start, pos_ - start);
     if (path.empty()) return failed(CompileError::Kind::kSyntax, start, "expected a variable");
     op.has_var = true;
+    if (path.starts_with("calls.")) return callVariable(op, path, start);
     for (std::string_view body : {"request.body", "response.body"}) {
       if (path == body || path == std::string(body) + ".") return bodyVariable(op, body, start);
     }
@@ -162,6 +163,37 @@ class Compiler {
     if (!p.ok()) return failed(CompileError::Kind::kBadPointer, start, p.error().message);
     scopes_used_ |= scope;
     op.var.field = request ? Field::kRequestBody : Field::kResponseBody;
+    op.var.pointer = std::move(*p);
+    return true;
+  }
+
+  // calls.NAME.status, calls.NAME.body (the whole answer) or calls.NAME.body./a/b.
+  bool callVariable(Template::Op& op, std::string_view path, size_t at) {
+    if (!(allowed_ & kScopeCalls)) {
+      return failed(CompileError::Kind::kNotAvailable, at,
+                    "calls.* is not available here (only in aggregate)");
+    }
+    std::string_view rest = path.substr(6);
+    const size_t dot = rest.find('.');
+    std::string_view name = rest.substr(0, dot);
+    std::string_view tail = dot == std::string_view::npos ? "" : rest.substr(dot + 1);
+    if (name.empty() || (tail != "status" && tail != "body" && tail != "body.")) {
+      return failed(CompileError::Kind::kUnknownVariable, at,
+                    "unknown variable '" + std::string(path) +
+                        "'; expected calls.NAME.status or calls.NAME.body./pointer");
+    }
+    scopes_used_ |= kScopeCalls;
+    op.var.key.assign(name);
+    if (tail == "status") {
+      op.var.field = Field::kCallStatus;
+      return true;
+    }
+    const size_t start = pos_;
+    while (pos_ < s_.size() && !isSpace(s_[pos_]) && s_[pos_] != '|' && s_.substr(pos_, 2) != "}}")
+      ++pos_;
+    auto p = JsonPointer::parse(s_.substr(start, pos_ - start));
+    if (!p.ok()) return failed(CompileError::Kind::kBadPointer, start, p.error().message);
+    op.var.field = Field::kCallBody;
     op.var.pointer = std::move(*p);
     return true;
   }
@@ -286,7 +318,8 @@ void applyStep(Pipe pipe, const std::string& arg, std::string& out, size_t start
 
 }  // namespace
 
-void Template::render(const VariableSource& vars, std::string& out) const {
+bool Template::render(const VariableSource& vars, std::string& out) const {
+  bool complete = true;
   for (const Op& op : ops_) {
     if (op.is_text) {
       out.append(op.text);
@@ -301,7 +334,9 @@ void Template::render(const VariableSource& vars, std::string& out) const {
     }
     for (const Step& s : op.steps)
       applyStep(s.pipe, s.arg, out, start, present);
+    complete = complete && present;
   }
+  return complete;
 }
 
 std::string describe(const CompileError& e) {

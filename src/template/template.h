@@ -38,6 +38,8 @@ enum class Field : uint8_t {
   kResponseStatus,
   kResponseHeader,
   kResponseBody,  // response.body./pointer (JSON)
+  kCallBody,      // calls.NAME.body./pointer: an aggregated call's JSON answer (key = NAME)
+  kCallStatus,    // calls.NAME.status
 };
 
 struct Variable {
@@ -66,6 +68,7 @@ enum Scope : uint32_t {
   kScopeResponse = 4,      // response.status, response.header.*
   kScopeResponseBody = 8,  // response.body
   kScopeAll = 15,
+  kScopeCalls = 16,  // calls.*: only where aggregated calls are rendered (not in kScopeAll)
 };
 
 enum class Pipe : uint8_t { kDefault, kLower, kUpper, kUrlencode, kBase64, kJson };
@@ -91,8 +94,16 @@ class Template {
   static Compiled compile(std::string_view text, uint32_t allowed_scopes = kScopeAll);
 
   // Appends the rendered text to `out`. Allocates only when `out` grows (and once per worker
-  // for the scratch space of encoding filters).
-  void render(const VariableSource& vars, std::string& out) const;
+  // for the scratch space of encoding filters). False when some variable had no value and no
+  // `default` (it rendered as nothing): a caller may then refuse the result.
+  bool render(const VariableSource& vars, std::string& out) const;
+  // Calls f(const Variable&) for each variable the template reads, in order.
+  template <class F>
+  void forEachVariable(F&& f) const {
+    for (const Op& op : ops_) {
+      if (op.has_var) f(op.var);
+    }
+  }
   // The source text, as written in the config.
   const std::string& text() const { return text_; }
   // True when the template has no substitution (render is a plain copy).

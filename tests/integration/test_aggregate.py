@@ -91,13 +91,13 @@ def config(services, calls, **opts):
                  "policies": [{"name": "aggregate", "config": policy}]}])
 
 
-USER = {"name": "user", "cluster": "users", "path": "/users/{request.params.id}"}
-ORDERS = {"name": "orders", "cluster": "orders", "path": "/orders?user={request.params.id}"}
+USER = {"name": "user", "cluster": "users", "path": "/users/{{ request.params.id }}"}
+ORDERS = {"name": "orders", "cluster": "orders", "path": "/orders?user={{ request.params.id }}"}
 
 
 def test_parallel_calls_merge_by_key_and_forward_identity(gatehouse, services):
     users, orders, reviews = services
-    calls = [USER, ORDERS, {"name": "reviews", "cluster": "reviews", "path": "/fast/{request.params.id}"}]
+    calls = [USER, ORDERS, {"name": "reviews", "cluster": "reviews", "path": "/fast/{{ request.params.id }}"}]
     gh = gatehouse(config(services, calls, forward_headers=["x-tenant"],
                           forward_authorization=True))
     r = httpx.get(gh.url + "/p/42", headers={"x-tenant": "acme", "authorization": "Bearer t",
@@ -120,8 +120,8 @@ def test_parallel_calls_merge_by_key_and_forward_identity(gatehouse, services):
 
 def test_dependency_order_reads_a_field_of_an_earlier_answer(gatehouse, services):
     users, orders, _ = services
-    calls = [{"name": "owner", "cluster": "users", "path": "/users/{calls.order.body./user_id}"},
-             {"name": "order", "cluster": "orders", "path": "/orders/{request.params.id}"}]
+    calls = [{"name": "owner", "cluster": "users", "path": "/users/{{ calls.order.body./user_id }}"},
+             {"name": "order", "cluster": "orders", "path": "/orders/{{ request.params.id }}"}]
     gh = gatehouse(config(services, calls, merge="keys"))
     r = httpx.get(gh.url + "/p/9", timeout=15)
     assert r.status_code == 200, r.text
@@ -161,7 +161,7 @@ def test_failing_optional_call_marks_the_document_partial(gatehouse, services):
 
 def test_failing_required_call_is_a_502(gatehouse, services):
     calls = [USER, {"name": "stock", "cluster": "orders", "path": "/broken"},
-             {"name": "after", "cluster": "users", "path": "/users/{calls.stock.body./id}",
+             {"name": "after", "cluster": "users", "path": "/users/{{ calls.stock.body./id }}",
               "required": False}]
     gh = gatehouse(config(services, calls))
     r = httpx.get(gh.url + "/p/42", timeout=15)
@@ -174,7 +174,7 @@ def test_failing_required_call_is_a_502(gatehouse, services):
 
 def test_slow_optional_call_times_out_into_a_partial_document(gatehouse, services):
     _, _, reviews = services
-    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{request.params.id}",
+    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{{ request.params.id }}",
                     "timeout": "300ms", "required": False}]
     gh = gatehouse(config(services, calls))
     t0 = time.monotonic()
@@ -187,7 +187,7 @@ def test_slow_optional_call_times_out_into_a_partial_document(gatehouse, service
 
 
 def test_slow_required_call_times_out_into_a_502(gatehouse, services):
-    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{request.params.id}",
+    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{{ request.params.id }}",
                     "timeout": "300ms"}]
     gh = gatehouse(config(services, calls))
     r = httpx.get(gh.url + "/p/42", timeout=15)
@@ -196,7 +196,7 @@ def test_slow_required_call_times_out_into_a_502(gatehouse, services):
 
 def test_client_cancellation_cancels_the_calls(gatehouse, services):
     _, _, reviews = services
-    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{request.params.id}",
+    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{{ request.params.id }}",
                     "timeout": "10s"}]
     gh = gatehouse(config(services, calls))
     c = H2Conn(gh.port)
@@ -221,7 +221,7 @@ def test_http1_client_hang_up_cancels_the_calls(gatehouse, services):
     """An HTTP/1.1 client that closes its connection while the calls run: no reader is waiting
     on its socket, yet the FIN alone must cancel the slow call."""
     _, _, reviews = services
-    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{request.params.id}",
+    calls = [USER, {"name": "reviews", "cluster": "reviews", "path": "/reviews/{{ request.params.id }}",
                     "timeout": "10s"}]
     gh = gatehouse(config(services, calls))
     s = socket.create_connection(("127.0.0.1", gh.port))
@@ -261,13 +261,15 @@ def test_bad_configs_are_rejected_with_their_line(gatehouse, services, tmp_path)
 
     from support import GATEHOUSE_BIN
     cases = {
-        "cycle": ([{"name": "a", "cluster": "users", "path": "/{calls.b.body./x}"},
-                   {"name": "b", "cluster": "users", "path": "/{calls.a.body./y}"}],
+        "cycle": ([{"name": "a", "cluster": "users", "path": "/{{ calls.b.body./x }}"},
+                   {"name": "b", "cluster": "users", "path": "/{{ calls.a.body./y }}"}],
                   "dependency cycle a -> b -> a"),
-        "unknown call": ([{"name": "a", "cluster": "users", "path": "/{calls.zz.body./x}"}],
+        "unknown call": ([{"name": "a", "cluster": "users", "path": "/{{ calls.zz.body./x }}"}],
                          "unknown call 'zz'"),
-        "bad ref": ([{"name": "a", "cluster": "users", "path": "/{request.nope}"}],
-                    "unknown value"),
+        "bad ref": ([{"name": "a", "cluster": "users", "path": "/{{ request.nope }}"}],
+                    "unknown variable"),
+        "old syntax": ([{"name": "a", "cluster": "users", "path": "/{request.params.id}"}],
+                       "is the old syntax"),
         "unknown cluster": ([{"name": "a", "cluster": "nope", "path": "/"}],
                             "unknown cluster 'nope'"),
     }
@@ -290,8 +292,8 @@ def test_consumer_propagates_and_a_call_after_a_failed_optional_one_is_skipped(g
     users, orders, _ = services
     calls = [USER,
              {"name": "stock", "cluster": "orders", "path": "/broken", "required": False},
-             {"name": "detail", "cluster": "users", "path": "/users/{calls.stock.body./id}",
-              "required": False, "headers": {"x-who": "{consumer}"}}]
+             {"name": "detail", "cluster": "users", "path": "/users/{{ calls.stock.body./id }}",
+              "required": False, "headers": {"x-who": "{{ consumer.name }}"}}]
     cfg = config(services, calls)
     cfg["routes"][1]["policies"].insert(0, {"name": "key_auth", "config": {"consumers": [
         {"name": "alice", "keys": [{"sha256": hashlib.sha256(b"k-alice").hexdigest()}]}]}})
@@ -304,3 +306,21 @@ def test_consumer_propagates_and_a_call_after_a_failed_optional_one_is_skipped(g
     assert users.headers_of("/users/42")[0]["x-consumer"] == "alice"
     assert users.paths() == ["/users/42"]  # `detail` was never sent
     assert httpx.get(gh.url + "/p/42", timeout=15).status_code == 401
+
+
+def test_template_merge_shapes_the_answer_from_the_calls(gatehouse, services):
+    """merge: template: the body is the template rendered over the calls' answers; a failed
+    optional call renders its `default` and is still marked partial."""
+    calls = [USER, ORDERS,
+             {"name": "broken", "cluster": "orders", "path": "/broken", "required": False}]
+    template = ('{"name": {{ calls.user.body./name | json }}, "orders": {{ calls.orders.body }},'
+                ' "first": {{ calls.orders.body./0/order }}, "status": {{ calls.user.status }},'
+                ' "broken": {{ calls.broken.body./error | default "null" }},'
+                ' "id": {{ request.params.id | json }}}')
+    gh = gatehouse(config(services, calls, merge="template", template=template))
+    r = httpx.get(gh.url + "/p/42", timeout=15)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "Ada", "orders": [{"order": 1}], "first": 1, "status": 200,
+                        "broken": None, "id": "42", "_partial": ["broken"],
+                        "_errors": {"broken": {"reason": "status", "status": 503}}}
+    assert r.headers["x-aggregate-partial"] == "broken"

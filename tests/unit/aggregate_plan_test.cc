@@ -1,72 +1,109 @@
-// The pure parts of the aggregate policy (policies/aggregate/plan.h): templates, JSON
-// pointers, the call order and its cycle errors, and the merges.
+// The pure parts of the aggregate policy (policies/aggregate/plan.h): its templates (the
+// template language with calls.NAME.*), escaping by where a value lands, the call order and
+// its cycle errors, and the merges.
 #include "policies/aggregate/plan.h"
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace gatehouse::policies::aggregate {
 namespace {
 
-using Json = nlohmann::json;
+using tmpl::Field;
+using tmpl::JsonPointer;
+using tmpl::Template;
+using tmpl::Variable;
 
-TEST(AggregatePlan, TemplateSubstitutesAndEscapes) {
-  auto t = parseTemplate("/users/{request.params.id}/x?q={request.query.q}&h={request.header.X-T}");
-  ASSERT_TRUE(t.ok()) << t.error().message;
-  ASSERT_EQ(t->refs.size(), 3u);
-  EXPECT_EQ(t->refs[2].name, "x-t");  // header names are lower-cased
-  auto out = expand(*t, Escape::kUrl, [](const Ref& r) -> std::optional<std::string> {
-    if (r.name == "id") return "a b/c";
-    return std::string("v");
-  });
-  ASSERT_TRUE(out);
-  EXPECT_EQ(*out, "/users/a%20b%2Fc/x?q=v&h=v");
-  auto raw =
-      expand(*t, Escape::kNone, [](const Ref&) { return std::optional<std::string>("a/b"); });
-  EXPECT_EQ(*raw, "/users/a/b/x?q=a/b&h=a/b");
-  auto json = expand(*parseTemplate(R"({{"id": "{request.params.id}"}})"), Escape::kJson,
-                     [](const Ref&) { return std::optional<std::string>("a\"b\\c\n"); });
-  EXPECT_EQ(*json, R"({"id": "a\"b\\c\u000a"})");
-  // A missing value fails the whole expansion.
-  EXPECT_FALSE(expand(*t, Escape::kNone, [](const Ref&) { return std::optional<std::string>(); }));
+using Values = std::map<std::string, std::string>;
+
+// Values by variable key ("id", "q", "x-t"); calls.NAME.* by "NAME".
+class MapVariables final : public tmpl::VariableSource {
+ public:
+  explicit MapVariables(Values v) : values_(std::move(v)) {}
+  bool append(const Variable& v, std::string& out) const override {
+    auto it = values_.find(v.field == Field::kRequestPath ? "path" : v.key);
+    if (it == values_.end()) return false;
+    out += it->second;
+    return true;
+  }
+
+ private:
+  Values values_;
+};
+
+Template compiled(std::string_view text) {
+  auto t = compileTemplate(text);
+  EXPECT_TRUE(t.ok()) << text << ": " << t.error().message;
+  return t.ok() ? std::move(*t) : std::get<Template>(Template::compile(""));
 }
 
-TEST(AggregatePlan, TemplateBracesAndErrors) {
-  auto t = parseTemplate("{{\"a\": {calls.x.body./n}}}");
-  ASSERT_TRUE(t.ok()) << t.error().message;
-  EXPECT_EQ(t->literals[0], "{\"a\": ");
-  EXPECT_EQ(t->literals[1], "}");
-  EXPECT_EQ(t->refs[0].kind, Ref::Kind::kCallBody);
-  EXPECT_EQ(t->refs[0].name, "x");
-  ASSERT_EQ(t->refs[0].pointer.tokens.size(), 1u);
-  EXPECT_FALSE(parseTemplate("/{request.params.}").ok());
-  EXPECT_FALSE(parseTemplate("/{request.cookie.x}").ok());
-  EXPECT_FALSE(parseTemplate("/{calls.x}").ok());
-  EXPECT_FALSE(parseTemplate("/{calls.x.body/a~2}").ok());
-  EXPECT_FALSE(parseTemplate("/{request.params.id").ok());
-  EXPECT_TRUE(parseTemplate("{consumer}").ok());
+std::string render(const Template& t, Escape e, const MapVariables& vars,
+                   bool* complete = nullptr) {
+  std::string out;
+  const bool ok = t.render(EscapingVariables(vars, e), out);
+  if (complete) *complete = ok;
+  return out;
 }
 
-TEST(AggregatePlan, JsonPointerFindAndPlace) {
-  auto p = parsePointer("/a/b~1c/1");
-  ASSERT_TRUE(p.ok());
-  EXPECT_EQ(p->tokens, (std::vector<std::string>{"a", "b/c", "1"}));
-  Json doc = Json::parse(R"({"a": {"b/c": [10, 20]}})");
-  ASSERT_NE(find(doc, *p), nullptr);
-  EXPECT_EQ(*find(doc, *p), 20);
-  EXPECT_EQ(find(doc, *parsePointer("/a/b~1c/2")), nullptr);
-  EXPECT_EQ(find(doc, *parsePointer("/a/b~1c/01")), nullptr);  // no leading zeros
-  EXPECT_EQ(find(doc, *parsePointer("/a/x/y")), nullptr);
-  EXPECT_EQ(*find(doc, *parsePointer("")), doc);
-  EXPECT_FALSE(parsePointer("a").ok());
-  EXPECT_FALSE(parsePointer("/~").ok());
+TEST(AggregatePlan, TemplatesEscapeForWhereTheyLand) {
+  Template t = compiled(
+      "/users/{{ request.params.id }}/x?q={{ request.query.q }}&h={{ request.header.x-t }}");
+  MapVariables vars(Values{{"id", "a b/c"}, {"q", "v"}, {"x-t", "v"}, {"path", "/p/a b"}});
+  EXPECT_EQ(render(t, Escape::kUrl, vars), "/users/a%20b%2Fc/x?q=v&h=v");
+  EXPECT_EQ(render(t, Escape::kNone, vars), "/users/a b/c/x?q=v&h=v");
+  // request.path is already in URL form: not encoded twice.
+  EXPECT_EQ(render(compiled("{{ request.path }}"), Escape::kUrl, vars), "/p/a b");
+  MapVariables quote(Values{{"id", "a\"b\\c\n"}});
+  EXPECT_EQ(render(compiled(R"({"id": "{{ request.params.id }}"})"), Escape::kJson, quote),
+            R"({"id": "a\"b\\c\n"})");
+  // A missing value renders as nothing and says so, unless it has a default.
+  bool complete = true;
+  EXPECT_EQ(render(t, Escape::kUrl, MapVariables(Values{}), &complete), "/users//x?q=&h=");
+  EXPECT_FALSE(complete);
+  render(compiled("/{{ request.params.id | default \"0\" }}"), Escape::kUrl, MapVariables(Values{}),
+         &complete);
+  EXPECT_TRUE(complete);
+}
 
+TEST(AggregatePlan, CallVariablesAndErrors) {
+  Template t = compiled(R"({"a": {{ calls.x.body./n }}, "s": {{ calls.x.status }}})");
+  std::vector<Variable> vars;
+  t.forEachVariable([&](const Variable& v) { vars.push_back(v); });
+  ASSERT_EQ(vars.size(), 2u);
+  EXPECT_EQ(vars[0].field, Field::kCallBody);
+  EXPECT_EQ(vars[0].key, "x");
+  EXPECT_EQ(vars[0].pointer.text(), "/n");
+  EXPECT_EQ(vars[1].field, Field::kCallStatus);
+  EXPECT_TRUE(compileTemplate("{{ calls.x.body }}").ok());  // the whole answer
+  EXPECT_FALSE(compileTemplate("/{{ request.params. }}").ok());
+  EXPECT_FALSE(compileTemplate("/{{ request.cookie.x }}").ok());
+  EXPECT_FALSE(compileTemplate("/{{ calls.x }}").ok());
+  EXPECT_FALSE(compileTemplate("/{{ calls.x.body./a~2 }}").ok());
+  EXPECT_FALSE(compileTemplate("/{{ request.params.id").ok());
+  EXPECT_FALSE(compileTemplate("/{{ response.status }}").ok());  // no response here
+  // The old single-brace syntax is refused with its new spelling.
+  auto old = compileTemplate("/users/{calls.order.body/0/id}");
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.error().message.find("write '{{ calls.order.body./0/id }}'"), std::string::npos)
+      << old.error().message;
+  old = compileTemplate("{consumer}");
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.error().message.find("{{ consumer.name }}"), std::string::npos);
+  EXPECT_TRUE(compileTemplate(R"({"plain": "json {braces}"})").ok());
+  // Outside aggregate, calls.* is no variable.
+  EXPECT_TRUE(
+      std::holds_alternative<tmpl::CompileError>(Template::compile("{{ calls.x.status }}")));
+}
+
+TEST(AggregatePlan, PlaceMakesTheWay) {
   Json out = Json::object();
-  place(out, *parsePointer("/data/user"), Json{{"id", 1}});
-  place(out, *parsePointer("/data/list/-"), 5);  // not an array: becomes an object member
+  place(out, *JsonPointer::parse("/data/user"), Json{{"id", 1}});
+  place(out, *JsonPointer::parse("/data/list/-"), 5);  // not an array: becomes a member
   out["arr"] = Json::array();
-  place(out, *parsePointer("/arr/0"), "x");  // past the end: appended
+  place(out, *JsonPointer::parse("/arr/0"), "x");  // past the end: appended
   EXPECT_EQ(out, Json::parse(R"({"data": {"user": {"id": 1}, "list": {"-": 5}}, "arr": ["x"]})"));
-  place(out, *parsePointer("/data/user/id/deep"), true);  // a scalar on the way is replaced
+  place(out, *JsonPointer::parse("/data/user/id/deep"), true);  // a scalar on the way: replaced
   EXPECT_EQ(out["data"]["user"]["id"], Json::parse(R"({"deep": true})"));
 }
 
@@ -76,50 +113,41 @@ TEST(AggregatePlan, DeepMerge) {
   EXPECT_EQ(a, Json::parse(R"({"a": {"x": 1, "y": [2], "z": 3}, "b": 1, "c": null})"));
 }
 
-TEST(AggregatePlan, ScalarText) {
-  EXPECT_EQ(scalarText(Json("s")), "s");
-  EXPECT_EQ(scalarText(Json(7)), "7");
-  EXPECT_EQ(scalarText(Json(true)), "true");
-  EXPECT_FALSE(scalarText(Json(nullptr)));
-  EXPECT_FALSE(scalarText(Json::object()));
-}
-
-std::vector<CallRefs> refsOf(std::vector<Template>& ts, std::vector<std::string> names) {
-  std::vector<CallRefs> out;
+std::vector<CallTemplates> refsOf(const std::vector<Template>& ts, std::vector<std::string> names) {
+  std::vector<CallTemplates> out;
   for (size_t i = 0; i < ts.size(); ++i)
     out.push_back({names[i], {&ts[i]}});
   return out;
 }
 
 TEST(AggregatePlan, OrderResolvesDependencies) {
-  std::vector<Template> ts = {*parseTemplate("/u/{calls.order.body./user}"),
-                              *parseTemplate("/o/{request.params.id}"),
-                              *parseTemplate("/r/{calls.user.body./id}/{calls.order.body./id}")};
-  auto refs = refsOf(ts, {"user", "order", "reviews"});
-  auto deps = orderCalls(refs);
+  std::vector<Template> ts;
+  ts.push_back(compiled("/u/{{ calls.order.body./user }}"));
+  ts.push_back(compiled("/o/{{ request.params.id }}"));
+  ts.push_back(compiled("/r/{{ calls.user.body./id }}/{{ calls.order.status }}"));
+  auto deps = orderCalls(refsOf(ts, {"user", "order", "reviews"}));
   ASSERT_TRUE(deps.ok()) << deps.error().message;
   EXPECT_EQ((*deps)[0], std::vector<size_t>{1});
   EXPECT_TRUE((*deps)[1].empty());
   EXPECT_EQ((*deps)[2], (std::vector<size_t>{0, 1}));
-  EXPECT_EQ(ts[2].refs[1].call, 1u);
 }
 
 TEST(AggregatePlan, OrderRejectsCyclesAndUnknownCalls) {
-  std::vector<Template> ts = {*parseTemplate("/{calls.b.body./x}"),
-                              *parseTemplate("/{calls.c.body./x}"),
-                              *parseTemplate("/{calls.a.body./x}")};
-  auto refs = refsOf(ts, {"a", "b", "c"});
-  auto deps = orderCalls(refs);
+  std::vector<Template> ts;
+  ts.push_back(compiled("/{{ calls.b.body./x }}"));
+  ts.push_back(compiled("/{{ calls.c.body./x }}"));
+  ts.push_back(compiled("/{{ calls.a.body./x }}"));
+  auto deps = orderCalls(refsOf(ts, {"a", "b", "c"}));
   ASSERT_FALSE(deps.ok());
   EXPECT_NE(deps.error().message.find("dependency cycle a -> b -> c -> a"), std::string::npos)
       << deps.error().message;
 
-  std::vector<Template> self = {*parseTemplate("/{calls.a.body./x}")};
-  auto r1 = refsOf(self, {"a"});
-  EXPECT_FALSE(orderCalls(r1).ok());
-  std::vector<Template> unknown = {*parseTemplate("/{calls.zz.body./x}")};
-  auto r2 = refsOf(unknown, {"a"});
-  auto e = orderCalls(r2);
+  std::vector<Template> self;
+  self.push_back(compiled("/{{ calls.a.body./x }}"));
+  EXPECT_FALSE(orderCalls(refsOf(self, {"a"})).ok());
+  std::vector<Template> unknown;
+  unknown.push_back(compiled("/{{ calls.zz.body./x }}"));
+  auto e = orderCalls(refsOf(unknown, {"a"}));
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.error().message.find("unknown call 'zz'"), std::string::npos);
 }

@@ -578,13 +578,18 @@ TEST(ConfigExamples, AllExamplesLoad) {
   std::filesystem::path root = env ? env : ".";
   if (!std::filesystem::exists(root / "examples")) root = "../..";  // from build/<preset>
   ASSERT_TRUE(std::filesystem::exists(root / "examples")) << "set GATEHOUSE_SOURCE_DIR";
+  // The examples name files relative to the repository root (an OpenAPI document), as
+  // `gatehouse validate examples/...` run from there would.
+  const std::filesystem::path was = std::filesystem::current_path();
+  std::filesystem::current_path(root);
   int loaded = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(root / "examples")) {
+  for (const auto& entry : std::filesystem::directory_iterator("examples")) {
     if (entry.path().extension() != ".yaml") continue;
     LoadResult r = loadConfigFile(entry.path().string());
     EXPECT_TRUE(r.ok()) << entry.path() << "\n" << dump(r);
     ++loaded;
   }
+  std::filesystem::current_path(was);
   EXPECT_GE(loaded, 2);
 }
 

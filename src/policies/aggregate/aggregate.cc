@@ -9,17 +9,15 @@
 #include <utility>
 #include <vector>
 
-#include "lb/hash_key.h"
 #include "policies/aggregate/plan.h"
 #include "policies/aggregate/stats.h"
 #include "policies/policy_yaml.h"
 #include "proxy/cluster_client.h"
 #include "runtime/event_loop.h"
+#include "template/request_variables.h"
 
 namespace gatehouse::policies::aggregate {
 namespace {
-
-using Json = nlohmann::json;
 
 std::string lowerCase(std::string_view s) {
   std::string out(s);
@@ -32,22 +30,23 @@ struct Call {
   std::string name;
   std::string cluster;
   std::string method = "GET";
-  Template path;
-  std::vector<std::pair<std::string, Template>> headers;
-  std::optional<Template> body;
+  tmpl::Template path;
+  std::vector<std::pair<std::string, tmpl::Template>> headers;
+  std::optional<tmpl::Template> body;
   std::chrono::milliseconds timeout{3000};
   bool required = true;
-  JsonPointer at;            // merge: keys
+  tmpl::JsonPointer at;      // merge: keys
   std::vector<size_t> deps;  // the calls whose answers it reads
   CallSeries* series = nullptr;
 };
 
-enum class Merge { kKeys, kDeep };
+enum class Merge { kKeys, kDeep, kTemplate };
 
 struct Config {
   std::vector<Call> calls;
   Merge merge = Merge::kKeys;
-  std::vector<std::string> forward_headers;  // lower case
+  std::optional<tmpl::Template> body_template;  // merge: template
+  std::vector<std::string> forward_headers;     // lower case
   bool forward_authorization = false;
   std::string consumer_header = "x-consumer";  // empty: not sent
   size_t max_response_bytes = 1 << 20;
@@ -84,7 +83,6 @@ class Run {
     for (auto& c : calls)
       c.canceller.cancel();
   }
-  std::optional<std::string> lookup(const Ref& r) const;
 
   // Awaits the end of every call.
   auto allDone() {
@@ -98,11 +96,9 @@ class Run {
   }
 
   const std::shared_ptr<const Config> config;
-  // Copies of what the templates read from the request (it may be gone before a call ends).
-  std::vector<std::pair<std::string, std::string>> params;
-  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
-  std::string query;
-  std::string consumer;
+  // The request the templates read; reset when the filter's frame goes (the client left), after
+  // which no call is built any more (they are all cancelled).
+  const http::RequestContext* request = nullptr;
   std::vector<std::pair<std::string, std::string>> forwarded;  // sent with every call
   std::vector<CallState> calls;
   size_t left;
@@ -122,57 +118,55 @@ class Run {
   proxy::WorkerContext& worker_;
 };
 
-std::optional<std::string> Run::lookup(const Ref& r) const {
-  auto in = [&](const auto& list) -> std::optional<std::string> {
-    for (const auto& [k, v] : list) {
-      if (k == r.name) return v;
+// The templates' variables: the request's (while it lives) and calls.NAME.* from the answers.
+class RunVariables final : public tmpl::VariableSource {
+ public:
+  explicit RunVariables(const Run& run) : run_(run) {}
+  bool append(const tmpl::Variable& v, std::string& out) const override {
+    if (v.field != tmpl::Field::kCallBody && v.field != tmpl::Field::kCallStatus) {
+      return run_.request && tmpl::RequestVariables(*run_.request).append(v, out);
     }
-    return std::nullopt;
-  };
-  switch (r.kind) {
-    case Ref::Kind::kParam:
-      return in(params);
-    case Ref::Kind::kHeader:
-      return in(headers);
-    case Ref::Kind::kQuery: {
-      auto v = lb::findQueryParam(query, r.name);
-      if (!v) return std::nullopt;
-      return std::string(*v);
+    const auto& calls = run_.config->calls;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      if (calls[i].name != v.key) continue;
+      const CallState& st = run_.calls[i];
+      if (v.field == tmpl::Field::kCallStatus) {
+        if (st.status == 0) return false;
+        out += std::to_string(st.status);
+        return true;
+      }
+      if (st.phase != CallState::Phase::kDone || st.failure) return false;
+      const Json* value = v.pointer.find(st.body);
+      return value && tmpl::appendJsonValue(*value, out);
     }
-    case Ref::Kind::kConsumer:
-      if (consumer.empty()) return std::nullopt;
-      return consumer;
-    case Ref::Kind::kCallBody: {
-      const CallState& dep = calls[r.call];
-      if (dep.failure) return std::nullopt;
-      const Json* v = find(dep.body, r.pointer);
-      return v ? scalarText(*v) : std::nullopt;
-    }
+    return false;
   }
-  return std::nullopt;
-}
+
+ private:
+  const Run& run_;
+};
 
 std::optional<proxy::ClusterRequest> Run::buildRequest(size_t i) const {
   const Call& call = config->calls[i];
-  auto get = [this](const Ref& r) { return lookup(r); };
+  const RunVariables vars(*this);
+  // A value that is missing (and has no `default`) skips the call rather than send a guess.
+  auto render = [&](const tmpl::Template& t, Escape escape, std::string& out) {
+    return t.render(EscapingVariables(vars, escape), out);
+  };
   proxy::ClusterRequest req;
   req.method = call.method;
-  auto target = expand(call.path, Escape::kUrl, get);
-  if (!target) return std::nullopt;
-  req.target = std::move(*target);
+  if (!render(call.path, Escape::kUrl, req.target)) return std::nullopt;
   req.timeout = call.timeout;
   req.max_response_bytes = config->max_response_bytes;
   req.headers = forwarded;
   req.headers.emplace_back("accept", "application/json");
-  for (const auto& [name, tmpl] : call.headers) {
-    auto v = expand(tmpl, Escape::kNone, get);
-    if (!v) return std::nullopt;
-    req.headers.emplace_back(name, std::move(*v));
+  for (const auto& [name, t] : call.headers) {
+    std::string value;
+    if (!render(t, Escape::kNone, value)) return std::nullopt;
+    req.headers.emplace_back(name, std::move(value));
   }
   if (call.body) {
-    auto b = expand(*call.body, Escape::kJson, get);
-    if (!b) return std::nullopt;
-    req.body = std::move(*b);
+    if (!render(*call.body, Escape::kJson, req.body)) return std::nullopt;
     req.headers.emplace_back("content-type", "application/json");
   }
   return req;
@@ -209,9 +203,10 @@ runtime::Task<> Run::runCall(std::shared_ptr<Run> self, size_t i) {
   CallState& st = run.calls[i];
   const auto started = runtime::Clock::now();
   std::optional<Failure> failure;
-  std::optional<proxy::ClusterRequest> req = run.buildRequest(i);
+  std::optional<proxy::ClusterRequest> req;
+  if (!run.cancelled) req = run.buildRequest(i);  // after a cancel the request may be gone
   if (!req) {
-    failure = Failure::kSkipped;
+    failure = run.cancelled ? Failure::kCancelled : Failure::kSkipped;
   } else {
     req->canceller = &st.canceller;
     proxy::ClusterResult r =
@@ -272,12 +267,7 @@ class AggregateFilter final : public http::StatelessFilter {
  private:
   std::shared_ptr<Run> start(const http::RequestContext& ctx, proxy::WorkerContext& worker) const {
     auto run = std::make_shared<Run>(c_, worker);
-    for (const auto& p : ctx.path_params)
-      run->params.emplace_back(p.name, p.value);
-    for (const auto& f : ctx.request.headers.fields())
-      run->headers.emplace_back(lowerCase(f.name), f.value);
-    run->query = ctx.request.query;
-    run->consumer = ctx.consumer;
+    run->request = &ctx;
     auto& fwd = run->forwarded;
     if (!ctx.request_id.empty()) fwd.emplace_back("x-request-id", ctx.request_id);
     if (!c_->consumer_header.empty() && !ctx.consumer.empty()) {
@@ -304,6 +294,7 @@ class AggregateFilter final : public http::StatelessFilter {
       ~Watch() {
         ctx.cancelled.unsubscribe();
         run.waiter = {};
+        run.request = nullptr;
         if (run.left > 0) run.cancelAll();
       }
     } watch{*run, ctx};
@@ -338,11 +329,20 @@ class AggregateFilter final : public http::StatelessFilter {
       }
       if (c_->merge == Merge::kKeys) {
         place(doc, call.at, st.body);
-      } else {
+      } else if (c_->merge == Merge::kDeep) {
         deepMerge(doc, st.body);
       }
     }
-    if (!partial.empty()) {
+    if (c_->merge == Merge::kTemplate) {
+      // Missing values (a failed optional call) render as nothing, or their `default`.
+      std::string text;
+      c_->body_template->render(RunVariables(run), text);
+      doc = Json::parse(text, nullptr, false);
+      if (doc.is_discarded()) {
+        return ctx.respondError(500, "aggregate: the merge template did not produce JSON");
+      }
+    }
+    if (!partial.empty() && doc.is_object()) {
       doc["_partial"] = partial;
       doc["_errors"] = std::move(errors);
     }
@@ -363,10 +363,10 @@ class AggregateFactory final : public http::StatelessFactory<AggregateFilter> {
   bool answersRequests() const override { return true; }
 };
 
-Result<Template> readTemplate(const YAML::Node& node, const std::string& what) {
+Result<tmpl::Template> readTemplate(const YAML::Node& node, const std::string& what) {
   auto s = readString(node, what);
   if (!s.ok()) return s.error();
-  auto t = parseTemplate(*s);
+  auto t = compileTemplate(*s);
   if (!t.ok()) return prefixed(what, t.error());
   return t;
 }
@@ -401,9 +401,9 @@ Status readCall(const YAML::Node& n, const std::string& what, const http::Policy
   }
   auto path = readTemplate(n["path"], what + ".path");
   if (!path.ok()) return path.error();
-  if (path->literals[0].empty() || path->literals[0][0] != '/') {
+  if (path->text().empty() || path->text()[0] != '/') {
     return configError(what +
-                       ".path: expected an absolute path such as /users/{request.params.id}");
+                       ".path: expected an absolute path such as /users/{{ request.params.id }}");
   }
   call.path = std::move(*path);
   if (const auto& h = n["headers"]) {
@@ -434,9 +434,9 @@ Status readCall(const YAML::Node& n, const std::string& what, const http::Policy
   }
   std::string at = "/" + call.name;
   if (auto st = readOptional(n, "at", at, what + ".at"); !st.ok()) return st.error();
-  auto p = parsePointer(at);
+  auto p = tmpl::JsonPointer::parse(at);
   if (!p.ok()) return prefixed(what + ".at", p.error());
-  if (p->tokens.empty()) return configError(what + ".at: expected a member such as /user");
+  if (p->isRoot()) return configError(what + ".at: expected a member such as /user");
   call.at = std::move(*p);
   return {};
 }
@@ -445,9 +445,9 @@ Status readCall(const YAML::Node& n, const std::string& what, const http::Policy
 
 Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::PolicyContext& ctx) {
   if (!config || !config.IsMap()) return configError("expected a map with 'calls'");
-  if (auto st =
-          checkKeys(config, {"calls", "merge", "forward_headers", "forward_authorization",
-                             "consumer_header", "max_response_size", "status", "partial_header"});
+  if (auto st = checkKeys(config,
+                          {"calls", "merge", "template", "forward_headers", "forward_authorization",
+                           "consumer_header", "max_response_size", "status", "partial_header"});
       !st.ok()) {
     return st.error();
   }
@@ -467,12 +467,22 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
     c->calls.push_back(std::move(call));
   }
   if (config["merge"]) {
-    auto m = readChoice<Merge>(config["merge"], "merge",
-                               {{"keys", Merge::kKeys}, {"deep", Merge::kDeep}});
+    auto m = readChoice<Merge>(
+        config["merge"], "merge",
+        {{"keys", Merge::kKeys}, {"deep", Merge::kDeep}, {"template", Merge::kTemplate}});
     if (!m.ok()) return m.error();
     c->merge = *m;
   }
-  if (c->merge == Merge::kDeep) {
+  if ((c->merge == Merge::kTemplate) != static_cast<bool>(config["template"])) {
+    return configError(c->merge == Merge::kTemplate ? "template: required with merge: template"
+                                                    : "template: only with merge: template");
+  }
+  if (c->merge == Merge::kTemplate) {
+    auto t = readTemplate(config["template"], "template");
+    if (!t.ok()) return t.error();
+    c->body_template = std::move(*t);
+  }
+  if (c->merge != Merge::kKeys) {
     for (size_t i = 0; i < calls.size(); ++i) {
       if (calls[i]["at"]) {
         return configError("calls[" + std::to_string(i) + "].at: only with merge: keys");
@@ -507,16 +517,22 @@ Result<http::FilterFactoryPtr> build(const YAML::Node& config, const http::Polic
     if (!s.ok()) return s.error();
     c->status = *s;
   }
-  std::vector<CallRefs> refs;
-  for (auto& call : c->calls) {
-    CallRefs r{call.name, {&call.path}};
-    for (auto& [name, t] : call.headers)
+  std::vector<CallTemplates> refs;
+  for (const auto& call : c->calls) {
+    CallTemplates r{call.name, {&call.path}};
+    for (const auto& [name, t] : call.headers)
       r.templates.push_back(&t);
     if (call.body) r.templates.push_back(&*call.body);
     refs.push_back(std::move(r));
   }
   auto deps = orderCalls(refs);
   if (!deps.ok()) return deps.error();
+  if (c->body_template) {
+    // The merge template may name only calls that exist.
+    std::vector<CallTemplates> with_merge = refs;
+    with_merge.push_back({"template", {&*c->body_template}});
+    if (auto all = orderCalls(with_merge); !all.ok()) return all.error();
+  }
   const std::string route = ctx.scope.empty() ? "-" : ctx.scope;
   for (size_t i = 0; i < c->calls.size(); ++i) {
     c->calls[i].deps = std::move((*deps)[i]);

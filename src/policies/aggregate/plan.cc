@@ -1,7 +1,8 @@
 #include "policies/aggregate/plan.h"
 
-#include <cctype>
-#include <charconv>
+#include <optional>
+
+#include "core/encoding.h"
 
 namespace gatehouse::policies::aggregate {
 namespace {
@@ -10,112 +11,32 @@ Error planError(std::string msg) {
   return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, std::move(msg));
 }
 
-std::optional<size_t> arrayIndex(std::string_view token) {
-  if (token.empty() || (token.size() > 1 && token[0] == '0')) return std::nullopt;
-  size_t i = 0;
-  auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), i);
-  if (ec != std::errc() || end != token.data() + token.size()) return std::nullopt;
-  return i;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-Result<Ref> parseRef(std::string_view expr) {
-  Ref ref;
-  auto after = [&](std::string_view prefix) -> std::optional<std::string_view> {
-    if (expr.substr(0, prefix.size()) != prefix) return std::nullopt;
-    return expr.substr(prefix.size());
-  };
-  if (expr == "consumer") {
-    ref.kind = Ref::Kind::kConsumer;
-    return ref;
-  }
-  std::optional<std::string_view> rest;
-  if ((rest = after("request.params."))) {
-    ref.kind = Ref::Kind::kParam;
-  } else if ((rest = after("request.header."))) {
-    ref.kind = Ref::Kind::kHeader;
-  } else if ((rest = after("request.query."))) {
-    ref.kind = Ref::Kind::kQuery;
-  } else if ((rest = after("calls."))) {
-    const size_t dot = rest->find(".body");
-    if (dot == 0 || dot == std::string_view::npos) {
-      return planError("{" + std::string(expr) + "}: expected {calls.NAME.body/POINTER}");
+// "{request.", "{calls." or "{consumer}" not inside "{{ ... }}": the old single-brace syntax.
+std::optional<size_t> legacyReference(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '{') continue;
+    if (i + 1 < text.size() && text[i + 1] == '{') {
+      const size_t close = text.find("}}", i + 2);
+      if (close == std::string_view::npos) return std::nullopt;  // the compiler reports it
+      i = close + 1;
+      continue;
     }
-    ref.kind = Ref::Kind::kCallBody;
-    ref.name = std::string(rest->substr(0, dot));
-    std::string_view ptr = rest->substr(dot + 5);
-    if (!ptr.empty() && ptr[0] == '.') ptr.remove_prefix(1);  // "body./id" reads like "body/id"
-    auto p = parsePointer(ptr);
-    if (!p.ok()) return planError("{" + std::string(expr) + "}: " + p.error().message);
-    ref.pointer = std::move(*p);
-    return ref;
-  } else {
-    return planError("{" + std::string(expr) +
-                     "}: unknown value; expected request.params.NAME, request.header.NAME, "
-                     "request.query.NAME, consumer or calls.NAME.body/POINTER");
+    std::string_view rest = text.substr(i + 1);
+    if (rest.starts_with("request.") || rest.starts_with("calls.") ||
+        rest.starts_with("consumer}")) {
+      return i;
+    }
   }
-  if (rest->empty()) return planError("{" + std::string(expr) + "}: missing name");
-  ref.name = ref.kind == Ref::Kind::kHeader ? lower(*rest) : std::string(*rest);
-  return ref;
+  return std::nullopt;
 }
 
 }  // namespace
 
-Result<JsonPointer> parsePointer(std::string_view text) {
-  JsonPointer p;
-  if (text.empty()) return p;
-  if (text[0] != '/')
-    return planError("JSON pointer '" + std::string(text) + "' must start with /");
-  size_t pos = 1;
-  for (;;) {
-    const size_t slash = text.find('/', pos);
-    std::string_view raw = text.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
-    std::string token;
-    for (size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] != '~') {
-        token.push_back(raw[i]);
-      } else if (i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
-        token.push_back(raw[++i] == '0' ? '~' : '/');
-      } else {
-        return planError("JSON pointer '" + std::string(text) + "': ~ must be followed by 0 or 1");
-      }
-    }
-    p.tokens.push_back(std::move(token));
-    if (slash == std::string_view::npos) break;
-    pos = slash + 1;
-  }
-  return p;
-}
-
-const nlohmann::json* find(const nlohmann::json& doc, const JsonPointer& p) {
-  const nlohmann::json* at = &doc;
-  for (const auto& t : p.tokens) {
-    if (at->is_object()) {
-      auto it = at->find(t);
-      if (it == at->end()) return nullptr;
-      at = &*it;
-    } else if (at->is_array()) {
-      auto i = arrayIndex(t);
-      if (!i || *i >= at->size()) return nullptr;
-      at = &(*at)[*i];
-    } else {
-      return nullptr;
-    }
-  }
-  return at;
-}
-
-void place(nlohmann::json& doc, const JsonPointer& p, nlohmann::json value) {
-  nlohmann::json* at = &doc;
-  for (const auto& t : p.tokens) {
+void place(Json& doc, const tmpl::JsonPointer& p, Json value) {
+  Json* at = &doc;
+  for (const auto& t : p.tokens()) {
     if (at->is_array()) {
-      auto i = arrayIndex(t);
+      auto i = tmpl::arrayIndex(t);
       if (i && *i < at->size()) {
         at = &(*at)[*i];
         continue;
@@ -126,13 +47,13 @@ void place(nlohmann::json& doc, const JsonPointer& p, nlohmann::json value) {
         continue;
       }
     }
-    if (!at->is_object()) *at = nlohmann::json::object();
+    if (!at->is_object()) *at = Json::object();
     at = &(*at)[t];
   }
   *at = std::move(value);
 }
 
-void deepMerge(nlohmann::json& into, nlohmann::json from) {
+void deepMerge(Json& into, Json from) {
   if (!into.is_object() || !from.is_object()) {
     into = std::move(from);
     return;
@@ -147,98 +68,65 @@ void deepMerge(nlohmann::json& into, nlohmann::json from) {
   }
 }
 
-Result<Template> parseTemplate(std::string_view text) {
-  Template t;
-  t.literals.emplace_back();
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '}') {
-      if (i + 1 < text.size() && text[i + 1] == '}') ++i;  // "}}" reads as "}"
-      t.literals.back().push_back('}');
-      continue;
+Result<tmpl::Template> compileTemplate(std::string_view text) {
+  if (auto at = legacyReference(text)) {
+    const size_t close = text.find('}', *at);
+    std::string_view ref = text.substr(
+        *at + 1, close == std::string_view::npos ? std::string_view::npos : close - *at - 1);
+    std::string now = ref == "consumer" ? "consumer.name" : std::string(ref);
+    if (now.starts_with("calls.") && now.find(".body/") != std::string::npos) {
+      now.replace(now.find(".body/"), 6, ".body./");
     }
-    if (c != '{') {
-      t.literals.back().push_back(c);
-      continue;
-    }
-    if (i + 1 < text.size() && text[i + 1] == '{') {
-      t.literals.back().push_back('{');
-      ++i;
-      continue;
-    }
-    const size_t close = text.find('}', i + 1);
-    if (close == std::string_view::npos) {
-      return planError("'" + std::string(text) + "': unclosed {");
-    }
-    auto ref = parseRef(text.substr(i + 1, close - i - 1));
-    if (!ref.ok()) return ref.error();
-    t.refs.push_back(std::move(*ref));
-    t.literals.emplace_back();
-    i = close;
+    return planError("column " + std::to_string(*at + 1) + ": '{" + std::string(ref) +
+                     "}' is the old syntax; write '{{ " + now + " }}' (docs/templates.md)");
   }
-  return t;
+  tmpl::Compiled c = tmpl::Template::compile(text, tmpl::kScopeRequest | tmpl::kScopeCalls);
+  if (auto* e = std::get_if<tmpl::CompileError>(&c)) return planError(tmpl::describe(*e));
+  return std::move(std::get<tmpl::Template>(c));
 }
 
-void appendUrlEscaped(std::string& out, std::string_view v) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (unsigned char c : v) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
+bool EscapingVariables::append(const tmpl::Variable& v, std::string& out) const {
+  const bool url_form =
+      v.field == tmpl::Field::kRequestPath || v.field == tmpl::Field::kRequestQuery;
+  if (escape_ == Escape::kNone || (escape_ == Escape::kUrl && url_form)) {
+    return inner_.append(v, out);
   }
-}
-
-void appendJsonEscaped(std::string& out, std::string_view v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
+  thread_local std::string scratch;  // one per worker, reused
+  scratch.clear();
+  if (!inner_.append(v, scratch)) return false;
+  if (escape_ == Escape::kUrl) {
+    tmpl::appendUrlEncoded(out, scratch);
+  } else {
+    encoding::appendJsonEscaped(out, scratch);
   }
+  return true;
 }
 
-std::optional<std::string> scalarText(const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number() || v.is_boolean()) return v.dump();
-  return std::nullopt;
-}
-
-Result<std::vector<std::vector<size_t>>> orderCalls(std::vector<CallRefs>& calls) {
+Result<std::vector<std::vector<size_t>>> orderCalls(const std::vector<CallTemplates>& calls) {
   std::vector<std::vector<size_t>> deps(calls.size());
-  for (size_t i = 0; i < calls.size(); ++i) {
-    for (Template* t : calls[i].templates) {
-      for (Ref& r : t->refs) {
-        if (r.kind != Ref::Kind::kCallBody) continue;
+  std::optional<Error> error;
+  for (size_t i = 0; i < calls.size() && !error; ++i) {
+    for (const tmpl::Template* t : calls[i].templates) {
+      t->forEachVariable([&](const tmpl::Variable& v) {
+        if (error || (v.field != tmpl::Field::kCallBody && v.field != tmpl::Field::kCallStatus)) {
+          return;
+        }
         size_t j = 0;
-        while (j < calls.size() && calls[j].name != r.name)
+        while (j < calls.size() && calls[j].name != v.key)
           ++j;
         if (j == calls.size()) {
-          return planError("calls[" + std::to_string(i) + "] '" + calls[i].name +
-                           "': reads unknown call '" + r.name + "'");
+          error = planError("calls[" + std::to_string(i) + "] '" + calls[i].name +
+                            "': reads unknown call '" + v.key + "'");
+        } else if (j == i) {
+          error = planError("calls[" + std::to_string(i) + "] '" + calls[i].name +
+                            "': reads its own answer");
+        } else if (std::find(deps[i].begin(), deps[i].end(), j) == deps[i].end()) {
+          deps[i].push_back(j);
         }
-        if (j == i) {
-          return planError("calls[" + std::to_string(i) + "] '" + calls[i].name +
-                           "': reads its own answer");
-        }
-        r.call = j;
-        bool known = false;
-        for (size_t d : deps[i])
-          known = known || d == j;
-        if (!known) deps[i].push_back(j);
-      }
+      });
     }
   }
+  if (error) return *error;
   // Depth-first search for a cycle; `path` is the chain being explored.
   enum class Mark { kNew, kOpen, kDone };
   std::vector<Mark> mark(calls.size(), Mark::kNew);

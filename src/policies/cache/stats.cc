@@ -1,23 +1,12 @@
 #include "policies/cache/stats.h"
 
-#include <memory>
-#include <mutex>
-#include <vector>
-
 #include "cache/store.h"
 #include "metrics/registry.h"
 
 namespace gatehouse::policies::cache {
 namespace {
 
-struct Routes {
-  std::mutex mu;
-  std::vector<std::unique_ptr<RouteStats>> all;
-};
-Routes& routes() {
-  static Routes* r = std::make_unique<Routes>().release();  // workers may count until exit
-  return *r;
-}
+using Table = metrics::RouteOutcomes<Outcome, kOutcomeCount>;
 
 // The `result` label by Outcome: both stale answers are "stale" (the client got a stale
 // entry), so one sample sums them.
@@ -55,17 +44,13 @@ void collect(metrics::Scrape& scrape) {
                                    {"zone"}};
   {
     auto& samples = scrape.family(kResponses);
-    Routes& r = routes();
-    std::lock_guard lock(r.mu);
-    for (const auto& s : r.all) {
-      uint64_t totals[kResultCount] = {};
-      s->cells.forEach([&](const OutcomeCells& c) {
-        for (size_t i = 0; i < kOutcomeCount; ++i)
-          totals[kResultOf[i]] += c.by_outcome[i].get();
-      });
+    Table::process().forEach([&](std::string_view route, const auto& totals) {
+      uint64_t results[kResultCount] = {};
+      for (size_t i = 0; i < kOutcomeCount; ++i)
+        results[kResultOf[i]] += totals[i];
       for (size_t i = 0; i < kResultCount; ++i)
-        samples.add({s->route, kResultNames[i]}, totals[i]);
-    }
+        samples.add({route, kResultNames[i]}, results[i]);
+    });
   }
   for (const auto& [zone, store] : gatehouse::cache::liveZones()) {
     scrape.family(kBytes).add({zone}, store->bytes());
@@ -79,14 +64,7 @@ void collect(metrics::Scrape& scrape) {
 }  // namespace
 
 RouteStats& routeStats(std::string_view route) {
-  Routes& r = routes();
-  std::lock_guard lock(r.mu);
-  for (const auto& s : r.all) {
-    if (s->route == route) return *s;
-  }
-  r.all.push_back(std::make_unique<RouteStats>());
-  r.all.back()->route.assign(route);
-  return *r.all.back();
+  return Table::process().series(route);
 }
 
 void registerMetrics() {

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "jsonschema/uri.h"
@@ -366,7 +367,27 @@ Result<std::shared_ptr<const Spec>> loadSpec(const std::string& file, SpecOption
   text << in.rdbuf();
   std::error_code ec;
   auto absolute = std::filesystem::absolute(file, ec);
-  return parseSpec(text.str(), ec ? file : absolute.string(), options);
+  const std::string name = ec ? file : absolute.string();
+  // routes_from_openapi attaches one openapi_validate per operation: they share one compiled
+  // document while its text is unchanged and some snapshot still holds it.
+  struct Cached {
+    std::string name;
+    jsonschema::FormatMode formats;
+    std::string text;
+    std::weak_ptr<const Spec> spec;
+  };
+  static std::mutex mutex;  // builds run on the control thread; `validate` may run elsewhere
+  static std::vector<Cached> cache;
+  std::string body = text.str();
+  std::lock_guard lock(mutex);
+  std::erase_if(cache, [](const Cached& c) { return c.spec.expired(); });
+  for (const Cached& c : cache) {
+    if (c.name != name || c.formats != options.formats || c.text != body) continue;
+    if (auto spec = c.spec.lock()) return spec;
+  }
+  auto spec = parseSpec(body, name, options);
+  if (spec.ok()) cache.push_back({name, options.formats, std::move(body), *spec});
+  return spec;
 }
 
 Match Spec::match(std::string_view method, std::string_view path) const {

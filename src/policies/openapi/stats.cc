@@ -1,22 +1,11 @@
 #include "policies/openapi/stats.h"
 
-#include <memory>
-#include <mutex>
-#include <vector>
-
 #include "metrics/registry.h"
 
 namespace gatehouse::policies::openapi {
 namespace {
 
-struct Routes {
-  std::mutex mu;
-  std::vector<std::unique_ptr<RouteStats>> all;
-};
-Routes& routes() {
-  static Routes* r = std::make_unique<Routes>().release();  // workers may count until exit
-  return *r;
-}
+using Table = metrics::RouteOutcomes<Outcome, kOutcomeCount>;
 
 constexpr std::pair<std::string_view, std::string_view> kLabels[kOutcomeCount] = {
     {"request", "valid"},
@@ -33,32 +22,18 @@ void collect(metrics::Scrape& scrape) {
       metrics::Type::kCounter,
       {"route", "phase", "result"}};
   auto& samples = scrape.family(kChecks);
-  Routes& r = routes();
-  std::lock_guard lock(r.mu);
-  for (const auto& s : r.all) {
-    uint64_t totals[kOutcomeCount] = {};
-    s->cells.forEach([&](const OutcomeCells& c) {
-      for (size_t i = 0; i < kOutcomeCount; ++i)
-        totals[i] += c.by_outcome[i].get();
-    });
+  Table::process().forEach([&](std::string_view route, const auto& totals) {
     for (size_t i = 0; i < kOutcomeCount; ++i) {
-      samples.add({s->route, kLabels[i].first, kLabels[i].second}, totals[i]);
+      samples.add({route, kLabels[i].first, kLabels[i].second}, totals[i]);
     }
-  }
+  });
 }
 
 }  // namespace
 
 RouteStats& routeStats(std::string_view route) {
   metrics::Registry::process().add("openapi_validate", &collect);
-  Routes& r = routes();
-  std::lock_guard lock(r.mu);
-  for (const auto& s : r.all) {
-    if (s->route == route) return *s;
-  }
-  r.all.push_back(std::make_unique<RouteStats>());
-  r.all.back()->route.assign(route);
-  return *r.all.back();
+  return Table::process().series(route);
 }
 
 }  // namespace gatehouse::policies::openapi

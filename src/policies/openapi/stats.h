@@ -3,10 +3,9 @@
 // rejected, that matched no operation, and (report-only) responses that passed or did not.
 // Workers bump their own cells; /metrics sums them on the admin thread.
 #include <cstddef>
-#include <string>
 #include <string_view>
 
-#include "metrics/per_thread.h"
+#include "metrics/route_outcomes.h"
 
 namespace gatehouse::policies::openapi {
 
@@ -19,16 +18,7 @@ enum class Outcome {
 };
 inline constexpr size_t kOutcomeCount = 5;
 
-struct OutcomeCells {
-  metrics::Counter by_outcome[kOutcomeCount];
-};
-
-// One route's counters; lives for the process, so a reload keeps counting where it was.
-struct RouteStats {
-  std::string route;
-  metrics::PerThread<OutcomeCells> cells;
-  void count(Outcome o) { cells.local().by_outcome[static_cast<size_t>(o)].inc(); }
-};
+using RouteStats = metrics::RouteOutcomes<Outcome, kOutcomeCount>::Series;
 
 // The counters of `route` ("<virtual host>/<route>"), made on first use, and the family put
 // on /metrics (idempotent). Control thread.

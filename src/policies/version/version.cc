@@ -1,5 +1,6 @@
 #include "policies/version/version.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <ctime>
@@ -12,6 +13,7 @@
 #include "cache/freshness.h"
 #include "core/calendar.h"
 #include "lb/hash_key.h"
+#include "metrics/per_thread.h"
 #include "metrics/registry.h"
 #include "policies/policy_yaml.h"
 
@@ -48,9 +50,11 @@ struct Config {
   std::string scope;
 };
 
-// Calls to deprecated versions, by (route, version, consumer). At most max_consumers distinct
-// consumers per (route, version); later ones count as "_other", anonymous calls as "-". Only
-// requests to deprecated versions take its (short) lock.
+// Calls to deprecated versions, by (route, version, consumer). Each worker counts in its own
+// shard, under the shard's own lock (taken by anyone else only at a scrape), so workers never
+// wait for each other. At most max_consumers distinct consumers per (route, version) and shard;
+// the scrape keeps the max_consumers busiest of the sums and counts the rest as "_other".
+// Anonymous calls count as "-".
 class DeprecatedCalls {
  public:
   static DeprecatedCalls& instance() {
@@ -59,12 +63,14 @@ class DeprecatedCalls {
   }
   void count(const std::string& scope, const std::string& version, std::string_view consumer,
              size_t max_consumers) {
-    std::lock_guard lock(mu_);
-    auto& per = counts_[{scope, version}];
+    Shard& shard = shards_.local();
+    std::lock_guard lock(shard.mu);
+    Series& per = shard.counts[{scope, version}];
+    per.max_consumers = max_consumers;
     std::string who = consumer.empty() ? "-" : std::string(consumer);
-    auto it = per.find(who);
-    if (it == per.end() && per.size() >= max_consumers) who = "_other";
-    ++per[who];
+    auto it = per.by_consumer.find(who);
+    if (it == per.by_consumer.end() && per.by_consumer.size() >= max_consumers) who = "_other";
+    ++per.by_consumer[who];
   }
   void collect(metrics::Scrape& scrape) {
     static constexpr metrics::Family kFamily{
@@ -72,17 +78,57 @@ class DeprecatedCalls {
         "Requests to deprecated API versions, by route, version and consumer.",
         metrics::Type::kCounter,
         {"route", "version", "consumer"}};
+    std::map<std::pair<std::string, std::string>, Series> sums;
+    shards_.forEach([&](const Shard& shard) {
+      std::lock_guard lock(shard.mu);
+      for (const auto& [key, per] : shard.counts) {
+        Series& sum = sums[key];
+        sum.max_consumers = per.max_consumers;
+        for (const auto& [who, n] : per.by_consumer)
+          sum.by_consumer[who] += n;
+      }
+    });
     auto& f = scrape.family(kFamily);
-    std::lock_guard lock(mu_);
-    for (const auto& [key, per] : counts_) {
-      for (const auto& [who, n] : per)
+    for (auto& [key, sum] : sums) {
+      for (const auto& [who, n] : capped(std::move(sum)))
         f.add({key.first, key.second, who}, n);
     }
   }
 
  private:
-  std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, std::map<std::string, uint64_t>> counts_;
+  struct Series {
+    size_t max_consumers = 0;
+    std::map<std::string, uint64_t> by_consumer;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::map<std::pair<std::string, std::string>, Series> counts;
+  };
+
+  // The busiest max_consumers consumers of the sums, the others folded into "_other".
+  static std::map<std::string, uint64_t> capped(Series sum) {
+    uint64_t other = 0;
+    if (auto it = sum.by_consumer.find("_other"); it != sum.by_consumer.end()) {
+      other = it->second;
+      sum.by_consumer.erase(it);
+    }
+    std::vector<std::pair<std::string, uint64_t>> by_count(sum.by_consumer.begin(),
+                                                           sum.by_consumer.end());
+    std::stable_sort(by_count.begin(), by_count.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::map<std::string, uint64_t> out;
+    for (size_t i = 0; i < by_count.size(); ++i) {
+      if (i < sum.max_consumers) {
+        out.emplace(std::move(by_count[i].first), by_count[i].second);
+      } else {
+        other += by_count[i].second;
+      }
+    }
+    if (other > 0) out["_other"] = other;
+    return out;
+  }
+
+  metrics::PerThread<Shard> shards_;
 };
 
 std::string lowerCase(std::string_view s) {
