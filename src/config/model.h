@@ -125,7 +125,7 @@ struct Endpoint {
   uint16_t port = 0;
   uint32_t weight = 1;
   uint32_t priority = 0;  // 0 = primary; higher groups take traffic only when lower ones fail
-  std::string zone;       // locality (lb/locality.h); empty = no zone
+  std::string zone = {};  // locality (lb/locality.h); empty = no zone
 };
 
 // What ring_hash and maglev hash to choose a host.

@@ -116,9 +116,13 @@ Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const con
       per_worker[w].push_back(ls);
     }
   }
-  // Keep a copy of each new socket for a binary upgrade to hand over.
-  for (size_t w = 0; w < per_worker.size(); ++w) {
-    for (const ListenerSocket& ls : per_worker[w]) {
+  return per_worker;
+}
+
+void Server::keepListenerCopies(const config::Config& cfg,
+                                const std::vector<std::vector<ListenerSocket>>& sockets) {
+  for (size_t w = 0; w < sockets.size(); ++w) {
+    for (const ListenerSocket& ls : sockets[w]) {
       if (ls.fd < 0) continue;
       auto& copies = listen_fds_[ls.key];
       if (copies.size() <= w) copies.resize(w + 1, -1);
@@ -127,7 +131,6 @@ Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const con
       listener_names_[ls.key] = cfg.listeners[ls.listener_index].name;
     }
   }
-  return per_worker;
 }
 
 int Server::run() {
@@ -186,6 +189,7 @@ int Server::run() {
     workers_.clear();
     return 1;
   }
+  keepListenerCopies(cfg, *sockets);
   adopt(cfg, built->snapshot);
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
   for (int i = 0; i < nworkers; ++i) {
@@ -303,6 +307,7 @@ void Server::reload(const char* why) {
   }
   log_sink_ = sink;
   open_listeners_.clear();
+  keepListenerCopies(cfg, *sockets);
   adopt(cfg, built->snapshot);
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->applySnapshot(current_, (*sockets)[i], sink);

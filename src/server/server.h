@@ -63,6 +63,9 @@ class Server {
   Result<Built> load();
   // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
   Result<std::vector<std::vector<ListenerSocket>>> bindListeners(const config::Config& cfg);
+  // Keeps a copy of each new socket in `sockets` (listen_fds_), for a binary upgrade.
+  void keepListenerCopies(const config::Config& cfg,
+                          const std::vector<std::vector<ListenerSocket>>& sockets);
   // `snap` (built from `cfg`) is now the active snapshot: its listeners count as open, and
   // host health checks and DNS discovery follow it. Workers are told separately.
   void adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snapshot> snap);
