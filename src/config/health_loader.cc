@@ -270,8 +270,7 @@ void readLocality(Diagnostics& diag, const YAML::Node& node, const std::string& 
   MapReader m(diag, node, path, kLocalityKeys);
   if (!m.isMap()) return;
   Locality loc;
-  m.readChecked("local_zone", loc.local_zone, validZoneName,
-                zoneProblem);
+  m.readChecked("local_zone", loc.local_zone, validZoneName, zoneProblem);
   m.readInt("min_healthy_percent", 0, 100, loc.min_healthy_percent);
   c.locality = loc;
 }
@@ -279,8 +278,7 @@ void readLocality(Diagnostics& diag, const YAML::Node& node, const std::string& 
 void readNode(Diagnostics& diag, const YAML::Node& node, NodeOptions& out) {
   MapReader m(diag, node, "node", kNodeKeys);
   if (!m.isMap()) return;
-  m.readChecked("zone", out.zone, validZoneName,
-                zoneProblem);
+  m.readChecked("zone", out.zone, validZoneName, zoneProblem);
 }
 
 }  // namespace gatehouse::config

@@ -159,8 +159,8 @@ int Server::run() {
   for (const auto& [key, fds] : inherited_.listeners)
     inherited_workers = std::max(inherited_workers, fds.size());
   if (inherited_workers > 0 && inherited_workers != static_cast<size_t>(nworkers)) {
-    log::warn("upgrade: keeping the predecessor's ", inherited_workers, " workers (not ",
-              nworkers, "); changing the worker count needs a restart");
+    log::warn("upgrade: keeping the predecessor's ", inherited_workers, " workers (not ", nworkers,
+              "); changing the worker count needs a restart");
     nworkers = static_cast<int>(inherited_workers);
   }
   stats_ = std::make_unique<metrics::Stats>(nworkers);

@@ -101,9 +101,9 @@ class Server {
   // upgrade hands over (the workers close theirs when they drain).
   std::map<std::string, std::vector<int>> listen_fds_;
   std::map<std::string, std::string> listener_names_;  // key -> listener name, for the handover
-  InheritedSockets inherited_;  // from a predecessor, until bound
-  int predecessor_fd_ = -1;     // the handover socket to the predecessor, until READY
-  pid_t successor_pid_ = 0;     // an upgrade in progress
+  InheritedSockets inherited_;                         // from a predecessor, until bound
+  int predecessor_fd_ = -1;  // the handover socket to the predecessor, until READY
+  pid_t successor_pid_ = 0;  // an upgrade in progress
   uint64_t generation_ = 0;
   std::string config_hash_;
   bool shutting_down_ = false;

@@ -222,8 +222,8 @@ std::optional<lb::LocalityPolicy> localityPolicy(const Config& cfg, const Cluste
                                                  std::vector<std::string>& errors) {
   const bool zoned = std::any_of(c.endpoints.begin(), c.endpoints.end(),
                                  [](const Endpoint& e) { return !e.zone.empty(); });
-  std::string local = c.locality && !c.locality->local_zone.empty() ? c.locality->local_zone
-                                                                     : cfg.node.zone;
+  std::string local =
+      c.locality && !c.locality->local_zone.empty() ? c.locality->local_zone : cfg.node.zone;
   if (c.locality && local.empty()) {
     errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".locality") +
                      "no local zone: set locality.local_zone or node.zone");

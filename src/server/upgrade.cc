@@ -58,8 +58,8 @@ Status Server::inheritSockets() {
   size_t n = 0;
   for (const auto& [key, fds] : inherited_.listeners)
     n += fds.size();
-  log::info("upgrade: took over ", n, " listening sockets", inherited_.admin_fd >= 0 ? " and the admin API" : "",
-            " from the running process");
+  log::info("upgrade: took over ", n, " listening sockets",
+            inherited_.admin_fd >= 0 ? " and the admin API" : "", " from the running process");
   return {};
 }
 
