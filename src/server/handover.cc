@@ -7,10 +7,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <sstream>
 
 extern char** environ;
 
@@ -54,7 +54,50 @@ void setTimeouts(int sock, std::chrono::milliseconds t) {
   ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+// The next space-separated word of `text`, consumed; empty at the end.
+std::string_view nextWord(std::string_view& text) {
+  const size_t start = text.find_first_not_of(' ');
+  if (start == std::string_view::npos) {
+    text = {};
+    return {};
+  }
+  text.remove_prefix(start);
+  const size_t end = std::min(text.find(' '), text.size());
+  std::string_view word = text.substr(0, end);
+  text.remove_prefix(end);
+  return word;
+}
+
 }  // namespace
+
+std::optional<HandoverMessage> parseHandoverMessage(std::string_view text) {
+  HandoverMessage m;
+  const std::string_view tag = nextWord(text);
+  if (tag == "END") {
+    if (!nextWord(text).empty()) return std::nullopt;
+    return m;
+  }
+  if (tag == "A") {
+    m.tag = HandoverMessage::Tag::kAdmin;
+    m.key = nextWord(text);
+    if (m.key.empty() || !nextWord(text).empty()) return std::nullopt;
+    return m;
+  }
+  if (tag != "L") return std::nullopt;
+  m.tag = HandoverMessage::Tag::kListener;
+  const std::string_view worker = nextWord(text);
+  auto [end, ec] = std::from_chars(worker.data(), worker.data() + worker.size(), m.worker);
+  if (worker.empty() || ec != std::errc() || end != worker.data() + worker.size() ||
+      m.worker >= kMaxHandoverWorkers) {
+    return std::nullopt;
+  }
+  m.key = nextWord(text);
+  if (m.key.empty()) return std::nullopt;
+  // The name is the rest: a listener's name may hold spaces.
+  const size_t start = text.find_first_not_of(' ');
+  if (start != std::string_view::npos) m.name = text.substr(start);
+  return m;
+}
 
 int InheritedSockets::take(const std::string& key, size_t worker) {
   auto it = listeners.find(key);
@@ -131,25 +174,22 @@ Result<InheritedSockets> receiveSockets(int sock, std::chrono::milliseconds time
       }
     }
     std::string_view text(buf, static_cast<size_t>(n));
-    if (text == "END") {
+    const std::optional<HandoverMessage> m = parseHandoverMessage(text);
+    if (m && m->tag == HandoverMessage::Tag::kEnd) {
       if (fd >= 0) ::close(fd);
       return out;
     }
-    std::istringstream in{std::string(text)};
-    std::string tag, key;
-    in >> tag;
-    if (tag == "A" && (in >> key) && fd >= 0) {
+    if (m && m->tag == HandoverMessage::Tag::kAdmin && fd >= 0) {
       if (out.admin_fd >= 0) ::close(out.admin_fd);
       out.admin_fd = fd;
-      out.admin_key = key;
+      out.admin_key = m->key;
       continue;
     }
-    size_t worker = 0;
-    if (tag == "L" && (in >> worker >> key) && fd >= 0 && worker < 4096) {
-      auto& fds = out.listeners[key];
-      if (fds.size() <= worker) fds.resize(worker + 1, -1);
-      if (fds[worker] >= 0) ::close(fds[worker]);
-      fds[worker] = fd;
+    if (m && m->tag == HandoverMessage::Tag::kListener && fd >= 0) {
+      auto& fds = out.listeners[m->key];
+      if (fds.size() <= m->worker) fds.resize(m->worker + 1, -1);
+      if (fds[m->worker] >= 0) ::close(fds[m->worker]);
+      fds[m->worker] = fd;
       continue;
     }
     if (fd >= 0) ::close(fd);

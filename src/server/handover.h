@@ -13,7 +13,9 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -44,6 +46,18 @@ struct InheritedSockets {
   // Closes every socket not taken.
   void closeRest();
 };
+
+// One message of the old process, without its fd.
+struct HandoverMessage {
+  enum class Tag { kListener, kAdmin, kEnd };
+  Tag tag = Tag::kEnd;
+  size_t worker = 0;  // kListener: below kMaxHandoverWorkers
+  std::string key;    // kListener, kAdmin: non-empty, no spaces
+  std::string name;   // kListener: may be empty or hold spaces
+};
+inline constexpr size_t kMaxHandoverWorkers = 4096;
+// "END", "A <key>" or "L <worker> <key> [<name, to the end>]"; nullopt for anything else.
+std::optional<HandoverMessage> parseHandoverMessage(std::string_view text);
 
 // Old side: sends every socket, then END. The fds stay open here.
 Status sendSockets(int sock, const std::vector<HandedSocket>& sockets);
