@@ -80,6 +80,25 @@ TEST(Handover, ReadyMessage) {
   EXPECT_EQ(parseReady("HELLO 12"), 0);
 }
 
+TEST(Handover, MessageParser) {
+  auto m = parseHandoverMessage("L 3 udp:[::1]:53 dns resolver");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->tag, HandoverMessage::Tag::kListener);
+  EXPECT_EQ(m->worker, 3u);
+  EXPECT_EQ(m->key, "udp:[::1]:53");
+  EXPECT_EQ(m->name, "dns resolver");
+  m = parseHandoverMessage("A 127.0.0.1:9901");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->tag, HandoverMessage::Tag::kAdmin);
+  EXPECT_EQ(m->key, "127.0.0.1:9901");
+  ASSERT_TRUE(parseHandoverMessage("END"));
+  EXPECT_EQ(parseHandoverMessage("END")->tag, HandoverMessage::Tag::kEnd);
+  for (std::string_view bad : {"", "L", "L 0", "L x k", "L -1 k", "L 4096 k", "A", "A a b",
+                               "END x", "X 0 k", "L 99999999999999999999 k"}) {
+    EXPECT_FALSE(parseHandoverMessage(bad)) << bad;
+  }
+}
+
 TEST(Handover, ClosedBeforeEndFails) {
   Pair p;
   const int l = listenOnLoopback();
