@@ -97,7 +97,7 @@ def zone_config(hosts, **locality):
         "clusters": [{
             "name": "svc",
             "endpoints": [{"host": "127.0.0.1", "port": h.port, "zone": h.zone} for h in hosts],
-            "health_check": {"path": CHECK, "interval": "100ms", "timeout": "200ms",
+            "health_check": {"path": CHECK, "interval": "100ms", "timeout": "100ms",
                              "healthy_threshold": 1, "unhealthy_threshold": 2},
             "locality": locality,
             "retry": {"attempts": 3, "on": ["connect-failure", "reset"],
