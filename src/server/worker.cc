@@ -294,11 +294,8 @@ void Worker::startDrain(TimePoint deadline, bool handover) {
     l->drain();
   for (auto& l : retired_udp_)
     l->drain();
-  if (handover) {
-    // The successor reads the same UDP sockets: a listener with no session left closes its
-    // copy here, so that no datagram for a new client is read and dropped by this process.
-    std::erase_if(udp_listeners_, [](const auto& kv) { return kv.second->sessionCount() == 0; });
-  }
+  handover_ = handover;
+  closeIdleUdpListeners();
   drain_timer_.arm(loop_, deadline, &Worker::onDrainDeadline, this);
   maybeFinish();
 }
@@ -343,7 +340,17 @@ void Worker::tcpSessionEnded(l4::TcpSession* s) {
 
 void Worker::udpSessionEnded() {
   GH_ASSERT_OWNER(loop_.owner());
-  if (draining_) maybeFinish();
+  if (!draining_) return;
+  // Called from inside the listener: close it on the next turn, not under its own feet.
+  if (handover_) loop_.post([this] { closeIdleUdpListeners(); });
+  maybeFinish();
+}
+
+void Worker::closeIdleUdpListeners() {
+  // The successor reads the same UDP sockets: a listener with no session left closes this
+  // process's copy, so that no datagram for a new client is read here and dropped.
+  if (!handover_) return;
+  std::erase_if(udp_listeners_, [](const auto& kv) { return kv.second->sessionCount() == 0; });
 }
 
 void Worker::maybeFinish() {

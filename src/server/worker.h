@@ -74,6 +74,8 @@ class Worker final : public proxy::WorkerContext,
   // A connection to a mixed port: peeks at its ClientHello, then runs the HTTP or TCP session.
   runtime::Task<> serveMixedPort(int fd, net::SocketAddress peer, std::string key);
   void startDrain(runtime::TimePoint deadline, bool handover);
+  // After a handover: closes the UDP listeners that have no session left.
+  void closeIdleUdpListeners();
   void maybeFinish();
   static void onSweep(void* self);
   static void onDrainDeadline(void* self);
@@ -96,6 +98,7 @@ class Worker final : public proxy::WorkerContext,
   runtime::Timer sweep_timer_;
   uint64_t sweeps_ = 0;
   runtime::Timer drain_timer_;
+  bool handover_ = false;  // draining because a successor process serves our sockets
 };
 
 }  // namespace gatehouse::server

@@ -26,6 +26,7 @@ import pytest
 
 from support import GATEHOUSE_BIN, IO_TIMEOUT, START_TIMEOUT, cluster, http_get, wait_until
 from support.tcp import echo_handler
+from support.udp import UdpEchoServer
 
 HTTP1_LOOPS = 16
 WEBSOCKETS = 50
@@ -321,3 +322,45 @@ def test_broken_config_keeps_the_old_process_serving(gatehouse, echo, ws_upstrea
     assert g.proc.wait(timeout=START_TIMEOUT) == 0
     assert http_get(g.port, "/x")[0] == 200
     stop_successor(new_pid)
+
+
+def test_udp_listener_is_handed_over(gatehouse, tmp_path):
+    up = UdpEchoServer("u").start()
+    try:
+        pid_file = tmp_path / "gatehouse.pid"
+        cfg = {
+            "clusters": [cluster("u", f"127.0.0.1:{up.port}")],
+            "listeners": [
+                {"name": "main", "address": "127.0.0.1", "port": "@main"},
+                {"name": "udp", "address": "127.0.0.1", "port": "@udp", "mode": "udp",
+                 "udp": {"cluster": "u", "responses": 1}},
+            ],
+            "routes": [{"name": "all", "match": {"path_prefix": "/"},
+                        "direct_response": {"status": 200}}],
+            "timeouts": {"drain": "1s"},
+            "streams": {"max_drain_age": "1s"},
+        }
+        g = gatehouse(cfg, extra_args=["--pid-file", str(pid_file)])
+        wait_until(lambda: read_pid(pid_file) == g.pid, message="the pid file")
+        port = g.extra_port("udp")
+
+        def ask(payload: bytes) -> bytes:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(IO_TIMEOUT)
+                s.sendto(payload, ("127.0.0.1", port))
+                return s.recvfrom(65536)[0]
+
+        assert ask(b"before") == b"u:0:before"
+        r = run_upgrade(pid_file)
+        assert r.returncode == 0, r.stdout + r.stderr
+        new_pid = read_pid(pid_file)
+        # Every new client (a new source port each) is answered, while the old process drains
+        # and after: the successor reads the socket, and the old one no longer does.
+        for i in range(10):
+            assert ask(b"during%d" % i) == b"u:0:during%d" % i
+        assert g.proc.wait(timeout=START_TIMEOUT) == 0
+        for i in range(10):
+            assert ask(b"after%d" % i) == b"u:0:after%d" % i
+        stop_successor(new_pid)
+    finally:
+        up.stop()
