@@ -1,9 +1,18 @@
 // gatehouse: API gateway and load balancer. Subcommands (cli/help.cc describes each): run
-// (default), validate, explain, demo, lua-test, version, help, completion.
+// (default), validate, explain, demo, lua-test, upgrade, version, help, completion.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.h"
@@ -45,6 +54,49 @@ int completion(const std::vector<std::string>& args) {
   }
   std::fputs(cli::bashCompletion().c_str(), stdout);
   return 0;
+}
+
+std::string readPid(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// Signals the instance named by the pid file to start its successor (SIGUSR2), then waits until
+// the pid file names a new, live process: the successor writes it once it serves.
+int upgrade(const std::string& pid_file, const std::string& binary, int timeout_s) {
+  if (pid_file.empty()) return usage(2);
+  const std::string old_text = readPid(pid_file);
+  const pid_t old_pid = static_cast<pid_t>(std::atoi(old_text.c_str()));
+  if (old_pid <= 0) {
+    std::fprintf(stderr, "upgrade: %s names no process\n", pid_file.c_str());
+    return 1;
+  }
+  if (!binary.empty()) {
+    if (::access(binary.c_str(), X_OK) != 0) {
+      std::fprintf(stderr, "upgrade: %s is not an executable file\n", binary.c_str());
+      return 1;
+    }
+    std::ofstream(pid_file + ".binary", std::ios::trunc) << binary << "\n";
+  }
+  if (::kill(old_pid, SIGUSR2) != 0) {
+    std::fprintf(stderr, "upgrade: cannot signal process %d: %s\n", old_pid, std::strerror(errno));
+    return 1;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const pid_t now_pid = static_cast<pid_t>(std::atoi(readPid(pid_file).c_str()));
+    if (now_pid > 0 && now_pid != old_pid && ::kill(now_pid, 0) == 0) {
+      std::printf("upgraded: process %d serves; process %d drains and exits\n", now_pid, old_pid);
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fprintf(stderr,
+               "upgrade: no new process within %d s; process %d keeps serving (see its log)\n",
+               timeout_s, old_pid);
+  return 1;
 }
 
 config::Config demoConfig(uint16_t port, uint16_t admin_port, const std::vector<uint16_t>& ups) {
@@ -115,7 +167,7 @@ int main(int argc, char** argv) {
   if (cmd == "completion") return completion(args);
   if (cmd == "explain") return cli::runExplain(args);
   if (cmd == "validate") return cli::runValidate(args);
-  if (cmd != "run" && cmd != "demo" && cmd != "version") {
+  if (cmd != "run" && cmd != "demo" && cmd != "version" && cmd != "upgrade") {
     std::fprintf(stderr, "gatehouse: unknown command '%s'\n", cmd.c_str());
     return usage(2);
   }
@@ -124,11 +176,20 @@ int main(int argc, char** argv) {
   int port = 8080;
   int admin_port = 9901;
   std::string positional;
+  std::string pid_file;
+  std::string binary;
+  int timeout_s = 60;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string { return i + 1 < args.size() ? args[++i] : std::string(); };
     if (a == "-c" || a == "--config") {
       config_path = value();
+    } else if (a == "--pid-file") {
+      pid_file = value();
+    } else if (a == "--binary") {
+      binary = value();
+    } else if (a == "--timeout") {
+      timeout_s = std::max(1, std::atoi(value().c_str()));
     } else if (a == "--workers") {
       workers = std::atoi(value().c_str());
     } else if (a == "--port") {
@@ -159,6 +220,7 @@ int main(int argc, char** argv) {
     std::printf("gatehouse %s\n", GATEHOUSE_VERSION);
     return 0;
   }
+  if (cmd == "upgrade") return upgrade(pid_file, binary, timeout_s);
   if (cmd == "demo") {
     auto echo = demo::EchoServers::start(2);
     if (!echo.ok()) {
@@ -181,6 +243,13 @@ int main(int argc, char** argv) {
     server::ServerOptions opts;
     opts.config_path = config_path;
     opts.workers_override = workers;
+    opts.pid_file = pid_file;
+    // A binary upgrade re-runs this command line with the binary at this path (replaced in
+    // place by then), read now: later /proc/self/exe may name a deleted file.
+    opts.argv.assign(argv, argv + argc);
+    char exe[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) opts.self_exe.assign(exe, static_cast<size_t>(n));
     server::Server server(std::move(opts));
     return server.run();
   }

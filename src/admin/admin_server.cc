@@ -19,6 +19,11 @@ Status AdminServer::listen(const net::SocketAddress& addr) {
   return {};
 }
 
+void AdminServer::adopt(int fd) {
+  listener_ = net::TcpListener::adopt(loop_, fd);
+  runtime::spawn(acceptLoop());
+}
+
 void AdminServer::close() {
   if (listener_) listener_->close();
 }

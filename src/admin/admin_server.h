@@ -20,7 +20,11 @@ class AdminServer {
   AdminServer(runtime::EventLoop& loop, ServerStateFn state)
       : loop_(loop), state_(std::move(state)) {}
   Status listen(const net::SocketAddress& addr);
+  // Serves on a listening socket bound elsewhere (one handed over by a binary upgrade).
+  void adopt(int fd);
   void close();
+  // The listening socket, -1 when closed (a binary upgrade hands it over).
+  int fd() const { return listener_ ? listener_->fd() : -1; }
   net::SocketAddress localAddress() const { return listener_->localAddress(); }
 
  private:

@@ -12,6 +12,15 @@ constexpr OptionHelp kRunOptions[] = {
      "first argument."},
     {"--workers", "N", "Worker threads (default: the config's `workers`, else one per core)."},
     {"--log-level", "LEVEL", "debug, info, warn or error (default info)."},
+    {"--pid-file", "FILE",
+     "Write the process id to FILE once serving (removed at exit unless a successor rewrote "
+     "it); `gatehouse upgrade` reads it."},
+};
+
+constexpr OptionHelp kUpgradeOptions[] = {
+    {"--pid-file", "FILE", "The pid file of the running instance (required)."},
+    {"--binary", "PATH", "Start this binary instead of the one the instance was started from."},
+    {"--timeout", "SECONDS", "How long to wait for the successor to serve (default 60)."},
 };
 
 constexpr OptionHelp kValidateOptions[] = {
@@ -56,12 +65,20 @@ constexpr OptionHelp kHelpOptions[] = {
 };
 
 constexpr CommandHelp kCommands[] = {
-    {"run", "[run] -c FILE [--workers N] [--log-level LEVEL]", "serve with a configuration file",
+    {"run", "[run] -c FILE [--workers N] [--log-level LEVEL] [--pid-file FILE]",
+     "serve with a configuration file",
      "Loads FILE, binds its listeners and serves until SIGTERM or SIGINT (graceful drain). "
      "SIGHUP, or a change to FILE, reloads it: a config that fails validation is rejected and the "
      "old one keeps serving. SIGUSR1 reopens log files. Under systemd (Type=notify) it reports "
      "READY=1 once listening, RELOADING=1 during a reload and STOPPING=1 when draining.",
      kRunOptions, "gatehouse run -c /etc/gatehouse/gatehouse.yaml\n"},
+    {"upgrade", "upgrade --pid-file FILE [--binary PATH] [--timeout SECONDS]",
+     "replace a running instance's binary without dropping a connection",
+     "Signals the instance named by FILE (SIGUSR2), which starts its successor and hands it the "
+     "listening sockets over a Unix socket; the old process stops accepting and drains its "
+     "connections and streams. Exit status 0 once the successor serves, 1 if it failed to start "
+     "(the old process keeps serving and logs why) or did not serve within the timeout.",
+     kUpgradeOptions, "gatehouse upgrade --pid-file /run/gatehouse.pid\n"},
     {"validate", "validate FILE [--diff-with URL] [--token TOKEN]", "check a configuration",
      "Loads and compiles FILE as a reload would (policies, regexes, clusters) and prints every "
      "error as file:line: yaml.path: message. Exit status 0 when valid, 1 otherwise. With "

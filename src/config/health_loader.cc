@@ -1,6 +1,7 @@
 #include "config/health_loader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <iterator>
 #include <optional>
 #include <string_view>
@@ -36,6 +37,8 @@ constexpr std::string_view kStickyKeys[] = {"cookie",    "ttl",       "path", "s
                                             "http_only", "same_site", "key"};
 constexpr std::string_view kSameSite[] = {"lax", "strict", "none"};
 constexpr std::string_view kSlowStartKeys[] = {"window", "min_weight_percent"};
+constexpr std::string_view kLocalityKeys[] = {"local_zone", "min_healthy_percent"};
+constexpr std::string_view kNodeKeys[] = {"zone"};
 
 constexpr int64_t kMaxThreshold = 1000;
 constexpr size_t kMaxBodyNeedle = 4096;
@@ -248,6 +251,34 @@ void readSlowStart(Diagnostics& diag, const YAML::Node& node, const std::string&
   if (m.require("window")) m.readDuration("window", Millis(1), kMaxDuration, ss.window);
   m.readInt("min_weight_percent", 1, 100, ss.min_weight_percent);
   if (ss.window.count() > 0) c.slow_start = ss;
+}
+
+namespace {
+std::string zoneProblem(const std::string& zone) {
+  return "'" + zone + "' is not a zone name (up to 64 letters, digits, '-', '_', '.')";
+}
+}  // namespace
+
+bool validZoneName(std::string_view zone) {
+  if (zone.empty() || zone.size() > 64) return false;
+  return std::all_of(zone.begin(), zone.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+  });
+}
+
+void readLocality(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c) {
+  MapReader m(diag, node, path, kLocalityKeys);
+  if (!m.isMap()) return;
+  Locality loc;
+  m.readChecked("local_zone", loc.local_zone, validZoneName, zoneProblem);
+  m.readInt("min_healthy_percent", 0, 100, loc.min_healthy_percent);
+  c.locality = loc;
+}
+
+void readNode(Diagnostics& diag, const YAML::Node& node, NodeOptions& out) {
+  MapReader m(diag, node, "node", kNodeKeys);
+  if (!m.isMap()) return;
+  m.readChecked("zone", out.zone, validZoneName, zoneProblem);
 }
 
 }  // namespace gatehouse::config

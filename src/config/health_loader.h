@@ -18,5 +18,10 @@ void readOutlierDetection(Diagnostics& diag, const YAML::Node& node, const std::
 // `sticky:` (docs/config.md, "Session persistence").
 void readSticky(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c);
 void readSlowStart(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c);
+// A cluster's `locality:` map and the top-level `node:` map (zone-aware balancing).
+void readLocality(Diagnostics& diag, const YAML::Node& node, const std::string& path, Cluster& c);
+void readNode(Diagnostics& diag, const YAML::Node& node, NodeOptions& out);
+// An endpoint's zone: a short name of letters, digits and - _ . (checked, else an error).
+bool validZoneName(std::string_view zone);
 
 }  // namespace gatehouse::config

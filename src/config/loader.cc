@@ -35,7 +35,7 @@ constexpr std::string_view kTopKeys[] = {
     "workers",    "watch",     "listeners",     "admin",
     "access_log", "timeouts",  "limits",        "path_normalization",
     "forwarded",  "clusters",  "virtual_hosts", "routes",
-    "http2",      "consumers", "streams",       "routes_from_openapi"};
+    "http2",      "consumers", "streams",       "routes_from_openapi", "node"};
 constexpr std::string_view kStreamKeys[] = {"max_drain_age"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "address",
@@ -83,13 +83,14 @@ constexpr std::string_view kClusterKeys[] = {"name",
                                              "slow_start",
                                              "circuit_breakers",
                                              "sticky",
+                                             "locality",
                                              "panic_threshold",
                                              "priority_failover_threshold",
                                              "protocol",
                                              "proxy_protocol",
                                              "retry"};
 constexpr std::string_view kUpstreamProtocols[] = {"http1", "h2", "h2c", "auto"};
-constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority"};
+constexpr std::string_view kEndpointKeys[] = {"host", "port", "weight", "priority", "zone"};
 constexpr std::string_view kVirtualHostKeys[] = {"name", "domains", "policies", "routes",
                                                  "routes_from_openapi"};
 
@@ -147,6 +148,7 @@ class Loader {
       s.readDuration("max_drain_age", Millis(0), kMaxDuration, config.streams.max_drain_age);
     }
     if (const YAML::Node* v = m.find("limits")) readLimits(*v, config.limits);
+    if (const YAML::Node* v = m.find("node")) readNode(diag_, *v, config.node);
     if (const YAML::Node* v = m.find("http2")) readHttp2(diag_, *v, config.http2);
     if (const YAML::Node* v = m.find("path_normalization")) {
       readPathNormalization(*v, config.path_normalization);
@@ -338,6 +340,9 @@ class Loader {
     m.readInt("port", 1, kMaxPort, e.port);
     m.readInt("weight", 1, kMaxWeight, e.weight);
     m.readInt("priority", 0, kMaxPriority, e.priority);
+    m.readChecked("zone", e.zone, validZoneName, [](const std::string& z) {
+      return "'" + z + "' is not a zone name (up to 64 letters, digits, '-', '_', '.')";
+    });
     if (!ok || diag_.count() != errors_before) return std::nullopt;
     return e;
   }
@@ -414,6 +419,7 @@ class Loader {
         readSlowStart(diag_, *v, m.path("slow_start"), c);
       }
       if (const YAML::Node* v = m.find("sticky")) readSticky(diag_, *v, m.path("sticky"), c);
+      if (const YAML::Node* v = m.find("locality")) readLocality(diag_, *v, m.path("locality"), c);
       if (const YAML::Node* v = m.find("circuit_breakers")) {
         readCircuitBreakers(diag_, *v, m.path("circuit_breakers"), c);
       }

@@ -53,6 +53,19 @@ struct WebSocketOptions {
 };
 
 // Long-lived streams (tunnels, SSE, gRPC streams) across reloads.
+// Where this process runs (a fleet member): the default local zone of zone-aware clusters.
+struct NodeOptions {
+  std::string zone;  // empty = unknown
+};
+
+// Zone-aware balancing of a cluster (lb/locality.h, docs/config.md "locality").
+struct Locality {
+  std::string local_zone;  // empty: node.zone
+  // The local zone takes all the traffic while at least this percent of its hosts (in the
+  // serving priority group) is available; below, it takes a proportional share.
+  uint32_t min_healthy_percent = 70;
+};
+
 struct StreamOptions {
   // A stream whose route was deleted by a reload is closed this long after that reload.
   Millis max_drain_age{600000};  // 0 = never
@@ -112,6 +125,7 @@ struct Endpoint {
   uint16_t port = 0;
   uint32_t weight = 1;
   uint32_t priority = 0;  // 0 = primary; higher groups take traffic only when lower ones fail
+  std::string zone = {};  // locality (lb/locality.h); empty = no zone
 };
 
 // What ring_hash and maglev hash to choose a host.
@@ -270,6 +284,7 @@ struct Cluster {
   uint32_t priority_failover_threshold = 70;
   std::optional<UpstreamTls> tls;
   std::optional<StickySession> sticky;
+  std::optional<Locality> locality;
   // Upstream protocol: http1, h2 (TLS with ALPN h2; needs `tls`), auto (ALPN) or h2c (cleartext,
   // prior knowledge).
   std::string protocol = "http1";
@@ -573,6 +588,7 @@ struct Config {
   ForwardedHeaders forwarded;
   AccessLog access_log;
   Admin admin;
+  NodeOptions node;
   bool watch = true;  // reload when the file changes
 };
 

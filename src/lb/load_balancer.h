@@ -31,6 +31,8 @@ struct Host {
   // Shared health state (lb/host_health.h); null in tests that do not care, meaning healthy.
   HostHealthPtr health;
   std::string hostname;  // as configured (a DNS name or an IP literal): TLS SNI and verification
+  // Locality (lb/locality.h); empty = none.
+  std::string zone = {};
 };
 
 // Immutable once built; shared by all workers.

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -58,7 +59,7 @@ namespace {
 sigset_t controlSignals() {
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1})
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2})
     sigaddset(&mask, s);
   return mask;
 }
@@ -120,19 +121,39 @@ Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const con
     bool exists = open_listeners_.count(key) > 0;
     auto addr = net::SocketAddress::parse(l.address, l.port);
     if (!addr.ok()) return fail(addr.error());
-    for (auto& pw : per_worker) {
+    for (size_t w = 0; w < per_worker.size(); ++w) {
       ListenerSocket ls{key, i, -1};
       if (!exists) {
-        auto fd = l.mode == config::ListenerMode::kUdp ? net::bindUdpSocket(*addr, true)
-                                                       : net::bindListenSocket(*addr, 4096, true);
-        if (!fd.ok()) return fail(fd.error());
-        opened.push_back(*fd);
-        ls.fd = *fd;
+        // A predecessor's socket (binary upgrade) keeps its accept queue: nothing is refused.
+        int fd = inherited_.take(key, w);
+        if (fd < 0) {
+          auto bound = l.mode == config::ListenerMode::kUdp
+                           ? net::bindUdpSocket(*addr, true)
+                           : net::bindListenSocket(*addr, 4096, true);
+          if (!bound.ok()) return fail(bound.error());
+          fd = *bound;
+        }
+        opened.push_back(fd);
+        ls.fd = fd;
       }
-      pw.push_back(ls);
+      per_worker[w].push_back(ls);
     }
   }
   return per_worker;
+}
+
+void Server::keepListenerCopies(const config::Config& cfg,
+                                const std::vector<std::vector<ListenerSocket>>& sockets) {
+  for (size_t w = 0; w < sockets.size(); ++w) {
+    for (const ListenerSocket& ls : sockets[w]) {
+      if (ls.fd < 0) continue;
+      auto& copies = listen_fds_[ls.key];
+      if (copies.size() <= w) copies.resize(w + 1, -1);
+      if (copies[w] >= 0) ::close(copies[w]);
+      copies[w] = ::fcntl(ls.fd, F_DUPFD_CLOEXEC, 0);
+      listener_names_[ls.key] = cfg.listeners[ls.listener_index].name;
+    }
+  }
 }
 
 int Server::run() {
@@ -140,6 +161,10 @@ int Server::run() {
   blockControlSignals();  // idempotent; main() already did it before starting any thread
   sigset_t mask = controlSignals();
   int sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (Status st = inheritSockets(); !st.ok()) {
+    log::error("upgrade: ", st.error().message);
+    return 1;
+  }
 
   // Worker count is fixed for the process; it is read before the first snapshot.
   int nworkers = opts_.workers_override;
@@ -151,6 +176,16 @@ int Server::run() {
     nworkers = c && c->workers > 0 ? c->workers : 0;
   }
   if (nworkers <= 0) nworkers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // One inherited SO_REUSEPORT socket per worker: a socket without a worker would hold
+  // connections nobody accepts, so an upgrade keeps the predecessor's worker count.
+  size_t inherited_workers = 0;
+  for (const auto& [key, fds] : inherited_.listeners)
+    inherited_workers = std::max(inherited_workers, fds.size());
+  if (inherited_workers > 0 && inherited_workers != static_cast<size_t>(nworkers)) {
+    log::warn("upgrade: keeping the predecessor's ", inherited_workers, " workers (not ", nworkers,
+              "); changing the worker count needs a restart");
+    nworkers = static_cast<int>(inherited_workers);
+  }
   stats_ = std::make_unique<metrics::Stats>(nworkers);
 
   auto built = load();
@@ -177,6 +212,7 @@ int Server::run() {
     workers_.clear();
     return 1;
   }
+  keepListenerCopies(cfg, *sockets);
   adopt(cfg, built->snapshot);
   config_text_ = built->text;
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
@@ -187,7 +223,14 @@ int Server::run() {
   if (cfg.admin.enabled) {
     admin_ = std::make_unique<admin::AdminServer>(loop_, [this] { return adminState(); });
     auto addr = net::SocketAddress::parse(cfg.admin.address, cfg.admin.port);
-    Status st = addr.ok() ? admin_->listen(*addr) : Status(addr.error());
+    const int inherited_admin =
+        inherited_.takeAdmin(cfg.admin.address + ":" + std::to_string(cfg.admin.port));
+    Status st;
+    if (inherited_admin >= 0) {
+      admin_->adopt(inherited_admin);
+    } else {
+      st = addr.ok() ? admin_->listen(*addr) : Status(addr.error());
+    }
     if (!st.ok()) {
       log::error("admin: ", st.error().message);
       beginShutdown();
@@ -197,7 +240,9 @@ int Server::run() {
     log::info("listening on ", listenerKey(l), " (", nworkers, " workers)");
   }
   if (admin_) log::info("admin API on ", cfg.admin.address, ":", cfg.admin.port);
-  // Listeners are bound, workers serve and the admin API listens: tell systemd.
+  // Listeners are bound, workers serve and the admin API listens: tell systemd (and a waiting
+  // predecessor, during a binary upgrade).
+  announceServing();
   if (!shutting_down_) sd::ready("serving generation " + std::to_string(generation_));
 
   if (sigfd >= 0) spawn(signalLoop(sigfd));
@@ -226,6 +271,7 @@ int Server::run() {
   loop_.run();
   for (auto& w : workers_)
     w->join();
+  removePidFile();
   log::info("shut down");
   return exit_code_;
 }
@@ -233,6 +279,17 @@ int Server::run() {
 void Server::adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snapshot> snap) {
   for (const auto& l : cfg.listeners)
     open_listeners_.insert(listenerKey(l));
+  for (auto it = listen_fds_.begin(); it != listen_fds_.end();) {
+    if (open_listeners_.count(it->first)) {
+      ++it;
+      continue;
+    }
+    for (int fd : it->second) {
+      if (fd >= 0) ::close(fd);
+    }
+    listener_names_.erase(it->first);
+    it = listen_fds_.erase(it);
+  }
   current_ = std::move(snap);
   generation_ = current_->generation;
   health_.activate(proxy::clustersOf(current_));
@@ -283,6 +340,7 @@ void Server::reload(const char* why) {
   }
   log_sink_ = sink;
   open_listeners_.clear();
+  keepListenerCopies(cfg, *sockets);
   adopt(cfg, built->snapshot);
   config_text_ = built->text;
   for (size_t i = 0; i < workers_.size(); ++i) {
@@ -317,18 +375,32 @@ void Server::republish() {
   log::info("config generation ", generation_, " active (DNS answers changed)");
 }
 
-void Server::beginShutdown() {
+void Server::beginShutdown(bool upgrade) {
   if (shutting_down_) return;
   shutting_down_ = true;
   sd::stopping();
   health_.stop();
   dns_.stop();
   auto drain = current_ ? current_->config->timeouts.drain : std::chrono::milliseconds(15000);
-  log::info("draining (deadline ", drain.count(), " ms)");
+  if (upgrade && current_) {
+    // The successor serves new connections: open streams may run up to their drain age
+    // (0 = until they end), and never less than a shutdown's drain.
+    const auto age = current_->config->streams.max_drain_age;
+    drain = age.count() == 0 ? std::chrono::hours(24 * 365) : std::max(drain, age);
+  }
+  log::info(upgrade ? "draining after the upgrade (deadline " : "draining (deadline ",
+            drain.count(), " ms)");
   if (admin_) admin_->close();
+  // The copies kept for an upgrade: the successor, if any, holds the sockets now.
+  for (auto& [key, fds] : listen_fds_) {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  listen_fds_.clear();
   auto deadline = Clock::now() + drain;
   for (auto& w : workers_)
-    w->drain(deadline);
+    w->drain(deadline, upgrade);
   // Poll for the workers to finish; the control loop then stops.
   shutdown_poll_.arm(
       loop_, loop_.now() + std::chrono::milliseconds(20),
@@ -365,6 +437,9 @@ Task<> Server::signalLoop(int sigfd) {
           else
             log::info("access log reopened");
         }
+        break;
+      case SIGUSR2:
+        startUpgrade();
         break;
       case SIGTERM:
       case SIGINT:

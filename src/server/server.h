@@ -1,7 +1,9 @@
 #pragma once
 // The control thread: loads and validates config, builds snapshots, binds listeners, starts the
 // workers, and runs the admin API, signal handling (SIGHUP reload, SIGTERM/SIGINT drain,
-// SIGUSR1 log reopen) and the config-file watcher on its own EventLoop.
+// SIGUSR1 log reopen, SIGUSR2 binary upgrade: server/handover.h) and the config-file watcher on
+// its own EventLoop.
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -14,6 +16,7 @@
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "runtime/event_loop.h"
+#include "server/handover.h"
 #include "server/snapshot_builder.h"
 #include "server/worker.h"
 #include "upstream/dns_discovery.h"
@@ -29,6 +32,11 @@ struct ServerOptions {
   std::string config_path;               // empty when `preset` is given
   std::optional<config::Config> preset;  // an in-memory config (demo mode)
   int workers_override = 0;
+  // For a binary upgrade: the successor runs `self_exe` (the path this binary was started
+  // from, resolved at start) with `argv`, unless `<pid_file>.binary` names another binary.
+  std::vector<std::string> argv;
+  std::string self_exe;
+  std::string pid_file;  // written once serving; empty = none
 };
 
 // Blocks the signals the control loop handles, in the calling thread and every thread it
@@ -56,13 +64,27 @@ class Server {
   Result<Built> load();
   // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
   Result<std::vector<std::vector<ListenerSocket>>> bindListeners(const config::Config& cfg);
+  // Keeps a copy of each new socket in `sockets` (listen_fds_), for a binary upgrade.
+  void keepListenerCopies(const config::Config& cfg,
+                          const std::vector<std::vector<ListenerSocket>>& sockets);
   // `snap` (built from `cfg`) is now the active snapshot: its listeners count as open, and
   // host health checks and DNS discovery follow it. Workers are told separately.
   void adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snapshot> snap);
   void reload(const char* why);
   // DNS answers changed: rebuild the current config's snapshot with them and publish it.
   void republish();
-  void beginShutdown();
+  // `upgrade`: a successor serves on our sockets; drain streams up to streams.max_drain_age.
+  void beginShutdown(bool upgrade = false);
+  // SIGUSR2: starts the successor and hands it the listening sockets.
+  void startUpgrade();
+  // Waits for the successor's READY (then drains) or its failure (then keeps serving).
+  Task<> watchSuccessor(int sock, pid_t pid);
+  // New process: takes the sockets of a predecessor (GATEHOUSE_UPGRADE_FD) before binding.
+  Status inheritSockets();
+  // Listening and serving: tells the predecessor (if any) and writes the pid file.
+  void announceServing();
+  void writePidFile();
+  void removePidFile();
   Task<> signalLoop(int sigfd);
   Task<> watchLoop(int inotify_fd);
   // What the admin API's built-in endpoints report.
@@ -76,6 +98,13 @@ class Server {
   std::shared_ptr<const proxy::Snapshot> current_;
   std::shared_ptr<proxy::AccessLogSink> log_sink_;
   std::set<std::string> open_listeners_;
+  // The control thread's copy of each listening socket, by key, in worker order: what a binary
+  // upgrade hands over (the workers close theirs when they drain).
+  std::map<std::string, std::vector<int>> listen_fds_;
+  std::map<std::string, std::string> listener_names_;  // key -> listener name, for the handover
+  InheritedSockets inherited_;                         // from a predecessor, until bound
+  int predecessor_fd_ = -1;  // the handover socket to the predecessor, until READY
+  pid_t successor_pid_ = 0;  // an upgrade in progress
   uint64_t generation_ = 0;
   std::shared_ptr<const std::string> config_text_;  // the active config's YAML (GET /config)
   std::string config_hash_;

@@ -2,6 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <optional>
+
+#include "lb/locality.h"
 #include "metrics/stats.h"
 #include "policies/auth/consumers.h"
 #include "policies/direct_response/direct_response.h"
@@ -212,6 +216,31 @@ CompiledRoute::Streams resolveStreams(const Config& cfg, const Route& r) {
   return st;
 }
 
+// Zone-aware balancing applies when the cluster's endpoints have zones and a local zone is known
+// (the cluster's locality.local_zone, else node.zone).
+std::optional<lb::LocalityPolicy> localityPolicy(const Config& cfg, const Cluster& c,
+                                                 std::vector<std::string>& errors) {
+  const bool zoned = std::any_of(c.endpoints.begin(), c.endpoints.end(),
+                                 [](const Endpoint& e) { return !e.zone.empty(); });
+  std::string local =
+      c.locality && !c.locality->local_zone.empty() ? c.locality->local_zone : cfg.node.zone;
+  if (c.locality && local.empty()) {
+    errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".locality") +
+                     "no local zone: set locality.local_zone or node.zone");
+    return std::nullopt;
+  }
+  if (c.locality && !zoned) {
+    errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".locality") +
+                     "no endpoint has a zone");
+    return std::nullopt;
+  }
+  if (!zoned || local.empty()) return std::nullopt;
+  lb::LocalityPolicy p;
+  p.local_zone = std::move(local);
+  p.min_healthy = (c.locality ? c.locality->min_healthy_percent : 70) / 100.0;
+  return p;
+}
+
 // One cluster: timeouts, health and breaker state (kept across reloads through `health`), TLS,
 // the balancer and the host set (configured endpoints, then DNS answers).
 CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Stats* stats,
@@ -262,14 +291,6 @@ CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Sta
       sticky = *st;
     }
   }
-  auto lbf = lb::makeLoadBalancerFactory(c);
-  if (!lbf.ok()) {
-    errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".lb") +
-                     lbf.error().message);
-  } else {
-    cc.lb =
-        std::make_shared<lb::HealthAwareFactory>(*lbf, cc.health_state, cc.health_policy, sticky);
-  }
   for (const auto& ep : c.endpoints) {
     auto addr = net::resolve(ep.host, ep.port);
     if (!addr.ok()) {
@@ -285,6 +306,7 @@ CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Sta
     h.health = health ? health->hostHealth(c.name, h.name)
                       : std::make_shared<lb::HostHealth>(cc.health_state);
     h.hostname = ep.host;
+    h.zone = ep.zone;
     cc.hosts.hosts.push_back(std::move(h));
   }
   if (c.dns && dns) {
@@ -302,6 +324,19 @@ CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Sta
         cc.hosts.hosts.push_back(std::move(h));
       }
     }
+  }
+  // After the hosts: zone-aware balancing counts the local zone's hosts.
+  auto lbf = lb::makeLoadBalancerFactory(c);
+  if (!lbf.ok()) {
+    errors.push_back(where(cfg.source_file, c.line, "clusters." + c.name + ".lb") +
+                     lbf.error().message);
+  } else {
+    lb::LoadBalancerFactoryPtr algorithm = *lbf;
+    if (auto loc = localityPolicy(cfg, c, errors)) {
+      algorithm = std::make_shared<lb::LocalityFactory>(algorithm, *loc, cc.hosts);
+    }
+    cc.lb = std::make_shared<lb::HealthAwareFactory>(algorithm, cc.health_state, cc.health_policy,
+                                                     sticky);
   }
   // Hashing balancers build their lookup table on first use and share it between workers;
   // building it here keeps that work (a 65537-slot Maglev table, say) off the workers.

@@ -275,11 +275,11 @@ void Worker::onSweep(void* self) {
   w->sweep_timer_.arm(w->loop_, now + std::chrono::seconds(1), &Worker::onSweep, w);
 }
 
-void Worker::drain(TimePoint deadline) {
-  loop_.post([this, deadline] { startDrain(deadline); });
+void Worker::drain(TimePoint deadline, bool handover) {
+  loop_.post([this, deadline, handover] { startDrain(deadline, handover); });
 }
 
-void Worker::startDrain(TimePoint deadline) {
+void Worker::startDrain(TimePoint deadline, bool handover) {
   if (draining_) return;
   draining_ = true;
   for (auto& [k, l] : listeners_)
@@ -294,6 +294,8 @@ void Worker::startDrain(TimePoint deadline) {
     l->drain();
   for (auto& l : retired_udp_)
     l->drain();
+  handover_ = handover;
+  closeIdleUdpListeners();
   drain_timer_.arm(loop_, deadline, &Worker::onDrainDeadline, this);
   maybeFinish();
 }
@@ -338,7 +340,17 @@ void Worker::tcpSessionEnded(l4::TcpSession* s) {
 
 void Worker::udpSessionEnded() {
   GH_ASSERT_OWNER(loop_.owner());
-  if (draining_) maybeFinish();
+  if (!draining_) return;
+  // Called from inside the listener: close it on the next turn, not under its own feet.
+  if (handover_) loop_.post([this] { closeIdleUdpListeners(); });
+  maybeFinish();
+}
+
+void Worker::closeIdleUdpListeners() {
+  // The successor reads the same UDP sockets: a listener with no session left closes this
+  // process's copy, so that no datagram for a new client is read here and dropped.
+  if (!handover_) return;
+  std::erase_if(udp_listeners_, [](const auto& kv) { return kv.second->sessionCount() == 0; });
 }
 
 void Worker::maybeFinish() {

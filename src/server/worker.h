@@ -46,7 +46,9 @@ class Worker final : public proxy::WorkerContext,
   void applySnapshot(std::shared_ptr<const proxy::Snapshot> snap,
                      std::vector<ListenerSocket> listeners,
                      std::shared_ptr<proxy::AccessLogSink> log_sink);
-  void drain(runtime::TimePoint deadline);
+  // Stops accepting and drains until `deadline`. `handover`: a successor process serves the
+  // same sockets (binary upgrade), so UDP listeners stop reading once their sessions are done.
+  void drain(runtime::TimePoint deadline, bool handover = false);
   void join();
   bool finished() const { return finished_.load(); }
 
@@ -71,7 +73,9 @@ class Worker final : public proxy::WorkerContext,
   runtime::Task<> acceptLoop(std::shared_ptr<net::TcpListener> listener, std::string key);
   // A connection to a mixed port: peeks at its ClientHello, then runs the HTTP or TCP session.
   runtime::Task<> serveMixedPort(int fd, net::SocketAddress peer, std::string key);
-  void startDrain(runtime::TimePoint deadline);
+  void startDrain(runtime::TimePoint deadline, bool handover);
+  // After a handover: closes the UDP listeners that have no session left.
+  void closeIdleUdpListeners();
   void maybeFinish();
   static void onSweep(void* self);
   static void onDrainDeadline(void* self);
@@ -94,6 +98,7 @@ class Worker final : public proxy::WorkerContext,
   runtime::Timer sweep_timer_;
   uint64_t sweeps_ = 0;
   runtime::Timer drain_timer_;
+  bool handover_ = false;  // draining because a successor process serves our sockets
 };
 
 }  // namespace gatehouse::server

@@ -77,11 +77,13 @@ def recorder(recorder_factory):
 
 @pytest.fixture
 def gatehouse(tmp_path):
-    """Factory: gatehouse(config_dict, workers=2) -> a started Gatehouse; stopped at teardown."""
+    """Factory: gatehouse(config_dict, workers=2, extra_args=()) -> a started Gatehouse; stopped
+    at teardown."""
     started = []
 
-    def make(config, workers=2, name=None):
-        g = Gatehouse(tmp_path, config, workers=workers, name=name or f"gh{len(started)}")
+    def make(config, workers=2, name=None, extra_args=()):
+        g = Gatehouse(tmp_path, config, workers=workers, name=name or f"gh{len(started)}",
+                      extra_args=extra_args)
         started.append(g)
         return g.start()
     yield make

@@ -64,7 +64,7 @@ class Gatehouse:
     127.0.0.1, the admin API, an access log file in tmp_path and `watch: false` unless given.
     """
 
-    def __init__(self, tmp_path: Path, config: dict, workers=2, name="gh"):
+    def __init__(self, tmp_path: Path, config: dict, workers=2, name="gh", extra_args=()):
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.dir / "gatehouse.yaml"
@@ -72,6 +72,7 @@ class Gatehouse:
         self.stderr_path = self.dir / "stderr.log"
         self.stdout_path = self.dir / "stdout.log"
         self.workers = workers
+        self.extra_args = list(extra_args)  # more `run` arguments (e.g. --pid-file)
         self.user_config = config
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -122,7 +123,8 @@ class Gatehouse:
             self.admin_port = free_port()
             self.ports = {}
             self.write_config()
-            self._spawn(["run", "-c", str(self.config_path), "--workers", str(self.workers)])
+            self._spawn(["run", "-c", str(self.config_path), "--workers", str(self.workers),
+                         *self.extra_args])
             try:
                 self.wait_ready()
                 return self
