@@ -101,7 +101,17 @@ int dictGet(lua_State* L) {
     return perform(L, op);
   }
   // The common case, without a DictOp: a view of the key and one lookup.
-  std::optional<SharedDict::Value> v;
+  if (lua_touserdata(L, lua_upvalueindex(2)) == nullptr) {
+    // A worker's own dictionary: pushed straight from the entry (no copy, no lock to hold).
+    const SharedDict::Value* found = dictOf(L).get(key);
+    if (found == nullptr) {
+      lua_pushnil(L);
+    } else {
+      pushValue(L, *found);
+    }
+    return 1;
+  }
+  std::optional<SharedDict::Value> v;  // copied under the lock, pushed after it
   {
     auto lock = lockOf(L);
     if (const SharedDict::Value* found = dictOf(L).get(key)) v = *found;
