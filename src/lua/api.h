@@ -8,6 +8,7 @@
 // layer does no I/O.
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,6 +22,76 @@
 namespace gatehouse::lua {
 
 enum class Phase { kRequestHeaders, kRequestBody, kResponseHeaders, kResponseBody, kLog };
+
+// A string-keyed dictionary of numbers, strings and booleans behind gh.shared. One per worker
+// and script name (it outlives the Vm, across reloads); single-threaded. An entry may expire
+// (a ttl): it is gone for get() from then on, and its room is taken back when the dictionary
+// is full.
+class SharedDict {
+ public:
+  using Value = std::variant<double, std::string, bool>;
+  static constexpr size_t kMaxEntries = 100'000;
+  static constexpr size_t kMaxValueBytes = 64 * 1024;
+
+  const Value* get(std::string_view key);
+  // `ttl_ms` 0: never expires. False when the dictionary is full (a new key past kMaxEntries).
+  bool set(std::string_view key, Value v, int64_t ttl_ms = 0);
+  void erase(std::string_view key);
+  // The value after adding `by` (a missing key starts at `init`, expiring after `ttl_ms` when
+  // not 0; an existing key keeps its expiry); null when it is not a number or the dictionary is
+  // full.
+  const double* incr(std::string_view key, double by, double init, int64_t ttl_ms = 0);
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    Value value;
+    int64_t expires_ns = 0;  // steady clock; 0: never
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  // The live entry of `key`, dropping it when expired.
+  Map::iterator live(std::string_view key);
+  // Room for one more key: false when full even after dropping the expired ones.
+  bool room();
+  Map entries_;
+};
+
+// The dictionary behind gh.global: one per script name for the whole process, every worker's
+// states reaching it under the mutex.
+struct GlobalDict {
+  std::mutex mu;
+  SharedDict dict;
+};
+
+// One call of a dictionary function (gh.shared, gh.global), as data: what a Redis-backed
+// gh.global hands its policy when it suspends the hook.
+struct DictOp {
+  enum class Kind { kGet, kSet, kAdd, kIncr, kDelete };
+  Kind kind = Kind::kGet;
+  std::string key;
+  SharedDict::Value value;  // kSet, kAdd
+  double by = 1;            // kIncr
+  double init = 0;          // kIncr
+  int64_t ttl_ms = 0;       // kSet, kAdd; kIncr: of a key it creates. 0: none
+};
+
+// What it returns to the script: `value` (nil when absent), or, with `error` set, nil and the
+// error (`refused`: false and the error, a refusal such as "exists" rather than a failure).
+struct DictResult {
+  std::optional<SharedDict::Value> value;
+  std::string error;
+  bool refused = false;
+};
+
+// Runs `op` on `dict` (the caller holds its lock, if any).
+DictResult applyDictOp(SharedDict& dict, const DictOp& op);
+
+// What a suspended hook waits for.
+enum class Wait { kNone, kSubRequest, kGlobal };
 
 // What gh.call(cluster, {...}) asks for.
 struct SubRequest {
@@ -48,9 +119,10 @@ struct Invocation {
   std::string* body = nullptr;  // body phases: this chunk (a buffered request body: all of it)
   bool last = false;            // body phases: whether `body` is the body's last chunk
   bool responded = false;       // gh.respond() filled ctx->local_reply
-  // Set by gh.call before it suspends the hook.
+  // Set by gh.call (or gh.global through Redis) before it suspends the hook.
   SubRequest sub_request;
-  bool waiting = false;
+  DictOp global_op;
+  Wait waiting = Wait::kNone;
   int sub_requests = 0;         // made so far in this hook call
   int max_sub_requests = 8;     // beyond: gh.call returns nil, "too many sub-requests"
   lua_State* thread = nullptr;  // the hook's coroutine (set by HookCall)
@@ -74,13 +146,17 @@ class HookCall {
   // Runs the hook at registry reference `fn_ref` for `inv` (body hooks get inv.last as their
   // argument). kWaiting: it called gh.call; inv.sub_request says what for.
   Step start(int fn_ref, Invocation& inv);
-  // Continues a kWaiting call with the sub-request's answer. `inv` is the one start() had.
+  // Continues a kWaiting call with the sub-request's answer (inv.waiting kSubRequest) or the
+  // gh.global call's result (kGlobal). `inv` is the one start() had.
   Step resume(Invocation& inv, const SubResponse& answer);
+  Step resume(Invocation& inv, const DictResult& result);
   // Why the call failed (kFailed).
   const CallFailure& failure() const { return failure_; }
 
  private:
   Step settle(Invocation& inv, Vm::Resumed r);
+  // Resumes with the `nresults` values on top of the suspended coroutine's stack.
+  Step continueWith(Invocation& inv, int nresults);
   void release(bool reusable);
 
   Vm& vm_;
@@ -90,36 +166,11 @@ class HookCall {
   CallFailure failure_;
 };
 
-// A string-keyed dictionary of numbers, strings and booleans behind gh.shared. One per worker
-// and script name (it outlives the Vm, across reloads); single-threaded.
-class SharedDict {
- public:
-  using Value = std::variant<double, std::string, bool>;
-  static constexpr size_t kMaxEntries = 100'000;
-  static constexpr size_t kMaxValueBytes = 64 * 1024;
-
-  const Value* get(const std::string& key) const;
-  // False when the dictionary is full (a new key past kMaxEntries).
-  bool set(const std::string& key, Value v);
-  void erase(const std::string& key) { entries_.erase(key); }
-  // The value after adding `by` (a missing key starts at `init`); null when it is not a number.
-  const double* incr(const std::string& key, double by, double init);
-  size_t size() const { return entries_.size(); }
-
- private:
-  std::unordered_map<std::string, Value> entries_;
-};
-
-// The dictionary behind gh.global: one per script name for the whole process, every worker's
-// states reaching it under the mutex.
-struct GlobalDict {
-  std::mutex mu;
-  SharedDict dict;
-};
-
 // Installs the global `gh` in `vm` (call once, before Vm::load); false when it does not fit
-// in the memory bound. `local` backs gh.shared and `global` gh.global; both outlive `vm`.
-bool installApi(Vm& vm, SharedDict* local, GlobalDict* global);
+// in the memory bound. `local` backs gh.shared and `global` gh.global; both outlive `vm`. With
+// `global_remote`, a gh.global call in a hook that can wait suspends it (Wait::kGlobal) for the
+// caller to perform (through Redis); elsewhere (the top level) it uses `global`.
+bool installApi(Vm& vm, SharedDict* local, GlobalDict* global, bool global_remote = false);
 
 class ScriptMetrics;
 // Points gh.metric at `metrics` (declared in the policy's config; they outlive `vm`). Before

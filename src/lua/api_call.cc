@@ -105,7 +105,7 @@ int call(lua_State* L) {
   }
   ++inv.sub_requests;
   inv.sub_request = std::move(req);
-  inv.waiting = true;
+  inv.waiting = Wait::kSubRequest;
   return lua_yield(L, 0);
 }
 

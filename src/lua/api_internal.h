@@ -33,5 +33,11 @@ void registerUtilApi(lua_State* L);
 void registerCallApi(lua_State* L);                                  // gh.call and gh.vars
 void registerRegexApi(lua_State* L);                                 // gh.re
 void registerMetricApi(lua_State* L, const ScriptMetrics* metrics);  // gh.metric
+// gh[name]: the dictionary functions over `dict`, guarded by `mu` when not null; `remote`:
+// gh.global through the policy (lua/api_dict.cc).
+void registerDictionaryApi(lua_State* L, const char* name, SharedDict* dict, std::mutex* mu,
+                           bool remote);
+// Pushes what a dictionary function returns; the number of values.
+int pushDictResult(lua_State* L, const DictResult& r);
 
 }  // namespace gatehouse::lua

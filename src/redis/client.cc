@@ -626,6 +626,9 @@ void Connection::handleReply(ReplyKind kind, uint64_t id, redisReply* reply) {
     for (size_t i = 0; i < reply->elements; ++i) {
       const redisReply* e = reply->element[i];
       w.result.ints.push_back(e->type == REDIS_REPLY_INTEGER ? e->integer : 0);
+      if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
+        w.result.strings.emplace_back(e->str, e->len);
+      }
     }
     consecutive_timeouts_ = 0;
   } else {

@@ -59,7 +59,8 @@ struct CallResult {
   bool ok = false;
   bool timed_out = false;
   std::string error;
-  std::vector<int64_t> ints;  // the script's integer array reply
+  std::vector<int64_t> ints;         // the script's array reply: integers (0 for other elements)
+  std::vector<std::string> strings;  // its string elements, in order (none for an integer)
 };
 
 class Connection {

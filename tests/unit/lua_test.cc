@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <lua.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "http/filter.h"
 #include "lua/api.h"
 #include "lua/vm.h"
+#include "policies/lua/global_redis.h"
 #include "policy_test_util.h"
 
 namespace gatehouse {
@@ -395,6 +397,138 @@ TEST(LuaSharedDict, GetSetIncr) {
   EXPECT_EQ(l.eval("gh.shared.get('s')"), "nil");
   EXPECT_EQ(l.eval("select(2, gh.shared.set('big', string.rep('x', 70000)))"), "value too large");
   EXPECT_EQ(l.dict.size(), 2u);
+}
+
+TEST(LuaSharedDict, TtlAddAndDelete) {
+  Loaded l("");
+  EXPECT_EQ(l.eval("gh.shared.set('t', 'v', 600)"), "true");
+  EXPECT_EQ(l.eval("gh.shared.add('t', 'w')"), "false");
+  EXPECT_EQ(l.eval("select(2, gh.shared.add('t', 'w'))"), "exists");
+  EXPECT_EQ(l.eval("gh.shared.set('t', 'v', 0.001)"), "true");
+  // A window counter: the ttl starts with the key; an incr keeps it.
+  EXPECT_EQ(l.eval("gh.shared.incr('w', 1, 0, 600)"), "1");
+  EXPECT_EQ(l.eval("gh.shared.incr('w', 1, 0, 0.001)"), "2");
+  EXPECT_EQ(l.eval("gh.shared.incr('x', 1, 0, 0.001)"), "1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the 1 ms ttls
+  EXPECT_EQ(l.eval("gh.shared.get('t')"), "nil");
+  EXPECT_EQ(l.eval("gh.shared.get('w')"), "2");
+  EXPECT_EQ(l.eval("gh.shared.incr('x')"), "1");
+  EXPECT_EQ(l.eval("gh.shared.add('t', 'w')"), "true");
+  EXPECT_EQ(l.eval("gh.shared.get('t')"), "w");
+  EXPECT_EQ(l.eval("gh.shared.delete('t')"), "true");
+  EXPECT_EQ(l.eval("gh.shared.get('t')"), "nil");
+  EXPECT_EQ(l.eval("pcall(gh.shared.set, 'x', 1, -1)"), "false");
+  EXPECT_EQ(l.eval("pcall(gh.shared.incr, 'x', 0/0)"), "false");
+  EXPECT_EQ(l.eval("gh.global.add('g', true)"), "true");
+  EXPECT_EQ(l.eval("gh.global.get('g')"), "true");
+}
+
+// gh.global with global_remote: a call in a hook suspends it with the DictOp, and the result it
+// is resumed with is what the script gets.
+TEST(LuaSharedDict, RemoteGlobalSuspendsTheHook) {
+  std::unique_ptr<Vm> vm = Vm::create({}, lua::kAllowNone);
+  lua::SharedDict local;
+  lua::GlobalDict global;
+  ASSERT_TRUE(vm && lua::installApi(*vm, &local, &global, true));
+  ASSERT_TRUE(vm->load(R"(
+gh.global.set("top", 1)  -- the top level runs on the process's dictionary
+function hook()
+  local n, err = gh.global.incr("hits", 2, 10, 60)
+  gh.req.set_header("x-n", tostring(n) .. "|" .. tostring(err))
+  local v, verr = gh.global.get("k")
+  gh.req.set_header("x-v", tostring(v) .. "|" .. tostring(verr))
+end
+function on_log()
+  local v, err = gh.global.get("k")
+  gh.req.set_header("x-log", tostring(v) .. "|" .. err)
+end
+)",
+                       "remote.lua")
+                  .ok());
+  EXPECT_EQ(std::get<double>(*global.dict.get("top")), 1);
+  http::RequestContext ctx;
+  Invocation inv;
+  inv.ctx = &ctx;
+  lua::HookCall call(*vm);
+  ASSERT_EQ(call.start(lua::functionRef(*vm, "hook"), inv), lua::HookCall::Step::kWaiting);
+  EXPECT_EQ(inv.waiting, lua::Wait::kGlobal);
+  EXPECT_EQ(inv.global_op.kind, lua::DictOp::Kind::kIncr);
+  EXPECT_EQ(inv.global_op.key, "hits");
+  EXPECT_EQ(inv.global_op.by, 2);
+  EXPECT_EQ(inv.global_op.init, 10);
+  EXPECT_EQ(inv.global_op.ttl_ms, 60'000);
+  lua::DictResult n;
+  n.value = 12.0;
+  ASSERT_EQ(call.resume(inv, n), lua::HookCall::Step::kWaiting);
+  EXPECT_EQ(inv.global_op.kind, lua::DictOp::Kind::kGet);
+  lua::DictResult down;
+  down.error = "redis: timeout";
+  ASSERT_EQ(call.resume(inv, down), lua::HookCall::Step::kDone);
+  EXPECT_EQ(ctx.request.headers.get("x-n"), "12|nil");
+  EXPECT_EQ(ctx.request.headers.get("x-v"), "nil|redis: timeout");
+  // A sub-request's answer does not resume a hook waiting for gh.global.
+  ASSERT_EQ(call.start(lua::functionRef(*vm, "hook"), inv), lua::HookCall::Step::kWaiting);
+  EXPECT_EQ(call.resume(inv, lua::SubResponse{}), lua::HookCall::Step::kFailed);
+  // Where the gateway cannot wait, the call says so.
+  http::RequestContext log_ctx;
+  Invocation li;
+  li.ctx = &log_ctx;
+  li.phase = Phase::kLog;
+  EXPECT_EQ(lua::runHook(*vm, lua::functionRef(*vm, "on_log"), li).kind, Failure::kNone);
+  EXPECT_NE(log_ctx.request.headers.get("x-log").find("nil|gh.global through redis is available"),
+            std::string::npos);
+  EXPECT_EQ(local.size(), 0u);
+}
+
+TEST(LuaGlobalRedis, ArgumentsAndReplies) {
+  using policies::lua::globalArgs;
+  using policies::lua::globalResultFromReply;
+  lua::DictOp op;
+  op.kind = lua::DictOp::Kind::kSet;
+  op.key = "k";
+  op.value = 0.1;
+  op.ttl_ms = 1500;
+  EXPECT_EQ(globalArgs("p{n}:", op),
+            (std::vector<std::string>{"p{n}:k", "set", "n0.10000000000000001", "1500"}));
+  op.kind = lua::DictOp::Kind::kAdd;
+  op.value = std::string("a\0b", 3);
+  op.ttl_ms = 0;
+  EXPECT_EQ(globalArgs("p:", op),
+            (std::vector<std::string>{"p:k", "add", std::string("sa\0b", 4), "0"}));
+  op.kind = lua::DictOp::Kind::kIncr;
+  op.by = -2;
+  op.init = 5;
+  op.ttl_ms = 60000;
+  EXPECT_EQ(globalArgs("p:", op), (std::vector<std::string>{"p:k", "incr", "-2", "5", "60000"}));
+
+  auto reply = [](std::vector<std::string> strings) {
+    redis::CallResult r;
+    r.ok = true;
+    r.ints.assign(strings.size(), 0);
+    r.strings = std::move(strings);
+    return r;
+  };
+  lua::DictResult out;
+  ASSERT_TRUE(globalResultFromReply(reply({"v", "n42.5"}), out));
+  EXPECT_EQ(std::get<double>(*out.value), 42.5);
+  ASSERT_TRUE(globalResultFromReply(reply({"v", "b0"}), out));
+  EXPECT_EQ(std::get<bool>(*out.value), false);
+  ASSERT_TRUE(globalResultFromReply(reply({"v", "shi"}), out));
+  EXPECT_EQ(std::get<std::string>(*out.value), "hi");
+  ASSERT_TRUE(globalResultFromReply(reply({"v", "41"}), out));  // untagged: a string
+  EXPECT_EQ(std::get<std::string>(*out.value), "41");
+  ASSERT_TRUE(globalResultFromReply(reply({"v", "nope"}), out));  // 'n' but not a number
+  EXPECT_EQ(std::get<std::string>(*out.value), "nope");
+  lua::DictResult exists;
+  ASSERT_TRUE(globalResultFromReply(reply({"exists"}), exists));
+  EXPECT_TRUE(exists.refused);
+  EXPECT_EQ(exists.error, "exists");
+  lua::DictResult bad;
+  EXPECT_FALSE(globalResultFromReply(reply({"what"}), bad));
+  redis::CallResult ints;
+  ints.ok = true;
+  ints.ints = {1, 2};
+  EXPECT_FALSE(globalResultFromReply(ints, bad));
 }
 
 TEST(LuaSharedDict, GlobalIsSharedByStatesOnManyThreads) {

@@ -42,7 +42,8 @@ Result<std::unique_ptr<WorkerScript>> loadScript(
   ws->dict = std::move(dict);
   ws->global = std::move(global);
   ws->vm = glua::Vm::create(o.limits, o.allow);
-  if (!ws->vm || !glua::installApi(*ws->vm, ws->dict.get(), ws->global.get()) ||
+  if (!ws->vm ||
+      !glua::installApi(*ws->vm, ws->dict.get(), ws->global.get(), o.global_redis.has_value()) ||
       !glua::installMetrics(*ws->vm, ws->metrics.get())) {
     return configError("the Lua state does not fit in max_memory");
   }
@@ -195,7 +196,7 @@ class LuaFilter final : public http::Filter {
     // Field by field: a fresh Invocation (its sub-request's strings) costs more than the hook.
     inv_.ctx = &ctx;
     inv_.responded = false;
-    inv_.waiting = false;
+    inv_.waiting = glua::Wait::kNone;
     inv_.sub_requests = 0;
     inv_.phase = phase;
     inv_.body = body;
@@ -210,8 +211,9 @@ class LuaFilter final : public http::Filter {
       case glua::HookCall::Step::kDone:
         return inv_.responded ? http::Verdict::kRespond : http::Verdict::kContinue;
       case glua::HookCall::Step::kWaiting:
-        // gh.call refuses the phases whose verdicts the core does not await.
-        ctx.pending = awaitSubRequests(ctx, hook);
+        // gh.call and gh.global (Redis) refuse the phases whose verdicts the core does not
+        // await.
+        ctx.pending = awaitHook(ctx, hook);
         return http::Verdict::kPause;
       case glua::HookCall::Step::kFailed:
         break;
@@ -219,14 +221,21 @@ class LuaFilter final : public http::Filter {
     return fail(ctx, hook, call_->failure());
   }
 
-  // The hook, suspended in gh.call: each sub-request performed, the hook resumed with its
-  // answer, until it ends. The filter (and with it the state) outlives this task.
-  runtime::Task<http::Verdict> awaitSubRequests(http::RequestContext& ctx, Hook hook) {
+  // The hook, suspended in gh.call or gh.global (Redis): each sub-request or dictionary call
+  // performed, the hook resumed with its answer, until it ends. The filter (and with it the
+  // state and the factory) outlives this task.
+  runtime::Task<http::Verdict> awaitHook(http::RequestContext& ctx, Hook hook) {
     glua::HookCall::Step step = glua::HookCall::Step::kWaiting;
     while (step == glua::HookCall::Step::kWaiting) {
-      glua::SubResponse answer =
-          co_await performSubRequest(std::move(inv_.sub_request), f_.options().max_sub_response);
-      step = call_->resume(inv_, answer);
+      if (inv_.waiting == glua::Wait::kGlobal) {
+        glua::DictResult result = co_await performGlobal(
+            *f_.options().global_redis, *script_->global, std::move(inv_.global_op));
+        step = call_->resume(inv_, result);
+      } else {
+        glua::SubResponse answer =
+            co_await performSubRequest(std::move(inv_.sub_request), f_.options().max_sub_response);
+        step = call_->resume(inv_, answer);
+      }
     }
     co_return settle(ctx, hook, step);
   }

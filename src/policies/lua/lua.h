@@ -5,13 +5,14 @@
 // Each worker then keeps its own state per policy instance (made on its first request; no
 // lock between workers) and a per-worker dictionary per script name that outlives reloads.
 #include <cstdint>
+#include <optional>
 #include <string>
-
 #include <vector>
 
 #include "http/filter.h"
 #include "lua/script_metrics.h"
 #include "lua/vm.h"
+#include "policies/lua/global_redis.h"
 
 namespace gatehouse::policies::lua {
 
@@ -26,6 +27,8 @@ struct Options {
   int max_sub_requests = 8;              // gh.call per hook call
   size_t max_sub_response = 1ull << 20;  // a sub-request's response body
   std::vector<gatehouse::lua::MetricSpec> metrics;  // gh.metric's counters and gauges
+  // gh.global through Redis (fleet mode) when set: `redis` and `on_redis_error`.
+  std::optional<GlobalRedis> global_redis;
 };
 
 Result<Options> parseOptions(const YAML::Node& config);

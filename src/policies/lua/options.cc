@@ -6,6 +6,7 @@
 
 #include "policies/lua/lua.h"
 #include "policies/policy_yaml.h"
+#include "policies/rate_limit/common.h"
 
 namespace gatehouse::policies::lua {
 namespace {
@@ -113,14 +114,39 @@ Status readSource(const YAML::Node& c, Options& o) {
   return configError("set file (a script's path) or source (the script itself)");
 }
 
+// `redis` (the rate_limit policy's map; prefix default "gatehouse:lua:") and `on_redis_error`.
+Status readGlobalRedis(const YAML::Node& c, Options& o) {
+  if (!c["redis"]) {
+    if (c["on_redis_error"]) return configError("on_redis_error: needs redis");
+    return {};
+  }
+  rate_limit::RedisSettings settings;
+  settings.prefix = "gatehouse:lua:";
+  if (auto st = rate_limit::parseRedis(c["redis"], "gh.global", settings); !st.ok()) return st;
+  GlobalRedis g;
+  g.endpoint = std::move(settings.endpoint);
+  g.endpoint_id = g.endpoint.id();
+  // The braces keep one script's keys apart from another's whose name continues with ':'.
+  g.key_prefix = settings.prefix + "{" + o.name + "}:";
+  if (c["on_redis_error"]) {
+    auto mode = readChoice<OnRedisError>(
+        c["on_redis_error"], "on_redis_error",
+        {{"error", OnRedisError::kError}, {"fallback", OnRedisError::kFallback}});
+    if (!mode.ok()) return mode.error();
+    g.on_error = *mode;
+  }
+  o.global_redis = std::move(g);
+  return {};
+}
+
 }  // namespace
 
 Result<Options> parseOptions(const YAML::Node& config) {
   if (!config.IsMap()) return configError("expected a map with file or source");
   const YAML::Node& c = config;
-  if (auto st = checkKeys(
-          c, {"file", "source", "name", "max_instructions", "max_memory", "error_status",
-              "max_body_size", "allow", "max_sub_requests", "max_sub_response_size", "metrics"});
+  if (auto st = checkKeys(c, {"file", "source", "name", "max_instructions", "max_memory",
+                              "error_status", "max_body_size", "allow", "max_sub_requests",
+                              "max_sub_response_size", "metrics", "redis", "on_redis_error"});
       !st.ok()) {
     return st.error();
   }
@@ -169,6 +195,7 @@ Result<Options> parseOptions(const YAML::Node& config) {
   if (c["allow"]) {
     if (auto st = readAllow(c["allow"], o); !st.ok()) return st.error();
   }
+  if (auto st = readGlobalRedis(c, o); !st.ok()) return st.error();  // after `name`
   return o;
 }
 
