@@ -4,6 +4,7 @@
 //   GET /healthz  200 while the process runs
 //   GET /readyz   200 when serving, 503 while draining
 //   GET /config   the active config's source file and generation (JSON)
+//   /api/v1/...   the versioned admin API (admin/api_v1.h)
 // plus the endpoints that policies declare with their registration (http::AdminEndpoint,
 // e.g. /quotas, /usage). Control thread only.
 #include <cstddef>
@@ -13,6 +14,8 @@
 #include <span>
 #include <string_view>
 
+#include "admin/access.h"
+#include "admin/control_plane.h"
 #include "http/admin_endpoint.h"
 #include "metrics/stats.h"
 #include "proxy/snapshot.h"
@@ -26,6 +29,9 @@ struct ServerState {
   uint64_t generation = 0;
   size_t workers = 0;
   bool draining = false;
+  // Who may call the admin API; null = no access control (loopback, read-only).
+  std::shared_ptr<const AccessPolicy> access;
+  ControlPlane* control = nullptr;  // null when the server offers no writes (tests)
 };
 using ServerStateFn = std::function<ServerState()>;
 

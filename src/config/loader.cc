@@ -51,7 +51,11 @@ constexpr std::string_view kListenerKeys[] = {"name",
 // In the order of their enums (readEnum).
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
-constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
+constexpr std::string_view kAdminKeys[] = {"enabled",     "address",    "port",
+                                           "tokens_file", "tokens_env", "tls",
+                                           "cert_roles",  "generations", "audit_log"};
+constexpr std::string_view kAdminCertRoleKeys[] = {"match", "role"};
+constexpr std::string_view kAdminRoles[] = {"read", "write"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
     "client_header",     "client_body",      "keepalive_idle", "upstream_connect",
@@ -634,6 +638,32 @@ class Loader {
     }
   }
 
+  void readAdminAccess(const MapReader& m, Admin& a) {
+    m.read("tokens_file", a.tokens_file);
+    m.read("tokens_env", a.tokens_env);
+    m.readInt("generations", 1, 1000, a.generations);
+    m.read("audit_log", a.audit_log);
+    if (const YAML::Node* v = m.find("tls")) a.tls = readListenerTls(diag_, *v, m.path("tls"));
+    if (const YAML::Node* v = m.find("cert_roles")) {
+      const std::string path = m.path("cert_roles");
+      if (!expectList(diag_, *v, path)) return;
+      if (!a.tls || a.tls->client_auth == "none") {
+        diag_.add(*v, path, "cert_roles needs admin.tls with client_auth optional or require");
+      }
+      size_t i = 0;
+      for (const auto& item : *v) {
+        MapReader rm(diag_, item, path + "[" + std::to_string(i++) + "]", kAdminCertRoleKeys);
+        if (!rm.isMap()) continue;
+        AdminCertRole r;
+        if (rm.require("match")) rm.read("match", r.match);
+        std::string role = "read";
+        if (rm.has("role")) readOneOf(rm, "role", kAdminRoles, role);
+        r.write = role == "write";
+        a.cert_roles.push_back(std::move(r));
+      }
+    }
+  }
+
   void readAdmin(const YAML::Node* node, const YAML::Node& key, Config& config) {
     Admin& a = config.admin;
     Located port_where{key.Mark(), "admin.port"};
@@ -647,6 +677,7 @@ class Loader {
       }
       m.readInt("port", 1, kMaxPort, a.port);
       if (const YAML::Node* p = m.find("port")) port_where.mark = p->Mark();
+      readAdminAccess(m, a);
     }
     std::optional<IpAddress> ip = parseIp(a.address);
     if (!a.enabled || !ip) return;
@@ -722,7 +753,7 @@ LoadResult loadString(std::string_view yaml, const std::string& file_name) {
   return result;
 }
 
-LoadResult loadFile(const std::string& path) {
+LoadResult loadFile(const std::string& path, std::string* text_out) {
   LoadResult result;
   auto fail = [&](std::string message) {
     ConfigError e;
@@ -745,7 +776,9 @@ LoadResult loadFile(const std::string& path) {
     text.resize(old_size + static_cast<size_t>(in.gcount()));
   }
   if (in.bad()) return fail(std::string("cannot read file: ") + std::strerror(errno));
-  return loadString(text, path);
+  LoadResult r = loadString(text, path);
+  if (text_out) *text_out = std::move(text);
+  return r;
 }
 
 // Last resort for what the loader cannot report itself (allocation failure, mostly).
@@ -771,9 +804,9 @@ LoadResult loadConfigString(std::string_view yaml, const std::string& file_name)
   }
 }
 
-LoadResult loadConfigFile(const std::string& path) {
+LoadResult loadConfigFile(const std::string& path, std::string* text) {
   try {
-    return loadFile(path);
+    return loadFile(path, text);
   } catch (...) {
     return internalError(path);
   }

@@ -33,7 +33,8 @@ struct LoadResult {
 };
 
 // Reads and validates a config file. `path` is recorded as Config::source_file and in errors.
-LoadResult loadConfigFile(const std::string& path);
+// With `text`, the bytes read are stored there too (the admin API keeps them).
+LoadResult loadConfigFile(const std::string& path, std::string* text = nullptr);
 
 // Validates YAML text; `file_name` is only used to label errors and PolicySpecs.
 LoadResult loadConfigString(std::string_view yaml, const std::string& file_name);
