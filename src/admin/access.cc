@@ -91,7 +91,7 @@ Status AccessPolicy::parseTokens(std::string_view text, std::string_view where,
   return {};
 }
 
-Result<AccessPolicy> AccessPolicy::build(const config::Admin& admin) {
+Result<AccessPolicy> AccessPolicy::build(const config::AdminAccess& admin) {
   AccessPolicy p;
   p.cert_roles_ = admin.cert_roles;
   if (admin.tokens_file) {

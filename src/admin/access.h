@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config/model.h"
+#include "config/admin_options.h"
 #include "core/result.h"
 #include "net/tls.h"
 
@@ -36,7 +36,7 @@ struct AuthResult {
 class AccessPolicy {
  public:
   // Reads the tokens (file and/or environment variable). Errors name the file and line.
-  static Result<AccessPolicy> build(const config::Admin& admin);
+  static Result<AccessPolicy> build(const config::AdminAccess& admin);
   // Parses "NAME ROLE TOKEN" entries, one per line or ';'-separated; '#' starts a comment.
   // `where` labels errors.
   static Status parseTokens(std::string_view text, std::string_view where, AccessPolicy& into);

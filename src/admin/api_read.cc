@@ -297,7 +297,7 @@ ApiReply apiListeners(ApiCall& call) {
   Json admin;
   admin["address"] = cfg.admin.address;
   admin["port"] = cfg.admin.port;
-  admin["tls"] = cfg.admin.tls.has_value();
+  admin["tls"] = call.state.admin_options && call.state.admin_options->tls.has_value();
   r.body["admin"] = std::move(admin);
   return r;
 }
@@ -317,7 +317,9 @@ ApiReply apiCertificates(ApiCall& call) {
   for (const auto& l : cfg.listeners) {
     if (l.tls) add(*l.tls, l.name);
   }
-  if (cfg.admin.tls) add(*cfg.admin.tls, "admin");
+  if (call.state.admin_options && call.state.admin_options->tls) {
+    add(*call.state.admin_options->tls, "admin");
+  }
   return r;
 }
 

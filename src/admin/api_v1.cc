@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include "core/log.h"
@@ -109,7 +110,7 @@ void audit(const ServerState& state, std::string_view method, std::string_view p
     if (!call->audit_summary.empty()) line["summary"] = call->audit_summary;
   }
   const std::string target =
-      state.snapshot ? state.snapshot->config->admin.audit_log : std::string("stderr");
+      state.admin_options ? state.admin_options->audit_log : std::string("stderr");
   writeAuditLine(target, line);
 }
 

@@ -431,10 +431,10 @@ std::vector<Edit> editScript(const std::vector<std::string_view>& a,
         out.push_back({' ', a[pre + i]});
         ++i;
         ++j;
-      } else if (j < m && (i == n || at(i, j + 1) >= at(i + 1, j))) {
-        out.push_back({'+', b[pre + j++]});
+      } else if (i < n && (j == m || at(i + 1, j) >= at(i, j + 1))) {
+        out.push_back({'-', a[pre + i++]});  // removals first, as diff(1) shows them
       } else {
-        out.push_back({'-', a[pre + i++]});
+        out.push_back({'+', b[pre + j++]});
       }
     }
   } else {

@@ -31,6 +31,8 @@ struct ServerState {
   bool draining = false;
   // Who may call the admin API; null = no access control (loopback, read-only).
   std::shared_ptr<const AccessPolicy> access;
+  // The `admin:` access options of the running config (audit log, admin TLS); may be null.
+  std::shared_ptr<const config::AdminAccess> admin_options;
   ControlPlane* control = nullptr;  // null when the server offers no writes (tests)
 };
 using ServerStateFn = std::function<ServerState()>;

@@ -177,6 +177,8 @@ class Loader {
     return config;
   }
 
+ AdminAccess takeAdminAccess() { return std::move(admin_access_); }
+
  private:
   static Listener defaultListener() {
     Listener l;
@@ -638,7 +640,7 @@ class Loader {
     }
   }
 
-  void readAdminAccess(const MapReader& m, Admin& a) {
+  void readAdminAccess(const MapReader& m, AdminAccess& a) {
     m.read("tokens_file", a.tokens_file);
     m.read("tokens_env", a.tokens_env);
     m.readInt("generations", 1, 1000, a.generations);
@@ -677,7 +679,7 @@ class Loader {
       }
       m.readInt("port", 1, kMaxPort, a.port);
       if (const YAML::Node* p = m.find("port")) port_where.mark = p->Mark();
-      readAdminAccess(m, a);
+      readAdminAccess(m, admin_access_);
     }
     std::optional<IpAddress> ip = parseIp(a.address);
     if (!a.enabled || !ip) return;
@@ -701,6 +703,7 @@ class Loader {
   }
 
   Diagnostics& diag_;
+  AdminAccess admin_access_;
   std::set<std::string, std::less<>> cluster_names_;
   std::map<std::string, int, std::less<>> vhost_lines_;  // name -> line of first definition
   std::vector<std::vector<Located>> vhost_domains_;      // parallel to virtual_hosts/domains
@@ -735,6 +738,7 @@ LoadResult loadString(std::string_view yaml, const std::string& file_name) {
     if (root && checkDocumentShape(diag, *root)) {
       Loader loader(diag);
       Config config = loader.load(*root);
+      result.admin_access = loader.takeAdminAccess();
       if (diag.count() == 0) result.config = std::move(config);
     }
   } catch (const YAML::DeepRecursion& e) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/admin_options.h"
 #include "config/model.h"
 
 namespace gatehouse::config {
@@ -28,6 +29,7 @@ struct ConfigError {
 struct LoadResult {
   std::optional<Config> config;     // set if and only if `errors` is empty
   std::vector<ConfigError> errors;  // sorted by position; capped at kMaxReportedErrors
+  AdminAccess admin_access;         // the admin listener's access options (with `config`)
 
   bool ok() const { return config.has_value(); }
 };

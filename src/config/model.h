@@ -552,28 +552,10 @@ struct ConsumerSpec {
   std::string yaml_path;  // consumers[2]
 };
 
-// A client-certificate identity of the admin listener's mTLS and the role it is given.
-struct AdminCertRole {
-  // Matched against the verified client certificate: its RFC 2253 subject, its subject's CN,
-  // or one of its subjectAltName entries ("DNS:ops.example", "URI:spiffe://...").
-  std::string match;
-  bool write = false;  // role `write` (else `read`)
-};
-
-// The admin listener (docs/admin-api.md). With no access control configured it serves
-// loopback clients only, read-only.
 struct Admin {
   bool enabled = true;
   std::string address = "127.0.0.1";
   uint16_t port = 9901;
-  // Bearer tokens, one "NAME ROLE TOKEN" per line (file) or ';'-separated (variable).
-  std::optional<std::string> tokens_file;
-  std::optional<std::string> tokens_env;
-  // TLS on the admin listener; with client_auth, client certificates map to roles.
-  std::optional<ListenerTls> tls;
-  std::vector<AdminCertRole> cert_roles;
-  size_t generations = 10;  // config generations kept for GET .../generations and rollback
-  std::string audit_log = "stderr";  // "stderr", "off" or a file path: one JSON line per write
 };
 
 struct Config {

@@ -73,7 +73,7 @@ std::string Server::describe(const Problems& problems) {
 
 namespace {
 // The loader's result as a Built's config, or its errors as problems.
-std::shared_ptr<const config::Config> takeConfig(config::LoadResult lr,
+std::shared_ptr<const config::Config> takeConfig(config::LoadResult& lr,
                                                  std::vector<admin::ConfigProblem>& problems) {
   for (auto& e : lr.errors) {
     problems.push_back({e.file, e.line, e.column, e.path, e.message});
@@ -84,11 +84,13 @@ std::shared_ptr<const config::Config> takeConfig(config::LoadResult lr,
 }  // namespace
 
 std::optional<Server::Built> Server::loadText(const std::string& text, Problems& problems) {
-  auto cfg = takeConfig(config::loadConfigString(text, opts_.config_path), problems);
+  auto lr = config::loadConfigString(text, opts_.config_path);
+  auto cfg = takeConfig(lr, problems);
   if (!cfg) return std::nullopt;
   Built b;
   b.config = std::move(cfg);
   b.text = text;
+  b.admin_options = std::make_shared<const config::AdminAccess>(std::move(lr.admin_access));
   auto sr = server::buildSnapshot(b.config, stats_.get(), generation_ + 1, &health_, &dns_.results());
   if (!sr.snapshot) {
     for (auto& e : sr.errors)
@@ -96,7 +98,7 @@ std::optional<Server::Built> Server::loadText(const std::string& text, Problems&
     return std::nullopt;
   }
   b.snapshot = sr.snapshot;
-  auto access = admin::AccessPolicy::build(b.config->admin);
+  auto access = admin::AccessPolicy::build(*b.admin_options);
   if (!access.ok()) {
     problems.push_back({opts_.config_path, 0, 0, "admin", access.error().message});
     return std::nullopt;
@@ -114,16 +116,18 @@ Result<Server::Built> Server::load(Problems* out) {
     auto sr = server::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
     for (auto& e : sr.errors)
       problems.push_back({"", 0, 0, "", std::move(e)});
-    auto access = admin::AccessPolicy::build(cfg->admin);
+    auto options = std::make_shared<const config::AdminAccess>();
+    auto access = admin::AccessPolicy::build(*options);
     if (sr.snapshot && access.ok()) {
       built = Built{cfg, sr.snapshot,
-                    std::make_shared<const admin::AccessPolicy>(std::move(*access)), ""};
+                    std::make_shared<const admin::AccessPolicy>(std::move(*access)), options,
+                    ""};
     }
   } else {
     std::string text;
     auto lr = config::loadConfigFile(opts_.config_path, &text);
     if (!lr.ok()) {
-      takeConfig(std::move(lr), problems);
+      takeConfig(lr, problems);
     } else {
       built = loadText(text, problems);
     }
@@ -219,8 +223,8 @@ int Server::run() {
     // its tokens and certificate roles follow each reload.
     std::shared_ptr<const net::TlsServerContext> admin_tls;
     Status st;
-    if (cfg.admin.tls) {
-      auto ctx = net::TlsServerContext::create(*cfg.admin.tls);
+    if (built->admin_options->tls) {
+      auto ctx = net::TlsServerContext::create(*built->admin_options->tls);
       if (ctx.ok()) {
         admin_tls = *ctx;
       } else {
@@ -284,7 +288,8 @@ void Server::recordConfig(const Built& built, const std::string& origin) {
   config_generation_ = generation_;
   config_text_ = built.text;
   access_ = built.access;
-  generations_.setCapacity(built.config->admin.generations);
+  admin_options_ = built.admin_options;
+  generations_.setCapacity(built.admin_options->generations);
   generations_.push(admin::Generation{config_generation_, static_cast<int64_t>(std::time(nullptr)),
                                       origin, built.text});
 }
@@ -571,8 +576,8 @@ Task<> Server::watchLoop(int inotify_fd) {
 }
 
 admin::ServerState Server::adminState() {
-  return {current_,       stats_.get(), generation_, workers_.size(),
-          shutting_down_, access_,      this};
+  return {current_, stats_.get(), generation_, workers_.size(), shutting_down_,
+          access_,  admin_options_, this};
 }
 
 }  // namespace gatehouse::server

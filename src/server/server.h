@@ -66,6 +66,7 @@ class Server final : public admin::ControlPlane {
     std::shared_ptr<const config::Config> config;
     std::shared_ptr<const proxy::Snapshot> snapshot;
     std::shared_ptr<const admin::AccessPolicy> access;
+    std::shared_ptr<const config::AdminAccess> admin_options;
     std::string text;  // the YAML it came from (empty for a preset)
   };
   // Why a config was refused; empty = none.
@@ -109,6 +110,7 @@ class Server final : public admin::ControlPlane {
   std::string config_text_;
   admin::GenerationRing generations_;
   std::shared_ptr<const admin::AccessPolicy> access_;
+  std::shared_ptr<const config::AdminAccess> admin_options_;
   std::string config_hash_;
   bool shutting_down_ = false;
   int exit_code_ = 0;
