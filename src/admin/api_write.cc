@@ -194,12 +194,8 @@ ApiReply apiConfigPut(ApiCall& call) {
 ApiReply apiConfigPatch(ApiCall& call) {
   if (!call.state.control) return noControl();
   const std::string path = call.params.empty() ? std::string() : call.params.back();
-  Json patch;
-  try {
-    patch = Json::parse(call.body);
-  } catch (const Json::exception& e) {
-    return apiError(400, std::string("body is not JSON (a merge patch, RFC 7386): ") + e.what());
-  }
+  const Json patch = Json::parse(call.body, nullptr, /*allow_exceptions=*/false);
+  if (patch.is_discarded()) return apiError(400, "body is not JSON (a merge patch, RFC 7386)");
   auto current = yamlToJson(call.state.control->configText());
   if (!current.ok()) return apiError(409, "the running config text does not parse: " +
                                               current.error.message);
@@ -214,13 +210,8 @@ ApiReply apiConfigPatch(ApiCall& call) {
 
 ApiReply apiRollback(ApiCall& call) {
   if (!call.state.control) return noControl();
-  Json body;
-  try {
-    body = Json::parse(call.body);
-  } catch (const Json::exception&) {
-    return apiError(400, "expected {\"generation\": N}");
-  }
-  if (!body.is_object() || !body.contains("generation") ||
+  const Json body = Json::parse(call.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("generation") ||
       !body["generation"].is_number_unsigned()) {
     return apiError(400, "expected {\"generation\": N}");
   }
@@ -272,13 +263,10 @@ runtime::Task<ApiReply> apiCachePurge(ApiCall& call) {
   // JSON body {"key"|"prefix"|"tag": "...", "zone": "..."}.
   std::string query(call.query);
   if (query.empty() && !call.body.empty()) {
-    Json body;
-    try {
-      body = Json::parse(call.body);
-    } catch (const Json::exception&) {
+    const Json body = Json::parse(call.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
       co_return apiError(400, "expected a JSON object or query parameters");
     }
-    if (!body.is_object()) co_return apiError(400, "expected a JSON object");
     for (const auto& [k, v] : body.items()) {
       if (!v.is_string()) co_return apiError(400, "'" + k + "' must be a string");
       std::string enc;
@@ -301,9 +289,9 @@ runtime::Task<ApiReply> apiCachePurge(ApiCall& call) {
   http::AdminReply pr = co_await purge("POST", "/cache/purge", query);
   ApiReply r;
   r.status = pr.status;
-  try {
-    r.body = Json::parse(pr.body);
-  } catch (const Json::exception&) {
+  r.body = Json::parse(pr.body, nullptr, /*allow_exceptions=*/false);
+  if (r.body.is_discarded()) {
+    r.body = Json::object();
     r.body["message"] = pr.body;
   }
   co_return r;
