@@ -105,8 +105,7 @@ Result<AccessPolicy> AccessPolicy::build(const config::AdminAccess& admin) {
   if (admin.tokens_env) {
     const char* v = std::getenv(admin.tokens_env->c_str());
     if (!v || !*v) {
-      return invalid("admin.tokens_env: environment variable " + *admin.tokens_env +
-                     " is not set");
+      return invalid("admin.tokens_env: environment variable " + *admin.tokens_env + " is not set");
     }
     if (auto st = parseTokens(v, "$" + *admin.tokens_env, p); !st.ok()) return st.error();
   }

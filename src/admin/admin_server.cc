@@ -20,8 +20,8 @@ runtime::Task<bool> readBody(net::TcpStream& s, Buffer& in, uint64_t length, std
   while (out.size() < length) {
     if (in.empty()) {
       in.reserve(16384);
-      auto n = co_await s.read(in.writePtr(), in.writable(),
-                               s.loop().now() + std::chrono::seconds(30));
+      auto n =
+          co_await s.read(in.writePtr(), in.writable(), s.loop().now() + std::chrono::seconds(30));
       if (!n.ok() || *n == 0) co_return false;
       in.commit(*n);
     }
@@ -113,8 +113,8 @@ runtime::Task<> AdminServer::serve(int fd, bool loopback_peer) {
     } else {
       static const AccessPolicy kNoAccess;
       const AccessPolicy& access = state.access ? *state.access : kNoAccess;
-      AuthResult auth = access.authenticate(authorization, peer_cert ? &*peer_cert : nullptr,
-                                            loopback_peer);
+      AuthResult auth =
+          access.authenticate(authorization, peer_cert ? &*peer_cert : nullptr, loopback_peer);
       if (auth.failure != AuthFailure::kNone) {
         r = refuseUnauthenticated(method, path, auth.failure, state);
       } else if (path.starts_with(kApiPrefix)) {

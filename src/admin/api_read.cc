@@ -76,7 +76,9 @@ Json routeJson(const config::Route& r, const std::string& vhost, const std::stri
   return j;
 }
 
-ApiReply noConfig() { return apiError(503, "no config loaded yet"); }
+ApiReply noConfig() {
+  return apiError(503, "no config loaded yet");
+}
 
 std::string isoTime(int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);

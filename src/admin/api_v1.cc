@@ -160,23 +160,27 @@ ApiReply apiError(int status, std::string message) {
 void writeAuditLine(const std::string& target, const Json& line) {
   if (target == "off") return;
   const std::string text = line.dump() + "\n";
-  int fd = target == "stderr" ? 2 : ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  int fd = target == "stderr"
+               ? 2
+               : ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
     log::error("admin audit log ", target, ": cannot open: ", std::strerror(errno));
     return;
   }
   // One write() per line: O_APPEND keeps concurrent writers' lines whole.
   ssize_t n = ::write(fd, text.data(), text.size());
-  if (n != static_cast<ssize_t>(text.size())) log::error("admin audit log ", target, ": short write");
+  if (n != static_cast<ssize_t>(text.size()))
+    log::error("admin audit log ", target, ": short write");
   if (fd != 2) ::close(fd);
 }
 
-HttpReply refuseUnauthenticated(std::string_view method, std::string_view path,
-                                AuthFailure failure, const ServerState& state) {
+HttpReply refuseUnauthenticated(std::string_view method, std::string_view path, AuthFailure failure,
+                                const ServerState& state) {
   ApiReply r;
   if (failure == AuthFailure::kNotAllowed) {
-    r = apiError(403, "the admin API has no access control configured (admin.tokens_file, "
-                      "admin.tokens_env or admin.cert_roles) and serves loopback clients only");
+    r = apiError(403,
+                 "the admin API has no access control configured (admin.tokens_file, "
+                 "admin.tokens_env or admin.cert_roles) and serves loopback clients only");
   } else {
     r = apiError(401, failure == AuthFailure::kBadToken ? "invalid bearer token"
                                                         : "authentication required");
@@ -204,9 +208,9 @@ runtime::Task<HttpReply> serveApi(std::string method, std::string path, std::str
   const bool is_write = route->needs == Role::kWrite;
   if (who.role < route->needs) {
     // No access configured: writes stay off until a write role exists (docs/admin-api.md).
-    ApiReply denied = apiError(
-        403, std::string("this endpoint needs the ") + roleName(route->needs) + " role; " +
-                 who.who + " has " + roleName(who.role));
+    ApiReply denied =
+        apiError(403, std::string("this endpoint needs the ") + roleName(route->needs) + " role; " +
+                          who.who + " has " + roleName(who.role));
     if (is_write) audit(state, method, path, who.who, 403, nullptr);
     co_return toHttp(denied);
   }

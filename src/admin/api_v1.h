@@ -19,11 +19,11 @@ inline constexpr std::string_view kApiPrefix = "/api/v1/";
 // One request to an /api/v1 endpoint, as a handler sees it.
 struct ApiCall {
   std::string_view method;
-  std::string_view path;                  // below /api/v1/, e.g. "clusters/web/hosts/h/drain"
-  std::vector<std::string> params;        // the pattern's ':' segments, then the '*' tail
-  std::string_view query;                 // raw, after '?'
+  std::string_view path;            // below /api/v1/, e.g. "clusters/web/hosts/h/drain"
+  std::vector<std::string> params;  // the pattern's ':' segments, then the '*' tail
+  std::string_view query;           // raw, after '?'
   std::string_view body;
-  std::string_view if_match;              // raw If-Match header; empty when absent
+  std::string_view if_match;  // raw If-Match header; empty when absent
   const ServerState& state;
   const Principal& who;
   // Set by write handlers for the audit line.
@@ -37,8 +37,8 @@ struct ApiCall {
 struct ApiReply {
   int status = 200;
   Json body;
-  std::string etag;           // config generation, sent as ETag: "N"
-  std::string text;           // with text_type: sent instead of `body`
+  std::string etag;  // config generation, sent as ETag: "N"
+  std::string text;  // with text_type: sent instead of `body`
   std::string text_type;
 };
 
@@ -69,8 +69,8 @@ runtime::Task<HttpReply> serveApi(std::string method, std::string path, std::str
 
 // The reply for a request that failed authentication (401/403) on any admin path; audited
 // when the endpoint is a write one.
-HttpReply refuseUnauthenticated(std::string_view method, std::string_view path,
-                                 AuthFailure failure, const ServerState& state);
+HttpReply refuseUnauthenticated(std::string_view method, std::string_view path, AuthFailure failure,
+                                const ServerState& state);
 
 // Matches `path` (below /api/v1/) against `pattern`; the captures go to `params`.
 bool matchPattern(std::string_view pattern, std::string_view path,

@@ -8,7 +8,9 @@ namespace gatehouse::admin {
 
 namespace {
 
-ApiReply noControl() { return apiError(503, "this server does not accept admin writes"); }
+ApiReply noControl() {
+  return apiError(503, "this server does not accept admin writes");
+}
 
 // The config normalised for display and diffs (our own YAML writer), or the text itself when it
 // does not parse.
@@ -24,8 +26,8 @@ bool ifMatchFails(const ApiCall& call, uint64_t current, ApiReply& reply) {
   if (v.starts_with("W/")) v.remove_prefix(2);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
   if (v == std::to_string(current)) return false;
-  reply = apiError(412, "If-Match names generation " + std::string(v) +
-                            " but generation " + std::to_string(current) + " is running");
+  reply = apiError(412, "If-Match names generation " + std::string(v) + " but generation " +
+                            std::to_string(current) + " is running");
   reply.body["generation"] = current;
   reply.etag = std::to_string(current);
   return true;
@@ -58,8 +60,8 @@ ApiReply commitConfig(ApiCall& call, const std::string& new_text, const std::str
   const std::string after = normalised(new_text);
   const TextDiff diff = diffLines(before, after, "generation " + std::to_string(current),
                                   dry_run ? "proposed" : "new");
-  call.audit_summary = origin + ": +" + std::to_string(diff.added) + " -" +
-                       std::to_string(diff.removed) + " lines";
+  call.audit_summary =
+      origin + ": +" + std::to_string(diff.added) + " -" + std::to_string(diff.removed) + " lines";
   reply.body["dry_run"] = dry_run;
   reply.body["diff"] = diff.unified;
   reply.body["lines_added"] = diff.added;
@@ -160,8 +162,7 @@ ApiReply apiGeneration(ApiCall& call) {
   ControlPlane& cp = *call.state.control;
   const std::string& arg = call.params.at(0);
   const Generation* g = nullptr;
-  if (!arg.empty() && arg.find_first_not_of("0123456789") == std::string::npos &&
-      arg.size() < 19) {
+  if (!arg.empty() && arg.find_first_not_of("0123456789") == std::string::npos && arg.size() < 19) {
     g = cp.generations().find(std::stoull(arg));
   }
   if (!g) return apiError(404, "generation " + arg + " is not kept");
@@ -171,11 +172,10 @@ ApiReply apiGeneration(ApiCall& call) {
   r.body["origin"] = g->origin;
   r.body["yaml"] = g->text;
   // What a rollback to it would change.
-  r.body["diff_to_current"] =
-      diffLines(normalised(cp.configText()), normalised(g->text),
-                "generation " + std::to_string(cp.configGeneration()),
-                "generation " + std::to_string(g->generation))
-          .unified;
+  r.body["diff_to_current"] = diffLines(normalised(cp.configText()), normalised(g->text),
+                                        "generation " + std::to_string(cp.configGeneration()),
+                                        "generation " + std::to_string(g->generation))
+                                  .unified;
   return r;
 }
 
@@ -197,8 +197,8 @@ ApiReply apiConfigPatch(ApiCall& call) {
   const Json patch = Json::parse(call.body, nullptr, /*allow_exceptions=*/false);
   if (patch.is_discarded()) return apiError(400, "body is not JSON (a merge patch, RFC 7386)");
   auto current = yamlToJson(call.state.control->configText());
-  if (!current.ok()) return apiError(409, "the running config text does not parse: " +
-                                              current.error.message);
+  if (!current.ok())
+    return apiError(409, "the running config text does not parse: " + current.error.message);
   auto patched = patchAt(*current.value, path, patch);
   if (!patched.ok()) {
     const int status = patched.error.kind == DocError::Kind::kNotFound ? 404 : 400;
@@ -246,8 +246,12 @@ ApiReply drain(ApiCall& call, bool drained) {
 
 }  // namespace
 
-ApiReply apiDrain(ApiCall& call) { return drain(call, true); }
-ApiReply apiUndrain(ApiCall& call) { return drain(call, false); }
+ApiReply apiDrain(ApiCall& call) {
+  return drain(call, true);
+}
+ApiReply apiUndrain(ApiCall& call) {
+  return drain(call, false);
+}
 
 ApiReply apiLogsReopen(ApiCall& call) {
   if (!call.state.control) return noControl();

@@ -70,8 +70,7 @@ Json nodeToJson(const YAML::Node& n) {
     case YAML::NodeType::Map: {
       Json out = Json::object();
       for (const auto& kv : n) {
-        out[kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first)] =
-            nodeToJson(kv.second);
+        out[kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first)] = nodeToJson(kv.second);
       }
       return out;
     }
@@ -98,21 +97,22 @@ bool plainSafe(const std::string& s) {
   for (unsigned char c : s) {
     if (c < 0x20 || c == 0x7f) return false;
   }
-  if (s.find(": ") != std::string::npos || s.find(" #") != std::string::npos ||
-      s.back() == ':') {
+  if (s.find(": ") != std::string::npos || s.find(" #") != std::string::npos || s.back() == ':') {
     return false;
   }
   bool b = false;
   if (isYamlBool(s, b) || isYamlNull(s)) return false;
   // Anything number-like stays quoted so that it reads back as text.
   if ((s.front() >= '0' && s.front() <= '9') || s.front() == '.' || s.front() == '+') {
-    return s.find_first_not_of("0123456789.+-eExXoObB_:") != std::string::npos &&
-           !plainFloat(s) && !plainInt(s);
+    return s.find_first_not_of("0123456789.+-eExXoObB_:") != std::string::npos && !plainFloat(s) &&
+           !plainInt(s);
   }
   return true;
 }
 
-std::string quoted(const std::string& s) { return Json(s).dump(); }  // JSON escapes are YAML's
+std::string quoted(const std::string& s) {
+  return Json(s).dump();
+}  // JSON escapes are YAML's
 
 // A literal block keeps scripts and templates readable; only for text it can hold exactly.
 bool literalBlockFits(const std::string& s) {
@@ -160,7 +160,9 @@ std::string scalarText(const Json& v) {
   return plainSafe(s) ? s : quoted(s);
 }
 
-bool isCollection(const Json& v) { return (v.is_object() || v.is_array()) && !v.empty(); }
+bool isCollection(const Json& v) {
+  return (v.is_object() || v.is_array()) && !v.empty();
+}
 
 void writeValue(std::string& out, const Json& v, size_t indent);
 
@@ -250,7 +252,9 @@ size_t findElement(const Json& a, const std::string& seg) {
   return std::string::npos;
 }
 
-DocError pathError(DocError::Kind kind, std::string msg) { return DocError{kind, std::move(msg)}; }
+DocError pathError(DocError::Kind kind, std::string msg) {
+  return DocError{kind, std::move(msg)};
+}
 
 // Walks `segs` from `node`, patching the last one; returns an error message or nullopt.
 std::optional<DocError> patchWalk(Json& node, const std::vector<std::string>& segs, size_t at,
@@ -420,8 +424,8 @@ std::vector<Edit> editScript(const std::vector<std::string_view>& a,
     auto at = [&](size_t i, size_t j) -> uint32_t& { return t[i * (m + 1) + j]; };
     for (size_t i = n; i-- > 0;) {
       for (size_t j = m; j-- > 0;) {
-        at(i, j) = a[pre + i] == b[pre + j] ? at(i + 1, j + 1) + 1
-                                            : std::max(at(i + 1, j), at(i, j + 1));
+        at(i, j) =
+            a[pre + i] == b[pre + j] ? at(i + 1, j + 1) + 1 : std::max(at(i + 1, j), at(i, j + 1));
       }
     }
     size_t i = 0;

@@ -13,7 +13,7 @@ namespace gatehouse::admin {
 // One reason a config was refused, as the loader or the snapshot builder reported it.
 struct ConfigProblem {
   std::string file;
-  int line = 0;      // 0 = no position
+  int line = 0;  // 0 = no position
   int column = 0;
   std::string path;  // YAML path; empty = none
   std::string message;
@@ -21,11 +21,11 @@ struct ConfigProblem {
 
 struct ApplyResult {
   enum class Kind {
-    kApplied,       // now serving, and written back to the file
-    kValid,         // dry run: would be applied
-    kInvalid,       // refused by validation (nothing changed)
-    kNotApplicable, // e.g. a listener could not be bound (nothing changed)
-    kNoFile,        // no config file to write (demo mode): refused
+    kApplied,        // now serving, and written back to the file
+    kValid,          // dry run: would be applied
+    kInvalid,        // refused by validation (nothing changed)
+    kNotApplicable,  // e.g. a listener could not be bound (nothing changed)
+    kNoFile,         // no config file to write (demo mode): refused
   };
   Kind kind = Kind::kInvalid;
   std::vector<ConfigProblem> problems;

@@ -51,8 +51,8 @@ constexpr std::string_view kListenerKeys[] = {"name",
 // In the order of their enums (readEnum).
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
-constexpr std::string_view kAdminKeys[] = {"enabled",     "address",    "port",
-                                           "tokens_file", "tokens_env", "tls",
+constexpr std::string_view kAdminKeys[] = {"enabled",     "address",     "port",
+                                           "tokens_file", "tokens_env",  "tls",
                                            "cert_roles",  "generations", "audit_log"};
 constexpr std::string_view kAdminCertRoleKeys[] = {"match", "role"};
 constexpr std::string_view kAdminRoles[] = {"read", "write"};
@@ -177,7 +177,7 @@ class Loader {
     return config;
   }
 
- AdminAccess takeAdminAccess() { return std::move(admin_access_); }
+  AdminAccess takeAdminAccess() { return std::move(admin_access_); }
 
  private:
   static Listener defaultListener() {

@@ -1,10 +1,10 @@
 #include "server/server.h"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/inotify.h>
-#include <sys/stat.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -91,7 +91,8 @@ std::optional<Server::Built> Server::loadText(const std::string& text, Problems&
   b.config = std::move(cfg);
   b.text = text;
   b.admin_options = std::make_shared<const config::AdminAccess>(std::move(lr.admin_access));
-  auto sr = server::buildSnapshot(b.config, stats_.get(), generation_ + 1, &health_, &dns_.results());
+  auto sr =
+      server::buildSnapshot(b.config, stats_.get(), generation_ + 1, &health_, &dns_.results());
   if (!sr.snapshot) {
     for (auto& e : sr.errors)
       problems.push_back({opts_.config_path, 0, 0, "", std::move(e)});
@@ -120,8 +121,7 @@ Result<Server::Built> Server::load(Problems* out) {
     auto access = admin::AccessPolicy::build(*options);
     if (sr.snapshot && access.ok()) {
       built = Built{cfg, sr.snapshot,
-                    std::make_shared<const admin::AccessPolicy>(std::move(*access)), options,
-                    ""};
+                    std::make_shared<const admin::AccessPolicy>(std::move(*access)), options, ""};
     }
   } else {
     std::string text;
@@ -358,7 +358,7 @@ Result<std::string> writeTemp(const std::string& path, const std::string& text) 
                        "cannot write " + tmp + ": " + std::strerror(errno));
   }
   // Keep the original file's permissions.
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) == 0) ::fchmod(fd, st.st_mode & 07777);
   size_t done = 0;
   while (done < text.size()) {
@@ -528,13 +528,7 @@ Task<> Server::signalLoop(int sigfd) {
         reload("SIGHUP");
         break;
       case SIGUSR1:
-        if (log_sink_) {
-          auto st = log_sink_->reopen();
-          if (!st.ok())
-            log::error(st.error().message);
-          else
-            log::info("access log reopened");
-        }
+        if (std::string err = reopenLogs(); !err.empty()) log::error(err);
         break;
       case SIGTERM:
       case SIGINT:
@@ -576,8 +570,8 @@ Task<> Server::watchLoop(int inotify_fd) {
 }
 
 admin::ServerState Server::adminState() {
-  return {current_, stats_.get(), generation_, workers_.size(), shutting_down_,
-          access_,  admin_options_, this};
+  return {current_,       stats_.get(), generation_,    workers_.size(),
+          shutting_down_, access_,      admin_options_, this};
 }
 
 }  // namespace gatehouse::server

@@ -118,7 +118,7 @@ def validate(path):
 def test_read_endpoints(admin_gh, echo, echo2, tmp_path):
     config = two_cluster_config(tmp_path, echo, echo2)
     config["consumers"] = [{"name": "acme", "groups": ["partners"], "credentials": {
-        "api_keys": ["acme-secret-key-123456"],
+        "api_keys": [{"sha256": "cd" * 32}],
         "basic": [{"username": "acme", "password": "sha256:salt:" + "ab" * 32}]}}]
     config["routes"][0]["policies"] = [{"name": "key_auth", "config": {}}]
     gh = admin_gh(config, token=READ_TOKEN)
@@ -144,7 +144,7 @@ def test_read_endpoints(admin_gh, echo, echo2, tmp_path):
     text = json.dumps(consumers)
     assert consumers["consumers"][0]["name"] == "acme"
     assert consumers["consumers"][0]["credentials"]["api_keys"] == 1
-    assert "acme-secret-key" not in text and "sha256:" not in text and "abab" not in text
+    assert "cdcd" not in text and "sha256:" not in text and "abab" not in text
 
     status, _, policies = gh.admin("GET", "/api/v1/policies")
     assert status == 200
