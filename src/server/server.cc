@@ -85,6 +85,11 @@ std::shared_ptr<const config::Config> takeConfig(config::LoadResult& lr,
 
 std::optional<Server::Built> Server::loadText(const std::string& text, Problems& problems) {
   auto lr = config::loadConfigString(text, opts_.config_path);
+  return fromLoaded(lr, text, problems);
+}
+
+std::optional<Server::Built> Server::fromLoaded(config::LoadResult& lr, const std::string& text,
+                                                Problems& problems) {
   auto cfg = takeConfig(lr, problems);
   if (!cfg) return std::nullopt;
   Built b;
@@ -126,11 +131,7 @@ Result<Server::Built> Server::load(Problems* out) {
   } else {
     std::string text;
     auto lr = config::loadConfigFile(opts_.config_path, &text);
-    if (!lr.ok()) {
-      takeConfig(lr, problems);
-    } else {
-      built = loadText(text, problems);
-    }
+    built = fromLoaded(lr, text, problems);
   }
   if (!built) {
     std::string msg = describe(problems);
