@@ -61,7 +61,7 @@ HttpReply toHttp(const ApiReply& r) {
     out.reply.body = r.text;
   } else {
     out.reply.content_type = "application/json";
-    out.reply.body = r.body.dump(2) + "\n";
+    out.reply.body = r.body.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
   }
   if (!r.etag.empty()) out.headers.emplace_back("etag", "\"" + r.etag + "\"");
   return out;
@@ -159,7 +159,7 @@ ApiReply apiError(int status, std::string message) {
 
 void writeAuditLine(const std::string& target, const Json& line) {
   if (target == "off") return;
-  const std::string text = line.dump() + "\n";
+  const std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   int fd = target == "stderr"
                ? 2
                : ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

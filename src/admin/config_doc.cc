@@ -110,9 +110,10 @@ bool plainSafe(const std::string& s) {
   return true;
 }
 
+// JSON escapes are YAML's; bytes that are not UTF-8 become U+FFFD rather than throwing.
 std::string quoted(const std::string& s) {
-  return Json(s).dump();
-}  // JSON escapes are YAML's
+  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 // A literal block keeps scripts and templates readable; only for text it can hold exactly.
 bool literalBlockFits(const std::string& s) {
