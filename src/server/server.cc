@@ -225,7 +225,10 @@ int Server::run() {
     std::shared_ptr<const net::TlsServerContext> admin_tls;
     Status st;
     if (built->admin_options->tls) {
-      auto ctx = net::TlsServerContext::create(*built->admin_options->tls);
+      // The admin server speaks HTTP/1.1 only: never let ALPN pick h2.
+      config::ListenerTls tls = *built->admin_options->tls;
+      tls.alpn = {"http/1.1"};
+      auto ctx = net::TlsServerContext::create(tls);
       if (ctx.ok()) {
         admin_tls = *ctx;
       } else {
