@@ -1,13 +1,14 @@
 #pragma once
 // Who may use the admin listener and how writes are kept (the `admin:` keys beyond enabled,
 // address and port; docs/config.md, "admin"). The loader reads them with the rest of `admin:`
-// and returns them in LoadResult::admin_access; only the server and admin/ use them, so they
-// live here rather than in Config.
+// and returns them through the overloads below; only the server and admin/ use them, so they
+// live here rather than in Config (whose header every layer includes).
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config/loader.h"
 #include "config/model.h"
 
 namespace gatehouse::config {
@@ -30,5 +31,11 @@ struct AdminAccess {
   size_t generations = 10;           // config generations kept for .../generations and rollback
   std::string audit_log = "stderr";  // "stderr", "off" or a file path: one JSON line per write
 };
+
+// config/loader.h's loadConfigFile and loadConfigString that also return the `admin:` access
+// options (when the text parses) and, for a file, the bytes read.
+LoadResult loadConfigFile(const std::string& path, std::string* text, AdminAccess* admin);
+LoadResult loadConfigString(std::string_view yaml, const std::string& file_name,
+                            AdminAccess* admin);
 
 }  // namespace gatehouse::config

@@ -1,5 +1,7 @@
 #include "config/loader.h"
 
+#include "config/admin_options.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -724,7 +726,7 @@ std::string ConfigError::format() const {
 
 namespace {
 
-LoadResult loadString(std::string_view yaml, const std::string& file_name) {
+LoadResult loadString(std::string_view yaml, const std::string& file_name, AdminAccess* admin) {
   Diagnostics diag(file_name);
   LoadResult result;
   if (yaml.size() > kMaxConfigBytes) {
@@ -738,7 +740,7 @@ LoadResult loadString(std::string_view yaml, const std::string& file_name) {
     if (root && checkDocumentShape(diag, *root)) {
       Loader loader(diag);
       Config config = loader.load(*root);
-      result.admin_access = loader.takeAdminAccess();
+      if (admin) *admin = loader.takeAdminAccess();
       if (diag.count() == 0) result.config = std::move(config);
     }
   } catch (const YAML::DeepRecursion& e) {
@@ -757,7 +759,7 @@ LoadResult loadString(std::string_view yaml, const std::string& file_name) {
   return result;
 }
 
-LoadResult loadFile(const std::string& path, std::string* text_out) {
+LoadResult loadFile(const std::string& path, std::string* text_out, AdminAccess* admin) {
   LoadResult result;
   auto fail = [&](std::string message) {
     ConfigError e;
@@ -780,7 +782,7 @@ LoadResult loadFile(const std::string& path, std::string* text_out) {
     text.resize(old_size + static_cast<size_t>(in.gcount()));
   }
   if (in.bad()) return fail(std::string("cannot read file: ") + std::strerror(errno));
-  LoadResult r = loadString(text, path);
+  LoadResult r = loadString(text, path, admin);
   if (text_out) *text_out = std::move(text);
   return r;
 }
@@ -802,15 +804,32 @@ LoadResult internalError(const std::string& file) {
 
 LoadResult loadConfigString(std::string_view yaml, const std::string& file_name) {
   try {
-    return loadString(yaml, file_name);
+    return loadString(yaml, file_name, nullptr);
   } catch (...) {
     return internalError(file_name);
   }
 }
 
-LoadResult loadConfigFile(const std::string& path, std::string* text) {
+LoadResult loadConfigString(std::string_view yaml, const std::string& file_name,
+                            AdminAccess* admin) {
   try {
-    return loadFile(path, text);
+    return loadString(yaml, file_name, admin);
+  } catch (...) {
+    return internalError(file_name);
+  }
+}
+
+LoadResult loadConfigFile(const std::string& path) {
+  try {
+    return loadFile(path, nullptr, nullptr);
+  } catch (...) {
+    return internalError(path);
+  }
+}
+
+LoadResult loadConfigFile(const std::string& path, std::string* text, AdminAccess* admin) {
+  try {
+    return loadFile(path, text, admin);
   } catch (...) {
     return internalError(path);
   }

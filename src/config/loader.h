@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "config/admin_options.h"
 #include "config/model.h"
 
 namespace gatehouse::config {
@@ -29,14 +28,12 @@ struct ConfigError {
 struct LoadResult {
   std::optional<Config> config;     // set if and only if `errors` is empty
   std::vector<ConfigError> errors;  // sorted by position; capped at kMaxReportedErrors
-  AdminAccess admin_access;         // the admin listener's access options (with `config`)
 
   bool ok() const { return config.has_value(); }
 };
 
 // Reads and validates a config file. `path` is recorded as Config::source_file and in errors.
-// With `text`, the bytes read are stored there too (the admin API keeps them).
-LoadResult loadConfigFile(const std::string& path, std::string* text = nullptr);
+LoadResult loadConfigFile(const std::string& path);
 
 // Validates YAML text; `file_name` is only used to label errors and PolicySpecs.
 LoadResult loadConfigString(std::string_view yaml, const std::string& file_name);

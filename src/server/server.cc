@@ -84,18 +84,19 @@ std::shared_ptr<const config::Config> takeConfig(config::LoadResult& lr,
 }  // namespace
 
 std::optional<Server::Built> Server::loadText(const std::string& text, Problems& problems) {
-  auto lr = config::loadConfigString(text, opts_.config_path);
-  return fromLoaded(lr, text, problems);
+  config::AdminAccess admin;
+  auto lr = config::loadConfigString(text, opts_.config_path, &admin);
+  return fromLoaded(lr, std::move(admin), text, problems);
 }
 
-std::optional<Server::Built> Server::fromLoaded(config::LoadResult& lr, const std::string& text,
-                                                Problems& problems) {
+std::optional<Server::Built> Server::fromLoaded(config::LoadResult& lr, config::AdminAccess admin,
+                                                const std::string& text, Problems& problems) {
   auto cfg = takeConfig(lr, problems);
   if (!cfg) return std::nullopt;
   Built b;
   b.config = std::move(cfg);
   b.text = text;
-  b.admin_options = std::make_shared<const config::AdminAccess>(std::move(lr.admin_access));
+  b.admin_options = std::make_shared<const config::AdminAccess>(std::move(admin));
   auto sr =
       server::buildSnapshot(b.config, stats_.get(), generation_ + 1, &health_, &dns_.results());
   if (!sr.snapshot) {
@@ -130,8 +131,9 @@ Result<Server::Built> Server::load(Problems* out) {
     }
   } else {
     std::string text;
-    auto lr = config::loadConfigFile(opts_.config_path, &text);
-    built = fromLoaded(lr, text, problems);
+    config::AdminAccess admin;
+    auto lr = config::loadConfigFile(opts_.config_path, &text, &admin);
+    built = fromLoaded(lr, std::move(admin), text, problems);
   }
   if (!built) {
     std::string msg = describe(problems);

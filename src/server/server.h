@@ -12,7 +12,7 @@
 #include "admin/admin_server.h"
 #include "admin/control_plane.h"
 #include "admin/generations.h"
-#include "config/loader.h"
+#include "config/admin_options.h"
 #include "config/model.h"
 #include "metrics/stats.h"
 #include "proxy/access_log.h"
@@ -78,8 +78,8 @@ class Server final : public admin::ControlPlane {
   // Validates `text` as the config file's content: the loader, then a full snapshot build.
   std::optional<Built> loadText(const std::string& text, Problems& problems);
   // The rest of the validation once the loader ran on `text`: the snapshot and access policy.
-  std::optional<Built> fromLoaded(config::LoadResult& lr, const std::string& text,
-                                  Problems& problems);
+  std::optional<Built> fromLoaded(config::LoadResult& lr, config::AdminAccess admin,
+                                  const std::string& text, Problems& problems);
   // Makes `built` the running config, as every reload does; false (nothing changed) when a
   // listener cannot be bound or the access log opened.
   bool commit(Built built, const std::string& origin, Problems& problems);
