@@ -104,8 +104,11 @@ bool plainSafe(const std::string& s) {
   if (isYamlBool(s, b) || isYamlNull(s)) return false;
   // Anything number-like stays quoted so that it reads back as text.
   if ((s.front() >= '0' && s.front() <= '9') || s.front() == '.' || s.front() == '+') {
-    return s.find_first_not_of("0123456789.+-eExXoObB_:") != std::string::npos && !plainFloat(s) &&
-           !plainInt(s);
+    if (plainFloat(s) || plainInt(s)) return false;
+    // Two dots make no number in any YAML version (IP addresses, "127.0.0.1:8080"); other
+    // digit-only shapes (1_000, 0x1F, 1e3, 1:20) might read as numbers somewhere: quote them.
+    return std::count(s.begin(), s.end(), '.') >= 2 ||
+           s.find_first_not_of("0123456789.+-eExXoObB_:") != std::string::npos;
   }
   return true;
 }

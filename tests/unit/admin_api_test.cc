@@ -108,8 +108,12 @@ TEST(AdminConfigDoc, StringsThatLookLikeOtherTypesAreQuoted) {
   j["g"] = "null";
   j["h"] = "1.5";
   j["i"] = "/plain/path";
+  j["j"] = "127.0.0.1:8080";
+  j["k"] = "1e3";
   std::string out = jsonToYaml(j);
   EXPECT_NE(out.find("i: /plain/path\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("j: 127.0.0.1:8080\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("k: \"1e3\"\n"), std::string::npos) << out;
   EXPECT_NE(out.find("f: |\n  line1\n  line2\n"), std::string::npos) << out;
   EXPECT_EQ(parseYaml(out), j) << out;
 }
