@@ -203,8 +203,9 @@ TEST(AdminGenerations, RingKeepsTheLastN) {
   ASSERT_EQ(ring.items().size(), 3u);
   EXPECT_EQ(ring.items().front().generation, 3u);
   EXPECT_EQ(ring.find(2), nullptr);
-  ASSERT_NE(ring.find(5), nullptr);
-  EXPECT_EQ(ring.find(5)->text, "gen 5");
+  const Generation* newest = ring.find(5);
+  ASSERT_NE(newest, nullptr);
+  EXPECT_EQ(newest->text, "gen 5");
   ring.setCapacity(1);
   ASSERT_EQ(ring.items().size(), 1u);
   EXPECT_EQ(ring.items().front().generation, 5u);
