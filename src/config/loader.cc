@@ -1,5 +1,6 @@
 #include "config/loader.h"
 
+#include "config/admin_loader.h"
 #include "config/admin_options.h"
 
 #include <algorithm>
@@ -56,8 +57,6 @@ constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
 constexpr std::string_view kAdminKeys[] = {"enabled",     "address",     "port",
                                            "tokens_file", "tokens_env",  "tls",
                                            "cert_roles",  "generations", "audit_log"};
-constexpr std::string_view kAdminCertRoleKeys[] = {"match", "role"};
-constexpr std::string_view kAdminRoles[] = {"read", "write"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
     "client_header",     "client_body",      "keepalive_idle", "upstream_connect",
@@ -642,32 +641,6 @@ class Loader {
     }
   }
 
-  void readAdminAccess(const MapReader& m, AdminAccess& a) {
-    m.read("tokens_file", a.tokens_file);
-    m.read("tokens_env", a.tokens_env);
-    m.readInt("generations", 1, 1000, a.generations);
-    m.read("audit_log", a.audit_log);
-    if (const YAML::Node* v = m.find("tls")) a.tls = readListenerTls(diag_, *v, m.path("tls"));
-    if (const YAML::Node* v = m.find("cert_roles")) {
-      const std::string path = m.path("cert_roles");
-      if (!expectList(diag_, *v, path)) return;
-      if (!a.tls || a.tls->client_auth == "none") {
-        diag_.add(*v, path, "cert_roles needs admin.tls with client_auth optional or require");
-      }
-      size_t i = 0;
-      for (const auto& item : *v) {
-        MapReader rm(diag_, item, path + "[" + std::to_string(i++) + "]", kAdminCertRoleKeys);
-        if (!rm.isMap()) continue;
-        AdminCertRole r;
-        if (rm.require("match")) rm.read("match", r.match);
-        std::string role = "read";
-        if (rm.has("role")) readOneOf(rm, "role", kAdminRoles, role);
-        r.write = role == "write";
-        a.cert_roles.push_back(std::move(r));
-      }
-    }
-  }
-
   void readAdmin(const YAML::Node* node, const YAML::Node& key, Config& config) {
     Admin& a = config.admin;
     Located port_where{key.Mark(), "admin.port"};
@@ -681,7 +654,7 @@ class Loader {
       }
       m.readInt("port", 1, kMaxPort, a.port);
       if (const YAML::Node* p = m.find("port")) port_where.mark = p->Mark();
-      readAdminAccess(m, admin_access_);
+      readAdminAccess(diag_, m, admin_access_);
     }
     std::optional<IpAddress> ip = parseIp(a.address);
     if (!a.enabled || !ip) return;
@@ -803,11 +776,7 @@ LoadResult internalError(const std::string& file) {
 }  // namespace
 
 LoadResult loadConfigString(std::string_view yaml, const std::string& file_name) {
-  try {
-    return loadString(yaml, file_name, nullptr);
-  } catch (...) {
-    return internalError(file_name);
-  }
+  return loadConfigString(yaml, file_name, nullptr);
 }
 
 LoadResult loadConfigString(std::string_view yaml, const std::string& file_name,
@@ -820,11 +789,7 @@ LoadResult loadConfigString(std::string_view yaml, const std::string& file_name,
 }
 
 LoadResult loadConfigFile(const std::string& path) {
-  try {
-    return loadFile(path, nullptr, nullptr);
-  } catch (...) {
-    return internalError(path);
-  }
+  return loadConfigFile(path, nullptr, nullptr);
 }
 
 LoadResult loadConfigFile(const std::string& path, std::string* text, AdminAccess* admin) {
