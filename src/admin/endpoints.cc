@@ -5,7 +5,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "admin/explain_endpoint.h"
 #include "config/config_tree.h"
 #include "http/filter.h"
 #include "upstream/circuit_breaker.h"
@@ -58,7 +57,6 @@ std::string renderMetrics(const ServerState& state) {
 http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
                               const ServerState& state, std::string_view query,
                               std::string_view body) {
-  if (path == kExplainPath) return serveExplain(method, query, body, state);
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics(state)};

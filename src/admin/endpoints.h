@@ -4,7 +4,7 @@
 //   GET /healthz  200 while the process runs
 //   GET /readyz   200 when serving, 503 while draining
 //   GET /config   the active config's source file, generation and redacted tree (JSON)
-//   POST /api/v1/explain  what the gateway would do with a request (admin/explain_endpoint.h)
+//   /api/v1/...   the versioned admin API (admin/api_v1.h), including POST /api/v1/explain
 // plus the endpoints that policies declare with their registration (http::AdminEndpoint,
 // e.g. /quotas, /usage). Control thread only.
 #include <cstddef>
@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "admin/access.h"
+#include "admin/control_plane.h"
 #include "http/admin_endpoint.h"
 #include "metrics/stats.h"
 #include "proxy/snapshot.h"
@@ -31,6 +33,11 @@ struct ServerState {
   // The active config's YAML text as loaded (null for an in-memory config): GET /config serves
   // it as a redacted tree for `gatehouse validate --diff-with`.
   std::shared_ptr<const std::string> config_text;
+  // Who may call the admin API; null = no access control (loopback, read-only).
+  std::shared_ptr<const AccessPolicy> access;
+  // The `admin:` access options of the running config (audit log, admin TLS); may be null.
+  std::shared_ptr<const config::AdminAccess> admin_options;
+  ControlPlane* control = nullptr;  // null when the server offers no writes (tests)
 };
 using ServerStateFn = std::function<ServerState()>;
 

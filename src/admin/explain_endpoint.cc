@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "admin/api_v1.h"
 #include "explain/explain.h"
 #include "explain/request.h"
 
@@ -38,6 +39,21 @@ http::AdminReply serveExplain(std::string_view method, std::string_view query,
     return {200, "text/plain; charset=utf-8", explain::renderText(out)};
   }
   return {200, "application/json", out.dump(2) + "\n"};
+}
+
+// POST /api/v1/explain, through the versioned API's table (and so its access roles).
+ApiReply apiExplain(ApiCall& call) {
+  http::AdminReply r;
+  if (call.body.size() > kMaxExplainBody) {
+    r = jsonError(413, "the request description is larger than 64 KiB");
+  } else {
+    r = serveExplain(call.method, call.query, call.body, call.state);
+  }
+  ApiReply out;
+  out.status = r.status;
+  out.text = std::move(r.body);
+  out.text_type = std::move(r.content_type);
+  return out;
 }
 
 }  // namespace gatehouse::admin

@@ -12,13 +12,8 @@
 namespace gatehouse::admin {
 
 inline constexpr std::string_view kExplainPath = "/api/v1/explain";
-// The largest explain request body the admin listener reads; a larger one closes the connection.
+// The largest explain request body served; a larger one gets a 413.
 inline constexpr size_t kMaxExplainBody = 64 * 1024;
-
-// Whether the admin listener should read a request body for `path` (only explain takes one).
-inline bool takesRequestBody(std::string_view path) {
-  return path == kExplainPath;
-}
 
 http::AdminReply serveExplain(std::string_view method, std::string_view query,
                               std::string_view body, const ServerState& state);

@@ -1,5 +1,8 @@
 #include "config/loader.h"
 
+#include "config/admin_loader.h"
+#include "config/admin_options.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -52,7 +55,9 @@ constexpr std::string_view kListenerKeys[] = {"name",
 // In the order of their enums (readEnum).
 constexpr std::string_view kUnderscoreHeaders[] = {"reject_framing", "drop", "reject"};
 constexpr std::string_view kListenerProtocols[] = {"auto", "http1", "h2c"};
-constexpr std::string_view kAdminKeys[] = {"enabled", "address", "port"};
+constexpr std::string_view kAdminKeys[] = {"enabled",     "address",     "port",
+                                           "tokens_file", "tokens_env",  "tls",
+                                           "cert_roles",  "generations", "audit_log"};
 constexpr std::string_view kAccessLogKeys[] = {"enabled", "path", "fields"};
 constexpr std::string_view kTimeoutKeys[] = {
     "client_header",     "client_body",      "keepalive_idle", "upstream_connect",
@@ -179,6 +184,8 @@ class Loader {
     readAdmin(admin, admin ? *m.findKey("admin") : root, config);
     return config;
   }
+
+  AdminAccess takeAdminAccess() { return std::move(admin_access_); }
 
  private:
   static Listener defaultListener() {
@@ -690,6 +697,7 @@ class Loader {
       }
       m.readInt("port", 1, kMaxPort, a.port);
       if (const YAML::Node* p = m.find("port")) port_where.mark = p->Mark();
+      readAdminAccess(diag_, m, admin_access_);
     }
     std::optional<IpAddress> ip = parseIp(a.address);
     if (!a.enabled || !ip) return;
@@ -713,6 +721,7 @@ class Loader {
   }
 
   Diagnostics& diag_;
+  AdminAccess admin_access_;
   std::set<std::string, std::less<>> cluster_names_;
   std::map<std::string, int, std::less<>> vhost_lines_;  // name -> line of first definition
   std::vector<std::vector<Located>> vhost_domains_;      // parallel to virtual_hosts/domains
@@ -733,7 +742,7 @@ std::string ConfigError::format() const {
 
 namespace {
 
-LoadResult loadString(std::string_view yaml, const std::string& file_name) {
+LoadResult loadString(std::string_view yaml, const std::string& file_name, AdminAccess* admin) {
   Diagnostics diag(file_name);
   LoadResult result;
   if (yaml.size() > kMaxConfigBytes) {
@@ -747,6 +756,7 @@ LoadResult loadString(std::string_view yaml, const std::string& file_name) {
     if (root && checkDocumentShape(diag, *root)) {
       Loader loader(diag);
       Config config = loader.load(*root);
+      if (admin) *admin = loader.takeAdminAccess();
       if (diag.count() == 0) result.config = std::move(config);
     }
   } catch (const YAML::DeepRecursion& e) {
@@ -765,7 +775,7 @@ LoadResult loadString(std::string_view yaml, const std::string& file_name) {
   return result;
 }
 
-LoadResult loadFile(const std::string& path) {
+LoadResult loadFile(const std::string& path, std::string* text_out, AdminAccess* admin) {
   LoadResult result;
   auto fail = [&](std::string message) {
     ConfigError e;
@@ -788,7 +798,9 @@ LoadResult loadFile(const std::string& path) {
     text.resize(old_size + static_cast<size_t>(in.gcount()));
   }
   if (in.bad()) return fail(std::string("cannot read file: ") + std::strerror(errno));
-  return loadString(text, path);
+  LoadResult r = loadString(text, path, admin);
+  if (text_out) *text_out = std::move(text);
+  return r;
 }
 
 // Last resort for what the loader cannot report itself (allocation failure, mostly).
@@ -807,16 +819,25 @@ LoadResult internalError(const std::string& file) {
 }  // namespace
 
 LoadResult loadConfigString(std::string_view yaml, const std::string& file_name) {
+  return loadConfigString(yaml, file_name, nullptr);
+}
+
+LoadResult loadConfigString(std::string_view yaml, const std::string& file_name,
+                            AdminAccess* admin) {
   try {
-    return loadString(yaml, file_name);
+    return loadString(yaml, file_name, admin);
   } catch (...) {
     return internalError(file_name);
   }
 }
 
 LoadResult loadConfigFile(const std::string& path) {
+  return loadConfigFile(path, nullptr, nullptr);
+}
+
+LoadResult loadConfigFile(const std::string& path, std::string* text, AdminAccess* admin) {
   try {
-    return loadFile(path);
+    return loadFile(path, text, admin);
   } catch (...) {
     return internalError(path);
   }

@@ -124,9 +124,14 @@ void HealthAwareBalancer::rebuild() {
   const bool panic = !grouped && policy_.panic_threshold > 0 &&
                      static_cast<double>(chosen.size()) < policy_.panic_threshold * n;
   if (panic) {
-    chosen.resize(n);
-    for (size_t i = 0; i < n; ++i)
-      chosen[i] = static_cast<int>(i);
+    // Panic routes to every host, except those an operator drained on purpose.
+    chosen.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const HostHealth* h = hosts_.hosts[i].health.get();
+      if (!h || !h->admin_drained.load(std::memory_order_relaxed)) {
+        chosen.push_back(static_cast<int>(i));
+      }
+    }
   }
 
   std::vector<uint32_t> weights;

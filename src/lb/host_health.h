@@ -70,6 +70,9 @@ struct HostHealth {
 
   // Active health check verdict; true until checks say otherwise (and without checks).
   std::atomic<bool> check_healthy{true};
+  // Drained by an operator (admin API): no new requests, whatever the checks say. Set on the
+  // control thread, which bumps the cluster's epoch so balancers rebuild their view.
+  std::atomic<bool> admin_drained{false};
   // Outlier ejection: `ejected` is claimed by the worker that ejects; the control thread clears
   // it once `ejected_until_ns` has passed.
   std::atomic<bool> ejected{false};
@@ -117,6 +120,7 @@ struct HostHealth {
 
   bool available(int64_t now_ns) const {
     return check_healthy.load(std::memory_order_relaxed) &&
+           !admin_drained.load(std::memory_order_relaxed) &&
            ejected_until_ns.load(std::memory_order_relaxed) <= now_ns;
   }
 

@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -28,23 +30,6 @@ namespace {
 std::string listenerKey(const config::Listener& l) {
   const char* scheme = l.mode == config::ListenerMode::kUdp ? "udp:" : "";
   return scheme + l.address + ":" + std::to_string(l.port);
-}
-
-// The config file's bytes, or nullopt when it cannot be read whole (a directory, no access,
-// over the loader's size cap): loadConfigFile then reports why.
-std::optional<std::string> readConfigText(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text.append(buf, static_cast<size_t>(in.gcount()));
-    if (text.size() > config::kMaxConfigBytes) return std::nullopt;
-  }
-  if (in.bad()) return std::nullopt;
-  return text;
 }
 
 std::string fileHash(const std::string& path) {
@@ -78,33 +63,85 @@ Server::~Server() {
     w->join();
 }
 
-Result<Server::Built> Server::load() {
-  config::LoadResult lr;
-  std::shared_ptr<const std::string> text;
-  if (opts_.preset) {
-    lr.config = *opts_.preset;
-  } else if (auto read = readConfigText(opts_.config_path)) {
-    // The text we parse is the text GET /config serves: the file may change meanwhile.
-    lr = config::loadConfigString(*read, opts_.config_path);
-    text = std::make_shared<const std::string>(std::move(*read));
-  } else {
-    lr = config::loadConfigFile(opts_.config_path);  // says why the file cannot be read
+std::string Server::describe(const Problems& problems) {
+  std::string msg = "invalid config:";
+  for (const auto& p : problems) {
+    config::ConfigError e{p.file, p.line, p.column, p.path, p.message};
+    msg += "\n  " + e.format();
   }
-  if (!lr.ok()) {
-    std::string msg;
-    for (const auto& e : lr.errors)
-      msg += "\n  " + e.format();
-    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
+  return msg;
+}
+
+namespace {
+// The loader's result as a Built's config, or its errors as problems.
+std::shared_ptr<const config::Config> takeConfig(config::LoadResult& lr,
+                                                 std::vector<admin::ConfigProblem>& problems) {
+  for (auto& e : lr.errors) {
+    problems.push_back({e.file, e.line, e.column, e.path, e.message});
   }
-  auto cfg = std::make_shared<const config::Config>(std::move(*lr.config));
-  auto sr = server::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
+  if (!lr.ok()) return nullptr;
+  return std::make_shared<const config::Config>(std::move(*lr.config));
+}
+}  // namespace
+
+std::optional<Server::Built> Server::loadText(const std::string& text, Problems& problems) {
+  config::AdminAccess admin;
+  auto lr = config::loadConfigString(text, opts_.config_path, &admin);
+  return fromLoaded(lr, std::move(admin), text, problems);
+}
+
+std::optional<Server::Built> Server::fromLoaded(config::LoadResult& lr, config::AdminAccess admin,
+                                                const std::string& text, Problems& problems) {
+  auto cfg = takeConfig(lr, problems);
+  if (!cfg) return std::nullopt;
+  Built b;
+  b.config = std::move(cfg);
+  b.text = text;
+  b.admin_options = std::make_shared<const config::AdminAccess>(std::move(admin));
+  auto sr =
+      server::buildSnapshot(b.config, stats_.get(), generation_ + 1, &health_, &dns_.results());
   if (!sr.snapshot) {
-    std::string msg;
-    for (const auto& e : sr.errors)
-      msg += "\n  " + e;
-    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, "invalid config:" + msg);
+    for (auto& e : sr.errors)
+      problems.push_back({opts_.config_path, 0, 0, "", std::move(e)});
+    return std::nullopt;
   }
-  return Built{cfg, sr.snapshot, std::move(text)};
+  b.snapshot = sr.snapshot;
+  auto access = admin::AccessPolicy::build(*b.admin_options);
+  if (!access.ok()) {
+    problems.push_back({opts_.config_path, 0, 0, "admin", access.error().message});
+    return std::nullopt;
+  }
+  b.access = std::make_shared<const admin::AccessPolicy>(std::move(*access));
+  return b;
+}
+
+Result<Server::Built> Server::load(Problems* out) {
+  Problems problems;
+  std::optional<Built> built;
+  if (opts_.preset) {
+    // Demo mode: an in-memory config, no text and no file to write back to.
+    auto cfg = std::make_shared<const config::Config>(*opts_.preset);
+    auto sr = server::buildSnapshot(cfg, stats_.get(), generation_ + 1, &health_, &dns_.results());
+    for (auto& e : sr.errors)
+      problems.push_back({"", 0, 0, "", std::move(e)});
+    auto options = std::make_shared<const config::AdminAccess>();
+    auto access = admin::AccessPolicy::build(*options);
+    if (sr.snapshot && access.ok()) {
+      built = Built{cfg, sr.snapshot,
+                    std::make_shared<const admin::AccessPolicy>(std::move(*access)), options, ""};
+    }
+  } else {
+    std::string text;
+    config::AdminAccess admin;
+    auto lr = config::loadConfigFile(opts_.config_path, &text, &admin);
+    built = fromLoaded(lr, std::move(admin), text, problems);
+  }
+  if (!built) {
+    std::string msg = describe(problems);
+    if (out) *out = std::move(problems);
+    return Error::make(ErrorCode::kInvalidArgument, ErrorSource::kConfig, msg);
+  }
+  return std::move(*built);
 }
 
 Result<std::vector<std::vector<ListenerSocket>>> Server::bindListeners(const config::Config& cfg) {
@@ -214,21 +251,37 @@ int Server::run() {
   }
   keepListenerCopies(cfg, *sockets);
   adopt(cfg, built->snapshot);
-  config_text_ = built->text;
+  recordConfig(*built, "startup");
   stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
   for (int i = 0; i < nworkers; ++i) {
     workers_[static_cast<size_t>(i)]->start(current_, (*sockets)[static_cast<size_t>(i)]);
   }
 
   if (cfg.admin.enabled) {
-    admin_ = std::make_unique<admin::AdminServer>(loop_, [this] { return adminState(); });
+    // The admin listener's address and TLS are fixed for the process (a restart changes them);
+    // its tokens and certificate roles follow each reload.
+    std::shared_ptr<const net::TlsServerContext> admin_tls;
+    Status st;
+    if (built->admin_options->tls) {
+      // The admin server speaks HTTP/1.1 only: never let ALPN pick h2.
+      config::ListenerTls tls = *built->admin_options->tls;
+      tls.alpn = {"http/1.1"};
+      auto ctx = net::TlsServerContext::create(tls);
+      if (ctx.ok()) {
+        admin_tls = *ctx;
+      } else {
+        st = ctx.error();
+      }
+    }
+    admin_ = std::make_unique<admin::AdminServer>(
+        loop_, [this] { return adminState(); }, admin_tls);
     auto addr = net::SocketAddress::parse(cfg.admin.address, cfg.admin.port);
+    // A predecessor's admin socket (binary upgrade) is adopted rather than bound again.
     const int inherited_admin =
         inherited_.takeAdmin(cfg.admin.address + ":" + std::to_string(cfg.admin.port));
-    Status st;
-    if (inherited_admin >= 0) {
+    if (st.ok() && inherited_admin >= 0) {
       admin_->adopt(inherited_admin);
-    } else {
+    } else if (st.ok()) {
       st = addr.ok() ? admin_->listen(*addr) : Status(addr.error());
     }
     if (!st.ok()) {
@@ -296,6 +349,58 @@ void Server::adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snaps
   dns_.activate(*current_->config);
 }
 
+void Server::recordConfig(const Built& built, const std::string& origin) {
+  config_generation_ = generation_;
+  config_text_ = built.text;
+  config_text_shared_ = std::make_shared<const std::string>(built.text);
+  access_ = built.access;
+  admin_options_ = built.admin_options;
+  generations_.setCapacity(built.admin_options->generations);
+  generations_.push(admin::Generation{config_generation_, static_cast<int64_t>(std::time(nullptr)),
+                                      origin, built.text});
+}
+
+bool Server::commit(Built built, const std::string& origin, Problems& problems) {
+  const auto& cfg = *built.config;
+  auto refuse = [&](std::string message) {
+    stats_->reloads_failed.inc();
+    problems.push_back({opts_.config_path, 0, 0, "", message});
+    log::error("config rejected, still serving generation ", generation_, ": ", message);
+    return false;
+  };
+  if (cfg.workers > 0 && static_cast<size_t>(cfg.workers) != workers_.size()) {
+    log::warn("workers: changing the worker count needs a restart; keeping ", workers_.size());
+  }
+  auto sockets = bindListeners(cfg);
+  if (!sockets.ok()) return refuse(sockets.error().message);
+  std::shared_ptr<proxy::AccessLogSink> sink = log_sink_;
+  std::string want = cfg.access_log.path == "off" ? "stdout" : cfg.access_log.path;
+  if (want != log_sink_->path()) {
+    auto s = proxy::AccessLogSink::open(want);
+    if (!s.ok()) {
+      for (auto& pw : *sockets) {
+        for (auto& ls : pw) {
+          if (ls.fd >= 0) ::close(ls.fd);
+        }
+      }
+      return refuse(s.error().message);
+    }
+    sink = *s;
+  }
+  log_sink_ = sink;
+  open_listeners_.clear();
+  keepListenerCopies(cfg, *sockets);
+  adopt(cfg, built.snapshot);
+  recordConfig(built, origin);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
+  }
+  stats_->reloads_ok.inc();
+  stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
+  log::info("config generation ", generation_, " active (", origin, ")");
+  return true;
+}
+
 void Server::reload(const char* why) {
   if (shutting_down_) return;
   log::info("reloading config (", why, ")");
@@ -312,43 +417,124 @@ void Server::reload(const char* why) {
                built.error().message);
     return;
   }
-  const auto& cfg = *built->config;
-  if (cfg.workers > 0 && static_cast<size_t>(cfg.workers) != workers_.size()) {
-    log::warn("workers: changing the worker count needs a restart; keeping ", workers_.size());
+  Problems problems;
+  commit(std::move(*built), std::string("reload (") + why + ")", problems);
+}
+
+namespace {
+// Writes `text` to a new file next to `path` and syncs it; the caller renames it into place.
+Result<std::string> writeTemp(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Error::make(ErrorCode::kIo, ErrorSource::kConfig,
+                       "cannot write " + tmp + ": " + std::strerror(errno));
   }
-  auto sockets = bindListeners(cfg);
-  if (!sockets.ok()) {
-    stats_->reloads_failed.inc();
-    log::error("reload rejected: ", sockets.error().message);
-    return;
+  // Keep the original file's permissions.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) ::fchmod(fd, st.st_mode & 07777);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
   }
-  std::shared_ptr<proxy::AccessLogSink> sink = log_sink_;
-  std::string want = cfg.access_log.path == "off" ? "stdout" : cfg.access_log.path;
-  if (want != log_sink_->path()) {
-    auto s = proxy::AccessLogSink::open(want);
-    if (!s.ok()) {
-      stats_->reloads_failed.inc();
-      log::error("reload rejected: ", s.error().message);
-      for (auto& pw : *sockets) {
-        for (auto& ls : pw) {
-          if (ls.fd >= 0) ::close(ls.fd);
-        }
-      }
-      return;
-    }
-    sink = *s;
+  const bool ok = done == text.size() && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Error::make(ErrorCode::kIo, ErrorSource::kConfig,
+                       "cannot write " + tmp + ": " + std::strerror(err));
   }
-  log_sink_ = sink;
-  open_listeners_.clear();
-  keepListenerCopies(cfg, *sockets);
-  adopt(cfg, built->snapshot);
-  config_text_ = built->text;
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    workers_[i]->applySnapshot(current_, (*sockets)[i], sink);
+  return tmp;
+}
+
+void syncDirectory(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
   }
-  stats_->reloads_ok.inc();
-  stats_->config_loaded_at = static_cast<int64_t>(std::time(nullptr));
-  log::info("config generation ", generation_, " active");
+}
+}  // namespace
+
+admin::ApplyResult Server::applyConfig(const std::string& yaml, bool dry_run,
+                                       const std::string& origin) {
+  admin::ApplyResult r;
+  r.generation_before = r.generation_after = config_generation_;
+  if (opts_.preset || opts_.config_path.empty()) {
+    r.kind = admin::ApplyResult::Kind::kNoFile;
+    return r;
+  }
+  if (shutting_down_) {
+    r.kind = admin::ApplyResult::Kind::kNotApplicable;
+    r.problems.push_back({opts_.config_path, 0, 0, "", "the server is shutting down"});
+    return r;
+  }
+  // The same validation as a reload: the loader, then a full snapshot build.
+  auto built = loadText(yaml, r.problems);
+  if (!built) {
+    r.kind = admin::ApplyResult::Kind::kInvalid;
+    return r;
+  }
+  if (dry_run) {
+    r.kind = admin::ApplyResult::Kind::kValid;
+    return r;
+  }
+  // Durable first, visible second: the new file is synced before the swap, and renamed over
+  // the old one only once the swap succeeded.
+  auto tmp = writeTemp(opts_.config_path, yaml);
+  if (!tmp.ok()) {
+    r.kind = admin::ApplyResult::Kind::kNotApplicable;
+    r.problems.push_back({opts_.config_path, 0, 0, "", tmp.error().message});
+    return r;
+  }
+  if (!commit(std::move(*built), origin, r.problems)) {
+    ::unlink(tmp->c_str());
+    r.kind = admin::ApplyResult::Kind::kNotApplicable;
+    return r;
+  }
+  if (::rename(tmp->c_str(), opts_.config_path.c_str()) != 0) {
+    // Running but not persisted: say so; the next reload from the file would undo it.
+    log::error("admin: generation ", config_generation_, " is running but ", opts_.config_path,
+               " could not be replaced: ", std::strerror(errno));
+    ::unlink(tmp->c_str());
+  } else {
+    syncDirectory(opts_.config_path);
+  }
+  // The watcher sees the rename: the same bytes do not reload again.
+  config_hash_ = fileHash(opts_.config_path);
+  r.kind = admin::ApplyResult::Kind::kApplied;
+  r.generation_after = config_generation_;
+  return r;
+}
+
+admin::DrainResult Server::setHostDrained(const std::string& cluster, const std::string& host,
+                                          bool drained) {
+  if (!current_) return admin::DrainResult::kNoCluster;
+  const int ci = current_->clusterIndex(cluster);
+  if (ci < 0) return admin::DrainResult::kNoCluster;
+  const auto& cc = current_->clusters[static_cast<size_t>(ci)];
+  for (const auto& h : cc.hosts.hosts) {
+    if ((h.name != host && h.hostname != host) || !h.health) continue;
+    // The state object outlives reloads while the host stays configured, so the drain does too.
+    h.health->admin_drained.store(drained, std::memory_order_relaxed);
+    if (h.health->cluster) h.health->cluster->bump();
+    log::info("admin: host ", h.name, " of cluster ", cluster, drained ? " drained" : " undrained");
+    return admin::DrainResult::kDone;
+  }
+  return admin::DrainResult::kNoHost;
+}
+
+std::string Server::reopenLogs() {
+  if (!log_sink_) return "no access log";
+  auto st = log_sink_->reopen();
+  if (!st.ok()) return st.error().message;
+  log::info("access log reopened");
+  return {};
 }
 
 void Server::republish() {
@@ -430,13 +616,7 @@ Task<> Server::signalLoop(int sigfd) {
         reload("SIGHUP");
         break;
       case SIGUSR1:
-        if (log_sink_) {
-          auto st = log_sink_->reopen();
-          if (!st.ok())
-            log::error(st.error().message);
-          else
-            log::info("access log reopened");
-        }
+        if (std::string err = reopenLogs(); !err.empty()) log::error(err);
         break;
       case SIGUSR2:
         startUpgrade();
@@ -480,8 +660,9 @@ Task<> Server::watchLoop(int inotify_fd) {
   }
 }
 
-admin::ServerState Server::adminState() const {
-  return {current_, stats_.get(), generation_, workers_.size(), shutting_down_, config_text_};
+admin::ServerState Server::adminState() {
+  return {current_,       stats_.get(),   generation_, workers_.size(), shutting_down_,
+          config_text_shared_, access_, admin_options_, this};
 }
 
 }  // namespace gatehouse::server

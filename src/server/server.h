@@ -10,7 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "admin/access.h"
 #include "admin/admin_server.h"
+#include "admin/control_plane.h"
+#include "admin/generations.h"
+#include "config/admin_options.h"
 #include "config/model.h"
 #include "metrics/stats.h"
 #include "proxy/access_log.h"
@@ -43,7 +47,7 @@ struct ServerOptions {
 // starts later. Call first in main(), before any thread exists.
 void blockControlSignals();
 
-class Server {
+class Server final : public admin::ControlPlane {
  public:
   explicit Server(ServerOptions opts);
   ~Server();
@@ -55,13 +59,38 @@ class Server {
   // Control thread: the loop that runs the admin API and signals (demo upstreams share it).
   EventLoop& loop() { return loop_; }
 
+  // admin::ControlPlane (control thread).
+  uint64_t configGeneration() const override { return config_generation_; }
+  std::string configPath() const override { return opts_.config_path; }
+  std::string configText() const override { return config_text_; }
+  admin::ApplyResult applyConfig(const std::string& yaml, bool dry_run,
+                                 const std::string& origin) override;
+  const admin::GenerationRing& generations() const override { return generations_; }
+  admin::DrainResult setHostDrained(const std::string& cluster, const std::string& host,
+                                    bool drained) override;
+  std::string reopenLogs() override;
+
  private:
   struct Built {
     std::shared_ptr<const config::Config> config;
     std::shared_ptr<const proxy::Snapshot> snapshot;
-    std::shared_ptr<const std::string> text;  // the YAML as read; null for a preset config
+    std::shared_ptr<const admin::AccessPolicy> access;
+    std::shared_ptr<const config::AdminAccess> admin_options;
+    std::string text;  // the YAML it came from (empty for a preset)
   };
-  Result<Built> load();
+  // Why a config was refused; empty = none.
+  using Problems = std::vector<admin::ConfigProblem>;
+  static std::string describe(const Problems& problems);
+  // Reads the config file (or the preset) and validates it: load(text) does the rest.
+  Result<Built> load(Problems* problems = nullptr);
+  // Validates `text` as the config file's content: the loader, then a full snapshot build.
+  std::optional<Built> loadText(const std::string& text, Problems& problems);
+  // The rest of the validation once the loader ran on `text`: the snapshot and access policy.
+  std::optional<Built> fromLoaded(config::LoadResult& lr, config::AdminAccess admin,
+                                  const std::string& text, Problems& problems);
+  // Makes `built` the running config, as every reload does; false (nothing changed) when a
+  // listener cannot be bound or the access log opened.
+  bool commit(Built built, const std::string& origin, Problems& problems);
   // Binds sockets for listeners not open yet: one SO_REUSEPORT socket per worker.
   Result<std::vector<std::vector<ListenerSocket>>> bindListeners(const config::Config& cfg);
   // Keeps a copy of each new socket in `sockets` (listen_fds_), for a binary upgrade.
@@ -70,6 +99,9 @@ class Server {
   // `snap` (built from `cfg`) is now the active snapshot: its listeners count as open, and
   // host health checks and DNS discovery follow it. Workers are told separately.
   void adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snapshot> snap);
+  // The running config changed (startup, reload, admin API): its generation, text and access
+  // policy, kept in the history.
+  void recordConfig(const Built& built, const std::string& origin);
   void reload(const char* why);
   // DNS answers changed: rebuild the current config's snapshot with them and publish it.
   void republish();
@@ -88,7 +120,7 @@ class Server {
   Task<> signalLoop(int sigfd);
   Task<> watchLoop(int inotify_fd);
   // What the admin API's built-in endpoints report.
-  admin::ServerState adminState() const;
+  admin::ServerState adminState();
 
   ServerOptions opts_;
   EventLoop loop_;
@@ -106,7 +138,13 @@ class Server {
   int predecessor_fd_ = -1;  // the handover socket to the predecessor, until READY
   pid_t successor_pid_ = 0;  // an upgrade in progress
   uint64_t generation_ = 0;
-  std::shared_ptr<const std::string> config_text_;  // the active config's YAML (GET /config)
+  // The running config: its generation (a DNS republish keeps it), text and history.
+  uint64_t config_generation_ = 0;
+  std::string config_text_;
+  std::shared_ptr<const std::string> config_text_shared_;  // the same, for GET /config
+  admin::GenerationRing generations_;
+  std::shared_ptr<const admin::AccessPolicy> access_;
+  std::shared_ptr<const config::AdminAccess> admin_options_;
   std::string config_hash_;
   bool shutting_down_ = false;
   int exit_code_ = 0;

@@ -90,6 +90,31 @@ TEST(HealthView, PanicThresholdSpreadsOverEveryHost) {
   EXPECT_EQ(counts.count(0) + counts.count(1), 0u);
 }
 
+TEST(HealthView, DrainedHostsGetNothingEvenInPanic) {
+  Fixture f({1, 1, 1, 1});
+  auto lb = f.make(HealthPolicy{});
+  f.health(0).admin_drained.store(true);
+  f.state->bump();
+  auto counts = f.picks(*lb, 400);
+  EXPECT_EQ(counts.size(), 3u);
+  EXPECT_EQ(counts.count(0), 0u);
+  // Three of four down: panic spreads over every host except the drained one.
+  f.setHealthy(1, false);
+  f.setHealthy(2, false);
+  f.setHealthy(3, false);
+  EXPECT_TRUE(lb->panicking());
+  counts = f.picks(*lb, 400);
+  EXPECT_EQ(counts.size(), 3u);
+  EXPECT_EQ(counts.count(0), 0u);
+  // Undrained: back in the view.
+  f.setHealthy(1, true);
+  f.setHealthy(2, true);
+  f.setHealthy(3, true);
+  f.health(0).admin_drained.store(false);
+  f.state->bump();
+  EXPECT_EQ(f.picks(*lb, 400).count(0), 1u);
+}
+
 TEST(HealthView, PanicThresholdZeroFailsWhenNothingIsAvailable) {
   Fixture f({1, 1});
   HealthPolicy p;
