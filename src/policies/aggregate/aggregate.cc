@@ -104,6 +104,7 @@ class Run {
   std::string query;
   std::string consumer;
   std::vector<std::pair<std::string, std::string>> forwarded;  // sent with every call
+  trace::CallTrace trace;  // the request's trace context (inactive without tracing)
   std::vector<CallState> calls;
   size_t left;
   bool cancelled = false;
@@ -162,6 +163,10 @@ std::optional<proxy::ClusterRequest> Run::buildRequest(size_t i) const {
   req.target = std::move(*target);
   req.timeout = call.timeout;
   req.max_response_bytes = config->max_response_bytes;
+  if (trace.active()) {
+    req.trace = trace;
+    req.trace.name = "aggregate " + call.name;
+  }
   req.headers = forwarded;
   req.headers.emplace_back("accept", "application/json");
   for (const auto& [name, tmpl] : call.headers) {
@@ -278,6 +283,7 @@ class AggregateFilter final : public http::StatelessFilter {
       run->headers.emplace_back(lowerCase(f.name), f.value);
     run->query = ctx.request.query;
     run->consumer = ctx.consumer;
+    if (ctx.trace_context) run->trace = ctx.trace_context->callTrace("aggregate", false);
     auto& fwd = run->forwarded;
     if (!ctx.request_id.empty()) fwd.emplace_back("x-request-id", ctx.request_id);
     if (!c_->consumer_header.empty() && !ctx.consumer.empty()) {
