@@ -6,9 +6,9 @@ namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kTracingKeys[] = {
-    "enabled",         "endpoint",         "service_name",   "propagation",
-    "sample_ratio",    "parent_based",     "always_sample_errors", "max_batch_spans",
-    "max_queued_spans", "export_timeout",  "resource_attributes"};
+    "enabled",          "endpoint",       "service_name",         "propagation",
+    "sample_ratio",     "parent_based",   "always_sample_errors", "max_batch_spans",
+    "max_queued_spans", "export_timeout", "resource_attributes"};
 // In the order of Tracing::Propagation.
 constexpr std::string_view kPropagations[] = {"w3c", "b3", "b3_multi"};
 

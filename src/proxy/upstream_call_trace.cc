@@ -18,8 +18,8 @@ void writePropagation(http::HeaderMap& headers, const trace::CallTrace& t,
     headers.remove("x-b3-parentspanid");
   }
   if (t.propagation == P::kB3) {
-    for (std::string_view n : {"x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled",
-                               "x-b3-flags"})
+    for (std::string_view n :
+         {"x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"})
       headers.remove(n);
   }
   trace::PropagationHeaders p = trace::propagationHeaders(t, span);
@@ -58,8 +58,8 @@ void UpstreamCall::traceAttemptStart(const lb::Host& host) {
   s.start_unix_ns = trace::unixNowNs();
   s.attributes.reserve(12);
   s.text("http.request.method", req.method);
-  const std::string_view server = host.hostname.empty() ? std::string_view(host.name)
-                                                        : std::string_view(host.hostname);
+  const std::string_view server =
+      host.hostname.empty() ? std::string_view(host.name) : std::string_view(host.hostname);
   s.text("server.address", server);
   s.integer("server.port", host.address.port());
   s.text("network.peer.address", host.address.ip());

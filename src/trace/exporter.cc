@@ -205,7 +205,8 @@ Exporter::Exporter(size_t workers) : conn_(std::make_unique<Connection>()) {
 
 namespace {
 constexpr metrics::Family kExported{"gatehouse_tracing_spans_exported_total",
-                                    "Spans the OTLP receiver accepted.", metrics::Type::kCounter,
+                                    "Spans the OTLP receiver accepted.",
+                                    metrics::Type::kCounter,
                                     {}};
 constexpr metrics::Family kDropped{
     "gatehouse_tracing_spans_dropped_total",

@@ -16,7 +16,9 @@ void putVarint(std::string& out, uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-void putTag(std::string& out, uint32_t field, uint32_t wire) { putVarint(out, field << 3 | wire); }
+void putTag(std::string& out, uint32_t field, uint32_t wire) {
+  putVarint(out, field << 3 | wire);
+}
 
 void putBytes(std::string& out, uint32_t field, std::string_view bytes) {
   putTag(out, field, kLengthDelimited);

@@ -49,6 +49,7 @@ void RequestTrace::begin(const config::Tracing& cfg, uint64_t threshold, WorkerT
 
 void RequestTrace::clear() {
   active_ = false;
+  children_.clear();
   decision_ = Decision::kDrop;
 }
 
@@ -65,7 +66,9 @@ void RequestTrace::event(std::string_view name, std::vector<Attribute> attribute
 }
 
 void RequestTrace::child(SpanData&& span) {
-  if (!recording()) return;
+  // Also after finish(): the proxied attempt that carried the response ends when the call
+  // returns, just after the request was logged; decision_ still says whether it is exported.
+  if (decision_ == Decision::kDrop || !out_) return;
   if (decision_ == Decision::kSample) {
     out_->add(std::move(span), cfg_->max_batch_spans, cfg_->max_queued_spans);
   } else {
@@ -108,9 +111,9 @@ PropagationHeaders propagationHeaders(const CallTrace& t, const SpanId& span) {
 }
 
 bool isPropagationHeader(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "traceparent", "tracestate",        "b3",           "x-b3-traceid",
-      "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"};
+  static constexpr std::string_view kNames[] = {"traceparent",  "tracestate",  "b3",
+                                                "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+                                                "x-b3-sampled", "x-b3-flags"};
   for (std::string_view n : kNames) {
     if (n.size() != name.size()) continue;
     bool same = true;
@@ -156,7 +159,8 @@ void RequestTrace::finish(int status) {
   }
   active_ = false;
   const bool keep = decision_ == Decision::kSample || status >= 500;
-  decision_ = Decision::kDrop;
+  // Until the next begin(): a late child follows the request's fate.
+  decision_ = keep ? Decision::kSample : Decision::kDrop;
   if (!keep) {
     children_.clear();
     return;

@@ -34,21 +34,22 @@ TEST(TraceContext, ParsesAndFormatsTraceparent) {
   EXPECT_EQ(std::string_view(out, sizeof out),
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
   // Other flag bits are ignored; only bit 0 is "sampled".
-  EXPECT_FALSE(parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02")->sampled);
+  EXPECT_FALSE(
+      parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02")->sampled);
   // A later version may append fields after a dash.
   EXPECT_TRUE(parseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz"));
 }
 
 TEST(TraceContext, MalformedTraceparentIsIgnored) {
-  for (std::string_view bad : {
-           "", "00", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // upper case
-           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero parent
-           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // version ff
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // v00 has no more
-           "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-           "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01"}) {
+  for (std::string_view bad :
+       {"", "00", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // upper case
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero parent
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // v00 has no more
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01"}) {
     EXPECT_FALSE(parseTraceparent(bad)) << bad;
   }
 }
@@ -216,8 +217,8 @@ TEST(TraceOtlp, EncodesARequestTheWireFormatDecodesBack) {
   server.boolean("flag", true);
   server.status = StatusCode::kError;
   server.status_message = "upstream down";
-  server.events.push_back({"auth", 1700000000133456789ULL,
-                           {Attribute::text("auth.result", "allowed")}});
+  server.events.push_back(
+      {"auth", 1700000000133456789ULL, {Attribute::text("auth.result", "allowed")}});
   SpanData client;
   client.trace = server.trace;
   client.span = makeSpanId(42);
@@ -244,7 +245,8 @@ TEST(TraceOtlp, EncodesARequestTheWireFormatDecodesBack) {
   auto decoded = all(scope_spans[0], 2);
   ASSERT_EQ(decoded.size(), 2u);
   const Message& s = decoded[0];
-  EXPECT_EQ(one(s, 1).bytes, std::string(reinterpret_cast<const char*>(server.trace.bytes.data()), 16));
+  EXPECT_EQ(one(s, 1).bytes,
+            std::string(reinterpret_cast<const char*>(server.trace.bytes.data()), 16));
   EXPECT_EQ(one(s, 2).bytes.size(), 8u);
   EXPECT_EQ(static_cast<uint8_t>(one(s, 2).bytes[0]), 0x11);
   EXPECT_EQ(one(s, 3).bytes, "vendor=abc");
@@ -270,8 +272,8 @@ TEST(TraceOtlp, EncodesARequestTheWireFormatDecodesBack) {
   EXPECT_EQ(one(c, 5).bytes, std::string(300, 'x'));
   EXPECT_EQ(one(c, 6).varint, 3u);
   EXPECT_EQ(one(c, 4).bytes, one(s, 2).bytes);  // parent = the server span
-  EXPECT_EQ(c.count(3), 0u);   // no trace_state
-  EXPECT_EQ(c.count(15), 0u);  // unset status is omitted
+  EXPECT_EQ(c.count(3), 0u);                    // no trace_state
+  EXPECT_EQ(c.count(15), 0u);                   // unset status is omitted
 }
 
 TEST(TracePropagation, HeadersPerFormat) {
@@ -345,16 +347,15 @@ TEST(TraceRing, BoundedBySpansAndSlots) {
   ASSERT_TRUE(ring.pop(got));
   EXPECT_EQ(got.size(), 10u);
   EXPECT_FALSE(ring.pop(got));
-  std::vector<SpanData> one(1);
+  std::vector<SpanData> single(1);
   for (size_t i = 0; i < SpanRing::kSlots; ++i) {
-    one.resize(1);
-    ASSERT_TRUE(ring.push(one, 1000000));
+    single.resize(1);
+    ASSERT_TRUE(ring.push(single, 1000000));
   }
-  one.resize(1);
-  EXPECT_FALSE(ring.push(one, 1000000));  // every slot taken
+  single.resize(1);
+  EXPECT_FALSE(ring.push(single, 1000000));  // every slot taken
   WorkerTracer w;
   w.attach(&ring);
-  config::Tracing cfg;
   w.add(SpanData{}, 1, 1000000);  // a full batch of one: handed over, ring full, dropped
   EXPECT_EQ(ring.dropped_full.get(), 1u);
 }
