@@ -25,6 +25,9 @@ CONF
 # (a YAML flow list) puts policies on the route. TRACE_RATIO (0..1) turns tracing on at that
 # sample ratio, exporting to the origin's /v1/traces (nginx answers 200 and drops the body).
 gatehouse_conf() {
+    local tracing=""
+    [[ -n ${TRACE_RATIO:-} ]] &&
+        tracing="tracing: {endpoint: \"http://127.0.0.1:$3/v1/traces\", sample_ratio: $TRACE_RATIO}"
     cat <<CONF
 workers: 1
 watch: false
@@ -36,7 +39,7 @@ clusters:
   - {name: origins, lb: $5, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
      endpoints: ["127.0.0.1:$3", "127.0.0.1:$4"]}
 routes: [{name: all, match: {path_prefix: /}, cluster: origins${ROUTE_POLICIES:+, policies: $ROUTE_POLICIES}}]
-${TRACE_RATIO:+tracing: {endpoint: "http://127.0.0.1:$3/v1/traces", sample_ratio: $TRACE_RATIO}}
+$tracing
 CONF
 }
 

@@ -12,7 +12,18 @@ namespace {
 void writePropagation(http::HeaderMap& headers, const trace::CallTrace& t,
                       const trace::SpanId& span) {
   using P = config::Tracing::Propagation;
-  if (t.propagation == P::kW3c && t.tracestate.empty()) headers.remove("tracestate");
+  if (t.propagation == P::kW3c) {
+    // The common case without a std::string: formatted on the stack, copied into the arena.
+    char tp[trace::kTraceparentSize];
+    trace::formatTraceparent(t.trace, span, t.sampled, tp);
+    headers.set("traceparent", std::string_view(tp, sizeof tp));
+    if (t.tracestate.empty()) {
+      headers.remove("tracestate");
+    } else {
+      headers.set("tracestate", t.tracestate);
+    }
+    return;
+  }
   if (t.propagation == P::kB3Multi) {
     headers.remove("b3");
     headers.remove("x-b3-parentspanid");

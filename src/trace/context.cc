@@ -150,14 +150,24 @@ std::optional<Incoming> parseB3Multi(std::string_view trace_id, std::string_view
 }
 
 void formatTraceparent(const TraceId& t, const SpanId& s, bool sampled, char* out) {
-  std::string tmp;
-  tmp.reserve(kTraceparentSize);
-  tmp.append("00-");
-  appendHex(tmp, t.bytes.data(), 16);
-  tmp.push_back('-');
-  appendHex(tmp, s.bytes.data(), 8);
-  tmp.append(sampled ? "-01" : "-00");
-  std::memcpy(out, tmp.data(), kTraceparentSize);
+  // Written in place: this runs for every traced request, sampled or not.
+  static constexpr char kDigits[] = "0123456789abcdef";
+  char* p = out;
+  *p++ = '0';
+  *p++ = '0';
+  *p++ = '-';
+  for (uint8_t b : t.bytes) {
+    *p++ = kDigits[b >> 4];
+    *p++ = kDigits[b & 15];
+  }
+  *p++ = '-';
+  for (uint8_t b : s.bytes) {
+    *p++ = kDigits[b >> 4];
+    *p++ = kDigits[b & 15];
+  }
+  *p++ = '-';
+  *p++ = '0';
+  *p = sampled ? '1' : '0';
 }
 
 TraceId makeTraceId(uint64_t hi, uint64_t lo) {

@@ -25,8 +25,16 @@ void RequestTrace::begin(const config::Tracing& cfg, uint64_t threshold, WorkerT
   active_ = true;
   children_.clear();
   std::optional<Incoming> in = extract(headers);
-  span_ = SpanData{};
+  // Reset in place (keeps capacity; most requests are not recorded and never fill these).
+  span_.parent = {};
+  span_.trace_state.clear();
+  span_.name.clear();
   span_.kind = SpanKind::kServer;
+  span_.start_unix_ns = span_.end_unix_ns = 0;
+  span_.status = StatusCode::kUnset;
+  span_.status_message.clear();
+  span_.attributes.clear();
+  span_.events.clear();
   if (in) {
     span_.trace = in->trace;
     span_.parent = in->parent;
@@ -39,11 +47,10 @@ void RequestTrace::begin(const config::Tracing& cfg, uint64_t threshold, WorkerT
   }
   span_.span = makeSpanId(rand3);
   decision_ = decide(cfg, threshold, in, span_.trace);
-  std::string h;
-  h.reserve(48);
-  appendHex(h, span_.trace.bytes.data(), 16);
-  appendHex(h, span_.span.bytes.data(), 8);
-  std::memcpy(hex_, h.data(), 48);
+  char tp[kTraceparentSize];  // "00-<trace>-<span>-..": the hex of both ids, in place
+  formatTraceparent(span_.trace, span_.span, false, tp);
+  std::memcpy(hex_, tp + 3, 32);
+  std::memcpy(hex_ + 32, tp + 36, 16);
   if (decision_ != Decision::kDrop) span_.start_unix_ns = unixNowNs();
 }
 
