@@ -38,14 +38,21 @@ void putUint(std::string& out, uint32_t field, uint64_t v) {
   putVarint(out, v);
 }
 
-// A nested message: encoded into `scratch`, then appended with its length. The nesting is
-// three or four levels deep and spans are small, so the copies cost little (and it runs on
-// the exporter thread).
+// A nested message, written in place: its length goes in a fixed four-byte varint (the
+// redundant form, continuation bits set on the first three bytes, which every protobuf parser
+// accepts, as Perfetto's protozero writes them), patched once the body is written. No scratch
+// string per level; a message stays far below the 2^28 bytes four bytes can say.
 template <typename Fill>
 void putMessage(std::string& out, uint32_t field, Fill&& fill) {
-  std::string body;
-  fill(body);
-  putBytes(out, field, body);
+  putTag(out, field, kLengthDelimited);
+  const size_t at = out.size();
+  out.append(4, '\0');
+  fill(out);
+  const size_t len = out.size() - at - 4;
+  out[at] = static_cast<char>((len & 0x7f) | 0x80);
+  out[at + 1] = static_cast<char>(((len >> 7) & 0x7f) | 0x80);
+  out[at + 2] = static_cast<char>(((len >> 14) & 0x7f) | 0x80);
+  out[at + 3] = static_cast<char>((len >> 21) & 0x7f);
 }
 
 // KeyValue { string key = 1; AnyValue value = 2; }
