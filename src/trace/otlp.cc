@@ -9,11 +9,14 @@ namespace {
 constexpr uint32_t kVarint = 0, kFixed64 = 1, kLengthDelimited = 2;
 
 void putVarint(std::string& out, uint64_t v) {
+  char buf[10];  // one append per varint, not a push_back per byte
+  size_t n = 0;
   while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
+    buf[n++] = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out.push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
 }
 
 void putTag(std::string& out, uint32_t field, uint32_t wire) {
@@ -28,8 +31,10 @@ void putBytes(std::string& out, uint32_t field, std::string_view bytes) {
 
 void putFixed64(std::string& out, uint32_t field, uint64_t v) {
   putTag(out, field, kFixed64);
+  char buf[8];
   for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>(v >> (8 * i)));
+    buf[i] = static_cast<char>(v >> (8 * i));
+  out.append(buf, 8);
 }
 
 void putUint(std::string& out, uint32_t field, uint64_t v) {
