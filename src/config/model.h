@@ -560,12 +560,12 @@ struct Tracing {
   std::string service_name = "gatehouse";
   enum class Propagation : uint8_t { kW3c, kB3, kB3Multi };
   Propagation propagation = Propagation::kW3c;
-  double sample_ratio = 1.0;            // for new traces (and all, without parent_based)
-  bool parent_based = true;             // honour the caller's sampled flag
-  bool always_sample_errors = false;    // also export unsampled requests that end 5xx
-  uint32_t max_batch_spans = 512;       // spans per export request
-  uint32_t max_queued_spans = 8192;     // per worker, waiting for the exporter
-  Millis export_timeout{2000};          // one export request, connect included
+  double sample_ratio = 1.0;          // for new traces (and all, without parent_based)
+  bool parent_based = true;           // honour the caller's sampled flag
+  bool always_sample_errors = false;  // also export unsampled requests that end 5xx
+  uint32_t max_batch_spans = 512;     // spans per export request
+  uint32_t max_queued_spans = 8192;   // per worker, waiting for the exporter
+  Millis export_timeout{2000};        // one export request, connect included
   std::vector<std::pair<std::string, std::string>> resource_attributes;
   int line = 0;
 };

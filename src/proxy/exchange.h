@@ -240,8 +240,8 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   Http2UpstreamIo http2_;
   ClientBody body_{*this};
   UpstreamCall* call_ = nullptr;  // the call in progress, for abortUpstream() and the deadline
-  trace::RequestTrace trace_;      // reused; active only while tracing is on
-  trace::CallTrace call_trace_;    // the proxied call's context (callOptions)
+  trace::RequestTrace trace_;     // reused; active only while tracing is on
+  trace::CallTrace call_trace_;   // the proxied call's context (callOptions)
   runtime::Timer total_timer_;    // request_total, grpc_unary or sse_max_lifetime
   metrics::TimeoutReason total_reason_ = metrics::TimeoutReason::kRequestTotal;
   bool total_expired_ = false;

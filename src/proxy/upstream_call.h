@@ -142,7 +142,7 @@ class UpstreamCall final : private HeadHandler {
   bool expired_ = false;
   bool aborted_ = false;
   bool response_started_ = false;
-  int attempt_status_ = 0;    // the status of the attempt's response head, if one came
+  int attempt_status_ = 0;       // the status of the attempt's response head, if one came
   bool attempt_traced_ = false;  // attempt_span_ records the attempt in flight
   trace::SpanData attempt_span_;
 };

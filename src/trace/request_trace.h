@@ -34,8 +34,8 @@ struct CallTrace {
   TraceId trace;
   SpanId parent;
   std::string tracestate;
-  bool sampled = false;  // the flag sent upstream
-  bool record = false;   // client spans are recorded
+  bool sampled = false;             // the flag sent upstream
+  bool record = false;              // client spans are recorded
   std::string_view kind = "proxy";  // gatehouse.call.kind: proxy, aggregate, cluster (static)
   std::string name;                 // span name override (empty: the method)
   bool active() const { return out != nullptr; }

@@ -20,14 +20,13 @@ namespace {
 
 // The cache's decision as a span event (the request is being traced).
 void traceOutcome(trace::RequestTrace& t, Outcome outcome, std::string_view detail) {
-  static constexpr std::string_view kNames[] = {"hit",         "miss",   "revalidated",
-                                                "stale_if_error", "bypass", "stale_while_revalidate"};
+  static constexpr std::string_view kNames[] = {
+      "hit", "miss", "revalidated", "stale_if_error", "bypass", "stale_while_revalidate"};
   std::vector<trace::Attribute> attrs;
   attrs.push_back(trace::Attribute::text("cache.status", kNames[static_cast<size_t>(outcome)]));
   if (!detail.empty()) attrs.push_back(trace::Attribute::text("cache.detail", detail));
   t.event("cache", std::move(attrs));
 }
-
 
 using gatehouse::cache::CacheControl;
 using gatehouse::cache::Entry;
