@@ -14,6 +14,7 @@ http {
   client_body_temp_path $run/b; proxy_temp_path $run/p; fastcgi_temp_path $run/f;
   uwsgi_temp_path $run/u; scgi_temp_path $run/s;
   server { listen 127.0.0.1:$2; listen 127.0.0.1:$3; location = /1k { return 200 "$body"; }
+           location = /v1/traces { client_max_body_size 64m; return 200; }
            location = /10k { set \$k "$body"; return 200 "\$k\$k\$k\$k\$k\$k\$k\$k\$k\$k"; } }
 }
 CONF
@@ -21,8 +22,12 @@ CONF
 
 # gatehouse_conf PROXY ADMIN ORIGIN ORIGIN2 LB > file: one worker, no access log, round robin
 # (or LB) over the two origin ports with a pool large enough for 1000 connections. ROUTE_POLICIES
-# (a YAML flow list) puts policies on the route.
+# (a YAML flow list) puts policies on the route. TRACE_RATIO (0..1) turns tracing on at that
+# sample ratio, exporting to the origin's /v1/traces (nginx answers 200 and drops the body).
 gatehouse_conf() {
+    local tracing=""
+    [[ -n ${TRACE_RATIO:-} ]] &&
+        tracing="tracing: {endpoint: \"http://127.0.0.1:$3/v1/traces\", sample_ratio: $TRACE_RATIO}"
     cat <<CONF
 workers: 1
 watch: false
@@ -34,6 +39,7 @@ clusters:
   - {name: origins, lb: $5, pool_max_per_endpoint: 4096, pool_max_idle_per_endpoint: 2048,
      endpoints: ["127.0.0.1:$3", "127.0.0.1:$4"]}
 routes: [{name: all, match: {path_prefix: /}, cluster: origins${ROUTE_POLICIES:+, policies: $ROUTE_POLICIES}}]
+$tracing
 CONF
 }
 

@@ -27,6 +27,7 @@
 #include "config/syntax.h"
 #include "config/tcp_listener_loader.h"
 #include "config/tls_loader.h"
+#include "config/tracing_loader.h"
 #include "config/yaml_document.h"
 #include "config/yaml_helpers.h"
 
@@ -38,7 +39,8 @@ constexpr std::string_view kTopKeys[] = {
     "workers",    "watch",     "listeners",     "admin",
     "access_log", "timeouts",  "limits",        "path_normalization",
     "forwarded",  "clusters",  "virtual_hosts", "routes",
-    "http2",      "consumers", "streams",       "routes_from_openapi", "node"};
+    "http2",      "consumers", "streams",       "routes_from_openapi", "node",
+    "tracing"};
 constexpr std::string_view kStreamKeys[] = {"max_drain_age"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "address",
@@ -161,6 +163,14 @@ class Loader {
     if (const YAML::Node* v = m.find("forwarded")) readForwarded(*v, config.forwarded);
     config.access_log.fields.assign(kDefaultAccessLogFields.begin(), kDefaultAccessLogFields.end());
     if (const YAML::Node* v = m.find("access_log")) readAccessLog(*v, config.access_log);
+    if (const YAML::Node* v = m.find("tracing")) {
+      readTracing(diag_, *v, config.tracing);
+      // The default log line carries the trace id once there is one; a list given in the
+      // config is kept as written.
+      const YAML::Node* log = m.find("access_log");
+      const bool listed = log && log->IsMap() && (*log)["fields"];
+      if (config.tracing.enabled && !listed) config.access_log.fields.emplace_back("trace_id");
+    }
     if (const YAML::Node* v = m.find("consumers")) {
       config.consumers = readConsumers(diag_, *v, "consumers");
     }

@@ -56,7 +56,7 @@ inline constexpr auto kAccessLogFields = std::to_array<std::string_view>({
     "time", "request_id", "client_ip", "method", "host", "path", "query", "protocol", "status",
     "route", "cluster", "upstream", "upstream_status", "bytes_in", "bytes_out", "duration_ms",
     "upstream_connect_ms", "upstream_response_ms", "user_agent", "referer", "error", "consumer",
-    "attempts", "vars"});
+    "attempts", "vars", "trace_id", "span_id"});
 inline constexpr auto kDefaultAccessLogFields = std::to_array<std::string_view>({
     "time", "request_id", "client_ip", "method", "host", "path", "status", "route", "upstream",
     "bytes_in", "bytes_out", "duration_ms"});

@@ -392,6 +392,7 @@ struct Route {
   std::optional<RetryPolicy> retry;  // overrides the cluster's
   RouteTimeouts timeouts;
   std::optional<WebSocketOptions> websocket;
+  bool tracing = true;  // `tracing: false`: no spans for this route's requests
   std::string yaml_path;
   int line = 0;
 };
@@ -567,6 +568,23 @@ struct ConsumerSpec {
   std::string yaml_path;  // consumers[2]
 };
 
+// Top-level `tracing:` (OpenTelemetry). Absent or enabled: false: no tracing at all.
+struct Tracing {
+  bool enabled = false;
+  std::string endpoint;  // OTLP/HTTP traces URL, http://host:port/v1/traces
+  std::string service_name = "gatehouse";
+  enum class Propagation : uint8_t { kW3c, kB3, kB3Multi };
+  Propagation propagation = Propagation::kW3c;
+  double sample_ratio = 1.0;          // for new traces (and all, without parent_based)
+  bool parent_based = true;           // honour the caller's sampled flag
+  bool always_sample_errors = false;  // also export unsampled requests that end 5xx
+  uint32_t max_batch_spans = 512;     // spans per export request
+  uint32_t max_queued_spans = 8192;   // per worker, waiting for the exporter
+  Millis export_timeout{2000};        // one export request, connect included
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+  int line = 0;
+};
+
 struct Admin {
   bool enabled = true;
   std::string address = "127.0.0.1";
@@ -587,6 +605,7 @@ struct Config {
   PathNormalization path_normalization;
   ForwardedHeaders forwarded;
   AccessLog access_log;
+  Tracing tracing;
   Admin admin;
   NodeOptions node;
   bool watch = true;  // reload when the file changes

@@ -16,7 +16,8 @@ namespace {
 
 constexpr std::string_view kRouteKeys[] = {
     "name",    "match",    "cluster", "clusters", "direct_response", "redirect", "rewrite",
-    "timeout", "policies", "canary",  "mirror",   "retry",           "timeouts", "websocket"};
+    "timeout", "policies", "canary",  "mirror",   "retry",           "timeouts", "websocket",
+    "tracing"};
 constexpr std::string_view kRouteTimeoutKeys[] = {"request_total", "grpc_unary", "grpc_stream_idle",
                                                   "sse_idle", "sse_max_lifetime"};
 constexpr std::string_view kWebSocketKeys[] = {"idle_timeout", "max_lifetime", "max_connections"};
@@ -296,6 +297,7 @@ Route readRoute(Diagnostics& diag, const YAML::Node& node, const std::string& pa
   if (!m.isMap()) return route;
 
   m.read("name", route.name);
+  m.read("tracing", route.tracing);
   if (const YAML::Node* v = m.find("match")) route.match = readMatch(diag, *v, m.path("match"));
 
   std::vector<std::string_view> actions = presentKeys(m, kActionKeys);

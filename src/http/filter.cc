@@ -44,6 +44,8 @@ void RequestContext::reset() {
   vars.clear();
   cancelled.reset();
   upstream_cluster = {};
+  trace = nullptr;
+  trace_context = nullptr;
   local_reply.status = 200;
   local_reply.headers.clear();
   local_reply.body.clear();

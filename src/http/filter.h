@@ -27,6 +27,9 @@ class Node;
 namespace gatehouse::policies {
 class ConsumerRegistry;
 }
+namespace gatehouse::trace {
+class RequestTrace;  // trace/request_trace.h
+}
 
 namespace gatehouse::http {
 
@@ -170,6 +173,13 @@ class RequestContext {
   // routableClusters() have a compiled variant; the view must outlive the request (it points
   // into the factory's config).
   std::string_view upstream_cluster;
+  // The request's trace while it is recorded (sampled, or held for an error), else null. A
+  // policy reports a decision as a span event: `if (ctx.trace) ctx.trace->event(...)`
+  // (include trace/request_trace.h), so an unsampled request pays one null check.
+  trace::RequestTrace* trace = nullptr;
+  // The request's trace context whenever tracing is on, recorded or not: sub-requests
+  // (aggregate, mirror) take their propagation headers from it.
+  trace::RequestTrace* trace_context = nullptr;
 
   // Clears everything for the next request on the connection, keeping buffer capacity.
   void reset();

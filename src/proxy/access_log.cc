@@ -18,7 +18,7 @@
 namespace gatehouse::proxy {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, LogField>, 24> kFieldNames = {{
+constexpr std::array<std::pair<std::string_view, LogField>, 26> kFieldNames = {{
     {"time", LogField::kTime},
     {"request_id", LogField::kRequestId},
     {"client_ip", LogField::kClientIp},
@@ -43,6 +43,8 @@ constexpr std::array<std::pair<std::string_view, LogField>, 24> kFieldNames = {{
     {"consumer", LogField::kConsumer},
     {"attempts", LogField::kAttempts},
     {"vars", LogField::kVars},
+    {"trace_id", LogField::kTraceId},
+    {"span_id", LogField::kSpanId},
 }};
 
 constexpr size_t kFlushBytes = 32 * 1024;
@@ -272,6 +274,14 @@ void AccessLog::log(const LogRecord& r) {
           appendEscaped(buf_, ctx.vars[i].second);
         }
         buf_ += '}';
+        break;
+      case LogField::kTraceId:
+        buf_ += "\"trace_id\":";
+        appendEscaped(buf_, r.trace_id);
+        break;
+      case LogField::kSpanId:
+        buf_ += "\"span_id\":";
+        appendEscaped(buf_, r.span_id);
         break;
     }
   }

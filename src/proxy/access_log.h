@@ -41,7 +41,9 @@ enum class LogField {
   kError,
   kConsumer,
   kAttempts,
-  kVars,  // RequestContext::vars as a JSON object (not in the default list)
+  kVars,     // RequestContext::vars as a JSON object (not in the default list)
+  kTraceId,  // the request's trace id (32 hex; "" without tracing); default when tracing is on
+  kSpanId,   // the gateway's server span id (16 hex)
 };
 
 // Parses a field name; false when unknown.
@@ -81,7 +83,9 @@ struct LogRecord {
   double upstream_connect_ms = -1;
   double upstream_response_ms = -1;
   std::string_view protocol;
-  int attempts = 0;  // upstream tries (1 + retries); 0 when none was made
+  int attempts = 0;           // upstream tries (1 + retries); 0 when none was made
+  std::string_view trace_id;  // empty without tracing
+  std::string_view span_id;
 };
 
 // One TCP connection of a TCP listener (l4/), logged when it closes. Its line has fixed fields:

@@ -120,4 +120,48 @@ ErrorReply errorReply(const AttemptError& e) {
   return {502, "bad response from upstream", "bad upstream response"};
 }
 
+std::string_view codeName(AttemptError::Code code) {
+  switch (code) {
+    case Code::kNone:
+      return "none";
+    case Code::kNoHost:
+      return "no_host";
+    case Code::kOverflow:
+      return "overflow";
+    case Code::kPoolLimit:
+      return "pool_limit";
+    case Code::kConnectFailed:
+      return "connect_failed";
+    case Code::kConnectTimeout:
+      return "connect_timeout";
+    case Code::kTlsFailed:
+      return "tls_failed";
+    case Code::kSwitchToHttp2:
+      return "switch_to_http2";
+    case Code::kRefusedStream:
+      return "refused_stream";
+    case Code::kReset:
+      return "reset";
+    case Code::kBadResponse:
+      return "bad_response";
+    case Code::kResponseTimeout:
+      return "response_timeout";
+    case Code::kRequestTimeout:
+      return "request_timeout";
+    case Code::kStatus:
+      return "status";
+    case Code::kBodyTooLarge:
+      return "body_too_large";
+    case Code::kBodyIncomplete:
+      return "body_incomplete";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kUnknownCluster:
+      return "unknown_cluster";
+    case Code::kResponseTooLarge:
+      return "response_too_large";
+  }
+  return "other";
+}
+
 }  // namespace gatehouse::proxy

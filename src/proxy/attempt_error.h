@@ -57,6 +57,8 @@ AttemptError overflowError(upstream::Limit limit);
 
 // The retry reason a retryable error is counted under (gatehouse_upstream_retries_total).
 metrics::RetryReason retryReason(const AttemptError& e);
+// A short stable name of the code ("connect_failed"): OpenTelemetry's error.type.
+std::string_view codeName(AttemptError::Code code);
 // Whether outlier detection may count the error against the host. Failures caused by the
 // client or by the gateway's own limits are not the host's fault (a client could eject hosts).
 bool hostFault(const AttemptError& e);

@@ -198,6 +198,7 @@ Task<ClusterResult> callCluster(WorkerContext& worker, std::shared_ptr<WorkerSna
   }
   opt.head_timeout = head_timeout;
   opt.deadline = deadline;  // bounds the HTTP/2 side's waits; the timer cuts the rest
+  if (req.trace.active()) opt.trace = &req.trace;
 
   CallCanceller* canceller = req.canceller;
   if (canceller && canceller->cancelled()) co_return failed(attemptError(Code::kCancelled));

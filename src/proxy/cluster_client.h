@@ -29,6 +29,7 @@
 #include "proxy/attempt_error.h"
 #include "proxy/worker_context.h"
 #include "runtime/task.h"
+#include "trace/request_trace.h"
 
 namespace gatehouse::proxy {
 
@@ -50,6 +51,9 @@ struct ClusterRequest {
   runtime::Duration timeout = std::chrono::seconds(5);
   size_t max_response_bytes = 1 << 20;  // the decoded body
   CallCanceller* canceller = nullptr;   // optional; see CallCanceller
+  // The trace context of the request this call serves (RequestTrace::callTrace), with the
+  // client spans' name (`trace.name`); inactive by default: no propagation, no spans.
+  trace::CallTrace trace;
 };
 
 struct ClusterResponse {

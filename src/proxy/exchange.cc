@@ -32,6 +32,7 @@ runtime::Duration orForever(config::Millis d) {
 void Exchange::begin(std::string_view protocol_label) {
   endStream();  // normally done by finishRequest already
   ctx_.reset();
+  trace_.clear();
   ex_ = State{};
   ex_.start = runtime::Clock::now();
   ex_.snap = w_.snapshot();
@@ -51,6 +52,7 @@ void Exchange::begin(std::string_view protocol_label) {
 void Exchange::resetForGatewayError(std::string_view error) {
   // No request was built: the reply and the log line describe the connection only.
   ctx_.reset();
+  trace_.clear();
   ex_ = State{};
   ex_.start = runtime::Clock::now();
   head_bytes_ = 0;
@@ -179,6 +181,7 @@ bool Exchange::prepare(std::string_view target) {
   if (target_.form == http::TargetForm::kAbsolute && !target_.authority.empty()) {
     req.authority.assign(target_.authority);
   }
+  if (cfg.tracing.enabled) startTrace();
   return true;
 }
 
@@ -401,6 +404,7 @@ Task<> Exchange::run() {
   }
   ex_.route = &snap.routes[match->route_id];
   ctx_.route_name = ex_.route->name;
+  if (trace_.active()) traceRouted();
   for (const auto& p : match->params())
     ctx_.path_params.push_back({p.name, p.value});
   ex_.filters.reserve(ex_.route->filters.size());
@@ -601,6 +605,7 @@ void Exchange::finishRequest(int status) {
   rec.ctx = &ctx_;
   rec.status = status;
   rec.error = ex_.error;
+  if (trace_.active()) finishTrace(status, rec);
   if (ex_.route && ex_.route->cluster >= 0) {
     rec.cluster = ex_.snap->snap->clusters[static_cast<size_t>(ex_.route->cluster)].name;
   }

@@ -197,6 +197,11 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   runtime::Task<> relayHttp2Body(Http2UpstreamIo& up, ResponseBodyKind kind, bool transform,
                                  bool head_held, uint64_t content_length);
   void finishRequest(int status);
+  // Tracing (exchange_trace.cc): the server span from the request's headers (after
+  // prepare), the route's name and its `tracing:` switch, and the end (status, export).
+  void startTrace();
+  void traceRouted();
+  void finishTrace(int status, LogRecord& rec);
   static void onTotalTimeout(void* self);
   // After routing: the route's protocol timeouts replace the global request_total.
   void armRouteTimers();
@@ -235,6 +240,8 @@ class Exchange : private proxy::StreamWatcher, private ResponseHandler {
   Http2UpstreamIo http2_;
   ClientBody body_{*this};
   UpstreamCall* call_ = nullptr;  // the call in progress, for abortUpstream() and the deadline
+  trace::RequestTrace trace_;     // reused; active only while tracing is on
+  trace::CallTrace call_trace_;   // the proxied call's context (callOptions)
   runtime::Timer total_timer_;    // request_total, grpc_unary or sse_max_lifetime
   metrics::TimeoutReason total_reason_ = metrics::TimeoutReason::kRequestTotal;
   bool total_expired_ = false;

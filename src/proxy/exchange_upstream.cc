@@ -57,6 +57,10 @@ CallOptions Exchange::callOptions(const upstream::CompiledCluster& cc, bool wait
   opt.lb_set_cookie = &ctx_.lb_set_cookie;
   opt.log = &ex_.log;
   opt.wait_continue = wait_continue;
+  if (trace_.active()) {
+    call_trace_ = trace_.callTrace("proxy", true);
+    opt.trace = &call_trace_;
+  }
   if (cc.proxy_protocol != config::ProxyProtocolSend::kOff && !cc.http2) {
     buildProxyHeader(cc.proxy_protocol);
     opt.proxy_header = proxy_header_;

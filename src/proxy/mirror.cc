@@ -14,6 +14,7 @@
 #include "net/tcp.h"
 #include "proxy/exchange.h"
 #include "runtime/event_loop.h"
+#include "trace/request_trace.h"
 
 namespace gatehouse::proxy {
 namespace {
@@ -78,13 +79,40 @@ bool skipHeader(std::string_view name) {
          http::iequals(name, "upgrade");
 }
 
-runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes) {
+// A traced copy's client span, ended (and handed to the worker's tracer) with the copy.
+struct MirrorSpan {
+  trace::CallTrace call;
+  trace::SpanData span;
+  int status = 0;
+  std::string_view error;  // static; empty: no failure
+  bool started = false;    // the copy ran (a copy skipped at launch has no span)
+  ~MirrorSpan() {
+    if (!started || !call.active()) return;
+    span.end_unix_ns = trace::unixNowNs();
+    if (status > 0) span.integer("http.response.status_code", status);
+    if (!error.empty()) {
+      span.status = trace::StatusCode::kError;
+      span.text("error.type", error);
+    } else if (status >= 500) {
+      span.status = trace::StatusCode::kError;
+      span.text("error.type", std::to_string(status));
+    }
+    call.finished(std::move(span));
+  }
+};
+
+runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes,
+                        std::unique_ptr<MirrorSpan> traced) {
   runtime::EventLoop* loop = runtime::EventLoop::current();
   if (!loop) co_return;
   ++t_in_flight;
   struct Done {
     ~Done() { --t_in_flight; }
   } done;
+  if (traced) traced->started = true;
+  auto fail = [&traced](std::string_view why) {
+    if (traced) traced->error = why;
+  };
   const size_t n = t->hosts.hosts.size();
   const int64_t now_ns = lb::steadyNowNs();
   const lb::Host* host = nullptr;
@@ -95,12 +123,21 @@ runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes
   ++t_next_host;
   if (!host) {
     t->stats->local().failed.inc();
+    fail("no_host");
     co_return;
+  }
+  if (traced) {
+    trace::SpanData& s = traced->span;
+    s.text("server.address", host->hostname.empty() ? host->name : host->hostname);
+    s.integer("server.port", host->address.port());
+    s.text("network.peer.address", host->address.ip());
+    s.text("gatehouse.upstream.host", host->name);
   }
   auto conn =
       co_await net::TcpStream::connect(*loop, host->address, loop->now() + t->connect_timeout);
   if (!conn.ok()) {
     t->stats->local().failed.inc();
+    fail("connect_failed");
     co_return;
   }
   net::TcpStream& s = **conn;
@@ -109,6 +146,7 @@ runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes
     s.attachTls(t->tls->newSsl(host->hostname).release());
     if (!(co_await s.handshake(deadline)).ok()) {
       t->stats->local().failed.inc();
+      fail("tls_failed");
       co_return;
     }
   }
@@ -136,6 +174,8 @@ runtime::Task<> runCopy(std::shared_ptr<const MirrorTarget> t, std::string bytes
     if (st == http1::ParseStatus::kError || in.size() > 65536) break;
   }
   // The body is not read: the connection is closed with the copy's result known.
+  if (traced) traced->status = status;
+  if (status == 0) fail(ok ? "bad_response" : "reset");
   if (status >= 100 && status < 500) {
     t->stats->local().ok.inc();
   } else {
@@ -160,10 +200,13 @@ class MirrorFilter final : public http::Filter {
     head_.append(req.method).append(" ").append(req.path);
     if (!req.query.empty()) head_.append("?").append(req.query);
     head_.append(" HTTP/1.1\r\nhost: ").append(req.authority).append("\r\n");
+    const bool traced = ctx.trace_context != nullptr;
     for (const auto& f : req.headers.fields()) {
       if (skipHeader(f.name)) continue;
+      if (traced && trace::isPropagationHeader(f.name)) continue;  // ours follow
       head_.append(f.name).append(": ").append(f.value).append("\r\n");
     }
+    if (traced) startTrace(ctx);
     head_.append("x-gatehouse-mirror: 1\r\nconnection: close\r\n");
     if (!req.has_body) {
       launch();
@@ -197,14 +240,39 @@ class MirrorFilter final : public http::Filter {
     }
     head_.append("content-length: ");
     appendDecimal(head_, body_.size()).append("\r\n\r\n").append(body_);
-    runtime::spawn(runCopy(t_, std::move(head_)));
+    runtime::spawn(runCopy(t_, std::move(head_), std::move(span_)));
     body_.clear();
+  }
+
+  // The copy's propagation headers, and its client span when the request is recorded.
+  void startTrace(http::RequestContext& ctx) {
+    trace::CallTrace call = ctx.trace_context->callTrace("mirror", false);
+    const trace::SpanId span = call.record ? trace::makeSpanId(rng().next()) : call.parent;
+    trace::PropagationHeaders p = trace::propagationHeaders(call, span);
+    for (size_t i = 0; i < p.count; ++i)
+      head_.append(p.fields[i].first).append(": ").append(p.fields[i].second).append("\r\n");
+    if (!call.record) return;
+    span_ = std::make_unique<MirrorSpan>();
+    trace::SpanData& s = span_->span;
+    s.trace = call.trace;
+    s.span = span;
+    s.parent = call.parent;
+    s.trace_state = call.tracestate;
+    s.kind = trace::SpanKind::kClient;
+    s.name = "mirror " + ctx.request.method;
+    s.start_unix_ns = trace::unixNowNs();
+    s.text("http.request.method", ctx.request.method);
+    s.text("url.full", "http://" + ctx.request.authority + ctx.request.path);
+    s.text("gatehouse.call.kind", "mirror");
+    s.text("gatehouse.upstream.cluster", t_->cluster);
+    span_->call = std::move(call);
   }
 
   std::shared_ptr<const MirrorTarget> t_;
   std::string head_;
   std::string body_;
   bool collecting_ = false;
+  std::unique_ptr<MirrorSpan> span_;  // a traced copy's span, until launched
 };
 
 class MirrorFactory final : public http::FilterFactory {

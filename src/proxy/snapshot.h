@@ -35,6 +35,8 @@ struct CompiledRoute {
   uint8_t response_body_filters = 0;  // filters whose factory wants the response body
   config::Millis response_timeout{};
   config::RetryPolicy retry;  // the route's `retry:`, else its cluster's, else the defaults
+  bool tracing = true;        // the route's `tracing:` (false: no spans)
+  std::string http_route;     // the path pattern, OpenTelemetry's http.route ("" for a regex)
   // Protocol timeouts resolved from the route's overrides and the global `timeouts:`.
   struct Streams {
     config::Millis request_total{};

@@ -102,10 +102,13 @@ AttemptError UpstreamCall::startAttempt() {
     opt_.log->upstream = host.name;
   }
   target_ = {&cc_, &host, wc_.pools[static_cast<size_t>(hi)], &stats_, opt_.log, opt_.deadline};
+  attempt_status_ = 0;
+  if (opt_.trace) traceAttemptStart(host);
   return AttemptError{};
 }
 
 void UpstreamCall::endAttempt(const AttemptError& e) {
+  if (attempt_traced_) traceAttemptEnd(e);
   // When a head arrived, keepHead already told the balancer how the host did.
   if (hostFault(e)) {
     tracker_->end(false);
@@ -135,6 +138,7 @@ bool UpstreamCall::keepHead(UpstreamIo& up) {
   if (opt_.log) opt_.log->upstream_response_ms = ms;
   stats_.upstream_latency.observeUs(static_cast<uint64_t>(ms * 1000));
   const int status = up.status();
+  attempt_status_ = status;
   tracker_->end(status < 500);
   // A status the policy retries: the answer is dropped and the request goes to another host.
   if (status >= 400 && up.requestSent() && shouldRetry(statusError(status), status_delay_)) {

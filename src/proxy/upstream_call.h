@@ -23,6 +23,7 @@
 #include "proxy/upstream_http2.h"
 #include "proxy/upstream_io.h"
 #include "proxy/worker_context.h"
+#include "trace/request_trace.h"
 
 namespace gatehouse::proxy {
 
@@ -82,6 +83,9 @@ struct CallOptions {
   // names the client (idle connections are reused only for the same owner). Empty: off.
   std::string_view proxy_header;
   std::string_view proxy_owner;
+  // Tracing: propagation headers written into `request` per attempt, and a client span per
+  // attempt when it records. Null: no tracing. Owned by the caller for the call's life.
+  trace::CallTrace* trace = nullptr;
 };
 
 class UpstreamCall final : private HeadHandler {
@@ -116,6 +120,9 @@ class UpstreamCall final : private HeadHandler {
   UpstreamIo& ioFor(const upstream::EndpointPool& pool, bool http2);
   // Per attempt: the counters its failure moves.
   void countAttemptFailure(const AttemptError& e);
+  // Tracing (opt_.trace set): the attempt's propagation headers and client span.
+  void traceAttemptStart(const lb::Host& host);
+  void traceAttemptEnd(const AttemptError& e);
 
   proxy::WorkerContext& w_;
   CallOptions opt_;
@@ -135,6 +142,9 @@ class UpstreamCall final : private HeadHandler {
   bool expired_ = false;
   bool aborted_ = false;
   bool response_started_ = false;
+  int attempt_status_ = 0;       // the status of the attempt's response head, if one came
+  bool attempt_traced_ = false;  // attempt_span_ records the attempt in flight
+  trace::SpanData attempt_span_;
 };
 
 }  // namespace gatehouse::proxy

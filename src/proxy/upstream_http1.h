@@ -24,6 +24,9 @@ class Http1UpstreamIo final : public UpstreamIo {
   // 100-continue before sending the body. The head is serialized once per call.
   void prepare(const http::Request& req, const config::Config& cfg, bool wait_continue);
   bool prepared() const { return req_ != nullptr; }
+  // Between attempts: the head again from the request, whose headers changed (a retry's
+  // trace context).
+  void refreshHead() { serializeHead(wait_continue_); }
   // After prepare(): the PROXY header to write on a new connection (before TLS) and its owner
   // tag (docs/config.md, cluster proxy_protocol). Empty: a plain shared connection.
   void setProxyHeader(std::string_view header, std::string_view owner) {

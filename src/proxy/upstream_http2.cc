@@ -59,7 +59,13 @@ void Http2UpstreamIo::prepare(http::Request& req, const config::Config& cfg, boo
     req.headers.set("content-type", ct);
     if (web == grpc::WebMode::kText) req.content_length_present = false;  // decoding shrinks it
   }
-  requestFields(req, tls, storage_, nva_);
+  tls_ = tls;
+  refreshFields();
+}
+
+void Http2UpstreamIo::refreshFields() {
+  const http::Request& req = *req_;
+  requestFields(req, tls_, storage_, nva_);
   length_.clear();
   if (req.content_length_present) {
     nva_.push_back(nv("content-length", appendDecimal(length_, req.content_length)));

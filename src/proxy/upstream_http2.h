@@ -26,6 +26,9 @@ class Http2UpstreamIo final : public UpstreamIo {
   // request's content-type is rewritten here). The head's fields are built once per call.
   void prepare(http::Request& req, const config::Config& cfg, bool tls, grpc::WebMode web);
   bool prepared() const { return req_ != nullptr; }
+  // Between attempts: the fields again from the request, whose headers changed (a retry's
+  // trace context).
+  void refreshFields();
   void reset();
 
   std::optional<AttemptError> tryOpen(const AttemptTarget& target) override;
@@ -64,6 +67,7 @@ class Http2UpstreamIo final : public UpstreamIo {
   runtime::EventLoop& loop_;
   const http::Request* req_ = nullptr;
   grpc::WebMode web_ = grpc::WebMode::kNone;
+  bool tls_ = false;
   runtime::Duration upstream_idle_{};
   std::string storage_;  // lower-cased names and the :path of nva_
   std::string length_;

@@ -17,6 +17,7 @@
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "runtime/event_loop.h"
+#include "trace/exporter.h"
 #include "upstream/cluster.h"
 #include "upstream/connection_pool.h"
 
@@ -81,6 +82,13 @@ class WorkerContext {
     GH_ASSERT_OWNER(loop_.owner());
     return access_log_;
   }
+  // Finished spans of this worker's requests, on their way to the exporter thread.
+  trace::WorkerTracer& tracer() {
+    GH_ASSERT_OWNER(loop_.owner());
+    return tracer_;
+  }
+  // Control thread, before the worker starts: where the tracer hands its batches.
+  void attachTracer(trace::SpanRing* ring) { tracer_.attach(ring); }
   bool draining() const { return draining_; }
   int id() const { return id_; }
   // xorshift128+: fast and good enough for request ids and jitter (not for secrets).
@@ -120,6 +128,7 @@ class WorkerContext {
   std::unordered_set<Session*> sessions_;
   std::unordered_set<StreamWatcher*> streams_;
   AccessLog access_log_;
+  trace::WorkerTracer tracer_;
   bool draining_ = false;
   std::unique_ptr<Http1StatePool> http1_spares_;  // after loop_: its exchanges hold timers
 

@@ -240,8 +240,10 @@ int Server::run() {
   }
   log_sink_ = *sink;
 
+  exporter_ = std::make_unique<trace::Exporter>(static_cast<size_t>(nworkers));
   for (int i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, *stats_, log_sink_));
+    workers_.back()->attachTracer(&exporter_->ring(static_cast<size_t>(i)));
   }
   auto sockets = bindListeners(cfg);
   if (!sockets.ok()) {
@@ -347,6 +349,7 @@ void Server::adopt(const config::Config& cfg, std::shared_ptr<const proxy::Snaps
   generation_ = current_->generation;
   health_.activate(proxy::clustersOf(current_));
   dns_.activate(*current_->config);
+  if (exporter_) exporter_->configure(cfg.tracing, GATEHOUSE_VERSION);
 }
 
 void Server::recordConfig(const Built& built, const std::string& origin) {

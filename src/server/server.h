@@ -23,6 +23,7 @@
 #include "server/handover.h"
 #include "server/snapshot_builder.h"
 #include "server/worker.h"
+#include "trace/exporter.h"
 #include "upstream/dns_discovery.h"
 #include "upstream/health_checker.h"
 
@@ -125,6 +126,8 @@ class Server final : public admin::ControlPlane {
   ServerOptions opts_;
   EventLoop loop_;
   std::unique_ptr<metrics::Stats> stats_;
+  // Before workers_: the workers hand span batches to its rings until they are joined.
+  std::unique_ptr<trace::Exporter> exporter_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::shared_ptr<const proxy::Snapshot> current_;

@@ -346,12 +346,22 @@ CompiledCluster compileCluster(const Config& cfg, const Cluster& c, metrics::Sta
 
 // One route of a virtual host: its filter chain (virtual-host policies, route policies,
 // action), its cluster or traffic split, and its mirror.
+// The route's path pattern as OpenTelemetry's http.route wants it (low cardinality).
+std::string httpRoute(const config::RouteMatch& m) {
+  if (m.path_template) return *m.path_template;
+  if (m.path_exact) return *m.path_exact;
+  if (m.path_prefix) return *m.path_prefix == "/" ? "/*" : *m.path_prefix + "*";
+  return {};  // a regex says nothing a reader could use
+}
+
 CompiledRoute compileRoute(const Config& cfg, const VirtualHost& vh, const Route& r,
                            const Snapshot& snap, PolicyClusters& clusters, metrics::Stats* stats,
                            std::vector<std::string>& errors) {
   CompiledRoute cr;
   cr.name = r.name;
   cr.stats_slot = stats ? stats->routeSlot(r.name) : 0;
+  cr.tracing = r.tracing;
+  cr.http_route = httpRoute(r.match);
   cr.response_timeout = r.timeout.value_or(cfg.timeouts.upstream_response);
   cr.streams = resolveStreams(cfg, r);
   const std::string scope = vh.name + "/" + r.name;

@@ -43,6 +43,7 @@ void Worker::start(std::shared_ptr<const proxy::Snapshot> snap,
     // Whatever is still suspended (sessions cut at the drain deadline) is destroyed here, on
     // its own thread, while the loop it registered with still exists.
     destroyDetachedCoroutines();
+    tracer_.flush(current_ ? &current_->snap->config->tracing : nullptr);
     current_.reset();
     access_log_.flush();
     finished_.store(true);
@@ -263,6 +264,10 @@ void Worker::onSweep(void* self) {
   auto now = w->loop_.now();
   for (auto& [k, p] : w->pools_)
     p->sweep(now);
+  // Finished spans go to the exporter at least once a second (a full batch goes at once).
+  if (w->tracer_.pending() > 0) {
+    w->tracer_.flush(w->current_ ? &w->current_->snap->config->tracing : nullptr);
+  }
   // Every 5 s: buffers, frames and request states a burst left cached and nothing has needed since
   // go back to the allocator, and after a large release the allocator gives its free pages to the
   // kernel, so a quiet server's memory follows its connections rather than its busiest moment.

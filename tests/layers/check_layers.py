@@ -15,6 +15,7 @@ LAYERS = [
     ("metrics",),
     ("config", "jsonschema"),
     ("net",),
+    ("trace",),
     ("http",),
     ("template", "graphql"),
     ("compress", "cache"),

@@ -100,6 +100,7 @@ class Run {
   // which no call is built any more (they are all cancelled).
   const http::RequestContext* request = nullptr;
   std::vector<std::pair<std::string, std::string>> forwarded;  // sent with every call
+  trace::CallTrace trace;  // the request's trace context (inactive without tracing)
   std::vector<CallState> calls;
   size_t left;
   bool cancelled = false;
@@ -158,6 +159,10 @@ std::optional<proxy::ClusterRequest> Run::buildRequest(size_t i) const {
   if (!render(call.path, Escape::kUrl, req.target)) return std::nullopt;
   req.timeout = call.timeout;
   req.max_response_bytes = config->max_response_bytes;
+  if (trace.active()) {
+    req.trace = trace;
+    req.trace.name = "aggregate " + call.name;
+  }
   req.headers = forwarded;
   req.headers.emplace_back("accept", "application/json");
   for (const auto& [name, t] : call.headers) {
@@ -268,6 +273,7 @@ class AggregateFilter final : public http::StatelessFilter {
   std::shared_ptr<Run> start(const http::RequestContext& ctx, proxy::WorkerContext& worker) const {
     auto run = std::make_shared<Run>(c_, worker);
     run->request = &ctx;
+    if (ctx.trace_context) run->trace = ctx.trace_context->callTrace("aggregate", false);
     auto& fwd = run->forwarded;
     if (!ctx.request_id.empty()) fwd.emplace_back("x-request-id", ctx.request_id);
     if (!c_->consumer_header.empty() && !ctx.consumer.empty()) {

@@ -4,6 +4,7 @@
 
 #include "http/headers.h"
 #include "policies/policy_yaml.h"
+#include "trace/request_trace.h"
 
 namespace gatehouse::policies::auth {
 
@@ -101,6 +102,17 @@ Result<std::vector<const Consumer*>> selectConsumers(const YAML::Node& node,
   return out;
 }
 
+void traceAuthAllowed(http::RequestContext& ctx, std::string_view consumer) {
+  ctx.trace->event("auth", {trace::Attribute::text("auth.result", "allowed"),
+                            trace::Attribute::text("gatehouse.consumer", consumer)});
+}
+
+void traceAuthDenied(http::RequestContext& ctx, std::string_view policy, std::string_view reason) {
+  ctx.trace->event("auth", {trace::Attribute::text("auth.result", "denied"),
+                            trace::Attribute::text("auth.policy", policy),
+                            trace::Attribute::text("auth.reason", reason)});
+}
+
 void stripIdentityHeaders(http::RequestContext& ctx, const IdentityOptions& o) {
   if (!o.consumer_header.empty()) ctx.request.headers.remove(o.consumer_header);
   for (const auto& [key, header] : o.metadata_headers)
@@ -108,6 +120,7 @@ void stripIdentityHeaders(http::RequestContext& ctx, const IdentityOptions& o) {
 }
 
 void setIdentity(http::RequestContext& ctx, const Consumer& c, const IdentityOptions& o) {
+  if (ctx.trace) traceAuthAllowed(ctx, c.name);
   ctx.consumer = c.name;
   ctx.consumer_groups.assign(c.groups.begin(), c.groups.end());
   if (!o.consumer_header.empty()) ctx.request.headers.set(o.consumer_header, c.name);
@@ -141,6 +154,7 @@ http::Verdict reject(http::RequestContext& ctx, std::string_view policy,
                      auth_metrics::Reason reason, std::string_view challenge,
                      std::string_view message, int status) {
   auth_metrics::reject(policy, reason);
+  if (ctx.trace) traceAuthDenied(ctx, policy, auth_metrics::reasonName(reason));
   // A failed credential must not leave an identity from an earlier policy behind.
   ctx.consumer.clear();
   ctx.consumer_groups.clear();

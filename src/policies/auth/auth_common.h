@@ -68,6 +68,10 @@ Result<std::vector<const Consumer*>> selectConsumers(const YAML::Node& node,
 // Client-sent copies of the identity headers are never trusted: removed on every request.
 void stripIdentityHeaders(http::RequestContext& ctx, const IdentityOptions& o);
 void setIdentity(http::RequestContext& ctx, const Consumer& c, const IdentityOptions& o);
+// The "auth" span event of a traced request (ctx.trace set): a consumer admitted, or a
+// credential refused by `policy` for `reason`.
+void traceAuthAllowed(http::RequestContext& ctx, std::string_view consumer);
+void traceAuthDenied(http::RequestContext& ctx, std::string_view policy, std::string_view reason);
 // True when an earlier auth policy already set a (non-anonymous) consumer: an optional policy
 // then has nothing to add. Removes the client's copies of our headers either way.
 bool skipAuthenticated(http::RequestContext& ctx, const IdentityOptions& o);

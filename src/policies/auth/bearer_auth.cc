@@ -302,6 +302,7 @@ const Identity* TokenCache::find(const Sha256Digest& key, int64_t now) {
 void setIdentity(http::RequestContext& ctx, const Identity& id) {
   for (const auto& [name, value] : id.headers)
     ctx.request.headers.add(name, value);
+  if (ctx.trace) auth::traceAuthAllowed(ctx, id.consumer);
   ctx.consumer = id.consumer;
   ctx.consumer_groups.assign(id.groups.begin(), id.groups.end());
   ctx.claims = id.claims;
@@ -381,6 +382,9 @@ int64_t unixNow() {
 }
 
 http::Verdict unauthorized(http::RequestContext& ctx, bool token_present) {
+  if (ctx.trace) {
+    auth::traceAuthDenied(ctx, "bearer", token_present ? "invalid_token" : "missing_token");
+  }
   ctx.consumer.clear();
   ctx.consumer_groups.clear();
   http::Verdict v = ctx.respondError(401, token_present ? "invalid token" : "missing token");

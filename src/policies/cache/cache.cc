@@ -13,9 +13,20 @@
 #include "proxy/worker_context.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
+#include "trace/request_trace.h"
 
 namespace gatehouse::policies::cache {
 namespace {
+
+// The cache's decision as a span event (the request is being traced).
+void traceOutcome(trace::RequestTrace& t, Outcome outcome, std::string_view detail) {
+  static constexpr std::string_view kNames[] = {
+      "hit", "miss", "revalidated", "stale_if_error", "bypass", "stale_while_revalidate"};
+  std::vector<trace::Attribute> attrs;
+  attrs.push_back(trace::Attribute::text("cache.status", kNames[static_cast<size_t>(outcome)]));
+  if (!detail.empty()) attrs.push_back(trace::Attribute::text("cache.detail", detail));
+  t.event("cache", std::move(attrs));
+}
 
 using gatehouse::cache::CacheControl;
 using gatehouse::cache::Entry;
@@ -221,7 +232,7 @@ class CacheFilter final : public http::Filter {
     if (mode_ == Mode::kBypass) {
       if (invalidate_ && resp.status < 400) s_.store->remove(key_);
       ctx.declineResponseBody();
-      mark(resp.headers, Outcome::kBypass, {});
+      mark(ctx, resp.headers, Outcome::kBypass, {});
       return http::Verdict::kContinue;
     }
     const int64_t now = nowSeconds();
@@ -235,7 +246,7 @@ class CacheFilter final : public http::Filter {
     if (mode_ == Mode::kRevalidate) restoreClientConditionals(ctx.request);
     if (ctx.request.method == "HEAD") {
       ctx.declineResponseBody();
-      mark(resp.headers, Outcome::kMiss, "head");
+      mark(ctx, resp.headers, Outcome::kMiss, "head");
       return http::Verdict::kContinue;
     }
     const CacheControl resp_cc = gatehouse::cache::cacheControlOf(resp.headers);
@@ -250,12 +261,12 @@ class CacheFilter final : public http::Filter {
     }
     if (why != NotStorable::kNone) {
       ctx.declineResponseBody();
-      mark(resp.headers, Outcome::kMiss, gatehouse::cache::toString(why));
+      mark(ctx, resp.headers, Outcome::kMiss, gatehouse::cache::toString(why));
       return http::Verdict::kContinue;
     }
     pending_ =
         gatehouse::cache::makeEntry(ctx.request, resp, resp_cc, lifetime, request_time_, now);
-    mark(resp.headers, Outcome::kMiss, "stored");
+    mark(ctx, resp.headers, Outcome::kMiss, "stored");
     if (!resp.has_body) {
       pending_->body = std::make_shared<const std::string>();
       s_.store->insert(key_, std::move(pending_));
@@ -294,6 +305,7 @@ class CacheFilter final : public http::Filter {
   http::Verdict answer(http::RequestContext& ctx, EntryPtr entry, Outcome outcome) {
     answered_ = true;
     s_.stats->count(outcome);
+    if (ctx.trace) traceOutcome(*ctx.trace, outcome, {});
     entry_ = std::move(entry);
     const Entry& e = *entry_;
     auto& lr = ctx.local_reply;
@@ -333,8 +345,10 @@ class CacheFilter final : public http::Filter {
     return http::Verdict::kRespond;
   }
 
-  void mark(http::HeaderMap& headers, Outcome outcome, std::string_view detail) {
+  void mark(http::RequestContext& ctx, http::HeaderMap& headers, Outcome outcome,
+            std::string_view detail) {
     s_.stats->count(outcome);
+    if (ctx.trace) traceOutcome(*ctx.trace, outcome, detail);
     if (!s_.o.status_headers) return;
     if (outcome == Outcome::kBypass) {
       headers.add("x-cache", "BYPASS");

@@ -7,6 +7,7 @@
 #include "config/model.h"
 #include "net/tls.h"
 #include "policies/policy_yaml.h"
+#include "trace/request_trace.h"
 
 namespace gatehouse::policies::rate_limit {
 namespace {
@@ -368,6 +369,13 @@ http::Verdict respondLimited(http::RequestContext& ctx, std::string_view message
 }  // namespace
 
 http::Verdict KeyedLimitFilter::decide(http::RequestContext& ctx) {
+  if (ctx.trace) {
+    ctx.trace->event(
+        "rate_limit",
+        {trace::Attribute::text("rate_limit.verdict", decision_.allowed ? "allowed" : "limited"),
+         trace::Attribute::integer("rate_limit.remaining",
+                                   static_cast<int64_t>(decision_.remaining))});
+  }
   if (decision_.allowed) {
     charged_ = true;
     allowed_.inc();
