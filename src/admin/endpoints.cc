@@ -55,8 +55,7 @@ std::string renderMetrics(const ServerState& state) {
 }  // namespace
 
 http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
-                              const ServerState& state, std::string_view query,
-                              std::string_view body) {
+                              const ServerState& state) {
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "method not allowed\n"};
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics(state)};

@@ -48,10 +48,8 @@ http::AdminHandler findEndpoint(std::span<const http::AdminEndpoint> endpoints,
 // The same over every registered policy's endpoint.
 http::AdminHandler findPolicyEndpoint(std::string_view path);
 
-// The built-in endpoints; 404 for any other path. `query` and `body` are read only by the
-// endpoints that take them (POST /api/v1/explain).
+// The built-in endpoints; 404 for any other path.
 http::AdminReply serveBuiltin(std::string_view method, std::string_view path,
-                              const ServerState& state, std::string_view query = {},
-                              std::string_view body = {});
+                              const ServerState& state);
 
 }  // namespace gatehouse::admin
