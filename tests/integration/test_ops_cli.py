@@ -134,7 +134,8 @@ def test_validate_diff_with_a_running_gateway(gatehouse, echo, echo2, tmp_path):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert f"{path}: ok (2 routes, 2 clusters)" == lines[0]
-    assert lines[1].startswith(f"changes from {g.admin_url}/config (generation 1")
+    # The versioned API answers first; GET /config is the fallback for older gateways.
+    assert lines[1].startswith(f"changes from {g.admin_url}/api/v1/config (generation 1")
     assert '~ clusters[svc].lb: "round_robin" -> "least_conn"' in lines
     assert any(ln.startswith("+ clusters[new]: ") for ln in lines), lines
     assert any(ln.startswith("+ routes[new-route]: ") for ln in lines), lines
