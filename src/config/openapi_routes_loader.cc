@@ -263,15 +263,20 @@ Block readBlock(const MapReader& m, const std::set<std::string, std::less<>>& cl
 // Every operationId and tag the block names must be in the document: a typo would otherwise
 // leave an operation without its auth or limit.
 void checkNames(const MapReader& m, const Block& b, const std::vector<OpenApiOperation>& ops) {
-  for (const auto& [id, mark] : b.operation_marks) {
-    auto same = [&](const OpenApiOperation& o) { return o.operation_id == id; };
+  // Named copies of the bindings: clang 14 (the fuzz build) cannot capture structured bindings.
+  for (const auto& named : b.operation_marks) {
+    const auto& id = named.first;
+    const auto& mark = named.second;
+    auto same = [&id](const OpenApiOperation& o) { return o.operation_id == id; };
     if (std::none_of(ops.begin(), ops.end(), same)) {
       m.diag().add(mark, m.path(),
                    "unknown operationId '" + id + "': no operation of '" + b.spec + "' has it");
     }
   }
-  for (const auto& [tag, mark] : b.tag_marks) {
-    auto has = [&](const OpenApiOperation& o) {
+  for (const auto& tagged : b.tag_marks) {
+    const auto& tag = tagged.first;
+    const auto& mark = tagged.second;
+    auto has = [&tag](const OpenApiOperation& o) {
       return std::find(o.tags.begin(), o.tags.end(), tag) != o.tags.end();
     };
     if (std::none_of(ops.begin(), ops.end(), has)) {
