@@ -368,7 +368,11 @@ DocResult<Json> patchAt(const Json& doc, std::string_view path, const Json& patc
       for (auto& vh : out["virtual_hosts"]) {
         if (!vh.is_object() || !vh.contains("routes") || !vh["routes"].is_array()) continue;
         if (findElement(vh["routes"], segs[1]) == std::string::npos) continue;
-        std::string walked = "virtual_hosts/" + vh.value("name", std::string("?"));
+        // get_ptr rather than value(): GCC's -Wnull-dereference misfires on value() at -O1.
+        std::string walked = "virtual_hosts/";
+        auto name = vh.find("name");
+        const std::string* s = name != vh.end() ? name->get_ptr<const std::string*>() : nullptr;
+        walked += s ? *s : std::string("?");
         if (auto e = patchWalk(vh, segs, 0, patch, walked)) {
           r.error = *e;
           return r;
