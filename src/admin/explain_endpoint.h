@@ -11,7 +11,6 @@
 
 namespace gatehouse::admin {
 
-inline constexpr std::string_view kExplainPath = "/api/v1/explain";
 // The largest explain request body served; a larger one gets a 413.
 inline constexpr size_t kMaxExplainBody = 64 * 1024;
 
